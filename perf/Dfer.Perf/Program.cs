@@ -1,1 +1,24 @@
-return 0;
+using System.Diagnostics;
+using Dfer.Backends.Cpu;
+using Dfer.Models;
+using Dfer.Tensors;
+using Dfer.Runtime;
+
+var model = new M3dfel();
+var sd = model.GenerateWeights(1);
+using var backend = new CpuBackend();
+using var session = new Session(model, sd, backend);
+int batch = args.Length > 0 ? int.Parse(args[0]) : 2;
+var clips = new DeterministicRandom(7).Uniform((long)batch * session.ClipLength, 0, 1);
+var times = new Dictionary<string, double>();
+session.Run(clips, batch);
+session.Timer = (n, s, ms) => times[n.Name] = times.GetValueOrDefault(n.Name) + ms;
+var sw = Stopwatch.StartNew();
+var r = session.Run(clips, batch);
+Console.WriteLine($"total {sw.Elapsed.TotalMilliseconds:F1} ms; logits {string.Join(" ", r[0].Logits.Select(v => v.ToString("F4")))}");
+foreach (var kv in times.OrderByDescending(k => k.Value).Take(12)) Console.WriteLine($"{kv.Key,-28} {kv.Value,8:F1} ms");
+session.Timer = null;
+sw.Restart();
+for (int i = 0; i < 3; i++) session.Run(clips, batch);
+double s = sw.Elapsed.TotalSeconds / 3;
+Console.WriteLine($"{batch / s:F2} clips/s, {86.3 * batch / s:F1} GFLOP/s");

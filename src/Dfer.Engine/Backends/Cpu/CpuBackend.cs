@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using Dfer.Devices.Cpu;
+using Dfer.Ops;
+using Dfer.Ops.Attention;
+using Dfer.Ops.AvgPool3d;
+using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv3d;
+using Dfer.Ops.Dmin;
+using Dfer.Ops.Gate;
+using Dfer.Ops.Linear;
+using Dfer.Ops.Lstm;
+using Dfer.Ops.Permute;
+using Dfer.Ops.Reshape;
+using Dfer.Ops.Softmax;
+using Dfer.Tensors;
+
+namespace Dfer.Backends.Cpu;
+
+/// <summary>The managed CPU backend: SIMD kernels, one worker per core.</summary>
+public sealed class CpuBackend : IBackend
+{
+    private readonly CpuContext _ctx;
+
+    public CpuBackend(int threads = 0) { _ctx = new CpuContext(threads); }
+
+    public string Name => "cpu";
+    public string Device => $"{Environment.ProcessorCount}-core CPU, {_ctx.Threads} threads, {CpuContext.Isa}";
+    public int Threads => _ctx.Threads;
+
+    /// <summary>The CPU kernel for an op; every kind is handled (no discard arm, by design).</summary>
+    public static ICpuKernel? Resolve(Op op) => op.Kind switch
+    {
+        OpKind.Permute => new PermuteCpu((PermuteOp)op),
+        OpKind.Reshape => new ReshapeCpu(),
+        OpKind.Conv3d => new Conv3dCpu((Conv3dOp)op),
+        OpKind.AvgPool3d => new AvgPool3dCpu(),
+        OpKind.Linear => new LinearCpu((LinearOp)op),
+        OpKind.Lstm => new LstmCpu((LstmOp)op),
+        OpKind.Attention => new AttentionCpu((AttentionOp)op),
+        OpKind.Dmin => new DminCpu((DminOp)op),
+        OpKind.Gate => new GateCpu(),
+        OpKind.Conv1d => new Conv1dCpu((Conv1dOp)op),
+        OpKind.Softmax => new SoftmaxCpu(),
+    };
+
+    /// <summary>Runs one op on tensors directly (the op matrix and tests use this).</summary>
+    public void RunOp(Op op, ReadOnlySpan<Tensor> inputs, Tensor output)
+    {
+        var k = Resolve(op) ?? throw new NotSupportedException($"{op.Kind.OpName()} is not supported on cpu");
+        try { k.Run(_ctx, inputs, output); }
+        finally { (k as IDisposable)?.Dispose(); }
+    }
+
+    public IExecutable Compile(Graph graph) => new CpuExecutable(graph, _ctx);
+
+    public void Dispose() => _ctx.Dispose();
+
+    private sealed class CpuExecutable : IExecutable
+    {
+        private readonly Graph _graph;
+        private readonly CpuContext _ctx;
+        private readonly ICpuKernel[] _kernels;
+        private CpuPlan? _plan;
+
+        public CpuExecutable(Graph graph, CpuContext ctx)
+        {
+            _graph = graph;
+            _ctx = ctx;
+            _kernels = graph.Nodes.Select(n => Resolve(n.Op) ?? throw new NotSupportedException($"{n.Name}: {n.Op.Kind.OpName()} has no CPU kernel")).ToArray();
+        }
+
+        public NodeTimer? Timer { get; set; }
+
+        public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape)
+        {
+            if (_plan == null || !_plan.InputShape.SequenceEqual(shape))
+            {
+                _plan?.Dispose();
+                _plan = new CpuPlan(_graph, _kernels, shape);
+            }
+            var values = _plan.Values;
+            values[Graph.Input].CopyFrom(input);
+            var nodes = _graph.Nodes;
+            var ins = new Tensor[4];
+            long start = Timer != null ? Stopwatch.GetTimestamp() : 0;
+            for (int i = 0; i < nodes.Count; i++)
+            {
+                var node = nodes[i];
+                for (int j = 0; j < node.Inputs.Length; j++) ins[j] = values[node.Inputs[j]];
+                _kernels[i].Run(_ctx, ins.AsSpan(0, node.Inputs.Length), values[node.Output]);
+                if (Timer != null)
+                {
+                    long now = Stopwatch.GetTimestamp();
+                    Timer(node, node.Inputs.Select(v => _plan.Shapes[v]).ToArray(), (now - start) * 1000.0 / Stopwatch.Frequency);
+                    start = Stopwatch.GetTimestamp();
+                }
+            }
+            return _graph.Outputs.ToDictionary(kv => kv.Key, kv => values[kv.Value].ToArray());
+        }
+
+        public void Dispose()
+        {
+            _plan?.Dispose();
+            foreach (var k in _kernels) (k as IDisposable)?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.Runtime.ExceptionServices;
+
+namespace Dfer.Devices.Cpu;
+
+/// <summary>A unit of parallel work: item <c>index</c> of a batch, run on worker <c>thread</c> (0 = caller).</summary>
+public interface IParallelWork
+{
+    void Execute(int index, int thread);
+}
+
+/// <summary>
+/// A fixed set of worker threads that, together with the calling thread, drain a counter of work
+/// items. Kernels keep their <see cref="IParallelWork"/> objects, so a forward pass allocates nothing;
+/// items are claimed dynamically, which keeps both cores busy on a shared, noisy machine.
+/// </summary>
+public sealed class CpuThreadPool : IDisposable
+{
+    private readonly Thread[] _workers;
+    private readonly SemaphoreSlim _start = new(0);
+    private readonly object _runLock = new();
+    private IParallelWork? _work;
+    private int _count;
+    private int _next;
+    private int _busy;
+    private volatile bool _stopping;
+    private ExceptionDispatchInfo? _error;
+
+    public CpuThreadPool(int threads)
+    {
+        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads));
+        Threads = threads;
+        _workers = new Thread[threads - 1];
+        for (int i = 0; i < _workers.Length; i++)
+        {
+            int id = i + 1;
+            _workers[i] = new Thread(() => WorkerLoop(id)) { IsBackground = true, Name = $"dfer-cpu-{id}" };
+            _workers[i].Start();
+        }
+    }
+
+    public int Threads { get; }
+
+    /// <summary>Runs <paramref name="work"/> for indices 0..count-1 and returns when all are done.</summary>
+    public void Run(IParallelWork work, int count)
+    {
+        if (count <= 0) return;
+        if (Threads == 1 || count == 1)
+        {
+            for (int i = 0; i < count; i++) work.Execute(i, 0);
+            return;
+        }
+        lock (_runLock)
+        {
+            _work = work;
+            _count = count;
+            _next = 0;
+            _error = null;
+            int helpers = Math.Min(_workers.Length, count - 1);
+            Volatile.Write(ref _busy, helpers);
+            _start.Release(helpers);
+            Drain(0);
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _busy) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            _work = null;
+            _error?.Throw();
+        }
+    }
+
+    private void Drain(int thread)
+    {
+        var work = _work!;
+        int i;
+        while ((i = Interlocked.Increment(ref _next) - 1) < _count)
+        {
+            try { work.Execute(i, thread); }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
+                Interlocked.Exchange(ref _next, _count);
+            }
+        }
+    }
+
+    private void WorkerLoop(int id)
+    {
+        while (true)
+        {
+            _start.Wait();
+            if (_stopping) return;
+            Drain(id);
+            Interlocked.Decrement(ref _busy);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _start.Release(_workers.Length);
+        foreach (var w in _workers) w.Join();
+        _start.Dispose();
+    }
+}

@@ -1,0 +1,172 @@
+using Dfer.Ops;
+using Dfer.Ops.Attention;
+using Dfer.Ops.AvgPool3d;
+using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv3d;
+using Dfer.Ops.Dmin;
+using Dfer.Ops.Gate;
+using Dfer.Ops.Linear;
+using Dfer.Ops.Lstm;
+using Dfer.Ops.Permute;
+using Dfer.Ops.Reshape;
+using Dfer.Ops.Softmax;
+using Dfer.Tensors;
+using Dfer.Weights;
+
+namespace Dfer.Models;
+
+/// <summary>
+/// M3DFEL (CVPR 2023): r3d_18 on four 4-frame instances of a 16-frame clip, a 2-layer BiLSTM,
+/// 8-head self-attention, DMIN, sigmoid gating, a 4→1 conv1d and a 7-way classifier.
+/// Semantics follow ../shared/models/m3dfel.md; BatchNorm is folded into the convolutions here.
+/// </summary>
+public sealed class M3dfel : IModel
+{
+    private const int Frames = 16, Instances = 4, Size = 112, Hidden = 512, Heads = 8;
+    private const double BnEps = 1e-5;
+    private static readonly int[] Widths = { 64, 128, 256, 512 };
+
+    public string Name => "m3dfel";
+    public int[] ClipShape => new[] { Frames, 3, Size, Size };
+    public IReadOnlyList<string> Classes => EmotionClasses.Seven;
+    public long FlopsPerClip => Build(GenerateWeights(0)).Flops(new[] { 1, Frames, 3, Size, Size });
+
+    public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys { get; } = Keys();
+
+    private static List<(string, long[])> Keys()
+    {
+        var k = new List<(string, long[])>();
+        void Conv(string p, int cout, int cin, int kt, int kh, int kw)
+        {
+            k.Add(($"{p}.0.weight", new long[] { cout, cin, kt, kh, kw }));
+            foreach (var s in new[] { "weight", "bias", "running_mean", "running_var" }) k.Add(($"{p}.1.{s}", new long[] { cout }));
+            k.Add(($"{p}.1.num_batches_tracked", Array.Empty<long>()));
+        }
+        Conv("features.0", 64, 3, 3, 7, 7);
+        int cin = 64;
+        for (int l = 1; l <= 4; l++)
+        {
+            int w = Widths[l - 1];
+            for (int b = 0; b < 2; b++)
+            {
+                Conv($"features.{l}.{b}.conv1", w, b == 0 ? cin : w, 3, 3, 3);
+                Conv($"features.{l}.{b}.conv2", w, w, 3, 3, 3);
+                if (l > 1 && b == 0) Conv($"features.{l}.0.downsample", w, cin, 1, 1, 1);
+            }
+            cin = w;
+        }
+        for (int l = 0; l < 2; l++)
+            foreach (var dir in new[] { "", "_reverse" })
+            {
+                k.Add(($"lstm.weight_ih_l{l}{dir}", new long[] { 4 * Hidden, l == 0 ? 512 : 2 * Hidden }));
+                k.Add(($"lstm.weight_hh_l{l}{dir}", new long[] { 4 * Hidden, Hidden }));
+                k.Add(($"lstm.bias_ih_l{l}{dir}", new long[] { 4 * Hidden }));
+                k.Add(($"lstm.bias_hh_l{l}{dir}", new long[] { 4 * Hidden }));
+            }
+        k.Add(("to_qkv.weight", new long[] { 3 * 2 * Hidden, 2 * Hidden }));
+        k.Add(("norm.weight", new long[] { 1, 2 * Hidden, 1 }));
+        k.Add(("norm.bias", new long[] { 1, 2 * Hidden, 1 }));
+        k.Add(("norm.mean_weight", new long[] { 2 }));
+        k.Add(("norm.var_weight", new long[] { 2 }));
+        k.Add(("pwconv.weight", new long[] { 1, Instances, 3 }));
+        k.Add(("pwconv.bias", new long[] { 1 }));
+        k.Add(("fc.weight", new long[] { 7, 2 * Hidden }));
+        k.Add(("fc.bias", new long[] { 7 }));
+        return k;
+    }
+
+    public Graph Build(StateDict sd)
+    {
+        sd.Validate("M3DFEL", StateDictKeys);
+        var g = new Graph();
+        // [B,16,3,H,W] → instances [B·4, 4 frames, H, W, 3], channels-last for the convolutions.
+        int x = g.Add("instances", new PermuteOp(new[] { -1, Instances, Frames / Instances, 3, Size, Size }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, Frames / Instances, Size, Size, 3 }), Graph.Input);
+        x = g.Add("features.0", FoldedConv(sd, "features.0", (1, 2, 2), (1, 3, 3), relu: true, residual: false), x);
+        for (int l = 1; l <= 4; l++)
+        for (int b = 0; b < 2; b++)
+        {
+            string p = $"features.{l}.{b}";
+            int s = l > 1 && b == 0 ? 2 : 1;
+            int c1 = g.Add($"{p}.conv1", FoldedConv(sd, $"{p}.conv1", (s, s, s), (1, 1, 1), relu: true, residual: false), x);
+            int identity = s == 2 ? g.Add($"{p}.downsample", FoldedConv(sd, $"{p}.downsample", (2, 2, 2), (0, 0, 0), relu: false, residual: false), x) : x;
+            x = g.Add($"{p}.conv2", FoldedConv(sd, $"{p}.conv2", (1, 1, 1), (1, 1, 1), relu: true, residual: true), c1, identity);
+        }
+        x = g.Add("features.5", new AvgPool3dOp(), x);
+        x = g.Add("instances.view", new ReshapeOp(-1, Instances, 512), x);
+        int ori = g.Add("lstm", new LstmOp(512, Hidden, true, Enumerable.Range(0, 2).Select(l =>
+            new[] { "", "_reverse" }.Select(d => new LstmCell(
+                sd[$"lstm.weight_ih_l{l}{d}"].Data, sd[$"lstm.weight_hh_l{l}{d}"].Data,
+                sd[$"lstm.bias_ih_l{l}{d}"].Data, sd[$"lstm.bias_hh_l{l}{d}"].Data)).ToArray()).ToArray()), x);
+        int qkv = g.Add("to_qkv", new LinearOp(2 * Hidden, 6 * Hidden, sd["to_qkv.weight"].Data, null), ori);
+        int y = g.Add("attention", new AttentionOp(Heads, 2 * Hidden / Heads), qkv);
+        int z = g.Add("norm", new DminOp(2 * Hidden, sd["norm.mean_weight"].Data, sd["norm.var_weight"].Data, sd["norm.weight"].Data, sd["norm.bias"].Data, 1e-5), y);
+        int gated = g.Add("gate", new GateOp(), ori, z);
+        int pooled = g.Add("pwconv", new Conv1dOp(Instances, 1, 3, 1, sd["pwconv.weight"].Data, sd["pwconv.bias"].Data), gated);
+        pooled = g.Add("pwconv.squeeze", new ReshapeOp(-1, 2 * Hidden), pooled);
+        int logits = g.Add("fc", new LinearOp(2 * Hidden, 7, sd["fc.weight"].Data, sd["fc.bias"].Data), pooled);
+        int probs = g.Add("probabilities", new SoftmaxOp(), logits);
+        g.Outputs["logits"] = logits;
+        g.Outputs["probabilities"] = probs;
+        return g;
+    }
+
+    /// <summary>
+    /// conv (no bias) → eval BatchNorm folded: <c>W' = W·γ/√(σ²+ε)</c>, <c>b' = β − μ·γ/√(σ²+ε)</c>, computed in double.
+    /// </summary>
+    private static Conv3dOp FoldedConv(StateDict sd, string prefix, (int, int, int) stride, (int, int, int) pad, bool relu, bool residual)
+    {
+        var w = sd[$"{prefix}.0.weight"];
+        var gamma = sd[$"{prefix}.1.weight"].Data;
+        var beta = sd[$"{prefix}.1.bias"].Data;
+        var mean = sd[$"{prefix}.1.running_mean"].Data;
+        var var = sd[$"{prefix}.1.running_var"].Data;
+        int cout = (int)w.Shape[0], cin = (int)w.Shape[1];
+        var kernel = ((int)w.Shape[2], (int)w.Shape[3], (int)w.Shape[4]);
+        int per = w.Data.Length / cout;
+        var folded = new float[w.Data.Length];
+        var bias = new float[cout];
+        for (int o = 0; o < cout; o++)
+        {
+            double scale = gamma[o] / Math.Sqrt(var[o] + BnEps);
+            for (int i = 0; i < per; i++) folded[o * per + i] = (float)(w.Data[o * per + i] * scale);
+            bias[o] = (float)(beta[o] - mean[o] * scale);
+        }
+        return new Conv3dOp(cin, cout, kernel, stride, pad, folded, bias, relu, residual);
+    }
+
+    /// <summary>
+    /// Kaiming-scaled convolutions, BatchNorm statistics near identity, PyTorch-default uniform
+    /// LSTM/linear weights: activations keep their scale through the network, so the logits are
+    /// as sensitive to numerical error as a trained model's.
+    /// </summary>
+    public StateDict GenerateWeights(ulong seed)
+    {
+        var rng = new DeterministicRandom(seed);
+        var sd = new StateDict($"generated weights (seed {seed})");
+        foreach (var (name, shape) in StateDictKeys)
+        {
+            long n = shape.Aggregate(1L, (a, b) => a * b);
+            float[] data;
+            if (name.EndsWith("num_batches_tracked")) data = new float[] { 0 };
+            else if (name.EndsWith(".0.weight") && shape.Length == 5)
+            {
+                double fanIn = shape[1] * shape[2] * shape[3] * shape[4];
+                float bound = (float)Math.Sqrt(6.0 / fanIn);
+                data = rng.Uniform(n, -bound, bound);
+            }
+            else if (name.EndsWith(".1.weight")) data = rng.Uniform(n, 0.5f, 1.2f);
+            else if (name.EndsWith(".1.bias") || name.EndsWith("running_mean")) data = rng.Uniform(n, -0.1f, 0.1f);
+            else if (name.EndsWith("running_var")) data = rng.Uniform(n, 0.5f, 1.5f);
+            else if (name.StartsWith("norm.weight")) data = rng.Uniform(n, 0.8f, 1.2f);
+            else if (name.StartsWith("norm.")) data = rng.Uniform(n, -0.2f, 0.2f);
+            else
+            {
+                double fanIn = name.StartsWith("lstm") ? Hidden : shape.Length > 1 ? shape[1] * (shape.Length > 2 ? shape[2] : 1) : 1;
+                float bound = (float)(1.0 / Math.Sqrt(fanIn));
+                data = rng.Uniform(n, -bound, bound);
+            }
+            sd.Add(name, name.EndsWith("num_batches_tracked") ? DType.I64 : DType.F32, shape, data);
+        }
+        return sd;
+    }
+}

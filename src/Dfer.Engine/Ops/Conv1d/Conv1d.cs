@@ -1,0 +1,44 @@
+namespace Dfer.Ops.Conv1d;
+
+/// <summary>
+/// 1D convolution, stride 1 (PyTorch nn.Conv1d): <c>y[b,o,l] = bias[o] + Σ_{i,k} W[o,i,k] · x[b,i,l−p+k]</c>,
+/// x zero outside [0, L). [B, Cin, L] → [B, Cout, L + 2p − k + 1].
+/// </summary>
+public sealed class Conv1dOp : Op
+{
+    public Conv1dOp(int cin, int cout, int kernel, int pad, float[] weight, float[]? bias)
+    {
+        if (weight.Length != (long)cout * cin * kernel) throw new ArgumentException($"conv1d weight has {weight.Length} values, expected [{cout}, {cin}, {kernel}]");
+        if (bias != null && bias.Length != cout) throw new ArgumentException($"conv1d bias has {bias.Length} values, expected {cout}");
+        Cin = cin; Cout = cout; KernelSize = kernel; Pad = pad; Weight = weight; Bias = bias ?? new float[cout];
+    }
+
+    public int Cin { get; }
+    public int Cout { get; }
+    public int KernelSize { get; }
+    public int Pad { get; }
+    public float[] Weight { get; }
+    public float[] Bias { get; }
+
+    public override OpKind Kind => OpKind.Conv1d;
+    public override int InputCount => 1;
+    public override long ParameterCount => Weight.Length + Bias.Length;
+
+    public override int[] OutputShape(IReadOnlyList<int[]> inputs)
+    {
+        ExpectInputs(inputs);
+        var x = inputs[0];
+        if (x.Length != 3 || x[1] != Cin) throw ShapeError(Kind, $"expects [B, {Cin}, L]", x);
+        int lo = x[2] + 2 * Pad - KernelSize + 1;
+        if (lo <= 0) throw ShapeError(Kind, "input is shorter than the kernel", x);
+        return new[] { x[0], Cout, lo };
+    }
+
+    public override long Flops(IReadOnlyList<int[]> inputs)
+    {
+        var y = OutputShape(inputs);
+        return 2L * y[0] * y[1] * y[2] * Cin * KernelSize;
+    }
+
+    public override string Describe() => $"c={Cin}->{Cout},k={KernelSize},p={Pad}";
+}

@@ -1,0 +1,234 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Dfer.Devices.Cpu;
+using Dfer.Tensors;
+
+namespace Dfer.Ops.Conv3d;
+
+/// <summary>
+/// conv3d on the CPU as an implicit GEMM: rows are output positions, columns output channels,
+/// the reduction runs over (kt, kh, kw, ci). With channels-last input, the (kw, ci) part of the
+/// reduction is one contiguous run of kW·Cin floats, so a tile streams the input in place: no
+/// im2col buffer. The input's zero halo (≥ padding) replaces bounds checks.
+/// Threads: work items are (group of output-channel panels × chunk of row tiles); a tile is
+/// 6 output positions × 16 output channels held in 12 AVX2 accumulators.
+/// </summary>
+public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
+{
+    private const int MR = 6, NR = 16;
+    // Bytes of packed weights a work item keeps hot while it sweeps its row tiles (half of L2).
+    private const int PanelGroupBytes = 512 * 1024;
+
+    private readonly Conv3dOp _op;
+    private readonly NativeBuffer _packed;
+    private readonly NativeBuffer _bias;
+    private readonly int _panels, _run, _segments;
+    private readonly long _panelFloats;
+    private readonly TileWork _work;
+    private readonly nint[] _segOffsets;
+
+    public Conv3dCpu(Conv3dOp op)
+    {
+        _op = op;
+        _panels = (op.Cout + NR - 1) / NR;
+        _run = op.Kernel.W * op.Cin;
+        _segments = op.Kernel.T * op.Kernel.H;
+        _panelFloats = (long)_segments * _run * NR;
+        _packed = new NativeBuffer(_panelFloats * _panels * sizeof(float));
+        _bias = new NativeBuffer((long)_panels * NR * sizeof(float));
+        Pack();
+        _segOffsets = new nint[_segments];
+        _work = new TileWork(this);
+    }
+
+    public int[]? InputHalo(int input) => input == 0 ? new[] { 0, _op.Pad.T, _op.Pad.H, _op.Pad.W, 0 } : null;
+
+    /// <summary>Weights to [panel][kt][kh][kw·Cin + ci][16 output channels], zero beyond Cout.</summary>
+    private void Pack()
+    {
+        var (kt, kh, kw) = _op.Kernel;
+        int cin = _op.Cin;
+        float* p = (float*)_packed.Pointer;
+        for (int o = 0; o < _op.Cout; o++)
+        {
+            int panel = o / NR, j = o % NR;
+            for (int i = 0; i < cin; i++)
+            for (int a = 0; a < kt; a++)
+            for (int b = 0; b < kh; b++)
+            for (int c = 0; c < kw; c++)
+            {
+                long dst = panel * _panelFloats + ((long)(a * kh + b) * _run + c * cin + i) * NR + j;
+                p[dst] = _op.Weight[((((long)o * cin + i) * kt + a) * kh + b) * kw + c];
+            }
+        }
+        float* bias = (float*)_bias.Pointer;
+        for (int o = 0; o < _op.Cout; o++) bias[o] = _op.Bias[o];
+    }
+
+    public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
+    {
+        var x = inputs[0];
+        if (!HasUsableHalo(x)) x = CopyWithHalo(x);
+        var residual = _op.Residual ? inputs[1] : null;
+        if (output.Strides[4] != 1 || (residual != null && residual.Strides[4] != 1))
+            throw new ArgumentException("conv3d output and residual must be channels-last with unit channel stride");
+        for (int a = 0; a < _op.Kernel.T; a++)
+        for (int b = 0; b < _op.Kernel.H; b++)
+            _segOffsets[a * _op.Kernel.H + b] = (nint)(a * x.Strides[1] + b * x.Strides[2]);
+
+        var w = _work;
+        w.X = x; w.Y = output; w.R = residual;
+        w.M = (long)output.Shape[0] * output.Shape[1] * output.Shape[2] * output.Shape[3];
+        w.Tiles = (w.M + MR - 1) / MR;
+        long groupBytes = _panelFloats * sizeof(float);
+        w.PanelsPerGroup = (int)Math.Clamp(PanelGroupBytes / groupBytes, 1, _panels);
+        int panelGroups = (_panels + w.PanelsPerGroup - 1) / w.PanelsPerGroup;
+        // Enough items that a slow core does not hold the others up, few enough to keep A in cache.
+        long chunks = Math.Clamp((8L * ctx.Threads + panelGroups - 1) / panelGroups, 1, w.Tiles);
+        w.TilesPerChunk = (w.Tiles + chunks - 1) / chunks;
+        w.PanelGroups = panelGroups;
+        int items = (int)(panelGroups * ((w.Tiles + w.TilesPerChunk - 1) / w.TilesPerChunk));
+        ctx.Pool.Run(w, items);
+        w.X = w.Y = w.R = null;
+    }
+
+    private bool HasUsableHalo(Tensor x) =>
+        x.Halo != null && x.Halo[1] >= _op.Pad.T && x.Halo[2] >= _op.Pad.H && x.Halo[3] >= _op.Pad.W
+        && x.Strides[4] == 1 && x.Strides[3] == _op.Cin;
+
+    private Tensor CopyWithHalo(Tensor x)
+    {
+        var padded = Tensor.ZerosWithHalo(x.Shape, InputHalo(0)!);
+        padded.CopyFrom(x.ToArray());
+        return padded;
+    }
+
+    private sealed class TileWork : IParallelWork
+    {
+        private readonly Conv3dCpu _k;
+        public Tensor? X, Y, R;
+        public long M, Tiles, TilesPerChunk;
+        public int PanelsPerGroup, PanelGroups;
+
+        public TileWork(Conv3dCpu k) { _k = k; }
+
+        public void Execute(int index, int thread)
+        {
+            var op = _k._op;
+            var x = X!; var y = Y!; var r = R;
+            int group = index % PanelGroups;
+            long chunk = index / PanelGroups;
+            int p0 = group * PanelsPerGroup, p1 = Math.Min(_k._panels, p0 + PanelsPerGroup);
+            long t0 = chunk * TilesPerChunk, t1 = Math.Min(Tiles, t0 + TilesPerChunk);
+            int to = y.Shape[1], ho = y.Shape[2], wo = y.Shape[3];
+            float** xRow = stackalloc float*[MR];
+            float** yRow = stackalloc float*[MR];
+            float** rRow = stackalloc float*[MR];
+            float* acc = stackalloc float[MR * NR];
+            fixed (nint* seg = _k._segOffsets)
+            {
+                for (long tile = t0; tile < t1; tile++)
+                {
+                    long m0 = tile * MR;
+                    int valid = (int)Math.Min(MR, M - m0);
+                    for (int i = 0; i < MR; i++)
+                    {
+                        long m = Math.Min(m0 + i, M - 1);
+                        int ow = (int)(m % wo); long q = m / wo;
+                        int oh = (int)(q % ho); q /= ho;
+                        int ot = (int)(q % to); int n = (int)(q / to);
+                        xRow[i] = x.Data + n * x.Strides[0] + (ot * op.Stride.T - op.Pad.T) * x.Strides[1]
+                                  + (oh * op.Stride.H - op.Pad.H) * x.Strides[2] + (ow * op.Stride.W - op.Pad.W) * x.Strides[3];
+                        yRow[i] = y.Data + n * y.Strides[0] + ot * y.Strides[1] + oh * y.Strides[2] + ow * y.Strides[3];
+                        rRow[i] = r == null ? null : r.Data + n * r.Strides[0] + ot * r.Strides[1] + oh * r.Strides[2] + ow * r.Strides[3];
+                    }
+                    for (int p = p0; p < p1; p++)
+                    {
+                        float* b = (float*)_k._packed.Pointer + p * _k._panelFloats;
+                        if (CpuContext.UseSimd) Tile6x16Avx2(xRow, seg, _k._segments, _k._run, b, acc);
+                        else TilePortable(xRow, seg, _k._segments, _k._run, b, acc);
+                        Epilogue(acc, valid, p * NR, Math.Min(NR, op.Cout - p * NR), (float*)_k._bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu);
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile6x16Avx2(float** rows, nint* seg, int segments, int run, float* b, float* c)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int s = 0; s < segments; s++)
+        {
+            nint o = seg[s];
+            float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o, a5 = rows[5] + o;
+            for (nint k = 0; k < run; k++)
+            {
+                var b0 = Avx.LoadVector256(b);
+                var b1 = Avx.LoadVector256(b + 8);
+                b += NR;
+                var v = Vector256.Create(a0[k]); c00 = Fma.MultiplyAdd(v, b0, c00); c01 = Fma.MultiplyAdd(v, b1, c01);
+                v = Vector256.Create(a1[k]); c10 = Fma.MultiplyAdd(v, b0, c10); c11 = Fma.MultiplyAdd(v, b1, c11);
+                v = Vector256.Create(a2[k]); c20 = Fma.MultiplyAdd(v, b0, c20); c21 = Fma.MultiplyAdd(v, b1, c21);
+                v = Vector256.Create(a3[k]); c30 = Fma.MultiplyAdd(v, b0, c30); c31 = Fma.MultiplyAdd(v, b1, c31);
+                v = Vector256.Create(a4[k]); c40 = Fma.MultiplyAdd(v, b0, c40); c41 = Fma.MultiplyAdd(v, b1, c41);
+                v = Vector256.Create(a5[k]); c50 = Fma.MultiplyAdd(v, b0, c50); c51 = Fma.MultiplyAdd(v, b1, c51);
+            }
+        }
+        Avx.Store(c, c00); Avx.Store(c + 8, c01); Avx.Store(c + 16, c10); Avx.Store(c + 24, c11);
+        Avx.Store(c + 32, c20); Avx.Store(c + 40, c21); Avx.Store(c + 48, c30); Avx.Store(c + 56, c31);
+        Avx.Store(c + 64, c40); Avx.Store(c + 72, c41); Avx.Store(c + 80, c50); Avx.Store(c + 88, c51);
+    }
+
+    /// <summary>The same tile without SIMD intrinsics, for machines without AVX2/FMA.</summary>
+    private static void TilePortable(float** rows, nint* seg, int segments, int run, float* b, float* c)
+    {
+        new Span<float>(c, MR * NR).Clear();
+        for (int s = 0; s < segments; s++)
+        {
+            for (int k = 0; k < run; k++, b += NR)
+            for (int i = 0; i < MR; i++)
+            {
+                float a = rows[i][seg[s] + k];
+                for (int j = 0; j < NR; j++) c[i * NR + j] = MathF.FusedMultiplyAdd(a, b[j], c[i * NR + j]);
+            }
+        }
+    }
+
+    private static void Epilogue(float* acc, int rows, int col0, int cols, float* bias, float** y, float** res, bool relu)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* dst = y[i] + col0;
+            float* src = acc + i * NR;
+            float* rr = res == null ? null : res[i] + col0;
+            if (cols == NR && Vector256.IsHardwareAccelerated)
+            {
+                for (int h = 0; h < NR; h += 8)
+                {
+                    var v = Vector256.Load(src + h) + Vector256.Load(bias + h);
+                    if (rr != null) v += Vector256.Load(rr + h);
+                    if (relu) v = Vector256.Max(v, Vector256<float>.Zero);
+                    v.Store(dst + h);
+                }
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    float v = src[j] + bias[j];
+                    if (rr != null) v += rr[j];
+                    dst[j] = relu ? MathF.Max(v, 0f) : v;
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _packed.Dispose();
+        _bias.Dispose();
+    }
+}

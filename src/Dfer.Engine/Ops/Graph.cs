@@ -1,0 +1,59 @@
+namespace Dfer.Ops;
+
+/// <summary>One op instance in a model graph, reading values by id and writing one value.</summary>
+public sealed record Node(string Name, Op Op, int[] Inputs, int Output);
+
+/// <summary>
+/// A model as a list of op instances in execution order over numbered values. Value 0 is the
+/// model input; shapes follow from the input shape by each op's shape inference, so one graph
+/// serves every batch size.
+/// </summary>
+public sealed class Graph
+{
+    private readonly List<Node> _nodes = new();
+    private readonly List<string> _valueNames = new() { "input" };
+
+    public IReadOnlyList<Node> Nodes => _nodes;
+    public int ValueCount => _valueNames.Count;
+    public string ValueName(int id) => _valueNames[id];
+    public const int Input = 0;
+
+    /// <summary>Named outputs (e.g. "logits", "probabilities").</summary>
+    public Dictionary<string, int> Outputs { get; } = new();
+
+    /// <summary>Appends a node and returns the id of its output value.</summary>
+    public int Add(string name, Op op, params int[] inputs)
+    {
+        if (inputs.Length != op.InputCount)
+            throw new ArgumentException($"{name}: {op.Kind.OpName()} takes {op.InputCount} inputs, got {inputs.Length}");
+        foreach (int v in inputs)
+            if (v < 0 || v >= _valueNames.Count) throw new ArgumentException($"{name}: unknown value {v}");
+        int id = _valueNames.Count;
+        _valueNames.Add(name);
+        _nodes.Add(new Node(name, op, inputs, id));
+        return id;
+    }
+
+    /// <summary>Shape of every value for a given input shape.</summary>
+    public int[][] InferShapes(int[] inputShape)
+    {
+        var shapes = new int[ValueCount][];
+        shapes[Input] = inputShape;
+        foreach (var n in _nodes)
+        {
+            var ins = n.Inputs.Select(i => shapes[i]).ToArray();
+            try { shapes[n.Output] = n.Op.OutputShape(ins); }
+            catch (ArgumentException e) { throw new ArgumentException($"{n.Name}: {e.Message}", e); }
+        }
+        return shapes;
+    }
+
+    /// <summary>Total FLOPs of one pass for a given input shape.</summary>
+    public long Flops(int[] inputShape)
+    {
+        var shapes = InferShapes(inputShape);
+        return _nodes.Sum(n => n.Op.Flops(n.Inputs.Select(i => shapes[i]).ToArray()));
+    }
+
+    public long ParameterCount => _nodes.Sum(n => n.Op.ParameterCount);
+}

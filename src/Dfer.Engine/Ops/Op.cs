@@ -1,0 +1,36 @@
+using Dfer.Tensors;
+
+namespace Dfer.Ops;
+
+/// <summary>
+/// An op instance: its parameters and (already folded) weights, shape inference and cost
+/// accounting. It holds no kernel; backends pick kernels by <see cref="Kind"/>.
+/// </summary>
+public abstract class Op
+{
+    public abstract OpKind Kind { get; }
+
+    /// <summary>Number of tensor inputs the op takes.</summary>
+    public abstract int InputCount { get; }
+
+    /// <summary>Output shape for the given input shapes; throws <see cref="ArgumentException"/> when they do not fit.</summary>
+    public abstract int[] OutputShape(IReadOnlyList<int[]> inputs);
+
+    /// <summary>Floating-point operations (a multiply-add counts 2), as PyTorch's FlopCounterMode counts them.</summary>
+    public virtual long Flops(IReadOnlyList<int[]> inputs) => 0;
+
+    /// <summary>Parameters (weights and biases) the op holds.</summary>
+    public virtual long ParameterCount => 0;
+
+    /// <summary>Human-readable parameters, e.g. "k=3x3x3,s=1,p=1".</summary>
+    public virtual string Describe() => Kind.OpName();
+
+    protected void ExpectInputs(IReadOnlyList<int[]> inputs)
+    {
+        if (inputs.Count != InputCount)
+            throw new ArgumentException($"{Kind.OpName()} takes {InputCount} inputs, got {inputs.Count}");
+    }
+
+    protected static ArgumentException ShapeError(OpKind kind, string what, int[] shape) =>
+        new($"{kind.OpName()}: {what}, got {Tensor.FormatShape(shape)}");
+}

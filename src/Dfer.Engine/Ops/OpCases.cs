@@ -1,0 +1,107 @@
+using Dfer.Ops.Attention;
+using Dfer.Ops.AvgPool3d;
+using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv3d;
+using Dfer.Ops.Dmin;
+using Dfer.Ops.Gate;
+using Dfer.Ops.Linear;
+using Dfer.Ops.Lstm;
+using Dfer.Ops.Permute;
+using Dfer.Ops.Reshape;
+using Dfer.Ops.Softmax;
+using Dfer.Tensors;
+
+namespace Dfer.Ops;
+
+/// <summary>
+/// Every op's numerics cases: tiny, odd-sized (primes, not multiples of the vector or tile width)
+/// and realistic (M3DFEL's own shapes). Weights are random from the seed.
+/// </summary>
+public static class OpCases
+{
+    public static IReadOnlyList<OpCase> For(OpKind kind, ulong seed = 1)
+    {
+        var rng = new DeterministicRandom(seed + (ulong)kind * 7919);
+        return kind switch
+        {
+            OpKind.Permute => PermuteCases(),
+            OpKind.Reshape => new[] { new OpCase("reshape(3x5x7->15x7)", new ReshapeOp(-1, 7), new[] { new[] { 3, 5, 7 } }) },
+            OpKind.Conv3d => Conv3dCases(rng),
+            OpKind.AvgPool3d => new[] { new[] { 2, 3, 5, 7, 11 }, new[] { 3, 1, 7, 7, 512 }, new[] { 1, 4, 56, 56, 64 } }
+                .Select(s => new OpCase($"avgpool3d(n={s[0]},t={s[1]},h={s[2]},w={s[3]},c={s[4]})", new AvgPool3dOp(), new[] { s })).ToArray(),
+            OpKind.Linear => new[] { (1, 1, 1, true), (5, 13, 37, true), (8, 1024, 3072, false), (2, 1024, 7, true), (3, 33, 65, false) }
+                .Select(c => new OpCase($"linear(m={c.Item1},in={c.Item2},out={c.Item3}{(c.Item4 ? "" : ",nobias")})",
+                    new LinearOp(c.Item2, c.Item3, Weights(rng, c.Item2 * c.Item3, c.Item2), c.Item4 ? Weights(rng, c.Item3, c.Item2) : null), new[] { new[] { c.Item1, c.Item2 } })).ToArray(),
+            OpKind.Lstm => new[] { (1, 1, 3, 5, 1, false), (2, 3, 7, 11, 2, true), (3, 4, 13, 17, 2, true), (2, 4, 512, 512, 2, true) }
+                .Select(c => new OpCase($"lstm(b={c.Item1},l={c.Item2},in={c.Item3},h={c.Item4},layers={c.Item5}{(c.Item6 ? ",bidir" : "")})",
+                    Lstm(rng, c.Item3, c.Item4, c.Item5, c.Item6), new[] { new[] { c.Item1, c.Item2, c.Item3 } })).ToArray(),
+            OpKind.Attention => new[] { (1, 1, 1, 1), (2, 5, 3, 7), (3, 4, 8, 128), (1, 13, 2, 33) }
+                .Select(c => new OpCase($"attention(b={c.Item1},l={c.Item2},heads={c.Item3},d={c.Item4})", new AttentionOp(c.Item3, c.Item4),
+                    new[] { new[] { c.Item1, c.Item2, 3 * c.Item3 * c.Item4 } })).ToArray(),
+            OpKind.Dmin => new[] { (1, 2, 1), (3, 5, 7), (2, 4, 1024), (4, 3, 129) }
+                .Select(c => new OpCase($"dmin(b={c.Item1},n={c.Item2},c={c.Item3})",
+                    new DminOp(c.Item3, rng.Uniform(2, -1, 1), rng.Uniform(2, -1, 1), rng.Uniform(c.Item3, 0.5f, 1.5f), rng.Uniform(c.Item3, -0.5f, 0.5f)),
+                    new[] { new[] { c.Item1, c.Item2, c.Item3 } })).ToArray(),
+            OpKind.Gate => new[] { new[] { 1 }, new[] { 3, 5, 7 }, new[] { 2, 4, 1024 } }
+                .Select(s => new OpCase($"gate({string.Join("x", s)})", new GateOp(), new[] { s, s })).ToArray(),
+            OpKind.Conv1d => new[] { (1, 1, 1, 1, 1, 0), (2, 4, 1, 1024, 3, 1), (3, 5, 7, 11, 3, 1), (2, 3, 2, 13, 5, 2) }
+                .Select(c => new OpCase($"conv1d(b={c.Item1},c={c.Item2}->{c.Item3},l={c.Item4},k={c.Item5},p={c.Item6})",
+                    new Conv1dOp(c.Item2, c.Item3, c.Item5, c.Item6, Weights(rng, c.Item3 * c.Item2 * c.Item5, c.Item2 * c.Item5), Weights(rng, c.Item3, c.Item2)),
+                    new[] { new[] { c.Item1, c.Item2, c.Item4 } })).ToArray(),
+            OpKind.Softmax => new[] { new[] { 1, 1 }, new[] { 3, 7 }, new[] { 5, 13, 129 } }
+                .Select(s => new OpCase($"softmax({string.Join("x", s)})", new SoftmaxOp(), new[] { s })).ToArray(),
+        };
+    }
+
+    public static IEnumerable<OpCase> All(ulong seed = 1) => Enum.GetValues<OpKind>().SelectMany(k => For(k, seed));
+
+    private static float[] Weights(DeterministicRandom rng, int count, int fanIn)
+    {
+        float bound = (float)Math.Sqrt(3.0 / Math.Max(1, fanIn));
+        return rng.Uniform(count, -bound, bound);
+    }
+
+    private static OpCase[] Conv3dCases(DeterministicRandom rng)
+    {
+        // (n, cin, t, h, w, cout, k, s, p, residual, relu)
+        var shapes = new (int n, int c, int t, int h, int w, int co, (int, int, int) k, (int, int, int) s, (int, int, int) p, bool res, bool relu)[]
+        {
+            (1, 1, 1, 1, 1, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), false, false),
+            (2, 3, 5, 7, 11, 5, (3, 3, 3), (1, 1, 1), (1, 1, 1), false, true),
+            (1, 3, 4, 13, 17, 19, (3, 7, 7), (1, 2, 2), (1, 3, 3), false, true),
+            (2, 7, 5, 9, 9, 17, (3, 3, 3), (2, 2, 2), (1, 1, 1), false, true),
+            (2, 5, 5, 9, 7, 33, (1, 1, 1), (2, 2, 2), (0, 0, 0), false, false),
+            (1, 11, 3, 5, 13, 11, (3, 3, 3), (1, 1, 1), (1, 1, 1), true, true),
+            (3, 2, 2, 3, 4, 3, (2, 3, 1), (1, 2, 1), (0, 1, 0), true, false),
+            (1, 64, 4, 14, 14, 64, (3, 3, 3), (1, 1, 1), (1, 1, 1), true, true),
+            (2, 256, 1, 7, 7, 256, (3, 3, 3), (1, 1, 1), (1, 1, 1), true, true),
+        };
+        return shapes.Select(c =>
+        {
+            int fan = c.c * c.k.Item1 * c.k.Item2 * c.k.Item3;
+            var op = new Conv3dOp(c.c, c.co, c.k, c.s, c.p, Weights(rng, c.co * fan, fan), rng.Uniform(c.co, -0.5f, 0.5f), c.relu, c.res);
+            var x = new[] { c.n, c.t, c.h, c.w, c.c };
+            var inputs = c.res ? new[] { x, op.ConvOutputShape(x) } : new[] { x };
+            string name = $"conv3d(n={c.n},c={c.c},t={c.t},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},p={c.p.Item1}x{c.p.Item2}x{c.p.Item3},cout={c.co}{(c.res ? ",res" : "")}{(c.relu ? ",relu" : "")})";
+            return new OpCase(name, op, inputs);
+        }).ToArray();
+    }
+
+    private static LstmOp Lstm(DeterministicRandom rng, int input, int hidden, int layers, bool bidir)
+    {
+        int dirs = bidir ? 2 : 1;
+        float b = (float)(1.0 / Math.Sqrt(hidden));
+        return new LstmOp(input, hidden, bidir, Enumerable.Range(0, layers).Select(l => Enumerable.Range(0, dirs).Select(_ =>
+        {
+            int inSize = l == 0 ? input : hidden * dirs;
+            return new LstmCell(rng.Uniform(4L * hidden * inSize, -b, b), rng.Uniform(4L * hidden * hidden, -b, b), rng.Uniform(4 * hidden, -b, b), rng.Uniform(4 * hidden, -b, b));
+        }).ToArray()).ToArray());
+    }
+
+    private static OpCase[] PermuteCases() => new[]
+    {
+        new OpCase("permute(clip b=1,f=4,c=3,h=5,w=7 -> instances)", new PermuteOp(new[] { -1, 2, 2, 3, 5, 7 }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, 2, 5, 7, 3 }), new[] { new[] { 1, 4, 3, 5, 7 } }),
+        new OpCase("permute(clip b=2,f=16,c=3,h=112,w=112 -> instances)", new PermuteOp(new[] { -1, 4, 4, 3, 112, 112 }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, 4, 112, 112, 3 }), new[] { new[] { 2, 16, 3, 112, 112 } }),
+        new OpCase("permute(3x5x7, axes 2,0,1)", new PermuteOp(new[] { 3, 5, 7 }, new[] { 2, 0, 1 }, new[] { 7, 3, 5 }), new[] { new[] { 3, 5, 7 } }),
+    };
+}

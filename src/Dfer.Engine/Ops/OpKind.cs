@@ -1,0 +1,40 @@
+namespace Dfer.Ops;
+
+/// <summary>
+/// Every op the engine knows. Backends map each kind to a kernel with a switch expression that
+/// has no discard arm, so adding a kind here breaks every backend's build until it says what it
+/// does with it (CS8509 is an error).
+/// </summary>
+public enum OpKind
+{
+    Permute,
+    Reshape,
+    Conv3d,
+    AvgPool3d,
+    Linear,
+    Lstm,
+    Attention,
+    Dmin,
+    Gate,
+    Conv1d,
+    Softmax,
+}
+
+public static class OpKindNames
+{
+    /// <summary>Stable lower-case op names used by the CLI, JSON output and test case names.</summary>
+    public static string OpName(this OpKind kind) => kind switch
+    {
+        OpKind.Permute => "permute",
+        OpKind.Reshape => "reshape",
+        OpKind.Conv3d => "conv3d",
+        OpKind.AvgPool3d => "avgpool3d",
+        OpKind.Linear => "linear",
+        OpKind.Lstm => "lstm",
+        OpKind.Attention => "attention",
+        OpKind.Dmin => "dmin",
+        OpKind.Gate => "gate",
+        OpKind.Conv1d => "conv1d",
+        OpKind.Softmax => "softmax",
+    };
+}
