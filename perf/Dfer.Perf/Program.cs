@@ -6,7 +6,8 @@ using Dfer.Runtime;
 
 var model = new M3dfel();
 var sd = model.GenerateWeights(1);
-using var backend = new CpuBackend();
+int threads = args.Length > 1 ? int.Parse(args[1]) : 0;
+using var backend = new CpuBackend(threads);
 using var session = new Session(model, sd, backend);
 int batch = args.Length > 0 ? int.Parse(args[0]) : 2;
 var clips = new DeterministicRandom(7).Uniform((long)batch * session.ClipLength, 0, 1);

@@ -95,7 +95,7 @@ public sealed class CpuThreadPool : IDisposable
     public void Dispose()
     {
         _stopping = true;
-        _start.Release(_workers.Length);
+        if (_workers.Length > 0) _start.Release(_workers.Length);
         foreach (var w in _workers) w.Join();
         _start.Dispose();
     }
