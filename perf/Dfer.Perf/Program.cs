@@ -1,25 +1,79 @@
 using System.Diagnostics;
 using Dfer.Backends.Cpu;
+using Dfer.Devices.Cpu;
 using Dfer.Models;
-using Dfer.Tensors;
 using Dfer.Runtime;
+using Dfer.Tensors;
+using Dfer.TorchSupport;
+using TorchSharp;
+
+// M3DFEL throughput: Dfer's CPU backend against libtorch (TorchSharp) with the same weights, the
+// same input and the same thread count, interleaved in one run so machine noise hits both alike.
+// Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--batch N] [--threads N] [--repeats N] [--layers]
+int batch = Arg("--batch", 2), threads = Arg("--threads", Environment.ProcessorCount), repeats = Arg("--repeats", 5);
+bool layers = args.Contains("--layers");
 
 var model = new M3dfel();
-var sd = model.GenerateWeights(1);
-int threads = args.Length > 1 ? int.Parse(args[1]) : 0;
+var weights = model.GenerateWeights(1);
+var clips = new DeterministicRandom(7).Uniform((long)batch * 16 * 3 * 112 * 112, 0, 1);
+double gflopPerClip = model.FlopsPerClip / 1e9;
+
+TorchRuntime.EnsureLoaded();
+TorchRuntime.SetThreads(threads);
+var dict = weights.Names.ToDictionary(n => n, n => (weights[n].Data, weights[n].Shape));
+using var torchModel = new TorchM3dfel(dict, torch.ScalarType.Float32);
 using var backend = new CpuBackend(threads);
-using var session = new Session(model, sd, backend);
-int batch = args.Length > 0 ? int.Parse(args[0]) : 2;
-var clips = new DeterministicRandom(7).Uniform((long)batch * session.ClipLength, 0, 1);
-var times = new Dictionary<string, double>();
-session.Run(clips, batch);
-session.Timer = (n, s, ms) => times[n.Name] = times.GetValueOrDefault(n.Name) + ms;
-var sw = Stopwatch.StartNew();
-var r = session.Run(clips, batch);
-Console.WriteLine($"total {sw.Elapsed.TotalMilliseconds:F1} ms; logits {string.Join(" ", r[0].Logits.Select(v => v.ToString("F4")))}");
-foreach (var kv in times.OrderByDescending(k => k.Value).Take(12)) Console.WriteLine($"{kv.Key,-28} {kv.Value,8:F1} ms");
-session.Timer = null;
-sw.Restart();
-for (int i = 0; i < 3; i++) session.Run(clips, batch);
-double s = sw.Elapsed.TotalSeconds / 3;
-Console.WriteLine($"{batch / s:F2} clips/s, {86.3 * batch / s:F1} GFLOP/s");
+using var session = new Session(model, weights, backend);
+
+Console.WriteLine($"M3DFEL, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {CpuContext.Isa}");
+var ours = session.Run(clips, batch);
+var theirs = torchModel.Forward(clips, batch);
+double maxDiff = 0;
+for (int b = 0; b < batch; b++) for (int c = 0; c < 7; c++) maxDiff = Math.Max(maxDiff, Math.Abs(ours[b].Logits[c] - theirs[b * 7 + c]));
+Console.WriteLine($"warm-up done; max |logit difference| Dfer vs libtorch fp32 = {maxDiff:E2}");
+
+var tOurs = new List<double>();
+var tTorch = new List<double>();
+for (int r = 0; r < repeats; r++)
+{
+    var sw = Stopwatch.StartNew();
+    session.Run(clips, batch);
+    tOurs.Add(sw.Elapsed.TotalSeconds);
+    sw.Restart();
+    torchModel.Forward(clips, batch);
+    tTorch.Add(sw.Elapsed.TotalSeconds);
+}
+double mOurs = Median(tOurs), mTorch = Median(tTorch);
+double peak = CpuPeak.MeasureGflops(threads);
+double ourGflops = gflopPerClip * batch / mOurs, torchGflops = gflopPerClip * batch / mTorch;
+Console.WriteLine($"{"",-10} {"clips/s",9} {"ms/batch",9} {"GFLOP/s",8} {"% peak",7}");
+Console.WriteLine($"{"dfer cpu",-10} {batch / mOurs,9:F3} {mOurs * 1000,9:F0} {ourGflops,8:F1} {100 * ourGflops / peak,6:F0}%");
+Console.WriteLine($"{"libtorch",-10} {batch / mTorch,9:F3} {mTorch * 1000,9:F0} {torchGflops,8:F1} {100 * torchGflops / peak,6:F0}%");
+Console.WriteLine($"ratio dfer/libtorch = {mTorch / mOurs:F2}  (median of {repeats}; measured FMA peak {peak:F0} GFLOP/s on {threads} threads)");
+
+if (layers)
+{
+    var times = new Dictionary<string, (double Ms, double Gflop)>();
+    session.Timer = (n, shapes, ms) =>
+    {
+        var prev = times.GetValueOrDefault(n.Name);
+        times[n.Name] = (prev.Ms + ms, n.Op.Flops(shapes) / 1e9);
+    };
+    session.Run(clips, batch);
+    session.Timer = null;
+    Console.WriteLine($"\n{"layer",-28} {"ms",8} {"GFLOP/s",8}");
+    foreach (var (name, (ms, gf)) in times.OrderByDescending(kv => kv.Value.Ms))
+        Console.WriteLine($"{name,-28} {ms,8:F1} {gf / (ms / 1000),8:F1}");
+}
+
+int Arg(string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
+}
+
+static double Median(List<double> v)
+{
+    var s = v.OrderBy(x => x).ToArray();
+    return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+}

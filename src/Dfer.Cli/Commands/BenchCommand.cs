@@ -1,0 +1,129 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Dfer.Tensors;
+
+namespace Dfer.Cli.Commands;
+
+/// <summary>
+/// <c>dfer bench</c>: times forward passes of one generated batch and reports the median, which
+/// a stray slow pass (a GC, another process) does not move the way it moves a mean.
+/// </summary>
+internal static class BenchCommand
+{
+    public const string Usage =
+        "dfer bench --model m3dfel [--weights FILE] [--backend cpu|reference] [--batch N] [--threads N] [--warmup N] [--repeats N] [--format json|table]";
+
+    /// <summary>Seed of the benchmark clips; fixed so that every run times the same data.</summary>
+    public const ulong ClipSeed = 42;
+
+    /// <summary>Settings of one run, as parsed from the command line.</summary>
+    public sealed record Settings(string Model, string? Weights, string Backend, int Batch, int Threads, int Warmup, int Repeats, string Format);
+
+    /// <summary>What a run measured.</summary>
+    public sealed record Report(string Model, string Backend, int Batch, double ClipsPerSecond, double LatencyMs,
+        double GflopsPerSecond, string Weights, string Device, int Threads, int Warmup, int Repeats);
+
+    public static Command Create(CliConsole console)
+    {
+        var model = SharedOptions.Model();
+        var weights = SharedOptions.Weights();
+        var backend = SharedOptions.Backend();
+        var batch = SharedOptions.Batch(2);
+        var threads = SharedOptions.Threads();
+        var warmup = new Option<int>("--warmup")
+        {
+            Description = "Untimed passes first (kernel JIT, caches, thread start-up)",
+            HelpName = "N",
+            DefaultValueFactory = _ => 1,
+        };
+        SharedOptions.AtLeast(warmup, 0);
+        var repeats = new Option<int>("--repeats")
+        {
+            Description = "Timed passes; the median is reported",
+            HelpName = "N",
+            DefaultValueFactory = _ => 5,
+        };
+        SharedOptions.AtLeast(repeats, 1);
+        var format = SharedOptions.Format();
+        var command = new Command("bench", "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s")
+        {
+            model, weights, backend, batch, threads, warmup, repeats, format,
+        };
+        command.SetAction(parsed => Run(new Settings(
+            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(backend)!, parsed.GetValue(batch),
+            parsed.GetValue(threads), parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(format)!), console));
+        return command;
+    }
+
+    public static int Run(Settings settings, CliConsole console)
+    {
+        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Backend, settings.Threads, console,
+            "timings are representative, the scores are not");
+        var session = loaded.Session;
+        float[] clips = new DeterministicRandom(ClipSeed).Uniform((long)settings.Batch * session.ClipLength, 0f, 1f);
+
+        for (int i = 0; i < settings.Warmup; i++)
+        {
+            double ms = TimeOnePass(session, clips, settings.Batch);
+            console.Progress($"warm-up {i + 1}/{settings.Warmup}: {ms:F1} ms");
+        }
+        var times = new double[settings.Repeats];
+        for (int i = 0; i < settings.Repeats; i++)
+        {
+            times[i] = TimeOnePass(session, clips, settings.Batch);
+            console.Progress($"pass {i + 1}/{settings.Repeats}: {times[i]:F1} ms");
+        }
+
+        // Counted after timing: it builds a second graph, garbage the timed passes should not collect.
+        long flopsPerClip = loaded.Model.FlopsPerClip;
+        double median = Median(times);
+        double seconds = median / 1000.0;
+        var report = new Report(loaded.Model.Name, loaded.Backend.Name, settings.Batch, settings.Batch / seconds, median,
+            (double)flopsPerClip * settings.Batch / seconds / 1e9, loaded.Weights.Source, loaded.Backend.Device,
+            loaded.Threads, settings.Warmup, settings.Repeats);
+        if (settings.Format == Output.Json) WriteJson(console.Out, report);
+        else WriteTable(console.Out, report);
+        return ExitCodes.Ok;
+    }
+
+    private static double TimeOnePass(Runtime.Session session, float[] clips, int batch)
+    {
+        long start = Stopwatch.GetTimestamp();
+        session.Run(clips, batch, "benchmark batch");
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
+
+    /// <summary>The middle value; the mean of the two middle ones for an even count.</summary>
+    public static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        int mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
+    private static void WriteJson(TextWriter stdout, Report r) =>
+        Output.WriteJson(stdout, json =>
+        {
+            json.WriteString("model", r.Model);
+            json.WriteString("backend", r.Backend);
+            json.WriteNumber("batch", r.Batch);
+            Output.WriteNumber(json, "clips_per_s", r.ClipsPerSecond);
+            Output.WriteNumber(json, "latency_ms", r.LatencyMs);
+            Output.WriteNumber(json, "gflops_per_s", r.GflopsPerSecond);
+            json.WriteString("weights", r.Weights);
+            json.WriteString("device", r.Device);
+            json.WriteNumber("threads", r.Threads);
+            json.WriteNumber("repeats", r.Repeats);
+        });
+
+    private static void WriteTable(TextWriter stdout, Report r) =>
+        Output.WriteFacts(stdout, new[]
+        {
+            ("model", $"{r.Model} ({r.Weights})"),
+            ("backend", $"{r.Backend} on {r.Device}"),
+            ("batch", $"{r.Batch} clip{(r.Batch == 1 ? "" : "s")}, {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, median of {r.Repeats} after {r.Warmup} warm-up"),
+            ("latency", $"{Output.Fixed(r.LatencyMs, 1)} ms per batch"),
+            ("throughput", $"{Output.Fixed(r.ClipsPerSecond, 2)} clips/s"),
+            ("compute", $"{Output.Fixed(r.GflopsPerSecond, 1)} GFLOP/s"),
+        });
+}

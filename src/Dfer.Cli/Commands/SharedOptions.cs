@@ -1,0 +1,139 @@
+using System.CommandLine;
+using Dfer.Backends;
+using Dfer.Backends.Cpu;
+using Dfer.Models;
+using Dfer.Runtime;
+using Dfer.Weights;
+
+namespace Dfer.Cli.Commands;
+
+/// <summary>Options more than one command takes, spelled and described the same everywhere.</summary>
+internal static class SharedOptions
+{
+    /// <summary>Seed of the stand-in weights used without --weights; fixed so that runs are comparable.</summary>
+    public const ulong GeneratedWeightsSeed = 1;
+
+    public static Option<string> Model() => new("--model")
+    {
+        Description = $"Model to run: {string.Join(", ", ModelRegistry.Names)}",
+        HelpName = "NAME",
+        Required = true,
+    };
+
+    public static Option<string?> Weights() => new("--weights")
+    {
+        Description = "Checkpoint (.safetensors). Without it, generated stand-in weights are used and the scores mean nothing",
+        HelpName = "FILE",
+    };
+
+    public static Option<string> Backend() => new("--backend")
+    {
+        Description = $"Backend to run on: {string.Join(", ", BackendRegistry.List().Select(b => b.Name))} (see 'dfer devices')",
+        HelpName = "NAME",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    public static Option<int> Threads()
+    {
+        var option = new Option<int>("--threads")
+        {
+            Description = $"Worker threads of the cpu backend; 0 means one per logical core ({Environment.ProcessorCount} here)",
+            HelpName = "N",
+            DefaultValueFactory = _ => 0,
+        };
+        AtLeast(option, 0);
+        return option;
+    }
+
+    public static Option<int> Batch(int defaultValue)
+    {
+        var option = new Option<int>("--batch")
+        {
+            Description = "Clips per forward pass",
+            HelpName = "N",
+            DefaultValueFactory = _ => defaultValue,
+        };
+        AtLeast(option, 1);
+        return option;
+    }
+
+    public static Option<string> Format()
+    {
+        var option = new Option<string>("--format")
+        {
+            Description = "Output format on stdout",
+            DefaultValueFactory = _ => Output.Table,
+        };
+        option.AcceptOnlyFromAmong(Output.Table, Output.Json);
+        return option;
+    }
+
+    /// <summary>Rejects values below <paramref name="min"/> at parse time, so they exit as usage errors.</summary>
+    public static void AtLeast(Option<int> option, int min) =>
+        option.Validators.Add(result =>
+        {
+            // A value that did not parse as an int already has its own error.
+            if (result.Tokens.Count > 0 && int.TryParse(result.Tokens[^1].Value, out int value) && value < min)
+                result.AddError($"Option '{option.Name}' must be at least {min}, got {value}.");
+        });
+}
+
+/// <summary>A model with its weights compiled on a backend, ready to score clips.</summary>
+internal sealed class LoadedModel : IDisposable
+{
+    private LoadedModel(IModel model, IBackend backend, StateDict weights, Session session)
+    {
+        Model = model;
+        Backend = backend;
+        Weights = weights;
+        Session = session;
+    }
+
+    public IModel Model { get; }
+    public IBackend Backend { get; }
+    public StateDict Weights { get; }
+    public Session Session { get; }
+
+    /// <summary>Worker threads the backend really uses (the reference backend is single-threaded).</summary>
+    public int Threads => Backend is CpuBackend cpu ? cpu.Threads : 1;
+
+    /// <summary>
+    /// Resolves the model and backend, loads (or, without a path, generates) the weights and compiles
+    /// them. Any problem is a <see cref="DferException"/>: nothing can run, so the command exits 2.
+    /// </summary>
+    /// <param name="generatedNote">What the warning about generated weights adds, e.g. why the output is still useful.</param>
+    public static LoadedModel Open(string modelName, string? weightsPath, string backendName, int threads,
+        CliConsole console, string generatedNote)
+    {
+        IModel model = ModelRegistry.Get(modelName);
+        IBackend backend = BackendRegistry.Create(backendName, threads);
+        try
+        {
+            StateDict weights;
+            if (weightsPath is null)
+            {
+                weights = model.GenerateWeights(SharedOptions.GeneratedWeightsSeed);
+                console.Warning($"no --weights given: using {weights.Source}, not a trained checkpoint; {generatedNote}");
+            }
+            else
+            {
+                console.Progress($"loading {weightsPath}");
+                weights = StateDict.Load(weightsPath);
+            }
+            console.Progress($"compiling {model.Name} on {backend.Name} ({backend.Device})");
+            var session = new Session(model, weights, backend);
+            return new LoadedModel(model, backend, weights, session);
+        }
+        catch
+        {
+            backend.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        Session.Dispose();
+        Backend.Dispose();
+    }
+}

@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace Dfer.Cli;
+
+/// <summary>
+/// Where a command writes: results to stdout, everything meant for a person (warnings, errors,
+/// progress) to stderr, each diagnostic on one line prefixed with the executable name.
+/// </summary>
+internal sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool showProgress)
+{
+    public TextWriter Out { get; } = stdout;
+    public TextWriter Err { get; } = stderr;
+
+    /// <summary>DFER_DEBUG=1 adds stack traces to error reports.</summary>
+    public bool Debug { get; } = Environment.GetEnvironmentVariable("DFER_DEBUG") == "1";
+
+    public void Error(string message) => Err.WriteLine($"{DferCli.ExecutableName}: error: {OneLine(message)}");
+
+    public void Warning(string message) => Err.WriteLine($"{DferCli.ExecutableName}: warning: {OneLine(message)}");
+
+    public void Progress(string message)
+    {
+        if (showProgress) Err.WriteLine($"{DferCli.ExecutableName}: {OneLine(message)}");
+    }
+
+    /// <summary>Keeps a message on one line, whatever an OS or library put in it.</summary>
+    public static string OneLine(string message) =>
+        string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}
+
+/// <summary>Result formats and their shared writers.</summary>
+internal static class Output
+{
+    public const string Json = "json";
+    public const string Table = "table";
+
+    /// <summary>
+    /// Writes exactly one JSON object, then a newline, to <paramref name="stdout"/>. Numbers keep full
+    /// precision: System.Text.Json writes the shortest text that parses back to the same float.
+    /// </summary>
+    public static void WriteJson(TextWriter stdout, Action<Utf8JsonWriter> writeObject)
+    {
+        var buffer = new MemoryStream();
+        // Paths and descriptions stay readable (no \u escapes for non-ASCII); the output is never embedded in HTML.
+        var options = new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        using (var json = new Utf8JsonWriter(buffer, options))
+        {
+            json.WriteStartObject();
+            writeObject(json);
+            json.WriteEndObject();
+        }
+        stdout.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+    }
+
+    /// <summary>A float array; a non-finite value (which JSON cannot spell) becomes null.</summary>
+    public static void WriteFloats(Utf8JsonWriter json, string name, ReadOnlySpan<float> values)
+    {
+        json.WriteStartArray(name);
+        foreach (float v in values)
+        {
+            if (float.IsFinite(v)) json.WriteNumberValue(v);
+            else json.WriteNullValue();
+        }
+        json.WriteEndArray();
+    }
+
+    /// <summary>A double; a non-finite value becomes null.</summary>
+    public static void WriteNumber(Utf8JsonWriter json, string name, double value)
+    {
+        if (double.IsFinite(value)) json.WriteNumber(name, value);
+        else json.WriteNull(name);
+    }
+
+    /// <summary>Invariant-culture number text for tables, so output is the same on every machine.</summary>
+    public static string Fixed(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Writes rows as aligned columns separated by two spaces; columns listed in
+    /// <paramref name="rightAligned"/> (numbers) are right-aligned. The first row is the header.
+    /// </summary>
+    public static void WriteTable(TextWriter stdout, IReadOnlyList<string[]> rows, ISet<int>? rightAligned = null)
+    {
+        if (rows.Count == 0) return;
+        int columns = rows[0].Length;
+        var widths = new int[columns];
+        foreach (string[] row in rows)
+            for (int c = 0; c < columns; c++) widths[c] = Math.Max(widths[c], row[c].Length);
+        var line = new StringBuilder();
+        foreach (string[] row in rows)
+        {
+            line.Clear();
+            for (int c = 0; c < columns; c++)
+            {
+                if (c > 0) line.Append("  ");
+                bool right = rightAligned?.Contains(c) == true;
+                // The last column needs no trailing padding.
+                line.Append(right ? row[c].PadLeft(widths[c]) : c == columns - 1 ? row[c] : row[c].PadRight(widths[c]));
+            }
+            stdout.WriteLine(line.ToString());
+        }
+    }
+
+    /// <summary>Label/value lines for a handful of facts, labels padded to one width.</summary>
+    public static void WriteFacts(TextWriter stdout, IReadOnlyList<(string Label, string Value)> facts)
+    {
+        int width = facts.Max(f => f.Label.Length);
+        foreach (var (label, value) in facts) stdout.WriteLine($"{label.PadRight(width)}  {value}");
+    }
+
+    /// <summary>A shape as Dfer's messages spell it: [2, 16, 3, 112, 112].</summary>
+    public static string Shape(IEnumerable<int> dims) => "[" + string.Join(", ", dims) + "]";
+}
