@@ -10,9 +10,6 @@ namespace Dfer.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    public const string Usage =
-        "dfer bench --model m3dfel [--weights FILE] [--backend cpu|reference] [--batch N] [--threads N] [--warmup N] [--repeats N] [--format json|table]";
-
     /// <summary>Seed of the benchmark clips; fixed so that every run times the same data.</summary>
     public const ulong ClipSeed = 42;
 
@@ -59,6 +56,7 @@ internal static class BenchCommand
     {
         using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Backend, settings.Threads, console,
             "timings are representative, the scores are not");
+        loaded.CheckBatch(settings.Batch);
         var session = loaded.Session;
         float[] clips = new DeterministicRandom(ClipSeed).Uniform((long)settings.Batch * session.ClipLength, 0f, 1f);
 

@@ -9,8 +9,6 @@ namespace Dfer.Cli.Commands;
 /// <summary><c>dfer devices</c>: the backends and the facts about this machine that decide their speed.</summary>
 internal static class DevicesCommand
 {
-    public const string Usage = "dfer devices [--format json|table]";
-
     public static Command Create(CliConsole console)
     {
         var format = SharedOptions.Format();

@@ -13,9 +13,6 @@ namespace Dfer.Cli.Commands;
 /// </summary>
 internal static class InferCommand
 {
-    public const string Usage =
-        "dfer infer --model m3dfel [--weights FILE] [--backend cpu|reference] [--threads N] [--batch N] [--format json|table] INPUT.npy...";
-
     /// <summary>Settings of one run, as parsed from the command line.</summary>
     public sealed record Settings(string Model, string? Weights, string Backend, int Threads, int Batch, string Format, string[] Inputs);
 
@@ -63,6 +60,7 @@ internal static class InferCommand
     {
         using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Backend, settings.Threads, console,
             "the scores are meaningless (pass --weights FILE for real predictions)");
+        loaded.CheckBatch(settings.Batch);
         var files = settings.Inputs.Select(p => new InputFile(p)).ToList();
         var scorer = new BatchScorer(loaded.Session, settings.Batch, console);
 
@@ -93,7 +91,7 @@ internal static class InferCommand
     private static void Fail(InputFile file, string message, CliConsole console)
     {
         if (file.Error is not null) return;
-        // A file is scored completely or not at all: partial results would shift clip indices in consumers' eyes.
+        // A file is scored completely or not at all, so no consumer mistakes part of a file for all of it.
         file.Error = CliConsole.OneLine(message);
         file.Data = null;
         file.Results = null;
@@ -176,7 +174,8 @@ internal static class InferCommand
             _pending.RemoveAll(p => p.File.Error is not null);
             if (_pending.Count == 0) return;
             int n = _pending.Count, clipLength = session.ClipLength;
-            _buffer ??= new float[(long)batch * clipLength];
+            // Sized by what is pending, not by --batch: a generous --batch over a few clips must not allocate for clips that never come.
+            if (_buffer is null || _buffer.Length < n * clipLength) _buffer = new float[n * clipLength];
             for (int i = 0; i < n; i++)
             {
                 var (file, clip) = _pending[i];
@@ -200,7 +199,7 @@ internal static class InferCommand
             }
             _batches++;
             _scored += n;
-            console.Progress($"batch {_batches}: {n} clips in {watch.Elapsed.TotalSeconds:F1} s ({_scored} scored)");
+            console.Progress($"batch {_batches}: {n} clip{(n == 1 ? "" : "s")} in {watch.Elapsed.TotalSeconds:F1} s ({_scored} scored)");
             // A file's data is needed only until its last clip has run.
             foreach (InputFile file in sources)
                 if (file.Results is not null && _pending[^1].File != file) file.Data = null;
@@ -258,6 +257,8 @@ internal static class InferCommand
                     .Concat(r.Probabilities.Select(v => Output.Fixed(v, 4))).ToArray());
             }
         }
+        // A header over no rows says nothing the error lines have not.
+        if (rows.Count == 1) return;
         var numeric = new HashSet<int>(Enumerable.Range(3, classes.Count + 1)) { 1 };
         Output.WriteTable(stdout, rows, numeric);
     }

@@ -109,6 +109,8 @@ internal sealed class LoadedModel : IDisposable
         IBackend backend = BackendRegistry.Create(backendName, threads);
         try
         {
+            if (threads > 0 && backend is not CpuBackend)
+                console.Warning($"--threads applies to the cpu backend only; {backend.Name} runs on one thread");
             StateDict weights;
             if (weightsPath is null)
             {
@@ -129,6 +131,14 @@ internal sealed class LoadedModel : IDisposable
             backend.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Rejects a --batch whose clips cannot be laid out in one array (the session takes one span).</summary>
+    public void CheckBatch(int batch)
+    {
+        int max = Array.MaxLength / Session.ClipLength;
+        if (batch > max)
+            throw new DferException($"--batch {batch} is too large: {Model.Name} clips are {Session.ClipLength} values each, so at most {max} fit in one batch");
     }
 
     public void Dispose()

@@ -44,9 +44,7 @@ public class ReferenceVsTorchTests
         }
         Assert.That(theirs, Has.Length.EqualTo(ours.Length));
         double maxRef = theirs.Select(Math.Abs).DefaultIfEmpty(0).Max();
-        // libtorch's float64 nn.LSTM lands ~1e-8 (relative) from the textbook equations evaluated
-        // in float64; a wrong gate order, bias or direction would be off by O(1), so 1e-7 still pins it.
-        double tol = (c.Op.Kind == OpKind.Lstm ? 1e-7 : 1e-10) * Math.Max(1, maxRef);
+        double tol = 1e-10 * Math.Max(1, maxRef);
         for (int i = 0; i < ours.Length; i++)
             Assert.That(ours[i], Is.EqualTo(theirs[i]).Within(tol), $"element {i} (seed {Seed})");
     }

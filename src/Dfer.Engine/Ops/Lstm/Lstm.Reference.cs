@@ -24,7 +24,7 @@ public static class LstmReference
                         long xo = ((long)bi * len + s) * inSize;
                         for (int g = 0; g < 4 * hid; g++)
                         {
-                            double acc = cell.Bih[g] + cell.Bhh[g];
+                            double acc = (double)cell.Bih[g] + cell.Bhh[g];
                             for (int i = 0; i < inSize; i++) acc += cell.Wih[(long)g * inSize + i] * input[xo + i];
                             for (int j = 0; j < hid; j++) acc += cell.Whh[(long)g * hid + j] * h[j];
                             gates[g] = acc;
