@@ -9,16 +9,17 @@ namespace Dfer.Ops.Conv3d;
 /// <summary>
 /// conv3d on the CPU as an implicit GEMM: rows are output positions, columns output channels,
 /// the reduction runs over (kt, kh, kw, ci). With channels-last input, the (kw, ci) part of the
-/// reduction is one contiguous run of kW·Cin floats, so a tile streams the input in place: no
-/// im2col buffer. The input's zero halo (≥ padding) replaces bounds checks.
-/// Threads: work items are (group of output-channel panels × chunk of row tiles); a tile is
+/// reduction is one contiguous run of kW·Cin floats, so tiles read the input in place: no im2col
+/// buffer. The input's zero halo (≥ padding) replaces bounds checks.
+/// Blocking: the reduction is cut into blocks of at most <see cref="KC"/> so a block of packed
+/// weights (KC × 16 floats) stays in L1 while a chunk of row tiles streams past it; partial sums
+/// live in a per-thread buffer until the last block, then bias, residual and ReLU are applied.
+/// Threads: work items are (group of ≤4 output-channel panels × chunk of row tiles); a tile is
 /// 6 output positions × 16 output channels held in 12 AVX2 accumulators.
 /// </summary>
 public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
 {
-    private const int MR = 6, NR = 16;
-    // Bytes of packed weights a work item keeps hot while it sweeps its row tiles (half of L2).
-    private const int PanelGroupBytes = 512 * 1024;
+    private const int MR = 6, NR = 16, KC = 256, TilesPerChunk = 32, PanelsPerGroup = 4;
 
     private readonly Conv3dOp _op;
     private readonly NativeBuffer _packed;
@@ -26,7 +27,9 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
     private readonly int _panels, _run, _segments;
     private readonly long _panelFloats;
     private readonly TileWork _work;
-    private readonly nint[] _segOffsets;
+    // Reduction pieces: a contiguous stretch of one (kt, kh) run; blocks are ranges of pieces.
+    private readonly int[] _pieceSegment, _pieceStart, _pieceLength, _blockFirstPiece;
+    private readonly nint[] _pieceOffsets;
 
     public Conv3dCpu(Conv3dOp op)
     {
@@ -38,7 +41,20 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
         _packed = new NativeBuffer(_panelFloats * _panels * sizeof(float));
         _bias = new NativeBuffer((long)_panels * NR * sizeof(float));
         Pack();
-        _segOffsets = new nint[_segments];
+
+        var seg = new List<int>(); var start = new List<int>(); var len = new List<int>(); var blocks = new List<int> { 0 };
+        int inBlock = 0;
+        for (int s = 0; s < _segments; s++)
+            for (int k0 = 0; k0 < _run; k0 += KC)
+            {
+                int l = Math.Min(KC, _run - k0);
+                if (inBlock + l > KC) { blocks.Add(seg.Count); inBlock = 0; }
+                seg.Add(s); start.Add(k0); len.Add(l);
+                inBlock += l;
+            }
+        blocks.Add(seg.Count);
+        (_pieceSegment, _pieceStart, _pieceLength, _blockFirstPiece) = (seg.ToArray(), start.ToArray(), len.ToArray(), blocks.ToArray());
+        _pieceOffsets = new nint[seg.Count];
         _work = new TileWork(this);
     }
 
@@ -73,24 +89,20 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
         var residual = _op.Residual ? inputs[1] : null;
         if (output.Strides[4] != 1 || (residual != null && residual.Strides[4] != 1))
             throw new ArgumentException("conv3d output and residual must be channels-last with unit channel stride");
-        for (int a = 0; a < _op.Kernel.T; a++)
-        for (int b = 0; b < _op.Kernel.H; b++)
-            _segOffsets[a * _op.Kernel.H + b] = (nint)(a * x.Strides[1] + b * x.Strides[2]);
+        for (int i = 0; i < _pieceOffsets.Length; i++)
+        {
+            int s = _pieceSegment[i];
+            _pieceOffsets[i] = (nint)((s / _op.Kernel.H) * x.Strides[1] + (s % _op.Kernel.H) * x.Strides[2] + _pieceStart[i]);
+        }
 
         var w = _work;
-        w.X = x; w.Y = output; w.R = residual;
+        w.Ctx = ctx; w.X = x; w.Y = output; w.R = residual;
         w.M = (long)output.Shape[0] * output.Shape[1] * output.Shape[2] * output.Shape[3];
         w.Tiles = (w.M + MR - 1) / MR;
-        long groupBytes = _panelFloats * sizeof(float);
-        w.PanelsPerGroup = (int)Math.Clamp(PanelGroupBytes / groupBytes, 1, _panels);
-        int panelGroups = (_panels + w.PanelsPerGroup - 1) / w.PanelsPerGroup;
-        // Enough items that a slow core does not hold the others up, few enough to keep A in cache.
-        long chunks = Math.Clamp((8L * ctx.Threads + panelGroups - 1) / panelGroups, 1, w.Tiles);
-        w.TilesPerChunk = (w.Tiles + chunks - 1) / chunks;
-        w.PanelGroups = panelGroups;
-        int items = (int)(panelGroups * ((w.Tiles + w.TilesPerChunk - 1) / w.TilesPerChunk));
-        ctx.Pool.Run(w, items);
-        w.X = w.Y = w.R = null;
+        w.PanelGroups = (_panels + PanelsPerGroup - 1) / PanelsPerGroup;
+        long chunks = (w.Tiles + TilesPerChunk - 1) / TilesPerChunk;
+        ctx.Pool.Run(w, (int)(w.PanelGroups * chunks));
+        w.Ctx = null; w.X = w.Y = w.R = null;
     }
 
     private bool HasUsableHalo(Tensor x) =>
@@ -107,9 +119,10 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
     private sealed class TileWork : IParallelWork
     {
         private readonly Conv3dCpu _k;
+        public CpuContext? Ctx;
         public Tensor? X, Y, R;
-        public long M, Tiles, TilesPerChunk;
-        public int PanelsPerGroup, PanelGroups;
+        public long M, Tiles;
+        public int PanelGroups;
 
         public TileWork(Conv3dCpu k) { _k = k; }
 
@@ -121,48 +134,88 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
             long chunk = index / PanelGroups;
             int p0 = group * PanelsPerGroup, p1 = Math.Min(_k._panels, p0 + PanelsPerGroup);
             long t0 = chunk * TilesPerChunk, t1 = Math.Min(Tiles, t0 + TilesPerChunk);
+            int nt = (int)(t1 - t0);
             int to = y.Shape[1], ho = y.Shape[2], wo = y.Shape[3];
-            float** xRow = stackalloc float*[MR];
-            float** yRow = stackalloc float*[MR];
-            float** rRow = stackalloc float*[MR];
-            float* acc = stackalloc float[MR * NR];
-            fixed (nint* seg = _k._segOffsets)
-            {
-                for (long tile = t0; tile < t1; tile++)
+
+            // Per-thread scratch: partial sums [tile][panel][6×16], then row pointers [tile][6].
+            float* acc = Ctx!.Scratch(thread, (long)TilesPerChunk * PanelsPerGroup * MR * NR + 2L * TilesPerChunk * MR);
+            float** rows = (float**)(acc + (long)TilesPerChunk * PanelsPerGroup * MR * NR);
+            for (int t = 0; t < nt; t++)
+                for (int i = 0; i < MR; i++)
                 {
-                    long m0 = tile * MR;
-                    int valid = (int)Math.Min(MR, M - m0);
-                    for (int i = 0; i < MR; i++)
-                    {
-                        long m = Math.Min(m0 + i, M - 1);
-                        int ow = (int)(m % wo); long q = m / wo;
-                        int oh = (int)(q % ho); q /= ho;
-                        int ot = (int)(q % to); int n = (int)(q / to);
-                        xRow[i] = x.Data + n * x.Strides[0] + (ot * op.Stride.T - op.Pad.T) * x.Strides[1]
-                                  + (oh * op.Stride.H - op.Pad.H) * x.Strides[2] + (ow * op.Stride.W - op.Pad.W) * x.Strides[3];
-                        yRow[i] = y.Data + n * y.Strides[0] + ot * y.Strides[1] + oh * y.Strides[2] + ow * y.Strides[3];
-                        rRow[i] = r == null ? null : r.Data + n * r.Strides[0] + ot * r.Strides[1] + oh * r.Strides[2] + ow * r.Strides[3];
-                    }
+                    long m = Math.Min((t0 + t) * MR + i, M - 1);
+                    Decompose(m, to, ho, wo, out int n, out int ot, out int oh, out int ow);
+                    rows[t * MR + i] = x.Data + n * x.Strides[0] + (ot * op.Stride.T - op.Pad.T) * x.Strides[1]
+                                       + (oh * op.Stride.H - op.Pad.H) * x.Strides[2] + (ow * op.Stride.W - op.Pad.W) * x.Strides[3];
+                }
+
+            bool simd = CpuContext.UseSimd;
+            var blocks = _k._blockFirstPiece;
+            fixed (nint* offsets = _k._pieceOffsets)
+            fixed (int* lengths = _k._pieceLength)
+            {
+                for (int blk = 0; blk + 1 < blocks.Length; blk++)
+                {
+                    int first = blocks[blk], count = blocks[blk + 1] - first;
+                    long bOffset = (long)(_k._pieceSegment[first] * _k._run + _k._pieceStart[first]) * NR;
                     for (int p = p0; p < p1; p++)
                     {
-                        float* b = (float*)_k._packed.Pointer + p * _k._panelFloats;
-                        if (CpuContext.UseSimd) Tile6x16Avx2(xRow, seg, _k._segments, _k._run, b, acc);
-                        else TilePortable(xRow, seg, _k._segments, _k._run, b, acc);
-                        Epilogue(acc, valid, p * NR, Math.Min(NR, op.Cout - p * NR), (float*)_k._bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu);
+                        float* b = (float*)_k._packed.Pointer + p * _k._panelFloats + bOffset;
+                        for (int t = 0; t < nt; t++)
+                        {
+                            float* c = acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR;
+                            if (simd) Tile6x16Avx2(rows + t * MR, offsets + first, lengths + first, count, b, c, blk == 0);
+                            else TilePortable(rows + t * MR, offsets + first, lengths + first, count, b, c, blk == 0);
+                        }
                     }
                 }
             }
+
+            float** yRow = stackalloc float*[MR];
+            float** rRow = stackalloc float*[MR];
+            for (int t = 0; t < nt; t++)
+            {
+                long m0 = (t0 + t) * MR;
+                int valid = (int)Math.Min(MR, M - m0);
+                for (int i = 0; i < valid; i++)
+                {
+                    Decompose(m0 + i, to, ho, wo, out int n, out int ot, out int oh, out int ow);
+                    yRow[i] = y.Data + n * y.Strides[0] + ot * y.Strides[1] + oh * y.Strides[2] + ow * y.Strides[3];
+                    rRow[i] = r == null ? null : r.Data + n * r.Strides[0] + ot * r.Strides[1] + oh * r.Strides[2] + ow * r.Strides[3];
+                }
+                for (int p = p0; p < p1; p++)
+                    Epilogue(acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR, valid, p * NR, Math.Min(NR, op.Cout - p * NR),
+                        (float*)_k._bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu);
+            }
+        }
+
+        private static void Decompose(long m, int to, int ho, int wo, out int n, out int ot, out int oh, out int ow)
+        {
+            ow = (int)(m % wo); long q = m / wo;
+            oh = (int)(q % ho); q /= ho;
+            ot = (int)(q % to); n = (int)(q / to);
         }
     }
 
+    /// <summary>Adds one reduction block of a 6×16 tile into <paramref name="c"/> (or starts it when <paramref name="first"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6x16Avx2(float** rows, nint* seg, int segments, int run, float* b, float* c)
+    private static void Tile6x16Avx2(float** rows, nint* offsets, int* lengths, int pieces, float* b, float* c, bool first)
     {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int s = 0; s < segments; s++)
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (first)
         {
-            nint o = seg[s];
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector256<float>.Zero;
+        }
+        else
+        {
+            c00 = Avx.LoadVector256(c); c01 = Avx.LoadVector256(c + 8); c10 = Avx.LoadVector256(c + 16); c11 = Avx.LoadVector256(c + 24);
+            c20 = Avx.LoadVector256(c + 32); c21 = Avx.LoadVector256(c + 40); c30 = Avx.LoadVector256(c + 48); c31 = Avx.LoadVector256(c + 56);
+            c40 = Avx.LoadVector256(c + 64); c41 = Avx.LoadVector256(c + 72); c50 = Avx.LoadVector256(c + 80); c51 = Avx.LoadVector256(c + 88);
+        }
+        for (int s = 0; s < pieces; s++)
+        {
+            nint o = offsets[s];
+            nint run = lengths[s];
             float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o, a5 = rows[5] + o;
             for (nint k = 0; k < run; k++)
             {
@@ -183,20 +236,19 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
     }
 
     /// <summary>The same tile without SIMD intrinsics, for machines without AVX2/FMA.</summary>
-    private static void TilePortable(float** rows, nint* seg, int segments, int run, float* b, float* c)
+    private static void TilePortable(float** rows, nint* offsets, int* lengths, int pieces, float* b, float* c, bool first)
     {
-        new Span<float>(c, MR * NR).Clear();
-        for (int s = 0; s < segments; s++)
+        if (first) new Span<float>(c, MR * NR).Clear();
+        for (int s = 0; s < pieces; s++)
         {
-            for (int k = 0; k < run; k++, b += NR)
+            for (int k = 0; k < lengths[s]; k++, b += NR)
             for (int i = 0; i < MR; i++)
             {
-                float a = rows[i][seg[s] + k];
+                float a = rows[i][offsets[s] + k];
                 for (int j = 0; j < NR; j++) c[i * NR + j] = MathF.FusedMultiplyAdd(a, b[j], c[i * NR + j]);
             }
         }
     }
-
     private static void Epilogue(float* acc, int rows, int col0, int cols, float* bias, float** y, float** res, bool relu)
     {
         for (int i = 0; i < rows; i++)
