@@ -2,6 +2,7 @@ using Dfer.Backends.Cpu;
 using Dfer.Backends.Reference;
 using Dfer.Devices.Cpu;
 using Dfer.Ops;
+using Dfer.Ops.Conv3d;
 using Dfer.Tensors;
 
 namespace Dfer.Tests.Ops;
@@ -31,6 +32,22 @@ public class CpuKernelTests
     /// <summary>conv3d's tile has an intrinsics path and a portable one; both must be right.</summary>
     [TestCaseSource(nameof(ConvCases))]
     public void PortablePathMatchesReference(OpCase c) => Check(c, portable: true);
+
+    public static IEnumerable<TestCaseData> WinogradShapedCases() =>
+        OpCases.For(OpKind.Conv3d, Seed).Where(c => Conv3dWinogradCpu.Applies((Conv3dOp)c.Op)).SelectMany(c => new[]
+        {
+            new TestCaseData(c, Conv3dCpuVariants.Variant.Direct).SetName("direct " + c.Name),
+            new TestCaseData(c, Conv3dCpuVariants.Variant.Winograd).SetName("winograd " + c.Name),
+        });
+
+    /// <summary>Both conv3d variants on every shape either could take, whatever the table picks.</summary>
+    [TestCaseSource(nameof(WinogradShapedCases))]
+    public void EachConvVariantMatchesReference(OpCase c, Conv3dCpuVariants.Variant variant)
+    {
+        Conv3dCpuVariants.Force = variant;
+        try { Check(c, portable: false); }
+        finally { Conv3dCpuVariants.Force = null; }
+    }
 
     private unsafe void Check(OpCase c, bool portable)
     {

@@ -32,7 +32,7 @@ public sealed class CpuBackend : IBackend
     {
         OpKind.Permute => new PermuteCpu((PermuteOp)op),
         OpKind.Reshape => new ReshapeCpu(),
-        OpKind.Conv3d => new Conv3dCpu((Conv3dOp)op),
+        OpKind.Conv3d => Conv3dCpuVariants.Create((Conv3dOp)op),
         OpKind.AvgPool3d => new AvgPool3dCpu(),
         OpKind.Linear => new LinearCpu((LinearOp)op),
         OpKind.Lstm => new LstmCpu((LstmOp)op),

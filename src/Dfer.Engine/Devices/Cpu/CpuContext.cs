@@ -28,7 +28,10 @@ public sealed class CpuContext : IDisposable
     internal static bool ForcePortable { get; set; }
 
     /// <summary>At least <paramref name="floats"/> floats of scratch owned by <paramref name="thread"/>; grows, never shrinks.</summary>
-    public unsafe float* Scratch(int thread, long floats)
+    public unsafe float* Scratch(int thread, long floats) => (float*)ScratchBuffer(thread, floats).Pointer;
+
+    /// <summary>The buffer behind <see cref="Scratch"/>, for kernels that build tensor views on it.</summary>
+    public NativeBuffer ScratchBuffer(int thread, long floats)
     {
         var buf = _scratch[thread];
         if (buf == null || buf.Bytes < floats * sizeof(float))
@@ -36,7 +39,7 @@ public sealed class CpuContext : IDisposable
             buf?.Dispose();
             buf = _scratch[thread] = new NativeBuffer(floats * sizeof(float));
         }
-        return (float*)buf.Pointer;
+        return buf;
     }
 
     public void Dispose()

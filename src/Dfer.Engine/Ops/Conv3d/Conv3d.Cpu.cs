@@ -87,22 +87,47 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
         var x = inputs[0];
         if (!HasUsableHalo(x)) x = CopyWithHalo(x);
         var residual = _op.Residual ? inputs[1] : null;
-        if (output.Strides[4] != 1 || (residual != null && residual.Strides[4] != 1))
-            throw new ArgumentException("conv3d output and residual must be channels-last with unit channel stride");
+        PrepareInputStrides(x);
+        var w = _work;
+        w.Ctx = ctx;
+        w.Job = MakeJob(x, output, residual);
+        ctx.Pool.Run(w, w.Job.Items);
+        w.Ctx = null; w.Job = default;
+    }
+
+    /// <summary>Per-call state of one convolution; kernels share nothing else that changes, so several calls with the same input strides may run at once.</summary>
+    internal readonly record struct Job(Tensor X, Tensor Y, Tensor? R, long M, long Tiles, int PanelGroups)
+    {
+        public int Items => (int)(PanelGroups * ((Tiles + TilesPerChunk - 1) / TilesPerChunk));
+    }
+
+    /// <summary>Floats of per-thread scratch <see cref="ExecuteItem"/> needs.</summary>
+    internal const long ScratchFloats = (long)TilesPerChunk * PanelsPerGroup * MR * NR + 2L * TilesPerChunk * MR;
+
+    /// <summary>Input offsets of the reduction pieces for an input with these strides (every input of later calls must share them).</summary>
+    internal void PrepareInputStrides(Tensor x) => PrepareInputStrides(x.Strides[1], x.Strides[2]);
+
+    internal void PrepareInputStrides(long strideT, long strideH)
+    {
         for (int i = 0; i < _pieceOffsets.Length; i++)
         {
             int s = _pieceSegment[i];
-            _pieceOffsets[i] = (nint)((s / _op.Kernel.H) * x.Strides[1] + (s % _op.Kernel.H) * x.Strides[2] + _pieceStart[i]);
+            _pieceOffsets[i] = (nint)((s / _op.Kernel.H) * strideT + (s % _op.Kernel.H) * strideH + _pieceStart[i]);
         }
+    }
 
-        var w = _work;
-        w.Ctx = ctx; w.X = x; w.Y = output; w.R = residual;
-        w.M = (long)output.Shape[0] * output.Shape[1] * output.Shape[2] * output.Shape[3];
-        w.Tiles = (w.M + MR - 1) / MR;
-        w.PanelGroups = (_panels + PanelsPerGroup - 1) / PanelsPerGroup;
-        long chunks = (w.Tiles + TilesPerChunk - 1) / TilesPerChunk;
-        ctx.Pool.Run(w, (int)(w.PanelGroups * chunks));
-        w.Ctx = null; w.X = w.Y = w.R = null;
+    internal Job MakeJob(Tensor x, Tensor y, Tensor? r)
+    {
+        if (y.Strides[4] != 1 || (r != null && r.Strides[4] != 1))
+            throw new ArgumentException("conv3d output and residual must be channels-last with unit channel stride");
+        long m = (long)y.Shape[0] * y.Shape[1] * y.Shape[2] * y.Shape[3];
+        return new Job(x, y, r, m, (m + MR - 1) / MR, (_panels + PanelsPerGroup - 1) / PanelsPerGroup);
+    }
+
+    /// <summary>All work items of <paramref name="job"/> on the calling thread (callers that parallelise at a coarser grain).</summary>
+    internal void RunSerial(in Job job, float* scratch)
+    {
+        for (int i = 0; i < job.Items; i++) ExecuteItem(job, i, scratch);
     }
 
     private bool HasUsableHalo(Tensor x) =>
@@ -116,84 +141,106 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
         return padded;
     }
 
-    private sealed class TileWork : IParallelWork
+    private sealed class TileWork(Conv3dCpu k) : IParallelWork
     {
-        private readonly Conv3dCpu _k;
         public CpuContext? Ctx;
-        public Tensor? X, Y, R;
-        public long M, Tiles;
-        public int PanelGroups;
+        public Job Job;
 
-        public TileWork(Conv3dCpu k) { _k = k; }
+        public void Execute(int index, int thread) => k.ExecuteItem(Job, index, Ctx!.Scratch(thread, ScratchFloats));
+    }
 
-        public void Execute(int index, int thread)
-        {
-            var op = _k._op;
-            var x = X!; var y = Y!; var r = R;
-            int group = index % PanelGroups;
-            long chunk = index / PanelGroups;
-            int p0 = group * PanelsPerGroup, p1 = Math.Min(_k._panels, p0 + PanelsPerGroup);
-            long t0 = chunk * TilesPerChunk, t1 = Math.Min(Tiles, t0 + TilesPerChunk);
-            int nt = (int)(t1 - t0);
-            int to = y.Shape[1], ho = y.Shape[2], wo = y.Shape[3];
+    /// <summary>One work item: a group of output-channel panels over a chunk of row tiles.</summary>
+    internal void ExecuteItem(in Job job, int index, float* scratch)
+    {
+        var op = _op;
+        var x = job.X; var y = job.Y; var r = job.R;
+        long M = job.M, Tiles = job.Tiles;
+        int group = index % job.PanelGroups;
+        long chunk = index / job.PanelGroups;
+        int p0 = group * PanelsPerGroup, p1 = Math.Min(_panels, p0 + PanelsPerGroup);
+        long t0 = chunk * TilesPerChunk, t1 = Math.Min(Tiles, t0 + TilesPerChunk);
+        int nt = (int)(t1 - t0);
+        int to = y.Shape[1], ho = y.Shape[2], wo = y.Shape[3];
 
-            // Per-thread scratch: partial sums [tile][panel][6×16], then row pointers [tile][6].
-            float* acc = Ctx!.Scratch(thread, (long)TilesPerChunk * PanelsPerGroup * MR * NR + 2L * TilesPerChunk * MR);
-            float** rows = (float**)(acc + (long)TilesPerChunk * PanelsPerGroup * MR * NR);
-            for (int t = 0; t < nt; t++)
-                for (int i = 0; i < MR; i++)
-                {
-                    long m = Math.Min((t0 + t) * MR + i, M - 1);
-                    Decompose(m, to, ho, wo, out int n, out int ot, out int oh, out int ow);
-                    rows[t * MR + i] = x.Data + n * x.Strides[0] + (ot * op.Stride.T - op.Pad.T) * x.Strides[1]
-                                       + (oh * op.Stride.H - op.Pad.H) * x.Strides[2] + (ow * op.Stride.W - op.Pad.W) * x.Strides[3];
-                }
-
-            bool simd = CpuContext.UseSimd;
-            var blocks = _k._blockFirstPiece;
-            fixed (nint* offsets = _k._pieceOffsets)
-            fixed (int* lengths = _k._pieceLength)
+        // Scratch: partial sums [tile][panel][6×16], then row pointers [tile][6].
+        float* acc = scratch;
+        float** rows = (float**)(acc + (long)TilesPerChunk * PanelsPerGroup * MR * NR);
+        // Walk output positions in order instead of dividing per row: divisions cost as much as
+        // the arithmetic of a whole tile when the reduction is short (Winograd's products).
+        var pos = new Position(Math.Min(t0 * MR, M - 1), to, ho, wo);
+        long last = M - 1;
+        for (int t = 0; t < nt; t++)
+            for (int i = 0; i < MR; i++)
             {
-                for (int blk = 0; blk + 1 < blocks.Length; blk++)
+                rows[t * MR + i] = x.Data + pos.N * x.Strides[0] + (pos.T * op.Stride.T - op.Pad.T) * x.Strides[1]
+                                   + (pos.H * op.Stride.H - op.Pad.H) * x.Strides[2] + (pos.W * op.Stride.W - op.Pad.W) * x.Strides[3];
+                // Rows past the end repeat the last position; their results are never stored.
+                if ((t0 + t) * MR + i < last) pos.Next();
+            }
+
+        bool simd = CpuContext.UseSimd;
+        var blocks = _blockFirstPiece;
+        fixed (nint* offsets = _pieceOffsets)
+        fixed (int* lengths = _pieceLength)
+        {
+            for (int blk = 0; blk + 1 < blocks.Length; blk++)
+            {
+                int first = blocks[blk], count = blocks[blk + 1] - first;
+                long bOffset = (long)(_pieceSegment[first] * _run + _pieceStart[first]) * NR;
+                for (int p = p0; p < p1; p++)
                 {
-                    int first = blocks[blk], count = blocks[blk + 1] - first;
-                    long bOffset = (long)(_k._pieceSegment[first] * _k._run + _k._pieceStart[first]) * NR;
-                    for (int p = p0; p < p1; p++)
+                    float* b = (float*)_packed.Pointer + p * _panelFloats + bOffset;
+                    for (int t = 0; t < nt; t++)
                     {
-                        float* b = (float*)_k._packed.Pointer + p * _k._panelFloats + bOffset;
-                        for (int t = 0; t < nt; t++)
-                        {
-                            float* c = acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR;
-                            if (simd) Tile6x16Avx2(rows + t * MR, offsets + first, lengths + first, count, b, c, blk == 0);
-                            else TilePortable(rows + t * MR, offsets + first, lengths + first, count, b, c, blk == 0);
-                        }
+                        float* c = acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR;
+                        if (simd) Tile6x16Avx2(rows + t * MR, offsets + first, lengths + first, count, b, c, blk == 0);
+                        else TilePortable(rows + t * MR, offsets + first, lengths + first, count, b, c, blk == 0);
                     }
                 }
             }
-
-            float** yRow = stackalloc float*[MR];
-            float** rRow = stackalloc float*[MR];
-            for (int t = 0; t < nt; t++)
-            {
-                long m0 = (t0 + t) * MR;
-                int valid = (int)Math.Min(MR, M - m0);
-                for (int i = 0; i < valid; i++)
-                {
-                    Decompose(m0 + i, to, ho, wo, out int n, out int ot, out int oh, out int ow);
-                    yRow[i] = y.Data + n * y.Strides[0] + ot * y.Strides[1] + oh * y.Strides[2] + ow * y.Strides[3];
-                    rRow[i] = r == null ? null : r.Data + n * r.Strides[0] + ot * r.Strides[1] + oh * r.Strides[2] + ow * r.Strides[3];
-                }
-                for (int p = p0; p < p1; p++)
-                    Epilogue(acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR, valid, p * NR, Math.Min(NR, op.Cout - p * NR),
-                        (float*)_k._bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu);
-            }
         }
 
-        private static void Decompose(long m, int to, int ho, int wo, out int n, out int ot, out int oh, out int ow)
+        float** yRow = stackalloc float*[MR];
+        float** rRow = stackalloc float*[MR];
+        pos = new Position(t0 * MR, to, ho, wo);
+        for (int t = 0; t < nt; t++)
         {
-            ow = (int)(m % wo); long q = m / wo;
-            oh = (int)(q % ho); q /= ho;
-            ot = (int)(q % to); n = (int)(q / to);
+            long m0 = (t0 + t) * MR;
+            int valid = (int)Math.Min(MR, M - m0);
+            for (int i = 0; i < valid; i++, pos.Next())
+            {
+                yRow[i] = y.Data + pos.N * y.Strides[0] + pos.T * y.Strides[1] + pos.H * y.Strides[2] + pos.W * y.Strides[3];
+                rRow[i] = r == null ? null : r.Data + pos.N * r.Strides[0] + pos.T * r.Strides[1] + pos.H * r.Strides[2] + pos.W * r.Strides[3];
+            }
+            for (int p = p0; p < p1; p++)
+                Epilogue(acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR, valid, p * NR, Math.Min(NR, op.Cout - p * NR),
+                    (float*)_bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu);
+        }
+    }
+
+    /// <summary>An output position (n, t, h, w) that steps through positions in row-major order.</summary>
+    private struct Position
+    {
+        private readonly int _to, _ho, _wo;
+        public int N, T, H, W;
+
+        public Position(long m, int to, int ho, int wo)
+        {
+            (_to, _ho, _wo) = (to, ho, wo);
+            W = (int)(m % wo); long q = m / wo;
+            H = (int)(q % ho); q /= ho;
+            T = (int)(q % to); N = (int)(q / to);
+        }
+
+        public void Next()
+        {
+            if (++W < _wo) return;
+            W = 0;
+            if (++H < _ho) return;
+            H = 0;
+            if (++T < _to) return;
+            T = 0;
+            N++;
         }
     }
 

@@ -62,15 +62,19 @@ public sealed unsafe class PermuteCpu : ICpuKernel
             int rank = _shape.Length;
             Span<int> idx = stackalloc int[rank];
             idx.Clear();
-            long inner = 1;
-            for (int d = 1; d < rank; d++) inner *= _shape[d];
+            // The innermost axis runs as a tight strided loop; the index walk covers the rest.
+            int inner = rank > 1 ? _shape[rank - 1] : 1;
+            long sInner = rank > 1 ? _src[rank - 1] : 0, dInner = rank > 1 ? _dst[rank - 1] : 0;
+            long outer = 1;
+            for (int d = 1; d < rank - 1; d++) outer *= _shape[d];
             float* xs = _x + i0 * _src[0], ys = _y + i0 * _dst[0];
-            for (long e = 0; e < inner; e++)
+            for (long e = 0; e < outer; e++)
             {
                 long so = 0, dof = 0;
-                for (int d = 1; d < rank; d++) { so += idx[d] * _src[d]; dof += idx[d] * _dst[d]; }
-                ys[dof] = xs[so];
-                for (int d = rank - 1; d >= 1; d--)
+                for (int d = 1; d < rank - 1; d++) { so += idx[d] * _src[d]; dof += idx[d] * _dst[d]; }
+                float* xp = xs + so, yp = ys + dof;
+                for (int k = 0; k < inner; k++) yp[k * dInner] = xp[k * sInner];
+                for (int d = rank - 2; d >= 1; d--)
                 {
                     if (++idx[d] < _shape[d]) break;
                     idx[d] = 0;

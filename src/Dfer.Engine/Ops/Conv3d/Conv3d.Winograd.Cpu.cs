@@ -1,0 +1,298 @@
+using System.Runtime.Intrinsics;
+using Dfer.Devices.Cpu;
+using Dfer.Tensors;
+
+namespace Dfer.Ops.Conv3d;
+
+/// <summary>
+/// conv3d 3×3×3, stride 1, padding 1, by Winograd F(2×2, 3×3) over (h, w) and direct summation
+/// over t: each 4×4 input patch (stride 2) is transformed (Bᵀ d B) into 16 "frequency" images; for
+/// each of them a (3,1,1) convolution over t and channels — our direct implicit GEMM — multiplies
+/// by the transformed weights (G g Gᵀ); the inverse transform (Aᵀ m A) yields 2×2 outputs, then
+/// bias, residual and ReLU. Multiplications per output drop from 27·Cin to 12·Cin (2.25×); the
+/// transforms use only ±1 and ½, so fp32 error stays within a few ulps of the direct method.
+/// Threads: one work item per (sample, block of tile rows) does all three steps in its own cache.
+/// </summary>
+public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
+{
+    private const int Xi = 16;
+
+    private readonly Conv3dOp _op;
+    private readonly Conv3dCpu[] _products;
+    private readonly NativeBuffer _bias;
+    private readonly NativeBuffer _zeros;
+    private readonly WinogradWork _work;
+
+    /// <summary>True for the convolutions this kernel computes exactly as conv3d defines them.</summary>
+    public static bool Applies(Conv3dOp op) =>
+        op.Kernel == (3, 3, 3) && op.Stride == (1, 1, 1) && op.Pad == (1, 1, 1);
+
+    public Conv3dWinogradCpu(Conv3dOp op)
+    {
+        if (!Applies(op)) throw new ArgumentException("Winograd conv3d needs k=3x3x3, s=1, p=1");
+        _op = op;
+        // U_ξ[o, i, kt] = (G g Gᵀ)_ξ for g = W[o, i, kt, :, :], computed in double.
+        var u = new float[Xi][];
+        for (int x = 0; x < Xi; x++) u[x] = new float[(long)op.Cout * op.Cin * 3];
+        Span<double> g = stackalloc double[9];
+        Span<double> tmp = stackalloc double[12];
+        for (int o = 0; o < op.Cout; o++)
+        for (int i = 0; i < op.Cin; i++)
+        for (int kt = 0; kt < 3; kt++)
+        {
+            long w0 = (((long)o * op.Cin + i) * 3 + kt) * 9;
+            for (int k = 0; k < 9; k++) g[k] = op.Weight[w0 + k];
+            for (int c = 0; c < 3; c++)
+            {
+                tmp[0 * 3 + c] = g[c];
+                tmp[1 * 3 + c] = 0.5 * (g[c] + g[3 + c] + g[6 + c]);
+                tmp[2 * 3 + c] = 0.5 * (g[c] - g[3 + c] + g[6 + c]);
+                tmp[3 * 3 + c] = g[6 + c];
+            }
+            for (int r = 0; r < 4; r++)
+            {
+                double a = tmp[r * 3], b = tmp[r * 3 + 1], c = tmp[r * 3 + 2];
+                long dst = ((long)o * op.Cin + i) * 3 + kt;
+                u[r * 4 + 0][dst] = (float)a;
+                u[r * 4 + 1][dst] = (float)(0.5 * (a + b + c));
+                u[r * 4 + 2][dst] = (float)(0.5 * (a - b + c));
+                u[r * 4 + 3][dst] = (float)c;
+            }
+        }
+        _products = u.Select(w => new Conv3dCpu(new Conv3dOp(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), w, null, false, false))).ToArray();
+        _bias = new NativeBuffer(op.Cout * sizeof(float));
+        op.Bias.CopyTo(new Span<float>(_bias.Pointer, op.Cout));
+        _zeros = new NativeBuffer(op.Cin * sizeof(float));
+        _work = new WinogradWork(this);
+    }
+
+    public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
+    {
+        var x = inputs[0];
+        var r = _op.Residual ? inputs[1] : null;
+        if (x.Strides[4] != 1 || output.Strides[4] != 1 || (r != null && r.Strides[4] != 1))
+            throw new ArgumentException("conv3d tensors must be channels-last with unit channel stride");
+        var g = new Geometry(x.Shape, _op.Cin, _op.Cout);
+        // All items lay their transformed images out alike, so the products' input offsets are shared.
+        foreach (var p in _products) p.PrepareInputStrides(g.VStrides[1], g.VStrides[2]);
+        _work.Set(ctx, x, output, r, g);
+        ctx.Pool.Run(_work, x.Shape[0] * g.Blocks);
+        _work.Set(null, null, null, null, default);
+    }
+
+    /// <summary>
+    /// Sizes of one work item: a sample and a block of tile rows, all frames. Its 16 transformed
+    /// images (with a zero frame before and after, read as t-padding) and 16 products live in the
+    /// thread's scratch, small enough to stay in L2 between the three steps.
+    /// </summary>
+    private readonly record struct Geometry
+    {
+        public Geometry(int[] x, int cin, int cout)
+        {
+            (T, H, W, Cin, Cout) = (x[1], x[2], x[3], cin, cout);
+            (Th, Tw) = ((H + 1) / 2, (W + 1) / 2);
+            Rows = (int)Math.Clamp(VTargetFloats / ((long)Xi * (T + 2) * Tw * Cin), 1, Th);
+            Blocks = (Th + Rows - 1) / Rows;
+        }
+
+        private const long VTargetFloats = 96 * 1024;
+        public int T { get; }
+        public int H { get; }
+        public int W { get; }
+        public int Cin { get; }
+        public int Cout { get; }
+        public int Th { get; }
+        public int Tw { get; }
+        public int Rows { get; }
+        public int Blocks { get; }
+        public long VImage => (long)(T + 2) * Rows * Tw * Cin;
+        public long MImage => (long)T * Rows * Tw * Cout;
+        public long VFloats => Xi * VImage;
+        public long MFloats => Xi * MImage;
+        public long[] VStrides => new[] { VImage, (long)Rows * Tw * Cin, (long)Tw * Cin, Cin, 1L };
+        public long[] MStrides => new[] { MImage, (long)Rows * Tw * Cout, (long)Tw * Cout, Cout, 1L };
+        public int[] VShape(int rows) => new[] { 1, T, rows, Tw, Cin };
+        public int[] MShape(int rows) => new[] { 1, T, rows, Tw, Cout };
+    }
+
+    /// <summary>One (sample, tile-row block): input transform, 16 products, output transform, on one thread.</summary>
+    private sealed class WinogradWork(Conv3dWinogradCpu k) : IParallelWork
+    {
+        private CpuContext? _ctx;
+        private Tensor? _x, _y, _r;
+        private Geometry _g;
+
+        public void Set(CpuContext? ctx, Tensor? x, Tensor? y, Tensor? r, Geometry g) { _ctx = ctx; _x = x; _y = y; _r = r; _g = g; }
+
+        public void Execute(int index, int thread)
+        {
+            var g = _g;
+            int sample = index / g.Blocks, a0 = index % g.Blocks * g.Rows, rows = Math.Min(g.Rows, g.Th - a0);
+            var scratch = _ctx!.ScratchBuffer(thread, g.VFloats + g.MFloats + Conv3dCpu.ScratchFloats);
+            float* v = (float*)scratch.Pointer, m = v + g.VFloats, direct = m + g.MFloats;
+            long frame = (long)g.Rows * g.Tw * g.Cin;
+            for (int xi = 0; xi < Xi; xi++)
+            {
+                new Span<float>(v + xi * g.VImage, (int)frame).Clear();
+                new Span<float>(v + xi * g.VImage + (g.T + 1) * frame, (int)frame).Clear();
+            }
+            for (int f = 0; f < g.T; f++) Input(sample, f, a0, rows, v + frame * (f + 1));
+            for (int xi = 0; xi < Xi; xi++)
+            {
+                var vi = new Tensor(scratch, xi * g.VImage + frame, g.VShape(rows), g.VStrides, new[] { 0, 1, 0, 0, 0 });
+                var mi = new Tensor(scratch, g.VFloats + xi * g.MImage, g.MShape(rows), g.MStrides);
+                var product = k._products[xi];
+                product.RunSerial(product.MakeJob(vi, mi, null), direct);
+            }
+            for (int f = 0; f < g.T; f++) Output(sample, f, a0, rows, m + (long)f * g.Rows * g.Tw * g.Cout);
+        }
+
+        /// <summary>Writes V_ξ for frame f, tile rows a0.., into <paramref name="dst"/> (ξ images g.VImage apart).</summary>
+        private void Input(int s, int f, int a0, int rows, float* dst)
+        {
+            var x = _x!;
+            var g = _g;
+            int c = g.Cin;
+            float* src = x.Data + s * x.Strides[0] + f * x.Strides[1];
+            float** d = stackalloc float*[16];
+            float* zero = (float*)k._zeros.Pointer;
+            for (int a = 0; a < rows; a++)
+            for (int b = 0; b < g.Tw; b++)
+            {
+                // d[i][j] = x[2a−1+i, 2b−1+j], zero outside the frame.
+                for (int i = 0; i < 4; i++)
+                {
+                    int hh = 2 * (a0 + a) - 1 + i;
+                    for (int j = 0; j < 4; j++)
+                    {
+                        int ww = 2 * b - 1 + j;
+                        d[i * 4 + j] = hh >= 0 && hh < g.H && ww >= 0 && ww < g.W ? src + hh * x.Strides[2] + ww * x.Strides[3] : zero;
+                    }
+                }
+                float* o = dst + ((long)a * g.Tw + b) * c;
+                int ch = 0;
+                if (Vector256.IsHardwareAccelerated)
+                    for (; ch <= c - 8; ch += 8) InputTile8(d, ch, o + ch, g.VImage);
+                for (; ch < c; ch++) InputTile1(d, ch, o + ch, g.VImage);
+            }
+        }
+
+        private static void InputTile8(float** d, int ch, float* dst, long stride)
+        {
+            Span<Vector256<float>> t = stackalloc Vector256<float>[16];
+            for (int j = 0; j < 4; j++)
+            {
+                var d0 = Vector256.Load(d[j] + ch); var d1 = Vector256.Load(d[4 + j] + ch);
+                var d2 = Vector256.Load(d[8 + j] + ch); var d3 = Vector256.Load(d[12 + j] + ch);
+                t[j] = d0 - d2; t[4 + j] = d1 + d2; t[8 + j] = d2 - d1; t[12 + j] = d1 - d3;
+            }
+            for (int i = 0; i < 4; i++)
+            {
+                var r0 = t[i * 4]; var r1 = t[i * 4 + 1]; var r2 = t[i * 4 + 2]; var r3 = t[i * 4 + 3];
+                (r0 - r2).Store(dst + (i * 4 + 0) * stride);
+                (r1 + r2).Store(dst + (i * 4 + 1) * stride);
+                (r2 - r1).Store(dst + (i * 4 + 2) * stride);
+                (r1 - r3).Store(dst + (i * 4 + 3) * stride);
+            }
+        }
+
+        private static void InputTile1(float** d, int ch, float* dst, long stride)
+        {
+            Span<float> t = stackalloc float[16];
+            for (int j = 0; j < 4; j++)
+            {
+                float d0 = d[j][ch], d1 = d[4 + j][ch], d2 = d[8 + j][ch], d3 = d[12 + j][ch];
+                t[j] = d0 - d2; t[4 + j] = d1 + d2; t[8 + j] = d2 - d1; t[12 + j] = d1 - d3;
+            }
+            for (int i = 0; i < 4; i++)
+            {
+                float r0 = t[i * 4], r1 = t[i * 4 + 1], r2 = t[i * 4 + 2], r3 = t[i * 4 + 3];
+                dst[(i * 4 + 0) * stride] = r0 - r2;
+                dst[(i * 4 + 1) * stride] = r1 + r2;
+                dst[(i * 4 + 2) * stride] = r2 - r1;
+                dst[(i * 4 + 3) * stride] = r1 - r3;
+            }
+        }
+
+        /// <summary>Inverse transform of frame f, tile rows a0.., from <paramref name="src"/> (ξ images g.MImage apart), plus bias, residual, ReLU.</summary>
+        private void Output(int s, int f, int a0, int rows, float* src)
+        {
+            var y = _y!; var r = _r;
+            var g = _g;
+            int h = g.H, w = g.W, c = k._op.Cout;
+            long mStride = g.MImage;
+            bool relu = k._op.Relu;
+            float* bias = (float*)k._bias.Pointer;
+            float* yFrame = y.Data + s * y.Strides[0] + f * y.Strides[1];
+            float* rFrame = r == null ? null : r.Data + s * r.Strides[0] + f * r.Strides[1];
+            var q = stackalloc Vector256<float>[8];
+            Span<float> qs = stackalloc float[8];
+            for (int a = 0; a < rows; a++)
+            for (int b = 0; b < g.Tw; b++)
+            {
+                float* m = src + ((long)a * g.Tw + b) * c;
+                int ch = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    for (; ch <= c - 8; ch += 8)
+                    {
+                        // Aᵀ m A: columns first, then rows.
+                        for (int i = 0; i < 4; i++)
+                        {
+                            var m0 = Vector256.Load(m + (i * 4 + 0) * mStride + ch); var m1 = Vector256.Load(m + (i * 4 + 1) * mStride + ch);
+                            var m2 = Vector256.Load(m + (i * 4 + 2) * mStride + ch); var m3 = Vector256.Load(m + (i * 4 + 3) * mStride + ch);
+                            q[i * 2] = m0 + m1 + m2;
+                            q[i * 2 + 1] = m1 - m2 - m3;
+                        }
+                        var bv = Vector256.Load(bias + ch);
+                        for (int j = 0; j < 2; j++)
+                        {
+                            var y0 = q[j] + q[2 + j] + q[4 + j] + bv;
+                            var y1 = q[2 + j] - q[4 + j] - q[6 + j] + bv;
+                            Store(y0, 2 * (a0 + a), 2 * b + j, ch);
+                            Store(y1, 2 * (a0 + a) + 1, 2 * b + j, ch);
+                        }
+                    }
+                }
+                for (; ch < c; ch++)
+                {
+                    for (int i = 0; i < 4; i++)
+                    {
+                        float m0 = m[(i * 4) * mStride + ch], m1 = m[(i * 4 + 1) * mStride + ch];
+                        float m2 = m[(i * 4 + 2) * mStride + ch], m3 = m[(i * 4 + 3) * mStride + ch];
+                        qs[i * 2] = m0 + m1 + m2;
+                        qs[i * 2 + 1] = m1 - m2 - m3;
+                    }
+                    for (int j = 0; j < 2; j++)
+                    {
+                        StoreScalar(qs[j] + qs[2 + j] + qs[4 + j] + bias[ch], 2 * (a0 + a), 2 * b + j, ch);
+                        StoreScalar(qs[2 + j] - qs[4 + j] - qs[6 + j] + bias[ch], 2 * (a0 + a) + 1, 2 * b + j, ch);
+                    }
+                }
+            }
+
+            void Store(Vector256<float> v, int hh, int ww, int ch)
+            {
+                if (hh >= h || ww >= w) return;
+                if (rFrame != null) v += Vector256.Load(rFrame + hh * r!.Strides[2] + ww * r.Strides[3] + ch);
+                if (relu) v = Vector256.Max(v, Vector256<float>.Zero);
+                v.Store(yFrame + hh * y.Strides[2] + ww * y.Strides[3] + ch);
+            }
+
+            void StoreScalar(float v, int hh, int ww, int ch)
+            {
+                if (hh >= h || ww >= w) return;
+                if (rFrame != null) v += rFrame[hh * r!.Strides[2] + ww * r.Strides[3] + ch];
+                if (relu) v = MathF.Max(v, 0f);
+                yFrame[hh * y.Strides[2] + ww * y.Strides[3] + ch] = v;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _products) p.Dispose();
+        _bias.Dispose();
+        _zeros.Dispose();
+    }
+}
