@@ -16,7 +16,6 @@ bool layers = args.Contains("--layers");
 var model = new M3dfel();
 var weights = model.GenerateWeights(1);
 var clips = new DeterministicRandom(7).Uniform((long)batch * 16 * 3 * 112 * 112, 0, 1);
-double gflopPerClip = model.FlopsPerClip / 1e9;
 
 TorchRuntime.EnsureLoaded();
 TorchRuntime.SetThreads(threads);
@@ -24,6 +23,7 @@ var dict = weights.Names.ToDictionary(n => n, n => (weights[n].Data, weights[n].
 using var torchModel = new TorchM3dfel(dict, torch.ScalarType.Float32);
 using var backend = new CpuBackend(threads);
 using var session = new Session(model, weights, backend);
+double gflopPerClip = session.FlopsPerClip / 1e9;
 
 Console.WriteLine($"M3DFEL, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {CpuContext.Isa}");
 var ours = session.Run(clips, batch);

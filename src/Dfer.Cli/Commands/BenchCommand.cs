@@ -73,7 +73,7 @@ internal static class BenchCommand
         }
 
         // Counted after timing: it builds a second graph, garbage the timed passes should not collect.
-        long flopsPerClip = loaded.Model.FlopsPerClip;
+        long flopsPerClip = session.FlopsPerClip;
         double median = Median(times);
         double seconds = median / 1000.0;
         var report = new Report(loaded.Model.Name, loaded.Backend.Name, settings.Batch, settings.Batch / seconds, median,

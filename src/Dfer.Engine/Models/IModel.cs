@@ -18,9 +18,6 @@ public interface IModel
     /// <summary>Class labels in output order.</summary>
     IReadOnlyList<string> Classes { get; }
 
-    /// <summary>FLOPs of one clip as PyTorch's FlopCounterMode counts them.</summary>
-    long FlopsPerClip { get; }
-
     /// <summary>Validates <paramref name="weights"/> and builds the inference graph (outputs "logits" and "probabilities").</summary>
     Graph Build(StateDict weights);
 

@@ -29,7 +29,6 @@ public sealed class M3dfel : IModel
     public string Name => "m3dfel";
     public int[] ClipShape => new[] { Frames, 3, Size, Size };
     public IReadOnlyList<string> Classes => EmotionClasses.Seven;
-    public long FlopsPerClip => Build(GenerateWeights(0)).Flops(new[] { 1, Frames, 3, Size, Size });
 
     public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys { get; } = Keys();
 

@@ -16,7 +16,7 @@ public abstract class Op
     /// <summary>Output shape for the given input shapes; throws <see cref="ArgumentException"/> when they do not fit.</summary>
     public abstract int[] OutputShape(IReadOnlyList<int[]> inputs);
 
-    /// <summary>Floating-point operations (a multiply-add counts 2), as PyTorch's FlopCounterMode counts them.</summary>
+    /// <summary>Floating-point operations of the op's definition (a multiply-add counts 2, as PyTorch's FlopCounterMode counts convolutions and matrix products; elementwise ops count their arithmetic), whatever algorithm a kernel uses.</summary>
     public virtual long Flops(IReadOnlyList<int[]> inputs) => 0;
 
     /// <summary>Parameters (weights and biases) the op holds.</summary>

@@ -113,19 +113,9 @@ public sealed unsafe class Tensor
     public float[] ToArray()
     {
         var result = new float[ElementCount];
-        if (result.Length == 0) return result;
-        var idx = new int[Rank];
-        for (long i = 0; i < result.Length; i++)
-        {
-            long off = 0;
-            for (int d = 0; d < Rank; d++) off += idx[d] * Strides[d];
-            result[i] = Data[off];
-            for (int d = Rank - 1; d >= 0; d--)
-            {
-                if (++idx[d] < Shape[d]) break;
-                idx[d] = 0;
-            }
-        }
+        if (IsContiguous) { new Span<float>(Data, result.Length).CopyTo(result); return result; }
+        var offsets = new ElementOffsets(this);
+        for (long i = 0; i < result.Length; i++) result[i] = Data[offsets.Next()];
         return result;
     }
 
@@ -134,17 +124,25 @@ public sealed unsafe class Tensor
     {
         if (values.Length != ElementCount) throw new ArgumentException("element count mismatch");
         if (IsContiguous) { values.CopyTo(AsSpan()); return; }
-        var idx = new int[Rank];
-        for (int i = 0; i < values.Length; i++)
+        var offsets = new ElementOffsets(this);
+        for (int i = 0; i < values.Length; i++) Data[offsets.Next()] = values[i];
+    }
+
+    /// <summary>Offsets (from <see cref="Data"/>) of a view's elements in row-major order.</summary>
+    private struct ElementOffsets(Tensor t)
+    {
+        private readonly int[] _idx = new int[t.Rank];
+
+        public long Next()
         {
             long off = 0;
-            for (int d = 0; d < Rank; d++) off += idx[d] * Strides[d];
-            Data[off] = values[i];
-            for (int d = Rank - 1; d >= 0; d--)
+            for (int d = 0; d < t.Rank; d++) off += _idx[d] * t.Strides[d];
+            for (int d = t.Rank - 1; d >= 0; d--)
             {
-                if (++idx[d] < Shape[d]) break;
-                idx[d] = 0;
+                if (++_idx[d] < t.Shape[d]) break;
+                _idx[d] = 0;
             }
+            return off;
         }
     }
 

@@ -39,6 +39,8 @@ public sealed class StateDict
     {
         if (!File.Exists(path)) throw DferException.ForFile(path, "no such file");
         string ext = Path.GetExtension(path).ToLowerInvariant();
+        if (ext is ".pth" or ".pt" or ".ckpt" or ".bin")
+            throw DferException.ForFile(path, "PyTorch checkpoints are not read yet; convert once with safetensors.torch.save_file({k: v.contiguous() for k, v in state_dict.items()}, 'w.safetensors')");
         if (ext != ".safetensors")
             throw DferException.ForFile(path, $"unsupported weight format '{ext}'; Dfer reads .safetensors");
         using var file = SafetensorsFile.Open(path);

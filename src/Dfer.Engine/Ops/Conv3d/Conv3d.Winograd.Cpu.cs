@@ -93,6 +93,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             (Th, Tw) = ((H + 1) / 2, (W + 1) / 2);
             Rows = (int)Math.Clamp(VTargetFloats / ((long)Xi * (T + 2) * Tw * Cin), 1, Th);
             Blocks = (Th + Rows - 1) / Rows;
+            VStrides = new[] { VImage, (long)Rows * Tw * Cin, (long)Tw * Cin, Cin, 1L };
+            MStrides = new[] { MImage, (long)Rows * Tw * Cout, (long)Tw * Cout, Cout, 1L };
         }
 
         private const long VTargetFloats = 96 * 1024;
@@ -109,8 +111,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         public long MImage => (long)T * Rows * Tw * Cout;
         public long VFloats => Xi * VImage;
         public long MFloats => Xi * MImage;
-        public long[] VStrides => new[] { VImage, (long)Rows * Tw * Cin, (long)Tw * Cin, Cin, 1L };
-        public long[] MStrides => new[] { MImage, (long)Rows * Tw * Cout, (long)Tw * Cout, Cout, 1L };
+        public long[] VStrides { get; }
+        public long[] MStrides { get; }
         public int[] VShape(int rows) => new[] { 1, T, rows, Tw, Cin };
         public int[] MShape(int rows) => new[] { 1, T, rows, Tw, Cout };
     }
