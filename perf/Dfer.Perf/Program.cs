@@ -10,8 +10,14 @@ using TorchSharp;
 // M3DFEL throughput: Dfer's CPU backend against libtorch (TorchSharp) with the same weights, the
 // same input and the same thread count, interleaved in one run so machine noise hits both alike.
 // Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--batch N] [--threads N] [--repeats N] [--layers]
+// With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
 int batch = Arg("--batch", 2), threads = Arg("--threads", Environment.ProcessorCount), repeats = Arg("--repeats", 5);
 bool layers = args.Contains("--layers");
+if (args.Contains("--conv"))
+{
+    Dfer.Perf.ConvBench.Run(batch, threads, repeats);
+    return;
+}
 
 var model = new M3dfel();
 var weights = model.GenerateWeights(1);

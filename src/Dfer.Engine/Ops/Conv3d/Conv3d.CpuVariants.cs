@@ -8,10 +8,11 @@ namespace Dfer.Ops.Conv3d;
 /// in one table, changed only with numbers from the benchmark). Measured on 2 cores of an AMD EPYC
 /// (AVX2), M3DFEL batch 2, `perf/Dfer.Perf --layers`:
 /// <list type="bullet">
-/// <item>3×3×3, stride 1, pad 1, frames of ≥ 400 pixels (layer1 56², layer2 28²) → Winograd
-/// F(2×2,3×3): layer1 convs ~113 ms vs ~130 ms direct, layer2 ~45 vs ~68.</item>
-/// <item>the same convs on small frames (layer3 14², layer4 7²) → direct: there the transformed
-/// weights (16/9 the size) dominate and Winograd measured 1.5–3× slower.</item>
+/// <item>3×3×3, stride 1, pad 1, frames of ≥ 100 pixels (layer1 56², layer2 28², layer3 14²) →
+/// Winograd F(2×2,3×3); `perf --conv --batch 2` medians: layer1 75–94 ms vs 129–141 direct,
+/// layer2 40 vs 64, layer3 20–27 vs 31–38.</item>
+/// <item>the same convs on 7×7 frames (layer4) → direct: 34–37 ms vs 31–42 for Winograd, whose
+/// transformed weights (16/9 the size) dominate there.</item>
 /// <item>everything else (stem 3×7×7/2, strided 3×3×3, 1×1×1 downsample) → direct implicit GEMM.</item>
 /// </list>
 /// </summary>
@@ -19,7 +20,7 @@ public static class Conv3dCpuVariants
 {
     public enum Variant { Direct, Winograd }
 
-    private const int MinWinogradPixels = 400;
+    private const int MinWinogradPixels = 100;
 
     /// <summary>Tests pin a variant to check it on shapes the table would not send it.</summary>
     internal static Variant? Force { get; set; }
