@@ -9,10 +9,10 @@ namespace Dfer.Ops.Conv3d;
 /// (AVX2), M3DFEL batch 2, `perf/Dfer.Perf --layers`:
 /// <list type="bullet">
 /// <item>3×3×3, stride 1, pad 1, frames of ≥ 100 pixels (layer1 56², layer2 28², layer3 14²) →
-/// Winograd F(2×2,3×3); `perf --conv --batch 2` medians: layer1 75–94 ms vs 129–141 direct,
-/// layer2 40 vs 64, layer3 20–27 vs 31–38.</item>
-/// <item>the same convs on 7×7 frames (layer4) → direct: 34–37 ms vs 31–42 for Winograd, whose
-/// transformed weights (16/9 the size) dominate there.</item>
+/// Winograd F(2×2,3×3); `perf --conv --batch 2`, medians of several runs: layer1 75–82 ms vs
+/// 107–115 direct, layer2 35–45 vs 44–47, layer3 8–14 vs 11–14.</item>
+/// <item>the same convs on 7×7 frames (layer4) → direct: 12.5–22 ms vs 11.5–17.5 for Winograd, no
+/// consistent winner, and Winograd's transformed weights take 16/9 the memory.</item>
 /// <item>everything else (stem 3×7×7/2, strided 3×3×3, 1×1×1 downsample) → direct implicit GEMM.</item>
 /// </list>
 /// </summary>
