@@ -158,6 +158,14 @@ public sealed class M3dfel : IModel
             else if (name.EndsWith("running_var")) data = rng.Uniform(n, 0.5f, 1.5f);
             else if (name.StartsWith("norm.weight")) data = rng.Uniform(n, 0.8f, 1.2f);
             else if (name.StartsWith("norm.")) data = rng.Uniform(n, -0.2f, 0.2f);
+            else if (name is "pwconv.weight" or "fc.weight")
+            {
+                // He-uniform and near-zero biases: with PyTorch's defaults pwconv's bias dwarfs the
+                // gated features and the logits would hardly depend on the clip.
+                float bound = (float)Math.Sqrt(6.0 / (n / shape[0]));
+                data = rng.Uniform(n, -bound, bound);
+            }
+            else if (name is "pwconv.bias" or "fc.bias") data = rng.Uniform(n, -0.01f, 0.01f);
             else
             {
                 double fanIn = name.StartsWith("lstm") ? Hidden : shape.Length > 1 ? shape[1] * (shape.Length > 2 ? shape[2] : 1) : 1;

@@ -466,125 +466,17 @@ public sealed class M3dfelShapesTests
     }
 }
 
-/// <summary>Enumerates M3DFEL's state-dict entries (in PyTorch's order) and makes random ones.</summary>
+/// <summary>M3DFEL's state dict as the engine defines it, checked here against the official listing.</summary>
 internal static class M3dfelShapes
 {
-    /// <summary>Every key with its shape, in <c>model.state_dict()</c> order.</summary>
-    public static IReadOnlyList<(string Name, long[] Shape)> All { get; } = Enumerate().ToList();
+    /// <summary>Every key with its shape, in <c>model.state_dict()</c> order, as the engine expects them.</summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> All { get; } = new Dfer.Models.M3dfel().StateDictKeys;
 
-    private static IEnumerable<(string Name, long[] Shape)> Enumerate()
-    {
-        foreach (var entry in ConvBn("features.0.0", "features.0.1", [64, 3, 3, 7, 7]))
-            yield return entry;
-
-        long[] widths = [64, 128, 256, 512];
-        long inWidth = 64;
-        for (int layer = 0; layer < widths.Length; layer++)
-        {
-            long width = widths[layer];
-            for (int block = 0; block < 2; block++)
-            {
-                string prefix = $"features.{layer + 1}.{block}";
-                foreach (var entry in ConvBn($"{prefix}.conv1.0", $"{prefix}.conv1.1", [width, inWidth, 3, 3, 3]))
-                    yield return entry;
-                foreach (var entry in ConvBn($"{prefix}.conv2.0", $"{prefix}.conv2.1", [width, width, 3, 3, 3]))
-                    yield return entry;
-                if (layer > 0 && block == 0)
-                    foreach (var entry in ConvBn($"{prefix}.downsample.0", $"{prefix}.downsample.1", [width, inWidth, 1, 1, 1]))
-                        yield return entry;
-                inWidth = width;
-            }
-        }
-
-        const long hidden = 512;
-        for (int layer = 0; layer < 2; layer++)
-        {
-            foreach (string direction in new[] { "", "_reverse" })
-            {
-                string suffix = $"l{layer}{direction}";
-                yield return ($"lstm.weight_ih_{suffix}", [4 * hidden, layer == 0 ? hidden : 2 * hidden]);
-                yield return ($"lstm.weight_hh_{suffix}", [4 * hidden, hidden]);
-                yield return ($"lstm.bias_ih_{suffix}", [4 * hidden]);
-                yield return ($"lstm.bias_hh_{suffix}", [4 * hidden]);
-            }
-        }
-
-        yield return ("to_qkv.weight", [3 * 2 * hidden, 2 * hidden]);
-        yield return ("norm.weight", [1, 2 * hidden, 1]);
-        yield return ("norm.bias", [1, 2 * hidden, 1]);
-        yield return ("norm.mean_weight", [2]);
-        yield return ("norm.var_weight", [2]);
-        yield return ("pwconv.weight", [1, 4, 3]);
-        yield return ("pwconv.bias", [1]);
-        yield return ("fc.weight", [7, 2 * hidden]);
-        yield return ("fc.bias", [7]);
-    }
-
-    private static IEnumerable<(string Name, long[] Shape)> ConvBn(string conv, string bn, long[] weight)
-    {
-        long channels = weight[0];
-        yield return ($"{conv}.weight", weight);
-        yield return ($"{bn}.weight", [channels]);
-        yield return ($"{bn}.bias", [channels]);
-        yield return ($"{bn}.running_mean", [channels]);
-        yield return ($"{bn}.running_var", [channels]);
-        yield return ($"{bn}.num_batches_tracked", []);
-    }
-
-    /// <summary>
-    /// A reproducible random state dict whose activations stay in a sane range: convolutions are
-    /// He-normal (std √(2/fan_in)), BatchNorm statistics are near identity with positive variance,
-    /// the LSTM and to_qkv follow PyTorch's default uniform(±1/√fan_in). pwconv and fc are
-    /// He-uniform with near-zero biases, because with PyTorch's defaults pwconv's bias dwarfs the
-    /// gated features and the logits would hardly depend on the input.
-    /// </summary>
+    /// <summary>The engine's reproducible generated weights, in the form TorchM3dfel takes.</summary>
     public static Dictionary<string, (float[] Data, long[] Shape)> RandomStateDict(int seed)
     {
-        var rng = new Random(seed);
-        var dict = new Dictionary<string, (float[] Data, long[] Shape)>(StringComparer.Ordinal);
-        foreach (var (name, shape) in All)
-        {
-            long count = shape.Aggregate(1L, (a, b) => a * b);
-            var data = new float[count];
-            long fanIn = shape.Length > 1 ? count / shape[0] : 1;
-            Func<float> draw = name switch
-            {
-                _ when name.EndsWith("num_batches_tracked", StringComparison.Ordinal) => () => 0f,
-                _ when name.StartsWith("features.", StringComparison.Ordinal) && shape.Length == 5 =>
-                    () => (float)(Gaussian(rng) * Math.Sqrt(2.0 / fanIn)),
-                _ when name.EndsWith("running_var", StringComparison.Ordinal) => () => Uniform(rng, 0.5, 1.5),
-                _ when name.EndsWith("running_mean", StringComparison.Ordinal) => () => Uniform(rng, -0.1, 0.1),
-                _ when name.StartsWith("features.", StringComparison.Ordinal) && name.EndsWith(".weight", StringComparison.Ordinal) =>
-                    () => Uniform(rng, 0.5, 1.5),
-                _ when name.StartsWith("features.", StringComparison.Ordinal) => () => Uniform(rng, -0.1, 0.1),
-                "norm.weight" => () => Uniform(rng, 0.5, 1.5),
-                "norm.bias" => () => Uniform(rng, -0.1, 0.1),
-                "norm.mean_weight" or "norm.var_weight" => () => Uniform(rng, -1, 1),
-                _ when name.StartsWith("lstm.", StringComparison.Ordinal) => UniformFan(rng, 512),
-                "pwconv.weight" or "fc.weight" => () => Uniform(rng, -Math.Sqrt(6.0 / fanIn), Math.Sqrt(6.0 / fanIn)),
-                "pwconv.bias" or "fc.bias" => () => Uniform(rng, -0.01, 0.01),
-                _ => UniformFan(rng, fanIn),
-            };
-            for (long i = 0; i < count; i++)
-                data[i] = draw();
-            dict[name] = (data, shape);
-        }
-        return dict;
-    }
-
-    private static Func<float> UniformFan(Random rng, long fanIn)
-    {
-        double bound = 1 / Math.Sqrt(fanIn);
-        return () => Uniform(rng, -bound, bound);
-    }
-
-    private static float Uniform(Random rng, double low, double high) => (float)(low + (high - low) * rng.NextDouble());
-
-    private static double Gaussian(Random rng)
-    {
-        // Box–Muller; 1 - u keeps the logarithm finite.
-        double u = 1 - rng.NextDouble(), v = rng.NextDouble();
-        return Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * v);
+        var sd = new Dfer.Models.M3dfel().GenerateWeights((ulong)seed);
+        return sd.Names.ToDictionary(n => n, n => (sd[n].Data, sd[n].Shape), StringComparer.Ordinal);
     }
 
     /// <summary>The official model's <c>state_dict()</c> keys and shapes, one per line.</summary>
