@@ -182,22 +182,34 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             }
         }
 
+        /// <summary>V = Bᵀ d B for 8 channels: rows of Bᵀ d are formed on the fly from L1-resident loads, no temporaries in memory.</summary>
         private static void InputTile8(float** d, int ch, float* dst, long stride)
         {
-            Span<Vector256<float>> t = stackalloc Vector256<float>[16];
-            for (int j = 0; j < 4; j++)
+            for (int p = 0; p < 4; p++)
             {
-                var d0 = Vector256.Load(d[j] + ch); var d1 = Vector256.Load(d[4 + j] + ch);
-                var d2 = Vector256.Load(d[8 + j] + ch); var d3 = Vector256.Load(d[12 + j] + ch);
-                t[j] = d0 - d2; t[4 + j] = d1 + d2; t[8 + j] = d2 - d1; t[12 + j] = d1 - d3;
-            }
-            for (int i = 0; i < 4; i++)
-            {
-                var r0 = t[i * 4]; var r1 = t[i * 4 + 1]; var r2 = t[i * 4 + 2]; var r3 = t[i * 4 + 3];
-                (r0 - r2).Store(dst + (i * 4 + 0) * stride);
-                (r1 + r2).Store(dst + (i * 4 + 1) * stride);
-                (r2 - r1).Store(dst + (i * 4 + 2) * stride);
-                (r1 - r3).Store(dst + (i * 4 + 3) * stride);
+                // Row p of Bᵀ d: (d0−d2, d1+d2, d2−d1, d1−d3)[p] for each of the 4 columns.
+                int ra = p == 0 ? 0 : p == 3 ? 1 : p == 1 ? 1 : 2, rb = p == 0 ? 2 : p == 3 ? 3 : p == 1 ? 2 : 1;
+                bool add = p == 1;
+                Vector256<float> t0, t1, t2, t3;
+                if (add)
+                {
+                    t0 = Vector256.Load(d[ra * 4] + ch) + Vector256.Load(d[rb * 4] + ch);
+                    t1 = Vector256.Load(d[ra * 4 + 1] + ch) + Vector256.Load(d[rb * 4 + 1] + ch);
+                    t2 = Vector256.Load(d[ra * 4 + 2] + ch) + Vector256.Load(d[rb * 4 + 2] + ch);
+                    t3 = Vector256.Load(d[ra * 4 + 3] + ch) + Vector256.Load(d[rb * 4 + 3] + ch);
+                }
+                else
+                {
+                    t0 = Vector256.Load(d[ra * 4] + ch) - Vector256.Load(d[rb * 4] + ch);
+                    t1 = Vector256.Load(d[ra * 4 + 1] + ch) - Vector256.Load(d[rb * 4 + 1] + ch);
+                    t2 = Vector256.Load(d[ra * 4 + 2] + ch) - Vector256.Load(d[rb * 4 + 2] + ch);
+                    t3 = Vector256.Load(d[ra * 4 + 3] + ch) - Vector256.Load(d[rb * 4 + 3] + ch);
+                }
+                float* o = dst + p * 4 * stride;
+                (t0 - t2).Store(o);
+                (t1 + t2).Store(o + stride);
+                (t2 - t1).Store(o + 2 * stride);
+                (t1 - t3).Store(o + 3 * stride);
             }
         }
 
@@ -224,73 +236,68 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         {
             var y = _y!; var r = _r;
             var g = _g;
-            int h = g.H, w = g.W, c = k._op.Cout;
-            long mStride = g.MImage;
+            int c = k._op.Cout;
+            long ms = g.MImage;
             bool relu = k._op.Relu;
             float* bias = (float*)k._bias.Pointer;
+            long yH = y.Strides[2], yW = y.Strides[3], rH = r?.Strides[2] ?? 0, rW = r?.Strides[3] ?? 0;
             float* yFrame = y.Data + s * y.Strides[0] + f * y.Strides[1];
             float* rFrame = r == null ? null : r.Data + s * r.Strides[0] + f * r.Strides[1];
-            var q = stackalloc Vector256<float>[8];
-            Span<float> qs = stackalloc float[8];
             for (int a = 0; a < rows; a++)
             for (int b = 0; b < g.Tw; b++)
             {
+                int hh = 2 * (a0 + a), ww = 2 * b;
+                // The last tile row/column of an odd-sized frame has only one valid output row/column.
+                bool h1 = hh + 1 < g.H, w1 = ww + 1 < g.W;
+                float* y00 = yFrame + hh * yH + ww * yW;
+                float* r00 = rFrame == null ? null : rFrame + hh * rH + ww * rW;
                 float* m = src + ((long)a * g.Tw + b) * c;
                 int ch = 0;
                 if (Vector256.IsHardwareAccelerated)
-                {
                     for (; ch <= c - 8; ch += 8)
                     {
-                        // Aᵀ m A: columns first, then rows.
-                        for (int i = 0; i < 4; i++)
-                        {
-                            var m0 = Vector256.Load(m + (i * 4 + 0) * mStride + ch); var m1 = Vector256.Load(m + (i * 4 + 1) * mStride + ch);
-                            var m2 = Vector256.Load(m + (i * 4 + 2) * mStride + ch); var m3 = Vector256.Load(m + (i * 4 + 3) * mStride + ch);
-                            q[i * 2] = m0 + m1 + m2;
-                            q[i * 2 + 1] = m1 - m2 - m3;
-                        }
+                        // Aᵀ m A: each row i of m collapses to (m0+m1+m2, m1−m2−m3), then rows combine alike.
+                        float* mc = m + ch;
+                        var q00 = Vector256.Load(mc) + Vector256.Load(mc + ms) + Vector256.Load(mc + 2 * ms);
+                        var q01 = Vector256.Load(mc + ms) - Vector256.Load(mc + 2 * ms) - Vector256.Load(mc + 3 * ms);
+                        var q10 = Vector256.Load(mc + 4 * ms) + Vector256.Load(mc + 5 * ms) + Vector256.Load(mc + 6 * ms);
+                        var q11 = Vector256.Load(mc + 5 * ms) - Vector256.Load(mc + 6 * ms) - Vector256.Load(mc + 7 * ms);
+                        var q20 = Vector256.Load(mc + 8 * ms) + Vector256.Load(mc + 9 * ms) + Vector256.Load(mc + 10 * ms);
+                        var q21 = Vector256.Load(mc + 9 * ms) - Vector256.Load(mc + 10 * ms) - Vector256.Load(mc + 11 * ms);
+                        var q30 = Vector256.Load(mc + 12 * ms) + Vector256.Load(mc + 13 * ms) + Vector256.Load(mc + 14 * ms);
+                        var q31 = Vector256.Load(mc + 13 * ms) - Vector256.Load(mc + 14 * ms) - Vector256.Load(mc + 15 * ms);
                         var bv = Vector256.Load(bias + ch);
-                        for (int j = 0; j < 2; j++)
-                        {
-                            var y0 = q[j] + q[2 + j] + q[4 + j] + bv;
-                            var y1 = q[2 + j] - q[4 + j] - q[6 + j] + bv;
-                            Store(y0, 2 * (a0 + a), 2 * b + j, ch);
-                            Store(y1, 2 * (a0 + a) + 1, 2 * b + j, ch);
-                        }
+                        Emit(q00 + q10 + q20 + bv, y00 + ch, r00 == null ? null : r00 + ch, relu);
+                        if (w1) Emit(q01 + q11 + q21 + bv, y00 + yW + ch, r00 == null ? null : r00 + rW + ch, relu);
+                        if (h1) Emit(q10 - q20 - q30 + bv, y00 + yH + ch, r00 == null ? null : r00 + rH + ch, relu);
+                        if (h1 && w1) Emit(q11 - q21 - q31 + bv, y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch, relu);
                     }
-                }
                 for (; ch < c; ch++)
                 {
-                    for (int i = 0; i < 4; i++)
-                    {
-                        float m0 = m[(i * 4) * mStride + ch], m1 = m[(i * 4 + 1) * mStride + ch];
-                        float m2 = m[(i * 4 + 2) * mStride + ch], m3 = m[(i * 4 + 3) * mStride + ch];
-                        qs[i * 2] = m0 + m1 + m2;
-                        qs[i * 2 + 1] = m1 - m2 - m3;
-                    }
-                    for (int j = 0; j < 2; j++)
-                    {
-                        StoreScalar(qs[j] + qs[2 + j] + qs[4 + j] + bias[ch], 2 * (a0 + a), 2 * b + j, ch);
-                        StoreScalar(qs[2 + j] - qs[4 + j] - qs[6 + j] + bias[ch], 2 * (a0 + a) + 1, 2 * b + j, ch);
-                    }
+                    float* mc = m + ch;
+                    float q00 = mc[0] + mc[ms] + mc[2 * ms], q01 = mc[ms] - mc[2 * ms] - mc[3 * ms];
+                    float q10 = mc[4 * ms] + mc[5 * ms] + mc[6 * ms], q11 = mc[5 * ms] - mc[6 * ms] - mc[7 * ms];
+                    float q20 = mc[8 * ms] + mc[9 * ms] + mc[10 * ms], q21 = mc[9 * ms] - mc[10 * ms] - mc[11 * ms];
+                    float q30 = mc[12 * ms] + mc[13 * ms] + mc[14 * ms], q31 = mc[13 * ms] - mc[14 * ms] - mc[15 * ms];
+                    EmitScalar(q00 + q10 + q20 + bias[ch], y00 + ch, r00 == null ? null : r00 + ch, relu);
+                    if (w1) EmitScalar(q01 + q11 + q21 + bias[ch], y00 + yW + ch, r00 == null ? null : r00 + rW + ch, relu);
+                    if (h1) EmitScalar(q10 - q20 - q30 + bias[ch], y00 + yH + ch, r00 == null ? null : r00 + rH + ch, relu);
+                    if (h1 && w1) EmitScalar(q11 - q21 - q31 + bias[ch], y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch, relu);
                 }
             }
+        }
 
-            void Store(Vector256<float> v, int hh, int ww, int ch)
-            {
-                if (hh >= h || ww >= w) return;
-                if (rFrame != null) v += Vector256.Load(rFrame + hh * r!.Strides[2] + ww * r.Strides[3] + ch);
-                if (relu) v = Vector256.Max(v, Vector256<float>.Zero);
-                v.Store(yFrame + hh * y.Strides[2] + ww * y.Strides[3] + ch);
-            }
+        private static void Emit(Vector256<float> v, float* y, float* residual, bool relu)
+        {
+            if (residual != null) v += Vector256.Load(residual);
+            if (relu) v = Vector256.Max(v, Vector256<float>.Zero);
+            v.Store(y);
+        }
 
-            void StoreScalar(float v, int hh, int ww, int ch)
-            {
-                if (hh >= h || ww >= w) return;
-                if (rFrame != null) v += rFrame[hh * r!.Strides[2] + ww * r.Strides[3] + ch];
-                if (relu) v = MathF.Max(v, 0f);
-                yFrame[hh * y.Strides[2] + ww * y.Strides[3] + ch] = v;
-            }
+        private static void EmitScalar(float v, float* y, float* residual, bool relu)
+        {
+            if (residual != null) v += *residual;
+            *y = relu ? MathF.Max(v, 0f) : v;
         }
     }
 
