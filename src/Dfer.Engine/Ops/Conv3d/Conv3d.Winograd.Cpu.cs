@@ -127,7 +127,32 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         private Tensor? _x, _y, _r;
         private Geometry _g;
 
-        public void Set(CpuContext? ctx, Tensor? x, Tensor? y, Tensor? r, Geometry g) { _ctx = ctx; _x = x; _y = y; _r = r; _g = g; }
+        public void Set(CpuContext? ctx, Tensor? x, Tensor? y, Tensor? r, Geometry g)
+        {
+            (_ctx, _x, _y, _r, _g) = (ctx, x, y, r, g);
+            // Sized here, before the pool starts, so threads only ever touch their own slot.
+            if (ctx != null && _views.Length < ctx.Threads) _views = new (NativeBuffer?, Geometry, int, Tensor[])[ctx.Threads];
+        }
+
+        // Per thread: the 16 (V_ξ, M_ξ) tensor views over its scratch, kept while buffer and geometry
+        // stay the same, so work items allocate nothing.
+        private (NativeBuffer? Buffer, Geometry Geometry, int Rows, Tensor[] Views)[] _views = [];
+
+        private Tensor[] Views(int thread, NativeBuffer scratch, int rows)
+        {
+            var cached = _views[thread];
+            if (cached.Buffer == scratch && cached.Geometry == _g && cached.Rows == rows) return cached.Views;
+            var g = _g;
+            long frame = (long)g.Rows * g.Tw * g.Cin;
+            var views = new Tensor[2 * Xi];
+            for (int xi = 0; xi < Xi; xi++)
+            {
+                views[2 * xi] = new Tensor(scratch, xi * g.VImage + frame, g.VShape(rows), g.VStrides, new[] { 0, 1, 0, 0, 0 });
+                views[2 * xi + 1] = new Tensor(scratch, g.VFloats + xi * g.MImage, g.MShape(rows), g.MStrides);
+            }
+            _views[thread] = (scratch, g, rows, views);
+            return views;
+        }
 
         public void Execute(int index, int thread)
         {
@@ -142,12 +167,11 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                 new Span<float>(v + xi * g.VImage + (g.T + 1) * frame, (int)frame).Clear();
             }
             for (int f = 0; f < g.T; f++) Input(sample, f, a0, rows, v + frame * (f + 1));
+            var views = Views(thread, scratch, rows);
             for (int xi = 0; xi < Xi; xi++)
             {
-                var vi = new Tensor(scratch, xi * g.VImage + frame, g.VShape(rows), g.VStrides, new[] { 0, 1, 0, 0, 0 });
-                var mi = new Tensor(scratch, g.VFloats + xi * g.MImage, g.MShape(rows), g.MStrides);
                 var product = k._products[xi];
-                product.RunSerial(product.MakeJob(vi, mi, null), direct);
+                product.RunSerial(product.MakeJob(views[2 * xi], views[2 * xi + 1], null), direct);
             }
             for (int f = 0; f < g.T; f++) Output(sample, f, a0, rows, m + (long)f * g.Rows * g.Tw * g.Cout);
         }
