@@ -11,11 +11,10 @@ public sealed record Node(string Name, Op Op, int[] Inputs, int Output);
 public sealed class Graph
 {
     private readonly List<Node> _nodes = new();
-    private readonly List<string> _valueNames = new() { "input" };
+    private int _values = 1;
 
     public IReadOnlyList<Node> Nodes => _nodes;
-    public int ValueCount => _valueNames.Count;
-    public string ValueName(int id) => _valueNames[id];
+    public int ValueCount => _values;
     public const int Input = 0;
 
     /// <summary>Named outputs (e.g. "logits", "probabilities").</summary>
@@ -27,9 +26,8 @@ public sealed class Graph
         if (inputs.Length != op.InputCount)
             throw new ArgumentException($"{name}: {op.Kind.OpName()} takes {op.InputCount} inputs, got {inputs.Length}");
         foreach (int v in inputs)
-            if (v < 0 || v >= _valueNames.Count) throw new ArgumentException($"{name}: unknown value {v}");
-        int id = _valueNames.Count;
-        _valueNames.Add(name);
+            if (v < 0 || v >= _values) throw new ArgumentException($"{name}: unknown value {v}");
+        int id = _values++;
         _nodes.Add(new Node(name, op, inputs, id));
         return id;
     }
@@ -54,6 +52,4 @@ public sealed class Graph
         var shapes = InferShapes(inputShape);
         return _nodes.Sum(n => n.Op.Flops(n.Inputs.Select(i => shapes[i]).ToArray()));
     }
-
-    public long ParameterCount => _nodes.Sum(n => n.Op.ParameterCount);
 }

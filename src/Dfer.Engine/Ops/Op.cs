@@ -19,12 +19,6 @@ public abstract class Op
     /// <summary>Floating-point operations of the op's definition (a multiply-add counts 2, as PyTorch's FlopCounterMode counts convolutions and matrix products; elementwise ops count their arithmetic), whatever algorithm a kernel uses.</summary>
     public virtual long Flops(IReadOnlyList<int[]> inputs) => 0;
 
-    /// <summary>Parameters (weights and biases) the op holds.</summary>
-    public virtual long ParameterCount => 0;
-
-    /// <summary>Human-readable parameters, e.g. "k=3x3x3,s=1,p=1".</summary>
-    public virtual string Describe() => Kind.OpName();
-
     protected void ExpectInputs(IReadOnlyList<int[]> inputs)
     {
         if (inputs.Count != InputCount)

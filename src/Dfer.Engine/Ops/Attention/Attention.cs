@@ -33,5 +33,4 @@ public sealed class AttentionOp : Op
         return 2L * 2 * x[0] * Heads * (long)x[1] * x[1] * HeadDim;
     }
 
-    public override string Describe() => $"heads={Heads},d={HeadDim}";
 }

@@ -22,7 +22,6 @@ public sealed class Conv1dOp : Op
 
     public override OpKind Kind => OpKind.Conv1d;
     public override int InputCount => 1;
-    public override long ParameterCount => Weight.Length + Bias.Length;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
@@ -40,5 +39,4 @@ public sealed class Conv1dOp : Op
         return 2L * y[0] * y[1] * y[2] * Cin * KernelSize;
     }
 
-    public override string Describe() => $"c={Cin}->{Cout},k={KernelSize},p={Pad}";
 }

@@ -59,7 +59,7 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
         _work = new TileWork(this);
     }
 
-    public int[]? InputHalo(int input) => input == 0 ? new[] { 0, _op.Pad.T, _op.Pad.H, _op.Pad.W, 0 } : null;
+    public int[]? InputHalo(int input) => input == 0 ? _op.InputHalo : null;
 
     /// <summary>Weights to [panel][kt][kh][kw·Cin + ci][16 output channels], zero beyond Cout.</summary>
     private void Pack()
@@ -137,7 +137,7 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
 
     private Tensor CopyWithHalo(Tensor x)
     {
-        var padded = Tensor.ZerosWithHalo(x.Shape, InputHalo(0)!);
+        var padded = Tensor.ZerosWithHalo(x.Shape, _op.InputHalo);
         padded.CopyFrom(x.ToArray());
         return padded;
     }

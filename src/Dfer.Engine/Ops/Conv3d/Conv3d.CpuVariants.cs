@@ -36,7 +36,7 @@ public static class Conv3dCpuVariants
         private Conv3dCpu? _direct;
         private Conv3dWinogradCpu? _winograd;
 
-        public int[]? InputHalo(int input) => input == 0 ? new[] { 0, op.Pad.T, op.Pad.H, op.Pad.W, 0 } : null;
+        public int[]? InputHalo(int input) => input == 0 ? op.InputHalo : null;
 
         public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
         {

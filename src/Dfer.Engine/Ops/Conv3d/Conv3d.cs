@@ -31,7 +31,9 @@ public sealed class Conv3dOp : Op
 
     public override OpKind Kind => OpKind.Conv3d;
     public override int InputCount => Residual ? 2 : 1;
-    public override long ParameterCount => Weight.Length + Bias.Length;
+
+    /// <summary>Zero border the input must carry (or be given) on each side: the padding, per [N,T,H,W,C] axis.</summary>
+    public int[] InputHalo => new[] { 0, Pad.T, Pad.H, Pad.W, 0 };
 
     public static int OutExtent(int size, int k, int s, int p) => (size + 2 * p - k) / s + 1;
 
@@ -58,6 +60,4 @@ public sealed class Conv3dOp : Op
         return 2L * y[0] * y[1] * y[2] * y[3] * Cout * Cin * Kernel.T * Kernel.H * Kernel.W;
     }
 
-    public override string Describe() =>
-        $"k={Kernel.T}x{Kernel.H}x{Kernel.W},s={Stride.T}x{Stride.H}x{Stride.W},p={Pad.T}x{Pad.H}x{Pad.W},c={Cin}->{Cout}{(Residual ? ",+res" : "")}{(Relu ? ",relu" : "")}";
 }

@@ -24,7 +24,6 @@ public sealed class DminOp : Op
 
     public override OpKind Kind => OpKind.Dmin;
     public override int InputCount => 1;
-    public override long ParameterCount => 4 + 2L * Channels;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {

@@ -17,7 +17,6 @@ public sealed class LinearOp : Op
 
     public override OpKind Kind => OpKind.Linear;
     public override int InputCount => 1;
-    public override long ParameterCount => Weight.Length + (Bias?.Length ?? 0);
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
@@ -30,5 +29,4 @@ public sealed class LinearOp : Op
     }
 
     public override long Flops(IReadOnlyList<int[]> inputs) => 2L * Tensors.Tensor.ElementCountOf(inputs[0]) / In * In * Out;
-    public override string Describe() => $"{In}->{Out}{(Bias == null ? ",nobias" : "")}";
 }

@@ -34,7 +34,6 @@ public sealed class LstmOp : Op
 
     public override OpKind Kind => OpKind.Lstm;
     public override int InputCount => 1;
-    public override long ParameterCount => Layers.SelectMany(l => l).Sum(c => (long)c.Wih.Length + c.Whh.Length + c.Bih.Length + c.Bhh.Length);
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
@@ -57,5 +56,4 @@ public sealed class LstmOp : Op
         return total;
     }
 
-    public override string Describe() => $"in={InputSize},h={Hidden},layers={Layers.Length}{(Bidirectional ? ",bidir" : "")}";
 }

@@ -34,5 +34,4 @@ public sealed class PermuteOp : Op
         return ReshapeOp.Resolve(OutShape, Tensors.Tensor.ElementCountOf(v), Kind, inputs[0]);
     }
 
-    public override string Describe() => $"axes=({string.Join(",", Axes)})";
 }

@@ -32,5 +32,4 @@ public sealed class ReshapeOp : Op
         return result;
     }
 
-    public override string Describe() => Tensors.Tensor.FormatShape(Shape);
 }
