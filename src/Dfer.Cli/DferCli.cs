@@ -91,6 +91,9 @@ public static class DferCli
         var root = new RootCommand("Dfer: inference for dynamic facial-expression-recognition models (a 16-frame face clip in, 7 emotion scores out).")
         {
             InferCommand.Create(console),
+            EvalCommand.Create(console),
+            PreprocessCommand.Create(console),
+            ConvertCommand.Create(console),
             BenchCommand.Create(console),
             DevicesCommand.Create(console),
         };

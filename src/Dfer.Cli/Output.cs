@@ -17,13 +17,31 @@ internal sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool show
     /// <summary>DFER_DEBUG=1 adds stack traces to error reports.</summary>
     public bool Debug { get; } = Environment.GetEnvironmentVariable("DFER_DEBUG") == "1";
 
-    public void Error(string message) => Err.WriteLine($"{DferCli.ExecutableName}: error: {OneLine(message)}");
+    /// <summary>Whether a person is watching stderr (progress lines and bars are for them only).</summary>
+    public bool ShowProgress { get; } = showProgress;
 
-    public void Warning(string message) => Err.WriteLine($"{DferCli.ExecutableName}: warning: {OneLine(message)}");
+    /// <summary>
+    /// While a live progress bar owns stderr, diagnostics go through it (printed above the bar);
+    /// null otherwise.
+    /// </summary>
+    public Action<string>? Live { get; set; }
+
+    public void Error(string message) => Diagnostic($"{DferCli.ExecutableName}: error: {OneLine(message)}");
+
+    public void Warning(string message) => Diagnostic($"{DferCli.ExecutableName}: warning: {OneLine(message)}");
 
     public void Progress(string message)
     {
-        if (showProgress) Err.WriteLine($"{DferCli.ExecutableName}: {OneLine(message)}");
+        if (ShowProgress) Diagnostic($"{DferCli.ExecutableName}: {OneLine(message)}");
+    }
+
+    /// <summary>The closing line of a long run (counts, failures), shown even when nobody watches progress.</summary>
+    public void Summary(string message) => Diagnostic($"{DferCli.ExecutableName}: {OneLine(message)}");
+
+    private void Diagnostic(string line)
+    {
+        if (Live is { } live) live(line);
+        else Err.WriteLine(line);
     }
 
     /// <summary>Keeps a message on one line, whatever an OS or library put in it.</summary>

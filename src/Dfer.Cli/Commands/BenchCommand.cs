@@ -14,7 +14,7 @@ internal static class BenchCommand
     public const ulong ClipSeed = 42;
 
     /// <summary>Settings of one run, as parsed from the command line.</summary>
-    public sealed record Settings(string Model, string? Weights, string Backend, int Batch, int Threads, int Warmup, int Repeats, string Format);
+    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Batch, int Threads, int Warmup, int Repeats, string Format);
 
     /// <summary>What a run measured.</summary>
     public sealed record Report(string Model, string Backend, int Batch, double ClipsPerSecond, double LatencyMs,
@@ -24,6 +24,7 @@ internal static class BenchCommand
     {
         var model = SharedOptions.Model();
         var weights = SharedOptions.Weights();
+        var key = SharedOptions.Key();
         var backend = SharedOptions.Backend();
         var batch = SharedOptions.Batch(2);
         var threads = SharedOptions.Threads();
@@ -44,17 +45,17 @@ internal static class BenchCommand
         var format = SharedOptions.Format();
         var command = new Command("bench", "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s")
         {
-            model, weights, backend, batch, threads, warmup, repeats, format,
+            model, weights, key, backend, batch, threads, warmup, repeats, format,
         };
         command.SetAction(parsed => Run(new Settings(
-            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(backend)!, parsed.GetValue(batch),
+            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!, parsed.GetValue(batch),
             parsed.GetValue(threads), parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(format)!), console));
         return command;
     }
 
     public static int Run(Settings settings, CliConsole console)
     {
-        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Backend, settings.Threads, console,
+        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, settings.Backend, settings.Threads, console,
             "timings are representative, the scores are not");
         loaded.CheckBatch(settings.Batch);
         var session = loaded.Session;

@@ -1,261 +1,156 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Text.Json;
+using Dfer.Cli.Datasets;
+using Dfer.Cli.Scoring;
 using Dfer.Models;
 using Dfer.Runtime;
-using Dfer.Tensors;
 
 namespace Dfer.Cli.Commands;
 
 /// <summary>
-/// <c>dfer infer</c>: scores every clip of every input .npy. A bad input file is reported and
-/// skipped; the others are still scored.
+/// <c>dfer infer</c>: scores .npy clip batches, frame folders and video files named on the command
+/// line (a bad input is reported and skipped; the others are still scored), or a whole dataset
+/// with <c>--dataset</c>.
 /// </summary>
 internal static class InferCommand
 {
     /// <summary>Settings of one run, as parsed from the command line.</summary>
-    public sealed record Settings(string Model, string? Weights, string Backend, int Threads, int Batch, string Format, string[] Inputs);
+    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Threads, int Batch, string Format,
+        string[] Inputs, long? JitterSeed, DatasetOptions Dataset);
 
     public static Command Create(CliConsole console)
     {
         var model = SharedOptions.Model();
         var weights = SharedOptions.Weights();
+        var key = SharedOptions.Key();
         var backend = SharedOptions.Backend();
         var threads = SharedOptions.Threads();
         var batch = SharedOptions.Batch(8);
         var format = SharedOptions.Format();
-        var inputs = new Argument<string[]>("INPUT.npy")
+        var jitter = SharedOptions.JitterSeed();
+        var dataset = new DatasetOptions.Parser(required: false,
+            "Results file of a --dataset run, one row per video: .jsonl or .csv (default: JSON Lines on stdout)");
+        var inputs = new Argument<string[]>("INPUT")
         {
-            Description = "float32 .npy files of shape [B, 16, 3, 112, 112] (or one clip [16, 3, 112, 112]): clips, frames, RGB, height, width; values in [0, 1]",
-            Arity = ArgumentArity.OneOrMore,
+            Description = "What to score: .npy clip batches (float32 [B, 16, 3, 112, 112] or one clip, values in [0, 1]), frame folders (JPEG/PNG frames ordered by the number in their names) or video files (.mp4 .avi .mkv .webm .mov, decoded with FFmpeg)",
+            Arity = ArgumentArity.ZeroOrMore,
         };
         // A string argument swallows a mistyped option ("--batchsize 4") as a file name; catch it here
         // so it is a usage error like any unknown option. "./-odd.npy" still names such a file.
         inputs.Validators.Add(result =>
         {
             foreach (var token in result.Tokens)
-                if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value))
+                if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value) && !Directory.Exists(token.Value))
                     result.AddError($"Unrecognized command or argument '{token.Value}'.");
         });
-        var command = new Command("infer", "Score face clips: the 7 emotion logits and probabilities of every clip in the input files")
+        var command = new Command("infer", "Score face videos: the 7 emotion logits and probabilities of every clip, frame folder or video")
         {
-            model, weights, backend, threads, batch, format, inputs,
+            model, weights, key, backend, threads, batch, format, jitter, inputs,
         };
+        dataset.AddTo(command);
         command.SetAction(parsed => Run(new Settings(
-            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(backend)!, parsed.GetValue(threads),
-            parsed.GetValue(batch), parsed.GetValue(format)!, parsed.GetValue(inputs)!), console));
+            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!, parsed.GetValue(threads),
+            parsed.GetValue(batch), parsed.GetValue(format)!, parsed.GetValue(inputs)!, parsed.GetValue(jitter), dataset.Get(parsed)), console));
         return command;
-    }
-
-    /// <summary>One input file: its clips once read, then their scores, or why it failed.</summary>
-    private sealed class InputFile(string path)
-    {
-        public string Path { get; } = path;
-        public float[]? Data { get; set; }
-        public ClipResult[]? Results { get; set; }
-        public string? Error { get; set; }
     }
 
     public static int Run(Settings settings, CliConsole console)
     {
-        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Backend, settings.Threads, console,
+        bool datasetMode = settings.Dataset.Source is not null;
+        if (datasetMode == settings.Inputs.Length > 0)
+            throw new DferException(datasetMode
+                ? "give either INPUT files or --dataset, not both"
+                : "nothing to score: give INPUT files (.npy, frame folders, videos) or --dataset DIR|CSV");
+        if (!datasetMode) settings.Dataset.CheckUnused();
+        IReadOnlyList<DatasetItem>? items = null;
+        if (datasetMode) items = settings.Dataset.List(ModelRegistry.Get(settings.Model));
+
+        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, settings.Backend, settings.Threads, console,
             "the scores are meaningless (pass --weights FILE for real predictions)");
         loaded.CheckBatch(settings.Batch);
-        var files = settings.Inputs.Select(p => new InputFile(p)).ToList();
-        var scorer = new BatchScorer(loaded.Session, settings.Batch, console);
 
-        foreach (InputFile file in files)
+        if (items is not null)
         {
-            try
-            {
-                int clips = Read(file, loaded.Model, console);
-                file.Results = new ClipResult[clips];
-                for (int c = 0; c < clips; c++) scorer.Add(file, c);
-            }
-            catch (DferException ex)
-            {
-                Fail(file, ex.Message, console);
-            }
+            DatasetOutcome outcome = DatasetRunner.Run(loaded, items, settings.Batch, settings.JitterSeed,
+                settings.Dataset.Output, settings.Dataset.Existing, console);
+            return outcome.Failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
         }
-        scorer.Flush();
 
-        if (settings.Format == Output.Json) WriteJson(console.Out, loaded, files);
-        else WriteTable(console.Out, loaded.Model, files);
+        var jobs = new List<ScoreJob>();
+        var batcher = new ClipBatcher(loaded.Session, settings.Batch, job =>
+        {
+            if (job.Error is not null) console.Error(job.Error);
+        });
+        foreach (string path in settings.Inputs)
+        {
+            ScoreJob job = Inputs.Read(path, loaded.Model, settings.JitterSeed, console);
+            jobs.Add(job);
+            batcher.Add(job);
+        }
+        batcher.Flush();
 
-        int failed = files.Count(f => f.Error is not null);
-        if (failed > 0 && files.Count > 1)
-            console.Progress($"{failed} of {files.Count} inputs failed");
+        if (settings.Format == Output.Json) WriteJson(console.Out, loaded, jobs);
+        else WriteTable(console.Out, loaded.Model, jobs);
+
+        int failed = jobs.Count(j => j.Error is not null);
+        if (failed > 0 && jobs.Count > 1)
+            console.Progress($"{failed} of {jobs.Count} inputs failed");
         return failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
     }
 
-    private static void Fail(InputFile file, string message, CliConsole console)
-    {
-        if (file.Error is not null) return;
-        // A file is scored completely or not at all, so no consumer mistakes part of a file for all of it.
-        file.Error = CliConsole.OneLine(message);
-        file.Data = null;
-        file.Results = null;
-        console.Error(file.Error);
-    }
-
-    /// <summary>
-    /// Reads and checks one input before any of it runs, so that a bad clip fails its whole file
-    /// with the clip's index in the file (the session only knows indices within a batch).
-    /// </summary>
-    /// <returns>The number of clips.</returns>
-    private static int Read(InputFile file, IModel model, CliConsole console)
-    {
-        var (data, shape) = Npy.ReadFloat32(file.Path);
-        int[] clipShape = model.ClipShape;
-        int clips;
-        if (shape.AsSpan().SequenceEqual(clipShape)) clips = 1;
-        else if (shape.Length == clipShape.Length + 1 && shape.AsSpan(1).SequenceEqual(clipShape)) clips = shape[0];
-        else throw DferException.ForFile(file.Path, $"shape {Output.Shape(shape)} is not {ExpectedShape(clipShape)} (clips, frames, RGB, height, width){ShapeHint(shape, clipShape)}");
-
-        if (clips == 0) console.Warning($"{file.Path}: holds no clips");
-        int clipLength = data.Length / Math.Max(clips, 1);
-        long outside = 0;
-        float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        for (int c = 0; c < clips; c++)
-        {
-            ReadOnlySpan<float> clip = data.AsSpan(c * clipLength, clipLength);
-            for (int i = 0; i < clip.Length; i++)
-            {
-                float v = clip[i];
-                if (!float.IsFinite(v))
-                    throw DferException.ForFile(file.Path, $"clip {c} contains {(float.IsNaN(v) ? "NaN" : "Inf")} (at value {i} of the clip)");
-                if (v < 0f || v > 1f) outside++;
-                min = Math.Min(min, v);
-                max = Math.Max(max, v);
-            }
-        }
-        if (outside > 0)
-        {
-            string hint = max > 2f ? "; these look like 0-255 pixel values: divide by 255" : "";
-            console.Warning($"{file.Path}: {outside} of {data.Length} values lie outside [0, 1] (min {min:R}, max {max:R}); the model expects RGB scaled to [0, 1]{hint}");
-        }
-        file.Data = data;
-        return clips;
-    }
-
-    private static string ExpectedShape(int[] clipShape) => "[B, " + string.Join(", ", clipShape) + "]";
-
-    /// <summary>Names the two layout mistakes people make when exporting clips, when the shape shows one.</summary>
-    private static string ShapeHint(int[] shape, int[] clipShape)
-    {
-        if (shape.Length != clipShape.Length + 1 || clipShape.Length != 4) return "";
-        int frames = clipShape[0], channels = clipShape[1], height = clipShape[2], width = clipShape[3];
-        if (shape[1] == frames && shape[2] == height && shape[3] == width && shape[4] == channels)
-            return "; the frames look channels-last (B, T, H, W, C): transpose with arr.transpose(0, 1, 4, 2, 3)";
-        if (shape[1] == channels && shape[2] == frames && shape[3] == height && shape[4] == width)
-            return "; channels come before frames (B, C, T, H, W): transpose with arr.transpose(0, 2, 1, 3, 4)";
-        return "";
-    }
-
-    /// <summary>
-    /// Groups clips into batches across file boundaries, so many one-clip files still run at the
-    /// requested batch size.
-    /// </summary>
-    private sealed class BatchScorer(Session session, int batch, CliConsole console)
-    {
-        private readonly List<(InputFile File, int Clip)> _pending = new();
-        private float[]? _buffer;
-        private int _batches, _scored;
-
-        public void Add(InputFile file, int clip)
-        {
-            _pending.Add((file, clip));
-            if (_pending.Count == batch) Flush();
-        }
-
-        public void Flush()
-        {
-            // A file that failed in an earlier batch contributes nothing more.
-            _pending.RemoveAll(p => p.File.Error is not null);
-            if (_pending.Count == 0) return;
-            int n = _pending.Count, clipLength = session.ClipLength;
-            // Sized by what is pending, not by --batch: a generous --batch over a few clips must not allocate for clips that never come.
-            if (_buffer is null || _buffer.Length < n * clipLength) _buffer = new float[n * clipLength];
-            for (int i = 0; i < n; i++)
-            {
-                var (file, clip) = _pending[i];
-                file.Data!.AsSpan(clip * clipLength, clipLength).CopyTo(_buffer.AsSpan(i * clipLength, clipLength));
-            }
-            var sources = _pending.Select(p => p.File).Distinct().ToList();
-            string source = sources.Count == 1 ? sources[0].Path : "batch of " + string.Join(", ", sources.Select(f => f.Path));
-            var watch = Stopwatch.StartNew();
-            try
-            {
-                ClipResult[] results = session.Run(_buffer.AsSpan(0, n * clipLength), n, source);
-                for (int i = 0; i < n; i++)
-                {
-                    var (file, clip) = _pending[i];
-                    if (file.Results is not null) file.Results[clip] = results[i];
-                }
-            }
-            catch (DferException ex)
-            {
-                foreach (InputFile file in sources) Fail(file, ex.Message, console);
-            }
-            _batches++;
-            _scored += n;
-            console.Progress($"batch {_batches}: {n} clip{(n == 1 ? "" : "s")} in {watch.Elapsed.TotalSeconds:F1} s ({_scored} scored)");
-            // A file's data is needed only until its last clip has run.
-            foreach (InputFile file in sources)
-                if (file.Results is not null && _pending[^1].File != file) file.Data = null;
-            _pending.Clear();
-        }
-    }
-
-    private static void WriteJson(TextWriter stdout, LoadedModel loaded, List<InputFile> files) =>
+    private static void WriteJson(TextWriter stdout, LoadedModel loaded, List<ScoreJob> jobs) =>
         Output.WriteJson(stdout, json =>
         {
             json.WriteString("model", loaded.Model.Name);
             json.WriteString("backend", loaded.Backend.Name);
             json.WriteString("weights", loaded.Weights.Source);
             json.WriteStartArray("results");
-            foreach (InputFile file in files)
+            foreach (ScoreJob job in jobs.Where(j => j.Error is null))
             {
-                if (file.Results is null) continue;
-                for (int c = 0; c < file.Results.Length; c++) WriteResult(json, file.Path, c, file.Results[c]);
+                if (job.PerClip)
+                    for (int c = 0; c < job.ClipCount; c++) WriteResult(json, job.Source, c, null, job.ClipResults[c]);
+                else WriteResult(json, job.Source, null, job.ClipCount, job.VideoResult(loaded.Model.Classes));
             }
             json.WriteEndArray();
             json.WriteStartArray("errors");
-            foreach (InputFile file in files.Where(f => f.Error is not null))
+            foreach (ScoreJob job in jobs.Where(j => j.Error is not null))
             {
                 json.WriteStartObject();
-                json.WriteString("input", file.Path);
-                json.WriteString("error", file.Error);
+                json.WriteString("input", job.Source);
+                json.WriteString("error", job.Error);
                 json.WriteEndObject();
             }
             json.WriteEndArray();
         });
 
-    private static void WriteResult(Utf8JsonWriter json, string path, int index, ClipResult result)
+    /// <summary>A clip of an .npy has its index in the file; a video has the number of clips it was scored from.</summary>
+    private static void WriteResult(Utf8JsonWriter json, string path, int? index, int? clips, ClipResult result)
     {
         json.WriteStartObject();
         json.WriteString("input", path);
-        json.WriteNumber("index", index);
+        if (index is int i) json.WriteNumber("index", i);
+        if (clips is int n) json.WriteNumber("clips", n);
         Output.WriteFloats(json, "logits", result.Logits);
         Output.WriteFloats(json, "probabilities", result.Probabilities);
         json.WriteString("label", result.Label);
         json.WriteEndObject();
     }
 
-    private static void WriteTable(TextWriter stdout, IModel model, List<InputFile> files)
+    private static void WriteTable(TextWriter stdout, IModel model, List<ScoreJob> jobs)
     {
         var classes = model.Classes;
         var rows = new List<string[]> { new[] { "input", "index", "label", "p(label)" }.Concat(classes).ToArray() };
-        foreach (InputFile file in files)
+        void Row(string input, string index, ClipResult r)
         {
-            if (file.Results is null) continue;
-            for (int c = 0; c < file.Results.Length; c++)
-            {
-                ClipResult r = file.Results[c];
-                float p = r.Probabilities[IndexOf(classes, r.Label)];
-                rows.Add(new[] { file.Path, c.ToString(), r.Label, Output.Fixed(p, 4) }
-                    .Concat(r.Probabilities.Select(v => Output.Fixed(v, 4))).ToArray());
-            }
+            float p = r.Probabilities[IndexOf(classes, r.Label)];
+            rows.Add(new[] { input, index, r.Label, Output.Fixed(p, 4) }
+                .Concat(r.Probabilities.Select(v => Output.Fixed(v, 4))).ToArray());
+        }
+        foreach (ScoreJob job in jobs.Where(j => j.Error is null))
+        {
+            if (job.PerClip)
+                for (int c = 0; c < job.ClipCount; c++) Row(job.Source, c.ToString(), job.ClipResults[c]);
+            else Row(job.Source, "video", job.VideoResult(classes));
         }
         // A header over no rows says nothing the error lines have not.
         if (rows.Count == 1) return;

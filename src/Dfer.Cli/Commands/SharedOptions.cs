@@ -22,8 +22,56 @@ internal static class SharedOptions
 
     public static Option<string?> Weights() => new("--weights")
     {
-        Description = "Checkpoint (.safetensors). Without it, generated stand-in weights are used and the scores mean nothing",
+        Description = "Checkpoint: a PyTorch torch.save file (.pth, .pt, .ckpt, .tar) or .safetensors. Without it, generated stand-in weights are used and the scores mean nothing",
         HelpName = "FILE",
+    };
+
+    public static Option<string?> Key() => new("--key")
+    {
+        Description = "Entry of a PyTorch checkpoint that holds the state dict (default: found automatically: the file itself, 'state_dict' or 'model')",
+        HelpName = "NAME",
+    };
+
+    public static Option<long?> JitterSeed() => new("--jitter-seed")
+    {
+        Description = "Use the official loader's random frame jitter, drawn as Python's random.seed(SEED) would for each video (default: the deterministic frame choice)",
+        HelpName = "SEED",
+    };
+
+    public static Option<string?> Dataset(bool required) => new("--dataset")
+    {
+        Description = "Many videos: a folder of frame folders and video files, or a DFEW split CSV (rows 'video_name,label'; needs --root)",
+        HelpName = "DIR|CSV",
+        Required = required,
+    };
+
+    public static Option<string?> Root() => new("--root")
+    {
+        Description = $"Dataset root for a CSV: video N is the frame folder <root>/{Runtime.Dataset.DfewClipFolder}/<N zero-padded to 5 digits>",
+        HelpName = "DIR",
+    };
+
+    public static Option<string> ClipFolder() => new("--clip-folder")
+    {
+        Description = "Where a CSV's videos lie under --root",
+        HelpName = "PATH",
+        DefaultValueFactory = _ => Runtime.Dataset.DfewClipFolder,
+    };
+
+    public static Option<string?> ResultsOutput(string what) => new("--output")
+    {
+        Description = what,
+        HelpName = "FILE",
+    };
+
+    public static Option<bool> Resume() => new("--resume")
+    {
+        Description = "Continue an interrupted run: keep the videos already in --output and score only the rest",
+    };
+
+    public static Option<bool> Overwrite() => new("--overwrite")
+    {
+        Description = "Replace an existing --output instead of refusing",
     };
 
     public static Option<string> Backend() => new("--backend")
@@ -102,7 +150,7 @@ internal sealed class LoadedModel : IDisposable
     /// them. Any problem is a <see cref="DferException"/>: nothing can run, so the command exits 2.
     /// </summary>
     /// <param name="generatedNote">What the warning about generated weights adds, e.g. why the output is still useful.</param>
-    public static LoadedModel Open(string modelName, string? weightsPath, string backendName, int threads,
+    public static LoadedModel Open(string modelName, string? weightsPath, string? key, string backendName, int threads,
         CliConsole console, string generatedNote)
     {
         IModel model = ModelRegistry.Get(modelName);
@@ -112,6 +160,8 @@ internal sealed class LoadedModel : IDisposable
             if (threads > 0 && backend is not CpuBackend)
                 console.Warning($"--threads applies to the cpu backend only; {backend.Name} runs on one thread");
             StateDict weights;
+            if (key is not null && weightsPath is null)
+                throw new DferException("--key names an entry of the --weights checkpoint; give --weights too");
             if (weightsPath is null)
             {
                 weights = model.GenerateWeights(SharedOptions.GeneratedWeightsSeed);
@@ -120,7 +170,7 @@ internal sealed class LoadedModel : IDisposable
             else
             {
                 console.Progress($"loading {weightsPath}");
-                weights = StateDict.Load(weightsPath);
+                weights = StateDict.Load(weightsPath, key);
             }
             console.Progress($"compiling {model.Name} on {backend.Name} ({backend.Device})");
             var session = new Session(model, weights, backend);

@@ -1,3 +1,4 @@
+using Dfer.Media;
 using Dfer.Ops;
 using Dfer.Weights;
 
@@ -14,6 +15,12 @@ public interface IModel
 
     /// <summary>Shape of one clip (without the batch axis), e.g. [16, 3, 112, 112].</summary>
     int[] ClipShape { get; }
+
+    /// <summary>
+    /// The original test-time preprocessing: how frames are chosen from a video, resized and laid
+    /// out into clips of <see cref="ClipShape"/>.
+    /// </summary>
+    ClipProtocol Protocol { get; }
 
     /// <summary>Class labels in output order.</summary>
     IReadOnlyList<string> Classes { get; }

@@ -1,3 +1,4 @@
+using Dfer.Media;
 using Dfer.Ops;
 using Dfer.Ops.Attention;
 using Dfer.Ops.AvgPool3d;
@@ -28,6 +29,12 @@ public sealed class M3dfel : IModel
 
     public string Name => "m3dfel";
     public int[] ClipShape => new[] { Frames, 3, Size, Size };
+
+    /// <summary>
+    /// The official DFEW test loader: frame i of 16 is <c>int(N*i/16)</c> (optionally jittered),
+    /// PIL bilinear resize to 112×112, /255, laid out [T, C, H, W].
+    /// </summary>
+    public ClipProtocol Protocol { get; } = new(Frames, Size, ResizeFilter.Bilinear, ClipLayout.TimeChannel, FrameSampling.Spread);
     public IReadOnlyList<string> Classes => EmotionClasses.Seven;
 
     public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys { get; } = Keys();

@@ -1,0 +1,128 @@
+using System.CommandLine;
+using Dfer.Cli.Datasets;
+using Dfer.Models;
+using Dfer.Runtime;
+
+namespace Dfer.Cli.Commands;
+
+/// <summary>
+/// <c>dfer eval</c>: scores a labelled dataset and reports accuracy as the DFER literature does:
+/// UAR, WAR and the confusion matrix.
+/// </summary>
+internal static class EvalCommand
+{
+    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Threads, int Batch, string Format,
+        long? JitterSeed, DatasetOptions Dataset);
+
+    public static Command Create(CliConsole console)
+    {
+        var model = SharedOptions.Model();
+        var weights = SharedOptions.Weights();
+        var key = SharedOptions.Key();
+        var backend = SharedOptions.Backend();
+        var threads = SharedOptions.Threads();
+        var batch = SharedOptions.Batch(8);
+        var format = SharedOptions.Format();
+        var jitter = SharedOptions.JitterSeed();
+        var dataset = new DatasetOptions.Parser(required: true,
+            "Also write each video's scores here (.jsonl or .csv); with --resume an interrupted evaluation continues from it");
+        var command = new Command("eval", "Evaluate on a labelled split (DFEW CSV): UAR (mean per-class recall), WAR (accuracy) and the 7x7 confusion matrix")
+        {
+            model, weights, key, backend, threads, batch, format, jitter,
+        };
+        dataset.AddTo(command);
+        command.SetAction(parsed => Run(new Settings(
+            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!, parsed.GetValue(threads),
+            parsed.GetValue(batch), parsed.GetValue(format)!, parsed.GetValue(jitter), dataset.Get(parsed)), console));
+        return command;
+    }
+
+    public static int Run(Settings settings, CliConsole console)
+    {
+        IModel model = ModelRegistry.Get(settings.Model);
+        IReadOnlyList<DatasetItem> items = settings.Dataset.List(model);
+        if (items.All(i => i.Target is null && i.Error is null))
+            throw new DferException($"--dataset {settings.Dataset.Source} has no labels: eval needs a CSV split with a label per video (use 'dfer infer --dataset' to only score)");
+        if (settings.Dataset.Output is null)
+            console.Progress("per-video scores are not kept: add --output FILE to keep them and to be able to --resume");
+
+        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, settings.Backend, settings.Threads, console,
+            "the accuracy is that of random weights (pass --weights FILE for the real one)");
+        loaded.CheckBatch(settings.Batch);
+        // Without --output the rows are only needed for the metrics, not on stdout.
+        var quiet = new CliConsole(TextWriter.Null, console.Err, console.ShowProgress);
+        DatasetOutcome outcome = DatasetRunner.Run(loaded, items, settings.Batch, settings.JitterSeed,
+            settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.Output is null ? quiet : console);
+
+        var classes = model.Classes;
+        var pairs = new List<(int, int)>();
+        foreach (ResultRow row in outcome.Rows.Where(r => r.Ok && r.Target is not null))
+        {
+            int target = IndexOf(classes, row.Target!, row.Video), predicted = IndexOf(classes, row.Label!, row.Video);
+            pairs.Add((target, predicted));
+        }
+        var metrics = ClassificationMetrics.Compute(pairs, classes.Count);
+        int failed = items.Count - pairs.Count;
+
+        if (settings.Format == Output.Json) WriteJson(console.Out, loaded, metrics, items.Count, failed, classes);
+        else WriteTable(console.Out, metrics, items.Count, failed, classes);
+        return outcome.Failed > 0 || failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
+    }
+
+    private static int IndexOf(IReadOnlyList<string> classes, string label, string video)
+    {
+        for (int i = 0; i < classes.Count; i++)
+            if (classes[i] == label) return i;
+        throw new DferException($"video {video}: class '{label}' in the results file is not one of {string.Join(", ", classes)}");
+    }
+
+    private static void WriteJson(TextWriter stdout, LoadedModel loaded, ClassificationMetrics m, int videos, int failed, IReadOnlyList<string> classes) =>
+        Output.WriteJson(stdout, json =>
+        {
+            json.WriteString("model", loaded.Model.Name);
+            json.WriteString("weights", loaded.Weights.Source);
+            json.WriteNumber("videos", videos);
+            json.WriteNumber("evaluated", m.Total);
+            json.WriteNumber("failed", failed);
+            Output.WriteNumber(json, "uar", m.Uar);
+            Output.WriteNumber(json, "war", m.War);
+            json.WriteStartArray("classes");
+            foreach (string c in classes) json.WriteStringValue(c);
+            json.WriteEndArray();
+            json.WriteStartArray("recall");
+            foreach (double r in m.Recall)
+            {
+                if (double.IsFinite(r)) json.WriteNumberValue(r);
+                else json.WriteNullValue();
+            }
+            json.WriteEndArray();
+            json.WriteStartArray("confusion");
+            for (int t = 0; t < classes.Count; t++)
+            {
+                json.WriteStartArray();
+                for (int p = 0; p < classes.Count; p++) json.WriteNumberValue(m.Confusion[t, p]);
+                json.WriteEndArray();
+            }
+            json.WriteEndArray();
+        });
+
+    private static void WriteTable(TextWriter stdout, ClassificationMetrics m, int videos, int failed, IReadOnlyList<string> classes)
+    {
+        string Percent(double v) => double.IsFinite(v) ? Output.Fixed(100 * v, 2) + " %" : "n/a";
+        Output.WriteFacts(stdout, new[]
+        {
+            ("UAR", Percent(m.Uar)),
+            ("WAR", Percent(m.War)),
+            ("videos", failed > 0 ? $"{m.Total} evaluated of {videos} ({failed} failed, not counted)" : $"{m.Total}"),
+        });
+        stdout.WriteLine();
+        stdout.WriteLine("confusion (rows: true class, columns: predicted)");
+        var rows = new List<string[]> { new[] { "" }.Concat(classes).Append("n").Append("recall").ToArray() };
+        for (int t = 0; t < classes.Count; t++)
+            rows.Add(new[] { classes[t] }
+                .Concat(Enumerable.Range(0, classes.Count).Select(p => m.Confusion[t, p].ToString()))
+                .Append(m.Support[t].ToString())
+                .Append(Percent(m.Recall[t])).ToArray());
+        Output.WriteTable(stdout, rows, new HashSet<int>(Enumerable.Range(1, classes.Count + 2)));
+    }
+}
