@@ -34,15 +34,26 @@ public sealed class StateDict
             throw DferException.ForFile(Source, $"tensor '{name}' appears twice (once with and once without the 'module.' prefix?)");
     }
 
-    /// <summary>Loads weights from a .safetensors file.</summary>
-    public static StateDict Load(string path)
+    /// <summary>
+    /// Loads weights from a PyTorch checkpoint (a torch.save file, whatever its extension: .pth,
+    /// .pt, .ckpt, .bin, .tar) or a .safetensors file, telling them apart by content. Tensors are
+    /// widened to float32; integer tensors (int64 counters and the like) are converted too.
+    /// </summary>
+    /// <param name="path">The weights file.</param>
+    /// <param name="key">For a PyTorch checkpoint, the entry holding the state dict (see
+    /// <see cref="TorchCheckpoint.ReadStateDict"/>); null to detect it.</param>
+    public static StateDict Load(string path, string? key = null)
     {
         if (!File.Exists(path)) throw DferException.ForFile(path, "no such file");
         string ext = Path.GetExtension(path).ToLowerInvariant();
-        if (ext is ".pth" or ".pt" or ".ckpt" or ".bin")
-            throw DferException.ForFile(path, "PyTorch checkpoints are not read yet; convert once with safetensors.torch.save_file({k: v.contiguous() for k, v in state_dict.items()}, 'w.safetensors')");
-        if (ext != ".safetensors")
-            throw DferException.ForFile(path, $"unsupported weight format '{ext}'; Dfer reads .safetensors");
+        // A .safetensors file is read as one even when damaged, so that its errors say what is wrong
+        // with it; only other files are sniffed.
+        if (ext != ".safetensors" && TorchCheckpoint.LooksLikeTorchFile(path))
+            return FromTorch(path, key);
+        if (ext != ".safetensors" && !LooksLikeSafetensors(path))
+            throw DferException.ForFile(path, "is neither a PyTorch checkpoint (torch.save) nor a safetensors file");
+        if (key is not null)
+            throw DferException.ForFile(path, $"is a safetensors file, which holds one flat state dict; --key {key} applies to PyTorch checkpoints only");
         using var file = SafetensorsFile.Open(path);
         var sd = new StateDict(path);
         foreach (var e in file.Entries)
@@ -51,6 +62,51 @@ public sealed class StateDict
             sd.Add(StripPrefix(e.Name), e.DType, e.Shape, data);
         }
         return sd;
+    }
+
+    private static StateDict FromTorch(string path, string? key)
+    {
+        var sd = new StateDict(path);
+        foreach (RawTensor t in TorchCheckpoint.ReadStateDict(path, key))
+        {
+            int count = t.Data.Length / t.DType.Size();
+            var data = new float[count];
+            switch (t.DType)
+            {
+                case DType.F32: ElementConversion.CopyFloat32(t.Data, data); break;
+                case DType.F16: ElementConversion.WidenFloat16(t.Data, data); break;
+                case DType.BF16: ElementConversion.WidenBFloat16(t.Data, data); break;
+                case DType.F64: ElementConversion.NarrowFloat64(t.Data, data); break;
+                default:
+                    {
+                        var ints = new long[count];
+                        if (t.DType == DType.I64) ElementConversion.CopyInt64(t.Data, ints);
+                        else if (t.DType == DType.I32) ElementConversion.WidenInt32(t.Data, ints);
+                        else ElementConversion.WidenUInt8(t.Data, ints);
+                        for (int i = 0; i < count; i++) data[i] = ints[i];
+                        break;
+                    }
+            }
+            sd.Add(t.Name, t.DType, t.Shape, data);
+        }
+        return sd;
+    }
+
+    /// <summary>An 8-byte little-endian header length that fits the file, then the header's '{'.</summary>
+    private static bool LooksLikeSafetensors(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            Span<byte> head = stackalloc byte[9];
+            if (stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < head.Length) return false;
+            ulong length = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(head);
+            return head[8] == (byte)'{' && length <= (ulong)(stream.Length - 8);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The name without DataParallel's <c>module.</c> prefix.</summary>
