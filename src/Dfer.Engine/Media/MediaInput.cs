@@ -1,0 +1,109 @@
+namespace Dfer.Media;
+
+/// <summary>
+/// The engine's entry point for videos: a folder of frame images or a video file in, the model's
+/// clips out, exactly as the original PyTorch pipelines build them (Pillow decode and resize,
+/// torchvision crop and ToTensor, the official frame sampling).
+/// </summary>
+public static class MediaInput
+{
+    private static readonly string[] VideoExtensions = [".mp4", ".avi", ".mkv", ".webm", ".mov"];
+
+    /// <summary>
+    /// True for an existing directory, or a path whose extension is a video extension (.mp4 .avi .mkv
+    /// .webm .mov, case-insensitive), whether or not the file exists (reading it then says if not).
+    /// </summary>
+    public static bool IsVideoInput(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return Directory.Exists(path) || HasVideoExtension(path);
+    }
+
+    /// <summary>
+    /// Decodes one video (frame folder or video file) into its clips per the protocol: each array holds
+    /// <see cref="ClipProtocol.ClipElements"/> floats in the protocol's layout.
+    /// </summary>
+    /// <param name="path">A folder of .jpg/.jpeg/.png frames (see <see cref="FrameFolder"/>) or a video file.</param>
+    /// <param name="protocol">How the model wants its clips.</param>
+    /// <param name="jitterSeed">
+    /// null: M3DFEL's deterministic sampling <c>int(N·i/T)</c>. A value: the official jittered
+    /// sampling after Python's <c>random.seed(jitterSeed)</c>. Only for <see cref="FrameSampling.Spread"/>.
+    /// </param>
+    /// <returns>One clip for Spread; ⌊N/T⌋ clips for Windows.</returns>
+    /// <exception cref="DferException">A one-line error naming the folder or file: missing, empty, not
+    /// an image or video, corrupt or truncated, ffmpeg missing, or too few frames for Windows.</exception>
+    /// <exception cref="ArgumentException">An invalid protocol, or a jitter seed with Windows sampling.</exception>
+    public static float[][] ReadClips(string path, ClipProtocol protocol, long? jitterSeed = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(protocol);
+        if (protocol.Frames <= 0 || protocol.Size <= 0)
+        {
+            throw new ArgumentException($"a clip needs positive frames and size, got {protocol.Frames} and {protocol.Size}", nameof(protocol));
+        }
+        if (jitterSeed is not null && protocol.Sampling != FrameSampling.Spread)
+        {
+            throw new ArgumentException("jitter applies only to Spread sampling (M3DFEL's)", nameof(jitterSeed));
+        }
+
+        int count;
+        Func<int, RgbImage> prepared;
+        if (Directory.Exists(path))
+        {
+            FrameFolder folder = FrameFolder.Open(path);
+            count = folder.Files.Count;
+            prepared = Cached(i => ClipBuilder.Prepare(folder.Decode(i), protocol));
+        }
+        else if (File.Exists(path))
+        {
+            if (!HasVideoExtension(path))
+            {
+                throw DferException.ForFile(path, $"not a video: expected a folder of frames or a {string.Join('/', VideoExtensions)} file");
+            }
+            VideoDecoder video = VideoDecoder.Read(path, frame => ClipBuilder.Prepare(frame, protocol));
+            count = video.Count;
+            prepared = video.Prepared;
+        }
+        else
+        {
+            throw DferException.ForFile(path, "no such file or folder");
+        }
+
+        int[][] clips;
+        switch (protocol.Sampling)
+        {
+            case FrameSampling.Spread:
+                PythonRandom? rng = jitterSeed is long seed ? new PythonRandom(seed) : null;
+                clips = [FrameSampler.Spread(count, protocol.Frames, rng)];
+                break;
+            case FrameSampling.Windows:
+                clips = FrameSampler.Windows(count, protocol.Frames)
+                    ?? throw DferException.ForFile(path, $"needs at least {protocol.Frames} frames, has {count}");
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(protocol), protocol.Sampling, "unknown frame sampling");
+        }
+        return clips.Select(indices => ClipBuilder.Build(indices, prepared, protocol)).ToArray();
+    }
+
+    private static bool HasVideoExtension(string path)
+    {
+        string ext = Path.GetExtension(path);
+        return VideoExtensions.Any(e => string.Equals(e, ext, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>Decodes and prepares each frame once, however many clip slots repeat it.</summary>
+    private static Func<int, RgbImage> Cached(Func<int, RgbImage> make)
+    {
+        var cache = new Dictionary<int, RgbImage>();
+        return i =>
+        {
+            if (!cache.TryGetValue(i, out RgbImage? image))
+            {
+                image = make(i);
+                cache[i] = image;
+            }
+            return image;
+        };
+    }
+}
