@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Dfer.Tensors;
 using Dfer.Weights;
 
 namespace Dfer.Cli.Commands;

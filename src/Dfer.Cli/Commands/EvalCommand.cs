@@ -40,6 +40,7 @@ internal static class EvalCommand
     public static int Run(Settings settings, CliConsole console)
     {
         IModel model = ModelRegistry.Get(settings.Model);
+        SharedOptions.CheckJitter(model, settings.JitterSeed);
         IReadOnlyList<DatasetItem> items = settings.Dataset.List(model);
         if (items.All(i => i.Target is null && i.Error is null))
             throw new DferException($"--dataset {settings.Dataset.Source} has no labels: eval needs a CSV split with a label per video (use 'dfer infer --dataset' to only score)");

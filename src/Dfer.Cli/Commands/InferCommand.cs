@@ -62,6 +62,7 @@ internal static class InferCommand
                 ? "give either INPUT files or --dataset, not both"
                 : "nothing to score: give INPUT files (.npy, frame folders, videos) or --dataset DIR|CSV");
         if (!datasetMode) settings.Dataset.CheckUnused();
+        SharedOptions.CheckJitter(ModelRegistry.Get(settings.Model), settings.JitterSeed);
         IReadOnlyList<DatasetItem>? items = null;
         if (datasetMode) items = settings.Dataset.List(ModelRegistry.Get(settings.Model));
 

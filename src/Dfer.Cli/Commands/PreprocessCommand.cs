@@ -33,6 +33,7 @@ internal static class PreprocessCommand
     public static int Run(string modelName, string input, string output, long? jitterSeed, CliConsole console)
     {
         IModel model = ModelRegistry.Get(modelName);
+        SharedOptions.CheckJitter(model, jitterSeed);
         if (!output.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
             throw new DferException($"--output {output}: name an .npy file");
         if (!MediaInput.IsVideoInput(input))

@@ -116,6 +116,13 @@ internal static class SharedOptions
         return option;
     }
 
+    /// <summary>Refuses --jitter-seed for a model whose protocol has no random frame choice.</summary>
+    public static void CheckJitter(IModel model, long? seed)
+    {
+        if (seed is not null && model.Protocol.Sampling != Media.FrameSampling.Spread)
+            throw new DferException($"--jitter-seed: {model.Name} takes consecutive frame windows, with no random frame choice to reproduce");
+    }
+
     /// <summary>Rejects values below <paramref name="min"/> at parse time, so they exit as usage errors.</summary>
     public static void AtLeast(Option<int> option, int min) =>
         option.Validators.Add(result =>

@@ -52,28 +52,35 @@ internal static class DatasetRunner
         {
             ProgressDisplay.Run(console, loaded.Model.Name, todo.Count, bar =>
             {
+                // Rows go out in dataset order: a video that fails at once waits for the ones before
+                // it that are still in a batch (at most one batch's worth), so runs are reproducible.
                 var byJob = new Dictionary<ScoreJob, DatasetItem>();
+                var order = new Queue<ScoreJob>();
+                var finished = new Dictionary<ScoreJob, ResultRow>();
                 void Completed(ScoreJob job)
                 {
                     DatasetItem item = byJob[job];
                     byJob.Remove(job);
                     string? target = item.Target is int t ? classes[t] : null;
-                    ResultRow row;
                     if (job.Error is not null)
                     {
                         console.Error(job.Error);
                         failed++;
-                        row = new ResultRow(item.Name, item.Path, target, null, 0, null, null, job.Error);
+                        finished[job] = new ResultRow(item.Name, item.Path, target, null, 0, null, null, job.Error);
                     }
                     else
                     {
                         scored++;
                         ClipResult r = job.VideoResult(classes);
-                        row = new ResultRow(item.Name, item.Path, target, r.Label, job.ClipCount, r.Probabilities, r.Logits, null);
+                        finished[job] = new ResultRow(item.Name, item.Path, target, r.Label, job.ClipCount, r.Probabilities, r.Logits, null);
                     }
-                    rows.Add(row);
-                    results.Append(row);
-                    bar.Advance();
+                    while (order.Count > 0 && finished.Remove(order.Peek(), out ResultRow? row))
+                    {
+                        order.Dequeue();
+                        rows.Add(row);
+                        results.Append(row);
+                        bar.Advance();
+                    }
                 }
 
                 var batcher = new ClipBatcher(loaded.Session, batch, Completed);
@@ -83,6 +90,7 @@ internal static class DatasetRunner
                     if (item.Error is not null) job = new ScoreJob(item.Path, item.Error);
                     else job = Inputs.ReadVideo(item.Path, loaded.Model, jitterSeed);
                     byJob[job] = item;
+                    order.Enqueue(job);
                     batcher.Add(job);
                 }
                 batcher.Flush();

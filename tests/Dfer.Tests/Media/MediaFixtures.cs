@@ -22,6 +22,26 @@ internal static partial class MediaFixtures
 
     public static string PathOf(params string[] parts) => Path.Combine([Root, .. parts]);
 
+    /// <summary>Pillow's 112×112 bilinear resize of each of the 20 fixture frames (frames_expected_112.png, stacked).</summary>
+    public static RgbImage[] ExpectedResized()
+    {
+        RgbImage strip = ImageDecoder.Decode(MediaFixtures.PathOf("frames_expected_112.png"));
+        int n = strip.Height / 112, bytes = 112 * 112 * 3;
+        return Enumerable.Range(0, n).Select(k => new RgbImage(112, 112, strip.Pixels.AsSpan(k * bytes, bytes).ToArray())).ToArray();
+    }
+
+    /// <summary>The [T, 3, H, W] tensor of frames/255f, as torchvision's ToTensor + stack give it.</summary>
+    public static float[] TimeChannel(IReadOnlyList<RgbImage> frames)
+    {
+        int plane = frames[0].Width * frames[0].Height;
+        var t = new float[frames.Count * 3 * plane];
+        for (int f = 0; f < frames.Count; f++)
+            for (int c = 0; c < 3; c++)
+                for (int p = 0; p < plane; p++)
+                    t[(f * 3 + c) * plane + p] = frames[f].Pixels[p * 3 + c] / 255f;
+        return t;
+    }
+
     /// <summary>Reads a uint8 [H, W, 3] .npy written by NumPy.</summary>
     public static RgbImage ReadRgbNpy(string path)
     {

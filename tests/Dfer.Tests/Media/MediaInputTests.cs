@@ -22,26 +22,6 @@ public class MediaInputTests
 
     private static string Frames => MediaFixtures.PathOf("frames");
 
-    /// <summary>Pillow's 112×112 bilinear resize of each of the 20 fixture frames (frames_expected_112.png, stacked).</summary>
-    private static RgbImage[] ExpectedResized()
-    {
-        RgbImage strip = ImageDecoder.Decode(MediaFixtures.PathOf("frames_expected_112.png"));
-        int n = strip.Height / 112, bytes = 112 * 112 * 3;
-        return Enumerable.Range(0, n).Select(k => new RgbImage(112, 112, strip.Pixels.AsSpan(k * bytes, bytes).ToArray())).ToArray();
-    }
-
-    /// <summary>The [T, 3, H, W] tensor of frames/255f, as torchvision's ToTensor + stack give it.</summary>
-    private static float[] TimeChannel(IReadOnlyList<RgbImage> frames)
-    {
-        int plane = frames[0].Width * frames[0].Height;
-        var t = new float[frames.Count * 3 * plane];
-        for (int f = 0; f < frames.Count; f++)
-            for (int c = 0; c < 3; c++)
-                for (int p = 0; p < plane; p++)
-                    t[(f * 3 + c) * plane + p] = frames[f].Pixels[p * 3 + c] / 255f;
-        return t;
-    }
-
     private static void AssertExactly(float[] expected, float[] actual)
     {
         Assert.That(actual.Length, Is.EqualTo(expected.Length));
@@ -60,20 +40,20 @@ public class MediaInputTests
     [Test]
     public void M3dfelClipOfAFrameFolderEqualsThePillowPipeline()
     {
-        RgbImage[] resized = ExpectedResized();
+        RgbImage[] resized = MediaFixtures.ExpectedResized();
         Assert.That(resized, Has.Length.EqualTo(20));
         float[][] clips = MediaInput.ReadClips(Frames, M3dfel);
         Assert.That(clips, Has.Length.EqualTo(1));
         Assert.That(clips[0], Has.Length.EqualTo(M3dfel.ClipElements));
         // int(20*i/16) for i = 0..15
         int[] picks = Enumerable.Range(0, 16).Select(i => 20 * i / 16).ToArray();
-        AssertExactly(TimeChannel(picks.Select(i => resized[i]).ToArray()), clips[0]);
+        AssertExactly(MediaFixtures.TimeChannel(picks.Select(i => resized[i]).ToArray()), clips[0]);
     }
 
     [Test]
     public void EveryFixtureFrameResizesLikePillow()
     {
-        RgbImage[] resized = ExpectedResized();
+        RgbImage[] resized = MediaFixtures.ExpectedResized();
         string[] files = Directory.GetFiles(Frames).Order(StringComparer.Ordinal).ToArray();
         Assert.That(files, Has.Length.EqualTo(resized.Length), "frames/ holds only the frames");
         for (int k = 0; k < files.Length; k++)
@@ -88,13 +68,13 @@ public class MediaInputTests
         string folder = Directory.CreateDirectory(_dir.PathOf("seven")).FullName;
         string[] files = Directory.GetFiles(Frames, "*.jpg").Order(StringComparer.Ordinal).Take(7).ToArray();
         foreach (string f in files) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
-        RgbImage[] resized = ExpectedResized();
+        RgbImage[] resized = MediaFixtures.ExpectedResized();
 
         float[] clip = MediaInput.ReadClips(folder, M3dfel).Single();
 
         int[] picks = Enumerable.Range(0, 16).Select(i => 7 * i / 16).ToArray();
         Assert.That(picks.Distinct().Count(), Is.EqualTo(7));
-        AssertExactly(TimeChannel(picks.Select(i => resized[i]).ToArray()), clip);
+        AssertExactly(MediaFixtures.TimeChannel(picks.Select(i => resized[i]).ToArray()), clip);
     }
 
     [TestCase(0L)]
@@ -102,11 +82,11 @@ public class MediaInputTests
     [TestCase(4294967303L)]
     public void JitteredClipPicksThePythonFrames(long seed)
     {
-        RgbImage[] resized = ExpectedResized();
+        RgbImage[] resized = MediaFixtures.ExpectedResized();
         int[] picks = PythonJitter(seed, 20);
         float[] clip = MediaInput.ReadClips(Frames, M3dfel, seed).Single();
         TestContext.Out.WriteLine("python picks: " + string.Join(",", picks));
-        AssertExactly(TimeChannel(picks.Select(i => resized[i]).ToArray()), clip);
+        AssertExactly(MediaFixtures.TimeChannel(picks.Select(i => resized[i]).ToArray()), clip);
         Assert.That(picks, Is.Not.EqualTo(Enumerable.Range(0, 16).Select(i => 20 * i / 16)), "the jitter moved something");
     }
 
@@ -148,7 +128,7 @@ public class MediaInputTests
 
         float[] clip = MediaInput.ReadClips(folder, M3dfel).Single();
 
-        AssertExactly(TimeChannel(Enumerable.Repeat(cropped, 16).ToArray()), clip);
+        AssertExactly(MediaFixtures.TimeChannel(Enumerable.Repeat(cropped, 16).ToArray()), clip);
     }
 
     [Test]
@@ -178,7 +158,7 @@ public class MediaInputTests
         File.WriteAllText(Path.Combine(folder, "00001.txt"), "not a frame");
         File.WriteAllText(Path.Combine(folder, "labels.csv"), "x");
         float[] clip = MediaInput.ReadClips(folder, M3dfel).Single();
-        AssertExactly(TimeChannel(Enumerable.Repeat(ExpectedResized()[2], 16).ToArray()), clip);
+        AssertExactly(MediaFixtures.TimeChannel(Enumerable.Repeat(MediaFixtures.ExpectedResized()[2], 16).ToArray()), clip);
     }
 
     [Test]
