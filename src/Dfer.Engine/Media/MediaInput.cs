@@ -86,7 +86,11 @@ public static class MediaInput
         return clips.Select(indices => ClipBuilder.Build(indices, prepared, protocol)).ToArray();
     }
 
-    private static bool HasVideoExtension(string path)
+    /// <summary>The video file extensions Dfer decodes, lower case with the dot.</summary>
+    public static IReadOnlyList<string> VideoFileExtensions => VideoExtensions;
+
+    /// <summary>True when <paramref name="path"/> ends in one of <see cref="VideoFileExtensions"/> (any case).</summary>
+    public static bool HasVideoExtension(string path)
     {
         string ext = Path.GetExtension(path);
         return VideoExtensions.Any(e => string.Equals(e, ext, StringComparison.OrdinalIgnoreCase));

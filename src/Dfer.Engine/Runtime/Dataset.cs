@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Dfer.Media;
 using Microsoft.VisualBasic.FileIO;
 
 namespace Dfer.Runtime;
@@ -19,12 +20,6 @@ public static partial class Dataset
     /// <summary>DFEW's layout under its root: the 224×224 face-crop frame folders, one per video id.</summary>
     public const string DfewClipFolder = "Clip/clip_224x224";
 
-    private static readonly string[] VideoExtensions = [".mp4", ".avi", ".mkv", ".webm", ".mov"];
-
-    /// <summary>True when <paramref name="path"/> names a video file by its extension.</summary>
-    public static bool IsVideoFile(string path) =>
-        VideoExtensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant());
-
     /// <summary>
     /// Every sub-folder (taken as a frame folder) and video file directly inside
     /// <paramref name="directory"/>, ordered by the integer in the name, then by name. Other files are ignored.
@@ -36,7 +31,7 @@ public static partial class Dataset
         try
         {
             entries = Directory.EnumerateDirectories(directory)
-                .Concat(Directory.EnumerateFiles(directory).Where(IsVideoFile))
+                .Concat(Directory.EnumerateFiles(directory).Where(MediaInput.HasVideoExtension))
                 .ToList();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -44,7 +39,7 @@ public static partial class Dataset
             throw DferException.ForFile(directory, $"cannot list the folder: {ex.Message}");
         }
         if (entries.Count == 0)
-            throw DferException.ForFile(directory, $"holds no frame folders or video files ({string.Join(", ", VideoExtensions)})");
+            throw DferException.ForFile(directory, $"holds no frame folders or video files ({string.Join(", ", MediaInput.VideoFileExtensions)})");
         return entries
             .Select(e => (Path: e, Name: System.IO.Path.GetFileName(e)))
             .OrderBy(e => NumberIn(e.Name) ?? long.MaxValue)
