@@ -205,6 +205,17 @@ public class TorchCheckpointTests
     }
 
     [Test]
+    public void PickledModelsAreRefusedWithAHint()
+    {
+        byte[] pkl = [0x80, 2, .. Global("models.m3dfel", "M3DFEL"), (byte)')', 0x81, (byte)'.'];
+        string path = ZipWithPickle("model.pth", pkl);
+        var ex = WeightsAssert.FailsWith(path, "refuses to load global 'models.m3dfel.M3DFEL'", () => TorchCheckpoint.ReadStateDict(path));
+        Assert.That(ex.Message, Does.Contain("save model.state_dict() instead"));
+        path = Fixture("evil_popen.pth");
+        Assert.That(Assert.Throws<DferException>(() => TorchCheckpoint.ReadStateDict(path))!.Message, Does.Not.Contain("state_dict()"));
+    }
+
+    [Test]
     public void InertMetadataIsSkippedNotBuilt()
     {
         // argparse.Namespace via NEWOBJ + BUILD, a numpy scalar via REDUCE, a defaultdict with
