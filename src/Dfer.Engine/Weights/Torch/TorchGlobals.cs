@@ -21,6 +21,7 @@ internal static class TorchGlobals
         ["_codecs.encode"] = GlobalKind.CodecsEncode,
         // Protocol 2 spells an empty bytes object as bytes() (there is no opcode for it).
         ["builtins.bytes"] = GlobalKind.Bytes,
+        ["builtins.bytearray"] = GlobalKind.Bytes,
 
         // Inert: classes of metadata that training scripts save next to the weights. Calling
         // them yields a placeholder; their state is dropped.
