@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.IO.Compression;
+using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using Dfer.Tensors;
@@ -21,7 +23,8 @@ public class TorchCheckpointTests
     private static readonly string FixtureDir = Path.Combine(TestContext.CurrentContext.TestDirectory, "fixtures", "torch");
 
     private static readonly string[] RealFixtures =
-        ["dtypes.pth", "views.pth", "m3dfel_wrapper.pth", "ifdd_wrapper.pth", "legacy.pth", "bigendian.pth"];
+        ["dtypes.pth", "views.pth", "m3dfel_wrapper.pth", "ifdd_wrapper.pth", "legacy.pth", "bigendian.pth",
+         "protocol1.pth", "protocol4.pth", "protocol5.pth"];
 
     private TempDir _dir = null!;
 
@@ -175,6 +178,81 @@ public class TorchCheckpointTests
         Assert.That(tensors["empty"].Data, Is.Empty);
     }
 
+    // ---- the unpickler on its own ----------------------------------------------------------
+
+    [TestCase(0)]
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    [TestCase(4)]
+    [TestCase(5)]
+    public void PlainContainersOfEveryProtocolUnpickleAsPythonDoes(int protocol)
+    {
+        string name = $"containers_p{protocol}.pkl";
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(Fixture("expected.json")));
+        string expected = doc.RootElement.GetProperty("containers").GetProperty(name).GetString()!;
+        Assert.That(Render(Unpickle(Fixture(name))), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void Python2OpcodesAreRead()
+    {
+        // What Python 3 never writes but Python 2 did: STRING with escapes, BINSTRING, SHORT_BINSTRING,
+        // INST and OBJ (on an inert class), POP, POP_MARK, DUP, PERSID-free text memo ops.
+        byte[] pkl = Encoding.ASCII.GetBytes(
+            "(lp0\n" +
+            "S'a\\'b\\x41\\101\\n'\np1\na" +
+            "S\"q\"\na" +
+            "g1\na" +
+            "I01\naI00\naI-12\naL123456789012345678901234567890L\naF-0.5\na" +
+            "(iargparse\nNamespace\na" +
+            "(cargparse\nNamespace\noa" +
+            "N0" +
+            "(NN1" +
+            "K\u0007a" + "20" + "K\u0007a" + // DUP the list, POP the copy
+            ".");
+        pkl = [.. pkl.Take(pkl.Length - 1), (byte)'T', 2, 0, 0, 0, (byte)'h', (byte)'i', (byte)'a', (byte)'U', 1, (byte)'!', (byte)'a', (byte)'.'];
+        Assert.That(Render(Unpickle(pkl)), Is.EqualTo(
+            "[" + Str("a'bAA\n") + "," + Str("q") + "," + Str("a'bAA\n") + ",True,False,-12,123456789012345678901234567890,"
+            + "f" + BitConverter.DoubleToInt64Bits(-0.5).ToString("x16", CultureInfo.InvariantCulture)
+            + ",<argparse.Namespace>,<argparse.Namespace>,7,7," + Str("hi") + "," + Str("!") + "]"));
+    }
+
+    private static string Str(string s) => "s" + Convert.ToHexStringLower(Encoding.UTF8.GetBytes(s));
+
+    private object Unpickle(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return new Unpickler(new PickleInput(stream, path, "the pickle"), (_, input) => throw input.Fail("no persistent ids here")).Load();
+    }
+
+    private object Unpickle(byte[] pickle)
+    {
+        string path = _dir.PathOf("p.pkl");
+        File.WriteAllBytes(path, pickle);
+        return Unpickle(path);
+    }
+
+    /// <summary>The same canonical text as make_fixtures.py's render().</summary>
+    private static string Render(object o) => o switch
+    {
+        PyNone => "None",
+        bool b => b ? "True" : "False",
+        long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger big => big.ToString(CultureInfo.InvariantCulture),
+        double d => "f" + BitConverter.DoubleToInt64Bits(d).ToString("x16", CultureInfo.InvariantCulture),
+        string s => Str(s),
+        byte[] bytes => "b" + Convert.ToHexStringLower(bytes),
+        PySet => "set",
+        PyInert { Name: "builtins.set" or "builtins.frozenset" } => "set",
+        PyInert { Name: "numpy.core.multiarray.scalar" or "numpy._core.multiarray.scalar" } => "<numpy scalar>",
+        PyInert i => "<" + i.Name + ">",
+        PyList l => "[" + string.Join(",", l.Items.Select(Render)) + "]",
+        PyTuple t => "(" + string.Join(",", t.Items.Select(Render)) + ")",
+        PyDict d => "{" + string.Join(",", d.Items.Select(kv => Render(kv.Key) + ":" + Render(kv.Value))) + "}",
+        _ => "?" + o.GetType().Name,
+    };
+
     // ---- hostile files ---------------------------------------------------------------------
 
     [TestCase("evil_os_system.pth", "'os.system'")]
@@ -202,6 +280,17 @@ public class TorchCheckpointTests
         byte[] pkl = [0x80, 2, .. Encoding.ASCII.GetBytes($"c__builtin__\n{name}\n"), .. Unicode("x"), 0x85, (byte)'R', (byte)'.'];
         string path = ZipWithPickle("b.pth", pkl);
         WeightsAssert.FailsWith(path, $"refuses to load global '__builtin__.{name}'", () => TorchCheckpoint.ReadStateDict(path));
+    }
+
+    [Test]
+    public void PickledModelsAreRefusedWithAHint()
+    {
+        byte[] pkl = [0x80, 2, .. Global("models.m3dfel", "M3DFEL"), (byte)')', 0x81, (byte)'.'];
+        string path = ZipWithPickle("model.pth", pkl);
+        var ex = WeightsAssert.FailsWith(path, "refuses to load global 'models.m3dfel.M3DFEL'", () => TorchCheckpoint.ReadStateDict(path));
+        Assert.That(ex.Message, Does.Contain("save model.state_dict() instead"));
+        path = Fixture("evil_popen.pth");
+        Assert.That(Assert.Throws<DferException>(() => TorchCheckpoint.ReadStateDict(path))!.Message, Does.Not.Contain("state_dict()"));
     }
 
     [Test]

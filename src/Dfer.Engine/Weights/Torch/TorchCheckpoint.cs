@@ -108,9 +108,10 @@ public static class TorchCheckpoint
             {
                 return ReadZip(path, stream.Length, archive, key);
             }
-            catch (InvalidDataException ex)
+            catch (Exception ex) when (ex is InvalidDataException or NotSupportedException)
             {
-                throw UserFile.Fail(path, $"has a corrupt zip entry: {UserFile.OneLine(ex.Message)}", ex);
+                // Bad local headers, CRC mismatches, compression methods other than store and deflate.
+                throw UserFile.Fail(path, $"has a corrupt or unreadable zip record: {UserFile.OneLine(ex.Message)}", ex);
             }
         }
     }

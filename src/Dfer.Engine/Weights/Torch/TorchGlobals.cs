@@ -21,6 +21,7 @@ internal static class TorchGlobals
         ["_codecs.encode"] = GlobalKind.CodecsEncode,
         // Protocol 2 spells an empty bytes object as bytes() (there is no opcode for it).
         ["builtins.bytes"] = GlobalKind.Bytes,
+        ["builtins.bytearray"] = GlobalKind.Bytes,
 
         // Inert: classes of metadata that training scripts save next to the weights. Calling
         // them yields a placeholder; their state is dropped.
@@ -109,8 +110,20 @@ internal static class TorchGlobals
             if (name.EndsWith("Storage", StringComparison.Ordinal))
                 throw fail($"holds tensors of storage type {UserFile.Quote(canonical)}, which Dfer does not read (it reads {SupportedStorages})");
         }
-        throw fail($"refuses to load global {UserFile.Quote(written)} (nothing in a checkpoint is executed; Dfer only rebuilds tensors and plain containers)");
+        string hint = char.IsUpper(name.FirstOrDefault()) && !SystemModules.Contains(module.Split('.')[0])
+            ? "; a pickled model or other object of your own classes cannot be read: save model.state_dict() instead"
+            : "";
+        throw fail($"refuses to load global {UserFile.Quote(written)} (nothing in a checkpoint is executed; Dfer only rebuilds tensors and plain containers){hint}");
     }
+
+    // Classes of these modules are not the user's own, so the hint about pickled models would mislead.
+    private static readonly HashSet<string> SystemModules = new(StringComparer.Ordinal)
+    {
+        "os", "posix", "nt", "subprocess", "builtins", "__builtin__", "sys", "shutil", "socket", "ctypes",
+        "pty", "code", "runpy", "importlib", "pickle", "marshal", "types", "functools", "operator",
+        "multiprocessing", "threading", "asyncio", "io", "_io", "codecs", "_codecs", "tempfile", "webbrowser",
+        "copyreg", "copy_reg", "collections", "numpy", "typing",
+    };
 
     internal static int ElementSize(PyGlobal storageType) =>
         Storages[storageType.Name["torch.".Length..]].Size;
