@@ -42,7 +42,8 @@ public static partial class Dataset
             throw DferException.ForFile(directory, $"holds no frame folders or video files ({string.Join(", ", MediaInput.VideoFileExtensions)})");
         return entries
             .Select(e => (Path: e, Name: System.IO.Path.GetFileName(e)))
-            .OrderBy(e => NumberIn(e.Name) ?? long.MaxValue)
+            // "7.mp4" is video 7, not 4: the extension's digits do not count.
+            .OrderBy(e => NumberIn(Directory.Exists(e.Path) ? e.Name : System.IO.Path.GetFileNameWithoutExtension(e.Name)) ?? long.MaxValue)
             .ThenBy(e => e.Name, StringComparer.Ordinal)
             .Select(e => new DatasetItem(e.Name, e.Path, null))
             .ToList();

@@ -62,9 +62,10 @@ public class DatasetTests
         Directory.CreateDirectory(Path.Combine(_root, "10"));
         Directory.CreateDirectory(Path.Combine(_root, "9"));
         File.WriteAllText(Path.Combine(_root, "2.mp4"), "");
+        File.WriteAllText(Path.Combine(_root, "11.mp4"), "");
         File.WriteAllText(Path.Combine(_root, "notes.txt"), "");
         var items = Dataset.FromDirectory(_root);
-        Assert.That(items.Select(i => i.Name), Is.EqualTo(new[] { "2.mp4", "9", "10" }));
+        Assert.That(items.Select(i => i.Name), Is.EqualTo(new[] { "2.mp4", "9", "10", "11.mp4" }));
         Assert.That(items.All(i => i.Target is null && i.Error is null));
     }
 
