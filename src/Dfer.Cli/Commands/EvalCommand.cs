@@ -11,48 +11,35 @@ namespace Dfer.Cli.Commands;
 /// </summary>
 internal static class EvalCommand
 {
-    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Threads, int Batch, string Format,
-        long? JitterSeed, DatasetOptions Dataset);
+    public sealed record Settings(ScoringOptions Scoring, DatasetOptions Dataset);
 
     public static Command Create(CliConsole console)
     {
-        var model = SharedOptions.Model();
-        var weights = SharedOptions.Weights();
-        var key = SharedOptions.Key();
-        var backend = SharedOptions.Backend();
-        var threads = SharedOptions.Threads();
-        var batch = SharedOptions.Batch(8);
-        var format = SharedOptions.Format();
-        var jitter = SharedOptions.JitterSeed();
+        var scoring = new ScoringOptions.Parser();
         var dataset = new DatasetOptions.Parser(required: true,
             "Also write each video's scores here (.jsonl or .csv); with --resume an interrupted evaluation continues from it");
-        var command = new Command("eval", "Evaluate on a labelled split (DFEW CSV): UAR (mean per-class recall), WAR (accuracy) and the 7x7 confusion matrix")
-        {
-            model, weights, key, backend, threads, batch, format, jitter,
-        };
+        var command = new Command("eval", "Evaluate on a labelled split (DFEW CSV): UAR (mean per-class recall), WAR (accuracy) and the 7x7 confusion matrix");
+        scoring.AddTo(command);
         dataset.AddTo(command);
-        command.SetAction(parsed => Run(new Settings(
-            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!, parsed.GetValue(threads),
-            parsed.GetValue(batch), parsed.GetValue(format)!, parsed.GetValue(jitter), dataset.Get(parsed)), console));
+        command.SetAction(parsed => Run(new Settings(scoring.Get(parsed), dataset.Get(parsed)), console));
         return command;
     }
 
     public static int Run(Settings settings, CliConsole console)
     {
-        IModel model = ModelRegistry.Get(settings.Model);
-        SharedOptions.CheckJitter(model, settings.JitterSeed);
+        ScoringOptions scoring = settings.Scoring;
+        IModel model = ModelRegistry.Get(scoring.Model);
+        SharedOptions.CheckJitter(model, scoring.JitterSeed);
         IReadOnlyList<DatasetItem> items = settings.Dataset.List(model);
         if (items.All(i => i.Target is null && i.Error is null))
             throw new DferException($"--dataset {settings.Dataset.Source} has no labels: eval needs a CSV split with a label per video (use 'dfer infer --dataset' to only score)");
         if (settings.Dataset.Output is null)
             console.Progress("per-video scores are not kept: add --output FILE to keep them and to be able to --resume");
 
-        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, settings.Backend, settings.Threads, console,
-            "the accuracy is that of random weights (pass --weights FILE for the real one)");
-        loaded.CheckBatch(settings.Batch);
+        using var loaded = scoring.Open(console, "the accuracy is that of random weights (pass --weights FILE for the real one)");
         // Without --output the rows are only needed for the metrics, not on stdout.
         var quiet = new CliConsole(TextWriter.Null, console.Err, console.ShowProgress);
-        DatasetOutcome outcome = DatasetRunner.Run(loaded, items, settings.Batch, settings.JitterSeed,
+        DatasetOutcome outcome = DatasetRunner.Run(loaded, items, scoring.Batch, scoring.JitterSeed,
             settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.Output is null ? quiet : console);
 
         var classes = model.Classes;
@@ -65,7 +52,7 @@ internal static class EvalCommand
         var metrics = ClassificationMetrics.Compute(pairs, classes.Count);
         int failed = items.Count - pairs.Count;
 
-        if (settings.Format == Output.Json) WriteJson(console.Out, loaded, metrics, items.Count, failed, classes);
+        if (scoring.Format == Output.Json) WriteJson(console.Out, loaded, metrics, items.Count, failed, classes);
         else WriteTable(console.Out, metrics, items.Count, failed, classes);
         return outcome.Failed > 0 || failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
     }

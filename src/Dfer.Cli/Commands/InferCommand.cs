@@ -15,19 +15,11 @@ namespace Dfer.Cli.Commands;
 internal static class InferCommand
 {
     /// <summary>Settings of one run, as parsed from the command line.</summary>
-    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Threads, int Batch, string Format,
-        string[] Inputs, long? JitterSeed, DatasetOptions Dataset);
+    public sealed record Settings(ScoringOptions Scoring, string[] Inputs, DatasetOptions Dataset);
 
     public static Command Create(CliConsole console)
     {
-        var model = SharedOptions.Model();
-        var weights = SharedOptions.Weights();
-        var key = SharedOptions.Key();
-        var backend = SharedOptions.Backend();
-        var threads = SharedOptions.Threads();
-        var batch = SharedOptions.Batch(8);
-        var format = SharedOptions.Format();
-        var jitter = SharedOptions.JitterSeed();
+        var scoring = new ScoringOptions.Parser();
         var dataset = new DatasetOptions.Parser(required: false,
             "Results file of a --dataset run, one row per video: .jsonl or .csv (default: JSON Lines on stdout)");
         var inputs = new Argument<string[]>("INPUT")
@@ -45,52 +37,50 @@ internal static class InferCommand
         });
         var command = new Command("infer", "Score face videos: the 7 emotion logits and probabilities of every clip, frame folder or video")
         {
-            model, weights, key, backend, threads, batch, format, jitter, inputs,
+            inputs,
         };
+        scoring.AddTo(command);
         dataset.AddTo(command);
-        command.SetAction(parsed => Run(new Settings(
-            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!, parsed.GetValue(threads),
-            parsed.GetValue(batch), parsed.GetValue(format)!, parsed.GetValue(inputs)!, parsed.GetValue(jitter), dataset.Get(parsed)), console));
+        command.SetAction(parsed => Run(new Settings(scoring.Get(parsed), parsed.GetValue(inputs)!, dataset.Get(parsed)), console));
         return command;
     }
 
     public static int Run(Settings settings, CliConsole console)
     {
+        ScoringOptions scoring = settings.Scoring;
         bool datasetMode = settings.Dataset.Source is not null;
         if (datasetMode == settings.Inputs.Length > 0)
             throw new DferException(datasetMode
                 ? "give either INPUT files or --dataset, not both"
                 : "nothing to score: give INPUT files (.npy, frame folders, videos) or --dataset DIR|CSV");
         if (!datasetMode) settings.Dataset.CheckUnused();
-        SharedOptions.CheckJitter(ModelRegistry.Get(settings.Model), settings.JitterSeed);
+        SharedOptions.CheckJitter(ModelRegistry.Get(scoring.Model), scoring.JitterSeed);
         IReadOnlyList<DatasetItem>? items = null;
-        if (datasetMode) items = settings.Dataset.List(ModelRegistry.Get(settings.Model));
+        if (datasetMode) items = settings.Dataset.List(ModelRegistry.Get(scoring.Model));
 
-        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, settings.Backend, settings.Threads, console,
-            "the scores are meaningless (pass --weights FILE for real predictions)");
-        loaded.CheckBatch(settings.Batch);
+        using var loaded = scoring.Open(console, "the scores are meaningless (pass --weights FILE for real predictions)");
 
         if (items is not null)
         {
-            DatasetOutcome outcome = DatasetRunner.Run(loaded, items, settings.Batch, settings.JitterSeed,
+            DatasetOutcome outcome = DatasetRunner.Run(loaded, items, scoring.Batch, scoring.JitterSeed,
                 settings.Dataset.Output, settings.Dataset.Existing, console);
             return outcome.Failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
         }
 
         var jobs = new List<ScoreJob>();
-        var batcher = new ClipBatcher(loaded.Session, settings.Batch, job =>
+        var batcher = new ClipBatcher(loaded.Session, scoring.Batch, job =>
         {
             if (job.Error is not null) console.Error(job.Error);
         });
         foreach (string path in settings.Inputs)
         {
-            ScoreJob job = Inputs.Read(path, loaded.Model, settings.JitterSeed, console);
+            ScoreJob job = Inputs.Read(path, loaded.Model, scoring.JitterSeed, console);
             jobs.Add(job);
             batcher.Add(job);
         }
         batcher.Flush();
 
-        if (settings.Format == Output.Json) WriteJson(console.Out, loaded, jobs);
+        if (scoring.Format == Output.Json) WriteJson(console.Out, loaded, jobs);
         else WriteTable(console.Out, loaded.Model, jobs);
 
         int failed = jobs.Count(j => j.Error is not null);
