@@ -28,16 +28,17 @@ internal static class DevicesCommand
         return ExitCodes.Ok;
     }
 
-    private static void WriteJson(TextWriter stdout, IReadOnlyList<(string Name, bool Available, string Description)> backends) =>
+    private static void WriteJson(TextWriter stdout, IReadOnlyList<BackendInfo> backends) =>
         Output.WriteJson(stdout, json =>
         {
             json.WriteStartArray("backends");
-            foreach (var (name, available, description) in backends)
+            foreach (BackendInfo b in backends)
             {
                 json.WriteStartObject();
-                json.WriteString("name", name);
-                json.WriteBoolean("available", available);
-                json.WriteString("description", description);
+                json.WriteString("name", b.Name);
+                json.WriteBoolean("available", b.Available);
+                json.WriteString("description", b.Description);
+                if (b.UnavailableReason is string reason) json.WriteString("unavailable_reason", reason);
                 json.WriteEndObject();
             }
             json.WriteEndArray();
@@ -55,10 +56,10 @@ internal static class DevicesCommand
             json.WriteEndObject();
         });
 
-    private static void WriteTable(TextWriter stdout, IReadOnlyList<(string Name, bool Available, string Description)> backends)
+    private static void WriteTable(TextWriter stdout, IReadOnlyList<BackendInfo> backends)
     {
         var rows = new List<string[]> { new[] { "backend", "available", "description" } };
-        rows.AddRange(backends.Select(b => new[] { b.Name, b.Available ? "yes" : "no", b.Description }));
+        rows.AddRange(backends.Select(b => new[] { b.Name, b.Available ? "yes" : "no: " + b.UnavailableReason, b.Description }));
         Output.WriteTable(stdout, rows);
         stdout.WriteLine();
         Output.WriteFacts(stdout, new[]

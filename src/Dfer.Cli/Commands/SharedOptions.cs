@@ -76,7 +76,7 @@ internal static class SharedOptions
 
     public static Option<string> Backend() => new("--backend")
     {
-        Description = $"Backend to run on: {string.Join(", ", BackendRegistry.List().Select(b => b.Name))} (see 'dfer devices')",
+        Description = $"Backend to run on: {string.Join(", ", BackendRegistry.Names)} (see 'dfer devices')",
         HelpName = "NAME",
         DefaultValueFactory = _ => "cpu",
     };

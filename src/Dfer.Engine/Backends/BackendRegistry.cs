@@ -1,23 +1,53 @@
 using Dfer.Backends.Cpu;
+using Dfer.Backends.Ilgpu;
 using Dfer.Backends.Reference;
 using Dfer.Devices.Cpu;
+using Dfer.Devices.Ilgpu;
+using Dfer.Ops;
 
 namespace Dfer.Backends;
+
+/// <summary>A backend as the registry knows it before one is created.</summary>
+/// <param name="Name">CLI name.</param>
+/// <param name="UnavailableReason">Null when it can run here; otherwise why not.</param>
+/// <param name="Description">What it runs on.</param>
+/// <param name="Supports">Which ops it has kernels for; a backend declares every op either way.</param>
+/// <param name="IsOracle">The reference backend: what others are checked against, not checked itself.</param>
+public sealed record BackendInfo(string Name, string? UnavailableReason, string Description, Func<OpKind, bool> Supports, bool IsOracle = false)
+{
+    public bool Available => UnavailableReason is null;
+}
 
 /// <summary>Backends by CLI name.</summary>
 public static class BackendRegistry
 {
+    /// <summary>Every backend name, without probing devices.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["cpu", "ilgpu-cpu", "ilgpu-cuda", "cuda", "reference"];
+
     /// <summary>Every backend name, with whether it can run here and what it runs on.</summary>
-    public static IReadOnlyList<(string Name, bool Available, string Description)> List() => new[]
+    public static IReadOnlyList<BackendInfo> List() => new[]
     {
-        ("cpu", true, $"managed SIMD kernels, {Environment.ProcessorCount} threads, {CpuContext.Isa}"),
-        ("reference", true, "float64 plain loops: the numerical oracle, very slow"),
+        new BackendInfo("cpu", null, $"managed SIMD kernels, {Environment.ProcessorCount} threads, {CpuContext.Isa}", CpuBackend.SupportsKind),
+        new BackendInfo("ilgpu-cpu", null, "ILGPU kernels on ILGPU's CPU accelerator (portable, slow: a check of the GPU kernels)", IlgpuBackend.SupportsKind),
+        new BackendInfo("ilgpu-cuda", IlgpuDevice.CudaUnavailableReason(), "ILGPU kernels on an NVIDIA GPU (fp32)", IlgpuBackend.SupportsKind),
+        new BackendInfo("cuda", "the native CUDA backend (tensor cores) is not built yet", "native CUDA kernels (native/kernels/*.cu)", _ => false),
+        new BackendInfo("reference", null, "float64 plain loops: the numerical oracle, very slow", _ => true, IsOracle: true),
     };
 
-    public static IBackend Create(string name, int threads = 0) => name.ToLowerInvariant() switch
+    public static IBackend Create(string name, int threads = 0)
     {
-        "cpu" => new CpuBackend(threads),
-        "reference" => new ReferenceBackend(),
-        _ => throw new DferException($"unknown backend '{name}'; available here: {string.Join(", ", List().Where(b => b.Available).Select(b => b.Name))}"),
-    };
+        BackendInfo? info = List().FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
+        if (info is null)
+            throw new DferException($"unknown backend '{name}'; available here: {string.Join(", ", List().Where(b => b.Available).Select(b => b.Name))}");
+        if (info.UnavailableReason is string reason)
+            throw new DferException($"backend {info.Name} cannot run here: {reason}");
+        return info.Name switch
+        {
+            "cpu" => new CpuBackend(threads),
+            "ilgpu-cpu" => new IlgpuBackend(IlgpuTarget.Cpu),
+            "ilgpu-cuda" => new IlgpuBackend(IlgpuTarget.Cuda),
+            "reference" => new ReferenceBackend(),
+            _ => throw new DferException($"backend {info.Name} cannot be created"),
+        };
+    }
 }

@@ -23,7 +23,24 @@ namespace Dfer.Models;
 /// </summary>
 public sealed class M3dfel : IModel
 {
-    private const int Frames = 16, Instances = 4, Size = 112, Hidden = 512, Heads = 8;
+    private const int Frames = 16, Instances = 4, Hidden = 512, Heads = 8;
+
+    /// <summary>M3DFEL's frames are 112×112 (the size it was trained at).</summary>
+    public const int NativeSize = 112;
+
+    private readonly int Size;
+
+    /// <summary>
+    /// M3DFEL at its native frame size, or at another <paramref name="size"/>: the same weights and
+    /// graph on smaller frames (adaptive pooling makes it well defined), which cross-backend checks
+    /// use to keep slow backends quick. Scores are only meaningful at the native size.
+    /// </summary>
+    public M3dfel(int size = NativeSize)
+    {
+        if (size < 16) throw new ArgumentOutOfRangeException(nameof(size), size, "M3DFEL needs frames of at least 16x16 (four stride-2 stages)");
+        Size = size;
+        Protocol = new(Frames, Size, ResizeFilter.Bilinear, ClipLayout.TimeChannel, FrameSampling.Spread);
+    }
     private const double BnEps = 1e-5;
     private static readonly int[] Widths = { 64, 128, 256, 512 };
 
@@ -34,7 +51,7 @@ public sealed class M3dfel : IModel
     /// The official DFEW test loader: frame i of 16 is <c>int(N*i/16)</c> (optionally jittered),
     /// PIL bilinear resize to 112×112, /255, laid out [T, C, H, W].
     /// </summary>
-    public ClipProtocol Protocol { get; } = new(Frames, Size, ResizeFilter.Bilinear, ClipLayout.TimeChannel, FrameSampling.Spread);
+    public ClipProtocol Protocol { get; }
     public IReadOnlyList<string> Classes => EmotionClasses.Seven;
 
     public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys { get; } = Keys();

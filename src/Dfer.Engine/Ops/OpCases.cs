@@ -25,7 +25,11 @@ public static class OpCases
         return kind switch
         {
             OpKind.Permute => PermuteCases(),
-            OpKind.Reshape => new[] { new OpCase("reshape(3x5x7->15x7)", new ReshapeOp(-1, 7), new[] { new[] { 3, 5, 7 } }) },
+            OpKind.Reshape => new[]
+            {
+                new OpCase("reshape(3x5x7->15x7)", new ReshapeOp(-1, 7), new[] { new[] { 3, 5, 7 } }),
+                new OpCase("reshape(8x1x1x1x512->2x4x512)", new ReshapeOp(2, 4, 512), new[] { new[] { 8, 1, 1, 1, 512 } }),
+            },
             OpKind.Conv3d => Conv3dCases(rng),
             OpKind.AvgPool3d => new[] { new[] { 2, 3, 5, 7, 11 }, new[] { 3, 1, 7, 7, 512 }, new[] { 1, 4, 56, 56, 64 } }
                 .Select(s => new OpCase($"avgpool3d(n={s[0]},t={s[1]},h={s[2]},w={s[3]},c={s[4]})", new AvgPool3dOp(), new[] { s })).ToArray(),

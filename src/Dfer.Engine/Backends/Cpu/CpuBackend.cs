@@ -17,7 +17,7 @@ using Dfer.Tensors;
 namespace Dfer.Backends.Cpu;
 
 /// <summary>The managed CPU backend: SIMD kernels, one worker per core.</summary>
-public sealed class CpuBackend : IBackend
+public sealed class CpuBackend : IBackend, IOpRunner
 {
     private readonly CpuContext _ctx;
 
@@ -42,6 +42,34 @@ public sealed class CpuBackend : IBackend
         OpKind.Conv1d => new Conv1dCpu((Conv1dOp)op),
         OpKind.Softmax => new SoftmaxCpu(),
     };
+
+    public bool Supports(OpKind kind) => SupportsKind(kind);
+
+    /// <summary>Whether the CPU backend has a kernel for <paramref name="kind"/> (all of them).</summary>
+    public static bool SupportsKind(OpKind kind) => kind switch
+    {
+        OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
+            or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax => true,
+    };
+
+    public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)
+    {
+        int[] outShape = op.OutputShape(shapes);
+        long n = Tensor.ElementCountOf(outShape);
+        using var buffer = new NativeBuffer((n + 2 * guard) * sizeof(float));
+        var all = new Span<float>(buffer.Pointer, (int)(n + 2 * guard));
+        all.Fill(sentinel);
+        var output = new Tensor(buffer, guard, outShape, Tensor.ContiguousStrides(outShape));
+        var ins = inputs.Select((a, i) => Tensor.FromArray(a, shapes[i])).ToArray();
+        RunOp(op, ins, output);
+        int writes = 0;
+        for (int i = 0; i < guard; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(all[i]) != BitConverter.SingleToInt32Bits(sentinel)) writes++;
+            if (BitConverter.SingleToInt32Bits(all[(int)(guard + n) + i]) != BitConverter.SingleToInt32Bits(sentinel)) writes++;
+        }
+        return new GuardedOutput(output.ToArray(), writes);
+    }
 
     /// <summary>Runs one op on tensors directly (the op matrix and tests use this).</summary>
     public void RunOp(Op op, ReadOnlySpan<Tensor> inputs, Tensor output)

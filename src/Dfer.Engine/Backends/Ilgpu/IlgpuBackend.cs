@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using Dfer.Devices.Ilgpu;
+using Dfer.Ops;
+using Dfer.Ops.Attention;
+using Dfer.Ops.AvgPool3d;
+using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv3d;
+using Dfer.Ops.Dmin;
+using Dfer.Ops.Gate;
+using Dfer.Ops.Linear;
+using Dfer.Ops.Lstm;
+using Dfer.Ops.Permute;
+using Dfer.Ops.Reshape;
+using Dfer.Ops.Softmax;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Dfer.Backends.Ilgpu;
+
+/// <summary>
+/// The ILGPU backend: the same C# kernels on ILGPU's CPU accelerator (<c>ilgpu-cpu</c>, every
+/// machine) or its CUDA accelerator (<c>ilgpu-cuda</c>). Weights go to the device once per
+/// compiled graph; activations stay on the device for the whole forward pass.
+/// </summary>
+public sealed class IlgpuBackend : IBackend, IOpRunner
+{
+    private readonly IlgpuDevice _device;
+
+    public IlgpuBackend(IlgpuTarget target)
+    {
+        _device = IlgpuDevice.Open(target);
+        Name = target == IlgpuTarget.Cpu ? "ilgpu-cpu" : "ilgpu-cuda";
+    }
+
+    public string Name { get; }
+    public string Device => _device.Description;
+
+    /// <summary>The ILGPU kernel for an op; every kind is handled (no discard arm, by design).</summary>
+    public static IIlgpuKernel? Resolve(IlgpuDevice device, Op op) => op.Kind switch
+    {
+        OpKind.Permute => new PermuteIlgpu((PermuteOp)op),
+        OpKind.Reshape => new ReshapeIlgpu(),
+        OpKind.Conv3d => new Conv3dIlgpu(device, (Conv3dOp)op),
+        OpKind.AvgPool3d => new AvgPool3dIlgpu(),
+        OpKind.Linear => new LinearIlgpu(device, (LinearOp)op),
+        OpKind.Lstm => new LstmIlgpu(device, (LstmOp)op),
+        OpKind.Attention => new AttentionIlgpu((AttentionOp)op),
+        OpKind.Dmin => new DminIlgpu(device, (DminOp)op),
+        OpKind.Gate => new GateIlgpu(),
+        OpKind.Conv1d => new Conv1dIlgpu(device, (Conv1dOp)op),
+        OpKind.Softmax => new SoftmaxIlgpu(),
+    };
+
+    public bool Supports(OpKind kind) => SupportsKind(kind);
+
+    /// <summary>Whether the ILGPU backend has a kernel for <paramref name="kind"/> (all of them).</summary>
+    public static bool SupportsKind(OpKind kind) => kind switch
+    {
+        OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
+            or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax => true,
+    };
+
+    public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)
+    {
+        int[] outShape = op.OutputShape(shapes);
+        long n = Tensors.Tensor.ElementCountOf(outShape);
+        using var kernel = Resolve(_device, op) ?? throw new NotSupportedException($"{op.Kind.OpName()} is not supported on {Name}");
+        var buffers = inputs.Select(a => _device.Upload(a)).ToList();
+        try
+        {
+            var padded = new float[n + 2 * guard];
+            Array.Fill(padded, sentinel);
+            using var output = _device.Upload(padded);
+            var views = buffers.Select((b, i) => b.View.SubView(0, inputs[i].Length)).Select(v => (ArrayView<float>)v).ToArray();
+            kernel.Run(_device, views, shapes, output.View.SubView(guard, n), outShape);
+            _device.Synchronize();
+            float[] all = output.GetAsArray1D();
+            int writes = 0;
+            for (int i = 0; i < guard; i++)
+            {
+                if (BitConverter.SingleToInt32Bits(all[i]) != BitConverter.SingleToInt32Bits(sentinel)) writes++;
+                if (BitConverter.SingleToInt32Bits(all[guard + n + i]) != BitConverter.SingleToInt32Bits(sentinel)) writes++;
+            }
+            return new GuardedOutput(all.AsSpan(guard, (int)n).ToArray(), writes);
+        }
+        finally
+        {
+            foreach (var b in buffers) b.Dispose();
+        }
+    }
+
+    public IExecutable Compile(Graph graph) => new IlgpuExecutable(graph, _device);
+
+    public void Dispose() => _device.Dispose();
+
+    /// <summary>
+    /// A graph on the device: kernels (with their weights) made once; per input shape a buffer plan
+    /// where a value's buffer returns to a pool after its last reader, and a reshape shares its
+    /// input's buffer.
+    /// </summary>
+    private sealed class IlgpuExecutable : IExecutable
+    {
+        private readonly Graph _graph;
+        private readonly IlgpuDevice _device;
+        private readonly IIlgpuKernel[] _kernels;
+        private Plan? _plan;
+
+        public IlgpuExecutable(Graph graph, IlgpuDevice device)
+        {
+            _graph = graph;
+            _device = device;
+            var kernels = new List<IIlgpuKernel>();
+            try
+            {
+                foreach (var node in graph.Nodes)
+                    kernels.Add(Resolve(device, node.Op) ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.OpName()} has no ILGPU kernel"));
+            }
+            catch
+            {
+                foreach (var k in kernels) k.Dispose();
+                throw;
+            }
+            _kernels = kernels.ToArray();
+        }
+
+        public NodeTimer? Timer { get; set; }
+
+        public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape)
+        {
+            if (_plan is null || !_plan.InputShape.SequenceEqual(shape))
+            {
+                _plan?.Dispose();
+                _plan = new Plan(_graph, _device, shape);
+            }
+            var plan = _plan;
+            plan.View(Graph.Input).CopyFromCPU(input.ToArray());
+            var nodes = _graph.Nodes;
+            var views = new ArrayView<float>[4];
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 0; i < nodes.Count; i++)
+            {
+                var node = nodes[i];
+                var inShapes = new int[node.Inputs.Length][];
+                for (int j = 0; j < node.Inputs.Length; j++)
+                {
+                    views[j] = plan.View(node.Inputs[j]);
+                    inShapes[j] = plan.Shapes[node.Inputs[j]];
+                }
+                if (node.Op.Kind != OpKind.Reshape)
+                    _kernels[i].Run(_device, views.AsSpan(0, node.Inputs.Length), inShapes, plan.View(node.Output), plan.Shapes[node.Output]);
+                if (Timer is not null)
+                {
+                    _device.Synchronize();
+                    long now = Stopwatch.GetTimestamp();
+                    Timer(node, inShapes, (now - start) * 1000.0 / Stopwatch.Frequency);
+                    start = Stopwatch.GetTimestamp();
+                }
+            }
+            _device.Synchronize();
+            return _graph.Outputs.ToDictionary(kv => kv.Key, kv => Download(plan.View(kv.Value)));
+        }
+
+        private static float[] Download(ArrayView<float> view)
+        {
+            var host = new float[view.Length];
+            ((ArrayView1D<float, Stride1D.Dense>)view).CopyToCPU(host);
+            return host;
+        }
+
+        public void Dispose()
+        {
+            _plan?.Dispose();
+            foreach (var k in _kernels) k.Dispose();
+        }
+    }
+
+    /// <summary>Device buffers of every value for one input shape.</summary>
+    private sealed class Plan : IDisposable
+    {
+        private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _buffers = new();
+        private readonly int[] _bufferOf;
+
+        public Plan(Graph graph, IlgpuDevice device, int[] inputShape)
+        {
+            InputShape = inputShape.ToArray();
+            Shapes = graph.InferShapes(inputShape);
+            int values = graph.ValueCount;
+            _bufferOf = new int[values];
+            // A reshape's output is its input's storage: follow aliases to the value that owns the buffer.
+            var owner = Enumerable.Range(0, values).ToArray();
+            foreach (var node in graph.Nodes)
+                if (node.Op.Kind == OpKind.Reshape) owner[node.Output] = owner[node.Inputs[0]];
+            var lastUse = new int[values];
+            Array.Fill(lastUse, -1);
+            for (int i = 0; i < graph.Nodes.Count; i++)
+                foreach (int v in graph.Nodes[i].Inputs) lastUse[owner[v]] = Math.Max(lastUse[owner[v]], i);
+            foreach (int v in graph.Outputs.Values) lastUse[owner[v]] = int.MaxValue;
+
+            var free = new List<int>();
+            int Take(long length)
+            {
+                int best = -1;
+                foreach (int b in free)
+                    if (_buffers[b].Length >= length && (best < 0 || _buffers[b].Length < _buffers[best].Length)) best = b;
+                if (best >= 0)
+                {
+                    free.Remove(best);
+                    return best;
+                }
+                _buffers.Add(device.Allocate(length));
+                return _buffers.Count - 1;
+            }
+            _bufferOf[Graph.Input] = Take(Tensors.Tensor.ElementCountOf(inputShape));
+            for (int i = 0; i < graph.Nodes.Count; i++)
+            {
+                var node = graph.Nodes[i];
+                int output = node.Output;
+                if (owner[output] != output) _bufferOf[output] = _bufferOf[owner[output]];
+                else _bufferOf[output] = Take(Tensors.Tensor.ElementCountOf(Shapes[output]));
+                // Inputs whose last reader is this node give their buffer back, after the output took
+                // one: a kernel never reads and writes the same buffer.
+                foreach (int v in node.Inputs.Select(v => owner[v]).Distinct())
+                    if (lastUse[v] == i) free.Add(_bufferOf[v]);
+            }
+        }
+
+        public int[] InputShape { get; }
+        public int[][] Shapes { get; }
+
+        public ArrayView<float> View(int value) =>
+            _buffers[_bufferOf[value]].View.SubView(0, Tensors.Tensor.ElementCountOf(Shapes[value]));
+
+        public void Dispose()
+        {
+            foreach (var b in _buffers) b.Dispose();
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using Dfer.Backends;
+using Dfer.Backends.Reference;
+using Dfer.Ops;
+using Dfer.Tensors;
+
+namespace Dfer.Runtime;
+
+/// <summary>Outcome of one op case on one backend.</summary>
+public enum CaseStatus { Pass, Fail, Unsupported, Skipped }
+
+/// <summary>The bounds a case is judged by: NMSE ≤ <see cref="Nmse"/> and every |a−b| ≤ Atol + Rtol·|b|.</summary>
+public sealed record Tolerance(double Nmse, double Atol, double Rtol)
+{
+    /// <summary>fp32 kernels against the float64 Reference (design.md).</summary>
+    public static readonly Tolerance Fp32 = new(Numerics.Fp32Nmse, 1e-5, 1e-4);
+}
+
+/// <summary>One row of the op matrix.</summary>
+public sealed record CaseResult(string Op, string Backend, string Case, CaseStatus Status, double Nmse, double MaxAbsError,
+    Tolerance Tolerance, string? Detail);
+
+/// <summary>
+/// The op matrix (like ggml's test-backend-ops): every op case on a backend, against the float64
+/// Reference, with guard bands around the output. The tests and <c>dfer validate</c> both run this.
+/// </summary>
+public static class OpValidation
+{
+    /// <summary>Guard elements on each side of an output, filled with <see cref="Sentinel"/>.</summary>
+    public const int Guard = 64;
+
+    public const float Sentinel = 1234.5f;
+
+    /// <summary>
+    /// Runs <paramref name="c"/> on <paramref name="runner"/> with inputs from <paramref name="seed"/>
+    /// and compares with the Reference. A kernel that throws fails the case with the exception's message.
+    /// </summary>
+    public static CaseResult Check(IOpRunner runner, string backend, OpCase c, ulong seed)
+    {
+        string op = c.Op.Kind.OpName();
+        Tolerance tol = Tolerance.Fp32;
+        if (!runner.Supports(c.Op.Kind))
+            return new CaseResult(op, backend, c.Name, CaseStatus.Unsupported, double.NaN, double.NaN, tol, $"{backend} has no {op} kernel");
+        float[][] inputs = c.MakeInputs(new DeterministicRandom(seed));
+        double[] expected = ReferenceBackend.RunOp(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
+        GuardedOutput output;
+        try
+        {
+            output = runner.RunGuarded(c.Op, inputs, c.InputShapes, Guard, Sentinel);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return new CaseResult(op, backend, c.Name, CaseStatus.Fail, double.NaN, double.NaN, tol, $"kernel threw {ex.GetType().Name}: {ex.Message}");
+        }
+        Comparison cmp = Numerics.Compare(output.Values, expected, tol.Nmse, tol.Atol, tol.Rtol);
+        bool pass = cmp.Passed && output.GuardWrites == 0;
+        string? detail = output.GuardWrites > 0 ? $"{output.GuardWrites} writes outside the output; {cmp}" : pass ? null : cmp.ToString();
+        return new CaseResult(op, backend, c.Name, pass ? CaseStatus.Pass : CaseStatus.Fail, cmp.Nmse, cmp.MaxAbsError, tol, detail);
+    }
+}
