@@ -94,6 +94,7 @@ public static class DferCli
             EvalCommand.Create(console),
             PreprocessCommand.Create(console),
             ConvertCommand.Create(console),
+            ValidateCommand.Create(console),
             BenchCommand.Create(console),
             DevicesCommand.Create(console),
         };

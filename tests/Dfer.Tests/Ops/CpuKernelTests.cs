@@ -3,16 +3,18 @@ using Dfer.Backends.Reference;
 using Dfer.Devices.Cpu;
 using Dfer.Ops;
 using Dfer.Ops.Conv3d;
+using Dfer.Runtime;
 using Dfer.Tensors;
 
 namespace Dfer.Tests.Ops;
 
-/// <summary>Every CPU kernel against the float64 Reference, on every op case, with guard bands around the output.</summary>
+/// <summary>
+/// What the op matrix (OpMatrixTests) does not cover for the CPU backend: the portable path of the
+/// conv3d tile, each conv3d variant on every shape it could take, and halo-aware outputs.
+/// </summary>
 [TestFixture]
 public class CpuKernelTests
 {
-    private const float Sentinel = 1234.5f;
-    private const int Guard = 64;
     private CpuBackend _cpu = null!;
 
     [OneTimeSetUp] public void SetUp() => _cpu = new CpuBackend(2);
@@ -21,13 +23,8 @@ public class CpuKernelTests
     // Fresh weights and inputs every run; the seed is printed so a failure can be replayed.
     private static readonly ulong Seed = (ulong)Environment.TickCount64;
 
-    public static IEnumerable<TestCaseData> Cases() => OpCases.All(Seed).Select(c => new TestCaseData(c).SetName(c.Name));
-
     public static IEnumerable<TestCaseData> ConvCases() =>
         OpCases.For(OpKind.Conv3d, Seed).Select(c => new TestCaseData(c).SetName("portable " + c.Name));
-
-    [TestCaseSource(nameof(Cases))]
-    public void MatchesReference(OpCase c) => Check(c, portable: false);
 
     /// <summary>conv3d's tile has an intrinsics path and a portable one; both must be right.</summary>
     [TestCaseSource(nameof(ConvCases))]
@@ -49,29 +46,16 @@ public class CpuKernelTests
         finally { Conv3dCpuVariants.Force = null; }
     }
 
-    private unsafe void Check(OpCase c, bool portable)
+    /// <summary>The op matrix's check (Reference, guard bands) with the CPU kernels forced down one path.</summary>
+    private void Check(OpCase c, bool portable)
     {
-        var rng = new DeterministicRandom(Seed);
-        var inputs = c.MakeInputs(rng);
-        var expected = ReferenceBackend.RunOp(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
-        var outShape = c.Op.OutputShape(c.InputShapes);
-        long n = Tensor.ElementCountOf(outShape);
-        using var buffer = new NativeBuffer((n + 2 * Guard) * sizeof(float));
-        new Span<float>(buffer.Pointer, (int)(n + 2 * Guard)).Fill(Sentinel);
-        var output = new Tensor(buffer, Guard, outShape, Tensor.ContiguousStrides(outShape));
-        var ins = inputs.Select((a, i) => Tensor.FromArray(a, c.InputShapes[i])).ToArray();
         CpuContext.ForcePortable = portable;
-        try { _cpu.RunOp(c.Op, ins, output); }
-        finally { CpuContext.ForcePortable = false; }
-
-        var all = new Span<float>(buffer.Pointer, (int)(n + 2 * Guard));
-        for (int i = 0; i < Guard; i++)
+        try
         {
-            Assert.That(all[i], Is.EqualTo(Sentinel), $"write before the output at -{Guard - i}");
-            Assert.That(all[(int)(Guard + n) + i], Is.EqualTo(Sentinel), $"write after the output at +{i}");
+            CaseResult r = OpValidation.Check(_cpu, "cpu", c, Seed);
+            Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
         }
-        var cmp = Numerics.Compare(output.ToArray(), expected);
-        Assert.That(cmp.Passed, Is.True, $"{cmp} (seed {Seed})");
+        finally { CpuContext.ForcePortable = false; }
     }
 
     [Test]
@@ -87,12 +71,5 @@ public class CpuKernelTests
         double total = outer.ToArray().Sum(v => (double)v * v);
         Assert.That(total, Is.EqualTo(interior).Within(1e-6 * Math.Max(1, interior)), "conv wrote into the halo");
         Assert.That(interior, Is.GreaterThan(0));
-    }
-
-    [Test]
-    public void EveryOpKindHasCases()
-    {
-        foreach (var kind in Enum.GetValues<OpKind>())
-            Assert.That(OpCases.For(kind), Is.Not.Empty, kind.OpName());
     }
 }

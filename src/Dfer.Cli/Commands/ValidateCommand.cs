@@ -1,0 +1,251 @@
+using System.CommandLine;
+using Dfer.Backends;
+using Dfer.Models;
+using Dfer.Ops;
+using Dfer.Runtime;
+using Dfer.Weights;
+
+namespace Dfer.Cli.Commands;
+
+/// <summary>
+/// <c>dfer validate</c>: the op matrix from the command line — every op case on the chosen
+/// backends against the float64 Reference — and, with <c>--model</c>, whole-model agreement of
+/// the backends' logits with the CPU backend's.
+/// </summary>
+internal static class ValidateCommand
+{
+    public sealed record Settings(string Backend, string? Op, string Format, ulong Seed, string? Model, string? Weights, string? Key,
+        int Batch, int? Size, int Threads);
+
+    public static Command Create(CliConsole console)
+    {
+        var backend = new Option<string>("--backend")
+        {
+            Description = $"Backends to check: all, or one of {string.Join(", ", BackendRegistry.Names.Where(n => n != "reference"))}",
+            HelpName = "NAME",
+            DefaultValueFactory = _ => "all",
+        };
+        var op = new Option<string?>("--op")
+        {
+            Description = $"Only this op: {string.Join(", ", Enum.GetValues<OpKind>().Select(k => k.OpName()))}",
+            HelpName = "NAME",
+        };
+        var format = SharedOptions.Format();
+        var seed = new Option<ulong?>("--seed")
+        {
+            Description = "Seed of the random weights and inputs (default: a fresh one, printed so a failure can be replayed)",
+            HelpName = "N",
+        };
+        var model = new Option<string?>("--model")
+        {
+            Description = $"Also run a whole model on each backend and compare its logits with the cpu backend's: {string.Join(", ", ModelRegistry.Names)}",
+            HelpName = "NAME",
+        };
+        var weights = SharedOptions.Weights();
+        var key = SharedOptions.Key();
+        var batch = SharedOptions.Batch(1);
+        var size = new Option<int?>("--size")
+        {
+            Description = "Frame size of the --model check (default: the model's own; smaller is quicker on slow backends such as ilgpu-cpu)",
+            HelpName = "PIXELS",
+        };
+        var threads = SharedOptions.Threads();
+        var command = new Command("validate", "Check every kernel against the float64 reference on this machine's backends (and, with --model, a whole model across backends)")
+        {
+            backend, op, format, seed, model, weights, key, batch, size, threads,
+        };
+        command.SetAction(parsed => Run(new Settings(parsed.GetValue(backend)!, parsed.GetValue(op), parsed.GetValue(format)!,
+            parsed.GetValue(seed) ?? (ulong)Environment.TickCount64, parsed.GetValue(model), parsed.GetValue(weights), parsed.GetValue(key),
+            parsed.GetValue(batch), parsed.GetValue(size), parsed.GetValue(threads)), console));
+        return command;
+    }
+
+    public static int Run(Settings settings, CliConsole console)
+    {
+        var infos = BackendRegistry.List().Where(b => !b.IsOracle).ToList();
+        if (settings.Backend != "all")
+        {
+            infos = infos.Where(b => string.Equals(b.Name, settings.Backend, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (infos.Count == 0)
+                throw new DferException($"--backend {settings.Backend}: not a backend to validate; use all or one of {string.Join(", ", BackendRegistry.List().Where(b => !b.IsOracle).Select(b => b.Name))}");
+        }
+        OpKind[] kinds = Enum.GetValues<OpKind>();
+        if (settings.Op is string opName)
+        {
+            kinds = kinds.Where(k => k.OpName() == opName.ToLowerInvariant()).ToArray();
+            if (kinds.Length == 0)
+                throw new DferException($"--op {opName}: unknown op; ops are {string.Join(", ", Enum.GetValues<OpKind>().Select(k => k.OpName()))}");
+        }
+        if (settings.Model is null && (settings.Weights is not null || settings.Size is not null))
+            throw new DferException("--weights and --size belong to the whole-model check: add --model NAME");
+        IModel? model = settings.Model is null ? null : ModelRegistry.Get(settings.Model);
+        if (settings.Size is int s && model is not M3dfel)
+            throw new DferException($"--size: {model!.Name} runs at its own frame size only");
+
+        var cases = kinds.SelectMany(k => OpCases.For(k, settings.Seed)).ToList();
+        var results = new List<CaseResult>();
+        var backends = new List<(BackendInfo Info, IBackend? Backend, string? Problem)>();
+        try
+        {
+            foreach (BackendInfo info in infos)
+            {
+                if (info.UnavailableReason is string reason)
+                {
+                    backends.Add((info, null, reason));
+                    continue;
+                }
+                try
+                {
+                    backends.Add((info, BackendRegistry.Create(info.Name, settings.Threads), null));
+                }
+                catch (Exception ex) when (ex is DferException or DllNotFoundException or InvalidOperationException or NotSupportedException)
+                {
+                    backends.Add((info, null, CliConsole.OneLine(ex.Message)));
+                }
+            }
+            foreach (var (info, backend, problem) in backends)
+            {
+                foreach (OpCase c in cases)
+                {
+                    if (backend is null)
+                        results.Add(new CaseResult(c.Op.Kind.OpName(), info.Name, c.Name, CaseStatus.Skipped, double.NaN, double.NaN, Tolerance.Fp32, problem));
+                    else
+                    {
+                        console.Progress($"{info.Name}: {c.Name}");
+                        results.Add(OpValidation.Check((IOpRunner)backend, info.Name, c, settings.Seed));
+                    }
+                }
+            }
+
+            IReadOnlyList<ModelCheck>? checks = null;
+            StateDict? weights = null;
+            if (model is not null)
+            {
+                if (settings.Size is int size) model = new M3dfel(size);
+                weights = settings.Weights is null ? model.GenerateWeights(settings.Seed) : StateDict.Load(settings.Weights, settings.Key);
+                using IBackend baseline = BackendRegistry.Create("cpu", settings.Threads);
+                var others = backends.Where(b => b.Backend is not null && b.Info.Name != "cpu").Select(b => b.Backend!).ToList();
+                console.Progress($"{model.Name} on cpu and {string.Join(", ", others.Select(b => b.Name))}");
+                checks = ModelValidation.Compare(model, weights, baseline, others, settings.Batch, settings.Seed);
+            }
+
+            if (settings.Format == Output.Json) WriteJson(console.Out, settings, backends, results, model, weights, checks);
+            else WriteTable(console.Out, settings, backends, results, model, checks);
+            bool failed = results.Any(r => r.Status == CaseStatus.Fail) || (checks?.Any(c => !c.Passed) ?? false);
+            return failed ? ExitCodes.InputFailed : ExitCodes.Ok;
+        }
+        finally
+        {
+            foreach (var (_, backend, _) in backends) backend?.Dispose();
+        }
+    }
+
+    private static string Status(CaseStatus s) => s switch
+    {
+        CaseStatus.Pass => "pass",
+        CaseStatus.Fail => "fail",
+        CaseStatus.Unsupported => "unsupported",
+        CaseStatus.Skipped => "skipped",
+    };
+
+    private static void WriteJson(TextWriter stdout, Settings settings, List<(BackendInfo Info, IBackend? Backend, string? Problem)> backends,
+        List<CaseResult> results, IModel? model, StateDict? weights, IReadOnlyList<ModelCheck>? checks) =>
+        Output.WriteJson(stdout, json =>
+        {
+            json.WriteString("seed", settings.Seed.ToString());
+            json.WriteString("reference", "float64 Reference implementations");
+            json.WriteStartArray("backends");
+            foreach (var (info, backend, problem) in backends)
+            {
+                json.WriteStartObject();
+                json.WriteString("name", info.Name);
+                json.WriteBoolean("available", backend is not null);
+                if (backend is not null) json.WriteString("device", backend.Device);
+                if (problem is not null) json.WriteString("reason", problem);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteStartArray("cases");
+            foreach (CaseResult r in results)
+            {
+                json.WriteStartObject();
+                json.WriteString("op", r.Op);
+                json.WriteString("backend", r.Backend);
+                json.WriteString("case", r.Case);
+                json.WriteString("status", Status(r.Status));
+                Output.WriteNumber(json, "nmse", r.Nmse);
+                Output.WriteNumber(json, "max_abs_err", r.MaxAbsError);
+                json.WriteStartObject("tolerance");
+                json.WriteNumber("nmse", r.Tolerance.Nmse);
+                json.WriteNumber("atol", r.Tolerance.Atol);
+                json.WriteNumber("rtol", r.Tolerance.Rtol);
+                json.WriteEndObject();
+                if (r.Detail is not null) json.WriteString("detail", r.Detail);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            if (model is not null && checks is not null)
+            {
+                json.WriteStartObject("model");
+                json.WriteString("name", model.Name);
+                json.WriteString("weights", weights!.Source);
+                json.WriteString("input", Output.Shape(new[] { settings.Batch }.Concat(model.ClipShape)));
+                json.WriteString("baseline", "cpu");
+                json.WriteNumber("tolerance", ModelValidation.LogitTolerance);
+                json.WriteStartArray("backends");
+                foreach (ModelCheck c in checks)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("backend", c.Backend);
+                    Output.WriteNumber(json, "max_abs_diff", c.MaxAbsDifference);
+                    json.WriteBoolean("passed", c.Passed);
+                    json.WriteNumber("seconds", c.Seconds);
+                    Output.WriteFloats(json, "logits", c.Logits);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+        });
+
+    private static void WriteTable(TextWriter stdout, Settings settings, List<(BackendInfo Info, IBackend? Backend, string? Problem)> backends,
+        List<CaseResult> results, IModel? model, IReadOnlyList<ModelCheck>? checks)
+    {
+        foreach (var (info, backend, problem) in backends)
+            stdout.WriteLine(backend is not null ? $"{info.Name}: {backend.Device}" : $"{info.Name}: skipped ({problem})");
+        stdout.WriteLine($"reference: float64 Reference implementations; seed {settings.Seed}");
+        stdout.WriteLine();
+        var rows = new List<string[]> { new[] { "op", "backend", "cases", "worst nmse", "worst |err|", "result" } };
+        // A backend that could not run gets one line, not one per op.
+        var skipped = results.GroupBy(r => r.Backend).Where(g => g.All(r => r.Status == CaseStatus.Skipped)).Select(g => g.Key).ToHashSet();
+        foreach (string name in skipped)
+            rows.Add(new[] { "(all)", name, $"0/{results.Count(r => r.Backend == name)}", "-", "-", "skipped" });
+        foreach (var group in results.Where(r => !skipped.Contains(r.Backend)).GroupBy(r => (r.Op, r.Backend)))
+        {
+            var rs = group.ToList();
+            int passed = rs.Count(r => r.Status == CaseStatus.Pass), failed = rs.Count(r => r.Status == CaseStatus.Fail);
+            string result = failed > 0 ? "FAIL" : passed == rs.Count ? "pass" : Status(rs[0].Status);
+            double nmse = rs.Where(r => !double.IsNaN(r.Nmse)).Select(r => r.Nmse).DefaultIfEmpty(double.NaN).Max();
+            double err = rs.Where(r => !double.IsNaN(r.MaxAbsError)).Select(r => r.MaxAbsError).DefaultIfEmpty(double.NaN).Max();
+            rows.Add(new[] { group.Key.Op, group.Key.Backend, $"{passed}/{rs.Count}", Sci(nmse), Sci(err), result });
+        }
+        Output.WriteTable(stdout, rows, new HashSet<int> { 2, 3, 4 });
+        var failures = results.Where(r => r.Status == CaseStatus.Fail).ToList();
+        if (failures.Count > 0)
+        {
+            stdout.WriteLine();
+            foreach (CaseResult f in failures) stdout.WriteLine($"FAIL {f.Backend} {f.Case}: {f.Detail}");
+        }
+        if (model is not null && checks is not null)
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"{model.Name}, {settings.Batch} clip(s) of {Output.Shape(model.ClipShape)}: logits against cpu (tolerance {ModelValidation.LogitTolerance:G})");
+            var modelRows = new List<string[]> { new[] { "backend", "max |Δlogit|", "seconds", "result" } };
+            foreach (ModelCheck c in checks)
+                modelRows.Add(new[] { c.Backend, c.Backend == "cpu" ? "baseline" : Sci(c.MaxAbsDifference), Output.Fixed(c.Seconds, 1), c.Passed ? "pass" : "FAIL" });
+            Output.WriteTable(stdout, modelRows, new HashSet<int> { 1, 2 });
+        }
+    }
+
+    private static string Sci(double v) => double.IsNaN(v) ? "-" : v.ToString("0.0E+00", System.Globalization.CultureInfo.InvariantCulture);
+}
