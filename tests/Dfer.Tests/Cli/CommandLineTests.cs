@@ -121,9 +121,18 @@ public class CommandLineTests
     [Test]
     public void UnknownBackend_ExitsTwo()
     {
+        CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--backend", "tpu");
+
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
+        Assert.That(run.StderrLines.Single(), Does.StartWith("dfer: error: unknown backend 'tpu'"));
+    }
+
+    [Test]
+    public void BackendThatCannotRunHere_ExitsTwo_SayingWhy()
+    {
         CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--backend", "cuda");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines.Single(), Does.StartWith("dfer: error: unknown backend 'cuda'"));
+        Assert.That(run.StderrLines.Single(), Does.StartWith("dfer: error: backend cuda cannot run here: "));
     }
 }

@@ -49,7 +49,9 @@ public sealed class IlgpuDevice : IDisposable
         Context context = Context.Create(b =>
         {
             b.Optimize(OptimizationLevel.O2).EnableAlgorithms();
-            if (target == IlgpuTarget.Cpu) b.CPU();
+            // The CPU accelerator simulates an NVIDIA GPU's execution model (32-thread warps, groups of
+            // up to 1024 threads), so the tiled kernels the GPU runs are the ones checked here.
+            if (target == IlgpuTarget.Cpu) b.CPU(CPUDeviceKind.Nvidia);
             else b.Cuda();
         });
         try

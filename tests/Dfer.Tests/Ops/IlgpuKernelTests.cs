@@ -1,0 +1,48 @@
+using Dfer.Backends;
+using Dfer.Devices.Ilgpu;
+using Dfer.Ops;
+using Dfer.Ops.Conv3d;
+using Dfer.Runtime;
+
+namespace Dfer.Tests.Ops;
+
+/// <summary>
+/// What the op matrix does not cover for the ILGPU backend: each conv3d variant on every conv case,
+/// whatever the variant table picks. Runs on ILGPU's CPU accelerator, which simulates the GPU's
+/// execution model (warps, 256-thread groups, shared memory, barriers).
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public class IlgpuKernelTests
+{
+    private static readonly ulong Seed = (ulong)Environment.TickCount64;
+    private IBackend _ilgpu = null!;
+
+    [OneTimeSetUp] public void SetUp() => _ilgpu = BackendRegistry.Create("ilgpu-cpu");
+    [OneTimeTearDown] public void TearDown() => _ilgpu.Dispose();
+
+    public static IEnumerable<TestCaseData> ConvCases() =>
+        from c in OpCases.For(OpKind.Conv3d, Seed)
+        from v in Enum.GetValues<Conv3dIlgpu.Variant>()
+        select new TestCaseData(c, v).SetName($"ilgpu-cpu {v.ToString().ToLowerInvariant()} {c.Name}");
+
+    [TestCaseSource(nameof(ConvCases))]
+    public void EachConvVariantMatchesReference(OpCase c, Conv3dIlgpu.Variant variant)
+    {
+        Conv3dIlgpu.Force = variant;
+        try
+        {
+            CaseResult r = OpValidation.Check((IOpRunner)_ilgpu, "ilgpu-cpu", c, Seed);
+            Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
+        }
+        finally { Conv3dIlgpu.Force = null; }
+    }
+
+    [Test]
+    public void VariantTable_TilesRealConvolutionsOnTheGpu_AndStaysDirectOnTheCpuAccelerator()
+    {
+        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cuda), Is.EqualTo(Conv3dIlgpu.Variant.Tiled));
+        Assert.That(Conv3dIlgpu.Choose(1, 1, IlgpuTarget.Cuda), Is.EqualTo(Conv3dIlgpu.Variant.Direct));
+        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cpu), Is.EqualTo(Conv3dIlgpu.Variant.Direct));
+    }
+}
