@@ -4,6 +4,7 @@ using Dfer.Devices.Cpu;
 using Dfer.Models;
 using Dfer.Runtime;
 using Dfer.Tensors;
+using Dfer.Reference;
 using Dfer.TorchSupport;
 using TorchSharp;
 

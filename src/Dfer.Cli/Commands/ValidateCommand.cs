@@ -15,7 +15,7 @@ namespace Dfer.Cli.Commands;
 internal static class ValidateCommand
 {
     public sealed record Settings(string Backend, string? Op, string Format, ulong Seed, string? Model, string? Weights, string? Key,
-        int Batch, int? Size, int Threads);
+        int Batch, int? Size, int Threads, string Reference = "reference");
 
     public static Command Create(CliConsole console)
     {
@@ -50,13 +50,19 @@ internal static class ValidateCommand
             HelpName = "PIXELS",
         };
         var threads = SharedOptions.Threads();
+        var reference = new Option<string>("--reference")
+        {
+            Description = "What the kernels are judged against: reference (Dfer's float64 loops, built in) or torch (PyTorch's own operators in float64, from the optional Dfer.Reference assembly)",
+            DefaultValueFactory = _ => "reference",
+        };
+        reference.AcceptOnlyFromAmong("reference", "torch");
         var command = new Command("validate", "Check every kernel against the float64 reference on this machine's backends (and, with --model, a whole model across backends)")
         {
-            backend, op, format, seed, model, weights, key, batch, size, threads,
+            backend, op, format, seed, model, weights, key, batch, size, threads, reference,
         };
         command.SetAction(parsed => Run(new Settings(parsed.GetValue(backend)!, parsed.GetValue(op), parsed.GetValue(format)!,
             parsed.GetValue(seed) ?? (ulong)Environment.TickCount64, parsed.GetValue(model), parsed.GetValue(weights), parsed.GetValue(key),
-            parsed.GetValue(batch), parsed.GetValue(size), parsed.GetValue(threads)), console));
+            parsed.GetValue(batch), parsed.GetValue(size), parsed.GetValue(threads), parsed.GetValue(reference)!), console));
         return command;
     }
 
@@ -82,6 +88,7 @@ internal static class ValidateCommand
         if (settings.Size is int s && model is not M3dfel)
             throw new DferException($"--size: {model!.Name} runs at its own frame size only");
 
+        IReferenceOracle oracle = settings.Reference == "torch" ? ReferencePlugin.LoadTorch() : ReferenceOracle.Instance;
         var cases = kinds.SelectMany(k => OpCases.For(k, settings.Seed)).ToList();
         var results = new List<CaseResult>();
         var backends = new List<(BackendInfo Info, IBackend? Backend, string? Problem)>();
@@ -112,7 +119,7 @@ internal static class ValidateCommand
                     else
                     {
                         console.Progress($"{info.Name}: {c.Name}");
-                        results.Add(OpValidation.Check((IOpRunner)backend, info.Name, c, settings.Seed));
+                        results.Add(OpValidation.Check((IOpRunner)backend, info.Name, c, settings.Seed, oracle));
                     }
                 }
             }
@@ -129,8 +136,8 @@ internal static class ValidateCommand
                 checks = ModelValidation.Compare(model, weights, baseline, others, settings.Batch, settings.Seed);
             }
 
-            if (settings.Format == Output.Json) WriteJson(console.Out, settings, backends, results, model, weights, checks);
-            else WriteTable(console.Out, settings, backends, results, model, checks);
+            if (settings.Format == Output.Json) WriteJson(console.Out, settings, oracle, backends, results, model, weights, checks);
+            else WriteTable(console.Out, settings, oracle, backends, results, model, checks);
             bool failed = results.Any(r => r.Status == CaseStatus.Fail) || (checks?.Any(c => !c.Passed) ?? false);
             return failed ? ExitCodes.InputFailed : ExitCodes.Ok;
         }
@@ -148,12 +155,12 @@ internal static class ValidateCommand
         CaseStatus.Skipped => "skipped",
     };
 
-    private static void WriteJson(TextWriter stdout, Settings settings, List<(BackendInfo Info, IBackend? Backend, string? Problem)> backends,
+    private static void WriteJson(TextWriter stdout, Settings settings, IReferenceOracle oracle, List<(BackendInfo Info, IBackend? Backend, string? Problem)> backends,
         List<CaseResult> results, IModel? model, StateDict? weights, IReadOnlyList<ModelCheck>? checks) =>
         Output.WriteJson(stdout, json =>
         {
             json.WriteString("seed", settings.Seed.ToString());
-            json.WriteString("reference", "float64 Reference implementations");
+            json.WriteString("reference", oracle.Description);
             json.WriteStartArray("backends");
             foreach (var (info, backend, problem) in backends)
             {
@@ -208,12 +215,12 @@ internal static class ValidateCommand
             }
         });
 
-    private static void WriteTable(TextWriter stdout, Settings settings, List<(BackendInfo Info, IBackend? Backend, string? Problem)> backends,
+    private static void WriteTable(TextWriter stdout, Settings settings, IReferenceOracle oracle, List<(BackendInfo Info, IBackend? Backend, string? Problem)> backends,
         List<CaseResult> results, IModel? model, IReadOnlyList<ModelCheck>? checks)
     {
         foreach (var (info, backend, problem) in backends)
             stdout.WriteLine(backend is not null ? $"{info.Name}: {backend.Device}" : $"{info.Name}: skipped ({problem})");
-        stdout.WriteLine($"reference: float64 Reference implementations; seed {settings.Seed}");
+        stdout.WriteLine($"reference: {oracle.Description}; seed {settings.Seed}");
         stdout.WriteLine();
         var rows = new List<string[]> { new[] { "op", "backend", "cases", "worst nmse", "worst |err|", "result" } };
         // A backend that could not run gets one line, not one per op.

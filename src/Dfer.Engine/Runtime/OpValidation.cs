@@ -1,5 +1,4 @@
 using Dfer.Backends;
-using Dfer.Backends.Reference;
 using Dfer.Ops;
 using Dfer.Tensors;
 
@@ -32,16 +31,17 @@ public static class OpValidation
 
     /// <summary>
     /// Runs <paramref name="c"/> on <paramref name="runner"/> with inputs from <paramref name="seed"/>
-    /// and compares with the Reference. A kernel that throws fails the case with the exception's message.
+    /// and compares with <paramref name="oracle"/> (default: the Reference implementations). A kernel
+    /// that throws fails the case with the exception's message.
     /// </summary>
-    public static CaseResult Check(IOpRunner runner, string backend, OpCase c, ulong seed)
+    public static CaseResult Check(IOpRunner runner, string backend, OpCase c, ulong seed, IReferenceOracle? oracle = null)
     {
         string op = c.Op.Kind.OpName();
         Tolerance tol = Tolerance.Fp32;
         if (!runner.Supports(c.Op.Kind))
             return new CaseResult(op, backend, c.Name, CaseStatus.Unsupported, double.NaN, double.NaN, tol, $"{backend} has no {op} kernel");
         float[][] inputs = c.MakeInputs(new DeterministicRandom(seed));
-        double[] expected = ReferenceBackend.RunOp(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
+        double[] expected = (oracle ?? ReferenceOracle.Instance).Run(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
         GuardedOutput output;
         try
         {

@@ -67,6 +67,32 @@ public class ValidateCommandTests
         Assert.That(CliAssert.Floats(baseline.GetProperty("logits")), Has.Length.EqualTo(7));
     }
 
+    /// <summary>The optional PyTorch oracle: the test output holds Dfer.Reference.dll next to dfer.dll, as a user's build would.</summary>
+    [Test]
+    public void TorchReference_JudgesTheKernelsToo()
+    {
+        CliRun run = CliHarness.Run("validate", "--backend", "cpu", "--op", "dmin", "--reference", "torch", "--format", "json");
+
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
+        JsonElement json = run.Json();
+        Assert.That(json.GetProperty("reference").GetString(), Does.StartWith("PyTorch operators (libtorch 2.10"));
+        Assert.That(Cases(json).Select(c => c.GetProperty("status").GetString()), Is.All.EqualTo("pass"));
+    }
+
+    [Test]
+    public void TorchReference_Missing_SaysHowToBuildIt()
+    {
+        string? saved = Environment.GetEnvironmentVariable("DFER_REFERENCE");
+        Environment.SetEnvironmentVariable("DFER_REFERENCE", "/nonexistent/Dfer.Reference.dll");
+        try
+        {
+            CliRun run = CliHarness.Run("validate", "--backend", "cpu", "--reference", "torch");
+            Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
+            Assert.That(run.Stderr, Does.Contain("dotnet build src/Dfer.Reference"));
+        }
+        finally { Environment.SetEnvironmentVariable("DFER_REFERENCE", saved); }
+    }
+
     [TestCase("--backend", "tpu", "not a backend")]
     [TestCase("--op", "conv4d", "unknown op")]
     [TestCase("--size", "32", "--model")]

@@ -2,6 +2,7 @@ using Dfer.Backends.Cpu;
 using Dfer.Models;
 using Dfer.Runtime;
 using Dfer.Tensors;
+using Dfer.Reference;
 using Dfer.TorchSupport;
 using Dfer.Weights;
 using TorchSharp;

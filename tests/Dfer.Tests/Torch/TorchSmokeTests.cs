@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Dfer.Reference;
 using Dfer.TorchSupport;
 using NUnit.Framework;
 using TorchSharp;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Dfer.TorchSupport;
+namespace Dfer.Reference;
 
 /// <summary>One auxiliary entry of an ELF <c>.gnu.version_r</c> section: a symbol version that the
 /// object requires from one of its dependencies.</summary>

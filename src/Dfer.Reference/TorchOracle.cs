@@ -1,0 +1,114 @@
+using Dfer.Ops;
+using Dfer.Ops.Attention;
+using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv3d;
+using Dfer.Ops.Dmin;
+using Dfer.Ops.Linear;
+using Dfer.Ops.Lstm;
+using Dfer.Ops.Permute;
+using Dfer.Ops.Reshape;
+using Dfer.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+using TTensor = TorchSharp.torch.Tensor;
+
+namespace Dfer.Reference;
+
+/// <summary>
+/// PyTorch's own operators (libtorch 2.10 through TorchSharp, float64) as an oracle: each op computed
+/// the way the original models compute it, in PyTorch's layouts, and converted back to Dfer's. The
+/// tests check the Reference implementations against it; <c>dfer validate --reference torch</c> checks
+/// kernels against it directly.
+/// </summary>
+public sealed class TorchOracle : IReferenceOracle
+{
+    public TorchOracle() => TorchRuntime.EnsureLoaded();
+
+    public string Description => $"PyTorch operators (libtorch {__version__} via TorchSharp), float64";
+
+    public double[] Run(Op op, double[][] inputs, int[][] shapes)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = inputs.Select((a, i) => T(a, shapes[i])).ToArray();
+        return Torch(op, x).contiguous().data<double>().ToArray();
+    }
+
+    private static TTensor T(double[] data, int[] shape) =>
+        tensor(data, shape.Select(d => (long)d).ToArray(), ScalarType.Float64);
+
+    private static TTensor W(float[] data, params long[] shape) =>
+        tensor(data.Select(v => (double)v).ToArray(), shape, ScalarType.Float64);
+
+    /// <summary>What PyTorch computes for the op, in PyTorch's own layouts, converted back to ours.</summary>
+    internal static TTensor Torch(Op op, TTensor[] x) => op switch
+    {
+        Conv3dOp c => Conv3d(c, x),
+        Dfer.Ops.AvgPool3d.AvgPool3dOp => F.adaptive_avg_pool3d(x[0].permute(0, 4, 1, 2, 3), 1).flatten(1),
+        LinearOp l => F.linear(x[0], W(l.Weight, l.Out, l.In), l.Bias == null ? null : W(l.Bias, l.Out)),
+        LstmOp l => Lstm(l, x[0]),
+        AttentionOp a => Attention(a, x[0]),
+        DminOp d => Dmin(d, x[0]),
+        Dfer.Ops.Gate.GateOp => x[0] * sigmoid(x[1]),
+        Conv1dOp c => F.conv1d(x[0], W(c.Weight, c.Cout, c.Cin, c.KernelSize), W(c.Bias, c.Cout), padding: c.Pad),
+        Dfer.Ops.Softmax.SoftmaxOp => softmax(x[0], -1),
+        PermuteOp p => x[0].reshape(p.ResolvedView(x[0].shape.Select(d => (int)d).ToArray()).Select(d => (long)d).ToArray())
+            .permute(p.Axes.Select(a => (long)a).ToArray()).flatten(),
+        ReshapeOp r => x[0].reshape(r.Shape.Select(d => (long)d).ToArray()),
+        _ => throw new NotSupportedException(op.Kind.OpName()),
+    };
+
+    private static TTensor Conv3d(Conv3dOp c, TTensor[] x)
+    {
+        var w = W(c.Weight, c.Cout, c.Cin, c.Kernel.T, c.Kernel.H, c.Kernel.W);
+        var y = F.conv3d(x[0].permute(0, 4, 1, 2, 3), w, W(c.Bias, c.Cout),
+            new long[] { c.Stride.T, c.Stride.H, c.Stride.W }, new long[] { c.Pad.T, c.Pad.H, c.Pad.W }).permute(0, 2, 3, 4, 1);
+        if (c.Residual) y = y + x[1];
+        return c.Relu ? F.relu(y) : y;
+    }
+
+    private static TTensor Lstm(LstmOp l, TTensor x)
+    {
+        using var lstm = nn.LSTM(l.InputSize, l.Hidden, l.Layers.Length, batchFirst: true, bidirectional: l.Bidirectional, dtype: ScalarType.Float64);
+        lstm.to(ScalarType.Float64);
+        var parameters = lstm.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        if (parameters.Values.Any(p => p.dtype != ScalarType.Float64)) throw new InvalidOperationException("LSTM parameters must be float64");
+        for (int layer = 0; layer < l.Layers.Length; layer++)
+            for (int d = 0; d < l.Directions; d++)
+            {
+                var cell = l.Layers[layer][d];
+                string sfx = $"l{layer}{(d == 1 ? "_reverse" : "")}";
+                parameters[$"weight_ih_{sfx}"].copy_(W(cell.Wih, 4 * l.Hidden, cell.Wih.Length / (4 * l.Hidden)));
+                parameters[$"weight_hh_{sfx}"].copy_(W(cell.Whh, 4 * l.Hidden, l.Hidden));
+                parameters[$"bias_ih_{sfx}"].copy_(W(cell.Bih, 4 * l.Hidden));
+                parameters[$"bias_hh_{sfx}"].copy_(W(cell.Bhh, 4 * l.Hidden));
+            }
+        var (output, _, _) = lstm.forward(x);
+        return output;
+    }
+
+    private static TTensor Attention(AttentionOp a, TTensor qkv)
+    {
+        long b = qkv.shape[0], n = qkv.shape[1];
+        var parts = qkv.chunk(3, -1).Select(t => t.reshape(b, n, a.Heads, a.HeadDim).permute(0, 2, 1, 3)).ToArray();
+        var attn = softmax(matmul(parts[0], parts[1].transpose(-1, -2)) * a.Scale, -1);
+        return matmul(attn, parts[2]).permute(0, 2, 1, 3).reshape(b, n, a.Dim);
+    }
+
+    private static TTensor Dmin(DminOp d, TTensor y)
+    {
+        // The original works on [B, C, N]; transpose as it does.
+        var x = y.transpose(1, 2);
+        var meanIn = x.mean(new long[] { 2 }, keepdim: true);
+        var varIn = x.var(2, unbiased: true, keepdim: true);
+        var meanLn = meanIn.mean(new long[] { 1 }, keepdim: true);
+        var varLn = (varIn + meanIn.pow(2)).mean(new long[] { 1 }, keepdim: true) - meanLn.pow(2);
+        var wm = softmax(W(d.MeanWeight, 2), 0);
+        var wv = softmax(W(d.VarWeight, 2), 0);
+        var mean = wm[0] * meanIn + wm[1] * meanLn;
+        var variance = wv[0] * varIn + wv[1] * varLn;
+        var z = (x - mean) / sqrt(variance + d.Eps) * W(d.Weight, 1, d.Channels, 1) + W(d.Bias, 1, d.Channels, 1);
+        return z.transpose(1, 2);
+    }
+}
