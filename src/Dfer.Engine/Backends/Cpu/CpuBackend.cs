@@ -62,13 +62,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
         var output = new Tensor(buffer, guard, outShape, Tensor.ContiguousStrides(outShape));
         var ins = inputs.Select((a, i) => Tensor.FromArray(a, shapes[i])).ToArray();
         RunOp(op, ins, output);
-        int writes = 0;
-        for (int i = 0; i < guard; i++)
-        {
-            if (BitConverter.SingleToInt32Bits(all[i]) != BitConverter.SingleToInt32Bits(sentinel)) writes++;
-            if (BitConverter.SingleToInt32Bits(all[(int)(guard + n) + i]) != BitConverter.SingleToInt32Bits(sentinel)) writes++;
-        }
-        return new GuardedOutput(output.ToArray(), writes);
+        return GuardedOutput.FromPadded(all, guard, sentinel);
     }
 
     /// <summary>Runs one op on tensors directly (the op matrix and tests use this).</summary>

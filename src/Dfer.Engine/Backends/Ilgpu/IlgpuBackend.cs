@@ -74,14 +74,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
             var views = buffers.Select((b, i) => b.View.SubView(0, inputs[i].Length)).Select(v => (ArrayView<float>)v).ToArray();
             kernel.Run(_device, views, shapes, output.View.SubView(guard, n), outShape);
             _device.Synchronize();
-            float[] all = output.GetAsArray1D();
-            int writes = 0;
-            for (int i = 0; i < guard; i++)
-            {
-                if (BitConverter.SingleToInt32Bits(all[i]) != BitConverter.SingleToInt32Bits(sentinel)) writes++;
-                if (BitConverter.SingleToInt32Bits(all[guard + n + i]) != BitConverter.SingleToInt32Bits(sentinel)) writes++;
-            }
-            return new GuardedOutput(all.AsSpan(guard, (int)n).ToArray(), writes);
+            return GuardedOutput.FromPadded(output.GetAsArray1D(), guard, sentinel);
         }
         finally
         {
