@@ -95,6 +95,7 @@ public static class DferCli
             PreprocessCommand.Create(console),
             ConvertCommand.Create(console),
             ValidateCommand.Create(console),
+            ProfileCommand.Create(console),
             BenchCommand.Create(console),
             DevicesCommand.Create(console),
         };

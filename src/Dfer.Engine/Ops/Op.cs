@@ -19,6 +19,16 @@ public abstract class Op
     /// <summary>Floating-point operations of the op's definition (a multiply-add counts 2, as PyTorch's FlopCounterMode counts convolutions and matrix products; elementwise ops count their arithmetic), whatever algorithm a kernel uses.</summary>
     public virtual long Flops(IReadOnlyList<int[]> inputs) => 0;
 
+    /// <summary>
+    /// Minimum bytes any kernel must move for the op (each input and the output once, plus the
+    /// weights, at 4 bytes per fp32 element): the denominator of the roofline's arithmetic intensity.
+    /// </summary>
+    public virtual long Bytes(IReadOnlyList<int[]> inputs) =>
+        sizeof(float) * (inputs.Sum(s => Tensor.ElementCountOf(s)) + Tensor.ElementCountOf(OutputShape(inputs)) + WeightElements);
+
+    /// <summary>Number of weight values (folded, as the kernels read them).</summary>
+    public virtual long WeightElements => 0;
+
     protected void ExpectInputs(IReadOnlyList<int[]> inputs)
     {
         if (inputs.Count != InputCount)

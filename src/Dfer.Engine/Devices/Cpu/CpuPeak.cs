@@ -22,6 +22,32 @@ public static class CpuPeak
         return results.Sum();
     }
 
+    /// <summary>
+    /// Achievable memory bandwidth in GB/s: <paramref name="threads"/> threads each copy their slice
+    /// of a buffer far larger than the caches, best of a few rounds; a copy counts its bytes read and written.
+    /// </summary>
+    public static double MeasureCopyGBps(int threads, long bytes = 256L << 20, int rounds = 4)
+    {
+        int n = (int)(bytes / sizeof(float));
+        var source = GC.AllocateUninitializedArray<float>(n);
+        var target = GC.AllocateUninitializedArray<float>(n);
+        source.AsSpan().Fill(1f);
+        target.AsSpan().Fill(0f);
+        int chunk = (n + threads - 1) / threads;
+        double best = 0;
+        for (int r = 0; r < rounds; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int start = t * chunk, length = Math.Min(chunk, n - start);
+                if (length > 0) source.AsSpan(start, length).CopyTo(target.AsSpan(start, length));
+            });
+            best = Math.Max(best, 2.0 * n * sizeof(float) / sw.Elapsed.TotalSeconds / 1e9);
+        }
+        return best;
+    }
+
     private static double RunOne(double seconds)
     {
         long iterations = 0;

@@ -33,6 +33,8 @@ public sealed class Conv1dOp : Op
         return new[] { x[0], Cout, lo };
     }
 
+    public override long WeightElements => Weight.LongLength + Bias.LongLength;
+
     public override long Flops(IReadOnlyList<int[]> inputs)
     {
         var y = OutputShape(inputs);

@@ -54,6 +54,8 @@ public sealed class Conv3dOp : Op
         return y;
     }
 
+    public override long WeightElements => Weight.LongLength + Bias.LongLength;
+
     public override long Flops(IReadOnlyList<int[]> inputs)
     {
         var y = OutputShape(inputs);

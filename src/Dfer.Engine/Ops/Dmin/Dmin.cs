@@ -33,5 +33,7 @@ public sealed class DminOp : Op
         return (int[])x.Clone();
     }
 
+    public override long WeightElements => MeanWeight.LongLength + VarWeight.LongLength + Weight.LongLength + Bias.LongLength;
+
     public override long Flops(IReadOnlyList<int[]> inputs) => 8 * Tensors.Tensor.ElementCountOf(inputs[0]);
 }

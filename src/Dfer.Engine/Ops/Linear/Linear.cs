@@ -28,5 +28,7 @@ public sealed class LinearOp : Op
         return y;
     }
 
+    public override long WeightElements => Weight.LongLength + (Bias?.LongLength ?? 0);
+
     public override long Flops(IReadOnlyList<int[]> inputs) => 2L * Tensors.Tensor.ElementCountOf(inputs[0]) / In * In * Out;
 }

@@ -43,6 +43,8 @@ public sealed class LstmOp : Op
         return new[] { x[0], x[1], Hidden * Directions };
     }
 
+    public override long WeightElements => Layers.SelectMany(l => l).Sum(c => c.Wih.LongLength + c.Whh.LongLength + c.Bih.LongLength + c.Bhh.LongLength);
+
     public override long Flops(IReadOnlyList<int[]> inputs)
     {
         var x = inputs[0];

@@ -7,6 +7,9 @@ public sealed class ReshapeOp : Op
 
     public int[] Shape { get; }
 
+    /// <summary>A reshape is a view of its input: backends alias it and move nothing.</summary>
+    public override long Bytes(IReadOnlyList<int[]> inputs) => 0;
+
     public override OpKind Kind => OpKind.Reshape;
     public override int InputCount => 1;
 

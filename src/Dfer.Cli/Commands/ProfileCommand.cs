@@ -1,0 +1,206 @@
+using System.CommandLine;
+using System.Text.Json;
+using Dfer.Cli.Profiling;
+using Dfer.Runtime;
+
+namespace Dfer.Cli.Commands;
+
+/// <summary>
+/// <c>dfer profile</c>: where a forward pass spends its time, layer by layer, against the device's
+/// roofline; optionally a Chrome trace, an SVG roofline, and several backends side by side.
+/// </summary>
+internal static class ProfileCommand
+{
+    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, string? Compare, int Threads, int Batch,
+        string Precision, string Format, int Warmup, int Repeats, string? Trace, string? Plot, int Top);
+
+    public static Command Create(CliConsole console)
+    {
+        var model = SharedOptions.Model();
+        var weights = SharedOptions.Weights();
+        var key = SharedOptions.Key();
+        var backend = SharedOptions.Backend();
+        var compare = new Option<string?>("--compare")
+        {
+            Description = "Profile several backends and show the layers side by side, e.g. cpu,ilgpu-cpu (replaces --backend)",
+            HelpName = "B1,B2,...",
+        };
+        var threads = SharedOptions.Threads();
+        var batch = SharedOptions.Batch(1);
+        var precision = new Option<string>("--precision") { Description = "Arithmetic precision (this release computes in fp32 only)", DefaultValueFactory = _ => "fp32" };
+        var format = SharedOptions.Format();
+        var warmup = new Option<int>("--warmup") { Description = "Untimed passes first", HelpName = "N", DefaultValueFactory = _ => 1 };
+        SharedOptions.AtLeast(warmup, 0);
+        var repeats = new Option<int>("--repeats") { Description = "Profiled passes; each layer reports its median", HelpName = "N", DefaultValueFactory = _ => 3 };
+        SharedOptions.AtLeast(repeats, 1);
+        var trace = new Option<string?>("--trace") { Description = "Write a Chrome trace (opens in Perfetto or chrome://tracing): one event per layer per pass", HelpName = "FILE.json" };
+        var plot = new Option<string?>("--plot") { Description = "Draw the roofline with one point per layer as an SVG", HelpName = "FILE.svg" };
+        var top = new Option<int>("--top") { Description = "How many of the slowest layers to list", HelpName = "N", DefaultValueFactory = _ => 10 };
+        SharedOptions.AtLeast(top, 0);
+        var command = new Command("profile", "Profile a model layer by layer: time, FLOPs, bytes, GFLOP/s, GB/s and roofline bound per layer")
+        {
+            model, weights, key, backend, compare, threads, batch, precision, format, warmup, repeats, trace, plot, top,
+        };
+        command.SetAction(parsed => Run(new Settings(parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key),
+            parsed.GetValue(backend)!, parsed.GetValue(compare), parsed.GetValue(threads), parsed.GetValue(batch), parsed.GetValue(precision)!,
+            parsed.GetValue(format)!, parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(trace), parsed.GetValue(plot),
+            parsed.GetValue(top)), console));
+        return command;
+    }
+
+    public static int Run(Settings settings, CliConsole console)
+    {
+        if (!string.Equals(settings.Precision, "fp32", StringComparison.OrdinalIgnoreCase))
+            throw new DferException($"--precision {settings.Precision}: this release computes in fp32 only");
+        string[] backends = settings.Compare is string list
+            ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : [settings.Backend];
+        if (backends.Length == 0) throw new DferException("--compare needs backend names, e.g. cpu,ilgpu-cpu");
+        if (backends.Length > 1 && (settings.Trace is not null || settings.Plot is not null))
+            throw new DferException("--trace and --plot describe one backend: drop them or --compare");
+        CheckWritable(settings.Trace, ".json", "--trace");
+        CheckWritable(settings.Plot, ".svg", "--plot");
+
+        var profiles = new List<ProfileResult>();
+        foreach (string name in backends)
+        {
+            using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, name, settings.Threads, console,
+                "timings are representative, the scores are not");
+            loaded.CheckBatch(settings.Batch);
+            console.Progress($"calibrating the peaks of {loaded.Backend.Device}");
+            DevicePeaks peaks = DevicePeaks.For(loaded.Backend, loaded.Threads);
+            console.Progress($"profiling {loaded.Model.Name} on {loaded.Backend.Name}: {settings.Warmup} warm-up and {settings.Repeats} profiled passes at batch {settings.Batch}");
+            profiles.Add(Profiler.Run(loaded.Session, settings.Batch, settings.Warmup, settings.Repeats, peaks));
+        }
+        if (settings.Trace is string tracePath)
+        {
+            ChromeTrace.Write(tracePath, profiles[0]);
+            console.Progress($"wrote the trace to {tracePath} (open it in https://ui.perfetto.dev)");
+        }
+        if (settings.Plot is string plotPath)
+        {
+            RooflineSvg.Write(plotPath, profiles[0]);
+            console.Progress($"wrote the roofline to {plotPath}");
+        }
+
+        if (settings.Format == Output.Json)
+        {
+            if (profiles.Count == 1) Output.WriteJson(console.Out, json => WriteProfile(json, profiles[0]));
+            else Output.WriteJson(console.Out, json =>
+            {
+                json.WriteString("model", profiles[0].Model);
+                json.WriteNumber("batch", profiles[0].Batch);
+                json.WriteStartArray("profiles");
+                foreach (ProfileResult p in profiles)
+                {
+                    json.WriteStartObject();
+                    WriteProfile(json, p);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+            });
+        }
+        else if (profiles.Count == 1) WriteTable(console.Out, profiles[0], settings.Top);
+        else WriteComparison(console.Out, profiles);
+        return ExitCodes.Ok;
+    }
+
+    private static void CheckWritable(string? path, string extension, string option)
+    {
+        if (path is null) return;
+        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
+            throw new DferException($"{option} {path}: name a {extension} file");
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null && !Directory.Exists(dir)) throw DferException.ForFile(path, "its folder does not exist");
+    }
+
+    private static void WriteProfile(Utf8JsonWriter json, ProfileResult p)
+    {
+        json.WriteString("model", p.Model);
+        json.WriteString("backend", p.Backend);
+        json.WriteNumber("batch", p.Batch);
+        json.WriteString("precision", p.Precision);
+        json.WriteString("device", p.Device);
+        json.WriteNumber("repeats", p.Repeats);
+        json.WriteNumber("total_ms", p.TotalMs);
+        json.WriteNumber("layers_ms", p.LayersMs);
+        json.WriteNumber("uncovered_ms", p.UncoveredMs);
+        json.WriteString("uncovered", "input checks and upload, output download and the per-layer timing itself");
+        json.WriteNumber("flops", p.Flops);
+        json.WriteNumber("bytes", p.Layers.Sum(l => l.Bytes));
+        json.WriteStartObject("peaks");
+        if (p.Peaks.Gflops is double f) json.WriteNumber("gflops_per_s", f); else json.WriteNull("gflops_per_s");
+        if (p.Peaks.GBytesPerS is double b) json.WriteNumber("gbytes_per_s", b); else json.WriteNull("gbytes_per_s");
+        json.WriteString("source", p.Peaks.Source);
+        json.WriteEndObject();
+        json.WriteStartArray("layers");
+        foreach (LayerProfile l in p.Layers)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", l.Name);
+            json.WriteString("op", l.Op);
+            json.WriteNumber("ms", l.Ms);
+            json.WriteNumber("flops", l.Flops);
+            json.WriteNumber("bytes", l.Bytes);
+            json.WriteNumber("gflops_per_s", l.GflopsPerS);
+            json.WriteNumber("gbytes_per_s", l.GBytesPerS);
+            json.WriteString("bound", l.Bound(p.Peaks));
+            if (l.PercentOfRoof(p.Peaks) is double pct) json.WriteNumber("percent_of_roof", pct);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+    }
+
+    private static string[] Row(LayerProfile l, ProfileResult p) =>
+    [
+        l.Name, l.Op, Output.Fixed(l.Ms, 3), Output.Fixed(100 * l.Ms / p.TotalMs, 1), Output.Fixed(l.Flops / 1e9, 3),
+        Output.Fixed(l.Bytes / 1e6, 2), Output.Fixed(l.GflopsPerS, 1), Output.Fixed(l.GBytesPerS, 2),
+        l.PercentOfRoof(p.Peaks) is double pct ? Output.Fixed(pct, 0) : "-", l.Bound(p.Peaks),
+    ];
+
+    private static readonly string[] Header = ["layer", "op", "ms", "%", "GFLOP", "MB", "GFLOP/s", "GB/s", "%roof", "bound"];
+
+    private static void WriteTable(TextWriter stdout, ProfileResult p, int top)
+    {
+        stdout.WriteLine($"{p.Model} on {p.Backend} ({p.Device}), batch {p.Batch}, {p.Precision}");
+        string peak = p.Peaks.Gflops is double f && p.Peaks.GBytesPerS is double b ? $"{f:0} GFLOP/s, {b:0.#} GB/s" : "unknown";
+        stdout.WriteLine($"peaks: {peak} ({p.Peaks.Source})");
+        stdout.WriteLine();
+        var rows = new List<string[]> { Header };
+        rows.AddRange(p.Layers.Select(l => Row(l, p)));
+        var numeric = new HashSet<int> { 2, 3, 4, 5, 6, 7, 8 };
+        Output.WriteTable(stdout, rows, numeric);
+        stdout.WriteLine();
+        Output.WriteFacts(stdout, new[]
+        {
+            ("total", $"{p.TotalMs:0.###} ms per pass (median of {p.Repeats})"),
+            ("layers", $"{p.LayersMs:0.###} ms ({100 * p.LayersMs / p.TotalMs:0.0} % of the total)"),
+            ("between layers", $"{p.UncoveredMs:0.###} ms: input checks and upload, output download, the per-layer timing"),
+            ("FLOPs", $"{p.Flops / 1e9:0.###} G per pass ({p.Flops / 1e9 / p.Batch:0.###} G per clip), {p.Flops / (p.TotalMs * 1e6):0.#} GFLOP/s over the whole pass"),
+        });
+        if (p.Layers.Any(l => l.PercentOfRoof(p.Peaks) > 100))
+            stdout.WriteLine("%roof counts the FLOPs of each op's definition; above 100 the kernel does fewer (Winograd) and the rate is effective");
+        if (top > 0)
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"slowest {Math.Min(top, p.Layers.Count)} layers:");
+            var slow = new List<string[]> { Header };
+            slow.AddRange(p.Layers.OrderByDescending(l => l.Ms).Take(top).Select(l => Row(l, p)));
+            Output.WriteTable(stdout, slow, numeric);
+        }
+    }
+
+    private static void WriteComparison(TextWriter stdout, List<ProfileResult> profiles)
+    {
+        var first = profiles[0];
+        stdout.WriteLine($"{first.Model}, batch {first.Batch}, {first.Precision}: ms per layer (median of {first.Repeats})");
+        foreach (ProfileResult p in profiles) stdout.WriteLine($"  {p.Backend}: {p.Device}");
+        stdout.WriteLine();
+        var header = new[] { "layer", "op" }.Concat(profiles.Select(p => p.Backend)).ToArray();
+        var rows = new List<string[]> { header };
+        for (int i = 0; i < first.Layers.Count; i++)
+            rows.Add(new[] { first.Layers[i].Name, first.Layers[i].Op }.Concat(profiles.Select(p => Output.Fixed(p.Layers[i].Ms, 3))).ToArray());
+        rows.Add(new[] { "total", "" }.Concat(profiles.Select(p => Output.Fixed(p.TotalMs, 3))).ToArray());
+        Output.WriteTable(stdout, rows, new HashSet<int>(Enumerable.Range(2, profiles.Count)));
+    }
+}
