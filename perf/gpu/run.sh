@@ -128,6 +128,9 @@ step check 150 - "$PY" "$MT" --weights "$W" --check "$CLIP" --expect "${EXPECT[@
 step validate-model 150 "$RAW/validate_model.json" "${DFER[@]}" validate --backend "$BK" --op softmax --model m3dfel --batch 2 --format json
 # context only: what cuDNN gains with TF32 tensor cores (not the fp32 comparison)
 step torch-bench-b$B2-tf32 60 - "$PY" "$MT" --bench --device "$TDEV" --batch "$B2" --dtype tf32 --warmup "$TWARM" --iters "$TIT" --out "$RAW/torch_bench_b${B2}_tf32.json"
+# the conv3d variant table on the GPU is not yet backed by numbers: time both variants at batch 32
+step dfer-bench-direct 120 "$RAW/dfer_bench_direct.json" env DFER_ILGPU_CONV3D=direct "${DFER[@]}" bench --model m3dfel --backend "$BK" --batch 32 --warmup 1 --repeats 3 --format json
+step dfer-bench-tiled 120 "$RAW/dfer_bench_tiled.json" env DFER_ILGPU_CONV3D=tiled "${DFER[@]}" bench --model m3dfel --backend "$BK" --batch 32 --warmup 1 --repeats 3 --format json
 
 # ---- collect ---------------------------------------------------------------------------------
 printf '%s\n' "${STATUS[@]}" > "$RAW/steps.txt"
@@ -149,7 +152,9 @@ bench = {"dfer_%s_b%s" % (bk, b1): load("dfer_bench_b%s.json" % b1),
          "dfer_%s_b%s" % (bk, b2): load("dfer_bench_b%s.json" % b2),
          "torch_fp32_b%s" % b1: load("torch_bench_b%s.json" % b1),
          "torch_fp32_b%s" % b2: load("torch_bench_b%s.json" % b2),
-         "torch_tf32_b%s" % b2: load("torch_bench_b%s_tf32.json" % b2)}
+         "torch_tf32_b%s" % b2: load("torch_bench_b%s_tf32.json" % b2),
+         "dfer_%s_b32_conv3d_direct" % bk: load("dfer_bench_direct.json"),
+         "dfer_%s_b32_conv3d_tiled" % bk: load("dfer_bench_tiled.json")}
 with open(os.path.join(out, "bench.json"), "w") as f:
     json.dump(bench, f, indent=1)
 
@@ -169,6 +174,9 @@ for b in (b1, b2):
 tf = bench["torch_tf32_b%s" % b2].get("clips_per_s")
 if tf:
     lines.append("(context) torch tf32 batch %s: %.2f clips/s" % (b2, tf))
+for v in ("direct", "tiled"):
+    c = bench["dfer_%s_b32_conv3d_%s" % (bk, v)].get("clips_per_s")
+    lines.append("conv3d variant %s (DFER_ILGPU_CONV3D=%s), batch 32: %s clips/s" % (v, v, "%.2f" % c if c else "n/a"))
 d, t = bench["dfer_%s_b%s" % (bk, b2)].get("clips_per_s"), bench["torch_fp32_b%s" % b2].get("clips_per_s")
 lines.append("RATIO dfer-%s/torch-fp32 clips/s at batch %s: %s" % (bk, b2, "%.3f" % (d / t) if d and t else "n/a"))
 cc = load("crosscheck.json")
