@@ -53,6 +53,10 @@ public sealed class TorchOracle : IReferenceOracle
         Dfer.Ops.Gate.GateOp => x[0] * sigmoid(x[1]),
         Conv1dOp c => F.conv1d(x[0], W(c.Weight, c.Cout, c.Cin, c.KernelSize), W(c.Bias, c.Cout), padding: c.Pad),
         Dfer.Ops.Softmax.SoftmaxOp => softmax(x[0], -1),
+        Dfer.Ops.LayerNorm.LayerNormOp l => F.layer_norm(x[0], new long[] { l.Channels }, W(l.Weight, l.Channels), W(l.Bias, l.Channels), l.Eps),
+        Dfer.Ops.Gelu.GeluOp => F.gelu(x[0]),
+        Dfer.Ops.MaxPool3d.MaxPool3dOp m => F.max_pool3d(x[0].permute(0, 4, 1, 2, 3), new long[] { m.Kernel.T, m.Kernel.H, m.Kernel.W },
+            new long[] { m.Stride.T, m.Stride.H, m.Stride.W }, new long[] { m.Pad.T, m.Pad.H, m.Pad.W }).permute(0, 2, 3, 4, 1),
         PermuteOp p => x[0].reshape(p.ResolvedView(x[0].shape.Select(d => (int)d).ToArray()).Select(d => (long)d).ToArray())
             .permute(p.Axes.Select(a => (long)a).ToArray()).flatten(),
         ReshapeOp r => x[0].reshape(r.Shape.Select(d => (long)d).ToArray()),

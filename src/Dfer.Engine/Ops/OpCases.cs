@@ -4,8 +4,11 @@ using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Gate;
+using Dfer.Ops.Gelu;
+using Dfer.Ops.LayerNorm;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
+using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Permute;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Softmax;
@@ -54,6 +57,13 @@ public static class OpCases
                     new[] { new[] { c.Item1, c.Item2, c.Item4 } })).ToArray(),
             OpKind.Softmax => new[] { new[] { 1, 1 }, new[] { 3, 7 }, new[] { 5, 13, 129 } }
                 .Select(s => new OpCase($"softmax({string.Join("x", s)})", new SoftmaxOp(), new[] { s })).ToArray(),
+            // IFDD: backbone norms (eps 1e-6) on up to 25089 tokens, LADM norms (C 768, eps 1e-5) on 196.
+            OpKind.LayerNorm => new[] { (new[] { 1, 1 }, 1e-6), (new[] { 7, 13 }, 1e-5), (new[] { 1, 393, 768 }, 1e-6), (new[] { 196, 768 }, 1e-5), (new[] { 1, 1569, 384 }, 1e-6), (new[] { 3, 5, 97 }, 1e-6) }
+                .Select(c => new OpCase($"layernorm({string.Join("x", c.Item1)},eps={c.Item2:0e0})",
+                    new LayerNormOp(c.Item1[^1], rng.Uniform(c.Item1[^1], 0.5f, 1.5f), rng.Uniform(c.Item1[^1], -0.5f, 0.5f), c.Item2), new[] { c.Item1 })).ToArray(),
+            OpKind.Gelu => new[] { new[] { 1 }, new[] { 3, 5, 7 }, new[] { 13, 131 }, new[] { 393, 3072 }, new[] { 392, 7 } }
+                .Select(s => new OpCase($"gelu({string.Join("x", s)})", new GeluOp(), new[] { s })).ToArray(),
+            OpKind.MaxPool3d => MaxPool3dCases(),
         };
     }
 
@@ -90,6 +100,22 @@ public static class OpCases
             string name = $"conv3d(n={c.n},c={c.c},t={c.t},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},p={c.p.Item1}x{c.p.Item2}x{c.p.Item3},cout={c.co}{(c.res ? ",res" : "")}{(c.relu ? ",relu" : "")})";
             return new OpCase(name, op, inputs);
         }).ToArray();
+    }
+
+    private static OpCase[] MaxPool3dCases()
+    {
+        // (input [n, t, h, w, c], k, s, p)
+        var cases = new (int[] x, (int T, int H, int W) k, (int T, int H, int W) s, (int T, int H, int W) p)[]
+        {
+            (new[] { 1, 1, 1, 1, 1 }, (1, 1, 1), (1, 1, 1), (0, 0, 0)),
+            (new[] { 2, 3, 5, 7, 11 }, (3, 3, 3), (2, 2, 2), (1, 1, 1)),
+            (new[] { 1, 5, 13, 11, 3 }, (2, 3, 5), (1, 2, 3), (1, 1, 2)),
+            (new[] { 2, 8, 56, 56, 96 }, (1, 3, 3), (1, 2, 2), (0, 1, 1)),
+            (new[] { 1, 8, 14, 14, 768 }, (1, 3, 3), (1, 2, 2), (0, 1, 1)),
+        };
+        return cases.Select(c => new OpCase(
+            $"maxpool3d(n={c.x[0]},t={c.x[1]},h={c.x[2]},w={c.x[3]},c={c.x[4]},k={c.k.T}x{c.k.H}x{c.k.W},s={c.s.T}x{c.s.H}x{c.s.W},p={c.p.T}x{c.p.H}x{c.p.W})",
+            new MaxPool3dOp(c.k, c.s, c.p), new[] { c.x })).ToArray();
     }
 
     private static LstmOp Lstm(DeterministicRandom rng, int input, int hidden, int layers, bool bidir)

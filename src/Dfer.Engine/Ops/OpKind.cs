@@ -18,6 +18,9 @@ public enum OpKind
     Gate,
     Conv1d,
     Softmax,
+    LayerNorm,
+    Gelu,
+    MaxPool3d,
 }
 
 public static class OpKindNames
@@ -36,5 +39,8 @@ public static class OpKindNames
         OpKind.Gate => "gate",
         OpKind.Conv1d => "conv1d",
         OpKind.Softmax => "softmax",
+        OpKind.LayerNorm => "layernorm",
+        OpKind.Gelu => "gelu",
+        OpKind.MaxPool3d => "maxpool3d",
     };
 }

@@ -2,8 +2,11 @@ using Dfer.Ops;
 using Dfer.Ops.Attention;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.Gate;
+using Dfer.Ops.Gelu;
+using Dfer.Ops.LayerNorm;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
+using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Permute;
 using Dfer.Ops.Reshape;
 
@@ -62,5 +65,21 @@ public class OpCostTests
         Assert.That(permute.Flops([[4, 3]]), Is.Zero);
         Assert.That(permute.Bytes([[4, 3]]), Is.EqualTo(4L * 24));
         Assert.That(new ReshapeOp(-1).Bytes([[4, 3]]), Is.Zero);
+    }
+
+    [Test]
+    public void LayerNorm_Gelu_MaxPool3d()
+    {
+        var ln = new LayerNormOp(4, Zeros(4), Zeros(4), 1e-6);
+        Assert.That(ln.Flops([[3, 4]]), Is.EqualTo(8L * 12));
+        Assert.That(ln.Bytes([[3, 4]]), Is.EqualTo(4L * (12 + 12 + 8)));                 // x, y, weight, bias
+
+        Assert.That(new GeluOp().Bytes([[2, 5]]), Is.EqualTo(4L * 20));
+
+        // [1,2,5,5,3], k 1x3x3, s 1x2x2, p 0x1x1 → [1,2,3,3,3]: 54 outputs, 9 comparisons each.
+        var pool = new MaxPool3dOp((1, 3, 3), (1, 2, 2), (0, 1, 1));
+        Assert.That(pool.OutputShape([[1, 2, 5, 5, 3]]), Is.EqualTo(new[] { 1, 2, 3, 3, 3 }));
+        Assert.That(pool.Flops([[1, 2, 5, 5, 3]]), Is.EqualTo(54L * 9));
+        Assert.That(pool.Bytes([[1, 2, 5, 5, 3]]), Is.EqualTo(4L * (150 + 54)));
     }
 }

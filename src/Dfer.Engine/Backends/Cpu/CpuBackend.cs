@@ -7,6 +7,9 @@ using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Gate;
+using Dfer.Ops.Gelu;
+using Dfer.Ops.LayerNorm;
+using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
@@ -41,6 +44,9 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.Gate => new GateCpu(),
         OpKind.Conv1d => new Conv1dCpu((Conv1dOp)op),
         OpKind.Softmax => new SoftmaxCpu(),
+        OpKind.LayerNorm => new LayerNormCpu((LayerNormOp)op),
+        OpKind.Gelu => new GeluCpu(),
+        OpKind.MaxPool3d => new MaxPool3dCpu((MaxPool3dOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -49,7 +55,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
     public static bool SupportsKind(OpKind kind) => kind switch
     {
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
-            or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax => true,
+            or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
+            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d => true,
     };
 
     public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

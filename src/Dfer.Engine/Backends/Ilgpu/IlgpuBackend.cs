@@ -7,6 +7,9 @@ using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Gate;
+using Dfer.Ops.Gelu;
+using Dfer.Ops.LayerNorm;
+using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
@@ -49,6 +52,9 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.Gate => new GateIlgpu(),
         OpKind.Conv1d => new Conv1dIlgpu(device, (Conv1dOp)op),
         OpKind.Softmax => new SoftmaxIlgpu(),
+        OpKind.LayerNorm => new LayerNormIlgpu(device, (LayerNormOp)op),
+        OpKind.Gelu => new GeluIlgpu(),
+        OpKind.MaxPool3d => new MaxPool3dIlgpu((MaxPool3dOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -57,7 +63,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     public static bool SupportsKind(OpKind kind) => kind switch
     {
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
-            or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax => true,
+            or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
+            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -6,6 +6,9 @@ using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Gate;
+using Dfer.Ops.Gelu;
+using Dfer.Ops.LayerNorm;
+using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
@@ -36,6 +39,9 @@ public sealed class ReferenceBackend : IBackend
         OpKind.Gate => GateReference.Run(x[0], x[1]),
         OpKind.Conv1d => Conv1dReference.Run((Conv1dOp)op, x[0], shapes[0]),
         OpKind.Softmax => SoftmaxReference.Run(x[0], shapes[0]),
+        OpKind.LayerNorm => LayerNormReference.Run((LayerNormOp)op, x[0], shapes[0]),
+        OpKind.Gelu => GeluReference.Run(x[0]),
+        OpKind.MaxPool3d => MaxPool3dReference.Run((MaxPool3dOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
