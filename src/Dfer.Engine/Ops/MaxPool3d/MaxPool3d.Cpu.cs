@@ -55,8 +55,18 @@ public sealed unsafe class MaxPool3dCpu : ICpuKernel
                 {
                     float* x = X!.Data + ((((long)n * t + a) * h + b) * w + d) * c;
                     ch = 0;
-                    for (; ch <= c - vw; ch += vw) Vector.Store(Vector.Max(Vector.Load(y + ch), Vector.Load(x + ch)), y + ch);
-                    for (; ch < c; ch++) y[ch] = MathF.Max(y[ch], x[ch]);
+                    for (; ch <= c - vw; ch += vw)
+                    {
+                        // NaN wins, as in PyTorch: maxps alone would let a later number replace it.
+                        Vector<float> yv = Vector.Load(y + ch), xv = Vector.Load(x + ch);
+                        Vector<float> m = Vector.ConditionalSelect(Vector.Equals(xv, xv), Vector.Max(yv, xv), xv);
+                        Vector.Store(Vector.ConditionalSelect(Vector.Equals(yv, yv), m, yv), y + ch);
+                    }
+                    for (; ch < c; ch++)
+                    {
+                        float v = x[ch];
+                        if (v > y[ch] || float.IsNaN(v)) y[ch] = v;
+                    }
                 }
             }
         }

@@ -48,7 +48,11 @@ public sealed class MaxPool3dIlgpu : IIlgpuKernel
         for (int a = t0; a < t1; a++)
         for (int b = h0; b < h1; b++)
         for (int d = w0; d < w1; d++)
-            m = XMath.Max(m, x[((((long)n * p.T + a) * p.H + b) * p.W + d) * p.C + c]);
+        {
+            float v = x[((((long)n * p.T + a) * p.H + b) * p.W + d) * p.C + c];
+            // NaN wins and stays, as in PyTorch.
+            if (v > m || float.IsNaN(v)) m = v;
+        }
         y[index] = m;
     }
 
