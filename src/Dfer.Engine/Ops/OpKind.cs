@@ -18,6 +18,8 @@ public enum OpKind
     Gate,
     Conv1d,
     Softmax,
+    DepthwiseConv3d,
+    Conv2d,
 }
 
 public static class OpKindNames
@@ -36,5 +38,7 @@ public static class OpKindNames
         OpKind.Gate => "gate",
         OpKind.Conv1d => "conv1d",
         OpKind.Softmax => "softmax",
+        OpKind.DepthwiseConv3d => "dwconv3d",
+        OpKind.Conv2d => "conv2d",
     };
 }

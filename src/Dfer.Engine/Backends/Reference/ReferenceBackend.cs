@@ -3,7 +3,9 @@ using Dfer.Ops;
 using Dfer.Ops.Attention;
 using Dfer.Ops.AvgPool3d;
 using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
+using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Linear;
@@ -36,6 +38,8 @@ public sealed class ReferenceBackend : IBackend
         OpKind.Gate => GateReference.Run(x[0], x[1]),
         OpKind.Conv1d => Conv1dReference.Run((Conv1dOp)op, x[0], shapes[0]),
         OpKind.Softmax => SoftmaxReference.Run(x[0], shapes[0]),
+        OpKind.DepthwiseConv3d => DepthwiseConv3dReference.Run((DepthwiseConv3dOp)op, x[0], shapes[0]),
+        OpKind.Conv2d => Conv2dReference.Run((Conv2dOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
