@@ -95,18 +95,25 @@ public sealed unsafe class DepthwiseConv3dCpu : ICpuKernel, IDisposable
                 }
                 float* yp = yrow + (long)ow * c;
                 int ch = 0;
-                for (; ch <= c - 2 * vw; ch += 2 * vw)
+                // Four independent accumulator chains hide the add latency.
+                for (; ch <= c - 4 * vw; ch += 4 * vw)
                 {
                     var acc0 = Vector.Load(bias + ch);
                     var acc1 = Vector.Load(bias + ch + vw);
+                    var acc2 = Vector.Load(bias + ch + 2 * vw);
+                    var acc3 = Vector.Load(bias + ch + 3 * vw);
                     for (int k = 0; k < taps; k++)
                     {
                         float* xp = xn + xo[k] + ch, wp = wts + wo_[k] + ch;
                         acc0 += Vector.Load(xp) * Vector.Load(wp);
                         acc1 += Vector.Load(xp + vw) * Vector.Load(wp + vw);
+                        acc2 += Vector.Load(xp + 2 * vw) * Vector.Load(wp + 2 * vw);
+                        acc3 += Vector.Load(xp + 3 * vw) * Vector.Load(wp + 3 * vw);
                     }
                     acc0.Store(yp + ch);
                     acc1.Store(yp + ch + vw);
+                    acc2.Store(yp + ch + 2 * vw);
+                    acc3.Store(yp + ch + 3 * vw);
                 }
                 for (; ch <= c - vw; ch += vw)
                 {
