@@ -12,11 +12,17 @@ using TorchSharp;
 // same input and the same thread count, interleaved in one run so machine noise hits both alike.
 // Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--batch N] [--threads N] [--repeats N] [--layers]
 // With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
+// With --ifdd-ops: IFDD's dwconv3d and dilated conv2d shapes, Dfer's CPU kernels against libtorch.
 int batch = Arg("--batch", 2), threads = Arg("--threads", Environment.ProcessorCount), repeats = Arg("--repeats", 5);
 bool layers = args.Contains("--layers");
 if (args.Contains("--conv"))
 {
     Dfer.Perf.ConvBench.Run(batch, threads, repeats);
+    return;
+}
+if (args.Contains("--ifdd-ops"))
+{
+    Dfer.Perf.IfddOpsBench.Run(batch, threads, repeats);
     return;
 }
 

@@ -1,7 +1,9 @@
 using Dfer.Ops;
 using Dfer.Ops.Attention;
 using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
+using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
@@ -45,6 +47,8 @@ public sealed class TorchOracle : IReferenceOracle
     internal static TTensor Torch(Op op, TTensor[] x) => op switch
     {
         Conv3dOp c => Conv3d(c, x),
+        DepthwiseConv3dOp d => DepthwiseConv3d(d, x[0]),
+        Conv2dOp c => Conv2d(c, x[0]),
         Dfer.Ops.AvgPool3d.AvgPool3dOp => F.adaptive_avg_pool3d(x[0].permute(0, 4, 1, 2, 3), 1).flatten(1),
         LinearOp l => F.linear(x[0], W(l.Weight, l.Out, l.In), l.Bias == null ? null : W(l.Bias, l.Out)),
         LstmOp l => Lstm(l, x[0]),
@@ -70,6 +74,20 @@ public sealed class TorchOracle : IReferenceOracle
             new long[] { c.Stride.T, c.Stride.H, c.Stride.W }, new long[] { c.Pad.T, c.Pad.H, c.Pad.W }).permute(0, 2, 3, 4, 1);
         if (c.Residual) y = y + x[1];
         return c.Relu ? F.relu(y) : y;
+    }
+
+    private static TTensor DepthwiseConv3d(DepthwiseConv3dOp d, TTensor x)
+    {
+        var w = W(d.Weight, d.Channels, 1, d.Kernel.T, d.Kernel.H, d.Kernel.W);
+        return F.conv3d(x.permute(0, 4, 1, 2, 3), w, d.Bias == null ? null : W(d.Bias, d.Channels),
+            new long[] { d.Stride.T, d.Stride.H, d.Stride.W }, new long[] { d.Pad.T, d.Pad.H, d.Pad.W }, groups: d.Channels).permute(0, 2, 3, 4, 1);
+    }
+
+    private static TTensor Conv2d(Conv2dOp c, TTensor x)
+    {
+        var w = W(c.Weight, c.Cout, c.Cin, c.Kernel.H, c.Kernel.W);
+        return F.conv2d(x.permute(0, 3, 1, 2), w, c.Bias == null ? null : W(c.Bias, c.Cout),
+            new long[] { c.Stride.H, c.Stride.W }, new long[] { c.Pad.H, c.Pad.W }, new long[] { c.Dilation.H, c.Dilation.W }).permute(0, 2, 3, 1);
     }
 
     private static TTensor Lstm(LstmOp l, TTensor x)

@@ -1,7 +1,9 @@
 using Dfer.Ops.Attention;
 using Dfer.Ops.AvgPool3d;
 using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
+using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
@@ -64,6 +66,8 @@ public static class OpCases
             OpKind.Gelu => new[] { new[] { 1 }, new[] { 3, 5, 7 }, new[] { 13, 131 }, new[] { 393, 3072 }, new[] { 392, 7 } }
                 .Select(s => new OpCase($"gelu({string.Join("x", s)})", new GeluOp(), new[] { s })).ToArray(),
             OpKind.MaxPool3d => MaxPool3dCases(),
+            OpKind.DepthwiseConv3d => DepthwiseConv3dCases(rng),
+            OpKind.Conv2d => Conv2dCases(rng),
         };
     }
 
@@ -116,6 +120,53 @@ public static class OpCases
         return cases.Select(c => new OpCase(
             $"maxpool3d(n={c.x[0]},t={c.x[1]},h={c.x[2]},w={c.x[3]},c={c.x[4]},k={c.k.T}x{c.k.H}x{c.k.W},s={c.s.T}x{c.s.H}x{c.s.W},p={c.p.T}x{c.p.H}x{c.p.W})",
             new MaxPool3dOp(c.k, c.s, c.p), new[] { c.x })).ToArray();
+    }
+
+    private static OpCase[] DepthwiseConv3dCases(DeterministicRandom rng)
+    {
+        // (n, c, t, h, w, k, s, p, bias); the last five are IFDD's pooling convs (96 channels, k 3, pad 1, batch = clips × heads).
+        var shapes = new (int n, int c, int t, int h, int w, (int, int, int) k, (int, int, int) s, (int, int, int) p, bool bias)[]
+        {
+            (1, 1, 1, 1, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), true),
+            (2, 3, 3, 4, 5, (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
+            (2, 13, 5, 11, 7, (3, 5, 3), (1, 2, 3), (1, 2, 1), true),
+            (3, 37, 7, 13, 17, (2, 3, 3), (2, 3, 2), (0, 1, 1), true),
+            (1, 19, 3, 29, 23, (3, 3, 3), (1, 3, 2), (1, 1, 1), false),
+            (2, 96, 8, 56, 56, (3, 3, 3), (1, 8, 8), (1, 1, 1), false),
+            (1, 96, 8, 56, 56, (3, 3, 3), (1, 2, 2), (1, 1, 1), false),
+            (4, 96, 8, 14, 14, (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
+            (2, 96, 8, 28, 28, (3, 3, 3), (1, 4, 4), (1, 1, 1), false),
+            (8, 96, 8, 7, 7, (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
+        };
+        return shapes.Select(c =>
+        {
+            int fan = c.k.Item1 * c.k.Item2 * c.k.Item3;
+            var op = new DepthwiseConv3dOp(c.c, c.k, c.s, c.p, Weights(rng, c.c * fan, fan), c.bias ? rng.Uniform(c.c, -0.5f, 0.5f) : null);
+            string name = $"dwconv3d(n={c.n},c={c.c},t={c.t},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},p={c.p.Item1}x{c.p.Item2}x{c.p.Item3}{(c.bias ? "" : ",nobias")})";
+            return new OpCase(name, op, new[] { new[] { c.n, c.t, c.h, c.w, c.c } });
+        }).ToArray();
+    }
+
+    private static OpCase[] Conv2dCases(DeterministicRandom rng)
+    {
+        // (n, cin, h, w, cout, k, s, p, d, bias); the last is IFDD's 3x3 dilation-2 stride-2 conv (8 frames there, 2 here).
+        var shapes = new (int n, int c, int h, int w, int co, (int, int) k, (int, int) s, (int, int) p, (int, int) d, bool bias)[]
+        {
+            (1, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), (1, 1), true),
+            (2, 3, 5, 6, 4, (3, 3), (1, 1), (1, 1), (1, 1), false),
+            (2, 7, 13, 11, 19, (3, 3), (2, 2), (2, 2), (2, 2), true),
+            (3, 5, 17, 19, 37, (3, 5), (1, 2), (3, 2), (3, 1), true),
+            (1, 11, 23, 29, 13, (2, 3), (2, 1), (0, 3), (1, 3), false),
+            (1, 37, 7, 7, 41, (3, 3), (1, 1), (1, 1), (1, 1), true),
+            (2, 384, 14, 14, 384, (3, 3), (2, 2), (2, 2), (2, 2), false),
+        };
+        return shapes.Select(c =>
+        {
+            int fan = c.c * c.k.Item1 * c.k.Item2;
+            var op = new Conv2dOp(c.c, c.co, c.k, c.s, c.p, c.d, Weights(rng, c.co * fan, fan), c.bias ? rng.Uniform(c.co, -0.5f, 0.5f) : null);
+            string name = $"conv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2},s={c.s.Item1}x{c.s.Item2},p={c.p.Item1}x{c.p.Item2},d={c.d.Item1}x{c.d.Item2},cout={c.co}{(c.bias ? "" : ",nobias")})";
+            return new OpCase(name, op, new[] { new[] { c.n, c.h, c.w, c.c } });
+        }).ToArray();
     }
 
     private static LstmOp Lstm(DeterministicRandom rng, int input, int hidden, int layers, bool bidir)

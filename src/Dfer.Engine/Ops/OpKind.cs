@@ -21,6 +21,8 @@ public enum OpKind
     LayerNorm,
     Gelu,
     MaxPool3d,
+    DepthwiseConv3d,
+    Conv2d,
 }
 
 public static class OpKindNames
@@ -42,5 +44,7 @@ public static class OpKindNames
         OpKind.LayerNorm => "layernorm",
         OpKind.Gelu => "gelu",
         OpKind.MaxPool3d => "maxpool3d",
+        OpKind.DepthwiseConv3d => "dwconv3d",
+        OpKind.Conv2d => "conv2d",
     };
 }

@@ -4,7 +4,9 @@ using Dfer.Ops;
 using Dfer.Ops.Attention;
 using Dfer.Ops.AvgPool3d;
 using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
+using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
@@ -55,6 +57,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.LayerNorm => new LayerNormIlgpu(device, (LayerNormOp)op),
         OpKind.Gelu => new GeluIlgpu(),
         OpKind.MaxPool3d => new MaxPool3dIlgpu((MaxPool3dOp)op),
+        OpKind.DepthwiseConv3d => new DepthwiseConv3dIlgpu(device, (DepthwiseConv3dOp)op),
+        OpKind.Conv2d => new Conv2dIlgpu(device, (Conv2dOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -64,7 +68,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     {
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
-            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d => true,
+            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

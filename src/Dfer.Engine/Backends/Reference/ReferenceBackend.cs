@@ -3,7 +3,9 @@ using Dfer.Ops;
 using Dfer.Ops.Attention;
 using Dfer.Ops.AvgPool3d;
 using Dfer.Ops.Conv1d;
+using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
+using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Dmin;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
@@ -42,6 +44,8 @@ public sealed class ReferenceBackend : IBackend
         OpKind.LayerNorm => LayerNormReference.Run((LayerNormOp)op, x[0], shapes[0]),
         OpKind.Gelu => GeluReference.Run(x[0]),
         OpKind.MaxPool3d => MaxPool3dReference.Run((MaxPool3dOp)op, x[0], shapes[0]),
+        OpKind.DepthwiseConv3d => DepthwiseConv3dReference.Run((DepthwiseConv3dOp)op, x[0], shapes[0]),
+        OpKind.Conv2d => Conv2dReference.Run((Conv2dOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>

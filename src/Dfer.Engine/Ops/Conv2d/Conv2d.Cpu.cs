@@ -1,0 +1,155 @@
+using System.Numerics;
+using Dfer.Devices.Cpu;
+using Dfer.Tensors;
+
+namespace Dfer.Ops.Conv2d;
+
+/// <summary>
+/// conv2d on the CPU as an implicit GEMM: rows are output positions (n, h, w), columns output
+/// channels, the reduction runs over (kh, kw, ci) and reads the channels-last input in place.
+/// A tile is <see cref="MR"/> positions × 2 vectors of output channels held in registers; per
+/// input channel it broadcasts one input value per position and loads two weight vectors.
+/// Padding taps point at a row of zeros instead of branching. Weights are packed per panel of
+/// 2 vectors as [panel][kh][kw][ci][2·V], zero beyond Cout. Work items: (panel, chunk of tiles).
+/// </summary>
+public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
+{
+    private const int MR = 4, TilesPerChunk = 16;
+    private static readonly int V = Vector<float>.Count, NR = 2 * Vector<float>.Count;
+
+    private readonly Conv2dOp _op;
+    private readonly NativeBuffer _packed, _bias, _zeros;
+    private readonly int _panels;
+    private readonly long _panelFloats;
+    private readonly Work _work;
+
+    public Conv2dCpu(Conv2dOp op)
+    {
+        _op = op;
+        var (kh, kw) = op.Kernel;
+        int cin = op.Cin, cout = op.Cout;
+        _panels = (cout + NR - 1) / NR;
+        _panelFloats = (long)kh * kw * cin * NR;
+        _packed = new NativeBuffer(_panelFloats * _panels * sizeof(float));
+        _bias = new NativeBuffer((long)_panels * NR * sizeof(float));
+        _zeros = new NativeBuffer((long)cin * sizeof(float));
+        float* p = (float*)_packed.Pointer;
+        for (int o = 0; o < cout; o++)
+            for (int i = 0; i < cin; i++)
+                for (int a = 0; a < kh; a++)
+                    for (int b = 0; b < kw; b++)
+                        p[(o / NR) * _panelFloats + (((long)a * kw + b) * cin + i) * NR + o % NR] = op.Weight[(((long)o * cin + i) * kh + a) * kw + b];
+        if (op.Bias != null) op.Bias.CopyTo(new Span<float>(_bias.Pointer, cout));
+        _work = new Work(this);
+    }
+
+    public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
+    {
+        var x = inputs[0];
+        if (x.Strides[3] != 1) x = CpuChecks.Dense(x);
+        CpuChecks.ExpectDense(output, "conv2d");
+        long positions = (long)output.Shape[0] * output.Shape[1] * output.Shape[2];
+        long tiles = (positions + MR - 1) / MR;
+        _work.X = x; _work.Y = output; _work.Positions = positions; _work.Chunks = (int)((tiles + TilesPerChunk - 1) / TilesPerChunk);
+        ctx.Pool.Run(_work, _panels * _work.Chunks);
+        _work.X = _work.Y = null;
+    }
+
+    private sealed class Work(Conv2dCpu kernel) : IParallelWork
+    {
+        public Tensor? X, Y;
+        public long Positions;
+        public int Chunks;
+
+        public void Execute(int item, int thread)
+        {
+            var op = kernel._op;
+            Tensor x = X!, y = Y!;
+            int panel = item / Chunks, chunk = item % Chunks;
+            int h = x.Shape[1], w = x.Shape[2], cin = op.Cin, cout = op.Cout;
+            int ho = y.Shape[1], wo = y.Shape[2];
+            var (kh, kw) = op.Kernel;
+            int taps = kh * kw, co0 = panel * NR;
+            float* wPanel = (float*)kernel._packed.Pointer + panel * kernel._panelFloats;
+            float* bias = (float*)kernel._bias.Pointer + co0;
+            float* zeros = (float*)kernel._zeros.Pointer;
+            // Input row of each (position in tile, tap): the zero row where the tap falls in the padding.
+            float** rowsOf = stackalloc float*[MR * taps <= 1024 ? MR * taps : 1];
+            float*[]? heap = MR * taps > 1024 ? new float*[MR * taps] : null;
+            fixed (float** hp = heap)
+            {
+                float** src = heap == null ? rowsOf : hp;
+                long m0 = (long)chunk * TilesPerChunk * MR, mEnd = Math.Min(Positions, m0 + (long)TilesPerChunk * MR);
+                for (long m = m0; m < mEnd; m += MR)
+                {
+                    int count = (int)Math.Min(MR, mEnd - m);
+                    for (int r = 0; r < MR; r++)
+                    {
+                        if (r >= count) { for (int k = 0; k < taps; k++) src[k * MR + r] = zeros; continue; }
+                        long pos = m + r;
+                        int ow = (int)(pos % wo), oh = (int)(pos / wo % ho), n = (int)(pos / ((long)wo * ho));
+                        for (int a = 0; a < kh; a++)
+                        {
+                            int ih = oh * op.Stride.H - op.Pad.H + a * op.Dilation.H;
+                            for (int b = 0; b < kw; b++)
+                            {
+                                int iw = ow * op.Stride.W - op.Pad.W + b * op.Dilation.W;
+                                src[(a * kw + b) * MR + r] = ih < 0 || ih >= h || iw < 0 || iw >= w
+                                    ? zeros
+                                    : x.Data + n * x.Strides[0] + ih * x.Strides[1] + iw * x.Strides[2];
+                            }
+                        }
+                    }
+                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, cout, count, Math.Min(NR, cout - co0));
+                }
+            }
+        }
+    }
+
+    /// <summary>One tile: <paramref name="count"/> positions × <paramref name="cols"/> (≤ 2V) output channels.</summary>
+    private static void Tile(float** src, int taps, int cin, float* w, float* bias, float* y, int cout, int count, int cols)
+    {
+        var b0 = Vector.Load(bias);
+        var b1 = Vector.Load(bias + V);
+        Vector<float> c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1, c30 = b0, c31 = b1;
+        for (int k = 0; k < taps; k++)
+        {
+            float* x0 = src[k * MR], x1 = src[k * MR + 1], x2 = src[k * MR + 2], x3 = src[k * MR + 3];
+            float* wk = w + (long)k * cin * NR;
+            for (int i = 0; i < cin; i++)
+            {
+                var w0 = Vector.Load(wk);
+                var w1 = Vector.Load(wk + V);
+                wk += NR;
+                var a = new Vector<float>(x0[i]);
+                c00 += a * w0; c01 += a * w1;
+                a = new Vector<float>(x1[i]);
+                c10 += a * w0; c11 += a * w1;
+                a = new Vector<float>(x2[i]);
+                c20 += a * w0; c21 += a * w1;
+                a = new Vector<float>(x3[i]);
+                c30 += a * w0; c31 += a * w1;
+            }
+        }
+        Store(y, cols, c00, c01);
+        if (count > 1) Store(y + cout, cols, c10, c11);
+        if (count > 2) Store(y + 2L * cout, cols, c20, c21);
+        if (count > 3) Store(y + 3L * cout, cols, c30, c31);
+    }
+
+    private static void Store(float* y, int cols, Vector<float> lo, Vector<float> hi)
+    {
+        if (cols == NR)
+        {
+            lo.Store(y);
+            hi.Store(y + V);
+            return;
+        }
+        float* tmp = stackalloc float[NR];
+        lo.Store(tmp);
+        hi.Store(tmp + V);
+        for (int j = 0; j < cols; j++) y[j] = tmp[j];
+    }
+
+    public void Dispose() { _packed.Dispose(); _bias.Dispose(); _zeros.Dispose(); }
+}

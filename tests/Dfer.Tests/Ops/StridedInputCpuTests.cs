@@ -1,0 +1,40 @@
+using Dfer.Backends.Cpu;
+using Dfer.Ops;
+using Dfer.Tensors;
+
+namespace Dfer.Tests.Ops;
+
+/// <summary>
+/// dwconv3d and conv2d on the CPU read their input through its strides, so a value the planner gave
+/// a halo (for another consumer) is read in place. The op matrix only feeds dense inputs; here the
+/// halo holds NaN, so a kernel that read it, or that mistook a strided view for a dense one, fails.
+/// </summary>
+[TestFixture]
+public class StridedInputCpuTests
+{
+    private CpuBackend _cpu = null!;
+
+    [OneTimeSetUp] public void SetUp() => _cpu = new CpuBackend(2);
+    [OneTimeTearDown] public void TearDown() => _cpu.Dispose();
+
+    public static IEnumerable<TestCaseData> Cases() =>
+        new[] { OpKind.DepthwiseConv3d, OpKind.Conv2d }.SelectMany(k => OpCases.For(k)).Select(c => new TestCaseData(c).SetName("halo input " + c.Name));
+
+    [TestCaseSource(nameof(Cases))]
+    public unsafe void HaloInputGivesTheDenseResult(OpCase c)
+    {
+        int[] xs = c.InputShapes[0], ys = c.Op.OutputShape(c.InputShapes);
+        var x = c.MakeInputs(new DeterministicRandom(11))[0];
+        var halo = xs.Select((_, i) => i == 0 || i == xs.Length - 1 ? 0 : 1 + i % 2).ToArray();
+        var strided = Tensor.ZerosWithHalo(xs, halo);
+        new Span<float>(strided.Storage.Pointer, (int)(strided.Storage.Bytes / sizeof(float))).Fill(float.NaN);
+        strided.CopyFrom(x);
+        if (xs[1..^1].Any(d => d > 1)) Assert.That(strided.IsContiguous, Is.False, "the view must be strided to test anything");
+
+        var dense = Tensor.Zeros(ys);
+        var fromHalo = Tensor.Zeros(ys);
+        _cpu.RunOp(c.Op, new[] { Tensor.FromArray(x, xs) }, dense);
+        _cpu.RunOp(c.Op, new[] { strided }, fromHalo);
+        Assert.That(fromHalo.ToArray(), Is.EqualTo(dense.ToArray()));
+    }
+}
