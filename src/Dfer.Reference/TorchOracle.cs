@@ -49,6 +49,7 @@ public sealed class TorchOracle : IReferenceOracle
         Conv3dOp c => Conv3d(c, x),
         DepthwiseConv3dOp d => DepthwiseConv3d(d, x[0]),
         Conv2dOp c => Conv2d(c, x[0]),
+        Dfer.Ops.FrameSample.FrameSampleOp f => FrameSample(f, x[0], x[1]),
         Dfer.Ops.AvgPool3d.AvgPool3dOp => F.adaptive_avg_pool3d(x[0].permute(0, 4, 1, 2, 3), 1).flatten(1),
         LinearOp l => F.linear(x[0], W(l.Weight, l.Out, l.In), l.Bias == null ? null : W(l.Bias, l.Out)),
         LstmOp l => Lstm(l, x[0]),
@@ -81,6 +82,21 @@ public sealed class TorchOracle : IReferenceOracle
         var w = W(d.Weight, d.Channels, 1, d.Kernel.T, d.Kernel.H, d.Kernel.W);
         return F.conv3d(x.permute(0, 4, 1, 2, 3), w, d.Bias == null ? null : W(d.Bias, d.Channels),
             new long[] { d.Stride.T, d.Stride.H, d.Stride.W }, new long[] { d.Pad.T, d.Pad.H, d.Pad.W }, groups: d.Channels).permute(0, 2, 3, 4, 1);
+    }
+
+    /// <summary>
+    /// IFDD's ISSM sampling as the original code does it: the index normalised by
+    /// <c>normalize_grid</c> (2·idx/D − 1), then <c>grid_sample</c> (bilinear, border padding,
+    /// align_corners=False) on the frames laid out as a [B, S·C, T, 1] image with x = 0.
+    /// </summary>
+    private static TTensor FrameSample(Dfer.Ops.FrameSample.FrameSampleOp f, TTensor frames, TTensor index)
+    {
+        long b = frames.shape[0], t = frames.shape[1], s = frames.shape[2], c = frames.shape[3], k = index.shape[1];
+        var image = frames.reshape(b, t, s * c).permute(0, 2, 1).unsqueeze(-1);
+        var g = index * (2.0 / f.Divisor) - 1.0;
+        var grid = stack(new[] { zeros_like(g), g }, -1).unsqueeze(2);
+        var sampled = F.grid_sample(image, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
+        return sampled.squeeze(-1).permute(0, 2, 1).reshape(b, k, s, c);
     }
 
     private static TTensor Conv2d(Conv2dOp c, TTensor x)

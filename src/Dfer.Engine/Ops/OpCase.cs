@@ -7,11 +7,11 @@ namespace Dfer.Ops;
 /// inputs. Names carry the shape, e.g. <c>conv3d(n=2,c=3,t=5,h=7,w=11,k=3x3x3,s=1,p=1)</c>, so a
 /// test filter or `dfer validate` can pick one.
 /// </summary>
-public sealed record OpCase(string Name, Op Op, int[][] InputShapes)
+public sealed record OpCase(string Name, Op Op, int[][] InputShapes, (float Lo, float Hi)[]? Ranges = null)
 {
-    /// <summary>Fresh random inputs in [−1, 1), one array per input.</summary>
+    /// <summary>Fresh random inputs, one array per input: in [−1, 1), or in the case's own range for inputs that are not activations (e.g. fractional frame indices).</summary>
     public float[][] MakeInputs(DeterministicRandom rng) =>
-        InputShapes.Select(s => rng.Uniform(Tensor.ElementCountOf(s), -1f, 1f)).ToArray();
+        InputShapes.Select((s, i) => Ranges is { } r ? rng.Uniform(Tensor.ElementCountOf(s), r[i].Lo, r[i].Hi) : rng.Uniform(Tensor.ElementCountOf(s), -1f, 1f)).ToArray();
 
     public override string ToString() => Name;
 }

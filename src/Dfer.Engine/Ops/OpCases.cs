@@ -5,6 +5,7 @@ using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Dmin;
+using Dfer.Ops.FrameSample;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
@@ -68,6 +69,12 @@ public static class OpCases
             OpKind.MaxPool3d => MaxPool3dCases(),
             OpKind.DepthwiseConv3d => DepthwiseConv3dCases(rng),
             OpKind.Conv2d => Conv2dCases(rng),
+            // (b, t, s, c, k, divisor); IFDD's ISSM: 8 frames of 49×768, 4 positions, divisor 7. Indices
+            // range past both ends so the border clamp is exercised.
+            OpKind.FrameSample => new[] { (1, 1, 1, 1, 1, 1.0), (2, 5, 3, 7, 3, 4.0), (3, 8, 49, 11, 4, 7.0), (2, 8, 49, 768, 4, 7.0) }
+                .Select(c => new OpCase($"framesample(b={c.Item1},t={c.Item2},s={c.Item3},c={c.Item4},k={c.Item5},divisor={c.Item6})",
+                    new FrameSampleOp(c.Item6), new[] { new[] { c.Item1, c.Item2, c.Item3, c.Item4 }, new[] { c.Item1, c.Item5 } },
+                    new[] { (-1f, 1f), (-2.5f, c.Item2 + 1.5f) })).ToArray(),
         };
     }
 

@@ -8,6 +8,7 @@ using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Dmin;
+using Dfer.Ops.FrameSample;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
@@ -51,6 +52,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.MaxPool3d => new MaxPool3dCpu((MaxPool3dOp)op),
         OpKind.DepthwiseConv3d => new DepthwiseConv3dCpu((DepthwiseConv3dOp)op),
         OpKind.Conv2d => new Conv2dCpu((Conv2dOp)op),
+        OpKind.FrameSample => new FrameSampleCpu((FrameSampleOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -60,7 +62,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
     {
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
-            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d => true,
+            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d or OpKind.FrameSample => true,
     };
 
     public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -7,6 +7,7 @@ using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Dmin;
+using Dfer.Ops.FrameSample;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
@@ -46,6 +47,7 @@ public sealed class ReferenceBackend : IBackend
         OpKind.MaxPool3d => MaxPool3dReference.Run((MaxPool3dOp)op, x[0], shapes[0]),
         OpKind.DepthwiseConv3d => DepthwiseConv3dReference.Run((DepthwiseConv3dOp)op, x[0], shapes[0]),
         OpKind.Conv2d => Conv2dReference.Run((Conv2dOp)op, x[0], shapes[0]),
+        OpKind.FrameSample => FrameSampleReference.Run((FrameSampleOp)op, x[0], shapes[0], x[1], shapes[1]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
