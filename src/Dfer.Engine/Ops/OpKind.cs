@@ -23,6 +23,7 @@ public enum OpKind
     MaxPool3d,
     DepthwiseConv3d,
     Conv2d,
+    RelPosAttention,
 }
 
 public static class OpKindNames
@@ -46,5 +47,6 @@ public static class OpKindNames
         OpKind.MaxPool3d => "maxpool3d",
         OpKind.DepthwiseConv3d => "dwconv3d",
         OpKind.Conv2d => "conv2d",
+        OpKind.RelPosAttention => "relposattn",
     };
 }
