@@ -8,6 +8,7 @@ using Dfer.Ops.Dmin;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
+using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Runtime;
 using TorchSharp;
@@ -54,6 +55,7 @@ public sealed class TorchOracle : IReferenceOracle
         LinearOp l => F.linear(x[0], W(l.Weight, l.Out, l.In), l.Bias == null ? null : W(l.Bias, l.Out)),
         LstmOp l => Lstm(l, x[0]),
         AttentionOp a => Attention(a, x[0]),
+        RelPosAttentionOp r => RelPosAttention(r, x[0], x[1], x[2]),
         DminOp d => Dmin(d, x[0]),
         Dfer.Ops.Gate.GateOp => x[0] * sigmoid(x[1]),
         Conv1dOp c => F.conv1d(x[0], W(c.Weight, c.Cout, c.Cin, c.KernelSize), W(c.Bias, c.Cout), padding: c.Pad),
@@ -132,6 +134,41 @@ public sealed class TorchOracle : IReferenceOracle
         var parts = qkv.chunk(3, -1).Select(t => t.reshape(b, n, a.Heads, a.HeadDim).permute(0, 2, 1, 3)).ToArray();
         var attn = softmax(matmul(parts[0], parts[1].transpose(-1, -2)) * a.Scale, -1);
         return matmul(attn, parts[2]).permute(0, 2, 1, 3).reshape(b, n, a.Dim);
+    }
+
+    /// <summary>
+    /// MViTv2's attention with decomposed relative positions, as its code computes it: the logits by
+    /// matmul, the per-axis tables gathered by the distance index, three einsums against the unscaled
+    /// query, broadcast-added to the [1:, 1:] block, softmax, matmul, residual pooling.
+    /// </summary>
+    private static TTensor RelPosAttention(RelPosAttentionOp r, TTensor q, TTensor k, TTensor v)
+    {
+        long b = q.shape[0], h = q.shape[1], d = r.HeadDim;
+        var (qt, qh, qw) = r.QGrid;
+        var (kt, kh, kw) = r.KGrid;
+        var attn = matmul(q * r.Scale, k.transpose(-1, -2));
+
+        // dist = i·max(c/a,1) − j·max(a/c,1) + (c−1)·max(a/c,1), truncated (it is never negative).
+        TTensor Gather(float[] table, long a, long c)
+        {
+            double qr = Math.Max((double)c / a, 1.0), kr = Math.Max((double)a / c, 1.0);
+            var dist = arange(a, ScalarType.Float64).unsqueeze(1) * qr - arange(c, ScalarType.Float64).unsqueeze(0) * kr + (c - 1) * kr;
+            return W(table, table.Length / d, d).index(new[] { TensorIndex.Tensor(dist.to(ScalarType.Int64)) });   // [a, c, d]
+        }
+        var rt = Gather(r.RelT, qt, kt);
+        var rh = Gather(r.RelH, qh, kh);
+        var rw = Gather(r.RelW, qw, kw);
+        var u = q.narrow(2, 1, q.shape[2] - 1).reshape(b, h, qt, qh, qw, d);
+        var relT = einsum("bntyxc,tkc->bntyxk", u, rt);
+        var relH = einsum("bntyxc,ykc->bntyxk", u, rh);
+        var relW = einsum("bntyxc,xkc->bntyxk", u, rw);
+        var bias = relT.reshape(b, h, qt, qh, qw, kt, 1, 1) + relH.reshape(b, h, qt, qh, qw, 1, kh, 1) + relW.reshape(b, h, qt, qh, qw, 1, 1, kw);
+        bias = bias.reshape(b, h, qt * qh * qw, kt * kh * kw);
+        attn = attn.clone();
+        attn.narrow(2, 1, qt * qh * qw).narrow(3, 1, kt * kh * kw).add_(bias);
+        var o = matmul(softmax(attn, -1), v);
+        if (r.ResidualPooling) o.narrow(2, 1, qt * qh * qw).add_(q.narrow(2, 1, qt * qh * qw));
+        return o;
     }
 
     private static TTensor Dmin(DminOp d, TTensor y)

@@ -13,6 +13,7 @@ using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Permute;
+using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Softmax;
 using Dfer.Tensors;
@@ -75,6 +76,7 @@ public static class OpCases
                 .Select(c => new OpCase($"framesample(b={c.Item1},t={c.Item2},s={c.Item3},c={c.Item4},k={c.Item5},divisor={c.Item6})",
                     new FrameSampleOp(c.Item6), new[] { new[] { c.Item1, c.Item2, c.Item3, c.Item4 }, new[] { c.Item1, c.Item5 } },
                     new[] { (-1f, 1f), (-2.5f, c.Item2 + 1.5f) })).ToArray(),
+            OpKind.RelPosAttention => RelPosAttentionCases(rng),
         };
     }
 
@@ -173,6 +175,29 @@ public static class OpCases
             var op = new Conv2dOp(c.c, c.co, c.k, c.s, c.p, c.d, Weights(rng, c.co * fan, fan), c.bias ? rng.Uniform(c.co, -0.5f, 0.5f) : null);
             string name = $"conv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2},s={c.s.Item1}x{c.s.Item2},p={c.p.Item1}x{c.p.Item2},d={c.d.Item1}x{c.d.Item2},cout={c.co}{(c.bias ? "" : ",nobias")})";
             return new OpCase(name, op, new[] { new[] { c.n, c.h, c.w, c.c } });
+        }).ToArray();
+    }
+
+    private static OpCase[] RelPosAttentionCases(DeterministicRandom rng)
+    {
+        // (b, heads, d, q grid, k grid, residual pooling); the last is IFDD block 9 (8 heads × 393 × 393, d 96).
+        var shapes = new (int b, int h, int d, (int T, int H, int W) q, (int T, int H, int W) k, bool res)[]
+        {
+            (1, 1, 1, (1, 1, 1), (1, 1, 1), true),
+            (2, 2, 7, (2, 3, 5), (2, 2, 3), true),
+            (2, 2, 7, (2, 3, 5), (2, 2, 3), false),
+            (1, 2, 11, (2, 8, 8), (2, 2, 2), true),      // q larger (blocks 0-2, 4-7: I = i + s·(k−1−j))
+            (2, 3, 5, (1, 2, 2), (1, 4, 4), true),       // k larger (block 8: I = 2i + k−1 − j)
+            (1, 8, 96, (8, 7, 7), (8, 7, 7), true),
+        };
+        return shapes.Select(c =>
+        {
+            int rt = RelPosAttentionOp.TableRows(c.q.T, c.k.T), rh = RelPosAttentionOp.TableRows(c.q.H, c.k.H), rw = RelPosAttentionOp.TableRows(c.q.W, c.k.W);
+            var op = new RelPosAttentionOp(c.h, c.d, c.q, c.k, Weights(rng, rt * c.d, c.d), Weights(rng, rh * c.d, c.d), Weights(rng, rw * c.d, c.d), residualPooling: c.res);
+            var qs = new[] { c.b, c.h, op.Nq, c.d };
+            var ks = new[] { c.b, c.h, op.Nk, c.d };
+            string name = $"relposattn(b={c.b},heads={c.h},d={c.d},q={c.q.T}x{c.q.H}x{c.q.W},k={c.k.T}x{c.k.H}x{c.k.W}{(c.res ? ",res" : "")})";
+            return new OpCase(name, op, new[] { qs, ks, (int[])ks.Clone() });
         }).ToArray();
     }
 

@@ -24,6 +24,7 @@ public enum OpKind
     DepthwiseConv3d,
     Conv2d,
     FrameSample,
+    RelPosAttention,
 }
 
 public static class OpKindNames
@@ -48,5 +49,6 @@ public static class OpKindNames
         OpKind.DepthwiseConv3d => "dwconv3d",
         OpKind.Conv2d => "conv2d",
         OpKind.FrameSample => "framesample",
+        OpKind.RelPosAttention => "relposattn",
     };
 }

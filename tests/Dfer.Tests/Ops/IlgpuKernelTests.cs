@@ -2,6 +2,7 @@ using Dfer.Backends;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
 using Dfer.Ops.Conv3d;
+using Dfer.Ops.RelPosAttention;
 using Dfer.Runtime;
 
 namespace Dfer.Tests.Ops;
@@ -44,5 +45,17 @@ public class IlgpuKernelTests
         Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cuda), Is.EqualTo(Conv3dIlgpu.Variant.Tiled));
         Assert.That(Conv3dIlgpu.Choose(1, 1, IlgpuTarget.Cuda), Is.EqualTo(Conv3dIlgpu.Variant.Direct));
         Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cpu), Is.EqualTo(Conv3dIlgpu.Variant.Direct));
+    }
+
+    [Test]
+    public void RelPosAttention_RefusesAHeadDimLargerThanItsPerThreadAccumulator()
+    {
+        using var device = IlgpuDevice.Open(IlgpuTarget.Cpu);
+        int d = RelPosAttentionIlgpu.MaxHeadDim + 1;
+        var op = new RelPosAttentionOp(1, d, (1, 1, 1), (1, 1, 1), new float[d], new float[d], new float[d]);
+        var e = Assert.Throws<NotSupportedException>(() => new RelPosAttentionIlgpu(device, op));
+        Assert.That(e!.Message, Does.Contain(RelPosAttentionIlgpu.MaxHeadDim.ToString()));
+        var fits = new RelPosAttentionOp(1, d - 1, (1, 1, 1), (1, 1, 1), new float[d - 1], new float[d - 1], new float[d - 1]);
+        new RelPosAttentionIlgpu(device, fits).Dispose();
     }
 }

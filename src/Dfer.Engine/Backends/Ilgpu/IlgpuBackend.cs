@@ -16,6 +16,7 @@ using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
+using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Softmax;
 using ILGPU;
@@ -61,6 +62,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.DepthwiseConv3d => new DepthwiseConv3dIlgpu(device, (DepthwiseConv3dOp)op),
         OpKind.Conv2d => new Conv2dIlgpu(device, (Conv2dOp)op),
         OpKind.FrameSample => new FrameSampleIlgpu((FrameSampleOp)op),
+        OpKind.RelPosAttention => new RelPosAttentionIlgpu(device, (RelPosAttentionOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -70,7 +72,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     {
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
-            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d or OpKind.FrameSample => true,
+            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
+            or OpKind.FrameSample or OpKind.RelPosAttention => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -15,6 +15,7 @@ using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
+using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Softmax;
 
 namespace Dfer.Backends.Reference;
@@ -48,6 +49,7 @@ public sealed class ReferenceBackend : IBackend
         OpKind.DepthwiseConv3d => DepthwiseConv3dReference.Run((DepthwiseConv3dOp)op, x[0], shapes[0]),
         OpKind.Conv2d => Conv2dReference.Run((Conv2dOp)op, x[0], shapes[0]),
         OpKind.FrameSample => FrameSampleReference.Run((FrameSampleOp)op, x[0], shapes[0], x[1], shapes[1]),
+        OpKind.RelPosAttention => RelPosAttentionReference.Run((RelPosAttentionOp)op, x[0], x[1], x[2], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
