@@ -56,6 +56,7 @@ public sealed class TorchOracle : IReferenceOracle
         LstmOp l => Lstm(l, x[0]),
         AttentionOp a => Attention(a, x[0]),
         RelPosAttentionOp r => RelPosAttention(r, x[0], x[1], x[2]),
+        Dfer.Ops.Lifting.LiftingOp l => Lifting(l, x[0], x[1], x[2]),
         DminOp d => Dmin(d, x[0]),
         Dfer.Ops.Gate.GateOp => x[0] * sigmoid(x[1]),
         Conv1dOp c => F.conv1d(x[0], W(c.Weight, c.Cout, c.Cin, c.KernelSize), W(c.Bias, c.Cout), padding: c.Pad),
@@ -99,6 +100,32 @@ public sealed class TorchOracle : IReferenceOracle
         var grid = stack(new[] { zeros_like(g), g }, -1).unsqueeze(2);
         var sampled = F.grid_sample(image, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
         return sampled.squeeze(-1).permute(0, 2, 1).reshape(b, k, s, c);
+    }
+
+    /// <summary>
+    /// IFDD's lifting step as the original code does it: grid_sample split, WaveNorm by layer_norm,
+    /// then the Updater and Predictor cross-attentions (heads by view/transpose, softmax of scaled
+    /// q·kᵀ by matmul, plus the value residual) with their linear projections. → [B, K·S, C].
+    /// </summary>
+    private static TTensor Lifting(Dfer.Ops.Lifting.LiftingOp l, TTensor frames, TTensor idxA, TTensor idxD)
+    {
+        long b = frames.shape[0], c = l.Channels, n = idxA.shape[1] * frames.shape[2];
+        TTensor Norm(Dfer.Ops.LayerNorm.LayerNormOp ln, TTensor x) => F.layer_norm(x, new long[] { c }, W(ln.Weight, c), W(ln.Bias, c), ln.Eps);
+        TTensor Lin(LinearOp op, TTensor x) => F.linear(x, W(op.Weight, op.Out, op.In), W(op.Bias!, op.Out));
+        TTensor Heads(TTensor t) => t.reshape(b, n, l.Heads, l.HeadDim).transpose(1, 2);
+        TTensor CrossAttention(TTensor qin, TTensor kvin, LinearOp wq, LinearOp wkv)
+        {
+            var q = Heads(Lin(wq, qin));
+            var kv = Lin(wkv, kvin);
+            var k = Heads(kv[.., .., ..(int)c]);
+            var v = kv[.., .., (int)c..];
+            var attn = softmax(matmul(q * l.Scale, k.transpose(-2, -1)), -1);
+            return matmul(attn, Heads(v)).transpose(1, 2).reshape(b, n, c) + v;
+        }
+        var xa = Norm(l.XaNorm, FrameSample(l.Sample, frames, idxA).reshape(b, n, c));
+        var xd = Norm(l.XdNorm, FrameSample(l.Sample, frames, idxD).reshape(b, n, c));
+        xa = xa + Lin(l.ProjectA, CrossAttention(xa, xd, l.QA, l.KvD));
+        return xd - Lin(l.ProjectD, CrossAttention(xd, xa, l.QD, l.KvA));
     }
 
     private static TTensor Conv2d(Conv2dOp c, TTensor x)

@@ -9,6 +9,7 @@ using Dfer.Ops.FrameSample;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
+using Dfer.Ops.Lifting;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.MaxPool3d;
@@ -77,6 +78,7 @@ public static class OpCases
                     new FrameSampleOp(c.Item6), new[] { new[] { c.Item1, c.Item2, c.Item3, c.Item4 }, new[] { c.Item1, c.Item5 } },
                     new[] { (-1f, 1f), (-2.5f, c.Item2 + 1.5f) })).ToArray(),
             OpKind.RelPosAttention => RelPosAttentionCases(rng),
+            OpKind.Lifting => LiftingCases(rng),
         };
     }
 
@@ -198,6 +200,28 @@ public static class OpCases
             var ks = new[] { c.b, c.h, op.Nk, c.d };
             string name = $"relposattn(b={c.b},heads={c.h},d={c.d},q={c.q.T}x{c.q.H}x{c.q.W},k={c.k.T}x{c.k.H}x{c.k.W}{(c.res ? ",res" : "")})";
             return new OpCase(name, op, new[] { qs, ks, (int[])ks.Clone() });
+        }).ToArray();
+    }
+
+    private static OpCase[] LiftingCases(DeterministicRandom rng)
+    {
+        // (b, t, s, heads, hd, k, divisor); IFDD: 8 frames of 49 tokens, 8 heads × 96, K 4, divisor 7.
+        var shapes = new (int b, int t, int s, int h, int d, int k, double div)[]
+        {
+            (1, 2, 1, 1, 2, 1, 1.0),
+            (2, 5, 3, 2, 5, 2, 4.0),
+            (1, 8, 7, 2, 24, 4, 7.0),
+        };
+        return shapes.Select(c =>
+        {
+            int ch = c.h * c.d;
+            LayerNormOp Norm() => new(ch, rng.Uniform(ch, 0.5f, 1.5f), rng.Uniform(ch, -0.5f, 0.5f), 1e-5);
+            LinearOp Lin(int o) => new(ch, o, Weights(rng, o * ch, ch), rng.Uniform(o, -0.5f, 0.5f));
+            var op = new LiftingOp(c.h, c.d, c.div, Norm(), Norm(), Lin(ch), Lin(2 * ch), Lin(ch), Lin(ch), Lin(2 * ch), Lin(ch));
+            var idx = new[] { c.b, c.k };
+            return new OpCase($"lifting(b={c.b},t={c.t},s={c.s},heads={c.h},d={c.d},k={c.k},divisor={c.div})", op,
+                new[] { new[] { c.b, c.t, c.s, ch }, idx, (int[])idx.Clone() },
+                new[] { (-1f, 1f), (-2.5f, c.t + 1.5f), (-2.5f, c.t + 1.5f) });
         }).ToArray();
     }
 

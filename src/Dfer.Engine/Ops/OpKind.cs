@@ -25,6 +25,7 @@ public enum OpKind
     Conv2d,
     FrameSample,
     RelPosAttention,
+    Lifting,
 }
 
 public static class OpKindNames
@@ -50,5 +51,6 @@ public static class OpKindNames
         OpKind.Conv2d => "conv2d",
         OpKind.FrameSample => "framesample",
         OpKind.RelPosAttention => "relposattn",
+        OpKind.Lifting => "lifting",
     };
 }

@@ -12,6 +12,7 @@ using Dfer.Ops.FrameSample;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
+using Dfer.Ops.Lifting;
 using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
@@ -55,6 +56,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.Conv2d => new Conv2dCpu((Conv2dOp)op),
         OpKind.FrameSample => new FrameSampleCpu((FrameSampleOp)op),
         OpKind.RelPosAttention => new RelPosAttentionCpu((RelPosAttentionOp)op),
+        OpKind.Lifting => new LiftingCpu((LiftingOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -65,7 +67,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention => true,
+            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting => true,
     };
 
     public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -12,6 +12,7 @@ using Dfer.Ops.FrameSample;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
+using Dfer.Ops.Lifting;
 using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
@@ -63,6 +64,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.Conv2d => new Conv2dIlgpu(device, (Conv2dOp)op),
         OpKind.FrameSample => new FrameSampleIlgpu((FrameSampleOp)op),
         OpKind.RelPosAttention => new RelPosAttentionIlgpu(device, (RelPosAttentionOp)op),
+        OpKind.Lifting => new LiftingIlgpu(device, (LiftingOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -73,7 +75,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention => true,
+            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -11,6 +11,7 @@ using Dfer.Ops.FrameSample;
 using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
+using Dfer.Ops.Lifting;
 using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
@@ -50,6 +51,7 @@ public sealed class ReferenceBackend : IBackend
         OpKind.Conv2d => Conv2dReference.Run((Conv2dOp)op, x[0], shapes[0]),
         OpKind.FrameSample => FrameSampleReference.Run((FrameSampleOp)op, x[0], shapes[0], x[1], shapes[1]),
         OpKind.RelPosAttention => RelPosAttentionReference.Run((RelPosAttentionOp)op, x[0], x[1], x[2], shapes[0]),
+        OpKind.Lifting => LiftingReference.Run((LiftingOp)op, x[0], shapes[0], x[1], x[2], shapes[1]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>

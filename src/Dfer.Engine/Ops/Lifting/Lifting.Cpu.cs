@@ -1,0 +1,143 @@
+using Dfer.Devices.Cpu;
+using Dfer.Ops.FrameSample;
+using Dfer.Ops.LayerNorm;
+using Dfer.Ops.Linear;
+using Dfer.Tensors;
+
+namespace Dfer.Ops.Lifting;
+
+/// <summary>
+/// The lifting step on the CPU, composed of the existing kernels: <see cref="FrameSampleCpu"/> for the split,
+/// <see cref="LayerNormCpu"/> for WaveNorm, <see cref="GemmNt"/> for the six projections (the output
+/// projections accumulate into the residual stream; project_d's weights are stored negated so the
+/// predictor's subtraction is an accumulate too), and a cross-attention loop with one work item per
+/// (b, head, query). Scratch buffers are owned by the kernel and grow with the run's size.
+/// </summary>
+public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
+{
+    private readonly LiftingOp _op;
+    private readonly FrameSampleCpu _sample;
+    private readonly LayerNormCpu _xaNorm, _xdNorm;
+    private readonly NativeBuffer[] _weights;
+    private readonly GemmNt _gemm = new();
+    private readonly AttendWork _attend = new();
+    private NativeBuffer? _raw, _xa, _q, _kv, _o;
+
+    public LiftingCpu(LiftingOp op)
+    {
+        _op = op;
+        _sample = new FrameSampleCpu(op.Sample);
+        _xaNorm = new LayerNormCpu(op.XaNorm);
+        _xdNorm = new LayerNormCpu(op.XdNorm);
+        // qA, kvD, projA, qD, kvA, −projD: weight then bias each.
+        _weights = new[] { op.QA, op.KvD, op.ProjectA, op.QD, op.KvA, op.ProjectD }.SelectMany((l, i) =>
+        {
+            float sign = i == 5 ? -1f : 1f;
+            return new[] { Copy(l.Weight, sign), Copy(l.Bias!, sign) };
+        }).ToArray();
+    }
+
+    private static NativeBuffer Copy(float[] a, float sign)
+    {
+        var buf = new NativeBuffer((long)a.Length * sizeof(float));
+        var dst = new Span<float>(buf.Pointer, a.Length);
+        for (int i = 0; i < a.Length; i++) dst[i] = sign * a[i];
+        return buf;
+    }
+
+    private float* W(int linear) => (float*)_weights[2 * linear].Pointer;
+    private float* B(int linear) => (float*)_weights[2 * linear + 1].Pointer;
+
+    private static NativeBuffer Ensure(ref NativeBuffer? buf, long floats)
+    {
+        if (buf == null || buf.Bytes < floats * sizeof(float))
+        {
+            buf?.Dispose();
+            buf = new NativeBuffer(floats * sizeof(float));
+        }
+        return buf;
+    }
+
+    public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
+    {
+        var y = CpuChecks.Dense(inputs[0]);
+        var idxA = CpuChecks.Dense(inputs[1]);
+        var idxD = CpuChecks.Dense(inputs[2]);
+        CpuChecks.ExpectDense(output, "lifting");
+        int b = y.Shape[0], k = idxA.Shape[1], s = y.Shape[2], c = _op.Channels, n = k * s, rows = b * n;
+        long tokens = (long)rows * c;
+        int[] sampled = [b, k, s, c];
+        var raw = new Tensor(Ensure(ref _raw, tokens), 0, sampled, Tensor.ContiguousStrides(sampled));
+        var xa = new Tensor(Ensure(ref _xa, tokens), 0, sampled, Tensor.ContiguousStrides(sampled));
+        var xd = new Tensor(output.Storage, output.Offset, sampled, Tensor.ContiguousStrides(sampled));
+        float* q = (float*)Ensure(ref _q, tokens).Pointer, kv = (float*)Ensure(ref _kv, 2 * tokens).Pointer, o = (float*)Ensure(ref _o, tokens).Pointer;
+
+        // Split and WaveNorm: Xa in scratch, Xd straight into the output.
+        _sample.Run(ctx, [y, idxA], raw);
+        _xaNorm.Run(ctx, [raw], xa);
+        _sample.Run(ctx, [y, idxD], raw);
+        _xdNorm.Run(ctx, [raw], xd);
+
+        // Updater: Xa += proj_a(CA(Xa, Xd)).
+        _gemm.Run(ctx, xa.Data, rows, c, W(0), c, B(0), q, false);
+        _gemm.Run(ctx, xd.Data, rows, c, W(1), 2 * c, B(1), kv, false);
+        Attend(ctx, q, kv, o, b, n);
+        _gemm.Run(ctx, o, rows, c, W(2), c, B(2), xa.Data, true);
+
+        // Predictor: Xd += (−proj_d)(CA(Xd, Xa')).
+        _gemm.Run(ctx, xd.Data, rows, c, W(3), c, B(3), q, false);
+        _gemm.Run(ctx, xa.Data, rows, c, W(4), 2 * c, B(4), kv, false);
+        Attend(ctx, q, kv, o, b, n);
+        _gemm.Run(ctx, o, rows, c, W(5), c, B(5), xd.Data, true);
+    }
+
+    private void Attend(CpuContext ctx, float* q, float* kv, float* o, int b, int n)
+    {
+        _attend.Q = q; _attend.Kv = kv; _attend.O = o; _attend.N = n; _attend.Ctx = ctx;
+        _attend.Heads = _op.Heads; _attend.HeadDim = _op.HeadDim; _attend.Scale = (float)_op.Scale;
+        ctx.Pool.Run(_attend, b * _op.Heads * n);
+        _attend.Ctx = null;
+    }
+
+    /// <summary>Item = (b, head, query i): scores over the N keys in the thread's scratch, softmax, then P·V + V[i].</summary>
+    private sealed class AttendWork : IParallelWork
+    {
+        public float* Q, Kv, O;
+        public int N, Heads, HeadDim;
+        public float Scale;
+        public CpuContext? Ctx;
+
+        public void Execute(int item, int thread)
+        {
+            int n = N, hd = HeadDim, c = Heads * hd;
+            int i = item % n, h = item / n % Heads, bi = item / (n * Heads);
+            float* s = Ctx!.Scratch(thread, n);
+            float* qr = Q + ((long)bi * n + i) * c + h * hd;
+            float* k0 = Kv + (long)bi * n * 2 * c + h * hd, v0 = k0 + c;
+            float max = float.NegativeInfinity;
+            for (int j = 0; j < n; j++)
+            {
+                float dot = GemmNt.Dot(qr, k0 + (long)j * 2 * c, hd) * Scale;
+                s[j] = dot;
+                if (dot > max) max = dot;
+            }
+            float sum = 0f;
+            for (int j = 0; j < n; j++) { float e = MathF.Exp(s[j] - max); s[j] = e; sum += e; }
+            float inv = 1f / sum;
+            float* dst = O + ((long)bi * n + i) * c + h * hd, vi = v0 + (long)i * 2 * c;
+            for (int d = 0; d < hd; d++) dst[d] = vi[d];
+            for (int j = 0; j < n; j++)
+            {
+                float p = s[j] * inv;
+                float* vj = v0 + (long)j * 2 * c;
+                for (int d = 0; d < hd; d++) dst[d] += p * vj[d];
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var w in _weights) w.Dispose();
+        _raw?.Dispose(); _xa?.Dispose(); _q?.Dispose(); _kv?.Dispose(); _o?.Dispose();
+    }
+}
