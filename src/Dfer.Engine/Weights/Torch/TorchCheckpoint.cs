@@ -20,7 +20,7 @@ public sealed record RawTensor(string Name, DType DType, long[] Shape, byte[] Da
 /// A checkpoint is a pickle, and unpickling with Python runs whatever functions the file names.
 /// Here the pickle runs on a restricted machine (<see cref="Unpickler"/>) whose only "imports" are
 /// a fixed table: tensors and dicts are rebuilt in C#, known metadata classes (argparse.Namespace,
-/// numpy scalars, optimizer classes) become inert placeholders, and every other name is refused.
+/// numpy scalars, optimizer classes) become inert stand-in objects, and every other name is refused.
 /// Tensor bytes are read only for the tensors of the selected state dict, after checking that
 /// each view fits inside its storage.
 /// </remarks>

@@ -4,7 +4,7 @@ namespace Dfer.Weights;
 
 /// <summary>
 /// The fixed table that stands in for Python's imports: every GLOBAL a checkpoint names is looked
-/// up here and becomes a C# behaviour (build a dict, rebuild a tensor) or an inert placeholder.
+/// up here and becomes a C# behaviour (build a dict, rebuild a tensor) or an inert stand-in object.
 /// Anything not listed is refused, so no name in a file can reach code that does something.
 /// </summary>
 internal static class TorchGlobals
@@ -24,7 +24,7 @@ internal static class TorchGlobals
         ["builtins.bytearray"] = GlobalKind.Bytes,
 
         // Inert: classes of metadata that training scripts save next to the weights. Calling
-        // them yields a placeholder; their state is dropped.
+        // them yields an inert stand-in; their state is dropped.
         ["argparse.Namespace"] = GlobalKind.Inert,
         ["numpy.core.multiarray.scalar"] = GlobalKind.Inert,
         ["numpy.core.multiarray._reconstruct"] = GlobalKind.Inert,
