@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Dfer.Media;
 using Microsoft.VisualBasic.FileIO;
 
@@ -15,14 +14,15 @@ namespace Dfer.Runtime;
 public sealed record DatasetItem(string Name, string Path, int? Target, string? Error = null);
 
 /// <summary>Lists the videos of a dataset: a folder of frame folders and videos, or a DFEW split CSV.</summary>
-public static partial class Dataset
+public static class Dataset
 {
     /// <summary>DFEW's layout under its root: the 224×224 face-crop frame folders, one per video id.</summary>
     public const string DfewClipFolder = "Clip/clip_224x224";
 
     /// <summary>
     /// Every sub-folder (taken as a frame folder) and video file directly inside
-    /// <paramref name="directory"/>, ordered by the integer in the name, then by name. Other files are ignored.
+    /// <paramref name="directory"/>, in the order frames are sorted (<see cref="FrameFolder"/>: by the
+    /// last number in the name, extension excluded, then by name). Other files are ignored.
     /// </summary>
     public static IReadOnlyList<DatasetItem> FromDirectory(string directory)
     {
@@ -40,12 +40,10 @@ public static partial class Dataset
         }
         if (entries.Count == 0)
             throw DferException.ForFile(directory, $"holds no frame folders or video files ({string.Join(", ", MediaInput.VideoFileExtensions)})");
+        // "7.mp4" is video 7, not 4: the same rule as frame files, whose extension does not count.
+        entries.Sort(FrameFolder.CompareFrameNames);
         return entries
-            .Select(e => (Path: e, Name: System.IO.Path.GetFileName(e)))
-            // "7.mp4" is video 7, not 4: the extension's digits do not count.
-            .OrderBy(e => NumberIn(Directory.Exists(e.Path) ? e.Name : System.IO.Path.GetFileNameWithoutExtension(e.Name)) ?? long.MaxValue)
-            .ThenBy(e => e.Name, StringComparer.Ordinal)
-            .Select(e => new DatasetItem(e.Name, e.Path, null))
+            .Select(e => new DatasetItem(System.IO.Path.GetFileName(e), e, null))
             .ToList();
     }
 
@@ -109,15 +107,4 @@ public static partial class Dataset
             return new DatasetItem(name, path, label - 1, $"{where}: the clip of video {name} is missing: {path} does not exist");
         return new DatasetItem(name, path, label - 1);
     }
-
-    /// <summary>The last run of digits in a name, as DFEW numbers its frames and videos.</summary>
-    public static long? NumberIn(string name)
-    {
-        var matches = Digits().Matches(name);
-        if (matches.Count == 0) return null;
-        return long.TryParse(matches[^1].Value, out long v) ? v : null;
-    }
-
-    [GeneratedRegex("[0-9]+")]
-    private static partial Regex Digits();
 }
