@@ -292,6 +292,122 @@ public sealed class TorchIfddTests
         Assert.That(run["idx_d"].Select(v => (double)v), Is.EqualTo(offD.Select((o, k) => 2 * k + 1 + o)).Within(1e-5));
     }
 
+    /// <summary>LADM lifting from Y and the indices: sampling at p = clamp(8/7 idx - 0.5, 0, 7),
+    /// WaveNorm (eps 1e-5), Updater Xa' = Xa + P_a(CA(Xa, Xd)), then Predictor
+    /// Xd' = Xd - P_d(CA(Xd, Xa')), where CA carries the value residual.</summary>
+    [Test]
+    public void XdLift_FollowsFromYAndTheIndices()
+    {
+        var run = _results.Value.Run64;
+        var y = run["Y"];
+        double[] Sample(float[] idx)
+        {
+            var x = new double[196 * 768];
+            for (int k = 0; k < 4; k++)
+            {
+                double p = Math.Clamp(8.0 / 7 * idx[k] - 0.5, 0, 7);
+                int i0 = (int)Math.Floor(p);
+                double w = p - i0;
+                for (int e = 0; e < 49 * 768; e++)
+                    x[k * 49 * 768 + e] = (1 - w) * y[i0 * 49 * 768 + e] + (i0 < 7 ? w * y[(i0 + 1) * 49 * 768 + e] : 0);
+            }
+            return x;
+        }
+        const string p = "backbone.WaveLifts.";
+        var xa = Ln(Sample(run["idx_a"]), W(p + "xa_norm.weight"), W(p + "xa_norm.bias"), 1e-5);
+        var xd = Ln(Sample(run["idx_d"]), W(p + "xd_norm.weight"), W(p + "xd_norm.bias"), 1e-5);
+        var xaLift = Add(xa, Lin(CrossAttention(xa, xd, "q_a", "kv_d"), 768, W(p + "project_a.0.weight"), W(p + "project_a.0.bias"), 768), +1);
+        var xdLift = Add(xd, Lin(CrossAttention(xd, xaLift, "q_d", "kv_a"), 768, W(p + "project_d.0.weight"), W(p + "project_d.0.bias"), 768), -1);
+        double worst = xdLift.Select((v, i) => Math.Abs(v - run["xd_lift"][i])).Max();
+        Assert.That(worst, Is.LessThan(1e-4));
+    }
+
+    /// <summary>Detail refinement from Xd': plain 8-head MHSA with residual, then the MLP whose output
+    /// replaces (no residual) the refined tokens.</summary>
+    [Test]
+    public void Z_FollowsFromXdLift()
+    {
+        var run = _results.Value.Run64;
+        const string p = "backbone.WaveLifts.";
+        var xd = run["xd_lift"].Select(v => (double)v).ToArray();
+        var h = Ln(xd, W(p + "out_norm1.weight"), W(p + "out_norm1.bias"), 1e-5);
+        var qkv = Lin(h, 768, W(p + "qkv.weight"), W(p + "qkv.bias"), 2304);
+        double[] Part(int part) => Enumerable.Range(0, 196 * 768).Select(i => qkv[(i / 768) * 2304 + part * 768 + i % 768]).ToArray();
+        var refined = Add(xd, Lin(Attention(Part(0), Part(1), Part(2)), 768, W(p + "project.0.weight"), W(p + "project.0.bias"), 768), +1);
+        var hidden = Lin(Ln(refined, W(p + "out_norm2.weight"), W(p + "out_norm2.bias"), 1e-5), 768, W(p + "mlp.0.weight"), W(p + "mlp.0.bias"), 3072)
+            .Select(GeluReference.Gelu).ToArray();
+        var z = Lin(hidden, 3072, W(p + "mlp.3.weight"), W(p + "mlp.3.bias"), 768);
+        double worst = z.Select((v, i) => Math.Abs(v - run["Z"][i])).Max();
+        Assert.That(worst, Is.LessThan(1e-5));
+    }
+
+    private double[] CrossAttention(double[] qIn, double[] kvIn, string q, string kv)
+    {
+        const string p = "backbone.WaveLifts.";
+        var qq = Lin(qIn, 768, W($"{p}{q}.weight"), W($"{p}{q}.bias"), 768);
+        var kvv = Lin(kvIn, 768, W($"{p}{kv}.weight"), W($"{p}{kv}.bias"), 1536);
+        var k = Enumerable.Range(0, 196 * 768).Select(i => kvv[(i / 768) * 1536 + i % 768]).ToArray();
+        var v = Enumerable.Range(0, 196 * 768).Select(i => kvv[(i / 768) * 1536 + 768 + i % 768]).ToArray();
+        return Add(Attention(qq, k, v), v, +1);
+    }
+
+    /// <summary>8 heads of 96 over 196 tokens, (196, 768) in and out, channel = head*96 + d.</summary>
+    private static double[] Attention(double[] q, double[] k, double[] v)
+    {
+        var o = new double[196 * 768];
+        var row = new double[196];
+        for (int h = 0; h < 8; h++)
+        for (int i = 0; i < 196; i++)
+        {
+            for (int j = 0; j < 196; j++)
+            {
+                double dot = 0;
+                for (int d = 0; d < 96; d++) dot += q[i * 768 + h * 96 + d] * k[j * 768 + h * 96 + d];
+                row[j] = dot / Math.Sqrt(96);
+            }
+            double max = row.Max(), total = 0;
+            for (int j = 0; j < 196; j++) total += row[j] = Math.Exp(row[j] - max);
+            for (int j = 0; j < 196; j++)
+            for (int d = 0; d < 96; d++)
+                o[i * 768 + h * 96 + d] += row[j] / total * v[j * 768 + h * 96 + d];
+        }
+        return o;
+    }
+
+    private static double[] Lin(double[] x, int inDim, float[] w, float[] b, int outDim)
+    {
+        int n = x.Length / inDim;
+        var y = new double[n * outDim];
+        Parallel.For(0, n, r =>
+        {
+            for (int o = 0; o < outDim; o++)
+            {
+                double sum = b[o];
+                for (int i = 0; i < inDim; i++) sum += x[r * inDim + i] * w[o * inDim + i];
+                y[r * outDim + o] = sum;
+            }
+        });
+        return y;
+    }
+
+    private static double[] Add(double[] a, double[] b, int sign) => a.Select((v, i) => v + sign * b[i]).ToArray();
+
+    private static double[] Ln(double[] x, float[] w, float[] b, double eps)
+    {
+        int c = w.Length, rows = x.Length / c;
+        var y = new double[x.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            double mean = 0, var = 0;
+            for (int i = 0; i < c; i++) mean += x[r * c + i];
+            mean /= c;
+            for (int i = 0; i < c; i++) var += (x[r * c + i] - mean) * (x[r * c + i] - mean);
+            var /= c;
+            for (int i = 0; i < c; i++) y[r * c + i] = (x[r * c + i] - mean) / Math.Sqrt(var + eps) * w[i] + b[i];
+        }
+        return y;
+    }
+
     // ---- Pieces checked without a full forward ----
 
     [Test]
