@@ -41,7 +41,9 @@ public static class OpCases
             OpKind.Conv3d => Conv3dCases(rng),
             OpKind.AvgPool3d => new[] { new[] { 2, 3, 5, 7, 11 }, new[] { 3, 1, 7, 7, 512 }, new[] { 1, 4, 56, 56, 64 } }
                 .Select(s => new OpCase($"avgpool3d(n={s[0]},t={s[1]},h={s[2]},w={s[3]},c={s[4]})", new AvgPool3dOp(), new[] { s })).ToArray(),
-            OpKind.Linear => new[] { (1, 1, 1, true), (5, 13, 37, true), (8, 1024, 3072, false), (2, 1024, 7, true), (3, 33, 65, false) }
+            OpKind.Linear => new[] { (1, 1, 1, true), (5, 13, 37, true), (8, 1024, 3072, false), (2, 1024, 7, true), (3, 33, 65, false),
+                // From 24 rows on the CPU runs the tiled GEMM: IFDD-like widths, odd row and column counts.
+                (50, 96, 288, true), (197, 768, 769, false), (100, 3072, 768, true), (24, 5, 17, true) }
                 .Select(c => new OpCase($"linear(m={c.Item1},in={c.Item2},out={c.Item3}{(c.Item4 ? "" : ",nobias")})",
                     new LinearOp(c.Item2, c.Item3, Weights(rng, c.Item2 * c.Item3, c.Item2), c.Item4 ? Weights(rng, c.Item3, c.Item2) : null), new[] { new[] { c.Item1, c.Item2 } })).ToArray(),
             OpKind.Lstm => new[] { (1, 1, 3, 5, 1, false), (2, 3, 7, 11, 2, true), (3, 4, 13, 17, 2, true), (2, 4, 512, 512, 2, true) }

@@ -83,15 +83,21 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
         for (int o = 0; o < _op.Cout; o++) bias[o] = _op.Bias[o];
     }
 
-    public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
+    public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output) =>
+        Run(ctx, inputs[0], output, _op.Residual ? inputs[1] : null);
+
+    /// <summary>
+    /// Runs with an explicit residual (null for none, or <paramref name="y"/> itself to accumulate),
+    /// whatever the op's own residual flag says. Needs no halo when the op has no padding; a 1×1×1
+    /// convolution over [M, 1, 1, 1, Cin] views is a plain GEMM, which is how <c>linear</c> uses it.
+    /// </summary>
+    internal void Run(CpuContext ctx, Tensor x, Tensor y, Tensor? residual)
     {
-        var x = inputs[0];
         if (!HasUsableHalo(x)) x = CopyWithHalo(x);
-        var residual = _op.Residual ? inputs[1] : null;
         PrepareInputStrides(x);
         var w = _work;
         w.Ctx = ctx;
-        w.Job = MakeJob(x, output, residual);
+        w.Job = MakeJob(x, y, residual);
         ctx.Pool.Run(w, w.Job.Items);
         w.Ctx = null; w.Job = default;
     }
@@ -132,7 +138,7 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
     }
 
     private bool HasUsableHalo(Tensor x) =>
-        x.Halo != null && x.Halo[1] >= _op.Pad.T && x.Halo[2] >= _op.Pad.H && x.Halo[3] >= _op.Pad.W
+        (_op.Pad == (0, 0, 0) || (x.Halo != null && x.Halo[1] >= _op.Pad.T && x.Halo[2] >= _op.Pad.H && x.Halo[3] >= _op.Pad.W))
         && x.Strides[4] == 1 && x.Strides[3] == _op.Cin;
 
     private Tensor CopyWithHalo(Tensor x)

@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using Dfer.Devices.Cpu;
+using Dfer.Ops.Conv3d;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Linear;
@@ -62,13 +63,49 @@ public sealed unsafe class GemmNt : IParallelWork
     }
 }
 
-/// <summary>nn.Linear on the CPU: one <see cref="GemmNt"/> over all leading rows.</summary>
+/// <summary>
+/// <c>y[m,n] = bias[n] + Σ_k x[m,k]·W[n,k]</c> (+ y[m,n] when accumulating) for many rows: the
+/// conv3d CPU kernel run as a 1×1×1 convolution over [M, 1, 1, 1, K] views, so the rows go through
+/// its packed weight panels and 6×16 register tiles (an order of magnitude faster than dot
+/// products once M reaches a few dozen).
+/// </summary>
+public sealed unsafe class RowGemm : IDisposable
+{
+    private readonly Conv3dCpu _conv;
+
+    public RowGemm(int inFeatures, int outFeatures, float[] weight, float[]? bias)
+    {
+        In = inFeatures; Out = outFeatures;
+        _conv = new Conv3dCpu(new Conv3dOp(inFeatures, outFeatures, (1, 1, 1), (1, 1, 1), (0, 0, 0), weight, bias, false, false));
+    }
+
+    public int In { get; }
+    public int Out { get; }
+
+    /// <summary>Rows of x start at element <paramref name="xOffset"/> of <paramref name="x"/>, rows of y likewise; both dense.</summary>
+    public void Run(CpuContext ctx, NativeBuffer x, long xOffset, NativeBuffer y, long yOffset, int rows, bool accumulate)
+    {
+        var xv = new Tensor(x, xOffset, [rows, 1, 1, 1, In], [In, In, In, In, 1]);
+        var yv = new Tensor(y, yOffset, [rows, 1, 1, 1, Out], [Out, Out, Out, Out, 1]);
+        _conv.Run(ctx, xv, yv, accumulate ? yv : null);
+    }
+
+    public void Dispose() => _conv.Dispose();
+}
+
+/// <summary>
+/// nn.Linear on the CPU: <see cref="RowGemm"/>'s register tiles for more than a handful of rows,
+/// <see cref="GemmNt"/>'s dot products for the few rows of a model head.
+/// </summary>
 public sealed unsafe class LinearCpu : ICpuKernel, IDisposable
 {
+    /// <summary>From this many rows on, the tiled GEMM wins.</summary>
+    internal const int TiledRows = 24;
     private readonly LinearOp _op;
     private readonly NativeBuffer _w;
     private readonly NativeBuffer? _b;
     private readonly GemmNt _gemm = new();
+    private RowGemm? _tiled;
 
     public LinearCpu(LinearOp op)
     {
@@ -87,8 +124,14 @@ public sealed unsafe class LinearCpu : ICpuKernel, IDisposable
         var x = CpuChecks.Dense(inputs[0]);
         CpuChecks.ExpectDense(output, "linear");
         int rows = (int)(x.ElementCount / _op.In);
+        if (rows >= TiledRows && CpuContext.UseSimd)
+        {
+            _tiled ??= new RowGemm(_op.In, _op.Out, _op.Weight, _op.Bias);
+            _tiled.Run(ctx, x.Storage, x.Offset, output.Storage, output.Offset, rows, false);
+            return;
+        }
         _gemm.Run(ctx, x.Data, rows, _op.In, (float*)_w.Pointer, _op.Out, _b == null ? null : (float*)_b.Pointer, output.Data, false);
     }
 
-    public void Dispose() { _w.Dispose(); _b?.Dispose(); }
+    public void Dispose() { _w.Dispose(); _b?.Dispose(); _tiled?.Dispose(); }
 }
