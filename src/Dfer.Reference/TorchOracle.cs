@@ -58,6 +58,10 @@ public sealed class TorchOracle : IReferenceOracle
         RelPosAttentionOp r => RelPosAttention(r, x[0], x[1], x[2]),
         Dfer.Ops.Lifting.LiftingOp l => Lifting(l, x[0], x[1], x[2]),
         DminOp d => Dmin(d, x[0]),
+        Dfer.Ops.Add.AddOp => add(x[0], x[1]),
+        Dfer.Ops.Slice.SliceOp s => x[0].narrow(s.Axis, s.Start, s.Length),
+        Dfer.Ops.ClassToken.ClassTokenOp c => cat(new[] { W(c.Token, 1, 1, c.Channels).expand(x[0].shape[0], 1, c.Channels), x[0] }, 1),
+        Dfer.Ops.AdaptiveSplit.AdaptiveSplitOp a => AdaptiveSplit(a, x[0]),
         Dfer.Ops.Gate.GateOp => x[0] * sigmoid(x[1]),
         Conv1dOp c => F.conv1d(x[0], W(c.Weight, c.Cout, c.Cin, c.KernelSize), W(c.Bias, c.Cout), padding: c.Pad),
         Dfer.Ops.Softmax.SoftmaxOp => softmax(x[0], -1),
@@ -126,6 +130,19 @@ public sealed class TorchOracle : IReferenceOracle
         var xd = Norm(l.XdNorm, FrameSample(l.Sample, frames, idxD).reshape(b, n, c));
         xa = xa + Lin(l.ProjectA, CrossAttention(xa, xd, l.QA, l.KvD));
         return xd - Lin(l.ProjectD, CrossAttention(xd, xa, l.QD, l.KvA));
+    }
+
+    /// <summary>
+    /// IFDD's adaptIndexSplit_dotsim from the frame features on: bmm similarity, softmax over the last
+    /// dim, the bias-free offset Linear on the row-major flattened matrix, 2·tanh, plus the base index buffer.
+    /// </summary>
+    private static TTensor AdaptiveSplit(Dfer.Ops.AdaptiveSplit.AdaptiveSplitOp a, TTensor f)
+    {
+        long b = f.shape[0], t = a.Frames;
+        var s = bmm(f, f.transpose(1, 2)) * a.SimilarityScale;
+        var p = softmax(a.Negate ? -s : s, -1);
+        var off = tanh(F.linear(p.reshape(b, t * t), W(a.OffsetWeight, a.Count, t * t))) * a.OffsetScale;
+        return off + W(a.BaseIndex, a.Count).unsqueeze(0);
     }
 
     private static TTensor Conv2d(Conv2dOp c, TTensor x)

@@ -1,5 +1,8 @@
+using Dfer.Ops.AdaptiveSplit;
+using Dfer.Ops.Add;
 using Dfer.Ops.Attention;
 using Dfer.Ops.AvgPool3d;
+using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
@@ -16,6 +19,7 @@ using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
+using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
 using Dfer.Tensors;
 
@@ -81,6 +85,14 @@ public static class OpCases
                     new[] { (-1f, 1f), (-2.5f, c.Item2 + 1.5f) })).ToArray(),
             OpKind.RelPosAttention => RelPosAttentionCases(rng),
             OpKind.Lifting => LiftingCases(rng),
+            // IFDD's residuals: block 0 (25089 tokens × 96), block 9 (393 × 768, batch 2); odd lengths around the vector width.
+            OpKind.Add => new[] { new[] { 1 }, new[] { 7 }, new[] { 1001 }, new[] { 3, 5, 7 }, new[] { 2, 393, 768 }, new[] { 1, 25089, 96 } }
+                .Select(s => new OpCase($"add({string.Join("x", s)})", new AddOp(), new[] { s, s })).ToArray(),
+            OpKind.Slice => SliceCases(),
+            // IFDD: the 96-wide class token before block 0 (25088 tokens).
+            OpKind.ClassToken => new[] { new[] { 1, 1, 1 }, new[] { 3, 5, 7 }, new[] { 2, 13, 97 }, new[] { 2, 25088, 96 } }
+                .Select(s => new OpCase($"classtoken({string.Join("x", s)})", new ClassTokenOp(rng.Uniform(s[2], -1f, 1f)), new[] { s })).ToArray(),
+            OpKind.AdaptiveSplit => AdaptiveSplitCases(rng),
         };
     }
 
@@ -224,6 +236,45 @@ public static class OpCases
             return new OpCase($"lifting(b={c.b},t={c.t},s={c.s},heads={c.h},d={c.d},k={c.k},divisor={c.div})", op,
                 new[] { new[] { c.b, c.t, c.s, ch }, idx, (int[])idx.Clone() },
                 new[] { (-1f, 1f), (-2.5f, c.t + 1.5f), (-2.5f, c.t + 1.5f) });
+        }).ToArray();
+    }
+
+    private static OpCase[] SliceCases()
+    {
+        // (input, axis, start, length); IFDD drops the class token of stage 2 (1569 × 384) and stage 3 (393 × 768).
+        var cases = new (int[] x, int axis, int start, int length)[]
+        {
+            (new[] { 1, 1 }, 1, 0, 1),
+            (new[] { 3, 11, 13 }, 1, 4, 7),
+            (new[] { 3, 5, 7 }, 2, 2, 3),            // last axis: many short runs
+            (new[] { 2, 5, 7 }, 2, 6, 1),            // the last value of the last axis
+            (new[] { 2, 7, 5, 3 }, 2, 1, 3),         // a middle axis of a rank-4 tensor
+            (new[] { 2, 1569, 384 }, 1, 1, 1568),
+            (new[] { 2, 393, 768 }, 1, 1, 392),
+        };
+        return cases.Select(c => new OpCase($"slice({string.Join("x", c.x)},axis={c.axis},start={c.start},length={c.length})",
+            new SliceOp(c.axis, c.start, c.length), new[] { c.x })).ToArray();
+    }
+
+    private static OpCase[] AdaptiveSplitCases(DeterministicRandom rng)
+    {
+        // (b, t, m, base, similarity scale, offset scale, negate, feature range, weight bound).
+        // IFDD: 8 frames of 343 GELU'd features (GELU ≥ −0.17), S = f·fᵀ/768 = O(1); offset weights
+        // large enough that tanh is well off its linear part; approx (S, even bases) and detail (−S, odd bases).
+        var shapes = new (int b, int t, int m, float[] baseIndex, double scale, double offScale, bool negate, (float Lo, float Hi) range, float w, string name)[]
+        {
+            (1, 1, 1, new[] { 0.5f }, 1.0, 1.0, false, (-1f, 1f), 1f, ""),
+            (3, 3, 5, new[] { 1f, 2f }, 0.7, 1.5, true, (-1f, 1f), 1.5f, ""),
+            (2, 5, 17, new[] { 0f, 1.5f, 3f }, 0.25, 2.0, false, (-0.5f, 1.5f), 1f, ""),
+            (2, 8, 343, new[] { 0f, 2f, 4f, 6f }, 1.0 / 768, 2.0, false, (-0.17f, 3f), 2f, ",approx"),
+            (2, 8, 343, new[] { 1f, 3f, 5f, 7f }, 1.0 / 768, 2.0, true, (-0.17f, 3f), 2f, ",detail"),
+        };
+        return shapes.Select(c =>
+        {
+            int k = c.baseIndex.Length;
+            var op = new AdaptiveSplitOp(c.t, rng.Uniform(k * c.t * c.t, -c.w, c.w), c.baseIndex, c.scale, c.offScale, c.negate);
+            return new OpCase($"issm(b={c.b},t={c.t},m={c.m},k={k},scale={c.scale:0.####},offset={c.offScale}{(c.negate ? ",negate" : "")}{c.name})",
+                op, new[] { new[] { c.b, c.t, c.m } }, new[] { c.range });
         }).ToArray();
     }
 

@@ -26,6 +26,10 @@ public enum OpKind
     FrameSample,
     RelPosAttention,
     Lifting,
+    Add,
+    Slice,
+    ClassToken,
+    AdaptiveSplit,
 }
 
 public static class OpKindNames
@@ -52,5 +56,9 @@ public static class OpKindNames
         OpKind.FrameSample => "framesample",
         OpKind.RelPosAttention => "relposattn",
         OpKind.Lifting => "lifting",
+        OpKind.Add => "add",
+        OpKind.Slice => "slice",
+        OpKind.ClassToken => "classtoken",
+        OpKind.AdaptiveSplit => "issm",
     };
 }

@@ -1,8 +1,11 @@
 using System.Diagnostics;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
+using Dfer.Ops.AdaptiveSplit;
+using Dfer.Ops.Add;
 using Dfer.Ops.Attention;
 using Dfer.Ops.AvgPool3d;
+using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
@@ -19,6 +22,7 @@ using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
+using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
 using ILGPU;
 using ILGPU.Runtime;
@@ -65,6 +69,10 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.FrameSample => new FrameSampleIlgpu((FrameSampleOp)op),
         OpKind.RelPosAttention => new RelPosAttentionIlgpu(device, (RelPosAttentionOp)op),
         OpKind.Lifting => new LiftingIlgpu(device, (LiftingOp)op),
+        OpKind.Add => new AddIlgpu(),
+        OpKind.Slice => new SliceIlgpu((SliceOp)op),
+        OpKind.ClassToken => new ClassTokenIlgpu(device, (ClassTokenOp)op),
+        OpKind.AdaptiveSplit => new AdaptiveSplitIlgpu(device, (AdaptiveSplitOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -75,7 +83,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting => true,
+            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
+            or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using Dfer.Ops;
+using Dfer.Ops.AdaptiveSplit;
+using Dfer.Ops.Add;
 using Dfer.Ops.Attention;
 using Dfer.Ops.AvgPool3d;
+using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
@@ -17,6 +20,7 @@ using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
+using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
 
 namespace Dfer.Backends.Reference;
@@ -52,6 +56,10 @@ public sealed class ReferenceBackend : IBackend
         OpKind.FrameSample => FrameSampleReference.Run((FrameSampleOp)op, x[0], shapes[0], x[1], shapes[1]),
         OpKind.RelPosAttention => RelPosAttentionReference.Run((RelPosAttentionOp)op, x[0], x[1], x[2], shapes[0]),
         OpKind.Lifting => LiftingReference.Run((LiftingOp)op, x[0], shapes[0], x[1], x[2], shapes[1]),
+        OpKind.Add => AddReference.Run(x[0], x[1]),
+        OpKind.Slice => SliceReference.Run((SliceOp)op, x[0], shapes[0]),
+        OpKind.ClassToken => ClassTokenReference.Run((ClassTokenOp)op, x[0], shapes[0]),
+        OpKind.AdaptiveSplit => AdaptiveSplitReference.Run((AdaptiveSplitOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
