@@ -26,6 +26,8 @@ public enum OpKind
     FrameSample,
     RelPosAttention,
     Lifting,
+    TokenPool,
+    TokenMaxPool,
 }
 
 public static class OpKindNames
@@ -52,5 +54,7 @@ public static class OpKindNames
         OpKind.FrameSample => "framesample",
         OpKind.RelPosAttention => "relposattn",
         OpKind.Lifting => "lifting",
+        OpKind.TokenPool => "tokenpool",
+        OpKind.TokenMaxPool => "tokenmaxpool",
     };
 }

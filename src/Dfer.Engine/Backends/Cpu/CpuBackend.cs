@@ -20,6 +20,8 @@ using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.TokenMaxPool;
+using Dfer.Ops.TokenPool;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cpu;
@@ -57,6 +59,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.FrameSample => new FrameSampleCpu((FrameSampleOp)op),
         OpKind.RelPosAttention => new RelPosAttentionCpu((RelPosAttentionOp)op),
         OpKind.Lifting => new LiftingCpu((LiftingOp)op),
+        OpKind.TokenPool => new TokenPoolCpu((TokenPoolOp)op),
+        OpKind.TokenMaxPool => new TokenMaxPoolCpu((TokenMaxPoolOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -67,7 +71,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting => true,
+            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
+            or OpKind.TokenPool or OpKind.TokenMaxPool => true,
     };
 
     public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

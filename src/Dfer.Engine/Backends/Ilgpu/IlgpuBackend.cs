@@ -20,6 +20,8 @@ using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.TokenMaxPool;
+using Dfer.Ops.TokenPool;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -65,6 +67,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.FrameSample => new FrameSampleIlgpu((FrameSampleOp)op),
         OpKind.RelPosAttention => new RelPosAttentionIlgpu(device, (RelPosAttentionOp)op),
         OpKind.Lifting => new LiftingIlgpu(device, (LiftingOp)op),
+        OpKind.TokenPool => new TokenPoolIlgpu(device, (TokenPoolOp)op),
+        OpKind.TokenMaxPool => new TokenMaxPoolIlgpu((TokenMaxPoolOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -75,7 +79,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting => true,
+            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
+            or OpKind.TokenPool or OpKind.TokenMaxPool => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -18,6 +18,8 @@ using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.TokenMaxPool;
+using Dfer.Ops.TokenPool;
 
 namespace Dfer.Backends.Reference;
 
@@ -52,6 +54,8 @@ public sealed class ReferenceBackend : IBackend
         OpKind.FrameSample => FrameSampleReference.Run((FrameSampleOp)op, x[0], shapes[0], x[1], shapes[1]),
         OpKind.RelPosAttention => RelPosAttentionReference.Run((RelPosAttentionOp)op, x[0], x[1], x[2], shapes[0]),
         OpKind.Lifting => LiftingReference.Run((LiftingOp)op, x[0], shapes[0], x[1], x[2], shapes[1]),
+        OpKind.TokenPool => TokenPoolReference.Run((TokenPoolOp)op, x[0], shapes[0]),
+        OpKind.TokenMaxPool => TokenMaxPoolReference.Run((TokenMaxPoolOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
