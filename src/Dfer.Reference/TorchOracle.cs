@@ -57,6 +57,8 @@ public sealed class TorchOracle : IReferenceOracle
         AttentionOp a => Attention(a, x[0]),
         RelPosAttentionOp r => RelPosAttention(r, x[0], x[1], x[2]),
         Dfer.Ops.Lifting.LiftingOp l => Lifting(l, x[0], x[1], x[2]),
+        Dfer.Ops.TokenPool.TokenPoolOp tp => TokenPool(tp, x[0]),
+        Dfer.Ops.TokenMaxPool.TokenMaxPoolOp tm => TokenMaxPool(tm, x[0]),
         DminOp d => Dmin(d, x[0]),
         Dfer.Ops.Add.AddOp => add(x[0], x[1]),
         Dfer.Ops.Slice.SliceOp s => x[0].narrow(s.Axis, s.Start, s.Length),
@@ -143,6 +145,41 @@ public sealed class TorchOracle : IReferenceOracle
         var p = softmax(a.Negate ? -s : s, -1);
         var off = tanh(F.linear(p.reshape(b, t * t), W(a.OffsetWeight, a.Count, t * t))) * a.OffsetScale;
         return off + W(a.BaseIndex, a.Count).unsqueeze(0);
+    }
+
+    /// <summary>
+    /// MViTv2's <c>Pool</c> on one part of a packed qkv as the original code does it: qkv reshaped to
+    /// [B, N, parts, heads, d] and this part taken as [B, heads, N, d]; the class token split off; the rest
+    /// reshaped to [B·heads, d, T, H, W] (heads folded into the batch), conv3d with groups = d, flattened back
+    /// to tokens, the class token concatenated in front, layer_norm over d on every token.
+    /// </summary>
+    private static TTensor TokenPool(Dfer.Ops.TokenPool.TokenPoolOp tp, TTensor x)
+    {
+        long b = x.shape[0], n = x.shape[1], h = tp.Heads, d = tp.HeadDim;
+        var z = x.reshape(b, n, tp.Parts, h, d).select(2, tp.Part).permute(0, 2, 1, 3);
+        var cls = z[.., .., ..1, ..];
+        var vol = z[.., .., 1.., ..].reshape(b * h, tp.Grid.T, tp.Grid.H, tp.Grid.W, d).permute(0, 4, 1, 2, 3);
+        var conv = tp.Conv;
+        var w = W(conv.Weight, d, 1, conv.Kernel.T, conv.Kernel.H, conv.Kernel.W);
+        var pooled = F.conv3d(vol, w, conv.Bias == null ? null : W(conv.Bias, d),
+            new long[] { conv.Stride.T, conv.Stride.H, conv.Stride.W }, new long[] { conv.Pad.T, conv.Pad.H, conv.Pad.W }, groups: d);
+        var tokens = pooled.reshape(b, h, d, -1).transpose(2, 3);
+        var all = cat(new[] { cls, tokens }, 2);
+        return F.layer_norm(all, new long[] { d }, W(tp.Norm.Weight, d), W(tp.Norm.Bias, d), tp.Norm.Eps);
+    }
+
+    /// <summary>
+    /// MViT's <c>pool_skip</c> as the original code does it: the class token split off, the rest reshaped to
+    /// [B, C, T, H, W], max_pool3d, flattened back to tokens and the class token concatenated in front.
+    /// </summary>
+    private static TTensor TokenMaxPool(Dfer.Ops.TokenMaxPool.TokenMaxPoolOp tm, TTensor x)
+    {
+        long b = x.shape[0], c = x.shape[2];
+        var m = tm.Pool;
+        var vol = x[.., 1.., ..].transpose(1, 2).reshape(b, c, tm.Grid.T, tm.Grid.H, tm.Grid.W);
+        var pooled = F.max_pool3d(vol, new long[] { m.Kernel.T, m.Kernel.H, m.Kernel.W },
+            new long[] { m.Stride.T, m.Stride.H, m.Stride.W }, new long[] { m.Pad.T, m.Pad.H, m.Pad.W });
+        return cat(new[] { x[.., ..1, ..], pooled.flatten(2).transpose(1, 2) }, 1);
     }
 
     private static TTensor Conv2d(Conv2dOp c, TTensor x)

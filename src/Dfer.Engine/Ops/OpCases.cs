@@ -21,6 +21,8 @@ using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.TokenMaxPool;
+using Dfer.Ops.TokenPool;
 using Dfer.Tensors;
 
 namespace Dfer.Ops;
@@ -93,6 +95,8 @@ public static class OpCases
             OpKind.ClassToken => new[] { new[] { 1, 1, 1 }, new[] { 3, 5, 7 }, new[] { 2, 13, 97 }, new[] { 2, 25088, 96 } }
                 .Select(s => new OpCase($"classtoken({string.Join("x", s)})", new ClassTokenOp(rng.Uniform(s[2], -1f, 1f)), new[] { s })).ToArray(),
             OpKind.AdaptiveSplit => AdaptiveSplitCases(rng),
+            OpKind.TokenPool => TokenPoolCases(rng),
+            OpKind.TokenMaxPool => TokenMaxPoolCases(),
         };
     }
 
@@ -275,6 +279,63 @@ public static class OpCases
             var op = new AdaptiveSplitOp(c.t, rng.Uniform(k * c.t * c.t, -c.w, c.w), c.baseIndex, c.scale, c.offScale, c.negate);
             return new OpCase($"issm(b={c.b},t={c.t},m={c.m},k={k},scale={c.scale:0.####},offset={c.offScale}{(c.negate ? ",negate" : "")}{c.name})",
                 op, new[] { new[] { c.b, c.t, c.m } }, new[] { c.range });
+        }).ToArray();
+    }
+
+    private static OpCase[] TokenPoolCases(DeterministicRandom rng)
+    {
+        // (b, parts, part, heads, d, grid, k, s, p, bias). The small ones are odd-sized (d not a vector width,
+        // strides differing per axis, a part other than q, batch > 1); then IFDD's twelve pooling configurations
+        // (notes 3.3: d 96, k 3, pad 1, q/k/v of one qkv), at batch 1 where the grid is 56 or 28.
+        var shapes = new (int b, int parts, int part, int h, int d, (int T, int H, int W) g, (int, int, int) k, (int, int, int) s, (int, int, int) p, bool bias)[]
+        {
+            (1, 1, 0, 1, 2, (1, 1, 2), (1, 1, 1), (1, 1, 1), (0, 0, 0), false),
+            (2, 2, 1, 3, 5, (3, 5, 4), (3, 3, 3), (1, 2, 3), (1, 1, 1), false),
+            (3, 3, 2, 2, 7, (2, 3, 5), (2, 3, 1), (2, 1, 2), (1, 1, 0), true),
+            (2, 3, 0, 2, 13, (4, 7, 6), (3, 3, 3), (1, 2, 2), (1, 1, 1), false),
+            (1, 3, 0, 1, 96, (8, 56, 56), (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
+            (1, 3, 1, 1, 96, (8, 56, 56), (3, 3, 3), (1, 8, 8), (1, 1, 1), false),
+            (1, 3, 0, 2, 96, (8, 56, 56), (3, 3, 3), (1, 2, 2), (1, 1, 1), false),
+            (1, 3, 2, 2, 96, (8, 56, 56), (3, 3, 3), (1, 4, 4), (1, 1, 1), false),
+            (1, 3, 0, 2, 96, (8, 28, 28), (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
+            (1, 3, 1, 2, 96, (8, 28, 28), (3, 3, 3), (1, 4, 4), (1, 1, 1), false),
+            (1, 3, 2, 4, 96, (8, 28, 28), (3, 3, 3), (1, 2, 2), (1, 1, 1), false),
+            (2, 3, 0, 4, 96, (8, 14, 14), (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
+            (2, 3, 2, 4, 96, (8, 14, 14), (3, 3, 3), (1, 2, 2), (1, 1, 1), false),
+            (2, 3, 0, 8, 96, (8, 14, 14), (3, 3, 3), (1, 2, 2), (1, 1, 1), false),
+            (1, 3, 1, 8, 96, (8, 14, 14), (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
+            (2, 3, 2, 8, 96, (8, 7, 7), (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
+        };
+        return shapes.Select(c =>
+        {
+            int fan = c.k.Item1 * c.k.Item2 * c.k.Item3;
+            var conv = new DepthwiseConv3dOp(c.d, c.k, c.s, c.p, Weights(rng, c.d * fan, fan), c.bias ? rng.Uniform(c.d, -0.5f, 0.5f) : null);
+            var norm = new LayerNormOp(c.d, rng.Uniform(c.d, 0.5f, 1.5f), rng.Uniform(c.d, -0.5f, 0.5f), 1e-6);
+            var op = new TokenPoolOp(c.parts, c.part, c.h, c.g, conv, norm);
+            string name = $"tokenpool(b={c.b},parts={c.parts},part={c.part},heads={c.h},d={c.d},grid={c.g.T}x{c.g.H}x{c.g.W},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},p={c.p.Item1}x{c.p.Item2}x{c.p.Item3}{(c.bias ? ",bias" : "")})";
+            return new OpCase(name, op, new[] { new[] { c.b, op.InTokens, op.InChannels } });
+        }).ToArray();
+    }
+
+    private static OpCase[] TokenMaxPoolCases()
+    {
+        // (b, grid, c, k, s, p); the last three are IFDD's pool_skip (blocks 1, 3, 8: k 1x3x3, s 1x2x2, p 0x1x1).
+        var cases = new (int b, (int T, int H, int W) g, int c, (int T, int H, int W) k, (int T, int H, int W) s, (int T, int H, int W) p)[]
+        {
+            (1, (1, 1, 1), 1, (1, 1, 1), (1, 1, 1), (0, 0, 0)),
+            (2, (3, 5, 7), 11, (3, 3, 3), (2, 2, 2), (1, 1, 1)),
+            (3, (2, 5, 4), 13, (1, 3, 3), (1, 2, 2), (0, 1, 1)),
+            (2, (5, 3, 6), 9, (2, 3, 2), (1, 3, 2), (1, 1, 0)),
+            (1, (8, 56, 56), 192, (1, 3, 3), (1, 2, 2), (0, 1, 1)),
+            (1, (8, 28, 28), 384, (1, 3, 3), (1, 2, 2), (0, 1, 1)),
+            (2, (8, 14, 14), 768, (1, 3, 3), (1, 2, 2), (0, 1, 1)),
+        };
+        return cases.Select(c =>
+        {
+            var op = new TokenMaxPoolOp(c.g, new MaxPool3dOp(c.k, c.s, c.p));
+            return new OpCase(
+                $"tokenmaxpool(b={c.b},grid={c.g.T}x{c.g.H}x{c.g.W},c={c.c},k={c.k.T}x{c.k.H}x{c.k.W},s={c.s.T}x{c.s.H}x{c.s.W},p={c.p.T}x{c.p.H}x{c.p.W})",
+                op, new[] { new[] { c.b, op.InTokens, c.c } });
         }).ToArray();
     }
 

@@ -30,6 +30,8 @@ public enum OpKind
     Slice,
     ClassToken,
     AdaptiveSplit,
+    TokenPool,
+    TokenMaxPool,
 }
 
 public static class OpKindNames
@@ -60,5 +62,7 @@ public static class OpKindNames
         OpKind.Slice => "slice",
         OpKind.ClassToken => "classtoken",
         OpKind.AdaptiveSplit => "issm",
+        OpKind.TokenPool => "tokenpool",
+        OpKind.TokenMaxPool => "tokenmaxpool",
     };
 }

@@ -24,6 +24,8 @@ using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.TokenMaxPool;
+using Dfer.Ops.TokenPool;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cpu;
@@ -65,6 +67,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.Slice => new SliceCpu((SliceOp)op),
         OpKind.ClassToken => new ClassTokenCpu((ClassTokenOp)op),
         OpKind.AdaptiveSplit => new AdaptiveSplitCpu((AdaptiveSplitOp)op),
+        OpKind.TokenPool => new TokenPoolCpu((TokenPoolOp)op),
+        OpKind.TokenMaxPool => new TokenMaxPoolCpu((TokenMaxPoolOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -76,7 +80,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
             or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
-            or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit => true,
+            or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit
+            or OpKind.TokenPool or OpKind.TokenMaxPool => true,
     };
 
     public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

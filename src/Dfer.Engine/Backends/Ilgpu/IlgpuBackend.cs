@@ -24,6 +24,8 @@ using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.TokenMaxPool;
+using Dfer.Ops.TokenPool;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -73,6 +75,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.Slice => new SliceIlgpu((SliceOp)op),
         OpKind.ClassToken => new ClassTokenIlgpu(device, (ClassTokenOp)op),
         OpKind.AdaptiveSplit => new AdaptiveSplitIlgpu(device, (AdaptiveSplitOp)op),
+        OpKind.TokenPool => new TokenPoolIlgpu(device, (TokenPoolOp)op),
+        OpKind.TokenMaxPool => new TokenMaxPoolIlgpu((TokenMaxPoolOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -84,7 +88,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
             or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
-            or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit => true,
+            or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit
+            or OpKind.TokenPool or OpKind.TokenMaxPool => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

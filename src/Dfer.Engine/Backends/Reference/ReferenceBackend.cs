@@ -22,6 +22,8 @@ using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.TokenMaxPool;
+using Dfer.Ops.TokenPool;
 
 namespace Dfer.Backends.Reference;
 
@@ -60,6 +62,8 @@ public sealed class ReferenceBackend : IBackend
         OpKind.Slice => SliceReference.Run((SliceOp)op, x[0], shapes[0]),
         OpKind.ClassToken => ClassTokenReference.Run((ClassTokenOp)op, x[0], shapes[0]),
         OpKind.AdaptiveSplit => AdaptiveSplitReference.Run((AdaptiveSplitOp)op, x[0], shapes[0]),
+        OpKind.TokenPool => TokenPoolReference.Run((TokenPoolOp)op, x[0], shapes[0]),
+        OpKind.TokenMaxPool => TokenMaxPoolReference.Run((TokenMaxPoolOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>

@@ -1,0 +1,98 @@
+using Dfer.Devices.Ilgpu;
+using Dfer.Ops.DepthwiseConv3d;
+using Dfer.Ops.LayerNorm;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Dfer.Ops.TokenPool;
+
+/// <summary>Layout of one tokenpool launch (kernel arguments must be unmanaged values).</summary>
+internal struct TokenPoolIlgpuParams
+{
+    /// <summary>Heads, d, input tokens (1 + T·H·W), output tokens (1 + T'·H'·W'), parts·heads·d, part·heads·d.</summary>
+    public int Heads, D, InTokens, OutTokens, InChannels, PartOffset;
+}
+
+/// <summary>
+/// tokenpool on ILGPU, composed of the existing kernels: a gather kernel copies every (batch item, head)'s
+/// volume out of X into a dense <c>[B·heads, T, H, W, d]</c> scratch, <see cref="DepthwiseConv3dIlgpu"/> pools
+/// it in one launch, an assemble kernel writes class tokens and pooled tokens into the output, and
+/// <see cref="LayerNormIlgpu"/> normalises every output row in place. Scratch buffers are owned by the kernel.
+/// </summary>
+public sealed class TokenPoolIlgpu : IIlgpuKernel
+{
+    private readonly TokenPoolOp _op;
+    private readonly DepthwiseConv3dIlgpu _conv;
+    private readonly LayerNormIlgpu _norm;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _vol, _pooled;
+
+    public TokenPoolIlgpu(IlgpuDevice device, TokenPoolOp op)
+    {
+        _op = op;
+        _conv = new DepthwiseConv3dIlgpu(device, op.Conv);
+        _norm = new LayerNormIlgpu(device, op.Norm);
+    }
+
+    private static ArrayView<float> Ensure(IlgpuDevice device, ref MemoryBuffer1D<float, Stride1D.Dense>? buf, long length)
+    {
+        if (buf is null || buf.Length < length)
+        {
+            buf?.Dispose();
+            buf = device.Allocate(length);
+        }
+        return buf.View.SubView(0, length);
+    }
+
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    {
+        var op = _op;
+        int b = inputShapes[0][0], bh = b * op.Heads, d = op.HeadDim;
+        var (t, h, w) = op.Grid;
+        var (to, ho, wo) = op.OutGrid;
+        var p = new TokenPoolIlgpuParams
+        {
+            Heads = op.Heads, D = d, InTokens = op.InTokens, OutTokens = op.OutTokens,
+            InChannels = op.InChannels, PartOffset = op.Part * op.Heads * d,
+        };
+        int[] volShape = [bh, t, h, w, d], pooledShape = [bh, to, ho, wo, d], rows = [bh * op.OutTokens, d];
+        var vol = Ensure(device, ref _vol, (long)bh * (op.InTokens - 1) * d);
+        var pooled = Ensure(device, ref _pooled, (long)bh * (op.OutTokens - 1) * d);
+
+        var gather = device.Kernel(Gather, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Gather));
+        var assemble = device.Kernel(Assemble, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Assemble));
+        gather(IlgpuLaunch.Count(vol.Length), inputs[0], vol, p);
+        _conv.Run(device, [vol], [volShape], pooled, pooledShape);
+        assemble(IlgpuLaunch.Count(output.Length), inputs[0], pooled, output, p);
+        // In place: each thread reads its whole row before writing it.
+        _norm.Run(device, [output], [rows], output, rows);
+    }
+
+    // Thread = element ((b·heads + head)·(InTokens − 1) + n)·d + j of the dense volumes.
+    private static void Gather(Index1D index, ArrayView<float> x, ArrayView<float> vol, TokenPoolIlgpuParams p)
+    {
+        int i = index;
+        int j = i % p.D; i /= p.D;
+        int grid = p.InTokens - 1;
+        int n = i % grid, bh = i / grid;
+        int head = bh % p.Heads, b = bh / p.Heads;
+        vol[index] = x[((long)b * p.InTokens + 1 + n) * p.InChannels + p.PartOffset + head * p.D + j];
+    }
+
+    // Thread = output element ((b·heads + head)·OutTokens + m)·d + j: the class token for m = 0, else pooled token m − 1.
+    private static void Assemble(Index1D index, ArrayView<float> x, ArrayView<float> pooled, ArrayView<float> y, TokenPoolIlgpuParams p)
+    {
+        int i = index;
+        int j = i % p.D; i /= p.D;
+        int m = i % p.OutTokens, bh = i / p.OutTokens;
+        int head = bh % p.Heads, b = bh / p.Heads;
+        y[index] = m == 0
+            ? x[(long)b * p.InTokens * p.InChannels + p.PartOffset + head * p.D + j]
+            : pooled[((long)bh * (p.OutTokens - 1) + m - 1) * p.D + j];
+    }
+
+    public void Dispose()
+    {
+        _conv.Dispose(); _norm.Dispose();
+        _vol?.Dispose(); _pooled?.Dispose();
+    }
+}
