@@ -8,9 +8,10 @@ using Dfer.Reference;
 using Dfer.TorchSupport;
 using TorchSharp;
 
-// M3DFEL throughput: Dfer's CPU backend against libtorch (TorchSharp) with the same weights, the
-// same input and the same thread count, interleaved in one run so machine noise hits both alike.
-// Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--batch N] [--threads N] [--repeats N] [--layers]
+// Model throughput: Dfer's CPU backend against libtorch (TorchSharp, the tests' reference model written
+// from the spec) with the same weights, the same input and the same thread count, interleaved in one
+// run so machine noise hits both alike.
+// Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--model m3dfel|ifdd] [--batch N] [--threads N] [--repeats N] [--layers]
 // With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
 // With --ifdd-ops: IFDD's dwconv3d and dilated conv2d shapes, Dfer's CPU kernels against libtorch.
 int batch = Arg("--batch", 2), threads = Arg("--threads", Environment.ProcessorCount), repeats = Arg("--repeats", 5);
@@ -26,21 +27,34 @@ if (args.Contains("--ifdd-ops"))
     return;
 }
 
-var model = new M3dfel();
+string modelName = ArgText("--model", "m3dfel");
+IModel model = ModelRegistry.Get(modelName);
 var weights = model.GenerateWeights(1);
-var clips = new DeterministicRandom(7).Uniform((long)batch * 16 * 3 * 112 * 112, 0, 1);
+var clips = new DeterministicRandom(7).Uniform((long)batch * model.ClipShape.Aggregate(1, (a, b) => a * b), 0, 1);
 
 TorchRuntime.EnsureLoaded();
 TorchRuntime.SetThreads(threads);
 var dict = weights.Names.ToDictionary(n => n, n => (weights[n].Data, weights[n].Shape));
-using var torchModel = new TorchM3dfel(dict, torch.ScalarType.Float32);
+IDisposable torchOwner;
+Func<float[], int, double[]> torchForward;
+if (model is Ifdd)
+{
+    var m = new TorchIfdd(dict, torch.ScalarType.Float32);
+    (torchOwner, torchForward) = (m, (c, b) => Array.ConvertAll(m.Forward(c, b), v => (double)v));
+}
+else
+{
+    var m = new TorchM3dfel(dict, torch.ScalarType.Float32);
+    (torchOwner, torchForward) = (m, m.Forward);
+}
+using var torchModel = torchOwner;
 using var backend = new CpuBackend(threads);
 using var session = new Session(model, weights, backend);
 double gflopPerClip = session.FlopsPerClip / 1e9;
 
-Console.WriteLine($"M3DFEL, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {CpuContext.Isa}");
+Console.WriteLine($"{model.Name}, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {CpuContext.Isa}");
 var ours = session.Run(clips, batch);
-var theirs = torchModel.Forward(clips, batch);
+var theirs = torchForward(clips, batch);
 double maxDiff = 0;
 for (int b = 0; b < batch; b++) for (int c = 0; c < 7; c++) maxDiff = Math.Max(maxDiff, Math.Abs(ours[b].Logits[c] - theirs[b * 7 + c]));
 Console.WriteLine($"warm-up done; max |logit difference| Dfer vs libtorch fp32 = {maxDiff:E2}");
@@ -53,7 +67,7 @@ for (int r = 0; r < repeats; r++)
     session.Run(clips, batch);
     tOurs.Add(sw.Elapsed.TotalSeconds);
     sw.Restart();
-    torchModel.Forward(clips, batch);
+    torchForward(clips, batch);
     tTorch.Add(sw.Elapsed.TotalSeconds);
 }
 double mOurs = Median(tOurs), mTorch = Median(tTorch);
@@ -79,6 +93,12 @@ if (layers)
     Console.WriteLine($"\n{"layer",-28} {"ms",8} {"GFLOP/s",8}");
     foreach (var (name, (ms, gf)) in times.OrderByDescending(kv => kv.Value.Ms))
         Console.WriteLine($"{name,-28} {ms,8:F1} {gf / (ms / 1000),8:F1}");
+}
+
+string ArgText(string name, string fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
 int Arg(string name, int fallback)

@@ -24,7 +24,7 @@ internal static class InferCommand
             "Results file of a --dataset run, one row per video: .jsonl or .csv (default: JSON Lines on stdout)");
         var inputs = new Argument<string[]>("INPUT")
         {
-            Description = "What to score: .npy clip batches (float32 [B, 16, 3, 112, 112] or one clip, values in [0, 1]), frame folders (JPEG/PNG frames ordered by the number in their names) or video files (.mp4 .avi .mkv .webm .mov, decoded with FFmpeg)",
+            Description = "What to score: .npy clip batches (float32 [B, 16, 3, 112, 112] for m3dfel, [B, 16, 3, 224, 224] for ifdd, or one clip; values in [0, 1]), frame folders (JPEG/PNG frames ordered by the number in their names) or video files (.mp4 .avi .mkv .webm .mov, decoded with FFmpeg)",
             Arity = ArgumentArity.ZeroOrMore,
         };
         // A string argument swallows a mistyped option ("--batchsize 4") as a file name; catch it here

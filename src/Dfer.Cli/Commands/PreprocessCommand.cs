@@ -18,7 +18,7 @@ internal static class PreprocessCommand
         var input = new Argument<string>("INPUT") { Description = "A frame folder (JPEG/PNG frames ordered by the number in their names) or a video file" };
         var output = new Option<string>("--output")
         {
-            Description = "The float32 .npy to write: [clips, ...one clip], e.g. [1, 16, 3, 112, 112] for m3dfel",
+            Description = "The float32 .npy to write: [clips, ...one clip], e.g. [1, 16, 3, 112, 112] for m3dfel, [N, 16, 3, 224, 224] for ifdd (one clip per 16-frame window)",
             HelpName = "OUT.npy",
             Required = true,
         };

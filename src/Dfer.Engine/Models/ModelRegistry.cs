@@ -3,7 +3,7 @@ namespace Dfer.Models;
 /// <summary>The models Dfer can run, by CLI name.</summary>
 public static class ModelRegistry
 {
-    private static readonly IModel[] All = { new M3dfel() };
+    private static readonly IModel[] All = { new M3dfel(), new Ifdd() };
 
     public static IReadOnlyList<string> Names => All.Select(m => m.Name).ToArray();
 

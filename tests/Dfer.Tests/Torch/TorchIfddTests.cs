@@ -11,7 +11,7 @@ namespace Dfer.Tests.Torch;
 /// checked by hand where that is cheap. Full forwards are expensive (~96 GFLOP per clip), so the
 /// fixture runs three at batch 1 (float64 and float32 with intermediates, float32 plain) and shares them.</summary>
 [TestFixture]
-public sealed class TorchIfddTests
+public sealed partial class TorchIfddTests
 {
     private const int ClipLength = TorchIfdd.Frames * TorchIfdd.Channels * TorchIfdd.Size * TorchIfdd.Size;
 
