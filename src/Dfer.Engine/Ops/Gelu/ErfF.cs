@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using ILGPU.Algorithms;
 
 namespace Dfer.Ops.Gelu;
@@ -48,6 +49,37 @@ public static class ErfF
     private static float Middle(float s) =>
         ((((((((2.486962559e-3f * s - 6.185151589e-3f) * s + 1.42868782e-2f) * s - 3.189097432e-2f) * s
             + 6.679058288e-2f) * s - 1.298361713e-1f) * s + 2.309581314e-1f) * s - 3.679726911e-1f) * s + 5.069376503e-1f);
+
+    // The same three polynomials for eight lanes (the CPU's vector GELU); coefficients and order as above.
+    internal static Vector256<float> SmallPoly(Vector256<float> y)
+    {
+        var p = Vector256.Create(7.875875063e-5f);
+        p = p * y + Vector256.Create(-8.016864287e-4f);
+        p = p * y + Vector256.Create(5.189087423e-3f);
+        p = p * y + Vector256.Create(-2.685421201e-2f);
+        p = p * y + Vector256.Create(1.128359472e-1f);
+        p = p * y + Vector256.Create(-3.761262667e-1f);
+        return p * y + Vector256.Create(1.128379166f);
+    }
+
+    internal static Vector256<float> MiddlePoly(Vector256<float> s)
+    {
+        ReadOnlySpan<float> c = [2.486962559e-3f, -6.185151589e-3f, 1.42868782e-2f, -3.189097432e-2f, 6.679058288e-2f,
+            -1.298361713e-1f, 2.309581314e-1f, -3.679726911e-1f, 5.069376503e-1f];
+        var p = Vector256.Create(c[0]);
+        for (int i = 1; i < c.Length; i++) p = p * s + Vector256.Create(c[i]);
+        return p;
+    }
+
+    internal static Vector256<float> TailPoly(Vector256<float> s)
+    {
+        ReadOnlySpan<float> c = [-1.486061808e-1f, 1.203557641e-1f, 4.181745984e-2f, -9.665940527e-2f, 8.529166114e-2f,
+            -6.026174375e-2f, 1.178029635e-2f, 4.983366735e-2f, -9.701486764e-2f, 9.835872227e-2f, -2.036389084e-2f,
+            -1.700351289e-1f, 5.023534233e-1f];
+        var p = Vector256.Create(c[0]);
+        for (int i = 1; i < c.Length; i++) p = p * s + Vector256.Create(c[i]);
+        return p;
+    }
 
     // erfc(a) for a ≥ 1 (0 from 10 on, where it is below float's smallest normal number anyway).
     private static float Tail(float a)
