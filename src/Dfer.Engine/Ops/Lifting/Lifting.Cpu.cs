@@ -8,7 +8,7 @@ namespace Dfer.Ops.Lifting;
 
 /// <summary>
 /// The lifting step on the CPU, composed of the existing kernels: <see cref="FrameSampleCpu"/> for the split,
-/// <see cref="LayerNormCpu"/> for WaveNorm, <see cref="GemmNt"/> for the six projections (the output
+/// <see cref="LayerNormCpu"/> for WaveNorm, <see cref="RowGemm"/> for the six projections (the output
 /// projections accumulate into the residual stream; project_d's weights are stored negated so the
 /// predictor's subtraction is an accumulate too), and a cross-attention loop with one work item per
 /// (b, head, query). Scratch buffers are owned by the kernel and grow with the run's size.
@@ -18,8 +18,7 @@ public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
     private readonly LiftingOp _op;
     private readonly FrameSampleCpu _sample;
     private readonly LayerNormCpu _xaNorm, _xdNorm;
-    private readonly NativeBuffer[] _weights;
-    private readonly GemmNt _gemm = new();
+    private readonly RowGemm[] _gemms;
     private readonly AttendWork _attend = new();
     private NativeBuffer? _raw, _xa, _q, _kv, _o;
 
@@ -29,24 +28,11 @@ public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
         _sample = new FrameSampleCpu(op.Sample);
         _xaNorm = new LayerNormCpu(op.XaNorm);
         _xdNorm = new LayerNormCpu(op.XdNorm);
-        // qA, kvD, projA, qD, kvA, −projD: weight then bias each.
-        _weights = new[] { op.QA, op.KvD, op.ProjectA, op.QD, op.KvA, op.ProjectD }.SelectMany((l, i) =>
-        {
-            float sign = i == 5 ? -1f : 1f;
-            return new[] { Copy(l.Weight, sign), Copy(l.Bias!, sign) };
-        }).ToArray();
+        // qA, kvD, projA, qD, kvA, −projD.
+        _gemms = new[] { op.QA, op.KvD, op.ProjectA, op.QD, op.KvA, op.ProjectD }.Select((l, i) => i == 5
+            ? new RowGemm(l.In, l.Out, l.Weight.Select(v => -v).ToArray(), l.Bias!.Select(v => -v).ToArray())
+            : new RowGemm(l.In, l.Out, l.Weight, l.Bias)).ToArray();
     }
-
-    private static NativeBuffer Copy(float[] a, float sign)
-    {
-        var buf = new NativeBuffer((long)a.Length * sizeof(float));
-        var dst = new Span<float>(buf.Pointer, a.Length);
-        for (int i = 0; i < a.Length; i++) dst[i] = sign * a[i];
-        return buf;
-    }
-
-    private float* W(int linear) => (float*)_weights[2 * linear].Pointer;
-    private float* B(int linear) => (float*)_weights[2 * linear + 1].Pointer;
 
     private static NativeBuffer Ensure(ref NativeBuffer? buf, long floats)
     {
@@ -78,17 +64,18 @@ public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
         _sample.Run(ctx, [y, idxD], raw);
         _xdNorm.Run(ctx, [raw], xd);
 
+        var qBuf = _q!; var kvBuf = _kv!; var oBuf = _o!;
         // Updater: Xa += proj_a(CA(Xa, Xd)).
-        _gemm.Run(ctx, xa.Data, rows, c, W(0), c, B(0), q, false);
-        _gemm.Run(ctx, xd.Data, rows, c, W(1), 2 * c, B(1), kv, false);
+        _gemms[0].Run(ctx, xa.Storage, xa.Offset, qBuf, 0, rows, false);
+        _gemms[1].Run(ctx, xd.Storage, xd.Offset, kvBuf, 0, rows, false);
         Attend(ctx, q, kv, o, b, n);
-        _gemm.Run(ctx, o, rows, c, W(2), c, B(2), xa.Data, true);
+        _gemms[2].Run(ctx, oBuf, 0, xa.Storage, xa.Offset, rows, true);
 
         // Predictor: Xd += (−proj_d)(CA(Xd, Xa')).
-        _gemm.Run(ctx, xd.Data, rows, c, W(3), c, B(3), q, false);
-        _gemm.Run(ctx, xa.Data, rows, c, W(4), 2 * c, B(4), kv, false);
+        _gemms[3].Run(ctx, xd.Storage, xd.Offset, qBuf, 0, rows, false);
+        _gemms[4].Run(ctx, xa.Storage, xa.Offset, kvBuf, 0, rows, false);
         Attend(ctx, q, kv, o, b, n);
-        _gemm.Run(ctx, o, rows, c, W(5), c, B(5), xd.Data, true);
+        _gemms[5].Run(ctx, oBuf, 0, xd.Storage, xd.Offset, rows, true);
     }
 
     private void Attend(CpuContext ctx, float* q, float* kv, float* o, int b, int n)
@@ -137,7 +124,7 @@ public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
 
     public void Dispose()
     {
-        foreach (var w in _weights) w.Dispose();
+        foreach (var g in _gemms) g.Dispose();
         _raw?.Dispose(); _xa?.Dispose(); _q?.Dispose(); _kv?.Dispose(); _o?.Dispose();
     }
 }
