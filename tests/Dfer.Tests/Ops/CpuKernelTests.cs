@@ -23,11 +23,14 @@ public class CpuKernelTests
     // Fresh weights and inputs every run; the seed is printed so a failure can be replayed.
     private static readonly ulong Seed = (ulong)Environment.TickCount64;
 
-    public static IEnumerable<TestCaseData> ConvCases() =>
-        OpCases.For(OpKind.Conv3d, Seed).Select(c => new TestCaseData(c).SetName("portable " + c.Name));
+    /// <summary>The ops whose CPU kernels have an intrinsics path and a separate portable one.</summary>
+    private static readonly OpKind[] TwoPathKinds = [OpKind.Conv3d, OpKind.Linear, OpKind.Gelu, OpKind.RelPosAttention, OpKind.Lifting];
 
-    /// <summary>conv3d's tile has an intrinsics path and a portable one; both must be right.</summary>
-    [TestCaseSource(nameof(ConvCases))]
+    public static IEnumerable<TestCaseData> PortableCases() =>
+        TwoPathKinds.SelectMany(k => OpCases.For(k, Seed)).Select(c => new TestCaseData(c).SetName("portable " + c.Name));
+
+    /// <summary>Both paths must be right: the op matrix checks the intrinsics one, this the portable one.</summary>
+    [TestCaseSource(nameof(PortableCases))]
     public void PortablePathMatchesReference(OpCase c) => Check(c, portable: true);
 
     public static IEnumerable<TestCaseData> WinogradShapedCases() =>

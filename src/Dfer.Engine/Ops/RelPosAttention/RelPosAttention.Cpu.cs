@@ -5,7 +5,8 @@ using Dfer.Tensors;
 namespace Dfer.Ops.RelPosAttention;
 
 /// <summary>
-/// relposattn on the CPU, flash style: one work item per (b, head, query row). The row first projects
+/// relposattn on the CPU. With AVX2+FMA it runs <see cref="RelPosAttentionTiled"/>'s blocked
+/// kernel; otherwise (and as the simple form of the same algorithm) flash style: one work item per (b, head, query row). The row first projects
 /// its unscaled query onto the table rows it can reach (kt + kh + kw dot products), so a key's bias is
 /// three lookups; then one pass over the keys in chunks of <see cref="Chunk"/> logits with an online
 /// softmax (running max, rescaled sum and rescaled d-float accumulator). No Nq×Nk matrix and no
@@ -17,12 +18,14 @@ public sealed unsafe class RelPosAttentionCpu : ICpuKernel, IDisposable
     private readonly RelPosAttentionOp _op;
     private readonly NativeBuffer _relT, _relH, _relW;
     private readonly Work _work;
+    private readonly RelPosAttentionTiled _tiled;
 
     public RelPosAttentionCpu(RelPosAttentionOp op)
     {
         _op = op;
         _relT = Copy(op.RelT); _relH = Copy(op.RelH); _relW = Copy(op.RelW);
         _work = new Work(this);
+        _tiled = new RelPosAttentionTiled(op, (float*)_relT.Pointer, (float*)_relH.Pointer, (float*)_relW.Pointer);
     }
 
     private static NativeBuffer Copy(float[] a)
@@ -35,6 +38,11 @@ public sealed unsafe class RelPosAttentionCpu : ICpuKernel, IDisposable
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
     {
         CpuChecks.ExpectDense(output, "relposattn");
+        if (CpuContext.UseSimd)
+        {
+            _tiled.Run(ctx, CpuChecks.Dense(inputs[0]), CpuChecks.Dense(inputs[1]), CpuChecks.Dense(inputs[2]), output);
+            return;
+        }
         _work.Q = CpuChecks.Dense(inputs[0]); _work.K = CpuChecks.Dense(inputs[1]); _work.V = CpuChecks.Dense(inputs[2]);
         _work.Y = output;
         ctx.Pool.Run(_work, output.Shape[0] * _op.Heads * _op.Nq);
@@ -151,5 +159,5 @@ public sealed unsafe class RelPosAttentionCpu : ICpuKernel, IDisposable
         for (; i < n; i++) acc[i] *= r;
     }
 
-    public void Dispose() { _relT.Dispose(); _relH.Dispose(); _relW.Dispose(); }
+    public void Dispose() { _tiled.Dispose(); _relT.Dispose(); _relH.Dispose(); _relW.Dispose(); }
 }
