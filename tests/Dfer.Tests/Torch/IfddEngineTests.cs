@@ -1,5 +1,7 @@
 using Dfer.Backends.Cpu;
 using Dfer.Models;
+using Dfer.Tests.Cli;
+using Dfer.Tests.Weights;
 using Dfer.Tensors;
 using Dfer.TorchSupport;
 using Dfer.Weights;
@@ -77,5 +79,30 @@ public sealed partial class TorchIfddTests
         TestContext.Out.WriteLine(string.Join("\n", report));
         double logitDiff = ours["logits"].Zip(torch["logits"], (x, y) => Math.Abs((double)x - y)).Max();
         Assert.That(logitDiff, Is.LessThanOrEqualTo(1e-4), "logits against float64 PyTorch (the spec's fp32 tolerance)");
+    }
+
+    /// <summary>
+    /// The acceptance command: <c>dfer infer --model ifdd --weights W --format json X.npy</c> on a
+    /// torch.save checkpoint shaped like IFDD's trainer saves it (the state dict under <c>model</c>) and a
+    /// [1, 16, 3, 224, 224] .npy, against the float64 TorchSharp model.
+    /// </summary>
+    [Test]
+    public void Infer_OnATrainerCheckpoint_ReproducesTorchFloat64()
+    {
+        using var files = new CliHarness();
+        string checkpoint = files.PathOf("ifdd-trainer.pth");
+        TorchSaveWriter.Write(checkpoint, _weights.Select(kv => (kv.Key, kv.Value.Data, kv.Value.Shape)), wrapperKey: "model");
+        string input = files.PathOf("clip.npy");
+        Npy.WriteFloat32(input, _clip, [1, 16, 3, 224, 224]);
+
+        CliRun run = CliHarness.Run("infer", "--model", "ifdd", "--weights", checkpoint, "--format", "json", input);
+
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        var result = run.Json().GetProperty("results").EnumerateArray().Single();
+        float[] logits = CliAssert.Floats(result.GetProperty("logits"));
+        float[] want = _results.Value.Run64["logits"];
+        Assert.That(logits, Has.Length.EqualTo(7));
+        for (int c = 0; c < 7; c++)
+            Assert.That(Math.Abs((double)logits[c] - want[c]), Is.LessThanOrEqualTo(1e-4), $"logit {c}: {logits[c]} vs {want[c]}");
     }
 }
