@@ -85,12 +85,17 @@ public sealed class TokenPoolIlgpu : IIlgpuKernel
     {
         int m = index % p.OutTokens, bh = index / p.OutTokens;
         int head = bh % p.Heads, b = bh / p.Heads;
-        long src = m == 0
-            ? (long)b * p.InTokens * p.InChannels + p.PartOffset + head * p.D
-            : ((long)bh * (p.OutTokens - 1) + m - 1) * p.D;
-        var from = m == 0 ? x : pooled;
         long dst = (long)(int)index * p.D;
-        for (int j = 0; j < p.D; j++) y[dst + j] = from[src + j];
+        if (m == 0)
+        {
+            long src = (long)b * p.InTokens * p.InChannels + p.PartOffset + head * p.D;
+            for (int j = 0; j < p.D; j++) y[dst + j] = x[src + j];
+        }
+        else
+        {
+            long src = ((long)bh * (p.OutTokens - 1) + m - 1) * p.D;
+            for (int j = 0; j < p.D; j++) y[dst + j] = pooled[src + j];
+        }
     }
 
     public void Dispose()
