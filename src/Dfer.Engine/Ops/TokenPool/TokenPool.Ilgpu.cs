@@ -17,7 +17,10 @@ internal struct TokenPoolIlgpuParams
 /// tokenpool on ILGPU, composed of the existing kernels: a gather kernel copies every (batch item, head)'s
 /// volume out of X into a dense <c>[B·heads, T, H, W, d]</c> scratch, <see cref="DepthwiseConv3dIlgpu"/> pools
 /// it in one launch, an assemble kernel writes class tokens and pooled tokens into the output, and
-/// <see cref="LayerNormIlgpu"/> normalises every output row in place. Scratch buffers are owned by the kernel.
+/// <see cref="LayerNormIlgpu"/> normalises every output row in place. The gather and assemble kernels move one
+/// token row (d floats) per thread, as LayerNormIlgpu does: d times fewer threads than one per element,
+/// which is what ILGPU's CPU accelerator pays for, at the price of less coalesced copies of a few MB on a GPU.
+/// Scratch buffers are owned by the kernel.
 /// </summary>
 public sealed class TokenPoolIlgpu : IIlgpuKernel
 {
@@ -60,34 +63,39 @@ public sealed class TokenPoolIlgpu : IIlgpuKernel
 
         var gather = device.Kernel(Gather, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Gather));
         var assemble = device.Kernel(Assemble, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Assemble));
-        gather(IlgpuLaunch.Count(vol.Length), inputs[0], vol, p);
+        gather(IlgpuLaunch.Count((long)bh * (op.InTokens - 1)), inputs[0], vol, p);
         _conv.Run(device, [vol], [volShape], pooled, pooledShape);
-        assemble(IlgpuLaunch.Count(output.Length), inputs[0], pooled, output, p);
+        assemble(IlgpuLaunch.Count((long)bh * op.OutTokens), inputs[0], pooled, output, p);
         // In place: each thread reads its whole row before writing it.
         _norm.Run(device, [output], [rows], output, rows);
     }
 
-    // Thread = element ((b·heads + head)·(InTokens − 1) + n)·d + j of the dense volumes.
+    // Thread = row (b·heads + head)·(InTokens − 1) + n of the dense volumes: copies that token's d entries.
     private static void Gather(Index1D index, ArrayView<float> x, ArrayView<float> vol, TokenPoolIlgpuParams p)
     {
-        int i = index;
-        int j = i % p.D; i /= p.D;
         int grid = p.InTokens - 1;
-        int n = i % grid, bh = i / grid;
+        int n = index % grid, bh = index / grid;
         int head = bh % p.Heads, b = bh / p.Heads;
-        vol[index] = x[((long)b * p.InTokens + 1 + n) * p.InChannels + p.PartOffset + head * p.D + j];
+        long src = ((long)b * p.InTokens + 1 + n) * p.InChannels + p.PartOffset + head * p.D, dst = (long)(int)index * p.D;
+        for (int j = 0; j < p.D; j++) vol[dst + j] = x[src + j];
     }
 
-    // Thread = output element ((b·heads + head)·OutTokens + m)·d + j: the class token for m = 0, else pooled token m − 1.
+    // Thread = output row (b·heads + head)·OutTokens + m: the class token for m = 0, else pooled token m − 1.
     private static void Assemble(Index1D index, ArrayView<float> x, ArrayView<float> pooled, ArrayView<float> y, TokenPoolIlgpuParams p)
     {
-        int i = index;
-        int j = i % p.D; i /= p.D;
-        int m = i % p.OutTokens, bh = i / p.OutTokens;
+        int m = index % p.OutTokens, bh = index / p.OutTokens;
         int head = bh % p.Heads, b = bh / p.Heads;
-        y[index] = m == 0
-            ? x[(long)b * p.InTokens * p.InChannels + p.PartOffset + head * p.D + j]
-            : pooled[((long)bh * (p.OutTokens - 1) + m - 1) * p.D + j];
+        long dst = (long)(int)index * p.D;
+        if (m == 0)
+        {
+            long src = (long)b * p.InTokens * p.InChannels + p.PartOffset + head * p.D;
+            for (int j = 0; j < p.D; j++) y[dst + j] = x[src + j];
+        }
+        else
+        {
+            long src = ((long)bh * (p.OutTokens - 1) + m - 1) * p.D;
+            for (int j = 0; j < p.D; j++) y[dst + j] = pooled[src + j];
+        }
     }
 
     public void Dispose()
