@@ -79,6 +79,7 @@ public static class OpCases
                     new[] { (-1f, 1f), (-2.5f, c.Item2 + 1.5f) })).ToArray(),
             OpKind.RelPosAttention => RelPosAttentionCases(rng),
             OpKind.Lifting => LiftingCases(rng),
+            OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms => FaceApiOpCases.For(kind, rng),
         };
     }
 

@@ -26,6 +26,11 @@ public enum OpKind
     FrameSample,
     RelPosAttention,
     Lifting,
+    SepConv2d,
+    MaxPool2d,
+    AddAct,
+    BoxDecode,
+    Nms,
 }
 
 public static class OpKindNames
@@ -52,5 +57,10 @@ public static class OpKindNames
         OpKind.FrameSample => "framesample",
         OpKind.RelPosAttention => "relposattn",
         OpKind.Lifting => "lifting",
+        OpKind.SepConv2d => "sepconv2d",
+        OpKind.MaxPool2d => "maxpool2d",
+        OpKind.AddAct => "addact",
+        OpKind.BoxDecode => "boxdecode",
+        OpKind.Nms => "nms",
     };
 }

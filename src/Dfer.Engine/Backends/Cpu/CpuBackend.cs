@@ -20,6 +20,11 @@ using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.AddAct;
+using Dfer.Ops.BoxDecode;
+using Dfer.Ops.MaxPool2d;
+using Dfer.Ops.Nms;
+using Dfer.Ops.SepConv2d;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cpu;
@@ -57,6 +62,11 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.FrameSample => new FrameSampleCpu((FrameSampleOp)op),
         OpKind.RelPosAttention => new RelPosAttentionCpu((RelPosAttentionOp)op),
         OpKind.Lifting => new LiftingCpu((LiftingOp)op),
+        OpKind.SepConv2d => new SepConv2dCpu((SepConv2dOp)op),
+        OpKind.MaxPool2d => new MaxPool2dCpu((MaxPool2dOp)op),
+        OpKind.AddAct => new AddActCpu((AddActOp)op),
+        OpKind.BoxDecode => new BoxDecodeCpu((BoxDecodeOp)op),
+        OpKind.Nms => new NmsCpu((NmsOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -67,7 +77,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting => true,
+            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
+            or OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms => true,
     };
 
     public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -20,6 +20,11 @@ using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.AddAct;
+using Dfer.Ops.BoxDecode;
+using Dfer.Ops.MaxPool2d;
+using Dfer.Ops.Nms;
+using Dfer.Ops.SepConv2d;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -65,6 +70,11 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.FrameSample => new FrameSampleIlgpu((FrameSampleOp)op),
         OpKind.RelPosAttention => new RelPosAttentionIlgpu(device, (RelPosAttentionOp)op),
         OpKind.Lifting => new LiftingIlgpu(device, (LiftingOp)op),
+        OpKind.SepConv2d => new SepConv2dIlgpu(device, (SepConv2dOp)op),
+        OpKind.MaxPool2d => new MaxPool2dIlgpu((MaxPool2dOp)op),
+        OpKind.AddAct => new AddActIlgpu((AddActOp)op),
+        OpKind.BoxDecode => new BoxDecodeIlgpu(device, (BoxDecodeOp)op),
+        OpKind.Nms => new NmsIlgpu((NmsOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -75,7 +85,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
             or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting => true,
+            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
+            or OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -18,6 +18,11 @@ using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Softmax;
+using Dfer.Ops.AddAct;
+using Dfer.Ops.BoxDecode;
+using Dfer.Ops.MaxPool2d;
+using Dfer.Ops.Nms;
+using Dfer.Ops.SepConv2d;
 
 namespace Dfer.Backends.Reference;
 
@@ -52,6 +57,11 @@ public sealed class ReferenceBackend : IBackend
         OpKind.FrameSample => FrameSampleReference.Run((FrameSampleOp)op, x[0], shapes[0], x[1], shapes[1]),
         OpKind.RelPosAttention => RelPosAttentionReference.Run((RelPosAttentionOp)op, x[0], x[1], x[2], shapes[0]),
         OpKind.Lifting => LiftingReference.Run((LiftingOp)op, x[0], shapes[0], x[1], x[2], shapes[1]),
+        OpKind.SepConv2d => SepConv2dReference.Run((SepConv2dOp)op, x[0], shapes[0]),
+        OpKind.MaxPool2d => MaxPool2dReference.Run((MaxPool2dOp)op, x[0], shapes[0]),
+        OpKind.AddAct => AddActReference.Run((AddActOp)op, x),
+        OpKind.BoxDecode => BoxDecodeReference.Run((BoxDecodeOp)op, x[0], shapes[0]),
+        OpKind.Nms => NmsReference.Run((NmsOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
