@@ -47,7 +47,7 @@ public class FaceApiModelTests
         int per = FaceExpressionNet.PaddedSize * FaceExpressionNet.PaddedSize * 3;
         var input = new float[n * per];
         for (int b = 0; b < n; b++)
-            FaceExpressionNet.Prepare(faces.AsSpan(b * 112 * 112 * 3, 112 * 112 * 3), input.AsSpan(b * per, per));
+            FaceExpressionNet.Prepare(faces.AsSpan(b * 112 * 112 * 3, 112 * 112 * 3).ToArray().Select(v => (float)v).ToArray(), input.AsSpan(b * per, per));
 
         using IBackend backend = BackendRegistry.Create(backendName, threads: 2);
         using var exe = backend.Compile(FaceExpressionNet.Build(weights));

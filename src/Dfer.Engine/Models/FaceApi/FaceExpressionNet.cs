@@ -113,10 +113,11 @@ public static class FaceExpressionNet
             TfJsLayout.Matrix(w[$"{p}/pointwise_filter"]), cout, w[$"{p}/bias"].Data, act);
 
     /// <summary>
-    /// The graph input for one 112×112 RGB face: <c>(pixel − mean)/255</c> channels-last, with the
-    /// zero row and column of TF's 'same' padding appended: [113, 113, 3] written at <paramref name="dst"/>.
+    /// The graph input for one 112×112 RGB face (pixel values 0..255, interleaved; fractional after
+    /// resizing, as TF.js keeps them): <c>(pixel − mean)/255</c> channels-last, with the zero row and
+    /// column of TF's 'same' padding appended: [113, 113, 3] written at <paramref name="dst"/>.
     /// </summary>
-    public static void Prepare(ReadOnlySpan<byte> rgb112, Span<float> dst)
+    public static void Prepare(ReadOnlySpan<float> rgb112, Span<float> dst)
     {
         if (rgb112.Length != Size * Size * 3) throw new ArgumentException($"expected a {Size}x{Size} RGB image");
         if (dst.Length != PaddedSize * PaddedSize * 3) throw new ArgumentException($"expected room for [{PaddedSize}, {PaddedSize}, 3]");
