@@ -38,8 +38,8 @@ public class ExpressionCommandTests
             frames.Add(Crop(image, cx - side / 2, cy - side / 2, side, 320));
         }
         Ffmpeg.Encode(video, frames, "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p");
-        string svg = _h.PathOf("t.svg");
-        var run = CliHarness.Run("infer", "--model", "expression", video, "--timeline", svg, "--format", "json", "--threads", "2");
+        string svg = _h.PathOf("t.svg"), overlay = _h.PathOf("overlay.mp4");
+        var run = CliHarness.Run("infer", "--model", "expression", video, "--timeline", svg, "--overlay", overlay, "--format", "json", "--threads", "2");
         Assert.That(run.ExitCode, Is.Zero, run.ToString());
         var result = run.Json().GetProperty("results")[0];
         Assert.That(result.GetProperty("label").GetString(), Is.EqualTo("happy"), run.Stdout);
@@ -47,6 +47,9 @@ public class ExpressionCommandTests
         Assert.That(result.GetProperty("frames_with_face").GetInt32(), Is.GreaterThanOrEqualTo(5));
         Assert.That(result.GetProperty("probabilities")[0].GetDouble(), Is.GreaterThan(0.5));
         Assert.That(result.GetProperty("per_frame").GetArrayLength(), Is.EqualTo(10));
+        var drawn = Dfer.Pipelines.ExpressionPipeline.ReadFrames(overlay);
+        Assert.That(drawn, Has.Count.EqualTo(10), "the overlay has every frame");
+        Assert.That((drawn[0].Width, drawn[0].Height), Is.EqualTo((320, 320)));
         string text = File.ReadAllText(svg);
         Assert.That(text, Does.StartWith("<svg"));
         Assert.That(text, Does.Contain("happy"));

@@ -70,4 +70,44 @@ public class FaceApiModelTests
         // The faces differ, and so do the predictions: the check is not comparing constants.
         Assert.That(Enumerable.Range(0, 7).Max(j => Math.Abs(wantLogits[j] - wantLogits[7 + j])), Is.GreaterThan(1e-2));
     }
+
+    [TestCase("cpu", 416)]
+    [TestCase("ilgpu-cpu", 128)]
+    public void TinyFaceDetector_MatchesTorchSharp(string backendName, int size)
+    {
+        var weights = Weights(FaceApiPackage.DetectorModel);
+        // A smooth synthetic scene (not a face: the check is the arithmetic, every grid value and box).
+        var rng = new DeterministicRandom(17);
+        var noise = rng.Uniform(size * size * 3, -30f, 30f);
+        var pixels = new double[size * size * 3];
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++)
+                for (int c = 0; c < 3; c++)
+                {
+                    int i = (y * size + x) * 3 + c;
+                    pixels[i] = Math.Clamp(120 + 90 * Math.Sin(x / (11.0 + 3 * c)) * Math.Cos(y / 17.0) + noise[i], 0, 255);
+                }
+        var input = new float[pixels.Length];
+        var mean = TinyFaceDetector.MeanRgb;
+        for (int i = 0; i < input.Length; i++) input[i] = (float)((pixels[i] - mean[i % 3]) / 255.0);
+
+        using IBackend backend = BackendRegistry.Create(backendName, threads: 2);
+        using var exe = backend.Compile(TinyFaceDetector.Build(weights, size, 0.05));
+        var outs = exe.Run(input, [1, size, size, 3]);
+
+        using var torchNet = new TorchTinyFaceDetector(weights);
+        using var scope = NewDisposeScope();
+        var grid = torchNet.Grid(tensor(pixels, new long[] { 1, size, size, 3 }, ScalarType.Float64));
+        double[] wantGrid = grid.data<double>().ToArray();
+        Assert.That(outs["grid"], Has.Length.EqualTo(wantGrid.Length));
+        double scale = wantGrid.Max(Math.Abs);
+        for (int i = 0; i < wantGrid.Length; i++)
+            Assert.That(outs["grid"][i], Is.EqualTo(wantGrid[i]).Within(1e-4 * Math.Max(1, scale)), $"grid value {i}");
+        var wantBoxes = TorchTinyFaceDetector.Boxes(grid);
+        float[] boxes = outs["boxes"];
+        for (int j = 0; j < wantBoxes.Length; j++)
+            for (int e = 0; e < 5; e++)
+                Assert.That(boxes[j * 5 + e], Is.EqualTo(wantBoxes[j][e]).Within(1e-4), $"box {j} value {e}");
+        Assert.That(wantGrid.Max() - wantGrid.Min(), Is.GreaterThan(1), "the grid is not flat");
+    }
 }
