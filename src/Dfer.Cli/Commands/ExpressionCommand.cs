@@ -92,7 +92,7 @@ internal static class ExpressionCommand
         {
             try
             {
-                var frames = ExpressionPipeline.ReadFrames(input);
+                var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);
                 console.Progress($"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and scoring expressions on {backend.Name}");
                 var report = pipeline.Run(input, frames);
                 if (report.FramesWithFace == 0)
@@ -141,6 +141,10 @@ internal static class ExpressionCommand
                 json.WriteNumber("frames", r.Frames.Count);
                 json.WriteNumber("frames_with_face", r.FramesWithFace);
                 json.WriteNumber("window", r.Window);
+                json.WriteStartArray("frame_size");
+                json.WriteNumberValue(r.FrameWidth);
+                json.WriteNumberValue(r.FrameHeight);
+                json.WriteEndArray();
                 json.WriteString("label", r.Label);
                 Output.WriteFloats(json, "probabilities", r.Probabilities);
                 json.WriteStartArray("per_frame");

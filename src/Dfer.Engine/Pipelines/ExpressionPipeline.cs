@@ -28,8 +28,8 @@ public sealed record ExpressionFrame(int Index, FaceBox? Face, float[]? Probabil
     internal static int ArgMax(float[] p) { int b = 0; for (int i = 1; i < p.Length; i++) if (p[i] > p[b]) b = i; return b; }
 }
 
-/// <summary>The result of one input: every frame, and the clip-level probabilities over the frames with a face.</summary>
-public sealed record ExpressionReport(string Input, IReadOnlyList<ExpressionFrame> Frames, float[] Probabilities, int Window)
+/// <summary>The result of one input: every frame, and the clip-level probabilities over the frames with a face. Boxes are in pixels of the analysed frames, FrameWidth × FrameHeight (the first frame's size).</summary>
+public sealed record ExpressionReport(string Input, IReadOnlyList<ExpressionFrame> Frames, float[] Probabilities, int Window, int FrameWidth, int FrameHeight)
 {
     public int FramesWithFace => Frames.Count(f => f.Face is not null);
     public string Label => EmotionClasses.Seven[ExpressionFrame.ArgMax(Probabilities)];
@@ -94,21 +94,37 @@ public sealed class ExpressionPipeline : IDisposable
         new(backend, Weights.TfJs.FaceApiPackage.Load(Weights.TfJs.FaceApiPackage.DetectorModel),
             Weights.TfJs.FaceApiPackage.Load(Weights.TfJs.FaceApiPackage.ExpressionModel), options);
 
-    /// <summary>Reads every frame of a video file, a frame folder or one image.</summary>
+    /// <summary>Longest side, in pixels, of the frames the CLI analyses: larger inputs are shrunk on decoding (the detector looks at 416 pixels, the expression net at 112).</summary>
+    public const int AnalysisSide = 640;
+
+    /// <summary>
+    /// Reads every frame of a video file, a frame folder or one image. With <paramref name="maxSide"/>
+    /// &gt; 0, a frame whose longer side exceeds it is shrunk to that size (Pillow's antialiased bilinear,
+    /// aspect kept) as it is decoded, so a long video takes frames·maxSide²·¾·3 bytes at most, not its
+    /// full resolution.
+    /// </summary>
     /// <exception cref="DferException">Missing, unreadable or corrupt input (one line naming it).</exception>
-    public static IReadOnlyList<RgbImage> ReadFrames(string path)
+    public static IReadOnlyList<RgbImage> ReadFrames(string path, int maxSide = 0)
     {
+        RgbImage Shrink(RgbImage f)
+        {
+            int side = Math.Max(f.Width, f.Height);
+            if (maxSide <= 0 || side <= maxSide) return f;
+            double s = (double)maxSide / side;
+            return PilResize.Resize(f, Math.Max(1, (int)Math.Round(f.Width * s)), Math.Max(1, (int)Math.Round(f.Height * s)), ResizeFilter.Bilinear);
+        }
         if (Directory.Exists(path))
         {
             var folder = FrameFolder.Open(path);
-            return Enumerable.Range(0, folder.Files.Count).Select(folder.Decode).ToArray();
+            return Enumerable.Range(0, folder.Files.Count).Select(i => Shrink(folder.Decode(i))).ToArray();
         }
         if (MediaInput.HasVideoExtension(path))
         {
-            var video = VideoDecoder.Read(path, f => f, long.MaxValue);
+            // A zero raw budget makes the decoder shrink every frame as it arrives.
+            var video = VideoDecoder.Read(path, Shrink, maxSide > 0 ? 0 : long.MaxValue);
             return Enumerable.Range(0, video.Count).Select(video.Prepared).ToArray();
         }
-        return new[] { ImageDecoder.Decode(path) };
+        return new[] { Shrink(ImageDecoder.Decode(path)) };
     }
 
     /// <summary>Runs the pipeline on decoded frames.</summary>
@@ -172,7 +188,7 @@ public sealed class ExpressionPipeline : IDisposable
             result[i] = new ExpressionFrame(i, faces[i], probs[i], smoothed);
         }
         float[] clip = WeightedMean(probs) ?? new float[7];
-        return new ExpressionReport(input, result, clip, _options.Window);
+        return new ExpressionReport(input, result, clip, _options.Window, n > 0 ? frames[0].Width : 0, n > 0 ? frames[0].Height : 0);
     }
 
     /// <summary>Σ c·p / Σ c over the non-null vectors, c = max p; null when there are none.</summary>
