@@ -90,6 +90,11 @@ internal static class ExpressionCommand
         var errors = new List<(string Input, string Error)>();
         foreach (string input in inputs)
         {
+            if (string.IsNullOrWhiteSpace(input))
+            {
+                errors.Add((input, "an empty INPUT path (if it came from $(./scripts/make-demo-video.sh), that script failed: see its message above)"));
+                continue;
+            }
             try
             {
                 var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);

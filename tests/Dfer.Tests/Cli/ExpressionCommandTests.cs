@@ -115,6 +115,15 @@ public class ExpressionCommandTests
     }
 
     [Test]
+    public void EmptyInput_PointsAtTheDemoScript()
+    {
+        RequireWeights();
+        var run = CliHarness.Run("infer", "--model", "expression", "");
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Stderr, Does.Contain("make-demo-video.sh"), run.ToString());
+    }
+
+    [Test]
     public void ExpressionOptions_AreRefusedForOtherModels()
     {
         var run = CliHarness.Run("infer", "--model", "m3dfel", "a.mp4", "--timeline", "t.svg");

@@ -94,4 +94,16 @@ public class ExpressionPipelineTests
         Assert.That(found[0].X, Is.LessThan(image.Width * 0.4));
         Assert.That(found[2].X, Is.GreaterThan(image.Width * 0.75));
     }
+
+    [Test]
+    public void ReadFrames_ShrinksLargeFramesToTheAnalysisSide()
+    {
+        if (FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null) Assert.Ignore("face-api package not fetched: run ./scripts/fetch-face-api.sh");
+        string photo = Path.Combine(FaceApiPackage.Directory, "demo", "sample3.jpg");
+        var full = ExpressionPipeline.ReadFrames(photo)[0];
+        var small = ExpressionPipeline.ReadFrames(photo, 640)[0];
+        Assert.That((full.Width, full.Height), Is.EqualTo((1920, 1350)));
+        Assert.That((small.Width, small.Height), Is.EqualTo((640, 450)));
+        Assert.That(ExpressionPipeline.ReadFrames(photo, 4000)[0].Width, Is.EqualTo(1920), "never enlarged");
+    }
 }
