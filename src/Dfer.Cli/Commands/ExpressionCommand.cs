@@ -99,7 +99,7 @@ internal static class ExpressionCommand
             {
                 var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);
                 console.Progress($"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and scoring expressions on {backend.Name}");
-                var report = pipeline.Run(input, frames);
+                var report = pipeline.Run(input, frames) with { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
                 if (report.FramesWithFace == 0)
                 {
                     errors.Add((input, $"{input}: no face found in any of its {frames.Count} frame{(frames.Count == 1 ? "" : "s")}"));
@@ -146,6 +146,8 @@ internal static class ExpressionCommand
                 json.WriteNumber("frames", r.Frames.Count);
                 json.WriteNumber("frames_with_face", r.FramesWithFace);
                 json.WriteNumber("window", r.Window);
+                if (r.Fps is double fps) json.WriteNumber("fps", Math.Round(fps, 3));
+                else json.WriteNull("fps");
                 json.WriteStartArray("frame_size");
                 json.WriteNumberValue(r.FrameWidth);
                 json.WriteNumberValue(r.FrameHeight);
@@ -157,6 +159,7 @@ internal static class ExpressionCommand
                 {
                     json.WriteStartObject();
                     json.WriteNumber("frame", f.Index);
+                    if (r.Fps is double rate) json.WriteNumber("time", Math.Round(f.Index / rate, 3));
                     if (f.Face is FaceBox b)
                     {
                         json.WriteStartObject("face");

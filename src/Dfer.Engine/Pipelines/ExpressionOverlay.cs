@@ -6,7 +6,7 @@ using SkiaSharp;
 namespace Dfer.Pipelines;
 
 /// <summary>
-/// Writes the frames of an <see cref="ExpressionReport"/> as an .mp4 (25 frames/s, H.264 or whatever
+/// Writes the frames of an <see cref="ExpressionReport"/> as an .mp4 (the source's frame rate, else 25/s; H.264 or whatever
 /// FFmpeg's mp4 default encoder is) with the tracked face box and its smoothed label drawn, or
 /// "no face" on frames without one. Frames are drawn with SkiaSharp and piped to <c>ffmpeg</c> as raw RGB.
 /// </summary>
@@ -20,7 +20,7 @@ public static class ExpressionOverlay
         {
             RedirectStandardInput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        foreach (string a in new[] { "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", $"{w}x{h}", "-r", "25", "-i", "-",
+        foreach (string a in new[] { "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", $"{w}x{h}", "-r", (report.Fps ?? 25).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture), "-i", "-",
                      "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", path })
             info.ArgumentList.Add(a);
         Process process;

@@ -32,6 +32,8 @@ public sealed record ExpressionFrame(int Index, FaceBox? Face, float[]? Probabil
 public sealed record ExpressionReport(string Input, IReadOnlyList<ExpressionFrame> Frames, float[] Probabilities, int Window, int FrameWidth, int FrameHeight)
 {
     public int FramesWithFace => Frames.Count(f => f.Face is not null);
+    /// <summary>Frames per second of the source video when known (timestamps are frame / Fps).</summary>
+    public double? Fps { get; init; }
     public string Label => EmotionClasses.Seven[ExpressionFrame.ArgMax(Probabilities)];
 }
 

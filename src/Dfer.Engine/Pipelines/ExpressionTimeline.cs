@@ -83,8 +83,9 @@ public static class ExpressionTimeline
             s.Add(new Rect(x0, StripTop, Math.Max(0.5, x1 - x0), StripBottom - StripTop, f.Face is null ? "#bbbbbb" : "#3c9d3c"));
         }
         s.Add(new Text(Left - 8, StripBottom - 3, "face", 11, "#444444", End: true));
-        s.Add(new Text(Left, StripBottom + 20, "frame 0", 11, "#444444"));
-        s.Add(new Text(Left + plotW, StripBottom + 20, $"frame {Math.Max(0, n - 1)}", 11, "#444444", End: true));
+        string At(int frame) => r.Fps is double fps ? $"frame {frame} ({(frame / fps).ToString("0.00", CultureInfo.InvariantCulture)} s)" : $"frame {frame}";
+        s.Add(new Text(Left, StripBottom + 20, At(0), 11, "#444444"));
+        s.Add(new Text(Left + plotW, StripBottom + 20, At(Math.Max(0, n - 1)), 11, "#444444", End: true));
         s.Add(new Text(Left + plotW / 2, StripBottom + 20, "green: face found, grey: no face (not scored)", 11, "#444444"));
         return s;
     }

@@ -47,6 +47,8 @@ public class ExpressionCommandTests
         Assert.That(result.GetProperty("frames_with_face").GetInt32(), Is.GreaterThanOrEqualTo(5));
         Assert.That(result.GetProperty("probabilities")[0].GetDouble(), Is.GreaterThan(0.5));
         Assert.That(result.GetProperty("per_frame").GetArrayLength(), Is.EqualTo(10));
+        Assert.That(result.GetProperty("fps").GetDouble(), Is.EqualTo(25));
+        Assert.That(result.GetProperty("per_frame")[5].GetProperty("time").GetDouble(), Is.EqualTo(0.2));
         var drawn = Dfer.Pipelines.ExpressionPipeline.ReadFrames(overlay);
         Assert.That(drawn, Has.Count.EqualTo(10), "the overlay has every frame");
         Assert.That((drawn[0].Width, drawn[0].Height), Is.EqualTo((320, 320)));

@@ -107,3 +107,15 @@ public class ExpressionPipelineTests
         Assert.That(ExpressionPipeline.ReadFrames(photo, 4000)[0].Width, Is.EqualTo(1920), "never enlarged");
     }
 }
+
+[TestFixture]
+public class FrameRateTests
+{
+    [TestCase("25/1", 25.0)]
+    [TestCase("30000/1001", 29.97002997002997)]
+    [TestCase("12.5", 12.5)]
+    [TestCase("0/0", null)]
+    [TestCase("N/A", null)]
+    [TestCase("", null)]
+    public void Parse(string text, double? fps) => Assert.That(Dfer.Pipelines.FrameRate.Parse(text), Is.EqualTo(fps));
+}
