@@ -61,7 +61,7 @@ internal static class ExpressionCommand
     }
 
     /// <summary>The expression-only options must not be given to other models.</summary>
-    public static void CheckUnused(Settings s, ParseResult parsed)
+    public static void CheckUnused(ParseResult parsed)
     {
         foreach (string name in new[] { "--timeline", "--overlay", "--window", "--frames", "--detector-size" })
             if (parsed.Tokens.Any(t => t.Value == name))

@@ -53,7 +53,7 @@ internal static class InferCommand
                 data.CheckUnused();
                 return ExpressionCommand.Run(options, parsed.GetValue(inputs)!, expression.Get(parsed), console);
             }
-            ExpressionCommand.CheckUnused(expression.Get(parsed), parsed);
+            ExpressionCommand.CheckUnused(parsed);
             return Run(new Settings(options, parsed.GetValue(inputs)!, dataset.Get(parsed)), console);
         });
         return command;
