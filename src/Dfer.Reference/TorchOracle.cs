@@ -74,6 +74,11 @@ public sealed class TorchOracle : IReferenceOracle
         PermuteOp p => x[0].reshape(p.ResolvedView(x[0].shape.Select(d => (int)d).ToArray()).Select(d => (long)d).ToArray())
             .permute(p.Axes.Select(a => (long)a).ToArray()).flatten(),
         ReshapeOp r => x[0].reshape(r.Shape.Select(d => (long)d).ToArray()),
+        Dfer.Ops.SepConv2d.SepConv2dOp s => TorchFaceApiOps.SepConv2d(s, x[0]),
+        Dfer.Ops.MaxPool2d.MaxPool2dOp m => TorchFaceApiOps.MaxPool2d(m, x[0]),
+        Dfer.Ops.AddAct.AddActOp a => TorchFaceApiOps.AddAct(a, x),
+        Dfer.Ops.BoxDecode.BoxDecodeOp b => TorchFaceApiOps.BoxDecode(b, x[0]),
+        Dfer.Ops.Nms.NmsOp n => TorchFaceApiOps.Nms(n, x[0]),
         _ => throw new NotSupportedException(op.Kind.OpName()),
     };
 

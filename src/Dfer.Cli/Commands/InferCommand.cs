@@ -35,13 +35,27 @@ internal static class InferCommand
                 if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value) && !Directory.Exists(token.Value))
                     result.AddError($"Unrecognized command or argument '{token.Value}'.");
         });
-        var command = new Command("infer", "Score face videos: the 7 emotion logits and probabilities of every clip, frame folder or video")
+        var command = new Command("infer", "Score face videos: the 7 emotion logits and probabilities of every clip, frame folder or video (--model expression: face-api's pretrained face detector and expression net on any video, frame folder or image)")
         {
             inputs,
         };
         scoring.AddTo(command);
         dataset.AddTo(command);
-        command.SetAction(parsed => Run(new Settings(scoring.Get(parsed), parsed.GetValue(inputs)!, dataset.Get(parsed)), console));
+        var expression = new ExpressionCommand.Parser();
+        expression.AddTo(command);
+        command.SetAction(parsed =>
+        {
+            ScoringOptions options = scoring.Get(parsed);
+            if (ExpressionCommand.Handles(options.Model))
+            {
+                var data = dataset.Get(parsed);
+                if (data.Source is not null) throw new DferException($"--dataset does not apply to --model {ExpressionCommand.ModelName}; give the videos as INPUT");
+                data.CheckUnused();
+                return ExpressionCommand.Run(options, parsed.GetValue(inputs)!, expression.Get(parsed), console);
+            }
+            ExpressionCommand.CheckUnused(parsed);
+            return Run(new Settings(options, parsed.GetValue(inputs)!, dataset.Get(parsed)), console);
+        });
         return command;
     }
 

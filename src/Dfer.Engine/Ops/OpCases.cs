@@ -97,6 +97,7 @@ public static class OpCases
             OpKind.AdaptiveSplit => AdaptiveSplitCases(rng),
             OpKind.TokenPool => TokenPoolCases(rng),
             OpKind.TokenMaxPool => TokenMaxPoolCases(),
+            OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms => FaceApiOpCases.For(kind, rng),
         };
     }
 

@@ -32,6 +32,11 @@ public enum OpKind
     AdaptiveSplit,
     TokenPool,
     TokenMaxPool,
+    SepConv2d,
+    MaxPool2d,
+    AddAct,
+    BoxDecode,
+    Nms,
 }
 
 public static class OpKindNames
@@ -64,5 +69,10 @@ public static class OpKindNames
         OpKind.AdaptiveSplit => "issm",
         OpKind.TokenPool => "tokenpool",
         OpKind.TokenMaxPool => "tokenmaxpool",
+        OpKind.SepConv2d => "sepconv2d",
+        OpKind.MaxPool2d => "maxpool2d",
+        OpKind.AddAct => "addact",
+        OpKind.BoxDecode => "boxdecode",
+        OpKind.Nms => "nms",
     };
 }

@@ -26,6 +26,11 @@ using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
 using Dfer.Ops.TokenMaxPool;
 using Dfer.Ops.TokenPool;
+using Dfer.Ops.AddAct;
+using Dfer.Ops.BoxDecode;
+using Dfer.Ops.MaxPool2d;
+using Dfer.Ops.Nms;
+using Dfer.Ops.SepConv2d;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cpu;
@@ -69,6 +74,11 @@ public sealed class CpuBackend : IBackend, IOpRunner
         OpKind.AdaptiveSplit => new AdaptiveSplitCpu((AdaptiveSplitOp)op),
         OpKind.TokenPool => new TokenPoolCpu((TokenPoolOp)op),
         OpKind.TokenMaxPool => new TokenMaxPoolCpu((TokenMaxPoolOp)op),
+        OpKind.SepConv2d => new SepConv2dCpu((SepConv2dOp)op),
+        OpKind.MaxPool2d => new MaxPool2dCpu((MaxPool2dOp)op),
+        OpKind.AddAct => new AddActCpu((AddActOp)op),
+        OpKind.BoxDecode => new BoxDecodeCpu((BoxDecodeOp)op),
+        OpKind.Nms => new NmsCpu((NmsOp)op),
     };
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
@@ -81,7 +91,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
             or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
             or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
             or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit
-            or OpKind.TokenPool or OpKind.TokenMaxPool => true,
+            or OpKind.TokenPool or OpKind.TokenMaxPool
+            or OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms => true,
     };
 
     public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -24,6 +24,11 @@ using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
 using Dfer.Ops.TokenMaxPool;
 using Dfer.Ops.TokenPool;
+using Dfer.Ops.AddAct;
+using Dfer.Ops.BoxDecode;
+using Dfer.Ops.MaxPool2d;
+using Dfer.Ops.Nms;
+using Dfer.Ops.SepConv2d;
 
 namespace Dfer.Backends.Reference;
 
@@ -64,6 +69,11 @@ public sealed class ReferenceBackend : IBackend
         OpKind.AdaptiveSplit => AdaptiveSplitReference.Run((AdaptiveSplitOp)op, x[0], shapes[0]),
         OpKind.TokenPool => TokenPoolReference.Run((TokenPoolOp)op, x[0], shapes[0]),
         OpKind.TokenMaxPool => TokenMaxPoolReference.Run((TokenMaxPoolOp)op, x[0], shapes[0]),
+        OpKind.SepConv2d => SepConv2dReference.Run((SepConv2dOp)op, x[0], shapes[0]),
+        OpKind.MaxPool2d => MaxPool2dReference.Run((MaxPool2dOp)op, x[0], shapes[0]),
+        OpKind.AddAct => AddActReference.Run((AddActOp)op, x),
+        OpKind.BoxDecode => BoxDecodeReference.Run((BoxDecodeOp)op, x[0], shapes[0]),
+        OpKind.Nms => NmsReference.Run((NmsOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>

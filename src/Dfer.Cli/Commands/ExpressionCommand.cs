@@ -1,0 +1,236 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Dfer.Backends;
+using Dfer.Media;
+using Dfer.Models;
+using Dfer.Pipelines;
+
+namespace Dfer.Cli.Commands;
+
+/// <summary>
+/// <c>dfer infer --model expression INPUT...</c>: face-api's pretrained face detector and expression
+/// net on each video, frame folder or image (see <see cref="ExpressionPipeline"/>), per-frame and
+/// per-clip results, and optionally a timeline plot and an annotated video.
+/// </summary>
+internal static class ExpressionCommand
+{
+    public const string ModelName = "expression";
+
+    public static bool Handles(string model) => string.Equals(model, ModelName, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>What the expression pipeline adds to <c>infer</c>'s command line.</summary>
+    public sealed record Settings(string? Timeline, string? Overlay, int Window, bool Frames, int DetectorSize);
+
+    public sealed class Parser
+    {
+        private readonly Option<string?> _timeline = new("--timeline")
+        {
+            Description = "With --model expression: plot the seven probabilities over time and the face-found mask to this .svg or .png (one input)",
+            HelpName = "FILE",
+        };
+        private readonly Option<string?> _overlay = new("--overlay")
+        {
+            Description = "With --model expression: write the video with the face box and label drawn to this .mp4 (one input; needs ffmpeg)",
+            HelpName = "FILE",
+        };
+        private readonly Option<int> _window = new("--window")
+        {
+            Description = "With --model expression: frames in the sliding window of the confidence-weighted temporal mean (1: per frame)",
+            DefaultValueFactory = _ => new ExpressionOptions().Window,
+            HelpName = "N",
+        };
+        private readonly Option<bool> _frames = new("--frames")
+        {
+            Description = "With --model expression and --format table: also print one row per frame",
+        };
+        private readonly Option<int> _detectorSize = new("--detector-size")
+        {
+            Description = "With --model expression: the face detector's input size in pixels, a multiple of 32 (larger finds smaller faces)",
+            DefaultValueFactory = _ => new ExpressionOptions().DetectorSize,
+            HelpName = "PIXELS",
+        };
+
+        public void AddTo(Command command)
+        {
+            foreach (Option o in new Option[] { _timeline, _overlay, _window, _frames, _detectorSize }) command.Options.Add(o);
+        }
+
+        public Settings Get(ParseResult parsed) => new(parsed.GetValue(_timeline), parsed.GetValue(_overlay), parsed.GetValue(_window),
+            parsed.GetValue(_frames), parsed.GetValue(_detectorSize));
+    }
+
+    /// <summary>The expression-only options must not be given to other models.</summary>
+    public static void CheckUnused(ParseResult parsed)
+    {
+        foreach (string name in new[] { "--timeline", "--overlay", "--window", "--frames", "--detector-size" })
+            if (parsed.Tokens.Any(t => t.Value == name))
+                throw new DferException($"{name} is an option of --model {ModelName}");
+    }
+
+    public static int Run(ScoringOptions scoring, string[] inputs, Settings s, CliConsole console)
+    {
+        if (inputs.Length == 0) throw new DferException("nothing to score: give a video, frame folder or image");
+        if (scoring.Weights is not null || scoring.Key is not null)
+            throw new DferException($"--model {ModelName} runs face-api's pretrained weights from {Weights.TfJs.FaceApiPackage.Directory}; --weights and --key do not apply");
+        if (scoring.JitterSeed is not null) throw new DferException($"--jitter-seed does not apply to --model {ModelName}: it scores every frame");
+        if ((s.Timeline is not null || s.Overlay is not null) && inputs.Length != 1)
+            throw new DferException("--timeline and --overlay draw one input; give exactly one");
+        if (s.Timeline is not null && Path.GetExtension(s.Timeline).ToLowerInvariant() is not (".svg" or ".png"))
+            throw DferException.ForFile(s.Timeline, "the timeline is written as .svg or .png");
+        if (s.Overlay is not null && Path.GetExtension(s.Overlay).ToLowerInvariant() != ".mp4")
+            throw DferException.ForFile(s.Overlay, "the overlay video is written as .mp4");
+        if (s.DetectorSize < 32 || s.DetectorSize % 32 != 0) throw new DferException($"--detector-size must be a positive multiple of 32, got {s.DetectorSize}");
+
+        var options = new ExpressionOptions { Window = s.Window, Batch = scoring.Batch, DetectorSize = s.DetectorSize };
+        using IBackend backend = BackendRegistry.Create(scoring.Backend, scoring.Threads);
+        using var pipeline = ExpressionPipeline.FromCache(backend, options);
+
+        var reports = new List<ExpressionReport>();
+        var errors = new List<(string Input, string Error)>();
+        foreach (string input in inputs)
+        {
+            if (string.IsNullOrWhiteSpace(input))
+            {
+                errors.Add((input, "an empty INPUT path (if it came from $(./scripts/make-demo-video.sh), that script failed: see its message above)"));
+                continue;
+            }
+            try
+            {
+                var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);
+                console.Progress($"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and scoring expressions on {backend.Name}");
+                var report = pipeline.Run(input, frames) with { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
+                if (report.FramesWithFace == 0)
+                {
+                    errors.Add((input, $"{input}: no face found in any of its {frames.Count} frame{(frames.Count == 1 ? "" : "s")}"));
+                    continue;
+                }
+                reports.Add(report);
+                if (s.Timeline is not null)
+                {
+                    ExpressionTimeline.Write(report, s.Timeline);
+                    console.Summary($"timeline written to {s.Timeline}");
+                }
+                if (s.Overlay is not null)
+                {
+                    ExpressionOverlay.Write(report, frames, s.Overlay);
+                    console.Summary($"overlay video written to {s.Overlay}");
+                }
+            }
+            catch (DferException e)
+            {
+                errors.Add((input, e.Message));
+            }
+        }
+        foreach (var (_, error) in errors) console.Error(error);
+
+        if (scoring.Format == Output.Json) WriteJson(console.Out, backend, reports, errors);
+        else WriteText(console.Out, reports, s.Frames, s.Timeline);
+        return errors.Count > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
+    }
+
+    private static void WriteJson(TextWriter stdout, IBackend backend, List<ExpressionReport> reports, List<(string Input, string Error)> errors) =>
+        Output.WriteJson(stdout, json =>
+        {
+            json.WriteString("model", ModelName);
+            json.WriteString("backend", backend.Name);
+            json.WriteString("weights", $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: tiny_face_detector_model, face_expression_model");
+            json.WriteStartArray("classes");
+            foreach (string c in EmotionClasses.Seven) json.WriteStringValue(c);
+            json.WriteEndArray();
+            json.WriteStartArray("results");
+            foreach (var r in reports)
+            {
+                json.WriteStartObject();
+                json.WriteString("input", r.Input);
+                json.WriteNumber("frames", r.Frames.Count);
+                json.WriteNumber("frames_with_face", r.FramesWithFace);
+                json.WriteNumber("window", r.Window);
+                if (r.Fps is double fps) json.WriteNumber("fps", Math.Round(fps, 3));
+                else json.WriteNull("fps");
+                json.WriteStartArray("frame_size");
+                json.WriteNumberValue(r.FrameWidth);
+                json.WriteNumberValue(r.FrameHeight);
+                json.WriteEndArray();
+                json.WriteString("label", r.Label);
+                Output.WriteFloats(json, "probabilities", r.Probabilities);
+                json.WriteStartArray("per_frame");
+                foreach (var f in r.Frames)
+                {
+                    json.WriteStartObject();
+                    json.WriteNumber("frame", f.Index);
+                    if (r.Fps is double rate) json.WriteNumber("time", Math.Round(f.Index / rate, 3));
+                    if (f.Face is FaceBox b)
+                    {
+                        json.WriteStartObject("face");
+                        json.WriteNumber("x", Math.Round(b.X0, 1));
+                        json.WriteNumber("y", Math.Round(b.Y0, 1));
+                        json.WriteNumber("width", Math.Round(b.Width, 1));
+                        json.WriteNumber("height", Math.Round(b.Height, 1));
+                        json.WriteNumber("score", Math.Round(b.Score, 4));
+                        json.WriteEndObject();
+                        Output.WriteFloats(json, "probabilities", f.Probabilities);
+                        Output.WriteFloats(json, "smoothed", f.Smoothed);
+                        json.WriteString("label", f.Label);
+                    }
+                    else
+                    {
+                        json.WriteNull("face");
+                        json.WriteNull("label");
+                    }
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteStartArray("errors");
+            foreach (var (input, error) in errors)
+            {
+                json.WriteStartObject();
+                json.WriteString("input", input);
+                json.WriteString("error", error);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+        });
+
+    private static void WriteText(TextWriter stdout, List<ExpressionReport> reports, bool frames, string? timeline)
+    {
+        foreach (var r in reports)
+        {
+            if (frames)
+            {
+                var rows = new List<string[]> { new[] { "frame", "face (x,y,w,h)", "label", "p(label)" }.Concat(EmotionClasses.Seven).ToArray() };
+                foreach (var f in r.Frames)
+                {
+                    if (f.Face is not FaceBox b) { rows.Add(new[] { f.Index.ToString(CultureInfo.InvariantCulture), "no face", "-", "-" }.Concat(Enumerable.Repeat("-", 7)).ToArray()); continue; }
+                    string box = string.Create(CultureInfo.InvariantCulture, $"{b.X0:0},{b.Y0:0},{b.Width:0},{b.Height:0}");
+                    rows.Add(new[] { f.Index.ToString(CultureInfo.InvariantCulture), box, f.Label!, Output.Fixed(f.Smoothed!.Max(), 3) }
+                        .Concat(f.Smoothed!.Select(v => Output.Fixed(v, 3))).ToArray());
+                }
+                Output.WriteTable(stdout, rows, new HashSet<int>(Enumerable.Range(3, 8)) { 0 });
+                stdout.WriteLine();
+            }
+            stdout.WriteLine($"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face found in {r.FramesWithFace} of {r.Frames.Count} frames");
+            stdout.WriteLine("  " + string.Join("  ", EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k])).OrderByDescending(e => e.p)
+                .Select(e => $"{e.c} {Output.Fixed(e.p, 2)}")));
+            var noFace = r.Frames.Where(f => f.Face is null).Select(f => f.Index).ToList();
+            if (noFace.Count > 0) stdout.WriteLine($"  no face in frames {Ranges(noFace)} (not scored)");
+            if (timeline is not null) stdout.WriteLine($"  timeline: {timeline}");
+        }
+    }
+
+    private static string Ranges(List<int> frames)
+    {
+        var parts = new List<string>();
+        for (int i = 0; i < frames.Count;)
+        {
+            int j = i;
+            while (j + 1 < frames.Count && frames[j + 1] == frames[j] + 1) j++;
+            parts.Add(i == j ? $"{frames[i]}" : $"{frames[i]}-{frames[j]}");
+            i = j + 1;
+        }
+        return string.Join(", ", parts);
+    }
+}

@@ -1,0 +1,61 @@
+namespace Dfer.Ops;
+
+/// <summary>The pointwise activations the face-api networks use, fused into their ops' epilogues.</summary>
+public enum Activation
+{
+    /// <summary>y = x.</summary>
+    None,
+    /// <summary>y = max(x, 0).</summary>
+    Relu,
+    /// <summary>y = x for x ≥ 0, else 0.1·x (TF.js's leaky ReLU in the tiny face detector).</summary>
+    Leaky,
+}
+
+public static class ActivationMath
+{
+    public const float LeakySlope = 0.1f;
+
+    public static float Apply(Activation act, float x) => act switch
+    {
+        Activation.Relu => x > 0f ? x : (float.IsNaN(x) ? x : 0f),
+        Activation.Leaky => x >= 0f || float.IsNaN(x) ? x : LeakySlope * x,
+        _ => x,
+    };
+
+    public static double Apply(Activation act, double x) => act switch
+    {
+        Activation.Relu => x > 0 ? x : (double.IsNaN(x) ? x : 0),
+        Activation.Leaky => x >= 0 || double.IsNaN(x) ? x : (double)LeakySlope * x,
+        _ => x,
+    };
+
+    public static string Suffix(Activation act) => act switch { Activation.Relu => ",relu", Activation.Leaky => ",leaky", _ => "" };
+}
+
+/// <summary>Padding of a 2D window op, possibly asymmetric as TF's <c>'same'</c> is: top, left, bottom, right.</summary>
+public readonly record struct Pad2d(int Top, int Left, int Bottom, int Right)
+{
+    public static Pad2d Uniform(int p) => new(p, p, p, p);
+
+    /// <summary>
+    /// TF's <c>'same'</c> padding for a k×k window with stride s on an h×w input: the output is
+    /// ceil(size/s); the total padding max((out−1)·s + k − size, 0) is split with the smaller half
+    /// before (so a stride-2 3×3 on an even size pads only the bottom and right by 1).
+    /// </summary>
+    public static Pad2d Same(int h, int w, int kh, int kw, int sh, int sw)
+    {
+        int Total(int size, int k, int s) => Math.Max(((size + s - 1) / s - 1) * s + k - size, 0);
+        int th = Total(h, kh, sh), tw = Total(w, kw, sw);
+        return new Pad2d(th / 2, tw / 2, th - th / 2, tw - tw / 2);
+    }
+
+    public bool IsNonNegative => Top >= 0 && Left >= 0 && Bottom >= 0 && Right >= 0;
+    public override string ToString() => Top == Bottom && Left == Right ? (Top == Left ? $"{Top}" : $"{Top}x{Left}") : $"{Top}x{Left}x{Bottom}x{Right}";
+
+    /// <summary>Output extent along one axis: (size + before + after − k)/s + 1, ≤ 0 when the window does not fit.</summary>
+    public static int Extent(int size, int before, int after, int k, int s)
+    {
+        int span = size + before + after - k;
+        return span < 0 ? 0 : span / s + 1;
+    }
+}

@@ -1,0 +1,121 @@
+using Dfer.Backends;
+using Dfer.Media;
+using Dfer.Models.FaceApi;
+using Dfer.Pipelines;
+using Dfer.Weights.TfJs;
+
+namespace Dfer.Tests.Models;
+
+/// <summary>The expression pipeline's own arithmetic on hand-computed cases, and its detector on the package's real photos.</summary>
+[TestFixture]
+public class ExpressionPipelineTests
+{
+    [Test]
+    public void WeightedMean_WeighsByConfidence_AndSkipsFramesWithoutAFace()
+    {
+        // c = 0.5 and 0.8: (0.5·p + 0.8·q) / 1.3.
+        float[] p = [0.5f, 0.2f, 0.1f, 0.1f, 0.05f, 0.05f, 0f], q = [0.1f, 0.8f, 0.1f, 0f, 0f, 0f, 0f];
+        float[] m = ExpressionPipeline.WeightedMean([p, null, q])!;
+        for (int k = 0; k < 7; k++) Assert.That(m[k], Is.EqualTo((0.5 * p[k] + 0.8 * q[k]) / 1.3).Within(1e-6));
+        Assert.That(ExpressionPipeline.WeightedMean([null, null]), Is.Null);
+    }
+
+    [Test]
+    public void ResizeBilinear_IsTfLegacySampling()
+    {
+        // 2×1 source (R: 0, 100) to 4×1: source x = 0, 0.5, 1, 1.5 → 0, 50, 100, 100 (the right edge clamps).
+        var dst = new float[4 * 3];
+        ExpressionPipeline.ResizeBilinear((x, y, c) => c == 0 ? 100f * x : 0f, 2, 1, 4, 1, dst);
+        Assert.That(Enumerable.Range(0, 4).Select(i => dst[i * 3]), Is.EqualTo(new[] { 0f, 50f, 100f, 100f }));
+    }
+
+    [Test]
+    public void FaceCrop_PadsToACentredSquare()
+    {
+        // A 4×2 white box in a black 6×4 frame: the crop is 4 wide, 2 high, so one black row goes above
+        // and one below (round(2/2) = 1 appended, 1 prepended). Resized 4 → 112 the TF way, output row y
+        // samples source row y·4/112: rows 0 and 84 are the padding, 28 and 56 the box.
+        var px = new byte[6 * 4 * 3];
+        for (int y = 1; y < 3; y++) for (int x = 1; x < 5; x++) for (int c = 0; c < 3; c++) px[(y * 6 + x) * 3 + c] = 255;
+        var crop = new float[112 * 112 * 3];
+        ExpressionPipeline.FaceCrop(new RgbImage(6, 4, px), new FaceBox(1, 1, 5, 3, 0.9), crop);
+        float At(int x, int y) => crop[(y * 112 + x) * 3];
+        Assert.That(At(50, 0), Is.EqualTo(0f), "padding above");
+        Assert.That(At(50, 28), Is.EqualTo(255f), "the box");
+        Assert.That(At(50, 56), Is.EqualTo(255f), "the box");
+        Assert.That(At(50, 84), Is.EqualTo(0f), "padding below");
+        Assert.That(At(50, 14), Is.EqualTo(127.5f), "halfway between padding and box");
+    }
+
+    [Test]
+    public void Track_FollowsTheFace_SmoothsTheBox_AndReportsMissedFrames()
+    {
+        var weights = (FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel), FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel));
+        if (weights.Item1 is null || weights.Item2 is null) Assert.Ignore("face-api weights not fetched: run ./scripts/fetch-face-api.sh");
+        using IBackend backend = BackendRegistry.Create("cpu", 2);
+        using var pipeline = ExpressionPipeline.FromCache(backend, new ExpressionOptions { BoxSmoothing = 0.5, MaxGap = 2 });
+        var big = new FaceBox(0, 0, 100, 100, 0.9);
+        var small = new FaceBox(200, 200, 240, 240, 0.95);
+        var detections = new List<List<FaceBox>>
+        {
+            new() { small, big },                            // 0: the largest face starts the track
+            new() { small, new FaceBox(10, 0, 110, 100, 0.8) }, // 1: follows it, box halfway: x 5..105
+            new() { small },                                 // 2: tracked face missed: not the other one
+            new(),                                           // 3: nothing
+            new() { small },                                 // 4: gap of 3 > 2: a new track on the other face
+        };
+        var faces = pipeline.Track(detections);
+        Assert.That(faces[0], Is.EqualTo(big));
+        Assert.That(faces[1]!.Value.X0, Is.EqualTo(5).Within(1e-9));
+        Assert.That(faces[1]!.Value.X1, Is.EqualTo(105).Within(1e-9));
+        Assert.That(faces[2], Is.Null);
+        Assert.That(faces[3], Is.Null);
+        Assert.That(faces[4], Is.EqualTo(small));
+    }
+
+    [Test]
+    public void Detector_FindsTheThreeFacesOfSample3()
+    {
+        string? dir = FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null ? null : FaceApiPackage.Directory;
+        if (dir is null) Assert.Ignore("face-api weights not fetched: run ./scripts/fetch-face-api.sh");
+        var image = ExpressionPipeline.ReadFrames(Path.Combine(dir!, "demo", "sample3.jpg"))[0];
+        using IBackend backend = BackendRegistry.Create("cpu", 2);
+        using var exe = backend.Compile(TinyFaceDetector.Build(FaceApiPackage.Load(FaceApiPackage.DetectorModel)));
+        var x = new float[416 * 416 * 3];
+        ExpressionPipeline.DetectorInput(image, 416, x);
+        var outs = exe.Run(x, [1, 416, 416, 3]);
+        float[] boxes = outs["boxes"], keep = outs["keep"];
+        var found = Enumerable.Range(0, keep.Length).Where(j => keep[j] == 1f)
+            .Select(j => (X: (boxes[j * 5] + boxes[j * 5 + 2]) / 2 * image.Width, Y: (boxes[j * 5 + 1] + boxes[j * 5 + 3]) / 2 * image.Width, S: boxes[j * 5 + 4]))
+            .OrderBy(f => f.X).ToList();
+        // Three women side by side, faces in the upper third of the photo, left to right.
+        Assert.That(found, Has.Count.EqualTo(3), string.Join("; ", found));
+        Assert.That(found.All(f => f.Y < image.Height * 0.45 && f.S > 0.5), string.Join("; ", found));
+        Assert.That(found[0].X, Is.LessThan(image.Width * 0.4));
+        Assert.That(found[2].X, Is.GreaterThan(image.Width * 0.75));
+    }
+
+    [Test]
+    public void ReadFrames_ShrinksLargeFramesToTheAnalysisSide()
+    {
+        if (FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null) Assert.Ignore("face-api package not fetched: run ./scripts/fetch-face-api.sh");
+        string photo = Path.Combine(FaceApiPackage.Directory, "demo", "sample3.jpg");
+        var full = ExpressionPipeline.ReadFrames(photo)[0];
+        var small = ExpressionPipeline.ReadFrames(photo, 640)[0];
+        Assert.That((full.Width, full.Height), Is.EqualTo((1920, 1350)));
+        Assert.That((small.Width, small.Height), Is.EqualTo((640, 450)));
+        Assert.That(ExpressionPipeline.ReadFrames(photo, 4000)[0].Width, Is.EqualTo(1920), "never enlarged");
+    }
+}
+
+[TestFixture]
+public class FrameRateTests
+{
+    [TestCase("25/1", 25.0)]
+    [TestCase("30000/1001", 29.97002997002997)]
+    [TestCase("12.5", 12.5)]
+    [TestCase("0/0", null)]
+    [TestCase("N/A", null)]
+    [TestCase("", null)]
+    public void Parse(string text, double? fps) => Assert.That(Dfer.Pipelines.FrameRate.Parse(text), Is.EqualTo(fps));
+}
