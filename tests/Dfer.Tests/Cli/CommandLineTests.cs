@@ -115,7 +115,7 @@ public class CommandLineTests
         CliRun run = CliHarness.Run("bench", "--model", "resnet");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { "dfer: error: unknown model 'resnet'; available: m3dfel" }));
+        Assert.That(run.StderrLines, Is.EqualTo(new[] { "dfer: error: unknown model 'resnet'; available: m3dfel, ifdd" }));
     }
 
     [Test]
