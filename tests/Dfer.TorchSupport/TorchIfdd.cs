@@ -98,13 +98,7 @@ public sealed class TorchIfdd : IDisposable
     /// does not match.</exception>
     public TorchIfdd(IReadOnlyDictionary<string, (float[] Data, long[] Shape)> stateDict, ScalarType dtype)
     {
-        ArgumentNullException.ThrowIfNull(stateDict);
-        if (dtype is not (ScalarType.Float32 or ScalarType.Float64))
-            throw new ArgumentException($"Only Float32 and Float64 are supported, not {dtype}.", nameof(dtype));
-        if (stateDict.Keys.Any(k => k.StartsWith("module.", StringComparison.Ordinal)))
-            throw new ArgumentException(
-                "State dict keys start with 'module.' (a DataParallel checkpoint); strip that prefix first.",
-                nameof(stateDict));
+        StateDictArguments.Check(stateDict, dtype);
         TorchRuntime.EnsureLoaded();
         _dtype = dtype;
 
