@@ -12,6 +12,32 @@ public sealed record Tolerance(double Nmse, double Atol, double Rtol)
 {
     /// <summary>fp32 kernels against the float64 Reference (design.md).</summary>
     public static readonly Tolerance Fp32 = new(Numerics.Fp32Nmse, 1e-5, 1e-4);
+
+    /// <summary>
+    /// Operands rounded to TF32 (10 explicit mantissa bits, relative error ≤ 2⁻¹¹ each), fp32
+    /// accumulation and output: per-product relative error about 2⁻¹¹·√2, so the NMSE of a sum of
+    /// random-signed products is about 2·(2⁻¹¹)²/3 ≈ 1.6e-7; bound 2e-6 (a 12× margin).
+    /// </summary>
+    public static readonly Tolerance Tf32 = new(2e-6, 4e-3, 2e-3);
+
+    /// <summary>
+    /// bfloat16 operands and output (7 explicit mantissa bits: 2⁻⁹ relative per rounding), fp32
+    /// accumulation: NMSE ≈ 3·(2⁻⁹)²/3 ≈ 3.8e-6 from the two operand roundings and the output's;
+    /// bound 1e-4. The absolute bound covers one output rounding of a value near 4 plus the sum's error.
+    /// </summary>
+    public static readonly Tolerance Bf16 = new(1e-4, 2e-2, 1.6e-2);
+
+    /// <summary>IEEE half operands and output (10 mantissa bits: 2⁻¹² relative per rounding), fp32 accumulation: NMSE ≈ 6e-8; bound 2e-6.</summary>
+    public static readonly Tolerance Fp16 = new(2e-6, 4e-3, 2e-3);
+
+    /// <summary>The bounds for kernels computing in <paramref name="precision"/> (fp32 accumulation in every mode).</summary>
+    public static Tolerance For(Precision precision) => precision switch
+    {
+        Precision.Fp32 => Fp32,
+        Precision.Tf32 => Tf32,
+        Precision.Bf16 => Bf16,
+        Precision.Fp16 => Fp16,
+    };
 }
 
 /// <summary>One row of the op matrix.</summary>
@@ -32,12 +58,12 @@ public static class OpValidation
     /// <summary>
     /// Runs <paramref name="c"/> on <paramref name="runner"/> with inputs from <paramref name="seed"/>
     /// and compares with <paramref name="oracle"/> (default: the Reference implementations). A kernel
-    /// that throws fails the case with the exception's message.
+    /// that throws fails the case with the exception's message. <paramref name="tolerance"/> defaults to fp32's.
     /// </summary>
-    public static CaseResult Check(IOpRunner runner, string backend, OpCase c, ulong seed, IReferenceOracle? oracle = null)
+    public static CaseResult Check(IOpRunner runner, string backend, OpCase c, ulong seed, IReferenceOracle? oracle = null, Tolerance? tolerance = null)
     {
         string op = c.Op.Kind.OpName();
-        Tolerance tol = Tolerance.Fp32;
+        Tolerance tol = tolerance ?? Tolerance.Fp32;
         if (!runner.Supports(c.Op.Kind))
             return new CaseResult(op, backend, c.Name, CaseStatus.Unsupported, double.NaN, double.NaN, tol, $"{backend} has no {op} kernel");
         float[][] inputs = c.MakeInputs(new DeterministicRandom(seed));

@@ -44,15 +44,34 @@ namespace Dfer.Backends.Ilgpu;
 public sealed class IlgpuBackend : IBackend, IOpRunner
 {
     private readonly IlgpuDevice _device;
+    private readonly Func<Op, IIlgpuKernel?> _resolve;
+    private readonly Func<OpKind, bool> _supports;
+    private readonly string? _description;
 
     public IlgpuBackend(IlgpuTarget target)
     {
         _device = IlgpuDevice.Open(target);
         Name = target == IlgpuTarget.Cpu ? "ilgpu-cpu" : "ilgpu-cuda";
+        _resolve = op => Resolve(_device, op);
+        _supports = SupportsKind;
+    }
+
+    /// <summary>
+    /// The ILGPU executor over <paramref name="device"/> with another backend's kernel choice: the
+    /// native CUDA backend puts its own kernels on ILGPU's CUDA context and keeps ILGPU's for the
+    /// rest, so buffers, streams and the buffer plan are shared. The backend owns the device.
+    /// </summary>
+    internal IlgpuBackend(IlgpuDevice device, string name, string description, Func<Op, IIlgpuKernel?> resolve, Func<OpKind, bool> supports)
+    {
+        _device = device;
+        Name = name;
+        _description = description;
+        _resolve = resolve;
+        _supports = supports;
     }
 
     public string Name { get; }
-    public string Device => _device.Description;
+    public string Device => _description ?? _device.Description;
 
     /// <summary>The ILGPU kernel for an op; every kind is handled (no discard arm, by design).</summary>
     public static IIlgpuKernel? Resolve(IlgpuDevice device, Op op) => op.Kind switch
@@ -89,7 +108,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.Nms => new NmsIlgpu((NmsOp)op),
     };
 
-    public bool Supports(OpKind kind) => SupportsKind(kind);
+    public bool Supports(OpKind kind) => _supports(kind);
 
     /// <summary>Whether the ILGPU backend has a kernel for <paramref name="kind"/> (all of them).</summary>
     public static bool SupportsKind(OpKind kind) => kind switch
@@ -107,7 +126,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     {
         int[] outShape = op.OutputShape(shapes);
         long n = Tensors.Tensor.ElementCountOf(outShape);
-        using var kernel = Resolve(_device, op) ?? throw new NotSupportedException($"{op.Kind.OpName()} is not supported on {Name}");
+        using var kernel = _resolve(op) ?? throw new NotSupportedException($"{op.Kind.OpName()} is not supported on {Name}");
         var buffers = inputs.Select(a => _device.Upload(a)).ToList();
         try
         {
@@ -125,7 +144,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         }
     }
 
-    public IExecutable Compile(Graph graph) => new IlgpuExecutable(graph, _device);
+    public IExecutable Compile(Graph graph) => new IlgpuExecutable(graph, _device, _resolve);
 
     public void Dispose() => _device.Dispose();
 
@@ -141,7 +160,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         private readonly IIlgpuKernel[] _kernels;
         private Plan? _plan;
 
-        public IlgpuExecutable(Graph graph, IlgpuDevice device)
+        public IlgpuExecutable(Graph graph, IlgpuDevice device, Func<Op, IIlgpuKernel?> resolve)
         {
             _graph = graph;
             _device = device;
@@ -149,7 +168,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
             try
             {
                 foreach (var node in graph.Nodes)
-                    kernels.Add(Resolve(device, node.Op) ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.OpName()} has no ILGPU kernel"));
+                    kernels.Add(resolve(node.Op) ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.OpName()} has no kernel on this backend"));
             }
             catch
             {
