@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Mutation check of the conv3d harness: copies native/kernels/conv3d.cu, injects one typical kernel
+bug at a time (pipeline order, missing barrier, swizzle, bounds, epilogue), builds conv3d_emu against
+the copy and expects it to FAIL. A mutant that passes means the harness has a blind spot.
+
+    python3 native/emu/mutants.py            # from the repository root; about a minute
+
+Mutants whose source pattern no longer exists in conv3d.cu are reported as SKIP (the kernel changed).
+Nothing in native/kernels is modified.
+"""
+import os, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SRC = os.path.join(ROOT, "native/kernels/conv3d.cu")
+
+# (name, filter for conv3d_emu, old text, new text, count of occurrences to replace (0 = all))
+MUTANTS = [
+    ("v4/v5 waits for one group too few (reads a stage in flight)", "_v4", "cp_async_wait<STAGES - 2>();", "cp_async_wait<STAGES - 1>();", 1),
+    ("v4/v5 no __syncthreads after the wait", "_v5", "    cp_async_wait<STAGES - 2>();\n    __syncthreads();", "    cp_async_wait<STAGES - 2>();", 1),
+    ("ldmatrix A address without the swizzle", "bf16_v4", "o.a[ks] = swz(arow, ks * 2 + (lane >> 4));", "o.a[ks] = arow * 64 + ((ks * 2 + (lane >> 4)) << 4);", 1),
+    ("ldmatrix B: k halves swapped", "f16_v6", "o.b[ks] = swz(brow, ks * 2 + ((lane >> 3) & 1));", "o.b[ks] = swz(brow, ks * 2 + 1 - ((lane >> 3) & 1));", 1),
+    ("epilogue writes row m (off by one)", "f32_v1", "if (row >= p.m || col >= p.co) return;", "if (row > p.m || col >= p.co) return;", 1),
+    ("epilogue drops the last odd column", "bf16_v6 c5_k135", "const bool two = col + 1 < p.co;", "const bool two = false;", 1),
+    ("gather bounds: h upper edge inclusive", "tf32_v2", "static_cast<unsigned>(r.h0 + t.b) < static_cast<unsigned>(p.h)", "static_cast<unsigned>(r.h0 + t.b) <= static_cast<unsigned>(p.h)", 1),
+    ("K cursor wraps one channel late", "3xtf32_v3", "if (i >= c) {", "if (i > c) {", 1),
+    ("ReLU dropped from the epilogue", "f16_v7", "  if (p.relu) {\n    v0 = fmaxf(v0, 0.0f);\n    v1 = fmaxf(v1, 0.0f);\n  }\n", "", 1),
+]
+
+
+def main():
+    base = open(SRC).read()
+    tmp = tempfile.mkdtemp(prefix="dfer_mut_")
+    missed = 0
+    for name, filt, old, new, count in MUTANTS:
+        if old not in base:
+            print(f"SKIP    {name}: pattern not found in conv3d.cu")
+            continue
+        src = base.replace(old, new, count) if count else base.replace(old, new)
+        path = os.path.join(tmp, "conv3d.cu")
+        open(path, "w").write(src)
+        exe = os.path.join(tmp, "conv3d_emu")
+        b = subprocess.run(["g++", "-std=c++20", "-O2", "-DDFER_EMULATE", "-I" + os.path.join(ROOT, "native/kernels"),
+                            f'-DDFER_CONV3D_SOURCE="{path}"', "-o", exe, os.path.join(ROOT, "native/emu/conv3d_emu.cpp")],
+                           capture_output=True, text=True)
+        if b.returncode != 0:
+            print(f"BUILD   {name}: {b.stderr[:300]}")
+            continue
+        r = subprocess.run([exe, path, "--filter", filt], capture_output=True, text=True, timeout=300)
+        fails = [l for l in r.stdout.splitlines() if "FAIL" in l]
+        if r.returncode == 1 and fails:
+            print(f"caught  {name}: {len(fails)} failing case(s), e.g.\n        {fails[0].strip()}")
+            for l in r.stdout.splitlines():
+                if l.startswith("      "):
+                    print("        " + l.strip())
+                    break
+        else:
+            missed += 1
+            print(f"MISSED  {name} (exit {r.returncode})")
+    print(f"mutants: {missed} missed")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Dfer.Tests.Native;
+
+/// <summary>
+/// The CUDA kernels in native/kernels run on the CPU emulator (native/emu, README.md there): g++ builds
+/// the emulator's self-test and the conv3d harness from the unchanged kernel sources, and both must
+/// exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public class NativeEmulationTests
+{
+    private static readonly Lazy<string> RootLazy = new(() =>
+    {
+        for (var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Dfer.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException($"no Dfer.sln above {TestContext.CurrentContext.TestDirectory}");
+    });
+
+    private static string Root => RootLazy.Value;
+
+    private string _tmp = "";
+
+    [OneTimeSetUp]
+    public void SetUp() => _tmp = Directory.CreateTempSubdirectory("dfer-emu-").FullName;
+
+    [OneTimeTearDown]
+    public void TearDown()
+    {
+        try { Directory.Delete(_tmp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static string? Gxx()
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
+            if (dir.Length > 0 && File.Exists(Path.Combine(dir, "g++"))) return Path.Combine(dir, "g++");
+        return null;
+    }
+
+    private static (int Code, string Output, bool TimedOut) Run(string exe, IEnumerable<string> args, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(exe) { WorkingDirectory = Root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        var output = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        if (!p.WaitForExit(timeout))
+        {
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            p.WaitForExit();
+            lock (output) return (-1, output.ToString(), true);
+        }
+        p.WaitForExit();  // drains the redirected streams
+        lock (output) return (p.ExitCode, output.ToString(), false);
+    }
+
+    // g++ -std=c++20 -O2 -DDFER_EMULATE -Inative/kernels -o <tmp>/<name> native/emu/<source>  (README.md)
+    private string Build(string source, string name)
+    {
+        string gxx = Gxx() ?? throw new InvalidOperationException();
+        string exe = Path.Combine(_tmp, name);
+        var r = Run(gxx, new[] { "-std=c++20", "-O2", "-DDFER_EMULATE", "-Inative/kernels", "-o", exe, Path.Combine("native", "emu", source) },
+            TimeSpan.FromMinutes(5));
+        Assert.That(r.TimedOut, Is.False, $"g++ {source} timed out\n{r.Output}");
+        Assert.That(r.Code, Is.Zero, $"g++ {source} failed:\n{r.Output}");
+        return exe;
+    }
+
+    private static void RequireGxx()
+    {
+        if (Gxx() is null) Assert.Ignore("g++ is not on PATH: the CUDA emulator (native/emu) is built with g++ (CI installs it)");
+    }
+
+    [Test]
+    public void EmulatorSelfTest_Passes()
+    {
+        RequireGxx();
+        string exe = Build("emu_selftest.cpp", "emu_selftest");
+        var r = Run(exe, Array.Empty<string>(), TimeSpan.FromMinutes(2));
+        TestContext.Out.WriteLine(r.Output);
+        Assert.That(r.TimedOut, Is.False, $"emu_selftest timed out\n{r.Output}");
+        Assert.That(r.Code, Is.Zero, $"emu_selftest failed (exit {r.Code}):\n{r.Output}");
+        Assert.That(r.Output, Does.Contain("0 failed -> PASS"));
+    }
+
+    [Test]
+    public void Conv3dKernels_MatchFloat64Reference_OnTheEmulator()
+    {
+        RequireGxx();
+        string cu = Path.Combine(Root, "native", "kernels", "conv3d.cu");
+        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
+        string exe = Build("conv3d_emu.cpp", "conv3d_emu");
+        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
+        TestContext.Out.WriteLine(r.Output);
+        Assert.That(r.TimedOut, Is.False, $"conv3d_emu timed out\n{r.Output}");
+        Assert.That(r.Code, Is.Zero, $"conv3d_emu failed (exit {r.Code}: 1 = a kernel case failed or is missing, 2 = harness error):\n{r.Output}");
+        Assert.That(r.Output, Does.Contain(" 0 failed, 0 missing"));
+    }
+}
