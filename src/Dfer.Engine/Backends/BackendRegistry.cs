@@ -1,7 +1,9 @@
 using Dfer.Backends.Cpu;
+using Dfer.Backends.Cuda;
 using Dfer.Backends.Ilgpu;
 using Dfer.Backends.Reference;
 using Dfer.Devices.Cpu;
+using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
 
@@ -30,7 +32,7 @@ public static class BackendRegistry
         new BackendInfo("cpu", null, $"managed SIMD kernels, {Environment.ProcessorCount} threads, {CpuContext.Isa}", CpuBackend.SupportsKind),
         new BackendInfo("ilgpu-cpu", null, "ILGPU kernels on ILGPU's CPU accelerator (portable, slow: a check of the GPU kernels)", IlgpuBackend.SupportsKind),
         new BackendInfo("ilgpu-cuda", IlgpuDevice.CudaUnavailableReason(), "ILGPU kernels on an NVIDIA GPU (fp32)", IlgpuBackend.SupportsKind),
-        new BackendInfo("cuda", "the native CUDA backend (tensor cores) is not built yet", "native CUDA kernels (native/kernels/*.cu)", _ => false),
+        new BackendInfo("cuda", CudaDevice.UnavailableReason(), "native CUDA kernels (native/kernels/*.cu) for conv3d, ILGPU's for the other ops, on one CUDA context (fp32)", CudaBackend.SupportsKind),
         new BackendInfo("reference", null, "float64 plain loops: the numerical oracle, very slow", _ => true, IsOracle: true),
     };
 
@@ -46,6 +48,7 @@ public static class BackendRegistry
             "cpu" => new CpuBackend(threads),
             "ilgpu-cpu" => new IlgpuBackend(IlgpuTarget.Cpu),
             "ilgpu-cuda" => new IlgpuBackend(IlgpuTarget.Cuda),
+            "cuda" => new CudaBackend(),
             "reference" => new ReferenceBackend(),
             _ => throw new DferException($"backend {info.Name} cannot be created"),
         };

@@ -15,7 +15,7 @@ public sealed record DevicePeaks(double? Gflops, double? GBytesPerS, string Sour
     /// <summary>Peaks for the device a backend runs on: measured for CPUs (a short calibration), from a table for GPUs.</summary>
     public static DevicePeaks For(IBackend backend, int threads)
     {
-        if (backend.Name == "ilgpu-cuda") return FromTable(backend.Device);
+        if (backend.Name is "ilgpu-cuda" or "cuda") return FromTable(backend.Device);
         int t = Math.Max(1, threads);
         double flops = CpuPeak.MeasureGflops(t), bandwidth = CpuPeak.MeasureCopyGBps(t);
         string note = backend.Name == "reference" ? "; the reference backend computes in float64 on one thread" : "";

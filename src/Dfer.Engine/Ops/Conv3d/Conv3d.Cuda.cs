@@ -1,0 +1,237 @@
+using System.Runtime.InteropServices;
+using Dfer.Devices.Cuda;
+using Dfer.Devices.Ilgpu;
+using Dfer.Tensors;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Dfer.Ops.Conv3d;
+
+/// <summary>
+/// The kernel argument of every conv3d variant in native/kernels/conv3d.cu, passed by value
+/// (field order and types mirror <c>struct Conv3dParams</c> there: five pointers, one 64-bit row
+/// count, twenty ints; 128 bytes).
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Conv3dCudaParams
+{
+    public IntPtr X, Wgt, Bias, Res, Y;
+    public long M;
+    public int N, T, H, W, C, To, Ho, Wo, Co, Kt, Kh, Kw, St, Sh, Sw, Pt, Ph, Pw;
+    public int K;
+    public int Relu;
+}
+
+/// <summary>
+/// One kernel of native/kernels/conv3d.cu as the host sees it.
+/// </summary>
+/// <param name="Kernel">Its extern "C" name, <c>conv3d_&lt;class&gt;_v&lt;N&gt;</c>.</param>
+/// <param name="Class">What it computes in: fp32 (exact SIMT), tf32, 3xtf32 (fp32-accurate on TF32 tensor cores), bf16 or fp16.</param>
+/// <param name="Needs32Channels">Whether it needs Cin % 32 == 0 (its K tiles never straddle a kernel tap, so they load with 16-byte cp.async).</param>
+/// <param name="FloatInput">Whether it reads fp32 activations even though it computes in 16 bits (the stem: frames arrive as fp32).</param>
+public sealed record Conv3dCudaVariant(string Kernel, string Class, bool Needs32Channels, bool FloatInput)
+{
+    /// <summary>Whether weights, residual and output are 16-bit (bf16 or fp16).</summary>
+    public bool Is16Bit => Class is "bf16" or "fp16";
+
+    public bool IsBf16 => Class == "bf16";
+
+    /// <summary>Whether the activations it reads are 16-bit.</summary>
+    public bool Reads16Bit => Is16Bit && !FloatInput;
+
+    /// <summary>Whether it can run a convolution with <paramref name="cin"/> input channels.</summary>
+    public bool Fits(int cin) => !Needs32Channels || cin % 32 == 0;
+
+    /// <summary>The precision mode this variant serves.</summary>
+    public Precision Precision => Class switch
+    {
+        "fp32" or "3xtf32" => Precision.Fp32,
+        "tf32" => Precision.Tf32,
+        "bf16" => Precision.Bf16,
+        _ => Precision.Fp16,
+    };
+
+    public override string ToString() => Kernel;
+}
+
+/// <summary>
+/// conv3d on the native CUDA backend: the variants of native/kernels/conv3d.cu (see its header),
+/// chosen per layer shape and precision by <see cref="Choose"/>, the one table. Weights are packed
+/// once as [Cout][kT][kH][kW][Cin] (each output channel's K row contiguous, what the tensor-core
+/// B operand wants) in the variant's operand type. Inputs and output of <see cref="Run"/> are fp32
+/// device views (the engine's activations); a 16-bit variant converts at its edges with the
+/// kernels of cast.cu. <see cref="RunRaw"/> runs on buffers already in the variant's types.
+/// </summary>
+public sealed class Conv3dCuda : IIlgpuKernel
+{
+    /// <summary>Every variant of conv3d.cu, in its file's order.</summary>
+    public static IReadOnlyList<Conv3dCudaVariant> Variants { get; } =
+    [
+        new("conv3d_f32_v1", "fp32", false, false),
+        new("conv3d_tf32_v2", "tf32", false, false),
+        new("conv3d_3xtf32_v3", "3xtf32", false, false),
+        new("conv3d_bf16_v4", "bf16", true, false),
+        new("conv3d_f16_v4", "fp16", true, false),
+        new("conv3d_bf16_v5", "bf16", true, false),
+        new("conv3d_f16_v5", "fp16", true, false),
+        new("conv3d_bf16_v6", "bf16", false, false),
+        new("conv3d_f16_v6", "fp16", false, false),
+        new("conv3d_bf16_v7", "bf16", false, true),
+        new("conv3d_f16_v7", "fp16", false, true),
+    ];
+
+    public static Conv3dCudaVariant Find(string kernel) =>
+        Variants.FirstOrDefault(v => v.Kernel == kernel) ?? throw new DferException($"no conv3d variant '{kernel}'; known: {string.Join(", ", Variants)}");
+
+    /// <summary>
+    /// The variant table. NOT YET BACKED BY GPU NUMBERS (no GPU was available when it was
+    /// written): the choices follow the kernels' design and must be revisited with
+    /// perf/gpu/workbench.sh. fp32 → the exact SIMT kernel (v1; 3xTF32 v3 is the candidate to
+    /// replace it once measured); tf32 → v2; 16-bit with Cin % 32 == 0 → the cp.async pipeline,
+    /// 128×128 tiles (v4) unless Cout ≤ 64 (v5, 128×64); other 16-bit shapes → v7 when the
+    /// activations arrive in fp32 (the stem reads the frames directly) else v6.
+    /// </summary>
+    public static Conv3dCudaVariant Choose(Precision precision, int cin, int cout, bool fp32Activations)
+    {
+        if (precision == Precision.Fp32) return Find("conv3d_f32_v1");
+        if (precision == Precision.Tf32) return Find("conv3d_tf32_v2");
+        string type = precision == Precision.Bf16 ? "bf16" : "f16";
+        string version = cin % 32 == 0 ? (cout <= 64 ? "v5" : "v4") : fp32Activations ? "v7" : "v6";
+        return Find($"conv3d_{type}_{version}");
+    }
+
+    private readonly CudaDevice _cuda;
+    private readonly Conv3dOp _op;
+    private readonly CudaKernel _kernel;
+    private readonly MemoryBuffer _weights;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _bias;
+    private MemoryBuffer1D<ushort, Stride1D.Dense>? _x16, _res16, _y16;
+
+    /// <summary>Packs <paramref name="op"/>'s weights for <paramref name="variant"/> (or the table's choice for <paramref name="precision"/>).</summary>
+    public Conv3dCuda(CudaDevice cuda, Conv3dOp op, Precision precision, Conv3dCudaVariant? variant = null)
+    {
+        _cuda = cuda;
+        _op = op;
+        Variant = variant ?? Choose(precision, op.Cin, op.Cout, fp32Activations: true);
+        if (!Variant.Fits(op.Cin))
+            throw new DferException($"{Variant.Kernel} needs a multiple of 32 input channels, conv3d has {op.Cin}");
+        _kernel = cuda.Kernel("conv3d", Variant.Kernel);
+        float[] packed = PackWeights(op);
+        var accelerator = cuda.Ilgpu.Accelerator;
+        if (Variant.Is16Bit)
+        {
+            var w = accelerator.Allocate1D<ushort>(packed.Length);
+            w.View.CopyFromCPU(HalfBits.Narrow(packed, Variant.IsBf16));
+            _weights = w;
+        }
+        else
+        {
+            _weights = cuda.Ilgpu.Upload(packed);
+        }
+        _bias = cuda.Ilgpu.Upload(op.Bias);
+    }
+
+    /// <summary>The variant this instance runs.</summary>
+    public Conv3dCudaVariant Variant { get; }
+
+    /// <summary>[Cout, Cin, kT, kH, kW] → [Cout, kT, kH, kW, Cin]: GEMM column k = ((a·kH + b)·kW + c)·Cin + i.</summary>
+    public static float[] PackWeights(Conv3dOp op)
+    {
+        var (kt, kh, kw) = op.Kernel;
+        int cin = op.Cin, taps = kt * kh * kw;
+        var packed = new float[op.Weight.Length];
+        for (int o = 0; o < op.Cout; o++)
+            for (int i = 0; i < cin; i++)
+                for (int tap = 0; tap < taps; tap++)
+                    packed[((long)o * taps + tap) * cin + i] = op.Weight[((long)o * cin + i) * taps + tap];
+        return packed;
+    }
+
+    /// <summary>The launch's kernel argument for input shape <paramref name="x"/> and output shape <paramref name="y"/>.</summary>
+    internal Conv3dCudaParams Params(int[] x, int[] y, IntPtr input, IntPtr residual, IntPtr output) => new()
+    {
+        X = input, Wgt = _weights.NativePtr, Bias = _bias.NativePtr, Res = residual, Y = output,
+        M = (long)y[0] * y[1] * y[2] * y[3],
+        N = x[0], T = x[1], H = x[2], W = x[3], C = x[4],
+        To = y[1], Ho = y[2], Wo = y[3], Co = y[4],
+        Kt = _op.Kernel.T, Kh = _op.Kernel.H, Kw = _op.Kernel.W,
+        St = _op.Stride.T, Sh = _op.Stride.H, Sw = _op.Stride.W,
+        Pt = _op.Pad.T, Ph = _op.Pad.H, Pw = _op.Pad.W,
+        K = _op.Kernel.T * _op.Kernel.H * _op.Kernel.W * x[4],
+        Relu = _op.Relu ? 1 : 0,
+    };
+
+    /// <summary>
+    /// Queues the convolution on device addresses already in the variant's types (input fp32 for
+    /// fp32/tf32/3xtf32 and v7, else 16-bit; residual and output in the variant's output type);
+    /// <paramref name="residual"/> is <see cref="IntPtr.Zero"/> when the op has none.
+    /// </summary>
+    public void RunRaw(IntPtr input, IntPtr residual, IntPtr output, int[] inputShape, int[] outputShape)
+    {
+        if (_op.Residual != (residual != IntPtr.Zero))
+            throw new ArgumentException(_op.Residual ? "conv3d with a residual needs its residual input" : "conv3d without a residual was given one");
+        Conv3dCudaParams p = Params(inputShape, outputShape, input, residual, output);
+        if (p.M == 0 || p.Co == 0) return;
+        // The kernels index pixels and output rows with 32-bit ints (element offsets are 64-bit).
+        if (p.M > int.MaxValue || (long)p.N * p.T * p.H * p.W > int.MaxValue)
+            throw new DferException($"conv3d input {Tensor.FormatShape(inputShape)} has more than 2^31 pixels or output rows; use a smaller --batch");
+        KernelLaunch launch = _kernel.Launch ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
+        long blocksM = (p.M + launch.TileM - 1) / launch.TileM;
+        uint blocksN = (uint)((p.Co + launch.TileN - 1) / launch.TileN);
+        _cuda.Launch(_kernel, ((uint)blocksM, blocksN, 1u), (uint)launch.Block, launch.Smem, in p);
+    }
+
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    {
+        IntPtr x = CudaDevice.Ptr(inputs[0]);
+        IntPtr res = _op.Residual ? CudaDevice.Ptr(inputs[1]) : IntPtr.Zero;
+        if (!Variant.Is16Bit)
+        {
+            RunRaw(x, res, CudaDevice.Ptr(output), inputShapes[0], outputShape);
+            return;
+        }
+        var accelerator = device.Accelerator;
+        if (Variant.Reads16Bit)
+        {
+            Grow(ref _x16, inputs[0].Length, accelerator);
+            Cast(x, _x16!.NativePtr, inputs[0].Length, toHalf: true);
+            x = _x16.NativePtr;
+        }
+        if (_op.Residual)
+        {
+            Grow(ref _res16, inputs[1].Length, accelerator);
+            Cast(res, _res16!.NativePtr, inputs[1].Length, toHalf: true);
+            res = _res16.NativePtr;
+        }
+        Grow(ref _y16, output.Length, accelerator);
+        RunRaw(x, res, _y16!.NativePtr, inputShapes[0], outputShape);
+        Cast(_y16.NativePtr, CudaDevice.Ptr(output), output.Length, toHalf: false);
+    }
+
+    /// <summary>fp32 → 16-bit (or back) on the device with cast.cu, in the variant's 16-bit type.</summary>
+    private void Cast(IntPtr from, IntPtr to, long count, bool toHalf)
+    {
+        if (count == 0) return;
+        string t = Variant.IsBf16 ? "bf16" : "f16";
+        CudaKernel k = _cuda.Kernel("cast", toHalf ? $"cast_f32_{t}" : $"cast_{t}_f32");
+        KernelLaunch launch = k.Launch ?? throw new DferException($"{k.Name} has no launch line in cast.cu");
+        uint grid = (uint)Math.Min((count + launch.TileM - 1) / launch.TileM, 1 << 20);
+        _cuda.Launch(k, (grid, 1u, 1u), (uint)launch.Block, launch.Smem, from, to, count);
+    }
+
+    private static void Grow(ref MemoryBuffer1D<ushort, Stride1D.Dense>? buffer, long length, Accelerator accelerator)
+    {
+        if (buffer is not null && buffer.Length >= length) return;
+        buffer?.Dispose();
+        buffer = accelerator.Allocate1D<ushort>(Math.Max(length, 1));
+    }
+
+    public void Dispose()
+    {
+        _weights.Dispose();
+        _bias.Dispose();
+        _x16?.Dispose();
+        _res16?.Dispose();
+        _y16?.Dispose();
+    }
+}

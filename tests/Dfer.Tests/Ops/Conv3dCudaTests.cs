@@ -1,0 +1,131 @@
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+using Dfer.Backends;
+using Dfer.Backends.Cuda;
+using Dfer.Devices.Cuda;
+using Dfer.Ops;
+using Dfer.Ops.Conv3d;
+using Dfer.Runtime;
+using Dfer.Tensors;
+
+namespace Dfer.Tests.Ops;
+
+/// <summary>
+/// The host side of the native conv3d: weight packing and the kernel argument checked against
+/// conv3d.cu's own text (no GPU needed), and — on a GPU — every variant against the float64
+/// Reference on every conv3d op case, with its precision's tolerance.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public class Conv3dCudaTests
+{
+    private static string Source => KernelSources.Embedded.Source("conv3d");
+
+    [Test]
+    public void PackWeights_PutsEachOutputChannelsTapsThenChannelsInOneRow()
+    {
+        // W[o, i, a, b, c] = 10000o + 1000i + 100a + 10b + c for Cout 2, Cin 3, kernel 2x1x2
+        int co = 2, ci = 3;
+        var w = new float[co * ci * 2 * 1 * 2];
+        for (int o = 0; o < co; o++) for (int i = 0; i < ci; i++) for (int a = 0; a < 2; a++) for (int c = 0; c < 2; c++)
+            w[((o * ci + i) * 2 + a) * 2 + c] = 10000 * o + 1000 * i + 100 * a + c;
+        var op = new Conv3dOp(ci, co, (2, 1, 2), (1, 1, 1), (0, 0, 0), w, null, false, false);
+        float[] p = Conv3dCuda.PackWeights(op);
+        // row o: k = ((a*1 + 0)*2 + c)*3 + i
+        Assert.That(p[..12], Is.EqualTo(new float[] { 0, 1000, 2000, 1, 1001, 2001, 100, 1100, 2100, 101, 1101, 2101 }));
+        Assert.That(p[12], Is.EqualTo(10000f));
+        Assert.That(p[23], Is.EqualTo(12101f));
+    }
+
+    [Test]
+    public void KernelArgument_MirrorsTheStructInConv3dCu()
+    {
+        // Field names and types in declaration order, from the C source.
+        Match body = Regex.Match(Source, @"struct\s+Conv3dParams\s*\{(?<b>[^}]*)\}");
+        Assert.That(body.Success, "conv3d.cu declares struct Conv3dParams");
+        string text = Regex.Replace(body.Groups["b"].Value, @"//[^\n]*", "");
+        var fields = new List<(string Type, string Name)>();
+        foreach (string decl in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            Match m = Regex.Match(decl, @"^(?:const\s+)?(?<t>[A-Za-z_:0-9]+\s*\*?)\s*(?<names>.+)$", RegexOptions.Singleline);
+            Assert.That(m.Success, $"cannot read '{decl}'");
+            string type = m.Groups["t"].Value.Replace(" ", "");
+            foreach (string raw in m.Groups["names"].Value.Split(','))
+            {
+                string name = raw.Trim();
+                bool ptr = type.EndsWith('*') || name.StartsWith('*');
+                fields.Add((ptr ? "ptr" : type.Replace("dfer::", ""), name.TrimStart('*').Trim()));
+            }
+        }
+        int Size(string t) => t switch { "ptr" => 8, "i64" or "longlong" => 8, "int" => 4, _ => throw new AssertionException($"unexpected field type {t}") };
+        int offset = 0;
+        var csharp = typeof(Conv3dCudaParams).GetFields();
+        Assert.That(csharp.Length, Is.EqualTo(fields.Count), string.Join(", ", fields.Select(f => f.Name)));
+        for (int i = 0; i < fields.Count; i++)
+        {
+            int size = Size(fields[i].Type);
+            offset = (offset + size - 1) / size * size;
+            Assert.That((int)Marshal.OffsetOf<Conv3dCudaParams>(csharp[i].Name), Is.EqualTo(offset), $"field {i} ({fields[i].Name} vs {csharp[i].Name})");
+            Assert.That(Marshal.SizeOf(csharp[i].FieldType), Is.EqualTo(size), $"field {i} ({fields[i].Name}) size");
+            Assert.That(csharp[i].Name.ToLowerInvariant(), Is.EqualTo(fields[i].Name.ToLowerInvariant() switch { "wp" => "wgt", var n => n }),
+                $"field {i} name");
+            offset += size;
+        }
+        Assert.That(Marshal.SizeOf<Conv3dCudaParams>(), Is.EqualTo((offset + 7) / 8 * 8));
+    }
+
+    [Test]
+    public void Variants_AreExactlyTheKernelsOfConv3dCu_EachWithALaunchLine()
+    {
+        var kernels = KernelSources.KernelNames(Source).ToHashSet();
+        Assert.That(Conv3dCuda.Variants.Select(v => v.Kernel).ToHashSet(), Is.EquivalentTo(kernels));
+        var table = KernelLaunchTable.Parse(Source);
+        foreach (Conv3dCudaVariant v in Conv3dCuda.Variants)
+        {
+            Assert.That(table.ContainsKey(v.Kernel), $"{v.Kernel} has a launch line");
+            var l = table[v.Kernel];
+            Assert.That(l.Block % 32, Is.Zero, $"{v.Kernel}: whole warps");
+            Assert.That(l.TileM, Is.GreaterThan(0));
+            Assert.That(l.TileN, Is.GreaterThan(0));
+            Assert.That(l.Smem, Is.InRange(0, 227 * 1024), $"{v.Kernel}: fits an sm_90 block's shared memory");
+        }
+    }
+
+    [Test]
+    public void Table_ChoosesByPrecisionAndShape()
+    {
+        Assert.That(Conv3dCuda.Choose(Precision.Fp32, 64, 64, true).Kernel, Is.EqualTo("conv3d_f32_v1"));
+        Assert.That(Conv3dCuda.Choose(Precision.Tf32, 3, 64, true).Kernel, Is.EqualTo("conv3d_tf32_v2"));
+        Assert.That(Conv3dCuda.Choose(Precision.Bf16, 3, 64, true).Kernel, Is.EqualTo("conv3d_bf16_v7"));       // the stem
+        Assert.That(Conv3dCuda.Choose(Precision.Bf16, 3, 64, false).Kernel, Is.EqualTo("conv3d_bf16_v6"));
+        Assert.That(Conv3dCuda.Choose(Precision.Fp16, 64, 64, true).Kernel, Is.EqualTo("conv3d_f16_v5"));
+        Assert.That(Conv3dCuda.Choose(Precision.Bf16, 256, 512, true).Kernel, Is.EqualTo("conv3d_bf16_v4"));
+        Assert.That(Conv3dCuda.Choose(Precision.Bf16, 48, 512, true).Kernel, Is.EqualTo("conv3d_bf16_v7"));   // 48 % 32 != 0
+        foreach (Precision p in Enum.GetValues<Precision>())
+            foreach (int cin in new[] { 1, 3, 5, 32, 64, 96, 512 })
+            {
+                var v = Conv3dCuda.Choose(p, cin, 64, true);
+                Assert.That(v.Fits(cin), $"{v} for {cin} channels");
+                Assert.That(v.Precision, Is.EqualTo(p));
+            }
+    }
+
+    public static IEnumerable<TestCaseData> VariantCases() =>
+        from v in Conv3dCuda.Variants
+        from c in OpCases.For(OpKind.Conv3d)
+        where v.Fits(((Conv3dOp)c.Op).Cin)
+        select new TestCaseData(v.Kernel, c).SetName($"cuda {v.Kernel} {c.Name}");
+
+    private static readonly ulong Seed = (ulong)Environment.TickCount64;
+
+    [TestCaseSource(nameof(VariantCases))]
+    public void Variant_MatchesReference_WithinItsPrecision(string kernel, OpCase c)
+    {
+        if (CudaDevice.UnavailableReason() is string reason) Assert.Ignore($"cuda: {reason}");
+        Conv3dCudaVariant v = Conv3dCuda.Find(kernel);
+        using var backend = new CudaBackend(v.Precision, v);
+        Tolerance tol = v.Class == "3xtf32" ? Tolerance.Fp32 : Tolerance.For(v.Precision);
+        CaseResult r = OpValidation.Check(backend, $"cuda:{kernel}", c, Seed, tolerance: tol);
+        Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
+    }
+}
