@@ -121,7 +121,7 @@ public class KernelLocatorTests
         Assert.That(m, Does.Contain(Dir("env")).And.Contain(Dir("repo", "build", "kernels")).And.Contain("stale"));
         Assert.That(m, Does.Contain("NVRTC is not installed (libnvrtc.so.* not found)"));
         Assert.That(m, Does.Contain("cmake -S . -B build && cmake --build build").And.Contain("install the CUDA toolkit"));
-        Assert.That(locator.UnavailableReason(), Does.StartWith("backend cuda: no compiled kernels for fill"));
+        Assert.That(locator.UnavailableReason(), Does.StartWith("no compiled kernels for fill"));
     }
 
     [Test]

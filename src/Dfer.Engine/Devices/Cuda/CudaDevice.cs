@@ -60,7 +60,7 @@ public sealed unsafe class CudaDevice : IDisposable
     {
         if (ilgpu.Target != IlgpuTarget.Cuda || ilgpu.Accelerator is not CudaAccelerator accelerator)
             throw new DferException($"backend cuda: needs an ILGPU CUDA device, got {ilgpu.Description}");
-        if (locator.UnavailableReason() is string reason) throw new DferException(reason);
+        if (locator.UnavailableReason() is string reason) throw new DferException($"backend cuda: {reason}");
         return new CudaDevice(ilgpu, accelerator, locator);
     }
 
@@ -71,7 +71,7 @@ public sealed unsafe class CudaDevice : IDisposable
     public static string? UnavailableReason()
     {
         if (IlgpuDevice.CudaUnavailableReason() is string gpu)
-            return gpu.Contains("GPU", StringComparison.Ordinal) ? $"backend cuda: {gpu}" : $"backend cuda: no usable NVIDIA GPU: {gpu}";
+            return gpu.Contains("GPU", StringComparison.Ordinal) ? gpu : $"no usable NVIDIA GPU: {gpu}";
         return KernelLocator.Default.UnavailableReason();
     }
 

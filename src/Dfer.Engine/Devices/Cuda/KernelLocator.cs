@@ -160,7 +160,7 @@ public sealed class KernelLocator
             string hash = _sources.Sha256(module);   // also rejects an unknown module
             var image = FromCompiledDirectories(module, sm, hash) ?? (_compiler.UnavailableReason is null
                 ? FromCompiler(module, sm, hash, forceCompile: false)
-                : throw new DferException(NotFoundMessage(module)));
+                : throw new DferException("backend cuda: " + NotFoundMessage(module)));
             _found[(module, sm)] = image;
             return image;
         }
@@ -353,7 +353,7 @@ public sealed class KernelLocator
     {
         string looked = string.Join(", ", _paths.CompiledDirectories().Select(d => d.Dir));
         string skipped = _skipped.Count > 0 ? $"; skipped: {string.Join("; ", _skipped)}" : "";
-        return $"backend cuda: no compiled kernels for {module} (looked in {looked}{skipped}) and {_compiler.UnavailableReason}; "
+        return $"no compiled kernels for {module} (looked in {looked}{skipped}) and {_compiler.UnavailableReason}; "
             + "build them with `cmake -S . -B build && cmake --build build` or install the CUDA toolkit";
     }
 }
