@@ -15,6 +15,12 @@
 //  - cp.async is asynchronous: cp_async_16 poisons its destination (contents undefined while in flight)
 //    and queues the copy in the thread's open group; commit closes it; wait<N> performs all but the
 //    newest N committed groups of the calling thread. __syncthreads completes nothing.
+//  - global atomics (atom_add_acq_rel_gpu, ld_acquire_gpu, st_release_gpu, fence_acq_rel_gpu) act at once on
+//    the one memory; a thread that re-reads the same address with ld_acquire_gpu while no atomic write happened
+//    anywhere since its last read is spinning: it yields until some atomic write happens. launch() runs blocks
+//    one after another, so a grid-wide barrier there deadlocks (reported as such); launch_coresident() runs every
+//    block of the grid at once (each with its own fibers, dynamic smem and a private copy of static smem, swapped
+//    in when the scheduler turns to the block), as a grid that fits co-resident on the GPU does.
 //  - errors (deadlock, divergent barrier, misaligned/out-of-range ldmatrix or cp.async, segfault in a
 //    guard page of a harness buffer, fiber stack overflow) end the launch: launch() throws
 //    dfer_emu::KernelError with a message naming block, thread and site.
@@ -156,7 +162,7 @@ namespace dfer_emu {
 
 struct KernelError : std::runtime_error { using std::runtime_error::runtime_error; };
 
-enum FiberState { kRunnable, kAtBarrier, kAtWarpOp, kDone };
+enum FiberState { kRunnable, kAtBarrier, kAtWarpOp, kSpin, kDone };
 
 struct CpCopy { unsigned char* dst; const unsigned char* src; bool valid; };
 
@@ -173,6 +179,10 @@ struct Fiber {
   int site_line = 0;
   std::vector<CpCopy> open_group;
   std::deque<std::vector<CpCopy>> groups;  // committed, oldest first
+  // ld_acquire_gpu spin detection: the address and write epoch of its last acquire load; spin_epoch is
+  // the epoch it waits to see change while in kSpin.
+  const void* acq_addr = nullptr;
+  unsigned long long acq_epoch = 0, spin_epoch = 0;
 };
 
 enum WarpOp { kOpNone, kOpMmaBf16, kOpMmaF16, kOpMmaTf32, kOpLdx4, kOpLdx2, kOpShfl, kOpSyncwarp };
@@ -231,7 +241,11 @@ struct State {
   // global memory registry
   std::vector<Allocation> allocs;
   // counters
-  unsigned long long n_mma = 0, n_ldmatrix = 0, n_cp_async = 0, n_barriers = 0;
+  unsigned long long n_mma = 0, n_ldmatrix = 0, n_cp_async = 0, n_barriers = 0, n_atomics = 0;
+  // global atomics: bumped by every atomic write (atom_*, st_release_gpu); spinning fibers wait for a change
+  unsigned long long write_epoch = 0;
+  // whether all blocks of the launch run at once (launch_coresident)
+  bool coresident = false;
 };
 inline State& S() { static State s; return s; }
 
@@ -562,7 +576,7 @@ inline void ensure_stacks(int n) {
 inline void reset_fiber(Fiber& f, int i) {
   State& s = S();
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  f.stack_lo = s.stacks + s.stack_bytes * i + page;
+  f.stack_lo = s.stacks + s.stack_bytes * i + page;  // i = stack index (block slot * threads + thread)
   unsigned char* top = s.stacks + s.stack_bytes * (i + 1);
 #if defined(__x86_64__)
   auto* t = reinterpret_cast<void**>(top);
@@ -581,25 +595,35 @@ inline void reset_fiber(Fiber& f, int i) {
   f.site_file = nullptr; f.site_line = 0;
   f.open_group.clear();
   f.groups.clear();
+  f.acq_addr = nullptr;
+  f.acq_epoch = f.spin_epoch = 0;
 }
+
+// A spinning fiber (kSpin) may run again once some atomic write happened after it started to wait.
+inline bool runnable(const Fiber& f) { return f.state == kRunnable || (f.state == kSpin && f.spin_epoch != S().write_epoch); }
 
 inline std::string deadlock_report() {
   State& s = S();
-  int at_bar = 0, done = 0, at_warp = 0;
-  std::string warp_detail;
+  int at_bar = 0, done = 0, at_warp = 0, spinning = 0;
+  std::string warp_detail, spin_detail;
   for (const Fiber& f : s.fibers) {
     if (f.state == kAtBarrier) at_bar++;
     else if (f.state == kDone) done++;
     else if (f.state == kAtWarpOp) at_warp++;
+    else if (f.state == kSpin && spinning++ == 0)
+      spin_detail = format(" %%d spin on ld_acquire_gpu (first: thread %u at %s:%d; %s);", f.tid, f.site_file, f.site_line,
+                           s.coresident ? "no block of the grid can make progress"
+                                        : "blocks run one after another in launch(): a grid-wide barrier needs launch_coresident()");
   }
+  if (spinning) spin_detail = format(spin_detail.c_str(), spinning);
   for (size_t w = 0; w < s.warps.size(); w++)
     if (s.warps[w].count)
       warp_detail += format(" warp %zu: %d of 32 lanes in %s at %s:%d;", w, s.warps[w].count, warp_op_name(s.warps[w].op),
                             s.warps[w].file, s.warps[w].line);
-  return format("deadlock in block (%u,%u,%u): %d thread(s) wait at __syncthreads (%s:%d), %d in warp collectives,%s %d exited "
-                "(a barrier that can never complete: divergent or skipped __syncthreads / warp op)",
+  return format("deadlock in block (%u,%u,%u): %d thread(s) wait at __syncthreads (%s:%d), %d in warp collectives,%s%s %d exited "
+                "(a barrier that can never complete: divergent or skipped __syncthreads / warp op%s)",
                 blockIdx.x, blockIdx.y, blockIdx.z, at_bar, at_bar ? s.bar_file : "-", at_bar ? s.bar_line : 0, at_warp,
-                warp_detail.c_str(), done);
+                warp_detail.c_str(), spin_detail.c_str(), done, spinning ? ", or a spin wait nobody releases" : "");
 }
 
 inline void poison_smem() {
@@ -608,18 +632,17 @@ inline void poison_smem() {
   if (s.dyn_bytes) std::memset(s.dyn, 0xFF, s.dyn_bytes);
 }
 
-inline void run_block() {
+// Runs the active block's fibers until every one has exited or waits on something that cannot complete
+// now; returns whether any fiber ran. `remaining` counts the block's fibers not yet exited.
+inline bool run_fibers(int& remaining) {
   State& s = S();
-  for (int i = 0; i < s.nthreads; i++) reset_fiber(s.fibers[i], i);
-  for (WarpState& w : s.warps) w.count = 0;
-  s.bar_count = 0;
-  poison_smem();
-  int remaining = s.nthreads;
+  bool any = false;
   while (remaining > 0) {
     bool progressed = false;
     for (int i = 0; i < s.nthreads; i++) {
       Fiber& f = s.fibers[i];
-      if (f.state != kRunnable) continue;
+      if (!runnable(f)) continue;
+      f.state = kRunnable;
       s.current = i;
       threadIdx = f.idx;
 #if defined(__x86_64__)
@@ -632,14 +655,121 @@ inline void run_block() {
       progressed = true;
       if (f.state == kDone) remaining--;
     }
-    if (!progressed && remaining > 0) throw KernelError(deadlock_report());
+    if (!progressed) break;
+    any = true;
+  }
+  return any;
+}
+
+inline void run_block() {
+  State& s = S();
+  for (int i = 0; i < s.nthreads; i++) reset_fiber(s.fibers[i], i);
+  for (WarpState& w : s.warps) w.count = 0;
+  s.bar_count = 0;
+  poison_smem();
+  int remaining = s.nthreads;
+  run_fibers(remaining);
+  if (remaining > 0) throw KernelError(deadlock_report());
+}
+
+// One block of a co-resident launch while the scheduler works on another: its fibers, warp and barrier
+// state, dynamic shared memory and a private copy of the static shared memory regions.
+struct BlockSlot {
+  uint3 idx{0, 0, 0};
+  std::vector<Fiber> fibers;
+  std::vector<WarpState> warps;
+  int bar_count = 0;
+  const char* bar_file = nullptr;
+  int bar_line = 0;
+  std::vector<unsigned char> dyn_storage;
+  unsigned char* dyn = nullptr;
+  std::vector<unsigned char> static_copy;
+  int remaining = 0;
+};
+
+inline size_t static_smem_bytes() {
+  size_t n = 0;
+  for (const Region& r : static_smem()) n += (size_t)(r.hi - r.lo);
+  return n;
+}
+// Swaps a slot's state with the emulator's active block state (vectors swap in O(1); static shared
+// memory is copied: the kernels hold little of it).
+inline void swap_in_out(BlockSlot& b, bool in) {
+  State& s = S();
+  std::swap(s.fibers, b.fibers);
+  std::swap(s.warps, b.warps);
+  std::swap(s.bar_count, b.bar_count);
+  std::swap(s.bar_file, b.bar_file);
+  std::swap(s.bar_line, b.bar_line);
+  size_t off = 0;
+  for (const Region& r : static_smem()) {
+    size_t n = (size_t)(r.hi - r.lo);
+    if (in) std::memcpy(r.lo, b.static_copy.data() + off, n);
+    else std::memcpy(b.static_copy.data() + off, r.lo, n);
+    off += n;
+  }
+  s.dyn = in ? b.dyn : nullptr;
+  if (in) blockIdx = b.idx;
+}
+
+// All blocks at once: the scheduler turns to each unfinished block in grid order and runs its fibers
+// until they all wait (barrier, warp op, spin) or exit; a full round in which no block runs is a deadlock.
+inline void run_grid_coresident(dim3 grid, dim3 block, size_t dyn_bytes, unsigned long long& blocks_done) {
+  State& s = S();
+  unsigned nb = grid.x * grid.y * grid.z;
+  std::vector<BlockSlot> slots(nb);
+  size_t sbytes = static_smem_bytes();
+  for (unsigned b = 0; b < nb; b++) {
+    BlockSlot& sl = slots[b];
+    sl.idx = uint3{b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y)};
+    sl.fibers.resize(s.nthreads);
+    for (int i = 0; i < s.nthreads; i++) {
+      Fiber& f = sl.fibers[i];
+      f.tid = i;
+      f.idx = uint3{(unsigned)i % block.x, ((unsigned)i / block.x) % block.y, (unsigned)i / (block.x * block.y)};
+      reset_fiber(f, (int)b * s.nthreads + i);
+    }
+    sl.warps.assign((s.nthreads + 31) / 32, WarpState{});
+    sl.dyn_storage.assign(dyn_bytes + 128, 0xFF);
+    sl.dyn = dyn_bytes ? reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(sl.dyn_storage.data()) + 127) & ~uintptr_t(127)) : nullptr;
+    sl.static_copy.assign(sbytes, 0xFF);
+    sl.remaining = s.nthreads;
+  }
+  unsigned live = nb;
+  while (live > 0) {
+    bool any = false;
+    for (unsigned b = 0; b < nb; b++) {
+      BlockSlot& sl = slots[b];
+      if (sl.remaining == 0) continue;
+      swap_in_out(sl, true);
+      bool ran = false;
+      try {
+        ran = run_fibers(sl.remaining);
+      } catch (...) {
+        swap_in_out(sl, false);
+        throw;
+      }
+      any |= ran;
+      if (sl.remaining == 0) { live--; blocks_done++; }
+      swap_in_out(sl, false);
+    }
+    if (!any && live > 0) {
+      // report on the first stuck block
+      for (unsigned b = 0; b < nb; b++)
+        if (slots[b].remaining > 0) {
+          swap_in_out(slots[b], true);
+          std::string msg = format("grid deadlock (%u of %u blocks unfinished): ", live, nb) + deadlock_report();
+          swap_in_out(slots[b], false);
+          throw KernelError(msg);
+        }
+    }
   }
 }
 
-struct LaunchStats { unsigned long long blocks = 0, mma = 0, ldmatrix = 0, cp_async = 0, barriers = 0; };
+struct LaunchStats { unsigned long long blocks = 0, mma = 0, ldmatrix = 0, cp_async = 0, barriers = 0, atomics = 0; };
 inline LaunchStats& last_stats() { static LaunchStats st; return st; }
 
-inline void launch_erased(void (*invoke)(void*), void* ctx, dim3 grid, dim3 block, size_t dyn_bytes) {
+inline void launch_erased(void (*invoke)(void*), void* ctx, dim3 grid, dim3 block, size_t dyn_bytes, bool coresident = false) {
   State& s = S();
   if (s.in_launch) throw KernelError("nested launch");
   unsigned long long nt = (unsigned long long)block.x * block.y * block.z;
@@ -650,7 +780,10 @@ inline void launch_erased(void (*invoke)(void*), void* ctx, dim3 grid, dim3 bloc
   static_smem();
   install_signal_handlers();
   s.nthreads = (int)nt;
-  ensure_stacks(s.nthreads);
+  unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;
+  if (coresident && nblocks * nt > 65536)
+    throw KernelError(format("launch_coresident: %llu blocks x %llu threads is more fibers than the emulator keeps at once (65536)", nblocks, nt));
+  ensure_stacks(coresident ? (int)(nblocks * nt) : s.nthreads);
   s.fibers.resize(s.nthreads);
   s.warps.assign((s.nthreads + 31) / 32, WarpState{});
   for (int i = 0; i < s.nthreads; i++) {
@@ -665,7 +798,8 @@ inline void launch_erased(void (*invoke)(void*), void* ctx, dim3 grid, dim3 bloc
   s.invoke_ctx = ctx;
   s.failed = false;
   s.error.clear();
-  s.n_mma = s.n_ldmatrix = s.n_cp_async = s.n_barriers = 0;
+  s.n_mma = s.n_ldmatrix = s.n_cp_async = s.n_barriers = s.n_atomics = 0;
+  s.coresident = coresident;
   blockDim = block;
   gridDim = grid;
   s.in_launch = true;
@@ -676,23 +810,29 @@ inline void launch_erased(void (*invoke)(void*), void* ctx, dim3 grid, dim3 bloc
     err = s.error;
   } else {
     try {
-      for (unsigned bz = 0; bz < grid.z; bz++)
-        for (unsigned by = 0; by < grid.y; by++)
-          for (unsigned bx = 0; bx < grid.x; bx++) {
-            blockIdx = uint3{bx, by, bz};
-            run_block();
-            blocks++;
-          }
+      if (coresident) {
+        run_grid_coresident(grid, block, dyn_bytes, blocks);
+      } else {
+        for (unsigned bz = 0; bz < grid.z; bz++)
+          for (unsigned by = 0; by < grid.y; by++)
+            for (unsigned bx = 0; bx < grid.x; bx++) {
+              blockIdx = uint3{bx, by, bz};
+              run_block();
+              blocks++;
+            }
+      }
     } catch (const KernelError& e) {
       err = e.what();
     }
   }
   s.in_launch = false;
+  s.coresident = false;
   s.current = -1;
   s.dyn = nullptr;
   s.dyn_bytes = 0;
   LaunchStats& st = last_stats();
   st.blocks = blocks; st.mma = s.n_mma; st.ldmatrix = s.n_ldmatrix; st.cp_async = s.n_cp_async; st.barriers = s.n_barriers;
+  st.atomics = s.n_atomics;
   if (!err.empty()) throw KernelError(err);
 }
 
@@ -707,6 +847,21 @@ inline void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t dyn_bytes
     std::tuple<std::decay_t<P>...> copy = x.args;  // each thread receives its own by-value copy
     std::apply(x.k, copy);
   }, &ctx, grid, block, dyn_bytes);
+}
+
+// launch_coresident(...): as launch, but every block of the grid is resident at once (what a host that
+// sizes the grid to the GPU's co-resident block count relies on for a grid-wide barrier). At most 65536
+// threads in all.
+template <class... P, class... A>
+inline void launch_coresident(void (*kernel)(P...), dim3 grid, dim3 block, size_t dyn_bytes, A&&... args) {
+  static_assert(sizeof...(P) == sizeof...(A), "launch_coresident: argument count differs from the kernel's parameters");
+  struct Ctx { void (*k)(P...); std::tuple<std::decay_t<P>...> args; };
+  Ctx ctx{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
+  launch_erased([](void* c) {
+    Ctx& x = *static_cast<Ctx*>(c);
+    std::tuple<std::decay_t<P>...> copy = x.args;
+    std::apply(x.k, copy);
+  }, &ctx, grid, block, dyn_bytes, true);
 }
 
 // ---- number formats ----
@@ -899,6 +1054,49 @@ inline float shfl_xor_impl(float v, int lane_mask, unsigned mask, const char* fi
   return result;
 }
 
+// ---- global atomics (gpu scope) ----
+inline void check_atomic_address(const void* p, const char* what) {
+  if (!S().in_launch) fail("%s outside a launch", what);
+  if (reinterpret_cast<uintptr_t>(p) % 4 != 0) fail("%s: address %s is not 4-byte aligned", what, describe_global(p).c_str());
+  const Allocation* a = find_alloc(p);
+  if (!a || static_cast<const unsigned char*>(p) + 4 > a->hi)
+    fail("%s: address %s is outside every registered global buffer", what, describe_global(p).c_str());
+}
+inline uint32_t atom_add_impl(uint32_t* p, uint32_t v, const char* file, int line) {
+  check_atomic_address(p, "atom_add_acq_rel_gpu");
+  State& s = S();
+  Fiber& f = cur();
+  f.site_file = file; f.site_line = line;
+  uint32_t old = *p;
+  *p = old + v;
+  s.write_epoch++;
+  s.n_atomics++;
+  return old;
+}
+inline void st_release_impl(uint32_t* p, uint32_t v, const char* file, int line) {
+  check_atomic_address(p, "st_release_gpu");
+  cur().site_file = file; cur().site_line = line;
+  *p = v;
+  S().write_epoch++;
+  S().n_atomics++;
+}
+// A re-read of the address of this thread's previous acquire load with no atomic write anywhere in
+// between cannot see a new value: the thread spins, so it yields until some atomic write happens.
+inline uint32_t ld_acquire_impl(const uint32_t* p, const char* file, int line) {
+  check_atomic_address(p, "ld_acquire_gpu");
+  State& s = S();
+  Fiber& f = cur();
+  f.site_file = file; f.site_line = line;
+  if (f.acq_addr == p && f.acq_epoch == s.write_epoch) {
+    f.spin_epoch = s.write_epoch;
+    block_yield(kSpin);
+  }
+  f.acq_addr = p;
+  f.acq_epoch = s.write_epoch;
+  s.n_atomics++;
+  return *p;
+}
+
 }  // namespace dfer_emu
 
 inline float __shfl_xor_sync(unsigned mask, float v, int lane_mask, int width = 32) {
@@ -983,4 +1181,17 @@ __device__ __forceinline__ float shfl_xor(float v, int lane_mask,
                                           const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
   return ::dfer_emu::shfl_xor_impl(v, lane_mask, 0xffffffffu, file, line);
 }
+// Global atomics at gpu scope (common.cuh: atom.add.acq_rel.gpu, ld.acquire.gpu, st.release.gpu,
+// fence.acq_rel.gpu). The emulator has one memory and runs one thread at a time, so ordering is
+// trivially sequential; what it models is progress: see ld_acquire_impl and launch_coresident.
+__device__ __forceinline__ u32 atom_add_acq_rel_gpu(u32* p, u32 v, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  return ::dfer_emu::atom_add_impl(p, v, file, line);
+}
+__device__ __forceinline__ u32 ld_acquire_gpu(const u32* p, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  return ::dfer_emu::ld_acquire_impl(p, file, line);
+}
+__device__ __forceinline__ void st_release_gpu(u32* p, u32 v, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  ::dfer_emu::st_release_impl(p, v, file, line);
+}
+__device__ __forceinline__ void fence_acq_rel_gpu() {}
 }  // namespace dfer

@@ -5,8 +5,8 @@ namespace Dfer.Tests.Native;
 
 /// <summary>
 /// The CUDA kernels in native/kernels run on the CPU emulator (native/emu, README.md there): g++ builds
-/// the emulator's self-test and the conv3d harness from the unchanged kernel sources, and both must
-/// exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
+/// the emulator's self-test and the conv3d and LSTM harnesses from the unchanged kernel sources, and
+/// each must exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -101,5 +101,23 @@ public class NativeEmulationTests
         Assert.That(r.TimedOut, Is.False, $"conv3d_emu timed out\n{r.Output}");
         Assert.That(r.Code, Is.Zero, $"conv3d_emu failed (exit {r.Code}: 1 = a kernel case failed or is missing, 2 = harness error):\n{r.Output}");
         Assert.That(r.Output, Does.Contain(" 0 failed, 0 missing"));
+    }
+
+    [Test]
+    public void LstmKernels_MatchFloat64Reference_InBothLaunchModes_OnTheEmulator()
+    {
+        RequireGxx();
+        string cu = Path.Combine(Root, "native", "kernels", "lstm.cu");
+        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
+        string exe = Build("lstm_emu.cpp", "lstm_emu");
+        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
+        TestContext.Out.WriteLine(r.Output);
+        Assert.That(r.TimedOut, Is.False, $"lstm_emu timed out\n{r.Output}");
+        Assert.That(r.Code, Is.Zero, $"lstm_emu failed (exit {r.Code}: 1 = a case or emulator check failed, 2 = harness error):\n{r.Output}");
+        Assert.That(r.Output, Does.Contain(" 0 failed"));
+        // the grid barrier really synchronised (co-resident launch) and the M3DFEL-sized case ran in both modes
+        Assert.That(r.Output, Does.Contain("deadlock reported: pass"));
+        Assert.That(r.Output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+persistent/smem\s+nmse \S+\s+max err \S+\s+pass"));
+        Assert.That(r.Output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+step/global\s+nmse \S+\s+max err \S+\s+=first\s+pass"));
     }
 }

@@ -3,6 +3,7 @@ using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
 using Dfer.Ops.Conv3d;
+using Dfer.Ops.Lstm;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cuda;
@@ -51,7 +52,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
     public static IIlgpuKernel? Resolve(CudaDevice cuda, Op op, Precision precision, Conv3dCudaVariant? conv3d = null) => op.Kind switch
     {
         OpKind.Conv3d => new Conv3dCuda(cuda, (Conv3dOp)op, precision, conv3d),
-        OpKind.Permute or OpKind.Reshape or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm or OpKind.Attention
+        OpKind.Lstm => new LstmCuda(cuda, (LstmOp)op),
+        OpKind.Permute or OpKind.Reshape or OpKind.AvgPool3d or OpKind.Linear or OpKind.Attention
             or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax or OpKind.LayerNorm or OpKind.Gelu
             or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d or OpKind.FrameSample
             or OpKind.RelPosAttention or OpKind.Lifting or OpKind.Add or OpKind.Slice or OpKind.ClassToken
@@ -60,7 +62,7 @@ public sealed class CudaBackend : IBackend, IOpRunner
     };
 
     /// <summary>Whether <paramref name="kind"/> runs a native kernel (true) or ILGPU's on the same GPU (false).</summary>
-    public static bool Native(OpKind kind) => kind == OpKind.Conv3d;
+    public static bool Native(OpKind kind) => kind is OpKind.Conv3d or OpKind.Lstm;
 
     /// <summary>Every op runs on this backend: natively or through ILGPU on the same context.</summary>
     public static bool SupportsKind(OpKind kind) => IlgpuBackend.SupportsKind(kind);

@@ -50,6 +50,9 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuFuncGetAttribute(out int value, int attribute, IntPtr function);
 
     [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int numBlocks, IntPtr function, int blockSize, nuint dynamicSmemBytes);
+
+    [LibraryImport(NativeLibraries.Driver)]
     internal static partial int cuLaunchKernel(IntPtr function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
         uint sharedMemBytes, IntPtr stream, void** kernelParams, void** extra);
 
