@@ -111,13 +111,15 @@ class M3DFEL(nn.Module):
         self.norm = DMIN(1024)
         self.pwconv = nn.Conv1d(INSTANCES, 1, 3, padding=1)
         self.fc = nn.Linear(1024, NUM_CLASSES)
+        # layout of the trunk's input; m3dfel_torch_modes.py sets torch.channels_last_3d for the 16-bit modes
+        self.memory_format = torch.contiguous_format
 
     def forward(self, x):  # x: [B, 16, 3, 112, 112]
         b = x.shape[0]
         per = FRAMES // INSTANCES
         # instance j = frames 4j..4j+3 -> [B*4, 3, 4, H, W]
         x = x.reshape(b * INSTANCES, per, x.shape[2], x.shape[3], x.shape[4])
-        x = x.permute(0, 2, 1, 3, 4).contiguous()
+        x = x.permute(0, 2, 1, 3, 4).contiguous(memory_format=self.memory_format)
         feats = self.features(x).reshape(b, INSTANCES, 512)
         self.lstm.flatten_parameters()
         ori, _ = self.lstm(feats)  # [B, 4, 1024]

@@ -79,6 +79,7 @@ public sealed class TorchOracle : IReferenceOracle
         Dfer.Ops.AddAct.AddActOp a => TorchFaceApiOps.AddAct(a, x),
         Dfer.Ops.BoxDecode.BoxDecodeOp b => TorchFaceApiOps.BoxDecode(b, x[0]),
         Dfer.Ops.Nms.NmsOp n => TorchFaceApiOps.Nms(n, x[0]),
+        Dfer.Ops.AttentionPool.AttentionPoolOp a => AttentionPool(a, x[0]),
         _ => throw new NotSupportedException(op.Kind.OpName()),
     };
 
@@ -255,6 +256,21 @@ public sealed class TorchOracle : IReferenceOracle
         var o = matmul(softmax(attn, -1), v);
         if (r.ResidualPooling) o.narrow(2, 1, qt * qh * qw).add_(q.narrow(2, 1, qt * qh * qw));
         return o;
+    }
+
+    /// <summary>
+    /// M3DFEL's head as its forward composes it: to_qkv (a bias-free linear), multi-head attention over
+    /// the instances, DMIN, the sigmoid gate, pwconv (a Conv1d over the instances as channels), fc.
+    /// </summary>
+    private static TTensor AttentionPool(Dfer.Ops.AttentionPool.AttentionPoolOp a, TTensor ori)
+    {
+        long b = ori.shape[0];
+        var qkv = F.linear(ori, W(a.QkvWeight, 3 * a.Dim, a.Dim));
+        var y = Attention(new AttentionOp(a.Heads, a.HeadDim, a.Scale), qkv);
+        var z = Dmin(new DminOp(a.Dim, a.MeanWeight, a.VarWeight, a.NormWeight, a.NormBias, a.Eps), y);
+        var gated = ori * sigmoid(z);
+        var pooled = F.conv1d(gated, W(a.ConvWeight, 1, a.Instances, a.ConvKernel), W(new[] { a.ConvBias }, 1), padding: a.ConvPad);
+        return F.linear(pooled.reshape(b, a.PooledLength), W(a.FcWeight, a.Classes, a.PooledLength), W(a.FcBias, a.Classes));
     }
 
     private static TTensor Dmin(DminOp d, TTensor y)

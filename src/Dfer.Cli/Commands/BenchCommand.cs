@@ -14,11 +14,12 @@ internal static class BenchCommand
     public const ulong ClipSeed = 42;
 
     /// <summary>Settings of one run, as parsed from the command line.</summary>
-    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Batch, int Threads, int Warmup, int Repeats, string Format);
+    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Batch, int Threads, int Warmup, int Repeats, string Format,
+        Precision Precision = Precision.Fp32);
 
     /// <summary>What a run measured.</summary>
     public sealed record Report(string Model, string Backend, int Batch, double ClipsPerSecond, double LatencyMs,
-        double GflopsPerSecond, string Weights, string Device, int Threads, int Warmup, int Repeats);
+        double GflopsPerSecond, string Weights, string Device, int Threads, int Warmup, int Repeats, string Precision = "fp32");
 
     public static Command Create(CliConsole console)
     {
@@ -26,6 +27,7 @@ internal static class BenchCommand
         var weights = SharedOptions.Weights();
         var key = SharedOptions.Key();
         var backend = SharedOptions.Backend();
+        var precision = SharedOptions.Precision();
         var batch = SharedOptions.Batch(2);
         var threads = SharedOptions.Threads();
         var warmup = new Option<int>("--warmup")
@@ -45,18 +47,19 @@ internal static class BenchCommand
         var format = SharedOptions.Format();
         var command = new Command("bench", "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s")
         {
-            model, weights, key, backend, batch, threads, warmup, repeats, format,
+            model, weights, key, backend, precision, batch, threads, warmup, repeats, format,
         };
         command.SetAction(parsed => Run(new Settings(
             parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!, parsed.GetValue(batch),
-            parsed.GetValue(threads), parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(format)!), console));
+            parsed.GetValue(threads), parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(format)!,
+            SharedOptions.GetPrecision(parsed, precision)), console));
         return command;
     }
 
     public static int Run(Settings settings, CliConsole console)
     {
         using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, settings.Backend, settings.Threads, console,
-            "timings are representative, the scores are not");
+            "timings are representative, the scores are not", settings.Precision);
         loaded.CheckBatch(settings.Batch);
         var session = loaded.Session;
         float[] clips = new DeterministicRandom(ClipSeed).Uniform((long)settings.Batch * session.ClipLength, 0f, 1f);
@@ -79,7 +82,7 @@ internal static class BenchCommand
         double seconds = median / 1000.0;
         var report = new Report(loaded.Model.Name, loaded.Backend.Name, settings.Batch, settings.Batch / seconds, median,
             (double)flopsPerClip * settings.Batch / seconds / 1e9, loaded.Weights.Source, loaded.Backend.Device,
-            loaded.Threads, settings.Warmup, settings.Repeats);
+            loaded.Threads, settings.Warmup, settings.Repeats, loaded.Precision);
         if (settings.Format == Output.Json) WriteJson(console.Out, report);
         else WriteTable(console.Out, report);
         return ExitCodes.Ok;
@@ -105,6 +108,7 @@ internal static class BenchCommand
         {
             json.WriteString("model", r.Model);
             json.WriteString("backend", r.Backend);
+            json.WriteString("precision", r.Precision);
             json.WriteNumber("batch", r.Batch);
             Output.WriteNumber(json, "clips_per_s", r.ClipsPerSecond);
             Output.WriteNumber(json, "latency_ms", r.LatencyMs);
@@ -120,6 +124,7 @@ internal static class BenchCommand
         {
             ("model", $"{r.Model} ({r.Weights})"),
             ("backend", $"{r.Backend} on {r.Device}"),
+            ("precision", r.Precision),
             ("batch", $"{r.Batch} clip{(r.Batch == 1 ? "" : "s")}, {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, median of {r.Repeats} after {r.Warmup} warm-up"),
             ("latency", $"{Output.Fixed(r.LatencyMs, 1)} ms per batch"),
             ("throughput", $"{Output.Fixed(r.ClipsPerSecond, 2)} clips/s"),

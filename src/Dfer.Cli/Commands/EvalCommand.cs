@@ -68,6 +68,8 @@ internal static class EvalCommand
         Output.WriteJson(stdout, json =>
         {
             json.WriteString("model", loaded.Model.Name);
+            json.WriteString("backend", loaded.Backend.Name);
+            json.WriteString("precision", loaded.Precision);
             json.WriteString("weights", loaded.Weights.Source);
             json.WriteNumber("videos", videos);
             json.WriteNumber("evaluated", m.Total);

@@ -83,7 +83,7 @@ internal static class ExpressionCommand
         if (s.DetectorSize < 32 || s.DetectorSize % 32 != 0) throw new DferException($"--detector-size must be a positive multiple of 32, got {s.DetectorSize}");
 
         var options = new ExpressionOptions { Window = s.Window, Batch = scoring.Batch, DetectorSize = s.DetectorSize };
-        using IBackend backend = BackendRegistry.Create(scoring.Backend, scoring.Threads);
+        using IBackend backend = BackendRegistry.Create(scoring.Backend, scoring.Threads, scoring.Precision);
         using var pipeline = ExpressionPipeline.FromCache(backend, options);
 
         var reports = new List<ExpressionReport>();
@@ -134,6 +134,7 @@ internal static class ExpressionCommand
         {
             json.WriteString("model", ModelName);
             json.WriteString("backend", backend.Name);
+            json.WriteString("precision", BackendRegistry.PrecisionName(backend));
             json.WriteString("weights", $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: tiny_face_detector_model, face_expression_model");
             json.WriteStartArray("classes");
             foreach (string c in EmotionClasses.Seven) json.WriteStringValue(c);

@@ -108,6 +108,7 @@ internal static class InferCommand
         {
             json.WriteString("model", loaded.Model.Name);
             json.WriteString("backend", loaded.Backend.Name);
+            json.WriteString("precision", loaded.Precision);
             json.WriteString("weights", loaded.Weights.Source);
             json.WriteStartArray("results");
             foreach (ScoreJob job in jobs.Where(j => j.Error is null))

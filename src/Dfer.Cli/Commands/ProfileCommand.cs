@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
+using Dfer.Backends;
 using Dfer.Cli.Profiling;
 using Dfer.Runtime;
+using Dfer.Tensors;
 
 namespace Dfer.Cli.Commands;
 
@@ -12,7 +14,7 @@ namespace Dfer.Cli.Commands;
 internal static class ProfileCommand
 {
     public sealed record Settings(string Model, string? Weights, string? Key, string Backend, string? Compare, int Threads, int Batch,
-        string Precision, string Format, int Warmup, int Repeats, string? Trace, string? Plot, int Top);
+        Precision Precision, string Format, int Warmup, int Repeats, string? Trace, string? Plot, int Top);
 
     public static Command Create(CliConsole console)
     {
@@ -27,7 +29,7 @@ internal static class ProfileCommand
         };
         var threads = SharedOptions.Threads();
         var batch = SharedOptions.Batch(1);
-        var precision = new Option<string>("--precision") { Description = "Arithmetic precision (this release computes in fp32 only)", DefaultValueFactory = _ => "fp32" };
+        var precision = SharedOptions.Precision();
         var format = SharedOptions.Format();
         var warmup = new Option<int>("--warmup") { Description = "Untimed passes first", HelpName = "N", DefaultValueFactory = _ => 1 };
         SharedOptions.AtLeast(warmup, 0);
@@ -42,7 +44,7 @@ internal static class ProfileCommand
             model, weights, key, backend, compare, threads, batch, precision, format, warmup, repeats, trace, plot, top,
         };
         command.SetAction(parsed => Run(new Settings(parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key),
-            parsed.GetValue(backend)!, parsed.GetValue(compare), parsed.GetValue(threads), parsed.GetValue(batch), parsed.GetValue(precision)!,
+            parsed.GetValue(backend)!, parsed.GetValue(compare), parsed.GetValue(threads), parsed.GetValue(batch), SharedOptions.GetPrecision(parsed, precision),
             parsed.GetValue(format)!, parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(trace), parsed.GetValue(plot),
             parsed.GetValue(top)), console));
         return command;
@@ -50,8 +52,6 @@ internal static class ProfileCommand
 
     public static int Run(Settings settings, CliConsole console)
     {
-        if (!string.Equals(settings.Precision, "fp32", StringComparison.OrdinalIgnoreCase))
-            throw new DferException($"--precision {settings.Precision}: this release computes in fp32 only");
         string[] backends = settings.Compare is string list
             ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             : [settings.Backend];
@@ -60,12 +60,16 @@ internal static class ProfileCommand
             throw new DferException("--trace and --plot describe one backend: drop them or --compare");
         CheckWritable(settings.Trace, ".json", "--trace");
         CheckWritable(settings.Plot, ".svg", "--plot");
+        // Refused before any backend is opened or any model compiled: every backend of a --compare must compute in it.
+        foreach (string name in backends)
+            if (BackendRegistry.List().Any(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase)))
+                BackendRegistry.CheckPrecision(name, settings.Precision);
 
         var profiles = new List<ProfileResult>();
         foreach (string name in backends)
         {
             using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, name, settings.Threads, console,
-                "timings are representative, the scores are not");
+                "timings are representative, the scores are not", settings.Precision);
             loaded.CheckBatch(settings.Batch);
             console.Progress($"calibrating the peaks of {loaded.Backend.Device}");
             DevicePeaks peaks = DevicePeaks.For(loaded.Backend, loaded.Threads);

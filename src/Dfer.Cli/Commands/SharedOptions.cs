@@ -3,6 +3,7 @@ using Dfer.Backends;
 using Dfer.Backends.Cpu;
 using Dfer.Models;
 using Dfer.Runtime;
+using Dfer.Tensors;
 using Dfer.Weights;
 
 namespace Dfer.Cli.Commands;
@@ -81,6 +82,31 @@ internal static class SharedOptions
         DefaultValueFactory = _ => "cpu",
     };
 
+    /// <summary>
+    /// <c>--precision fp32|tf32|bf16|fp16</c>: what the backend computes in. Spelling is checked when
+    /// parsing; whether the backend computes in it is checked when the backend is created
+    /// (<see cref="BackendRegistry.CheckPrecision"/>), both usage errors (exit code 2).
+    /// </summary>
+    public static Option<string> Precision(string? description = null)
+    {
+        var option = new Option<string>("--precision")
+        {
+            Description = description ?? "Arithmetic of the backend: fp32 (exact), tf32 (fp32 with TF32-rounded multiplication operands), bf16 or fp16 (16-bit operands and activations); fp32 accumulation in every mode. Only --backend cuda computes in anything but fp32 (its convolutions; its other ops stay fp32)",
+            HelpName = "fp32|tf32|bf16|fp16",
+            DefaultValueFactory = _ => "fp32",
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 0) return;
+            try { PrecisionExtensions.Parse(result.Tokens[^1].Value); }
+            catch (DferException ex) { result.AddError($"--precision: {ex.Message}"); }
+        });
+        return option;
+    }
+
+    /// <summary>The parsed value of a <see cref="Precision(string?)"/> option.</summary>
+    public static Precision GetPrecision(ParseResult parsed, Option<string> option) => PrecisionExtensions.Parse(parsed.GetValue(option) ?? "fp32");
+
     public static Option<int> Threads()
     {
         var option = new Option<int>("--threads")
@@ -149,6 +175,9 @@ internal sealed class LoadedModel : IDisposable
     public StateDict Weights { get; }
     public Session Session { get; }
 
+    /// <summary>What the backend computes in, as reports name it (fp32, tf32, bf16, fp16; fp64 for the reference backend).</summary>
+    public string Precision => BackendRegistry.PrecisionName(Backend);
+
     /// <summary>Worker threads the backend really uses (the reference backend is single-threaded).</summary>
     public int Threads => Backend is CpuBackend cpu ? cpu.Threads : 1;
 
@@ -158,10 +187,10 @@ internal sealed class LoadedModel : IDisposable
     /// </summary>
     /// <param name="generatedNote">What the warning about generated weights adds, e.g. why the output is still useful.</param>
     public static LoadedModel Open(string modelName, string? weightsPath, string? key, string backendName, int threads,
-        CliConsole console, string generatedNote)
+        CliConsole console, string generatedNote, Precision precision = Tensors.Precision.Fp32)
     {
         IModel model = ModelRegistry.Get(modelName);
-        IBackend backend = BackendRegistry.Create(backendName, threads);
+        IBackend backend = BackendRegistry.Create(backendName, threads, precision);
         try
         {
             if (threads > 0 && backend is not CpuBackend)

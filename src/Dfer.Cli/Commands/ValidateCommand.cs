@@ -3,6 +3,7 @@ using Dfer.Backends;
 using Dfer.Models;
 using Dfer.Ops;
 using Dfer.Runtime;
+using Dfer.Tensors;
 using Dfer.Weights;
 
 namespace Dfer.Cli.Commands;
@@ -10,12 +11,14 @@ namespace Dfer.Cli.Commands;
 /// <summary>
 /// <c>dfer validate</c>: the op matrix from the command line — every op case on the chosen
 /// backends against the float64 Reference — and, with <c>--model</c>, whole-model agreement of
-/// the backends' logits with the CPU backend's.
+/// the backends' logits with the CPU backend's. <c>--precision</c> sets what the cuda backend computes
+/// in and judges it by that precision's bounds (<see cref="Tolerance.For"/> per op,
+/// <see cref="ModelTolerance.For"/> for the model); the other backends compute in fp32.
 /// </summary>
 internal static class ValidateCommand
 {
     public sealed record Settings(string Backend, string? Op, string Format, ulong Seed, string? Model, string? Weights, string? Key,
-        int Batch, int? Size, int Threads, string Reference = "reference");
+        int Batch, int? Size, int Threads, string Reference = "reference", Precision Precision = Precision.Fp32);
 
     public static Command Create(CliConsole console)
     {
@@ -56,13 +59,15 @@ internal static class ValidateCommand
             DefaultValueFactory = _ => "reference",
         };
         reference.AcceptOnlyFromAmong("reference", "torch");
+        var precision = SharedOptions.Precision("What the cuda backend computes in: its op cases are judged by that precision's tolerance and its --model logits by the precision's model tolerance (the other backends compute in fp32 and are judged as such; naming one of them with a precision other than fp32 is an error)");
         var command = new Command("validate", "Check every kernel against the float64 reference on this machine's backends (and, with --model, a whole model across backends)")
         {
-            backend, op, format, seed, model, weights, key, batch, size, threads, reference,
+            backend, op, format, seed, model, weights, key, batch, size, threads, reference, precision,
         };
         command.SetAction(parsed => Run(new Settings(parsed.GetValue(backend)!, parsed.GetValue(op), parsed.GetValue(format)!,
             parsed.GetValue(seed) ?? (ulong)Environment.TickCount64, parsed.GetValue(model), parsed.GetValue(weights), parsed.GetValue(key),
-            parsed.GetValue(batch), parsed.GetValue(size), parsed.GetValue(threads), parsed.GetValue(reference)!), console));
+            parsed.GetValue(batch), parsed.GetValue(size), parsed.GetValue(threads), parsed.GetValue(reference)!,
+            SharedOptions.GetPrecision(parsed, precision)), console));
         return command;
     }
 
@@ -74,6 +79,8 @@ internal static class ValidateCommand
             infos = infos.Where(b => string.Equals(b.Name, settings.Backend, StringComparison.OrdinalIgnoreCase)).ToList();
             if (infos.Count == 0)
                 throw new DferException($"--backend {settings.Backend}: not a backend to validate; use all or one of {string.Join(", ", BackendRegistry.List().Where(b => !b.IsOracle).Select(b => b.Name))}");
+            // One backend named: it must compute in the precision asked for. With "all", only cuda takes it.
+            BackendRegistry.CheckPrecision(infos[0].Name, settings.Precision);
         }
         OpKind[] kinds = Enum.GetValues<OpKind>();
         if (settings.Op is string opName)
@@ -103,7 +110,7 @@ internal static class ValidateCommand
                 }
                 try
                 {
-                    backends.Add((info, BackendRegistry.Create(info.Name, settings.Threads), null));
+                    backends.Add((info, BackendRegistry.Create(info.Name, settings.Threads, PrecisionFor(info.Name, settings.Precision)), null));
                 }
                 catch (Exception ex) when (ex is DferException or DllNotFoundException or InvalidOperationException or NotSupportedException)
                 {
@@ -112,14 +119,15 @@ internal static class ValidateCommand
             }
             foreach (var (info, backend, problem) in backends)
             {
+                Tolerance tolerance = Tolerance.For(PrecisionFor(info.Name, settings.Precision));
                 foreach (OpCase c in cases)
                 {
                     if (backend is null)
-                        results.Add(new CaseResult(c.Op.Kind.OpName(), info.Name, c.Name, CaseStatus.Skipped, double.NaN, double.NaN, Tolerance.Fp32, problem));
+                        results.Add(new CaseResult(c.Op.Kind.OpName(), info.Name, c.Name, CaseStatus.Skipped, double.NaN, double.NaN, tolerance, problem));
                     else
                     {
                         console.Progress($"{info.Name}: {c.Name}");
-                        results.Add(OpValidation.Check((IOpRunner)backend, info.Name, c, settings.Seed, oracle));
+                        results.Add(OpValidation.Check((IOpRunner)backend, info.Name, c, settings.Seed, oracle, tolerance));
                     }
                 }
             }
@@ -147,6 +155,10 @@ internal static class ValidateCommand
         }
     }
 
+    /// <summary>What backend <paramref name="name"/> computes in under <c>--precision</c>: the option's value where it can (cuda), fp32 elsewhere.</summary>
+    private static Precision PrecisionFor(string name, Precision asked) =>
+        BackendRegistry.Precisions(name).Contains(asked) ? asked : Precision.Fp32;
+
     private static string Status(CaseStatus s) => s switch
     {
         CaseStatus.Pass => "pass",
@@ -160,6 +172,7 @@ internal static class ValidateCommand
         Output.WriteJson(stdout, json =>
         {
             json.WriteString("seed", settings.Seed.ToString());
+            json.WriteString("precision", settings.Precision.Name());
             json.WriteString("reference", oracle.Description);
             json.WriteStartArray("backends");
             foreach (var (info, backend, problem) in backends)
@@ -167,6 +180,7 @@ internal static class ValidateCommand
                 json.WriteStartObject();
                 json.WriteString("name", info.Name);
                 json.WriteBoolean("available", backend is not null);
+                json.WriteString("precision", PrecisionFor(info.Name, settings.Precision).Name());
                 if (backend is not null) json.WriteString("device", backend.Device);
                 if (problem is not null) json.WriteString("reason", problem);
                 json.WriteEndObject();
@@ -198,13 +212,19 @@ internal static class ValidateCommand
                 json.WriteString("weights", weights!.Source);
                 json.WriteString("input", Output.Shape(new[] { settings.Batch }.Concat(model.ClipShape)));
                 json.WriteString("baseline", "cpu");
-                json.WriteNumber("tolerance", ModelValidation.LogitTolerance);
                 json.WriteStartArray("backends");
                 foreach (ModelCheck c in checks)
                 {
                     json.WriteStartObject();
                     json.WriteString("backend", c.Backend);
+                    json.WriteString("precision", c.Precision);
                     Output.WriteNumber(json, "max_abs_diff", c.MaxAbsDifference);
+                    Output.WriteNumber(json, "agreement", c.Agreement);
+                    ModelTolerance tol = c.Tolerance ?? ModelTolerance.Fp32;
+                    json.WriteStartObject("tolerance");
+                    json.WriteNumber("max_abs_logit", tol.MaxAbsLogit);
+                    json.WriteNumber("min_agreement", tol.MinAgreement);
+                    json.WriteEndObject();
                     json.WriteBoolean("passed", c.Passed);
                     json.WriteNumber("seconds", c.Seconds);
                     Output.WriteFloats(json, "logits", c.Logits);
@@ -221,6 +241,8 @@ internal static class ValidateCommand
         foreach (var (info, backend, problem) in backends)
             stdout.WriteLine(backend is not null ? $"{info.Name}: {backend.Device}" : $"{info.Name}: skipped ({problem})");
         stdout.WriteLine($"reference: {oracle.Description}; seed {settings.Seed}");
+        if (settings.Precision != Precision.Fp32)
+            stdout.WriteLine($"precision: cuda in {settings.Precision.Name()} (per-op tolerance {Describe(Tolerance.For(settings.Precision))}); the other backends in fp32");
         stdout.WriteLine();
         var rows = new List<string[]> { new[] { "op", "backend", "cases", "worst nmse", "worst |err|", "result" } };
         // A backend that could not run gets one line, not one per op.
@@ -246,13 +268,26 @@ internal static class ValidateCommand
         if (model is not null && checks is not null)
         {
             stdout.WriteLine();
-            stdout.WriteLine($"{model.Name}, {settings.Batch} clip(s) of {Output.Shape(model.ClipShape)}: logits against cpu (tolerance {ModelValidation.LogitTolerance:G})");
-            var modelRows = new List<string[]> { new[] { "backend", "max |Δlogit|", "seconds", "result" } };
-            foreach (ModelCheck c in checks)
-                modelRows.Add(new[] { c.Backend, c.Backend == "cpu" ? "baseline" : Sci(c.MaxAbsDifference), Output.Fixed(c.Seconds, 1), c.Passed ? "pass" : "FAIL" });
-            Output.WriteTable(stdout, modelRows, new HashSet<int> { 1, 2 });
+            stdout.WriteLine($"{model.Name}, {settings.Batch} clip(s) of {Output.Shape(model.ClipShape)}: logits against cpu (fp32)");
+            var modelRows = new List<string[]> { new[] { "backend", "precision", "max |Δlogit|", "bound", "same class", "min", "seconds", "result" } };
+            for (int i = 0; i < checks.Count; i++)
+            {
+                ModelCheck c = checks[i];
+                ModelTolerance tol = c.Tolerance ?? ModelTolerance.Fp32;
+                bool baseline = i == 0;
+                modelRows.Add(new[]
+                {
+                    c.Backend, c.Precision, baseline ? "baseline" : Sci(c.MaxAbsDifference), baseline ? "-" : tol.MaxAbsLogit.ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
+                    baseline ? "-" : Output.Fixed(100 * c.Agreement, 0) + " %", baseline ? "-" : Output.Fixed(100 * tol.MinAgreement, 0) + " %",
+                    Output.Fixed(c.Seconds, 1), c.Passed ? "pass" : "FAIL",
+                });
+            }
+            Output.WriteTable(stdout, modelRows, new HashSet<int> { 2, 3, 4, 5, 6 });
         }
     }
+
+    private static string Describe(Tolerance t) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"nmse {t.Nmse:G2}, atol {t.Atol:G2}, rtol {t.Rtol:G2}");
 
     private static string Sci(double v) => double.IsNaN(v) ? "-" : v.ToString("0.0E+00", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -1,12 +1,8 @@
 using Dfer.Media;
 using Dfer.Ops;
-using Dfer.Ops.Attention;
+using Dfer.Ops.AttentionPool;
 using Dfer.Ops.AvgPool3d;
-using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv3d;
-using Dfer.Ops.Dmin;
-using Dfer.Ops.Gate;
-using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
 using Dfer.Ops.Reshape;
@@ -120,13 +116,10 @@ public sealed class M3dfel : IModel
             new[] { "", "_reverse" }.Select(d => new LstmCell(
                 sd[$"lstm.weight_ih_l{l}{d}"].Data, sd[$"lstm.weight_hh_l{l}{d}"].Data,
                 sd[$"lstm.bias_ih_l{l}{d}"].Data, sd[$"lstm.bias_hh_l{l}{d}"].Data)).ToArray()).ToArray()), x);
-        int qkv = g.Add("to_qkv", new LinearOp(2 * Hidden, 6 * Hidden, sd["to_qkv.weight"].Data, null), ori);
-        int y = g.Add("attention", new AttentionOp(Heads, 2 * Hidden / Heads), qkv);
-        int z = g.Add("norm", new DminOp(2 * Hidden, sd["norm.mean_weight"].Data, sd["norm.var_weight"].Data, sd["norm.weight"].Data, sd["norm.bias"].Data, 1e-5), y);
-        int gated = g.Add("gate", new GateOp(), ori, z);
-        int pooled = g.Add("pwconv", new Conv1dOp(Instances, 1, 3, 1, sd["pwconv.weight"].Data, sd["pwconv.bias"].Data), gated);
-        pooled = g.Add("pwconv.squeeze", new ReshapeOp(-1, 2 * Hidden), pooled);
-        int logits = g.Add("fc", new LinearOp(2 * Hidden, 7, sd["fc.weight"].Data, sd["fc.bias"].Data), pooled);
+        // Steps 4-8 of m3dfel.md (to_qkv, attention, DMIN, gate, pwconv, fc) as one fused op.
+        int logits = g.Add("head", new AttentionPoolOp(2 * Hidden, Heads, Instances, sd["to_qkv.weight"].Data,
+            sd["norm.mean_weight"].Data, sd["norm.var_weight"].Data, sd["norm.weight"].Data, sd["norm.bias"].Data, 1e-5,
+            3, 1, sd["pwconv.weight"].Data, sd["pwconv.bias"].Data[0], EmotionClasses.Seven.Count, sd["fc.weight"].Data, sd["fc.bias"].Data), ori);
         int probs = g.Add("probabilities", new SoftmaxOp(), logits);
         g.Outputs["logits"] = logits;
         g.Outputs["probabilities"] = probs;

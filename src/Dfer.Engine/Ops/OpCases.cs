@@ -1,6 +1,7 @@
 using Dfer.Ops.AdaptiveSplit;
 using Dfer.Ops.Add;
 using Dfer.Ops.Attention;
+using Dfer.Ops.AttentionPool;
 using Dfer.Ops.AvgPool3d;
 using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv1d;
@@ -98,6 +99,7 @@ public static class OpCases
             OpKind.TokenPool => TokenPoolCases(rng),
             OpKind.TokenMaxPool => TokenMaxPoolCases(),
             OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms => FaceApiOpCases.For(kind, rng),
+            OpKind.AttentionPool => AttentionPoolCases(rng),
         };
     }
 
@@ -338,6 +340,29 @@ public static class OpCases
             return new OpCase(
                 $"tokenmaxpool(b={c.b},grid={c.g.T}x{c.g.H}x{c.g.W},c={c.c},k={c.k.T}x{c.k.H}x{c.k.W},s={c.s.T}x{c.s.H}x{c.s.W},p={c.p.T}x{c.p.H}x{c.p.W})",
                 op, new[] { new[] { c.b, op.InTokens, c.c } });
+        }).ToArray();
+    }
+
+    private static OpCase[] AttentionPoolCases(DeterministicRandom rng)
+    {
+        // (b, n, d, heads, classes, k, p): tiny; odd (d 40, a head dim of 10, 3 instances, 5 classes);
+        // odd with a wide kernel, padding 2 and a head dim of 7; M3DFEL's head at batch 1 and 3.
+        var shapes = new (int b, int n, int d, int h, int cls, int k, int p)[]
+        {
+            (1, 2, 2, 1, 1, 1, 0),
+            (2, 3, 40, 4, 5, 3, 1),
+            (3, 2, 35, 5, 3, 5, 2),
+            (1, 4, 1024, 8, 7, 3, 1),
+            (3, 4, 1024, 8, 7, 3, 1),
+        };
+        return shapes.Select(c =>
+        {
+            int lout = c.d + 2 * c.p - c.k + 1;
+            var op = new AttentionPoolOp(c.d, c.h, c.n, Weights(rng, 3 * c.d * c.d, c.d),
+                rng.Uniform(2, -1, 1), rng.Uniform(2, -1, 1), rng.Uniform(c.d, 0.5f, 1.5f), rng.Uniform(c.d, -0.5f, 0.5f), 1e-5,
+                c.k, c.p, Weights(rng, c.n * c.k, c.n * c.k), rng.Uniform(1, -0.5f, 0.5f)[0],
+                c.cls, Weights(rng, c.cls * lout, lout), rng.Uniform(c.cls, -0.5f, 0.5f));
+            return new OpCase($"attentionpool(b={c.b},n={c.n},d={c.d},heads={c.h},classes={c.cls},k={c.k},p={c.p})", op, new[] { new[] { c.b, c.n, c.d } });
         }).ToArray();
     }
 

@@ -37,6 +37,7 @@ public enum OpKind
     AddAct,
     BoxDecode,
     Nms,
+    AttentionPool,
 }
 
 public static class OpKindNames
@@ -74,5 +75,6 @@ public static class OpKindNames
         OpKind.AddAct => "addact",
         OpKind.BoxDecode => "boxdecode",
         OpKind.Nms => "nms",
+        OpKind.AttentionPool => "attentionpool",
     };
 }

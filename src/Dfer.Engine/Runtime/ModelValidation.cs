@@ -5,8 +5,12 @@ using Dfer.Weights;
 
 namespace Dfer.Runtime;
 
-/// <summary>A model's logits on one backend next to those of the baseline backend.</summary>
-public sealed record ModelCheck(string Backend, float[] Logits, double MaxAbsDifference, bool Passed, double Seconds);
+/// <summary>
+/// A model's logits on one backend next to those of the baseline backend: the worst logit difference,
+/// the fraction of clips predicting the baseline's class, and the bounds they were judged by.
+/// </summary>
+public sealed record ModelCheck(string Backend, float[] Logits, double MaxAbsDifference, bool Passed, double Seconds,
+    double Agreement = 1, ModelTolerance? Tolerance = null, string Precision = "fp32");
 
 /// <summary>
 /// Whole-model agreement across backends: one model, one set of weights, one input, each backend's
@@ -14,23 +18,37 @@ public sealed record ModelCheck(string Backend, float[] Logits, double MaxAbsDif
 /// </summary>
 public static class ModelValidation
 {
-    /// <summary>Backends agree when every logit is within this of the baseline's (fp32 paths).</summary>
-    public const double LogitTolerance = 1e-4;
+    /// <summary>Backends agree when every logit is within this of the baseline's (fp32 paths; see <see cref="ModelTolerance"/> for the others).</summary>
+    public const double LogitTolerance = ModelTolerance.Fp32MaxAbsLogit;
 
     /// <summary>
     /// Runs <paramref name="model"/> with <paramref name="weights"/> on a deterministic random input of
     /// <paramref name="batch"/> clips of the model's clip shape, on the baseline and on each backend.
+    /// Each backend is judged by the <see cref="ModelTolerance"/> of the precision it computes in
+    /// (<see cref="BackendRegistry.PrecisionOf"/>).
     /// </summary>
     public static IReadOnlyList<ModelCheck> Compare(IModel model, StateDict weights, IBackend baseline, IReadOnlyList<IBackend> backends,
         int batch, ulong seed)
     {
-        var graph = model.Build(weights);
         int[] shape = new[] { batch }.Concat(model.ClipShape).ToArray();
         float[] input = new DeterministicRandom(seed).Uniform(Tensor.ElementCountOf(shape), 0f, 1f);
+        return Compare(model, weights, baseline, backends, input, batch);
+    }
+
+    /// <summary>As <see cref="Compare(IModel, StateDict, IBackend, IReadOnlyList{IBackend}, int, ulong)"/> on the given clips, laid out [batch, ClipShape...].</summary>
+    public static IReadOnlyList<ModelCheck> Compare(IModel model, StateDict weights, IBackend baseline, IReadOnlyList<IBackend> backends,
+        float[] input, int batch)
+    {
+        var graph = model.Build(weights);
+        int[] shape = new[] { batch }.Concat(model.ClipShape).ToArray();
+        if (input.Length != Tensor.ElementCountOf(shape))
+            throw new ArgumentException($"{input.Length} values are not {batch} clips of [{string.Join(", ", model.ClipShape)}]");
+        int classes = model.Classes.Count;
 
         var results = new List<ModelCheck>();
         float[] reference = Logits(baseline, graph, input, shape, out double baseSeconds);
-        results.Add(new ModelCheck(baseline.Name, reference, 0, reference.All(float.IsFinite), baseSeconds));
+        results.Add(new ModelCheck(baseline.Name, reference, 0, reference.All(float.IsFinite), baseSeconds, 1, ModelTolerance.Fp32,
+            BackendRegistry.PrecisionName(baseline)));
         foreach (IBackend backend in backends)
         {
             float[] logits = Logits(backend, graph, input, shape, out double seconds);
@@ -41,7 +59,11 @@ public static class ModelValidation
                 if (!float.IsFinite(logits[i])) finite = false;
                 worst = Math.Max(worst, Math.Abs((double)logits[i] - reference[i]));
             }
-            results.Add(new ModelCheck(backend.Name, logits, finite ? worst : double.PositiveInfinity, finite && worst <= LogitTolerance, seconds));
+            ModelTolerance tolerance = ModelTolerance.For(BackendRegistry.PrecisionOf(backend));
+            double agreement = ModelTolerance.Agreement(logits, reference, classes);
+            double maxAbs = finite ? worst : double.PositiveInfinity;
+            results.Add(new ModelCheck(backend.Name, logits, maxAbs, finite && tolerance.Accepts(maxAbs, agreement), seconds, agreement, tolerance,
+                BackendRegistry.PrecisionName(backend)));
         }
         return results;
     }

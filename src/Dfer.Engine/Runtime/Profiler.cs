@@ -95,7 +95,7 @@ public static class Profiler
 
         var layers = order.Select(n => new LayerProfile(n.Name, n.Op.Kind.OpName(), Median(perNode[n]),
             n.Op.Flops(shapes[n]), n.Op.Bytes(shapes[n]))).ToList();
-        return new ProfileResult(session.Model.Name, session.Backend.Name, session.Backend.Device, batch, "fp32",
+        return new ProfileResult(session.Model.Name, session.Backend.Name, session.Backend.Device, batch, Backends.BackendRegistry.PrecisionName(session.Backend),
             Median(totals), layers.Sum(l => l.Flops), layers, peaks, trace, repeats);
     }
 

@@ -5,8 +5,8 @@ namespace Dfer.Tests.Native;
 
 /// <summary>
 /// The CUDA kernels in native/kernels run on the CPU emulator (native/emu, README.md there): g++ builds
-/// the emulator's self-test and the conv3d and LSTM harnesses from the unchanged kernel sources, and
-/// each must exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
+/// the emulator's self-test and the conv3d, LSTM and attention_pool harnesses from the unchanged kernel
+/// sources, and each must exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -119,5 +119,20 @@ public class NativeEmulationTests
         Assert.That(r.Output, Does.Contain("deadlock reported: pass"));
         Assert.That(r.Output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+persistent/smem\s+nmse \S+\s+max err \S+\s+pass"));
         Assert.That(r.Output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+step/global\s+nmse \S+\s+max err \S+\s+=first\s+pass"));
+    }
+
+    [Test]
+    public void AttentionPoolKernels_MatchFloat64Reference_OnTheEmulator()
+    {
+        RequireGxx();
+        string cu = Path.Combine(Root, "native", "kernels", "attention_pool.cu");
+        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
+        string exe = Build("attention_pool_emu.cpp", "attention_pool_emu");
+        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
+        TestContext.Out.WriteLine(r.Output);
+        Assert.That(r.TimedOut, Is.False, $"attention_pool_emu timed out\n{r.Output}");
+        Assert.That(r.Code, Is.Zero, $"attention_pool_emu failed (exit {r.Code}: 1 = a case failed, 2 = harness error):\n{r.Output}");
+        Assert.That(r.Output, Does.Contain(" 0 failed"));
+        Assert.That(r.Output, Does.Match(@"m3dfel_b2\S*\s+qkv nmse \S+ max \S+\s+logits nmse \S+ max \S+\s+pass"));
     }
 }

@@ -2,6 +2,7 @@ using Dfer.Backends.Ilgpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
+using Dfer.Ops.AttentionPool;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.Lstm;
 using Dfer.Tensors;
@@ -52,6 +53,9 @@ public sealed class CudaBackend : IBackend, IOpRunner
     public static IIlgpuKernel? Resolve(CudaDevice cuda, Op op, Precision precision, Conv3dCudaVariant? conv3d = null) => op.Kind switch
     {
         OpKind.Conv3d => new Conv3dCuda(cuda, (Conv3dOp)op, precision, conv3d),
+        // Shapes past attention_pool.cu's limits (none of M3DFEL's) run ILGPU's composition instead.
+        OpKind.AttentionPool => AttentionPoolCuda.Unsupported((AttentionPoolOp)op) is null
+            ? new AttentionPoolCuda(cuda, (AttentionPoolOp)op) : IlgpuBackend.Resolve(cuda.Ilgpu, op),
         OpKind.Lstm => new LstmCuda(cuda, (LstmOp)op),
         OpKind.Permute or OpKind.Reshape or OpKind.AvgPool3d or OpKind.Linear or OpKind.Attention
             or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax or OpKind.LayerNorm or OpKind.Gelu
@@ -62,7 +66,7 @@ public sealed class CudaBackend : IBackend, IOpRunner
     };
 
     /// <summary>Whether <paramref name="kind"/> runs a native kernel (true) or ILGPU's on the same GPU (false).</summary>
-    public static bool Native(OpKind kind) => kind is OpKind.Conv3d or OpKind.Lstm;
+    public static bool Native(OpKind kind) => kind is OpKind.Conv3d or OpKind.Lstm or OpKind.AttentionPool;
 
     /// <summary>Every op runs on this backend: natively or through ILGPU on the same context.</summary>
     public static bool SupportsKind(OpKind kind) => IlgpuBackend.SupportsKind(kind);

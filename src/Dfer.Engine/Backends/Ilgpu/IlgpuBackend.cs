@@ -4,6 +4,7 @@ using Dfer.Ops;
 using Dfer.Ops.AdaptiveSplit;
 using Dfer.Ops.Add;
 using Dfer.Ops.Attention;
+using Dfer.Ops.AttentionPool;
 using Dfer.Ops.AvgPool3d;
 using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv1d;
@@ -106,6 +107,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         OpKind.AddAct => new AddActIlgpu((AddActOp)op),
         OpKind.BoxDecode => new BoxDecodeIlgpu(device, (BoxDecodeOp)op),
         OpKind.Nms => new NmsIlgpu((NmsOp)op),
+        OpKind.AttentionPool => new AttentionPoolIlgpu(device, (AttentionPoolOp)op),
     };
 
     public bool Supports(OpKind kind) => _supports(kind);
@@ -119,7 +121,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
             or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
             or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit
             or OpKind.TokenPool or OpKind.TokenMaxPool
-            or OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms => true,
+            or OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms
+            or OpKind.AttentionPool => true,
     };
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)

@@ -3,6 +3,7 @@ using Dfer.Ops;
 using Dfer.Ops.AdaptiveSplit;
 using Dfer.Ops.Add;
 using Dfer.Ops.Attention;
+using Dfer.Ops.AttentionPool;
 using Dfer.Ops.AvgPool3d;
 using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv1d;
@@ -74,6 +75,7 @@ public sealed class ReferenceBackend : IBackend
         OpKind.AddAct => AddActReference.Run((AddActOp)op, x),
         OpKind.BoxDecode => BoxDecodeReference.Run((BoxDecodeOp)op, x[0], shapes[0]),
         OpKind.Nms => NmsReference.Run((NmsOp)op, x[0], shapes[0]),
+        OpKind.AttentionPool => AttentionPoolReference.Run((AttentionPoolOp)op, x[0], shapes[0]),
     };
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
