@@ -175,6 +175,9 @@ public sealed class Conv3dCuda : IIlgpuKernel
         // The kernels index pixels and output rows with 32-bit ints (element offsets are 64-bit).
         if (p.M > int.MaxValue || (long)p.N * p.T * p.H * p.W > int.MaxValue)
             throw new DferException($"conv3d input {Tensor.FormatShape(inputShape)} has more than 2^31 pixels or output rows; use a smaller --batch");
+        // v4/v5 read activations with 16-byte cp.async; a misaligned view would fault, so refuse it here.
+        if (Variant.Needs32Channels && (input & 15) != 0)
+            throw new DferException($"{Variant.Kernel} needs 16-byte aligned activations, got address 0x{input:x}");
         KernelLaunch launch = _kernel.Launch ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
         long blocksM = (p.M + launch.TileM - 1) / launch.TileM;
         uint blocksN = (uint)((p.Co + launch.TileN - 1) / launch.TileN);
