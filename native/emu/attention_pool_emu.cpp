@@ -14,6 +14,8 @@
 #endif
 #include DFER_ATTENTION_POOL_SOURCE
 
+#include "harness.h"
+
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -27,28 +29,9 @@ namespace {
 using dfer_emu::DeviceBuffer;
 using dfer_emu::KernelError;
 
-struct HarnessError : std::runtime_error { using std::runtime_error::runtime_error; };
-
-struct LaunchShape { int block = 0, tile_m = 0, tile_n = 0, smem = 0; };
-
-std::map<std::string, LaunchShape> parse_launch_table(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw HarnessError("cannot read " + path);
-  std::map<std::string, LaunchShape> table;
-  std::regex re(R"(^//\s*launch\s+(\w+)\s*:\s*block\s+(\d+)\s*,\s*tile_m\s+(\d+)\s*,\s*tile_n\s+(\d+)\s*,\s*smem\s+(\d+)\s*$)");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::smatch mm;
-    if (std::regex_match(line, mm, re)) {
-      if (table.count(mm[1])) throw HarnessError("launch table lists " + mm[1].str() + " twice");
-      table[mm[1]] = LaunchShape{std::stoi(mm[2]), std::stoi(mm[3]), std::stoi(mm[4]), std::stoi(mm[5])};
-    } else if (line.rfind("// launch", 0) == 0) {
-      throw HarnessError("malformed launch line: " + line);
-    }
-  }
-  return table;
-}
+using dfer_harness::HarnessError;
+using dfer_harness::LaunchShape;
+using dfer_harness::parse_launch_table;
 
 struct Case {
   const char* name;

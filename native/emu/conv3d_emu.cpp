@@ -42,6 +42,8 @@ void conv3d_bf16_v7(Conv3dParams);
 void conv3d_f16_v7(Conv3dParams);
 }
 
+#include "harness.h"
+
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -57,7 +59,9 @@ using dfer_emu::DeviceBuffer;
 using dfer_emu::KernelError;
 typedef void (*KernelFn)(Conv3dParams);
 
-struct HarnessError : std::runtime_error { using std::runtime_error::runtime_error; };
+using dfer_harness::HarnessError;
+using dfer_harness::LaunchShape;
+using dfer_harness::parse_launch_table;
 
 enum DT { F32, BF16, F16 };
 const char* dt_name(DT t) { return t == F32 ? "f32" : t == BF16 ? "bf16" : "f16"; }
@@ -155,28 +159,6 @@ std::vector<Case> cases() {
       {"c3_stem_k377_s122_p133_co64",     1, 4, 16, 16,  3,  64, 3, 7, 7, 1, 2, 2, 1, 3, 3, true, false},
       {"c3_stem_k377_s122_p133_co24_res", 2, 2, 10,  9,  3,  24, 3, 7, 7, 1, 2, 2, 1, 3, 3, false, true},
   };
-}
-
-struct LaunchShape { int block = 0, tile_m = 0, tile_n = 0, smem = 0; };
-
-std::map<std::string, LaunchShape> parse_launch_table(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw HarnessError("cannot read " + path);
-  std::map<std::string, LaunchShape> table;
-  std::regex re(R"(^//\s*launch\s+(\w+)\s*:\s*block\s+(\d+)\s*,\s*tile_m\s+(\d+)\s*,\s*tile_n\s+(\d+)\s*,\s*smem\s+(\d+)\s*$)");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::smatch mm;
-    if (std::regex_match(line, mm, re)) {
-      LaunchShape s{std::stoi(mm[2]), std::stoi(mm[3]), std::stoi(mm[4]), std::stoi(mm[5])};
-      if (table.count(mm[1])) throw HarnessError("launch table lists " + mm[1].str() + " twice");
-      table[mm[1]] = s;
-    } else if (line.rfind("// launch", 0) == 0) {
-      throw HarnessError("malformed launch line: " + line);
-    }
-  }
-  return table;
 }
 
 // Inputs of one case, values already rounded to the operand type.
