@@ -13,8 +13,10 @@ using Dfer.Workbench;
 // warm-up, then --repeats launches each timed with CUDA events after an L2 flush; the median is
 // reported with TFLOP/s. cuDNN's figures for the same shapes come from
 // perf/gpu/conv_workbench_torch.py in the same GPU call; perf/gpu/workbench_table.py joins them.
-// Usage: dotnet Dfer.Workbench.dll [--batches 1,8,32,128] [--layers SUBSTRING] [--variants SUBSTRING]
-//        [--warmup 3] [--repeats 20] [--rows 96] [--seed 1] [--format table|json]
+// Usage: dotnet Dfer.Workbench.dll [--batches 128,32,8,1] [--layers SUBSTRING] [--variants SUBSTRING]
+//        [--warmup 3] [--repeats 20] [--rows 96] [--seed 1] [--format table|json] [--budget-s S] [--out FILE.json]
+// --budget-s stops starting layers after S seconds; --out rewrites FILE.json after every layer
+// ("truncated": true until the run completes).
 try
 {
     var options = Options.Parse(args);
@@ -27,10 +29,32 @@ try
     using CudaDevice cuda = CudaDevice.Open(ilgpu);
     Console.Error.WriteLine($"workbench: {cuda.Description}");
     var results = new List<BenchResult>();
+    var clock = System.Diagnostics.Stopwatch.StartNew();
+    bool truncated = false;
     foreach (int batch in options.Batches)
         foreach (ConvLayer layer in ConvLayer.M3dfel.Where(l => l.Name.Contains(options.Layers, StringComparison.Ordinal)))
+        {
+            // A GPU call has a hard time limit: stop starting layers at the budget, and keep what was
+            // measured on disk after every layer, so a cut-short run still reports.
+            if (options.BudgetS > 0 && clock.Elapsed.TotalSeconds > options.BudgetS)
+            {
+                if (!truncated) Console.Error.WriteLine($"workbench: budget of {options.BudgetS} s spent; skipping the remaining layers");
+                truncated = true;
+                continue;
+            }
             results.AddRange(ConvBench.Run(cuda, layer, batch, options));
-    if (options.Format == "json") Report.Json(Console.Out, cuda, results);
+            if (options.Out is string path)
+            {
+                using var file = new StreamWriter(path);
+                Report.Json(file, cuda, results, truncated: true);
+            }
+        }
+    if (options.Out is string final)
+    {
+        using var file = new StreamWriter(final);
+        Report.Json(file, cuda, results, truncated);
+    }
+    if (options.Format == "json") Report.Json(Console.Out, cuda, results, truncated);
     else Report.Table(Console.Out, cuda, results);
     return results.Any(r => !r.Valid) ? 1 : 0;
 }
@@ -43,7 +67,8 @@ catch (DferException ex)
 namespace Dfer.Workbench
 {
     /// <summary>Command-line options.</summary>
-    internal sealed record Options(int[] Batches, string Layers, string Variants, int Warmup, int Repeats, int Rows, ulong Seed, string Format)
+    internal sealed record Options(int[] Batches, string Layers, string Variants, int Warmup, int Repeats, int Rows, ulong Seed, string Format,
+        int BudgetS, string? Out)
     {
         public static Options Parse(string[] args)
         {
@@ -57,12 +82,13 @@ namespace Dfer.Workbench
             int Int(string name, int fallback) =>
                 int.TryParse(Text(name, fallback.ToString(CultureInfo.InvariantCulture)), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0
                     ? v : throw new DferException($"{name}: expected a non-negative integer");
-            int[] batches = Text("--batches", "1,8,32,128").Split(',').Select(s =>
+            int[] batches = Text("--batches", "128,32,8,1").Split(',').Select(s =>
                 int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int b) && b > 0 ? b : throw new DferException($"--batches: '{s}' is not a positive integer")).ToArray();
             string format = Text("--format", "table");
             if (format is not ("table" or "json")) throw new DferException($"--format {format}: use table or json");
             return new Options(batches, Text("--layers", ""), Text("--variants", ""), Int("--warmup", 3), Math.Max(1, Int("--repeats", 20)),
-                Math.Max(1, Int("--rows", 96)), (ulong)Int("--seed", 1), format);
+                Math.Max(1, Int("--rows", 96)), (ulong)Int("--seed", 1), format, Int("--budget-s", 0),
+                Text("--out", "") is { Length: > 0 } o ? o : null);
         }
     }
 

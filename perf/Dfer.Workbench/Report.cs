@@ -7,13 +7,14 @@ namespace Dfer.Workbench;
 /// <summary>The workbench's output: a table for people, JSON for perf/gpu/workbench_table.py.</summary>
 internal static class Report
 {
-    public static void Json(TextWriter output, CudaDevice cuda, IReadOnlyList<BenchResult> results)
+    public static void Json(TextWriter output, CudaDevice cuda, IReadOnlyList<BenchResult> results, bool truncated)
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             json.WriteStartObject();
             json.WriteString("device", cuda.Description);
+            json.WriteBoolean("truncated", truncated);
             json.WriteStartArray("results");
             foreach (BenchResult r in results)
             {

@@ -92,7 +92,9 @@ elif [ "$DRY" = 1 ]; then
   step workbench-ours "$wb_t" "$RAW/ours.json" dotnet "$WORKBENCH_DLL" --batches 1 --format json ${WB_ARGS:-}
 else
   # shellcheck disable=SC2086
-  step workbench-ours "$wb_t" "$RAW/ours.json" dotnet "$WORKBENCH_DLL" --batches "$BATCHES" --format json ${WB_ARGS:-}
+  # --budget-s leaves it time to finish its current layer; --out keeps every finished layer on disk
+  step workbench-ours "$wb_t" "$RAW/ours.stdout.json" dotnet "$WORKBENCH_DLL" --batches "$TBATCHES" --format json \
+    --budget-s $((wb_t - 40)) --out "$RAW/ours.json" ${WB_ARGS:-}
 fi
 
 # cuDNN: stops starting measurements at its own budget and writes what it has after every one
