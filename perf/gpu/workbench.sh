@@ -57,7 +57,7 @@ date -u; uname -a
 find_python
 setup_dotnet
 DFER_DLL=${DFER_DLL:-$DIST/dfer/dfer.dll}
-WORKBENCH_DLL=${WORKBENCH_DLL:-$DIST/workbench/Dfer.Workbench.dll}
+WORKBENCH_DLL=${WORKBENCH_DLL:-$DIST/dfer/Dfer.Workbench.dll}
 [ -f "$DFER_DLL" ] || echo "!! $DFER_DLL missing"
 [ -f "$WORKBENCH_DLL" ] || echo "!! $WORKBENCH_DLL missing"
 DFER=(dotnet "$DFER_DLL")
@@ -85,7 +85,7 @@ dfer_step validate-conv3d 90 "$RAW/validate_conv3d.json" validate --backend "$VB
 left=$((BUDGET - (SECONDS - START)))
 wb_t=$((left - ${CUDNN_S:-200})); ((wb_t < 60)) && wb_t=60
 if [ ! -f "$WORKBENCH_DLL" ]; then
-  echo "== SKIP workbench-ours: $WORKBENCH_DLL is absent (publish perf/Dfer.Workbench into $DIST/workbench)"
+  echo "== SKIP workbench-ours: $WORKBENCH_DLL is absent (publish perf/Dfer.Workbench into $DIST/dfer)"
   STATUS+=("workbench-ours: skipped (no $WORKBENCH_DLL)")
 elif [ "$DRY" = 1 ]; then
   # shellcheck disable=SC2086  # WB_ARGS is a list of words
