@@ -129,3 +129,63 @@ public class Conv3dCudaTests
         Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
     }
 }
+
+/// <summary>The cuda backend's 16-bit activation plan (which values stay in bf16/fp16 between kernels), by hand on M3DFEL and a small graph.</summary>
+[TestFixture]
+public class CudaStore16Tests
+{
+    [Test]
+    public void M3dfel_BackboneActivationsStay16Bit_FromTheStemToTheLastConv()
+    {
+        var model = Dfer.Models.ModelRegistry.Get("m3dfel");
+        Graph g = model.Build(model.GenerateWeights(1));
+        bool[] bf16 = CudaBackend.Store16(g, Precision.Bf16);
+        Assert.That(CudaBackend.Store16(g, Precision.Fp32), Is.All.False);
+        Assert.That(CudaBackend.Store16(g, Precision.Tf32), Is.All.False);
+        Assert.That(CudaBackend.Store16(g, Precision.Fp16), Is.EqualTo(bf16));
+
+        Node Named(string name) => g.Nodes.Single(n => n.Name == name);
+        var convs = g.Nodes.Where(n => n.Op.Kind == OpKind.Conv3d).ToList();
+        Assert.That(convs, Has.Count.EqualTo(20));                          // stem, 16 block convs, 3 downsamples
+        Assert.That(bf16[Graph.Input], Is.False);
+        Assert.That(bf16[Named("instances").Output], Is.False, "the frames reach the stem in fp32 (v7 reads them)");
+        Assert.That(bf16[Named("features.0").Output], Is.True, "the stem writes 16-bit");
+        // every conv output is 16-bit but the last one, which the average pool (an ILGPU kernel) reads
+        var last = Named("features.5").Inputs[0];
+        foreach (Node c in convs)
+            Assert.That(bf16[c.Output], Is.EqualTo(c.Output != last), c.Name);
+        Assert.That(bf16.Count(b => b), Is.EqualTo(19));
+    }
+
+    [Test]
+    public void Storage16_IsRefusedWhereTheVariantCannotHonourIt_BeforeTouchingTheDevice()
+    {
+        var op = new Conv3dOp(3, 8, (1, 1, 1), (1, 1, 1), (0, 0, 0), new float[24], null, false, false);
+        // an fp32 variant cannot read 16-bit activations; the stem variant (v7) reads fp32 ones only
+        Assert.Throws<ArgumentException>(() => new Conv3dCuda(null!, op, Precision.Fp32, null, new Conv3dStorage(true, false, false)));
+        Assert.Throws<ArgumentException>(() => new Conv3dCuda(null!, op, Precision.Bf16, Conv3dCuda.Find("conv3d_bf16_v7"), new Conv3dStorage(true, false, false)));
+        var wide = new Conv3dOp(48, 8, (1, 1, 1), (1, 1, 1), (0, 0, 0), new float[48 * 8], null, false, false);
+        Assert.Throws<DferException>(() => new Conv3dCuda(null!, wide, Precision.Bf16, Conv3dCuda.Find("conv3d_bf16_v4")));
+    }
+
+    [Test]
+    public void AValueReadByAnyOtherOp_OrAGraphOutput_StaysFp32()
+    {
+        var rng = new DeterministicRandom(3);
+        Conv3dOp Conv(bool residual) => new(4, 4, (1, 1, 1), (1, 1, 1), (0, 0, 0), rng.Uniform(16, -1, 1), null, false, residual);
+        var g = new Graph();
+        int a = g.Add("a", Conv(false), Graph.Input);
+        int b = g.Add("b", Conv(false), a);                 // read by c (conv) and by the gelu: fp32
+        int c = g.Add("c", Conv(true), a, b);               // reads a as input and b as residual
+        int d = g.Add("d", new Dfer.Ops.Gelu.GeluOp(), b);
+        int e = g.Add("e", Conv(false), c);                 // a graph output: fp32
+        g.Outputs["e"] = e;
+        g.Outputs["d"] = d;
+        bool[] s = CudaBackend.Store16(g, Precision.Bf16);
+        Assert.That(s[a], Is.True);
+        Assert.That(s[b], Is.False);
+        Assert.That(s[c], Is.True);
+        Assert.That(s[d], Is.False);
+        Assert.That(s[e], Is.False);
+    }
+}

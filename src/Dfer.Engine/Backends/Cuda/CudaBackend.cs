@@ -38,7 +38,37 @@ public sealed class CudaBackend : IBackend, IOpRunner
             ilgpu.Dispose();
             throw;
         }
-        _executor = new IlgpuBackend(ilgpu, Name, $"{_cuda.Description}, {precision.Name()}", op => Resolve(_cuda, op, precision, conv3d), SupportsKind);
+        _executor = new IlgpuBackend(ilgpu, Name, $"{_cuda.Description}, {precision.Name()}", op => Resolve(_cuda, op, precision, conv3d), SupportsKind,
+            conv3d is null ? graph => ResolveInGraph(_cuda, graph, precision) : null);
+    }
+
+    /// <summary>
+    /// Which graph values are stored in 16 bits: in bf16/fp16 mode, the output of a conv3d whose every
+    /// reader is a conv3d (as its input or its residual) and that is not a graph output. Chains of
+    /// convolutions (a backbone) then pass 16-bit activations from kernel to kernel; fp32 appears only
+    /// where another op reads. A 16-bit value occupies the first half of its fp32-sized buffer.
+    /// </summary>
+    public static bool[] Store16(Graph graph, Precision precision)
+    {
+        var store = new bool[graph.ValueCount];
+        if (!precision.Is16Bit()) return store;
+        var readers = new List<Node>[graph.ValueCount];
+        foreach (Node n in graph.Nodes)
+            foreach (int v in n.Inputs) (readers[v] ??= new()).Add(n);
+        var outputs = graph.Outputs.Values.ToHashSet();
+        foreach (Node n in graph.Nodes)
+            store[n.Output] = n.Op.Kind == OpKind.Conv3d && !outputs.Contains(n.Output)
+                && readers[n.Output] is { Count: > 0 } r && r.All(reader => reader.Op.Kind == OpKind.Conv3d);
+        return store;
+    }
+
+    private static Func<Node, IIlgpuKernel?> ResolveInGraph(CudaDevice cuda, Graph graph, Precision precision)
+    {
+        bool[] store = Store16(graph, precision);
+        return node => node.Op.Kind == OpKind.Conv3d
+            ? new Conv3dCuda(cuda, (Conv3dOp)node.Op, precision, null, new Conv3dStorage(
+                store[node.Inputs[0]], node.Inputs.Length > 1 && store[node.Inputs[1]], store[node.Output]))
+            : Resolve(cuda, node.Op, precision);
     }
 
     public string Name => "cuda";

@@ -62,14 +62,19 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     /// native CUDA backend puts its own kernels on ILGPU's CUDA context and keeps ILGPU's for the
     /// rest, so buffers, streams and the buffer plan are shared. The backend owns the device.
     /// </summary>
-    internal IlgpuBackend(IlgpuDevice device, string name, string description, Func<Op, IIlgpuKernel?> resolve, Func<OpKind, bool> supports)
+    internal IlgpuBackend(IlgpuDevice device, string name, string description, Func<Op, IIlgpuKernel?> resolve, Func<OpKind, bool> supports,
+        Func<Graph, Func<Node, IIlgpuKernel?>>? resolveInGraph = null)
     {
         _device = device;
         Name = name;
         _description = description;
         _resolve = resolve;
         _supports = supports;
+        _resolveInGraph = resolveInGraph;
     }
+
+    // A kernel choice that depends on the node's place in the graph (e.g. the dtype its neighbours store).
+    private readonly Func<Graph, Func<Node, IIlgpuKernel?>>? _resolveInGraph;
 
     public string Name { get; }
     public string Device => _description ?? _device.Description;
@@ -147,7 +152,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         }
     }
 
-    public IExecutable Compile(Graph graph) => new IlgpuExecutable(graph, _device, _resolve);
+    public IExecutable Compile(Graph graph) => new IlgpuExecutable(graph, _device, _resolveInGraph?.Invoke(graph) ?? (node => _resolve(node.Op)));
 
     public void Dispose() => _device.Dispose();
 
@@ -163,7 +168,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         private readonly IIlgpuKernel[] _kernels;
         private Plan? _plan;
 
-        public IlgpuExecutable(Graph graph, IlgpuDevice device, Func<Op, IIlgpuKernel?> resolve)
+        public IlgpuExecutable(Graph graph, IlgpuDevice device, Func<Node, IIlgpuKernel?> resolve)
         {
             _graph = graph;
             _device = device;
@@ -171,7 +176,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
             try
             {
                 foreach (var node in graph.Nodes)
-                    kernels.Add(resolve(node.Op) ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.OpName()} has no kernel on this backend"));
+                    kernels.Add(resolve(node) ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.OpName()} has no kernel on this backend"));
             }
             catch
             {

@@ -54,6 +54,12 @@ public sealed record Conv3dCudaVariant(string Kernel, string Class, bool Needs32
     public override string ToString() => Kernel;
 }
 
+/// <summary>Which of a conv3d's tensors the graph stores in 16 bits (the rest are fp32).</summary>
+/// <param name="Input16">The activations it reads.</param>
+/// <param name="Residual16">The residual it adds.</param>
+/// <param name="Output16">What it writes.</param>
+public readonly record struct Conv3dStorage(bool Input16, bool Residual16, bool Output16);
+
 /// <summary>
 /// conv3d on the native CUDA backend: the variants of native/kernels/conv3d.cu (see its header),
 /// chosen per layer shape and precision by <see cref="Choose"/>, the one table. Weights are packed
@@ -106,15 +112,26 @@ public sealed class Conv3dCuda : IIlgpuKernel
     private readonly MemoryBuffer _weights;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _bias;
     private MemoryBuffer1D<ushort, Stride1D.Dense>? _x16, _res16, _y16;
+    private readonly Conv3dStorage _storage;
 
-    /// <summary>Packs <paramref name="op"/>'s weights for <paramref name="variant"/> (or the table's choice for <paramref name="precision"/>).</summary>
-    public Conv3dCuda(CudaDevice cuda, Conv3dOp op, Precision precision, Conv3dCudaVariant? variant = null)
+    /// <summary>
+    /// Packs <paramref name="op"/>'s weights for <paramref name="variant"/> (or the table's choice for
+    /// <paramref name="precision"/>). <paramref name="storage"/> says which of its tensors the graph
+    /// already keeps in the variant's 16-bit type (so they are used as they are, not cast); by
+    /// default every view holds fp32.
+    /// </summary>
+    public Conv3dCuda(CudaDevice cuda, Conv3dOp op, Precision precision, Conv3dCudaVariant? variant = null, Conv3dStorage storage = default)
     {
         _cuda = cuda;
         _op = op;
-        Variant = variant ?? Choose(precision, op.Cin, op.Cout, fp32Activations: true);
+        Variant = variant ?? Choose(precision, op.Cin, op.Cout, fp32Activations: !storage.Input16);
         if (!Variant.Fits(op.Cin))
             throw new DferException($"{Variant.Kernel} needs a multiple of 32 input channels, conv3d has {op.Cin}");
+        if ((storage.Input16 || storage.Residual16 || storage.Output16) && !Variant.Is16Bit)
+            throw new ArgumentException($"{Variant.Kernel} computes in {Variant.Class}: it cannot read or write 16-bit tensors");
+        if (storage.Input16 && Variant.FloatInput)
+            throw new ArgumentException($"{Variant.Kernel} reads fp32 activations, the input is stored in 16 bits");
+        _storage = storage;
         _kernel = cuda.Kernel("conv3d", Variant.Kernel);
         float[] packed = PackWeights(op);
         var accelerator = cuda.Ilgpu.Accelerator;
@@ -193,22 +210,29 @@ public sealed class Conv3dCuda : IIlgpuKernel
             RunRaw(x, res, CudaDevice.Ptr(output), inputShapes[0], outputShape);
             return;
         }
+        // A 16-bit tensor sits in the first half of its fp32-sized buffer; fp32 ones are cast at the edges.
         var accelerator = device.Accelerator;
-        if (Variant.Reads16Bit)
+        long xCount = Tensor.ElementCountOf(inputShapes[0]), yCount = Tensor.ElementCountOf(outputShape);
+        if (Variant.Reads16Bit && !_storage.Input16)
         {
-            Grow(ref _x16, inputs[0].Length, accelerator);
-            Cast(x, _x16!.NativePtr, inputs[0].Length, toHalf: true);
+            Grow(ref _x16, xCount, accelerator);
+            Cast(x, _x16!.NativePtr, xCount, toHalf: true);
             x = _x16.NativePtr;
         }
-        if (_op.Residual)
+        if (_op.Residual && !_storage.Residual16)
         {
-            Grow(ref _res16, inputs[1].Length, accelerator);
-            Cast(res, _res16!.NativePtr, inputs[1].Length, toHalf: true);
+            Grow(ref _res16, yCount, accelerator);
+            Cast(res, _res16!.NativePtr, yCount, toHalf: true);
             res = _res16.NativePtr;
         }
-        Grow(ref _y16, output.Length, accelerator);
+        if (_storage.Output16)
+        {
+            RunRaw(x, res, CudaDevice.Ptr(output), inputShapes[0], outputShape);
+            return;
+        }
+        Grow(ref _y16, yCount, accelerator);
         RunRaw(x, res, _y16!.NativePtr, inputShapes[0], outputShape);
-        Cast(_y16.NativePtr, CudaDevice.Ptr(output), output.Length, toHalf: false);
+        Cast(_y16.NativePtr, CudaDevice.Ptr(output), yCount, toHalf: false);
     }
 
     /// <summary>fp32 → 16-bit (or back) on the device with cast.cu, in the variant's 16-bit type.</summary>
