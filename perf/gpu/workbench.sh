@@ -80,6 +80,11 @@ step nvidia-smi 20 - nvidia-smi
 step dotnet-info 30 - dotnet --list-runtimes
 build_kernels "$KBUILD"
 dfer_step validate-conv3d 90 "$RAW/validate_conv3d.json" validate --backend "$VBK" --op conv3d --format json
+# the reduced-precision variants the table picks, on the op cases with their precision's tolerance
+# (results in raw.tar.gz; a dry run on the cpu backend shows the refusal of non-fp32 precisions)
+for prec in bf16 fp16 tf32; do
+  dfer_step "validate-conv3d-$prec" 60 "$RAW/validate_conv3d_$prec.json" validate --backend "$VBK" --op conv3d --precision "$prec" --format json
+done
 
 # ours first, given all but what the cuDNN side, the table and the last validate need
 left=$((BUDGET - (SECONDS - START)))
