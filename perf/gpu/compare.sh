@@ -17,28 +17,9 @@
 # native/kernels first; by default the cuda backend compiles them with NVRTC), PYTHON, DIST, DFER_DLL.
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-DRY=${DRY_RUN:-0}
-for a in "$@"; do
-  case $a in
-    --cpu-dry-run) DRY=1 ;;
-    *) echo "unknown argument $a" >&2; exit 2 ;;
-  esac
-done
-OUT=${OUT:-$HERE/out}
-DIST=${DIST:-$HERE/dist}
-BUDGET=${BUDGET_S:-500}
-START=$SECONDS
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-case $DIST in /*) ;; *) DIST=$(pwd)/$DIST ;; esac
-case ${DFER_DLL:-} in '' | /*) ;; *) DFER_DLL=$(pwd)/$DFER_DLL ;; esac
-cd "$ROOT" || exit 2   # the cuda backend finds prebuilt kernels under build/kernels
-WORK=$(mktemp -d /tmp/dfer-compare.XXXXXX)
-RAW=$WORK/raw
-mkdir -p "$RAW"
-exec > >(tee -a "$OUT/run.log") 2>&1
-STATUS=()
+# shellcheck source=perf/gpu/env.sh
+. "$HERE/env.sh"
+start_run 500 compare "$@"
 
 PRECISIONS=${PRECISIONS:-fp32 bf16 fp16 tf32}
 if [ "$DRY" = 1 ]; then
@@ -55,8 +36,6 @@ else
 fi
 SORTED_BATCHES=$(printf '%s\n' $BATCHES | sort -n | paste -sd, -)
 
-# shellcheck source=perf/gpu/env.sh
-. "$HERE/env.sh"
 
 echo "dfer compare: dry=$DRY backend=$BK precisions='$PRECISIONS' batches='$BATCHES' torch-device=$TDEV budget=${BUDGET}s out=$OUT work=$WORK"
 date -u; uname -a

@@ -1,12 +1,45 @@
-# Shared setup of the one-call GPU scripts (run.sh, workbench.sh); source it, don't run it.
-# The caller sets HERE, DIST, DRY, BUDGET, START, RAW and STATUS=() and sends its output to the log
-# before sourcing. This file only defines functions; the caller runs them:
+# Shared setup of the one-call GPU scripts (run.sh, workbench.sh, compare.sh); source it, don't run it.
+# The caller sets HERE (this folder), sources this file and calls start_run first. This file only
+# defines functions; the caller runs them:
+#   start_run BUDGET TAG "$@"                --cpu-dry-run (or DRY_RUN=1) -> DRY; OUT, DIST, DFER_DLL and
+#                                            WORKBENCH_DLL made absolute; BUDGET (BUDGET_S overrides),
+#                                            START, ROOT (cwd: the cuda backend finds build/kernels there),
+#                                            WORK and RAW (/tmp/dfer-TAG.*), STATUS=(); output to $OUT/run.log
 #   step NAME TIMEOUT STDOUT_FILE|- CMD...   a logged step with a timeout, cut to the time left
 #   find_python                              PY = the first python3 with torch and numpy (or empty)
 #   setup_dotnet                             DOTNET_ROOT, PATH and DOTNET_* from dist/ or the machine
 #   cuda_driver_aliases                      libcuda.so.1 also as libcuda.so/libnvcuda.so/nvcuda.so
 #   build_kernels BUILD_DIR                  cmake build of native/kernels/*.cu (the cuda backend)
-# shellcheck shell=bash disable=SC2012  # ls on a few known paths
+# shellcheck shell=bash disable=SC2012,SC2034  # ls on a few known paths; start_run sets variables its caller uses
+
+# start_run DEFAULT_BUDGET_S TAG ARGS...: the common start of every one-call script (see the header).
+start_run() {
+  local budget=$1 tag=$2 a v; shift 2
+  ROOT=$(cd "$HERE/../.." && pwd)
+  DRY=${DRY_RUN:-0}
+  for a in "$@"; do
+    case $a in
+      --cpu-dry-run) DRY=1 ;;
+      *) echo "unknown argument $a" >&2; exit 2 ;;
+    esac
+  done
+  OUT=${OUT:-$HERE/out}
+  DIST=${DIST:-$HERE/dist}
+  BUDGET=${BUDGET_S:-$budget}
+  START=$SECONDS
+  mkdir -p "$OUT"
+  OUT=$(cd "$OUT" && pwd)
+  case $DIST in /*) ;; *) DIST=$(pwd)/$DIST ;; esac
+  for v in DFER_DLL WORKBENCH_DLL; do
+    case ${!v:-} in '' | /*) ;; *) printf -v "$v" '%s' "$(pwd)/${!v}" ;; esac
+  done
+  cd "$ROOT" || exit 2   # the cuda backend finds its prebuilt kernels under build/kernels
+  WORK=$(mktemp -d "/tmp/dfer-$tag.XXXXXX")
+  RAW=$WORK/raw
+  mkdir -p "$RAW"
+  exec > >(tee -a "$OUT/run.log") 2>&1
+  STATUS=()
+}
 
 # step NAME TIMEOUT STDOUT_FILE|- CMD...   (stderr -> $RAW/NAME.err and the log)
 step() {

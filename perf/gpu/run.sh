@@ -10,28 +10,9 @@
 # The shared setup (step, python, .NET runtime, driver aliases, kernel build) is in env.sh.
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-DRY=${DRY_RUN:-0}
-for a in "$@"; do
-  case $a in
-    --cpu-dry-run) DRY=1 ;;
-    *) echo "unknown argument $a" >&2; exit 2 ;;
-  esac
-done
-OUT=${OUT:-$HERE/out}
-DIST=${DIST:-$HERE/dist}
-BUDGET=${BUDGET_S:-510}
-START=$SECONDS
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-case $DIST in /*) ;; *) DIST=$(pwd)/$DIST ;; esac
-case ${DFER_DLL:-} in '' | /*) ;; *) DFER_DLL=$(pwd)/$DFER_DLL ;; esac
-cd "$ROOT" || exit 2   # the cuda backend finds its prebuilt kernels under build/kernels
-WORK=$(mktemp -d /tmp/dfer-gpu.XXXXXX)
-RAW=$WORK/raw
-mkdir -p "$RAW"
-exec > >(tee -a "$OUT/run.log") 2>&1
-STATUS=()
+# shellcheck source=perf/gpu/env.sh
+. "$HERE/env.sh"
+start_run 510 gpu "$@"
 
 # CBK, the native cuda backend, is kept in a dry run too: there it fails fast, which tests the path.
 CBK=cuda
@@ -45,8 +26,6 @@ fi
 # the batch-1 benches are cheap: more repeats
 DWARM1=$((DWARM + 1)); DREP1=$((DREP * 2)); TIT1=$((TIT * 2))
 
-# shellcheck source=perf/gpu/env.sh
-. "$HERE/env.sh"
 
 echo "dfer gpu run: dry=$DRY backends=$BK,$CBK torch-device=$TDEV batches=$B1,$B2 out=$OUT work=$WORK"
 date -u; uname -a

@@ -14,30 +14,9 @@
 # the table and the last validate; default 200), PYTHON, DIST, OUT.
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-DRY=${DRY_RUN:-0}
-for a in "$@"; do
-  case $a in
-    --cpu-dry-run) DRY=1 ;;
-    *) echo "unknown argument $a" >&2; exit 2 ;;
-  esac
-done
-OUT=${OUT:-$HERE/out}
-DIST=${DIST:-$HERE/dist}
-BUDGET=${BUDGET_S:-510}
-START=$SECONDS
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-case $DIST in /*) ;; *) DIST=$(pwd)/$DIST ;; esac
-for v in DFER_DLL WORKBENCH_DLL; do
-  case ${!v:-} in '' | /*) ;; *) printf -v "$v" '%s' "$(pwd)/${!v}" ;; esac
-done
-cd "$ROOT" || exit 2   # the cuda backend finds its prebuilt kernels under build/kernels
-WORK=$(mktemp -d /tmp/dfer-wb.XXXXXX)
-RAW=$WORK/raw
-mkdir -p "$RAW"
-exec > >(tee -a "$OUT/run.log") 2>&1
-STATUS=()
+# shellcheck source=perf/gpu/env.sh
+. "$HERE/env.sh"
+start_run 510 wb "$@"
 
 BATCHES=${WB_BATCHES:-1,8,32,128}
 # cuDNN side: largest batch first, so a run cut short by its budget keeps the target batch
@@ -48,8 +27,6 @@ else
   VBK=cuda; KBUILD=${KERNEL_BUILD_DIR:-build}
 fi
 
-# shellcheck source=perf/gpu/env.sh
-. "$HERE/env.sh"
 
 echo "dfer conv3d workbench: dry=$DRY validate-backend=$VBK batches=$BATCHES out=$OUT work=$WORK budget=${BUDGET}s"
 date -u; uname -a
