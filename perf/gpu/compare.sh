@@ -44,14 +44,7 @@ find_python                     # PY: a python3 with torch and numpy, or empty
 TPY=${PY:-$(command -v python3 || echo python3)}   # the torch steps then fail and say why; the table needs only the standard library
 MODES=$HERE/m3dfel_torch_modes.py
 
-setup_dotnet
-DFER_DLL=${DFER_DLL:-$DIST/dfer/dfer.dll}
-[ -f "$DFER_DLL" ] || echo "!! $DFER_DLL missing"
-DFER=(dotnet "$DFER_DLL")
-if [ "$DRY" != 1 ]; then
-  cuda_driver_aliases
-  nvrtc_fallback
-fi
+setup_cli
 
 # ---- steps -----------------------------------------------------------------------------------
 step nvidia-smi 20 - nvidia-smi

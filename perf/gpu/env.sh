@@ -8,6 +8,7 @@
 #   step NAME TIMEOUT STDOUT_FILE|- CMD...   a logged step with a timeout, cut to the time left
 #   find_python                              PY = the first python3 with torch and numpy (or empty)
 #   setup_dotnet                             DOTNET_ROOT, PATH and DOTNET_* from dist/ or the machine
+#   setup_cli                                setup_dotnet + DFER_DLL/DFER + (GPU runs) driver aliases, NVRTC fallback
 #   cuda_driver_aliases                      libcuda.so.1 also as libcuda.so/libnvcuda.so/nvcuda.so
 #   build_kernels BUILD_DIR                  cmake build of native/kernels/*.cu (the cuda backend)
 # shellcheck shell=bash disable=SC2012,SC2034  # ls on a few known paths; start_run sets variables its caller uses
@@ -39,6 +40,19 @@ start_run() {
   mkdir -p "$RAW"
   exec > >(tee -a "$OUT/run.log") 2>&1
   STATUS=()
+}
+
+# setup_cli: the .NET runtime, DFER_DLL (default dist/dfer/dfer.dll) and the DFER command array, and on
+# a GPU run the driver aliases and the NVRTC fallback (run after find_python: nvrtc_fallback looks in its wheels).
+setup_cli() {
+  setup_dotnet
+  DFER_DLL=${DFER_DLL:-$DIST/dfer/dfer.dll}
+  [ -f "$DFER_DLL" ] || echo "!! $DFER_DLL missing"
+  DFER=(dotnet "$DFER_DLL")
+  if [ "$DRY" != 1 ]; then
+    cuda_driver_aliases
+    nvrtc_fallback
+  fi
 }
 
 # step NAME TIMEOUT STDOUT_FILE|- CMD...   (stderr -> $RAW/NAME.err and the log)

@@ -35,15 +35,7 @@ find_python
 MT=$HERE/m3dfel_torch.py
 
 # ---- .NET runtime and the CLI ----------------------------------------------------------------
-setup_dotnet
-DFER_DLL=${DFER_DLL:-$DIST/dfer/dfer.dll}
-[ -f "$DFER_DLL" ] || echo "!! $DFER_DLL missing"
-DFER=(dotnet "$DFER_DLL")
-
-if [ "$DRY" != 1 ]; then
-  cuda_driver_aliases
-  nvrtc_fallback
-fi
+setup_cli
 
 # ---- steps -----------------------------------------------------------------------------------
 step nvidia-smi 20 - nvidia-smi

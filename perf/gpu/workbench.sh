@@ -32,16 +32,9 @@ echo "dfer conv3d workbench: dry=$DRY validate-backend=$VBK batches=$BATCHES out
 date -u; uname -a
 
 find_python
-setup_dotnet
-DFER_DLL=${DFER_DLL:-$DIST/dfer/dfer.dll}
+setup_cli
 WORKBENCH_DLL=${WORKBENCH_DLL:-$DIST/dfer/Dfer.Workbench.dll}
-[ -f "$DFER_DLL" ] || echo "!! $DFER_DLL missing"
 [ -f "$WORKBENCH_DLL" ] || echo "!! $WORKBENCH_DLL missing"
-DFER=(dotnet "$DFER_DLL")
-if [ "$DRY" != 1 ]; then
-  cuda_driver_aliases
-  nvrtc_fallback
-fi
 SPY=${PY:-python3}   # the table and the dry-run layer table need no torch
 # dfer_step NAME TIMEOUT STDOUT ARGS...: a dfer CLI step, skipped with a reason when the CLI is absent
 dfer_step() {

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Text.RegularExpressions;
 using Dfer.Backends;
 using Dfer.Backends.Reference;
 using Dfer.Devices.Cuda;
@@ -13,6 +11,7 @@ using Dfer.Ops.Gate;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Softmax;
 using Dfer.Tensors;
+using Dfer.Tests.Devices;
 
 namespace Dfer.Tests.Ops;
 
@@ -152,34 +151,9 @@ public class AttentionPoolTests
     public void CudaKernelArgument_MirrorsTheStructInAttentionPoolCu()
     {
         string source = KernelSources.Embedded.Source("attention_pool");
-        Match body = Regex.Match(source, @"struct\s+AttentionPoolParams\s*\{(?<b>[^}]*)\}");
-        Assert.That(body.Success, "attention_pool.cu declares struct AttentionPoolParams");
-        string text = Regex.Replace(body.Groups["b"].Value, @"//[^\n]*", "");
-        var fields = new List<(int Size, string Name)>();
-        foreach (string decl in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            Match m = Regex.Match(decl, @"^(?:const\s+)?(?<t>[A-Za-z_0-9]+\s*\*?)\s*(?<names>.+)$", RegexOptions.Singleline);
-            Assert.That(m.Success, $"cannot read '{decl}'");
-            string type = m.Groups["t"].Value.Replace(" ", "");
-            foreach (string raw in m.Groups["names"].Value.Split(','))
-            {
-                string name = raw.Trim();
-                int size = type.EndsWith('*') || name.StartsWith('*') ? 8 : type switch { "int" or "float" => 4, _ => throw new AssertionException($"unexpected field type {type}") };
-                fields.Add((size, name.TrimStart('*').Trim()));
-            }
-        }
-        var csharp = typeof(AttentionPoolCudaParams).GetFields();
-        Assert.That(csharp.Length, Is.EqualTo(fields.Count), string.Join(", ", fields.Select(f => f.Name)));
-        int offset = 0;
-        for (int i = 0; i < fields.Count; i++)
-        {
-            offset = (offset + fields[i].Size - 1) / fields[i].Size * fields[i].Size;
-            Assert.That((int)Marshal.OffsetOf<AttentionPoolCudaParams>(csharp[i].Name), Is.EqualTo(offset), $"field {i} ({fields[i].Name})");
-            Assert.That(Marshal.SizeOf(csharp[i].FieldType), Is.EqualTo(fields[i].Size), $"field {i} ({fields[i].Name}) size");
-            Assert.That(csharp[i].Name.ToLowerInvariant(), Is.EqualTo(fields[i].Name.Replace("_", "")), $"field {i} name");
-            offset += fields[i].Size;
-        }
-        Assert.That(Marshal.SizeOf<AttentionPoolCudaParams>(), Is.EqualTo((offset + 7) / 8 * 8));
+        KernelStructLayout.AssertMirrors<AttentionPoolCudaParams>(source, "AttentionPoolParams",
+            t => t is "int" or "float" ? 4 : throw new AssertionException($"unexpected field type {t}"),
+            (_, name) => name.Replace("_", ""));
 
         var table = KernelLaunchTable.Parse(source);
         Assert.That(KernelSources.KernelNames(source), Is.EquivalentTo(new[] { "attention_pool_qkv_f32_v1", "attention_pool_tail_f32_v1" }));

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Text.RegularExpressions;
 using Dfer.Backends;
 using Dfer.Backends.Cuda;
 using Dfer.Devices.Cuda;
@@ -7,6 +5,7 @@ using Dfer.Ops;
 using Dfer.Ops.Conv3d;
 using Dfer.Runtime;
 using Dfer.Tensors;
+using Dfer.Tests.Devices;
 
 namespace Dfer.Tests.Ops;
 
@@ -40,38 +39,9 @@ public class Conv3dCudaTests
     [Test]
     public void KernelArgument_MirrorsTheStructInConv3dCu()
     {
-        // Field names and types in declaration order, from the C source.
-        Match body = Regex.Match(Source, @"struct\s+Conv3dParams\s*\{(?<b>[^}]*)\}");
-        Assert.That(body.Success, "conv3d.cu declares struct Conv3dParams");
-        string text = Regex.Replace(body.Groups["b"].Value, @"//[^\n]*", "");
-        var fields = new List<(string Type, string Name)>();
-        foreach (string decl in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            Match m = Regex.Match(decl, @"^(?:const\s+)?(?<t>[A-Za-z_:0-9]+\s*\*?)\s*(?<names>.+)$", RegexOptions.Singleline);
-            Assert.That(m.Success, $"cannot read '{decl}'");
-            string type = m.Groups["t"].Value.Replace(" ", "");
-            foreach (string raw in m.Groups["names"].Value.Split(','))
-            {
-                string name = raw.Trim();
-                bool ptr = type.EndsWith('*') || name.StartsWith('*');
-                fields.Add((ptr ? "ptr" : type.Replace("dfer::", ""), name.TrimStart('*').Trim()));
-            }
-        }
-        int Size(string t) => t switch { "ptr" => 8, "i64" or "longlong" => 8, "int" => 4, _ => throw new AssertionException($"unexpected field type {t}") };
-        int offset = 0;
-        var csharp = typeof(Conv3dCudaParams).GetFields();
-        Assert.That(csharp.Length, Is.EqualTo(fields.Count), string.Join(", ", fields.Select(f => f.Name)));
-        for (int i = 0; i < fields.Count; i++)
-        {
-            int size = Size(fields[i].Type);
-            offset = (offset + size - 1) / size * size;
-            Assert.That((int)Marshal.OffsetOf<Conv3dCudaParams>(csharp[i].Name), Is.EqualTo(offset), $"field {i} ({fields[i].Name} vs {csharp[i].Name})");
-            Assert.That(Marshal.SizeOf(csharp[i].FieldType), Is.EqualTo(size), $"field {i} ({fields[i].Name}) size");
-            Assert.That(csharp[i].Name.ToLowerInvariant(), Is.EqualTo(fields[i].Name.ToLowerInvariant() switch { "wp" => "wgt", var n => n }),
-                $"field {i} name");
-            offset += size;
-        }
-        Assert.That(Marshal.SizeOf<Conv3dCudaParams>(), Is.EqualTo((offset + 7) / 8 * 8));
+        KernelStructLayout.AssertMirrors<Conv3dCudaParams>(Source, "Conv3dParams",
+            t => t switch { "i64" or "longlong" => 8, "int" => 4, _ => throw new AssertionException($"unexpected field type {t}") },
+            (_, name) => name.ToLowerInvariant() == "wp" ? "wgt" : name.ToLowerInvariant());
     }
 
     [Test]
