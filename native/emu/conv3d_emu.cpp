@@ -4,6 +4,8 @@
 // The launch shapes come from the `// launch <name>: block B, tile_m M, tile_n N, smem S` lines of the
 // .cu file named on the command line (read at run time, as the C# host does). One line per
 // (variant, case); exit code 0 = all pass, 1 = a case failed (or a kernel is missing), 2 = harness error.
+// Cases named pool_* run the pooled epilogue (Conv3dParams::pool set: AdaptiveAvgPool3d(1) folded in) and
+// compare pool [n, co] with the float64 mean over each clip's To*Ho*Wo rows; y must stay untouched.
 // Build against another kernel file (e.g. the emulator's sample) with
 //   -DDFER_CONV3D_SOURCE='"sample_conv3d.cu"'
 #include "cuda_emu.h"
@@ -130,10 +132,15 @@ std::vector<Variant> variants() {
   };
 }
 
+// What the epilogue produces: y, or the pool [n, co] with y poisoned (must stay untouched) or null.
+enum PoolMode { kNoPool, kPoolYPoisoned, kPoolYNull };
+
 struct Case {
   const char* name;
   int n, t, h, w, c, co, kt, kh, kw, st, sh, sw, pt, ph, pw;
   bool relu, res;
+  PoolMode pool = kNoPool;
+  int pool_rows() const { return to() * ho() * wo(); }
   int to() const { return (t + 2 * pt - kt) / st + 1; }
   int ho() const { return (h + 2 * ph - kh) / sh + 1; }
   int wo() const { return (w + 2 * pw - kw) / sw + 1; }
@@ -158,6 +165,19 @@ std::vector<Case> cases() {
       {"c32_k333_s1_p1_co64_m576",        1, 4, 12, 12, 32,  64, 3, 3, 3, 1, 1, 1, 1, 1, 1, true, true},
       {"c3_stem_k377_s122_p133_co64",     1, 4, 16, 16,  3,  64, 3, 7, 7, 1, 2, 2, 1, 3, 3, true, false},
       {"c3_stem_k377_s122_p133_co24_res", 2, 2, 10,  9,  3,  24, 3, 7, 7, 1, 2, 2, 1, 3, 3, false, true},
+      // Pooled epilogue; pool_rows = To*Ho*Wo (r<N> in the name). M3DFEL's last layer scaled down (49 rows,
+      // 5 clips over two 128-row tiles), pool_rows below 8 (every variant's per-element fallback), 12 and 15
+      // (mma tiles mixing the reducing and the per-element paths), 16, 20, 50 and 200 (a pooled row spanning
+      // blocks), several clips per tile, odd c, odd co, co above one tile, residual+ReLU, y null.
+      {"pool_r49_c64_k333_p1_co64_n5_res_relu", 5, 1,  7,  7, 64,  64, 3, 3, 3, 1, 1, 1, 1, 1, 1, true, true, kPoolYPoisoned},
+      {"pool_r49_c64_k333_s2_p1_co64_n5_ynull", 5, 2, 13, 13, 64,  64, 3, 3, 3, 2, 2, 2, 1, 1, 1, false, false, kPoolYNull},
+      {"pool_r6_c5_k333_s2_p1_co9_n7_relu",     7, 2,  4,  5,  5,   9, 3, 3, 3, 2, 2, 2, 1, 1, 1, true, false, kPoolYPoisoned},
+      {"pool_r12_c7_k333_p1_co20_n11",         11, 3,  2,  2,  7,  20, 3, 3, 3, 1, 1, 1, 1, 1, 1, false, false, kPoolYPoisoned},
+      {"pool_r15_c64_k333_p1_co17_n13_res_relu", 13, 1, 3, 5, 64,  17, 3, 3, 3, 1, 1, 1, 1, 1, 1, true, true, kPoolYPoisoned},
+      {"pool_r16_c32_k133_p011_co64_n10_relu", 10, 1,  4,  4, 32,  64, 1, 3, 3, 1, 1, 1, 0, 1, 1, true, false, kPoolYNull},
+      {"pool_r20_c32_k111_co72_n9_res",         9, 2,  5,  2, 32,  72, 1, 1, 1, 1, 1, 1, 0, 0, 0, false, true, kPoolYPoisoned},
+      {"pool_r50_c3_stem_k377_co24_n3",         3, 2, 10,  9,  3,  24, 3, 7, 7, 1, 2, 2, 1, 3, 3, true, false, kPoolYPoisoned},
+      {"pool_r200_c32_k133_p011_co40_n2_relu",  2, 2, 10, 10, 32,  40, 1, 3, 3, 1, 1, 1, 0, 1, 1, true, false, kPoolYPoisoned},
   };
 }
 
@@ -165,6 +185,7 @@ std::vector<Case> cases() {
 struct Inputs {
   std::vector<float> x, w, bias, res;  // w[o*K + k]
   std::vector<double> ref;             // [m*co + o], float64 reference
+  std::vector<double> pool_ref;        // [n*co + o], mean of ref over each clip's rows (pooled cases)
 };
 
 Inputs make_inputs(const Case& cs, DT op, DT res_type, uint64_t seed) {
@@ -222,6 +243,13 @@ Inputs make_inputs(const Case& cs, DT op, DT res_type, uint64_t seed) {
       if (cs.relu) v = std::max(v, 0.0);
       in.ref[(size_t)m * cs.co + o] = v;
     }
+  }
+  if (cs.pool != kNoPool) {
+    long long R = cs.pool_rows();
+    in.pool_ref.assign((size_t)cs.n * cs.co, 0.0);
+    for (long long m = 0; m < M; m++)
+      for (int o = 0; o < cs.co; o++) in.pool_ref[(size_t)(m / R) * cs.co + o] += in.ref[(size_t)m * cs.co + o];
+    for (double& v : in.pool_ref) v /= (double)R;
   }
   return in;
 }
@@ -343,7 +371,90 @@ std::string diagnose(const Case& cs, const Variant& v, const LaunchShape& ls, co
   return out;
 }
 
+// Explains bad pooled outputs: where they lie and whether the first is off by one output row's share
+// (ref[m, o] / pool_rows) of a row of its own clip (missing / counted twice) or of a neighbour clip's
+// boundary row (a row pooled into the wrong clip).
+std::string diagnose_pool(const Case& cs, const Variant& v, const Inputs& in, const std::vector<float>& got,
+                          const std::vector<char>& bad) {
+  int Co = cs.co, R = cs.pool_rows();
+  long long nbad = 0, nnan = 0, first = -1;
+  std::set<int> clips, cols;
+  for (size_t i = 0; i < got.size(); i++) {
+    if (!bad[i]) continue;
+    nbad++;
+    if (std::isnan(got[i])) nnan++;
+    if (first < 0) first = (long long)i;
+    clips.insert((int)(i / Co));
+    cols.insert((int)(i % Co));
+  }
+  std::string out = dfer_emu::format("      %lld of %zu pooled elements bad (%lld NaN); %zu clips in [%d,%d], %zu columns in [%d,%d]\n",
+                                     nbad, got.size(), nnan, clips.size(), *clips.begin(), *clips.rbegin(), cols.size(),
+                                     *cols.begin(), *cols.rbegin());
+  int shown = 0;
+  for (size_t i = 0; i < got.size() && shown < 4; i++)
+    if (bad[i]) {
+      shown++;
+      out += dfer_emu::format("      (clip %zu, o=%zu): got %.7g, expected %.7g\n", i / Co, i % Co, got[i], in.pool_ref[i]);
+    }
+  if (first >= 0 && !std::isnan(got[first])) {
+    long long clip = first / Co;
+    int o = (int)(first % Co);
+    double diff = (double)got[first] - in.pool_ref[first];
+    double tol = v.tol.atol + v.tol.rtol * std::fabs(in.pool_ref[first]) + 1e-7;
+    std::string why;
+    for (long long m = std::max(0LL, clip * R - 1); m < std::min(cs.m(), (clip + 1) * R + 1); m++) {
+      double share = in.ref[(size_t)m * Co + o] / R;
+      if (std::fabs(share) < 4 * tol) continue;
+      bool own = m / R == clip;
+      if (own && std::fabs(diff + share) <= tol) why += dfer_emu::format("        consistent with row %s MISSING\n", describe_m(cs, m).c_str());
+      else if (own && std::fabs(diff - share) <= tol) why += dfer_emu::format("        consistent with row %s COUNTED TWICE\n", describe_m(cs, m).c_str());
+      else if (!own && std::fabs(diff - share) <= tol) why += dfer_emu::format("        consistent with row %s of the neighbour clip ADDED HERE\n", describe_m(cs, m).c_str());
+    }
+    out += dfer_emu::format("      first bad (clip %lld, o=%d): diff %.6g", clip, o, diff);
+    out += why.empty() ? " (no single output row explains it)\n" : "\n" + why;
+  }
+  return out;
+}
+
 struct Options { std::string path, filter; bool allow_missing = false, verbose = false; };
+
+// A pooled case after its launch: y untouched (every element and guard still the sentinel), pool guards
+// intact, pool within tolerance of the float64 means. Prints its line; returns true on pass.
+bool check_pooled(const Variant& v, const Case& cs, const Inputs& in, const Options& opt, const DeviceBuffer& by,
+                  size_t ny, size_t G, const float* pool, size_t np, double secs) {
+  std::string y_msg, guard_msg;
+  for (size_t i = 0; i < ny + 2 * G && y_msg.empty(); i++)
+    if (!is_sentinel(v.y, by.data(), i))
+      y_msg = dfer_emu::format("wrote y[%lld] although pool is set", (long long)i - (long long)G);
+  for (size_t i = 0; i < G && guard_msg.empty(); i++) {
+    if (!is_sentinel(F32, pool - G, i)) guard_msg = dfer_emu::format("wrote pool[%lld] (before pool)", (long long)i - (long long)G);
+    else if (!is_sentinel(F32, pool + np, i)) guard_msg = dfer_emu::format("wrote pool[%zu] (past the end, n*co = %zu)", np + i, np);
+  }
+  std::vector<float> got(pool, pool + np);
+  std::vector<char> bad(np, 0);
+  double se = 0, sr = 0, maxerr = 0;
+  long long nbad = 0;
+  for (size_t i = 0; i < np; i++) {
+    double r = in.pool_ref[i], g = got[i], e = std::fabs(g - r);
+    if (std::isnan(g)) e = INFINITY;
+    se += e * e; sr += r * r;
+    maxerr = std::max(maxerr, e);
+    if (!(e <= v.tol.atol + v.tol.rtol * std::fabs(r))) { bad[i] = 1; nbad++; }
+  }
+  double nmse = sr > 0 ? se / sr : se;
+  bool pass = y_msg.empty() && guard_msg.empty() && nbad == 0 && nmse <= v.tol.nmse;
+  std::printf("%-18s %-34s nmse %.2e  max err %.2e  %s", v.name, cs.name, nmse, maxerr, pass ? "pass" : "FAIL");
+  if (opt.verbose) std::printf("  (pool_rows %d, %.2f s, %llu atomics)", cs.pool_rows(), secs, dfer_emu::last_stats().atomics);
+  std::printf("\n");
+  if (!pass) {
+    if (!y_msg.empty()) std::printf("      %s\n", y_msg.c_str());
+    if (!guard_msg.empty()) std::printf("      guard band: %s\n", guard_msg.c_str());
+    if (nmse > v.tol.nmse) std::printf("      nmse %.3e > %.0e\n", nmse, v.tol.nmse);
+    if (nbad) std::printf("%s", diagnose_pool(cs, v, in, got, bad).c_str());
+  }
+  std::fflush(stdout);
+  return pass;
+}
 
 // Runs one (variant, case); returns true on pass. Prints its line.
 bool run_one(const Variant& v, const LaunchShape& ls, const Case& cs, const Inputs& in, const Options& opt) {
@@ -365,10 +476,23 @@ bool run_one(const Variant& v, const LaunchShape& ls, const Case& cs, const Inpu
     for (size_t i = 0; i < in.res.size(); i++) store(v.y, br.data(), i, in.res[i]);
   for (size_t i = 0; i < ny + 2 * G; i++) set_sentinel(v.y, by.data(), i);
   void* y = by.data() + G * dt_size(v.y);
+  // pooled cases: pool [n, co] fp32 zeroed (as the host does) between G sentinel floats on both sides
+  const bool pooled = cs.pool != kNoPool;
+  const size_t np = pooled ? (size_t)cs.n * Co : 0;
+  DeviceBuffer bp;
+  float* pool = nullptr;
+  if (pooled) {
+    bp.alloc((np + 2 * G) * 4, "pool(+guards)");
+    for (size_t i = 0; i < np + 2 * G; i++) set_sentinel(F32, bp.data(), i);
+    pool = bp.as<float>() + G;
+    std::fill(pool, pool + np, 0.0f);
+  }
 
-  Conv3dParams p{bx.data(), bw.data(), bb.as<float>(), cs.res ? br.data() : nullptr, y, (dfer::i64)M,
+  Conv3dParams p{bx.data(), bw.data(), bb.as<float>(), cs.res ? br.data() : nullptr,
+                 cs.pool == kPoolYNull ? nullptr : y, (dfer::i64)M,
                  cs.n, cs.t, cs.h, cs.w, cs.c, cs.to(), cs.ho(), cs.wo(), Co, cs.kt, cs.kh, cs.kw,
-                 cs.st, cs.sh, cs.sw, cs.pt, cs.ph, cs.pw, K, cs.relu ? 1 : 0};
+                 cs.st, cs.sh, cs.sw, cs.pt, cs.ph, cs.pw, K, cs.relu ? 1 : 0,
+                 pool, pooled ? cs.pool_rows() : 0, pooled ? 1.0f / (float)cs.pool_rows() : 0.0f};
   dim3 grid((unsigned)((M + ls.tile_m - 1) / ls.tile_m), (unsigned)((Co + ls.tile_n - 1) / ls.tile_n), 1);
   auto t0 = std::chrono::steady_clock::now();
   std::string kerr;
@@ -382,6 +506,7 @@ bool run_one(const Variant& v, const LaunchShape& ls, const Case& cs, const Inpu
     std::printf("%-18s %-34s KERNEL ERROR  FAIL\n      %s\n", v.name, cs.name, kerr.c_str());
     return false;
   }
+  if (pooled) return check_pooled(v, cs, in, opt, by, ny, G, pool, np, secs);
   // guards
   std::string guard_msg;
   for (size_t i = 0; i < G && guard_msg.empty(); i++)

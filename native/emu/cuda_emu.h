@@ -15,7 +15,7 @@
 //  - cp.async is asynchronous: cp_async_16 poisons its destination (contents undefined while in flight)
 //    and queues the copy in the thread's open group; commit closes it; wait<N> performs all but the
 //    newest N committed groups of the calling thread. __syncthreads completes nothing.
-//  - global atomics (atom_add_acq_rel_gpu, ld_acquire_gpu, st_release_gpu, fence_acq_rel_gpu) act at once on
+//  - global atomics (atom_add_acq_rel_gpu, atomic_add_f32, ld_acquire_gpu, st_release_gpu, fence_acq_rel_gpu) act at once on
 //    the one memory; a thread that re-reads the same address with ld_acquire_gpu while no atomic write happened
 //    anywhere since its last read is spinning: it yields until some atomic write happens. launch() runs blocks
 //    one after another, so a grid-wide barrier there deadlocks (reported as such); launch_coresident() runs every
@@ -1073,6 +1073,13 @@ inline uint32_t atom_add_impl(uint32_t* p, uint32_t v, const char* file, int lin
   s.n_atomics++;
   return old;
 }
+inline void atomic_add_f32_impl(float* p, float v, const char* file, int line) {
+  check_atomic_address(p, "atomic_add_f32");
+  cur().site_file = file; cur().site_line = line;
+  *p += v;
+  S().write_epoch++;
+  S().n_atomics++;
+}
 inline void st_release_impl(uint32_t* p, uint32_t v, const char* file, int line) {
   check_atomic_address(p, "st_release_gpu");
   cur().site_file = file; cur().site_line = line;
@@ -1194,4 +1201,9 @@ __device__ __forceinline__ void st_release_gpu(u32* p, u32 v, const char* file =
   ::dfer_emu::st_release_impl(p, v, file, line);
 }
 __device__ __forceinline__ void fence_acq_rel_gpu() {}
+// common.cuh: red.global.add.f32 (no result). Checked like the other atomics: 4-byte aligned, inside a
+// registered global buffer. Subnormal flushing is not modelled.
+__device__ __forceinline__ void atomic_add_f32(float* p, float v, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  ::dfer_emu::atomic_add_f32_impl(p, v, file, line);
+}
 }  // namespace dfer

@@ -346,12 +346,46 @@ static void test_barriers() {
   CHECK(gOut[5] == 6.0f, "after errors: %g", gOut[5]);
 }
 
+// ------------------------------------------------------------------------------------------
+// atomic_add_f32 (red.global.add.f32): 3 blocks x 128 threads add into shared slots of a global
+// buffer; integer-valued sums stay exact in fp32, so the totals are checked exactly.
+static void atomic_kernel(float* out, int mode) {
+  int t = threadIdx.x;
+  if (mode == 1) {  // misaligned address
+    atomic_add_f32(reinterpret_cast<float*>(reinterpret_cast<char*>(out) + 2), 1.0f);
+    return;
+  }
+  if (mode == 2) {  // one float past the 1024-float buffer
+    atomic_add_f32(out + 1024, 1.0f);
+    return;
+  }
+  atomic_add_f32(out + (t % 4), (float)(blockIdx.x * 1000 + t));
+  atomic_add_f32(out + 4 + blockIdx.x, 0.5f);
+}
+
+static void test_atomics() {
+  std::printf("atomics\n");
+  DeviceBuffer buf(1024 * sizeof(float), "acc");
+  float* out = buf.as<float>();
+  std::fill(out, out + 1024, 0.0f);
+  dfer_emu::launch(atomic_kernel, dim3(3), dim3(128), 0, out, 0);
+  // slot j < 4: sum over blocks b < 3 and threads t = j (mod 4) of 1000 b + t = 96000 + 3 (32 j + 1984)
+  for (int j = 0; j < 4; j++) CHECK(out[j] == 96000.0f + 3.0f * (32 * j + 1984), "slot %d = %.1f", j, out[j]);
+  for (int b = 0; b < 3; b++) CHECK(out[4 + b] == 64.0f, "block %d's slot = %g", b, out[4 + b]);
+  CHECK(out[7] == 0.0f, "untouched slot = %g", out[7]);
+  CHECK(dfer_emu::last_stats().atomics == 768, "%llu atomics counted", dfer_emu::last_stats().atomics);
+  expect_error("atomic_add_f32 misaligned", "not 4-byte aligned", [&] { dfer_emu::launch(atomic_kernel, dim3(1), dim3(32), 0, out, 1); });
+  expect_error("atomic_add_f32 past the buffer", "outside every registered global buffer",
+               [&] { dfer_emu::launch(atomic_kernel, dim3(1), dim3(32), 0, out, 2); });
+}
+
 int main() {
   test_conversions();
   test_mma();
   test_ldmatrix();
   test_cp_async();
   test_barriers();
+  test_atomics();
   std::printf("emu_selftest: %d checks, %d failed -> %s\n", g_checks, g_failures, g_failures ? "FAIL" : "PASS");
   return g_failures ? 1 : 0;
 }

@@ -3,7 +3,7 @@
 bug at a time (pipeline order, missing barrier, swizzle, bounds, epilogue), builds conv3d_emu against
 the copy and expects it to FAIL. A mutant that passes means the harness has a blind spot.
 
-    python3 native/emu/mutants.py            # from the repository root; about a minute
+    python3 native/emu/mutants.py            # from the repository root; about 5 minutes
 
 Mutants whose source pattern no longer exists in conv3d.cu are reported as SKIP (the kernel changed).
 Nothing in native/kernels is modified.
@@ -24,6 +24,13 @@ MUTANTS = [
     ("gather bounds: h upper edge inclusive", "tf32_v2", "static_cast<unsigned>(r.h0 + t.b) < static_cast<unsigned>(p.h)", "static_cast<unsigned>(r.h0 + t.b) <= static_cast<unsigned>(p.h)", 1),
     ("K cursor wraps one channel late", "3xtf32_v3", "if (i >= c) {", "if (i > c) {", 1),
     ("ReLU dropped from the epilogue", "f16_v7", "  if (p.relu) {\n    v0 = fmaxf(v0, 0.0f);\n    v1 = fmaxf(v1, 0.0f);\n  }\n", "", 1),
+    # pooled epilogue (Conv3dParams::pool)
+    ("pool, per element: row added to the next row's pooled row", "tf32_v2 pool_r6", "pool_at(p, static_cast<int>(row) / p.pool_rows, col)", "pool_at(p, (static_cast<int>(row) + 1) / p.pool_rows, col)", 1),
+    ("pool, mma: boundary row kept in the previous pooled row", "bf16_v5 pool", "const bool hi_a = g >= split, hi_b = g + 8 >= split;", "const bool hi_a = g > split, hi_b = g + 8 > split;", 1),
+    ("pool, v1: boundary row kept in the previous pooled row", "f32_v1 pool", "const bool hi = sub + i >= split;", "const bool hi = sub + i > split;", 1),
+    ("pool, reduce-scatter: lanes keep the wrong half", "f16_v6 pool", "v[j] = (upper ? v[j + half] : v[j]) + shfl_xor(send, mask);", "v[j] = (upper ? v[j] : v[j + half]) + shfl_xor(send, mask);", 1),
+    ("pool, per element: also writes y", "f16_v7 pool_r6", "    if (two) atomic_add_f32(d + 1, v1 * p.pool_scale);\n    return;\n", "    if (two) atomic_add_f32(d + 1, v1 * p.pool_scale);\n", 1),
+    ("pool, reduced: pool_scale dropped", "bf16_v4 pool", "atomic_add_f32(pool_at(p, seg, col), v[j] * p.pool_scale);", "atomic_add_f32(pool_at(p, seg, col), v[j]);", 1),
 ]
 
 

@@ -142,6 +142,13 @@ __device__ __forceinline__ void st_release_gpu(u32* p, u32 v) {
 }
 __device__ __forceinline__ void fence_acq_rel_gpu() { asm volatile("fence.acq_rel.gpu;" ::: "memory"); }
 
+// *p += v in global memory, fp32, no result (red: relaxed, gpu scope; like atomicAdd, subnormals flush to
+// zero). For accumulating into a buffer the kernel never reads back (conv3d's pooled epilogue): no
+// "memory" clobber, so ordinary loads and stores may move across it. p is a generic address of global memory.
+__device__ __forceinline__ void atomic_add_f32(float* p, float v) {
+  asm volatile("{\n\t.reg .u64 ga;\n\tcvta.to.global.u64 ga, %0;\n\tred.global.add.f32 [ga], %1;\n\t}" ::"l"(p), "f"(v));
+}
+
 }  // namespace dfer
 
 #endif  // DFER_EMULATE

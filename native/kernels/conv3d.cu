@@ -24,22 +24,33 @@
 // launch conv3d_f16_v7: block 256, tile_m 128, tile_n 64, smem 0
 // Limits: m and N*T*H*W below 2^31 (pixel indices are int; element offsets are i64). v4/v5 read x
 // and wp with 16-byte cp.async, so both must be 16-byte aligned (c % 32 == 0 keeps every chunk aligned).
+// Pooled epilogue (every variant): with p.pool != nullptr the kernel folds AdaptiveAvgPool3d(1) into its
+// epilogue and does not write y (y may be null): for each output (row, col), v * pool_scale, v its final value
+// (bias, residual, ReLU as above, fp32 also for the 16-bit variants), is added to the fp32
+// pool[(row / pool_rows) * co + col] with a global atomic (atomic_add_f32). The host zeroes pool [N, co] before
+// the launch and sets pool_rows = To*Ho*Wo, pool_scale = 1 / (To*Ho*Wo). The adds are reduced first: a warp
+// sums the rows it holds of one pooled row in registers, then across the lanes holding the same columns
+// (reduce-scatter of shuffles), and adds sum * pool_scale once per column; a 16-row mma tile (8-row group in
+// v1) that spans three or more pooled rows (pool_rows < 16) adds per element. pool == nullptr: y is written.
 #include "common.cuh"
 
 using namespace dfer;
 
-// Layout mirrored by the C# host (StructLayout.Sequential, 128 bytes). The contract names the
-// weight pointer `w`, which collides with the width `w`; it is `wp` here (same slot).
+// Layout mirrored by the C# host (StructLayout.Sequential, 144 bytes; pool at offset 128). The contract
+// names the weight pointer `w`, which collides with the width `w`; it is `wp` here (same slot).
 struct Conv3dParams {
   const void* x;
   const void* wp;
   const float* bias;
   const void* res;  // may be null
-  void* y;
+  void* y;          // not written (may be null) when pool is set
   i64 m;
   int n, t, h, w, c, to, ho, wo, co, kt, kh, kw, st, sh, sw, pt, ph, pw;
   int k;
   int relu;
+  float* pool;      // null: write y; else [m / pool_rows, co] fp32, zeroed by the host, gets the mean
+  int pool_rows;    // output rows per pooled row: To*Ho*Wo
+  float pool_scale; // 1 / pool_rows
 };
 
 namespace {
@@ -143,11 +154,10 @@ __device__ __forceinline__ bool pair_store_ok(const Conv3dParams& p) {
   return (p.co & 1) == 0 && (reinterpret_cast<u64>(p.y) & (2 * sizeof(T) - 1)) == 0;
 }
 
+// The final values of outputs (row, col) and, if two, (row, col + 1), idx = row * co + col: bias,
+// residual, then ReLU. Every epilogue (stored or pooled) goes through here.
 template <class T>
-__device__ __forceinline__ void epilogue_pair(const Conv3dParams& p, i64 row, int col, float v0, float v1, bool pair_ok) {
-  if (row >= p.m || col >= p.co) return;
-  const bool two = col + 1 < p.co;  // a lone last column when co is odd
-  const i64 idx = row * p.co + col;
+__device__ __forceinline__ void finish_pair(const Conv3dParams& p, i64 idx, int col, bool two, float& v0, float& v1) {
   v0 += p.bias[col];
   if (two) v1 += p.bias[col + 1];
   if (p.res != nullptr) {
@@ -159,12 +169,77 @@ __device__ __forceinline__ void epilogue_pair(const Conv3dParams& p, i64 row, in
     v0 = fmaxf(v0, 0.0f);
     v1 = fmaxf(v1, 0.0f);
   }
+}
+
+// Pooled row (segment) seg, column col of the pool.
+__device__ __forceinline__ float* pool_at(const Conv3dParams& p, int seg, int col) {
+  return p.pool + static_cast<i64>(seg) * p.co + col;
+}
+
+template <class T>
+__device__ __forceinline__ void epilogue_pair(const Conv3dParams& p, i64 row, int col, float v0, float v1, bool pair_ok) {
+  if (row >= p.m || col >= p.co) return;
+  const bool two = col + 1 < p.co;  // a lone last column when co is odd
+  const i64 idx = row * p.co + col;
+  finish_pair<T>(p, idx, col, two, v0, v1);
+  if (p.pool != nullptr) {  // pooled, one atomic per element (the fallback of the reducing epilogues)
+    float* d = pool_at(p, static_cast<int>(row) / p.pool_rows, col);
+    atomic_add_f32(d, v0 * p.pool_scale);
+    if (two) atomic_add_f32(d + 1, v1 * p.pool_scale);
+    return;
+  }
   T* y = static_cast<T*>(p.y);
   if (two && pair_ok) {
     store2(y + idx, v0, v1);
   } else {
     y[idx] = from_float<T>(v0);
     if (two) y[idx + 1] = from_float<T>(v1);
+  }
+}
+
+// ---- pooled epilogue: a warp's sums per (pooled row, column) before the atomics ----
+// A warp walks its rows as groups of consecutive rows [r0, r0 + GROUP) (GROUP = 16 for an mma m16 tile,
+// 8 for v1) whose r0 every lane knows, so every lane computes the same pooled rows s_lo = r0 / pool_rows
+// and s_hi = last valid row / pool_rows: no vote needed. Each lane keeps its partial sums of the open
+// pooled row per column slot (part) and of the next one (next) when the group straddles a boundary;
+// flushing the open row reduces the partial sums across the lanes holding the same columns and adds them.
+
+// Finished values for the pooled sums; 0 outside the output (rows past m, columns past co).
+template <class T>
+__device__ __forceinline__ void pool_pair(const Conv3dParams& p, i64 row, int col, float& v0, float& v1) {
+  if (row >= p.m || col >= p.co) {
+    v0 = v1 = 0.0f;
+    return;
+  }
+  const bool second = col + 1 < p.co;
+  finish_pair<T>(p, row * p.co + col, col, second, v0, v1);
+  if (!second) v1 = 0.0f;
+}
+
+// v[0..N) are this lane's partial sums of N column slots; the lanes that differ only in lane bits
+// MASK_HI, MASK_HI / 2, ... (STEPS bits) hold partial sums of the same slots. Reduce-scatter over those
+// bits (N - N / 2^STEPS shuffles instead of N * STEPS for full sums), highest bit first: the lane with
+// the bit set keeps the upper half. The lane ends with slots base .. base + KEEP - 1 in v[0..KEEP),
+// base = KEEP * (its lane bits read high to low), and adds each (times pool_scale) to pool row seg.
+template <int N, int MASK_HI, int STEPS, class ColOf>
+__device__ __forceinline__ void pool_flush(const Conv3dParams& p, int seg, float (&v)[N], int lane, ColOf col_of) {
+  constexpr int KEEP = N >> STEPS;
+  int base = 0;
+#pragma unroll
+  for (int s = 0; s < STEPS; ++s) {
+    const int mask = MASK_HI >> s, half = N >> (s + 1);
+    const bool upper = (lane & mask) != 0;
+    base = 2 * base + (upper ? 1 : 0);
+#pragma unroll
+    for (int j = 0; j < half; ++j) {
+      const float send = upper ? v[j] : v[j + half];
+      v[j] = (upper ? v[j + half] : v[j]) + shfl_xor(send, mask);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < KEEP; ++j) {
+    const int col = col_of(KEEP * base + j);
+    if (col < p.co) atomic_add_f32(pool_at(p, seg, col), v[j] * p.pool_scale);
   }
 }
 
@@ -253,9 +328,71 @@ __device__ __forceinline__ void mma_stage(const unsigned char* sa, const unsigne
   }
 }
 
+// Pooled epilogue of a warp's MT x NT mma tiles: lane (g, q) holds rows r0 + g and r0 + g + 8 of m16 tile
+// mt (r0 = row0 + 16 mt) for the column pairs col0 + 8 nt + 2q (+1): slot 2 nt + e. The 8 lanes of equal q
+// (lane bits 2..4) share columns, so after the reduce-scatter lane g keeps slot g: one atomic per lane and
+// flush, 32 distinct columns.
+template <class T, int MT, int NT>
+__device__ __forceinline__ void mma_pool_epilogue(const Conv3dParams& p, const float (&acc)[MT][NT][4], i64 row0,
+                                                  int col0, int lane) {
+  static_assert(NT == 4, "the reduce-scatter gives each of the 8 lanes of a column quad one of 2 NT = 8 slots");
+  const int g = lane >> 2, q = lane & 3, pr = p.pool_rows;
+  const auto col_of = [&](int slot) { return col0 + (slot >> 1) * 8 + 2 * q + (slot & 1); };
+  float part[2 * NT], next[2 * NT];
+#pragma unroll
+  for (int j = 0; j < 2 * NT; ++j) part[j] = 0.0f;
+  int open = -1;  // pooled row of part (warp-uniform); -1: none yet
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    const i64 r0 = row0 + mt * 16;
+    if (r0 >= p.m) break;
+    const int r = static_cast<int>(r0);
+    const int s_lo = r / pr, s_hi = static_cast<int>(min(r0 + 15, p.m - 1)) / pr;
+    if (s_hi > s_lo + 1) {  // pool_rows < 16: three or more pooled rows in this tile
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const int col = col0 + nt * 8 + 2 * q;
+        epilogue_pair<T>(p, r0 + g, col, acc[mt][nt][0], acc[mt][nt][1], false);
+        epilogue_pair<T>(p, r0 + g + 8, col, acc[mt][nt][2], acc[mt][nt][3], false);
+      }
+      continue;
+    }
+    if (s_lo != open) {
+      if (open >= 0) pool_flush<2 * NT, 16, 3>(p, open, part, lane, col_of);
+#pragma unroll
+      for (int j = 0; j < 2 * NT; ++j) part[j] = 0.0f;
+      open = s_lo;
+    }
+    const int split = pr - (r - s_lo * pr);  // rows r0 + split.. belong to pooled row s_lo + 1
+    const bool hi_a = g >= split, hi_b = g + 8 >= split;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const int col = col0 + nt * 8 + 2 * q;
+      float a0 = acc[mt][nt][0], a1 = acc[mt][nt][1], b0 = acc[mt][nt][2], b1 = acc[mt][nt][3];
+      pool_pair<T>(p, r0 + g, col, a0, a1);
+      pool_pair<T>(p, r0 + g + 8, col, b0, b1);
+      part[2 * nt] += (hi_a ? 0.0f : a0) + (hi_b ? 0.0f : b0);
+      part[2 * nt + 1] += (hi_a ? 0.0f : a1) + (hi_b ? 0.0f : b1);
+      next[2 * nt] = (hi_a ? a0 : 0.0f) + (hi_b ? b0 : 0.0f);
+      next[2 * nt + 1] = (hi_a ? a1 : 0.0f) + (hi_b ? b1 : 0.0f);
+    }
+    if (s_hi != s_lo) {
+      pool_flush<2 * NT, 16, 3>(p, open, part, lane, col_of);
+#pragma unroll
+      for (int j = 0; j < 2 * NT; ++j) part[j] = next[j];
+      open = s_hi;
+    }
+  }
+  if (open >= 0) pool_flush<2 * NT, 16, 3>(p, open, part, lane, col_of);
+}
+
 template <class T, int MT, int NT>
 __device__ __forceinline__ void mma_epilogue(const Conv3dParams& p, const float (&acc)[MT][NT][4], i64 row0, int col0,
                                              int lane) {
+  if (p.pool != nullptr) {
+    mma_pool_epilogue<T, MT, NT>(p, acc, row0, col0, lane);
+    return;
+  }
   const bool pair_ok = pair_store_ok<T>(p);
   const int g = lane >> 2, q = lane & 3;
 #pragma unroll
@@ -271,6 +408,61 @@ __device__ __forceinline__ void mma_epilogue(const Conv3dParams& p, const float 
 
 // ---- v1: exact fp32 SIMT ----
 // Thread (tx = tid % 16, ty = tid / 16) owns rows ty*4..+3 and 64+ty*4..+3, columns tx*4..+3.
+
+// Pooled epilogue of v1: warp w holds rows m0 + 64 h + 8 w + [0, 8) for h = 0, 1 (lane bit 4 picks the
+// upper 4) x the tile's 64 columns; lanes L and L ^ 16 share columns n0 + 4 (L % 16) + slot, slot < 4.
+// After the reduce-scatter over lane bit 4 each keeps two slots: two atomics per lane and flush.
+__device__ __forceinline__ void simt_pool_epilogue(const Conv3dParams& p, const float (&acc)[8][4], i64 m0, int n0, int tid) {
+  const int lane = tid & 31, warp = tid >> 5, pr = p.pool_rows;
+  const int col = n0 + (tid & 15) * 4, sub = (lane >> 4) * 4;  // this lane's first column and row in the group
+  const auto col_of = [&](int slot) { return col + slot; };
+  float part[4] = {0.0f, 0.0f, 0.0f, 0.0f}, next[4];
+  int open = -1;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const i64 r0 = m0 + h * 64 + warp * 8;
+    if (r0 >= p.m) break;
+    const int r = static_cast<int>(r0);
+    const int s_lo = r / pr, s_hi = static_cast<int>(min(r0 + 7, p.m - 1)) / pr;
+    if (s_hi > s_lo + 1) {  // pool_rows < 8
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        epilogue_pair<float>(p, r0 + sub + i, col, acc[4 * h + i][0], acc[4 * h + i][1], false);
+        epilogue_pair<float>(p, r0 + sub + i, col + 2, acc[4 * h + i][2], acc[4 * h + i][3], false);
+      }
+      continue;
+    }
+    if (s_lo != open) {
+      if (open >= 0) pool_flush<4, 16, 1>(p, open, part, lane, col_of);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) part[j] = 0.0f;
+      open = s_lo;
+    }
+    const int split = pr - (r - s_lo * pr);  // rows r0 + split.. belong to pooled row s_lo + 1
+#pragma unroll
+    for (int j = 0; j < 4; ++j) next[j] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      float v[4] = {acc[4 * h + i][0], acc[4 * h + i][1], acc[4 * h + i][2], acc[4 * h + i][3]};
+      pool_pair<float>(p, r0 + sub + i, col, v[0], v[1]);
+      pool_pair<float>(p, r0 + sub + i, col + 2, v[2], v[3]);
+      const bool hi = sub + i >= split;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        part[j] += hi ? 0.0f : v[j];
+        next[j] += hi ? v[j] : 0.0f;
+      }
+    }
+    if (s_hi != s_lo) {
+      pool_flush<4, 16, 1>(p, open, part, lane, col_of);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) part[j] = next[j];
+      open = s_hi;
+    }
+  }
+  if (open >= 0) pool_flush<4, 16, 1>(p, open, part, lane, col_of);
+}
+
 __device__ __forceinline__ void conv3d_f32_simt(const Conv3dParams& p) {
   constexpr int BM = 128, BN = 64, BK = 16;
   constexpr int LDA = BM + 4, LDB = BN + 4;  // k-major rows; +4 keeps float4 alignment, stores 2-way at worst
@@ -345,6 +537,10 @@ __device__ __forceinline__ void conv3d_f32_simt(const Conv3dParams& p) {
     __syncthreads();
   }
 
+  if (p.pool != nullptr) {
+    simt_pool_epilogue(p, acc, m0, n0, tid);
+    return;
+  }
   const bool pair_ok = pair_store_ok<float>(p);
 #pragma unroll
   for (int i = 0; i < 8; ++i) {

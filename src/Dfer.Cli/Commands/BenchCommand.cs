@@ -19,7 +19,8 @@ internal static class BenchCommand
 
     /// <summary>What a run measured.</summary>
     public sealed record Report(string Model, string Backend, int Batch, double ClipsPerSecond, double LatencyMs,
-        double GflopsPerSecond, string Weights, string Device, int Threads, int Warmup, int Repeats, string Precision = "fp32");
+        double GflopsPerSecond, string Weights, string Device, int Threads, int Warmup, int Repeats, string Precision = "fp32", string? Execution = null,
+        double? StreamedClipsPerSecond = null);
 
     public static Command Create(CliConsole console)
     {
@@ -32,7 +33,7 @@ internal static class BenchCommand
         var threads = SharedOptions.Threads();
         var warmup = new Option<int>("--warmup")
         {
-            Description = "Untimed passes first (kernel JIT, caches, thread start-up)",
+            Description = "Untimed passes first (kernel JIT, caches, thread start-up; on cuda the first pass also records the CUDA graph the others replay)",
             HelpName = "N",
             DefaultValueFactory = _ => 1,
         };
@@ -76,13 +77,31 @@ internal static class BenchCommand
             console.Progress($"pass {i + 1}/{settings.Repeats}: {times[i]:F1} ms");
         }
 
+        // Where batches overlap (cuda), also the throughput of a stream: the next batch is submitted, and its input
+        // uploaded, while the one before computes, as `infer --dataset` runs them.
+        double? streamed = null;
+        if (session.Pipelined)
+        {
+            long begin = Stopwatch.GetTimestamp();
+            Runtime.PendingClips? previous = null;
+            for (int i = 0; i < settings.Repeats; i++)
+            {
+                var current = session.Submit(clips, settings.Batch, "benchmark batch");
+                previous?.Wait();
+                previous = current;
+            }
+            previous?.Wait();
+            streamed = (double)settings.Repeats * settings.Batch / Stopwatch.GetElapsedTime(begin).TotalSeconds;
+            console.Progress($"streamed {settings.Repeats} batches: {streamed:F1} clips/s");
+        }
+
         // Counted after timing: it builds a second graph, garbage the timed passes should not collect.
         long flopsPerClip = session.FlopsPerClip;
         double median = Median(times);
         double seconds = median / 1000.0;
         var report = new Report(loaded.Model.Name, loaded.Backend.Name, settings.Batch, settings.Batch / seconds, median,
             (double)flopsPerClip * settings.Batch / seconds / 1e9, loaded.Weights.Source, loaded.Backend.Device,
-            loaded.Threads, settings.Warmup, settings.Repeats, loaded.Precision);
+            loaded.Threads, settings.Warmup, settings.Repeats, loaded.Precision, session.Execution, streamed);
         if (settings.Format == Output.Json) WriteJson(console.Out, report);
         else WriteTable(console.Out, report);
         return ExitCodes.Ok;
@@ -117,6 +136,8 @@ internal static class BenchCommand
             json.WriteString("device", r.Device);
             json.WriteNumber("threads", r.Threads);
             json.WriteNumber("repeats", r.Repeats);
+            if (r.Execution is not null) json.WriteString("execution", r.Execution);
+            if (r.StreamedClipsPerSecond is double s) Output.WriteNumber(json, "streamed_clips_per_s", s);
         });
 
     private static void WriteTable(TextWriter stdout, Report r) =>
@@ -126,8 +147,9 @@ internal static class BenchCommand
             ("backend", $"{r.Backend} on {r.Device}"),
             ("precision", r.Precision),
             ("batch", $"{r.Batch} clip{(r.Batch == 1 ? "" : "s")}, {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, median of {r.Repeats} after {r.Warmup} warm-up"),
-            ("latency", $"{Output.Fixed(r.LatencyMs, 1)} ms per batch"),
+            ("latency", $"{Output.Fixed(r.LatencyMs, r.LatencyMs < 10 ? 3 : 1)} ms per batch"),
             ("throughput", $"{Output.Fixed(r.ClipsPerSecond, 2)} clips/s"),
             ("compute", $"{Output.Fixed(r.GflopsPerSecond, 1)} GFLOP/s"),
-        });
+        }.Concat(r.StreamedClipsPerSecond is double s ? new[] { ("streamed", $"{Output.Fixed(s, 2)} clips/s (next batch uploads while one computes)") } : [])
+         .Concat(r.Execution is null ? [] : new[] { ("execution", r.Execution) }).ToList());
 }

@@ -40,7 +40,7 @@ internal static class EvalCommand
         // Without --output the rows are only needed for the metrics, not on stdout.
         var quiet = new CliConsole(TextWriter.Null, console.Err, console.ShowProgress);
         DatasetOutcome outcome = DatasetRunner.Run(loaded, items, scoring.Batch, scoring.JitterSeed,
-            settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.Output is null ? quiet : console);
+            settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.DecodeThreads, settings.Dataset.Output is null ? quiet : console);
 
         var classes = model.Classes;
         var pairs = new List<(int, int)>();

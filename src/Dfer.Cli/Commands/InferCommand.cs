@@ -77,7 +77,7 @@ internal static class InferCommand
         if (items is not null)
         {
             DatasetOutcome outcome = DatasetRunner.Run(loaded, items, scoring.Batch, scoring.JitterSeed,
-                settings.Dataset.Output, settings.Dataset.Existing, console);
+                settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.DecodeThreads, console);
             return outcome.Failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
         }
 

@@ -75,6 +75,22 @@ internal static class SharedOptions
         Description = "Replace an existing --output instead of refusing",
     };
 
+    /// <summary><c>--decode-threads N</c>; null (not given) lets <see cref="Datasets.DatasetRunner"/> choose.</summary>
+    public static Option<int?> DecodeThreads()
+    {
+        var option = new Option<int?>("--decode-threads")
+        {
+            Description = "Threads that decode videos of a --dataset run while the forward pass runs, at most two batches' worth of clips ahead; 0 decodes each video on the main thread between forward passes (default: 1, or 2 with 4 or more logical cores)",
+            HelpName = "N",
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && int.TryParse(result.Tokens[^1].Value, out int value) && value < 0)
+                result.AddError($"Option '{option.Name}' must be at least 0, got {value}.");
+        });
+        return option;
+    }
+
     public static Option<string> Backend() => new("--backend")
     {
         Description = $"Backend to run on: {string.Join(", ", BackendRegistry.Names)} (see 'dfer devices')",

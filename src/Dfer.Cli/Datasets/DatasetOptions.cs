@@ -6,7 +6,9 @@ using Dfer.Runtime;
 namespace Dfer.Cli.Datasets;
 
 /// <summary>The options that describe a dataset run, as <c>infer</c> and <c>eval</c> share them.</summary>
-internal sealed record DatasetOptions(string? Source, string? Root, string ClipFolder, string? Output, DatasetRunner.Existing Existing)
+/// <param name="DecodeThreads">--decode-threads; null: <see cref="DatasetRunner.DefaultDecodeThreads"/>.</param>
+internal sealed record DatasetOptions(string? Source, string? Root, string ClipFolder, string? Output, DatasetRunner.Existing Existing,
+    int? DecodeThreads = null)
 {
     /// <summary>Lists the dataset's videos; a CSV needs --root.</summary>
     public IReadOnlyList<DatasetItem> List(IModel model)
@@ -27,8 +29,8 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
     /// <summary>Refuses dataset-only options given without --dataset.</summary>
     public void CheckUnused()
     {
-        if (Root is not null || Output is not null || Existing != DatasetRunner.Existing.Refuse)
-            throw new DferException("--root, --output, --resume and --overwrite belong to a --dataset run");
+        if (Root is not null || Output is not null || Existing != DatasetRunner.Existing.Refuse || DecodeThreads is not null)
+            throw new DferException("--root, --output, --resume, --overwrite and --decode-threads belong to a --dataset run");
     }
 
     /// <summary>Declares the options on a command and reads them back.</summary>
@@ -40,10 +42,11 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
         private readonly Option<string?> _output = SharedOptions.ResultsOutput(outputDescription);
         private readonly Option<bool> _resume = SharedOptions.Resume();
         private readonly Option<bool> _overwrite = SharedOptions.Overwrite();
+        private readonly Option<int?> _decodeThreads = SharedOptions.DecodeThreads();
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { _dataset, _root, _clipFolder, _output, _resume, _overwrite })
+            foreach (Option option in new Option[] { _dataset, _root, _clipFolder, _output, _resume, _overwrite, _decodeThreads })
                 command.Options.Add(option);
         }
 
@@ -54,7 +57,8 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
             string? output = parsed.GetValue(_output);
             if (resume && output is null) throw new DferException("--resume continues the run recorded in --output: give --output FILE");
             var existing = resume ? DatasetRunner.Existing.Resume : overwrite ? DatasetRunner.Existing.Overwrite : DatasetRunner.Existing.Refuse;
-            return new DatasetOptions(parsed.GetValue(_dataset), parsed.GetValue(_root), parsed.GetValue(_clipFolder)!, output, existing);
+            return new DatasetOptions(parsed.GetValue(_dataset), parsed.GetValue(_root), parsed.GetValue(_clipFolder)!, output, existing,
+                parsed.GetValue(_decodeThreads));
         }
     }
 }

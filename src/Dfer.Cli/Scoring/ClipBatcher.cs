@@ -4,11 +4,16 @@ namespace Dfer.Cli.Scoring;
 
 /// <summary>
 /// Groups clips into batches across job boundaries, so many one-clip videos still run at the
-/// requested batch size, and reports each job as soon as its last clip is scored (or it failed).
+/// requested batch size, and reports each job once, as soon as its last clip is scored (or it failed).
+/// One batch is kept in flight: a full batch is submitted (<see cref="Session.Submit"/>) before the
+/// previous one is collected, so on the cuda backend the next batch's input uploads, and the caller
+/// decodes and gathers the batch after it, while the GPU computes.
 /// </summary>
 internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> completed)
 {
     private readonly List<(ScoreJob Job, int Clip)> _pending = new();
+    private readonly HashSet<ScoreJob> _reported = new();
+    private (PendingClips Run, List<(ScoreJob Job, int Clip)> Clips, List<ScoreJob> Jobs)? _inFlight;
     private float[]? _buffer;
 
     /// <summary>Clips scored so far.</summary>
@@ -22,18 +27,25 @@ internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> c
     {
         if (job.Error is not null || job.ClipCount == 0)
         {
-            completed(job);
+            Report(job);
             return;
         }
         for (int c = 0; c < job.ClipCount; c++)
         {
             _pending.Add((job, c));
-            if (_pending.Count == batch) Flush();
+            if (_pending.Count == batch) Submit();
         }
     }
 
-    /// <summary>Runs whatever is queued.</summary>
+    /// <summary>Runs whatever is queued and collects every batch in flight: every job added so far is reported when this returns.</summary>
     public void Flush()
+    {
+        Submit();
+        Collect();
+    }
+
+    /// <summary>Submits the queued clips as one batch, then collects the batch that was in flight before it.</summary>
+    private void Submit()
     {
         // A job that failed in an earlier batch contributes nothing more.
         _pending.RemoveAll(p => p.Job.Error is not null);
@@ -46,21 +58,53 @@ internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> c
             var (job, clip) = _pending[i];
             job.Clip(clip).CopyTo(_buffer.AsSpan(i * clipLength, clipLength));
         }
-        var jobs = _pending.Select(p => p.Job).Distinct().ToList();
+        var clips = _pending.ToList();
+        var jobs = clips.Select(p => p.Job).Distinct().ToList();
+        _pending.Clear();
         string source = jobs.Count == 1 ? jobs[0].Source : "batch of " + string.Join(", ", jobs.Select(j => j.Source));
+        PendingClips? run = null;
         try
         {
-            ClipResult[] results = session.Run(_buffer.AsSpan(0, n * clipLength), n, source);
-            for (int i = 0; i < n; i++) _pending[i].Job.SetResult(_pending[i].Clip, results[i]);
+            // Submit copies the clips before it returns, so the buffer is free for the next batch.
+            run = session.Submit(_buffer.AsSpan(0, n * clipLength), n, source);
         }
         catch (DferException ex)
         {
             foreach (ScoreJob job in jobs) job.Fail(ex.Message);
         }
+        Collect();
+        if (run is not null) _inFlight = (run, clips, jobs);
+        else Finish(clips, jobs);
+    }
+
+    /// <summary>Waits for the batch in flight, if any, and reports the jobs it completed.</summary>
+    private void Collect()
+    {
+        if (_inFlight is not { } flight) return;
+        _inFlight = null;
+        try
+        {
+            ClipResult[] results = flight.Run.Wait();
+            for (int i = 0; i < flight.Clips.Count; i++) flight.Clips[i].Job.SetResult(flight.Clips[i].Clip, results[i]);
+        }
+        catch (DferException ex)
+        {
+            foreach (ScoreJob job in flight.Jobs) job.Fail(ex.Message);
+        }
+        Finish(flight.Clips, flight.Jobs);
+    }
+
+    private void Finish(List<(ScoreJob Job, int Clip)> clips, List<ScoreJob> jobs)
+    {
         Batches++;
-        Scored += n;
-        _pending.Clear();
+        Scored += clips.Count;
         foreach (ScoreJob job in jobs)
-            if (job.Done) completed(job);
+            if (job.Done) Report(job);
+    }
+
+    // A job split over two batches may fail in the first after the second was submitted: it is reported once.
+    private void Report(ScoreJob job)
+    {
+        if (_reported.Add(job)) completed(job);
     }
 }

@@ -81,6 +81,66 @@ public class DatasetCommandTests
             Assert.That(CliAssert.Floats(after[i].GetProperty("logits")), Is.EqualTo(CliAssert.Floats(rows[i].GetProperty("logits"))), $"row {i}");
     }
 
+    /// <summary>
+    /// Decoding ahead on background threads changes nothing but the speed: the same rows in the same
+    /// order, the same error lines, byte for byte the same results file as decoding each video on the
+    /// main thread, with good and bad videos interleaved, batches across videos and jittered frames.
+    /// </summary>
+    [Test]
+    public void FolderDataset_DecodedAheadOnThreads_GivesTheSameResultsAsDecodingInline()
+    {
+        string dir = _files.PathOf("videos");
+        int[] frames = [20, 0, 9, -1, 3, 1, 0];
+        for (int v = 0; v < frames.Length; v++)
+        {
+            string folder = Path.Combine(dir, $"v{v:D2}");
+            if (frames[v] > 0) CopyFrames(folder, frames[v]);
+            else Directory.CreateDirectory(folder);
+            if (frames[v] < 0)
+            {
+                byte[] jpeg = File.ReadAllBytes(MediaFixtures.PathOf("frames", "00001.jpg"));
+                File.WriteAllBytes(Path.Combine(folder, "00001.jpg"), jpeg.AsSpan(0, jpeg.Length / 3).ToArray());
+            }
+        }
+
+        var runs = new List<(CliRun Run, string Rows)>();
+        foreach (string threads in new[] { "0", "3" })
+        {
+            string output = _files.PathOf($"results-{threads}.csv");
+            CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output,
+                "--batch", "3", "--jitter-seed", "7", "--decode-threads", threads);
+            Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
+            Assert.That(run.Stderr, Does.Contain("4 of 7 videos scored").And.Contain("3 failed").And.Contain("s for decoding"), run.ToString());
+            CliAssert.NoStackTrace(run);
+            runs.Add((run, File.ReadAllText(output)));
+        }
+
+        string[] videos = File.ReadAllLines(_files.PathOf("results-0.csv")).Skip(1).Select(l => l.Split(',')[0]).ToArray();
+        Assert.That(videos, Is.EqualTo(Enumerable.Range(0, frames.Length).Select(v => $"v{v:D2}")));
+        string[] ErrorLines(CliRun run) => run.StderrLines.Where(l => l.StartsWith("dfer: error:")).ToArray();
+        Assert.That(ErrorLines(runs[0].Run), Has.Length.EqualTo(3));
+        for (int i = 1; i < runs.Count; i++)
+        {
+            Assert.That(runs[i].Rows, Is.EqualTo(runs[0].Rows), $"results file of run {i}");
+            Assert.That(ErrorLines(runs[i].Run), Is.EqualTo(ErrorLines(runs[0].Run)), $"errors of run {i}");
+        }
+    }
+
+    [Test]
+    public void DecodeThreads_BelongsToADatasetRun_AndIsNotNegative()
+    {
+        string clips = _files.WriteClips("clips.npy", CliHarness.Clips(1, 3));
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", clips, "--decode-threads", "2");
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
+        Assert.That(run.Stderr, Does.Contain("--decode-threads"));
+
+        string dir = _files.PathOf("videos");
+        CopyFrames(Path.Combine(dir, "a"), 2);
+        run = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--decode-threads", "-1");
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
+        Assert.That(run.Stderr, Does.Contain("--decode-threads").And.Contain("at least 0"));
+    }
+
     [Test]
     public void FolderDataset_WithoutOutput_StreamsJsonLinesOnStdout()
     {

@@ -5,7 +5,7 @@ namespace Dfer.Tests.Native;
 
 /// <summary>
 /// The CUDA kernels in native/kernels run on the CPU emulator (native/emu, README.md there): g++ builds
-/// the emulator's self-test and the conv3d, LSTM and attention_pool harnesses from the unchanged kernel
+/// the emulator's self-test and the conv3d, LSTM, attention_pool and small_ops harnesses from the unchanged kernel
 /// sources, and each must exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
 /// </summary>
 [TestFixture]
@@ -134,5 +134,22 @@ public class NativeEmulationTests
         Assert.That(r.Code, Is.Zero, $"attention_pool_emu failed (exit {r.Code}: 1 = a case failed, 2 = harness error):\n{r.Output}");
         Assert.That(r.Output, Does.Contain(" 0 failed"));
         Assert.That(r.Output, Does.Match(@"m3dfel_b2\S*\s+qkv nmse \S+ max \S+\s+logits nmse \S+ max \S+\s+pass"));
+    }
+
+    [Test]
+    public void SmallOpsKernels_MatchFloat64Reference_OnTheEmulator()
+    {
+        RequireGxx();
+        string cu = Path.Combine(Root, "native", "kernels", "small_ops.cu");
+        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
+        string exe = Build("small_ops_emu.cpp", "small_ops_emu");
+        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
+        TestContext.Out.WriteLine(r.Output);
+        Assert.That(r.TimedOut, Is.False, $"small_ops_emu timed out\n{r.Output}");
+        Assert.That(r.Code, Is.Zero, $"small_ops_emu failed (exit {r.Code}: 1 = a case failed, 2 = harness error):\n{r.Output}");
+        Assert.That(r.Output, Does.Contain(" 0 failed"));
+        Assert.That(r.Output, Does.Match(@"permute\s+m3dfel_clip\S*_merged\s+nmse \S+ max \S+\s+pass"));
+        Assert.That(r.Output, Does.Match(@"softmax\s+rows5_n1000\s+nmse \S+ max \S+\s+pass"));
+        Assert.That(r.Output, Does.Match(@"avgpool3d\s+n3_t2_h5_w7_c33\s+nmse \S+ max \S+\s+pass"));
     }
 }

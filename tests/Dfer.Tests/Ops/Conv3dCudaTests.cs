@@ -40,8 +40,8 @@ public class Conv3dCudaTests
     public void KernelArgument_MirrorsTheStructInConv3dCu()
     {
         KernelStructLayout.AssertMirrors<Conv3dCudaParams>(Source, "Conv3dParams",
-            t => t switch { "i64" or "longlong" => 8, "int" => 4, _ => throw new AssertionException($"unexpected field type {t}") },
-            (_, name) => name.ToLowerInvariant() == "wp" ? "wgt" : name.ToLowerInvariant());
+            t => t switch { "i64" or "longlong" => 8, "int" or "float" => 4, _ => throw new AssertionException($"unexpected field type {t}") },
+            (_, name) => name.ToLowerInvariant() == "wp" ? "wgt" : name.Replace("_", "").ToLowerInvariant());
     }
 
     [Test]

@@ -4,21 +4,28 @@ using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
 using Dfer.Ops.AttentionPool;
 using Dfer.Ops.Conv3d;
+using Dfer.Ops.AvgPool3d;
 using Dfer.Ops.Lstm;
+using Dfer.Ops.Permute;
+using Dfer.Ops.Softmax;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cuda;
 
 /// <summary>
 /// The native CUDA backend (<c>cuda</c>): hand-written kernels of native/kernels/*.cu launched
-/// through the driver API on the CUDA context and stream of ILGPU's CUDA accelerator. Ops without
-/// a native kernel run ILGPU's kernel on that same context, so activations never leave the device
-/// and one buffer plan serves both; <see cref="Native"/> says which ops are native.
+/// through the driver API, in the CUDA context of ILGPU's CUDA accelerator, on a stream of its own.
+/// Ops without a native kernel run ILGPU's kernel on that same context, so activations never leave
+/// the device and one arena serves both; <see cref="Native"/> says which ops are native. A compiled
+/// graph (<see cref="CudaExecutable"/>) keeps bf16/fp16 activations in 16 bits between convolutions,
+/// folds an average pool into the convolution before it, and replays the forward pass from a CUDA
+/// graph when every step is native.
 /// </summary>
 public sealed class CudaBackend : IBackend, IOpRunner
 {
     private readonly CudaDevice _cuda;
     private readonly IlgpuBackend _executor;
+    private readonly Conv3dCudaVariant? _conv3d;
 
     /// <summary>Opens the first NVIDIA GPU; <see cref="DferException"/> with the reason when it or the kernels are missing.</summary>
     public CudaBackend(Precision precision = Precision.Fp32) : this(precision, null) { }
@@ -38,15 +45,15 @@ public sealed class CudaBackend : IBackend, IOpRunner
             ilgpu.Dispose();
             throw;
         }
-        _executor = new IlgpuBackend(ilgpu, Name, $"{_cuda.Description}, {precision.Name()}", op => Resolve(_cuda, op, precision, conv3d), SupportsKind,
-            conv3d is null ? graph => ResolveInGraph(_cuda, graph, precision) : null);
+        _conv3d = conv3d;
+        _executor = new IlgpuBackend(ilgpu, Name, $"{_cuda.Description}, {precision.Name()}", op => Resolve(_cuda, op, precision, conv3d), SupportsKind);
     }
 
     /// <summary>
     /// Which graph values are stored in 16 bits: in bf16/fp16 mode, the output of a conv3d whose every
     /// reader is a conv3d (as its input or its residual) and that is not a graph output. Chains of
     /// convolutions (a backbone) then pass 16-bit activations from kernel to kernel; fp32 appears only
-    /// where another op reads. A 16-bit value occupies the first half of its fp32-sized buffer.
+    /// where another op reads. A 16-bit value takes 2 bytes per element in the executor's arena.
     /// </summary>
     public static bool[] Store16(Graph graph, Precision precision)
     {
@@ -62,14 +69,66 @@ public sealed class CudaBackend : IBackend, IOpRunner
         return store;
     }
 
-    private static Func<Node, IIlgpuKernel?> ResolveInGraph(CudaDevice cuda, Graph graph, Precision precision)
+    /// <summary>
+    /// Conv3d nodes whose output only a global average pool reads (and that is not a graph output), keyed by the
+    /// pool node: the convolution's epilogue computes the pool, so its full output is never stored.
+    /// </summary>
+    public static Dictionary<Node, Node> PooledConvolutions(Graph graph)
+    {
+        var readers = new List<Node>[graph.ValueCount];
+        foreach (Node n in graph.Nodes)
+            foreach (int v in n.Inputs) (readers[v] ??= new()).Add(n);
+        var outputs = graph.Outputs.Values.ToHashSet();
+        var fused = new Dictionary<Node, Node>();
+        foreach (Node n in graph.Nodes)
+            if (n.Op.Kind == OpKind.Conv3d && !outputs.Contains(n.Output)
+                && readers[n.Output] is [{ Op.Kind: OpKind.AvgPool3d } pool] && pool.Inputs.Length == 1)
+                fused[pool] = n;
+        return fused;
+    }
+
+    /// <summary>
+    /// The graph as steps for <see cref="CudaExecutable"/>: one per node, except that a convolution with a pooled
+    /// reader (<see cref="PooledConvolutions"/>) and its pool are one step, and a reshape is an alias. Also the
+    /// bytes per element of every value (2 for a <see cref="Store16"/> value, else 4).
+    /// </summary>
+    internal static (List<CudaStep> Steps, int[] ElementBytes) Lower(CudaDevice cuda, Graph graph, Precision precision, Conv3dCudaVariant? conv3d)
     {
         bool[] store = Store16(graph, precision);
-        return node => node.Op.Kind == OpKind.Conv3d
-            ? new Conv3dCuda(cuda, (Conv3dOp)node.Op, precision, null, new Conv3dStorage(
-                store[node.Inputs[0]], node.Inputs.Length > 1 && store[node.Inputs[1]], store[node.Output]))
-            : Resolve(cuda, node.Op, precision);
+        Dictionary<Node, Node> pooled = PooledConvolutions(graph);
+        var fusedConvs = pooled.Values.ToHashSet();
+        var steps = new List<CudaStep>();
+        try
+        {
+            foreach (Node node in graph.Nodes)
+            {
+                if (fusedConvs.Contains(node)) continue;
+                if (pooled.TryGetValue(node, out Node? conv))
+                {
+                    steps.Add(new CudaStep(conv, Conv3d(cuda, conv, store, precision, conv3d, pooled: true), conv.Inputs, node.Output));
+                    continue;
+                }
+                IIlgpuKernel? kernel = node.Op.Kind switch
+                {
+                    OpKind.Reshape => null,
+                    OpKind.Conv3d => Conv3d(cuda, node, store, precision, conv3d, pooled: false),
+                    _ => Resolve(cuda, node.Op, precision, conv3d)
+                        ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.OpName()} has no kernel on cuda"),
+                };
+                steps.Add(new CudaStep(node, kernel, node.Inputs, node.Output));
+            }
+        }
+        catch
+        {
+            foreach (var s in steps) s.Kernel?.Dispose();
+            throw;
+        }
+        return (steps, store.Select(half => half ? 2 : 4).ToArray());
     }
+
+    private static Conv3dCuda Conv3d(CudaDevice cuda, Node node, bool[] store, Precision precision, Conv3dCudaVariant? variant, bool pooled) =>
+        new(cuda, (Conv3dOp)node.Op, precision, variant, new Conv3dStorage(
+            store[node.Inputs[0]], node.Inputs.Length > 1 && store[node.Inputs[1]], store[node.Output]), pooled);
 
     public string Name => "cuda";
     public string Device => _executor.Device;
@@ -87,8 +146,13 @@ public sealed class CudaBackend : IBackend, IOpRunner
         OpKind.AttentionPool => AttentionPoolCuda.Unsupported((AttentionPoolOp)op) is null
             ? new AttentionPoolCuda(cuda, (AttentionPoolOp)op) : IlgpuBackend.Resolve(cuda.Ilgpu, op),
         OpKind.Lstm => new LstmCuda(cuda, (LstmOp)op),
-        OpKind.Permute or OpKind.Reshape or OpKind.AvgPool3d or OpKind.Linear or OpKind.Attention
-            or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax or OpKind.LayerNorm or OpKind.Gelu
+        // Views past small_ops.cu's rank run ILGPU's permute instead.
+        OpKind.Permute => ((PermuteOp)op).ViewShape.Length <= PermuteCuda.MaxRank
+            ? new PermuteCuda(cuda, (PermuteOp)op) : IlgpuBackend.Resolve(cuda.Ilgpu, op),
+        OpKind.Softmax => new SoftmaxCuda(cuda, (SoftmaxOp)op),
+        OpKind.AvgPool3d => new AvgPool3dCuda(cuda, (AvgPool3dOp)op),
+        OpKind.Reshape or OpKind.Linear or OpKind.Attention
+            or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.LayerNorm or OpKind.Gelu
             or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d or OpKind.FrameSample
             or OpKind.RelPosAttention or OpKind.Lifting or OpKind.Add or OpKind.Slice or OpKind.ClassToken
             or OpKind.AdaptiveSplit or OpKind.TokenPool or OpKind.TokenMaxPool or OpKind.SepConv2d
@@ -96,7 +160,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
     };
 
     /// <summary>Whether <paramref name="kind"/> runs a native kernel (true) or ILGPU's on the same GPU (false).</summary>
-    public static bool Native(OpKind kind) => kind is OpKind.Conv3d or OpKind.Lstm or OpKind.AttentionPool;
+    public static bool Native(OpKind kind) => kind is OpKind.Conv3d or OpKind.Lstm or OpKind.AttentionPool
+        or OpKind.Permute or OpKind.Softmax or OpKind.AvgPool3d;
 
     /// <summary>Every op runs on this backend: natively or through ILGPU on the same context.</summary>
     public static bool SupportsKind(OpKind kind) => IlgpuBackend.SupportsKind(kind);
@@ -106,7 +171,19 @@ public sealed class CudaBackend : IBackend, IOpRunner
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel) =>
         _executor.RunGuarded(op, inputs, shapes, guard, sentinel);
 
-    public IExecutable Compile(Graph graph) => _executor.Compile(graph);
+    public IExecutable Compile(Graph graph)
+    {
+        var (steps, elementBytes) = Lower(_cuda, graph, Precision, _conv3d);
+        try
+        {
+            return new CudaExecutable(graph, _cuda, steps, elementBytes);
+        }
+        catch
+        {
+            foreach (var s in steps) s.Kernel?.Dispose();
+            throw;
+        }
+    }
 
     public void Dispose()
     {

@@ -62,19 +62,14 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     /// native CUDA backend puts its own kernels on ILGPU's CUDA context and keeps ILGPU's for the
     /// rest, so buffers, streams and the buffer plan are shared. The backend owns the device.
     /// </summary>
-    internal IlgpuBackend(IlgpuDevice device, string name, string description, Func<Op, IIlgpuKernel?> resolve, Func<OpKind, bool> supports,
-        Func<Graph, Func<Node, IIlgpuKernel?>>? resolveInGraph = null)
+    internal IlgpuBackend(IlgpuDevice device, string name, string description, Func<Op, IIlgpuKernel?> resolve, Func<OpKind, bool> supports)
     {
         _device = device;
         Name = name;
         _description = description;
         _resolve = resolve;
         _supports = supports;
-        _resolveInGraph = resolveInGraph;
     }
-
-    // A kernel choice that depends on the node's place in the graph (e.g. the dtype its neighbours store).
-    private readonly Func<Graph, Func<Node, IIlgpuKernel?>>? _resolveInGraph;
 
     public string Name { get; }
     public string Device => _description ?? _device.Description;
@@ -152,7 +147,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         }
     }
 
-    public IExecutable Compile(Graph graph) => new IlgpuExecutable(graph, _device, _resolveInGraph?.Invoke(graph) ?? (node => _resolve(node.Op)));
+    public IExecutable Compile(Graph graph) => new IlgpuExecutable(graph, _device, node => _resolve(node.Op));
 
     public void Dispose() => _device.Dispose();
 
@@ -237,65 +232,27 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         }
     }
 
-    /// <summary>Device buffers of every value for one input shape.</summary>
+    /// <summary>Every value of the graph for one input shape, at its <see cref="BufferPlan"/> offset in one device arena (fp32 values).</summary>
     private sealed class Plan : IDisposable
     {
-        private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _buffers = new();
-        private readonly int[] _bufferOf;
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> _arena;
+        private readonly BufferPlan _layout;
 
         public Plan(Graph graph, IlgpuDevice device, int[] inputShape)
         {
             InputShape = inputShape.ToArray();
             Shapes = graph.InferShapes(inputShape);
-            int values = graph.ValueCount;
-            _bufferOf = new int[values];
-            // A reshape's output is its input's storage: follow aliases to the value that owns the buffer.
-            var owner = Enumerable.Range(0, values).ToArray();
-            foreach (var node in graph.Nodes)
-                if (node.Op.Kind == OpKind.Reshape) owner[node.Output] = owner[node.Inputs[0]];
-            var lastUse = new int[values];
-            Array.Fill(lastUse, -1);
-            for (int i = 0; i < graph.Nodes.Count; i++)
-                foreach (int v in graph.Nodes[i].Inputs) lastUse[owner[v]] = Math.Max(lastUse[owner[v]], i);
-            foreach (int v in graph.Outputs.Values) lastUse[owner[v]] = int.MaxValue;
-
-            var free = new List<int>();
-            int Take(long length)
-            {
-                int best = -1;
-                foreach (int b in free)
-                    if (_buffers[b].Length >= length && (best < 0 || _buffers[b].Length < _buffers[best].Length)) best = b;
-                if (best >= 0)
-                {
-                    free.Remove(best);
-                    return best;
-                }
-                _buffers.Add(device.Allocate(length));
-                return _buffers.Count - 1;
-            }
-            _bufferOf[Graph.Input] = Take(Tensors.Tensor.ElementCountOf(inputShape));
-            for (int i = 0; i < graph.Nodes.Count; i++)
-            {
-                var node = graph.Nodes[i];
-                int output = node.Output;
-                if (owner[output] != output) _bufferOf[output] = _bufferOf[owner[output]];
-                else _bufferOf[output] = Take(Tensors.Tensor.ElementCountOf(Shapes[output]));
-                // Inputs whose last reader is this node give their buffer back, after the output took
-                // one: a kernel never reads and writes the same buffer.
-                foreach (int v in node.Inputs.Select(v => owner[v]).Distinct())
-                    if (lastUse[v] == i) free.Add(_bufferOf[v]);
-            }
+            _layout = new BufferPlan(Shapes.Select(s => 4 * Tensors.Tensor.ElementCountOf(s)).ToArray(), Graph.Input,
+                BufferPlan.NodeSteps(graph), graph.Outputs.Values);
+            _arena = device.Allocate(_layout.TotalBytes / 4);
         }
 
         public int[] InputShape { get; }
         public int[][] Shapes { get; }
 
         public ArrayView<float> View(int value) =>
-            _buffers[_bufferOf[value]].View.SubView(0, Tensors.Tensor.ElementCountOf(Shapes[value]));
+            _arena.View.SubView(_layout.Offset(value) / 4, Tensors.Tensor.ElementCountOf(Shapes[value]));
 
-        public void Dispose()
-        {
-            foreach (var b in _buffers) b.Dispose();
-        }
+        public void Dispose() => _arena.Dispose();
     }
 }

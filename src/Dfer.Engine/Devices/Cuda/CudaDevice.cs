@@ -9,7 +9,9 @@ namespace Dfer.Devices.Cuda;
 /// <summary>
 /// The native CUDA backend's device: hand-written kernels (native/kernels/*.cu) loaded and launched through
 /// the driver API inside the CUDA context of an ILGPU CUDA accelerator, so ILGPU buffers are passed to them
-/// directly (<see cref="Ptr{T}(ArrayView{T})"/>) and both backends' work is ordered on ILGPU's default stream.
+/// directly (<see cref="Ptr{T}(ArrayView{T})"/>). Native work goes to this device's own blocking stream
+/// (<see cref="Stream"/>): unlike ILGPU's default stream (the legacy NULL stream) it can be captured into a CUDA graph,
+/// and being blocking it stays ordered with ILGPU's launches both ways.
 /// Does not own the <see cref="IlgpuDevice"/>: dispose this first. Not thread-safe (like IlgpuDevice), but
 /// makes the context current on whichever thread calls it.
 /// </summary>
@@ -28,6 +30,7 @@ public sealed unsafe class CudaDevice : IDisposable
     private readonly Dictionary<(string, string), CudaKernel> _kernels = new();
     private readonly bool _syncEachLaunch;
     private readonly int _maxDynamicSmem;
+    private readonly CudaStreamHandle _stream, _copyStream;
     private MemoryBuffer1D<byte, Stride1D.Dense>? _flushScratch;
     private bool _disposed;
 
@@ -36,15 +39,19 @@ public sealed unsafe class CudaDevice : IDisposable
         _ilgpu = ilgpu;
         _accelerator = accelerator;
         _locator = locator;
-        // ILGPU's CudaAccelerator.NativePtr is the CUcontext it created (cuCtxCreate), and its default
-        // stream is the legacy NULL stream (StreamPtr = 0); using both keeps our launches ordered with ILGPU's.
+        // ILGPU's CudaAccelerator.NativePtr is the CUcontext it created (cuCtxCreate). Its default stream is the
+        // legacy NULL stream (StreamPtr = 0), which a graph cannot capture; a stream created with flags 0 (blocking)
+        // synchronises with the NULL stream both ways, so ILGPU's launches and ours stay in program order.
         _context = accelerator.NativePtr;
-        Stream = ((CudaStream)accelerator.DefaultStream).StreamPtr;
         ComputeCapability = (accelerator.Architecture.Major, accelerator.Architecture.Minor);
         MultiprocessorCount = accelerator.NumMultiprocessors;
         L2CacheBytes = accelerator.L2CacheSize;
         _syncEachLaunch = Environment.GetEnvironmentVariable("DFER_CUDA_SYNC") == "1";
         EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuStreamCreate(out IntPtr stream, 0));
+        _stream = new CudaStreamHandle(stream);
+        CudaCheck.Check(CudaDriver.cuStreamCreate(out IntPtr copy, 0));
+        _copyStream = new CudaStreamHandle(copy);
         CudaCheck.Check(CudaDriver.cuCtxGetDevice(out int device));
         CudaCheck.Check(CudaDriver.cuDeviceGetAttribute(out _maxDynamicSmem, CudaDriver.DeviceMaxSharedMemoryPerBlockOptin, device));
     }
@@ -90,8 +97,14 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>L2 cache size in bytes.</summary>
     public long L2CacheBytes { get; }
 
-    /// <summary>The CUstream every launch goes to: ILGPU's default stream (the legacy NULL stream, 0, in ILGPU 1.5).</summary>
-    public IntPtr Stream { get; }
+    /// <summary>The CUstream every native launch, copy and memset goes to: this device's own blocking stream.</summary>
+    public IntPtr Stream => _stream.DangerousGetHandle();
+
+    /// <summary>A second blocking stream for uploads, so the next batch's input travels while <see cref="Stream"/> computes.</summary>
+    public IntPtr CopyStream => _copyStream.DangerousGetHandle();
+
+    /// <summary>Whether DFER_CUDA_SYNC=1 synchronises after each launch (which rules out graph capture).</summary>
+    public bool SyncEachLaunch => _syncEachLaunch;
 
     /// <summary>The GPU, its sm, SM count and L2, and where each kernel module came from (or would come from, before first use).</summary>
     public string Description
@@ -275,6 +288,129 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>As <see cref="Ptr{T}(ArrayView{T})"/> for a dense 1-D view (what <c>MemoryBuffer1D.View</c> returns).</summary>
     public static IntPtr Ptr<T>(ArrayView1D<T, Stride1D.Dense> view) where T : unmanaged => Ptr((ArrayView<T>)view);
 
+    /// <summary>Queues zeroing <paramref name="floats"/> 4-byte words at <paramref name="ptr"/> on <see cref="Stream"/> (capturable).</summary>
+    public void ZeroAsync(IntPtr ptr, long floats)
+    {
+        if (floats <= 0) return;
+        EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuMemsetD32Async(ptr, 0, (nuint)floats, Stream), $"cuMemsetD32Async({floats} words)");
+    }
+
+    /// <summary>Queues a copy of <paramref name="bytes"/> from pinned host memory at <paramref name="hostOffset"/> to the device on <paramref name="stream"/>.</summary>
+    internal void CopyToDeviceAsync(IntPtr device, PinnedHostBuffer host, long hostOffset, long bytes, IntPtr stream)
+    {
+        if (bytes <= 0) return;
+        if (hostOffset < 0 || hostOffset + bytes > host.Bytes)
+            throw new ArgumentOutOfRangeException(nameof(bytes), $"{bytes} bytes at {hostOffset} exceed the pinned buffer's {host.Bytes}");
+        EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuMemcpyHtoDAsync(device, host.DangerousGetHandle() + (nint)hostOffset, (nuint)bytes, stream),
+            $"cuMemcpyHtoDAsync({bytes} bytes)");
+    }
+
+    /// <summary>Queues a copy of <paramref name="bytes"/> from the device to pinned host memory at <paramref name="hostOffset"/> on <see cref="Stream"/>.</summary>
+    internal void CopyToHostAsync(PinnedHostBuffer host, long hostOffset, IntPtr device, long bytes)
+    {
+        if (bytes <= 0) return;
+        if (hostOffset < 0 || hostOffset + bytes > host.Bytes)
+            throw new ArgumentOutOfRangeException(nameof(bytes), $"{bytes} bytes at {hostOffset} exceed the pinned buffer's {host.Bytes}");
+        EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuMemcpyDtoHAsync(host.DangerousGetHandle() + (nint)hostOffset, device, (nuint)bytes, Stream),
+            $"cuMemcpyDtoHAsync({bytes} bytes)");
+    }
+
+    /// <summary>An event for ordering streams (no timing).</summary>
+    internal CudaEventHandle CreateEvent()
+    {
+        EnsureCurrent();
+        return CudaEventHandle.Create(CudaDriver.EventDisableTiming);
+    }
+
+    /// <summary>Records <paramref name="evt"/> on <paramref name="stream"/>: it completes when the work queued there so far has.</summary>
+    internal void Record(CudaEventHandle evt, IntPtr stream)
+    {
+        EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuEventRecord(evt.DangerousGetHandle(), stream));
+    }
+
+    /// <summary>Makes work queued later on <paramref name="stream"/> wait for <paramref name="evt"/> (the host does not wait).</summary>
+    internal void Wait(IntPtr stream, CudaEventHandle evt)
+    {
+        EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuStreamWaitEvent(stream, evt.DangerousGetHandle(), 0));
+    }
+
+    /// <summary>Blocks the host until <paramref name="evt"/> completes; a fault of the work before it surfaces here.</summary>
+    internal void Synchronize(CudaEventHandle evt)
+    {
+        EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuEventSynchronize(evt.DangerousGetHandle()));
+    }
+
+    /// <summary>Waits for the work queued on <see cref="Stream"/> (and, the stream being blocking, the NULL-stream work before it).</summary>
+    public void SynchronizeStream()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuStreamSynchronize(Stream));
+    }
+
+    /// <summary>
+    /// Records what <paramref name="work"/> queues on <see cref="Stream"/> into a CUDA graph and instantiates it; nothing runs.
+    /// Returns null with <paramref name="failure"/> when the work cannot be captured (a driver refusal, or work that is not
+    /// capturable, such as a launch on the NULL stream or an allocation, which invalidates the capture); the stream is out of
+    /// capture mode either way. Exceptions of <paramref name="work"/> that are not <see cref="CudaException"/> propagate.
+    /// </summary>
+    internal CudaGraphExecHandle? Capture(Action work, out string? failure)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCurrent();
+        failure = null;
+        int begin = CudaDriver.cuStreamBeginCapture(Stream, CudaDriver.StreamCaptureModeThreadLocal);
+        if (begin != 0)
+        {
+            failure = CudaCheck.Failure(begin, "cuStreamBeginCapture", null, useDriver: true).Message;
+            return null;
+        }
+        IntPtr graph = IntPtr.Zero;
+        try
+        {
+            try
+            {
+                work();
+            }
+            catch (CudaException e)
+            {
+                failure = e.Message;
+            }
+            finally
+            {
+                // Always leave capture mode; a capture the work invalidated ends with an error and no graph.
+                int end = CudaDriver.cuStreamEndCapture(Stream, out graph);
+                if (end != 0 && failure is null) failure = CudaCheck.Failure(end, "cuStreamEndCapture", null, useDriver: true).Message;
+            }
+            if (failure is not null) return null;
+            int status = CudaDriver.cuGraphInstantiateWithFlags(out IntPtr exec, graph, 0);
+            if (status != 0)
+            {
+                failure = CudaCheck.Failure(status, "cuGraphInstantiateWithFlags", null, useDriver: true).Message;
+                return null;
+            }
+            return new CudaGraphExecHandle(exec);
+        }
+        finally
+        {
+            if (graph != IntPtr.Zero) CudaDriver.cuGraphDestroy(graph);
+        }
+    }
+
+    /// <summary>Queues a replay of <paramref name="exec"/> on <see cref="Stream"/>.</summary>
+    internal void LaunchGraph(CudaGraphExecHandle exec)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCurrent();
+        CudaCheck.Check(CudaDriver.cuGraphLaunch(exec.DangerousGetHandle(), Stream));
+    }
+
     /// <summary>Waits for all work in the context (every stream) and checks it: kernel faults surface here as <see cref="CudaException"/>.</summary>
     public void Synchronize()
     {
@@ -316,10 +452,13 @@ public sealed unsafe class CudaDevice : IDisposable
         if (_disposed) return;
         _disposed = true;
         try { EnsureCurrent(); } catch (CudaException) { }   // unloading still runs; a failure is only a leak at exit
+        try { CudaDriver.cuCtxSynchronize(); } catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
         foreach (var m in _modules.Values) m.Handle.Dispose();
         _modules.Clear();
         _kernels.Clear();
         _flushScratch?.Dispose();
+        _stream.Dispose();
+        _copyStream.Dispose();
     }
 }
 

@@ -57,8 +57,15 @@ internal static unsafe partial class CudaDriver
         uint sharedMemBytes, IntPtr stream, void** kernelParams, void** extra);
 
     // ---- streams, memory
+    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuStreamCreate(out IntPtr stream, uint flags);
+    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuStreamDestroy_v2")] internal static partial int cuStreamDestroy(IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuStreamSynchronize(IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuMemsetD8Async(IntPtr devicePtr, byte value, nuint count, IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuMemsetD32Async(IntPtr devicePtr, uint value, nuint count, IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuMemcpyHtoDAsync_v2")]
+    internal static partial int cuMemcpyHtoDAsync(IntPtr dstDevice, IntPtr srcHost, nuint bytes, IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuMemcpyDtoHAsync_v2")]
+    internal static partial int cuMemcpyDtoHAsync(IntPtr dstHost, IntPtr srcDevice, nuint bytes, IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuMemHostAlloc(out IntPtr hostPtr, nuint bytes, uint flags);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuMemFreeHost(IntPtr hostPtr);
 
@@ -66,6 +73,7 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuEventCreate(out IntPtr evt, uint flags);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuEventRecord(IntPtr evt, IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuEventSynchronize(IntPtr evt);
+    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuStreamWaitEvent(IntPtr stream, IntPtr evt, uint flags);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
     [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuEventDestroy_v2")] internal static partial int cuEventDestroy(IntPtr evt);
 
@@ -92,6 +100,10 @@ internal static unsafe partial class CudaDriver
     // CUfunction_attribute
     internal const int FuncMaxThreadsPerBlock = 0, FuncSharedSizeBytes = 1, FuncLocalSizeBytes = 3, FuncNumRegs = 4,
         FuncMaxDynamicSharedSizeBytes = 8;
+    // CUevent_flags: no timestamps, the cheapest event for ordering streams
+    internal const uint EventDisableTiming = 2;
+    // CUstreamCaptureMode: only this thread's unsafe calls (allocations, synchronisation) invalidate a capture
+    internal const int StreamCaptureModeThreadLocal = 1;
     // CUdevice_attribute
     internal const int DeviceMaxSharedMemoryPerBlockOptin = 97;
     // CUresult values the host reacts to (the rest are only reported)

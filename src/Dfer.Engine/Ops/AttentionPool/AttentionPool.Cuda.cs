@@ -25,7 +25,7 @@ internal struct AttentionPoolCudaParams
 /// into a device workspace [B, N, 3D]; attention_pool_tail_f32_v1, one block per batch row, then runs
 /// attention, DMIN, gate, pwconv and fc in place in that row's slice and writes the logits.
 /// </summary>
-public sealed class AttentionPoolCuda : IIlgpuKernel
+public sealed class AttentionPoolCuda : ICudaStep
 {
     /// <summary>The kernels' static shared memory holds heads·N·N attention probabilities at most.</summary>
     public const int MaxScores = 1024;
@@ -35,7 +35,6 @@ public sealed class AttentionPoolCuda : IIlgpuKernel
     private readonly CudaKernel _qkvKernel, _tailKernel;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _wqkv, _normW, _normB, _convW, _fcW, _fcB;
     private readonly float _wm0, _wm1, _wv0, _wv1;
-    private MemoryBuffer1D<float, Stride1D.Dense>? _workspace;
 
     public AttentionPoolCuda(CudaDevice cuda, AttentionPoolOp op)
     {
@@ -66,23 +65,23 @@ public sealed class AttentionPoolCuda : IIlgpuKernel
         return null;
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public CudaDevice Cuda => _cuda;
+
+    /// <summary>The qkv workspace: [B·N, 3·D] fp32.</summary>
+    public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) => 4L * inputShapes[0][0] * _op.Instances * 3 * _op.Dim;
+
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
     {
         int b = inputShapes[0][0];
         if (b == 0) return;
         long rows = (long)b * _op.Instances, need = rows * 3 * _op.Dim;
         if (rows > int.MaxValue || need > int.MaxValue)
             throw new DferException($"attentionpool: batch {b} makes the qkv workspace exceed 2^31 elements; use a smaller --batch");
-        if (_workspace is null || _workspace.Length < need)
-        {
-            _workspace?.Dispose();
-            _workspace = device.Allocate(need);
-        }
         var p = new AttentionPoolCudaParams
         {
-            X = CudaDevice.Ptr(inputs[0]), Wqkv = _wqkv.NativePtr, Qkv = _workspace.NativePtr,
+            X = inputs[0], Wqkv = _wqkv.NativePtr, Qkv = workspace,
             NormW = _normW.NativePtr, NormB = _normB.NativePtr, ConvW = _convW.NativePtr,
-            FcW = _fcW.NativePtr, FcB = _fcB.NativePtr, Y = CudaDevice.Ptr(output),
+            FcW = _fcW.NativePtr, FcB = _fcB.NativePtr, Y = output,
             B = b, N = _op.Instances, D = _op.Dim, Heads = _op.Heads, HeadDim = _op.HeadDim, Classes = _op.Classes,
             K = _op.ConvKernel, Pad = _op.ConvPad, Lout = _op.PooledLength, Rows = (int)rows,
             Scale = (float)_op.Scale, Wm0 = _wm0, Wm1 = _wm1, Wv0 = _wv0, Wv1 = _wv1, Eps = (float)_op.Eps, ConvB = _op.ConvBias,
@@ -102,6 +101,5 @@ public sealed class AttentionPoolCuda : IIlgpuKernel
         _convW.Dispose();
         _fcW.Dispose();
         _fcB.Dispose();
-        _workspace?.Dispose();
     }
 }

@@ -10,7 +10,7 @@ namespace Dfer.Ops.Conv3d;
 /// <summary>
 /// The kernel argument of every conv3d variant in native/kernels/conv3d.cu, passed by value
 /// (field order and types mirror <c>struct Conv3dParams</c> there: five pointers, one 64-bit row
-/// count, twenty ints; 128 bytes).
+/// count, twenty ints, then the pool's pointer, rows per pooled segment and scale; 144 bytes).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct Conv3dCudaParams
@@ -20,6 +20,9 @@ internal struct Conv3dCudaParams
     public int N, T, H, W, C, To, Ho, Wo, Co, Kt, Kh, Kw, St, Sh, Sw, Pt, Ph, Pw;
     public int K;
     public int Relu;
+    public IntPtr Pool;
+    public int PoolRows;
+    public float PoolScale;
 }
 
 /// <summary>
@@ -64,11 +67,13 @@ public readonly record struct Conv3dStorage(bool Input16, bool Residual16, bool 
 /// conv3d on the native CUDA backend: the variants of native/kernels/conv3d.cu (see its header),
 /// chosen per layer shape and precision by <see cref="Choose"/>, the one table. Weights are packed
 /// once as [Cout][kT][kH][kW][Cin] (each output channel's K row contiguous, what the tensor-core
-/// B operand wants) in the variant's operand type. Inputs and output of <see cref="Run"/> are fp32
-/// device views (the engine's activations); a 16-bit variant converts at its edges with the
-/// kernels of cast.cu. <see cref="RunRaw"/> runs on buffers already in the variant's types.
+/// B operand wants) in the variant's operand type. Tensors the graph stores in fp32 (see
+/// <see cref="Conv3dStorage"/>) are cast at a 16-bit variant's edges with the kernels of cast.cu,
+/// through the step's workspace. A pooled instance writes AdaptiveAvgPool3d(1) of its output
+/// ([N, Cout], fp32) instead of the output: the pool is the kernel's epilogue.
+/// <see cref="RunRaw"/> runs on buffers already in the variant's types.
 /// </summary>
-public sealed class Conv3dCuda : IIlgpuKernel
+public sealed class Conv3dCuda : ICudaStep
 {
     /// <summary>Every variant of conv3d.cu, in its file's order.</summary>
     public static IReadOnlyList<Conv3dCudaVariant> Variants { get; } =
@@ -111,19 +116,23 @@ public sealed class Conv3dCuda : IIlgpuKernel
     private readonly CudaKernel _kernel;
     private readonly MemoryBuffer _weights;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _bias;
-    private MemoryBuffer1D<ushort, Stride1D.Dense>? _x16, _res16, _y16;
     private readonly Conv3dStorage _storage;
+    private readonly bool _pooled;
 
     /// <summary>
     /// Packs <paramref name="op"/>'s weights for <paramref name="variant"/> (or the table's choice for
     /// <paramref name="precision"/>). <paramref name="storage"/> says which of its tensors the graph
     /// already keeps in the variant's 16-bit type (so they are used as they are, not cast); by
-    /// default every view holds fp32.
+    /// default every view holds fp32. With <paramref name="pooled"/> the step's output is the
+    /// global average pool of the convolution ([N, Cout], fp32), computed in the epilogue.
     /// </summary>
-    public Conv3dCuda(CudaDevice cuda, Conv3dOp op, Precision precision, Conv3dCudaVariant? variant = null, Conv3dStorage storage = default)
+    public Conv3dCuda(CudaDevice cuda, Conv3dOp op, Precision precision, Conv3dCudaVariant? variant = null, Conv3dStorage storage = default,
+        bool pooled = false)
     {
         _cuda = cuda;
         _op = op;
+        _pooled = pooled;
+        if (pooled && storage.Output16) throw new ArgumentException("a pooled conv3d writes its fp32 pool, not a 16-bit output");
         Variant = variant ?? Choose(precision, op.Cin, op.Cout, fp32Activations: !storage.Input16);
         if (!Variant.Fits(op.Cin))
             throw new DferException($"{Variant.Kernel} needs a multiple of 32 input channels, conv3d has {op.Cin}");
@@ -164,30 +173,39 @@ public sealed class Conv3dCuda : IIlgpuKernel
         return packed;
     }
 
-    /// <summary>The launch's kernel argument for input shape <paramref name="x"/> and output shape <paramref name="y"/>.</summary>
-    internal Conv3dCudaParams Params(int[] x, int[] y, IntPtr input, IntPtr residual, IntPtr output) => new()
+    /// <summary>The launch's kernel argument for input shape <paramref name="x"/> and output shape <paramref name="y"/> (the convolution's, also when pooled).</summary>
+    internal Conv3dCudaParams Params(int[] x, int[] y, IntPtr input, IntPtr residual, IntPtr output, IntPtr pool = default)
     {
-        X = input, Wgt = _weights.NativePtr, Bias = _bias.NativePtr, Res = residual, Y = output,
-        M = (long)y[0] * y[1] * y[2] * y[3],
-        N = x[0], T = x[1], H = x[2], W = x[3], C = x[4],
-        To = y[1], Ho = y[2], Wo = y[3], Co = y[4],
-        Kt = _op.Kernel.T, Kh = _op.Kernel.H, Kw = _op.Kernel.W,
-        St = _op.Stride.T, Sh = _op.Stride.H, Sw = _op.Stride.W,
-        Pt = _op.Pad.T, Ph = _op.Pad.H, Pw = _op.Pad.W,
-        K = _op.Kernel.T * _op.Kernel.H * _op.Kernel.W * x[4],
-        Relu = _op.Relu ? 1 : 0,
-    };
+        int poolRows = y[1] * y[2] * y[3];
+        return new()
+        {
+            X = input, Wgt = _weights.NativePtr, Bias = _bias.NativePtr, Res = residual, Y = output,
+            M = (long)y[0] * y[1] * y[2] * y[3],
+            N = x[0], T = x[1], H = x[2], W = x[3], C = x[4],
+            To = y[1], Ho = y[2], Wo = y[3], Co = y[4],
+            Kt = _op.Kernel.T, Kh = _op.Kernel.H, Kw = _op.Kernel.W,
+            St = _op.Stride.T, Sh = _op.Stride.H, Sw = _op.Stride.W,
+            Pt = _op.Pad.T, Ph = _op.Pad.H, Pw = _op.Pad.W,
+            K = _op.Kernel.T * _op.Kernel.H * _op.Kernel.W * x[4],
+            Relu = _op.Relu ? 1 : 0,
+            Pool = pool, PoolRows = pool == IntPtr.Zero ? 0 : poolRows, PoolScale = pool == IntPtr.Zero || poolRows == 0 ? 0f : 1f / poolRows,
+        };
+    }
 
     /// <summary>
     /// Queues the convolution on device addresses already in the variant's types (input fp32 for
     /// fp32/tf32/3xtf32 and v7, else 16-bit; residual and output in the variant's output type);
-    /// <paramref name="residual"/> is <see cref="IntPtr.Zero"/> when the op has none.
+    /// <paramref name="residual"/> is <see cref="IntPtr.Zero"/> when the op has none. With a
+    /// <paramref name="pool"/> address, <paramref name="output"/> is not written (it may be zero):
+    /// the pool ([N, Cout] fp32) is zeroed and receives the mean over To·Ho·Wo of every output row.
+    /// <paramref name="outputShape"/> is the convolution's output shape either way.
     /// </summary>
-    public void RunRaw(IntPtr input, IntPtr residual, IntPtr output, int[] inputShape, int[] outputShape)
+    public void RunRaw(IntPtr input, IntPtr residual, IntPtr output, int[] inputShape, int[] outputShape, IntPtr pool = default)
     {
         if (_op.Residual != (residual != IntPtr.Zero))
             throw new ArgumentException(_op.Residual ? "conv3d with a residual needs its residual input" : "conv3d without a residual was given one");
-        Conv3dCudaParams p = Params(inputShape, outputShape, input, residual, output);
+        Conv3dCudaParams p = Params(inputShape, outputShape, input, residual, output, pool);
+        if (pool != IntPtr.Zero) _cuda.ZeroAsync(pool, (long)p.N * p.Co);
         if (p.M == 0 || p.Co == 0) return;
         // The kernels index pixels and output rows with 32-bit ints (element offsets are 64-bit).
         if (p.M > int.MaxValue || (long)p.N * p.T * p.H * p.W > int.MaxValue)
@@ -201,38 +219,57 @@ public sealed class Conv3dCuda : IIlgpuKernel
         _cuda.Launch(_kernel, ((uint)blocksM, blocksN, 1u), (uint)launch.Block, launch.Smem, in p);
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public CudaDevice Cuda => _cuda;
+
+    /// <summary>Where the cast copies of fp32-stored tensors go in the workspace (-1: not needed), and its size.</summary>
+    private (long X16, long Res16, long Y16, long Bytes) Scratch(int[] inputShape, int[] convShape)
     {
-        IntPtr x = CudaDevice.Ptr(inputs[0]);
-        IntPtr res = _op.Residual ? CudaDevice.Ptr(inputs[1]) : IntPtr.Zero;
-        if (!Variant.Is16Bit)
+        long at = 0;
+        long Take(bool needed, long elements)
         {
-            RunRaw(x, res, CudaDevice.Ptr(output), inputShapes[0], outputShape);
+            if (!needed) return -1;
+            long offset = at;
+            at += (2 * elements + 255) / 256 * 256;
+            return offset;
+        }
+        if (!Variant.Is16Bit) return (-1, -1, -1, 0);
+        long x = Take(Variant.Reads16Bit && !_storage.Input16, Tensor.ElementCountOf(inputShape));
+        long r = Take(_op.Residual && !_storage.Residual16, Tensor.ElementCountOf(convShape));
+        long y = Take(!_pooled && !_storage.Output16, Tensor.ElementCountOf(convShape));
+        return (x, r, y, at);
+    }
+
+    private int[] ConvShape(IReadOnlyList<int[]> inputShapes, int[] outputShape) => _pooled ? _op.OutputShape(inputShapes) : outputShape;
+
+    public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) =>
+        Scratch(inputShapes[0], ConvShape(inputShapes, outputShape)).Bytes;
+
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
+    {
+        int[] conv = ConvShape(inputShapes, outputShape);
+        IntPtr x = inputs[0];
+        IntPtr res = _op.Residual ? inputs[1] : IntPtr.Zero;
+        IntPtr pool = _pooled ? output : IntPtr.Zero;
+        IntPtr y = _pooled ? IntPtr.Zero : output;
+        var scratch = Scratch(inputShapes[0], conv);
+        long xCount = Tensor.ElementCountOf(inputShapes[0]), yCount = Tensor.ElementCountOf(conv);
+        if (scratch.X16 >= 0)
+        {
+            Cast(x, workspace + (nint)scratch.X16, xCount, toHalf: true);
+            x = workspace + (nint)scratch.X16;
+        }
+        if (scratch.Res16 >= 0)
+        {
+            Cast(res, workspace + (nint)scratch.Res16, yCount, toHalf: true);
+            res = workspace + (nint)scratch.Res16;
+        }
+        if (scratch.Y16 < 0)
+        {
+            RunRaw(x, res, y, inputShapes[0], conv, pool);
             return;
         }
-        // A 16-bit tensor sits in the first half of its fp32-sized buffer; fp32 ones are cast at the edges.
-        var accelerator = device.Accelerator;
-        long xCount = Tensor.ElementCountOf(inputShapes[0]), yCount = Tensor.ElementCountOf(outputShape);
-        if (Variant.Reads16Bit && !_storage.Input16)
-        {
-            Grow(ref _x16, xCount, accelerator);
-            Cast(x, _x16!.NativePtr, xCount, toHalf: true);
-            x = _x16.NativePtr;
-        }
-        if (_op.Residual && !_storage.Residual16)
-        {
-            Grow(ref _res16, yCount, accelerator);
-            Cast(res, _res16!.NativePtr, yCount, toHalf: true);
-            res = _res16.NativePtr;
-        }
-        if (_storage.Output16)
-        {
-            RunRaw(x, res, CudaDevice.Ptr(output), inputShapes[0], outputShape);
-            return;
-        }
-        Grow(ref _y16, yCount, accelerator);
-        RunRaw(x, res, _y16!.NativePtr, inputShapes[0], outputShape);
-        Cast(_y16.NativePtr, CudaDevice.Ptr(output), yCount, toHalf: false);
+        RunRaw(x, res, workspace + (nint)scratch.Y16, inputShapes[0], conv);
+        Cast(workspace + (nint)scratch.Y16, y, yCount, toHalf: false);
     }
 
     /// <summary>fp32 → 16-bit (or back) on the device with cast.cu, in the variant's 16-bit type.</summary>
@@ -246,19 +283,9 @@ public sealed class Conv3dCuda : IIlgpuKernel
         _cuda.Launch(k, (grid, 1u, 1u), (uint)launch.Block, launch.Smem, from, to, count);
     }
 
-    private static void Grow(ref MemoryBuffer1D<ushort, Stride1D.Dense>? buffer, long length, Accelerator accelerator)
-    {
-        if (buffer is not null && buffer.Length >= length) return;
-        buffer?.Dispose();
-        buffer = accelerator.Allocate1D<ushort>(Math.Max(length, 1));
-    }
-
     public void Dispose()
     {
         _weights.Dispose();
         _bias.Dispose();
-        _x16?.Dispose();
-        _res16?.Dispose();
-        _y16?.Dispose();
     }
 }

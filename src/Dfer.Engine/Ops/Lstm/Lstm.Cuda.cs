@@ -61,14 +61,13 @@ public sealed record LstmCudaPlan(bool Persistent, int Slice, bool WeightsInSmem
 /// Co-residency assumes the GPU is not shared with concurrently running kernels (the legacy NULL stream
 /// this backend uses serialises the context's work; MPS with an SM limit would break the assumption).
 /// </summary>
-public sealed class LstmCuda : IIlgpuKernel
+public sealed class LstmCuda : ICudaStep
 {
     private readonly CudaDevice _cuda;
     private readonly LstmOp _op;
     private readonly CudaKernel _proj, _rec;
     private readonly KernelLaunch _projLaunch, _recLaunch;
     private readonly (MemoryBuffer1D<float, Stride1D.Dense> Wih, MemoryBuffer1D<float, Stride1D.Dense> Whh, MemoryBuffer1D<float, Stride1D.Dense> Bias)[] _layers;
-    private MemoryBuffer1D<float, Stride1D.Dense>? _gates, _cell, _between, _barrier;
 
     public LstmCuda(CudaDevice cuda, LstmOp op)
     {
@@ -168,7 +167,29 @@ public sealed class LstmCuda : IIlgpuKernel
         return perSm * _cuda.MultiprocessorCount;
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public CudaDevice Cuda => _cuda;
+
+    /// <summary>The workspace: gate pre-activations G [rows, dirs·4H], cell state, the layer-to-layer buffer, one barrier word per layer (256-byte aligned parts).</summary>
+    private (long Gates, long Cell, long Between, long Barrier, long Bytes) Scratch(int[] x)
+    {
+        int batch = x[0], len = x[1], hid = _op.Hidden, dirs = _op.Directions, layers = _layers.Length;
+        long rows = (long)batch * len, n = (long)dirs * 4 * hid, at = 0;
+        long Take(long floats)
+        {
+            long offset = at;
+            at += (4 * Math.Max(floats, 1) + 255) / 256 * 256;
+            return offset;
+        }
+        long gates = Take(rows * n), cell = Take((long)dirs * batch * hid);
+        long between = layers > 1 ? Take(rows * dirs * hid) : -1;
+        long barrier = Take(layers);
+        return (gates, cell, between, barrier, at);
+    }
+
+    public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) =>
+        inputShapes[0][0] == 0 || inputShapes[0][1] == 0 ? 0 : Scratch(inputShapes[0]).Bytes;
+
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
     {
         int[] x = inputShapes[0];
         int batch = x[0], len = x[1], hid = _op.Hidden, dirs = _op.Directions, layers = _layers.Length;
@@ -177,28 +198,23 @@ public sealed class LstmCuda : IIlgpuKernel
         // The kernels index rows and columns of G with 32-bit ints (element offsets are 64-bit); G's column tiles are grid.y.
         if (rows > int.MaxValue || (n + _projLaunch.TileN - 1) / _projLaunch.TileN > 65535)
             throw new DferException($"lstm input {Tensor.FormatShape(x)} with hidden {hid} is too large for lstm.cu; use a smaller --batch");
-        Ensure(device, ref _gates, rows * n);
-        Ensure(device, ref _cell, (long)dirs * batch * hid);
-        if (layers > 1) Ensure(device, ref _between, rows * dirs * hid);
-        Ensure(device, ref _barrier, layers);
-        if (Plan.Persistent)
-        {
-            _cuda.EnsureCurrent();
-            CudaCheck.Check(CudaDriver.cuMemsetD8Async(_barrier!.NativePtr, 0, (nuint)(4 * layers), _cuda.Stream));
-        }
+        var scratch = Scratch(x);
+        IntPtr gates = workspace + (nint)scratch.Gates, cell = workspace + (nint)scratch.Cell, barrier = workspace + (nint)scratch.Barrier;
+        IntPtr between = scratch.Between >= 0 ? workspace + (nint)scratch.Between : IntPtr.Zero;
+        if (Plan.Persistent) _cuda.ZeroAsync(barrier, layers);   // the grid barriers count arrivals from zero
 
-        IntPtr input = CudaDevice.Ptr(inputs[0]);
+        IntPtr input = inputs[0];
         int inSize = x[2];
         for (int l = 0; l < layers; l++)
         {
             // Layers alternate between the scratch buffer and the output so the last one lands in the output
             // and no layer writes the buffer its projection reads.
             bool toOutput = (layers - 1 - l) % 2 == 0;
-            IntPtr y = toOutput ? CudaDevice.Ptr(output) : _between!.NativePtr;
+            IntPtr y = toOutput ? output : between;
             var (wih, whh, bias) = _layers[l];
             var pp = new LstmProjCudaParams
             {
-                X = input, W = wih.NativePtr, Bias = bias.NativePtr, G = _gates!.NativePtr,
+                X = input, W = wih.NativePtr, Bias = bias.NativePtr, G = gates,
                 M = (int)rows, N = (int)n, K = inSize,
             };
             uint gridM = (uint)((rows + _projLaunch.TileM - 1) / _projLaunch.TileM), gridN = (uint)((n + _projLaunch.TileN - 1) / _projLaunch.TileN);
@@ -206,7 +222,7 @@ public sealed class LstmCuda : IIlgpuKernel
 
             var rp = new LstmRecCudaParams
             {
-                G = _gates.NativePtr, Whh = whh.NativePtr, Y = y, C = _cell!.NativePtr, Barrier = _barrier!.NativePtr + 4 * l,
+                G = gates, Whh = whh.NativePtr, Y = y, C = cell, Barrier = barrier + 4 * l,
                 Batch = batch, Len = len, Hidden = hid, Dirs = dirs, Slice = Plan.Slice,
                 StepBegin = 0, StepEnd = len, WSmem = Plan.WeightsInSmem ? 1 : 0,
             };
@@ -228,13 +244,6 @@ public sealed class LstmCuda : IIlgpuKernel
         }
     }
 
-    private static void Ensure(IlgpuDevice device, ref MemoryBuffer1D<float, Stride1D.Dense>? buffer, long length)
-    {
-        if (buffer is not null && buffer.Length >= length) return;
-        buffer?.Dispose();
-        buffer = device.Allocate(length);
-    }
-
     public void Dispose()
     {
         foreach (var (wih, whh, bias) in _layers)
@@ -243,9 +252,5 @@ public sealed class LstmCuda : IIlgpuKernel
             whh.Dispose();
             bias.Dispose();
         }
-        _gates?.Dispose();
-        _cell?.Dispose();
-        _between?.Dispose();
-        _barrier?.Dispose();
     }
 }

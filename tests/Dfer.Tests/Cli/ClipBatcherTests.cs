@@ -1,0 +1,136 @@
+using Dfer.Backends;
+using Dfer.Cli.Scoring;
+using Dfer.Media;
+using Dfer.Models;
+using Dfer.Ops;
+using Dfer.Ops.Reshape;
+using Dfer.Ops.Softmax;
+using Dfer.Runtime;
+using Dfer.Weights;
+
+namespace Dfer.Tests.Cli;
+
+/// <summary>
+/// The batcher against a pipelined backend (one batch in flight, as cuda runs them), with a fake model whose logits are
+/// its input: the next batch is submitted before the previous is collected, a job split over two batches is reported
+/// once, a batch that fails when collected fails only its own jobs, and every score lands on its own clip.
+/// </summary>
+[TestFixture]
+public class ClipBatcherTests
+{
+    private const int Classes = 7;
+
+    [Test]
+    public void PipelinedBackend_SubmitsAhead_ReportsEachJobOnce_AndAFailedBatchFailsOnlyItsJobs()
+    {
+        var log = new List<string>();
+        using var backend = new DeferredBackend(log, failingBatch: 2);
+        using var session = new Session(new EchoModel(), new StateDict("none"), backend);
+        // Batches of 2 clips: [a0 b0] [b1 b2] [c0 d0]; the second fails when collected, so b fails, a, c and d score.
+        var a = Job("a", 1, 10);
+        var b = Job("b", 3, 20);
+        var c = Job("c", 1, 30);
+        var d = Job("d", 1, 40);
+        var reported = new List<string>();
+        var batcher = new ClipBatcher(session, 2, job => reported.Add(job.Source + (job.Error is null ? "" : " failed")));
+        foreach (var job in new[] { a, b, c, d }) batcher.Add(job);
+        batcher.Flush();
+
+        Assert.That(log, Is.EqualTo(new[] { "submit 1", "submit 2", "wait 1", "submit 3", "wait 2", "wait 3" }),
+            "each batch is submitted before the one in flight is collected");
+        Assert.That(reported, Is.EqualTo(new[] { "a", "b failed", "c", "d" }));
+        Assert.That(b.Error, Does.Contain("batch 2 failed"));
+        Assert.That(batcher.Batches, Is.EqualTo(3));
+        Assert.That(batcher.Scored, Is.EqualTo(6));
+        // The fake's logits are its input: every clip got its own scores back.
+        Assert.That(a.ClipResults[0].Logits[0], Is.EqualTo(10f));
+        Assert.That(c.ClipResults[0].Logits[0], Is.EqualTo(30f));
+        Assert.That(d.ClipResults[0].Logits[0], Is.EqualTo(40f));
+        Assert.That(d.ClipResults[0].Label, Is.EqualTo("happy"));
+    }
+
+    [Test]
+    public void AJobThatFailedBeforeScoring_IsReportedAtOnce_AndOnlyOnce()
+    {
+        var log = new List<string>();
+        using var backend = new DeferredBackend(log, failingBatch: 0);
+        using var session = new Session(new EchoModel(), new StateDict("none"), backend);
+        var reported = new List<string>();
+        var batcher = new ClipBatcher(session, 4, job => reported.Add(job.Source));
+        var bad = new ScoreJob("bad.mp4", "bad.mp4: not a video");
+        var ok = Job("ok", 2, 1);
+        batcher.Add(bad);
+        batcher.Add(ok);
+        Assert.That(reported, Is.EqualTo(new[] { "bad.mp4" }));
+        batcher.Flush();
+        batcher.Flush();
+        Assert.That(reported, Is.EqualTo(new[] { "bad.mp4", "ok" }));
+        Assert.That(log, Is.EqualTo(new[] { "submit 1", "wait 1" }));
+    }
+
+    /// <summary>A job of <paramref name="clips"/> clips; clip i's values are all <paramref name="first"/> + i.</summary>
+    private static ScoreJob Job(string name, int clips, float first) =>
+        new(name, Enumerable.Range(0, clips).Select(i => Enumerable.Repeat(first + i, Classes).ToArray()).ToArray(), perClip: true);
+
+    /// <summary>Clips of 7 values; logits = the clip, probabilities = its softmax.</summary>
+    private sealed class EchoModel : IModel
+    {
+        public string Name => "echo";
+        public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys => [];
+        public int[] ClipShape => [ClipBatcherTests.Classes];
+        public ClipProtocol Protocol => throw new NotSupportedException();
+        public IReadOnlyList<string> Classes => EmotionClasses.Seven;
+        public StateDict GenerateWeights(ulong seed) => new("none");
+
+        public Graph Build(StateDict weights)
+        {
+            var g = new Graph();
+            int logits = g.Add("logits", new ReshapeOp(-1, ClipBatcherTests.Classes), Graph.Input);
+            g.Outputs["logits"] = logits;
+            g.Outputs["probabilities"] = g.Add("probabilities", new SoftmaxOp(), logits);
+            return g;
+        }
+    }
+
+    /// <summary>A pipelined backend on the host: Submit only logs; the outputs are computed when collected, and batch <c>failingBatch</c> fails there.</summary>
+    private sealed class DeferredBackend(List<string> log, int failingBatch) : IBackend
+    {
+        public string Name => "deferred";
+        public string Device => "host";
+        public IExecutable Compile(Graph graph) => new Executable(log, failingBatch);
+        public void Dispose() { }
+
+        private sealed class Executable(List<string> log, int failingBatch) : IExecutable
+        {
+            private int _batches;
+
+            public NodeTimer? Timer { get; set; }
+            public bool Pipelined => true;
+
+            public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape) => Submit(input, shape).Wait();
+
+            public PendingRun Submit(ReadOnlySpan<float> input, int[] shape)
+            {
+                int k = ++_batches;
+                float[] copy = input.ToArray();   // as the contract says: the caller may reuse its buffer at once
+                log.Add($"submit {k}");
+                return new PendingRun(() =>
+                {
+                    log.Add($"wait {k}");
+                    if (k == failingBatch) throw new DferException($"batch {k} failed on the device");
+                    var probs = new float[copy.Length];
+                    for (int r = 0; r < copy.Length; r += Classes)
+                    {
+                        float max = copy.Skip(r).Take(Classes).Max();
+                        double sum = 0;
+                        for (int c = 0; c < Classes; c++) sum += Math.Exp(copy[r + c] - max);
+                        for (int c = 0; c < Classes; c++) probs[r + c] = (float)(Math.Exp(copy[r + c] - max) / sum);
+                    }
+                    return new Dictionary<string, float[]> { ["logits"] = copy, ["probabilities"] = probs };
+                });
+            }
+
+            public void Dispose() { }
+        }
+    }
+}
