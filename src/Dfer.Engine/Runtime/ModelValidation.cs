@@ -51,14 +51,16 @@ public static class ModelValidation
             BackendRegistry.PrecisionName(baseline)));
         foreach (IBackend backend in backends)
         {
-            float[] logits = Logits(backend, graph, input, shape, out double seconds);
+            float[][] runs = Runs(backend, graph, input, shape, out double seconds);
+            float[] logits = runs[^1];
             double worst = 0;
             bool finite = true;
-            for (int i = 0; i < logits.Length; i++)
-            {
-                if (!float.IsFinite(logits[i])) finite = false;
-                worst = Math.Max(worst, Math.Abs((double)logits[i] - reference[i]));
-            }
+            foreach (float[] run in runs)
+                for (int i = 0; i < run.Length; i++)
+                {
+                    if (!float.IsFinite(run[i])) finite = false;
+                    worst = Math.Max(worst, Math.Abs((double)run[i] - reference[i]));
+                }
             ModelTolerance tolerance = ModelTolerance.For(BackendRegistry.PrecisionOf(backend));
             double agreement = ModelTolerance.Agreement(logits, reference, classes);
             double maxAbs = finite ? worst : double.PositiveInfinity;
@@ -66,6 +68,22 @@ public static class ModelValidation
                 BackendRegistry.PrecisionName(backend)));
         }
         return results;
+    }
+
+    /// <summary>
+    /// The logits of every run a backend is judged on: one, or for a backend whose runs differ in how they execute
+    /// (<see cref="IExecutable.Pipelined"/>: cuda runs eagerly in each of its two slots, then replays each slot's CUDA
+    /// graph) four, so the replayed graphs are checked against the baseline too; the worst of them counts.
+    /// </summary>
+    private static float[][] Runs(IBackend backend, Ops.Graph graph, float[] input, int[] shape, out double seconds)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using IExecutable exe = backend.Compile(graph);
+        var runs = new List<float[]> { exe.Run(input, shape)["logits"] };
+        seconds = watch.Elapsed.TotalSeconds;
+        if (exe.Pipelined)
+            for (int i = 0; i < 3; i++) runs.Add(exe.Run(input, shape)["logits"]);
+        return runs.ToArray();
     }
 
     private static float[] Logits(IBackend backend, Ops.Graph graph, float[] input, int[] shape, out double seconds)
