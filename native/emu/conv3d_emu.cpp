@@ -416,7 +416,7 @@ std::string diagnose_pool(const Case& cs, const Variant& v, const Inputs& in, co
   return out;
 }
 
-struct Options { std::string path, filter; bool allow_missing = false, verbose = false; };
+using dfer_harness::Options;
 
 // A pooled case after its launch: y untouched (every element and guard still the sentinel), pool guards
 // intact, pool within tolerance of the float64 means. Prints its line; returns true on pass.
@@ -547,19 +547,8 @@ bool run_one(const Variant& v, const LaunchShape& ls, const Case& cs, const Inpu
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options opt;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (a == "--filter" && i + 1 < argc) opt.filter = argv[++i];
-    else if (a == "--allow-missing") opt.allow_missing = true;
-    else if (a == "--verbose" || a == "-v") opt.verbose = true;
-    else if (a.rfind("--", 0) == 0) { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
-    else opt.path = a;
-  }
-  if (opt.path.empty()) {
-    std::fprintf(stderr, "usage: conv3d_emu <conv3d.cu (for its launch table)> [--filter SUBSTRING] [--allow-missing] [--verbose]\n");
-    return 2;
-  }
+  dfer_harness::Options opt;
+  if (!dfer_harness::parse_options(argc, argv, "conv3d_emu", "conv3d.cu", true, opt)) return 2;
   auto t0 = std::chrono::steady_clock::now();
   int failed = 0, passed = 0, missing = 0;
   try {

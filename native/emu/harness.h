@@ -1,8 +1,9 @@
-// Shared by the kernel harnesses (conv3d_emu.cpp, lstm_emu.cpp, attention_pool_emu.cpp): the error a
-// harness (not a kernel) raises, and the reader of a .cu file's `// launch` lines, parsed from the file
-// at run time exactly as the C# host reads them (KernelLaunchTable), so a harness launches what the
-// engine would.
+// Shared by the kernel harnesses (conv3d_emu.cpp, lstm_emu.cpp, attention_pool_emu.cpp, small_ops_emu.cpp):
+// the error a harness (not a kernel) raises, their command line, and the reader of a .cu file's `// launch`
+// lines, parsed from the file at run time exactly as the C# host reads them (KernelLaunchTable), so a
+// harness launches what the engine would.
 #pragma once
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -12,6 +13,27 @@
 namespace dfer_harness {
 
 struct HarnessError : std::runtime_error { using std::runtime_error::runtime_error; };
+
+// `NAME <FILE.cu> [--filter SUBSTRING] [--allow-missing] [--verbose]`; --allow-missing only where the harness takes it.
+struct Options { std::string path, filter; bool allow_missing = false, verbose = false; };
+
+// Parses the command line into `opt`; false (after printing why and the usage) means exit with 2.
+inline bool parse_options(int argc, char** argv, const char* name, const char* file, bool takes_allow_missing, Options& opt) {
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--filter" && i + 1 < argc) opt.filter = argv[++i];
+    else if (takes_allow_missing && a == "--allow-missing") opt.allow_missing = true;
+    else if (a == "--verbose" || a == "-v") opt.verbose = true;
+    else if (a.rfind("--", 0) == 0) { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return false; }
+    else opt.path = a;
+  }
+  if (opt.path.empty()) {
+    std::fprintf(stderr, "usage: %s <%s (for its launch table)> [--filter SUBSTRING]%s [--verbose]\n", name, file,
+                 takes_allow_missing ? " [--allow-missing]" : "");
+    return false;
+  }
+  return true;
+}
 
 struct LaunchShape { int block = 0, tile_m = 0, tile_n = 0, smem = 0; };
 

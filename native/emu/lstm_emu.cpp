@@ -223,7 +223,7 @@ RunResult run_lstm(const Case& cs, const Weights& w, int slice, int mode, const 
 struct Tol { double nmse, atol, rtol; };
 const Tol kTol{1e-10, 1e-5, 1e-4};
 
-struct Options { std::string path, filter; bool verbose = false; };
+using dfer_harness::Options;
 
 // max |tanh_f32 - tanh| and |sigmoid_f32 - sigmoid| over a sweep (the kernel's own device functions).
 bool check_activations() {
@@ -246,18 +246,8 @@ bool check_activations() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options opt;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (a == "--filter" && i + 1 < argc) opt.filter = argv[++i];
-    else if (a == "--verbose" || a == "-v") opt.verbose = true;
-    else if (a.rfind("--", 0) == 0) { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
-    else opt.path = a;
-  }
-  if (opt.path.empty()) {
-    std::fprintf(stderr, "usage: lstm_emu <lstm.cu (for its launch table)> [--filter SUBSTRING] [--verbose]\n");
-    return 2;
-  }
+  dfer_harness::Options opt;
+  if (!dfer_harness::parse_options(argc, argv, "lstm_emu", "lstm.cu", false, opt)) return 2;
   auto t0 = std::chrono::steady_clock::now();
   int passed = 0, failed = 0;
   try {

@@ -332,19 +332,10 @@ Result run_pool(const PoolCase& cs, const LaunchShape& l) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string path, filter;
-  bool verbose = false;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (a == "--filter" && i + 1 < argc) filter = argv[++i];
-    else if (a == "--verbose" || a == "-v") verbose = true;
-    else if (a.rfind("--", 0) == 0) { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
-    else path = a;
-  }
-  if (path.empty()) {
-    std::fprintf(stderr, "usage: small_ops_emu <small_ops.cu (for its launch table)> [--filter SUBSTRING] [--verbose]\n");
-    return 2;
-  }
+  dfer_harness::Options opt;
+  if (!dfer_harness::parse_options(argc, argv, "small_ops_emu", "small_ops.cu", false, opt)) return 2;
+  const std::string &path = opt.path, &filter = opt.filter;
+  const bool verbose = opt.verbose;
   auto t0 = std::chrono::steady_clock::now();
   int passed = 0, failed = 0;
   double worst[3] = {0, 0, 0};

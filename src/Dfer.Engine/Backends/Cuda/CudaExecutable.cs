@@ -74,9 +74,9 @@ internal sealed class CudaExecutable : IExecutable
 
     /// <summary>
     /// Queues a run in the next of the shape's two slots and returns at once. The input is staged into the slot's pinned
-    /// buffer and uploaded on the copy stream; the compute stream waits for that upload only, so it runs while the previous
-    /// run of the other slot still computes. The run before in the same slot is collected first (its outputs stay in its
-    /// <see cref="PendingRun"/>), which frees the slot's buffers.
+    /// buffer and uploaded on the copy stream while the run before (the other slot's) still computes; the compute stream
+    /// waits for that upload only, and runs the two in order, so they share one arena. The run before in the same slot is
+    /// collected first (its outputs stay in its <see cref="PendingRun"/>), which frees the slot's buffers.
     /// </summary>
     public PendingRun Submit(ReadOnlySpan<float> input, int[] shape)
     {

@@ -17,6 +17,12 @@ namespace Dfer.Devices.Cuda;
 /// </summary>
 public sealed unsafe class CudaDevice : IDisposable
 {
+    /// <summary>The most blocks a grid-stride kernel is launched with; it loops over the items past them.</summary>
+    public const long MaxGridStrideBlocks = 1 << 20;
+
+    /// <summary>A grid-stride kernel's grid.x: one block per <paramref name="perBlock"/> items, at most <see cref="MaxGridStrideBlocks"/>.</summary>
+    public static uint GridStride(long items, long perBlock) => (uint)Math.Min((items + perBlock - 1) / perBlock, MaxGridStrideBlocks);
+
     /// <summary>Dynamic shared memory a kernel may use without opting in (CUDA's default limit).</summary>
     internal const int DefaultDynamicSmemLimit = 48 * 1024;
 

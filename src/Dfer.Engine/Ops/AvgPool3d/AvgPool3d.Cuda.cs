@@ -23,9 +23,6 @@ internal struct AvgPool3dCudaParams
 /// </summary>
 public sealed class AvgPool3dCuda : ICudaStep
 {
-    /// <summary>The hosts' cap on grid.x; the kernel loops grid-stride over the remaining (sample, channel tile) pairs.</summary>
-    internal const long MaxGrid = 1 << 20;
-
     private readonly CudaDevice _cuda;
     private readonly CudaKernel _kernel;
 
@@ -62,7 +59,7 @@ public sealed class AvgPool3dCuda : ICudaStep
         {
             X = inputs[0], Y = output, Tiles = tiles, N = n, Positions = x[1] * x[2] * x[3], C = c, CTiles = ctiles,
         };
-        uint grid = (uint)Math.Min(tiles, MaxGrid);
+        uint grid = CudaDevice.GridStride(tiles, 1);
         _cuda.Launch(_kernel, (grid, 1u, 1u), (uint)l.Block, l.Smem, in p);
     }
 

@@ -279,7 +279,7 @@ public sealed class Conv3dCuda : ICudaStep
         string t = Variant.IsBf16 ? "bf16" : "f16";
         CudaKernel k = _cuda.Kernel("cast", toHalf ? $"cast_f32_{t}" : $"cast_{t}_f32");
         KernelLaunch launch = k.Launch ?? throw new DferException($"{k.Name} has no launch line in cast.cu");
-        uint grid = (uint)Math.Min((count + launch.TileM - 1) / launch.TileM, 1 << 20);
+        uint grid = CudaDevice.GridStride(count, launch.TileM);
         _cuda.Launch(k, (grid, 1u, 1u), (uint)launch.Block, launch.Smem, from, to, count);
     }
 

@@ -28,9 +28,6 @@ public sealed class PermuteCuda : ICudaStep
     /// <summary>The kernel's axes: views of higher rank are refused.</summary>
     public const int MaxRank = 6;
 
-    /// <summary>The hosts' cap on grid.x; the kernel loops grid-stride over the rest.</summary>
-    internal const long MaxGrid = 1 << 20;
-
     private readonly CudaDevice _cuda;
     private readonly PermuteOp _op;
     private readonly CudaKernel _kernel;
@@ -113,7 +110,7 @@ public sealed class PermuteCuda : ICudaStep
         p.X = inputs[0];
         p.Y = output;
         KernelLaunch l = _kernel.Launch ?? throw new DferException("permute_f32 has no launch line in small_ops.cu");
-        uint grid = (uint)Math.Min((p.Total + l.TileM - 1) / l.TileM, MaxGrid);
+        uint grid = CudaDevice.GridStride(p.Total, l.TileM);
         _cuda.Launch(_kernel, (grid, 1u, 1u), (uint)l.Block, l.Smem, in p);
     }
 

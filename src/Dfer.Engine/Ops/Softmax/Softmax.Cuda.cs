@@ -22,9 +22,6 @@ internal struct SoftmaxCudaParams
 /// </summary>
 public sealed class SoftmaxCuda : ICudaStep
 {
-    /// <summary>The hosts' cap on grid.x; the kernel loops grid-stride over the remaining rows.</summary>
-    internal const long MaxGrid = 1 << 20;
-
     private readonly CudaDevice _cuda;
     private readonly CudaKernel _kernel;
 
@@ -55,7 +52,7 @@ public sealed class SoftmaxCuda : ICudaStep
         if (rows == 0) return;
         var p = new SoftmaxCudaParams { X = inputs[0], Y = output, Rows = rows, N = n };
         KernelLaunch l = _kernel.Launch ?? throw new DferException("softmax_rows_f32 has no launch line in small_ops.cu");
-        uint grid = (uint)Math.Min((rows + l.TileM - 1) / l.TileM, MaxGrid);
+        uint grid = CudaDevice.GridStride(rows, l.TileM);
         _cuda.Launch(_kernel, (grid, 1u, 1u), (uint)l.Block, l.Smem, in p);
     }
 
