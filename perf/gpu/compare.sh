@@ -53,6 +53,15 @@ step table-self-test 30 - "$TPY" "$MODES" --self-test
 if [ "${BUILD_KERNELS:-0}" = 1 ]; then build_kernels "$KBUILD"; fi
 step devices 60 - "${DFER[@]}" devices
 
+# Correctness before speed: the whole model in each precision against the cpu backend, four runs each on cuda
+# (eager and replayed CUDA graph, both slots), judged by the precision's model tolerance; plus the op cases of
+# every native kernel with a fused epilogue or a graph-replayed path (conv3d, lstm, attentionpool, small ops).
+for p in $PRECISIONS; do
+  step validate-model-$p 90 "$RAW/validate_model_$p.json" "${DFER[@]}" validate --backend "$BK" --op softmax \
+    --model m3dfel --batch 4 --precision "$p" --format json
+done
+step validate-ops 120 "$RAW/validate_ops.json" "${DFER[@]}" validate --backend "$BK" --format json
+
 # dfer: the target batch first, then batch 1, then the rest; fp32 and the 16-bit modes before tf32
 first=1
 for b in $BATCHES; do
@@ -93,6 +102,36 @@ printf '%s\n' "${STATUS[@]}" > "$RAW/steps.txt"
 "$TPY" - "$RAW" "$OUT" <<'EOF' || echo "!! collecting the JSON failed"
 import glob, json, os, shutil, sys
 raw, out = sys.argv[1:]
+# The validation verdicts go under the table: speed figures of a backend that fails them mean nothing.
+lines = ["", "## Validation (dfer validate --backend cuda)", "", "| check | result |", "| --- | --- |"]
+for path in sorted(glob.glob(os.path.join(raw, "validate_model_*.json"))):
+    name = os.path.basename(path)[len("validate_model_"):-5]
+    try:
+        with open(path) as f:
+            model = json.load(f)["model"]
+        for b in model["backends"]:
+            if b["backend"] == model["baseline"]:
+                continue
+            lines.append("| m3dfel %s %s, 4 runs (eager + CUDA graph) | %s: max |dlogit| %s (bound %s), same class %s (min %s) |" % (
+                b["backend"], b["precision"], "PASS" if b["passed"] else "FAIL", b["max_abs_diff"],
+                b["tolerance"]["max_abs_logit"], b["agreement"], b["tolerance"]["min_agreement"]))
+    except Exception as e:
+        lines.append("| m3dfel %s | no result (%s: %s) |" % (name, type(e).__name__, e))
+try:
+    with open(os.path.join(raw, "validate_ops.json")) as f:
+        cases = json.load(f)["cases"]
+    counts = {}
+    for c in cases:
+        counts[(c["backend"], c["status"])] = counts.get((c["backend"], c["status"]), 0) + 1
+    for (backend, status), n in sorted(counts.items()):
+        lines.append("| op cases on %s | %d %s |" % (backend, n, status))
+    for c in cases:
+        if c["status"] == "fail":
+            lines.append("| FAIL %s %s | nmse %s, max err %s |" % (c["op"], c["case"], c.get("nmse"), c.get("max_abs_err")))
+except Exception as e:
+    lines.append("| op cases | no result (%s: %s) |" % (type(e).__name__, e))
+with open(os.path.join(out, "table.md"), "a") as f:
+    f.write("\n".join(lines) + "\n")
 merged = {}
 for path in sorted(glob.glob(os.path.join(raw, "dfer_*.json"))):
     try:
