@@ -6,6 +6,9 @@
 // (variant, case); exit code 0 = all pass, 1 = a case failed (or a kernel is missing), 2 = harness error.
 // Cases named pool_* run the pooled epilogue (Conv3dParams::pool set: AdaptiveAvgPool3d(1) folded in) and
 // compare pool [n, co] with the float64 mean over each clip's To*Ho*Wo rows; y must stay untouched.
+// Cases named split*/pool_split* run split-K: the variant with grid.z = k_splits writing raw fp32 sums to
+// Conv3dParams::partial (checked per split against float64 sums over the split's K range, guard bands, y and
+// pool untouched), then conv3d_splitk_finish_<y type> (launch line of its own) producing y or pool.
 // Build against another kernel file (e.g. the emulator's sample) with
 //   -DDFER_CONV3D_SOURCE='"sample_conv3d.cu"'
 #include "cuda_emu.h"
@@ -27,6 +30,9 @@
 #pragma weak conv3d_f16_v6
 #pragma weak conv3d_bf16_v7
 #pragma weak conv3d_f16_v7
+#pragma weak conv3d_splitk_finish_f32
+#pragma weak conv3d_splitk_finish_bf16
+#pragma weak conv3d_splitk_finish_f16
 
 #include DFER_CONV3D_SOURCE
 
@@ -42,6 +48,9 @@ void conv3d_bf16_v6(Conv3dParams);
 void conv3d_f16_v6(Conv3dParams);
 void conv3d_bf16_v7(Conv3dParams);
 void conv3d_f16_v7(Conv3dParams);
+void conv3d_splitk_finish_f32(Conv3dParams);
+void conv3d_splitk_finish_bf16(Conv3dParams);
+void conv3d_splitk_finish_f16(Conv3dParams);
 }
 
 #include "harness.h"
@@ -98,6 +107,14 @@ void set_sentinel(DT t, void* base, size_t i) {
 
 struct Tol { double nmse, atol, rtol; };
 
+// The split-K finish kernel for a variant's output type.
+struct Finish { const char* name; KernelFn fn; };
+Finish finish_for(DT y) {
+  if (y == F32) return {"conv3d_splitk_finish_f32", conv3d_splitk_finish_f32};
+  if (y == BF16) return {"conv3d_splitk_finish_bf16", conv3d_splitk_finish_bf16};
+  return {"conv3d_splitk_finish_f16", conv3d_splitk_finish_f16};
+}
+
 struct Variant {
   const char* name;
   KernelFn fn;
@@ -140,6 +157,10 @@ struct Case {
   int n, t, h, w, c, co, kt, kh, kw, st, sh, sw, pt, ph, pw;
   bool relu, res;
   PoolMode pool = kNoPool;
+  // split-K: k_splits (1 = none), k_chunk (a multiple of 64), the finish kernel's grid cap (0 = the host's
+  // 2^20; small caps exercise its grid-stride loop), partial placed 4 bytes off 8-byte alignment.
+  int splits = 1, chunk = 0, finish_cap = 0;
+  bool partial_misaligned = false;
   int pool_rows() const { return to() * ho() * wo(); }
   int to() const { return (t + 2 * pt - kt) / st + 1; }
   int ho() const { return (h + 2 * ph - kh) / sh + 1; }
@@ -178,6 +199,18 @@ std::vector<Case> cases() {
       {"pool_r20_c32_k111_co72_n9_res",         9, 2,  5,  2, 32,  72, 1, 1, 1, 1, 1, 1, 0, 0, 0, false, true, kPoolYPoisoned},
       {"pool_r50_c3_stem_k377_co24_n3",         3, 2, 10,  9,  3,  24, 3, 7, 7, 1, 2, 2, 1, 3, 3, true, false, kPoolYPoisoned},
       {"pool_r200_c32_k133_p011_co40_n2_relu",  2, 2, 10, 10, 32,  40, 1, 3, 3, 1, 1, 1, 0, 1, 1, true, false, kPoolYPoisoned},
+      // Split-K (k_splits, k_chunk after the pool mode): 2 and 3 splits, empty splits (K of 3 and of 0.5 chunks
+      // over 5 splits), ranges starting mid-tap (odd c), a partial last K tile, odd co, m not a multiple of 128,
+      // several m tiles, residual+ReLU, the stem, pooled (y poisoned and null), a finish grid capped at 3 blocks,
+      // partial misaligned for pair stores.
+      {"split2_c32_k333_p1_co37_m288_res_relu", 1, 4,  8,  9, 32,  37, 3, 3, 3, 1, 1, 1, 1, 1, 1, true, true, kNoPool, 2, 448},
+      {"split3_c64_k333_s2_p1_co67_relu",       1, 5,  9, 10, 64,  67, 3, 3, 3, 2, 2, 2, 1, 1, 1, true, false, kNoPool, 3, 576, 3},
+      {"split5_empty_c64_k113_p001_co40_res_relu", 2, 3, 5, 6, 64, 40, 1, 1, 3, 1, 1, 1, 0, 0, 1, true, true, kNoPool, 5, 64, 0, true},
+      {"split3_c5_k333_p1_co9_m240_res_relu",   2, 4,  6,  5,  5,   9, 3, 3, 3, 1, 1, 1, 1, 1, 1, true, true, kNoPool, 3, 64},
+      {"split4_c3_stem_k377_s122_p133_co24_res", 2, 2, 10,  9,  3,  24, 3, 7, 7, 1, 2, 2, 1, 3, 3, false, true, kNoPool, 4, 128, 1},
+      {"pool_split3_r49_c64_k333_p1_co64_n5_res_relu", 5, 1, 7, 7, 64, 64, 3, 3, 3, 1, 1, 1, 1, 1, 1, true, true, kPoolYPoisoned, 3, 576},
+      {"pool_split2_r6_c5_k333_s2_p1_co9_n7_relu", 7, 2, 4,  5,  5,   9, 3, 3, 3, 2, 2, 2, 1, 1, 1, true, false, kPoolYNull, 2, 128},
+      {"pool_split5_r20_c32_k111_co72_n9_res",  9, 2,  5,  2, 32,  72, 1, 1, 1, 1, 1, 1, 0, 0, 0, false, true, kPoolYNull, 5, 64, 2},
   };
 }
 
@@ -418,6 +451,83 @@ std::string diagnose_pool(const Case& cs, const Variant& v, const Inputs& in, co
 
 using dfer_harness::Options;
 
+// Split-K: float64 raw sums (no bias, residual, ReLU) of each split's K range, [z][m*co + o].
+std::vector<double> split_refs(const Case& cs, const Inputs& in) {
+  long long M = cs.m();
+  int K = cs.k(), Co = cs.co, To = cs.to(), Ho = cs.ho(), Wo = cs.wo();
+  std::vector<double> ref((size_t)cs.splits * M * Co, 0.0);
+  for (long long m = 0; m < M; m++) {
+    long long q = m;
+    int wo = q % Wo; q /= Wo;
+    int ho = q % Ho; q /= Ho;
+    int to = q % To;
+    int n = (int)(q / To);
+    for (int a = 0; a < cs.kt; a++)
+      for (int b = 0; b < cs.kh; b++)
+        for (int c = 0; c < cs.kw; c++) {
+          int ti = to * cs.st - cs.pt + a, hi = ho * cs.sh - cs.ph + b, wi = wo * cs.sw - cs.pw + c;
+          if (ti < 0 || ti >= cs.t || hi < 0 || hi >= cs.h || wi < 0 || wi >= cs.w) continue;
+          const float* xp = &in.x[((((size_t)n * cs.t + ti) * cs.h + hi) * cs.w + wi) * cs.c];
+          int k0 = ((a * cs.kh + b) * cs.kw + c) * cs.c;
+          for (int i = 0; i < cs.c; i++) {
+            int k = k0 + i, z = k / cs.chunk;
+            double* r = &ref[((size_t)z * M + m) * Co];
+            for (int o = 0; o < Co; o++) r[o] += (double)xp[i] * in.w[(size_t)o * K + k];
+          }
+        }
+  }
+  return ref;
+}
+
+// After the split pass: y untouched, pool untouched (zero, guards intact), partial guards intact and every
+// partial[z, m, o] written and within tolerance of the split's float64 raw sum. Returns "" or what is wrong.
+std::string check_split_pass(const Variant& v, const Case& cs, const Inputs& in, const DeviceBuffer& by, size_t ny,
+                             size_t G, const float* pool, size_t np, const float* partial, double& maxerr) {
+  std::string msg;
+  for (size_t i = 0; i < ny + 2 * G && msg.empty(); i++)
+    if (!is_sentinel(v.y, by.data(), i)) msg = dfer_emu::format("split pass wrote y[%lld]", (long long)i - (long long)G);
+  if (pool) {
+    for (size_t i = 0; i < G && msg.empty(); i++)
+      if (!is_sentinel(F32, pool - G, i) || !is_sentinel(F32, pool + np, i)) msg = "split pass wrote pool's guard band";
+    for (size_t i = 0; i < np && msg.empty(); i++)
+      if (pool[i] != 0.0f) msg = dfer_emu::format("split pass wrote pool[%zu]", i);
+  }
+  for (size_t i = 0; i < G && msg.empty(); i++) {
+    if (!is_sentinel(F32, partial - G, i)) msg = dfer_emu::format("split pass wrote partial[%lld] (before partial)", (long long)i - (long long)G);
+    else if (!is_sentinel(F32, partial + cs.splits * ny, i))
+      msg = dfer_emu::format("split pass wrote partial[%zu] (past the end, k_splits*m*co = %zu)", cs.splits * ny + i, cs.splits * ny);
+  }
+  if (!msg.empty()) return msg;
+  std::vector<double> ref = split_refs(cs, in);
+  long long unwritten = 0, nbad = 0, first = -1;
+  std::vector<long long> bad_per_split(cs.splits, 0);
+  for (size_t i = 0; i < ref.size(); i++) {
+    bool unw = is_sentinel(F32, partial, i);
+    double e = std::fabs((double)partial[i] - ref[i]);
+    if (unw || std::isnan(partial[i])) e = INFINITY;
+    else maxerr = std::max(maxerr, e);
+    unwritten += unw;
+    if (!(e <= v.tol.atol + v.tol.rtol * std::fabs(ref[i]))) {
+      nbad++;
+      bad_per_split[i / ny]++;
+      if (first < 0) first = (long long)i;
+    }
+  }
+  if (nbad == 0) return "";
+  msg = dfer_emu::format("split pass: %lld of %zu partial values bad (%lld never written); bad per split:", nbad, ref.size(), unwritten);
+  for (int z = 0; z < cs.splits; z++) {
+    int b = z * cs.chunk, e = std::min(cs.k(), b + cs.chunk);
+    msg += dfer_emu::format(" z%d [k %d,%d) %lld", z, b, std::max(b, e), bad_per_split[z]);
+  }
+  size_t z = (size_t)first / ny, mo = (size_t)first % ny;
+  msg += dfer_emu::format("\n      first bad partial[z=%zu, %s, o=%zu]: got %.7g, expected %.7g", z, describe_m(cs, (long long)(mo / cs.co)).c_str(),
+                          mo % cs.co, partial[first], ref[(size_t)first]);
+  for (int z2 = 0; z2 < cs.splits; z2++)
+    if ((size_t)z2 != z && std::fabs(partial[first] - ref[(size_t)z2 * ny + mo]) <= v.tol.atol + v.tol.rtol * std::fabs(ref[(size_t)z2 * ny + mo]))
+      msg += dfer_emu::format(" (= split %d's sum)", z2);
+  return msg;
+}
+
 // A pooled case after its launch: y untouched (every element and guard still the sentinel), pool guards
 // intact, pool within tolerance of the float64 means. Prints its line; returns true on pass.
 bool check_pooled(const Variant& v, const Case& cs, const Inputs& in, const Options& opt, const DeviceBuffer& by,
@@ -457,7 +567,7 @@ bool check_pooled(const Variant& v, const Case& cs, const Inputs& in, const Opti
 }
 
 // Runs one (variant, case); returns true on pass. Prints its line.
-bool run_one(const Variant& v, const LaunchShape& ls, const Case& cs, const Inputs& in, const Options& opt) {
+bool run_one(const Variant& v, const LaunchShape& ls, const LaunchShape& fls, const Case& cs, const Inputs& in, const Options& opt) {
   long long M = cs.m();
   int K = cs.k();
   int Co = cs.co;
@@ -488,12 +598,26 @@ bool run_one(const Variant& v, const LaunchShape& ls, const Case& cs, const Inpu
     std::fill(pool, pool + np, 0.0f);
   }
 
+  // split-K: partial [k_splits, m, co] fp32 between G sentinel floats on both sides (optionally 4 bytes off
+  // 8-byte alignment); not split: k_splits 1 and partial null, as the host passes them
+  const bool split = cs.splits > 1;
+  const size_t npart = split ? (size_t)cs.splits * ny : 0;
+  const size_t poff = cs.partial_misaligned ? 1 : 0;
+  DeviceBuffer bpart;
+  float* partial = nullptr;
+  if (split) {
+    bpart.alloc((npart + 2 * G + poff) * 4, "partial(+guards)");
+    for (size_t i = 0; i < npart + 2 * G + poff; i++) set_sentinel(F32, bpart.data(), i);
+    partial = bpart.as<float>() + G + poff;
+  }
+
   Conv3dParams p{bx.data(), bw.data(), bb.as<float>(), cs.res ? br.data() : nullptr,
                  cs.pool == kPoolYNull ? nullptr : y, (dfer::i64)M,
                  cs.n, cs.t, cs.h, cs.w, cs.c, cs.to(), cs.ho(), cs.wo(), Co, cs.kt, cs.kh, cs.kw,
                  cs.st, cs.sh, cs.sw, cs.pt, cs.ph, cs.pw, K, cs.relu ? 1 : 0,
-                 pool, pooled ? cs.pool_rows() : 0, pooled ? 1.0f / (float)cs.pool_rows() : 0.0f};
-  dim3 grid((unsigned)((M + ls.tile_m - 1) / ls.tile_m), (unsigned)((Co + ls.tile_n - 1) / ls.tile_n), 1);
+                 pool, pooled ? cs.pool_rows() : 0, pooled ? 1.0f / (float)cs.pool_rows() : 0.0f,
+                 partial, split ? cs.splits : 1, split ? cs.chunk : 0};
+  dim3 grid((unsigned)((M + ls.tile_m - 1) / ls.tile_m), (unsigned)((Co + ls.tile_n - 1) / ls.tile_n), split ? cs.splits : 1);
   auto t0 = std::chrono::steady_clock::now();
   std::string kerr;
   try {
@@ -505,6 +629,42 @@ bool run_one(const Variant& v, const LaunchShape& ls, const Case& cs, const Inpu
   if (!kerr.empty()) {
     std::printf("%-18s %-34s KERNEL ERROR  FAIL\n      %s\n", v.name, cs.name, kerr.c_str());
     return false;
+  }
+  if (split) {
+    double perr = 0;
+    std::string msg = check_split_pass(v, cs, in, by, ny, G, pool, np, partial, perr);
+    if (!msg.empty()) {
+      std::printf("%-18s %-34s split pass  FAIL\n      %s\n", v.name, cs.name, msg.c_str());
+      return false;
+    }
+    // the finish kernel, grid as the host computes it (optionally capped lower)
+    const dfer_emu::LaunchStats split_stats = dfer_emu::last_stats();
+    const Finish fin = finish_for(v.y);
+    long long blocks = std::min<long long>(((long long)ny + fls.tile_m - 1) / fls.tile_m, 1LL << 20);
+    if (cs.finish_cap > 0) blocks = std::min<long long>(blocks, cs.finish_cap);
+    try {
+      dfer_emu::launch(fin.fn, dim3((unsigned)blocks, 1, 1), dim3(fls.block), (size_t)fls.smem, p);
+    } catch (const KernelError& e) {
+      kerr = e.what();
+    }
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!kerr.empty()) {
+      std::printf("%-18s %-34s KERNEL ERROR (%s)  FAIL\n      %s\n", v.name, cs.name, fin.name, kerr.c_str());
+      return false;
+    }
+    // --verbose reports the split pass's mma / ldmatrix / cp.async counts and the finish's atomics
+    dfer_emu::LaunchStats& st = dfer_emu::last_stats();
+    st.mma = split_stats.mma;
+    st.ldmatrix = split_stats.ldmatrix;
+    st.cp_async = split_stats.cp_async;
+    if (opt.verbose) std::printf("%-18s %-34s split pass ok (%d splits of %d, grid.z %u): partial max err %.2e; %s grid %lld\n", v.name,
+                                 cs.name, cs.splits, cs.chunk, grid.z, perr, fin.name, blocks);
+    // the partial guard bands again: the finish must not write partial
+    for (size_t i = 0; i < npart + 2 * G; i++)
+      if (i < G || i >= G + npart ? !is_sentinel(F32, partial - G, i) : false) {
+        std::printf("%-18s %-34s finish wrote partial's guard band  FAIL\n", v.name, cs.name);
+        return false;
+      }
   }
   if (pooled) return check_pooled(v, cs, in, opt, by, ny, G, pool, np, secs);
   // guards
@@ -556,7 +716,7 @@ int main(int argc, char** argv) {
     auto vs = variants();
     for (const auto& [name, shape] : table) {
       bool known = false;
-      for (const Variant& v : vs) known |= name == v.name;
+      for (const Variant& v : vs) known |= name == v.name || name == finish_for(v.y).name;
       if (!known) std::printf("note: launch table lists %s, which the harness does not know\n", name.c_str());
     }
     std::map<std::string, Inputs> cache;
@@ -582,7 +742,19 @@ int main(int argc, char** argv) {
         std::string key = std::string(cs.name) + "/" + dt_name(v.op) + "/" + dt_name(v.y);
         auto ci_it = cache.find(key);
         if (ci_it == cache.end()) ci_it = cache.emplace(key, make_inputs(cs, v.op, v.y, 1000 + ci)).first;
-        (run_one(v, ls, cs, ci_it->second, opt) ? passed : failed)++;
+        LaunchShape fls;
+        if (cs.splits > 1) {  // split-K cases need the finish kernel of the variant's output type
+          const Finish fin = finish_for(v.y);
+          auto fit = table.find(fin.name);
+          if (!fin.fn || fit == table.end()) {
+            std::printf("%-18s %-34s %s %s  FAIL\n", v.name, cs.name, fin.name, !fin.fn ? "MISSING kernel" : "MISSING from the launch table");
+            failed++;
+            continue;
+          }
+          fls = fit->second;
+          if (fls.block <= 0 || fls.block > 1024 || fls.tile_m <= 0) throw HarnessError(dfer_emu::format("%s: bad launch shape", fin.name));
+        }
+        (run_one(v, ls, fls, cs, ci_it->second, opt) ? passed : failed)++;
       }
     }
   } catch (const std::exception& e) {

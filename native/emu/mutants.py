@@ -3,7 +3,7 @@
 bug at a time (pipeline order, missing barrier, swizzle, bounds, epilogue), builds conv3d_emu against
 the copy and expects it to FAIL. A mutant that passes means the harness has a blind spot.
 
-    python3 native/emu/mutants.py            # from the repository root; about 5 minutes
+    python3 native/emu/mutants.py            # from the repository root; about 7 minutes
 
 Mutants whose source pattern no longer exists in conv3d.cu are reported as SKIP (the kernel changed).
 Nothing in native/kernels is modified.
@@ -31,6 +31,13 @@ MUTANTS = [
     ("pool, reduce-scatter: lanes keep the wrong half", "f16_v6 pool", "v[j] = (upper ? v[j + half] : v[j]) + shfl_xor(send, mask);", "v[j] = (upper ? v[j] : v[j + half]) + shfl_xor(send, mask);", 1),
     ("pool, per element: also writes y", "f16_v7 pool_r6", "    if (two) atomic_add_f32(d + 1, v1 * p.pool_scale);\n    return;\n", "    if (two) atomic_add_f32(d + 1, v1 * p.pool_scale);\n", 1),
     ("pool, reduced: pool_scale dropped", "bf16_v4 pool", "atomic_add_f32(pool_at(p, seg, col), v[j] * p.pool_scale);", "atomic_add_f32(pool_at(p, seg, col), v[j]);", 1),
+    # split-K (Conv3dParams::k_splits > 1: split pass into partial, then conv3d_splitk_finish_*)
+    ("split: z offset into partial scaled by co instead of m", "f32_v1 split", "(static_cast<i64>(blockIdx.z) * p.m + row) * p.co + col", "(static_cast<i64>(blockIdx.z) * p.co + row) * p.co + col", 1),
+    ("split finish: last split skipped", "f16_v6 split", "for (int z = 1; z < p.k_splits; ++z)", "for (int z = 1; z < p.k_splits - 1; ++z)", 1),
+    ("split: K range one chunk late", "tf32_v2 split", "r.begin = static_cast<int>(blockIdx.z) * p.k_chunk;", "r.begin = static_cast<int>(blockIdx.z + 1) * p.k_chunk;", 1),
+    ("split, v4/v5: load cursor's tap not moved to the range start", "bf16_v5 split", "const int tap = k0 / p.c, q = tap / p.kw;", "const int tap = 0, q = 0;", 1),
+    ("split, v4/v5: prologue loads past the range (tail shorter than the pipeline)", "f16_v4 split", "    if (s < ktiles) load_tile(s);", "    load_tile(s);", 1),
+    ("split: pass applies the epilogue (bias in every split)", "bf16_v7 split", "        partial_pair(p, row, col, acc[mt][nt][0], acc[mt][nt][1], pair_ok);", "        partial_pair(p, row, col, acc[mt][nt][0] + p.bias[min(col, p.co - 1)], acc[mt][nt][1], pair_ok);", 1),
 ]
 
 

@@ -10,7 +10,8 @@
 //   v5 conv3d_bf16_v5, conv3d_f16_v5 : v4 with a 128x64 tile (co = 64 layers, small m); c % 32 == 0.
 //   v6 conv3d_bf16_v6, conv3d_f16_v6 : mma m16n8k16, 128x64 tile, register-staged gather with bounds checks; any shape.
 //   v7 conv3d_bf16_v7, conv3d_f16_v7 : v6 reading x as fp32 and rounding while gathering (the stem: c = 3, 3x7x7).
-// Launch table (grid = (ceil(m / tile_m), ceil(co / tile_n), 1)); the host mirrors these lines:
+// Launch table of the variants (grid = (ceil(m / tile_m), ceil(co / tile_n), k_splits > 1 ? k_splits : 1)); the
+// host mirrors these lines:
 // launch conv3d_f32_v1: block 256, tile_m 128, tile_n 64, smem 0
 // launch conv3d_tf32_v2: block 256, tile_m 128, tile_n 64, smem 0
 // launch conv3d_3xtf32_v3: block 256, tile_m 128, tile_n 64, smem 0
@@ -22,6 +23,11 @@
 // launch conv3d_f16_v6: block 256, tile_m 128, tile_n 64, smem 0
 // launch conv3d_bf16_v7: block 256, tile_m 128, tile_n 64, smem 0
 // launch conv3d_f16_v7: block 256, tile_m 128, tile_n 64, smem 0
+// Split-K finish kernels (grid-stride, one output element per thread and pass; tile_m = elements per block):
+// grid = (min(ceil(m * co / tile_m), 1 << 20), 1, 1); tile_n is unused (1).
+// launch conv3d_splitk_finish_f32: block 256, tile_m 256, tile_n 1, smem 0
+// launch conv3d_splitk_finish_bf16: block 256, tile_m 256, tile_n 1, smem 0
+// launch conv3d_splitk_finish_f16: block 256, tile_m 256, tile_n 1, smem 0
 // Limits: m and N*T*H*W below 2^31 (pixel indices are int; element offsets are i64). v4/v5 read x
 // and wp with 16-byte cp.async, so both must be 16-byte aligned (c % 32 == 0 keeps every chunk aligned).
 // Pooled epilogue (every variant): with p.pool != nullptr the kernel folds AdaptiveAvgPool3d(1) into its
@@ -32,11 +38,30 @@
 // sums the rows it holds of one pooled row in registers, then across the lanes holding the same columns
 // (reduce-scatter of shuffles), and adds sum * pool_scale once per column; a 16-row mma tile (8-row group in
 // v1) that spans three or more pooled rows (pool_rows < 16) adds per element. pool == nullptr: y is written.
+// Split-K (few output tiles, long K: M3DFEL's late layers at batch 1, m = 196, co = 512, K = 13824): with
+// p.k_splits > 1 the host launches the variant with grid.z = k_splits, then the finish kernel of its output type
+// (conv3d_splitk_finish_f32 for v1..v3, _bf16 / _f16 for v4..v7 of that type) with the same Conv3dParams.
+//   Split pass: block z accumulates only k in [z * k_chunk, min(k, (z + 1) * k_chunk)) and writes its raw sums
+//   (no bias, residual, ReLU or pool; y and pool untouched) as fp32 to partial[(z * m + row) * co + col] for
+//   every row < m, col < co; a block whose range is empty writes zeros. k_chunk is a multiple of 64 (host),
+//   hence of every variant's K step (BK = 16 for v1..v3, 32 for v4..v7): a split's range is whole K tiles,
+//   only the last nonempty split (which ends at k) can end in a partial tile, which the existing k < K
+//   bounds handle. v1..v3, v6, v7 start their K cursor (tap, channel) at z * k_chunk (mid-tap for any c)
+//   and run ceil(len / BK) tiles; v4/v5 (c % 32 == 0, so k is a multiple of 32) start their load cursor
+//   (tap, c0, k0) at z * k_chunk and run len / 32 tiles: the prologue still commits STAGES - 1 groups (empty
+//   past the range), so a range shorter than the pipeline (or empty) waits correctly.
+//   Finish pass: v = sum over z < k_splits of partial[(z * m + row) * co + col] (z order, deterministic),
+//   then the epilogue above (bias, residual in the output type, ReLU; y stored in the output type, or
+//   v * pool_scale added to pool per element with atomic_add_f32 when p.pool is set; the host zeroes pool).
+//   partial holds k_splits * m * co floats (16-byte aligned recommended; pairs are stored as 8 bytes when
+//   co is even and partial is 8-byte aligned). k_chunk * k_splits >= k.
+// k_splits <= 1: no split; partial and k_chunk are unused (partial may be null), grid.z = 1.
 #include "common.cuh"
 
 using namespace dfer;
 
-// Layout mirrored by the C# host (StructLayout.Sequential, 144 bytes; pool at offset 128). The contract
+// Layout mirrored by the C# host (StructLayout.Sequential, 160 bytes; pool at offset 128, partial at offset
+// 144, k_splits at 152, k_chunk at 156). The contract
 // names the weight pointer `w`, which collides with the width `w`; it is `wp` here (same slot).
 struct Conv3dParams {
   const void* x;
@@ -51,6 +76,9 @@ struct Conv3dParams {
   float* pool;      // null: write y; else [m / pool_rows, co] fp32, zeroed by the host, gets the mean
   int pool_rows;    // output rows per pooled row: To*Ho*Wo
   float pool_scale; // 1 / pool_rows
+  float* partial;   // split-K: [k_splits, m, co] fp32 raw sums (k_splits > 1 only; may be null otherwise)
+  int k_splits;     // <= 1: no split-K; else grid.z of the split pass and the finish kernel's count
+  int k_chunk;      // K values per split, a multiple of 64; k_chunk * k_splits >= k
 };
 
 namespace {
@@ -137,6 +165,23 @@ __device__ __forceinline__ XT gather(const XT* x, const Conv3dParams& p, const R
   return v ? x[static_cast<i64>(r.pix + t.dpix) * p.c + i] : XT(0);
 }
 
+// ---- split-K ----
+
+// The K values this block accumulates: [begin, begin + len). Without split-K all of K; else split blockIdx.z's
+// chunk, clipped to K (len 0 past K: the block writes zeros). begin is a multiple of 64 (k_chunk).
+struct KRange { int begin, len; };
+__device__ __forceinline__ KRange k_range(const Conv3dParams& p) {
+  KRange r;
+  if (p.k_splits <= 1) {
+    r.begin = 0;
+    r.len = p.k;
+  } else {
+    r.begin = static_cast<int>(blockIdx.z) * p.k_chunk;
+    r.len = max(0, min(p.k, r.begin + p.k_chunk) - r.begin);
+  }
+  return r;
+}
+
 // ---- epilogue: two adjacent output columns (the mma accumulator pairs) ----
 
 __device__ __forceinline__ void store2(float* y, float v0, float v1) {
@@ -194,6 +239,22 @@ __device__ __forceinline__ void epilogue_pair(const Conv3dParams& p, i64 row, in
   } else {
     y[idx] = from_float<T>(v0);
     if (two) y[idx + 1] = from_float<T>(v1);
+  }
+}
+
+// Split pass: the raw sums of outputs (row, col) and, if col + 1 < co, (row, col + 1) into this split's slice
+// of partial. pair_ok: co even and partial 8-byte aligned (then every even column's pair is aligned).
+__device__ __forceinline__ bool partial_pair_ok(const Conv3dParams& p) {
+  return (p.co & 1) == 0 && (reinterpret_cast<u64>(p.partial) & 7) == 0;
+}
+__device__ __forceinline__ void partial_pair(const Conv3dParams& p, i64 row, int col, float v0, float v1, bool pair_ok) {
+  if (row >= p.m || col >= p.co) return;
+  float* d = p.partial + (static_cast<i64>(blockIdx.z) * p.m + row) * p.co + col;
+  if (pair_ok) {
+    store2(d, v0, v1);
+  } else {
+    d[0] = v0;
+    if (col + 1 < p.co) d[1] = v1;
   }
 }
 
@@ -389,6 +450,20 @@ __device__ __forceinline__ void mma_pool_epilogue(const Conv3dParams& p, const f
 template <class T, int MT, int NT>
 __device__ __forceinline__ void mma_epilogue(const Conv3dParams& p, const float (&acc)[MT][NT][4], i64 row0, int col0,
                                              int lane) {
+  if (p.k_splits > 1) {
+    const bool pair_ok = partial_pair_ok(p);
+    const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const i64 row = row0 + mt * 16 + g;
+        const int col = col0 + nt * 8 + 2 * q;
+        partial_pair(p, row, col, acc[mt][nt][0], acc[mt][nt][1], pair_ok);
+        partial_pair(p, row + 8, col, acc[mt][nt][2], acc[mt][nt][3], pair_ok);
+      }
+    return;
+  }
   if (p.pool != nullptr) {
     mma_pool_epilogue<T, MT, NT>(p, acc, row0, col0, lane);
     return;
@@ -483,10 +558,11 @@ __device__ __forceinline__ void conv3d_f32_simt(const Conv3dParams& p) {
   const float* x = static_cast<const float*>(p.x);
   const float* wp = static_cast<const float*>(p.wp);
   const int kk = tid & 15, lr = tid >> 4;
+  const KRange kr = k_range(p);
   KCursor cur;
-  cur.init(kk, p.c);
+  cur.init(kr.begin + kk, p.c);
   const int step_q = BK / p.c, step_r = BK % p.c;
-  int k = kk;
+  int k = kr.begin + kk;
 
   GatherF32 g;
   g.load(p, x, wp, rows, taps, ntaps, cur, k, lr, n0);
@@ -503,7 +579,7 @@ __device__ __forceinline__ void conv3d_f32_simt(const Conv3dParams& p) {
 #pragma unroll
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
 
-  const int ktiles = ceil_div(p.k, BK);
+  const int ktiles = ceil_div(kr.len, BK);
   for (int kt = 0; kt < ktiles; ++kt) {
     const int cs = kt & 1;
     const bool more = kt + 1 < ktiles;
@@ -537,6 +613,17 @@ __device__ __forceinline__ void conv3d_f32_simt(const Conv3dParams& p) {
     __syncthreads();
   }
 
+  if (p.k_splits > 1) {
+    const bool pair_ok = partial_pair_ok(p);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const i64 row = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + (i - 4));
+      const int col = n0 + tx * 4;
+      partial_pair(p, row, col, acc[i][0], acc[i][1], pair_ok);
+      partial_pair(p, row, col + 2, acc[i][2], acc[i][3], pair_ok);
+    }
+    return;
+  }
   if (p.pool != nullptr) {
     simt_pool_epilogue(p, acc, m0, n0, tid);
     return;
@@ -650,11 +737,11 @@ __device__ __forceinline__ void conv3d_tf32_mma(const Conv3dParams& p) {
   const float* x = static_cast<const float*>(p.x);
   const float* wp = static_cast<const float*>(p.wp);
   const int kk = tid & 15, lr = tid >> 4;
+  const KRange kr = k_range(p);
   KCursor cur;
-  cur.init(kk, p.c);
+  cur.init(kr.begin + kk, p.c);
   const int step_q = BK / p.c, step_r = BK % p.c;
-  int k = kk;
-
+  int k = kr.begin + kk;
 
   GatherF32 g;
   g.load(p, x, wp, rows, taps, ntaps, cur, k, lr, n0);
@@ -670,7 +757,7 @@ __device__ __forceinline__ void conv3d_tf32_mma(const Conv3dParams& p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[mt][nt][e] = 0.0f;
 
-  const int ktiles = ceil_div(p.k, BK);
+  const int ktiles = ceil_div(kr.len, BK);
   for (int kt = 0; kt < ktiles; ++kt) {
     const int cs = kt & 1;
     const bool more = kt + 1 < ktiles;
@@ -727,8 +814,16 @@ __device__ __forceinline__ void conv3d_16_async(const Conv3dParams& p) {
     woff[j] = ov[j] ? static_cast<i64>(o) * p.k + chunk * 8 : 0;
   }
 
-  // Load cursor: tile k0 = tap (ka, kb, kc) * C + c0; tiles are issued strictly in order.
-  int ka = 0, kb = 0, kc = 0, c0 = 0, k0 = 0;
+  // Load cursor: tile k0 = tap (ka, kb, kc) * C + c0; tiles are issued strictly in order, from the block's
+  // first K tile (split-K: k0 = z * k_chunk, a multiple of 32 as c is, so c0 + 32 <= c: one tap per tile).
+  const KRange kr = k_range(p);
+  int k0 = kr.begin, c0 = k0 % p.c, ka, kb, kc;
+  {
+    const int tap = k0 / p.c, q = tap / p.kw;
+    kc = tap - q * p.kw;
+    kb = q % p.kh;
+    ka = q / p.kh;
+  }
   auto load_tile = [&](int stage) {
     unsigned char* sa = smem + stage * STAGE_BYTES;
     unsigned char* sb = sa + A_BYTES;
@@ -758,7 +853,7 @@ __device__ __forceinline__ void conv3d_16_async(const Conv3dParams& p) {
     }
   };
 
-  const int ktiles = p.k / BK;
+  const int ktiles = kr.len / BK;  // k and the range bounds are multiples of 32
   // Always commit, even empty groups, so "group kt" is tile kt for cp_async_wait's count.
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
@@ -820,10 +915,11 @@ __device__ __forceinline__ void conv3d_16_gather(const Conv3dParams& p) {
   const int kp = tid & 15, lr = tid >> 4;
   // Rows lr + 16 j share (row >> 1) & 3, so word kp of row lr + 16 j is at soff + 1024 j.
   const int soff = swz(lr, kp >> 2) + (kp & 3) * 4;
+  const KRange kr = k_range(p);
   KCursor cur;  // tracks k = k_tile + 2 kp
-  cur.init(2 * kp, p.c);
+  cur.init(kr.begin + 2 * kp, p.c);
   const int step_q = BK / p.c, step_r = BK % p.c;
-  int k = 2 * kp;
+  int k = kr.begin + 2 * kp;
 
   XT ra[8][2];
   u16 rb[4][2];
@@ -873,7 +969,7 @@ __device__ __forceinline__ void conv3d_16_gather(const Conv3dParams& p) {
   const int wm0 = (warp & 3) * 32, wn0 = (warp >> 2) * 32;
   const LdsmOffsets lo = ldsm_offsets(lane, wm0, wn0);
 
-  const int ktiles = ceil_div(p.k, BK);
+  const int ktiles = ceil_div(kr.len, BK);
   for (int kt = 0; kt < ktiles; ++kt) {
     const int cs = kt & 1;
     const bool more = kt + 1 < ktiles;
@@ -888,6 +984,28 @@ __device__ __forceinline__ void conv3d_16_gather(const Conv3dParams& p) {
     __syncthreads();
   }
   mma_epilogue<T, MT, NT>(p, acc, m0 + wm0, n0 + wn0, lane);
+}
+
+// ---- split-K finish: sum the k_splits slices of partial, then the normal epilogue, per output element ----
+// Grid-stride over idx = row * co + col: coalesced reads of each slice and coalesced stores of y.
+template <class T>
+__device__ __forceinline__ void conv3d_splitk_finish(const Conv3dParams& p) {
+  const i64 total = p.m * p.co;
+  const i64 stride = static_cast<i64>(gridDim.x) * kThreads;
+  for (i64 idx = static_cast<i64>(blockIdx.x) * kThreads + threadIdx.x; idx < total; idx += stride) {
+    const float* s = p.partial + idx;
+    float v = s[0];
+    for (int z = 1; z < p.k_splits; ++z) v += s[z * total];  // z order: deterministic
+    const i64 row = idx / p.co;
+    const int col = static_cast<int>(idx - row * p.co);
+    float unused = 0.0f;
+    finish_pair<T>(p, idx, col, false, v, unused);
+    if (p.pool != nullptr) {
+      atomic_add_f32(pool_at(p, static_cast<int>(row) / p.pool_rows, col), v * p.pool_scale);
+    } else {
+      static_cast<T*>(p.y)[idx] = from_float<T>(v);
+    }
+  }
 }
 
 }  // namespace
@@ -922,3 +1040,11 @@ extern "C" __global__ void DFER_LAUNCH_BOUNDS(kThreads, 2) conv3d_f16_v6(Conv3dP
 extern "C" __global__ void DFER_LAUNCH_BOUNDS(kThreads, 2) conv3d_bf16_v7(Conv3dParams p) { conv3d_16_gather<bf16, float>(p); }
 // As conv3d_bf16_v7 rounding to f16.
 extern "C" __global__ void DFER_LAUNCH_BOUNDS(kThreads, 2) conv3d_f16_v7(Conv3dParams p) { conv3d_16_gather<f16, float>(p); }
+
+// Split-K finish (after a variant's split pass with the same Conv3dParams): thread per output element, grid-stride.
+// fp32 y / residual (after v1, v2, v3).
+extern "C" __global__ void DFER_LAUNCH_BOUNDS(kThreads, 4) conv3d_splitk_finish_f32(Conv3dParams p) { conv3d_splitk_finish<float>(p); }
+// bf16 y / residual (after conv3d_bf16_v4..v7).
+extern "C" __global__ void DFER_LAUNCH_BOUNDS(kThreads, 4) conv3d_splitk_finish_bf16(Conv3dParams p) { conv3d_splitk_finish<bf16>(p); }
+// f16 y / residual (after conv3d_f16_v4..v7).
+extern "C" __global__ void DFER_LAUNCH_BOUNDS(kThreads, 4) conv3d_splitk_finish_f16(Conv3dParams p) { conv3d_splitk_finish<f16>(p); }

@@ -43,7 +43,11 @@ internal static class ConvBench
                 int elem = v.Is16Bit ? 2 : 4;
                 using MemoryBuffer yb = AllocateGuarded(accelerator, yCount, v.Is16Bit);
                 IntPtr yPtr = yb.NativePtr + Guard * elem, rPtr = rb?.NativePtr ?? IntPtr.Zero;
-                void Launch() => conv.RunRaw(xb.NativePtr, rPtr, yPtr, xShape, yShape);
+                // Split-K where the model would split (small batches): its partial sums need scratch.
+                long partialBytes = conv.PartialBytes(yShape, layer.C);
+                using MemoryBuffer? pb = partialBytes > 0 ? accelerator.Allocate1D<byte>(partialBytes) : null;
+                IntPtr pPtr = pb?.NativePtr ?? IntPtr.Zero;
+                void Launch() => conv.RunRaw(xb.NativePtr, rPtr, yPtr, xShape, yShape, default, pPtr);
 
                 string? problem = null;
                 double nmse = double.NaN, maxErr = double.NaN, median = double.NaN;

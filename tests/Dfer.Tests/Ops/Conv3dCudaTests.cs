@@ -48,8 +48,18 @@ public class Conv3dCudaTests
     public void Variants_AreExactlyTheKernelsOfConv3dCu_EachWithALaunchLine()
     {
         var kernels = KernelSources.KernelNames(Source).ToHashSet();
-        Assert.That(Conv3dCuda.Variants.Select(v => v.Kernel).ToHashSet(), Is.EquivalentTo(kernels));
+        // Besides the variants, conv3d.cu holds exactly the split-K finish kernels, one per output type.
+        string[] finish = { "conv3d_splitk_finish_f32", "conv3d_splitk_finish_bf16", "conv3d_splitk_finish_f16" };
+        Assert.That(Conv3dCuda.Variants.Select(v => v.Kernel).Intersect(finish), Is.Empty, "a finish kernel is no variant");
+        Assert.That(Conv3dCuda.Variants.Select(v => v.Kernel).Concat(finish).ToHashSet(), Is.EquivalentTo(kernels));
         var table = KernelLaunchTable.Parse(Source);
+        foreach (string f in finish)
+        {
+            Assert.That(table.ContainsKey(f), $"{f} has a launch line");
+            Assert.That(table[f].Block % 32, Is.Zero, $"{f}: whole warps");
+            Assert.That(table[f].TileM, Is.GreaterThan(0), $"{f}: elements per block");
+            Assert.That(table[f].Smem, Is.Zero, $"{f}: no shared memory");
+        }
         foreach (Conv3dCudaVariant v in Conv3dCuda.Variants)
         {
             Assert.That(table.ContainsKey(v.Kernel), $"{v.Kernel} has a launch line");
@@ -97,6 +107,51 @@ public class Conv3dCudaTests
         Tolerance tol = v.Class == "3xtf32" ? Tolerance.Fp32 : Tolerance.For(v.Precision);
         CaseResult r = OpValidation.Check(backend, $"cuda:{kernel}", c, Seed, tolerance: tol);
         Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
+    }
+}
+
+/// <summary>The split-K rule of conv3d on cuda, by hand on M3DFEL's shapes and on random ones (no GPU needed).</summary>
+[TestFixture]
+public class Conv3dSplitKTests
+{
+    private const int H100Sms = 132;
+
+    [Test]
+    public void Batch1_Layer4_SplitsSixteenWays_Batch128_DoesNotSplit()
+    {
+        // features.4 conv2 at batch 1: 4 instances x 1 x 7 x 7 = 196 rows, 512 channels, K = 27 * 512; 128x128 tiles: 8 blocks
+        Assert.That(Conv3dCuda.SplitK(196, 512, 13824, 128, 128, H100Sms), Is.EqualTo((16, 896)));
+        // the same layer at batch 128: 784 blocks fill the GPU
+        Assert.That(Conv3dCuda.SplitK(128 * 196, 512, 13824, 128, 128, H100Sms), Is.EqualTo((1, 13824)));
+        // a shallow K keeps at least 4 x 64 per split: K = 27 * 64 = 1728 is 27 steps, so 6 splits of 5 steps
+        Assert.That(Conv3dCuda.SplitK(196, 64, 1728, 128, 64, H100Sms), Is.EqualTo((6, 320)));
+        // asked for: 0 and 1 mean no split; 4 is taken as it is
+        Assert.That(Conv3dCuda.SplitK(196, 512, 13824, 128, 128, H100Sms, requested: 0), Is.EqualTo((1, 13824)));
+        Assert.That(Conv3dCuda.SplitK(196, 512, 13824, 128, 128, H100Sms, requested: 4), Is.EqualTo((4, 3456)));
+    }
+
+    [Test]
+    public void RandomShapes_CoverK_WithWholeStepsAndNoEmptySplit()
+    {
+        var rng = new Random(11);
+        for (int i = 0; i < 2000; i++)
+        {
+            long m = rng.Next(1, 100_000);
+            int co = rng.Next(1, 1024), k = rng.Next(1, 30_000), sms = rng.Next(1, 200);
+            int? requested = rng.Next(4) == 0 ? rng.Next(0, 40) : null;
+            var (splits, chunk) = Conv3dCuda.SplitK(m, co, k, 128, rng.Next(2) == 0 ? 64 : 128, sms, requested);
+            string at = $"m {m} co {co} k {k} sms {sms} requested {requested}";
+            Assert.That(splits, Is.InRange(1, 16), at);
+            if (splits == 1)
+            {
+                Assert.That(chunk, Is.EqualTo(k), at);
+                continue;
+            }
+            Assert.That(chunk % 64, Is.Zero, at);
+            Assert.That((long)splits * chunk, Is.GreaterThanOrEqualTo(k), at);
+            Assert.That((long)(splits - 1) * chunk, Is.LessThan(k), $"{at}: the last split would be empty");
+            Assert.That(chunk, Is.GreaterThanOrEqualTo(4 * 64), $"{at}: a split keeps at least 4 steps of 64");
+        }
     }
 }
 

@@ -10,7 +10,8 @@ namespace Dfer.Ops.Conv3d;
 /// <summary>
 /// The kernel argument of every conv3d variant in native/kernels/conv3d.cu, passed by value
 /// (field order and types mirror <c>struct Conv3dParams</c> there: five pointers, one 64-bit row
-/// count, twenty ints, then the pool's pointer, rows per pooled segment and scale; 144 bytes).
+/// count, twenty ints, then the pool's pointer, rows per pooled segment and scale, then split-K's partial
+/// pointer, split count and K chunk; 160 bytes).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct Conv3dCudaParams
@@ -23,6 +24,9 @@ internal struct Conv3dCudaParams
     public IntPtr Pool;
     public int PoolRows;
     public float PoolScale;
+    public IntPtr Partial;
+    public int KSplits;
+    public int KChunk;
 }
 
 /// <summary>
@@ -113,7 +117,7 @@ public sealed class Conv3dCuda : ICudaStep
 
     private readonly CudaDevice _cuda;
     private readonly Conv3dOp _op;
-    private readonly CudaKernel _kernel;
+    private readonly CudaKernel _kernel, _finish;
     private readonly MemoryBuffer _weights;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _bias;
     private readonly Conv3dStorage _storage;
@@ -142,6 +146,7 @@ public sealed class Conv3dCuda : ICudaStep
             throw new ArgumentException($"{Variant.Kernel} reads fp32 activations, the input is stored in 16 bits");
         _storage = storage;
         _kernel = cuda.Kernel("conv3d", Variant.Kernel);
+        _finish = cuda.Kernel("conv3d", Variant.Is16Bit ? (Variant.IsBf16 ? "conv3d_splitk_finish_bf16" : "conv3d_splitk_finish_f16") : "conv3d_splitk_finish_f32");
         float[] packed = PackWeights(op);
         var accelerator = cuda.Ilgpu.Accelerator;
         if (Variant.Is16Bit)
@@ -200,11 +205,20 @@ public sealed class Conv3dCuda : ICudaStep
     /// the pool ([N, Cout] fp32) is zeroed and receives the mean over To·Ho·Wo of every output row.
     /// <paramref name="outputShape"/> is the convolution's output shape either way.
     /// </summary>
-    public void RunRaw(IntPtr input, IntPtr residual, IntPtr output, int[] inputShape, int[] outputShape, IntPtr pool = default)
+    public void RunRaw(IntPtr input, IntPtr residual, IntPtr output, int[] inputShape, int[] outputShape, IntPtr pool = default,
+        IntPtr partial = default)
     {
         if (_op.Residual != (residual != IntPtr.Zero))
             throw new ArgumentException(_op.Residual ? "conv3d with a residual needs its residual input" : "conv3d without a residual was given one");
         Conv3dCudaParams p = Params(inputShape, outputShape, input, residual, output, pool);
+        // Split K where the tiles alone would leave SMs idle (small batches); it needs the partial sums' scratch.
+        var (splits, chunk) = partial == IntPtr.Zero ? (1, p.K) : SplitPlan(outputShape, inputShape[4]);
+        if (splits > 1)
+        {
+            p.Partial = partial;
+            p.KSplits = splits;
+            p.KChunk = chunk;
+        }
         if (pool != IntPtr.Zero) _cuda.ZeroAsync(pool, (long)p.N * p.Co);
         if (p.M == 0 || p.Co == 0) return;
         // The kernels index pixels and output rows with 32-bit ints (element offsets are 64-bit).
@@ -216,13 +230,60 @@ public sealed class Conv3dCuda : ICudaStep
         KernelLaunch launch = _kernel.Launch ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
         long blocksM = (p.M + launch.TileM - 1) / launch.TileM;
         uint blocksN = (uint)((p.Co + launch.TileN - 1) / launch.TileN);
-        _cuda.Launch(_kernel, ((uint)blocksM, blocksN, 1u), (uint)launch.Block, launch.Smem, in p);
+        _cuda.Launch(_kernel, ((uint)blocksM, blocksN, (uint)Math.Max(p.KSplits, 1)), (uint)launch.Block, launch.Smem, in p);
+        if (p.KSplits > 1)
+        {
+            // The partial sums become the output (or the pool): bias, residual and ReLU applied once, after the sum.
+            KernelLaunch fl = _finish.Launch ?? throw new DferException($"{_finish.Name} has no launch line in conv3d.cu");
+            _cuda.Launch(_finish, (CudaDevice.GridStride(p.M * p.Co, fl.TileM), 1u, 1u), (uint)fl.Block, fl.Smem, in p);
+        }
+    }
+
+    /// <summary>
+    /// How many ways to split K, and the K range of each (a multiple of 64), for a convolution with output shape
+    /// <paramref name="y"/> and <paramref name="cin"/> input channels on this device; (1, K) for no split.
+    /// <see cref="SplitK"/> decides; DFER_CONV3D_SPLITK=0 turns splitting off, =N asks for N ways (still bounded).
+    /// </summary>
+    private (int Splits, int Chunk) SplitPlan(int[] y, int cin)
+    {
+        KernelLaunch launch = _kernel.Launch ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
+        long m = (long)y[0] * y[1] * y[2] * y[3];
+        int k = _op.Kernel.T * _op.Kernel.H * _op.Kernel.W * cin;
+        return SplitK(m, y[4], k, launch.TileM, launch.TileN, _cuda.MultiprocessorCount, SplitKOverride);
+    }
+
+    private static readonly int? SplitKOverride =
+        int.TryParse(Environment.GetEnvironmentVariable("DFER_CONV3D_SPLITK"), out int n) && n >= 0 ? n : null;
+
+    /// <summary>
+    /// The split-K rule. A grid of tiles that covers fewer blocks than the GPU has SMs is split along K into up to 16
+    /// ranges, enough for about two blocks per SM, each range at least 4 × 64 deep so the pipelines keep streaming;
+    /// ranges are whole multiples of 64 and none is empty. <paramref name="requested"/> (DFER_CONV3D_SPLITK) replaces
+    /// the wanted count (0 or 1: no split) within the same bounds.
+    /// </summary>
+    public static (int Splits, int Chunk) SplitK(long m, int co, int k, int tileM, int tileN, int sms, int? requested = null)
+    {
+        const int Step = 64, MaxSplits = 16, MinChunksPerSplit = 4;
+        long blocks = ((m + tileM - 1) / tileM) * ((co + tileN - 1) / tileN);
+        long want = requested ?? (blocks >= sms ? 1 : (2L * sms + blocks - 1) / blocks);
+        int chunks = (k + Step - 1) / Step;
+        long splits = Math.Min(Math.Min(want, MaxSplits), Math.Max(1, chunks / MinChunksPerSplit));
+        if (splits <= 1) return (1, k);
+        int chunk = (int)((chunks + splits - 1) / splits) * Step;
+        return ((k + chunk - 1) / chunk, chunk);
+    }
+
+    /// <summary>Bytes of the partial sums split-K needs for output shape <paramref name="y"/> (0 when it does not split): the <c>partial</c> buffer of <see cref="RunRaw"/>.</summary>
+    public long PartialBytes(int[] y, int cin)
+    {
+        var (splits, _) = SplitPlan(y, cin);
+        return splits > 1 ? (long)splits * y[0] * y[1] * y[2] * y[3] * y[4] * 4 : 0;
     }
 
     public CudaDevice Cuda => _cuda;
 
-    /// <summary>Where the cast copies of fp32-stored tensors go in the workspace (-1: not needed), and its size.</summary>
-    private (long X16, long Res16, long Y16, long Bytes) Scratch(int[] inputShape, int[] convShape)
+    /// <summary>Where the cast copies of fp32-stored tensors and split-K's partial sums go in the workspace (-1: not needed), and its size.</summary>
+    private (long X16, long Res16, long Y16, long Partial, long Bytes) Scratch(int[] inputShape, int[] convShape)
     {
         long at = 0;
         long Take(bool needed, long elements)
@@ -232,11 +293,12 @@ public sealed class Conv3dCuda : ICudaStep
             at += (2 * elements + 255) / 256 * 256;
             return offset;
         }
-        if (!Variant.Is16Bit) return (-1, -1, -1, 0);
         long x = Take(Variant.Reads16Bit && !_storage.Input16, Tensor.ElementCountOf(inputShape));
-        long r = Take(_op.Residual && !_storage.Residual16, Tensor.ElementCountOf(convShape));
-        long y = Take(!_pooled && !_storage.Output16, Tensor.ElementCountOf(convShape));
-        return (x, r, y, at);
+        long r = Take(Variant.Is16Bit && _op.Residual && !_storage.Residual16, Tensor.ElementCountOf(convShape));
+        long y = Take(Variant.Is16Bit && !_pooled && !_storage.Output16, Tensor.ElementCountOf(convShape));
+        long partialBytes = PartialBytes(convShape, inputShape[4]);
+        long partial = Take(partialBytes > 0, partialBytes / 2);   // Take counts 2-byte elements
+        return (x, r, y, partial, at);
     }
 
     private int[] ConvShape(IReadOnlyList<int[]> inputShapes, int[] outputShape) => _pooled ? _op.OutputShape(inputShapes) : outputShape;
@@ -263,12 +325,13 @@ public sealed class Conv3dCuda : ICudaStep
             Cast(res, workspace + (nint)scratch.Res16, yCount, toHalf: true);
             res = workspace + (nint)scratch.Res16;
         }
+        IntPtr partial = scratch.Partial >= 0 ? workspace + (nint)scratch.Partial : IntPtr.Zero;
         if (scratch.Y16 < 0)
         {
-            RunRaw(x, res, y, inputShapes[0], conv, pool);
+            RunRaw(x, res, y, inputShapes[0], conv, pool, partial);
             return;
         }
-        RunRaw(x, res, workspace + (nint)scratch.Y16, inputShapes[0], conv);
+        RunRaw(x, res, workspace + (nint)scratch.Y16, inputShapes[0], conv, default, partial);
         Cast(workspace + (nint)scratch.Y16, y, yCount, toHalf: false);
     }
 
