@@ -128,6 +128,9 @@ public class Conv3dSplitKTests
         // asked for: 0 and 1 mean no split; 4 is taken as it is
         Assert.That(Conv3dCuda.SplitK(196, 512, 13824, 128, 128, H100Sms, requested: 0), Is.EqualTo((1, 13824)));
         Assert.That(Conv3dCuda.SplitK(196, 512, 13824, 128, 128, H100Sms, requested: 4), Is.EqualTo((4, 3456)));
+        // an empty output (batch 0, or no channels) does not split
+        Assert.That(Conv3dCuda.SplitK(0, 512, 13824, 128, 128, H100Sms), Is.EqualTo((1, 13824)));
+        Assert.That(Conv3dCuda.SplitK(196, 0, 13824, 128, 128, H100Sms), Is.EqualTo((1, 13824)));
     }
 
     [Test]
@@ -136,8 +139,8 @@ public class Conv3dSplitKTests
         var rng = new Random(11);
         for (int i = 0; i < 2000; i++)
         {
-            long m = rng.Next(1, 100_000);
-            int co = rng.Next(1, 1024), k = rng.Next(1, 30_000), sms = rng.Next(1, 200);
+            long m = rng.Next(0, 100_000);
+            int co = rng.Next(0, 1024), k = rng.Next(0, 30_000), sms = rng.Next(1, 200);
             int? requested = rng.Next(4) == 0 ? rng.Next(0, 40) : null;
             var (splits, chunk) = Conv3dCuda.SplitK(m, co, k, 128, rng.Next(2) == 0 ? 64 : 128, sms, requested);
             string at = $"m {m} co {co} k {k} sms {sms} requested {requested}";

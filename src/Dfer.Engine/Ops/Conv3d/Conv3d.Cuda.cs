@@ -265,6 +265,7 @@ public sealed class Conv3dCuda : ICudaStep
     {
         const int Step = 64, MaxSplits = 16, MinChunksPerSplit = 4;
         long blocks = ((m + tileM - 1) / tileM) * ((co + tileN - 1) / tileN);
+        if (blocks == 0) return (1, k);   // an empty output: nothing to split
         long want = requested ?? (blocks >= sms ? 1 : (2L * sms + blocks - 1) / blocks);
         int chunks = (k + Step - 1) / Step;
         long splits = Math.Min(Math.Min(want, MaxSplits), Math.Max(1, chunks / MinChunksPerSplit));
