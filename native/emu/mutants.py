@@ -37,7 +37,7 @@ MUTANTS = [
     ("split: K range one chunk late", "tf32_v2 split", "r.begin = static_cast<int>(blockIdx.z) * p.k_chunk;", "r.begin = static_cast<int>(blockIdx.z + 1) * p.k_chunk;", 1),
     ("split, v4/v5: load cursor's tap not moved to the range start", "bf16_v5 split", "const int tap = k0 / p.c, q = tap / p.kw;", "const int tap = 0, q = 0;", 1),
     ("split, v4/v5: prologue loads past the range (tail shorter than the pipeline)", "f16_v4 split", "    if (s < ktiles) load_tile(s);", "    load_tile(s);", 1),
-    ("split: pass applies the epilogue (bias in every split)", "bf16_v7 split", "        partial_pair(p, row, col, acc[mt][nt][0], acc[mt][nt][1], pair_ok);", "        partial_pair(p, row, col, acc[mt][nt][0] + p.bias[min(col, p.co - 1)], acc[mt][nt][1], pair_ok);", 1),
+    ("split: pass applies the epilogue (bias in every split)", "bf16_v7 split", "{ partial_pair(p, row, col, v0, v1, pair_ok); }", "{ partial_pair(p, row, col, v0 + p.bias[min(col, p.co - 1)], v1, pair_ok); }", 1),
 ]
 
 

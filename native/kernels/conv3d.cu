@@ -447,28 +447,10 @@ __device__ __forceinline__ void mma_pool_epilogue(const Conv3dParams& p, const f
   if (open >= 0) pool_flush<2 * NT, 16, 3>(p, open, part, lane, col_of);
 }
 
-template <class T, int MT, int NT>
-__device__ __forceinline__ void mma_epilogue(const Conv3dParams& p, const float (&acc)[MT][NT][4], i64 row0, int col0,
-                                             int lane) {
-  if (p.k_splits > 1) {
-    const bool pair_ok = partial_pair_ok(p);
-    const int g = lane >> 2, q = lane & 3;
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const i64 row = row0 + mt * 16 + g;
-        const int col = col0 + nt * 8 + 2 * q;
-        partial_pair(p, row, col, acc[mt][nt][0], acc[mt][nt][1], pair_ok);
-        partial_pair(p, row + 8, col, acc[mt][nt][2], acc[mt][nt][3], pair_ok);
-      }
-    return;
-  }
-  if (p.pool != nullptr) {
-    mma_pool_epilogue<T, MT, NT>(p, acc, row0, col0, lane);
-    return;
-  }
-  const bool pair_ok = pair_store_ok<T>(p);
+// Calls f(row, col, v0, v1) for every accumulator pair of a warp's MT x NT mma tiles: lane (g, q) holds rows
+// r0 + g and r0 + g + 8 of m16 tile mt (r0 = row0 + 16 mt) at columns col0 + 8 nt + 2q and + 1.
+template <int MT, int NT, class F>
+__device__ __forceinline__ void for_each_mma_pair(const float (&acc)[MT][NT][4], i64 row0, int col0, int lane, F f) {
   const int g = lane >> 2, q = lane & 3;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -476,9 +458,27 @@ __device__ __forceinline__ void mma_epilogue(const Conv3dParams& p, const float 
     for (int nt = 0; nt < NT; ++nt) {
       const i64 row = row0 + mt * 16 + g;
       const int col = col0 + nt * 8 + 2 * q;
-      epilogue_pair<T>(p, row, col, acc[mt][nt][0], acc[mt][nt][1], pair_ok);
-      epilogue_pair<T>(p, row + 8, col, acc[mt][nt][2], acc[mt][nt][3], pair_ok);
+      f(row, col, acc[mt][nt][0], acc[mt][nt][1]);
+      f(row + 8, col, acc[mt][nt][2], acc[mt][nt][3]);
     }
+}
+
+template <class T, int MT, int NT>
+__device__ __forceinline__ void mma_epilogue(const Conv3dParams& p, const float (&acc)[MT][NT][4], i64 row0, int col0,
+                                             int lane) {
+  if (p.k_splits > 1) {
+    const bool pair_ok = partial_pair_ok(p);
+    for_each_mma_pair(acc, row0, col0, lane,
+                      [&](i64 row, int col, float v0, float v1) { partial_pair(p, row, col, v0, v1, pair_ok); });
+    return;
+  }
+  if (p.pool != nullptr) {
+    mma_pool_epilogue<T, MT, NT>(p, acc, row0, col0, lane);
+    return;
+  }
+  const bool pair_ok = pair_store_ok<T>(p);
+  for_each_mma_pair(acc, row0, col0, lane,
+                    [&](i64 row, int col, float v0, float v1) { epilogue_pair<T>(p, row, col, v0, v1, pair_ok); });
 }
 
 // ---- v1: exact fp32 SIMT ----
