@@ -33,6 +33,16 @@ public sealed class Graph
     }
 
     /// <summary>Shape of every value for a given input shape.</summary>
+    /// <summary>The nodes that read each value (index = value id), in graph order; empty for a value nothing reads.</summary>
+    public List<Node>[] Readers()
+    {
+        var readers = new List<Node>[ValueCount];
+        for (int v = 0; v < readers.Length; v++) readers[v] = new();
+        foreach (Node n in Nodes)
+            foreach (int v in n.Inputs) readers[v].Add(n);
+        return readers;
+    }
+
     public int[][] InferShapes(int[] inputShape)
     {
         var shapes = new int[ValueCount][];

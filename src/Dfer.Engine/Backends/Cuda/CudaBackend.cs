@@ -59,9 +59,7 @@ public sealed class CudaBackend : IBackend, IOpRunner
     {
         var store = new bool[graph.ValueCount];
         if (!precision.Is16Bit()) return store;
-        var readers = new List<Node>[graph.ValueCount];
-        foreach (Node n in graph.Nodes)
-            foreach (int v in n.Inputs) (readers[v] ??= new()).Add(n);
+        List<Node>[] readers = graph.Readers();
         var outputs = graph.Outputs.Values.ToHashSet();
         foreach (Node n in graph.Nodes)
             store[n.Output] = n.Op.Kind == OpKind.Conv3d && !outputs.Contains(n.Output)
@@ -75,9 +73,7 @@ public sealed class CudaBackend : IBackend, IOpRunner
     /// </summary>
     public static Dictionary<Node, Node> PooledConvolutions(Graph graph)
     {
-        var readers = new List<Node>[graph.ValueCount];
-        foreach (Node n in graph.Nodes)
-            foreach (int v in n.Inputs) (readers[v] ??= new()).Add(n);
+        List<Node>[] readers = graph.Readers();
         var outputs = graph.Outputs.Values.ToHashSet();
         var fused = new Dictionary<Node, Node>();
         foreach (Node n in graph.Nodes)
