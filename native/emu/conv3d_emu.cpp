@@ -105,7 +105,27 @@ void set_sentinel(DT t, void* base, size_t i) {
   else static_cast<uint16_t*>(base)[i] = (uint16_t)sentinel_bits(t);
 }
 
-struct Tol { double nmse, atol, rtol; };
+struct Tol {
+  double nmse, atol, rtol;
+  bool accepts(double err, double ref) const { return err <= atol + rtol * std::fabs(ref); }  // false for NaN
+};
+
+// Error statistics of an output against its float64 reference, element by element (NaN counts as an infinite error).
+struct ErrorStats {
+  double se = 0, sr = 0, maxerr = 0;
+  long long nbad = 0;
+  // Adds one element; false when it is outside the tolerance.
+  bool add(double got, double ref, const Tol& tol) {
+    double e = std::isnan(got) ? INFINITY : std::fabs(got - ref);
+    se += e * e;
+    sr += ref * ref;
+    maxerr = std::max(maxerr, e);
+    bool ok = tol.accepts(e, ref);
+    if (!ok) nbad++;
+    return ok;
+  }
+  double nmse() const { return sr > 0 ? se / sr : se; }
+};
 
 // The split-K finish kernel for a variant's output type.
 struct Finish { const char* name; KernelFn fn; };
@@ -507,7 +527,7 @@ std::string check_split_pass(const Variant& v, const Case& cs, const Inputs& in,
     if (unw || std::isnan(partial[i])) e = INFINITY;
     else maxerr = std::max(maxerr, e);
     unwritten += unw;
-    if (!(e <= v.tol.atol + v.tol.rtol * std::fabs(ref[i]))) {
+    if (!v.tol.accepts(e, ref[i])) {
       nbad++;
       bad_per_split[i / ny]++;
       if (first < 0) first = (long long)i;
@@ -523,7 +543,7 @@ std::string check_split_pass(const Variant& v, const Case& cs, const Inputs& in,
   msg += dfer_emu::format("\n      first bad partial[z=%zu, %s, o=%zu]: got %.7g, expected %.7g", z, describe_m(cs, (long long)(mo / cs.co)).c_str(),
                           mo % cs.co, partial[first], ref[(size_t)first]);
   for (int z2 = 0; z2 < cs.splits; z2++)
-    if ((size_t)z2 != z && std::fabs(partial[first] - ref[(size_t)z2 * ny + mo]) <= v.tol.atol + v.tol.rtol * std::fabs(ref[(size_t)z2 * ny + mo]))
+    if ((size_t)z2 != z && v.tol.accepts(std::fabs(partial[first] - ref[(size_t)z2 * ny + mo]), ref[(size_t)z2 * ny + mo]))
       msg += dfer_emu::format(" (= split %d's sum)", z2);
   return msg;
 }
@@ -542,16 +562,11 @@ bool check_pooled(const Variant& v, const Case& cs, const Inputs& in, const Opti
   }
   std::vector<float> got(pool, pool + np);
   std::vector<char> bad(np, 0);
-  double se = 0, sr = 0, maxerr = 0;
-  long long nbad = 0;
-  for (size_t i = 0; i < np; i++) {
-    double r = in.pool_ref[i], g = got[i], e = std::fabs(g - r);
-    if (std::isnan(g)) e = INFINITY;
-    se += e * e; sr += r * r;
-    maxerr = std::max(maxerr, e);
-    if (!(e <= v.tol.atol + v.tol.rtol * std::fabs(r))) { bad[i] = 1; nbad++; }
-  }
-  double nmse = sr > 0 ? se / sr : se;
+  ErrorStats st;
+  for (size_t i = 0; i < np; i++)
+    if (!st.add(got[i], in.pool_ref[i], v.tol)) bad[i] = 1;
+  const double nmse = st.nmse(), maxerr = st.maxerr;
+  const long long nbad = st.nbad;
   bool pass = y_msg.empty() && guard_msg.empty() && nbad == 0 && nmse <= v.tol.nmse;
   std::printf("%-18s %-34s nmse %.2e  max err %.2e  %s", v.name, cs.name, nmse, maxerr, pass ? "pass" : "FAIL");
   if (opt.verbose) std::printf("  (pool_rows %d, %.2f s, %llu atomics)", cs.pool_rows(), secs, dfer_emu::last_stats().atomics);
@@ -676,18 +691,14 @@ bool run_one(const Variant& v, const LaunchShape& ls, const LaunchShape& fls, co
   std::vector<float> got(ny);
   std::vector<char> bad(ny, 0);
   long long unwritten = 0, first_unwritten = -1;
-  double se = 0, sr = 0, maxerr = 0;
-  long long nbad = 0;
+  ErrorStats st;
   for (size_t i = 0; i < ny; i++) {
     if (is_sentinel(v.y, y, i)) { unwritten++; if (first_unwritten < 0) first_unwritten = (long long)i; }
     got[i] = load(v.y, y, i);
-    double r = in.ref[i], g = got[i], e = std::fabs(g - r);
-    if (std::isnan(g)) e = INFINITY;
-    se += e * e; sr += r * r;
-    maxerr = std::max(maxerr, e);
-    if (!(e <= v.tol.atol + v.tol.rtol * std::fabs(r))) { bad[i] = 1; nbad++; }
+    if (!st.add(got[i], in.ref[i], v.tol)) bad[i] = 1;
   }
-  double nmse = sr > 0 ? se / sr : se;
+  const double nmse = st.nmse(), maxerr = st.maxerr;
+  const long long nbad = st.nbad;
   bool pass = guard_msg.empty() && unwritten == 0 && nbad == 0 && nmse <= v.tol.nmse;
   std::printf("%-18s %-34s nmse %.2e  max err %.2e  %s", v.name, cs.name, nmse, maxerr, pass ? "pass" : "FAIL");
   if (opt.verbose) std::printf("  (m %lld, k %d, grid %ux%u, %.2f s, %llu mma, %llu ldmatrix, %llu cp.async)", M, K, grid.x, grid.y, secs,

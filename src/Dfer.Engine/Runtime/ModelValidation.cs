@@ -46,7 +46,7 @@ public static class ModelValidation
         int classes = model.Classes.Count;
 
         var results = new List<ModelCheck>();
-        float[] reference = Logits(baseline, graph, input, shape, out double baseSeconds);
+        float[] reference = Runs(baseline, graph, input, shape, out double baseSeconds)[0];
         results.Add(new ModelCheck(baseline.Name, reference, 0, reference.All(float.IsFinite), baseSeconds, 1, ModelTolerance.Fp32,
             BackendRegistry.PrecisionName(baseline)));
         foreach (IBackend backend in backends)
@@ -84,14 +84,5 @@ public static class ModelValidation
         if (exe.Pipelined)
             for (int i = 0; i < 3; i++) runs.Add(exe.Run(input, shape)["logits"]);
         return runs.ToArray();
-    }
-
-    private static float[] Logits(IBackend backend, Ops.Graph graph, float[] input, int[] shape, out double seconds)
-    {
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        using IExecutable exe = backend.Compile(graph);
-        float[] logits = exe.Run(input, shape)["logits"];
-        seconds = watch.Elapsed.TotalSeconds;
-        return logits;
     }
 }

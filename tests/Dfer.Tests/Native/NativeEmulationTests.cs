@@ -77,6 +77,23 @@ public class NativeEmulationTests
         if (Gxx() is null) Assert.Ignore("g++ is not on PATH: the CUDA emulator (native/emu) is built with g++ (CI installs it)");
     }
 
+    /// <summary>
+    /// Builds harness <paramref name="harness"/>.cpp, runs it on native/kernels/<paramref name="kernels"/>.cu and asserts it
+    /// finished with exit 0 (<paramref name="exitCodes"/> says what its other codes mean); returns its output.
+    /// </summary>
+    private string RunHarness(string harness, string kernels, string exitCodes)
+    {
+        RequireGxx();
+        string cu = Path.Combine(Root, "native", "kernels", kernels + ".cu");
+        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
+        string exe = Build(harness + ".cpp", harness);
+        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
+        TestContext.Out.WriteLine(r.Output);
+        Assert.That(r.TimedOut, Is.False, $"{harness} timed out\n{r.Output}");
+        Assert.That(r.Code, Is.Zero, $"{harness} failed (exit {r.Code}: {exitCodes}):\n{r.Output}");
+        return r.Output;
+    }
+
     [Test]
     public void EmulatorSelfTest_Passes()
     {
@@ -92,64 +109,36 @@ public class NativeEmulationTests
     [Test]
     public void Conv3dKernels_MatchFloat64Reference_OnTheEmulator()
     {
-        RequireGxx();
-        string cu = Path.Combine(Root, "native", "kernels", "conv3d.cu");
-        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
-        string exe = Build("conv3d_emu.cpp", "conv3d_emu");
-        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
-        TestContext.Out.WriteLine(r.Output);
-        Assert.That(r.TimedOut, Is.False, $"conv3d_emu timed out\n{r.Output}");
-        Assert.That(r.Code, Is.Zero, $"conv3d_emu failed (exit {r.Code}: 1 = a kernel case failed or is missing, 2 = harness error):\n{r.Output}");
-        Assert.That(r.Output, Does.Contain(" 0 failed, 0 missing"));
+        string output = RunHarness("conv3d_emu", "conv3d", "1 = a kernel case failed or is missing, 2 = harness error");
+        Assert.That(output, Does.Contain(" 0 failed, 0 missing"));
     }
 
     [Test]
     public void LstmKernels_MatchFloat64Reference_InBothLaunchModes_OnTheEmulator()
     {
-        RequireGxx();
-        string cu = Path.Combine(Root, "native", "kernels", "lstm.cu");
-        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
-        string exe = Build("lstm_emu.cpp", "lstm_emu");
-        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
-        TestContext.Out.WriteLine(r.Output);
-        Assert.That(r.TimedOut, Is.False, $"lstm_emu timed out\n{r.Output}");
-        Assert.That(r.Code, Is.Zero, $"lstm_emu failed (exit {r.Code}: 1 = a case or emulator check failed, 2 = harness error):\n{r.Output}");
-        Assert.That(r.Output, Does.Contain(" 0 failed"));
+        string output = RunHarness("lstm_emu", "lstm", "1 = a case or emulator check failed, 2 = harness error");
+        Assert.That(output, Does.Contain(" 0 failed"));
         // the grid barrier really synchronised (co-resident launch) and the M3DFEL-sized case ran in both modes
-        Assert.That(r.Output, Does.Contain("deadlock reported: pass"));
-        Assert.That(r.Output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+persistent/smem\s+nmse \S+\s+max err \S+\s+pass"));
-        Assert.That(r.Output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+step/global\s+nmse \S+\s+max err \S+\s+=first\s+pass"));
+        Assert.That(output, Does.Contain("deadlock reported: pass"));
+        Assert.That(output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+persistent/smem\s+nmse \S+\s+max err \S+\s+pass"));
+        Assert.That(output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+step/global\s+nmse \S+\s+max err \S+\s+=first\s+pass"));
     }
 
     [Test]
     public void AttentionPoolKernels_MatchFloat64Reference_OnTheEmulator()
     {
-        RequireGxx();
-        string cu = Path.Combine(Root, "native", "kernels", "attention_pool.cu");
-        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
-        string exe = Build("attention_pool_emu.cpp", "attention_pool_emu");
-        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
-        TestContext.Out.WriteLine(r.Output);
-        Assert.That(r.TimedOut, Is.False, $"attention_pool_emu timed out\n{r.Output}");
-        Assert.That(r.Code, Is.Zero, $"attention_pool_emu failed (exit {r.Code}: 1 = a case failed, 2 = harness error):\n{r.Output}");
-        Assert.That(r.Output, Does.Contain(" 0 failed"));
-        Assert.That(r.Output, Does.Match(@"m3dfel_b2\S*\s+qkv nmse \S+ max \S+\s+logits nmse \S+ max \S+\s+pass"));
+        string output = RunHarness("attention_pool_emu", "attention_pool", "1 = a case failed, 2 = harness error");
+        Assert.That(output, Does.Contain(" 0 failed"));
+        Assert.That(output, Does.Match(@"m3dfel_b2\S*\s+qkv nmse \S+ max \S+\s+logits nmse \S+ max \S+\s+pass"));
     }
 
     [Test]
     public void SmallOpsKernels_MatchFloat64Reference_OnTheEmulator()
     {
-        RequireGxx();
-        string cu = Path.Combine(Root, "native", "kernels", "small_ops.cu");
-        Assert.That(File.Exists(cu), Is.True, $"{cu} is missing");
-        string exe = Build("small_ops_emu.cpp", "small_ops_emu");
-        var r = Run(exe, new[] { cu }, TimeSpan.FromMinutes(5));
-        TestContext.Out.WriteLine(r.Output);
-        Assert.That(r.TimedOut, Is.False, $"small_ops_emu timed out\n{r.Output}");
-        Assert.That(r.Code, Is.Zero, $"small_ops_emu failed (exit {r.Code}: 1 = a case failed, 2 = harness error):\n{r.Output}");
-        Assert.That(r.Output, Does.Contain(" 0 failed"));
-        Assert.That(r.Output, Does.Match(@"permute\s+m3dfel_clip\S*_merged\s+nmse \S+ max \S+\s+pass"));
-        Assert.That(r.Output, Does.Match(@"softmax\s+rows5_n1000\s+nmse \S+ max \S+\s+pass"));
-        Assert.That(r.Output, Does.Match(@"avgpool3d\s+n3_t2_h5_w7_c33\s+nmse \S+ max \S+\s+pass"));
+        string output = RunHarness("small_ops_emu", "small_ops", "1 = a case failed, 2 = harness error");
+        Assert.That(output, Does.Contain(" 0 failed"));
+        Assert.That(output, Does.Match(@"permute\s+m3dfel_clip\S*_merged\s+nmse \S+ max \S+\s+pass"));
+        Assert.That(output, Does.Match(@"softmax\s+rows5_n1000\s+nmse \S+ max \S+\s+pass"));
+        Assert.That(output, Does.Match(@"avgpool3d\s+n3_t2_h5_w7_c33\s+nmse \S+ max \S+\s+pass"));
     }
 }

@@ -20,8 +20,8 @@ public interface ICudaStep : IIlgpuKernel
     /// <summary>The device the step's kernels and weights live on.</summary>
     CudaDevice Cuda { get; }
 
-    /// <summary>Scratch bytes the step needs for these shapes (0 for none).</summary>
-    long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape);
+    /// <summary>Scratch bytes the step needs for these shapes; none unless the step says otherwise.</summary>
+    long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) => 0;
 
     /// <summary>
     /// Queues the op on <see cref="CudaDevice.Stream"/>. <paramref name="inputs"/> and <paramref name="output"/> are device

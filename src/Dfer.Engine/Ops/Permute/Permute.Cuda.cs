@@ -45,8 +45,6 @@ public sealed class PermuteCuda : ICudaStep
 
     public CudaDevice Cuda => _cuda;
 
-    public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) => 0;
-
     /// <summary>Why permute_f32 cannot run <paramref name="op"/> on an input of shape <paramref name="input"/> (small_ops.cu's limits), or null.</summary>
     public static string? Unsupported(PermuteOp op, int[] input)
     {

@@ -34,8 +34,6 @@ public sealed class SoftmaxCuda : ICudaStep
 
     public CudaDevice Cuda => _cuda;
 
-    public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) => 0;
-
     /// <summary>Why softmax_rows_f32 cannot run on an input of shape <paramref name="input"/> (small_ops.cu's limits), or null.</summary>
     public static string? Unsupported(int[] input)
     {
