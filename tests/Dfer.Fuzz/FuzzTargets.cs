@@ -36,15 +36,22 @@ public sealed record FuzzTarget(string Name, string Description, string[] InputN
     /// from the file capped), and this leaves room for long temp paths.</summary>
     public const int MaxMessageChars = 2048;
 
+    /// <summary>Most managed memory one input may allocate (in all, on the calling thread): the
+    /// issue's bound of 1 GB whatever a header claims.</summary>
+    public const long MaxAllocatedBytes = 1L << 30;
+
     /// <summary>
     /// Runs the input and checks the invariant: the entry point returns or throws a
     /// <see cref="DferException"/> whose message is one line, of at most <see cref="MaxMessageChars"/>
-    /// characters, without control characters, naming the input file. Any other exception escapes
+    /// characters, without control characters, naming the input file, having allocated at most
+    /// <see cref="MaxAllocatedBytes"/>. Any other exception escapes
     /// (the fuzzer's crash); so does a <see cref="FuzzInvariantException"/> for a bad message.
     /// </summary>
     public FuzzResult Execute(FuzzWorkspace workspace, ReadOnlySpan<byte> input)
     {
         string summary;
+        bool rejected = false;
+        long before = GC.GetAllocatedBytesForCurrentThread();
         try
         {
             summary = Body(workspace, input);
@@ -52,9 +59,13 @@ public sealed record FuzzTarget(string Name, string Description, string[] InputN
         catch (DferException ex)
         {
             CheckMessage(ex.Message, "the DferException's message");
-            return new FuzzResult(true, ex.Message);
+            (summary, rejected) = (ex.Message, true);
         }
-        return new FuzzResult(false, summary);
+        // Without a GC heap limit (the NUnit replay) a blow-up succeeds; count what it took.
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        if (allocated > MaxAllocatedBytes)
+            throw new FuzzInvariantException($"{Name}: {allocated} bytes allocated for an input of {input.Length} bytes (limit {MaxAllocatedBytes})");
+        return new FuzzResult(rejected, summary);
     }
 
     /// <summary>Throws a <see cref="FuzzInvariantException"/> unless <paramref name="message"/> is one short line naming an input file.</summary>
