@@ -1,0 +1,390 @@
+using System.Text;
+using Dfer.Cli.Datasets;
+using Dfer.Fuzz;
+using Dfer.Fuzz.SelfTest;
+using Dfer.Models;
+using Dfer.Tensors;
+using Dfer.Tests.Weights;
+using Dfer.Weights;
+
+namespace Dfer.Tests.Fuzz;
+
+/// <summary>
+/// Replays every fuzz target (tests/Dfer.Fuzz, docs/fuzzing.md) in-process, uninstrumented, over its
+/// committed corpus and regressions, asserting the fuzzing invariant: the entry point returns or
+/// throws a <see cref="DferException"/> with one short line naming the input. A crash the fuzzer
+/// finds becomes a test here by copying the input to <c>corpus/TARGET/regressions/</c>.
+/// </summary>
+/// <remarks>
+/// Seeds named <c>valid-*</c> must be accepted (for ffprobe: reach the decoder), <c>bad-*</c> refused.
+/// The generated seeds are rebuilt here and compared with the committed files; after changing
+/// <see cref="SeedCorpus"/>, <c>scripts/fuzz.sh seeds</c> rewrites them (this test with DFER_FUZZ_WRITE_SEEDS=1). Inputs listed in
+/// <c>corpus/open-findings.txt</c> are findings not fixed yet: Ignored while they still fail.
+/// </remarks>
+[TestFixture]
+[NonParallelizable] // the ffprobe target puts stand-in tools first on PATH while it runs
+public sealed class FuzzCorpusTests
+{
+    /// <summary>Guard only, far above any input's real time (milliseconds): a hang fails, not blocks, the run.</summary>
+    private static readonly TimeSpan Guard = TimeSpan.FromSeconds(60);
+
+    private FuzzWorkspace _workspace = null!;
+
+    [OneTimeSetUp]
+    public void CreateWorkspace() => _workspace = FuzzWorkspace.Create();
+
+    [OneTimeTearDown]
+    public void RemoveWorkspace() => _workspace.Dispose();
+
+    internal static string CorpusRoot { get; } = FindCorpusRoot();
+
+    private static string FindCorpusRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "tests", "Dfer.Fuzz", "corpus");
+            if (File.Exists(Path.Combine(dir.FullName, "Dfer.sln")) && Directory.Exists(candidate)) return candidate;
+        }
+        throw new DirectoryNotFoundException($"tests/Dfer.Fuzz/corpus not found above {AppContext.BaseDirectory}");
+    }
+
+    private static IEnumerable<FuzzTarget> PublicTargets => FuzzTargets.All.Where(t => !t.Hidden);
+
+    public static IEnumerable<TestCaseData> CorpusInputs()
+    {
+        foreach (FuzzTarget t in PublicTargets)
+        {
+            string dir = Path.Combine(CorpusRoot, t.Name);
+            if (!Directory.Exists(dir)) continue;
+            foreach (string file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            {
+                string relative = Path.GetRelativePath(CorpusRoot, file).Replace('\\', '/');
+                yield return new TestCaseData(t.Name, relative).SetName($"Corpus({relative})");
+            }
+        }
+    }
+
+    [TestCaseSource(nameof(CorpusInputs))]
+    public void InputKeepsTheInvariant(string targetName, string relative)
+    {
+        FuzzTarget target = FuzzTargets.Find(targetName)!;
+        byte[] input = File.ReadAllBytes(Path.Combine(CorpusRoot, relative));
+        var run = Task.Run(() => target.Execute(_workspace, input));
+        bool done = Task.WhenAny(run, Task.Delay(Guard)).GetAwaiter().GetResult() == run;
+        Assert.That(done, Is.True, $"{relative}: still running after {Guard.TotalSeconds} s (a hang)");
+        if (run.IsFaulted)
+        {
+            Exception ex = run.Exception!.InnerException!;
+            if (OpenFindings().TryGetValue(relative, out string? note))
+                Assert.Ignore($"open finding ({note}): {ex.GetType().Name}: {ex.Message}");
+            Assert.Fail($"{relative}: {ex}");
+        }
+        FuzzResult result = run.Result;
+        string name = Path.GetFileName(relative);
+        if (name.StartsWith("valid-", StringComparison.Ordinal))
+        {
+            if (targetName == "ffprobe")
+                Assert.That(result.Message, Does.EndWith(": cannot decode video: stand-in ffmpeg: no decoder"), "the probe output was accepted and decoding started");
+            else
+                Assert.That(result.Rejected, Is.False, $"a valid seed is refused: {result.Message}");
+        }
+        else if (name.StartsWith("bad-", StringComparison.Ordinal))
+        {
+            // That the message is one short line naming the input, Execute has checked.
+            Assert.That(result.Rejected, Is.True, $"a bad seed is accepted: {result.Message}");
+        }
+    }
+
+    /// <summary>"target/relative/path  note" lines of corpus/open-findings.txt ('#' starts a comment).</summary>
+    private static Dictionary<string, string> OpenFindings()
+    {
+        string list = Path.Combine(CorpusRoot, "open-findings.txt");
+        var open = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!File.Exists(list)) return open;
+        foreach (string line in File.ReadAllLines(list))
+        {
+            string t = line.Trim();
+            if (t.Length == 0 || t.StartsWith('#')) continue;
+            int space = t.IndexOfAny([' ', '\t']);
+            open[space < 0 ? t : t[..space]] = space < 0 ? "" : t[(space + 1)..].Trim();
+        }
+        return open;
+    }
+
+    [Test]
+    public void OpenFindingsNameCommittedRegressions()
+    {
+        foreach (string relative in OpenFindings().Keys)
+        {
+            Assert.That(File.Exists(Path.Combine(CorpusRoot, relative)), Is.True, $"open-findings.txt lists {relative}, which is not in the corpus");
+            Assert.That(relative, Does.Match("^[a-z0-9-]+/regressions/[^/]+$"), "open findings are regressions/ inputs");
+        }
+    }
+
+    [Test]
+    public void EveryTargetHasSeedsUnderOneMegabyte()
+    {
+        foreach (FuzzTarget t in PublicTargets)
+        {
+            string dir = Path.Combine(CorpusRoot, t.Name);
+            Assert.That(Directory.Exists(dir), Is.True, $"no corpus for {t.Name}");
+            var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Select(f => new FileInfo(f)).ToList();
+            Assert.That(files.Count(f => f.Name.StartsWith("valid-", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(2), $"{t.Name}: valid seeds");
+            Assert.That(files.Count(f => f.Name.StartsWith("bad-", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(2), $"{t.Name}: bad seeds");
+            Assert.That(files.Sum(f => f.Length), Is.LessThan(1 << 20), $"{t.Name}: corpus size");
+        }
+    }
+
+    // ---- the invariant itself ---------------------------------------------------------------------
+
+    [Test]
+    public void SelfTestMagicInputIsACrash()
+    {
+        FuzzTarget selftest = FuzzTargets.Find("selftest")!;
+        Assert.That(() => selftest.Execute(_workspace, Encoding.ASCII.GetBytes(SelfTestTarget.Magic)),
+            Throws.InstanceOf<InvalidOperationException>().With.Message.Contains("magic input DFER"));
+        Assert.That(selftest.Execute(_workspace, "DFEQ"u8).Rejected, Is.False);
+        Assert.That(selftest.Execute(_workspace, "DFERX"u8).Message, Is.EqualTo("not a self-test input"));
+    }
+
+    [Test]
+    public void RefusalOverTwoLinesIsAFinding()
+    {
+        FuzzTarget selftest = FuzzTargets.Find("selftest")!;
+        Assert.That(() => selftest.Execute(_workspace, Encoding.ASCII.GetBytes(SelfTestTarget.TwoLines)),
+            Throws.InstanceOf<FuzzInvariantException>().With.Message.StartsWith("selftest: the DferException's message holds control character U+000A"));
+    }
+
+    [Test]
+    public void RefusalOverTheLengthLimitIsAFinding()
+    {
+        var target = new FuzzTarget("probe", "", ["input.bin"],
+            (_, input) => throw DferException.ForFile("/x/input.bin", new string('a', input.Length)));
+        Assert.That(target.Execute(_workspace, new byte[FuzzTarget.MaxMessageChars - 100]).Rejected, Is.True);
+        Assert.That(() => target.Execute(_workspace, new byte[FuzzTarget.MaxMessageChars]),
+            Throws.InstanceOf<FuzzInvariantException>().With.Message.StartsWith($"probe: the DferException's message is {FuzzTarget.MaxMessageChars + 14} characters long (limit 2048)"));
+    }
+
+    [Test]
+    public void RefusalThatNamesNoInputIsAFinding()
+    {
+        var target = new FuzzTarget("probe", "", ["input.bin"], (_, _) => throw new DferException("something is wrong"));
+        Assert.That(() => target.Execute(_workspace, [1]),
+            Throws.InstanceOf<FuzzInvariantException>().With.Message.EqualTo("probe: the DferException's message names none of the input files (input.bin): something is wrong"));
+    }
+
+    [Test]
+    public void OtherExceptionsEscape()
+    {
+        var target = new FuzzTarget("probe", "", ["input.bin"], (_, _) => throw new IOException("disk"));
+        Assert.That(() => target.Execute(_workspace, [1]), Throws.InstanceOf<IOException>());
+    }
+
+    [Test]
+    public void ElementCountRefusesNegativeAndOverflowingShapes()
+    {
+        // The targets compare each tensor's bytes with this count: a shape it refuses never matches.
+        Assert.That(FuzzTargets.ElementCount([2, 3]), Is.EqualTo(6));
+        Assert.That(FuzzTargets.ElementCount([2, -3]), Is.Null);
+        Assert.That(FuzzTargets.ElementCount([1L << 40, 1L << 40]), Is.Null);
+        Assert.That(FuzzTargets.ElementCount([]), Is.EqualTo(1));
+    }
+
+    // ---- generated seeds --------------------------------------------------------------------------
+
+    [Test]
+    public void GeneratedSeedsAreCurrent()
+    {
+        bool write = Environment.GetEnvironmentVariable("DFER_FUZZ_WRITE_SEEDS") == "1";
+        var stale = new List<string>();
+        foreach (var (relative, bytes) in SeedCorpus.Generate(_workspace.Directory))
+        {
+            string path = Path.Combine(CorpusRoot, relative);
+            if (write)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                File.WriteAllBytes(path, bytes);
+                continue;
+            }
+            if (!File.Exists(path)) { stale.Add($"{relative} (missing)"); continue; }
+            byte[] committed = File.ReadAllBytes(path);
+            bool same = relative.EndsWith(".pth", StringComparison.Ordinal) && relative.Contains("/valid-writer-", StringComparison.Ordinal)
+                ? SameStateDict(committed, bytes) // zip entries carry the time they were written
+                : committed.AsSpan().SequenceEqual(bytes);
+            if (!same) stale.Add(relative);
+        }
+        Assert.That(stale, Is.Empty, "regenerate them with scripts/fuzz.sh seeds");
+    }
+
+    private bool SameStateDict(byte[] a, byte[] b)
+    {
+        string pa = Path.Combine(_workspace.Directory, "compare-a.pth"), pb = Path.Combine(_workspace.Directory, "compare-b.pth");
+        File.WriteAllBytes(pa, a);
+        File.WriteAllBytes(pb, b);
+        var ta = TorchCheckpoint.ReadStateDict(pa);
+        var tb = TorchCheckpoint.ReadStateDict(pb);
+        return ta.Count == tb.Count && ta.Zip(tb).All(p => p.First.Name == p.Second.Name && p.First.DType == p.Second.DType
+            && p.First.Shape.SequenceEqual(p.Second.Shape) && p.First.Data.SequenceEqual(p.Second.Data));
+    }
+}
+
+/// <summary>
+/// The seed corpus of every target (tests/Dfer.Fuzz/corpus/TARGET/): small valid inputs, each made
+/// by Dfer's own writers or copied from the real fixtures, and near-valid ones that must be refused.
+/// </summary>
+internal static class SeedCorpus
+{
+    private static readonly string[] TorchFixturesAccepted = ["bigendian", "dtypes", "legacy", "protocol1", "protocol4", "views"];
+    private static readonly string[] TorchFixturesRefused = ["evil_hidden", "negative_stride", "oversize_storage", "stack_underflow", "truncated", "unbalanced_mark"];
+
+    /// <param name="scratch">A folder for the writers that only write files.</param>
+    public static IEnumerable<(string Relative, byte[] Bytes)> Generate(string scratch)
+    {
+        string fixtures = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(FuzzCorpusTests.CorpusRoot)!)!, "fixtures", "torch");
+        foreach (string f in TorchFixturesAccepted)
+            yield return ($"pth/valid-fixture-{f}.pth", File.ReadAllBytes(Path.Combine(fixtures, f + ".pth")));
+        foreach (string f in TorchFixturesRefused)
+            yield return ($"pth/bad-fixture-{f}.pth", File.ReadAllBytes(Path.Combine(fixtures, f + ".pth")));
+        yield return ("pth/valid-writer-tiny.pth", WithFile(scratch, "seed.pth", p =>
+            TorchSaveWriter.Write(p, [("w", [1f, 2f, 3f, 4f, 5f, 6f], [2, 3]), ("b", [0.5f, -0.5f], [2])])));
+        yield return ("pth/valid-writer-wrapped.pth", WithFile(scratch, "seed.pth", p =>
+            TorchSaveWriter.Write(p, [("conv.weight", [1f, 2f, 3f, 4f], [1, 1, 2, 2]), ("s", [7f], [])], wrapperKey: "state_dict", modulePrefix: true)));
+
+        foreach (var seed in Safetensors(scratch)) yield return seed;
+        foreach (var seed in NpySeeds(scratch)) yield return seed;
+        foreach (var seed in TfJsSeeds()) yield return seed;
+        foreach (var seed in ResultsSeeds(scratch)) yield return seed;
+
+        yield return ("dfew-csv/valid-split.csv", Ascii("video_name,label\n1,1\n2,7\n3,4\n"));
+        yield return ("dfew-csv/valid-no-header.csv", Ascii("00001,2\r\n\"00002\",3\r\n"));
+        yield return ("dfew-csv/valid-row-errors.csv", Ascii("video_name,label\n4,1\n1,9\n,3\n1\n2,x\n\"3\",\"5\"\n"));
+        yield return ("dfew-csv/bad-empty.csv", []);
+        yield return ("dfew-csv/bad-header-only.csv", Ascii("video_name,label\n"));
+
+        yield return ("ffprobe/valid-640x480.txt", Ascii("640,480\n"));
+        yield return ("ffprobe/valid-trailing-comma.txt", Ascii("224,224,\n"));
+        yield return ("ffprobe/bad-two-lines.txt", Ascii("1280,720\n640,360\n"));
+        yield return ("ffprobe/bad-empty.txt", []);
+        yield return ("ffprobe/bad-zero-size.txt", Ascii("0,0\n"));
+        yield return ("ffprobe/bad-words.txt", Ascii("N/A,N/A\n"));
+    }
+
+    private static IEnumerable<(string, byte[])> Safetensors(string scratch)
+    {
+        yield return ("safetensors/valid-f32.safetensors", WithFile(scratch, "seed.safetensors", p =>
+            SafetensorsWriter.WriteFloat32(p, [("w", [2, 2], [1f, -2f, 3f, 0.25f]), ("b", [2], [0f, 1f])],
+                new Dictionary<string, string> { ["format"] = "pt" })));
+        yield return ("safetensors/valid-dtypes.safetensors", WithFile(scratch, "seed.safetensors", p =>
+            SafetensorsWriter.Write(p,
+            [
+                ("f16", DType.F16, [2], [0x00, 0x3c, 0x00, 0xc0]),
+                ("bf16", DType.BF16, [1], [0x80, 0x3f]),
+                ("f64", DType.F64, [], BitConverter.GetBytes(1.5)),
+                ("i64", DType.I64, [1], BitConverter.GetBytes(-7L)),
+                ("i32", DType.I32, [1], BitConverter.GetBytes(9)),
+                ("u8", DType.U8, [3], [1, 2, 3]),
+                ("flag", DType.Bool, [2], [0, 1]),
+                ("empty", DType.F32, [0, 3], []),
+            ])));
+        yield return ("safetensors/bad-header-length.safetensors", [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, (byte)'{', (byte)'}']);
+        yield return ("safetensors/bad-offsets.safetensors", SafetensorsBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8));
+        yield return ("safetensors/bad-json.safetensors", SafetensorsBytes("{\"w\":{\"dtype\":\"F32\",", 0));
+    }
+
+    private static byte[] SafetensorsBytes(string header, int dataBytes)
+    {
+        byte[] h = Encoding.UTF8.GetBytes(header);
+        var bytes = new byte[8 + h.Length + dataBytes];
+        BitConverter.GetBytes((ulong)h.Length).CopyTo(bytes, 0);
+        h.CopyTo(bytes, 8);
+        return bytes;
+    }
+
+    private static IEnumerable<(string, byte[])> NpySeeds(string scratch)
+    {
+        yield return ("npy/valid-v1.npy", WithFile(scratch, "seed.npy", p => Npy.WriteFloat32(p, [1f, 2f, 3f, 4f, 5f, 6f], [2, 3])));
+        yield return ("npy/valid-v1-scalar.npy", WithFile(scratch, "seed.npy", p => Npy.WriteFloat32(p, [42f], [])));
+        yield return ("npy/valid-v2.npy", NpyBytes(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 4));
+        yield return ("npy/valid-v3.npy", NpyBytes(3, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 3));
+        yield return ("npy/bad-fortran.npy", NpyBytes(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 4));
+        yield return ("npy/bad-float64.npy", NpyBytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 4));
+        yield return ("npy/bad-truncated.npy", NpyBytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }", 2));
+        yield return ("npy/bad-version.npy", NpyBytes(4, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 1));
+    }
+
+    /// <summary>A .npy file of the given major version, its header padded as NumPy pads it, and <paramref name="floats"/> float32 values 0, 1, ...</summary>
+    private static byte[] NpyBytes(int major, string dict, int floats)
+    {
+        int lengthBytes = major == 1 ? 2 : 4;
+        int prefix = 6 + 2 + lengthBytes;
+        int total = (prefix + dict.Length + 1 + 63) / 64 * 64;
+        string header = dict.PadRight(total - prefix - 1) + "\n";
+        var bytes = new List<byte> { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', (byte)major, 0 };
+        if (lengthBytes == 2) bytes.AddRange(BitConverter.GetBytes((ushort)header.Length));
+        else bytes.AddRange(BitConverter.GetBytes(header.Length));
+        bytes.AddRange(Encoding.UTF8.GetBytes(header));
+        for (int i = 0; i < floats; i++) bytes.AddRange(BitConverter.GetBytes((float)i));
+        return bytes.ToArray();
+    }
+
+    private static IEnumerable<(string, byte[])> TfJsSeeds()
+    {
+        string shard = FuzzTargets.TfJsShardName;
+        yield return ("tfjs/valid-float32.bin", TfJs(
+            $"[{{\"paths\":[\"{shard}\"],\"weights\":[{{\"name\":\"dense/kernel\",\"shape\":[2,3],\"dtype\":\"float32\"}},{{\"name\":\"dense/bias\",\"shape\":[3],\"dtype\":\"float32\"}}]}}]",
+            Floats(9)));
+        yield return ("tfjs/valid-quantized.bin", TfJs(
+            $"[{{\"paths\":[\"{shard}\"],\"weights\":["
+            + "{\"name\":\"q8\",\"shape\":[4],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":-1}},"
+            + "{\"name\":\"q16\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint16\",\"scale\":0.25,\"min\":0}},"
+            + "{\"name\":\"half\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"float16\"}},"
+            + "{\"name\":\"ids\",\"shape\":[1],\"dtype\":\"int32\"}]}]",
+            [1, 2, 3, 4, 0x10, 0x00, 0x20, 0x00, 0x00, 0x3c, 0x00, 0xc0, 7, 0, 0, 0]));
+        yield return ("tfjs/bad-short-shard.bin", TfJs(
+            $"[{{\"paths\":[\"{shard}\"],\"weights\":[{{\"name\":\"w\",\"shape\":[4],\"dtype\":\"float32\"}}]}}]", Floats(3)));
+        yield return ("tfjs/bad-missing-shard.bin", TfJs(
+            "[{\"paths\":[\"group1-shard1of1\"],\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"float32\"}]}]", Floats(1)));
+        yield return ("tfjs/bad-not-array.bin", TfJs("{\"paths\":[]}", []));
+    }
+
+    private static byte[] TfJs(string manifest, byte[] shard) => [.. Encoding.UTF8.GetBytes(manifest), 0, .. shard];
+
+    private static byte[] Floats(int n) => Enumerable.Range(0, n).SelectMany(i => BitConverter.GetBytes(i * 0.5f)).ToArray();
+
+    private static IEnumerable<(string, byte[])> ResultsSeeds(string scratch)
+    {
+        float[] p = [0.4f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f], l = [2f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, -1e-3f];
+        ResultRow[] rows =
+        [
+            new("00001", "/data/Clip/clip_224x224/00001", "happy", "happy", 2, p, l, null),
+            new("clip \"two\", quoted", "/data/b.mp4", null, "sad", 1, p, l, null),
+            new("00003", "/data/c", "fear", null, 0, null, null, "/data/c: cannot decode video: no frames"),
+        ];
+        foreach (string ext in new[] { "jsonl", "csv" })
+        {
+            yield return ($"results-{ext}/valid-rows.{ext}", WithFile(scratch, $"seed.{ext}", path =>
+                ResultsFile.Create(path, EmotionClasses.Seven, rows).Dispose()));
+            yield return ($"results-{ext}/valid-empty.{ext}", WithFile(scratch, $"seed.{ext}", path =>
+                ResultsFile.Create(path, EmotionClasses.Seven, []).Dispose()));
+        }
+        yield return ("results-jsonl/bad-middle-line.jsonl", Ascii("{\"video\":\"a\",\"error\":\"x\"}\n{\"video\":\n{\"video\":\"b\",\"error\":\"y\"}\n"));
+        yield return ("results-jsonl/bad-class-count.jsonl", Ascii("{\"video\":\"a\",\"label\":\"happy\",\"probabilities\":[1,0],\"logits\":[1,0]}\n{\"video\":\"b\",\"error\":\"y\"}\n"));
+        yield return ("results-csv/bad-header.csv", Ascii("video,input\n00001,/x\n"));
+        yield return ("results-csv/bad-field-count.csv", Ascii(
+            "video,input,target,label,clips," + string.Join(",", EmotionClasses.Seven.Select(c => "p_" + c)) + ","
+            + string.Join(",", EmotionClasses.Seven.Select(c => "logit_" + c)) + ",error\n00001,/x,happy\n00002,/y,,,,,,,,,,,,,,,,,,,oops\n"));
+    }
+
+    private static byte[] Ascii(string s) => Encoding.ASCII.GetBytes(s);
+
+    private static byte[] WithFile(string scratch, string name, Action<string> write)
+    {
+        string path = Path.Combine(scratch, "seeds", name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.Delete(path);
+        write(path);
+        byte[] bytes = File.ReadAllBytes(path);
+        File.Delete(path);
+        return bytes;
+    }
+}
