@@ -57,9 +57,9 @@ public static class WeightSanity
         if (problems.Count == 0) return;
         string listed = string.Join(", ", problems.Take(TensorsNamed))
             + (problems.Count > TensorsNamed ? $", and {problems.Count - TensorsNamed} more" : "");
-        string count = problems.Count == 1 ? "1 tensor" : $"{problems.Count} tensors";
+        string count = problems.Count == 1 ? "1 tensor holds" : $"{problems.Count} tensors hold";
         throw DferException.ForFile(weights.Source,
-            $"{count} hold weights that cannot be right: {listed}; the checkpoint is broken (did training diverge?)");
+            $"{count} weights that cannot be right: {listed}; the checkpoint is broken (did training diverge?)");
     }
 
     private static bool HasExactly(StateDict weights, IReadOnlyList<(string Name, long[] Shape)> expected)
