@@ -22,8 +22,8 @@ internal sealed record ResultRow(string Video, string Input, string? Target, str
 /// file in its first line, <c>{"dfer_results": 1, "model": ..., "weights_sha256": ..., ...}</c>, followed by the rows;
 /// a CSV file in a sidecar <c>OUT.csv.meta.json</c> holding the same object, next to a CSV of only the header and
 /// rows. <c>jq</c> reads either as is (<c>select(.video)</c> keeps the rows); pandas' <c>read_json(lines=True)</c>
-/// reads the first line as a row whose <c>video</c> is NaN (drop it: <c>df[df.video.notna()]</c>, or
-/// <c>skiprows</c>-free: <c>df.iloc[1:]</c>). CSV keeps its metadata beside it rather than in a leading
+/// reads the first line as a row whose <c>video</c> is NaN (drop it: <c>df.iloc[1:]</c>, or
+/// <c>df[df.video.notna()]</c>). CSV keeps its metadata beside it rather than in a leading
 /// <c># ...</c> line because a comment line is not CSV: pandas needs <c>comment='#'</c>, which also cuts every field
 /// at its first <c>#</c> (a video named <c>clip#2</c> silently becomes <c>clip</c>), and Excel, R's
 /// <c>read.csv</c> and csvkit take the line for data; a plain CSV reads right everywhere.</para>
