@@ -39,8 +39,10 @@ internal static class EvalCommand
         using var loaded = scoring.Open(console, "the accuracy is that of random weights (pass --weights FILE for the real one)");
         // Without --output the rows are only needed for the metrics, not on stdout.
         var quiet = new CliConsole(TextWriter.Null, console.Err, console.ShowProgress);
-        DatasetOutcome outcome = DatasetRunner.Run(loaded, items, scoring.Batch, scoring.JitterSeed,
-            settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.DecodeThreads, settings.Dataset.Output is null ? quiet : console);
+        DatasetOutcome outcome = DatasetRunner.Run(loaded.Session, items, scoring.Batch, scoring.JitterSeed,
+            settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.DecodeThreads,
+            ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key, scoring.JitterSeed, settings.Dataset),
+            settings.Dataset.Output is null ? quiet : console);
 
         var classes = model.Classes;
         var pairs = new List<(int, int)>();
@@ -54,6 +56,7 @@ internal static class EvalCommand
 
         if (scoring.Format == Output.Json) WriteJson(console.Out, loaded, metrics, items.Count, failed, classes);
         else WriteTable(console.Out, metrics, items.Count, failed, classes);
+        if (outcome.Internal > 0) return ExitCodes.Internal;
         return outcome.Failed > 0 || failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
     }
 

@@ -76,9 +76,11 @@ internal static class InferCommand
 
         if (items is not null)
         {
-            DatasetOutcome outcome = DatasetRunner.Run(loaded, items, scoring.Batch, scoring.JitterSeed,
-                settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.DecodeThreads, console);
-            return outcome.Failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
+            DatasetOutcome outcome = DatasetRunner.Run(loaded.Session, items, scoring.Batch, scoring.JitterSeed,
+                settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.DecodeThreads,
+                ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key, scoring.JitterSeed, settings.Dataset),
+                console);
+            return outcome.ExitCode;
         }
 
         var jobs = new List<ScoreJob>();
@@ -100,6 +102,8 @@ internal static class InferCommand
         int failed = jobs.Count(j => j.Error is not null);
         if (failed > 0 && jobs.Count > 1)
             console.Progress($"{failed} of {jobs.Count} inputs failed");
+        // An input that hit a bug of Dfer's (an internal error) says so in the exit code, after the others were scored.
+        if (jobs.Any(j => j.Internal)) return ExitCodes.Internal;
         return failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
     }
 

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using Microsoft.VisualBasic.FileIO;
 
 namespace Dfer.Cli.Datasets;
 
@@ -18,8 +17,33 @@ internal sealed record ResultRow(string Video, string Input, string? Target, str
 /// video, written as each video finishes and flushed, so an interrupted run leaves every finished
 /// row behind and <c>--resume</c> can continue from it.
 /// </summary>
+/// <remarks>
+/// <para><b>What made it.</b> Every file records the run that made it (<see cref="ResultsMetadata"/>): a JSON Lines
+/// file in its first line, <c>{"dfer_results": 1, "model": ..., "weights_sha256": ..., ...}</c>, followed by the rows;
+/// a CSV file in a sidecar <c>OUT.csv.meta.json</c> holding the same object, next to a CSV of only the header and
+/// rows. <c>jq</c> reads either as is (<c>select(.video)</c> keeps the rows); pandas' <c>read_json(lines=True)</c>
+/// reads the first line as a row whose <c>video</c> is NaN (drop it: <c>df.iloc[1:]</c>, or
+/// <c>df[df.video.notna()]</c>). CSV keeps its metadata beside it rather than in a leading
+/// <c># ...</c> line because a comment line is not CSV: pandas needs <c>comment='#'</c>, which also cuts every field
+/// at its first <c>#</c> (a video named <c>clip#2</c> silently becomes <c>clip</c>), and Excel, R's
+/// <c>read.csv</c> and csvkit take the line for data; a plain CSV reads right everywhere.</para>
+/// <para><b>Reading</b> (<see cref="Read(string, IReadOnlyList{string})"/>) treats the file as untrusted bytes: any
+/// content gives rows or one short <see cref="DferException"/>, within <see cref="MaxFileBytes"/> and
+/// <see cref="MaxLineChars"/>. Only an unterminated last line (a row being written when the run was interrupted) is
+/// dropped, so the video is scored again; a file that is not a dfer results file is refused, never taken for one cut
+/// short.</para>
+/// </remarks>
 internal sealed class ResultsFile : IDisposable
 {
+    /// <summary>The largest results file read back (256 MiB: about 600,000 rows, 40 times DFEW).</summary>
+    public const long MaxFileBytes = 256L << 20;
+
+    /// <summary>The longest line (a CSV record: with its quoted line breaks) read back: 64 Ki characters, far more than a row of two paths, 14 numbers and an error message.</summary>
+    public const int MaxLineChars = 64 << 10;
+
+    /// <summary>The longest text taken from a results file into a message.</summary>
+    public const int MaxQuotedChars = 100;
+
     private readonly TextWriter _writer;
     private readonly bool _csv, _ownsWriter;
     private readonly IReadOnlyList<string> _classes;
@@ -32,8 +56,13 @@ internal sealed class ResultsFile : IDisposable
         _ownsWriter = ownsWriter;
     }
 
-    /// <summary>JSON Lines rows on a writer the caller owns (stdout, when no --output is given).</summary>
-    public static ResultsFile JsonLines(TextWriter writer, IReadOnlyList<string> classes) => new(writer, false, classes, ownsWriter: false);
+    /// <summary>JSON Lines on a writer the caller owns (stdout, when no --output is given): the metadata line, then the rows.</summary>
+    public static ResultsFile JsonLines(TextWriter writer, IReadOnlyList<string> classes, ResultsMetadata metadata)
+    {
+        writer.WriteLine(metadata.ToJson());
+        writer.Flush();
+        return new(writer, false, classes, ownsWriter: false);
+    }
 
     /// <summary>True for a .csv path, false for .jsonl/.json; anything else is a usage error.</summary>
     public static bool IsCsv(string path)
@@ -47,11 +76,15 @@ internal sealed class ResultsFile : IDisposable
         };
     }
 
+    /// <summary>Where a CSV results file keeps its metadata: <c>OUT.csv.meta.json</c>.</summary>
+    public static string SidecarOf(string csvPath) => csvPath + ".meta.json";
+
     /// <summary>
-    /// Starts the file afresh with <paramref name="kept"/> rows (those of a resumed run), writing to
-    /// a temporary file renamed over the old one, so a crash here loses nothing.
+    /// Starts the file afresh with <paramref name="metadata"/> and <paramref name="kept"/> rows (those of a resumed
+    /// run), writing to temporary files renamed over the old ones, so a crash here loses nothing. A CSV's old rows go
+    /// before its new sidecar comes, so no sidecar ever describes another run's rows.
     /// </summary>
-    public static ResultsFile Create(string path, IReadOnlyList<string> classes, IReadOnlyList<ResultRow> kept)
+    public static ResultsFile Create(string path, IReadOnlyList<string> classes, IReadOnlyList<ResultRow> kept, ResultsMetadata metadata)
     {
         bool csv = IsCsv(path);
         string temp = path + ".tmp";
@@ -62,8 +95,15 @@ internal sealed class ResultsFile : IDisposable
             using (var w = new StreamWriter(temp, false, new UTF8Encoding(false)))
             {
                 var file = new ResultsFile(w, csv, classes);
-                if (csv) w.WriteLine(string.Join(",", CsvHeader(classes)));
+                w.WriteLine(csv ? string.Join(",", CsvHeader(classes).Select(CsvQuote)) : metadata.ToJson());
                 foreach (ResultRow row in kept) file.WriteRow(row);
+            }
+            if (csv)
+            {
+                string sidecar = SidecarOf(path);
+                File.WriteAllText(sidecar + ".tmp", metadata.ToJson() + "\n", new UTF8Encoding(false));
+                if (kept.Count == 0) File.Delete(path);
+                File.Move(sidecar + ".tmp", sidecar, overwrite: true);
             }
             File.Move(temp, path, overwrite: true);
             var writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false));
@@ -71,15 +111,22 @@ internal sealed class ResultsFile : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw DferException.ForFile(path, $"cannot write: {ex.Message}");
+            throw DferException.ForFile(path, $"cannot write: {CliConsole.OneLine(ex.Message)}");
         }
     }
 
     /// <summary>Appends one row and flushes it to disk.</summary>
     public void Append(ResultRow row)
     {
-        WriteRow(row);
-        _writer.Flush();
+        try
+        {
+            WriteRow(row);
+            _writer.Flush();
+        }
+        catch (IOException ex)
+        {
+            throw new DferException($"cannot write the results: {CliConsole.OneLine(ex.Message)}");
+        }
     }
 
     private void WriteRow(ResultRow row)
@@ -133,103 +180,386 @@ internal sealed class ResultsFile : IDisposable
         field.IndexOfAny([',', '"', '\n', '\r']) < 0 && field.Trim() == field ? field : "\"" + field.Replace("\"", "\"\"") + "\"";
 
     /// <summary>
-    /// Reads the rows of an earlier run. A last line cut short by an interruption is dropped (that
-    /// video is simply scored again); any other unreadable line is an error naming the line.
+    /// Reads the rows of a results file (and checks its metadata, if it has any). A last line cut short by an
+    /// interruption is dropped (that video is simply scored again); anything else that is not a dfer results file for
+    /// <paramref name="classes"/> is one <see cref="DferException"/> naming the file and the line. Never throws anything
+    /// else, whatever the file holds.
     /// </summary>
-    public static List<ResultRow> Read(string path, IReadOnlyList<string> classes)
+    public static List<ResultRow> Read(string path, IReadOnlyList<string> classes) => ReadWithMetadata(path, classes).Rows;
+
+    /// <summary>As <see cref="Read(string, IReadOnlyList{string})"/>, with the file's metadata: null for a file from before dfer recorded it.</summary>
+    public static (ResultsMetadata? Metadata, List<ResultRow> Rows) ReadWithMetadata(string path, IReadOnlyList<string> classes) =>
+        ReadCore(path, classes, headOnly: false);
+
+    /// <summary>
+    /// Only the metadata of a results file (its first line, or a CSV's sidecar), checking that the file is one: null
+    /// for a file from before dfer recorded it.
+    /// </summary>
+    public static ResultsMetadata? ReadMetadata(string path, IReadOnlyList<string> classes) => ReadCore(path, classes, headOnly: true).Metadata;
+
+    private static (ResultsMetadata? Metadata, List<ResultRow> Rows) ReadCore(string path, IReadOnlyList<string> classes, bool headOnly)
     {
         bool csv = IsCsv(path);
         try
         {
-            return csv ? ReadCsv(path, classes) : ReadJsonl(path, classes);
+            long length = new FileInfo(path).Length;
+            if (length > MaxFileBytes)
+                throw DferException.ForFile(path, $"is {length} bytes; dfer reads results files of at most {MaxFileBytes >> 20} MiB: not a results file it wrote");
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var text = new StreamReader(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
+            var records = new RecordReader(text, path, csv);
+            return csv ? ReadCsv(path, classes, records, headOnly) : ReadJsonl(path, classes, records, headOnly);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw DferException.ForFile(path, $"cannot read: {ex.Message}");
+            throw DferException.ForFile(path, $"cannot read: {CliConsole.OneLine(ex.Message)}");
         }
     }
 
-    private static List<ResultRow> ReadJsonl(string path, IReadOnlyList<string> classes)
+    private static (ResultsMetadata?, List<ResultRow>) ReadJsonl(string path, IReadOnlyList<string> classes, RecordReader records, bool headOnly)
     {
         var rows = new List<ResultRow>();
-        string[] lines = File.ReadAllLines(path);
-        for (int i = 0; i < lines.Length; i++)
+        ResultsMetadata? metadata = null;
+        bool first = true;
+        while (records.Next() is { } record)
         {
-            if (lines[i].Trim().Length == 0) continue;
-            try
+            var (line, terminated) = record;
+            if (line.Trim().Length == 0) continue;
+            if (first)
             {
-                using var doc = JsonDocument.Parse(lines[i]);
-                rows.Add(FromJson(doc.RootElement, classes.Count));
+                first = false;
+                // The metadata line is written whole before any row (Create renames a complete file into place), so a
+                // first line that is neither metadata nor a row means another kind of file, never one cut short.
+                if (ParseJsonObject(line) is not { } head)
+                    throw NotResults(path, $"line {records.Line} is not a JSON object");
+                using (head)
+                {
+                    if (head.RootElement.TryGetProperty(ResultsMetadata.FormatKey, out _))
+                    {
+                        metadata = ResultsMetadata.Parse(head.RootElement, $"{path}: line {records.Line}");
+                        if (headOnly) break;
+                        continue;
+                    }
+                    if (!TryRow(() => FromJson(head.RootElement, classes), out ResultRow? firstRow, out string problem))
+                        throw NotResults(path, $"line {records.Line} is neither its '{{\"{ResultsMetadata.FormatKey}\": ...}}' line nor a result row ({problem})");
+                    // A row of a file from before the metadata line: the caller decides (--resume refuses it).
+                    if (headOnly) break;
+                    rows.Add(firstRow!);
+                    continue;
+                }
             }
-            catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
+            ResultRow? row = null;
+            string? why = null;
+            using (JsonDocument? doc = ParseJsonObject(line, out string parseProblem))
             {
-                if (i == lines.Length - 1) break;
-                throw DferException.ForFile(path, $"line {i + 1} is not a result row of dfer ({CliConsole.OneLine(ex.Message)}); cannot resume from this file");
+                if (doc is null) why = parseProblem;
+                else if (!TryRow(() => FromJson(doc.RootElement, classes), out row, out string rowProblem)) why = rowProblem;
             }
+            if (why is null)
+            {
+                rows.Add(row!);
+                continue;
+            }
+            if (!terminated) break;   // the row being written when the run was interrupted
+            throw BadLine(path, records.Line, why);
         }
-        return rows;
+        if (first) throw NotResults(path, "it is empty");
+        return (metadata, rows);
     }
 
-    private static ResultRow FromJson(JsonElement e, int classes)
+    private static (ResultsMetadata?, List<ResultRow>) ReadCsv(string path, IReadOnlyList<string> classes, RecordReader records, bool headOnly)
     {
-        string? Str(string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        string[] expected = CsvHeader(classes).ToArray();
+        if (records.Next() is not { } headerRecord)
+            throw NotResults(path, "it is empty");
+        string headerLine = headerRecord.Text;
+        if (!TrySplitCsv(headerLine, out List<string> header, out _) || !header.SequenceEqual(expected))
+            throw NotResults(path, $"its first line is not the header of a dfer results file for these classes ({string.Join(",", expected.Take(6))},...)");
+        ResultsMetadata? metadata = ReadSidecar(SidecarOf(path));
+        var rows = new List<ResultRow>();
+        if (headOnly) return (metadata, rows);
+        int n = classes.Count;
+        while (records.Next() is { } record)
+        {
+            var (line, terminated) = record;
+            if (line.Length == 0) continue;
+            string? why;
+            ResultRow? row = null;
+            if (!TrySplitCsv(line, out List<string> f, out why)) { }
+            else if (f.Count != expected.Length) why = $"{f.Count} fields, expected {expected.Length}";
+            else TryRow(() => FromCsv(f, classes), out row, out why);
+            if (row is not null)
+            {
+                rows.Add(row);
+                continue;
+            }
+            if (!terminated) break;   // the row being written when the run was interrupted
+            throw BadLine(path, records.Line, why ?? "unreadable");
+        }
+        return (metadata, rows);
+    }
+
+    /// <summary>A CSV's sidecar, if there is one; it is small, so it is read whole, within a cap.</summary>
+    private static ResultsMetadata? ReadSidecar(string sidecar)
+    {
+        if (!File.Exists(sidecar)) return null;
+        const int MaxSidecarBytes = 1 << 20;
+        if (new FileInfo(sidecar).Length > MaxSidecarBytes)
+            throw NotResults(sidecar, $"it is larger than {MaxSidecarBytes >> 20} MiB, which no metadata of dfer's is");
+        string text = File.ReadAllText(sidecar, new UTF8Encoding(false));
+        using JsonDocument? doc = ParseJsonObject(text, out string problem);
+        if (doc is null) throw NotResults(sidecar, $"it is not a JSON object ({problem})");
+        if (!doc.RootElement.TryGetProperty(ResultsMetadata.FormatKey, out _))
+            throw NotResults(sidecar, $"it has no '{ResultsMetadata.FormatKey}' field");
+        return ResultsMetadata.Parse(doc.RootElement, sidecar);
+    }
+
+    private static DferException NotResults(string path, string why) =>
+        DferException.ForFile(path, $"not a dfer results file: {why}; dfer neither resumes from it nor replaces it without --overwrite");
+
+    private static DferException BadLine(string path, long line, string why) =>
+        DferException.ForFile(path, $"line {line} is not a result row of dfer ({Cap(why)}); cannot resume from this file");
+
+    private static JsonDocument? ParseJsonObject(string text) => ParseJsonObject(text, out _);
+
+    /// <summary>The text as a JSON document whose root is an object, or null with why not.</summary>
+    private static JsonDocument? ParseJsonObject(string text, out string problem)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(text);
+        }
+        catch (JsonException ex)
+        {
+            problem = CliConsole.OneLine(ex.Message);
+            return null;
+        }
+        if (doc.RootElement.ValueKind == JsonValueKind.Object)
+        {
+            problem = "";
+            return doc;
+        }
+        problem = $"a JSON {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}, not an object";
+        doc.Dispose();
+        return null;
+    }
+
+    /// <summary>Runs a row parser that reports bad content with <see cref="FormatException"/>.</summary>
+    private static bool TryRow(Func<ResultRow> parse, out ResultRow? row, out string problem)
+    {
+        try
+        {
+            row = parse();
+            problem = "";
+            return true;
+        }
+        catch (FormatException ex)
+        {
+            row = null;
+            problem = ex.Message;
+            return false;
+        }
+    }
+
+    /// <summary>A row object, checked field by field; <see cref="FormatException"/> says what is wrong.</summary>
+    private static ResultRow FromJson(JsonElement e, IReadOnlyList<string> classes)
+    {
+        string? Str(string name)
+        {
+            if (!e.TryGetProperty(name, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
+            return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new FormatException($"'{name}' is not a string");
+        }
         float[]? Floats(string name)
         {
-            if (!e.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array) return null;
-            var values = v.EnumerateArray().Select(x => x.GetSingle()).ToArray();
-            return values.Length == classes ? values : throw new FormatException($"'{name}' has {values.Length} values, not {classes}");
+            if (!e.TryGetProperty(name, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind != JsonValueKind.Array) throw new FormatException($"'{name}' is not an array");
+            int length = v.GetArrayLength();
+            if (length != classes.Count) throw new FormatException($"'{name}' has {length} values, not {classes.Count}");
+            var values = new float[length];
+            int i = 0;
+            foreach (JsonElement x in v.EnumerateArray())
+            {
+                if (x.ValueKind != JsonValueKind.Number || !x.TryGetSingle(out float f) || !float.IsFinite(f))
+                    throw new FormatException($"'{name}' value {i} is not a finite number");
+                values[i++] = f;
+            }
+            return values;
         }
-        string video = Str("video") ?? throw new KeyNotFoundException("no 'video'");
-        string input = Str("input") ?? "";
-        string? error = Str("error");
-        int clips = e.TryGetProperty("clips", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : 0;
-        var row = new ResultRow(video, input, Str("target"), Str("label"), clips, Floats("probabilities"), Floats("logits"), error);
-        if (error is null && (row.Label is null || row.Probabilities is null || row.Logits is null))
-            throw new FormatException("a row without an error must have label, probabilities and logits");
-        return row;
+        int clips = 0;
+        if (e.TryGetProperty("clips", out JsonElement c) && c.ValueKind != JsonValueKind.Null)
+        {
+            if (c.ValueKind != JsonValueKind.Number || !c.TryGetInt32(out clips))
+                throw new FormatException("'clips' is not a whole number");
+        }
+        return Checked(Str("video") ?? throw new FormatException("no 'video'"), Str("input") ?? "", Str("target"), Str("label"), clips,
+            Floats("probabilities"), Floats("logits"), Str("error"), classes);
     }
 
-    private static List<ResultRow> ReadCsv(string path, IReadOnlyList<string> classes)
+    /// <summary>A CSV record's fields (as many as the header's), checked like a JSON row.</summary>
+    private static ResultRow FromCsv(List<string> f, IReadOnlyList<string> classes)
     {
-        var rows = new List<ResultRow>();
-        string[] expected = CsvHeader(classes).ToArray();
-        int lineCount = File.ReadAllLines(path).Length;
-        using var parser = new TextFieldParser(path) { TextFieldType = FieldType.Delimited, HasFieldsEnclosedInQuotes = true };
-        parser.SetDelimiters(",");
-        string[]? header = parser.EndOfData ? null : parser.ReadFields();
-        if (header is null) return rows;
-        if (!header.SequenceEqual(expected))
-            throw DferException.ForFile(path, $"its header is not that of a dfer results file for these classes ({string.Join(",", expected.Take(6))},...); cannot resume from it");
         int n = classes.Count;
-        while (!parser.EndOfData)
+        float[]? Floats(int start, string name)
         {
-            long line = parser.LineNumber;
-            try
-            {
-                string[] f = parser.ReadFields() ?? [];
-                if (f.Length == 0) continue;
-                if (f.Length != expected.Length) throw new FormatException($"{f.Length} fields, expected {expected.Length}");
-                string? error = f[^1].Length > 0 ? f[^1] : null;
-                float[]? Floats(int start) => f[start].Length == 0 ? null
-                    : f.Skip(start).Take(n).Select(s => float.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
-                var row = new ResultRow(f[0], f[1], f[2].Length > 0 ? f[2] : null, f[3].Length > 0 ? f[3] : null,
-                    f[4].Length > 0 ? int.Parse(f[4], CultureInfo.InvariantCulture) : 0, Floats(5), Floats(5 + n), error);
-                if (error is null && (row.Label is null || row.Probabilities is null || row.Logits is null))
-                    throw new FormatException("a row without an error must have label, probabilities and logits");
-                rows.Add(row);
-            }
-            catch (Exception ex) when (ex is MalformedLineException or FormatException or OverflowException)
-            {
-                if (parser.EndOfData || line >= lineCount) break;
-                throw DferException.ForFile(path, $"line {line} is not a result row of dfer ({CliConsole.OneLine(ex.Message)}); cannot resume from this file");
-            }
+            if (Enumerable.Range(start, n).All(i => f[i].Length == 0)) return null;
+            var values = new float[n];
+            for (int i = 0; i < n; i++)
+                if (!float.TryParse(f[start + i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !float.IsFinite(values[i]))
+                    throw new FormatException($"{name} {i} is not a finite number");
+            return values;
         }
-        return rows;
+        int clips = 0;
+        if (f[4].Length > 0 && !int.TryParse(f[4], NumberStyles.None, CultureInfo.InvariantCulture, out clips))
+            throw new FormatException("'clips' is not a whole number");
+        string? Opt(int i) => f[i].Length > 0 ? f[i] : null;
+        return Checked(f[0], f[1], Opt(2), Opt(3), clips, Floats(5, "probability"), Floats(5 + n, "logit"), Opt(f.Count - 1), classes);
+    }
+
+    /// <summary>What every row must satisfy to be taken as a result: a video; a score row's label and target among the classes.</summary>
+    private static ResultRow Checked(string video, string input, string? target, string? label, int clips,
+        float[]? probabilities, float[]? logits, string? error, IReadOnlyList<string> classes)
+    {
+        if (video.Length == 0) throw new FormatException("empty 'video'");
+        if (target is not null && !classes.Contains(target)) throw new FormatException($"target {Quote(target)} is not a class of the model");
+        if (error is not null) return new ResultRow(video, input, target, null, 0, null, null, error);
+        if (label is null || probabilities is null || logits is null)
+            throw new FormatException("a row without an error must have label, probabilities and logits");
+        if (!classes.Contains(label)) throw new FormatException($"label {Quote(label)} is not a class of the model");
+        if (clips < 1) throw new FormatException("a scored row must have 'clips' of at least 1");
+        return new ResultRow(video, input, target, label, clips, probabilities, logits, null);
+    }
+
+    /// <summary>Splits one CSV record (RFC 4180: quoted fields may hold commas, quotes doubled, and line breaks).</summary>
+    private static bool TrySplitCsv(string record, out List<string> fields, out string problem)
+    {
+        fields = new List<string>();
+        var field = new StringBuilder();
+        int i = 0;
+        while (true)
+        {
+            field.Clear();
+            if (i < record.Length && record[i] == '"')
+            {
+                i++;
+                while (true)
+                {
+                    if (i >= record.Length)
+                    {
+                        problem = "a quoted field is not closed";
+                        return false;
+                    }
+                    char c = record[i++];
+                    if (c != '"') field.Append(c);
+                    else if (i < record.Length && record[i] == '"') { field.Append('"'); i++; }
+                    else break;
+                }
+                if (i < record.Length && record[i] != ',')
+                {
+                    problem = $"a character after a quoted field (column {i + 1})";
+                    return false;
+                }
+            }
+            else
+            {
+                int end = record.IndexOf(',', i);
+                if (end < 0) end = record.Length;
+                ReadOnlySpan<char> plain = record.AsSpan(i, end - i);
+                if (plain.Contains('"'))
+                {
+                    problem = $"a quote inside an unquoted field (column {i + 1})";
+                    return false;
+                }
+                field.Append(plain);
+                i = end;
+            }
+            fields.Add(field.ToString());
+            if (i >= record.Length) break;
+            i++;   // the comma
+        }
+        problem = "";
+        return true;
+    }
+
+    /// <summary>A text from a file, for a message: capped, quoted, control characters escaped.</summary>
+    internal static string Quote(string text)
+    {
+        string capped = text.Length <= MaxQuotedChars ? text : text[..MaxQuotedChars] + "...";
+        var sb = new StringBuilder(capped.Length + 2).Append('\'');
+        foreach (char c in capped)
+        {
+            if (char.IsControl(c) || c is '\u200e' or '\u200f' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069'))
+                sb.Append($"\\u{(int)c:x4}");
+            else sb.Append(c);
+        }
+        return sb.Append('\'').ToString();
+    }
+
+    private static string Cap(string text)
+    {
+        text = CliConsole.OneLine(text);
+        return text.Length <= 2 * MaxQuotedChars ? text : text[..(2 * MaxQuotedChars)] + "...";
     }
 
     public void Dispose()
     {
         if (_ownsWriter) _writer.Dispose();
         else _writer.Flush();
+    }
+
+    /// <summary>
+    /// Reads a results file a record at a time, within <see cref="MaxLineChars"/> a record and
+    /// <see cref="MaxFileBytes"/> characters in all. A CSV record runs on past line breaks inside quotes.
+    /// </summary>
+    private sealed class RecordReader(TextReader reader, string path, bool csv)
+    {
+        private readonly StringBuilder _record = new();
+        private long _nextLine = 1, _read;
+
+        /// <summary>The line the last record returned starts on (1-based).</summary>
+        public long Line { get; private set; }
+
+        /// <summary>The next record without its line break, and whether it had one (false: it ends the file); null at the end.</summary>
+        public (string Text, bool Terminated)? Next()
+        {
+            _record.Clear();
+            Line = _nextLine;
+            // CSV: a quote opens a quoted field only at the start of a field; in one, "" is a quote and a lone quote closes it.
+            bool any = false, quoted = false, quoteInQuoted = false, fieldStart = true;
+            while (true)
+            {
+                int c = reader.Read();
+                if (c < 0) return any ? (Text(), false) : null;
+                any = true;
+                if (++_read > MaxFileBytes)
+                    throw DferException.ForFile(path, $"holds more than {MaxFileBytes >> 20} MiB: not a results file dfer wrote");
+                if (csv)
+                {
+                    if (quoted && quoteInQuoted)
+                    {
+                        quoteInQuoted = false;
+                        quoted = c == '"';
+                    }
+                    else if (quoted) quoteInQuoted = c == '"';
+                    else if (c == '"' && fieldStart) quoted = true;
+                    fieldStart = !quoted && c == ',';
+                }
+                if (c == '\n')
+                {
+                    _nextLine++;
+                    if (!quoted) return (Text(), true);
+                }
+                if (_record.Length >= MaxLineChars)
+                    throw DferException.ForFile(path, $"line {Line} is longer than {MaxLineChars} characters: not a results file dfer wrote");
+                _record.Append((char)c);
+            }
+        }
+
+        private string Text()
+        {
+            int length = _record.Length;
+            if (length > 0 && _record[length - 1] == '\r') length--;
+            return _record.ToString(0, length);
+        }
     }
 }

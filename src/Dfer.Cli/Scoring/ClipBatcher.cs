@@ -5,10 +5,17 @@ namespace Dfer.Cli.Scoring;
 /// <summary>
 /// Groups clips into batches across job boundaries, so many one-clip videos still run at the
 /// requested batch size, and reports each job once, as soon as its last clip is scored (or it failed).
-/// One batch is kept in flight: a full batch is submitted (<see cref="Session.Submit"/>) before the
-/// previous one is collected, so on the cuda backend the next batch's input uploads, and the caller
-/// decodes and gathers the batch after it, while the GPU computes.
+/// On a pipelined backend (<see cref="Session.Pipelined"/>: cuda) one batch is kept in flight: a full
+/// batch is submitted (<see cref="Session.Submit"/>) before the previous one is collected, so the next
+/// batch's input uploads, and the caller decodes and gathers the batch after it, while the GPU
+/// computes; <see cref="CollectInFlight"/> collects it early when the caller has nothing else to do.
+/// On any other backend a batch is done when Submit returns, and its jobs are reported right then,
+/// before the next batch is even gathered: a results file never lags a finished batch behind.
 /// </summary>
+/// <remarks>
+/// A batch that throws fails only its own jobs: a <see cref="DferException"/> with its message, any
+/// other exception (a bug) as an internal error of each job (<see cref="ScoreJob.FailInternal"/>).
+/// </remarks>
 internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> completed)
 {
     private readonly List<(ScoreJob Job, int Clip)> _pending = new();
@@ -68,14 +75,26 @@ internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> c
             // Submit copies the clips before it returns, so the buffer is free for the next batch.
             run = session.Submit(_buffer.AsSpan(0, n * clipLength), n, source);
         }
-        catch (DferException ex)
+        catch (Exception ex)
         {
-            foreach (ScoreJob job in jobs) job.Fail(ex.Message);
+            Fail(jobs, ex);
         }
         Collect();
-        if (run is not null) _inFlight = (run, clips, jobs);
-        else Finish(clips, jobs);
+        if (run is null)
+        {
+            Finish(clips, jobs);
+            return;
+        }
+        _inFlight = (run, clips, jobs);
+        // Run is synchronous here: the batch is done, so its jobs are reported now, not when the next batch is submitted.
+        if (!session.Pipelined) Collect();
     }
+
+    /// <summary>
+    /// Collects the batch in flight now, if there is one (waiting for it): for a caller about to wait for input
+    /// anyway, so the jobs that batch completes are reported without waiting for the next batch.
+    /// </summary>
+    public void CollectInFlight() => Collect();
 
     /// <summary>Waits for the batch in flight, if any, and reports the jobs it completed.</summary>
     private void Collect()
@@ -87,11 +106,20 @@ internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> c
             ClipResult[] results = flight.Run.Wait();
             for (int i = 0; i < flight.Clips.Count; i++) flight.Clips[i].Job.SetResult(flight.Clips[i].Clip, results[i]);
         }
-        catch (DferException ex)
+        catch (Exception ex)
         {
-            foreach (ScoreJob job in flight.Jobs) job.Fail(ex.Message);
+            Fail(flight.Jobs, ex);
         }
         Finish(flight.Clips, flight.Jobs);
+    }
+
+    private static void Fail(List<ScoreJob> jobs, Exception ex)
+    {
+        foreach (ScoreJob job in jobs)
+        {
+            if (ex is DferException) job.Fail(ex.Message);
+            else job.FailInternal(ex);
+        }
     }
 
     private void Finish(List<(ScoreJob Job, int Clip)> clips, List<ScoreJob> jobs)

@@ -9,38 +9,44 @@ internal static class Inputs
 {
     /// <summary>
     /// Reads one input: an .npy of clips, or a video (a frame folder or a video file) decoded with
-    /// the model's own test-time protocol. Problems become a failed job (reported when the batcher completes it), never an exception.
+    /// the model's own test-time protocol. Problems become a failed job (reported when the batcher completes it), never an exception:
+    /// a <see cref="DferException"/> is the input's fault, anything else a bug of Dfer's (<see cref="ScoreJob.Broken"/>), and
+    /// either way the other inputs are still scored.
     /// </summary>
     public static ScoreJob Read(string path, IModel model, long? jitterSeed, CliConsole console)
     {
         if (MediaInput.IsVideoInput(path)) return ReadVideo(path, model, jitterSeed);
-        try
+        return Guarded(path, () =>
         {
             if (!File.Exists(path))
                 throw DferException.ForFile(path, "no such file or folder");
             if (!path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
                 throw DferException.ForFile(path, "not an input Dfer reads: give an .npy of clips, a frame folder or a video file (.mp4, .avi, .mkv, .webm, .mov)");
             return new ScoreJob(path, ReadNpy(path, model, console), perClip: true);
-        }
-        catch (DferException ex)
-        {
-            return new ScoreJob(path, ex.Message);
-        }
+        });
     }
 
     /// <summary>
     /// Decodes a video (frame folder or video file) into clips with the model's test-time protocol;
-    /// a problem becomes a failed job.
+    /// a problem becomes a failed job, as in <see cref="Read"/>.
     /// </summary>
-    public static ScoreJob ReadVideo(string path, IModel model, long? jitterSeed)
+    public static ScoreJob ReadVideo(string path, IModel model, long? jitterSeed) =>
+        Guarded(path, () => new ScoreJob(path, MediaInput.ReadClips(path, model.Protocol, jitterSeed), perClip: false));
+
+    /// <summary>Runs <paramref name="read"/>, turning whatever it throws into a failed job of <paramref name="path"/>.</summary>
+    public static ScoreJob Guarded(string path, Func<ScoreJob> read)
     {
         try
         {
-            return new ScoreJob(path, MediaInput.ReadClips(path, model.Protocol, jitterSeed), perClip: false);
+            return read();
         }
         catch (DferException ex)
         {
             return new ScoreJob(path, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            return ScoreJob.Broken(path, ex);
         }
     }
 

@@ -127,16 +127,20 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
     public TimeSpan Waited => TimeSpan.FromTicks(Interlocked.Read(ref _waitTicks));
 
     /// <summary>The results, in the order of the items; may be enumerated once.</summary>
+    /// <param name="idle">
+    /// Called on the consumer's thread, before it waits, whenever the next result is not ready yet (never with 0
+    /// workers, where nothing runs ahead): a chance to finish other work that would otherwise wait for the next result.
+    /// </param>
     /// <exception cref="ObjectDisposedException">Disposed while consuming.</exception>
     /// <exception cref="OperationCanceledException">The constructor's token was cancelled.</exception>
-    public IEnumerable<Prefetched<TOut>> Consume()
+    public IEnumerable<Prefetched<TOut>> Consume(Action? idle = null)
     {
         lock (_lock)
         {
             if (_consuming) throw new InvalidOperationException("the results of a prefetch can be consumed only once");
             _consuming = true;
         }
-        return _workers.Length == 0 ? Inline() : FromWorkers();
+        return _workers.Length == 0 ? Inline() : FromWorkers(idle);
     }
 
     private IEnumerable<Prefetched<TOut>> Inline()
@@ -151,11 +155,18 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
         }
     }
 
-    private IEnumerable<Prefetched<TOut>> FromWorkers()
+    private IEnumerable<Prefetched<TOut>> FromWorkers(Action? idle)
     {
         for (int i = 0; i < _items.Count; i++)
         {
             (Prefetched<TOut> Result, int Weight) entry;
+            if (idle is not null)
+            {
+                bool ready;
+                lock (_lock) ready = _stopped || _ready.ContainsKey(i);
+                // Outside the lock: the callback may take long (wait for a device), and the workers go on meanwhile.
+                if (!ready) idle();
+            }
             lock (_lock)
             {
                 if (!_stopped && !_ready.ContainsKey(i))

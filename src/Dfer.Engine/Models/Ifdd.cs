@@ -144,7 +144,7 @@ public sealed class Ifdd : IModel
 
     public Graph Build(StateDict sd)
     {
-        sd.Validate("IFDD", StateDictKeys);
+        Runtime.WeightSanity.Validate(sd, "IFDD", StateDictKeys);
         var g = new Graph();
         float[] P(string name) => sd[name].Data;
         LinearOp Lin(string p, bool bias = true)

@@ -96,7 +96,7 @@ public sealed class M3dfel : IModel
 
     public Graph Build(StateDict sd)
     {
-        sd.Validate("M3DFEL", StateDictKeys);
+        Runtime.WeightSanity.Validate(sd, "M3DFEL", StateDictKeys);
         var g = new Graph();
         // [B,16,3,H,W] → instances [B·4, 4 frames, H, W, 3], channels-last for the convolutions.
         int x = g.Add("instances", new PermuteOp(new[] { -1, Instances, Frames / Instances, 3, Size, Size }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, Frames / Instances, Size, Size, 3 }), Graph.Input);

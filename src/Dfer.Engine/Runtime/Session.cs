@@ -5,7 +5,34 @@ using Dfer.Weights;
 namespace Dfer.Runtime;
 
 /// <summary>Scores of one clip.</summary>
-public sealed record ClipResult(float[] Logits, float[] Probabilities, string Label);
+public sealed record ClipResult(float[] Logits, float[] Probabilities, string Label)
+{
+    /// <summary>
+    /// Null when every logit and probability is finite; otherwise why these scores mean nothing, e.g. "the model
+    /// produced non-finite logits (NaN) for this input; check the weights and the input range". Weights that load
+    /// but overflow (a weight of 3e38), or inputs far outside the range the model was trained on, make NaN or Inf
+    /// logits, whose arg-max is a confident-looking but arbitrary label: every consumer of scores refuses them
+    /// through this one test instead of reporting that label.
+    /// </summary>
+    /// <param name="what">What the scores are of, as the message names it.</param>
+    public string? NonFiniteProblem(string what = "this input")
+    {
+        string? kind = NonFiniteKind(Logits) ?? NonFiniteKind(Probabilities);
+        return kind is null ? null : $"the model produced non-finite logits ({kind}) for {what}; check the weights and the input range";
+    }
+
+    /// <summary>"NaN" when any value is NaN, else "Inf" when any is infinite, else null.</summary>
+    private static string? NonFiniteKind(float[] values)
+    {
+        string? kind = null;
+        foreach (float v in values)
+        {
+            if (float.IsNaN(v)) return "NaN";
+            if (float.IsInfinity(v)) kind = "Inf";
+        }
+        return kind;
+    }
+}
 
 /// <summary>
 /// A model with its weights compiled on a backend: clips in, scores out. Checks inputs before

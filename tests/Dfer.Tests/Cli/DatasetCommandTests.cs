@@ -24,8 +24,13 @@ public class DatasetCommandTests
             File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
     }
 
-    private static List<JsonElement> JsonLines(string path) =>
-        File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+    /// <summary>The rows of a JSON Lines results file, after its metadata line (checked to be there, first).</summary>
+    private static List<JsonElement> JsonLines(string path)
+    {
+        var lines = File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        Assert.That(lines[0].GetProperty("dfer_results").GetInt32(), Is.EqualTo(1), "the metadata line comes first");
+        return lines.Skip(1).ToList();
+    }
 
     /// <summary>
     /// Four videos: two good frame folders, an empty folder and a folder whose only frame is a
@@ -70,7 +75,7 @@ public class DatasetCommandTests
 
         // Interrupted after video 1, mid-way through writing video 2's row.
         string[] lines = File.ReadAllLines(output);
-        File.WriteAllText(output, lines[0] + "\n" + lines[1][..(lines[1].Length / 2)]);
+        File.WriteAllText(output, lines[0] + "\n" + lines[1] + "\n" + lines[2][..(lines[2].Length / 2)]);
         CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--resume");
 
         Assert.That(resumed.ExitCode, Is.EqualTo(ExitCodes.InputFailed), resumed.ToString());
@@ -148,7 +153,10 @@ public class DatasetCommandTests
         CopyFrames(Path.Combine(dir, "a"), 5);
         CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir);
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
-        var line = JsonDocument.Parse(run.Stdout.Trim()).RootElement;
+        string[] lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(2), "the metadata line, then the row");
+        Assert.That(JsonDocument.Parse(lines[0]).RootElement.GetProperty("model").GetString(), Is.EqualTo("m3dfel"));
+        var line = JsonDocument.Parse(lines[1]).RootElement;
         Assert.That(line.GetProperty("video").GetString(), Is.EqualTo("a"));
         Assert.That(line.GetProperty("clips").GetInt32(), Is.EqualTo(1));
     }
