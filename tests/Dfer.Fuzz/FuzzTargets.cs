@@ -106,8 +106,8 @@ public static class FuzzTargets
             [TfJsManifestName, TfJsShardName], TfJs),
         new("results-jsonl", "ResultsFile.Read of a .jsonl results file (7 classes)", ["results.jsonl"],
             (ws, input) => Results(ws, input, "results.jsonl")),
-        new("results-csv", "ResultsFile.Read of a .csv results file (7 classes)", ["results.csv"],
-            (ws, input) => Results(ws, input, "results.csv")),
+        new("results-csv", "ResultsFile.Read of a .csv results file (7 classes): the input is its .meta.json sidecar, a 0x00 byte, then the CSV",
+            ["results.csv", "results.csv.meta.json"], (ws, input) => Results(ws, input, "results.csv")),
         new("dfew-csv", "Dataset.FromCsv of a DFEW split (root with clips 00001, 00002 and 00003.mp4)",
             ["split.csv"], DfewCsv),
         new("ffprobe", "VideoDecoder.Read with the input as ffprobe's stdout (stand-in ffprobe/ffmpeg on PATH)",
@@ -188,6 +188,13 @@ public static class FuzzTargets
 
     private static string Results(FuzzWorkspace ws, ReadOnlySpan<byte> input, string name)
     {
+        if (ResultsFile.IsCsv(name))
+        {
+            // A CSV results file keeps its metadata in a sidecar: fuzz both, split at the first 0x00.
+            int split = input.IndexOf((byte)0);
+            ws.WriteInput(ResultsFile.SidecarOf(name), split < 0 ? [] : input[..split]);
+            input = split < 0 ? input : input[(split + 1)..];
+        }
         string path = ws.WriteInput(name, input);
         List<ResultRow> rows = ResultsFile.Read(path, EmotionClasses.Seven);
         foreach (ResultRow r in rows)

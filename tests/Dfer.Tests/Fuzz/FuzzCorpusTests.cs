@@ -360,22 +360,45 @@ internal static class SeedCorpus
             new("clip \"two\", quoted", "/data/b.mp4", null, "sad", 1, p, l, null),
             new("00003", "/data/c", "fear", null, 0, null, null, "/data/c: cannot decode video: no frames"),
         ];
+        // What Describe writes for an m3dfel run on a DFEW split (the fields --resume compares).
+        using var meta = System.Text.Json.JsonDocument.Parse("""
+            {"dfer_results":1,"dfer_version":"seed","model":"m3dfel","weights":"w.pth","weights_sha256":"00","weights_key":null,
+             "precision":"fp32","backend":"cpu","classes":["happy","sad","neutral","angry","surprise","disgust","fear"],
+             "clip_frames":16,"clip_size":112,"clip_resize":"bilinear","clip_layout":"tchw","clip_sampling":"segments",
+             "jitter_seed":null,"dataset":"/data/split.csv","root":"/data","clip_folder":"Clip/clip_224x224"}
+            """);
+        var metadata = ResultsMetadata.Parse(meta.RootElement, "seed");
         foreach (string ext in new[] { "jsonl", "csv" })
         {
-            yield return ($"results-{ext}/valid-rows.{ext}", WithFile(scratch, $"seed.{ext}", path =>
-                ResultsFile.Create(path, EmotionClasses.Seven, rows).Dispose()));
-            yield return ($"results-{ext}/valid-empty.{ext}", WithFile(scratch, $"seed.{ext}", path =>
-                ResultsFile.Create(path, EmotionClasses.Seven, []).Dispose()));
+            yield return ($"results-{ext}/valid-rows.{ext}", ResultsSeed(scratch, ext, rows, metadata));
+            yield return ($"results-{ext}/valid-empty.{ext}", ResultsSeed(scratch, ext, [], metadata));
         }
-        yield return ("results-jsonl/bad-middle-line.jsonl", Ascii("{\"video\":\"a\",\"error\":\"x\"}\n{\"video\":\n{\"video\":\"b\",\"error\":\"y\"}\n"));
-        yield return ("results-jsonl/bad-class-count.jsonl", Ascii("{\"video\":\"a\",\"label\":\"happy\",\"probabilities\":[1,0],\"logits\":[1,0]}\n{\"video\":\"b\",\"error\":\"y\"}\n"));
-        yield return ("results-csv/bad-header.csv", Ascii("video,input\n00001,/x\n"));
-        yield return ("results-csv/bad-field-count.csv", Ascii(
+        // The bad files carry a good metadata line (sidecar) so that the fuzzer starts past it.
+        string head = metadata.ToJson() + "\n";
+        byte[] sidecar = [.. Encoding.UTF8.GetBytes(metadata.ToJson()), 0];
+        yield return ("results-jsonl/bad-middle-line.jsonl", Ascii(head + "{\"video\":\"a\",\"error\":\"x\"}\n{\"video\":\n{\"video\":\"b\",\"error\":\"y\"}\n"));
+        yield return ("results-jsonl/bad-class-count.jsonl", Ascii(head + "{\"video\":\"a\",\"label\":\"happy\",\"probabilities\":[1,0],\"logits\":[1,0]}\n{\"video\":\"b\",\"error\":\"y\"}\n"));
+        yield return ("results-csv/bad-header.csv", [.. sidecar, .. Ascii("video,input\n00001,/x\n")]);
+        yield return ("results-csv/bad-field-count.csv", [.. sidecar, .. Ascii(
             "video,input,target,label,clips," + string.Join(",", EmotionClasses.Seven.Select(c => "p_" + c)) + ","
-            + string.Join(",", EmotionClasses.Seven.Select(c => "logit_" + c)) + ",error\n00001,/x,happy\n00002,/y,,,,,,,,,,,,,,,,,,,oops\n"));
+            + string.Join(",", EmotionClasses.Seven.Select(c => "logit_" + c)) + ",error\n00001,/x,happy\n00002,/y,,,,,,,,,,,,,,,,,,,oops\n")]);
     }
 
     private static byte[] Ascii(string s) => Encoding.ASCII.GetBytes(s);
+
+    /// <summary>A results file as its target reads it: for CSV the sidecar, a 0x00 byte, then the CSV.</summary>
+    private static byte[] ResultsSeed(string scratch, string ext, IReadOnlyList<ResultRow> rows, ResultsMetadata metadata)
+    {
+        string path = Path.Combine(scratch, $"seed.{ext}");
+        ResultsFile.Create(path, EmotionClasses.Seven, rows, metadata).Dispose();
+        byte[] file = File.ReadAllBytes(path);
+        File.Delete(path);
+        if (ext != "csv") return file;
+        string sidecar = ResultsFile.SidecarOf(path);
+        byte[] head = File.ReadAllBytes(sidecar);
+        File.Delete(sidecar);
+        return [.. head, 0, .. file];
+    }
 
     private static byte[] WithFile(string scratch, string name, Action<string> write)
     {
