@@ -8,9 +8,20 @@ internal static class ClipBuilder
     /// becomes Size and the long side <c>int(Size·long/short)</c> (Pillow resize with the protocol's
     /// filter), then the crop starts at <c>round((extent - Size)/2)</c>, half to even, on each axis.
     /// </summary>
-    public static RgbImage Prepare(RgbImage frame, ClipProtocol protocol)
+    /// <param name="frame">The decoded frame.</param>
+    /// <param name="protocol">The clip size and filter.</param>
+    /// <param name="source">The frame's file or video, named in errors.</param>
+    /// <exception cref="DferException">The frame is so elongated that the resized image would exceed
+    /// <see cref="MediaLimits.MaxResizedPixels"/> (a strip one pixel wide, say).</exception>
+    public static RgbImage Prepare(RgbImage frame, ClipProtocol protocol, string source)
     {
         int size = protocol.Size;
+        long shortSide = Math.Min(frame.Width, frame.Height), longSide = Math.Max(frame.Width, frame.Height);
+        // The resized long side is size·long/short; bounding its area first also keeps it an int.
+        if ((double)size * size * longSide / shortSide > MediaLimits.MaxResizedPixels)
+        {
+            throw DferException.ForFile(source, $"a frame of {frame.Width}x{frame.Height} pixels is too elongated: resizing its short side to {size} would make {(long)((double)size * longSide / shortSide)} pixels on the long side (limit {MediaLimits.MaxResizedPixels} pixels in all)");
+        }
         (int w, int h) = ResizedSize(frame.Width, frame.Height, size);
         RgbImage resized = PilResize.Resize(frame, w, h, protocol.Filter);
         return CenterCrop(resized, size);

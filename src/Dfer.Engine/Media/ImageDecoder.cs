@@ -22,11 +22,10 @@ namespace Dfer.Media;
 /// </remarks>
 internal static class ImageDecoder
 {
-    /// <summary>Above this many pixels an image is refused rather than allocated (Pillow's own bomb guard is 179 M).</summary>
-    private const long MaxPixels = 1L << 28;
-
     /// <summary>Decodes <paramref name="path"/>; every failure is a one-line error naming the file.</summary>
-    /// <exception cref="DferException">Missing, unreadable, not an image, corrupt or truncated.</exception>
+    /// <exception cref="DferException">Missing, a directory, unreadable, larger than
+    /// <see cref="MediaLimits.MaxImageFileBytes"/>, not an image, larger than
+    /// <see cref="MediaLimits.MaxImagePixels"/>, corrupt or truncated.</exception>
     public static RgbImage Decode(string path)
     {
         byte[] bytes;
@@ -34,8 +33,17 @@ internal static class ImageDecoder
         {
             try
             {
-                bytes = new byte[stream.Length];
+                long length = stream.Length;
+                if (length > MediaLimits.MaxImageFileBytes)
+                {
+                    throw DferException.ForFile(path, $"image file of {length} bytes is larger than Dfer's limit of {MediaLimits.MaxImageFileBytes} bytes ({MediaLimits.MaxImageFileBytes >> 20} MiB)");
+                }
+                bytes = new byte[length];
                 stream.ReadExactly(bytes);
+            }
+            catch (EndOfStreamException ex)
+            {
+                throw UserFile.Fail(path, "cannot read: the file shrank while it was read", ex);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -46,16 +54,27 @@ internal static class ImageDecoder
     }
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="path"/> names it in errors.</summary>
+    /// <remarks>The size is read from the header (Skia's codec parses it without decoding) and checked
+    /// against <see cref="MediaLimits.MaxImagePixels"/> before any pixel is allocated.</remarks>
     public static unsafe RgbImage Decode(string path, byte[] bytes)
     {
+        ArgumentNullException.ThrowIfNull(bytes);
         if (bytes.Length == 0) throw DferException.ForFile(path, "cannot decode image: the file is empty");
-        using SKData data = SKData.CreateCopy(bytes);
-        using SKCodec? codec = SKCodec.Create(data);
-        if (codec is null) throw DferException.ForFile(path, "cannot decode image: not a recognised image format, or its header is corrupt");
+        fixed (byte* encoded = bytes)
+        {
+            // Wraps the pinned bytes without the copy SKData.CreateCopy would make.
+            using SKData data = SKData.Create((IntPtr)encoded, bytes.Length);
+            using SKCodec? codec = SKCodec.Create(data);
+            if (codec is null) throw DferException.ForFile(path, "cannot decode image: not a recognised image format, or its header is corrupt");
+            return Decode(path, codec);
+        }
+    }
 
+    private static unsafe RgbImage Decode(string path, SKCodec codec)
+    {
         int width = codec.Info.Width, height = codec.Info.Height;
         if (width <= 0 || height <= 0) throw DferException.ForFile(path, $"cannot decode image: invalid size {width}x{height}");
-        if ((long)width * height > MaxPixels) throw DferException.ForFile(path, $"image of {width}x{height} pixels is too large (limit {MaxPixels} pixels)");
+        CheckPixels(path, "image", width, height);
 
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[(long)width * height * 4];
@@ -82,5 +101,18 @@ internal static class ImageDecoder
             rgb[i + 2] = rgba[j + 2];
         }
         return new RgbImage(width, height, rgb);
+    }
+
+    /// <summary>
+    /// Refuses a <paramref name="width"/>×<paramref name="height"/> <paramref name="what"/> of more than
+    /// <see cref="MediaLimits.MaxImagePixels"/> pixels, before anything of that size is allocated.
+    /// </summary>
+    /// <exception cref="DferException">The size is over the limit.</exception>
+    internal static void CheckPixels(string path, string what, long width, long height)
+    {
+        if (width > MediaLimits.MaxImagePixels || height > MediaLimits.MaxImagePixels || width * height > MediaLimits.MaxImagePixels)
+        {
+            throw DferException.ForFile(path, $"{what} of {width}x{height} pixels is larger than Dfer's limit of {MediaLimits.MaxImagePixels} pixels (8192x8192); scale it down first");
+        }
     }
 }

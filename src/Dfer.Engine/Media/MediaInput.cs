@@ -52,7 +52,7 @@ public static class MediaInput
         {
             FrameFolder folder = FrameFolder.Open(path);
             count = folder.Files.Count;
-            prepared = Cached(i => ClipBuilder.Prepare(folder.Decode(i), protocol));
+            prepared = Cached(i => ClipBuilder.Prepare(folder.Decode(i), protocol, folder.Files[i]));
         }
         else if (File.Exists(path))
         {
@@ -60,7 +60,7 @@ public static class MediaInput
             {
                 throw DferException.ForFile(path, $"not a video: expected a folder of frames or a {string.Join('/', VideoExtensions)} file");
             }
-            VideoDecoder video = VideoDecoder.Read(path, frame => ClipBuilder.Prepare(frame, protocol));
+            VideoDecoder video = VideoDecoder.Read(path, frame => ClipBuilder.Prepare(frame, protocol, path));
             count = video.Count;
             prepared = video.Prepared;
         }

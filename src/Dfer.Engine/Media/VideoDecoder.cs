@@ -1,6 +1,8 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
+using System.Text.Json;
 
 namespace Dfer.Media;
 
@@ -21,6 +23,12 @@ namespace Dfer.Media;
 /// Frames still held raw at the end are prepared only if a clip uses them.</para>
 /// <para>stdout and stderr are read concurrently (so neither pipe can fill and stall ffmpeg), and on
 /// any failure the process is killed.</para>
+/// <para>What the file is comes from ffprobe, which looks at the content, not the name: an MPEG-TS
+/// stream named <c>.mp4</c> decodes like any other. The frame size it reports is checked against
+/// <see cref="MediaLimits.MaxImagePixels"/> and the frame count against
+/// <see cref="MediaLimits.MaxVideoFrames"/> before anything is decoded; while frames arrive, their
+/// number and the bytes held are bounded by <see cref="MediaLimits.MaxVideoFrames"/> and
+/// <see cref="MediaLimits.MaxVideoBytes"/>.</para>
 /// </remarks>
 internal sealed class VideoDecoder
 {
@@ -56,37 +64,132 @@ internal sealed class VideoDecoder
     /// <param name="path">The video file.</param>
     /// <param name="prepare">Shrinks a decoded frame to what a clip needs (resize and crop).</param>
     /// <param name="rawBudgetBytes">See <see cref="RawBudgetBytes"/>.</param>
-    /// <exception cref="DferException">ffmpeg is missing, the file does not decode, or it has no video frames.</exception>
-    public static VideoDecoder Read(string path, Func<RgbImage, RgbImage> prepare, long rawBudgetBytes = RawBudgetBytes)
+    /// <param name="maxFrames">The most frames accepted (<see cref="MediaLimits.MaxVideoFrames"/>; smaller in tests).</param>
+    /// <param name="maxBytes">The most bytes of frames held (<see cref="MediaLimits.MaxVideoBytes"/>; smaller in tests).</param>
+    /// <exception cref="DferException">ffmpeg is missing, the file does not decode, it has no video
+    /// frames, or its frames are too large or too many (<see cref="MediaLimits"/>).</exception>
+    public static VideoDecoder Read(string path, Func<RgbImage, RgbImage> prepare, long rawBudgetBytes = RawBudgetBytes,
+        int maxFrames = MediaLimits.MaxVideoFrames, long maxBytes = MediaLimits.MaxVideoBytes)
     {
-        (int width, int height) = Probe(path);
+        VideoProbe probe = Probe(path);
+        var limits = new Limits(rawBudgetBytes, maxFrames, maxBytes);
         try
         {
-            return Decode(path, width, height, prepare, rawBudgetBytes, "-fps_mode");
+            return Decode(path, probe.Width, probe.Height, prepare, limits, "-fps_mode");
         }
         catch (FfmpegOptionUnknown)
         {
-            return Decode(path, width, height, prepare, rawBudgetBytes, "-vsync");
+            return Decode(path, probe.Width, probe.Height, prepare, limits, "-vsync");
         }
     }
 
-    private static (int Width, int Height) Probe(string path)
+    private readonly record struct Limits(long RawBudgetBytes, int MaxFrames, long MaxBytes);
+
+    /// <summary>The ffprobe arguments whose output <see cref="ParseProbe"/> reads: every stream (not
+    /// only the video ones, so that a file without video can say what it holds) and the container.</summary>
+    internal static string[] ProbeArguments(string path) =>
+        ["-v", "error", "-show_entries", "format=format_name:stream=codec_type,codec_name,width,height,nb_frames", "-of", "json", path];
+
+    private static VideoProbe Probe(string path)
     {
-        (int exit, string stdout, string lastError) = RunToEnd("ffprobe", path,
-            ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0", path]);
+        (int exit, string stdout, string lastError) = RunToEnd("ffprobe", path, ProbeArguments(path));
         if (exit != 0) throw DecodeFailure(path, lastError);
-        string[] parts = stdout.Trim().Split(',');
-        if (parts.Length < 2 ||
-            !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int width) ||
-            !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int height))
-        {
-            throw DferException.ForFile(path, "cannot decode video: no video stream");
-        }
-        if (width <= 0 || height <= 0) throw DferException.ForFile(path, $"cannot decode video: invalid frame size {width}x{height}");
-        return (width, height);
+        return ParseProbe(path, stdout);
     }
 
-    private static VideoDecoder Decode(string path, int width, int height, Func<RgbImage, RgbImage> prepare, long rawBudgetBytes, string passthroughOption)
+    /// <summary>
+    /// Reads ffprobe's JSON report (<see cref="ProbeArguments"/>) on <paramref name="path"/>: the first
+    /// video stream, which is what <c>-map 0:v:0</c> decodes. Any text at all gives either a sane
+    /// result or a one-line <see cref="DferException"/>: garbage, missing or mistyped fields, sizes that
+    /// are negative, zero or huge, counts that are not numbers.
+    /// </summary>
+    /// <param name="path">The video, named in errors.</param>
+    /// <param name="report">ffprobe's standard output.</param>
+    /// <exception cref="DferException">Not a report, no video stream (saying what ffprobe found
+    /// instead), an invalid frame size, or a frame size or frame count over <see cref="MediaLimits"/>.</exception>
+    internal static VideoProbe ParseProbe(string path, string report)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(report);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(report);
+        }
+        catch (JsonException)
+        {
+            throw DferException.ForFile(path, $"cannot decode video: ffprobe's report is not the JSON expected (it starts {InputText.Quote(report.TrimStart(), 40)})");
+        }
+        using (doc)
+        {
+            JsonElement root = doc.RootElement;
+            string container = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("format", out JsonElement format)
+                && format.ValueKind == JsonValueKind.Object ? Text(format, "format_name") ?? "" : "";
+            var others = new List<string>();
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("streams", out JsonElement streams)
+                && streams.ValueKind == JsonValueKind.Array)
+            {
+                foreach (JsonElement stream in streams.EnumerateArray())
+                {
+                    if (stream.ValueKind != JsonValueKind.Object) continue;
+                    string type = Text(stream, "codec_type") ?? "unknown";
+                    if (type == "video") return VideoStream(path, stream);
+                    string codec = Text(stream, "codec_name") ?? "";
+                    others.Add(codec.Length == 0 ? type : $"{type} {codec}");
+                }
+            }
+            throw DferException.ForFile(path, $"cannot decode video: no video stream (ffprobe found: {Found(others, container)})");
+        }
+    }
+
+    private static VideoProbe VideoStream(string path, JsonElement stream)
+    {
+        long? width = Integer(stream, "width"), height = Integer(stream, "height");
+        if (width is null || height is null || width <= 0 || height <= 0)
+        {
+            throw DferException.ForFile(path, $"cannot decode video: ffprobe reports no valid frame size for its video stream ({Shown(stream, "width")}x{Shown(stream, "height")})");
+        }
+        ImageDecoder.CheckPixels(path, "video frame", width.Value, height.Value);
+        // Containers may not record a count (Matroska does not) or record "N/A"; then it is unknown.
+        long? frames = Integer(stream, "nb_frames");
+        if (frames > MediaLimits.MaxVideoFrames)
+        {
+            throw DferException.ForFile(path, $"video of {frames} frames (as ffprobe reports) is longer than Dfer's limit of {MediaLimits.MaxVideoFrames} frames; cut it shorter (e.g. ffmpeg -i IN -frames:v {MediaLimits.MaxVideoFrames} OUT)");
+        }
+        return new VideoProbe((int)width.Value, (int)height.Value, frames is >= 0 ? frames : null);
+    }
+
+    /// <summary>"audio aac, subtitle mov_text in a mov,mp4,m4a,3gp,3g2,mj2 container", at most a few streams, all text cut and escaped.</summary>
+    private static string Found(List<string> streams, string container)
+    {
+        const int shownStreams = 4;
+        string what = streams.Count == 0 ? "no streams"
+            : string.Join(", ", streams.Take(shownStreams).Select(s => InputText.Plain(s, 40)))
+              + (streams.Count > shownStreams ? $" and {streams.Count - shownStreams} more" : "");
+        return container.Length == 0 ? what : $"{what} in a {InputText.Plain(container, 60)} container";
+    }
+
+    /// <summary>A string field, or null when it is absent or not a string.</summary>
+    private static string? Text(JsonElement e, string name) =>
+        e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    /// <summary>An integer field, given as a JSON number or as a string of digits (ffprobe writes both); null otherwise.</summary>
+    private static long? Integer(JsonElement e, string name)
+    {
+        if (!e.TryGetProperty(name, out JsonElement v)) return null;
+        if (v.ValueKind == JsonValueKind.Number) return v.TryGetInt64(out long n) ? n : null;
+        if (v.ValueKind == JsonValueKind.String
+            && long.TryParse(v.GetString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long parsed)) return parsed;
+        return null;
+    }
+
+    /// <summary>A field as ffprobe wrote it, for a message: cut and escaped, "?" when absent.</summary>
+    private static string Shown(JsonElement e, string name) =>
+        !e.TryGetProperty(name, out JsonElement v) ? "?"
+        : v.ValueKind == JsonValueKind.String ? InputText.Plain(v.GetString()!, 24)
+        : InputText.Plain(v.GetRawText(), 24);
+
+    private static VideoDecoder Decode(string path, int width, int height, Func<RgbImage, RgbImage> prepare, Limits limits, string passthroughOption)
     {
         var stderr = new StderrTail();
         using Process process = Start("ffmpeg", path,
@@ -97,14 +200,26 @@ internal sealed class VideoDecoder
         try
         {
             Stream stdout = process.StandardOutput.BaseStream;
+            // The probe checked width·height against MediaLimits.MaxImagePixels, so this fits an int.
             int frameBytes = checked(width * height * 3);
-            long rawBytes = 0;
+            long rawBytes = 0, heldBytes = 0;
             bool eager = false;
             while (true)
             {
+                // One byte first, so that the limits below apply only when another frame really comes.
+                int first = stdout.ReadByte();
+                if (first < 0) break;
+                if (frames.Count == limits.MaxFrames)
+                {
+                    throw DferException.ForFile(path, $"video has more than Dfer's limit of {limits.MaxFrames} frames; cut it shorter (e.g. ffmpeg -i IN -frames:v {limits.MaxFrames} OUT)");
+                }
+                if (heldBytes + frameBytes > limits.MaxBytes)
+                {
+                    throw DferException.ForFile(path, $"video's frames would take more than Dfer's limit of {Mib(limits.MaxBytes)} in memory after {frames.Count} frames of {width}x{height}; cut it shorter or scale it down");
+                }
                 var pixels = new byte[frameBytes];
-                int got = stdout.ReadAtLeast(pixels, frameBytes, throwOnEndOfStream: false);
-                if (got == 0) break;
+                pixels[0] = (byte)first;
+                int got = 1 + stdout.ReadAtLeast(pixels.AsSpan(1), frameBytes - 1, throwOnEndOfStream: false);
                 if (got < frameBytes)
                 {
                     // A frame cut short means ffmpeg failed (or the frame size changed mid-stream);
@@ -115,18 +230,21 @@ internal sealed class VideoDecoder
                         : DferException.ForFile(path, $"cannot decode video: ffmpeg's output ended inside a frame (does the frame size change from {width}x{height}?)");
                 }
                 var frame = new RgbImage(width, height, pixels);
-                if (!eager && rawBytes + frameBytes > rawBudgetBytes)
+                if (!eager && rawBytes + frameBytes > limits.RawBudgetBytes)
                 {
                     eager = true;
+                    heldBytes = 0;
                     for (int i = 0; i < frames.Count; i++)
                     {
                         frames[i] = prepare(frames[i]);
                         prepared[i] = true;
+                        heldBytes += frames[i].Pixels.LongLength;
                     }
                 }
                 frames.Add(eager ? prepare(frame) : frame);
                 prepared.Add(eager);
                 rawBytes += frameBytes;
+                heldBytes += frames[^1].Pixels.LongLength;
             }
             process.WaitForExit();
             if (process.ExitCode != 0) throw Failure(path, stderr, passthroughOption);
@@ -139,6 +257,9 @@ internal sealed class VideoDecoder
         if (frames.Count == 0) throw DferException.ForFile(path, "cannot decode video: it has no frames");
         return new VideoDecoder(frames, prepared, prepare);
     }
+
+    private static string Mib(long bytes) =>
+        bytes % (1 << 20) == 0 ? $"{bytes >> 20} MiB" : $"{bytes} bytes";
 
     private static Exception Failure(string path, StderrTail stderr, string passthroughOption)
     {
@@ -154,16 +275,27 @@ internal sealed class VideoDecoder
         return DferException.ForFile(path, line.Length == 0 ? "cannot decode video" : $"cannot decode video: {line}");
     }
 
-    /// <summary>Runs a short-lived tool and collects its whole stdout.</summary>
+    /// <summary>Runs a short-lived tool and collects its stdout, at most <see cref="MediaLimits.MaxProbeOutputBytes"/> of it.</summary>
     private static (int Exit, string Stdout, string LastError) RunToEnd(string tool, string path, string[] args)
     {
         var stderr = new StderrTail();
         using Process process = Start(tool, path, args, stderr);
         try
         {
-            string stdout = process.StandardOutput.ReadToEnd();
+            var stdout = new StringBuilder();
+            var buffer = new char[8192];
+            int got;
+            while ((got = process.StandardOutput.Read(buffer)) > 0)
+            {
+                // Characters, not bytes, but a character takes at least one byte, so this bounds both.
+                if (stdout.Length + got > MediaLimits.MaxProbeOutputBytes)
+                {
+                    throw DferException.ForFile(path, $"cannot decode video: {tool} wrote more than {MediaLimits.MaxProbeOutputBytes >> 20} MiB about it (a real video takes a few kilobytes)");
+                }
+                stdout.Append(buffer, 0, got);
+            }
             process.WaitForExit();
-            return (process.ExitCode, stdout, stderr.LastLine);
+            return (process.ExitCode, stdout.ToString(), stderr.LastLine);
         }
         catch
         {
@@ -237,6 +369,12 @@ internal sealed class VideoDecoder
             lock (_lock) return _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
         }
     }
+
+    /// <summary>What ffprobe says about a video's first video stream.</summary>
+    /// <param name="Width">Frame width in pixels, positive.</param>
+    /// <param name="Height">Frame height in pixels, positive; Width·Height is at most <see cref="MediaLimits.MaxImagePixels"/>.</param>
+    /// <param name="FrameCount">The frame count the container records (at most <see cref="MediaLimits.MaxVideoFrames"/>), or null when it records none.</param>
+    internal sealed record VideoProbe(int Width, int Height, long? FrameCount);
 
     /// <summary>ffmpeg rejected <c>-fps_mode</c> (older than 5.1): retried with <c>-vsync</c>.</summary>
     private sealed class FfmpegOptionUnknown : Exception;

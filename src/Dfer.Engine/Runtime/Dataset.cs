@@ -1,5 +1,7 @@
+using System.Globalization;
+using System.Text;
 using Dfer.Media;
-using Microsoft.VisualBasic.FileIO;
+using Dfer.Weights;
 
 namespace Dfer.Runtime;
 
@@ -47,64 +49,188 @@ public static class Dataset
             .ToList();
     }
 
+    /// <summary>The largest split CSV read (64 MiB); DFEW's are about 200 KB.</summary>
+    public const long MaxCsvBytes = 64L << 20;
+
+    /// <summary>The longest CSV line, in characters (4096); a DFEW row is about ten. A longer line becomes a bad row.</summary>
+    public const int MaxCsvLineChars = 4096;
+
+    /// <summary>The most videos one CSV may list (500 000); DFEW lists 16 372, FERV39k 39 000.</summary>
+    public const int MaxCsvRows = 500_000;
+
     /// <summary>
     /// A DFEW split file: rows <c>video_name,label</c> (a header row is skipped), video names
     /// zero-padded to five digits under <paramref name="root"/>/<paramref name="clipFolder"/>, labels 1..7
     /// = happy, sad, neutral, angry, surprise, disgust, fear (class index = label − 1). A row that
-    /// cannot be used becomes an item with <see cref="DatasetItem.Error"/> set, so it fails alone.
+    /// cannot be used becomes an item with <see cref="DatasetItem.Error"/> set, so it fails alone:
+    /// a malformed row, a line over <see cref="MaxCsvLineChars"/>, a bad label, a name that is not a
+    /// plain folder name, a video listed twice, a missing clip.
     /// </summary>
+    /// <remarks>
+    /// The file is UTF-8 (a byte order mark is skipped); fields may be quoted with <c>"</c> (a doubled
+    /// <c>""</c> inside is one quote), are trimmed, and do not span lines; blank lines are skipped.
+    /// </remarks>
+    /// <exception cref="DferException">The file or root is missing or not of the right kind, the file
+    /// is over <see cref="MaxCsvBytes"/>, not UTF-8 text (binary, UTF-16), lists no videos or more
+    /// than <see cref="MaxCsvRows"/>: one line naming the file (and line, where there is one).</exception>
     public static IReadOnlyList<DatasetItem> FromCsv(string csv, string root, int classes, string clipFolder = DfewClipFolder)
     {
-        if (!File.Exists(csv)) throw DferException.ForFile(csv, "no such file");
+        string text = ReadCsvText(csv);
         if (!Directory.Exists(root)) throw DferException.ForFile(root, "no such folder (the dataset root given by --root)");
         var items = new List<DatasetItem>();
-        try
+        var seen = new Dictionary<string, long>(StringComparer.Ordinal);
+        bool first = true;
+        long line = 0;
+        int at = 0;
+        while (at < text.Length)
         {
-            using var parser = new TextFieldParser(csv) { TextFieldType = FieldType.Delimited, HasFieldsEnclosedInQuotes = true, TrimWhiteSpace = true };
-            parser.SetDelimiters(",");
-            bool first = true;
-            while (!parser.EndOfData)
+            int end = text.IndexOf('\n', at);
+            if (end < 0) end = text.Length;
+            line++;
+            ReadOnlySpan<char> row = text.AsSpan(at, end - at);
+            at = end + 1;
+            if (row.EndsWith("\r")) row = row[..^1];
+            string where = $"{csv}:{line}";
+            if (row.Length > MaxCsvLineChars)
             {
-                long line = parser.LineNumber;
-                string[]? fields;
-                try
-                {
-                    fields = parser.ReadFields();
-                }
-                catch (MalformedLineException ex)
-                {
-                    items.Add(new DatasetItem($"line {ex.LineNumber}", csv, null, $"{csv}:{ex.LineNumber}: malformed CSV row"));
-                    first = false;
-                    continue;
-                }
-                if (fields is null || fields.All(string.IsNullOrEmpty)) continue;
-                bool isHeader = first && (fields.Length < 2 || !int.TryParse(fields[1], out _));
+                items.Add(new DatasetItem($"line {line}", csv, null, $"{where}: line of {row.Length} characters is longer than Dfer's limit of {MaxCsvLineChars} (expected 'video_name,label')"));
                 first = false;
-                if (isHeader) continue;
-                items.Add(Row(csv, line, fields, root, clipFolder, classes));
             }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw DferException.ForFile(csv, $"cannot read: {ex.Message}");
+            else
+            {
+                string[]? fields = SplitCsvRow(row);
+                if (fields is null)
+                {
+                    items.Add(new DatasetItem($"line {line}", csv, null, $"{where}: malformed CSV row {InputText.Quote(row.ToString())} (a quote is not closed, or text follows a closing quote)"));
+                    first = false;
+                }
+                else if (!fields.All(string.IsNullOrEmpty))
+                {
+                    bool isHeader = first && (fields.Length < 2 || !TryParseLabel(fields[1], out _));
+                    first = false;
+                    if (!isHeader) items.Add(Row(csv, where, line, fields, root, clipFolder, classes, seen));
+                }
+            }
+            if (items.Count > MaxCsvRows)
+                throw DferException.ForFile(where, $"the CSV lists more than Dfer's limit of {MaxCsvRows} videos");
         }
         if (items.Count == 0) throw DferException.ForFile(csv, "lists no videos (expected rows 'video_name,label')");
         return items;
     }
 
-    private static DatasetItem Row(string csv, long line, string[] fields, string root, string clipFolder, int classes)
+    /// <summary>The whole CSV as text, refusing what is not a bounded UTF-8 text file.</summary>
+    private static string ReadCsvText(string csv)
+    {
+        byte[] bytes;
+        using (FileStream stream = UserFile.OpenRead(csv))
+        {
+            try
+            {
+                long length = stream.Length;
+                if (length > MaxCsvBytes)
+                    throw DferException.ForFile(csv, $"CSV of {length} bytes is larger than Dfer's limit of {MaxCsvBytes >> 20} MiB for a split file");
+                bytes = new byte[length];
+                stream.ReadExactly(bytes);
+            }
+            catch (EndOfStreamException ex)
+            {
+                throw UserFile.Fail(csv, "cannot read: the file shrank while it was read", ex);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw UserFile.Fail(csv, $"cannot read: {UserFile.OneLine(ex.Message)}", ex);
+            }
+        }
+        ReadOnlySpan<byte> content = bytes;
+        if (content.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) content = content[3..];
+        else if (content.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || content.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))
+            throw DferException.ForFile(csv, "the CSV is UTF-16 text; save it as UTF-8");
+        int nul = content.IndexOf((byte)0);
+        if (nul >= 0)
+            throw DferException.ForFile($"{csv}:{LineOf(content, nul)}", "binary data (a NUL byte): not a CSV text file");
+        try
+        {
+            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(content);
+        }
+        catch (DecoderFallbackException ex)
+        {
+            string line = ex.Index >= 0 && ex.Index < content.Length ? $":{LineOf(content, ex.Index)}" : "";
+            throw UserFile.Fail($"{csv}{line}", "not UTF-8 text: save the CSV as UTF-8", ex);
+        }
+    }
+
+    /// <summary>The 1-based line that byte <paramref name="index"/> lies on.</summary>
+    private static long LineOf(ReadOnlySpan<byte> content, int index) => content[..index].Count((byte)'\n') + 1;
+
+    /// <summary>
+    /// The fields of one CSV line: comma-separated, each trimmed, a field may be enclosed in double
+    /// quotes (<c>""</c> inside is a quote). Null when a quote is left open or text follows a closing one.
+    /// </summary>
+    internal static string[]? SplitCsvRow(ReadOnlySpan<char> row)
+    {
+        var fields = new List<string>();
+        var field = new StringBuilder();
+        int i = 0;
+        while (true)
+        {
+            while (i < row.Length && row[i] is ' ' or '\t') i++;
+            field.Clear();
+            if (i < row.Length && row[i] == '"')
+            {
+                i++;
+                while (true)
+                {
+                    if (i >= row.Length) return null;
+                    if (row[i] == '"')
+                    {
+                        if (i + 1 < row.Length && row[i + 1] == '"') { field.Append('"'); i += 2; continue; }
+                        i++;
+                        break;
+                    }
+                    field.Append(row[i++]);
+                }
+                while (i < row.Length && row[i] is ' ' or '\t') i++;
+                if (i < row.Length && row[i] != ',') return null;
+                fields.Add(field.ToString());
+            }
+            else
+            {
+                int comma = row[i..].IndexOf(',');
+                int stop = comma < 0 ? row.Length : i + comma;
+                fields.Add(row[i..stop].Trim([' ', '\t']).ToString());
+                i = stop;
+            }
+            if (i >= row.Length) return fields.ToArray();
+            i++; // the comma
+        }
+    }
+
+    private static bool TryParseLabel(string text, out int label) =>
+        int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out label);
+
+    private static DatasetItem Row(string csv, string where, long line, string[] fields, string root, string clipFolder, int classes, Dictionary<string, long> seen)
     {
         string name = fields[0];
-        string where = $"{csv}:{line}";
         if (name.Length == 0) return new DatasetItem($"line {line}", csv, null, $"{where}: empty video name");
+        string shown = InputText.Quote(name);
+        if (!IsPlainName(name))
+            return new DatasetItem($"line {line}", csv, null, $"{where}: video name {shown} is not a plain folder name (no '/', '\\', '..' or control characters)");
         string id = name.All(char.IsAsciiDigit) && name.Length < 5 ? name.PadLeft(5, '0') : name;
         string path = System.IO.Path.Combine(root, clipFolder, id);
         if (fields.Length < 2)
-            return new DatasetItem(name, path, null, $"{where}: row '{string.Join(",", fields)}' has no label column");
-        if (!int.TryParse(fields[1], out int label) || label < 1 || label > classes)
-            return new DatasetItem(name, path, null, $"{where}: label '{fields[1]}' of video {name} is not a class id 1..{classes}");
+            return new DatasetItem(name, path, null, $"{where}: row {InputText.Quote(string.Join(",", fields))} has no label column");
+        if (!TryParseLabel(fields[1], out int label) || label < 1 || label > classes)
+            return new DatasetItem(name, path, null, $"{where}: label {InputText.Quote(fields[1])} of video {shown} is not a class id 1..{classes}");
+        if (!seen.TryAdd(id, line))
+            return new DatasetItem(name, path, null, $"{where}: video {shown} is listed twice (first on line {seen[id]})");
         if (!Directory.Exists(path) && !File.Exists(path))
-            return new DatasetItem(name, path, label - 1, $"{where}: the clip of video {name} is missing: {path} does not exist");
+            return new DatasetItem(name, path, label - 1, $"{where}: the clip of video {shown} is missing: {InputText.Plain(path, 200)} does not exist");
         return new DatasetItem(name, path, label - 1);
     }
+
+    /// <summary>A name that stays inside the clip folder: no separators, no "." or "..", no control characters.</summary>
+    private static bool IsPlainName(string name) =>
+        name is not ("." or "..")
+        && name.IndexOfAny(['/', '\\']) < 0
+        && !name.Any(char.IsControl);
 }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using Dfer.Media;
 using Dfer.Weights;
 
 namespace Dfer.Tensors;
@@ -20,8 +21,22 @@ public static class Npy
 {
     private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
-    /// <summary>NumPy's own default cap; real headers are under a hundred bytes.</summary>
-    private const int MaxHeaderBytes = 1 << 20;
+    /// <summary>
+    /// The longest header read, in bytes (1 MiB). Version 1.0 headers cannot exceed 65535 bytes; versions
+    /// 2.0 and 3.0 store a 4-byte length, which a hostile file can set to 4 GiB. Real headers are under a
+    /// hundred bytes, and even 25 000 dimensions fit in a fifth of this.
+    /// </summary>
+    public const int MaxHeaderBytes = 1 << 20;
+
+    /// <summary>
+    /// How deeply brackets, parentheses and braces may nest in a header. NumPy writes depth 2 (the
+    /// dict and the shape tuple), a structured dtype a few more; the limit keeps the parser's
+    /// recursion far from the stack's end whatever the header holds.
+    /// </summary>
+    public const int MaxHeaderNesting = 32;
+
+    /// <summary>Dimensions of a shape shown in an error message; longer shapes are elided.</summary>
+    private const int ShownDimensions = 8;
 
     /// <summary>Element count per bulk transfer, so that byte spans stay under int.MaxValue.</summary>
     private const int ChunkElements = 1 << 28;
@@ -107,10 +122,10 @@ public static class Npy
             headerLength = BinaryPrimitives.ReadUInt32LittleEndian(start[8..]);
             preambleLength = 12;
         }
+        if (headerLength > MaxHeaderBytes)
+            throw UserFile.Fail(path, $"header length {headerLength} exceeds Dfer's limit of {MaxHeaderBytes} bytes (real headers are under 200)");
         if (preambleLength + headerLength > fileLength)
             throw UserFile.Fail(path, $"header length {headerLength} runs past the end of the file ({fileLength} bytes)");
-        if (headerLength > MaxHeaderBytes)
-            throw UserFile.Fail(path, $"header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit");
 
         var headerBytes = new byte[headerLength];
         stream.Position = preambleLength;
@@ -198,7 +213,8 @@ public static class Npy
 
     private static byte[] BuildHeader(ReadOnlySpan<int> shape)
     {
-        string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {FormatShape(shape)}, }}";
+        string tuple = shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape.ToArray())})";
+        string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}";
         // NumPy aligns the data to 64 bytes so that it can be memory-mapped and read with
         // vector loads; the header's last byte must be '\n'.
         int major = 1, preamble = 10;
@@ -226,12 +242,24 @@ public static class Npy
             dictLength + 1 + (64 - (preambleLength + dictLength + 1) % 64) % 64;
     }
 
-    /// <summary>Python's tuple spelling, which is what users see in NumPy: (), (5,), (2, 3).</summary>
-    private static string FormatShape(ReadOnlySpan<int> shape) =>
-        shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape.ToArray())})";
+    /// <summary>
+    /// For messages, Python's tuple spelling, which is what users see in NumPy: (), (5,), (2, 3); past
+    /// <see cref="ShownDimensions"/> dimensions the rest is elided with a count, so that a hostile
+    /// shape cannot make a message megabytes long.
+    /// </summary>
+    private static string FormatShape(ReadOnlySpan<int> shape)
+    {
+        var dims = new long[shape.Length];
+        for (int i = 0; i < dims.Length; i++) dims[i] = shape[i];
+        return FormatShape(dims);
+    }
 
-    private static string FormatShape(long[] shape) =>
-        shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
+    private static string FormatShape(long[] shape)
+    {
+        if (shape.Length == 1) return $"({shape[0]},)";
+        if (shape.Length <= ShownDimensions) return $"({string.Join(", ", shape)})";
+        return $"({string.Join(", ", shape.Take(ShownDimensions))}, ... {shape.Length} dimensions in all)";
+    }
 
     private static string DescribeWrongDtype(string descr)
     {
@@ -240,11 +268,11 @@ public static class Npy
         if (type == "float32")
         {
             string variant = order == '>' ? "big-endian float32" : $"float32 with byte order '{order}'";
-            return $"dtype {UserFile.Quote(descr)} ({variant}); Dfer reads little-endian float32 ('<f4') only — convert with arr.astype('<f4')";
+            return $"dtype {InputText.Quote(descr)} ({variant}); Dfer reads little-endian float32 ('<f4') only — convert with arr.astype('<f4')";
         }
         string described = type is null ? "not a type Dfer recognises"
             : order == '>' ? $"big-endian {type}" : type;
-        return $"dtype {UserFile.Quote(descr)} ({described}); Dfer reads float32 ('<f4') only — convert with arr.astype(np.float32)";
+        return $"dtype {InputText.Quote(descr)} ({described}); Dfer reads float32 ('<f4') only — convert with arr.astype(np.float32)";
     }
 
     /// <summary>NumPy's name for a simple type descriptor such as '&lt;f8'; null if unrecognised.</summary>
@@ -292,13 +320,15 @@ public static class Npy
     /// <summary>
     /// A recursive-descent parser for the Python literal subset NumPy writes in .npy headers:
     /// dicts, tuples, lists, strings, integers (with Python 2's 'L' suffix), True, False, None.
-    /// Nothing is evaluated.
+    /// Nothing is evaluated. Nesting is limited to <see cref="MaxHeaderNesting"/> levels, so the
+    /// recursion is bounded whatever the header holds.
     /// </summary>
     private sealed class HeaderParser
     {
         private readonly string _path;
         private readonly string _text;
         private int _pos;
+        private int _depth;
 
         private HeaderParser(string path, string text)
         {
@@ -322,7 +352,7 @@ public static class Npy
             foreach (string key in dict.Keys)
             {
                 if (key is not ("descr" or "fortran_order" or "shape"))
-                    throw Fail($"header has unexpected key {UserFile.Quote(key)} (expected 'descr', 'fortran_order' and 'shape')");
+                    throw Fail($"header has unexpected key {InputText.Quote(key)} (expected 'descr', 'fortran_order' and 'shape')");
             }
             object? descr = Required(dict, "descr");
             object? fortran = Required(dict, "fortran_order");
@@ -354,16 +384,16 @@ public static class Npy
         {
             SkipWhitespace();
             char c = Peek();
-            switch (c)
+            if (c is '{' or '(' or '[')
             {
-                case '{': return ParseDict();
-                case '(':
-                    // As in Python, "(5)" is just 5 while "(5,)" is a 1-tuple.
-                    List<object?> items = ParseItems('(', ')', out bool sawComma);
-                    return items.Count == 1 && !sawComma ? items[0] : new PyTuple(items);
-                case '[': return ParseItems('[', ']', out _);
-                case '\'' or '"': return ParseString();
+                if (_depth == MaxHeaderNesting)
+                    throw Error($"brackets nest deeper than {MaxHeaderNesting} levels");
+                _depth++;
+                object? container = ParseContainer(c);
+                _depth--;
+                return container;
             }
+            if (c is '\'' or '"') return ParseString();
             if (c == '-' || c == '+' || char.IsAsciiDigit(c)) return ParseInteger();
             if (char.IsAsciiLetter(c) || c == '_')
             {
@@ -375,10 +405,23 @@ public static class Npy
                     "True" => true,
                     "False" => false,
                     "None" => null,
-                    _ => throw Error($"unexpected name '{word}'", start),
+                    _ => throw Error($"unexpected name {InputText.Quote(word)}", start),
                 };
             }
             throw Error(_pos < _text.Length ? $"unexpected character {Show(c)}" : "header ends in the middle of a value");
+        }
+
+        private object? ParseContainer(char open)
+        {
+            switch (open)
+            {
+                case '{': return ParseDict();
+                case '(':
+                    // As in Python, "(5)" is just 5 while "(5,)" is a 1-tuple.
+                    List<object?> items = ParseItems('(', ')', out bool sawComma);
+                    return items.Count == 1 && !sawComma ? items[0] : new PyTuple(items);
+                default: return ParseItems('[', ']', out _);
+            }
         }
 
         private Dictionary<string, object?> ParseDict()
@@ -396,7 +439,7 @@ public static class Npy
                 SkipWhitespace();
                 Expect(':');
                 object? value = ParseValue();
-                if (!dict.TryAdd(key, value)) throw Error($"key {UserFile.Quote(key)} appears twice", keyStart);
+                if (!dict.TryAdd(key, value)) throw Error($"key {InputText.Quote(key)} appears twice", keyStart);
                 SkipWhitespace();
                 if (TryConsume('}')) return dict;
                 Expect(',');
@@ -461,7 +504,7 @@ public static class Npy
             if (_pos < _text.Length && (_text[_pos] is '.' or 'e' or 'E' || char.IsAsciiLetter(_text[_pos])))
                 throw Error("expected an integer", start);
             if (!long.TryParse(number, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
-                throw Error($"integer {number} is out of range", start);
+                throw Error($"integer {InputText.Plain(number, 40)} is out of range", start);
             return value;
         }
 
@@ -489,8 +532,7 @@ public static class Npy
 
         private DferException Error(string what, int? at = null)
         {
-            string shown = UserFile.OneLine(_text.TrimEnd());
-            if (shown.Length > 120) shown = shown[..117] + "...";
+            string shown = InputText.Plain(UserFile.OneLine(_text.TrimEnd()), 120);
             return Fail($"malformed header: {what} at position {at ?? _pos} in \"{shown}\"");
         }
 
@@ -501,7 +543,7 @@ public static class Npy
             null => "None",
             bool b => b ? "True" : "False",
             long n => n.ToString(CultureInfo.InvariantCulture),
-            string s => $"the string {UserFile.Quote(s)}",
+            string s => $"the string {InputText.Quote(s)}",
             PyTuple => "a tuple",
             List<object?> => "a list",
             Dictionary<string, object?> => "a dict",

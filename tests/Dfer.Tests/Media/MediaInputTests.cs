@@ -58,7 +58,7 @@ public class MediaInputTests
         Assert.That(files, Has.Length.EqualTo(resized.Length), "frames/ holds only the frames");
         for (int k = 0; k < files.Length; k++)
         {
-            MediaFixtures.AssertSameImage(resized[k], ClipBuilder.Prepare(ImageDecoder.Decode(files[k]), M3dfel), Path.GetFileName(files[k]));
+            MediaFixtures.AssertSameImage(resized[k], ClipBuilder.Prepare(ImageDecoder.Decode(files[k]), M3dfel, files[k]), Path.GetFileName(files[k]));
         }
     }
 

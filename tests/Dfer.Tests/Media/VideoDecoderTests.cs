@@ -137,9 +137,69 @@ public class VideoDecoderTests
     public void AudioOnlyFileIsAnError()
     {
         string path = _dir.PathOf("sound.mkv");
-        var p = System.Diagnostics.Process.Start("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "anullsrc=d=0.2", "-c:a", "pcm_s16le", path])!;
+        RunFfmpeg("-f", "lavfi", "-i", "anullsrc=d=0.2", "-c:a", "pcm_s16le", path);
+        WeightsAssert.FailsWith(path, "cannot decode video: no video stream (ffprobe found: audio pcm_s16le in a matroska,webm container)",
+            () => MediaInput.ReadClips(path, MediaInputTests.M3dfel));
+    }
+
+    [Test]
+    public void AacAudioNamedMp4SaysWhatItHolds()
+    {
+        string path = _dir.PathOf("sound.mp4");
+        RunFfmpeg("-f", "lavfi", "-i", "sine=d=0.2", "-c:a", "aac", path);
+        WeightsAssert.FailsWith(path, "no video stream (ffprobe found: audio aac in a mov,mp4,m4a,3gp,3g2,mj2 container)",
+            () => MediaInput.ReadClips(path, MediaInputTests.M3dfel));
+    }
+
+    [Test]
+    public void MpegTransportStreamNamedMp4Decodes()
+    {
+        // ffprobe lists a transport stream's streams twice (under its programs too), which the old
+        // CSV probe misread as "no video stream".
+        string path = _dir.PathOf("broadcast.mp4");
+        RunFfmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:d=1", "-f", "lavfi", "-i", "sine=d=1",
+            "-c:v", "mpeg2video", "-c:a", "mp2", "-f", "mpegts", path);
+        VideoDecoder video = VideoDecoder.Read(path, f => f);
+        Assert.That(video.Count, Is.EqualTo(10));
+        Assert.That((video.Prepared(0).Width, video.Prepared(0).Height), Is.EqualTo((64, 48)));
+        Assert.That(MediaInput.ReadClips(path, MediaInputTests.M3dfel), Has.Length.EqualTo(1));
+    }
+
+    [Test]
+    public void FramesBeyondTheFrameLimitAreRefused()
+    {
+        List<RgbImage> frames = MakeFrames(10, 16, 12);
+        string path = _dir.PathOf("ten.mkv");
+        Ffmpeg.Encode(path, frames, "-c:v", "ffv1", "-pix_fmt", "bgr0");
+
+        Assert.That(VideoDecoder.Read(path, f => f, maxFrames: 10).Count, Is.EqualTo(10), "exactly at the limit");
+        WeightsAssert.FailsWith(path, "video has more than Dfer's limit of 9 frames; cut it shorter (e.g. ffmpeg -i IN -frames:v 9 OUT)",
+            () => VideoDecoder.Read(path, f => f, maxFrames: 9));
+    }
+
+    [Test]
+    public void FramesBeyondTheMemoryLimitAreRefused()
+    {
+        List<RgbImage> frames = MakeFrames(10, 16, 12);
+        string path = _dir.PathOf("ten.mkv");
+        Ffmpeg.Encode(path, frames, "-c:v", "ffv1", "-pix_fmt", "bgr0");
+        const int frameBytes = 16 * 12 * 3;
+
+        Assert.That(VideoDecoder.Read(path, f => f, long.MaxValue, maxBytes: 10 * frameBytes).Count, Is.EqualTo(10), "exactly at the limit");
+        WeightsAssert.FailsWith(path, "video's frames would take more than Dfer's limit of 5759 bytes in memory after 9 frames of 16x12; cut it shorter or scale it down",
+            () => VideoDecoder.Read(path, f => f, long.MaxValue, maxBytes: 10 * frameBytes - 1));
+        // Prepared frames count at their prepared size: shrunk to 4×3 on arrival, the tenth raw frame
+        // arrives beside nine 36-byte ones.
+        RgbImage Shrink(RgbImage f) => PilResize.Resize(f, 4, 3, ResizeFilter.Bilinear);
+        Assert.That(VideoDecoder.Read(path, Shrink, rawBudgetBytes: 0, maxBytes: frameBytes + 9 * 4 * 3 * 3).Count, Is.EqualTo(10));
+        WeightsAssert.FailsWith(path, "more than Dfer's limit of 899 bytes in memory after 9 frames",
+            () => VideoDecoder.Read(path, Shrink, rawBudgetBytes: 0, maxBytes: frameBytes + 9 * 4 * 3 * 3 - 1));
+    }
+
+    private static void RunFfmpeg(params string[] args)
+    {
+        var p = System.Diagnostics.Process.Start("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", .. args])!;
         p.WaitForExit();
-        Assert.That(p.ExitCode, Is.Zero);
-        WeightsAssert.FailsWith(path, "no video stream", () => MediaInput.ReadClips(path, MediaInputTests.M3dfel));
+        Assert.That(p.ExitCode, Is.Zero, "ffmpeg " + string.Join(' ', args));
     }
 }

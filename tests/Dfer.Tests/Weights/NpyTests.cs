@@ -353,3 +353,161 @@ public class NpyTests
         Assert.That(MemoryMarshal.AsBytes(read.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(data.AsSpan())), Is.True);
     }
 }
+
+/// <summary>Hostile .npy headers: each ends in one bounded DferException, never a crash or a flood.</summary>
+[TestFixture]
+public class NpyHostileHeaderTests
+{
+    private TempDir _dir = null!;
+
+    [SetUp]
+    public void SetUp() => _dir = new TempDir();
+
+    [TearDown]
+    public void TearDown() => _dir.Dispose();
+
+    /// <summary>A version 2.0 file (4-byte header length) with <paramref name="header"/> as given, then <paramref name="data"/>.</summary>
+    private string MakeV2(string header, byte[] data, uint? claimedLength = null)
+    {
+        byte[] text = Encoding.Latin1.GetBytes(header);
+        var bytes = new byte[12 + text.Length + data.Length];
+        byte[] magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 2, 0];
+        magic.CopyTo(bytes, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), claimedLength ?? (uint)text.Length);
+        text.CopyTo(bytes, 12);
+        data.CopyTo(bytes, 12 + text.Length);
+        string path = _dir.PathOf("h.npy");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static DferException Rejected(string path, string phrase)
+    {
+        DferException ex = WeightsAssert.FailsWith(path, phrase, () => Npy.ReadFloat32(path));
+        Assert.That(ex.Message.Length, Is.LessThan(600), "the message is bounded");
+        return ex;
+    }
+
+    [Test, CancelAfter(20_000)]
+    public void TensOfThousandsOfNestedBracketsAreRefusedNotAStackOverflow()
+    {
+        // Before the nesting limit this recursed once per bracket and killed the process.
+        string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + new string('(', 100_000) + "1" + new string(')', 100_000) + ", }\n";
+        Rejected(MakeV2(header, new byte[4]), $"malformed header: brackets nest deeper than {Npy.MaxHeaderNesting} levels");
+        string lists = "{'descr': " + new string('[', 60_000) + "\n";
+        Rejected(MakeV2(lists, []), "brackets nest deeper than 32 levels at position 41");
+    }
+
+    [Test]
+    public void NestingUpToTheLimitIsParsed()
+    {
+        // The dict is level 1 and the shape tuple level 32; "((x))" is x in Python, as in NumPy's literal_eval.
+        int wrap = Npy.MaxHeaderNesting - 2;
+        string shape = new string('(', wrap) + "(2, 3)" + new string(')', wrap);
+        string ok = MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }\n", new byte[24]);
+        Assert.That(Npy.ReadFloat32(ok).Shape, Is.EqualTo(new[] { 2, 3 }));
+
+        string deeper = "(" + shape + ")";
+        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': " + deeper + ", }\n", new byte[24]),
+            "brackets nest deeper than 32 levels");
+    }
+
+    [Test]
+    public void HeaderLengthOverTheLimitIsRefusedBeforeReading()
+    {
+        Rejected(MakeV2("{}", [], claimedLength: uint.MaxValue),
+            "header length 4294967295 exceeds Dfer's limit of 1048576 bytes");
+        Rejected(MakeV2("{}", [], claimedLength: Npy.MaxHeaderBytes + 1u), "header length 1048577 exceeds Dfer's limit of 1048576 bytes");
+    }
+
+    [Test]
+    public void HeaderOfExactlyTheLimitIsRead()
+    {
+        string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }";
+        string header = dict.PadRight(Npy.MaxHeaderBytes - 1) + "\n";
+        Assert.That(Npy.ReadFloat32(MakeV2(header, [0, 0, 0x80, 0x3F])).Data, Is.EqualTo(new[] { 1f }));
+    }
+
+    [Test]
+    public void AShapeOfManyDimensionsIsElidedInMessages()
+    {
+        string dims = string.Join(", ", Enumerable.Repeat("2", 5000));
+        DferException ex = Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }\n", []),
+            "shape (2, 2, 2, 2, 2, 2, 2, 2, ... 5000 dimensions in all) has more elements than an array can hold");
+        Assert.That(ex.Message, Does.Not.Contain("2, 2, 2, 2, 2, 2, 2, 2, 2"));
+    }
+
+    [Test]
+    public void ShapeProductOverflowingInt64IsOneLine() =>
+        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647, 2147483647, 2147483647), }\n", []),
+            "has more elements than an array can hold");
+
+    [Test]
+    public void ShapeLargerThanTheFileIsTruncationNotAnAllocation() =>
+        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (30000, 30000), }\n", new byte[16]),
+            "data is 16 bytes but shape (30000, 30000) of float32 needs 3600000000 bytes; the file is truncated");
+
+    [Test]
+    public void LongAndControlCharacterNamesAreCutAndEscaped()
+    {
+        DferException ex = Rejected(MakeV2("{'descr': '" + new string('x', 200_000) + "', 'fortran_order': False, 'shape': (1,), }\n", new byte[4]),
+            "dtype 'xxxxxxxx");
+        Assert.That(ex.Message, Does.Contain("...' (not a type Dfer recognises)"));
+
+        ex = Rejected(MakeV2("{'descr': '\x1b[31m<f4', 'fortran_order': False, 'shape': (1,), }\n", new byte[4]),
+            "dtype '\\u001b[31m<f4'");
+        Assert.That(ex.Message, Does.Not.Contain('\x1b'));
+
+        ex = Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), '\x07" + new string('k', 5000) + "': 1}\n", new byte[4]),
+            "header has unexpected key '\\u0007kkk");
+        Assert.That(ex.Message, Does.Not.Contain('\x07'));
+
+        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': " + new string('F', 100_000) + ", 'shape': (1,), }\n", new byte[4]),
+            "unexpected name 'FFFF");
+        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (" + new string('9', 100_000) + ",), }\n", new byte[4]),
+            "is out of range");
+    }
+
+    [Test]
+    public void MalformedHeaderExcerptEscapesControlCharacters()
+    {
+        DferException ex = Rejected(MakeV2("{'descr': '<f4',\x1b]0;pwned\x07 'fortran_order': False, 'shape': (1,), }\n", new byte[4]),
+            "malformed header: expected a quoted key or '}'");
+        Assert.That(ex.Message, Does.Contain("\\u001b]0;pwned\\u0007"));
+    }
+
+    /// <summary>Random corruptions of a valid file: each read succeeds or throws DferException, nothing else.</summary>
+    [Test, CancelAfter(60_000)]
+    public void RandomCorruptionsThrowOnlyDferException()
+    {
+        string good = _dir.PathOf("good.npy");
+        Npy.WriteFloat32(good, [1, 2, 3, 4, 5, 6], [2, 3]);
+        byte[] original = File.ReadAllBytes(good);
+        var rng = new Random(21);
+        const string alphabet = "{}()[],:'\" \n0123456789-LTrueFalsNn<f4xdescrhapotin_\\\x00\x1b";
+        string path = _dir.PathOf("mutant.npy");
+        int rejected = 0;
+        for (int round = 0; round < 3000; round++)
+        {
+            byte[] bytes = (byte[])original.Clone();
+            int edits = rng.Next(1, 6);
+            for (int e = 0; e < edits; e++)
+            {
+                int at = rng.Next(bytes.Length);
+                bytes[at] = rng.Next(3) == 0 ? (byte)rng.Next(256) : (byte)alphabet[rng.Next(alphabet.Length)];
+            }
+            if (rng.Next(4) == 0) bytes = bytes[..rng.Next(bytes.Length)];
+            File.WriteAllBytes(path, bytes);
+            try
+            {
+                Npy.ReadFloat32(path);
+            }
+            catch (DferException ex)
+            {
+                Assert.That(ex.Message, Does.StartWith(path + ": ").And.Not.Contain('\n'), $"round {round}");
+                rejected++;
+            }
+        }
+        Assert.That(rejected, Is.GreaterThan(1000), "most corruptions are caught");
+    }
+}

@@ -133,3 +133,148 @@ public class TfJsWeightsTests
         Assert.That(dict[first].Data.Min(), Is.GreaterThanOrEqualTo((float)min));
     }
 }
+
+/// <summary>Hostile TF.js manifests and shards: one DferException line each, bounded in time and memory.</summary>
+[TestFixture]
+public class TfJsHostileTests
+{
+    private TempDir _dir = null!;
+
+    [SetUp]
+    public void SetUp() => _dir = new TempDir();
+
+    [TearDown]
+    public void TearDown() => _dir.Dispose();
+
+    private string Manifest => _dir.PathOf("m-weights_manifest.json");
+
+    private string Write(string manifest, byte[]? shard = null)
+    {
+        File.WriteAllBytes(_dir.PathOf("a.bin"), shard ?? new byte[4]);
+        File.WriteAllText(Manifest, manifest);
+        return Manifest;
+    }
+
+    private static string One(string entry, string paths = "\"a.bin\"") => $$"""[{"paths": [{{paths}}], "weights": [{{entry}}]}]""";
+
+    private static DferException Rejected(string path, string culprit, string phrase)
+    {
+        DferException ex = Assert.Throws<DferException>(() => TfJsWeights.Load(path))!;
+        Assert.That(ex.Message, Does.StartWith(culprit + ": "));
+        Assert.That(ex.Message, Does.Contain(phrase));
+        Assert.That(ex.Message, Does.Not.Contain('\n').And.Not.Contain('\r').And.Not.Contain('\u001b'));
+        Assert.That(ex.Message.Length, Is.LessThan(700));
+        return ex;
+    }
+
+    [Test]
+    public void ManifestThatIsADirectorySaysSo()
+    {
+        Directory.CreateDirectory(Manifest);
+        Rejected(Manifest, Manifest, "is a directory, not a file");
+    }
+
+    [Test]
+    public void ShardThatIsADirectorySaysSo()
+    {
+        Directory.CreateDirectory(_dir.PathOf("d.bin"));
+        Rejected(Write(One("""{"name": "a", "shape": [1], "dtype": "float32"}""", "\"d.bin\"")), _dir.PathOf("d.bin"), "is a directory, not a file");
+    }
+
+    [TestCase("\"/dev/zero\"")]
+    [TestCase("\"../a.bin\"")]
+    [TestCase("\"sub/../../a.bin\"")]
+    [TestCase("\"\"")]
+    [TestCase("\"a\\u001b.bin\"")]
+    public void ShardPathsOutsideTheManifestFolderAreRefused(string shard) =>
+        Rejected(Write(One("""{"name": "a", "shape": [1], "dtype": "float32"}""", shard)), Manifest,
+            shard == "\"\"" ? "group 0: 'paths' must hold file names" : "is not a file name relative to the manifest's folder");
+
+    [TestCase("""{"name": "a", "shape": [2147483647, 2147483647, 2147483647], "dtype": "float32"}""", "a.bin", "too short: weight 'a' of shape [2147483647, 2147483647, 2147483647] needs more bytes than the 4 left in the shards (which hold 4)")]
+    [TestCase("""{"name": "a", "shape": [4294967296], "dtype": "float32"}""", "m-weights_manifest.json", "shape entries must be non-negative integers up to 2147483647")]
+    [TestCase("""{"name": "a", "shape": ["1"], "dtype": "float32"}""", "m-weights_manifest.json", "shape entries must be non-negative integers")]
+    [TestCase("""{"name": "a", "shape": [1.5], "dtype": "float32"}""", "m-weights_manifest.json", "shape entries must be non-negative integers")]
+    [TestCase("""{"name": "a", "shape": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1], "dtype": "float32"}""", "m-weights_manifest.json", "shape has 17 dimensions, more than Dfer's limit of 16")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": "uint8"}""", "m-weights_manifest.json", "'quantization' must be an object")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": "NaN", "min": 0}}""", "m-weights_manifest.json", "uint8 quantization needs numeric 'scale' and 'min' (finite numbers)")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1e999, "min": 0}}""", "m-weights_manifest.json", "needs numeric 'scale' and 'min' (finite numbers)")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1}}""", "m-weights_manifest.json", "needs numeric 'scale' and 'min'")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": 8}}""", "m-weights_manifest.json", "quantization has no 'dtype'")]
+    [TestCase("""{"name": "a\u001b[2Jb", "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "weight 'a\\u001b[2Jb': a name must be 1 to 1024 characters without control characters")]
+    [TestCase("""{"name": "", "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "a name must be 1 to 1024 characters")]
+    [TestCase("""{"name": 5, "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "a weight entry has no 'name'")]
+    [TestCase("""{"name": "a", "shape": [1], "dtype": "\u0007float"}""", "m-weights_manifest.json", "unsupported dtype '\\u0007float'")]
+    [TestCase("""{"name": "a", "shape": [1], "dtype": "float32"}, {"name": "a", "shape": [0], "dtype": "float32"}""", "m-weights_manifest.json", "weight 'a' appears twice")]
+    [TestCase("""7""", "m-weights_manifest.json", "group 0: weight entry 0 is not an object")]
+    public void MalformedEntries(string entry, string culprit, string phrase) =>
+        Rejected(Write(One(entry)), _dir.PathOf(culprit), phrase);
+
+    [Test]
+    public void LongNamesAreCut()
+    {
+        string name = new string('n', 5000);
+        DferException ex = Rejected(Write(One($$"""{"name": "{{name}}", "shape": [1], "dtype": "float32"}""")), Manifest, "weight 'nnnn");
+        Assert.That(ex.Message, Does.Contain("...': a name must be 1 to 1024 characters"));
+    }
+
+    [Test]
+    public void InvalidJsonMessageIsEscaped() =>
+        Rejected(Write("[\u001b]"), Manifest, "not valid JSON (");
+
+    [Test, CancelAfter(20_000)]
+    public void DeeplyNestedJsonIsOneLine() =>
+        Rejected(Write(new string('[', 200_000)), Manifest, "not valid JSON");
+
+    [Test, CancelAfter(20_000)]
+    public void ManifestOverTheSizeLimitIsRefusedUnread()
+    {
+        Write("[]");
+        using (var f = new FileStream(Manifest, FileMode.Open)) f.SetLength(TfJsWeights.MaxManifestBytes + 1L);
+        Rejected(Manifest, Manifest, "TF.js weights manifest is larger than Dfer's limit of 16 MiB");
+    }
+
+    [Test, CancelAfter(20_000)]
+    public void ShardsOverTheSizeLimitAreRefusedUnread()
+    {
+        Write(One("""{"name": "a", "shape": [1], "dtype": "float32"}"""));
+        using (var f = new FileStream(_dir.PathOf("a.bin"), FileMode.Open)) f.SetLength(TfJsWeights.MaxShardBytes + 1);
+        Rejected(Manifest, _dir.PathOf("a.bin"), "the shards of m-weights_manifest.json together exceed Dfer's limit of 128 MiB");
+    }
+
+    [Test, CancelAfter(20_000)]
+    public void TheShardLimitCountsEveryGroup()
+    {
+        // One 100 MiB shard listed by two groups: each group alone is under the limit, both are not.
+        Write("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [26214400], "dtype": "float32"}]}, {"paths": ["a.bin"], "weights": [{"name": "b", "shape": [26214400], "dtype": "float32"}]}]""");
+        using (var f = new FileStream(_dir.PathOf("a.bin"), FileMode.Open)) f.SetLength(100L << 20);
+        Rejected(Manifest, _dir.PathOf("a.bin"), "together exceed Dfer's limit of 128 MiB");
+    }
+
+    /// <summary>Random corruptions of a valid manifest: weights or a DferException, nothing else.</summary>
+    [Test, CancelAfter(60_000)]
+    public void RandomCorruptionsThrowOnlyDferException()
+    {
+        const string good = """[{"paths": ["a.bin"], "weights": [{"name": "w", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1}}]}]""";
+        File.WriteAllBytes(_dir.PathOf("a.bin"), [1, 2, 3, 4]);
+        var rng = new Random(7);
+        const string alphabet = "{}[],:\" 0123456789-.eE+abinpathsweightsnamedtypeuint8float32quantization/\\\u001b\u0000";
+        int rejected = 0;
+        for (int round = 0; round < 3000; round++)
+        {
+            char[] text = good.ToCharArray();
+            int edits = rng.Next(1, 6);
+            for (int e = 0; e < edits; e++) text[rng.Next(text.Length)] = alphabet[rng.Next(alphabet.Length)];
+            File.WriteAllText(Manifest, new string(text));
+            try
+            {
+                TfJsWeights.Load(Manifest);
+            }
+            catch (DferException ex)
+            {
+                Assert.That(ex.Message, Does.Not.Contain('\n'), $"round {round}");
+                rejected++;
+            }
+        }
+        Assert.That(rejected, Is.GreaterThan(1000));
+    }
+}

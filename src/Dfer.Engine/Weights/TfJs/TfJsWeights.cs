@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Dfer.Media;
 using Dfer.Tensors;
 
 namespace Dfer.Weights.TfJs;
@@ -14,35 +15,64 @@ namespace Dfer.Weights.TfJs;
 /// <c>value = q·scale + min</c> (computed in float64, rounded once to float32) or <c>float16</c>
 /// halves (no scale). Shapes keep TF's order (conv filters are [kH, kW, Cin, Cout]).
 /// </para>
+/// <para>
+/// Every malformed input is a one-line <see cref="DferException"/> naming the manifest or shard:
+/// the manifest is at most <see cref="MaxManifestBytes"/>, the shards together at most
+/// <see cref="MaxShardBytes"/>, shard paths stay beside the manifest, names and shapes are checked
+/// before anything is sized from them.
+/// </para>
 /// </summary>
 public static class TfJsWeights
 {
+    /// <summary>The largest manifest read (16 MiB); face-api's are a few kilobytes.</summary>
+    public const int MaxManifestBytes = 16 << 20;
+
+    /// <summary>
+    /// The most shard bytes one manifest may load, all groups together (128 MiB; face-api's models
+    /// are under 1 MiB each). Dequantised to float32 they take up to four times as much.
+    /// </summary>
+    public const long MaxShardBytes = 128L << 20;
+
+    /// <summary>The most dimensions of one weight's shape (TF.js weights have at most 5).</summary>
+    public const int MaxRank = 16;
+
+    /// <summary>The longest weight name, in characters (face-api's are under 40).</summary>
+    public const int MaxNameChars = 1024;
+
     /// <summary>Loads every weight of <paramref name="manifestPath"/> into a <see cref="StateDict"/> (names as in the manifest, e.g. <c>dense0/conv1/bias</c>).</summary>
-    /// <exception cref="DferException">The manifest or a shard is missing, malformed, short or long, or names an unknown dtype.</exception>
+    /// <exception cref="DferException">The manifest or a shard is missing, a directory, too large, malformed,
+    /// short or long, or names an unknown dtype; one line naming the file.</exception>
     public static StateDict Load(string manifestPath)
     {
-        if (!File.Exists(manifestPath)) throw DferException.ForFile(manifestPath, "no such TF.js weights manifest");
+        ArgumentNullException.ThrowIfNull(manifestPath);
+        byte[] json = ReadBounded(manifestPath, MaxManifestBytes, "TF.js weights manifest");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(manifestPath)); }
-        catch (JsonException e) { throw DferException.ForFile(manifestPath, $"not valid JSON ({e.Message})"); }
+        try { doc = JsonDocument.Parse(json); }
+        catch (JsonException e) { throw UserFile.Fail(manifestPath, $"not valid JSON ({InputText.Plain(UserFile.OneLine(e.Message), 160)})", e); }
         using var _ = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Array)
             throw DferException.ForFile(manifestPath, "a TF.js weights manifest is a JSON array of weight groups");
         string dir = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
         var dict = new StateDict(manifestPath);
+        long budget = MaxShardBytes;
         int g = 0;
         foreach (var group in doc.RootElement.EnumerateArray())
         {
             var paths = RequireArray(group, "paths", manifestPath, $"group {g}");
             var weights = RequireArray(group, "weights", manifestPath, $"group {g}");
-            var shards = paths.EnumerateArray().Select(p => p.ValueKind == JsonValueKind.String ? p.GetString()! :
-                throw DferException.ForFile(manifestPath, $"group {g}: 'paths' must hold file names")).ToList();
-            var buffer = ReadShards(manifestPath, dir, shards);
+            var shards = paths.EnumerateArray().Select(p => ShardName(manifestPath, g, p)).ToList();
+            var buffer = ReadShards(manifestPath, dir, shards, ref budget);
             long offset = 0;
+            int k = 0;
             foreach (var w in weights.EnumerateArray())
-                offset = ReadWeight(manifestPath, shards, w, buffer, offset, dict);
+            {
+                if (w.ValueKind != JsonValueKind.Object)
+                    throw DferException.ForFile(manifestPath, $"group {g}: weight entry {k} is not an object");
+                offset = ReadWeight(manifestPath, ShardPaths(dir, shards), w, buffer, offset, dict);
+                k++;
+            }
             if (offset != buffer.Length)
-                throw DferException.ForFile(ShardNames(dir, shards), $"{buffer.Length} bytes, but the manifest's weights take {offset} (shard too long, or the manifest is for another file)");
+                throw DferException.ForFile(ShardPaths(dir, shards), $"{buffer.Length} bytes, but the manifest's weights take {offset} (shard too long, or the manifest is for another file)");
             g++;
         }
         return dict;
@@ -55,57 +85,126 @@ public static class TfJsWeights
         return a;
     }
 
-    private static string ShardNames(string dir, IReadOnlyList<string> shards) =>
-        string.Join(" + ", shards.Select(s => Path.Combine(dir, s)));
+    /// <summary>
+    /// A shard path as listed: a relative path below the manifest's folder (TF.js writes plain file
+    /// names), so that a manifest cannot make Dfer read /dev/zero or a file elsewhere.
+    /// </summary>
+    private static string ShardName(string manifest, int group, JsonElement p)
+    {
+        string? name = p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        if (string.IsNullOrEmpty(name))
+            throw DferException.ForFile(manifest, $"group {group}: 'paths' must hold file names");
+        if (name.Any(char.IsControl) || Path.IsPathRooted(name) || name.Split('/', '\\').Any(part => part is "" or "." or ".."))
+            throw DferException.ForFile(manifest, $"group {group}: shard path {InputText.Quote(name)} is not a file name relative to the manifest's folder");
+        return name;
+    }
 
-    private static byte[] ReadShards(string manifest, string dir, IReadOnlyList<string> shards)
+    private static string ShardPaths(string dir, IReadOnlyList<string> shards) =>
+        InputText.Plain(string.Join(" + ", shards.Select(s => Path.Combine(dir, s))), 400);
+
+    private static byte[] ReadShards(string manifest, string dir, IReadOnlyList<string> shards, ref long budget)
     {
         var parts = new List<byte[]>();
+        long total = 0;
         foreach (var s in shards)
         {
             string path = Path.Combine(dir, s);
-            if (!File.Exists(path)) throw DferException.ForFile(path, $"weight shard listed in {Path.GetFileName(manifest)} is missing");
-            parts.Add(File.ReadAllBytes(path));
+            if (!File.Exists(path) && !Directory.Exists(path))
+                throw DferException.ForFile(path, $"weight shard listed in {InputText.Plain(Path.GetFileName(manifest))} is missing");
+            byte[] part = ReadBounded(path, budget, "weight shard",
+                $"the shards of {InputText.Plain(Path.GetFileName(manifest))} together exceed Dfer's limit of {MaxShardBytes >> 20} MiB");
+            budget -= part.Length;
+            total += part.Length;
+            parts.Add(part);
         }
-        var all = new byte[parts.Sum(p => (long)p.Length)];
+        var all = new byte[total];
         long at = 0;
         foreach (var p in parts) { p.CopyTo(all, at); at += p.Length; }
         return all;
     }
 
-    private static long ReadWeight(string manifest, IReadOnlyList<string> shards, JsonElement w, byte[] buffer, long offset, StateDict dict)
+    /// <summary>
+    /// The whole of <paramref name="path"/>, refusing more than <paramref name="limit"/> bytes whatever
+    /// the file system says its length is (a device or a pipe reports 0).
+    /// </summary>
+    private static byte[] ReadBounded(string path, long limit, string what, string? overLimit = null)
+    {
+        using FileStream stream = UserFile.OpenRead(path);
+        overLimit ??= $"{what} is larger than Dfer's limit of {limit >> 20} MiB";
+        try
+        {
+            if (stream.CanSeek && stream.Length > limit) throw DferException.ForFile(path, overLimit);
+            var buffer = new MemoryStream(stream.CanSeek ? (int)stream.Length : 0);
+            var chunk = new byte[81920];
+            int got;
+            while ((got = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, limit + 1 - buffer.Length))) > 0)
+            {
+                buffer.Write(chunk, 0, got);
+                if (buffer.Length > limit) throw DferException.ForFile(path, overLimit);
+            }
+            return buffer.ToArray();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw UserFile.Fail(path, $"cannot read: {UserFile.OneLine(ex.Message)}", ex);
+        }
+    }
+
+    private static long ReadWeight(string manifest, string shards, JsonElement w, byte[] buffer, long offset, StateDict dict)
     {
         string name = w.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! :
             throw DferException.ForFile(manifest, "a weight entry has no 'name'");
-        string where = $"weight '{name}'";
+        string where = $"weight {InputText.Quote(name)}";
+        if (name.Length == 0 || name.Length > MaxNameChars || name.Any(char.IsControl))
+            throw DferException.ForFile(manifest, $"{where}: a name must be 1 to {MaxNameChars} characters without control characters");
+        if (dict.TryGet(name, out _))
+            throw DferException.ForFile(manifest, $"{where} appears twice");
         if (!w.TryGetProperty("shape", out var s) || s.ValueKind != JsonValueKind.Array)
             throw DferException.ForFile(manifest, $"{where} has no 'shape'");
-        long[] shape = s.EnumerateArray().Select(d => d.TryGetInt64(out long v) && v >= 0 ? v :
-            throw DferException.ForFile(manifest, $"{where}: shape entries must be non-negative integers")).ToArray();
-        long count = shape.Aggregate(1L, (a, b) => a * b);
+        if (s.GetArrayLength() > MaxRank)
+            throw DferException.ForFile(manifest, $"{where}: shape has {s.GetArrayLength()} dimensions, more than Dfer's limit of {MaxRank}");
+        long[] shape = s.EnumerateArray().Select(d => d.ValueKind == JsonValueKind.Number && d.TryGetInt64(out long v) && v is >= 0 and <= int.MaxValue ? v :
+            throw DferException.ForFile(manifest, $"{where}: shape entries must be non-negative integers up to {int.MaxValue}")).ToArray();
         string dtype = w.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! :
             throw DferException.ForFile(manifest, $"{where} has no 'dtype'");
         if (dtype is not ("float32" or "int32"))
-            throw DferException.ForFile(manifest, $"{where}: unsupported dtype '{dtype}' (Dfer reads float32 and int32 weights)");
+            throw DferException.ForFile(manifest, $"{where}: unsupported dtype {InputText.Quote(dtype)} (Dfer reads float32 and int32 weights)");
 
         string stored = dtype;
         double scale = 1, min = 0;
-        if (w.TryGetProperty("quantization", out var q) && q.ValueKind == JsonValueKind.Object)
+        if (w.TryGetProperty("quantization", out var q) && q.ValueKind != JsonValueKind.Null)
         {
+            if (q.ValueKind != JsonValueKind.Object)
+                throw DferException.ForFile(manifest, $"{where}: 'quantization' must be an object {{dtype, scale, min}}");
             stored = q.TryGetProperty("dtype", out var qd) && qd.ValueKind == JsonValueKind.String ? qd.GetString()! :
                 throw DferException.ForFile(manifest, $"{where}: quantization has no 'dtype'");
             if (stored is "uint8" or "uint16")
             {
-                if (!q.TryGetProperty("scale", out var sc) || !sc.TryGetDouble(out scale) || !q.TryGetProperty("min", out var mn) || !mn.TryGetDouble(out min))
-                    throw DferException.ForFile(manifest, $"{where}: {stored} quantization needs numeric 'scale' and 'min'");
+                if (!TryFinite(q, "scale", out scale) || !TryFinite(q, "min", out min))
+                    throw DferException.ForFile(manifest, $"{where}: {stored} quantization needs numeric 'scale' and 'min' (finite numbers)");
             }
             else if (stored != "float16")
-                throw DferException.ForFile(manifest, $"{where}: unsupported quantization dtype '{stored}' (Dfer reads uint8, uint16 and float16)");
+                throw DferException.ForFile(manifest, $"{where}: unsupported quantization dtype {InputText.Quote(stored)} (Dfer reads uint8, uint16 and float16)");
         }
         int size = stored switch { "uint8" => 1, "uint16" or "float16" => 2, _ => 4 };
+
+        // Each dimension is at most int.MaxValue and the buffer at most MaxShardBytes, so the product
+        // is compared against what is left before it can overflow.
+        long left = buffer.Length - offset, count = 1;
+        bool empty = shape.Contains(0);
+        bool over = false;
+        if (!empty)
+        {
+            foreach (long d in shape)
+            {
+                if (count > left / size / d) { over = true; break; }
+                count *= d;
+            }
+        }
+        else count = 0;
+        if (over)
+            throw DferException.ForFile(shards, $"too short: {where} of shape [{string.Join(", ", shape)}] needs more bytes than the {left} left in the shards (which hold {buffer.Length})");
         long bytes = count * size;
-        if (offset + bytes > buffer.Length)
-            throw DferException.ForFile(string.Join(" + ", shards), $"too short: {where} needs bytes {offset}..{offset + bytes} but the shards hold {buffer.Length}");
         var src = new ReadOnlySpan<byte>(buffer, (int)offset, (int)bytes);
         var data = new float[count];
         switch (stored)
@@ -113,16 +212,23 @@ public static class TfJsWeights
             case "float32": ElementConversion.CopyFloat32(src, data); break;
             case "float16": ElementConversion.WidenFloat16(src, data); break;
             case "int32":
-                for (long i = 0; i < count; i++) data[i] = BitConverter.ToInt32(src.Slice((int)i * 4, 4));
+                for (int i = 0; i < data.Length; i++) data[i] = BitConverter.ToInt32(src.Slice(i * 4, 4));
                 break;
             case "uint8":
-                for (long i = 0; i < count; i++) data[i] = (float)(src[(int)i] * scale + min);
+                for (int i = 0; i < data.Length; i++) data[i] = (float)(src[i] * scale + min);
                 break;
             case "uint16":
-                for (long i = 0; i < count; i++) data[i] = (float)(BitConverter.ToUInt16(src.Slice((int)i * 2, 2)) * scale + min);
+                for (int i = 0; i < data.Length; i++) data[i] = (float)(BitConverter.ToUInt16(src.Slice(i * 2, 2)) * scale + min);
                 break;
         }
         dict.Add(name, dtype == "int32" ? DType.I32 : DType.F32, shape, data);
         return offset + bytes;
+    }
+
+    /// <summary>A finite JSON number field (JSON has no NaN, but 1e999 parses to infinity).</summary>
+    private static bool TryFinite(JsonElement e, string name, out double value)
+    {
+        value = 0;
+        return e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out value) && double.IsFinite(value);
     }
 }
