@@ -60,6 +60,28 @@ internal static class UserFile
     /// </summary>
     internal static string Quote(string name)
     {
+        return QuoteAll(name);
+    }
+
+    /// <summary>The most characters of a name taken from a file that <see cref="QuoteCapped"/> keeps.</summary>
+    internal const int MaxQuotedChars = 200;
+
+    /// <summary>
+    /// <see cref="Quote"/> for names and values whose length is the file's choice: at most
+    /// <paramref name="maxChars"/> characters are kept, and a longer name ends in "..." and its
+    /// length, so that no error message can grow with the file.
+    /// </summary>
+    internal static string QuoteCapped(string name, int maxChars = MaxQuotedChars)
+    {
+        if (name.Length <= maxChars) return QuoteAll(name);
+        int keep = maxChars;
+        // Do not cut a surrogate pair in half.
+        if (char.IsHighSurrogate(name[keep - 1])) keep--;
+        return QuoteAll(name[..keep]) + $"... ({name.Length} characters)";
+    }
+
+    private static string QuoteAll(string name)
+    {
         bool plain = true;
         foreach (char c in name)
         {
