@@ -375,6 +375,73 @@ public class HostileCheckpointTests
     }
 
     [Test]
+    public void QuoteCappedCountsEscapesAndKeepsSurrogatePairs()
+    {
+        Assert.That(UserFile.QuoteCapped("fc.weight"), Is.EqualTo("'fc.weight'"));
+        Assert.That(UserFile.QuoteCapped("a\u001bb"), Is.EqualTo("'a\\u001bb'"));
+        string escapes = UserFile.QuoteCapped(new string('\u001b', 1000));
+        Assert.That(escapes, Is.EqualTo("'" + string.Concat(Enumerable.Repeat("\\u001b", 34)) + "'... (1000 characters)"));
+        // 199 letters and an emoji (two UTF-16 units): the pair is not cut in half.
+        string emoji = UserFile.QuoteCapped(new string('x', 199) + "\U0001F600" + "tail");
+        Assert.That(emoji, Is.EqualTo("'" + new string('x', 199) + "'... (205 characters)"));
+    }
+
+    [Test]
+    public void GlobalNamesAreCapped()
+    {
+        byte[] p = [0x80, 2, .. Unicode(new string('m', 100_000)), .. Unicode("n"), 0x93, (byte)'.'];
+        string path = Zip("global.pth", p);
+        var ex = Refused(path, $"refuses to load global '{new string('m', 200)}'... (100002 characters)", () => TorchCheckpoint.ReadStateDict(path));
+        Assert.That(ex.Message, Has.Length.LessThan(path.Length + 500));
+    }
+
+    /// <summary>Random damage to a safetensors file, opened and read whole: never anything but a short DferException.</summary>
+    [Test]
+    public void MutatedSafetensorsFailOnlyWithDferException()
+    {
+        string source = _dir.PathOf("src.safetensors");
+        SafetensorsWriter.WriteFloat32(source, [("conv.weight", [2, 3], [1f, 2f, 3f, 4f, 5f, 6f]), ("conv.bias", [2], [0.5f, -1f])]);
+        byte[] original = File.ReadAllBytes(source);
+        var random = new Random(2121);
+        int refused = 0;
+        for (int round = 0; round < 400; round++)
+        {
+            byte[] b = (byte[])original.Clone();
+            switch (round % 4)
+            {
+                case 0: b = b[..random.Next(b.Length)]; break;
+                case 1: b[random.Next(b.Length)] ^= (byte)(1 << random.Next(8)); break;
+                case 2: for (int i = 0; i < 3; i++) b[random.Next(b.Length)] = (byte)"{}[]\",:0123456789\"e-"[random.Next(17)]; break;
+                default:
+                    BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(random.Next(b.Length - 4)), random.Next(2) == 0 ? -1 : random.Next(1 << 20));
+                    break;
+            }
+            string path = _dir.PathOf($"m{round}.safetensors");
+            File.WriteAllBytes(path, b);
+            try
+            {
+                using SafetensorsFile file = SafetensorsFile.Open(path);
+                foreach (SafetensorsEntry e in file.Entries)
+                {
+                    if (e.DType is Dfer.Tensors.DType.I64 or Dfer.Tensors.DType.I32 or Dfer.Tensors.DType.U8 or Dfer.Tensors.DType.Bool) file.ReadInt64(e);
+                    else file.ReadFloat32(e);
+                }
+            }
+            catch (DferException ex)
+            {
+                Assert.That(ex.Message, Does.StartWith(path + ": ").And.Not.Contain('\n'));
+                Assert.That(ex.Message, Has.Length.LessThan(path.Length + 400));
+                refused++;
+            }
+            catch (Exception ex)
+            {
+                Assert.Fail($"round {round}: {ex.GetType().Name}: {ex.Message}\n{ex.StackTrace}");
+            }
+        }
+        Assert.That(refused, Is.GreaterThan(200));
+    }
+
+    [Test]
     public void LargeIntegersAreNamedForWhatTheyAre()
     {
         // A storage offset of 2^64, beyond 64 bits.

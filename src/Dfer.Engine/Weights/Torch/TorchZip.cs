@@ -270,12 +270,14 @@ internal sealed class TorchZip
 
     private DferException Fail(string problem) => UserFile.Fail(_path, problem);
 
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     /// <summary>Zip names are UTF-8 (flag bit 11) or, in old writers, code page 437; both are ASCII for PyTorch's names.</summary>
     private static string DecodeName(ReadOnlySpan<byte> bytes)
     {
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+            return StrictUtf8.GetString(bytes);
         }
         catch (DecoderFallbackException)
         {

@@ -514,11 +514,13 @@ internal sealed class Unpickler
         return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
     }
 
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     private string Utf8(byte[] bytes)
     {
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+            return StrictUtf8.GetString(bytes);
         }
         catch (DecoderFallbackException)
         {
