@@ -428,11 +428,13 @@ public class TorchCheckpointTests
         path = ZipWithPickle("marks.pth", [.. marks]);
         WeightsAssert.FailsWith(path, "unbalanced MARK", () => TorchCheckpoint.ReadStateDict(path));
 
-        // Two equal tuples nested a million deep as keys of one dict: compared without recursion.
+        // Two equal tuples nested 200,000 deep as keys of one dict: compared without recursion
+        // (a million deep takes more memory than the budget of a 2 MB file allows).
+        const int keyDepth = 200_000;
         var keys = new List<byte> { 0x80, 2, (byte)'}', (byte)')' };
-        for (int i = 0; i < depth; i++) keys.Add(0x85);
+        for (int i = 0; i < keyDepth; i++) keys.Add(0x85);
         keys.AddRange([(byte)'N', (byte)'s', (byte)')']);
-        for (int i = 0; i < depth; i++) keys.Add(0x85);
+        for (int i = 0; i < keyDepth; i++) keys.Add(0x85);
         keys.AddRange([(byte)'N', (byte)'s', (byte)'.']);
         path = ZipWithPickle("keys.pth", [.. keys]);
         WeightsAssert.FailsWith(path, "holds no state dict", () => TorchCheckpoint.ReadStateDict(path));
@@ -623,39 +625,41 @@ public class TorchCheckpointTests
         return path;
     }
 
-    private static byte[] Unicode(string s)
+    internal static byte[] Unicode(string s)
     {
         byte[] utf8 = Encoding.UTF8.GetBytes(s);
         return [(byte)'X', .. BitConverter.GetBytes(utf8.Length), .. utf8];
     }
 
-    private static byte[] Global(string module, string name) => [(byte)'c', .. Encoding.ASCII.GetBytes(module + "\n" + name + "\n")];
+    internal static byte[] Global(string module, string name) => [(byte)'c', .. Encoding.ASCII.GetBytes(module + "\n" + name + "\n")];
 
-    private static byte[] Int(long v) => [(byte)'J', .. BitConverter.GetBytes((int)v)];
+    /// <summary>BININT for values that fit in 32 bits, else LONG1 of 8 bytes.</summary>
+    internal static byte[] Int(long v) =>
+        v is >= int.MinValue and <= int.MaxValue ? [(byte)'J', .. BitConverter.GetBytes((int)v)] : [0x8a, 8, .. BitConverter.GetBytes(v)];
 
-    private static byte[] StorageId(string key, long numel) =>
+    internal static byte[] StorageId(string key, long numel) =>
         [(byte)'(', .. Unicode("storage"), .. Global("torch", "FloatStorage"), .. Unicode(key), .. Unicode("cpu"), .. Int(numel), (byte)'t', (byte)'Q'];
 
-    private static byte[] Rebuild(string key, long numel, long offset, long[] size, long[] stride) =>
+    internal static byte[] Rebuild(string key, long numel, long offset, long[] size, long[] stride) =>
         [.. Global("torch._utils", "_rebuild_tensor_v2"), (byte)'(', .. StorageId(key, numel), .. Int(offset),
          (byte)'(', .. size.SelectMany(Int), (byte)'t', (byte)'(', .. stride.SelectMany(Int), (byte)'t',
          0x89, .. Global("collections", "OrderedDict"), (byte)')', (byte)'R', (byte)'t', (byte)'R'];
 
     /// <summary>OrderedDict() REDUCE MARK name tensor ... SETITEMS: an OrderedDict on the stack.</summary>
-    private static byte[] StateDictPickleBody((string Name, byte[] Tensor)[] entries) =>
+    internal static byte[] StateDictPickleBody((string Name, byte[] Tensor)[] entries) =>
         [.. Global("collections", "OrderedDict"), (byte)')', (byte)'R', (byte)'(',
          .. entries.SelectMany(e => Unicode(e.Name).Concat(e.Tensor)), (byte)'u'];
 
-    private static byte[] StateDictPickle((string Name, byte[] Tensor)[] entries) => [0x80, 2, .. StateDictPickleBody(entries), (byte)'.'];
+    internal static byte[] StateDictPickle((string Name, byte[] Tensor)[] entries) => [0x80, 2, .. StateDictPickleBody(entries), (byte)'.'];
 
-    private static byte[] Floats(params float[] values)
+    internal static byte[] Floats(params float[] values)
     {
         var bytes = new byte[values.Length * 4];
         for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
         return bytes;
     }
 
-    private static float[] Floats(byte[] data)
+    internal static float[] Floats(byte[] data)
     {
         var values = new float[data.Length / 4];
         for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan(i * 4));

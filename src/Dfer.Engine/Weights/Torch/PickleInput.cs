@@ -37,6 +37,9 @@ internal sealed class PickleInput
 
     internal long Remaining => _end - Position;
 
+    /// <summary>The length of the whole input (the file, or the pickle record of a zip).</summary>
+    internal long Length => _end;
+
     internal byte ReadByte()
     {
         if (_bufferPos == _bufferLength) Fill();
@@ -97,7 +100,7 @@ internal sealed class PickleInput
     /// Reads up to and excluding the next '\n'. Text opcodes are short (numbers, module names);
     /// the cap stops a file without newlines from being buffered whole.
     /// </summary>
-    internal byte[] ReadLine(int maxLength = 4096)
+    internal byte[] ReadLine(int maxLength = CheckpointLimits.MaxTextLineBytes)
     {
         var line = new List<byte>(32);
         while (true)

@@ -29,11 +29,12 @@ internal sealed class PySet
 }
 
 /// <summary>A dict (or OrderedDict) in insertion order; a repeated key keeps its first position, as in Python.</summary>
-internal sealed class PyDict
+/// <param name="keys">The key table of the pickle the dict belongs to.</param>
+internal sealed class PyDict(PyKeys keys)
 {
     private readonly List<object> _keys = [];
     private readonly List<object> _values = [];
-    private readonly Dictionary<object, int> _index = new(PyKeyComparer.Instance);
+    private readonly Dictionary<int, int> _index = [];
 
     internal int Count => _keys.Count;
 
@@ -47,16 +48,17 @@ internal sealed class PyDict
 
     internal IEnumerable<object> Keys => _keys;
 
-    /// <returns>false when the key cannot be a dict key (a list, dict or set).</returns>
+    /// <returns>false when the key cannot be a dict key (a list, dict or set, or a tuple holding one).</returns>
     internal bool Set(object key, object value)
     {
-        if (key is PyList or PyDict or PySet) return false;
-        if (_index.TryGetValue(key, out int i))
+        int id = keys.IdOf(key);
+        if (id < 0) return false;
+        if (_index.TryGetValue(id, out int i))
         {
             _values[i] = value;
             return true;
         }
-        _index.Add(key, _keys.Count);
+        _index.Add(id, _keys.Count);
         _keys.Add(key);
         _values.Add(value);
         return true;
@@ -64,7 +66,7 @@ internal sealed class PyDict
 
     internal bool TryGet(string key, out object value)
     {
-        if (_index.TryGetValue(key, out int i))
+        if (keys.TryFind(key, out int id) && _index.TryGetValue(id, out int i))
         {
             value = _values[i];
             return true;
@@ -75,79 +77,149 @@ internal sealed class PyDict
 }
 
 /// <summary>
-/// Python's equality for the keys a checkpoint uses: strings, numbers (1 == 1.0 == True), bytes
-/// and tuples of those. Tuples are compared with an explicit work list because their nesting
-/// depth is the file's choice; everything else compares by reference.
+/// Python's key equality for one pickle by hash-consing: every value used as a dict key gets a
+/// small integer id, equal ids exactly for equal keys (strings, bytes, numbers with 1 == 1.0 ==
+/// True, tuples of those; anything else by identity, as Python hashes it), and dicts index by id.
 /// </summary>
-internal sealed class PyKeyComparer : IEqualityComparer<object>
+/// <remarks>
+/// Why ids and not a structural comparer: with the memo, a pickle of a few hundred bytes can build
+/// a tuple nested 60 deep whose every level holds the level below twice, so walking it (to hash or
+/// compare) visits 2^60 nodes, and keys can be made to hash alike so that a dict of thousands of
+/// them compares every pair. Here each distinct object is given its id once (remembered by
+/// reference), a tuple's id is found from its items' ids, and the canonical text behind an id is
+/// hashed by .NET's per-process randomised string hashing, which a file cannot aim collisions
+/// at. The work is linear in what the pickle built, and it is charged to the pickle's budget.
+/// Nested tuples are resolved with an explicit stack, so depth costs heap, not the call stack.
+/// </remarks>
+internal sealed class PyKeys(Action<long> charge)
 {
-    internal static readonly PyKeyComparer Instance = new();
+    /// <summary>Ids already given, by object identity (boxed numbers included).</summary>
+    private readonly Dictionary<object, int> _ids = new(ReferenceEqualityComparer.Instance);
+    /// <summary>Ids of strings, by value.</summary>
+    private readonly Dictionary<string, int> _strings = new(StringComparer.Ordinal);
+    /// <summary>Ids of every other value, by a canonical text ("i5", "f...", "b...", "t3,7").</summary>
+    private readonly Dictionary<string, int> _canonical = new(StringComparer.Ordinal);
+    private int _next;
 
-    public new bool Equals(object? x, object? y)
+    /// <summary>The key's id, or -1 when it is unhashable.</summary>
+    internal int IdOf(object key)
     {
-        var work = new Stack<(object, object)>();
-        work.Push((x!, y!));
+        if (_ids.TryGetValue(key, out int known)) return known;
+        if (key is not PyTuple root) return Remember(key, ScalarId(key));
+
+        // Post-order over the tuples not yet given an id.
+        var work = new Stack<(PyTuple Tuple, int Next)>();
+        work.Push((root, 0));
         while (work.Count > 0)
         {
-            var (a, b) = work.Pop();
-            if (a is PyTuple ta && b is PyTuple tb)
+            var (t, next) = work.Pop();
+            bool descended = false;
+            for (int i = next; i < t.Items.Length; i++)
             {
-                if (ta.Items.Length != tb.Items.Length) return false;
-                for (int i = 0; i < ta.Items.Length; i++) work.Push((ta.Items[i], tb.Items[i]));
-                continue;
+                if (t.Items[i] is PyTuple child && !_ids.ContainsKey(child))
+                {
+                    work.Push((t, i + 1));
+                    work.Push((child, 0));
+                    descended = true;
+                    break;
+                }
             }
-            if (!ScalarEquals(a, b)) return false;
-        }
-        return true;
-    }
-
-    public int GetHashCode(object obj)
-    {
-        if (obj is PyTuple t)
-        {
-            // Only the top level, so that hashing stays flat however deep the tuple nests.
-            var h = new HashCode();
-            h.Add(t.Items.Length);
+            if (descended) continue;
+            var text = new System.Text.StringBuilder(2 + 8 * t.Items.Length).Append('t');
+            bool hashable = true;
             foreach (object item in t.Items)
-                if (item is not PyTuple) h.Add(ScalarHash(item));
-            return h.ToHashCode();
+            {
+                int itemId = _ids.TryGetValue(item, out int k) ? k : Remember(item, ScalarId(item));
+                if (itemId < 0) { hashable = false; break; }
+                text.Append(itemId).Append(',');
+            }
+            Remember(t, hashable ? Intern(_canonical, text.ToString()) : -1);
         }
-        return ScalarHash(obj);
+        return _ids[root];
     }
 
-    private static bool ScalarEquals(object a, object b)
+    /// <summary>The id of a string key, if any dict of this pickle has used one equal to it.</summary>
+    internal bool TryFind(string key, out int id) => _strings.TryGetValue(key, out id);
+
+    private int Remember(object key, int id)
     {
-        if (a is string sa) return b is string sb && string.Equals(sa, sb, StringComparison.Ordinal);
-        if (a is byte[] ba) return b is byte[] bb && ba.AsSpan().SequenceEqual(bb);
-        if (Number(a) is { } na) return Number(b) is { } nb && na == nb;
-        return ReferenceEquals(a, b);
+        charge(48);
+        _ids[key] = id;
+        return id;
     }
 
-    private static int ScalarHash(object a)
+    private int Intern(Dictionary<string, int> table, string text)
     {
-        if (a is string s) return StringComparer.Ordinal.GetHashCode(s);
-        if (a is byte[] bytes)
+        if (table.TryGetValue(text, out int id)) return id;
+        charge(64 + 2L * text.Length);
+        id = _next++;
+        table.Add(text, id);
+        return id;
+    }
+
+    private int Fresh()
+    {
+        charge(8);
+        return _next++;
+    }
+
+    private int ScalarId(object o)
+    {
+        switch (o)
         {
-            var h = new HashCode();
-            h.AddBytes(bytes);
-            return h.ToHashCode();
+            case string s: return Intern(_strings, s);
+            case byte[] b: return Intern(_canonical, "b" + Convert.ToHexString(b));
+            case bool b: return Intern(_canonical, b ? "i1" : "i0");
+            case long l: return Intern(_canonical, "i" + l.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            case BigInteger big when big >= long.MinValue && big <= long.MaxValue:
+                return Intern(_canonical, "i" + ((long)big).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            case BigInteger big: return Intern(_canonical, "I" + Convert.ToHexString(big.ToByteArray()));
+            case double d when double.IsNaN(d): return Fresh(); // NaN equals nothing, not even itself
+            case double d when double.IsFinite(d) && d == Math.Floor(d):
+                if (d >= -9.2233720368547758E18 && d < 9.2233720368547758E18)
+                    return Intern(_canonical, "i" + ((long)d).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                return Intern(_canonical, "I" + Convert.ToHexString(new BigInteger(d).ToByteArray()));
+            case double d: return Intern(_canonical, "f" + BitConverter.DoubleToInt64Bits(d).ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
+            case PyList or PyDict or PySet: return -1; // unhashable, as in Python
+            default: return Fresh(); // None, globals, inert objects, storages, tensors: by identity
         }
-        if (Number(a) is { } n) return n.GetHashCode();
-        return System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(a);
+    }
+}
+
+/// <summary>
+/// The memory one file's pickles may use, in estimated bytes of what they build: objects and
+/// container items (charged when made, never refunded: a pickle that builds and drops objects
+/// still made the garbage collector work for them) plus the stack slots in use now.
+/// </summary>
+internal sealed class PickleBudget
+{
+    private PickleBudget(long limit, long fileLength)
+    {
+        Limit = limit;
+        FileLength = fileLength;
     }
 
-    /// <summary>A number as a double, or as a long when it is integral, so that equal values hash alike.</summary>
-    private static Numeric? Number(object a) => a switch
+    /// <summary>The budget for a file of <paramref name="fileLength"/> bytes (see <see cref="CheckpointLimits"/>).</summary>
+    internal static PickleBudget ForFile(long fileLength)
     {
-        bool b => new Numeric(b ? 1 : 0, null),
-        long l => new Numeric(l, null),
-        BigInteger big => new Numeric(0, big),
-        double d when d == Math.Floor(d) && d >= long.MinValue && d < 9.2233720368547758E18 => new Numeric((long)d, null),
-        double d => new Numeric(0, null, d),
-        _ => null,
-    };
+        long perFile = fileLength > (CheckpointLimits.MaxPickleHeapBytes / CheckpointLimits.PickleHeapBytesPerFileByte)
+            ? CheckpointLimits.MaxPickleHeapBytes
+            : fileLength * CheckpointLimits.PickleHeapBytesPerFileByte + CheckpointLimits.PickleHeapAllowanceBytes;
+        return new PickleBudget(Math.Min(perFile, CheckpointLimits.MaxPickleHeapBytes), fileLength);
+    }
 
-    private readonly record struct Numeric(long Integer, BigInteger? Big, double? Fraction = null);
+    internal long Limit { get; }
+    internal long FileLength { get; }
+    internal long Used { get; private set; }
+
+    internal void Charge(long bytes, PickleInput input)
+    {
+        Used += bytes;
+        if (Used > Limit)
+            throw input.Fail($"needs more than {Limit} bytes of memory to unpickle, the budget for a file of {FileLength} bytes; refusing (a pickle that amplifies a small file)");
+    }
+
+    internal void Release(long bytes) => Used -= bytes;
 }
 
 /// <summary>A module-level name the pickle referred to, resolved through the fixed table.</summary>

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Compression;
 using System.Numerics;
 using Dfer.Tensors;
 
@@ -22,7 +21,10 @@ public sealed record RawTensor(string Name, DType DType, long[] Shape, byte[] Da
 /// a fixed table: tensors and dicts are rebuilt in C#, known metadata classes (argparse.Namespace,
 /// numpy scalars, optimizer classes) become inert stand-in objects, and every other name is refused.
 /// Tensor bytes are read only for the tensors of the selected state dict, after checking that
-/// each view fits inside its storage.
+/// each view fits inside its storage, and only the part of each storage its views reach is kept.
+/// What a file may make Dfer allocate is bounded by <see cref="CheckpointLimits"/>: zip records
+/// are checked for overlap, duplicates and their CRC-32 (<see cref="TorchZip"/>), the unpickler
+/// runs on a memory budget (<see cref="PickleBudget"/>), and the tensors once expanded on another.
 /// </remarks>
 public static class TorchCheckpoint
 {
@@ -33,11 +35,6 @@ public static class TorchCheckpoint
 
     /// <summary>Entries tried, in order, when the file holds a wrapper dict rather than a bare state dict.</summary>
     private static readonly string[] WrapperKeys = ["state_dict", "model", "model_state_dict", "net"];
-
-    /// <summary>Far beyond any real data.pkl (a few MB for the largest models), well below what would hurt.</summary>
-    private const long MaxPickleBytes = 512L << 20;
-
-    private const int MaxRank = 64;
 
     /// <summary>
     /// Reads the state dict of a torch.save file: <paramref name="key"/> names the entry holding it
@@ -53,11 +50,13 @@ public static class TorchCheckpoint
         using FileStream stream = UserFile.OpenRead(path);
         try
         {
-            Span<byte> head = stackalloc byte[4];
+            Span<byte> head = stackalloc byte[9];
             int n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
             stream.Position = 0;
-            if (n == 4 && head.SequenceEqual("PK\x03\x04"u8))
+            if (n >= 4 && head[..4].SequenceEqual("PK\x03\x04"u8))
                 return ReadZip(path, stream, key);
+            if (n == 9 && head[8] == (byte)'{' && BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)(stream.Length - 8))
+                throw UserFile.Fail(path, "is a safetensors file, not a PyTorch checkpoint (torch.save); it needs no conversion: Dfer reads safetensors weights as they are");
             if (n >= 2 && head[0] == 0x80)
                 return ReadLegacy(path, stream, key);
             throw UserFile.Fail(path, "is not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy torch.save pickle)");
@@ -93,109 +92,62 @@ public static class TorchCheckpoint
 
     private static IReadOnlyList<RawTensor> ReadZip(string path, FileStream stream, string? key)
     {
-        ZipArchive archive;
-        try
-        {
-            archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
-        }
-        catch (Exception ex) when (ex is InvalidDataException or ArgumentException or NotSupportedException)
-        {
-            throw UserFile.Fail(path, $"is not a readable zip archive ({UserFile.OneLine(ex.Message)}); the file is truncated or corrupt", ex);
-        }
-        using (archive)
-        {
-            try
-            {
-                return ReadZip(path, stream.Length, archive, key);
-            }
-            catch (Exception ex) when (ex is InvalidDataException or NotSupportedException)
-            {
-                // Bad local headers, CRC mismatches, compression methods other than store and deflate.
-                throw UserFile.Fail(path, $"has a corrupt or unreadable zip record: {UserFile.OneLine(ex.Message)}", ex);
-            }
-        }
-    }
-
-    private static IReadOnlyList<RawTensor> ReadZip(string path, long fileLength, ZipArchive archive, string? key)
-    {
-        var pickles = archive.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal)
-                                                 && e.FullName.IndexOf('/') == e.FullName.Length - "/data.pkl".Length).ToList();
+        TorchZip zip = TorchZip.Open(path, stream);
+        var pickles = zip.Entries.Where(e => e.Name.EndsWith("/data.pkl", StringComparison.Ordinal)
+                                             && e.Name.IndexOf('/') == e.Name.Length - "/data.pkl".Length).ToList();
         if (pickles.Count == 0)
             throw UserFile.Fail(path, "is a zip archive without a <folder>/data.pkl record; not a torch.save file");
         if (pickles.Count > 1)
             throw UserFile.Fail(path, $"is a zip archive with {pickles.Count} */data.pkl records; not a torch.save file");
-        string prefix = pickles[0].FullName[..^"data.pkl".Length];
-        if (archive.GetEntry(prefix + "constants.pkl") is not null
-            || archive.Entries.Any(e => e.FullName.StartsWith(prefix + "code/", StringComparison.Ordinal)))
+        string prefix = pickles[0].Name[..^"data.pkl".Length];
+        if (zip.Find(prefix + "constants.pkl") is not null
+            || zip.Entries.Any(e => e.Name.StartsWith(prefix + "code/", StringComparison.Ordinal)))
             throw UserFile.Fail(path, "this is a TorchScript archive (torch.jit.save); save the state dict with torch.save(model.state_dict(), path)");
 
         bool bigEndian = false;
-        if (archive.GetEntry(prefix + "byteorder") is { } order)
+        if (zip.Find(prefix + "byteorder") is { } order)
         {
-            string text = System.Text.Encoding.ASCII.GetString(ReadSmallEntry(path, order, 64)).Trim();
+            string text = System.Text.Encoding.ASCII.GetString(zip.ReadAll(order, CheckpointLimits.MaxByteOrderBytes, "the byte order")).Trim();
             bigEndian = text switch
             {
                 "little" => false,
                 "big" => true,
-                _ => throw UserFile.Fail(path, $"has byteorder record {UserFile.Quote(text)}, expected \"little\" or \"big\""),
+                _ => throw UserFile.Fail(path, $"has byteorder record {UserFile.QuoteCapped(text, 40)}, expected \"little\" or \"big\""),
             };
         }
 
-        byte[] pickle = ReadSmallEntry(path, pickles[0], MaxPickleBytes);
+        // The pickle's bytes are the first thing its memory budget pays for.
+        var budget = PickleBudget.ForFile(stream.Length);
+        TorchZip.Entry pkl = pickles[0];
+        if (pkl.Size > budget.Limit)
+            throw UserFile.Fail(path, $"record {UserFile.QuoteCapped(pkl.Name)} is {pkl.Size} bytes, more than the {budget.Limit}-byte unpickling budget of a file of {stream.Length} bytes");
+        byte[] pickle = zip.ReadAll(pkl, CheckpointLimits.MaxPickleBytes, "the pickle");
         var storages = new Storages(legacy: false);
         object root;
         using (var ms = new MemoryStream(pickle, writable: false))
-            root = new Unpickler(new PickleInput(ms, path, "data.pkl"), storages.Load).Load();
+        {
+            var input = new PickleInput(ms, path, "data.pkl");
+            budget.Charge(pickle.Length, input);
+            root = new Unpickler(input, storages.Load, budget).Load();
+        }
 
         var tensors = SelectStateDict(path, root, key);
 
-        byte[] ReadStorage(StorageRef s)
+        byte[] ReadStorage(StorageRef s, long first, long count)
         {
             string name = prefix + "data/" + s.Key;
-            ZipArchiveEntry entry = archive.GetEntry(name)
-                ?? throw UserFile.Fail(path, $"has no record {UserFile.Quote(name)} for a storage its tensors use");
+            TorchZip.Entry entry = zip.Find(name)
+                ?? throw UserFile.Fail(path, $"has no record {UserFile.QuoteCapped(name)} for a storage its tensors use");
             long needed = StorageBytes(path, s);
-            if (entry.Length < needed)
-                throw UserFile.Fail(path, $"record {UserFile.Quote(name)} holds {entry.Length} bytes, but its storage of {s.Numel} {s.TypeName} elements needs {needed}");
-            // The declared sizes come from the file: an uncompressed record cannot be larger than
-            // the file, and deflate cannot expand more than ~1032:1.
-            if (entry.CompressedLength > fileLength || needed > Math.Max(entry.CompressedLength, 1) * 1100)
-                throw UserFile.Fail(path, $"record {UserFile.Quote(name)} declares sizes that do not fit in the file; the file is corrupt");
-            var data = new byte[needed];
-            using (Stream s2 = entry.Open())
-            {
-                try
-                {
-                    s2.ReadExactly(data);
-                }
-                catch (EndOfStreamException ex)
-                {
-                    throw UserFile.Fail(path, $"record {UserFile.Quote(name)} ends early; the file is truncated", ex);
-                }
-            }
-            if (bigEndian) SwapBytes(data, s.ElementSize);
-            return data;
+            if (entry.Size < needed)
+                throw UserFile.Fail(path, $"record {UserFile.QuoteCapped(name)} holds {entry.Size} bytes, but its storage of {s.Numel} {s.TypeName} elements needs {needed}");
+            var window = new byte[count * s.ElementSize];
+            zip.Read(entry, first * s.ElementSize, window);
+            if (bigEndian) SwapBytes(window, s.ElementSize);
+            return window;
         }
 
-        return Materialize(path, fileLength, tensors, ReadStorage);
-    }
-
-    private static byte[] ReadSmallEntry(string path, ZipArchiveEntry entry, long max)
-    {
-        if (entry.Length > max)
-            throw UserFile.Fail(path, $"record {UserFile.Quote(entry.FullName)} is {entry.Length} bytes, more than the {max} Dfer reads");
-        using Stream s = entry.Open();
-        using var ms = new MemoryStream();
-        var buffer = new byte[81920];
-        int n;
-        // Counted as it is read: the declared length is the file's claim, not a fact.
-        while ((n = s.Read(buffer, 0, buffer.Length)) > 0)
-        {
-            if (ms.Length + n > max)
-                throw UserFile.Fail(path, $"record {UserFile.Quote(entry.FullName)} is more than the {max} bytes Dfer reads");
-            ms.Write(buffer, 0, n);
-        }
-        return ms.ToArray();
+        return Materialize(path, stream.Length, tensors, ReadStorage);
     }
 
     // ---- the legacy format (PyTorch < 1.6, or _use_new_zipfile_serialization=False) ------------
@@ -206,22 +158,23 @@ public static class TorchCheckpoint
         // pickle (storages as persistent ids), a pickle of the storage keys, and for each key in
         // that order an 8-byte little-endian element count and the raw little-endian elements.
         var input = new PickleInput(stream, path, "the pickle header");
-        object magic = new Unpickler(input, NoPersistentIds).Load();
+        var budget = PickleBudget.ForFile(stream.Length);
+        object magic = new Unpickler(input, NoPersistentIds, budget).Load();
         if (magic is not BigInteger m || m != LegacyMagic)
             throw UserFile.Fail(path, "is a pickle but not a torch.save file (no PyTorch magic number)");
         input.What = "the protocol version";
-        object version = new Unpickler(input, NoPersistentIds).Load();
+        object version = new Unpickler(input, NoPersistentIds, budget).Load();
         if (version is not long v || v != LegacyProtocolVersion)
             throw UserFile.Fail(path, $"is a legacy torch.save file of protocol version {(version is long lv ? lv.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")}, expected {LegacyProtocolVersion}");
         input.What = "sys_info";
-        if (new Unpickler(input, NoPersistentIds).Load() is not PyDict)
+        if (new Unpickler(input, NoPersistentIds, budget).Load() is not PyDict)
             throw UserFile.Fail(path, "has a malformed legacy header (sys_info is not a dict)");
 
         var storages = new Storages(legacy: true);
         input.What = "the main pickle";
-        object root = new Unpickler(input, storages.Load).Load();
+        object root = new Unpickler(input, storages.Load, budget).Load();
         input.What = "the storage key list";
-        object keyList = new Unpickler(input, NoPersistentIds).Load();
+        object keyList = new Unpickler(input, NoPersistentIds, budget).Load();
         if (keyList is not PyList keys || keys.Items.Any(k => k is not string))
             throw UserFile.Fail(path, "has a malformed storage key list (not a list of strings)");
 
@@ -230,27 +183,26 @@ public static class TorchCheckpoint
         foreach (string k in keys.Items.Cast<string>())
         {
             if (!storages.Roots.TryGetValue(k, out StorageRef? root0))
-                throw UserFile.Fail(path, $"lists storage {UserFile.Quote(k)}, which no tensor uses, so its element size is unknown");
+                throw UserFile.Fail(path, $"lists storage {UserFile.QuoteCapped(k)}, which no tensor uses, so its element size is unknown");
             if (!positions.TryAdd(k, -1))
-                throw UserFile.Fail(path, $"lists storage {UserFile.Quote(k)} twice");
+                throw UserFile.Fail(path, $"lists storage {UserFile.QuoteCapped(k)} twice");
             long numel = input.ReadInt64();
             if (numel != root0.Numel)
-                throw UserFile.Fail(path, $"storage {UserFile.Quote(k)} holds {numel} elements, but its tensors were saved with {root0.Numel}");
+                throw UserFile.Fail(path, $"storage {UserFile.QuoteCapped(k)} holds {numel} elements, but its tensors were saved with {root0.Numel}");
             positions[k] = input.Position;
-            input.Skip(StorageBytes(path, root0), $"storage {UserFile.Quote(k)}");
+            input.Skip(StorageBytes(path, root0), $"storage {UserFile.QuoteCapped(k)}");
         }
 
         var tensors = SelectStateDict(path, root, key);
 
-        byte[] ReadStorage(StorageRef s)
+        byte[] ReadStorage(StorageRef s, long first, long count)
         {
             if (!positions.TryGetValue(s.Key, out long position))
-                throw UserFile.Fail(path, $"has no data for storage {UserFile.Quote(s.Key)}");
-            input.Seek(position);
-            // The whole root storage: a legacy storage view is a window into it.
-            StorageRef root = storages.Roots[s.Key];
+                throw UserFile.Fail(path, $"has no data for storage {UserFile.QuoteCapped(s.Key)}");
+            // first and count are in elements of the root storage (a legacy storage view is a window into it).
+            input.Seek(position + first * s.ElementSize);
             // Always little-endian: PyTorch byte-swapped on write where it had to.
-            return input.ReadBytes(StorageBytes(path, root), $"storage {UserFile.Quote(s.Key)}");
+            return input.ReadBytes(count * s.ElementSize, $"storage {UserFile.QuoteCapped(s.Key)}");
         }
 
         return Materialize(path, stream.Length, tensors, ReadStorage);
@@ -277,7 +229,7 @@ public static class TorchCheckpoint
             if (pid is not PyTuple t || t.Items.Length == 0 || t.Items[0] is not string kind)
                 throw input.Fail($"has an unknown persistent id ({Unpickler.Describe(pid)}); expected a ('storage', ...) tuple");
             if (kind != "storage")
-                throw input.Fail($"has an unknown persistent id of kind {UserFile.Quote(kind)}; Dfer reads only tensor storages");
+                throw input.Fail($"has an unknown persistent id of kind {UserFile.QuoteCapped(kind)}; Dfer reads only tensor storages");
             if (t.Items.Length != arity)
                 throw input.Fail($"has a storage persistent id of {t.Items.Length} items, expected {arity}");
             if (t.Items[1] is not PyGlobal { Kind: GlobalKind.StorageType } type)
@@ -285,22 +237,22 @@ public static class TorchCheckpoint
             if (t.Items[2] is not string key || key.Length == 0)
                 throw input.Fail($"has a storage whose key is {Unpickler.Describe(t.Items[2])}, not a string");
             if (t.Items[4] is not long numel || numel < 0)
-                throw input.Fail($"has storage {UserFile.Quote(key)} with element count {Unpickler.Describe(t.Items[4])}");
+                throw input.Fail($"has storage {UserFile.QuoteCapped(key)} with element count {Unpickler.DescribeValue(t.Items[4])}");
 
             var storage = new StorageRef(key, type.StorageDType!.Value, TorchGlobals.ElementSize(type), numel, type.Name);
             if (Roots.TryGetValue(key, out StorageRef? known))
             {
                 if (known.TypeName != storage.TypeName || known.Numel != numel)
-                    throw input.Fail($"uses storage {UserFile.Quote(key)} once as {known.Numel} {known.TypeName} elements and once as {numel} {storage.TypeName}");
+                    throw input.Fail($"uses storage {UserFile.QuoteCapped(key)} once as {known.Numel} {known.TypeName} elements and once as {numel} {storage.TypeName}");
                 storage = known;
             }
             else Roots.Add(key, storage);
 
             if (!legacy || t.Items[5] is PyNone) return storage;
             if (t.Items[5] is not PyTuple { Items: [string viewKey, long offset, long viewNumel] })
-                throw input.Fail($"has storage {UserFile.Quote(key)} with malformed view metadata");
+                throw input.Fail($"has storage {UserFile.QuoteCapped(key)} with malformed view metadata");
             if (offset < 0 || viewNumel < 0 || offset > numel || viewNumel > numel - offset)
-                throw input.Fail($"has a view {UserFile.Quote(viewKey)} of elements [{offset}, {offset}+{viewNumel}) of storage {UserFile.Quote(key)}, which holds {numel}");
+                throw input.Fail($"has a view {UserFile.QuoteCapped(viewKey)} of elements [{offset}, {offset}+{viewNumel}) of storage {UserFile.QuoteCapped(key)}, which holds {numel}");
             return new StorageRef(key, storage.DType, storage.ElementSize, viewNumel, storage.TypeName) { ViewOffset = offset };
         }
     }
@@ -311,12 +263,12 @@ public static class TorchCheckpoint
         {
             long bytes = checked(s.Numel * s.ElementSize);
             if (bytes > Array.MaxLength)
-                throw UserFile.Fail(path, $"storage {UserFile.Quote(s.Key)} is {bytes} bytes; Dfer reads storages of at most {Array.MaxLength} bytes");
+                throw UserFile.Fail(path, $"storage {UserFile.QuoteCapped(s.Key)} is {bytes} bytes; Dfer reads storages of at most {Array.MaxLength} bytes");
             return bytes;
         }
         catch (OverflowException)
         {
-            throw UserFile.Fail(path, $"storage {UserFile.Quote(s.Key)} declares {s.Numel} elements, too many to address");
+            throw UserFile.Fail(path, $"storage {UserFile.QuoteCapped(s.Key)} declares {s.Numel} elements, too many to address");
         }
     }
 
@@ -336,11 +288,11 @@ public static class TorchCheckpoint
         if (key is not null)
         {
             selected = Lookup(path, root, key);
-            where = $"entry {UserFile.Quote(key)}";
+            where = $"entry {UserFile.QuoteCapped(key)}";
             if (selected is not PyDict d || d.Count == 0)
                 throw UserFile.Fail(path, $"{where} holds {(selected is PyDict ? "an empty dict" : Unpickler.Describe(selected))}, not a state dict");
             if (d.Items.FirstOrDefault(kv => kv.Key is not string || kv.Value is not TensorRef) is { Key: not null } bad)
-                throw UserFile.Fail(path, $"{where} is not a state dict: {(bad.Key is string s ? UserFile.Quote(s) : Unpickler.Describe(bad.Key))} maps to {Unpickler.Describe(bad.Value)}, not a tensor");
+                throw UserFile.Fail(path, $"{where} is not a state dict: {(bad.Key is string s ? UserFile.QuoteCapped(s) : Unpickler.Describe(bad.Key))} maps to {Unpickler.Describe(bad.Value)}, not a tensor");
         }
         else if (IsStateDict(root))
         {
@@ -361,7 +313,7 @@ public static class TorchCheckpoint
             }
             if (found is null)
             {
-                var names = top.Keys.Select(k => k is string s ? UserFile.Quote(s) : Unpickler.Describe(k)).ToList();
+                var names = top.Keys.Select(k => k is string s ? UserFile.QuoteCapped(s) : Unpickler.Describe(k)).ToList();
                 string list = names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", and {names.Count - 12} more";
                 throw UserFile.Fail(path, $"holds no state dict where Dfer looks (a dict of tensors at the top or under {string.Join(", ", WrapperKeys)}); its top-level keys are {(names.Count == 0 ? "none" : list)}; name the entry holding the weights with --key");
             }
@@ -374,7 +326,7 @@ public static class TorchCheckpoint
         {
             string name = StateDict.StripPrefix((string)k);
             if (!seen.Add(name))
-                throw UserFile.Fail(path, $"tensor {UserFile.Quote(name)} appears twice (once with and once without the 'module.' prefix?)");
+                throw UserFile.Fail(path, $"tensor {UserFile.QuoteCapped(name)} appears twice (once with and once without the 'module.' prefix?)");
             result.Add((name, (TensorRef)v));
         }
         return result;
@@ -393,12 +345,12 @@ public static class TorchCheckpoint
         foreach (string part in key.Split('.'))
         {
             if (current is not PyDict d)
-                throw UserFile.Fail(path, $"has no entry {UserFile.Quote(key)}: {(walked.Length == 0 ? "the file" : UserFile.Quote(walked))} holds {Unpickler.Describe(current)}, not a dict");
+                throw UserFile.Fail(path, $"has no entry {UserFile.QuoteCapped(key)}: {(walked.Length == 0 ? "the file" : UserFile.QuoteCapped(walked))} holds {Unpickler.Describe(current)}, not a dict");
             if (!d.TryGet(part, out current))
             {
-                var names = d.Keys.Select(k => k is string s ? UserFile.Quote(s) : Unpickler.Describe(k)).ToList();
+                var names = d.Keys.Select(k => k is string s ? UserFile.QuoteCapped(s) : Unpickler.Describe(k)).ToList();
                 string list = names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", and {names.Count - 12} more";
-                throw UserFile.Fail(path, $"has no entry {UserFile.Quote(key)}; the keys {(walked.Length == 0 ? "at the top" : "of " + UserFile.Quote(walked))} are {(names.Count == 0 ? "none" : list)}");
+                throw UserFile.Fail(path, $"has no entry {UserFile.QuoteCapped(key)}; the keys {(walked.Length == 0 ? "at the top" : "of " + UserFile.QuoteCapped(walked))} are {(names.Count == 0 ? "none" : list)}");
             }
             walked = walked.Length == 0 ? part : walked + "." + part;
         }
@@ -407,23 +359,30 @@ public static class TorchCheckpoint
 
     // ---- copying the tensors out -------------------------------------------------------------
 
+    /// <summary>Reads <paramref name="count"/> elements of a storage from element <paramref name="first"/> on (of its root storage).</summary>
+    private delegate byte[] StorageReader(StorageRef storage, long first, long count);
+
     private static List<RawTensor> Materialize(string path, long fileLength, List<(string Name, TensorRef Tensor)> tensors,
-        Func<StorageRef, byte[]> readStorage)
+        StorageReader readStorage)
     {
         // Expanded (stride 0) tensors are legitimately larger than their storage, but a state dict
         // of weights is about the size of its file; the cap keeps a tiny file from asking for
         // gigabytes through broadcasting.
-        long budget = checked(fileLength * 4 + (256L << 20));
+        long budget = fileLength > (long.MaxValue - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
+            ? long.MaxValue
+            : fileLength * CheckpointLimits.ExpandedBytesPerFileByte + CheckpointLimits.ExpandedAllowanceBytes;
         long total = 0;
-        var cache = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        var result = new List<RawTensor>(tensors.Count);
-        foreach (var (name, t) in tensors)
+        var numels = new long[tensors.Count];
+        // Per storage (by key), the elements of the root storage its views reach: only those are kept.
+        var windows = new Dictionary<string, (StorageRef Storage, long First, long Last)>(StringComparer.Ordinal);
+        for (int k = 0; k < tensors.Count; k++)
         {
+            var (name, t) = tensors[k];
             StorageRef s = t.Storage;
-            string q = UserFile.Quote(name);
+            string q = UserFile.QuoteCapped(name);
             int rank = t.Size.Length;
-            if (rank > MaxRank)
-                throw UserFile.Fail(path, $"tensor {q} has {rank} dimensions; Dfer reads at most {MaxRank}");
+            if (rank > CheckpointLimits.MaxRank)
+                throw UserFile.Fail(path, $"tensor {q} has {rank} dimensions; Dfer reads at most {CheckpointLimits.MaxRank}");
             if (t.Stride.Length != rank)
                 throw UserFile.Fail(path, $"tensor {q} has {rank} sizes but {t.Stride.Length} strides");
             if (t.Size.Any(d => d < 0))
@@ -432,6 +391,7 @@ public static class TorchCheckpoint
                 throw UserFile.Fail(path, $"tensor {q} has a negative stride ({string.Join(", ", t.Stride)}), which PyTorch never saves");
             if (t.Offset < 0)
                 throw UserFile.Fail(path, $"tensor {q} has a negative storage offset {t.Offset}");
+            StorageBytes(path, s);
 
             long numel, extent, outBytes;
             int outSize = s.DType.Size();
@@ -457,28 +417,41 @@ public static class TorchCheckpoint
             total += outBytes;
             if (total > budget)
                 throw UserFile.Fail(path, $"tensors of the state dict take more than {budget} bytes once expanded, far more than the file's {fileLength}; refusing (tensor {q})");
+            numels[k] = numel;
+            if (numel == 0) continue;
+            long first = s.ViewOffset + t.Offset, last = s.ViewOffset + extent;
+            windows[s.Key] = windows.TryGetValue(s.Key, out var w)
+                ? (w.Storage, Math.Min(w.First, first), Math.Max(w.Last, last))
+                : (s, first, last);
+        }
 
-            var data = new byte[outBytes];
-            if (numel > 0)
+        var read = new Dictionary<string, (long First, byte[] Bytes)>(StringComparer.Ordinal);
+        foreach (var (key, w) in windows)
+            read.Add(key, (w.First, readStorage(w.Storage, w.First, w.Last - w.First + 1)));
+
+        var result = new List<RawTensor>(tensors.Count);
+        for (int k = 0; k < tensors.Count; k++)
+        {
+            var (name, t) = tensors[k];
+            var data = new byte[numels[k] * t.Storage.DType.Size()];
+            if (numels[k] > 0)
             {
-                if (!cache.TryGetValue(s.Key, out byte[]? bytes))
-                {
-                    bytes = readStorage(s);
-                    cache.Add(s.Key, bytes);
-                }
-                Gather(bytes, s, t, numel, data);
+                var (first, bytes) = read[t.Storage.Key];
+                Gather(bytes, t.Storage.ViewOffset + t.Offset - first, t.Storage, t, numels[k], data);
             }
-            result.Add(new RawTensor(name, s.DType, (long[])t.Size.Clone(), data));
+            result.Add(new RawTensor(name, t.Storage.DType, (long[])t.Size.Clone(), data));
         }
         return result;
     }
 
-    /// <summary>Copies the strided view into row-major order, widening int16/int8 to int32 on the way.</summary>
-    private static void Gather(byte[] storage, StorageRef s, TensorRef t, long numel, byte[] dst)
+    /// <summary>
+    /// Copies the strided view, whose first element is element <paramref name="first"/> of
+    /// <paramref name="storage"/>, into row-major order, widening int16/int8 to int32 on the way.
+    /// </summary>
+    private static void Gather(byte[] storage, long first, StorageRef s, TensorRef t, long numel, byte[] dst)
     {
         int es = s.ElementSize;
         int outSize = s.DType.Size();
-        long first = s.ViewOffset + t.Offset;
         int rank = t.Size.Length;
 
         bool contiguous = true;

@@ -8,26 +8,43 @@ namespace Dfer.Weights;
 /// A restricted unpickler for protocols 0–5: it runs the pickle machine over plain C# values and
 /// resolves globals only through <see cref="TorchGlobals"/>, so a checkpoint can describe
 /// containers and tensors but can never make anything run. It is a loop over opcodes with an
-/// explicit stack, so hostile nesting costs heap, not the call stack.
+/// explicit stack, so hostile nesting costs heap, not the call stack, and everything it builds is
+/// charged to a <see cref="PickleBudget"/>, so a small file cannot make it allocate gigabytes.
 /// </summary>
 internal sealed class Unpickler
 {
-    /// <summary>Python refuses decimal literals longer than this, too; parsing longer ones is quadratic.</summary>
-    private const int MaxDecimalDigits = 4300;
+    // Estimated bytes of what the machine builds (64-bit .NET: object header 16 bytes, references
+    // 8, lists that double as they grow). Over-estimates, so that the budget bounds real memory.
+    private const long SlotCost = 16;
+    private const long MarkCost = 64;
+    private const long MemoCost = 64;
+    private const long BoxCost = 24;
+    private const long TupleCost = 64;
+    private const long ListCost = 64;
+    private const long ItemCost = 16;
+    private const long DictCost = 256;
+    private const long DictItemCost = 96;
+    private const long ObjectCost = 96;
 
     private readonly PickleInput _in;
     private readonly Func<object, PickleInput, object> _persistentLoad;
     private readonly Dictionary<long, object> _memo = [];
+    private readonly PickleBudget _budget;
+    private readonly PyKeys _keys;
     private readonly Stack<List<object>> _metastack = new();
     private List<object> _stack = [];
     private byte _opcode;
 
     /// <param name="input">Where the pickle starts.</param>
     /// <param name="persistentLoad">Turns a persistent id into an object (a storage), or throws.</param>
-    internal Unpickler(PickleInput input, Func<object, PickleInput, object> persistentLoad)
+    /// <param name="budget">The memory budget, shared by all the pickles of one file; by default
+    /// the budget of a file as long as the input.</param>
+    internal Unpickler(PickleInput input, Func<object, PickleInput, object> persistentLoad, PickleBudget? budget = null)
     {
         _in = input;
         _persistentLoad = persistentLoad;
+        _budget = budget ?? PickleBudget.ForFile(input.Length);
+        _keys = new PyKeys(Charge);
     }
 
     /// <summary>Runs the pickle up to its STOP and returns the object it built.</summary>
@@ -55,70 +72,71 @@ internal sealed class Unpickler
                     if (_stack.Count != 1) throw Fail($"ends with {_stack.Count} objects on the stack instead of 1");
                     return _stack[0];
                 case (byte)'(': // MARK
+                    Charge(MarkCost);
                     _metastack.Push(_stack);
                     _stack = [];
                     break;
                 case (byte)'0': // POP
-                    if (_stack.Count > 0) _stack.RemoveAt(_stack.Count - 1);
+                    if (_stack.Count > 0) Pop();
                     else PopMark();
                     break;
                 case (byte)'1': PopMark(); break; // POP_MARK
                 case (byte)'2': Push(Peek()); break; // DUP
 
-                case (byte)'p': Memo(ParseDecimalLong(_in.ReadLine())); break; // PUT
+                case (byte)'p': Memo(ParseDecimalLong(_in.ReadLine(CheckpointLimits.MaxTextLineBytes))); break; // PUT
                 case (byte)'q': Memo(_in.ReadByte()); break; // BINPUT
                 case (byte)'r': Memo(_in.ReadUInt32()); break; // LONG_BINPUT
                 case 0x94: Memo(_memo.Count); break; // MEMOIZE
-                case (byte)'g': Push(Recall(ParseDecimalLong(_in.ReadLine()))); break; // GET
+                case (byte)'g': Push(Recall(ParseDecimalLong(_in.ReadLine(CheckpointLimits.MaxTextLineBytes)))); break; // GET
                 case (byte)'h': Push(Recall(_in.ReadByte())); break; // BINGET
                 case (byte)'j': Push(Recall(_in.ReadUInt32())); break; // LONG_BINGET
 
                 case (byte)'N': Push(PyNone.Instance); break; // NONE
-                case 0x88: Push(true); break; // NEWTRUE
-                case 0x89: Push(false); break; // NEWFALSE
+                case 0x88: PushNew(true, BoxCost); break; // NEWTRUE
+                case 0x89: PushNew(false, BoxCost); break; // NEWFALSE
                 case (byte)'I': // INT (protocol 0: also spells booleans)
                     {
-                        string text = Ascii(_in.ReadLine());
-                        if (text == "00") Push(false);
-                        else if (text == "01") Push(true);
-                        else Push(ParseDecimal(text));
+                        string text = Ascii(_in.ReadLine(CheckpointLimits.MaxTextLineBytes));
+                        if (text == "00") PushNew(false, BoxCost);
+                        else if (text == "01") PushNew(true, BoxCost);
+                        else PushNew(ParseDecimal(text));
                         break;
                     }
-                case (byte)'J': Push((long)_in.ReadInt32()); break; // BININT
-                case (byte)'K': Push((long)_in.ReadByte()); break; // BININT1
-                case (byte)'M': Push((long)_in.ReadUInt16()); break; // BININT2
+                case (byte)'J': PushNew((long)_in.ReadInt32(), BoxCost); break; // BININT
+                case (byte)'K': PushNew((long)_in.ReadByte(), BoxCost); break; // BININT1
+                case (byte)'M': PushNew((long)_in.ReadUInt16(), BoxCost); break; // BININT2
                 case (byte)'L': // LONG
                     {
-                        string text = Ascii(_in.ReadLine());
+                        string text = Ascii(_in.ReadLine(CheckpointLimits.MaxTextLineBytes));
                         if (text.EndsWith('L')) text = text[..^1];
-                        Push(ParseDecimal(text));
+                        PushNew(ParseDecimal(text));
                         break;
                     }
-                case 0x8a: Push(LittleEndianInt(_in.ReadBytes(_in.ReadByte(), "an integer"))); break; // LONG1
-                case 0x8b: Push(LittleEndianInt(_in.ReadBytes(_in.ReadInt32(), "an integer"))); break; // LONG4
-                case (byte)'G': Push(_in.ReadDoubleBigEndian()); break; // BINFLOAT
+                case 0x8a: PushNew(LittleEndianInt(_in.ReadBytes(_in.ReadByte(), "an integer"))); break; // LONG1
+                case 0x8b: PushNew(LittleEndianInt(_in.ReadBytes(_in.ReadInt32(), "an integer"))); break; // LONG4
+                case (byte)'G': PushNew(_in.ReadDoubleBigEndian(), BoxCost); break; // BINFLOAT
                 case (byte)'F': // FLOAT
                     {
-                        string text = Ascii(_in.ReadLine());
+                        string text = Ascii(_in.ReadLine(CheckpointLimits.MaxTextLineBytes));
                         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d))
-                            throw Fail($"has a malformed FLOAT {UserFile.Quote(text)}");
-                        Push(d);
+                            throw Fail($"has a malformed FLOAT {UserFile.QuoteCapped(text, 40)}");
+                        PushNew(d, BoxCost);
                         break;
                     }
 
-                case (byte)'S': Push(Utf8(EscapeDecode(_in.ReadLine(1 << 20)))); break; // STRING
-                case (byte)'T': Push(Utf8(_in.ReadBytes(_in.ReadInt32(), "a string"))); break; // BINSTRING
-                case (byte)'U': Push(Utf8(_in.ReadBytes(_in.ReadByte(), "a string"))); break; // SHORT_BINSTRING
-                case (byte)'X': Push(Utf8(_in.ReadBytes(_in.ReadUInt32(), "a string"))); break; // BINUNICODE
-                case 0x8c: Push(Utf8(_in.ReadBytes(_in.ReadByte(), "a string"))); break; // SHORT_BINUNICODE
-                case 0x8d: Push(Utf8(_in.ReadBytes(Length64(), "a string"))); break; // BINUNICODE8
-                case (byte)'V': Push(RawUnicodeEscape(_in.ReadLine(1 << 20))); break; // UNICODE
-                case (byte)'B': Push(_in.ReadBytes(_in.ReadUInt32(), "a bytes object")); break; // BINBYTES
-                case (byte)'C': Push(_in.ReadBytes(_in.ReadByte(), "a bytes object")); break; // SHORT_BINBYTES
-                case 0x8e: Push(_in.ReadBytes(Length64(), "a bytes object")); break; // BINBYTES8
-                case 0x96: Push(_in.ReadBytes(Length64(), "a bytearray")); break; // BYTEARRAY8
+                case (byte)'S': PushNew(Utf8(EscapeDecode(_in.ReadLine(CheckpointLimits.MaxStringLineBytes)))); break; // STRING
+                case (byte)'T': PushNew(Utf8(_in.ReadBytes(_in.ReadInt32(), "a string"))); break; // BINSTRING
+                case (byte)'U': PushNew(Utf8(_in.ReadBytes(_in.ReadByte(), "a string"))); break; // SHORT_BINSTRING
+                case (byte)'X': PushNew(Utf8(_in.ReadBytes(_in.ReadUInt32(), "a string"))); break; // BINUNICODE
+                case 0x8c: PushNew(Utf8(_in.ReadBytes(_in.ReadByte(), "a string"))); break; // SHORT_BINUNICODE
+                case 0x8d: PushNew(Utf8(_in.ReadBytes(Length64(), "a string"))); break; // BINUNICODE8
+                case (byte)'V': PushNew(RawUnicodeEscape(_in.ReadLine(CheckpointLimits.MaxStringLineBytes))); break; // UNICODE
+                case (byte)'B': PushNew(_in.ReadBytes(_in.ReadUInt32(), "a bytes object")); break; // BINBYTES
+                case (byte)'C': PushNew(_in.ReadBytes(_in.ReadByte(), "a bytes object")); break; // SHORT_BINBYTES
+                case 0x8e: PushNew(_in.ReadBytes(Length64(), "a bytes object")); break; // BINBYTES8
+                case 0x96: PushNew(_in.ReadBytes(Length64(), "a bytearray")); break; // BYTEARRAY8
 
-                case (byte)']': Push(new PyList()); break; // EMPTY_LIST
+                case (byte)']': PushNew(new PyList(), ListCost); break; // EMPTY_LIST
                 case (byte)'a': // APPEND
                     {
                         object item = Pop();
@@ -134,30 +152,33 @@ internal sealed class Unpickler
                 case (byte)'l': // LIST
                     {
                         var list = new PyList();
-                        list.Items.AddRange(PopMark());
+                        List<object> items = PopMark();
+                        Charge(ListCost + ItemCost * items.Count);
+                        list.Items.AddRange(items);
                         Push(list);
                         break;
                     }
-                case (byte)')': Push(new PyTuple([])); break; // EMPTY_TUPLE
-                case (byte)'t': Push(new PyTuple([.. PopMark()])); break; // TUPLE
-                case 0x85: Push(new PyTuple([Pop()])); break; // TUPLE1
+                case (byte)')': PushNew(new PyTuple([])); break; // EMPTY_TUPLE
+                case (byte)'t': PushNew(new PyTuple([.. PopMark()])); break; // TUPLE
+                case 0x85: PushNew(new PyTuple([Pop()])); break; // TUPLE1
                 case 0x86: // TUPLE2
                     {
                         object b = Pop(), a = Pop();
-                        Push(new PyTuple([a, b]));
+                        PushNew(new PyTuple([a, b]));
                         break;
                     }
                 case 0x87: // TUPLE3
                     {
                         object c = Pop(), b = Pop(), a = Pop();
-                        Push(new PyTuple([a, b, c]));
+                        PushNew(new PyTuple([a, b, c]));
                         break;
                     }
-                case (byte)'}': Push(new PyDict()); break; // EMPTY_DICT
+                case (byte)'}': PushNew(new PyDict(_keys), DictCost); break; // EMPTY_DICT
                 case (byte)'d': // DICT
                     {
                         List<object> items = PopMark();
-                        var dict = new PyDict();
+                        Charge(DictCost);
+                        var dict = new PyDict(_keys);
                         SetItems(dict, items);
                         Push(dict);
                         break;
@@ -174,11 +195,12 @@ internal sealed class Unpickler
                         SetItems(Peek(), items);
                         break;
                     }
-                case 0x8f: Push(new PySet()); break; // EMPTY_SET
+                case 0x8f: PushNew(new PySet(), ListCost); break; // EMPTY_SET
                 case 0x90: // ADDITEMS
                     {
                         List<object> items = PopMark();
                         object target = Peek();
+                        Charge(ItemCost * items.Count);
                         if (target is PySet set) set.Items.AddRange(items);
                         else if (target is not PyInert) throw Fail($"adds set items to {Describe(target)}");
                         break;
@@ -186,16 +208,18 @@ internal sealed class Unpickler
                 case 0x91: // FROZENSET
                     {
                         var set = new PySet();
-                        set.Items.AddRange(PopMark());
+                        List<object> items = PopMark();
+                        Charge(ListCost + ItemCost * items.Count);
+                        set.Items.AddRange(items);
                         Push(set);
                         break;
                     }
 
                 case (byte)'c': // GLOBAL
                     {
-                        string module = Utf8(_in.ReadLine());
-                        string name = Utf8(_in.ReadLine());
-                        Push(Resolve(module, name));
+                        string module = Utf8(_in.ReadLine(CheckpointLimits.MaxTextLineBytes));
+                        string name = Utf8(_in.ReadLine(CheckpointLimits.MaxTextLineBytes));
+                        PushNew(Resolve(module, name));
                         break;
                     }
                 case 0x93: // STACK_GLOBAL
@@ -203,49 +227,49 @@ internal sealed class Unpickler
                         object name = Pop(), module = Pop();
                         if (module is not string m || name is not string n)
                             throw Fail($"STACK_GLOBAL names {Describe(module)}.{Describe(name)}, not two strings");
-                        Push(Resolve(m, n));
+                        PushNew(Resolve(m, n));
                         break;
                     }
                 case (byte)'R': // REDUCE
                     {
                         object args = Pop(), callable = Pop();
-                        Push(Call(callable, Args(args)));
+                        PushNew(Call(callable, Args(args)));
                         break;
                     }
                 case 0x81: // NEWOBJ: cls.__new__(cls, *args)
                     {
                         object args = Pop(), cls = Pop();
-                        Push(Call(cls, Args(args)));
+                        PushNew(Call(cls, Args(args)));
                         break;
                     }
                 case 0x92: // NEWOBJ_EX: keyword arguments are ignored, as no class Dfer builds takes any
                     {
                         Pop();
                         object args = Pop(), cls = Pop();
-                        Push(Call(cls, Args(args)));
+                        PushNew(Call(cls, Args(args)));
                         break;
                     }
                 case (byte)'o': // OBJ
                     {
                         List<object> items = PopMark();
                         if (items.Count == 0) throw Fail("has an OBJ without a class (stack underflow)");
-                        Push(Call(items[0], items.GetRange(1, items.Count - 1).ToArray()));
+                        PushNew(Call(items[0], items.GetRange(1, items.Count - 1).ToArray()));
                         break;
                     }
                 case (byte)'i': // INST
                     {
-                        string module = Utf8(_in.ReadLine());
-                        string name = Utf8(_in.ReadLine());
+                        string module = Utf8(_in.ReadLine(CheckpointLimits.MaxTextLineBytes));
+                        string name = Utf8(_in.ReadLine(CheckpointLimits.MaxTextLineBytes));
                         PyGlobal cls = Resolve(module, name);
-                        Push(Call(cls, [.. PopMark()]));
+                        PushNew(Call(cls, [.. PopMark()]));
                         break;
                     }
                 case (byte)'b': // BUILD: setting an object's state; Dfer keeps no state of the objects it builds
                     Pop();
                     Peek();
                     break;
-                case (byte)'Q': Push(_persistentLoad(Pop(), _in)); break; // BINPERSID
-                case (byte)'P': Push(_persistentLoad(Ascii(_in.ReadLine()), _in)); break; // PERSID
+                case (byte)'Q': PushNew(_persistentLoad(Pop(), _in), ObjectCost); break; // BINPERSID
+                case (byte)'P': PushNew(_persistentLoad(Ascii(_in.ReadLine(CheckpointLimits.MaxTextLineBytes)), _in), ObjectCost); break; // PERSID
 
                 default:
                     throw Fail($"uses pickle opcode {OpcodeName(_opcode)}, which a checkpoint has no use for and Dfer does not read");
@@ -255,13 +279,45 @@ internal sealed class Unpickler
 
     private DferException Fail(string problem) => _in.Fail(problem);
 
-    private void Push(object o) => _stack.Add(o);
+    private void Charge(long bytes) => _budget.Charge(bytes, _in);
+
+    /// <summary>Pushes an object already paid for (a memo recall, a DUP): only the slot costs.</summary>
+    private void Push(object o)
+    {
+        Charge(SlotCost);
+        _stack.Add(o);
+    }
+
+    /// <summary>Pushes an object just built, charging its estimated size.</summary>
+    private void PushNew(object o, long cost)
+    {
+        Charge(cost);
+        Push(o);
+    }
+
+    private void PushNew(object o) => PushNew(o, Cost(o));
+
+    /// <summary>Estimated bytes of a value the machine has just built.</summary>
+    private static long Cost(object o) => o switch
+    {
+        string s => 32 + 2L * s.Length,
+        byte[] b => 32 + (long)b.Length,
+        BigInteger big => 48 + big.GetByteCount(),
+        PyTuple t => TupleCost + 8L * t.Items.Length,
+        PyGlobal g => ObjectCost + 2L * g.Name.Length,
+        PyDict => DictCost,
+        PyList or PySet => ListCost,
+        PyInert or TensorRef or StorageRef => ObjectCost,
+        PyNone => 0,
+        _ => BoxCost,
+    };
 
     private object Pop()
     {
         if (_stack.Count == 0) throw Fail($"pops an empty stack at opcode {OpcodeName(_opcode)} (stack underflow)");
         object o = _stack[^1];
         _stack.RemoveAt(_stack.Count - 1);
+        _budget.Release(SlotCost);
         return o;
     }
 
@@ -276,13 +332,16 @@ internal sealed class Unpickler
         if (_metastack.Count == 0) throw Fail($"has opcode {OpcodeName(_opcode)} without a MARK (unbalanced stack)");
         List<object> items = _stack;
         _stack = _metastack.Pop();
+        _budget.Release(SlotCost * items.Count);
         return items;
     }
 
     private void Memo(long index)
     {
         if (index < 0) throw Fail($"stores to memo slot {index}");
-        _memo[index] = Peek();
+        object value = Peek();
+        if (_memo.TryAdd(index, value)) Charge(MemoCost);
+        else _memo[index] = value;
     }
 
     private object Recall(long index)
@@ -308,6 +367,7 @@ internal sealed class Unpickler
 
     private void Extend(object target, List<object> items)
     {
+        Charge(ItemCost * items.Count);
         if (target is PyList list) list.Items.AddRange(items);
         else if (target is not PyInert) throw Fail($"appends to {Describe(target)}");
     }
@@ -317,6 +377,7 @@ internal sealed class Unpickler
         if (items.Count % 2 != 0) throw Fail("has a dict with a key but no value");
         if (target is PyInert) return; // e.g. a defaultdict: its items are not kept
         if (target is not PyDict dict) throw Fail($"sets dict items on {Describe(target)}");
+        Charge(DictItemCost * (items.Count / 2));
         for (int i = 0; i < items.Count; i += 2)
             if (!dict.Set(items[i], items[i + 1])) throw Fail($"uses {Describe(items[i])} as a dict key");
     }
@@ -332,8 +393,9 @@ internal sealed class Unpickler
                 return new PyInert(g.Name);
             case GlobalKind.OrderedDict:
                 {
-                    var dict = new PyDict();
+                    var dict = new PyDict(_keys);
                     if (args.Length == 0) return dict;
+                    Charge(DictItemCost * (args[0] is PyList pl ? pl.Items.Count : args[0] is PyTuple pt ? pt.Items.Length : 0));
                     if (args.Length == 1 && args[0] is PyList or PyTuple)
                     {
                         object[] pairs = args[0] is PyList l ? [.. l.Items] : ((PyTuple)args[0]).Items;
@@ -354,6 +416,7 @@ internal sealed class Unpickler
                         throw Fail($"calls {g.Name} with {args.Length} arguments");
                     if (args[0] is not StorageRef storage) throw Fail($"calls {g.Name} on {Describe(args[0])} instead of a storage");
                     long offset = Integer(args[1], "storage offset");
+                    Charge(ObjectCost);
                     return new TensorRef(storage, offset, IntTuple(args[2], "size"), IntTuple(args[3], "stride"));
                 }
             case GlobalKind.RebuildParameter:
@@ -406,7 +469,7 @@ internal sealed class Unpickler
             return bytes;
         }
         if (encoding is "utf-8" or "utf8") return Encoding.UTF8.GetBytes(text);
-        throw Fail($"calls {what} with encoding {UserFile.Quote(encoding)}");
+        throw Fail($"calls {what} with encoding {UserFile.QuoteCapped(encoding)}");
     }
 
     /// <summary>A Python int that fits in 64 bits (bool counts, as in Python).</summary>
@@ -414,7 +477,8 @@ internal sealed class Unpickler
     {
         long l => l,
         bool b => b ? 1 : 0,
-        _ => throw Fail($"has a {what} that is {Describe(o)}, not a 64-bit integer"),
+        BigInteger big => throw Fail($"has a {what} of {DescribeInteger(big)}, which does not fit in 64 bits"),
+        _ => throw Fail($"has a {what} that is {Describe(o)}, not an integer"),
     };
 
     private long[] IntTuple(object o, string what)
@@ -425,6 +489,7 @@ internal sealed class Unpickler
             PyList l => [.. l.Items],
             _ => throw Fail($"has a tensor {what} that is {Describe(o)}, not a tuple"),
         };
+        Charge(32 + 8L * items.Length);
         var result = new long[items.Length];
         for (int i = 0; i < items.Length; i++) result[i] = Integer(items[i], "tensor " + what);
         return result;
@@ -432,10 +497,10 @@ internal sealed class Unpickler
 
     private object ParseDecimal(string text)
     {
-        if (text.Length > MaxDecimalDigits) throw Fail($"has an integer of {text.Length} digits");
+        if (text.Length > CheckpointLimits.MaxDecimalDigits) throw Fail($"has an integer of {text.Length} digits; Dfer reads at most {CheckpointLimits.MaxDecimalDigits}");
         if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) return l;
         if (BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger big)) return big;
-        throw Fail($"has a malformed integer {UserFile.Quote(text)}");
+        throw Fail($"has a malformed integer {UserFile.QuoteCapped(text, 40)}");
     }
 
     private long ParseDecimalLong(byte[] line) =>
@@ -444,14 +509,18 @@ internal sealed class Unpickler
     private static object LittleEndianInt(byte[] bytes)
     {
         var value = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        // The cast to object matters: without it the conditional is a BigInteger either way, and
+        // every LONG1 integer (what pickle writes from 2^31 on) would be "beyond 64 bits".
+        return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
     }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
     private string Utf8(byte[] bytes)
     {
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+            return StrictUtf8.GetString(bytes);
         }
         catch (DecoderFallbackException)
         {
@@ -527,15 +596,15 @@ internal sealed class Unpickler
             {
                 int digits = line[i + 1] == 'u' ? 4 : 8;
                 if (i + 1 + digits >= line.Length) throw Fail("has a UNICODE argument with a truncated escape");
-                int code = 0;
+                long code = 0;
                 for (int k = 0; k < digits; k++)
                 {
                     byte h = line[i + 2 + k];
                     if (!IsHex(h)) throw Fail("has a UNICODE argument with a malformed escape");
-                    code = checked(code * 16 + HexValue(h));
+                    code = code * 16 + HexValue(h);
                 }
-                if (code > 0x10FFFF || code is >= 0xD800 and <= 0xDFFF) throw Fail("has a UNICODE argument with an invalid code point");
-                sb.Append(char.ConvertFromUtf32(code));
+                if (code < 0 || code > 0x10FFFF || code is >= 0xD800 and <= 0xDFFF) throw Fail("has a UNICODE argument with an invalid code point");
+                sb.Append(char.ConvertFromUtf32((int)code));
                 i += 1 + digits;
             }
             else sb.Append((char)line[i]);
@@ -552,19 +621,32 @@ internal sealed class Unpickler
     {
         PyNone => "None",
         bool => "a bool",
-        long or BigInteger => "an int",
+        long => "an int",
+        BigInteger => "an int beyond 64 bits",
         double => "a float",
-        string s => s.Length <= 40 ? $"the string {UserFile.Quote(s)}" : "a string",
+        string s => s.Length <= 40 ? $"the string {UserFile.QuoteCapped(s)}" : "a string",
         byte[] => "a bytes object",
         PyTuple => "a tuple",
         PyList => "a list",
         PyDict => "a dict",
         PySet => "a set",
-        PyGlobal g => UserFile.Quote(g.Name),
-        PyInert i => $"a {UserFile.Quote(i.Name)} object",
+        PyGlobal g => UserFile.QuoteCapped(g.Name),
+        PyInert i => $"a {UserFile.QuoteCapped(i.Name)} object",
         StorageRef => "a storage",
         TensorRef => "a tensor",
         _ => "an object",
+    };
+
+    /// <summary>An integer's value for a message: in full up to 256 bits, else its size.</summary>
+    internal static string DescribeInteger(BigInteger value) =>
+        value.GetBitLength() <= 256 ? value.ToString(CultureInfo.InvariantCulture) : $"an integer of {value.GetBitLength()} bits";
+
+    /// <summary>A value for a message: integers in full (capped), anything else as <see cref="Describe"/>.</summary>
+    internal static string DescribeValue(object o) => o switch
+    {
+        long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger big => DescribeInteger(big) + " (beyond 64 bits)",
+        _ => Describe(o),
     };
 
     private static string OpcodeName(byte op)
