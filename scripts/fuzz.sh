@@ -179,14 +179,14 @@ selftest() {
         ok=1
     fi
     local kind input expect
-    for kind in die hang oom two-lines; do
+    for kind in die hang oom nameless; do
         input="$dir/inputs/$kind"
         printf 'dfer-selftest:%s' "$kind" >"$input"
         case "$kind" in
             die) expect='the .NET process was killed by signal 9' ;;
             hang) expect='libFuzzer: timeout after' ;;
             oom) expect='System.OutOfMemoryException' ;;
-            two-lines) expect='Dfer.Fuzz.FuzzInvariantException' ;;
+            nameless) expect='Dfer.Fuzz.FuzzInvariantException' ;;
         esac
         rc=0
         # The hang needs a short -timeout; filling a 1 GiB heap can take seconds on a busy machine.

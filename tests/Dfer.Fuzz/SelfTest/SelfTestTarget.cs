@@ -15,10 +15,10 @@ public static class SelfTestTarget
     /// <summary>The input that throws an exception other than DferException: a finding.</summary>
     public const string Magic = "DFER";
 
-    /// <summary>Inputs that end the process, hang, or exhaust the GC heap. Whole-string compares,
+    /// <summary>Inputs that end the process, hang, exhaust the GC heap, or refuse without naming the input. Whole-string compares,
     /// invisible to coverage, so fuzzing never stumbles on them; the CI check replays them.</summary>
     public const string Die = "dfer-selftest:die", Hang = "dfer-selftest:hang", Exhaust = "dfer-selftest:oom",
-        TwoLines = "dfer-selftest:two-lines";
+        Nameless = "dfer-selftest:nameless";
 
     public static string Run(FuzzWorkspace workspace, ReadOnlySpan<byte> input)
     {
@@ -42,8 +42,8 @@ public static class SelfTestTarget
             Thread.Sleep(Timeout.Infinite);
         if (input.SequenceEqual(Encoding.ASCII.GetBytes(Exhaust)))
             return AllocateForever();
-        if (input.SequenceEqual(Encoding.ASCII.GetBytes(TwoLines)))
-            throw new DferException("selftest: a refusal\nspread over two lines");
+        if (input.SequenceEqual(Encoding.ASCII.GetBytes(Nameless)))
+            throw new DferException("selftest: a refusal that names no input file");
         return "not a self-test input";
     }
 
