@@ -31,20 +31,10 @@ internal static class BenchCommand
         var precision = SharedOptions.Precision();
         var batch = SharedOptions.Batch(2);
         var threads = SharedOptions.Threads();
-        var warmup = new Option<int>("--warmup")
-        {
-            Description = "Untimed passes first (kernel JIT, caches, thread start-up; on cuda the first pass also records the CUDA graph the others replay)",
-            HelpName = "N",
-            DefaultValueFactory = _ => 1,
-        };
-        SharedOptions.AtLeast(warmup, 0);
-        var repeats = new Option<int>("--repeats")
-        {
-            Description = "Timed passes; the median is reported",
-            HelpName = "N",
-            DefaultValueFactory = _ => 5,
-        };
-        SharedOptions.AtLeast(repeats, 1);
+        var warmup = NumberOptions.Int("--warmup", 1, 0, Limits.MaxPasses);
+        warmup.Description = $"Untimed passes first (kernel JIT, caches, thread start-up; on cuda the first pass also records the CUDA graph the others replay; at most {Limits.MaxPasses})";
+        var repeats = NumberOptions.Int("--repeats", 5, 1, Limits.MaxPasses);
+        repeats.Description = $"Timed passes; the median is reported (at most {Limits.MaxPasses})";
         var format = SharedOptions.Format();
         var command = new Command("bench", "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s")
         {

@@ -28,10 +28,11 @@ internal static class ConvertCommand
     {
         if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new DferException($"OUT {output}: name a .safetensors file");
+        if (Directory.Exists(input)) throw DferException.ForFile(input, "is a directory, not a file");
         if (!File.Exists(input)) throw DferException.ForFile(input, "no such file");
         if (!TorchCheckpoint.LooksLikeTorchFile(input))
             throw DferException.ForFile(input, "not a PyTorch torch.save file (neither a zip archive nor a pickle)");
-        if (Path.GetFullPath(input) == Path.GetFullPath(output))
+        if (SharedOptions.FullPath(input) == SharedOptions.FullPath(output))
             throw new DferException($"OUT {output} is the input file; write somewhere else");
         console.Progress($"reading {input}");
         IReadOnlyList<RawTensor> tensors = TorchCheckpoint.ReadStateDict(input, key);

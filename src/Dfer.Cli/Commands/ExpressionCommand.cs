@@ -34,25 +34,19 @@ internal static class ExpressionCommand
             Description = "With --model expression: write the video with the face box and label drawn to this .mp4 (one input; needs ffmpeg)",
             HelpName = "FILE",
         };
-        private readonly Option<int> _window = new("--window")
-        {
-            Description = "With --model expression: frames in the sliding window of the confidence-weighted temporal mean (1: per frame)",
-            DefaultValueFactory = _ => new ExpressionOptions().Window,
-            HelpName = "N",
-        };
+        private readonly Option<int> _window = NumberOptions.Int("--window", new ExpressionOptions().Window, 1, Limits.MaxWindow);
         private readonly Option<bool> _frames = new("--frames")
         {
             Description = "With --model expression and --format table: also print one row per frame",
         };
-        private readonly Option<int> _detectorSize = new("--detector-size")
-        {
-            Description = "With --model expression: the face detector's input size in pixels, a multiple of 32 (larger finds smaller faces)",
-            DefaultValueFactory = _ => new ExpressionOptions().DetectorSize,
-            HelpName = "PIXELS",
-        };
+        private readonly Option<int> _detectorSize = NumberOptions.Int("--detector-size", new ExpressionOptions().DetectorSize,
+            Limits.MinDetectorSize, Limits.MaxDetectorSize, check: size => size % 32 == 0 ? null : "not a multiple of 32");
 
         public void AddTo(Command command)
         {
+            _window.Description = $"With --model expression: frames in the sliding window of the confidence-weighted temporal mean (1: per frame; at most {Limits.MaxWindow})";
+            _detectorSize.Description = $"With --model expression: the face detector's input size in pixels, a multiple of 32 from {Limits.MinDetectorSize} to {Limits.MaxDetectorSize} (larger finds smaller faces)";
+            _detectorSize.HelpName = "PIXELS";
             foreach (Option o in new Option[] { _timeline, _overlay, _window, _frames, _detectorSize }) command.Options.Add(o);
         }
 
@@ -71,8 +65,8 @@ internal static class ExpressionCommand
     public static int Run(ScoringOptions scoring, string[] inputs, Settings s, CliConsole console)
     {
         if (inputs.Length == 0) throw new DferException("nothing to score: give a video, frame folder or image");
-        if (scoring.Weights is not null || scoring.Key is not null)
-            throw new DferException($"--model {ModelName} runs face-api's pretrained weights from {Weights.TfJs.FaceApiPackage.Directory}; --weights and --key do not apply");
+        if (scoring.Weights is not null || scoring.Key is not null || scoring.GeneratedWeights)
+            throw new DferException($"--model {ModelName} runs face-api's pretrained weights from {Weights.TfJs.FaceApiPackage.Directory}; --weights, --key and {SharedOptions.GeneratedWeightsOption} do not apply");
         if (scoring.JitterSeed is not null) throw new DferException($"--jitter-seed does not apply to --model {ModelName}: it scores every frame");
         if ((s.Timeline is not null || s.Overlay is not null) && inputs.Length != 1)
             throw new DferException("--timeline and --overlay draw one input; give exactly one");
@@ -80,7 +74,6 @@ internal static class ExpressionCommand
             throw DferException.ForFile(s.Timeline, "the timeline is written as .svg or .png");
         if (s.Overlay is not null && Path.GetExtension(s.Overlay).ToLowerInvariant() != ".mp4")
             throw DferException.ForFile(s.Overlay, "the overlay video is written as .mp4");
-        if (s.DetectorSize < 32 || s.DetectorSize % 32 != 0) throw new DferException($"--detector-size must be a positive multiple of 32, got {s.DetectorSize}");
 
         var options = new ExpressionOptions { Window = s.Window, Batch = scoring.Batch, DetectorSize = s.DetectorSize };
         using IBackend backend = BackendRegistry.Create(scoring.Backend, scoring.Threads, scoring.Precision);
@@ -213,12 +206,12 @@ internal static class ExpressionCommand
                 Output.WriteTable(stdout, rows, new HashSet<int>(Enumerable.Range(3, 8)) { 0 });
                 stdout.WriteLine();
             }
-            stdout.WriteLine($"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face found in {r.FramesWithFace} of {r.Frames.Count} frames");
+            Output.WriteLine(stdout, $"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face found in {r.FramesWithFace} of {r.Frames.Count} frames");
             stdout.WriteLine("  " + string.Join("  ", EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k])).OrderByDescending(e => e.p)
                 .Select(e => $"{e.c} {Output.Fixed(e.p, 2)}")));
             var noFace = r.Frames.Where(f => f.Face is null).Select(f => f.Index).ToList();
             if (noFace.Count > 0) stdout.WriteLine($"  no face in frames {Ranges(noFace)} (not scored)");
-            if (timeline is not null) stdout.WriteLine($"  timeline: {timeline}");
+            if (timeline is not null) Output.WriteLine(stdout, $"  timeline: {timeline}");
         }
     }
 

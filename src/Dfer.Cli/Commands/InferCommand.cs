@@ -19,7 +19,7 @@ internal static class InferCommand
 
     public static Command Create(CliConsole console)
     {
-        var scoring = new ScoringOptions.Parser();
+        var scoring = new ScoringOptions.Parser(expression: true);
         var dataset = new DatasetOptions.Parser(required: false,
             "Results file of a --dataset run, one row per video: .jsonl or .csv (default: JSON Lines on stdout)");
         var inputs = new Argument<string[]>("INPUT")
@@ -33,7 +33,7 @@ internal static class InferCommand
         {
             foreach (var token in result.Tokens)
                 if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value) && !Directory.Exists(token.Value))
-                    result.AddError($"Unrecognized command or argument '{token.Value}'.");
+                    result.AddError($"{token.Value}: not an option of 'dfer infer'");
         });
         var command = new Command("infer", "Score face videos: the 7 emotion logits and probabilities of every clip, frame folder or video (--model expression: face-api's pretrained face detector and expression net on any video, frame folder or image)")
         {

@@ -31,14 +31,14 @@ internal static class ProfileCommand
         var batch = SharedOptions.Batch(1);
         var precision = SharedOptions.Precision();
         var format = SharedOptions.Format();
-        var warmup = new Option<int>("--warmup") { Description = "Untimed passes first", HelpName = "N", DefaultValueFactory = _ => 1 };
-        SharedOptions.AtLeast(warmup, 0);
-        var repeats = new Option<int>("--repeats") { Description = "Profiled passes; each layer reports its median", HelpName = "N", DefaultValueFactory = _ => 3 };
-        SharedOptions.AtLeast(repeats, 1);
+        var warmup = NumberOptions.Int("--warmup", 1, 0, Limits.MaxPasses);
+        warmup.Description = $"Untimed passes first (at most {Limits.MaxPasses})";
+        var repeats = NumberOptions.Int("--repeats", 3, 1, Limits.MaxPasses);
+        repeats.Description = $"Profiled passes; each layer reports its median (at most {Limits.MaxPasses})";
         var trace = new Option<string?>("--trace") { Description = "Write a Chrome trace (opens in Perfetto or chrome://tracing): one event per layer per pass", HelpName = "FILE.json" };
         var plot = new Option<string?>("--plot") { Description = "Draw the roofline with one point per layer as an SVG", HelpName = "FILE.svg" };
-        var top = new Option<int>("--top") { Description = "How many of the slowest layers to list", HelpName = "N", DefaultValueFactory = _ => 10 };
-        SharedOptions.AtLeast(top, 0);
+        var top = NumberOptions.Int("--top", 10, 0, Limits.MaxTop);
+        top.Description = "How many of the slowest layers to list";
         var command = new Command("profile", "Profile a model layer by layer: time, FLOPs, bytes, GFLOP/s, GB/s and roofline bound per layer")
         {
             model, weights, key, backend, compare, threads, batch, precision, format, warmup, repeats, trace, plot, top,
@@ -114,7 +114,7 @@ internal static class ProfileCommand
         if (path is null) return;
         if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
             throw new DferException($"{option} {path}: name a {extension} file");
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        string? dir = Path.GetDirectoryName(SharedOptions.FullPath(path));
         if (dir is not null && !Directory.Exists(dir)) throw DferException.ForFile(path, "its folder does not exist");
     }
 

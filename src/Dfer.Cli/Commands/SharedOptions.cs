@@ -14,17 +14,61 @@ internal static class SharedOptions
     /// <summary>Seed of the stand-in weights used without --weights; fixed so that runs are comparable.</summary>
     public const ulong GeneratedWeightsSeed = 1;
 
-    public static Option<string> Model() => new("--model")
+    /// <summary>
+    /// Every model <c>dfer</c> runs, as help and messages list them: the registry's DFER models, which
+    /// every command takes, then <c>infer</c>'s face-api expression pipeline. The one list of model names.
+    /// </summary>
+    public static IReadOnlyList<string> ModelNames => [.. ModelRegistry.Names, ExpressionCommand.ModelName];
+
+    /// <summary>The models a command takes, as its help and errors list them.</summary>
+    public static string ModelList(bool expression) => expression
+        ? string.Join(", ", ModelNames)
+        : $"{string.Join(", ", ModelRegistry.Names)} ({ExpressionCommand.ModelName}: 'dfer infer' only)";
+
+    /// <summary>
+    /// <c>--model NAME</c>, checked when parsing against <see cref="ModelNames"/>; <paramref name="expression"/>:
+    /// the command also runs <c>--model expression</c> (infer).
+    /// </summary>
+    public static Option<string> Model(bool expression = false) => ModelOption(new Option<string>("--model") { Required = true }, expression,
+        "Model to run: ");
+
+    /// <summary>Checks an option naming a model, and gives it its description listing the models.</summary>
+    public static Option<T> ModelOption<T>(Option<T> option, bool expression, string description)
     {
-        Description = $"Model to run: {string.Join(", ", ModelRegistry.Names)}",
-        HelpName = "NAME",
-        Required = true,
+        option.Description = description + ModelList(expression);
+        option.HelpName = "NAME";
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 0) return;
+            string name = result.Tokens[^1].Value;
+            if (ModelRegistry.Names.Any(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase))) return;
+            if (ExpressionCommand.Handles(name))
+            {
+                if (!expression)
+                    result.AddError($"{option.Name} {name}: the face-api pipeline of 'dfer infer' only; this command takes {string.Join(", ", ModelRegistry.Names)}");
+                return;
+            }
+            result.AddError($"{option.Name} {name}: unknown model; available: {ModelList(expression)}");
+        });
+        return option;
+    }
+
+    /// <param name="generatedByDefault">Whether the command runs generated weights without --weights (bench, profile, validate) or asks for --generated-weights (infer, eval).</param>
+    public static Option<string?> Weights(bool generatedByDefault = true) => new("--weights")
+    {
+        Description = "Checkpoint: a PyTorch torch.save file (.pth, .pt, .ckpt, .tar) or .safetensors. " + (generatedByDefault
+            ? "Without it, generated stand-in weights are used (timings are representative, scores are not)"
+            : $"Required for --model {string.Join(", ", ModelRegistry.Names)} unless {GeneratedWeightsOption} is given"),
+        HelpName = "FILE",
     };
 
-    public static Option<string?> Weights() => new("--weights")
+    /// <summary>Name of the flag that lets infer and eval score with generated weights.</summary>
+    public const string GeneratedWeightsOption = "--generated-weights";
+
+    /// <summary><c>--generated-weights</c>: score with deterministic generated weights, for testing (infer, eval).</summary>
+    public static Option<bool> GeneratedWeights() => new(GeneratedWeightsOption)
     {
-        Description = "Checkpoint: a PyTorch torch.save file (.pth, .pt, .ckpt, .tar) or .safetensors. Without it, generated stand-in weights are used and the scores mean nothing",
-        HelpName = "FILE",
+        Description = $"Without --weights: score with deterministic generated weights (seed {GeneratedWeightsSeed}), for testing only; the scores mean nothing",
     };
 
     public static Option<string?> Key() => new("--key")
@@ -33,11 +77,13 @@ internal static class SharedOptions
         HelpName = "NAME",
     };
 
-    public static Option<long?> JitterSeed() => new("--jitter-seed")
+    public static Option<long?> JitterSeed()
     {
-        Description = "Use the official loader's random frame jitter, drawn as Python's random.seed(SEED) would for each video (default: the deterministic frame choice)",
-        HelpName = "SEED",
-    };
+        var option = NumberOptions.Optional("--jitter-seed", long.MinValue, long.MaxValue);
+        option.Description = "Use the official loader's random frame jitter, drawn as Python's random.seed(SEED) would for each video (default: the deterministic frame choice)";
+        option.HelpName = "SEED";
+        return option;
+    }
 
     public static Option<string?> Dataset(bool required) => new("--dataset")
     {
@@ -78,16 +124,8 @@ internal static class SharedOptions
     /// <summary><c>--decode-threads N</c>; null (not given) lets <see cref="Datasets.DatasetRunner"/> choose.</summary>
     public static Option<int?> DecodeThreads()
     {
-        var option = new Option<int?>("--decode-threads")
-        {
-            Description = "Threads that decode videos of a --dataset run while the forward pass runs, at most two batches' worth of clips ahead; 0 decodes each video on the main thread between forward passes (default: 1, or 2 with 4 or more logical cores)",
-            HelpName = "N",
-        };
-        option.Validators.Add(result =>
-        {
-            if (result.Tokens.Count > 0 && int.TryParse(result.Tokens[^1].Value, out int value) && value < 0)
-                result.AddError($"Option '{option.Name}' must be at least 0, got {value}.");
-        });
+        var option = NumberOptions.Optional("--decode-threads", 0, Limits.MaxDecodeThreads);
+        option.Description = $"Threads that decode videos of a --dataset run while the forward pass runs, at most two batches' worth of clips ahead; 0 decodes each video on the main thread between forward passes (default: 1, or 2 with 4 or more logical cores; at most {Limits.MaxDecodeThreads})";
         return option;
     }
 
@@ -125,37 +163,55 @@ internal static class SharedOptions
 
     public static Option<int> Threads()
     {
-        var option = new Option<int>("--threads")
-        {
-            Description = $"Worker threads of the cpu backend; 0 means one per logical core ({Environment.ProcessorCount} here)",
-            HelpName = "N",
-            DefaultValueFactory = _ => 0,
-        };
-        AtLeast(option, 0);
+        var option = NumberOptions.Int("--threads", 0, 0, Limits.MaxThreads, $"(this machine has {Environment.ProcessorCount} cores)");
+        option.Description = $"Worker threads of the cpu backend, at most {Limits.MaxThreads}; 0 means one per logical core ({Environment.ProcessorCount} here)";
         return option;
     }
 
     public static Option<int> Batch(int defaultValue)
     {
-        var option = new Option<int>("--batch")
-        {
-            Description = "Clips per forward pass",
-            HelpName = "N",
-            DefaultValueFactory = _ => defaultValue,
-        };
-        AtLeast(option, 1);
+        var option = NumberOptions.Int("--batch", defaultValue, 1, Limits.MaxBatch);
+        option.Description = $"Clips per forward pass (at most {Limits.MaxBatch})";
         return option;
     }
 
-    public static Option<string> Format()
+    public static Option<string> Format() => OneOf(new Option<string>("--format")
     {
-        var option = new Option<string>("--format")
+        Description = "Output format on stdout",
+        DefaultValueFactory = _ => Output.Table,
+    }, Output.Table, Output.Json);
+
+    /// <summary>
+    /// Accepts only <paramref name="values"/> (exactly as spelt), with the house-style message
+    /// "--format xml: not one of table, json" where System.CommandLine's AcceptOnlyFromAmong has its own.
+    /// </summary>
+    public static Option<string> OneOf(Option<string> option, params string[] values)
+    {
+        option.HelpName = string.Join('|', values);
+        option.Validators.Add(result =>
         {
-            Description = "Output format on stdout",
-            DefaultValueFactory = _ => Output.Table,
-        };
-        option.AcceptOnlyFromAmong(Output.Table, Output.Json);
+            if (result.Tokens.Count == 0) return;
+            string value = result.Tokens[^1].Value;
+            if (!values.Contains(value, StringComparer.Ordinal))
+                result.AddError($"{option.Name} {(value.Length == 0 ? "''" : value)}: not one of {string.Join(", ", values)}");
+        });
         return option;
+    }
+
+    /// <summary>
+    /// <see cref="Path.GetFullPath(string)"/> of a path the user gave, with its failures (a NUL
+    /// character, an empty path) as one-line usage errors instead of ArgumentException.
+    /// </summary>
+    public static string FullPath(string path)
+    {
+        try
+        {
+            return Path.GetFullPath(path);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException or System.Security.SecurityException)
+        {
+            throw DferException.ForFile(path.Length == 0 ? "''" : path, path.Contains('\0') ? "not a valid path (it holds a NUL character)" : "not a valid path");
+        }
     }
 
     /// <summary>Refuses --jitter-seed for a model whose protocol has no random frame choice.</summary>
@@ -165,14 +221,6 @@ internal static class SharedOptions
             throw new DferException($"--jitter-seed: {model.Name} takes consecutive frame windows, with no random frame choice to reproduce");
     }
 
-    /// <summary>Rejects values below <paramref name="min"/> at parse time, so they exit as usage errors.</summary>
-    public static void AtLeast(Option<int> option, int min) =>
-        option.Validators.Add(result =>
-        {
-            // A value that did not parse as an int already has its own error.
-            if (result.Tokens.Count > 0 && int.TryParse(result.Tokens[^1].Value, out int value) && value < min)
-                result.AddError($"Option '{option.Name}' must be at least {min}, got {value}.");
-        });
 }
 
 /// <summary>A model with its weights compiled on a backend, ready to score clips.</summary>

@@ -34,31 +34,22 @@ internal static class ValidateCommand
             HelpName = "NAME",
         };
         var format = SharedOptions.Format();
-        var seed = new Option<ulong?>("--seed")
-        {
-            Description = "Seed of the random weights and inputs (default: a fresh one, printed so a failure can be replayed)",
-            HelpName = "N",
-        };
-        var model = new Option<string?>("--model")
-        {
-            Description = $"Also run a whole model on each backend and compare its logits with the cpu backend's: {string.Join(", ", ModelRegistry.Names)}",
-            HelpName = "NAME",
-        };
+        var seed = NumberOptions.Optional("--seed", ulong.MinValue, ulong.MaxValue);
+        seed.Description = "Seed of the random weights and inputs (default: a fresh one, printed so a failure can be replayed)";
+        var model = SharedOptions.ModelOption(new Option<string?>("--model"), expression: false,
+            "Also run a whole model on each backend and compare its logits with the cpu backend's: ");
         var weights = SharedOptions.Weights();
         var key = SharedOptions.Key();
         var batch = SharedOptions.Batch(1);
-        var size = new Option<int?>("--size")
-        {
-            Description = "Frame size of the --model check (default: the model's own; smaller is quicker on slow backends such as ilgpu-cpu)",
-            HelpName = "PIXELS",
-        };
+        var size = NumberOptions.Optional("--size", Limits.MinM3dfelSize, M3dfel.NativeSize, "(m3dfel's own size; smaller is quicker)");
+        size.Description = $"Frame size of the --model m3dfel check, {Limits.MinM3dfelSize} to {M3dfel.NativeSize} (default: the model's own; smaller is quicker on slow backends such as ilgpu-cpu)";
+        size.HelpName = "PIXELS";
         var threads = SharedOptions.Threads();
-        var reference = new Option<string>("--reference")
+        var reference = SharedOptions.OneOf(new Option<string>("--reference")
         {
             Description = "What the kernels are judged against: reference (Dfer's float64 loops, built in) or torch (PyTorch's own operators in float64, from the optional Dfer.Reference assembly)",
             DefaultValueFactory = _ => "reference",
-        };
-        reference.AcceptOnlyFromAmong("reference", "torch");
+        }, "reference", "torch");
         var precision = SharedOptions.Precision("What the cuda backend computes in: its op cases are judged by that precision's tolerance and its --model logits by the precision's model tolerance (the other backends compute in fp32 and are judged as such; naming one of them with a precision other than fp32 is an error)");
         var command = new Command("validate", "Check every kernel against the float64 reference on this machine's backends (and, with --model, a whole model across backends)")
         {
@@ -239,7 +230,7 @@ internal static class ValidateCommand
         List<CaseResult> results, IModel? model, IReadOnlyList<ModelCheck>? checks)
     {
         foreach (var (info, backend, problem) in backends)
-            stdout.WriteLine(backend is not null ? $"{info.Name}: {backend.Device}" : $"{info.Name}: skipped ({problem})");
+            Output.WriteLine(stdout, backend is not null ? $"{info.Name}: {backend.Device}" : $"{info.Name}: skipped ({problem})");
         stdout.WriteLine($"reference: {oracle.Description}; seed {settings.Seed}");
         if (settings.Precision != Precision.Fp32)
             stdout.WriteLine($"precision: cuda in {settings.Precision.Name()} (per-op tolerance {Describe(Tolerance.For(settings.Precision))}); the other backends in fp32");
@@ -263,7 +254,7 @@ internal static class ValidateCommand
         if (failures.Count > 0)
         {
             stdout.WriteLine();
-            foreach (CaseResult f in failures) stdout.WriteLine($"FAIL {f.Backend} {f.Case}: {f.Detail}");
+            foreach (CaseResult f in failures) Output.WriteLine(stdout, $"FAIL {f.Backend} {f.Case}: {f.Detail}");
         }
         if (model is not null && checks is not null)
         {

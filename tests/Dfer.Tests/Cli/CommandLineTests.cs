@@ -82,10 +82,10 @@ public class CommandLineTests
     [Test]
     public void MistypedInferOption_IsNotTakenForAnInputFile()
     {
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--batchsize", "2", "a.npy");
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--batchsize", "2", "a.npy");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.Stderr, Does.Contain("'--batchsize'"));
+        Assert.That(run.StderrLines[0], Is.EqualTo("dfer: error: --batchsize: not an option of 'dfer infer'"));
     }
 
     [Test]
@@ -103,7 +103,7 @@ public class CommandLineTests
     [TestCase("--threads", "-1")]
     public void BadOptionValue_IsAUsageError(string option, string value)
     {
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", option, value, "a.npy");
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", option, value, "a.npy");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Stderr, Does.Contain(option == "--format" ? "xml" : option));
@@ -115,7 +115,7 @@ public class CommandLineTests
         CliRun run = CliHarness.Run("bench", "--model", "resnet");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { "dfer: error: unknown model 'resnet'; available: m3dfel, ifdd" }));
+        Assert.That(run.StderrLines, Is.EqualTo(new[] { "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd (expression: 'dfer infer' only)", "Run 'dfer bench --help' for usage." }));
     }
 
     [Test]

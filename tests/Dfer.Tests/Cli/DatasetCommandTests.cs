@@ -54,7 +54,7 @@ public class DatasetCommandTests
         string dir = BuildFolderDataset();
         string output = _files.PathOf("results.jsonl");
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--batch", "2");
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--batch", "2");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
         var errors = run.StderrLines.Where(l => l.StartsWith("dfer: error:")).ToList();
@@ -70,13 +70,13 @@ public class DatasetCommandTests
         Assert.That(rows[3].GetProperty("error").GetString(), Does.Contain("00001.jpg"));
 
         // Refuses to clobber the results of a run.
-        CliRun again = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output);
+        CliRun again = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output);
         CliAssert.FailsWith(again, ExitCodes.Usage, output, "--resume");
 
         // Interrupted after video 1, mid-way through writing video 2's row.
         string[] lines = File.ReadAllLines(output);
         File.WriteAllText(output, lines[0] + "\n" + lines[1] + "\n" + lines[2][..(lines[2].Length / 2)]);
-        CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--resume");
+        CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
 
         Assert.That(resumed.ExitCode, Is.EqualTo(ExitCodes.InputFailed), resumed.ToString());
         Assert.That(resumed.Stderr, Does.Contain("1 from the earlier run"));
@@ -112,7 +112,7 @@ public class DatasetCommandTests
         foreach (string threads in new[] { "0", "3" })
         {
             string output = _files.PathOf($"results-{threads}.csv");
-            CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output,
+            CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output,
                 "--batch", "3", "--jitter-seed", "7", "--decode-threads", threads);
             Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
             Assert.That(run.Stderr, Does.Contain("4 of 7 videos scored").And.Contain("3 failed").And.Contain("s for decoding"), run.ToString());
@@ -135,13 +135,13 @@ public class DatasetCommandTests
     public void DecodeThreads_BelongsToADatasetRun_AndIsNotNegative()
     {
         string clips = _files.WriteClips("clips.npy", CliHarness.Clips(1, 3));
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", clips, "--decode-threads", "2");
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", clips, "--decode-threads", "2");
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Stderr, Does.Contain("--decode-threads"));
 
         string dir = _files.PathOf("videos");
         CopyFrames(Path.Combine(dir, "a"), 2);
-        run = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--decode-threads", "-1");
+        run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--decode-threads", "-1");
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Stderr, Does.Contain("--decode-threads").And.Contain("at least 0"));
     }
@@ -151,7 +151,7 @@ public class DatasetCommandTests
     {
         string dir = _files.PathOf("videos");
         CopyFrames(Path.Combine(dir, "a"), 5);
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir);
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         string[] lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(2), "the metadata line, then the row");
@@ -174,7 +174,7 @@ public class DatasetCommandTests
         File.WriteAllText(csv, "video_name,label\n1,1\n2,5\n3,1\n4,3\n");
         string output = _files.PathOf("scores.csv");
 
-        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--dataset", csv, "--root", root, "--output", output, "--format", "json", "--batch", "3");
+        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root", root, "--output", output, "--format", "json", "--batch", "3");
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, "test.csv:5", "00004");
         JsonElement json = run.Json();
@@ -208,7 +208,7 @@ public class DatasetCommandTests
         CopyFrames(Path.Combine(root, "Clip", "clip_224x224", "00007"), 4);
         string csv = _files.PathOf("split.csv");
         File.WriteAllText(csv, "7,2\n");
-        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--dataset", csv, "--root", root);
+        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root", root);
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         Assert.That(run.Stdout, Does.Contain("UAR").And.Contain("WAR").And.Contain("confusion (rows: true class"));
         Assert.That(run.Stdout.Split('\n').Count(l => l.StartsWith("sad ")), Is.EqualTo(1));
@@ -219,13 +219,13 @@ public class DatasetCommandTests
     {
         string csv = _files.PathOf("split.csv");
         File.WriteAllText(csv, "1,1\n");
-        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--dataset", csv);
+        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv);
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Stderr, Does.Contain("--root"));
 
         string dir = _files.PathOf("videos");
         CopyFrames(Path.Combine(dir, "1"), 2);
-        run = CliHarness.Run("eval", "--model", "m3dfel", "--dataset", dir);
+        run = CliHarness.Run("eval", "--model", "m3dfel", "--generated-weights", "--dataset", dir);
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Stderr, Does.Contain("no labels"));
     }

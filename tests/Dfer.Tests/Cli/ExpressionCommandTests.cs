@@ -106,12 +106,13 @@ public class ExpressionCommandTests
         finally { Environment.SetEnvironmentVariable("DFER_FACE_API", old); }
     }
 
-    [TestCase("--weights", "w.pth", "--weights and --key do not apply")]
+    [TestCase("--weights", "w.pth", "--weights, --key and --generated-weights do not apply")]
+    [TestCase("--generated-weights", null, "--weights, --key and --generated-weights do not apply")]
     [TestCase("--timeline", "t.pdf", "written as .svg or .png")]
     [TestCase("--detector-size", "100", "multiple of 32")]
-    public void BadOptions(string option, string value, string message)
+    public void BadOptions(string option, string? value, string message)
     {
-        var run = CliHarness.Run("infer", "--model", "expression", "a.mp4", option, value);
+        var run = CliHarness.Run(value is null ? ["infer", "--model", "expression", "a.mp4", option] : ["infer", "--model", "expression", "a.mp4", option, value]);
         Assert.That(run.ExitCode, Is.Not.Zero, run.ToString());
         Assert.That(run.Stderr, Does.Contain(message), run.ToString());
     }
@@ -128,7 +129,7 @@ public class ExpressionCommandTests
     [Test]
     public void ExpressionOptions_AreRefusedForOtherModels()
     {
-        var run = CliHarness.Run("infer", "--model", "m3dfel", "a.mp4", "--timeline", "t.svg");
+        var run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "a.mp4", "--timeline", "t.svg");
         Assert.That(run.ExitCode, Is.Not.Zero, run.ToString());
         Assert.That(run.Stderr, Does.Contain("--timeline is an option of --model expression"), run.ToString());
     }

@@ -25,7 +25,7 @@ public class InferCommandTests
         float[] clips = CliHarness.Clips(2, seed: 11);
         string input = _files.WriteClips("two.npy", clips);
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--batch", "2", "--format", "json", input);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--batch", "2", "--format", "json", input);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         Assert.That(run.Stderr, Does.Contain("generated weights").And.Contain("meaningless"), "the user is told the scores mean nothing");
@@ -66,7 +66,7 @@ public class InferCommandTests
     {
         string input = _files.WriteClips("one.npy", CliHarness.Clips(1, seed: 12));
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", input);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", input);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         string[] lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -145,7 +145,7 @@ public class InferCommandTests
     {
         string input = _files.WriteFloat64Npy("double.npy", new[] { 1, 16, 3, 112, 112 });
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--format", "json", input);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", input);
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, "double.npy", "float64");
         JsonElement errors = run.Json().GetProperty("errors");
@@ -160,7 +160,7 @@ public class InferCommandTests
         string input = _files.PathOf("small.npy");
         Npy.WriteFloat32(input, new float[2 * 16 * 3 * 64 * 64], new[] { 2, 16, 3, 64, 64 });
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", input);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", input);
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, "small.npy", "shape [2, 16, 3, 64, 64] is not [B, 16, 3, 112, 112]");
     }
@@ -172,7 +172,7 @@ public class InferCommandTests
         clips[CliHarness.ClipLength + 1000] = float.NaN;
         string input = _files.WriteClips("nan.npy", clips);
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--batch", "1", "--format", "json", input);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--batch", "1", "--format", "json", input);
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, "nan.npy", "clip 1");
         Assert.That(run.Json().GetProperty("results").GetArrayLength(), Is.Zero, "a bad file contributes no partial results");
@@ -184,7 +184,7 @@ public class InferCommandTests
         string bad = _files.PathOf("missing.npy");
         string good = _files.WriteClips("good.npy", CliHarness.Clips(1, seed: 18));
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--format", "json", bad, good);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", bad, good);
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, "missing.npy", "no such file");
         JsonElement json = run.Json();
@@ -201,7 +201,7 @@ public class InferCommandTests
         for (int i = 0; i < clips.Length; i++) clips[i] *= 255f;
         string input = _files.WriteClips("pixels.npy", clips);
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--format", "json", input);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", input);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         var warnings = run.StderrLines.Where(l => l.Contains("pixels.npy") && l.Contains("outside [0, 1]")).ToList();

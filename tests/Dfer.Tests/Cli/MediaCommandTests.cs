@@ -82,7 +82,7 @@ public class MediaCommandTests
         var frames = Directory.GetFiles(Frames, "*.jpg").Order(StringComparer.Ordinal).Select(ImageDecoder.Decode).ToList();
         Ffmpeg.Encode(video, frames, "-c:v", "ffv1", "-pix_fmt", "bgr0");
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--format", "json", Frames, video);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", Frames, video);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         ClipResult expected = Score(PillowClip());
@@ -104,7 +104,7 @@ public class MediaCommandTests
         string garbage = _files.PathOf("broken.mp4");
         File.WriteAllBytes(garbage, new DeterministicRandom(5).Uniform(4096, 0f, 255f).Select(v => (byte)v).ToArray());
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--format", "json", garbage, Frames);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", garbage, Frames);
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, garbage, "");
         JsonElement json = run.Json();
@@ -117,7 +117,7 @@ public class MediaCommandTests
     {
         string text = _files.PathOf("notes.txt");
         File.WriteAllText(text, "hello");
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", text);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", text);
         CliAssert.FailsWith(run, ExitCodes.InputFailed, text, "not an input Dfer reads");
     }
 }

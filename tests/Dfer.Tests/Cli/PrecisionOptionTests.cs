@@ -42,16 +42,16 @@ public class PrecisionOptionTests
         switch (command)
         {
             case "infer":
-                return ["infer", "--model", "m3dfel", _files.WriteClips("one.npy", CliHarness.Clips(1, 5))];
+                return ["infer", "--model", "m3dfel", "--generated-weights", _files.WriteClips("one.npy", CliHarness.Clips(1, 5))];
             case "infer-dataset":
             {
                 var (_, root) = OneVideoSplit();
-                return ["infer", "--model", "m3dfel", "--dataset", Path.Combine(root, "Clip", "clip_224x224")];
+                return ["infer", "--model", "m3dfel", "--generated-weights", "--dataset", Path.Combine(root, "Clip", "clip_224x224")];
             }
             case "eval":
             {
                 var (csv, root) = OneVideoSplit();
-                return ["eval", "--model", "m3dfel", "--dataset", csv, "--root", root];
+                return ["eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root", root];
             }
             case "bench":
                 return ["bench", "--model", "m3dfel", "--batch", "1", "--warmup", "0", "--repeats", "1"];

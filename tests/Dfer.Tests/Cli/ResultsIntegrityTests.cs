@@ -64,7 +64,7 @@ public class ResultsIntegrityTests
         string good = _files.WriteClips("good.npy", CliHarness.Clips(1, 3));
         string huge = _files.WriteClips("huge.npy", Enumerable.Repeat(3e38f, CliHarness.ClipLength).ToArray());
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", huge, good, "--format", "json");
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", huge, good, "--format", "json");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
         Assert.That(Errors(run), Is.EqualTo(new[] { $"dfer: error: {huge}: {string.Format(NonFinite, "NaN")}" }), run.ToString());
@@ -111,7 +111,7 @@ public class ResultsIntegrityTests
         string dir = _files.PathOf("videos");
         CopyFrames(Path.Combine(dir, "1"), 3);
         string output = _files.PathOf(outputName);
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output);
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         return (dir, output);
     }
@@ -182,7 +182,7 @@ public class ResultsIntegrityTests
         lines[0] = lines[0].Replace(recorded, changed);
         File.WriteAllLines(output, lines);
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
 
         Assert.That(error, Is.EqualTo($"dfer: error: {output}: was made by a different run ({difference}); resume with the same settings, or pass --overwrite to start over"));
     }
@@ -201,7 +201,7 @@ public class ResultsIntegrityTests
         string output = _files.PathOf("notes.json");
         File.WriteAllText(output, content);
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
 
         Assert.That(error, Does.StartWith($"dfer: error: {output}: not a dfer results file: line 1 is "));
         Assert.That(error, Does.EndWith("; dfer neither resumes from it nor replaces it without --overwrite"));
@@ -213,11 +213,11 @@ public class ResultsIntegrityTests
         var (dir, output) = ScoredOnce("r.jsonl");
         File.WriteAllLines(output, File.ReadAllLines(output).Skip(1));
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
 
         Assert.That(error, Is.EqualTo($"dfer: error: {output}: has no '{{\"dfer_results\": ...}}' first line: it comes from a dfer that did not record "
             + "what made its rows, so --resume cannot tell whether they match this run; pass --overwrite to start over"));
-        CliRun overwritten = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--overwrite");
+        CliRun overwritten = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--overwrite");
         Assert.That(overwritten.ExitCode, Is.EqualTo(ExitCodes.Ok), overwritten.ToString());
         Assert.That(File.ReadAllLines(output)[0], Does.StartWith("{\"dfer_results\":1,"));
     }
@@ -231,13 +231,13 @@ public class ResultsIntegrityTests
         Assert.That(File.ReadAllLines(output)[0], Does.StartWith("video,input,target,label,clips,p_happy,"), "the CSV itself is plain");
         Assert.That(JsonDocument.Parse(File.ReadAllText(sidecar)).RootElement.GetProperty("model").GetString(), Is.EqualTo("m3dfel"));
 
-        CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--resume");
+        CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
         Assert.That(resumed.ExitCode, Is.EqualTo(ExitCodes.Ok), resumed.ToString());
         Assert.That(resumed.Stderr, Does.Contain("1 of 1 videos scored, 1 from the earlier run"));
         Assert.That(File.ReadAllLines(output), Has.Length.EqualTo(2));
 
         File.Delete(sidecar);
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
         Assert.That(error, Is.EqualTo($"dfer: error: {output}: has no r.csv.meta.json beside it: it comes from a dfer that did not record "
             + "what made its rows, so --resume cannot tell whether they match this run; pass --overwrite to start over"));
     }
@@ -250,7 +250,7 @@ public class ResultsIntegrityTests
         string[] lines = File.ReadAllLines(output);
         File.WriteAllLines(output, [lines[0], lines[1].Replace("\"video\":\"1\"", "\"video\":\"gone\"")]);
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
 
         Assert.That(error, Is.EqualTo($"dfer: error: {output}: has rows of 1 video that --dataset does not list (first 'gone'): the dataset changed since; "
             + "resume with the same dataset, or pass --overwrite to start over"));

@@ -8,9 +8,10 @@ public sealed class CpuContext : IDisposable
 {
     private readonly NativeBuffer?[] _scratch;
 
+    /// <param name="threads">Worker threads, at most <see cref="CpuThreadPool.MaxThreads"/>; 0 (or less): one per logical core, within that bound.</param>
     public CpuContext(int threads = 0)
     {
-        Pool = new CpuThreadPool(threads > 0 ? threads : Environment.ProcessorCount);
+        Pool = new CpuThreadPool(threads > 0 ? threads : Math.Min(Environment.ProcessorCount, CpuThreadPool.MaxThreads));
         _scratch = new NativeBuffer?[Pool.Threads];
     }
 

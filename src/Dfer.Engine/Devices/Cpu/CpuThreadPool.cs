@@ -15,7 +15,7 @@ public interface IParallelWork
 /// </summary>
 public sealed class CpuThreadPool : IDisposable
 {
-    private readonly Thread[] _workers;
+    private readonly Thread?[] _workers;
     private readonly SemaphoreSlim _start = new(0);
     private readonly object _runLock = new();
     private IParallelWork? _work;
@@ -25,16 +25,39 @@ public sealed class CpuThreadPool : IDisposable
     private volatile bool _stopping;
     private ExceptionDispatchInfo? _error;
 
+    /// <summary>
+    /// The most threads a pool takes. Every thread costs the process about four memory mappings (its
+    /// stack, the stack's guard page, the runtime's signal stack and its guard); on Linux, at the
+    /// default <c>vm.max_map_count</c> of 65530, around 16,000 threads exhaust them and the .NET runtime
+    /// dies with SIGSEGV and no message (measured: <c>--threads 20000</c> crashed at 16,305 threads).
+    /// More workers than cores only add switching, so a bound far above any core count costs nothing.
+    /// </summary>
+    public const int MaxThreads = 1024;
+
+    /// <param name="threads">1 to <see cref="MaxThreads"/>, the caller included.</param>
+    /// <exception cref="DferException">More than <see cref="MaxThreads"/> threads, or the OS refused to start one.</exception>
     public CpuThreadPool(int threads)
     {
         if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads));
+        if (threads > MaxThreads)
+            throw new DferException($"{threads} cpu threads: at most {MaxThreads} (this machine has {Environment.ProcessorCount} cores)");
         Threads = threads;
         _workers = new Thread[threads - 1];
         for (int i = 0; i < _workers.Length; i++)
         {
             int id = i + 1;
-            _workers[i] = new Thread(() => WorkerLoop(id)) { IsBackground = true, Name = $"dfer-cpu-{id}" };
-            _workers[i].Start();
+            try
+            {
+                var worker = new Thread(() => WorkerLoop(id)) { IsBackground = true, Name = $"dfer-cpu-{id}" };
+                worker.Start();
+                _workers[i] = worker;
+            }
+            catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+            {
+                // The ones already running wait on _start: release and join them, then say why.
+                StopWorkers();
+                throw new DferException($"{threads} cpu threads: the OS refused to start thread {id + 1} ({ex.Message.ReplaceLineEndings(" ")})", ex);
+            }
         }
     }
 
@@ -94,9 +117,15 @@ public sealed class CpuThreadPool : IDisposable
 
     public void Dispose()
     {
-        _stopping = true;
-        if (_workers.Length > 0) _start.Release(_workers.Length);
-        foreach (var w in _workers) w.Join();
+        StopWorkers();
         _start.Dispose();
+    }
+
+    private void StopWorkers()
+    {
+        _stopping = true;
+        int started = _workers.Count(w => w is not null);
+        if (started > 0) _start.Release(started);
+        foreach (var w in _workers) w?.Join();
     }
 }
