@@ -165,7 +165,7 @@ public class ResultsIntegrityTests
     public void Resume_WithAnotherModel_IsRefused_NamingTheModel()
     {
         var (dir, output) = ScoredOnce("r.jsonl");
-        string error = RefusedUntouched(output, "infer", "--model", "ifdd", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "ifdd", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
         Assert.That(error, Does.StartWith($"dfer: error: {output}: was made by a different run (model \"m3dfel\" there, \"ifdd\" now; "));
         Assert.That(error, Does.Contain("; clip_size 112 there, 224 now"));
     }

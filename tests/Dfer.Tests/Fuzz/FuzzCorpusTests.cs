@@ -174,8 +174,8 @@ public sealed class FuzzCorpusTests
         // A DferException is capped at construction, so even a huge refusal passes the harness ...
         Assert.That(target.Execute(_workspace, new byte[100_000]).Rejected, Is.True);
         // ... and the harness still catches an over-long message that reached it some other way.
-        Assert.That(target.CheckMessage("/x/input.bin: " + new string('a', FuzzTarget.MaxMessageChars), "the message"),
-            Throws.Nothing);
+        Assert.That(() => target.CheckMessage("/x/input.bin: " + new string('a', FuzzTarget.MaxMessageChars), "the message"),
+            Throws.InstanceOf<FuzzInvariantException>().With.Message.StartsWith($"probe: the message is {FuzzTarget.MaxMessageChars + 14} characters long (limit 2048)"));
     }
 
     [Test]
