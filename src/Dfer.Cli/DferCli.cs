@@ -86,7 +86,7 @@ public static class DferCli
 
     /// <summary>A stack trace for DFER_DEBUG: several lines, each escaped like every diagnostic (messages in it come from files too).</summary>
     private static string Trace(Exception ex) =>
-        string.Join('\n', ex.ToString().ReplaceLineEndings("\n").Split('\n').Select(TerminalText.Escape));
+        string.Join('\n', ex.ToString().ReplaceLineEndings("\n").Split('\n').Select(SafeText.Escape));
 
     /// <summary>The command tree (internal for tests that walk every option).</summary>
     internal static RootCommand BuildRoot(CliConsole console)

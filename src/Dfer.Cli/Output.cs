@@ -26,6 +26,9 @@ internal sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool show
     /// </summary>
     public Action<string>? Live { get; set; }
 
+    /// <summary>The longest line a diagnostic or table cell prints, the note on what was cut included.</summary>
+    public const int MaxLineLength = 500;
+
     public void Error(string message) => Diagnostic($"{DferCli.ExecutableName}: error: {OneLine(message)}");
 
     public void Warning(string message) => Diagnostic($"{DferCli.ExecutableName}: warning: {OneLine(message)}");
@@ -40,18 +43,18 @@ internal sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool show
 
     /// <summary>
     /// A line that is not one of the kinds above (the usage hint after a parse error), still made
-    /// safe and kept to <see cref="TerminalText.MaxLineLength"/>.
+    /// safe and kept to <see cref="MaxLineLength"/>.
     /// </summary>
     public void Plain(string message) => Diagnostic(OneLine(message));
 
     /// <summary>
     /// The one place every diagnostic passes: whatever a file, a path or the OS put in it, the line
     /// reaching the terminal has no control character or escape sequence and at most
-    /// <see cref="TerminalText.MaxLineLength"/> characters.
+    /// <see cref="MaxLineLength"/> characters.
     /// </summary>
     private void Diagnostic(string line)
     {
-        line = TerminalText.Line(line);
+        line = SafeText.Line(line, MaxLineLength);
         if (Live is { } live) live(line);
         else Err.WriteLine(line);
     }
@@ -59,90 +62,6 @@ internal sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool show
     /// <summary>Keeps a message on one line, whatever an OS or library put in it.</summary>
     public static string OneLine(string message) =>
         string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-}
-
-/// <summary>
-/// Text headed for a terminal, made inert. Names in messages come from files, paths and the command
-/// line, and a terminal acts on what they may hold: ESC starts CSI and OSC sequences (colours,
-/// cursor moves, window titles, hyperlinks), the C1 controls U+0080..U+009F are their one-character
-/// forms on some terminals, and bidirectional overrides (U+202A..U+202E, U+2066..U+2069) reorder
-/// what is shown. Every such character is written visibly as an escape instead (<c>\x1b</c>,
-/// <c>\u202e</c>), and a line is cut at <see cref="MaxLineLength"/> characters.
-/// </summary>
-internal static class TerminalText
-{
-    /// <summary>The longest line a diagnostic or table cell prints, the note on what was cut included.</summary>
-    public const int MaxLineLength = 500;
-
-    /// <summary>Room kept at the end of a cut line for "… (N more characters)".</summary>
-    private const int CutNoteLength = 32;
-
-    /// <summary>
-    /// <paramref name="text"/> on one line, escaped (see <see cref="TerminalText"/>), and if longer than
-    /// <paramref name="max"/> characters cut and ended with "… (N more characters)", N counting the
-    /// characters of <paramref name="text"/> not shown.
-    /// </summary>
-    public static string Line(string text, int max = MaxLineLength)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        ArgumentOutOfRangeException.ThrowIfLessThan(max, CutNoteLength * 2);
-        int length = 0;
-        for (int i = 0; i < text.Length && length <= max; i += Unit(text, i)) length += Escaped(text, i).Length;
-        if (length <= max) return Escape(text);
-
-        var line = new StringBuilder(max);
-        int budget = max - CutNoteLength, at = 0;
-        while (at < text.Length)
-        {
-            string piece = Escaped(text, at);
-            if (line.Length + piece.Length > budget) break;
-            line.Append(piece);
-            at += Unit(text, at);
-        }
-        return line.Append($"… ({text.Length - at} more characters)").ToString();
-    }
-
-    /// <summary><paramref name="text"/> with every character a terminal could act on written as a visible escape.</summary>
-    public static string Escape(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        int i = 0;
-        while (i < text.Length && Escaped(text, i).Length == Unit(text, i)) i += Unit(text, i);
-        if (i == text.Length) return text;
-        var sb = new StringBuilder(text.Length + 16).Append(text, 0, i);
-        for (; i < text.Length; i += Unit(text, i)) sb.Append(Escaped(text, i));
-        return sb.ToString();
-    }
-
-    /// <summary>Whether <paramref name="c"/> is written as an escape (a lone surrogate is too).</summary>
-    public static bool IsUnsafe(char c) => c switch
-    {
-        < '\u0020' or '\u007f' => true,               // C0 controls (ESC among them) and DEL
-        >= '\u0080' and <= '\u009f' => true,          // C1 controls: CSI (U+009B), OSC (U+009D), ...
-        _ => char.GetUnicodeCategory(c) is UnicodeCategory.Format       // bidi overrides and isolates, zero-width marks
-            or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator or UnicodeCategory.Control,
-    };
-
-    /// <summary>UTF-16 units of the character at <paramref name="i"/>: 2 for a surrogate pair, else 1.</summary>
-    private static int Unit(string text, int i) =>
-        char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) ? 2 : 1;
-
-    /// <summary>How the character at <paramref name="i"/> is written.</summary>
-    private static string Escaped(string text, int i)
-    {
-        char c = text[i];
-        if (Unit(text, i) == 2) return text.Substring(i, 2);
-        if (char.IsSurrogate(c)) return $"\\u{(int)c:x4}";
-        if (!IsUnsafe(c)) return c.ToString();
-        return c switch
-        {
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            <= '\u00ff' => $"\\x{(int)c:x2}",
-            _ => $"\\u{(int)c:x4}",
-        };
-    }
 }
 
 /// <summary>Result formats and their shared writers.</summary>
@@ -199,7 +118,7 @@ internal static class Output
     {
         if (rows.Count == 0) return;
         // Cells may hold names from files and the command line: made inert and kept short like diagnostics.
-        rows = rows.Select(row => row.Select(cell => TerminalText.Line(cell)).ToArray()).ToList();
+        rows = rows.Select(row => row.Select(cell => SafeText.Line(cell, CliConsole.MaxLineLength)).ToArray()).ToList();
         int columns = rows[0].Length;
         var widths = new int[columns];
         foreach (string[] row in rows)
@@ -223,11 +142,11 @@ internal static class Output
     public static void WriteFacts(TextWriter stdout, IReadOnlyList<(string Label, string Value)> facts)
     {
         int width = facts.Max(f => f.Label.Length);
-        foreach (var (label, value) in facts) stdout.WriteLine($"{label.PadRight(width)}  {TerminalText.Line(value)}");
+        foreach (var (label, value) in facts) stdout.WriteLine($"{label.PadRight(width)}  {SafeText.Line(value, CliConsole.MaxLineLength)}");
     }
 
-    /// <summary>A line of a table-format result made inert (see <see cref="TerminalText"/>), for lines not written by the writers above.</summary>
-    public static void WriteLine(TextWriter stdout, string line) => stdout.WriteLine(TerminalText.Line(line));
+    /// <summary>A line of a table-format result made inert (see <see cref="SafeText"/>), for lines not written by the writers above.</summary>
+    public static void WriteLine(TextWriter stdout, string line) => stdout.WriteLine(SafeText.Line(line, CliConsole.MaxLineLength));
 
     /// <summary>A shape as Dfer's messages spell it: [2, 16, 3, 112, 112].</summary>
     public static string Shape(IEnumerable<int> dims) => "[" + string.Join(", ", dims) + "]";

@@ -482,24 +482,9 @@ internal sealed class ResultsFile : IDisposable
     }
 
     /// <summary>A text from a file, for a message: capped, quoted, control characters escaped.</summary>
-    internal static string Quote(string text)
-    {
-        string capped = text.Length <= MaxQuotedChars ? text : text[..MaxQuotedChars] + "...";
-        var sb = new StringBuilder(capped.Length + 2).Append('\'');
-        foreach (char c in capped)
-        {
-            if (char.IsControl(c) || c is '\u200e' or '\u200f' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069'))
-                sb.Append($"\\u{(int)c:x4}");
-            else sb.Append(c);
-        }
-        return sb.Append('\'').ToString();
-    }
+    internal static string Quote(string text) => SafeText.Quote(text, MaxQuotedChars);
 
-    private static string Cap(string text)
-    {
-        text = CliConsole.OneLine(text);
-        return text.Length <= 2 * MaxQuotedChars ? text : text[..(2 * MaxQuotedChars)] + "...";
-    }
+    private static string Cap(string text) => SafeText.Line(text, 2 * MaxQuotedChars);
 
     public void Dispose()
     {

@@ -118,7 +118,7 @@ internal sealed class VideoDecoder
         }
         catch (JsonException)
         {
-            throw DferException.ForFile(path, $"cannot decode video: ffprobe's report is not the JSON expected (it starts {InputText.Quote(report.TrimStart(), 40)})");
+            throw DferException.ForFile(path, $"cannot decode video: ffprobe's report is not the JSON expected (it starts {SafeText.Quote(report.TrimStart(), 40)})");
         }
         using (doc)
         {
@@ -164,9 +164,9 @@ internal sealed class VideoDecoder
     {
         const int shownStreams = 4;
         string what = streams.Count == 0 ? "no streams"
-            : string.Join(", ", streams.Take(shownStreams).Select(s => InputText.Plain(s, 40)))
+            : string.Join(", ", streams.Take(shownStreams).Select(s => SafeText.Plain(s, 40)))
               + (streams.Count > shownStreams ? $" and {streams.Count - shownStreams} more" : "");
-        return container.Length == 0 ? what : $"{what} in a {InputText.Plain(container, 60)} container";
+        return container.Length == 0 ? what : $"{what} in a {SafeText.Plain(container, 60)} container";
     }
 
     /// <summary>A string field, or null when it is absent or not a string.</summary>
@@ -186,8 +186,8 @@ internal sealed class VideoDecoder
     /// <summary>A field as ffprobe wrote it, for a message: cut and escaped, "?" when absent.</summary>
     private static string Shown(JsonElement e, string name) =>
         !e.TryGetProperty(name, out JsonElement v) ? "?"
-        : v.ValueKind == JsonValueKind.String ? InputText.Plain(v.GetString()!, 24)
-        : InputText.Plain(v.GetRawText(), 24);
+        : v.ValueKind == JsonValueKind.String ? SafeText.Plain(v.GetString()!, 24)
+        : SafeText.Plain(v.GetRawText(), 24);
 
     private static VideoDecoder Decode(string path, int width, int height, Func<RgbImage, RgbImage> prepare, Limits limits, string passthroughOption)
     {

@@ -101,7 +101,7 @@ public static class Dataset
                 string[]? fields = SplitCsvRow(row);
                 if (fields is null)
                 {
-                    items.Add(new DatasetItem($"line {line}", csv, null, $"{where}: malformed CSV row {InputText.Quote(row.ToString())} (a quote is not closed, or text follows a closing quote)"));
+                    items.Add(new DatasetItem($"line {line}", csv, null, $"{where}: malformed CSV row {SafeText.Quote(row.ToString())} (a quote is not closed, or text follows a closing quote)"));
                     first = false;
                 }
                 else if (!fields.All(string.IsNullOrEmpty))
@@ -212,19 +212,19 @@ public static class Dataset
     {
         string name = fields[0];
         if (name.Length == 0) return new DatasetItem($"line {line}", csv, null, $"{where}: empty video name");
-        string shown = InputText.Quote(name);
+        string shown = SafeText.Quote(name);
         if (!IsPlainName(name))
             return new DatasetItem($"line {line}", csv, null, $"{where}: video name {shown} is not a plain folder name (no '/', '\\', '..' or control characters)");
         string id = name.All(char.IsAsciiDigit) && name.Length < 5 ? name.PadLeft(5, '0') : name;
         string path = System.IO.Path.Combine(root, clipFolder, id);
         if (fields.Length < 2)
-            return new DatasetItem(name, path, null, $"{where}: row {InputText.Quote(string.Join(",", fields))} has no label column");
+            return new DatasetItem(name, path, null, $"{where}: row {SafeText.Quote(string.Join(",", fields))} has no label column");
         if (!TryParseLabel(fields[1], out int label) || label < 1 || label > classes)
-            return new DatasetItem(name, path, null, $"{where}: label {InputText.Quote(fields[1])} of video {shown} is not a class id 1..{classes}");
+            return new DatasetItem(name, path, null, $"{where}: label {SafeText.Quote(fields[1])} of video {shown} is not a class id 1..{classes}");
         if (!seen.TryAdd(id, line))
             return new DatasetItem(name, path, null, $"{where}: video {shown} is listed twice (first on line {seen[id]})");
         if (!Directory.Exists(path) && !File.Exists(path))
-            return new DatasetItem(name, path, label - 1, $"{where}: the clip of video {shown} is missing: {InputText.Plain(path, 200)} does not exist");
+            return new DatasetItem(name, path, label - 1, $"{where}: the clip of video {shown} is missing: {SafeText.Plain(path, 200)} does not exist");
         return new DatasetItem(name, path, label - 1);
     }
 

@@ -52,7 +52,7 @@ public static class WeightSanity
         foreach (string name in names)
         {
             if (!weights.TryGet(name, out StateTensor tensor)) continue;
-            if (Problem(tensor) is string problem) problems.Add($"{UserFile.Quote(name)} ({problem})");
+            if (Problem(tensor) is string problem) problems.Add($"{SafeText.Quote(name)} ({problem})");
         }
         if (problems.Count == 0) return;
         string listed = string.Join(", ", problems.Take(TensorsNamed))

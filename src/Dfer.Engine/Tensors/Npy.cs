@@ -268,11 +268,11 @@ public static class Npy
         if (type == "float32")
         {
             string variant = order == '>' ? "big-endian float32" : $"float32 with byte order '{order}'";
-            return $"dtype {InputText.Quote(descr)} ({variant}); Dfer reads little-endian float32 ('<f4') only — convert with arr.astype('<f4')";
+            return $"dtype {SafeText.Quote(descr)} ({variant}); Dfer reads little-endian float32 ('<f4') only — convert with arr.astype('<f4')";
         }
         string described = type is null ? "not a type Dfer recognises"
             : order == '>' ? $"big-endian {type}" : type;
-        return $"dtype {InputText.Quote(descr)} ({described}); Dfer reads float32 ('<f4') only — convert with arr.astype(np.float32)";
+        return $"dtype {SafeText.Quote(descr)} ({described}); Dfer reads float32 ('<f4') only — convert with arr.astype(np.float32)";
     }
 
     /// <summary>NumPy's name for a simple type descriptor such as '&lt;f8'; null if unrecognised.</summary>
@@ -352,7 +352,7 @@ public static class Npy
             foreach (string key in dict.Keys)
             {
                 if (key is not ("descr" or "fortran_order" or "shape"))
-                    throw Fail($"header has unexpected key {InputText.Quote(key)} (expected 'descr', 'fortran_order' and 'shape')");
+                    throw Fail($"header has unexpected key {SafeText.Quote(key)} (expected 'descr', 'fortran_order' and 'shape')");
             }
             object? descr = Required(dict, "descr");
             object? fortran = Required(dict, "fortran_order");
@@ -405,7 +405,7 @@ public static class Npy
                     "True" => true,
                     "False" => false,
                     "None" => null,
-                    _ => throw Error($"unexpected name {InputText.Quote(word)}", start),
+                    _ => throw Error($"unexpected name {SafeText.Quote(word)}", start),
                 };
             }
             throw Error(_pos < _text.Length ? $"unexpected character {Show(c)}" : "header ends in the middle of a value");
@@ -439,7 +439,7 @@ public static class Npy
                 SkipWhitespace();
                 Expect(':');
                 object? value = ParseValue();
-                if (!dict.TryAdd(key, value)) throw Error($"key {InputText.Quote(key)} appears twice", keyStart);
+                if (!dict.TryAdd(key, value)) throw Error($"key {SafeText.Quote(key)} appears twice", keyStart);
                 SkipWhitespace();
                 if (TryConsume('}')) return dict;
                 Expect(',');
@@ -504,7 +504,7 @@ public static class Npy
             if (_pos < _text.Length && (_text[_pos] is '.' or 'e' or 'E' || char.IsAsciiLetter(_text[_pos])))
                 throw Error("expected an integer", start);
             if (!long.TryParse(number, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
-                throw Error($"integer {InputText.Plain(number, 40)} is out of range", start);
+                throw Error($"integer {SafeText.Plain(number, 40)} is out of range", start);
             return value;
         }
 
@@ -532,7 +532,7 @@ public static class Npy
 
         private DferException Error(string what, int? at = null)
         {
-            string shown = InputText.Plain(UserFile.OneLine(_text.TrimEnd()), 120);
+            string shown = SafeText.Plain(UserFile.OneLine(_text.TrimEnd()), 120);
             return Fail($"malformed header: {what} at position {at ?? _pos} in \"{shown}\"");
         }
 
@@ -543,7 +543,7 @@ public static class Npy
             null => "None",
             bool b => b ? "True" : "False",
             long n => n.ToString(CultureInfo.InvariantCulture),
-            string s => $"the string {InputText.Quote(s)}",
+            string s => $"the string {SafeText.Quote(s)}",
             PyTuple => "a tuple",
             List<object?> => "a list",
             Dictionary<string, object?> => "a dict",

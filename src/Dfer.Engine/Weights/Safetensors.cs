@@ -146,7 +146,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
                                              || !own.Shape.AsSpan().SequenceEqual(e.Shape))))
             throw new ArgumentException($"{e} is not an entry of {Path}", nameof(e));
         if (e.ByteLength > int.MaxValue)
-            throw UserFile.Fail(Path, $"tensor {UserFile.QuoteCapped(e.Name)} is {e.ByteLength} bytes; Dfer reads tensors of at most {int.MaxValue} bytes");
+            throw UserFile.Fail(Path, $"tensor {SafeText.Quote(e.Name)} is {e.ByteLength} bytes; Dfer reads tensors of at most {int.MaxValue} bytes");
         return new ReadOnlySpan<byte>(_data + e.Begin, (int)e.ByteLength);
     }
 
@@ -159,7 +159,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(e);
         if (e.DType is not (DType.F32 or DType.F16 or DType.BF16 or DType.F64))
-            throw UserFile.Fail(Path, $"tensor {UserFile.QuoteCapped(e.Name)} has dtype {e.DType.SafetensorsName()}, which cannot be read as float32 (readable: F32, F16, BF16, F64)");
+            throw UserFile.Fail(Path, $"tensor {SafeText.Quote(e.Name)} has dtype {e.DType.SafetensorsName()}, which cannot be read as float32 (readable: F32, F16, BF16, F64)");
         ReadOnlySpan<byte> src = GetBytes(e);
         var dst = new float[CheckedCount(e)];
         switch (e.DType)
@@ -178,7 +178,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(e);
         if (e.DType is not (DType.I64 or DType.I32 or DType.U8 or DType.Bool))
-            throw UserFile.Fail(Path, $"tensor {UserFile.QuoteCapped(e.Name)} has dtype {e.DType.SafetensorsName()}, which cannot be read as int64 (readable: I64, I32, U8, BOOL)");
+            throw UserFile.Fail(Path, $"tensor {SafeText.Quote(e.Name)} has dtype {e.DType.SafetensorsName()}, which cannot be read as int64 (readable: I64, I32, U8, BOOL)");
         ReadOnlySpan<byte> src = GetBytes(e);
         var dst = new long[CheckedCount(e)];
         switch (e.DType)
@@ -204,7 +204,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         long count = e.ElementCount;
         if (count > Array.MaxLength)
-            throw UserFile.Fail(Path, $"tensor {UserFile.QuoteCapped(e.Name)} has {count} elements, more than an array can hold");
+            throw UserFile.Fail(Path, $"tensor {SafeText.Quote(e.Name)} has {count} elements, more than an array can hold");
         return (int)count;
     }
 }

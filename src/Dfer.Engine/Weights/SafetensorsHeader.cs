@@ -72,7 +72,7 @@ internal static class SafetensorsHeader
             // JSON permits repeated keys; a later tensor silently shadowing an earlier one
             // would load the wrong weights.
             if (!names.Add(prop.Name))
-                throw UserFile.Fail(path, $"duplicate tensor name {UserFile.QuoteCapped(prop.Name)} in the header");
+                throw UserFile.Fail(path, $"duplicate tensor name {SafeText.Quote(prop.Name)} in the header");
             entries.Add(ParseEntry(path, prop.Name, prop.Value, dataLength));
         }
 
@@ -104,16 +104,16 @@ internal static class SafetensorsHeader
         foreach (JsonProperty prop in value.EnumerateObject())
         {
             if (prop.Value.ValueKind != JsonValueKind.String)
-                throw UserFile.Fail(path, $"\"{MetadataKey}\" value for key {UserFile.QuoteCapped(prop.Name)} is a JSON {Kind(prop.Value)}, expected a string");
+                throw UserFile.Fail(path, $"\"{MetadataKey}\" value for key {SafeText.Quote(prop.Name)} is a JSON {Kind(prop.Value)}, expected a string");
             if (!metadata.TryAdd(prop.Name, prop.Value.GetString()!))
-                throw UserFile.Fail(path, $"duplicate key {UserFile.QuoteCapped(prop.Name)} in \"{MetadataKey}\"");
+                throw UserFile.Fail(path, $"duplicate key {SafeText.Quote(prop.Name)} in \"{MetadataKey}\"");
         }
         return metadata;
     }
 
     private static SafetensorsEntry ParseEntry(string path, string name, JsonElement value, long dataLength)
     {
-        string tensor = $"tensor {UserFile.QuoteCapped(name)}";
+        string tensor = $"tensor {SafeText.Quote(name)}";
         if (value.ValueKind != JsonValueKind.Object)
             throw UserFile.Fail(path, $"{tensor} is a JSON {Kind(value)}, expected an object with dtype, shape and data_offsets");
 
@@ -122,7 +122,7 @@ internal static class SafetensorsHeader
             throw UserFile.Fail(path, $"{tensor}: \"dtype\" is a JSON {Kind(dtypeElement)}, expected a string such as \"F32\"");
         string dtypeName = dtypeElement.GetString()!;
         DType dtype = ParseDType(dtypeName)
-            ?? throw UserFile.Fail(path, $"{tensor} has dtype {UserFile.QuoteCapped(dtypeName)}, which Dfer does not support (supported: {SupportedDTypes})");
+            ?? throw UserFile.Fail(path, $"{tensor} has dtype {SafeText.Quote(dtypeName)}, which Dfer does not support (supported: {SupportedDTypes})");
 
         JsonElement shapeElement = Field(path, tensor, value, "shape");
         if (shapeElement.ValueKind != JsonValueKind.Array)
@@ -180,7 +180,7 @@ internal static class SafetensorsHeader
         {
             if (furthest is not null && e.Begin < furthest.End)
                 throw UserFile.Fail(path,
-                    $"tensors {UserFile.QuoteCapped(furthest.Name)} [{furthest.Begin}, {furthest.End}) and {UserFile.QuoteCapped(e.Name)} [{e.Begin}, {e.End}) overlap");
+                    $"tensors {SafeText.Quote(furthest.Name)} [{furthest.Begin}, {furthest.End}) and {SafeText.Quote(e.Name)} [{e.Begin}, {e.End}) overlap");
             if (furthest is null || e.End > furthest.End) furthest = e;
         }
     }

@@ -31,7 +31,7 @@ public sealed class StateDict
     public void Add(string name, DType dtype, long[] shape, float[] data)
     {
         if (!_tensors.TryAdd(name, new StateTensor(name, dtype, shape, data)))
-            throw DferException.ForFile(Source, $"tensor {UserFile.QuoteCapped(name)} appears twice (once with and once without the 'module.' prefix?)");
+            throw DferException.ForFile(Source, $"tensor {SafeText.Quote(name)} appears twice (once with and once without the 'module.' prefix?)");
     }
 
     /// <summary>
@@ -120,7 +120,7 @@ public sealed class StateDict
     {
         var want = expected.ToDictionary(e => e.Name, e => e.Shape);
         var missing = expected.Where(e => !_tensors.ContainsKey(e.Name)).Select(e => e.Name).ToList();
-        var unexpected = _tensors.Keys.Where(k => !want.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).Select(k => UserFile.QuoteCapped(k)).ToList();
+        var unexpected = _tensors.Keys.Where(k => !want.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).Select(k => SafeText.Quote(k)).ToList();
         var wrong = expected.Where(e => _tensors.TryGetValue(e.Name, out var t) && !t.Shape.SequenceEqual(e.Shape))
             .Select(e => $"'{e.Name}' is {_tensors[e.Name].ShapeText}, expected [{string.Join(", ", e.Shape)}]").ToList();
         var problems = new List<string>();
@@ -135,7 +135,7 @@ public sealed class StateDict
         foreach (var t in _tensors.Values)
             foreach (float v in t.Data)
                 if (!float.IsFinite(v))
-                    throw DferException.ForFile(Source, $"tensor {UserFile.QuoteCapped(t.Name)} contains {(float.IsNaN(v) ? "NaN" : "Inf")}; the checkpoint is broken (did training diverge?)");
+                    throw DferException.ForFile(Source, $"tensor {SafeText.Quote(t.Name)} contains {(float.IsNaN(v) ? "NaN" : "Inf")}; the checkpoint is broken (did training diverge?)");
     }
 
     private static string List(List<string> items) =>

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Dfer.Weights;
 
 /// <summary>
@@ -53,55 +51,4 @@ internal static class UserFile
     /// <summary>Collapses a message that may span lines (some OS errors do) onto one line.</summary>
     internal static string OneLine(string message) =>
         string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-
-    /// <summary>
-    /// Quotes a name taken from a file for an error message. Names are arbitrary strings, and one
-    /// containing a newline or other control character would break the one-line message.
-    /// </summary>
-    internal static string Quote(string name)
-    {
-        bool plain = true;
-        foreach (char c in name)
-        {
-            if (char.IsControl(c)) { plain = false; break; }
-        }
-        if (plain) return $"'{name}'";
-
-        var sb = new StringBuilder(name.Length + 8).Append('\'');
-        foreach (char c in name)
-        {
-            if (char.IsControl(c)) sb.Append($"\\u{(int)c:x4}");
-            else sb.Append(c);
-        }
-        return sb.Append('\'').ToString();
-    }
-
-    /// <summary>The most characters of a name taken from a file that <see cref="QuoteCapped"/> keeps.</summary>
-    internal const int MaxQuotedChars = 200;
-
-    /// <summary>
-    /// <see cref="Quote"/> for names and values whose length is the file's choice: at most
-    /// <paramref name="maxChars"/> characters are written between the quotes (escapes included),
-    /// and a longer name ends in "..." and its length, so that no error message can grow with the file.
-    /// </summary>
-    internal static string QuoteCapped(string name, int maxChars = MaxQuotedChars)
-    {
-        var sb = new StringBuilder(Math.Min(name.Length, maxChars) + 32).Append('\'');
-        int i = 0;
-        for (; i < name.Length && sb.Length - 1 < maxChars; i++)
-        {
-            char c = name[i];
-            if (char.IsControl(c)) sb.Append($"\\u{(int)c:x4}");
-            // Do not cut a surrogate pair in half.
-            else if (char.IsHighSurrogate(c) && i + 1 < name.Length && char.IsLowSurrogate(name[i + 1]))
-            {
-                if (sb.Length + 1 > maxChars) break;
-                sb.Append(c).Append(name[++i]);
-            }
-            else sb.Append(c);
-        }
-        sb.Append('\'');
-        if (i < name.Length) sb.Append($"... ({name.Length} characters)");
-        return sb.ToString();
-    }
 }

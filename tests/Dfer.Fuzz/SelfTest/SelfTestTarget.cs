@@ -43,7 +43,7 @@ public static class SelfTestTarget
         if (input.SequenceEqual(Encoding.ASCII.GetBytes(Exhaust)))
             return AllocateForever();
         if (input.SequenceEqual(Encoding.ASCII.GetBytes(Nameless)))
-            throw new DferException("selftest: a refusal that names no input file");
+            throw new DferException("a planted refusal that names no input file");
         return "not a self-test input";
     }
 

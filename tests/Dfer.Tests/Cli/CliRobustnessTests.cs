@@ -262,7 +262,7 @@ public class TerminalOutputTests
     {
         foreach (char c in text)
             if (c != '\n' && c != '\r')
-                Assert.That(TerminalText.IsUnsafe(c), Is.False, $"{where} holds U+{(int)c:X4}");
+                Assert.That(SafeText.IsUnsafe(c), Is.False, $"{where} holds U+{(int)c:X4}");
     }
 
     [TestCase("a\u001b[31mred", @"a\x1b[31mred")]
@@ -274,14 +274,14 @@ public class TerminalOutputTests
     [TestCase("plain ünïcödé 😀", "plain ünïcödé 😀")]
     public void Escape_MakesEveryControlVisible(string text, string expected)
     {
-        Assert.That(TerminalText.Escape(text), Is.EqualTo(expected));
+        Assert.That(SafeText.Escape(text), Is.EqualTo(expected));
     }
 
     [Test]
     public void Escape_WritesALoneSurrogateAsItsCode()
     {
         // Built here: an attribute argument would not carry a lone surrogate intact.
-        Assert.That(TerminalText.Escape("lone " + (char)0xD800 + " high, " + (char)0xDC00 + " low"), Is.EqualTo(@"lone \ud800 high, \udc00 low"));
+        Assert.That(SafeText.Escape("lone " + (char)0xD800 + " high, " + (char)0xDC00 + " low"), Is.EqualTo(@"lone \ud800 high, \udc00 low"));
     }
 
     [Test]
@@ -289,11 +289,11 @@ public class TerminalOutputTests
     {
         string text = new string('a', 600);
 
-        string line = TerminalText.Line(text, 100);
+        string line = SafeText.Line(text, 100);
 
         Assert.That(line, Is.EqualTo(new string('a', 68) + "… (532 more characters)"));
-        Assert.That(TerminalText.Line(new string('b', 100), 100), Is.EqualTo(new string('b', 100)));
-        Assert.That(TerminalText.Line(new string('\u001b', 30), 100), Is.EqualTo(string.Concat(Enumerable.Repeat(@"\x1b", 17)) + "… (13 more characters)"));
+        Assert.That(SafeText.Line(new string('b', 100), 100), Is.EqualTo(new string('b', 100)));
+        Assert.That(SafeText.Line(new string('\u001b', 30), 100), Is.EqualTo(string.Concat(Enumerable.Repeat(@"\x1b", 17)) + "… (13 more characters)"));
     }
 
     [Test]
@@ -355,7 +355,7 @@ public class TerminalOutputTests
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString().Length > 2000 ? run.ToString()[..2000] : run.ToString());
         Assert.That(run.StderrLines, Has.Length.EqualTo(1));
         string line = run.StderrLines[0];
-        Assert.That(line.Length, Is.LessThanOrEqualTo(TerminalText.MaxLineLength));
+        Assert.That(line.Length, Is.LessThanOrEqualTo(CliConsole.MaxLineLength));
         Assert.That(line, Does.StartWith("dfer: error: ").And.Match(@"… \(\d+ more characters\)$"));
     }
 

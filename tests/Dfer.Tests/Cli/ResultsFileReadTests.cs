@@ -92,7 +92,7 @@ public class ResultsFileReadTests
     [TestCase("\"clips\": 99999999999999999999", "'clips' is not a whole number")]
     [TestCase("\"clips\": 1.5", "'clips' is not a whole number")]
     [TestCase("\"clips\": 0", "a scored row must have 'clips' of at least 1")]
-    [TestCase("\"label\": \"\\u001b[31mred\"", "label '\\u001b[31mred' is not a class of the model")]
+    [TestCase("\"label\": \"\\u001b[31mred\"", "label '\\x1b[31mred' is not a class of the model")]
     [TestCase("\"video\": 7", "'video' is not a string")]
     [TestCase("\"video\": \"\"", "empty 'video'")]
     [TestCase("\"target\": \"joy\"", "target 'joy' is not a class of the model")]

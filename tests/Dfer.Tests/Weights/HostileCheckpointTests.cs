@@ -183,12 +183,14 @@ public class HostileCheckpointTests
     // ---- zip: CRCs, duplicates, overlaps, lies -----------------------------------------------
 
     [Test]
-    public void Crc32MatchesTheStandardCheckValue()
+    public void Crc32OfTheTestWriterMatchesTheStandardCheckValue()
     {
-        Assert.That(Crc32.Of("123456789"u8), Is.EqualTo(0xCBF43926u));
+        // The bit-by-bit CRC that crafts the wrong CRCs below, against the standard check value and
+        // the library the reader uses (System.IO.Hashing).
+        Assert.That(RawZip.Crc32Of("123456789"u8.ToArray()), Is.EqualTo(0xCBF43926u));
         var bytes = new byte[1000];
         new Random(5).NextBytes(bytes);
-        Assert.That(Crc32.Of(bytes), Is.EqualTo(RawZip.Crc32Of(bytes)));
+        Assert.That(System.IO.Hashing.Crc32.HashToUInt32(bytes), Is.EqualTo(RawZip.Crc32Of(bytes)));
     }
 
     /// <summary>One flipped bit in a stored storage turned 1.0 into 1.0000001 without a word.</summary>
@@ -356,12 +358,12 @@ public class HostileCheckpointTests
     {
         const string escape = "\u001b[2J\u001b[31mowned";
         string path = Zip("escape.pth", StateDictPickle([(escape, Rebuild("0", 6, 0, [8], [1]))]), ("0", Floats(0, 1, 2, 3, 4, 5)));
-        var ex = Refused(path, "tensor '\\u001b[2J\\u001b[31mowned' reaches element 7 of a storage of 6 elements", () => TorchCheckpoint.ReadStateDict(path));
+        var ex = Refused(path, "tensor '\\x1b[2J\\x1b[31mowned' reaches element 7 of a storage of 6 elements", () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(ex.Message, Does.Not.Contain('\u001b'));
 
         string longName = new('a', 100_000);
         path = Zip("long.pth", StateDictPickle([(longName, Rebuild("0", 6, 0, [8], [1]))]), ("0", Floats(0, 1, 2, 3, 4, 5)));
-        ex = Refused(path, $"tensor '{new string('a', 200)}'... (100000 characters) reaches element 7", () => TorchCheckpoint.ReadStateDict(path));
+        ex = Refused(path, $"tensor '{new string('a', 168)}… (99832 more characters)' reaches element 7", () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(ex.Message, Has.Length.LessThan(path.Length + 400));
 
         // Twenty top-level keys of 50,000 characters and no state dict: the list of keys stays short.
@@ -370,20 +372,23 @@ public class HostileCheckpointTests
         p.AddRange("u."u8.ToArray());
         path = Zip("keys.pth", [.. p]);
         ex = Refused(path, "holds no state dict where Dfer looks", () => TorchCheckpoint.ReadStateDict(path));
-        Assert.That(ex.Message, Does.Contain("... (50000 characters), and 8 more"));
-        Assert.That(ex.Message, Has.Length.LessThan(4000));
+        // Each key is cut to 168 characters, and the whole message to DferException's 1000.
+        Assert.That(ex.Message, Does.Contain("… (49832 more characters)', 'bbbb"));
+        Assert.That(ex.Message, Has.Length.LessThanOrEqualTo(DferException.MaxMessageChars));
     }
 
     [Test]
-    public void QuoteCappedCountsEscapesAndKeepsSurrogatePairs()
+    public void QuoteCountsEscapesAndKeepsSurrogatePairs()
     {
-        Assert.That(UserFile.QuoteCapped("fc.weight"), Is.EqualTo("'fc.weight'"));
-        Assert.That(UserFile.QuoteCapped("a\u001bb"), Is.EqualTo("'a\\u001bb'"));
-        string escapes = UserFile.QuoteCapped(new string('\u001b', 1000));
-        Assert.That(escapes, Is.EqualTo("'" + string.Concat(Enumerable.Repeat("\\u001b", 34)) + "'... (1000 characters)"));
-        // 199 letters and an emoji (two UTF-16 units): the pair is not cut in half.
-        string emoji = UserFile.QuoteCapped(new string('x', 199) + "\U0001F600" + "tail");
-        Assert.That(emoji, Is.EqualTo("'" + new string('x', 199) + "'... (205 characters)"));
+        // SafeText.Quote: at most 200 characters between the quotes; a cut keeps 168 of them and says
+        // how many characters of the name were left out.
+        Assert.That(SafeText.Quote("fc.weight"), Is.EqualTo("'fc.weight'"));
+        Assert.That(SafeText.Quote("a\u001bb"), Is.EqualTo("'a\\x1bb'"));
+        string escapes = SafeText.Quote(new string('\u001b', 1000));
+        Assert.That(escapes, Is.EqualTo("'" + string.Concat(Enumerable.Repeat("\\x1b", 42)) + "… (958 more characters)'"));
+        // 167 letters and an emoji (two UTF-16 units) where the cut falls: the pair is not cut in half.
+        string emoji = SafeText.Quote(new string('x', 167) + "\U0001F600" + new string('y', 40));
+        Assert.That(emoji, Is.EqualTo("'" + new string('x', 167) + "… (42 more characters)'"));
     }
 
     [Test]
@@ -391,7 +396,7 @@ public class HostileCheckpointTests
     {
         byte[] p = [0x80, 2, .. Unicode(new string('m', 100_000)), .. Unicode("n"), 0x93, (byte)'.'];
         string path = Zip("global.pth", p);
-        var ex = Refused(path, $"refuses to load global '{new string('m', 200)}'... (100002 characters)", () => TorchCheckpoint.ReadStateDict(path));
+        var ex = Refused(path, $"refuses to load global '{new string('m', 168)}… (99834 more characters)'", () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(ex.Message, Has.Length.LessThan(path.Length + 500));
     }
 
@@ -512,7 +517,7 @@ public class HostileCheckpointTests
         string name = "\u001b]0;" + new string('n', 20_000);
         File.WriteAllBytes(longName, RawSafetensors.Build($"{{\"{name.Replace("\u001b", "\\u001b", StringComparison.Ordinal)}\":{{\"dtype\":\"Q8\",\"shape\":[1],\"data_offsets\":[0,1]}}}}", new byte[1]));
         var ex = Refused(longName, "has dtype 'Q8', which Dfer does not support", () => SafetensorsFile.Open(longName).Dispose());
-        Assert.That(ex.Message, Does.Contain("'\\u001b]0;nnn").And.Contain("... (20004 characters)").And.Not.Contain('\u001b'));
+        Assert.That(ex.Message, Does.Contain("'\\x1b]0;nnn").And.Contain("… (19839 more characters)").And.Not.Contain('\u001b'));
         Assert.That(ex.Message, Has.Length.LessThan(longName.Length + 400));
 
         // A header length within a (sparse) file of 120 MB but over the 100 MB cap.
@@ -587,18 +592,18 @@ public class HostileCheckpointTests
         var chunk = new byte[unit.Length * 32768];
         for (int i = 0; i < chunk.Length; i += unit.Length) unit.CopyTo(chunk, i);
         var ms = new MemoryStream();
-        uint crc = Crc32.Start;
+        var crc = new System.IO.Hashing.Crc32();
         using (var d = new DeflateStream(ms, CompressionLevel.SmallestSize, leaveOpen: true))
         {
             for (long done = 0; done < size;)
             {
                 int n = (int)Math.Min(chunk.Length, size - done);
                 d.Write(chunk, 0, n);
-                crc = Crc32.Update(crc, chunk.AsSpan(0, n));
+                crc.Append(chunk.AsSpan(0, n));
                 done += n;
             }
         }
-        return (ms.ToArray(), Crc32.Finish(crc));
+        return (ms.ToArray(), crc.GetCurrentHashAsUInt32());
     }
 
     /// <summary>A deflated float32 storage of zeros but for <paramref name="value"/> at element <paramref name="at"/>.</summary>
@@ -606,7 +611,7 @@ public class HostileCheckpointTests
     {
         var chunk = new byte[1 << 20];
         var ms = new MemoryStream();
-        uint crc = Crc32.Start;
+        var crc = new System.IO.Hashing.Crc32();
         using (var d = new DeflateStream(ms, CompressionLevel.SmallestSize, leaveOpen: true))
         {
             for (long done = 0; done < numel * 4;)
@@ -615,10 +620,10 @@ public class HostileCheckpointTests
                 Array.Clear(chunk);
                 if (at * 4 >= done && at * 4 < done + n) BinaryPrimitives.WriteSingleLittleEndian(chunk.AsSpan((int)(at * 4 - done)), value);
                 d.Write(chunk, 0, n);
-                crc = Crc32.Update(crc, chunk.AsSpan(0, n));
+                crc.Append(chunk.AsSpan(0, n));
                 done += n;
             }
         }
-        return (ms.ToArray(), Crc32.Finish(crc));
+        return (ms.ToArray(), crc.GetCurrentHashAsUInt32());
     }
 }

@@ -199,7 +199,7 @@ public class SafetensorsValidationTests
     [Test]
     public void ControlCharactersInNamesKeepTheMessageOnOneLine() =>
         AssertRejected(MakeHeader("""{"bad\nname": {"dtype": "Q4", "shape": [1], "data_offsets": [0, 1]}}""", 1),
-            "tensor 'bad\\u000aname' has dtype 'Q4'");
+            "tensor 'bad\\nname' has dtype 'Q4'");
 
     [Test]
     public void UnknownFieldsInAnEntryAreIgnored()

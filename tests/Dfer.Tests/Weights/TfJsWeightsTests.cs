@@ -200,10 +200,10 @@ public class TfJsHostileTests
     [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1e999, "min": 0}}""", "m-weights_manifest.json", "needs numeric 'scale' and 'min' (finite numbers)")]
     [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1}}""", "m-weights_manifest.json", "needs numeric 'scale' and 'min'")]
     [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": 8}}""", "m-weights_manifest.json", "quantization has no 'dtype'")]
-    [TestCase("""{"name": "a\u001b[2Jb", "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "weight 'a\\u001b[2Jb': a name must be 1 to 1024 characters without control characters")]
+    [TestCase("""{"name": "a\u001b[2Jb", "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "weight 'a\\x1b[2Jb': a name must be 1 to 1024 characters without control characters")]
     [TestCase("""{"name": "", "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "a name must be 1 to 1024 characters")]
     [TestCase("""{"name": 5, "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "a weight entry has no 'name'")]
-    [TestCase("""{"name": "a", "shape": [1], "dtype": "\u0007float"}""", "m-weights_manifest.json", "unsupported dtype '\\u0007float'")]
+    [TestCase("""{"name": "a", "shape": [1], "dtype": "\u0007float"}""", "m-weights_manifest.json", "unsupported dtype '\\x07float'")]
     [TestCase("""{"name": "a", "shape": [1], "dtype": "float32"}, {"name": "a", "shape": [0], "dtype": "float32"}""", "m-weights_manifest.json", "weight 'a' appears twice")]
     [TestCase("""7""", "m-weights_manifest.json", "group 0: weight entry 0 is not an object")]
     public void MalformedEntries(string entry, string culprit, string phrase) =>
@@ -214,7 +214,7 @@ public class TfJsHostileTests
     {
         string name = new string('n', 5000);
         DferException ex = Rejected(Write(One($$"""{"name": "{{name}}", "shape": [1], "dtype": "float32"}""")), Manifest, "weight 'nnnn");
-        Assert.That(ex.Message, Does.Contain("...': a name must be 1 to 1024 characters"));
+        Assert.That(ex.Message, Does.Contain("more characters)': a name must be 1 to 1024 characters"));
     }
 
     [Test]

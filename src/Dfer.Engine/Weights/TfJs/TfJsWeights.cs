@@ -48,7 +48,7 @@ public static class TfJsWeights
         byte[] json = ReadBounded(manifestPath, MaxManifestBytes, "TF.js weights manifest");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json); }
-        catch (JsonException e) { throw UserFile.Fail(manifestPath, $"not valid JSON ({InputText.Plain(UserFile.OneLine(e.Message), 160)})", e); }
+        catch (JsonException e) { throw UserFile.Fail(manifestPath, $"not valid JSON ({SafeText.Plain(UserFile.OneLine(e.Message), 160)})", e); }
         using var _ = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Array)
             throw DferException.ForFile(manifestPath, "a TF.js weights manifest is a JSON array of weight groups");
@@ -95,12 +95,12 @@ public static class TfJsWeights
         if (string.IsNullOrEmpty(name))
             throw DferException.ForFile(manifest, $"group {group}: 'paths' must hold file names");
         if (name.Any(char.IsControl) || Path.IsPathRooted(name) || name.Split('/', '\\').Any(part => part is "" or "." or ".."))
-            throw DferException.ForFile(manifest, $"group {group}: shard path {InputText.Quote(name)} is not a file name relative to the manifest's folder");
+            throw DferException.ForFile(manifest, $"group {group}: shard path {SafeText.Quote(name)} is not a file name relative to the manifest's folder");
         return name;
     }
 
     private static string ShardPaths(string dir, IReadOnlyList<string> shards) =>
-        InputText.Plain(string.Join(" + ", shards.Select(s => Path.Combine(dir, s))), 400);
+        SafeText.Plain(string.Join(" + ", shards.Select(s => Path.Combine(dir, s))), 400);
 
     private static byte[] ReadShards(string manifest, string dir, IReadOnlyList<string> shards, ref long budget)
     {
@@ -110,9 +110,9 @@ public static class TfJsWeights
         {
             string path = Path.Combine(dir, s);
             if (!File.Exists(path) && !Directory.Exists(path))
-                throw DferException.ForFile(path, $"weight shard listed in {InputText.Plain(Path.GetFileName(manifest))} is missing");
+                throw DferException.ForFile(path, $"weight shard listed in {SafeText.Plain(Path.GetFileName(manifest))} is missing");
             byte[] part = ReadBounded(path, budget, "weight shard",
-                $"the shards of {InputText.Plain(Path.GetFileName(manifest))} together exceed Dfer's limit of {MaxShardBytes >> 20} MiB");
+                $"the shards of {SafeText.Plain(Path.GetFileName(manifest))} together exceed Dfer's limit of {MaxShardBytes >> 20} MiB");
             budget -= part.Length;
             total += part.Length;
             parts.Add(part);
@@ -154,7 +154,7 @@ public static class TfJsWeights
     {
         string name = w.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! :
             throw DferException.ForFile(manifest, "a weight entry has no 'name'");
-        string where = $"weight {InputText.Quote(name)}";
+        string where = $"weight {SafeText.Quote(name)}";
         if (name.Length == 0 || name.Length > MaxNameChars || name.Any(char.IsControl))
             throw DferException.ForFile(manifest, $"{where}: a name must be 1 to {MaxNameChars} characters without control characters");
         if (dict.TryGet(name, out _))
@@ -168,7 +168,7 @@ public static class TfJsWeights
         string dtype = w.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! :
             throw DferException.ForFile(manifest, $"{where} has no 'dtype'");
         if (dtype is not ("float32" or "int32"))
-            throw DferException.ForFile(manifest, $"{where}: unsupported dtype {InputText.Quote(dtype)} (Dfer reads float32 and int32 weights)");
+            throw DferException.ForFile(manifest, $"{where}: unsupported dtype {SafeText.Quote(dtype)} (Dfer reads float32 and int32 weights)");
 
         string stored = dtype;
         double scale = 1, min = 0;
@@ -184,7 +184,7 @@ public static class TfJsWeights
                     throw DferException.ForFile(manifest, $"{where}: {stored} quantization needs numeric 'scale' and 'min' (finite numbers)");
             }
             else if (stored != "float16")
-                throw DferException.ForFile(manifest, $"{where}: unsupported quantization dtype {InputText.Quote(stored)} (Dfer reads uint8, uint16 and float16)");
+                throw DferException.ForFile(manifest, $"{where}: unsupported quantization dtype {SafeText.Quote(stored)} (Dfer reads uint8, uint16 and float16)");
         }
         int size = stored switch { "uint8" => 1, "uint16" or "float16" => 2, _ => 4 };
 

@@ -69,5 +69,5 @@ public static class CheckpointLimits
     public const long MaxSafetensorsHeaderBytes = 100_000_000;
 
     /// <summary>The most characters of a name or value taken from a file that an error message quotes.</summary>
-    public const int MaxQuotedChars = UserFile.MaxQuotedChars;
+    public const int MaxQuotedChars = SafeText.MaxQuotedChars;
 }

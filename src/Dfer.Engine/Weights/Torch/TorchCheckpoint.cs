@@ -112,7 +112,7 @@ public static class TorchCheckpoint
             {
                 "little" => false,
                 "big" => true,
-                _ => throw UserFile.Fail(path, $"has byteorder record {UserFile.QuoteCapped(text, 40)}, expected \"little\" or \"big\""),
+                _ => throw UserFile.Fail(path, $"has byteorder record {SafeText.Quote(text, 40)}, expected \"little\" or \"big\""),
             };
         }
 
@@ -120,7 +120,7 @@ public static class TorchCheckpoint
         var budget = PickleBudget.ForFile(stream.Length);
         TorchZip.Entry pkl = pickles[0];
         if (pkl.Size > budget.Limit)
-            throw UserFile.Fail(path, $"record {UserFile.QuoteCapped(pkl.Name)} is {pkl.Size} bytes, more than the {budget.Limit}-byte unpickling budget of a file of {stream.Length} bytes");
+            throw UserFile.Fail(path, $"record {SafeText.Quote(pkl.Name)} is {pkl.Size} bytes, more than the {budget.Limit}-byte unpickling budget of a file of {stream.Length} bytes");
         byte[] pickle = zip.ReadAll(pkl, CheckpointLimits.MaxPickleBytes, "the pickle");
         var storages = new Storages(legacy: false);
         object root;
@@ -137,10 +137,10 @@ public static class TorchCheckpoint
         {
             string name = prefix + "data/" + s.Key;
             TorchZip.Entry entry = zip.Find(name)
-                ?? throw UserFile.Fail(path, $"has no record {UserFile.QuoteCapped(name)} for a storage its tensors use");
+                ?? throw UserFile.Fail(path, $"has no record {SafeText.Quote(name)} for a storage its tensors use");
             long needed = StorageBytes(path, s);
             if (entry.Size < needed)
-                throw UserFile.Fail(path, $"record {UserFile.QuoteCapped(name)} holds {entry.Size} bytes, but its storage of {s.Numel} {s.TypeName} elements needs {needed}");
+                throw UserFile.Fail(path, $"record {SafeText.Quote(name)} holds {entry.Size} bytes, but its storage of {s.Numel} {s.TypeName} elements needs {needed}");
             var window = new byte[count * s.ElementSize];
             zip.Read(entry, first * s.ElementSize, window);
             if (bigEndian) SwapBytes(window, s.ElementSize);
@@ -183,14 +183,14 @@ public static class TorchCheckpoint
         foreach (string k in keys.Items.Cast<string>())
         {
             if (!storages.Roots.TryGetValue(k, out StorageRef? root0))
-                throw UserFile.Fail(path, $"lists storage {UserFile.QuoteCapped(k)}, which no tensor uses, so its element size is unknown");
+                throw UserFile.Fail(path, $"lists storage {SafeText.Quote(k)}, which no tensor uses, so its element size is unknown");
             if (!positions.TryAdd(k, -1))
-                throw UserFile.Fail(path, $"lists storage {UserFile.QuoteCapped(k)} twice");
+                throw UserFile.Fail(path, $"lists storage {SafeText.Quote(k)} twice");
             long numel = input.ReadInt64();
             if (numel != root0.Numel)
-                throw UserFile.Fail(path, $"storage {UserFile.QuoteCapped(k)} holds {numel} elements, but its tensors were saved with {root0.Numel}");
+                throw UserFile.Fail(path, $"storage {SafeText.Quote(k)} holds {numel} elements, but its tensors were saved with {root0.Numel}");
             positions[k] = input.Position;
-            input.Skip(StorageBytes(path, root0), $"storage {UserFile.QuoteCapped(k)}");
+            input.Skip(StorageBytes(path, root0), $"storage {SafeText.Quote(k)}");
         }
 
         var tensors = SelectStateDict(path, root, key);
@@ -198,11 +198,11 @@ public static class TorchCheckpoint
         byte[] ReadStorage(StorageRef s, long first, long count)
         {
             if (!positions.TryGetValue(s.Key, out long position))
-                throw UserFile.Fail(path, $"has no data for storage {UserFile.QuoteCapped(s.Key)}");
+                throw UserFile.Fail(path, $"has no data for storage {SafeText.Quote(s.Key)}");
             // first and count are in elements of the root storage (a legacy storage view is a window into it).
             input.Seek(position + first * s.ElementSize);
             // Always little-endian: PyTorch byte-swapped on write where it had to.
-            return input.ReadBytes(count * s.ElementSize, $"storage {UserFile.QuoteCapped(s.Key)}");
+            return input.ReadBytes(count * s.ElementSize, $"storage {SafeText.Quote(s.Key)}");
         }
 
         return Materialize(path, stream.Length, tensors, ReadStorage);
@@ -229,7 +229,7 @@ public static class TorchCheckpoint
             if (pid is not PyTuple t || t.Items.Length == 0 || t.Items[0] is not string kind)
                 throw input.Fail($"has an unknown persistent id ({Unpickler.Describe(pid)}); expected a ('storage', ...) tuple");
             if (kind != "storage")
-                throw input.Fail($"has an unknown persistent id of kind {UserFile.QuoteCapped(kind)}; Dfer reads only tensor storages");
+                throw input.Fail($"has an unknown persistent id of kind {SafeText.Quote(kind)}; Dfer reads only tensor storages");
             if (t.Items.Length != arity)
                 throw input.Fail($"has a storage persistent id of {t.Items.Length} items, expected {arity}");
             if (t.Items[1] is not PyGlobal { Kind: GlobalKind.StorageType } type)
@@ -237,22 +237,22 @@ public static class TorchCheckpoint
             if (t.Items[2] is not string key || key.Length == 0)
                 throw input.Fail($"has a storage whose key is {Unpickler.Describe(t.Items[2])}, not a string");
             if (t.Items[4] is not long numel || numel < 0)
-                throw input.Fail($"has storage {UserFile.QuoteCapped(key)} with element count {Unpickler.DescribeValue(t.Items[4])}");
+                throw input.Fail($"has storage {SafeText.Quote(key)} with element count {Unpickler.DescribeValue(t.Items[4])}");
 
             var storage = new StorageRef(key, type.StorageDType!.Value, TorchGlobals.ElementSize(type), numel, type.Name);
             if (Roots.TryGetValue(key, out StorageRef? known))
             {
                 if (known.TypeName != storage.TypeName || known.Numel != numel)
-                    throw input.Fail($"uses storage {UserFile.QuoteCapped(key)} once as {known.Numel} {known.TypeName} elements and once as {numel} {storage.TypeName}");
+                    throw input.Fail($"uses storage {SafeText.Quote(key)} once as {known.Numel} {known.TypeName} elements and once as {numel} {storage.TypeName}");
                 storage = known;
             }
             else Roots.Add(key, storage);
 
             if (!legacy || t.Items[5] is PyNone) return storage;
             if (t.Items[5] is not PyTuple { Items: [string viewKey, long offset, long viewNumel] })
-                throw input.Fail($"has storage {UserFile.QuoteCapped(key)} with malformed view metadata");
+                throw input.Fail($"has storage {SafeText.Quote(key)} with malformed view metadata");
             if (offset < 0 || viewNumel < 0 || offset > numel || viewNumel > numel - offset)
-                throw input.Fail($"has a view {UserFile.QuoteCapped(viewKey)} of elements [{offset}, {offset}+{viewNumel}) of storage {UserFile.QuoteCapped(key)}, which holds {numel}");
+                throw input.Fail($"has a view {SafeText.Quote(viewKey)} of elements [{offset}, {offset}+{viewNumel}) of storage {SafeText.Quote(key)}, which holds {numel}");
             return new StorageRef(key, storage.DType, storage.ElementSize, viewNumel, storage.TypeName) { ViewOffset = offset };
         }
     }
@@ -263,12 +263,12 @@ public static class TorchCheckpoint
         {
             long bytes = checked(s.Numel * s.ElementSize);
             if (bytes > Array.MaxLength)
-                throw UserFile.Fail(path, $"storage {UserFile.QuoteCapped(s.Key)} is {bytes} bytes; Dfer reads storages of at most {Array.MaxLength} bytes");
+                throw UserFile.Fail(path, $"storage {SafeText.Quote(s.Key)} is {bytes} bytes; Dfer reads storages of at most {Array.MaxLength} bytes");
             return bytes;
         }
         catch (OverflowException)
         {
-            throw UserFile.Fail(path, $"storage {UserFile.QuoteCapped(s.Key)} declares {s.Numel} elements, too many to address");
+            throw UserFile.Fail(path, $"storage {SafeText.Quote(s.Key)} declares {s.Numel} elements, too many to address");
         }
     }
 
@@ -288,11 +288,11 @@ public static class TorchCheckpoint
         if (key is not null)
         {
             selected = Lookup(path, root, key);
-            where = $"entry {UserFile.QuoteCapped(key)}";
+            where = $"entry {SafeText.Quote(key)}";
             if (selected is not PyDict d || d.Count == 0)
                 throw UserFile.Fail(path, $"{where} holds {(selected is PyDict ? "an empty dict" : Unpickler.Describe(selected))}, not a state dict");
             if (d.Items.FirstOrDefault(kv => kv.Key is not string || kv.Value is not TensorRef) is { Key: not null } bad)
-                throw UserFile.Fail(path, $"{where} is not a state dict: {(bad.Key is string s ? UserFile.QuoteCapped(s) : Unpickler.Describe(bad.Key))} maps to {Unpickler.Describe(bad.Value)}, not a tensor");
+                throw UserFile.Fail(path, $"{where} is not a state dict: {(bad.Key is string s ? SafeText.Quote(s) : Unpickler.Describe(bad.Key))} maps to {Unpickler.Describe(bad.Value)}, not a tensor");
         }
         else if (IsStateDict(root))
         {
@@ -313,7 +313,7 @@ public static class TorchCheckpoint
             }
             if (found is null)
             {
-                var names = top.Keys.Select(k => k is string s ? UserFile.QuoteCapped(s) : Unpickler.Describe(k)).ToList();
+                var names = top.Keys.Select(k => k is string s ? SafeText.Quote(s) : Unpickler.Describe(k)).ToList();
                 string list = names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", and {names.Count - 12} more";
                 throw UserFile.Fail(path, $"holds no state dict where Dfer looks (a dict of tensors at the top or under {string.Join(", ", WrapperKeys)}); its top-level keys are {(names.Count == 0 ? "none" : list)}; name the entry holding the weights with --key");
             }
@@ -326,7 +326,7 @@ public static class TorchCheckpoint
         {
             string name = StateDict.StripPrefix((string)k);
             if (!seen.Add(name))
-                throw UserFile.Fail(path, $"tensor {UserFile.QuoteCapped(name)} appears twice (once with and once without the 'module.' prefix?)");
+                throw UserFile.Fail(path, $"tensor {SafeText.Quote(name)} appears twice (once with and once without the 'module.' prefix?)");
             result.Add((name, (TensorRef)v));
         }
         return result;
@@ -345,12 +345,12 @@ public static class TorchCheckpoint
         foreach (string part in key.Split('.'))
         {
             if (current is not PyDict d)
-                throw UserFile.Fail(path, $"has no entry {UserFile.QuoteCapped(key)}: {(walked.Length == 0 ? "the file" : UserFile.QuoteCapped(walked))} holds {Unpickler.Describe(current)}, not a dict");
+                throw UserFile.Fail(path, $"has no entry {SafeText.Quote(key)}: {(walked.Length == 0 ? "the file" : SafeText.Quote(walked))} holds {Unpickler.Describe(current)}, not a dict");
             if (!d.TryGet(part, out current))
             {
-                var names = d.Keys.Select(k => k is string s ? UserFile.QuoteCapped(s) : Unpickler.Describe(k)).ToList();
+                var names = d.Keys.Select(k => k is string s ? SafeText.Quote(s) : Unpickler.Describe(k)).ToList();
                 string list = names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", and {names.Count - 12} more";
-                throw UserFile.Fail(path, $"has no entry {UserFile.QuoteCapped(key)}; the keys {(walked.Length == 0 ? "at the top" : "of " + UserFile.QuoteCapped(walked))} are {(names.Count == 0 ? "none" : list)}");
+                throw UserFile.Fail(path, $"has no entry {SafeText.Quote(key)}; the keys {(walked.Length == 0 ? "at the top" : "of " + SafeText.Quote(walked))} are {(names.Count == 0 ? "none" : list)}");
             }
             walked = walked.Length == 0 ? part : walked + "." + part;
         }
@@ -379,7 +379,7 @@ public static class TorchCheckpoint
         {
             var (name, t) = tensors[k];
             StorageRef s = t.Storage;
-            string q = UserFile.QuoteCapped(name);
+            string q = SafeText.Quote(name);
             int rank = t.Size.Length;
             if (rank > CheckpointLimits.MaxRank)
                 throw UserFile.Fail(path, $"tensor {q} has {rank} dimensions; Dfer reads at most {CheckpointLimits.MaxRank}");

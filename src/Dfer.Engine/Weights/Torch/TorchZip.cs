@@ -53,7 +53,7 @@ internal sealed class TorchZip
         _byName = new Dictionary<string, Entry>(entries.Count, StringComparer.Ordinal);
         foreach (Entry e in entries)
             if (!_byName.TryAdd(e.Name, e))
-                throw Fail($"has two zip records named {UserFile.QuoteCapped(e.Name)}; which one is meant is ambiguous (Python's zipfile takes the last, other readers the first)");
+                throw Fail($"has two zip records named {SafeText.Quote(e.Name)}; which one is meant is ambiguous (Python's zipfile takes the last, other readers the first)");
         long length = stream.Length;
         _inflateBudget = length > (long.MaxValue - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
             ? long.MaxValue
@@ -166,13 +166,13 @@ internal sealed class TorchZip
                     if (z64.Length - at < 4) ok = false;
                     else startDisk = BinaryPrimitives.ReadUInt32LittleEndian(z64[at..]);
                 }
-                if (!ok) throw Bad($"record {UserFile.QuoteCapped(name)} lacks the zip64 sizes its header promises");
+                if (!ok) throw Bad($"record {SafeText.Quote(name)} lacks the zip64 sizes its header promises");
             }
             if (startDisk != 0) throw UserFile.Fail(path, "is a multi-part (spanned) zip archive, which Dfer does not read");
             // The data (after a local header at least as long as the fixed part and the name) lies before the central directory.
             if (offset > cdOffset || csize > cdOffset - offset || (ulong)(LocalHeaderBytes + nameLength) > cdOffset - offset - csize)
-                throw Bad($"record {UserFile.QuoteCapped(name)} claims {csize} bytes at offset {offset}, beyond where the records end ({cdOffset})");
-            if (usize > long.MaxValue) throw Bad($"record {UserFile.QuoteCapped(name)} claims a size of {usize} bytes");
+                throw Bad($"record {SafeText.Quote(name)} claims {csize} bytes at offset {offset}, beyond where the records end ({cdOffset})");
+            if (usize > long.MaxValue) throw Bad($"record {SafeText.Quote(name)} claims a size of {usize} bytes");
             entries.Add(new Entry(name, nameLength, flags, method, crc, (long)csize, (long)usize, (long)offset));
         }
 
@@ -185,8 +185,8 @@ internal sealed class TorchZip
             e.Limit = i + 1 < byOffset.Count ? byOffset[i + 1].HeaderOffset : (long)cdOffset;
             if (e.HeaderOffset + LocalHeaderBytes + e.NameBytes + e.CompressedSize > e.Limit)
             {
-                string other = i + 1 < byOffset.Count ? UserFile.QuoteCapped(byOffset[i + 1].Name) : "the central directory";
-                throw UserFile.Fail(path, $"has zip records {UserFile.QuoteCapped(e.Name)} and {other} whose data overlap; refusing (overlapping records are a zip-bomb technique)");
+                string other = i + 1 < byOffset.Count ? SafeText.Quote(byOffset[i + 1].Name) : "the central directory";
+                throw UserFile.Fail(path, $"has zip records {SafeText.Quote(e.Name)} and {other} whose data overlap; refusing (overlapping records are a zip-bomb technique)");
             }
         }
         return new TorchZip(path, stream, entries);
@@ -196,7 +196,7 @@ internal sealed class TorchZip
     internal byte[] ReadAll(Entry e, long max, string what)
     {
         if (e.Size > max)
-            throw Fail($"record {UserFile.QuoteCapped(e.Name)} ({what}) is {e.Size} bytes, more than the {max} Dfer reads");
+            throw Fail($"record {SafeText.Quote(e.Name)} ({what}) is {e.Size} bytes, more than the {max} Dfer reads");
         var data = new byte[e.Size];
         Read(e, 0, data);
         return data;
@@ -208,7 +208,7 @@ internal sealed class TorchZip
     /// </summary>
     internal void Read(Entry e, long from, Span<byte> window)
     {
-        string q = UserFile.QuoteCapped(e.Name);
+        string q = SafeText.Quote(e.Name);
         if (from < 0 || from > e.Size || window.Length > e.Size - from)
             throw Fail($"record {q} holds {e.Size} bytes, but bytes [{from}, {from + window.Length}) of it are needed");
         if ((e.Flags & 1) != 0) throw Fail($"record {q} is encrypted, which Dfer does not read");
@@ -236,12 +236,13 @@ internal sealed class TorchZip
         var localName = new byte[nameLength];
         _stream.ReadExactly(localName);
         if (DecodeName(localName) != e.Name)
-            throw Fail($"record {q} is named {UserFile.QuoteCapped(DecodeName(localName))} in its local header; the file is corrupt");
+            throw Fail($"record {q} is named {SafeText.Quote(DecodeName(localName))} in its local header; the file is corrupt");
 
         Stream raw = new WindowStream(_stream, dataStart, e.CompressedSize);
         using Stream data = e.Method == 8 ? new DeflateStream(raw, CompressionMode.Decompress) : raw;
         var buffer = new byte[(int)Math.Min(1 << 16, Math.Max(e.Size, 1))];
-        uint crc = Crc32.Start;
+        // System.IO.Hashing: the BCL team's CRC-32 (zip's polynomial), vectorised, incremental.
+        var crc = new System.IO.Hashing.Crc32();
         long done = 0;
         try
         {
@@ -250,7 +251,7 @@ internal sealed class TorchZip
                 int n = data.Read(buffer, 0, (int)Math.Min(buffer.Length, e.Size - done));
                 if (n == 0) throw Fail($"record {q} ends after {done} of its {e.Size} bytes; the file is truncated or corrupt");
                 ReadOnlySpan<byte> chunk = buffer.AsSpan(0, n);
-                crc = Crc32.Update(crc, chunk);
+                crc.Append(chunk);
                 // The part of [done, done + n) that the window wants.
                 long lo = Math.Max(done, from), hi = Math.Min(done + n, from + window.Length);
                 if (lo < hi) chunk[(int)(lo - done)..(int)(hi - done)].CopyTo(window[(int)(lo - from)..]);
@@ -263,9 +264,9 @@ internal sealed class TorchZip
         {
             throw UserFile.Fail(_path, $"record {q} is not valid deflate data ({UserFile.OneLine(ex.Message)}); the file is corrupt", ex);
         }
-        crc = Crc32.Finish(crc);
-        if (crc != e.Crc)
-            throw Fail($"record {q} fails its CRC-32 check (the zip says {e.Crc:x8}, the data gives {crc:x8}); the file is corrupt");
+        uint actual = crc.GetCurrentHashAsUInt32();
+        if (actual != e.Crc)
+            throw Fail($"record {q} fails its CRC-32 check (the zip says {e.Crc:x8}, the data gives {actual:x8}); the file is corrupt");
     }
 
     private DferException Fail(string problem) => UserFile.Fail(_path, problem);

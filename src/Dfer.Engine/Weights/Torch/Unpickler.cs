@@ -119,7 +119,7 @@ internal sealed class Unpickler
                     {
                         string text = Ascii(_in.ReadLine(CheckpointLimits.MaxTextLineBytes));
                         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d))
-                            throw Fail($"has a malformed FLOAT {UserFile.QuoteCapped(text, 40)}");
+                            throw Fail($"has a malformed FLOAT {SafeText.Quote(text, 40)}");
                         PushNew(d, BoxCost);
                         break;
                     }
@@ -469,7 +469,7 @@ internal sealed class Unpickler
             return bytes;
         }
         if (encoding is "utf-8" or "utf8") return Encoding.UTF8.GetBytes(text);
-        throw Fail($"calls {what} with encoding {UserFile.QuoteCapped(encoding)}");
+        throw Fail($"calls {what} with encoding {SafeText.Quote(encoding)}");
     }
 
     /// <summary>A Python int that fits in 64 bits (bool counts, as in Python).</summary>
@@ -500,7 +500,7 @@ internal sealed class Unpickler
         if (text.Length > CheckpointLimits.MaxDecimalDigits) throw Fail($"has an integer of {text.Length} digits; Dfer reads at most {CheckpointLimits.MaxDecimalDigits}");
         if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) return l;
         if (BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger big)) return big;
-        throw Fail($"has a malformed integer {UserFile.QuoteCapped(text, 40)}");
+        throw Fail($"has a malformed integer {SafeText.Quote(text, 40)}");
     }
 
     private long ParseDecimalLong(byte[] line) =>
@@ -624,14 +624,14 @@ internal sealed class Unpickler
         long => "an int",
         BigInteger => "an int beyond 64 bits",
         double => "a float",
-        string s => s.Length <= 40 ? $"the string {UserFile.QuoteCapped(s)}" : "a string",
+        string s => s.Length <= 40 ? $"the string {SafeText.Quote(s)}" : "a string",
         byte[] => "a bytes object",
         PyTuple => "a tuple",
         PyList => "a list",
         PyDict => "a dict",
         PySet => "a set",
-        PyGlobal g => UserFile.QuoteCapped(g.Name),
-        PyInert i => $"a {UserFile.QuoteCapped(i.Name)} object",
+        PyGlobal g => SafeText.Quote(g.Name),
+        PyInert i => $"a {SafeText.Quote(i.Name)} object",
         StorageRef => "a storage",
         TensorRef => "a tensor",
         _ => "an object",
