@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Dfer.Cli.Commands;
 
 namespace Dfer.Cli.Datasets;
 
@@ -90,7 +91,7 @@ internal sealed class ResultsFile : IDisposable
         string temp = path + ".tmp";
         try
         {
-            string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+            string? dir = Path.GetDirectoryName(SharedOptions.FullPath(path));
             if (dir is not null) Directory.CreateDirectory(dir);
             using (var w = new StreamWriter(temp, false, new UTF8Encoding(false)))
             {

@@ -87,8 +87,8 @@ internal sealed class ResultsMetadata
             ["clip_layout"] = model.Protocol.Layout.ToString().ToLowerInvariant(),
             ["clip_sampling"] = model.Protocol.Sampling.ToString().ToLowerInvariant(),
             ["jitter_seed"] = jitterSeed,
-            ["dataset"] = dataset.Source is null ? null : Path.GetFullPath(dataset.Source),
-            ["root"] = dataset.Root is null ? null : Path.GetFullPath(dataset.Root),
+            ["dataset"] = dataset.Source is null ? null : SharedOptions.FullPath(dataset.Source),
+            ["root"] = dataset.Root is null ? null : SharedOptions.FullPath(dataset.Root),
             ["clip_folder"] = csv ? dataset.ClipFolder : null,
         };
         using var doc = JsonDocument.Parse(fields.ToJsonString(Json));

@@ -178,7 +178,13 @@ public sealed class ExpressionPipeline : IDisposable
             }
             float[] p = _expression.Run(x, [b, FaceExpressionNet.PaddedSize, FaceExpressionNet.PaddedSize, 3])["probabilities"];
             for (int i = 0; i < b; i++)
-                probs[withFace[start + i]] = FaceExpressionNet.ToDferOrder.Select(j => p[i * 7 + j]).ToArray();
+            {
+                int f = withFace[start + i];
+                probs[f] = FaceExpressionNet.ToDferOrder.Select(j => p[i * 7 + j]).ToArray();
+                // NaN would make a confident-looking label (ArgMax skips it); the input fails instead.
+                if (!probs[f].All(float.IsFinite))
+                    throw DferException.ForFile(input, $"the expression net produced non-finite probabilities ({(probs[f].Any(float.IsNaN) ? "NaN" : "Inf")}) for frame {f}; check the face-api weights");
+            }
             progress?.Invoke(n + (int)((long)(start + b) * n / Math.Max(1, withFace.Length)), 2 * n);
         }
 

@@ -44,7 +44,7 @@ public sealed class StateDict
     /// <see cref="TorchCheckpoint.ReadStateDict"/>); null to detect it.</param>
     public static StateDict Load(string path, string? key = null)
     {
-        if (!File.Exists(path)) throw DferException.ForFile(path, "no such file");
+        if (!File.Exists(path)) throw DferException.ForFile(path, Directory.Exists(path) ? "is a directory, not a file" : "no such file");
         string ext = Path.GetExtension(path).ToLowerInvariant();
         // A .safetensors file is read as one even when damaged, so that its errors say what is wrong
         // with it; only other files are sniffed.

@@ -95,6 +95,22 @@ public class ExpressionPipelineTests
         Assert.That(found[2].X, Is.GreaterThan(image.Width * 0.75));
     }
 
+    /// <summary>Weights that make NaN must fail the input, not give a label (ArgMax would skip NaN).</summary>
+    [Test]
+    public void NonFiniteExpressionScores_FailTheInput()
+    {
+        string? dir = FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel) is null ? null : FaceApiPackage.Directory;
+        if (dir is null) Assert.Ignore("face-api weights not fetched: run ./scripts/fetch-face-api.sh");
+        var image = ExpressionPipeline.ReadFrames(Path.Combine(dir!, "demo", "sample3.jpg"))[0];
+        var expression = FaceApiPackage.Load(FaceApiPackage.ExpressionModel);
+        // Finite (NaN itself is refused at load), but every product overflows.
+        foreach (string name in expression.Names) Array.Fill(expression[name].Data, 3e38f);
+        using IBackend backend = BackendRegistry.Create("cpu", 2);
+        using var pipeline = new ExpressionPipeline(backend, FaceApiPackage.Load(FaceApiPackage.DetectorModel), expression);
+        var ex = Assert.Throws<DferException>(() => pipeline.Run("sample3.jpg", [image]))!;
+        Assert.That(ex.Message, Does.Match(@"^sample3\.jpg: the expression net produced non-finite probabilities \((NaN|Inf)\) for frame 0; check the face-api weights$"));
+    }
+
     [Test]
     public void ReadFrames_ShrinksLargeFramesToTheAnalysisSide()
     {
