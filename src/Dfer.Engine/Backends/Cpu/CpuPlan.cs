@@ -42,38 +42,62 @@ internal sealed class CpuPlan : IDisposable
         foreach (int v in graph.Outputs.Values) lastUse[root[v]] = int.MaxValue;
         lastUse[Graph.Input] = int.MaxValue;
 
-        Values = new Tensor[count];
-        var free = new Dictionary<string, Stack<Tensor>>();
-        Values[Graph.Input] = Allocate(Shapes[Graph.Input], halo[Graph.Input], free);
+        // First give every value a slot (a buffer it shares with dead values of the same padded
+        // layout), then check the slots against the memory budget before allocating any of them: a
+        // batch too large for the machine is refused at once, not after gigabytes have been zeroed.
+        var slots = new List<(int[] Shape, int[] Halo)>();
+        var slotOf = new int[count];
+        var free = new Dictionary<string, Stack<int>>();
+        int Slot(int v)
+        {
+            string key = Key(Shapes[v], halo[v]);
+            if (free.TryGetValue(key, out var stack) && stack.Count > 0) return stack.Pop();
+            slots.Add((Shapes[v], halo[v]));
+            return slots.Count - 1;
+        }
+        slotOf[Graph.Input] = Slot(Graph.Input);
         for (int i = 0; i < nodes.Count; i++)
         {
             var n = nodes[i];
             int o = n.Output;
-            Values[o] = root[o] != o ? Values[root[o]].Reshape(Shapes[o]) : Allocate(Shapes[o], halo[o], free);
+            slotOf[o] = root[o] != o ? slotOf[root[o]] : Slot(o);
             foreach (int v in n.Inputs.Append(o).Distinct())
             {
                 int r = root[v];
                 if (r == v && lastUse[r] <= i && lastUse[r] != int.MaxValue)
                 {
                     string key = Key(Shapes[r], halo[r]);
-                    if (!free.TryGetValue(key, out var stack)) free[key] = stack = new Stack<Tensor>();
-                    if (!stack.Contains(Values[r])) stack.Push(Values[r]);
+                    if (!free.TryGetValue(key, out var stack)) free[key] = stack = new Stack<int>();
+                    if (!stack.Contains(slotOf[r])) stack.Push(slotOf[r]);
                 }
             }
         }
+        long planned = slots.Sum(slot => Tensor.ElementCountOf(slot.Shape.Zip(slot.Halo, (d, h) => d + 2 * h).ToArray()) * sizeof(float));
+        NativeBuffer.CheckBudget(planned);
+
+        var tensors = new Tensor[slots.Count];
+        try
+        {
+            for (int k = 0; k < slots.Count; k++)
+            {
+                tensors[k] = Tensor.ZerosWithHalo(slots[k].Shape, slots[k].Halo);
+                _buffers.Add(tensors[k].Storage);
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+        Values = new Tensor[count];
+        Values[Graph.Input] = tensors[slotOf[Graph.Input]];
+        foreach (var n in nodes)
+            Values[n.Output] = root[n.Output] != n.Output ? Values[root[n.Output]].Reshape(Shapes[n.Output]) : tensors[slotOf[n.Output]];
     }
 
     public int[] InputShape { get; }
     public int[][] Shapes { get; }
     public Tensor[] Values { get; }
-
-    private Tensor Allocate(int[] shape, int[] halo, Dictionary<string, Stack<Tensor>> free)
-    {
-        if (free.TryGetValue(Key(shape, halo), out var stack) && stack.Count > 0) return stack.Pop();
-        var t = Tensor.ZerosWithHalo(shape, halo);
-        _buffers.Add(t.Storage);
-        return t;
-    }
 
     private static bool IsZero(int[] h) => h.All(x => x == 0);
     private static string Key(int[] shape, int[] halo) => string.Join(",", shape) + "|" + string.Join(",", halo);
