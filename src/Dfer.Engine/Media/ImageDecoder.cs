@@ -28,28 +28,8 @@ internal static class ImageDecoder
     /// <see cref="MediaLimits.MaxImagePixels"/>, corrupt or truncated.</exception>
     public static RgbImage Decode(string path)
     {
-        byte[] bytes;
-        using (FileStream stream = UserFile.OpenRead(path))
-        {
-            try
-            {
-                long length = stream.Length;
-                if (length > MediaLimits.MaxImageFileBytes)
-                {
-                    throw DferException.ForFile(path, $"image file of {length} bytes is larger than Dfer's limit of {MediaLimits.MaxImageFileBytes} bytes ({MediaLimits.MaxImageFileBytes >> 20} MiB)");
-                }
-                bytes = new byte[length];
-                stream.ReadExactly(bytes);
-            }
-            catch (EndOfStreamException ex)
-            {
-                throw UserFile.Fail(path, "cannot read: the file shrank while it was read", ex);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw UserFile.Fail(path, $"cannot read: {UserFile.OneLine(ex.Message)}", ex);
-            }
-        }
+        byte[] bytes = UserFile.ReadAllBytes(path, MediaLimits.MaxImageFileBytes,
+            length => $"image file{(length is { } n ? $" of {n} bytes" : "")} is larger than Dfer's limit of {MediaLimits.MaxImageFileBytes} bytes ({MediaLimits.MaxImageFileBytes >> 20} MiB)");
         return Decode(path, bytes);
     }
 

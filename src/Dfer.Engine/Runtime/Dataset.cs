@@ -121,26 +121,8 @@ public static class Dataset
     /// <summary>The whole CSV as text, refusing what is not a bounded UTF-8 text file.</summary>
     private static string ReadCsvText(string csv)
     {
-        byte[] bytes;
-        using (FileStream stream = UserFile.OpenRead(csv))
-        {
-            try
-            {
-                long length = stream.Length;
-                if (length > MaxCsvBytes)
-                    throw DferException.ForFile(csv, $"CSV of {length} bytes is larger than Dfer's limit of {MaxCsvBytes >> 20} MiB for a split file");
-                bytes = new byte[length];
-                stream.ReadExactly(bytes);
-            }
-            catch (EndOfStreamException ex)
-            {
-                throw UserFile.Fail(csv, "cannot read: the file shrank while it was read", ex);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw UserFile.Fail(csv, $"cannot read: {UserFile.OneLine(ex.Message)}", ex);
-            }
-        }
+        byte[] bytes = UserFile.ReadAllBytes(csv, MaxCsvBytes,
+            length => $"CSV{(length is { } n ? $" of {n} bytes" : "")} is larger than Dfer's limit of {MaxCsvBytes >> 20} MiB for a split file");
         ReadOnlySpan<byte> content = bytes;
         if (content.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) content = content[3..];
         else if (content.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || content.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))

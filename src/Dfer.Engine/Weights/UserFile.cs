@@ -51,4 +51,32 @@ internal static class UserFile
     /// <summary>Collapses a message that may span lines (some OS errors do) onto one line.</summary>
     internal static string OneLine(string message) =>
         string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    /// <summary>
+    /// The whole of <paramref name="path"/>, refusing more than <paramref name="limit"/> bytes
+    /// whatever the file system says its length is: a device or a pipe reports 0, and a file may grow
+    /// while it is read. <paramref name="overLimit"/> words the problem, given the file's length
+    /// where it is known (null for a stream that reported none).
+    /// </summary>
+    internal static byte[] ReadAllBytes(string path, long limit, Func<long?, string> overLimit)
+    {
+        using FileStream stream = OpenRead(path);
+        try
+        {
+            if (stream.CanSeek && stream.Length > limit) throw DferException.ForFile(path, overLimit(stream.Length));
+            var buffer = new MemoryStream(stream.CanSeek ? (int)stream.Length : 0);
+            var chunk = new byte[81920];
+            int got;
+            while ((got = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, limit + 1 - buffer.Length))) > 0)
+            {
+                buffer.Write(chunk, 0, got);
+                if (buffer.Length > limit) throw DferException.ForFile(path, overLimit(null));
+            }
+            return buffer.ToArray();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Fail(path, $"cannot read: {OneLine(ex.Message)}", ex);
+        }
+    }
 }

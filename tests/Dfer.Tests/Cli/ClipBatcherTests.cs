@@ -25,7 +25,7 @@ public class ClipBatcherTests
     {
         var log = new List<string>();
         using var backend = new DeferredBackend(log, failingBatch: 2);
-        using var session = new Session(new EchoModel(), new StateDict("none"), backend);
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), backend);
         // Batches of 2 clips: [a0 b0] [b1 b2] [c0 d0]; the second fails when collected, so b fails, a, c and d score.
         var a = Job("a", 1, 10);
         var b = Job("b", 3, 20);
@@ -54,7 +54,7 @@ public class ClipBatcherTests
     {
         var log = new List<string>();
         using var backend = new DeferredBackend(log, failingBatch: 0);
-        using var session = new Session(new EchoModel(), new StateDict("none"), backend);
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), backend);
         var reported = new List<string>();
         var batcher = new ClipBatcher(session, 4, job => reported.Add(job.Source));
         var bad = new ScoreJob("bad.mp4", "bad.mp4: not a video");
@@ -163,26 +163,6 @@ public class ClipBatcherTests
     /// <summary>A job of <paramref name="clips"/> clips; clip i's values are all <paramref name="first"/> + i.</summary>
     private static ScoreJob Job(string name, int clips, float first) =>
         new(name, Enumerable.Range(0, clips).Select(i => Enumerable.Repeat(first + i, Classes).ToArray()).ToArray(), perClip: true);
-
-    /// <summary>Clips of 7 values; logits = the clip, probabilities = its softmax.</summary>
-    private sealed class EchoModel : IModel
-    {
-        public string Name => "echo";
-        public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys => [];
-        public int[] ClipShape => [ClipBatcherTests.Classes];
-        public ClipProtocol Protocol => throw new NotSupportedException();
-        public IReadOnlyList<string> Classes => EmotionClasses.Seven;
-        public StateDict GenerateWeights(ulong seed) => new("none");
-
-        public Graph Build(StateDict weights)
-        {
-            var g = new Graph();
-            int logits = g.Add("logits", new ReshapeOp(-1, ClipBatcherTests.Classes), Graph.Input);
-            g.Outputs["logits"] = logits;
-            g.Outputs["probabilities"] = g.Add("probabilities", new SoftmaxOp(), logits);
-            return g;
-        }
-    }
 
     /// <summary>A pipelined backend on the host: Submit only logs; the outputs are computed when collected, and batch <c>failingBatch</c> fails there.</summary>
     private sealed class DeferredBackend(List<string> log, int failingBatch) : IBackend

@@ -123,32 +123,8 @@ public static class TfJsWeights
         return all;
     }
 
-    /// <summary>
-    /// The whole of <paramref name="path"/>, refusing more than <paramref name="limit"/> bytes whatever
-    /// the file system says its length is (a device or a pipe reports 0).
-    /// </summary>
-    private static byte[] ReadBounded(string path, long limit, string what, string? overLimit = null)
-    {
-        using FileStream stream = UserFile.OpenRead(path);
-        overLimit ??= $"{what} is larger than Dfer's limit of {limit >> 20} MiB";
-        try
-        {
-            if (stream.CanSeek && stream.Length > limit) throw DferException.ForFile(path, overLimit);
-            var buffer = new MemoryStream(stream.CanSeek ? (int)stream.Length : 0);
-            var chunk = new byte[81920];
-            int got;
-            while ((got = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, limit + 1 - buffer.Length))) > 0)
-            {
-                buffer.Write(chunk, 0, got);
-                if (buffer.Length > limit) throw DferException.ForFile(path, overLimit);
-            }
-            return buffer.ToArray();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw UserFile.Fail(path, $"cannot read: {UserFile.OneLine(ex.Message)}", ex);
-        }
-    }
+    private static byte[] ReadBounded(string path, long limit, string what, string? overLimit = null) =>
+        UserFile.ReadAllBytes(path, limit, _ => overLimit ?? $"{what} is larger than Dfer's limit of {limit >> 20} MiB");
 
     private static long ReadWeight(string manifest, string shards, JsonElement w, byte[] buffer, long offset, StateDict dict)
     {
