@@ -91,7 +91,7 @@ public static class TfJsWeights
     /// </summary>
     private static string ShardName(string manifest, int group, JsonElement p)
     {
-        string? name = p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        string? name = Text(p, manifest, $"group {group}: a shard path");
         if (string.IsNullOrEmpty(name))
             throw DferException.ForFile(manifest, $"group {group}: 'paths' must hold file names");
         if (name.Any(char.IsControl) || Path.IsPathRooted(name) || name.Split('/', '\\').Any(part => part is "" or "." or ".."))
@@ -152,7 +152,7 @@ public static class TfJsWeights
 
     private static long ReadWeight(string manifest, string shards, JsonElement w, byte[] buffer, long offset, StateDict dict)
     {
-        string name = w.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! :
+        string name = (w.TryGetProperty("name", out var n) ? Text(n, manifest, "a weight entry's 'name'") : null) ??
             throw DferException.ForFile(manifest, "a weight entry has no 'name'");
         string where = $"weight {InputText.Quote(name)}";
         if (name.Length == 0 || name.Length > MaxNameChars || name.Any(char.IsControl))
@@ -165,7 +165,7 @@ public static class TfJsWeights
             throw DferException.ForFile(manifest, $"{where}: shape has {s.GetArrayLength()} dimensions, more than Dfer's limit of {MaxRank}");
         long[] shape = s.EnumerateArray().Select(d => d.ValueKind == JsonValueKind.Number && d.TryGetInt64(out long v) && v is >= 0 and <= int.MaxValue ? v :
             throw DferException.ForFile(manifest, $"{where}: shape entries must be non-negative integers up to {int.MaxValue}")).ToArray();
-        string dtype = w.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! :
+        string dtype = (w.TryGetProperty("dtype", out var dt) ? Text(dt, manifest, $"{where}: 'dtype'") : null) ??
             throw DferException.ForFile(manifest, $"{where} has no 'dtype'");
         if (dtype is not ("float32" or "int32"))
             throw DferException.ForFile(manifest, $"{where}: unsupported dtype {InputText.Quote(dtype)} (Dfer reads float32 and int32 weights)");
@@ -176,7 +176,7 @@ public static class TfJsWeights
         {
             if (q.ValueKind != JsonValueKind.Object)
                 throw DferException.ForFile(manifest, $"{where}: 'quantization' must be an object {{dtype, scale, min}}");
-            stored = q.TryGetProperty("dtype", out var qd) && qd.ValueKind == JsonValueKind.String ? qd.GetString()! :
+            stored = (q.TryGetProperty("dtype", out var qd) ? Text(qd, manifest, $"{where}: quantization 'dtype'") : null) ??
                 throw DferException.ForFile(manifest, $"{where}: quantization has no 'dtype'");
             if (stored is "uint8" or "uint16")
             {
@@ -223,6 +223,25 @@ public static class TfJsWeights
         }
         dict.Add(name, dtype == "int32" ? DType.I32 : DType.F32, shape, data);
         return offset + bytes;
+    }
+
+    /// <summary>
+    /// The text of a string from the manifest, or null when <paramref name="value"/> is not a string.
+    /// System.Text.Json checks a string's UTF-8 bytes and escapes only when it is read (GetString
+    /// throws InvalidOperationException on bytes that are not UTF-8 or on a lone surrogate escape
+    /// such as \ud800), so every string of the manifest is read here, where that is the manifest's error.
+    /// </summary>
+    private static string? Text(JsonElement value, string manifest, string what)
+    {
+        if (value.ValueKind != JsonValueKind.String) return null;
+        try
+        {
+            return value.GetString();
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw UserFile.Fail(manifest, $"{what} is not valid text (bytes that are not UTF-8, or an escaped lone surrogate)", ex);
+        }
     }
 
     /// <summary>A finite JSON number field (JSON has no NaN, but 1e999 parses to infinity).</summary>
