@@ -159,7 +159,7 @@ fuzz_one() {
 }
 
 # The set-up must report every kind of finding: the planted exception is found by fuzzing from an
-# empty corpus, and the planted death, hang, heap exhaustion and two-line refusal are each reported
+# empty corpus, and the planted death, hang, heap exhaustion and nameless refusal are each reported
 # when replayed. Returns 0 when all are.
 selftest() {
     local dir="$out/selftest" ok=0
