@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Dfer.Media;
 using Dfer.Tensors;
@@ -50,6 +51,7 @@ public static class TfJsWeights
         try { doc = JsonDocument.Parse(json); }
         catch (JsonException e) { throw UserFile.Fail(manifestPath, $"not valid JSON ({InputText.Plain(UserFile.OneLine(e.Message), 160)})", e); }
         using var _ = doc;
+        CheckText(manifestPath, doc.RootElement);
         if (doc.RootElement.ValueKind != JsonValueKind.Array)
             throw DferException.ForFile(manifestPath, "a TF.js weights manifest is a JSON array of weight groups");
         string dir = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
@@ -91,7 +93,7 @@ public static class TfJsWeights
     /// </summary>
     private static string ShardName(string manifest, int group, JsonElement p)
     {
-        string? name = Text(p, manifest, $"group {group}: a shard path");
+        string? name = p.ValueKind == JsonValueKind.String ? p.GetString() : null;
         if (string.IsNullOrEmpty(name))
             throw DferException.ForFile(manifest, $"group {group}: 'paths' must hold file names");
         if (name.Any(char.IsControl) || Path.IsPathRooted(name) || name.Split('/', '\\').Any(part => part is "" or "." or ".."))
@@ -152,7 +154,7 @@ public static class TfJsWeights
 
     private static long ReadWeight(string manifest, string shards, JsonElement w, byte[] buffer, long offset, StateDict dict)
     {
-        string name = (w.TryGetProperty("name", out var n) ? Text(n, manifest, "a weight entry's 'name'") : null) ??
+        string name = w.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! :
             throw DferException.ForFile(manifest, "a weight entry has no 'name'");
         string where = $"weight {InputText.Quote(name)}";
         if (name.Length == 0 || name.Length > MaxNameChars || name.Any(char.IsControl))
@@ -165,7 +167,7 @@ public static class TfJsWeights
             throw DferException.ForFile(manifest, $"{where}: shape has {s.GetArrayLength()} dimensions, more than Dfer's limit of {MaxRank}");
         long[] shape = s.EnumerateArray().Select(d => d.ValueKind == JsonValueKind.Number && d.TryGetInt64(out long v) && v is >= 0 and <= int.MaxValue ? v :
             throw DferException.ForFile(manifest, $"{where}: shape entries must be non-negative integers up to {int.MaxValue}")).ToArray();
-        string dtype = (w.TryGetProperty("dtype", out var dt) ? Text(dt, manifest, $"{where}: 'dtype'") : null) ??
+        string dtype = w.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! :
             throw DferException.ForFile(manifest, $"{where} has no 'dtype'");
         if (dtype is not ("float32" or "int32"))
             throw DferException.ForFile(manifest, $"{where}: unsupported dtype {InputText.Quote(dtype)} (Dfer reads float32 and int32 weights)");
@@ -176,7 +178,7 @@ public static class TfJsWeights
         {
             if (q.ValueKind != JsonValueKind.Object)
                 throw DferException.ForFile(manifest, $"{where}: 'quantization' must be an object {{dtype, scale, min}}");
-            stored = (q.TryGetProperty("dtype", out var qd) ? Text(qd, manifest, $"{where}: quantization 'dtype'") : null) ??
+            stored = q.TryGetProperty("dtype", out var qd) && qd.ValueKind == JsonValueKind.String ? qd.GetString()! :
                 throw DferException.ForFile(manifest, $"{where}: quantization has no 'dtype'");
             if (stored is "uint8" or "uint16")
             {
@@ -188,18 +190,19 @@ public static class TfJsWeights
         }
         int size = stored switch { "uint8" => 1, "uint16" or "float16" => 2, _ => 4 };
 
-        // Each dimension is at most int.MaxValue and the buffer at most MaxShardBytes, so the product
-        // is compared against what is left before it can overflow.
-        long left = buffer.Length - offset, count = 1;
-        bool empty = shape.Contains(0);
+        // The element count is compared with the elements left in the shards before every product,
+        // so it cannot overflow (each dimension is at most int.MaxValue), and once more at the end,
+        // for a scalar (shape [], one element), whose product has no factor to compare.
+        long left = buffer.Length - offset, fits = left / size, count = 1;
         bool over = false;
-        if (!empty)
+        if (!shape.Contains(0))
         {
             foreach (long d in shape)
             {
-                if (count > left / size / d) { over = true; break; }
+                if (count > fits / d) { over = true; break; }
                 count *= d;
             }
+            over |= count > fits;
         }
         else count = 0;
         if (over)
@@ -226,21 +229,57 @@ public static class TfJsWeights
     }
 
     /// <summary>
-    /// The text of a string from the manifest, or null when <paramref name="value"/> is not a string.
-    /// System.Text.Json checks a string's UTF-8 bytes and escapes only when it is read (GetString
-    /// throws InvalidOperationException on bytes that are not UTF-8 or on a lone surrogate escape
-    /// such as \ud800), so every string of the manifest is read here, where that is the manifest's error.
+    /// Reads every property name and string of the manifest once, so that none fails later.
+    /// System.Text.Json checks a string's UTF-8 bytes and escapes only when it is read: GetString,
+    /// and TryGetProperty on an object whose names hold escapes, throw InvalidOperationException
+    /// on bytes that are not UTF-8 or on an escaped lone surrogate such as <c>\ud800</c>. Here that
+    /// is the manifest's error, naming where it is (a JSONPath such as <c>$[0].weights[2].name</c>).
     /// </summary>
-    private static string? Text(JsonElement value, string manifest, string what)
+    private static void CheckText(string manifest, JsonElement root)
     {
-        if (value.ValueKind != JsonValueKind.String) return null;
+        // The way down to the element being read: array indices, or property names (null while the
+        // name itself is being read). JsonDocument nests at most 64 deep, so recursion is bounded.
+        var path = new List<(int Index, string? Name)>();
         try
         {
-            return value.GetString();
+            Walk(root, path);
         }
         catch (InvalidOperationException ex)
         {
-            throw UserFile.Fail(manifest, $"{what} is not valid text (bytes that are not UTF-8, or an escaped lone surrogate)", ex);
+            bool inName = path.Count > 0 && path[^1].Index < 0 && path[^1].Name is null;
+            var at = new StringBuilder("$");
+            foreach (var (index, name) in inName ? path.SkipLast(1) : path)
+                at.Append(index >= 0 ? $"[{index}]" : $".{InputText.Plain(name!, 40)}");
+            throw UserFile.Fail(manifest, $"text that is not valid Unicode (bytes that are not UTF-8, or an escaped lone surrogate) "
+                + $"{(inName ? "in a property name at" : "at")} {InputText.Plain(at.ToString(), 200)}", ex);
+        }
+
+        static void Walk(JsonElement e, List<(int Index, string? Name)> path)
+        {
+            switch (e.ValueKind)
+            {
+                case JsonValueKind.String:
+                    e.GetString();
+                    break;
+                case JsonValueKind.Array:
+                    int i = 0;
+                    foreach (JsonElement item in e.EnumerateArray())
+                    {
+                        path.Add((i++, null));
+                        Walk(item, path);
+                        path.RemoveAt(path.Count - 1);
+                    }
+                    break;
+                case JsonValueKind.Object:
+                    foreach (JsonProperty p in e.EnumerateObject())
+                    {
+                        path.Add((-1, null));
+                        path[^1] = (-1, p.Name);
+                        Walk(p.Value, path);
+                        path.RemoveAt(path.Count - 1);
+                    }
+                    break;
+            }
         }
     }
 
