@@ -119,6 +119,25 @@ public sealed class FuzzCorpusTests
         }
     }
 
+    /// <summary>
+    /// System.Text.Json decodes escapes only when a string or a name is read, and an escaped lone
+    /// surrogate then threw InvalidOperationException out of ParseProbe (the fuzzer's finding
+    /// ffprobe/regressions/name-escapes-lone-surrogate.json: in a property name, which TryGetProperty decodes).
+    /// </summary>
+    [TestCase("name-escapes-lone-surrogate.json")]
+    [TestCase(null)]
+    public void FfprobeEscapedLoneSurrogateIsRefused(string? regression)
+    {
+        FuzzTarget ffprobe = FuzzTargets.Find("ffprobe")!;
+        byte[] input = regression is null
+            ? "{\"streams\": [{\"codec_type\": \"audio\", \"codec_name\": \"a\\udc00\"}]}"u8.ToArray()
+            : File.ReadAllBytes(Path.Combine(CorpusRoot, "ffprobe", "regressions", regression));
+        FuzzResult result = ffprobe.Execute(_workspace, input);
+        Assert.That(result.Rejected, Is.True);
+        Assert.That(result.Message, Is.EqualTo($"{Path.Combine(_workspace.Directory, FuzzTargets.VideoName)}: cannot decode video: "
+            + "ffprobe's report holds text that is not valid Unicode (an escaped lone surrogate)"));
+    }
+
     /// <summary>The ffprobe target reads the report as ffprobe's stdout is read: UTF-8, a byte-order mark dropped, invalid bytes replaced.</summary>
     [Test]
     public void FfprobeTargetDecodesTheReportAsUtf8()
