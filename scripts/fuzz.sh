@@ -154,7 +154,9 @@ fuzz_one() {
         say "$t: reproduce with scripts/fuzz.sh replay $t FILE; make it a regression test by copying it to tests/Dfer.Fuzz/corpus/$t/regressions/"
         return 1
     fi
-    say "$t: no finding: ${execs:-?} execs (${rate:-?}/s), corpus $before -> $after (+$((after - before)) in $scratch)"
+    local bytes
+    bytes=$(find "$scratch" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+    say "$t: no finding: ${execs:-?} execs (${rate:-?}/s), corpus $before -> $after files (+$((after - before)); $bytes bytes in $scratch)"
     return 0
 }
 
