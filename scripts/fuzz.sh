@@ -154,12 +154,14 @@ fuzz_one() {
         say "$t: reproduce with scripts/fuzz.sh replay $t FILE; make it a regression test by copying it to tests/Dfer.Fuzz/corpus/$t/regressions/"
         return 1
     fi
-    say "$t: no finding: ${execs:-?} execs (${rate:-?}/s), corpus $before -> $after (+$((after - before)) in $scratch)"
+    local bytes
+    bytes=$(find "$scratch" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+    say "$t: no finding: ${execs:-?} execs (${rate:-?}/s), corpus $before -> $after files (+$((after - before)); $bytes bytes in $scratch)"
     return 0
 }
 
 # The set-up must report every kind of finding: the planted exception is found by fuzzing from an
-# empty corpus, and the planted death, hang, heap exhaustion and two-line refusal are each reported
+# empty corpus, and the planted death, hang, heap exhaustion and nameless refusal are each reported
 # when replayed. Returns 0 when all are.
 selftest() {
     local dir="$out/selftest" ok=0

@@ -1,3 +1,4 @@
+using System.Text;
 using Dfer.Cli.Datasets;
 using Dfer.Media;
 using Dfer.Models;
@@ -110,8 +111,8 @@ public static class FuzzTargets
             ["results.csv", "results.csv.meta.json"], (ws, input) => Results(ws, input, "results.csv")),
         new("dfew-csv", "Dataset.FromCsv of a DFEW split (root with clips 00001, 00002 and 00003.mp4)",
             ["split.csv"], DfewCsv),
-        new("ffprobe", "VideoDecoder.Read with the input as ffprobe's stdout (stand-in ffprobe/ffmpeg on PATH)",
-            [VideoName], FfprobeOutput),
+        new("ffprobe", "VideoDecoder.ParseProbe: the input is ffprobe's JSON report (stdout, UTF-8) on video.mp4",
+            [VideoName], FfprobeReport),
         new("selftest", "driver self-test: a non-Dfer exception on the 4-byte input DFER, and the "
                         + "inputs in SelfTestTarget that kill, hang or exhaust the process",
             ["selftest"], SelfTest.SelfTestTarget.Run, Hidden: true),
@@ -224,25 +225,24 @@ public static class FuzzTargets
     public const string VideoName = "video.mp4";
 
     /// <summary>
-    /// VideoDecoder has no seam that parses ffprobe's output from a string, so this drives its real
-    /// entry point with stand-in tools first on PATH: 'ffprobe' prints the input file (the fuzz
-    /// input), 'ffmpeg' fails at once. What is fuzzed is what Dfer makes of ffprobe's output.
+    /// What Dfer makes of ffprobe's report (<see cref="VideoDecoder.ProbeArguments"/>): the input is
+    /// decoded as <see cref="VideoDecoder"/> reads ffprobe's stdout (UTF-8, a byte-order mark
+    /// dropped, invalid bytes replaced) and handed to <see cref="VideoDecoder.ParseProbe"/>, which
+    /// must return a frame size that is positive and within <see cref="MediaLimits.MaxImagePixels"/>
+    /// and a frame count that is unknown or within <see cref="MediaLimits.MaxVideoFrames"/>, or refuse.
+    /// No file is written: the report only names the video.
     /// </summary>
-    private static string FfprobeOutput(FuzzWorkspace ws, ReadOnlySpan<byte> input)
+    private static string FfprobeReport(FuzzWorkspace ws, ReadOnlySpan<byte> input)
     {
-        string tools = ws.StandInVideoTools();
-        string path = ws.WriteInput(VideoName, input);
-        string? saved = Environment.GetEnvironmentVariable("PATH");
-        Environment.SetEnvironmentVariable("PATH", tools + Path.PathSeparator + saved);
-        try
-        {
-            VideoDecoder video = VideoDecoder.Read(path, image => image);
-            return $"{video.Count} frames";
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("PATH", saved);
-        }
+        string path = Path.Combine(ws.Directory, VideoName);
+        string report;
+        using (var reader = new StreamReader(new MemoryStream(input.ToArray()), new UTF8Encoding(false), detectEncodingFromByteOrderMarks: true))
+            report = reader.ReadToEnd();
+        VideoDecoder.VideoProbe probe = VideoDecoder.ParseProbe(path, report);
+        Expect(probe.Width > 0 && probe.Height > 0 && (long)probe.Width * probe.Height <= MediaLimits.MaxImagePixels,
+            "ffprobe", $"frame size {probe.Width}x{probe.Height}");
+        Expect(probe.FrameCount is null or (>= 0 and <= MediaLimits.MaxVideoFrames), "ffprobe", $"frame count {probe.FrameCount}");
+        return $"{probe.Width}x{probe.Height}, {(probe.FrameCount is { } n ? $"{n} frames" : "frame count unknown")}";
     }
 
     // ---- helpers --------------------------------------------------------------------------------

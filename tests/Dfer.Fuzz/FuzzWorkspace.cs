@@ -12,7 +12,6 @@ public sealed class FuzzWorkspace : IDisposable
     private const string Prefix = "dfer-fuzz-";
 
     private bool _dfewReady;
-    private string? _tools;
 
     private FuzzWorkspace(string directory) { Directory = directory; }
 
@@ -65,26 +64,6 @@ public sealed class FuzzWorkspace : IDisposable
             _dfewReady = true;
         }
         return root;
-    }
-
-    /// <summary>
-    /// A folder with stand-in 'ffprobe' (prints its last argument's file: the fuzz input) and
-    /// 'ffmpeg' (fails at once with one line on stderr), for the ffprobe target.
-    /// </summary>
-    public string StandInVideoTools()
-    {
-        if (_tools is not null) return _tools;
-        string dir = Path.Combine(Directory, "tools");
-        System.IO.Directory.CreateDirectory(dir);
-        WriteScript(Path.Combine(dir, "ffprobe"), "#!/bin/sh\n# Dfer fuzzing stand-in: the video file holds what ffprobe would print.\nfor last in \"$@\"; do :; done\nexec cat -- \"$last\"\n");
-        WriteScript(Path.Combine(dir, "ffmpeg"), "#!/bin/sh\n# Dfer fuzzing stand-in: decoding always fails.\necho 'stand-in ffmpeg: no decoder' >&2\nexit 1\n");
-        return _tools = dir;
-    }
-
-    private static void WriteScript(string path, string text)
-    {
-        File.WriteAllText(path, text);
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     public void Dispose()

@@ -338,6 +338,13 @@ internal sealed class ResultsFile : IDisposable
         }
         if (doc.RootElement.ValueKind == JsonValueKind.Object)
         {
+            // Strings are decoded only when read; one that cannot be would throw later, mid-row.
+            if (JsonText.InvalidText(doc.RootElement) is { } invalid)
+            {
+                problem = invalid;
+                doc.Dispose();
+                return null;
+            }
             problem = "";
             return doc;
         }

@@ -122,24 +122,38 @@ internal sealed class VideoDecoder
         }
         using (doc)
         {
-            JsonElement root = doc.RootElement;
-            string container = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("format", out JsonElement format)
-                && format.ValueKind == JsonValueKind.Object ? Text(format, "format_name") ?? "" : "";
-            var others = new List<string>();
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("streams", out JsonElement streams)
-                && streams.ValueKind == JsonValueKind.Array)
+            try
             {
-                foreach (JsonElement stream in streams.EnumerateArray())
-                {
-                    if (stream.ValueKind != JsonValueKind.Object) continue;
-                    string type = Text(stream, "codec_type") ?? "unknown";
-                    if (type == "video") return VideoStream(path, stream);
-                    string codec = Text(stream, "codec_name") ?? "";
-                    others.Add(codec.Length == 0 ? type : $"{type} {codec}");
-                }
+                return FirstVideoStream(path, doc.RootElement);
             }
-            throw DferException.ForFile(path, $"cannot decode video: no video stream (ffprobe found: {Found(others, container)})");
+            catch (InvalidOperationException)
+            {
+                // System.Text.Json decodes escapes only when a string or a property name is read
+                // (GetString, TryGetProperty), and then refuses an escaped lone surrogate (\ud800).
+                throw DferException.ForFile(path, "cannot decode video: ffprobe's report holds text that is not valid Unicode (an escaped lone surrogate)");
+            }
         }
+    }
+
+    /// <summary>The first video stream of a parsed report, or the refusal that says what the file holds instead.</summary>
+    private static VideoProbe FirstVideoStream(string path, JsonElement root)
+    {
+        string container = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("format", out JsonElement format)
+            && format.ValueKind == JsonValueKind.Object ? Text(format, "format_name") ?? "" : "";
+        var others = new List<string>();
+        if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("streams", out JsonElement streams)
+            && streams.ValueKind == JsonValueKind.Array)
+        {
+            foreach (JsonElement stream in streams.EnumerateArray())
+            {
+                if (stream.ValueKind != JsonValueKind.Object) continue;
+                string type = Text(stream, "codec_type") ?? "unknown";
+                if (type == "video") return VideoStream(path, stream);
+                string codec = Text(stream, "codec_name") ?? "";
+                others.Add(codec.Length == 0 ? type : $"{type} {codec}");
+            }
+        }
+        throw DferException.ForFile(path, $"cannot decode video: no video stream (ffprobe found: {Found(others, container)})");
     }
 
     private static VideoProbe VideoStream(string path, JsonElement stream)

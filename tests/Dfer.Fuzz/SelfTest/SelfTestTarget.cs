@@ -43,7 +43,10 @@ public static class SelfTestTarget
         if (input.SequenceEqual(Encoding.ASCII.GetBytes(Exhaust)))
             return AllocateForever();
         if (input.SequenceEqual(Encoding.ASCII.GetBytes(Nameless)))
-            throw new DferException("a planted refusal that names no input file");
+        {
+            // Not even the target's input name "selftest" may appear, or the message would name it.
+            throw new DferException("planted: a refusal that names no input file");
+        }
         return "not a self-test input";
     }
 

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Dfer.Media;
 using Dfer.Tensors;
@@ -50,6 +51,7 @@ public static class TfJsWeights
         try { doc = JsonDocument.Parse(json); }
         catch (JsonException e) { throw UserFile.Fail(manifestPath, $"not valid JSON ({SafeText.Plain(UserFile.OneLine(e.Message), 160)})", e); }
         using var _ = doc;
+        JsonText.Check(manifestPath, doc.RootElement);
         if (doc.RootElement.ValueKind != JsonValueKind.Array)
             throw DferException.ForFile(manifestPath, "a TF.js weights manifest is a JSON array of weight groups");
         string dir = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
@@ -164,18 +166,19 @@ public static class TfJsWeights
         }
         int size = stored switch { "uint8" => 1, "uint16" or "float16" => 2, _ => 4 };
 
-        // Each dimension is at most int.MaxValue and the buffer at most MaxShardBytes, so the product
-        // is compared against what is left before it can overflow.
-        long left = buffer.Length - offset, count = 1;
-        bool empty = shape.Contains(0);
+        // The element count is compared with the elements left in the shards before every product,
+        // so it cannot overflow (each dimension is at most int.MaxValue), and once more at the end,
+        // for a scalar (shape [], one element), whose product has no factor to compare.
+        long left = buffer.Length - offset, fits = left / size, count = 1;
         bool over = false;
-        if (!empty)
+        if (!shape.Contains(0))
         {
             foreach (long d in shape)
             {
-                if (count > left / size / d) { over = true; break; }
+                if (count > fits / d) { over = true; break; }
                 count *= d;
             }
+            over |= count > fits;
         }
         else count = 0;
         if (over)
