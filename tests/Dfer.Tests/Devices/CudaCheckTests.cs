@@ -31,11 +31,12 @@ public class CudaCheckTests
     public void Check_OfSuccess_DoesNothing() => Assert.DoesNotThrow(() => CudaCheck.Check(Status(0)));
 
     [Test]
-    public void Check_WithDetail_AppendsIt_OnItsOwnLines()
+    public void Check_WithDetail_AppendsIt_InTheLine_AndWholeInDetail()
     {
         var e = Assert.Throws<CudaException>(() => CudaCheck.Check(218, "cuModuleLoadDataEx(conv3d)", () => "JIT error log:\nptxas fatal : bad"));
         Assert.That(e!.Message, Does.StartWith("CUDA_ERROR_INVALID_PTX (218) in cuModuleLoadDataEx(conv3d): "));
-        Assert.That(e.Message, Does.EndWith($"{Environment.NewLine}JIT error log:\nptxas fatal : bad"));
+        Assert.That(e.Message, Does.EndWith("; JIT error log:\\nptxas fatal : bad"), "one line: the log's newline escaped");
+        Assert.That(e.Detail, Is.EqualTo("JIT error log:\nptxas fatal : bad"));
     }
 
     [Test]

@@ -93,7 +93,7 @@ public class FfprobeReportTests
     }
 
     [TestCase("", "ffprobe's report is not the JSON expected (it starts '')")]
-    [TestCase("garbage \u001b[31m", "ffprobe's report is not the JSON expected (it starts 'garbage \\u001b[31m')")]
+    [TestCase("garbage \u001b[31m", "ffprobe's report is not the JSON expected (it starts 'garbage \\x1b[31m')")]
     [TestCase("64,48,\n\n\n64,48,\n", "ffprobe's report is not the JSON expected")]
     [TestCase("{\"streams\": [", "ffprobe's report is not the JSON expected")]
     [TestCase("{\"streams\": [NaN]}", "ffprobe's report is not the JSON expected")]

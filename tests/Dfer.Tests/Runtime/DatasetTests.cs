@@ -191,7 +191,7 @@ public class DatasetTests
     [TestCase("1,1.0", "label '1.0'")]
     [TestCase("1,99999999999999999999", "label '99999999999999999999'")]
     [TestCase("1,\u0663", "label '\u0663'")]
-    [TestCase("1,\u001b[31m", "label '\\u001b[31m'")]
+    [TestCase("1,\u001b[31m", "label '\\x1b[31m'")]
     public void BadLabelsAreBadRows(string row, string phrase)
     {
         Clip("00001");

@@ -6,12 +6,19 @@ namespace Dfer.Devices.Cuda;
 /// <summary>A failed CUDA driver call: status code, its name, and the call's source text.</summary>
 public sealed class CudaException : DferException
 {
-    internal CudaException(int status, string statusName, string call, string message) : base(message)
+    internal CudaException(int status, string statusName, string call, string message, string? detail = null) : base(message)
     {
+        Detail = detail;
         Status = status;
         StatusName = statusName;
         Call = call;
     }
+
+    /// <summary>
+    /// What the driver said beyond the status (a JIT log), whole and on its own lines; the one-line
+    /// <see cref="Exception.Message"/> carries it escaped and cut (<see cref="DferException.Clean"/>).
+    /// </summary>
+    public string? Detail { get; }
 
     /// <summary>The CUresult the call returned (never 0).</summary>
     public int Status { get; }
@@ -51,8 +58,9 @@ internal static class CudaCheck
         (string name, string text) = Describe(status, useDriver);
         call = call.StartsWith("CudaDriver.", StringComparison.Ordinal) ? call["CudaDriver.".Length..] : call;
         string message = $"{name} ({status}) in {call}: {text}";
-        if (!string.IsNullOrWhiteSpace(detail)) message += Environment.NewLine + detail.TrimEnd();
-        return new CudaException(status, name, call, message);
+        detail = string.IsNullOrWhiteSpace(detail) ? null : detail.TrimEnd();
+        if (detail is not null) message += $"; {detail}";
+        return new CudaException(status, name, call, message, detail);
     }
 
     /// <summary>Name and description of a CUresult.</summary>
