@@ -70,11 +70,11 @@ public static class TfJsWeights
             {
                 if (w.ValueKind != JsonValueKind.Object)
                     throw DferException.ForFile(manifestPath, $"group {g}: weight entry {k} is not an object");
-                offset = ReadWeight(manifestPath, ShardPaths(dir, shards), w, buffer, offset, dict);
+                offset = ReadWeight(manifestPath, ShardPaths(manifestPath, dir, shards), w, buffer, offset, dict);
                 k++;
             }
             if (offset != buffer.Length)
-                throw DferException.ForFile(ShardPaths(dir, shards), $"{buffer.Length} bytes, but the manifest's weights take {offset} (shard too long, or the manifest is for another file)");
+                throw DferException.ForFile(ShardPaths(manifestPath, dir, shards), $"{buffer.Length} bytes, but the manifest's weights take {offset} (shard too long, or the manifest is for another file)");
             g++;
         }
         return dict;
@@ -101,8 +101,10 @@ public static class TfJsWeights
         return name;
     }
 
-    private static string ShardPaths(string dir, IReadOnlyList<string> shards) =>
-        SafeText.Plain(string.Join(" + ", shards.Select(s => Path.Combine(dir, s))), 400);
+    /// <summary>The shards of a group, as errors about their bytes name them; the manifest when it lists none.</summary>
+    private static string ShardPaths(string manifest, string dir, IReadOnlyList<string> shards) =>
+        shards.Count == 0 ? $"{manifest} (a group that lists no shard)"
+            : SafeText.Plain(string.Join(" + ", shards.Select(s => Path.Combine(dir, s))), 400);
 
     private static byte[] ReadShards(string manifest, string dir, IReadOnlyList<string> shards, ref long budget)
     {
