@@ -24,7 +24,7 @@ public class ClipBatcherTests
     public void PipelinedBackend_SubmitsAhead_ReportsEachJobOnce_AndAFailedBatchFailsOnlyItsJobs()
     {
         var log = new List<string>();
-        using var backend = new DeferredBackend(log, failingBatch: 2);
+        using var backend = new ScoringFakes.EchoBackend(log, pipelined: true, failingBatch: 2);
         using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), backend);
         // Batches of 2 clips: [a0 b0] [b1 b2] [c0 d0]; the second fails when collected, so b fails, a, c and d score.
         var a = Job("a", 1, 10);
@@ -53,7 +53,7 @@ public class ClipBatcherTests
     public void AJobThatFailedBeforeScoring_IsReportedAtOnce_AndOnlyOnce()
     {
         var log = new List<string>();
-        using var backend = new DeferredBackend(log, failingBatch: 0);
+        using var backend = new ScoringFakes.EchoBackend(log, pipelined: true);
         using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), backend);
         var reported = new List<string>();
         var batcher = new ClipBatcher(session, 4, job => reported.Add(job.Source));
@@ -163,46 +163,4 @@ public class ClipBatcherTests
     /// <summary>A job of <paramref name="clips"/> clips; clip i's values are all <paramref name="first"/> + i.</summary>
     private static ScoreJob Job(string name, int clips, float first) =>
         new(name, Enumerable.Range(0, clips).Select(i => Enumerable.Repeat(first + i, Classes).ToArray()).ToArray(), perClip: true);
-
-    /// <summary>A pipelined backend on the host: Submit only logs; the outputs are computed when collected, and batch <c>failingBatch</c> fails there.</summary>
-    private sealed class DeferredBackend(List<string> log, int failingBatch) : IBackend
-    {
-        public string Name => "deferred";
-        public string Device => "host";
-        public IExecutable Compile(Graph graph) => new Executable(log, failingBatch);
-        public void Dispose() { }
-
-        private sealed class Executable(List<string> log, int failingBatch) : IExecutable
-        {
-            private int _batches;
-
-            public NodeTimer? Timer { get; set; }
-            public bool Pipelined => true;
-
-            public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape) => Submit(input, shape).Wait();
-
-            public PendingRun Submit(ReadOnlySpan<float> input, int[] shape)
-            {
-                int k = ++_batches;
-                float[] copy = input.ToArray();   // as the contract says: the caller may reuse its buffer at once
-                log.Add($"submit {k}");
-                return new PendingRun(() =>
-                {
-                    log.Add($"wait {k}");
-                    if (k == failingBatch) throw new DferException($"batch {k} failed on the device");
-                    var probs = new float[copy.Length];
-                    for (int r = 0; r < copy.Length; r += Classes)
-                    {
-                        float max = copy.Skip(r).Take(Classes).Max();
-                        double sum = 0;
-                        for (int c = 0; c < Classes; c++) sum += Math.Exp(copy[r + c] - max);
-                        for (int c = 0; c < Classes; c++) probs[r + c] = (float)(Math.Exp(copy[r + c] - max) / sum);
-                    }
-                    return new Dictionary<string, float[]> { ["logits"] = copy, ["probabilities"] = probs };
-                });
-            }
-
-            public void Dispose() { }
-        }
-    }
 }

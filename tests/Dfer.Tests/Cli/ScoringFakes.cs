@@ -64,16 +64,17 @@ internal static class ScoringFakes
     /// <summary>
     /// Computes on the host what <see cref="EchoModel"/> says, logging "submit k" and "wait k" for batch k. Pipelined:
     /// Submit only copies the input and the outputs are computed when collected, as cuda does; otherwise Submit
-    /// computes them before it returns, as the cpu backend does.
+    /// computes them before it returns, as the cpu backend does. A pipelined batch number <paramref name="failingBatch"/>
+    /// (1-based; 0 for none) fails when collected, as a device error would.
     /// </summary>
-    public sealed class EchoBackend(List<string> log, bool pipelined) : IBackend
+    public sealed class EchoBackend(List<string> log, bool pipelined, int failingBatch = 0) : IBackend
     {
         public string Name => pipelined ? "deferred" : "synchronous";
         public string Device => "host";
-        public IExecutable Compile(Graph graph) => new Executable(log, pipelined);
+        public IExecutable Compile(Graph graph) => new Executable(log, pipelined, failingBatch);
         public void Dispose() { }
 
-        private sealed class Executable(List<string> log, bool pipelined) : IExecutable
+        private sealed class Executable(List<string> log, bool pipelined, int failingBatch) : IExecutable
         {
             private int _batches;
 
@@ -91,6 +92,7 @@ internal static class ScoringFakes
                 return new PendingRun(() =>
                 {
                     lock (log) log.Add($"wait {k}");
+                    if (k == failingBatch) throw new DferException($"batch {k} failed on the device");
                     return Compute(copy);
                 });
             }
