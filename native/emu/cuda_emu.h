@@ -1,4 +1,4 @@
-// CPU emulator for the CUDA subset used by native/kernels/*.cu (see /work/notes/kernel-interface.md
+// CPU emulator for the CUDA subset used by native/kernels/*.cu (see native/README.md
 // and native/emu/README.md). Compiled with g++ -std=c++20 -DDFER_EMULATE; common.cuh includes this
 // header for its wrapper section, so the kernel sources compile unchanged on the host.
 //
