@@ -80,7 +80,7 @@ public sealed class TorchOracle : IReferenceOracle
         Dfer.Ops.BoxDecode.BoxDecodeOp b => TorchFaceApiOps.BoxDecode(b, x[0]),
         Dfer.Ops.Nms.NmsOp n => TorchFaceApiOps.Nms(n, x[0]),
         Dfer.Ops.AttentionPool.AttentionPoolOp a => AttentionPool(a, x[0]),
-        _ => throw new NotSupportedException(op.Kind.OpName()),
+        _ => throw new NotSupportedException(op.Kind.Name),
     };
 
     private static TTensor Conv3d(Conv3dOp c, TTensor[] x)

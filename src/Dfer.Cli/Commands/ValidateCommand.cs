@@ -30,7 +30,7 @@ internal static class ValidateCommand
         };
         var op = new Option<string?>("--op")
         {
-            Description = $"Only this op: {string.Join(", ", Enum.GetValues<OpKind>().Select(k => k.OpName()))}",
+            Description = $"Only this op: {string.Join(", ", OpRegistry.All.Select(k => k.Name))}",
             HelpName = "NAME",
         };
         var format = SharedOptions.Format();
@@ -73,12 +73,12 @@ internal static class ValidateCommand
             // One backend named: it must compute in the precision asked for. With "all", only cuda takes it.
             BackendRegistry.CheckPrecision(infos[0].Name, settings.Precision);
         }
-        OpKind[] kinds = Enum.GetValues<OpKind>();
+        OpKind[] kinds = OpRegistry.All.ToArray();
         if (settings.Op is string opName)
         {
-            kinds = kinds.Where(k => k.OpName() == opName.ToLowerInvariant()).ToArray();
+            kinds = kinds.Where(k => k.Name == opName.ToLowerInvariant()).ToArray();
             if (kinds.Length == 0)
-                throw new DferException($"--op {opName}: unknown op; ops are {string.Join(", ", Enum.GetValues<OpKind>().Select(k => k.OpName()))}");
+                throw new DferException($"--op {opName}: unknown op; ops are {string.Join(", ", OpRegistry.All.Select(k => k.Name))}");
         }
         if (settings.Model is null && (settings.Weights is not null || settings.Size is not null))
             throw new DferException("--weights and --size belong to the whole-model check: add --model NAME");
@@ -114,7 +114,7 @@ internal static class ValidateCommand
                 foreach (OpCase c in cases)
                 {
                     if (backend is null)
-                        results.Add(new CaseResult(c.Op.Kind.OpName(), info.Name, c.Name, CaseStatus.Skipped, double.NaN, double.NaN, tolerance, problem));
+                        results.Add(new CaseResult(c.Op.Kind.Name, info.Name, c.Name, CaseStatus.Skipped, double.NaN, double.NaN, tolerance, problem));
                     else
                     {
                         console.Progress($"{info.Name}: {c.Name}");

@@ -33,9 +33,14 @@ public static class BackendRegistry
         new BackendInfo("cpu", null, $"managed SIMD kernels, {Environment.ProcessorCount} threads, {CpuContext.Isa}", CpuBackend.SupportsKind),
         new BackendInfo("ilgpu-cpu", null, "ILGPU kernels on ILGPU's CPU accelerator (portable, slow: a check of the GPU kernels)", IlgpuBackend.SupportsKind),
         new BackendInfo("ilgpu-cuda", IlgpuDevice.CudaUnavailableReason(), "ILGPU kernels on an NVIDIA GPU (fp32)", IlgpuBackend.SupportsKind),
-        new BackendInfo("cuda", CudaDevice.UnavailableReason(), "native CUDA kernels (native/kernels/*.cu) for conv3d, lstm and attentionpool, ILGPU's for the other ops, on one CUDA context (conv3d in fp32, tf32, bf16 or fp16 by --precision; the other ops fp32)", CudaBackend.SupportsKind),
+        new BackendInfo("cuda", CudaDevice.UnavailableReason(), CudaDescription, CudaBackend.SupportsKind),
         new BackendInfo("reference", null, "float64 plain loops: the numerical oracle, very slow", _ => true, IsOracle: true),
     };
+
+    /// <summary>What the cuda backend runs, from the registry: the kinds with a native kernel, ILGPU's for the rest.</summary>
+    public static string CudaDescription =>
+        $"native CUDA kernels (native/kernels/*.cu) for {string.Join(", ", OpRegistry.All.Where(k => k.HasNativeCuda).Select(k => k.Name))}, "
+        + "ILGPU's for the other ops, on one CUDA context (conv3d in fp32, tf32, bf16 or fp16 by --precision; the other ops fp32)";
 
     /// <summary>The precisions backend <paramref name="name"/> can compute in: all four on cuda, fp32 elsewhere.</summary>
     public static IReadOnlyList<Precision> Precisions(string name) =>

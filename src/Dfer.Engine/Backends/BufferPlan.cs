@@ -121,5 +121,5 @@ public sealed class BufferPlan
 
     /// <summary>The steps of <paramref name="graph"/> run node by node (a reshape is an alias), for backends that do not fuse.</summary>
     public static PlanStep[] NodeSteps(Ops.Graph graph) =>
-        graph.Nodes.Select(n => new PlanStep(n.Inputs, n.Output, 0, n.Op.Kind == Ops.OpKind.Reshape)).ToArray();
+        graph.Nodes.Select(n => new PlanStep(n.Inputs, n.Output, 0, n.Op.Kind.IsAlias)).ToArray();
 }

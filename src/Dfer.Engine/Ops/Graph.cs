@@ -24,7 +24,7 @@ public sealed class Graph
     public int Add(string name, Op op, params int[] inputs)
     {
         if (inputs.Length != op.InputCount)
-            throw new ArgumentException($"{name}: {op.Kind.OpName()} takes {op.InputCount} inputs, got {inputs.Length}");
+            throw new ArgumentException($"{name}: {op.Kind.Name} takes {op.InputCount} inputs, got {inputs.Length}");
         foreach (int v in inputs)
             if (v < 0 || v >= _values) throw new ArgumentException($"{name}: unknown value {v}");
         int id = _values++;

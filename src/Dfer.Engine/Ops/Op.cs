@@ -32,9 +32,9 @@ public abstract class Op
     protected void ExpectInputs(IReadOnlyList<int[]> inputs)
     {
         if (inputs.Count != InputCount)
-            throw new ArgumentException($"{Kind.OpName()} takes {InputCount} inputs, got {inputs.Count}");
+            throw new ArgumentException($"{Kind.Name} takes {InputCount} inputs, got {inputs.Count}");
     }
 
     protected static ArgumentException ShapeError(OpKind kind, string what, int[] shape) =>
-        new($"{kind.OpName()}: {what}, got {Tensor.FormatShape(shape)}");
+        new($"{kind.Name}: {what}, got {Tensor.FormatShape(shape)}");
 }

@@ -1,80 +1,101 @@
+using Dfer.Devices.Cpu;
+using Dfer.Devices.Cuda;
+using Dfer.Devices.Ilgpu;
+using Dfer.Tensors;
+
 namespace Dfer.Ops;
 
 /// <summary>
-/// Every op the engine knows. Backends map each kind to a kernel with a switch expression that
-/// has no discard arm, so adding a kind here breaks every backend's build until it says what it
-/// does with it (CS8509 is an error).
+/// Everything the engine knows about one kind of op, declared once in the op's own folder
+/// (<c>Ops/&lt;Op&gt;/&lt;Op&gt;.Kind.cs</c>): its stable name, its numerics cases, its float64 Reference
+/// and its kernel for each backend. Backends resolve kernels through it, so an op is its folder plus
+/// one line in <see cref="OpRegistry"/> (docs/architecture.md, "Adding an op").
 /// </summary>
-public enum OpKind
+/// <remarks>
+/// Every op has a Reference, a CPU kernel and an ILGPU kernel (the members are abstract, so a kind
+/// without one does not build); a native CUDA kernel is optional (<see cref="Cuda"/>). The
+/// PyTorch oracle of the op lives next to it as <c>&lt;Op&gt;.Torch.cs</c>, compiled into Dfer.Reference
+/// only; a test fails when a registered kind has no cases or no oracle.
+/// </remarks>
+public abstract class OpKind
 {
-    Permute,
-    Reshape,
-    Conv3d,
-    AvgPool3d,
-    Linear,
-    Lstm,
-    Attention,
-    Dmin,
-    Gate,
-    Conv1d,
-    Softmax,
-    LayerNorm,
-    Gelu,
-    MaxPool3d,
-    DepthwiseConv3d,
-    Conv2d,
-    FrameSample,
-    RelPosAttention,
-    Lifting,
-    Add,
-    Slice,
-    ClassToken,
-    AdaptiveSplit,
-    TokenPool,
-    TokenMaxPool,
-    SepConv2d,
-    MaxPool2d,
-    AddAct,
-    BoxDecode,
-    Nms,
-    AttentionPool,
+    /// <summary>Stable lower-case op name used by the CLI, JSON output and test case names.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>The <see cref="Op"/> subclass this kind describes.</summary>
+    public abstract Type OpType { get; }
+
+    /// <summary>
+    /// The op's numerics cases: tiny, odd-sized (primes, not multiples of the vector or tile width)
+    /// and realistic (the models' own shapes), with random weights drawn from <paramref name="rng"/>.
+    /// </summary>
+    public abstract IReadOnlyList<OpCase> Cases(DeterministicRandom rng);
+
+    /// <summary>The op in float64 with plain loops: the oracle every kernel is checked against.</summary>
+    public abstract double[] Reference(Op op, IReadOnlyList<double[]> inputs, IReadOnlyList<int[]> shapes);
+
+    /// <summary>The managed SIMD kernel.</summary>
+    public abstract ICpuKernel Cpu(Op op);
+
+    /// <summary>The ILGPU kernel (ILGPU's CPU accelerator, or a GPU).</summary>
+    public abstract IIlgpuKernel Ilgpu(IlgpuDevice device, Op op);
+
+    /// <summary>Whether the kind has a native CUDA kernel (<c>native/kernels/*.cu</c>) for some shapes.</summary>
+    public virtual bool HasNativeCuda => false;
+
+    /// <summary>
+    /// The native CUDA kernel for <paramref name="op"/>, or null where the kind has none or the op's
+    /// shape is past the native kernel's limits: the cuda backend then runs the ILGPU kernel on the
+    /// same CUDA context.
+    /// </summary>
+    public virtual IIlgpuKernel? Cuda(CudaDevice cuda, Op op, Precision precision) => null;
+
+    /// <summary>
+    /// Whether the op only reinterprets its input's shape (reshape): planners let its output share the
+    /// input's memory, and a graph executor need not run a kernel for it.
+    /// </summary>
+    public virtual bool IsAlias => false;
+
+    public override string ToString() => Name;
 }
 
-public static class OpKindNames
+/// <summary>
+/// <see cref="OpKind"/> for one op class: the members take the op already cast to
+/// <typeparamref name="TOp"/>, so a kind's file reads as a list of one-line factories.
+/// </summary>
+public abstract class OpKind<TOp> : OpKind where TOp : Op
 {
-    /// <summary>Stable lower-case op names used by the CLI, JSON output and test case names.</summary>
-    public static string OpName(this OpKind kind) => kind switch
+    public sealed override Type OpType => typeof(TOp);
+
+    public sealed override double[] Reference(Op op, IReadOnlyList<double[]> inputs, IReadOnlyList<int[]> shapes) =>
+        RunReference(Cast(op), inputs, shapes);
+
+    public sealed override ICpuKernel Cpu(Op op) => CpuKernel(Cast(op));
+
+    public sealed override IIlgpuKernel Ilgpu(IlgpuDevice device, Op op) => IlgpuKernel(device, Cast(op));
+
+    public sealed override IIlgpuKernel? Cuda(CudaDevice cuda, Op op, Precision precision) =>
+        HasNativeCuda ? CudaKernel(cuda, Cast(op), precision) : null;
+
+    /// <inheritdoc cref="OpKind.Reference"/>
+    protected abstract double[] RunReference(TOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes);
+
+    /// <inheritdoc cref="OpKind.Cpu"/>
+    protected abstract ICpuKernel CpuKernel(TOp op);
+
+    /// <inheritdoc cref="OpKind.Ilgpu"/>
+    protected abstract IIlgpuKernel IlgpuKernel(IlgpuDevice device, TOp op);
+
+    /// <summary>The native CUDA kernel, or null for ILGPU's; called only when <see cref="OpKind.HasNativeCuda"/>.</summary>
+    protected virtual IIlgpuKernel? CudaKernel(CudaDevice cuda, TOp op, Precision precision) => null;
+
+    /// <summary>Uniform random weights in ±√(3 / fan-in), the cases' default initialisation.</summary>
+    protected static float[] Weights(DeterministicRandom rng, long count, long fanIn)
     {
-        OpKind.Permute => "permute",
-        OpKind.Reshape => "reshape",
-        OpKind.Conv3d => "conv3d",
-        OpKind.AvgPool3d => "avgpool3d",
-        OpKind.Linear => "linear",
-        OpKind.Lstm => "lstm",
-        OpKind.Attention => "attention",
-        OpKind.Dmin => "dmin",
-        OpKind.Gate => "gate",
-        OpKind.Conv1d => "conv1d",
-        OpKind.Softmax => "softmax",
-        OpKind.LayerNorm => "layernorm",
-        OpKind.Gelu => "gelu",
-        OpKind.MaxPool3d => "maxpool3d",
-        OpKind.DepthwiseConv3d => "dwconv3d",
-        OpKind.Conv2d => "conv2d",
-        OpKind.FrameSample => "framesample",
-        OpKind.RelPosAttention => "relposattn",
-        OpKind.Lifting => "lifting",
-        OpKind.Add => "add",
-        OpKind.Slice => "slice",
-        OpKind.ClassToken => "classtoken",
-        OpKind.AdaptiveSplit => "issm",
-        OpKind.TokenPool => "tokenpool",
-        OpKind.TokenMaxPool => "tokenmaxpool",
-        OpKind.SepConv2d => "sepconv2d",
-        OpKind.MaxPool2d => "maxpool2d",
-        OpKind.AddAct => "addact",
-        OpKind.BoxDecode => "boxdecode",
-        OpKind.Nms => "nms",
-        OpKind.AttentionPool => "attentionpool",
-    };
+        float bound = (float)Math.Sqrt(3.0 / Math.Max(1, fanIn));
+        return rng.Uniform(count, -bound, bound);
+    }
+
+    private TOp Cast(Op op) => op as TOp
+        ?? throw new ArgumentException($"{Name}: expected a {typeof(TOp).Name}, got {op.GetType().Name}", nameof(op));
 }

@@ -62,7 +62,7 @@ public static class OpValidation
     /// </summary>
     public static CaseResult Check(IOpRunner runner, string backend, OpCase c, ulong seed, IReferenceOracle? oracle = null, Tolerance? tolerance = null)
     {
-        string op = c.Op.Kind.OpName();
+        string op = c.Op.Kind.Name;
         Tolerance tol = tolerance ?? Tolerance.Fp32;
         if (!runner.Supports(c.Op.Kind))
             return new CaseResult(op, backend, c.Name, CaseStatus.Unsupported, double.NaN, double.NaN, tol, $"{backend} has no {op} kernel");

@@ -76,7 +76,7 @@ public static class Profiler
             }
             times.Add(ms);
             double endUs = Stopwatch.GetElapsedTime(origin).TotalMicroseconds;
-            trace.Add(new TraceEvent(node.Name, node.Op.Kind.OpName(), pass, endUs - ms * 1000, ms * 1000,
+            trace.Add(new TraceEvent(node.Name, node.Op.Kind.Name, pass, endUs - ms * 1000, ms * 1000,
                 node.Op.Flops(inputShapes), node.Op.Bytes(inputShapes)));
         };
         try
@@ -93,7 +93,7 @@ public static class Profiler
             session.Timer = null;
         }
 
-        var layers = order.Select(n => new LayerProfile(n.Name, n.Op.Kind.OpName(), Median(perNode[n]),
+        var layers = order.Select(n => new LayerProfile(n.Name, n.Op.Kind.Name, Median(perNode[n]),
             n.Op.Flops(shapes[n]), n.Op.Bytes(shapes[n]))).ToList();
         return new ProfileResult(session.Model.Name, session.Backend.Name, session.Backend.Device, batch, Backends.BackendRegistry.PrecisionName(session.Backend),
             Median(totals), layers.Sum(l => l.Flops), layers, peaks, trace, repeats);

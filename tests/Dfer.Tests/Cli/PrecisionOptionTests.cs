@@ -182,7 +182,7 @@ public class PrecisionOptionTests
                 Is.EqualTo((expected.Nmse, expected.Atol, expected.Rtol)), c.ToString());
         }
         Assert.That(json.GetProperty("cases").EnumerateArray().Count(c => c.GetProperty("backend").GetString() == "cpu"),
-            Is.EqualTo(OpCases.For(OpKind.Gate).Count));
+            Is.EqualTo(OpCases.For("gate").Count));
     }
 
     [Test]

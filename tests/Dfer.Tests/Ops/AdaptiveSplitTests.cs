@@ -182,6 +182,6 @@ public class AdaptiveSplitTests
         Assert.That(op.Flops(shapes), Is.EqualTo(2L * (2 * 64 * 343) + 2L * (2 * 4 * 64)));
         Assert.That(op.WeightElements, Is.EqualTo(256 + 4));
         Assert.That(op.Bytes(shapes), Is.EqualTo(4L * (2 * 8 * 343 + 2 * 4 + 256 + 4)));
-        Assert.That(op.Kind.OpName(), Is.EqualTo("issm"));
+        Assert.That(op.Kind.Name, Is.EqualTo("issm"));
     }
 }

@@ -87,7 +87,7 @@ public class AttentionPoolTests
     [TestCaseSource(nameof(LocalBackends))]
     public void BatchRows_AreIndependent(string backend)
     {
-        var c = OpCases.For(OpKind.AttentionPool).Single(k => k.Name.StartsWith("attentionpool(b=2,n=3,d=40"));
+        var c = OpCases.For("attentionpool").Single(k => k.Name.StartsWith("attentionpool(b=2,n=3,d=40"));
         var op = (AttentionPoolOp)c.Op;
         var rng = new DeterministicRandom(11);
         float[] x = rng.Uniform(2 * 3 * 40, -1, 1);
@@ -100,7 +100,7 @@ public class AttentionPoolTests
     [Test]
     public void Costs_AreTheSumOfTheFusedOps()
     {
-        var c = OpCases.For(OpKind.AttentionPool).Single(k => k.Name.StartsWith("attentionpool(b=3,n=4,d=1024"));
+        var c = OpCases.For("attentionpool").Single(k => k.Name.StartsWith("attentionpool(b=3,n=4,d=1024"));
         var op = (AttentionPoolOp)c.Op;
         int[] x = [3, 4, 1024];
         var qkv = new LinearOp(1024, 3072, op.QkvWeight, null);
@@ -120,7 +120,7 @@ public class AttentionPoolTests
     [Test]
     public void Shapes_AndParameters_AreChecked()
     {
-        var op = (AttentionPoolOp)OpCases.For(OpKind.AttentionPool).Single(k => k.Name.StartsWith("attentionpool(b=2,n=3,d=40")).Op;
+        var op = (AttentionPoolOp)OpCases.For("attentionpool").Single(k => k.Name.StartsWith("attentionpool(b=2,n=3,d=40")).Op;
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 4, 40]]));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 3, 41]]));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[6, 40]]));
@@ -165,7 +165,7 @@ public class AttentionPoolTests
     [Test]
     public void CudaLimits_AdmitEveryOpCase_AndRefuseWhatTheKernelsCannotHold()
     {
-        foreach (var c in OpCases.For(OpKind.AttentionPool))
+        foreach (var c in OpCases.For("attentionpool"))
             Assert.That(AttentionPoolCuda.Unsupported((AttentionPoolOp)c.Op), Is.Null, c.Name);
         float[] W(long n) => new float[n];
         var manyScores = new AttentionPoolOp(64, 32, 6, W(3 * 64 * 64), W(2), W(2), W(64), W(64), 1e-5, 3, 1, W(18), 0, 2, W(128), W(2));

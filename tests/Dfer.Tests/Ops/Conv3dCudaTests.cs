@@ -92,7 +92,7 @@ public class Conv3dCudaTests
 
     public static IEnumerable<TestCaseData> VariantCases() =>
         from v in Conv3dCuda.Variants
-        from c in OpCases.For(OpKind.Conv3d)
+        from c in OpCases.For("conv3d")
         where v.Fits(((Conv3dOp)c.Op).Cin)
         select new TestCaseData(v.Kernel, c).SetName($"cuda {v.Kernel} {c.Name}");
 
@@ -173,7 +173,7 @@ public class CudaStore16Tests
         Assert.That(CudaBackend.Store16(g, Precision.Fp16), Is.EqualTo(bf16));
 
         Node Named(string name) => g.Nodes.Single(n => n.Name == name);
-        var convs = g.Nodes.Where(n => n.Op.Kind == OpKind.Conv3d).ToList();
+        var convs = g.Nodes.Where(n => n.Op is Conv3dOp).ToList();
         Assert.That(convs, Has.Count.EqualTo(20));                          // stem, 16 block convs, 3 downsamples
         Assert.That(bf16[Graph.Input], Is.False);
         Assert.That(bf16[Named("instances").Output], Is.False, "the frames reach the stem in fp32 (v7 reads them)");

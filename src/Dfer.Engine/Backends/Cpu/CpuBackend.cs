@@ -1,37 +1,6 @@
 using System.Diagnostics;
 using Dfer.Devices.Cpu;
 using Dfer.Ops;
-using Dfer.Ops.AdaptiveSplit;
-using Dfer.Ops.Add;
-using Dfer.Ops.Attention;
-using Dfer.Ops.AttentionPool;
-using Dfer.Ops.AvgPool3d;
-using Dfer.Ops.ClassToken;
-using Dfer.Ops.Conv1d;
-using Dfer.Ops.Conv2d;
-using Dfer.Ops.Conv3d;
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.Dmin;
-using Dfer.Ops.FrameSample;
-using Dfer.Ops.Gate;
-using Dfer.Ops.Gelu;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Lifting;
-using Dfer.Ops.MaxPool3d;
-using Dfer.Ops.Linear;
-using Dfer.Ops.Lstm;
-using Dfer.Ops.Permute;
-using Dfer.Ops.RelPosAttention;
-using Dfer.Ops.Reshape;
-using Dfer.Ops.Slice;
-using Dfer.Ops.Softmax;
-using Dfer.Ops.TokenMaxPool;
-using Dfer.Ops.TokenPool;
-using Dfer.Ops.AddAct;
-using Dfer.Ops.BoxDecode;
-using Dfer.Ops.MaxPool2d;
-using Dfer.Ops.Nms;
-using Dfer.Ops.SepConv2d;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cpu;
@@ -47,56 +16,13 @@ public sealed class CpuBackend : IBackend, IOpRunner
     public string Device => $"{Environment.ProcessorCount}-core CPU, {_ctx.Threads} threads, {CpuContext.Isa}";
     public int Threads => _ctx.Threads;
 
-    /// <summary>The CPU kernel for an op; every kind is handled (no discard arm, by design).</summary>
-    public static ICpuKernel? Resolve(Op op) => op.Kind switch
-    {
-        OpKind.Permute => new PermuteCpu((PermuteOp)op),
-        OpKind.Reshape => new ReshapeCpu(),
-        OpKind.Conv3d => Conv3dCpuVariants.Create((Conv3dOp)op),
-        OpKind.AvgPool3d => new AvgPool3dCpu(),
-        OpKind.Linear => new LinearCpu((LinearOp)op),
-        OpKind.Lstm => new LstmCpu((LstmOp)op),
-        OpKind.Attention => new AttentionCpu((AttentionOp)op),
-        OpKind.Dmin => new DminCpu((DminOp)op),
-        OpKind.Gate => new GateCpu(),
-        OpKind.Conv1d => new Conv1dCpu((Conv1dOp)op),
-        OpKind.Softmax => new SoftmaxCpu(),
-        OpKind.LayerNorm => new LayerNormCpu((LayerNormOp)op),
-        OpKind.Gelu => new GeluCpu(),
-        OpKind.MaxPool3d => new MaxPool3dCpu((MaxPool3dOp)op),
-        OpKind.DepthwiseConv3d => new DepthwiseConv3dCpu((DepthwiseConv3dOp)op),
-        OpKind.Conv2d => new Conv2dCpu((Conv2dOp)op),
-        OpKind.FrameSample => new FrameSampleCpu((FrameSampleOp)op),
-        OpKind.RelPosAttention => new RelPosAttentionCpu((RelPosAttentionOp)op),
-        OpKind.Lifting => new LiftingCpu((LiftingOp)op),
-        OpKind.Add => new AddCpu(),
-        OpKind.Slice => new SliceCpu((SliceOp)op),
-        OpKind.ClassToken => new ClassTokenCpu((ClassTokenOp)op),
-        OpKind.AdaptiveSplit => new AdaptiveSplitCpu((AdaptiveSplitOp)op),
-        OpKind.TokenPool => new TokenPoolCpu((TokenPoolOp)op),
-        OpKind.TokenMaxPool => new TokenMaxPoolCpu((TokenMaxPoolOp)op),
-        OpKind.SepConv2d => new SepConv2dCpu((SepConv2dOp)op),
-        OpKind.MaxPool2d => new MaxPool2dCpu((MaxPool2dOp)op),
-        OpKind.AddAct => new AddActCpu((AddActOp)op),
-        OpKind.BoxDecode => new BoxDecodeCpu((BoxDecodeOp)op),
-        OpKind.Nms => new NmsCpu((NmsOp)op),
-        OpKind.AttentionPool => new AttentionPoolCpu((AttentionPoolOp)op),
-    };
+    /// <summary>The CPU kernel for an op, as its kind declares it (every kind has one).</summary>
+    public static ICpuKernel Resolve(Op op) => op.Kind.Cpu(op);
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
 
-    /// <summary>Whether the CPU backend has a kernel for <paramref name="kind"/> (all of them).</summary>
-    public static bool SupportsKind(OpKind kind) => kind switch
-    {
-        OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
-            or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
-            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
-            or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit
-            or OpKind.TokenPool or OpKind.TokenMaxPool
-            or OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms
-            or OpKind.AttentionPool => true,
-    };
+    /// <summary>Whether the CPU backend has a kernel for <paramref name="kind"/>: every registered kind declares one.</summary>
+    public static bool SupportsKind(OpKind kind) => OpRegistry.All.Contains(kind);
 
     public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)
     {
@@ -114,7 +40,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
     /// <summary>Runs one op on tensors directly (the op matrix and tests use this).</summary>
     public void RunOp(Op op, ReadOnlySpan<Tensor> inputs, Tensor output)
     {
-        var k = Resolve(op) ?? throw new NotSupportedException($"{op.Kind.OpName()} is not supported on cpu");
+        var k = Resolve(op);
         try { k.Run(_ctx, inputs, output); }
         finally { (k as IDisposable)?.Dispose(); }
     }
@@ -134,7 +60,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
         {
             _graph = graph;
             _ctx = ctx;
-            _kernels = graph.Nodes.Select(n => Resolve(n.Op) ?? throw new NotSupportedException($"{n.Name}: {n.Op.Kind.OpName()} has no CPU kernel")).ToArray();
+            _kernels = graph.Nodes.Select(n => Resolve(n.Op)).ToArray();
         }
 
         public NodeTimer? Timer { get; set; }

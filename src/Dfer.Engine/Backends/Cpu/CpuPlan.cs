@@ -33,7 +33,7 @@ internal sealed class CpuPlan : IDisposable
         // A dense reshape of a dense value shares its memory; the shared buffer lives as long as any alias.
         var root = Enumerable.Range(0, count).ToArray();
         foreach (var n in nodes)
-            if (n.Op.Kind == OpKind.Reshape && IsZero(halo[n.Inputs[0]]) && IsZero(halo[n.Output]))
+            if (n.Op.Kind.IsAlias && IsZero(halo[n.Inputs[0]]) && IsZero(halo[n.Output]))
                 root[n.Output] = root[n.Inputs[0]];
         var lastUse = new int[count];
         Array.Fill(lastUse, -1);

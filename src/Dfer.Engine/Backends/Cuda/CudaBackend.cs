@@ -2,12 +2,8 @@ using Dfer.Backends.Ilgpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
-using Dfer.Ops.AttentionPool;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.AvgPool3d;
-using Dfer.Ops.Lstm;
-using Dfer.Ops.Permute;
-using Dfer.Ops.Softmax;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cuda;
@@ -62,8 +58,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
         List<Node>[] readers = graph.Readers();
         var outputs = graph.Outputs.Values.ToHashSet();
         foreach (Node n in graph.Nodes)
-            store[n.Output] = n.Op.Kind == OpKind.Conv3d && !outputs.Contains(n.Output)
-                && readers[n.Output] is { Count: > 0 } r && r.All(reader => reader.Op.Kind == OpKind.Conv3d);
+            store[n.Output] = n.Op is Conv3dOp && !outputs.Contains(n.Output)
+                && readers[n.Output] is { Count: > 0 } r && r.All(reader => reader.Op is Conv3dOp);
         return store;
     }
 
@@ -77,8 +73,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
         var outputs = graph.Outputs.Values.ToHashSet();
         var fused = new Dictionary<Node, Node>();
         foreach (Node n in graph.Nodes)
-            if (n.Op.Kind == OpKind.Conv3d && !outputs.Contains(n.Output)
-                && readers[n.Output] is [{ Op.Kind: OpKind.AvgPool3d } pool] && pool.Inputs.Length == 1)
+            if (n.Op is Conv3dOp && !outputs.Contains(n.Output)
+                && readers[n.Output] is [{ Op: AvgPool3dOp } pool] && pool.Inputs.Length == 1)
                 fused[pool] = n;
         return fused;
     }
@@ -104,13 +100,9 @@ public sealed class CudaBackend : IBackend, IOpRunner
                     steps.Add(new CudaStep(conv, Conv3d(cuda, conv, store, precision, conv3d, pooled: true), conv.Inputs, node.Output));
                     continue;
                 }
-                IIlgpuKernel? kernel = node.Op.Kind switch
-                {
-                    OpKind.Reshape => null,
-                    OpKind.Conv3d => Conv3d(cuda, node, store, precision, conv3d, pooled: false),
-                    _ => Resolve(cuda, node.Op, precision, conv3d)
-                        ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.OpName()} has no kernel on cuda"),
-                };
+                IIlgpuKernel? kernel = node.Op.Kind.IsAlias ? null
+                    : node.Op is Conv3dOp ? Conv3d(cuda, node, store, precision, conv3d, pooled: false)
+                    : Resolve(cuda, node.Op, precision, conv3d);
                 steps.Add(new CudaStep(node, kernel, node.Inputs, node.Output));
             }
         }
@@ -131,33 +123,16 @@ public sealed class CudaBackend : IBackend, IOpRunner
     public Precision Precision { get; }
 
     /// <summary>
-    /// The kernel for an op: the native one where native/kernels has it, else ILGPU's on the same
-    /// CUDA context. Every kind is listed (no discard arm, by design): adding an op makes this say
-    /// which it gets.
+    /// The kernel for an op: the native one where its kind declares one for the op's shape
+    /// (<see cref="OpKind.Cuda"/>), else ILGPU's on the same CUDA context. <paramref name="conv3d"/> pins
+    /// every conv3d to one variant (tests and the workbench compare them).
     /// </summary>
-    public static IIlgpuKernel? Resolve(CudaDevice cuda, Op op, Precision precision, Conv3dCudaVariant? conv3d = null) => op.Kind switch
-    {
-        OpKind.Conv3d => new Conv3dCuda(cuda, (Conv3dOp)op, precision, conv3d),
-        // Shapes past attention_pool.cu's limits (none of M3DFEL's) run ILGPU's composition instead.
-        OpKind.AttentionPool => AttentionPoolCuda.Unsupported((AttentionPoolOp)op) is null
-            ? new AttentionPoolCuda(cuda, (AttentionPoolOp)op) : IlgpuBackend.Resolve(cuda.Ilgpu, op),
-        OpKind.Lstm => new LstmCuda(cuda, (LstmOp)op),
-        // Views past small_ops.cu's rank run ILGPU's permute instead.
-        OpKind.Permute => ((PermuteOp)op).ViewShape.Length <= PermuteCuda.MaxRank
-            ? new PermuteCuda(cuda, (PermuteOp)op) : IlgpuBackend.Resolve(cuda.Ilgpu, op),
-        OpKind.Softmax => new SoftmaxCuda(cuda, (SoftmaxOp)op),
-        OpKind.AvgPool3d => new AvgPool3dCuda(cuda, (AvgPool3dOp)op),
-        OpKind.Reshape or OpKind.Linear or OpKind.Attention
-            or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.LayerNorm or OpKind.Gelu
-            or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d or OpKind.FrameSample
-            or OpKind.RelPosAttention or OpKind.Lifting or OpKind.Add or OpKind.Slice or OpKind.ClassToken
-            or OpKind.AdaptiveSplit or OpKind.TokenPool or OpKind.TokenMaxPool or OpKind.SepConv2d
-            or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms => IlgpuBackend.Resolve(cuda.Ilgpu, op),
-    };
+    public static IIlgpuKernel Resolve(CudaDevice cuda, Op op, Precision precision, Conv3dCudaVariant? conv3d = null) =>
+        op is Conv3dOp c && conv3d is not null ? new Conv3dCuda(cuda, c, precision, conv3d)
+            : op.Kind.Cuda(cuda, op, precision) ?? IlgpuBackend.Resolve(cuda.Ilgpu, op);
 
-    /// <summary>Whether <paramref name="kind"/> runs a native kernel (true) or ILGPU's on the same GPU (false).</summary>
-    public static bool Native(OpKind kind) => kind is OpKind.Conv3d or OpKind.Lstm or OpKind.AttentionPool
-        or OpKind.Permute or OpKind.Softmax or OpKind.AvgPool3d;
+    /// <summary>Whether <paramref name="kind"/> runs a native kernel (true, for shapes within its limits) or ILGPU's on the same GPU (false).</summary>
+    public static bool Native(OpKind kind) => kind.HasNativeCuda;
 
     /// <summary>Every op runs on this backend: natively or through ILGPU on the same context.</summary>
     public static bool SupportsKind(OpKind kind) => IlgpuBackend.SupportsKind(kind);

@@ -59,7 +59,7 @@ internal sealed class CudaExecutable : IExecutable
         _noGraphs = Environment.GetEnvironmentVariable("DFER_CUDA_GRAPHS") == "0" ? "DFER_CUDA_GRAPHS=0"
             : cuda.SyncEachLaunch ? "DFER_CUDA_SYNC=1 synchronises after each launch"
             : _steps.FirstOrDefault(s => s.Kernel is not null and not ICudaStep) is { } ilgpu
-                ? $"{ilgpu.Node.Name} ({ilgpu.Node.Op.Kind.OpName()}) runs an ILGPU kernel on the legacy stream"
+                ? $"{ilgpu.Node.Name} ({ilgpu.Node.Op.Kind.Name}) runs an ILGPU kernel on the legacy stream"
                 : null;
     }
 

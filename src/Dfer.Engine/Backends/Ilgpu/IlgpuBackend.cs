@@ -1,37 +1,6 @@
 using System.Diagnostics;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
-using Dfer.Ops.AdaptiveSplit;
-using Dfer.Ops.Add;
-using Dfer.Ops.Attention;
-using Dfer.Ops.AttentionPool;
-using Dfer.Ops.AvgPool3d;
-using Dfer.Ops.ClassToken;
-using Dfer.Ops.Conv1d;
-using Dfer.Ops.Conv2d;
-using Dfer.Ops.Conv3d;
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.Dmin;
-using Dfer.Ops.FrameSample;
-using Dfer.Ops.Gate;
-using Dfer.Ops.Gelu;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Lifting;
-using Dfer.Ops.MaxPool3d;
-using Dfer.Ops.Linear;
-using Dfer.Ops.Lstm;
-using Dfer.Ops.Permute;
-using Dfer.Ops.RelPosAttention;
-using Dfer.Ops.Reshape;
-using Dfer.Ops.Slice;
-using Dfer.Ops.Softmax;
-using Dfer.Ops.TokenMaxPool;
-using Dfer.Ops.TokenPool;
-using Dfer.Ops.AddAct;
-using Dfer.Ops.BoxDecode;
-using Dfer.Ops.MaxPool2d;
-using Dfer.Ops.Nms;
-using Dfer.Ops.SepConv2d;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -74,62 +43,19 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     public string Name { get; }
     public string Device => _description ?? _device.Description;
 
-    /// <summary>The ILGPU kernel for an op; every kind is handled (no discard arm, by design).</summary>
-    public static IIlgpuKernel? Resolve(IlgpuDevice device, Op op) => op.Kind switch
-    {
-        OpKind.Permute => new PermuteIlgpu((PermuteOp)op),
-        OpKind.Reshape => new ReshapeIlgpu(),
-        OpKind.Conv3d => new Conv3dIlgpu(device, (Conv3dOp)op),
-        OpKind.AvgPool3d => new AvgPool3dIlgpu(),
-        OpKind.Linear => new LinearIlgpu(device, (LinearOp)op),
-        OpKind.Lstm => new LstmIlgpu(device, (LstmOp)op),
-        OpKind.Attention => new AttentionIlgpu((AttentionOp)op),
-        OpKind.Dmin => new DminIlgpu(device, (DminOp)op),
-        OpKind.Gate => new GateIlgpu(),
-        OpKind.Conv1d => new Conv1dIlgpu(device, (Conv1dOp)op),
-        OpKind.Softmax => new SoftmaxIlgpu(),
-        OpKind.LayerNorm => new LayerNormIlgpu(device, (LayerNormOp)op),
-        OpKind.Gelu => new GeluIlgpu(),
-        OpKind.MaxPool3d => new MaxPool3dIlgpu((MaxPool3dOp)op),
-        OpKind.DepthwiseConv3d => new DepthwiseConv3dIlgpu(device, (DepthwiseConv3dOp)op),
-        OpKind.Conv2d => new Conv2dIlgpu(device, (Conv2dOp)op),
-        OpKind.FrameSample => new FrameSampleIlgpu((FrameSampleOp)op),
-        OpKind.RelPosAttention => new RelPosAttentionIlgpu(device, (RelPosAttentionOp)op),
-        OpKind.Lifting => new LiftingIlgpu(device, (LiftingOp)op),
-        OpKind.Add => new AddIlgpu(),
-        OpKind.Slice => new SliceIlgpu((SliceOp)op),
-        OpKind.ClassToken => new ClassTokenIlgpu(device, (ClassTokenOp)op),
-        OpKind.AdaptiveSplit => new AdaptiveSplitIlgpu(device, (AdaptiveSplitOp)op),
-        OpKind.TokenPool => new TokenPoolIlgpu(device, (TokenPoolOp)op),
-        OpKind.TokenMaxPool => new TokenMaxPoolIlgpu((TokenMaxPoolOp)op),
-        OpKind.SepConv2d => new SepConv2dIlgpu(device, (SepConv2dOp)op),
-        OpKind.MaxPool2d => new MaxPool2dIlgpu((MaxPool2dOp)op),
-        OpKind.AddAct => new AddActIlgpu((AddActOp)op),
-        OpKind.BoxDecode => new BoxDecodeIlgpu(device, (BoxDecodeOp)op),
-        OpKind.Nms => new NmsIlgpu((NmsOp)op),
-        OpKind.AttentionPool => new AttentionPoolIlgpu(device, (AttentionPoolOp)op),
-    };
+    /// <summary>The ILGPU kernel for an op, as its kind declares it (every kind has one).</summary>
+    public static IIlgpuKernel Resolve(IlgpuDevice device, Op op) => op.Kind.Ilgpu(device, op);
 
     public bool Supports(OpKind kind) => _supports(kind);
 
-    /// <summary>Whether the ILGPU backend has a kernel for <paramref name="kind"/> (all of them).</summary>
-    public static bool SupportsKind(OpKind kind) => kind switch
-    {
-        OpKind.Permute or OpKind.Reshape or OpKind.Conv3d or OpKind.AvgPool3d or OpKind.Linear or OpKind.Lstm
-            or OpKind.Attention or OpKind.Dmin or OpKind.Gate or OpKind.Conv1d or OpKind.Softmax
-            or OpKind.LayerNorm or OpKind.Gelu or OpKind.MaxPool3d or OpKind.DepthwiseConv3d or OpKind.Conv2d
-            or OpKind.FrameSample or OpKind.RelPosAttention or OpKind.Lifting
-            or OpKind.Add or OpKind.Slice or OpKind.ClassToken or OpKind.AdaptiveSplit
-            or OpKind.TokenPool or OpKind.TokenMaxPool
-            or OpKind.SepConv2d or OpKind.MaxPool2d or OpKind.AddAct or OpKind.BoxDecode or OpKind.Nms
-            or OpKind.AttentionPool => true,
-    };
+    /// <summary>Whether the ILGPU backend has a kernel for <paramref name="kind"/>: every registered kind declares one.</summary>
+    public static bool SupportsKind(OpKind kind) => OpRegistry.All.Contains(kind);
 
     public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)
     {
         int[] outShape = op.OutputShape(shapes);
         long n = Tensors.Tensor.ElementCountOf(outShape);
-        using var kernel = _resolve(op) ?? throw new NotSupportedException($"{op.Kind.OpName()} is not supported on {Name}");
+        using var kernel = _resolve(op) ?? throw new NotSupportedException($"{op.Kind.Name} is not supported on {Name}");
         var buffers = inputs.Select(a => _device.Upload(a)).ToList();
         try
         {
@@ -171,7 +97,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
             try
             {
                 foreach (var node in graph.Nodes)
-                    kernels.Add(resolve(node) ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.OpName()} has no kernel on this backend"));
+                    kernels.Add(resolve(node) ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.Name} has no kernel on this backend"));
             }
             catch
             {
@@ -204,7 +130,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
                     views[j] = plan.View(node.Inputs[j]);
                     inShapes[j] = plan.Shapes[node.Inputs[j]];
                 }
-                if (node.Op.Kind != OpKind.Reshape)
+                if (!node.Op.Kind.IsAlias)
                     _kernels[i].Run(_device, views.AsSpan(0, node.Inputs.Length), inShapes, plan.View(node.Output), plan.Shapes[node.Output]);
                 if (Timer is not null)
                 {

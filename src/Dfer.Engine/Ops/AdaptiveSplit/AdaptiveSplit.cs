@@ -47,7 +47,7 @@ public sealed class AdaptiveSplitOp : Op
     /// <summary>K: indices per batch item.</summary>
     public int Count => BaseIndex.Length;
 
-    public override OpKind Kind => OpKind.AdaptiveSplit;
+    public override OpKind Kind => AdaptiveSplitKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

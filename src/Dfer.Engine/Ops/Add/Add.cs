@@ -3,7 +3,7 @@ namespace Dfer.Ops.Add;
 /// <summary>Elementwise sum of two equal-shaped tensors, <c>y = a + b</c> (IFDD's residual connections).</summary>
 public sealed class AddOp : Op
 {
-    public override OpKind Kind => OpKind.Add;
+    public override OpKind Kind => AddKind.Instance;
     public override int InputCount => 2;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -18,7 +18,7 @@ public sealed class AddActOp : Op
     public int Inputs { get; }
     public Activation Act { get; }
 
-    public override OpKind Kind => OpKind.AddAct;
+    public override OpKind Kind => AddActKind.Instance;
     public override int InputCount => Inputs;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

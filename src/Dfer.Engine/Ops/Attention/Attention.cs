@@ -16,7 +16,7 @@ public sealed class AttentionOp : Op
     public double Scale { get; }
     public int Dim => Heads * HeadDim;
 
-    public override OpKind Kind => OpKind.Attention;
+    public override OpKind Kind => AttentionKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

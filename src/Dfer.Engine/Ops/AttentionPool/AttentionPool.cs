@@ -79,7 +79,7 @@ public sealed class AttentionPoolOp : Op
     public float[] FcWeight { get; }
     public float[] FcBias { get; }
 
-    public override OpKind Kind => OpKind.AttentionPool;
+    public override OpKind Kind => AttentionPoolKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -3,7 +3,7 @@ namespace Dfer.Ops.AvgPool3d;
 /// <summary>AdaptiveAvgPool3d(1) on channels-last input: <c>y[n,c] = mean over t,h,w of x[n,t,h,w,c]</c>; [N,T,H,W,C] → [N,C].</summary>
 public sealed class AvgPool3dOp : Op
 {
-    public override OpKind Kind => OpKind.AvgPool3d;
+    public override OpKind Kind => AvgPool3dKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -22,7 +22,7 @@ public sealed class BoxDecodeOp : Op
     public float[] AnchorHeights { get; }
     public int Anchors => AnchorWidths.Length;
 
-    public override OpKind Kind => OpKind.BoxDecode;
+    public override OpKind Kind => BoxDecodeKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

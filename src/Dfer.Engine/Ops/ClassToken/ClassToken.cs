@@ -17,7 +17,7 @@ public sealed class ClassTokenOp : Op
     public float[] Token { get; }
     public int Channels => Token.Length;
 
-    public override OpKind Kind => OpKind.ClassToken;
+    public override OpKind Kind => ClassTokenKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -20,7 +20,7 @@ public sealed class Conv1dOp : Op
     public float[] Weight { get; }
     public float[] Bias { get; }
 
-    public override OpKind Kind => OpKind.Conv1d;
+    public override OpKind Kind => Conv1dKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

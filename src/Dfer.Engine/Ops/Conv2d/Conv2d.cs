@@ -31,7 +31,7 @@ public sealed class Conv2dOp : Op
     /// <summary>[Cout], or null for none.</summary>
     public float[]? Bias { get; }
 
-    public override OpKind Kind => OpKind.Conv2d;
+    public override OpKind Kind => Conv2dKind.Instance;
     public override int InputCount => 1;
 
     /// <summary>Output extent along one axis: (size + 2p − d(k−1) − 1)/s + 1; ≤ 0 when the dilated kernel does not fit.</summary>

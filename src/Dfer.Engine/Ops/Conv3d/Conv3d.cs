@@ -29,7 +29,7 @@ public sealed class Conv3dOp : Op
     public bool Relu { get; }
     public bool Residual { get; }
 
-    public override OpKind Kind => OpKind.Conv3d;
+    public override OpKind Kind => Conv3dKind.Instance;
     public override int InputCount => Residual ? 2 : 1;
 
     /// <summary>Zero border the input must carry (or be given) on each side: the padding, per [N,T,H,W,C] axis.</summary>

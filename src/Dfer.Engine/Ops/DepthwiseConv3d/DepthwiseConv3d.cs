@@ -32,7 +32,7 @@ public sealed class DepthwiseConv3dOp : Op
     /// <summary>Taps per output element: kT·kH·kW.</summary>
     public int Taps => Kernel.T * Kernel.H * Kernel.W;
 
-    public override OpKind Kind => OpKind.DepthwiseConv3d;
+    public override OpKind Kind => DepthwiseConv3dKind.Instance;
     public override int InputCount => 1;
 
     public static int OutExtent(int size, int k, int s, int p) => (size + 2 * p - k) / s + 1;

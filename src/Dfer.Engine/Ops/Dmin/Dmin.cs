@@ -22,7 +22,7 @@ public sealed class DminOp : Op
     public float[] Bias { get; }
     public double Eps { get; }
 
-    public override OpKind Kind => OpKind.Dmin;
+    public override OpKind Kind => DminKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

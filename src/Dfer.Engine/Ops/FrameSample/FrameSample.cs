@@ -14,7 +14,7 @@ public sealed class FrameSampleOp(double divisor) : Op
     /// <summary>What <c>normalize_grid</c> divides the index by (IFDD: 7, for 8 frames).</summary>
     public double Divisor { get; } = divisor > 0 ? divisor : throw new ArgumentOutOfRangeException(nameof(divisor), divisor, "must be positive");
 
-    public override OpKind Kind => OpKind.FrameSample;
+    public override OpKind Kind => FrameSampleKind.Instance;
     public override int InputCount => 2;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -3,7 +3,7 @@ namespace Dfer.Ops.Gate;
 /// <summary>Sigmoid gating of two equal-shaped tensors: <c>y = a · σ(b)</c>.</summary>
 public sealed class GateOp : Op
 {
-    public override OpKind Kind => OpKind.Gate;
+    public override OpKind Kind => GateKind.Instance;
     public override int InputCount => 2;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

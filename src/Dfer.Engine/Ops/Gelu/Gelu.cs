@@ -3,7 +3,7 @@ namespace Dfer.Ops.Gelu;
 /// <summary>Exact (erf) GELU, elementwise on any shape: <c>y = 0.5 · x · (1 + erf(x / √2))</c>.</summary>
 public sealed class GeluOp : Op
 {
-    public override OpKind Kind => OpKind.Gelu;
+    public override OpKind Kind => GeluKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

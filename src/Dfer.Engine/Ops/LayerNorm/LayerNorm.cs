@@ -18,7 +18,7 @@ public sealed class LayerNormOp : Op
     public float[] Bias { get; }
     public double Eps { get; }
 
-    public override OpKind Kind => OpKind.LayerNorm;
+    public override OpKind Kind => LayerNormKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

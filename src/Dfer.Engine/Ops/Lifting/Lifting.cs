@@ -52,7 +52,7 @@ public sealed class LiftingOp : Op
     public LinearOp KvA { get; }
     public LinearOp ProjectD { get; }
 
-    public override OpKind Kind => OpKind.Lifting;
+    public override OpKind Kind => LiftingKind.Instance;
     public override int InputCount => 3;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

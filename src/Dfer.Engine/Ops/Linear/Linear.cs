@@ -15,7 +15,7 @@ public sealed class LinearOp : Op
     public float[] Weight { get; }
     public float[]? Bias { get; }
 
-    public override OpKind Kind => OpKind.Linear;
+    public override OpKind Kind => LinearKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

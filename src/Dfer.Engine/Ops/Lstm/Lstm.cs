@@ -32,7 +32,7 @@ public sealed class LstmOp : Op
     public LstmCell[][] Layers { get; }
     public int Directions => Bidirectional ? 2 : 1;
 
-    public override OpKind Kind => OpKind.Lstm;
+    public override OpKind Kind => LstmKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -20,7 +20,7 @@ public sealed class MaxPool2dOp : Op
     public (int H, int W) Stride { get; }
     public Pad2d Pad { get; }
 
-    public override OpKind Kind => OpKind.MaxPool2d;
+    public override OpKind Kind => MaxPool2dKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -21,7 +21,7 @@ public sealed class MaxPool3dOp : Op
     public (int T, int H, int W) Stride { get; }
     public (int T, int H, int W) Pad { get; }
 
-    public override OpKind Kind => OpKind.MaxPool3d;
+    public override OpKind Kind => MaxPool3dKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

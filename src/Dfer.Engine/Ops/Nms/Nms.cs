@@ -20,7 +20,7 @@ public sealed class NmsOp : Op
     public double ScoreThreshold { get; }
     public double IouThreshold { get; }
 
-    public override OpKind Kind => OpKind.Nms;
+    public override OpKind Kind => NmsKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -21,7 +21,7 @@ public sealed class PermuteOp : Op
     public int[] Axes { get; }
     public int[] OutShape { get; }
 
-    public override OpKind Kind => OpKind.Permute;
+    public override OpKind Kind => PermuteKind.Instance;
     public override int InputCount => 1;
 
     /// <summary>The input viewed as <see cref="ViewShape"/> with -1 resolved.</summary>

@@ -55,7 +55,7 @@ public sealed class RelPosAttentionOp : Op
         c >= a ? i * c / a + (c - 1 - j)        // max(a/c,1) = 1; floor(i·c/a) with i·c ≥ 0
                : i + (c - 1 - j) * a / c;       // max(c/a,1) = 1; (c−1−j)·a ≥ 0
 
-    public override OpKind Kind => OpKind.RelPosAttention;
+    public override OpKind Kind => RelPosAttentionKind.Instance;
     public override int InputCount => 3;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -10,7 +10,7 @@ public sealed class ReshapeOp : Op
     /// <summary>A reshape is a view of its input: backends alias it and move nothing.</summary>
     public override long Bytes(IReadOnlyList<int[]> inputs) => 0;
 
-    public override OpKind Kind => OpKind.Reshape;
+    public override OpKind Kind => ReshapeKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

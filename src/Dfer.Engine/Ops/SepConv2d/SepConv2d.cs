@@ -40,7 +40,7 @@ public sealed class SepConv2dOp : Op
     public float[]? Bias { get; }
     public Activation Act { get; }
 
-    public override OpKind Kind => OpKind.SepConv2d;
+    public override OpKind Kind => SepConv2dKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

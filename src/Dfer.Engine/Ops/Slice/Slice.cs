@@ -19,7 +19,7 @@ public sealed class SliceOp : Op
     public int Start { get; }
     public int Length { get; }
 
-    public override OpKind Kind => OpKind.Slice;
+    public override OpKind Kind => SliceKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

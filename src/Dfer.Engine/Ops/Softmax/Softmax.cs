@@ -3,7 +3,7 @@ namespace Dfer.Ops.Softmax;
 /// <summary>Softmax over the last axis: <c>y_i = exp(x_i − max x) / Σ_j exp(x_j − max x)</c>.</summary>
 public sealed class SoftmaxOp : Op
 {
-    public override OpKind Kind => OpKind.Softmax;
+    public override OpKind Kind => SoftmaxKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

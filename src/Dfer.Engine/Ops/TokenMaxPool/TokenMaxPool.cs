@@ -31,7 +31,7 @@ public sealed class TokenMaxPoolOp : Op
     /// <summary>Output tokens per batch item, class token included.</summary>
     public int OutTokens => 1 + OutGrid.T * OutGrid.H * OutGrid.W;
 
-    public override OpKind Kind => OpKind.TokenMaxPool;
+    public override OpKind Kind => TokenMaxPoolKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

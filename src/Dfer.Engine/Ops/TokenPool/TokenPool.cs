@@ -51,7 +51,7 @@ public sealed class TokenPoolOp : Op
     /// <summary>Channels of an input token: parts·heads·d.</summary>
     public int InChannels => Parts * Heads * HeadDim;
 
-    public override OpKind Kind => OpKind.TokenPool;
+    public override OpKind Kind => TokenPoolKind.Instance;
     public override int InputCount => 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)

@@ -1,0 +1,33 @@
+using Dfer.Devices.Cpu;
+using Dfer.Devices.Ilgpu;
+using Dfer.Tensors;
+
+namespace Dfer.Ops.AddAct;
+
+/// <summary>The addact op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+public sealed class AddActKind : OpKind<AddActOp>
+{
+    public static AddActKind Instance { get; } = new();
+
+    private AddActKind() { }
+
+    public override string Name => "addact";
+
+    protected override double[] RunReference(AddActOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
+        AddActReference.Run(op, x);
+
+    protected override ICpuKernel CpuKernel(AddActOp op) => new AddActCpu(op);
+
+    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AddActOp op) => new AddActIlgpu(op);
+
+    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng) => new (int[] s, int inputs, Activation act)[]
+        {
+            (new[] { 1 }, 1, Activation.Relu),
+            (new[] { 3, 5, 7 }, 2, Activation.Leaky),
+            (new[] { 2, 13, 11, 37 }, 3, Activation.None),
+            (new[] { 1, 56, 56, 32 }, 4, Activation.Relu),
+            (new[] { 1, 414, 414, 16 }, 1, Activation.Leaky),
+        }
+        .Select(c => new OpCase($"addact({string.Join("x", c.s)},inputs={c.inputs}{ActivationMath.Suffix(c.act)})", new AddActOp(c.inputs, c.act),
+            Enumerable.Repeat(c.s, c.inputs).Select(s => (int[])s.Clone()).ToArray())).ToArray();
+}

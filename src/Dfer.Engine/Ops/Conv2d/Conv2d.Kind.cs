@@ -1,0 +1,44 @@
+using Dfer.Devices.Cpu;
+using Dfer.Devices.Ilgpu;
+using Dfer.Tensors;
+
+namespace Dfer.Ops.Conv2d;
+
+/// <summary>The conv2d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+public sealed class Conv2dKind : OpKind<Conv2dOp>
+{
+    public static Conv2dKind Instance { get; } = new();
+
+    private Conv2dKind() { }
+
+    public override string Name => "conv2d";
+
+    protected override double[] RunReference(Conv2dOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
+        Conv2dReference.Run(op, x[0], shapes[0]);
+
+    protected override ICpuKernel CpuKernel(Conv2dOp op) => new Conv2dCpu(op);
+
+    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, Conv2dOp op) => new Conv2dIlgpu(device, op);
+
+    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
+    {
+        // (n, cin, h, w, cout, k, s, p, d, bias); the last is IFDD's 3x3 dilation-2 stride-2 conv (8 frames there, 2 here).
+        var shapes = new (int n, int c, int h, int w, int co, (int, int) k, (int, int) s, (int, int) p, (int, int) d, bool bias)[]
+        {
+            (1, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), (1, 1), true),
+            (2, 3, 5, 6, 4, (3, 3), (1, 1), (1, 1), (1, 1), false),
+            (2, 7, 13, 11, 19, (3, 3), (2, 2), (2, 2), (2, 2), true),
+            (3, 5, 17, 19, 37, (3, 5), (1, 2), (3, 2), (3, 1), true),
+            (1, 11, 23, 29, 13, (2, 3), (2, 1), (0, 3), (1, 3), false),
+            (1, 37, 7, 7, 41, (3, 3), (1, 1), (1, 1), (1, 1), true),
+            (2, 384, 14, 14, 384, (3, 3), (2, 2), (2, 2), (2, 2), false),
+        };
+        return shapes.Select(c =>
+        {
+            int fan = c.c * c.k.Item1 * c.k.Item2;
+            var op = new Conv2dOp(c.c, c.co, c.k, c.s, c.p, c.d, Weights(rng, c.co * fan, fan), c.bias ? rng.Uniform(c.co, -0.5f, 0.5f) : null);
+            string name = $"conv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2},s={c.s.Item1}x{c.s.Item2},p={c.p.Item1}x{c.p.Item2},d={c.d.Item1}x{c.d.Item2},cout={c.co}{(c.bias ? "" : ",nobias")})";
+            return new OpCase(name, op, new[] { new[] { c.n, c.h, c.w, c.c } });
+        }).ToArray();
+    }
+}

@@ -1,0 +1,36 @@
+using Dfer.Devices.Cpu;
+using Dfer.Devices.Ilgpu;
+using Dfer.Tensors;
+
+namespace Dfer.Ops.Linear;
+
+/// <summary>The linear op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+public sealed class LinearKind : OpKind<LinearOp>
+{
+    public static LinearKind Instance { get; } = new();
+
+    private LinearKind() { }
+
+    public override string Name => "linear";
+
+    protected override double[] RunReference(LinearOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
+        LinearReference.Run(op, x[0]);
+
+    protected override ICpuKernel CpuKernel(LinearOp op) => new LinearCpu(op);
+
+    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, LinearOp op) => new LinearIlgpu(device, op);
+
+    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
+    {
+        // From 24 rows on the CPU runs the tiled GEMM: IFDD-like widths, odd row and column counts.
+        LinearCase[] shapes =
+        [
+            new(1, 1, 1, true), new(5, 13, 37, true), new(8, 1024, 3072, false), new(2, 1024, 7, true), new(3, 33, 65, false),
+            new(50, 96, 288, true), new(197, 768, 769, false), new(100, 3072, 768, true), new(24, 5, 17, true),
+        ];
+        return shapes.Select(c => new OpCase($"linear(m={c.Rows},in={c.In},out={c.Out}{(c.Bias ? "" : ",nobias")})",
+            new LinearOp(c.In, c.Out, Weights(rng, c.In * c.Out, c.In), c.Bias ? Weights(rng, c.Out, c.In) : null), new[] { new[] { c.Rows, c.In } })).ToArray();
+    }
+
+    private sealed record LinearCase(int Rows, int In, int Out, bool Bias);
+}
