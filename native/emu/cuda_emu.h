@@ -1,5 +1,5 @@
-// CPU emulator for the CUDA subset used by native/kernels/*.cu (see native/README.md
-// and native/emu/README.md). Compiled with g++ -std=c++20 -DDFER_EMULATE; common.cuh includes this
+// CPU emulator for the CUDA subset used by native/kernels/*.cu (contract: docs/kernel-interface.md;
+// emulator: native/emu/README.md). Compiled with g++ -std=c++20 -DDFER_EMULATE; common.cuh includes this
 // header for its wrapper section, so the kernel sources compile unchanged on the host.
 //
 // Model:
@@ -1119,7 +1119,7 @@ inline int __shfl_xor_sync(unsigned mask, int v, int lane_mask, int width = 32) 
 }
 
 // ---------------------------------------------------------------------------------------------
-// The dfer wrapper section of common.cuh (kernel-interface.md). The storage types bf16/f16 may be
+// The dfer wrapper section of common.cuh (docs/kernel-interface.md). The storage types bf16/f16 may be
 // defined by common.cuh before or after this header: they are only forward-declared here and used
 // through templates, so either order compiles. Define DFER_EMU_DEFINE_TYPES to have them defined here.
 namespace dfer {

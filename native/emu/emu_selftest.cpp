@@ -1,5 +1,5 @@
 // Self-test of the CUDA emulator (cuda_emu.h) against hand-computed values. It is the arbiter of the
-// emulator: the fragment layouts here are written out independently from kernel-interface.md.
+// emulator: the fragment layouts here are written out independently from docs/kernel-interface.md.
 //   g++ -std=c++20 -O2 -DDFER_EMULATE -o /tmp/emu_selftest native/emu/emu_selftest.cpp && /tmp/emu_selftest
 // Exit code 0 = all checks pass, 1 = a check failed.
 #define DFER_EMU_DEFINE_TYPES
@@ -113,7 +113,7 @@ static void test_conversions() {
 }
 
 // ------------------------------------------------------------------------------------------
-// One mma on a single warp. Fragments per kernel-interface.md; A, B, C small integers (exact).
+// One mma on a single warp. Fragments per docs/kernel-interface.md; A, B, C small integers (exact).
 static float gA[16][16], gB[16][8], gC[16][8], gD[16][8];
 
 static void mma_kernel(int kind) {

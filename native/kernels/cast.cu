@@ -1,4 +1,4 @@
-// Precision casts at the host's dtype boundaries (contract: notes/kernel-interface.md).
+// Precision casts at the host's dtype boundaries (contract: docs/kernel-interface.md).
 //   cast_f32_bf16, cast_f32_f16 : round to nearest even.   cast_bf16_f32, cast_f16_f32 : exact widening.
 // Launch table (grid = (min(ceil(n / tile_m), 1 << 20), 1, 1); a grid-stride loop covers the rest):
 // launch cast_f32_bf16: block 256, tile_m 256, tile_n 1, smem 0

@@ -1,5 +1,5 @@
-// Device helpers shared by every kernel file in native/kernels (design.md, "Native boundary";
-// contract: notes/kernel-interface.md). Kernel files hold kernels only, declared extern "C" so the
+// Device helpers shared by every kernel file in native/kernels (docs/architecture.md, "Native boundary";
+// contract: docs/kernel-interface.md). Kernel files hold kernels only, declared extern "C" so the
 // driver finds them by name.
 //
 // Wrapper rule: kernels reach PTX-level features (mma, ldmatrix, cp.async, conversions, shuffles)

@@ -1,4 +1,4 @@
-// Conv3d as an implicit GEMM over channels-last tensors (contract: notes/kernel-interface.md).
+// Conv3d as an implicit GEMM over channels-last tensors (contract: docs/kernel-interface.md).
 //   y[m, o] = act(bias[o] + sum_k A[m, k] * W[o, k] (+ res[m, o])), act = ReLU after the residual,
 //   m = ((n*To + to)*Ho + ho)*Wo + wo, k = ((a*kh + b)*kw + c)*C + i,
 //   A[m, k] = x[n, to*st-pt+a, ho*sh-ph+b, wo*sw-pw+c, i] (zero outside x), W = wp[o*K + k].

@@ -26,7 +26,7 @@ internal static class IfddOpsBench
         var rng = new DeterministicRandom(5);
         Console.WriteLine($"IFDD dwconv3d / conv2d on the CPU, batch {batch}, {threads} threads, median of {repeats}");
         Console.WriteLine($"{"shape",-34} {"dfer ms",8} {"GFLOP/s",8} {"torch ms",9} {"GFLOP/s",8}");
-        // (name, heads, input side, spatial stride): section 6 item 6 of the IFDD notes.
+        // (name, heads, input side, spatial stride): docs/models/ifdd.md §6 item 6.
         var pools = new (string Name, int Heads, int Side, int Stride)[]
         {
             ("blk0 q 56 s1", 1, 56, 1), ("blk0 kv 56 s8", 1, 56, 8), ("blk1 q 56 s2", 2, 56, 2), ("blk1 kv 56 s4", 2, 56, 4),

@@ -96,7 +96,7 @@ namespace Dfer.Workbench
     internal sealed record ConvLayer(string Name, int T, int H, int W, int C, int Co, (int T, int H, int W) K, (int T, int H, int W) S,
         (int T, int H, int W) P, int Occurrences, bool Relu, bool Residual)
     {
-        /// <summary>The shapes of ../shared/models/m3dfel.md; the names are those of perf/gpu/conv_workbench_torch.py.</summary>
+        /// <summary>The shapes of docs/models/m3dfel.md; the names are those of perf/gpu/conv_workbench_torch.py.</summary>
         public static readonly ConvLayer[] M3dfel =
         [
             new("stem", 4, 112, 112, 3, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3), 1, true, false),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""M3DFEL in plain PyTorch, written from /work/shared/models/m3dfel.md (no torchvision needed).
+"""M3DFEL in plain PyTorch, written from docs/models/m3dfel.md (no torchvision needed).
 
 The module names reproduce the official model's state dict (145 keys), so a checkpoint's
 weights load unchanged. Works with PyTorch 1.13 and 2.x.

@@ -8,7 +8,7 @@ namespace Dfer.TorchSupport;
 
 /// <summary>
 /// Reference implementation of IFDD (Implicit Facial Dynamics Disentanglement, DFEW configuration) in
-/// TorchSharp, written from <c>shared/models/ifdd.md</c>: embedNet_light, the 10-block MViTv2 backbone
+/// TorchSharp, written from <c>docs/models/ifdd.md</c>: embedNet_light, the 10-block MViTv2 backbone
 /// (pooled attention with decomposed relative positions and residual pooling), the FPN fusion of
 /// stages 2 and 3, the LADM (ISSM adaptive split, WaveNorm, Updater then Predictor, detail refinement,
 /// token compression) and the linear head. It is an oracle for the engine's own kernels, so every step

@@ -29,7 +29,7 @@ namespace Dfer.Models;
 /// ten MViTv2 blocks (pooling attention with decomposed relative positions and residual pooling),
 /// a two-stage pyramid fusion, then the wavelet-lifting module — ISSM's adaptive split of the 8 time
 /// steps, the lifting Updater and Predictor, detail refinement and a learned token compression —
-/// and a linear head. Semantics follow ../shared/models/ifdd.md section by section.
+/// and a linear head. Semantics follow docs/models/ifdd.md section by section.
 /// </summary>
 public sealed class Ifdd : IModel
 {
@@ -38,7 +38,7 @@ public sealed class Ifdd : IModel
     private const double BackboneEps = 1e-6, LadmEps = 1e-5;
     private const string B = "backbone.backbone.", W = "backbone.WaveLifts.";
 
-    /// <summary>One multiscale block of IFDD's MFViT_XS backbone (ifdd.md 3.3).</summary>
+    /// <summary>One multiscale block of IFDD's MFViT_XS backbone (docs/models/ifdd.md §3.3).</summary>
     private sealed record BlockSpec(int Heads, int Cin, int Cout, (int T, int H, int W) Grid, int StrideQ, int StrideKv)
     {
         public (int T, int H, int W) QGrid => (Grid.T, Pooled(Grid.H, StrideQ), Pooled(Grid.W, StrideQ));
@@ -219,7 +219,7 @@ public sealed class Ifdd : IModel
         return g;
     }
 
-    /// <summary>One multiscale block (ifdd.md 3.3 steps 1–12) on tokens [B, N_in, C_in] with a class token first.</summary>
+    /// <summary>One multiscale block (docs/models/ifdd.md §3.3 steps 1–12) on tokens [B, N_in, C_in] with a class token first.</summary>
     private static int Block(Graph g, StateDict sd, int i, BlockSpec s, int x)
     {
         string p = $"{B}blocks.{i}.", name = $"blocks.{i}.";

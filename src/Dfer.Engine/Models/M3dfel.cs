@@ -15,7 +15,7 @@ namespace Dfer.Models;
 /// <summary>
 /// M3DFEL (CVPR 2023): r3d_18 on four 4-frame instances of a 16-frame clip, a 2-layer BiLSTM,
 /// 8-head self-attention, DMIN, sigmoid gating, a 4→1 conv1d and a 7-way classifier.
-/// Semantics follow ../shared/models/m3dfel.md; BatchNorm is folded into the convolutions here.
+/// Semantics follow docs/models/m3dfel.md; BatchNorm is folded into the convolutions here.
 /// </summary>
 public sealed class M3dfel : IModel
 {
@@ -116,7 +116,7 @@ public sealed class M3dfel : IModel
             new[] { "", "_reverse" }.Select(d => new LstmCell(
                 sd[$"lstm.weight_ih_l{l}{d}"].Data, sd[$"lstm.weight_hh_l{l}{d}"].Data,
                 sd[$"lstm.bias_ih_l{l}{d}"].Data, sd[$"lstm.bias_hh_l{l}{d}"].Data)).ToArray()).ToArray()), x);
-        // Steps 4-8 of m3dfel.md (to_qkv, attention, DMIN, gate, pwconv, fc) as one fused op.
+        // Steps 4-8 of docs/models/m3dfel.md (to_qkv, attention, DMIN, gate, pwconv, fc) as one fused op.
         int logits = g.Add("head", new AttentionPoolOp(2 * Hidden, Heads, Instances, sd["to_qkv.weight"].Data,
             sd["norm.mean_weight"].Data, sd["norm.var_weight"].Data, sd["norm.weight"].Data, sd["norm.bias"].Data, 1e-5,
             3, 1, sd["pwconv.weight"].Data, sd["pwconv.bias"].Data[0], EmotionClasses.Seven.Count, sd["fc.weight"].Data, sd["fc.bias"].Data), ori);

@@ -8,7 +8,7 @@ public sealed record Comparison(double Nmse, double MaxAbsError, long WorstIndex
 }
 
 /// <summary>
-/// How kernel outputs are judged against the Reference (design.md, "Checking numerics"):
+/// How kernel outputs are judged against the Reference (docs/architecture.md, "Checking numerics"):
 /// NMSE = Σ(a−b)²/Σb² ≤ <c>nmse</c> and every |a−b| ≤ atol + rtol·|b|, NaN/Inf where and only where the Reference has them.
 /// </summary>
 public static class Numerics

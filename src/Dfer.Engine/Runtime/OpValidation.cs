@@ -10,7 +10,7 @@ public enum CaseStatus { Pass, Fail, Unsupported, Skipped }
 /// <summary>The bounds a case is judged by: NMSE ≤ <see cref="Nmse"/> and every |a−b| ≤ Atol + Rtol·|b|.</summary>
 public sealed record Tolerance(double Nmse, double Atol, double Rtol)
 {
-    /// <summary>fp32 kernels against the float64 Reference (design.md).</summary>
+    /// <summary>fp32 kernels against the float64 Reference (docs/architecture.md).</summary>
     public static readonly Tolerance Fp32 = new(Numerics.Fp32Nmse, 1e-5, 1e-4);
 
     /// <summary>

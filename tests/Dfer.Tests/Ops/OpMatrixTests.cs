@@ -5,7 +5,7 @@ using Dfer.Runtime;
 namespace Dfer.Tests.Ops;
 
 /// <summary>
-/// The op matrix: every op case on every backend against the float64 Reference (design.md,
+/// The op matrix: every op case on every backend against the float64 Reference (docs/architecture.md,
 /// "Checking numerics"). A backend that cannot run here is Ignored with its reason, never passed.
 /// </summary>
 [TestFixture]

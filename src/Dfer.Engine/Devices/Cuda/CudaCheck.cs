@@ -31,7 +31,7 @@ public sealed class CudaException : DferException
 }
 
 /// <summary>
-/// The one place a CUDA driver status is checked (design.md, "Native boundary"): a non-zero status
+/// The one place a CUDA driver status is checked (docs/architecture.md, "Native boundary"): a non-zero status
 /// becomes a <see cref="CudaException"/> whose message is
 /// <c>"{NAME} ({code}) in {call}: {description}"</c>, e.g.
 /// <c>CUDA_ERROR_ILLEGAL_ADDRESS (700) in cuCtxSynchronize(): an illegal memory access was encountered</c>.

@@ -13,7 +13,7 @@ internal sealed class CudaModuleHandle : SafeHandleZeroOrMinusOneIsInvalid
     protected override bool ReleaseHandle()
     {
         try { return CudaDriver.cuModuleUnload(handle) == 0; }
-        catch { return false; }   // a finalizer must not throw (design.md)
+        catch { return false; }   // a finalizer must not throw (docs/architecture.md)
     }
 }
 

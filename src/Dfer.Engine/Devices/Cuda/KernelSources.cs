@@ -115,7 +115,7 @@ public sealed partial class KernelSources
 /// <param name="Line">The 1-based line of the source it came from.</param>
 public sealed record KernelLaunch(string Kernel, int Block, int TileM, int TileN, int Smem, int Line);
 
-/// <summary>Reads the launch table comment lines of a kernel source (notes/kernel-interface.md).</summary>
+/// <summary>Reads the launch table comment lines of a kernel source (docs/kernel-interface.md).</summary>
 public static partial class KernelLaunchTable
 {
     /// <summary>

@@ -1,7 +1,7 @@
 namespace Dfer.Ops.AdaptiveSplit;
 
 /// <summary>
-/// IFDD's adaptive index split (ISSM, ifdd.md §3.5.1 steps 3–6): from per-frame features
+/// IFDD's adaptive index split (ISSM, docs/models/ifdd.md §3.5.1 steps 3–6): from per-frame features
 /// F <c>[B, T, M]</c> (T = <see cref="Frames"/>), K = <see cref="Count"/> fractional frame indices
 /// <c>[B, K]</c> per batch item:
 /// <list type="bullet">

@@ -18,7 +18,7 @@ namespace Dfer.Ops.AttentionPool;
 /// <c>o[t] = convBias + Σ_{i,κ} convWeight[i,κ] · g[i, t − p + κ]</c> (g zero outside [0, D)), t ∈ [0, Lout), Lout = D + 2p − k + 1.</item>
 /// <item>fc: <c>logits[c] = fcBias[c] + Σ_t fcWeight[c, t] · o[t]</c> (fcWeight [classes, Lout]).</item>
 /// </list>
-/// Steps 4–8 of ../shared/models/m3dfel.md (D 1024, 8 heads, N 4, k 3, p 1, 7 classes).
+/// Steps 4–8 of docs/models/m3dfel.md (D 1024, 8 heads, N 4, k 3, p 1, 7 classes).
 /// </summary>
 public sealed class AttentionPoolOp : Op
 {

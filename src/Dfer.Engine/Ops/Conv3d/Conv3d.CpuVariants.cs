@@ -4,7 +4,7 @@ using Dfer.Tensors;
 namespace Dfer.Ops.Conv3d;
 
 /// <summary>
-/// The one place that picks a conv3d CPU kernel per layer shape (design.md: variants are chosen
+/// The one place that picks a conv3d CPU kernel per layer shape (docs/architecture.md: variants are chosen
 /// in one table, changed only with numbers from the benchmark). Measured on 2 cores of an AMD EPYC
 /// (AVX2), M3DFEL batch 2, `perf/Dfer.Perf --layers`:
 /// <list type="bullet">

@@ -5,7 +5,7 @@ using Dfer.Ops.Linear;
 namespace Dfer.Ops.Lifting;
 
 /// <summary>
-/// IFDD's lifting step (notes 3.5.1 steps 7–8, 3.5.2, 3.5.3) as one op: split → WaveNorm → update → predict.
+/// IFDD's lifting step (docs/models/ifdd.md §3.5.1 steps 7–8, §3.5.2, §3.5.3) as one op: split → WaveNorm → update → predict.
 /// Inputs: frame tokens Y <c>[B, T, S, C]</c>, approximation indices <c>[B, K]</c>, detail indices <c>[B, K]</c>
 /// (fractional). Per batch item, tokens n = k·S + s:
 /// <c>Xa = LN(sample(Y, idx_a); xa_norm)</c>, <c>Xd = LN(sample(Y, idx_d); xd_norm)</c> (sampling exactly as

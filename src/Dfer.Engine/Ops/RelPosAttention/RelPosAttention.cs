@@ -1,7 +1,7 @@
 namespace Dfer.Ops.RelPosAttention;
 
 /// <summary>
-/// MViTv2 pooling attention core (IFDD notes, section 3.3 steps 4–7) on already pooled q', k', v',
+/// MViTv2 pooling attention core (docs/models/ifdd.md §3.3 steps 4–7) on already pooled q', k', v',
 /// each [B, H, N, d] with token 0 the class token and the rest t-major, then h, then w over the
 /// q grid (qt, qh, qw) or the k grid (kt, kh, kw):
 /// <c>A = scale·q'k'ᵀ</c>; for query n ≥ 1 at (t, y, x) and key m ≥ 1 at (t', y', x'),

@@ -3,7 +3,7 @@ using Dfer.Ops.MaxPool3d;
 namespace Dfer.Ops.TokenMaxPool;
 
 /// <summary>
-/// MViT's <c>pool_skip</c> on a token sequence with a class token (IFDD notes 3.3 step 9): input
+/// MViT's <c>pool_skip</c> on a token sequence with a class token (docs/models/ifdd.md §3.3 step 9): input
 /// <c>[B, 1 + T·H·W, C]</c> → <c>[B, 1 + T'·H'·W', C]</c>. Token 0 is copied unchanged; tokens 1.. (t-major,
 /// then h, then w) are viewed as a channels-last volume <c>[T, H, W, C]</c>, max-pooled by <see cref="Pool"/>
 /// (−∞ padding, NaN propagates) and flattened back. No parameters.

@@ -5,7 +5,7 @@ namespace Dfer.Ops.TokenPool;
 
 /// <summary>
 /// MViTv2's <c>Pool</c> module on one part (q, k or v) of a packed qkv projection, with the class token
-/// (IFDD notes 3.3 step 3). Input X <c>[B, 1 + T·H·W, parts·heads·d]</c>, where channel
+/// (docs/models/ifdd.md §3.3 step 3). Input X <c>[B, 1 + T·H·W, parts·heads·d]</c>, where channel
 /// <c>part·heads·d + h·d + j</c> of a token is head h's j-th entry of this part. Per batch item and head:
 /// the class token (token 0) is kept aside; tokens 1.. (t-major, then h, then w) form a channels-last
 /// volume <c>[T, H, W, d]</c> that goes through the depthwise <see cref="Conv"/> (the same weights for
