@@ -41,6 +41,7 @@ public static class OpRegistry
         BoxDecode.BoxDecodeKind.Instance,
         Nms.NmsKind.Instance,
         AttentionPool.AttentionPoolKind.Instance,
+        TemporalShift.TemporalShiftKind.Instance,
     ];
 
     /// <summary>The kind called <paramref name="name"/> (case-insensitive), or null.</summary>

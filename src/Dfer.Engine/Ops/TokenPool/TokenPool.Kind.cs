@@ -26,7 +26,7 @@ public sealed class TokenPoolKind : OpKind<TokenPoolOp>
     {
         // (b, parts, part, heads, d, grid, k, s, p, bias). The small ones are odd-sized (d not a vector width,
         // strides differing per axis, a part other than q, batch > 1); then IFDD's twelve pooling configurations
-        // (d 96, k 3, pad 1, q/k/v of one qkv; docs/models/ifdd.md), at batch 1 except two cheap ones: ILGPU's CPU
+        // (d 96, k 3, pad 1, q/k/v of one qkv; docs/models/ifdd.md §3.3), at batch 1 except two cheap ones: ILGPU's CPU
         // accelerator pays per thread, and the stride-1 convs on 56² and 28² grids are its largest launches here.
         var shapes = new (int b, int parts, int part, int h, int d, (int T, int H, int W) g, (int, int, int) k, (int, int, int) s, (int, int, int) p, bool bias)[]
         {
