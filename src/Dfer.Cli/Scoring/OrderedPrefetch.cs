@@ -188,7 +188,12 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
             try
             {
                 while (!_pending.Reader.TryPeek(out next))
-                    if (!_pending.Reader.WaitToReadAsync(_stopToken).AsTask().GetAwaiter().GetResult()) ThrowIfStopped();
+                {
+                    if (_pending.Reader.WaitToReadAsync(_stopToken).AsTask().GetAwaiter().GetResult()) continue;
+                    // The channel completes early only when stopped; otherwise every item is queued before it completes.
+                    ThrowIfStopped();
+                    throw new InvalidOperationException("the prefetch finished without queuing every item");
+                }
                 next.Wait(_stopToken);
             }
             catch (OperationCanceledException) when (_stopToken.IsCancellationRequested)
