@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Dfer.Cli.Scoring;
 using Dfer.Tensors;
 
 namespace Dfer.Cli.Commands;

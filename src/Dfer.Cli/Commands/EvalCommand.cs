@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Dfer.Cli.Datasets;
+using Dfer.Cli.Scoring;
 using Dfer.Models;
 using Dfer.Runtime;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Dfer.Backends;
 using Dfer.Cli.Profiling;
+using Dfer.Cli.Scoring;
 using Dfer.Runtime;
 using Dfer.Tensors;
 

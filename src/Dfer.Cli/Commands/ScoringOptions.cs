@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Dfer.Cli.Scoring;
 using Dfer.Tensors;
 
 namespace Dfer.Cli.Commands;
@@ -19,7 +20,7 @@ internal sealed record ScoringOptions(string Model, string? Weights, string? Key
     /// </summary>
     public void CheckWeights()
     {
-        if (ExpressionCommand.Handles(Model)) return;
+        if (ExpressionInferCommand.Handles(Model)) return;
         if (Weights is null && !GeneratedWeights)
             throw new DferException($"--model {Model} needs --weights FILE (trained weights); to score with deterministic generated weights for testing, add {SharedOptions.GeneratedWeightsOption}");
         if (Weights is not null && GeneratedWeights)

@@ -18,12 +18,12 @@ internal static class SharedOptions
     /// Every model <c>dfer</c> runs, as help and messages list them: the registry's DFER models, which
     /// every command takes, then <c>infer</c>'s face-api expression pipeline. The one list of model names.
     /// </summary>
-    public static IReadOnlyList<string> ModelNames => [.. ModelRegistry.Names, ExpressionCommand.ModelName];
+    public static IReadOnlyList<string> ModelNames => [.. ModelRegistry.Names, ExpressionInferCommand.ModelName];
 
     /// <summary>The models a command takes, as its help and errors list them.</summary>
     public static string ModelList(bool expression) => expression
         ? string.Join(", ", ModelNames)
-        : $"{string.Join(", ", ModelRegistry.Names)} ({ExpressionCommand.ModelName}: 'dfer infer' only)";
+        : $"{string.Join(", ", ModelRegistry.Names)} ({ExpressionInferCommand.ModelName}: 'dfer infer' only)";
 
     /// <summary>
     /// <c>--model NAME</c>, checked when parsing against <see cref="ModelNames"/>; <paramref name="expression"/>:
@@ -42,7 +42,7 @@ internal static class SharedOptions
             if (result.Tokens.Count == 0) return;
             string name = result.Tokens[^1].Value;
             if (ModelRegistry.Names.Any(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase))) return;
-            if (ExpressionCommand.Handles(name))
+            if (ExpressionInferCommand.Handles(name))
             {
                 if (!expression)
                     result.AddError($"{option.Name} {name}: the face-api pipeline of 'dfer infer' only; this command takes {string.Join(", ", ModelRegistry.Names)}");
@@ -219,81 +219,5 @@ internal static class SharedOptions
     {
         if (seed is not null && model.Protocol.Sampling != Media.FrameSampling.Spread)
             throw new DferException($"--jitter-seed: {model.Name} takes consecutive frame windows, with no random frame choice to reproduce");
-    }
-
-}
-
-/// <summary>A model with its weights compiled on a backend, ready to score clips.</summary>
-internal sealed class LoadedModel : IDisposable
-{
-    private LoadedModel(IModel model, IBackend backend, StateDict weights, Session session)
-    {
-        Model = model;
-        Backend = backend;
-        Weights = weights;
-        Session = session;
-    }
-
-    public IModel Model { get; }
-    public IBackend Backend { get; }
-    public StateDict Weights { get; }
-    public Session Session { get; }
-
-    /// <summary>What the backend computes in, as reports name it (fp32, tf32, bf16, fp16; fp64 for the reference backend).</summary>
-    public string Precision => BackendRegistry.PrecisionName(Backend);
-
-    /// <summary>Worker threads the backend really uses (the reference backend is single-threaded).</summary>
-    public int Threads => Backend is CpuBackend cpu ? cpu.Threads : 1;
-
-    /// <summary>
-    /// Resolves the model and backend, loads (or, without a path, generates) the weights and compiles
-    /// them. Any problem is a <see cref="DferException"/>: nothing can run, so the command exits 2.
-    /// </summary>
-    /// <param name="generatedNote">What the warning about generated weights adds, e.g. why the output is still useful.</param>
-    public static LoadedModel Open(string modelName, string? weightsPath, string? key, string backendName, int threads,
-        CliConsole console, string generatedNote, Precision precision = Tensors.Precision.Fp32)
-    {
-        IModel model = ModelRegistry.Get(modelName);
-        IBackend backend = BackendRegistry.Create(backendName, threads, precision);
-        try
-        {
-            if (threads > 0 && backend is not CpuBackend)
-                console.Warning($"--threads applies to the cpu backend only; {backend.Name} runs on one thread");
-            StateDict weights;
-            if (key is not null && weightsPath is null)
-                throw new DferException("--key names an entry of the --weights checkpoint; give --weights too");
-            if (weightsPath is null)
-            {
-                weights = model.GenerateWeights(SharedOptions.GeneratedWeightsSeed);
-                console.Warning($"no --weights given: using {weights.Source}, not a trained checkpoint; {generatedNote}");
-            }
-            else
-            {
-                console.Progress($"loading {weightsPath}");
-                weights = StateDict.Load(weightsPath, key);
-            }
-            console.Progress($"compiling {model.Name} on {backend.Name} ({backend.Device})");
-            var session = new Session(model, weights, backend);
-            return new LoadedModel(model, backend, weights, session);
-        }
-        catch
-        {
-            backend.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Rejects a --batch whose clips cannot be laid out in one array (the session takes one span).</summary>
-    public void CheckBatch(int batch)
-    {
-        int max = Array.MaxLength / Session.ClipLength;
-        if (batch > max)
-            throw new DferException($"--batch {batch} is too large: {Model.Name} clips are {Session.ClipLength} values each, so at most {max} fit in one batch");
-    }
-
-    public void Dispose()
-    {
-        Session.Dispose();
-        Backend.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 
 namespace Dfer.Cli.Scoring;
 
@@ -48,14 +49,14 @@ internal readonly struct Prefetched<T>
 /// workers already compute i+1, i+2, ... (decode videos), but never more than a bounded amount ahead.
 /// </summary>
 /// <remarks>
-/// <para><b>Order.</b> Workers claim indices in increasing order from one counter and park each
-/// finished result under its index; <see cref="Consume"/> hands out index 0, 1, 2, ... and waits for
-/// the next one when a slower worker still has it. Results never overtake each other, however the
-/// work's duration varies.</para>
+/// <para><b>Order.</b> A worker claims the next item and, in the same turn, writes the item's pending
+/// result (a task) to a <see cref="Channel{T}"/>; claims take turns, so the channel holds the results in
+/// item order. <see cref="Consume"/> reads the channel and waits for each task in turn: results never
+/// overtake each other, however the work's duration varies.</para>
 /// <para><b>Bound.</b> Every result held ahead of the consumer has a weight (<c>weight</c>, at least
 /// 1; e.g. the clips of a decoded video), and an item being worked on counts 1. A worker claims the
-/// next item only while the weight held ahead (finished and unclaimed-by-the-consumer, plus items in
-/// progress) is below <c>budget</c>; the consumer taking a result frees its weight. So at most
+/// next item only while the weight held ahead (finished and not yet taken by the consumer, plus items
+/// in progress) is below <c>budget</c>; the consumer taking a result frees its weight. So at most
 /// <c>budget</c> items are ever ahead of the consumer, and their weight exceeds the budget only by the
 /// items whose weight turned out larger than 1 while they were in progress (at most one per worker).</para>
 /// <para><b>Errors.</b> An exception thrown by the work is kept for its item: that item's
@@ -74,21 +75,29 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
     private readonly Func<TIn, CancellationToken, TOut> _work;
     private readonly Func<TOut, int> _weight;
     private readonly long _budget;
+    private readonly CancellationToken _cancellation;
     private readonly CancellationTokenSource _stop;
     private readonly CancellationToken _stopToken;
-    private readonly CancellationToken _cancellation;
-    private readonly CancellationTokenRegistration _cancelRegistration;
-    private readonly Task[] _workers;
 
-    // Guarded by _lock; workers and the consumer wait on it and are woken by Monitor.PulseAll.
-    private readonly object _lock = new();
-    private readonly Dictionary<int, (Prefetched<TOut> Result, int Weight)> _ready = new();
+    /// <summary>
+    /// Pending results in item order: written by the worker that claims an item, read by <see cref="Consume"/>
+    /// (and emptied by <see cref="Dispose"/>). Unbounded: the budget bounds what claimers write to it.
+    /// </summary>
+    private readonly Channel<Task<Entry>> _pending = Channel.CreateUnbounded<Task<Entry>>(
+        new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
+
+    /// <summary>One claimer at a time, so that claims (and their entries in <see cref="_pending"/>) are in item order.</summary>
+    private readonly SemaphoreSlim _claimTurn = new(1, 1);
+
+    /// <summary>Signalled by the consumer when it frees weight, for a claimer waiting for room under the budget.</summary>
+    private readonly SemaphoreSlim _room = new(0);
+
+    private long _held;
     private int _nextToClaim;
-    private int _inProgress;
-    private long _heldWeight;
-    private bool _stopped;
-    private bool _consuming;
+    private int _consuming;
     private long _waitTicks;
+
+    private readonly record struct Entry(Prefetched<TOut> Result, int Weight);
 
     /// <param name="items">What to work on, in the order results are consumed.</param>
     /// <param name="work">Runs on a worker thread, several at once when <paramref name="workers"/> &gt; 1: it must be thread-safe.</param>
@@ -110,15 +119,17 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
         _cancellation = cancellation;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         _stopToken = _stop.Token;
-        _cancelRegistration = cancellation.Register(Stop);
-        _workers = new Task[Math.Min(workers, items.Count)];
-        for (int i = 0; i < _workers.Length; i++)
-            _workers[i] = Task.Factory.StartNew(WorkerLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        Completion = Task.WhenAll(_workers);
+        var threads = new Task[Math.Min(workers, items.Count)];
+        for (int i = 0; i < threads.Length; i++)
+            threads[i] = Task.Factory.StartNew(WorkerLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Workers = threads.Length;
+        Completion = Task.WhenAll(threads);
     }
 
     /// <summary>Completes when every worker has exited (after the last item, or after <see cref="Dispose"/>).</summary>
     public Task Completion { get; }
+
+    private int Workers { get; }
 
     /// <summary>
     /// How long <see cref="Consume"/> has waited for results that were not ready yet (with 0 workers:
@@ -135,12 +146,9 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
     /// <exception cref="OperationCanceledException">The constructor's token was cancelled.</exception>
     public IEnumerable<Prefetched<TOut>> Consume(Action? idle = null)
     {
-        lock (_lock)
-        {
-            if (_consuming) throw new InvalidOperationException("the results of a prefetch can be consumed only once");
-            _consuming = true;
-        }
-        return _workers.Length == 0 ? Inline() : FromWorkers(idle);
+        if (Interlocked.Exchange(ref _consuming, 1) != 0)
+            throw new InvalidOperationException("the results of a prefetch can be consumed only once");
+        return Workers == 0 ? Inline() : FromWorkers(idle);
     }
 
     private IEnumerable<Prefetched<TOut>> Inline()
@@ -159,99 +167,121 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
     {
         for (int i = 0; i < _items.Count; i++)
         {
-            (Prefetched<TOut> Result, int Weight) entry;
-            if (idle is not null)
-            {
-                bool ready;
-                lock (_lock) ready = _stopped || _ready.ContainsKey(i);
-                // Outside the lock: the callback may take long (wait for a device), and the workers go on meanwhile.
-                if (!ready) idle();
-            }
-            lock (_lock)
-            {
-                if (!_stopped && !_ready.ContainsKey(i))
-                {
-                    long start = Stopwatch.GetTimestamp();
-                    while (!_stopped && !_ready.ContainsKey(i)) Monitor.Wait(_lock);
-                    Interlocked.Add(ref _waitTicks, Stopwatch.GetElapsedTime(start).Ticks);
-                }
-                ThrowIfStopped();
-                _ready.Remove(i, out entry);
-                _heldWeight -= entry.Weight;
-                Monitor.PulseAll(_lock);
-            }
+            Entry entry = Next(idle);
+            // The consumer has it: its weight no longer counts against the budget.
+            Interlocked.Add(ref _held, -entry.Weight);
+            if (_room.CurrentCount == 0) _room.Release();
             yield return entry.Result;
         }
     }
 
+    /// <summary>The next result in item order, waited for (after <paramref name="idle"/>) when it is not ready.</summary>
+    private Entry Next(Action? idle)
+    {
+        ThrowIfStopped();
+        bool ready = _pending.Reader.TryPeek(out Task<Entry>? next) && next.IsCompleted;
+        if (!ready)
+        {
+            // The workers go on meanwhile; the callback may take long (wait for a device).
+            idle?.Invoke();
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                while (!_pending.Reader.TryPeek(out next))
+                {
+                    if (_pending.Reader.WaitToReadAsync(_stopToken).AsTask().GetAwaiter().GetResult()) continue;
+                    // The channel completes early only when stopped; otherwise every item is queued before it completes.
+                    ThrowIfStopped();
+                    throw new InvalidOperationException("the prefetch finished without queuing every item");
+                }
+                next.Wait(_stopToken);
+            }
+            catch (OperationCanceledException) when (_stopToken.IsCancellationRequested)
+            {
+                ThrowIfStopped();
+            }
+            finally
+            {
+                Interlocked.Add(ref _waitTicks, Stopwatch.GetElapsedTime(start).Ticks);
+            }
+        }
+        ThrowIfStopped();
+        _pending.Reader.TryRead(out _);
+        return next!.Result;
+    }
+
     private void WorkerLoop()
     {
-        while (true)
+        try
         {
-            int index;
-            lock (_lock)
+            while (Claim() is (int index, TaskCompletionSource<Entry> pending))
             {
-                while (!_stopped && _nextToClaim < _items.Count && _inProgress + _heldWeight >= _budget) Monitor.Wait(_lock);
-                if (_stopped || _nextToClaim >= _items.Count) return;
-                index = _nextToClaim++;
-                _inProgress++;
+                Entry entry = Run(index);
+                // Counted before the consumer can take it, which frees the whole weight.
+                Interlocked.Add(ref _held, entry.Weight - 1);
+                pending.SetResult(entry);
             }
-            var entry = Run(index);
-            lock (_lock)
-            {
-                _inProgress--;
-                if (_stopped) return;
-                _ready.Add(index, entry);
-                _heldWeight += entry.Weight;
-                Monitor.PulseAll(_lock);
-            }
+        }
+        catch (OperationCanceledException) when (_stopToken.IsCancellationRequested)
+        {
+            // Stopped while waiting for a turn or for room: nothing was claimed.
+        }
+    }
+
+    /// <summary>
+    /// Claims the next item once there is room under the budget, and queues its pending result for
+    /// the consumer; null when every item is claimed or the prefetch is stopped.
+    /// </summary>
+    private (int Index, TaskCompletionSource<Entry> Pending)? Claim()
+    {
+        _claimTurn.Wait(_stopToken);
+        try
+        {
+            while (!_stopToken.IsCancellationRequested && _nextToClaim < _items.Count && Interlocked.Read(ref _held) >= _budget)
+                _room.Wait(_stopToken);
+            if (_stopToken.IsCancellationRequested || _nextToClaim >= _items.Count) return null;
+            Interlocked.Increment(ref _held);
+            var pending = new TaskCompletionSource<Entry>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _pending.Writer.TryWrite(pending.Task);
+            if (++_nextToClaim == _items.Count) _pending.Writer.TryComplete();
+            return (_nextToClaim - 1, pending);
+        }
+        finally
+        {
+            _claimTurn.Release();
         }
     }
 
     /// <summary>Runs the work of item <paramref name="index"/>; whatever it throws is kept for the item.</summary>
-    private (Prefetched<TOut> Result, int Weight) Run(int index)
+    private Entry Run(int index)
     {
         try
         {
             TOut value = _work(_items[index], _stopToken);
-            return (new Prefetched<TOut>(index, value), Math.Max(1, _weight(value)));
+            return new Entry(new Prefetched<TOut>(index, value), Math.Max(1, _weight(value)));
         }
         catch (Exception ex)
         {
-            return (new Prefetched<TOut>(index, ExceptionDispatchInfo.Capture(ex)), 1);
+            return new Entry(new Prefetched<TOut>(index, ExceptionDispatchInfo.Capture(ex)), 1);
         }
     }
 
     private void ThrowIfStopped()
     {
-        lock (_lock)
-        {
-            if (!_stopped) return;
-        }
+        if (!_stopToken.IsCancellationRequested) return;
         _cancellation.ThrowIfCancellationRequested();
         throw new ObjectDisposedException("OrderedPrefetch");
-    }
-
-    private void Stop()
-    {
-        lock (_lock)
-        {
-            if (_stopped) return;
-            _stopped = true;
-            _ready.Clear();
-            _heldWeight = 0;
-            Monitor.PulseAll(_lock);
-        }
-        _stop.Cancel();
     }
 
     /// <summary>Stops the workers without waiting for them (see <see cref="Completion"/>) and drops results not taken.</summary>
     public void Dispose()
     {
-        // Outside the lock: disposing a registration waits for its callback (Stop), which takes the lock.
-        _cancelRegistration.Dispose();
-        Stop();
-        // The token source outlives Dispose until no worker can still be looking at its token.
-        Completion.ContinueWith(_ => _stop.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        if (!_stopToken.IsCancellationRequested) _stop.Cancel();
+        _pending.Writer.TryComplete();
+        while (_pending.Reader.TryRead(out _)) { }
+        // The token source outlives Dispose until no worker can still be looking at its token. (The semaphores
+        // hold nothing to release: their wait handles are never asked for.)
+        Completion.ContinueWith(_ => _stop.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 }

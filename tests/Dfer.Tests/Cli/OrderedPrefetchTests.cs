@@ -157,6 +157,51 @@ public class OrderedPrefetchTests
         Assert.That(started.Order(), Is.EqualTo(new[] { 0, 1, 2 }));
     }
 
+    [Test]
+    public void AResultWeighingLessThanOne_CountsOne()
+    {
+        // Weight 0 (a video with no clips) against a budget of 2: still two results ahead, not all of them.
+        var started = new ConcurrentBag<int>();
+        var startSignal = new SemaphoreSlim(0);
+        var prefetch = new OrderedPrefetch<int, int>(Range(20), (i, _) =>
+        {
+            started.Add(i);
+            startSignal.Release();
+            return i;
+        }, budget: 2, workers: 1, weight: _ => 0);
+
+        using (IEnumerator<Prefetched<int>> results = prefetch.Consume().GetEnumerator())
+        {
+            Await(startSignal, 2, "the two items within the budget");
+            Assert.That(results.MoveNext() && results.Current.Value == 0, Is.True);
+            Await(startSignal, 1, "the item the consumer made room for");
+            prefetch.Dispose();
+            Await(prefetch.Completion, "the worker after Dispose");
+        }
+
+        Assert.That(started.Order(), Is.EqualTo(new[] { 0, 1, 2 }));
+    }
+
+    [Test]
+    public void Dispose_BeforeConsuming_StopsTheWorkers_AndConsumingThrows()
+    {
+        var started = new ConcurrentBag<int>();
+        var startSignal = new SemaphoreSlim(0);
+        var prefetch = new OrderedPrefetch<int, int>(Range(10), (i, _) =>
+        {
+            started.Add(i);
+            startSignal.Release();
+            return i;
+        }, budget: 2, workers: 2);
+        Await(startSignal, 2, "the two items within the budget");
+
+        prefetch.Dispose();
+
+        Await(prefetch.Completion, "the workers after Dispose");
+        Assert.That(() => prefetch.Consume().First(), Throws.InstanceOf<ObjectDisposedException>());
+        Assert.That(started.Order(), Is.EqualTo(new[] { 0, 1 }));
+    }
+
     [TestCase(0)]
     [TestCase(1)]
     [TestCase(3)]

@@ -9,11 +9,12 @@ using Dfer.Pipelines;
 namespace Dfer.Cli.Commands;
 
 /// <summary>
-/// <c>dfer infer --model expression INPUT...</c>: face-api's pretrained face detector and expression
-/// net on each video, frame folder or image (see <see cref="ExpressionPipeline"/>), per-frame and
-/// per-clip results, and optionally a timeline plot and an annotated video.
+/// <c>dfer infer --model expression INPUT...</c>, the expression mode of <see cref="InferCommand"/>:
+/// face-api's pretrained face detector and expression net on each video, frame folder or image (see
+/// <see cref="ExpressionPipeline"/>), per-frame and per-clip results, and optionally a timeline plot
+/// and an annotated video.
 /// </summary>
-internal static class ExpressionCommand
+internal static class ExpressionInferCommand
 {
     public const string ModelName = "expression";
 
@@ -42,24 +43,27 @@ internal static class ExpressionCommand
         private readonly Option<int> _detectorSize = NumberOptions.Int("--detector-size", new ExpressionOptions().DetectorSize,
             Limits.MinDetectorSize, Limits.MaxDetectorSize, check: size => size % 32 == 0 ? null : "not a multiple of 32");
 
+        /// <summary>The expression-only options, in the order help lists them.</summary>
+        private Option[] Options => [_timeline, _overlay, _window, _frames, _detectorSize];
+
         public void AddTo(Command command)
         {
             _window.Description = $"With --model expression: frames in the sliding window of the confidence-weighted temporal mean (1: per frame; at most {Limits.MaxWindow})";
             _detectorSize.Description = $"With --model expression: the face detector's input size in pixels, a multiple of 32 from {Limits.MinDetectorSize} to {Limits.MaxDetectorSize} (larger finds smaller faces)";
             _detectorSize.HelpName = "PIXELS";
-            foreach (Option o in new Option[] { _timeline, _overlay, _window, _frames, _detectorSize }) command.Options.Add(o);
+            foreach (Option o in Options) command.Options.Add(o);
         }
 
         public Settings Get(ParseResult parsed) => new(parsed.GetValue(_timeline), parsed.GetValue(_overlay), parsed.GetValue(_window),
             parsed.GetValue(_frames), parsed.GetValue(_detectorSize));
-    }
 
-    /// <summary>The expression-only options must not be given to other models.</summary>
-    public static void CheckUnused(ParseResult parsed)
-    {
-        foreach (string name in new[] { "--timeline", "--overlay", "--window", "--frames", "--detector-size" })
-            if (parsed.Tokens.Any(t => t.Value == name))
-                throw new DferException($"{name} is an option of --model {ModelName}");
+        /// <summary>Refuses the expression-only options when another model runs: any of them given on the command line.</summary>
+        public void CheckUnused(ParseResult parsed)
+        {
+            foreach (Option option in Options)
+                if (parsed.GetResult(option) is { Implicit: false })
+                    throw new DferException($"{option.Name} is an option of --model {ModelName}");
+        }
     }
 
     public static int Run(ScoringOptions scoring, string[] inputs, Settings s, CliConsole console)
