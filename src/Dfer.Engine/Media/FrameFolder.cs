@@ -1,4 +1,4 @@
-using Dfer.Weights;
+using Dfer.IO;
 
 namespace Dfer.Media;
 

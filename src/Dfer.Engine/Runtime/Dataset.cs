@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
+using Dfer.IO;
 using Dfer.Media;
-using Dfer.Weights;
 
 namespace Dfer.Runtime;
 

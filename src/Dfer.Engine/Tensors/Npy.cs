@@ -2,8 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using Dfer.Media;
-using Dfer.Weights;
+using Dfer.IO;
 
 namespace Dfer.Tensors;
 

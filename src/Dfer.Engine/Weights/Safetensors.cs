@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.MemoryMappedFiles;
+using Dfer.IO;
 using Dfer.Tensors;
 
 namespace Dfer.Weights;

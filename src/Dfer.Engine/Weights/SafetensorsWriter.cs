@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Dfer.IO;
 using Dfer.Tensors;
 
 namespace Dfer.Weights;

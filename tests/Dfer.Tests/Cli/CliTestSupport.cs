@@ -50,7 +50,7 @@ internal sealed class CliHarness : IDisposable
     }
 
     /// <summary>Deterministic clips in [0, 1), laid out [clips, 16, 3, 112, 112].</summary>
-    public static float[] Clips(int clips, ulong seed) => new DeterministicRandom(seed).Uniform((long)clips * ClipLength, 0f, 1f);
+    public static float[] Clips(int clips, ulong seed) => new DeterministicRandom(TestSeed.Use(seed)).Uniform((long)clips * ClipLength, 0f, 1f);
 
     /// <summary>Writes <paramref name="data"/> as a [clips, 16, 3, 112, 112] float32 .npy.</summary>
     public string WriteClips(string fileName, float[] data)

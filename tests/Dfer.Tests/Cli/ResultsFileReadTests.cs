@@ -161,7 +161,7 @@ public class ResultsFileReadTests
         Assert.That(Fails(Write("deep.jsonl", $"{Meta}\n{{\"video\": {deep[..30_000]}{deep[^30_000..]}}}\n")), Does.StartWith("line 2 is not a result row of dfer ("));
         string junk = _files.PathOf("junk.jsonl");
         var bytes = new byte[100_000];
-        new Random(3).NextBytes(bytes);
+        TestSeed.Random(3).NextBytes(bytes);
         File.WriteAllBytes(junk, bytes);
         Fails(junk);
     }
@@ -175,7 +175,7 @@ public class ResultsFileReadTests
     public void RandomDamage_GivesRowsOrOneLine(string ext)
     {
         byte[] valid = Encoding.UTF8.GetBytes(ext == "csv" ? $"{CsvHeader}\n{CsvRow}\n{CsvRow}\n" : $"{Meta}\n{Row}\n{ErrorRow}\n");
-        var random = new Random(21);
+        var random = TestSeed.Random(21);
         string path = _files.PathOf("damaged." + ext);
         for (int i = 0; i < 3000; i++)
         {

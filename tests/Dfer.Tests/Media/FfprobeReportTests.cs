@@ -136,7 +136,7 @@ public class FfprobeReportTests
     [Test, CancelAfter(60_000)]
     public void RandomCorruptionsGiveOnlyDferException()
     {
-        var rng = new Random(6);
+        var rng = TestSeed.Random(6);
         const string alphabet = "{}[],:\" \n0123456789-.eE+NaInfvideoaudwthg_\\u\x00\x1b";
         int rejected = 0;
         for (int round = 0; round < 5000; round++)

@@ -22,7 +22,7 @@ public class VideoDecoderTests
     /// <summary>Distinct, noisy frames so that a dropped, duplicated or reordered frame shows.</summary>
     private static List<RgbImage> MakeFrames(int count, int width, int height)
     {
-        var rng = new Random(1234);
+        var rng = TestSeed.Random(1234);
         var frames = new List<RgbImage>();
         for (int k = 0; k < count; k++)
         {

@@ -96,7 +96,7 @@ public class Conv3dCudaTests
         where v.Fits(((Conv3dOp)c.Op).Cin)
         select new TestCaseData(v.Kernel, c).SetName($"cuda {v.Kernel} {c.Name}");
 
-    private static readonly ulong Seed = (ulong)Environment.TickCount64;
+    private static readonly ulong Seed = TestSeed.Fresh();
 
     [TestCaseSource(nameof(VariantCases))]
     public void Variant_MatchesReference_WithinItsPrecision(string kernel, OpCase c)
@@ -105,7 +105,7 @@ public class Conv3dCudaTests
         Conv3dCudaVariant v = Conv3dCuda.Find(kernel);
         using var backend = new CudaBackend(v.Precision, v);
         Tolerance tol = v.Class == "3xtf32" ? Tolerance.Fp32 : Tolerance.For(v.Precision);
-        CaseResult r = OpValidation.Check(backend, $"cuda:{kernel}", c, Seed, tolerance: tol);
+        CaseResult r = OpValidation.Check(backend, $"cuda:{kernel}", c, TestSeed.Print(Seed), tolerance: tol);
         Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
     }
 }
@@ -136,7 +136,7 @@ public class Conv3dSplitKTests
     [Test]
     public void RandomShapes_CoverK_WithWholeStepsAndNoEmptySplit()
     {
-        var rng = new Random(11);
+        var rng = TestSeed.Random(11);
         for (int i = 0; i < 2000; i++)
         {
             long m = rng.Next(0, 100_000);
@@ -199,7 +199,7 @@ public class CudaStore16Tests
     [Test]
     public void AValueReadByAnyOtherOp_OrAGraphOutput_StaysFp32()
     {
-        var rng = new DeterministicRandom(3);
+        var rng = new DeterministicRandom(TestSeed.Use(3));
         Conv3dOp Conv(bool residual) => new(4, 4, (1, 1, 1), (1, 1, 1), (0, 0, 0), rng.Uniform(16, -1, 1), null, false, residual);
         var g = new Graph();
         int a = g.Add("a", Conv(false), Graph.Input);

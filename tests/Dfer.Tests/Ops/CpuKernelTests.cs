@@ -21,7 +21,7 @@ public class CpuKernelTests
     [OneTimeTearDown] public void TearDown() => _cpu.Dispose();
 
     // Fresh weights and inputs every run; the seed is printed so a failure can be replayed.
-    private static readonly ulong Seed = (ulong)Environment.TickCount64;
+    private static readonly ulong Seed = TestSeed.Fresh();
 
     /// <summary>The ops whose CPU kernels have an intrinsics path and a separate portable one.</summary>
     private static readonly OpKind[] TwoPathKinds = [OpRegistry.Named("conv3d"), OpRegistry.Named("linear"), OpRegistry.Named("gelu"), OpRegistry.Named("relposattn"), OpRegistry.Named("lifting")];
@@ -55,7 +55,7 @@ public class CpuKernelTests
         CpuContext.ForcePortable = portable;
         try
         {
-            CaseResult r = OpValidation.Check(_cpu, "cpu", c, Seed);
+            CaseResult r = OpValidation.Check(_cpu, "cpu", c, TestSeed.Print(Seed));
             Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
         }
         finally { CpuContext.ForcePortable = false; }
@@ -65,7 +65,7 @@ public class CpuKernelTests
     public void ConvWritesInteriorOfHaloOutputOnly()
     {
         var c = OpCases.For("conv3d").First(x => x.Name.StartsWith("conv3d(n=2,c=3,t=5"));
-        var rng = new DeterministicRandom(5);
+        var rng = new DeterministicRandom(TestSeed.Use(5));
         var x = c.MakeInputs(rng)[0];
         var y = Tensor.ZerosWithHalo(c.Op.OutputShape(c.InputShapes), new[] { 0, 1, 1, 1, 0 });
         var outer = new Tensor(y.Storage, 0, new[] { (int)(y.Storage.Bytes / 4) }, new long[] { 1 });

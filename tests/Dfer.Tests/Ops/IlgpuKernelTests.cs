@@ -16,7 +16,7 @@ namespace Dfer.Tests.Ops;
 [NonParallelizable]
 public class IlgpuKernelTests
 {
-    private static readonly ulong Seed = (ulong)Environment.TickCount64;
+    private static readonly ulong Seed = TestSeed.Fresh();
     private IBackend _ilgpu = null!;
 
     [OneTimeSetUp] public void SetUp() => _ilgpu = BackendRegistry.Create("ilgpu-cpu");
@@ -33,7 +33,7 @@ public class IlgpuKernelTests
         Conv3dIlgpu.Force = variant;
         try
         {
-            CaseResult r = OpValidation.Check((IOpRunner)_ilgpu, "ilgpu-cpu", c, Seed);
+            CaseResult r = OpValidation.Check((IOpRunner)_ilgpu, "ilgpu-cpu", c, TestSeed.Print(Seed));
             Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
         }
         finally { Conv3dIlgpu.Force = null; }

@@ -13,7 +13,7 @@ namespace Dfer.Tests.Ops;
 public class OpMatrixTests
 {
     // Fresh weights and inputs every run; the seed is printed with a failure so it can be replayed.
-    private static readonly ulong Seed = (ulong)Environment.TickCount64;
+    private static readonly ulong Seed = TestSeed.Fresh();
 
     private static readonly Dictionary<string, IBackend> Backends = new();
 
@@ -39,7 +39,7 @@ public class OpMatrixTests
             Backends[backendName] = backend = BackendRegistry.Create(backendName, threads: 2);
         var runner = (IOpRunner)backend;
 
-        CaseResult r = OpValidation.Check(runner, backendName, c, Seed);
+        CaseResult r = OpValidation.Check(runner, backendName, c, TestSeed.Print(Seed));
 
         Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
     }

@@ -56,7 +56,7 @@ public class BufferPlanTests
     [TestCase(5)]
     public void RandomStepLists_KeepEveryLiveRegionDisjoint(int seed)
     {
-        var rng = new Random(seed);
+        var rng = TestSeed.Random(seed);
         for (int trial = 0; trial < 50; trial++)
         {
             int values = rng.Next(2, 40);

@@ -250,7 +250,7 @@ public class DatasetTests
     {
         Clip("00001");
         byte[] good = "video_name,label\n1,1\n\"2\",3\n"u8.ToArray();
-        var rng = new Random(3);
+        var rng = TestSeed.Random(3);
         const string alphabet = ",\"\n\r 0123456789-+a/.\\\t";
         string csv = Path.Combine(_root, "fuzz.csv");
         for (int round = 0; round < 3000; round++)

@@ -58,7 +58,7 @@ public sealed partial class TorchIfddTests
     private static float[] SyntheticClip(int seed)
     {
         const int size = TorchIfdd.Size;
-        var rng = new Random(seed);
+        var rng = TestSeed.Random(seed);
         var clip = new float[ClipLength];
         double fx = 0.05 + 0.2 * rng.NextDouble(), fy = 0.05 + 0.2 * rng.NextDouble(), ft = 0.3 + rng.NextDouble();
         double phase = 6 * rng.NextDouble();
@@ -450,7 +450,7 @@ public sealed partial class TorchIfddTests
         const int batch = 2, heads = 2, dim = 96;
         (int T, int H, int W) qThw = (2, 4, 3), kThw = (2, 2, 3);
         int nq = qThw.T * qThw.H * qThw.W + 1, nk = kThw.T * kThw.H * kThw.W + 1;
-        var rng = new Random(5);
+        var rng = TestSeed.Random(5);
         double[] Random(int n) => Enumerable.Range(0, n).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
         var q = Random(batch * heads * nq * dim);
         var attn = Random(batch * heads * nq * nk);

@@ -223,7 +223,7 @@ public sealed class TorchM3dfelTests
     private static float[] SyntheticClips(int count, int seed)
     {
         const int size = TorchM3dfel.Size;
-        var rng = new Random(seed);
+        var rng = TestSeed.Random(seed);
         var clips = new float[count * ClipLength];
         for (int b = 0; b < count; b++)
         {
@@ -287,7 +287,7 @@ public sealed class TorchM3dfelTests
     {
         using var scope = NewDisposeScope();
         using var inference = inference_mode();
-        manual_seed(5);
+        manual_seed((long)(TestSeed.Use(5) & long.MaxValue));
         var sequence = randn([3, 4, 512], ScalarType.Float64);
 
         using var reference = nn.LSTM(512, 512, numLayers: 2, batchFirst: true, bidirectional: true, dtype: ScalarType.Float64);
@@ -310,7 +310,7 @@ public sealed class TorchM3dfelTests
     public void AttentionAndDmin_MatchTheSpecFormulas()
     {
         const int batch = 2, n = 4, c = 1024, heads = 8, dim = 128;
-        var rng = new Random(17);
+        var rng = TestSeed.Random(17);
         var ori = Enumerable.Range(0, batch * n * c).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
 
         // Attention: qkv = ori Wᵀ, split q|k|v, heads of 128 consecutive channels, softmax(q kᵀ / √128) v.

@@ -189,7 +189,7 @@ public class HostileCheckpointTests
         // the library the reader uses (System.IO.Hashing).
         Assert.That(RawZip.Crc32Of("123456789"u8.ToArray()), Is.EqualTo(0xCBF43926u));
         var bytes = new byte[1000];
-        new Random(5).NextBytes(bytes);
+        TestSeed.Random(5).NextBytes(bytes);
         Assert.That(System.IO.Hashing.Crc32.HashToUInt32(bytes), Is.EqualTo(RawZip.Crc32Of(bytes)));
     }
 
@@ -312,7 +312,7 @@ public class HostileCheckpointTests
     [Test]
     public void MutatedDeflatedAndZip64FilesFailOnlyWithDferException()
     {
-        var random = new Random(21);
+        var random = TestSeed.Random(21);
         var tensors = new[] { ("conv.weight", new[] { 1f, 2f, 3f, 4f, 5f, 6f }, new long[] { 2, 3 }), ("conv.bias", new[] { 0.5f, -1f }, new long[] { 2 }) };
         int refused = 0;
         foreach (var (deflate, zip64) in new[] { (true, false), (false, true), (true, true) })
@@ -407,7 +407,7 @@ public class HostileCheckpointTests
         string source = _dir.PathOf("src.safetensors");
         SafetensorsWriter.WriteFloat32(source, [("conv.weight", [2, 3], [1f, 2f, 3f, 4f, 5f, 6f]), ("conv.bias", [2], [0.5f, -1f])]);
         byte[] original = File.ReadAllBytes(source);
-        var random = new Random(2121);
+        var random = TestSeed.Random(2121);
         int refused = 0;
         for (int round = 0; round < 400; round++)
         {

@@ -451,7 +451,7 @@ public class TorchCheckpointTests
     [Test]
     public void MutatedFilesFailOnlyWithDferException()
     {
-        var random = new Random(20240611);
+        var random = TestSeed.Random(20240611);
         int failures = 0, successes = 0;
         foreach (string fixture in new[] { "dtypes.pth", "views.pth", "legacy.pth", "m3dfel_wrapper.pth" })
         {

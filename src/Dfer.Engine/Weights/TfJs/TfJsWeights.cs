@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Dfer.IO;
 using Dfer.Media;
 using Dfer.Tensors;
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Dfer.IO;
 
 namespace Dfer.Weights;
 

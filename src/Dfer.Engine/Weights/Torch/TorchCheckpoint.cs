@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using Dfer.IO;
 using Dfer.Tensors;
 
 namespace Dfer.Weights;

@@ -1,4 +1,4 @@
-namespace Dfer.Weights;
+namespace Dfer.IO;
 
 /// <summary>
 /// Opening and writing the user's files so that every failure surfaces as a one-line
