@@ -35,8 +35,11 @@ HARNESSES = {
     "cast.cu": ("cast_emu.cpp", "DFER_CAST_SOURCE"),
 }
 
-# (file, name, --filter of the harness, old text, new text, occurrences to replace (0 = all)).
+# (file, name, --filter of the harness, old text, new text, occurrences to replace (0 = all)[, FULL]).
 # A common.cuh mutant names the .cu file whose harness judges it: (file "common.cuh:<kernel>.cu", ...).
+# FULL: the harness itself calls the mutated function (not only through a kernel), so the mutant is built as one
+# translation unit with the harness (the harness's copy would otherwise be the one it calls).
+FULL = "full"
 MUTANTS = [
     # ---- conv3d.cu ----
     ("conv3d.cu", "v4/v5 waits for one group too few (reads a stage in flight)", "_v4", "cp_async_wait<STAGES - 2>();", "cp_async_wait<STAGES - 1>();", 1),
@@ -67,11 +70,11 @@ MUTANTS = [
     ("lstm.cu", "rec: forget-gate term dropped from the cell update", "b3_l5_in37_h29_x1_uni", "fmaf(sigmoid_f32(gf), cprev, sigmoid_f32(gi) * tanh_f32(gg))", "sigmoid_f32(gi) * tanh_f32(gg)", 1),
     ("lstm.cu", "rec: input and forget gates swapped", "b3_l5_in37_h29_x1_uni", "gi = gs[(0 * S + jj) * kNB + bb], gf = gs[(1 * S + jj) * kNB + bb]", "gi = gs[(1 * S + jj) * kNB + bb], gf = gs[(0 * S + jj) * kNB + bb]", 1),
     ("lstm.cu", "rec: reverse direction reads h of the wrong neighbour step", "b3_l5_in37_h29_x1_bi", "const int tp = d == 0 ? t - 1 : t + 1;", "const int tp = t - 1;", 1),
-    ("lstm.cu", "rec: grid barrier between steps skipped", "b3_l5_in37_h29_x2_bi slice 5", "if (s + 1 < p.step_end) grid_barrier(", "if (false) grid_barrier(", 1),
-    ("lstm.cu", "rec: grid barrier releases one arrival early", "b3_l5_in37_h29_x2_bi slice 5", "const u32 target = round * gridDim.x;", "const u32 target = round * gridDim.x - 1;", 1),
+    ("lstm.cu", "rec: grid barrier between steps skipped", "b3_l5_in37_h29_x2_bi", "if (s + 1 < p.step_end) grid_barrier(", "if (false) grid_barrier(", 1),
+    ("lstm.cu", "rec: grid barrier releases one arrival early", "b3_l5_in37_h29_x2_bi", "const u32 target = round * gridDim.x;", "const u32 target = round * gridDim.x - 1;", 1),
     ("lstm.cu", "rec: sigmoid with the wrong sign", "b1_l1", "return 1.0f / (1.0f + expf(-x));", "return 1.0f / (1.0f + expf(x));", 1),
-    ("lstm.cu", "rec: tanh polynomial, x^5 coefficient wrong", "b1_l1", "2.0f / 15.0f", "2.0f / 5.0f", 1),
-    ("lstm.cu", "rec: W_hh staged in smem with the slice's row stride", "b3_l5_in37_h29_x2_bi slice 5", "ws[e] = j < H ? wd[static_cast<i64>(q * H + j) * H + k] : 0.0f;", "ws[e] = j < H ? wd[static_cast<i64>(q * S + j) * H + k] : 0.0f;", 1),
+    ("lstm.cu", "rec: tanh polynomial, x^5 coefficient wrong", "activations", "2.0f / 15.0f", "2.0f / 5.0f", 1, FULL),
+    ("lstm.cu", "rec: W_hh staged in smem with the slice's row stride", "b3_l5_in37_h29_x2_bi", "ws[e] = j < H ? wd[static_cast<i64>(q * H + j) * H + k] : 0.0f;", "ws[e] = j < H ? wd[static_cast<i64>(q * S + j) * H + k] : 0.0f;", 1),
     # ---- attention_pool.cu ----
     ("attention_pool.cu", "qkv: partial row block stores rows past the end", "", "if (lane == r && r < nr && col[c] < cols)", "if (lane == r && col[c] < cols)", 1),
     ("attention_pool.cu", "scores: 1/sqrt(head_dim) scale dropped", "", "s_prob[idx] = s * p.scale;", "s_prob[idx] = s;", 1),
@@ -154,6 +157,11 @@ class Builder:
     def kernel(self, cu_path, include_dir, obj, pch):
         return sh(["g++", *CXXFLAGS, *pch, "-I" + include_dir, "-I" + KERNELS, "-x", "c++", "-c", "-o", obj, cu_path])
 
+    def full(self, judge, cu_path, include_dir, exe, pch):
+        src, macro = HARNESSES[judge]
+        return sh(["g++", *CXXFLAGS, *pch, "-I" + include_dir, "-I" + KERNELS, f'-D{macro}="{cu_path}"', "-o", exe,
+                   os.path.join(EMU, src)])
+
 
 def parse_args():
     ap = argparse.ArgumentParser(description="mutation check of the CUDA emulator harnesses")
@@ -192,7 +200,8 @@ def main():
     # Patterns: every mutant's text must still occur in its file (checked for all, before any build).
     todo = []
     for m in MUTANTS:
-        file, name, filt, old, new, count = m
+        file, name, filt, old, new, count = m[:6]
+        full = len(m) > 6 and m[6] == FULL
         target = file.split(":")[0]
         judge = file.split(":")[1] if ":" in file else target
         if args.filter and args.filter not in file and args.filter not in name:
@@ -204,7 +213,7 @@ def main():
         if have < max(count, 1):
             fail("PATTERN", f"{target}: {name}: pattern found {have} time(s), needs {max(count, 1)}: {old.splitlines()[0].strip()!r}")
             continue
-        todo.append((target, judge, name, filt, old, new, count))
+        todo.append((target, judge, name, filt, old, new, count, full))
 
     tmp = tempfile.mkdtemp(prefix="dfer_mut_")
     b = Builder(tmp, args.jobs)
@@ -245,7 +254,7 @@ def main():
                     return f"{judge}: harness fails on the unmutated sources ({tail})"
                 return None
 
-            def mutant(i, target, judge, name, filt, old, new, count):
+            def mutant(i, target, judge, name, filt, old, new, count, full):
                 d = os.path.join(tmp, f"m{i:02d}")
                 kdir = os.path.join(d, "kernels")
                 os.makedirs(kdir)
@@ -256,13 +265,22 @@ def main():
                 cu_path = os.path.join(kdir, judge)
                 if judge != target:
                     open(cu_path, "w").write(sources[judge])  # the .cu next to the mutated common.cuh includes it
-                kobj = os.path.join(d, "kernel.o")
-                r = b.kernel(cu_path, kdir, kobj, pch)
-                if r.returncode != 0:
-                    return ("BUILD", first_error(r.stderr))
-                r, err = link_run(judge, kobj, os.path.join(d, "emu_run"), cu_path, filt)
-                if err:
-                    return ("BUILD", err)
+                kobj, exe = os.path.join(d, "kernel.o"), os.path.join(d, "emu_run")
+                if full:
+                    r = b.full(judge, cu_path, kdir, exe, pch)
+                    if r.returncode != 0:
+                        return ("BUILD", first_error(r.stderr))
+                    try:
+                        r = sh([exe, cu_path] + (["--filter", filt] if filt else []), timeout=RUN_TIMEOUT)
+                    except subprocess.TimeoutExpired:
+                        r = "timeout"
+                else:
+                    r = b.kernel(cu_path, kdir, kobj, pch)
+                    if r.returncode != 0:
+                        return ("BUILD", first_error(r.stderr))
+                    r, err = link_run(judge, kobj, exe, cu_path, filt)
+                    if err:
+                        return ("BUILD", err)
                 if r == "timeout":
                     return ("caught", f"harness still running after {RUN_TIMEOUT} s")
                 lines = r.stdout.splitlines()
@@ -270,6 +288,8 @@ def main():
                 if r.returncode != 0 and (fails or r.returncode < 0):
                     detail = fails[0] if fails else f"killed by signal {-r.returncode}"
                     return ("caught", f"exit {r.returncode}, {len(fails)} failing line(s), e.g. {detail[:160]}")
+                if re.search(r"\b0 passed, 0 failed", r.stdout):
+                    return ("missed", f"the filter {filt!r} matches no case of the harness")
                 return ("missed", f"exit {r.returncode}; {lines[-1].strip() if lines else 'no output'}")
 
             base_f = {k: ex.submit(baseline, k) for k in judges}
