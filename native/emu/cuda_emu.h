@@ -58,7 +58,14 @@
 
 // ---------------------------------------------------------------------------------------------
 // CUDA keywords
+// mutants.py builds a harness once and links it with each mutated kernel file compiled on its own:
+// with -DDFER_EMU_WEAK_KERNELS the harness's own copies of the kernels are weak and never inlined or
+// specialised (noipa), so the separately compiled kernel object's definitions are the ones that run.
+#ifdef DFER_EMU_WEAK_KERNELS
+#define __global__ __attribute__((weak, noipa))
+#else
 #define __global__
+#endif
 #define __device__
 #define __host__
 #define __constant__

@@ -5,7 +5,7 @@ namespace Dfer.Tests.Native;
 
 /// <summary>
 /// The CUDA kernels in native/kernels run on the CPU emulator (native/emu, README.md there): g++ builds
-/// the emulator's self-test and the conv3d, LSTM, attention_pool and small_ops harnesses from the unchanged kernel
+/// the emulator's self-test and the conv3d, LSTM, attention_pool, small_ops and cast harnesses from the unchanged kernel
 /// sources, and each must exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
 /// </summary>
 [TestFixture]
@@ -140,5 +140,14 @@ public class NativeEmulationTests
         Assert.That(output, Does.Match(@"permute\s+m3dfel_clip\S*_merged\s+nmse \S+ max \S+\s+pass"));
         Assert.That(output, Does.Match(@"softmax\s+rows5_n1000\s+nmse \S+ max \S+\s+pass"));
         Assert.That(output, Does.Match(@"avgpool3d\s+n3_t2_h5_w7_c33\s+nmse \S+ max \S+\s+pass"));
+    }
+
+    [Test]
+    public void CastKernels_MatchValueReference_BitForBit_OnTheEmulator()
+    {
+        string output = RunHarness("cast_emu", "cast", "1 = a case failed, 2 = harness error");
+        Assert.That(output, Does.Contain("cast_emu: 14 passed, 0 failed"));
+        Assert.That(output, Does.Match(@"cast_f16_f32 all65536\s+n\s+65536\s+pass"));
+        Assert.That(output, Does.Match(@"cast_f32_bf16 n1037 grid3\s+n\s+1037\s+pass"));
     }
 }
