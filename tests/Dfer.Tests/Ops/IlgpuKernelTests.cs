@@ -1,9 +1,10 @@
-using Dfer.Backends;
+using Dfer.Backends.Ilgpu;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
 using Dfer.Ops.Conv3d;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Runtime;
+using Dfer.Tensors;
 
 namespace Dfer.Tests.Ops;
 
@@ -17,34 +18,63 @@ namespace Dfer.Tests.Ops;
 public class IlgpuKernelTests
 {
     private static readonly ulong Seed = (ulong)Environment.TickCount64;
-    private IBackend _ilgpu = null!;
+    /// <summary>One ilgpu-cpu backend per conv3d variant, each pinned through its device's <see cref="IlgpuVariants"/>.</summary>
+    private readonly Dictionary<IlgpuConv3dVariant, IlgpuBackend> _pinned = new();
 
-    [OneTimeSetUp] public void SetUp() => _ilgpu = BackendRegistry.Create("ilgpu-cpu");
-    [OneTimeTearDown] public void TearDown() => _ilgpu.Dispose();
+    [OneTimeSetUp]
+    public void SetUp()
+    {
+        foreach (var v in Enum.GetValues<IlgpuConv3dVariant>())
+            _pinned[v] = new IlgpuBackend(IlgpuTarget.Cpu, new IlgpuVariants { Conv3d = v });
+    }
+
+    [OneTimeTearDown]
+    public void TearDown()
+    {
+        foreach (var b in _pinned.Values) b.Dispose();
+    }
 
     public static IEnumerable<TestCaseData> ConvCases() =>
         from c in OpCases.For(OpKind.Conv3d, Seed)
-        from v in Enum.GetValues<Conv3dIlgpu.Variant>()
+        from v in Enum.GetValues<IlgpuConv3dVariant>()
         select new TestCaseData(c, v).SetName($"ilgpu-cpu {v.ToString().ToLowerInvariant()} {c.Name}");
 
     [TestCaseSource(nameof(ConvCases))]
-    public void EachConvVariantMatchesReference(OpCase c, Conv3dIlgpu.Variant variant)
+    public void EachConvVariantMatchesReference(OpCase c, IlgpuConv3dVariant variant)
     {
-        Conv3dIlgpu.Force = variant;
-        try
-        {
-            CaseResult r = OpValidation.Check((IOpRunner)_ilgpu, "ilgpu-cpu", c, Seed);
-            Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
-        }
-        finally { Conv3dIlgpu.Force = null; }
+        CaseResult r = OpValidation.Check(_pinned[variant], "ilgpu-cpu", c, Seed);
+        Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
     }
 
     [Test]
     public void VariantTable_TilesRealConvolutionsOnTheGpu_AndStaysDirectOnTheCpuAccelerator()
     {
-        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cuda), Is.EqualTo(Conv3dIlgpu.Variant.Tiled));
-        Assert.That(Conv3dIlgpu.Choose(1, 1, IlgpuTarget.Cuda), Is.EqualTo(Conv3dIlgpu.Variant.Direct));
-        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cpu), Is.EqualTo(Conv3dIlgpu.Variant.Direct));
+        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cuda), Is.EqualTo(IlgpuConv3dVariant.Tiled));
+        Assert.That(Conv3dIlgpu.Choose(1, 1, IlgpuTarget.Cuda), Is.EqualTo(IlgpuConv3dVariant.Direct));
+        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cpu), Is.EqualTo(IlgpuConv3dVariant.Direct));
+    }
+
+    [Test]
+    public void VariantPin_OverridesTheTable_AndReachesTheDevice()
+    {
+        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cpu, IlgpuConv3dVariant.Tiled), Is.EqualTo(IlgpuConv3dVariant.Tiled));
+        Assert.That(Conv3dIlgpu.Choose(1, 1, IlgpuTarget.Cuda, IlgpuConv3dVariant.Tiled), Is.EqualTo(IlgpuConv3dVariant.Tiled));
+        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cuda, IlgpuConv3dVariant.Direct), Is.EqualTo(IlgpuConv3dVariant.Direct));
+        using var device = IlgpuDevice.Open(IlgpuTarget.Cpu, new IlgpuVariants { Conv3d = IlgpuConv3dVariant.Tiled });
+        Assert.That(device.Variants.Conv3d, Is.EqualTo(IlgpuConv3dVariant.Tiled));
+    }
+
+    /// <summary>The pinned backends run different kernels: the tiled one sums K in another order, so its bits differ from direct's.</summary>
+    [Test]
+    public void PinnedBackends_RunOtherKernels_TheirBitsDiffer()
+    {
+        var c = OpCases.For(OpKind.Conv3d).First(x => ((Conv3dOp)x.Op).Cin * ((Conv3dOp)x.Op).Kernel.T >= 16);
+        var inputs = c.MakeInputs(new DeterministicRandom(11));
+        float[] Run(IlgpuConv3dVariant v) => _pinned[v].RunGuarded(c.Op, inputs, c.InputShapes, 0, 0f).Values;
+        float[] direct = Run(IlgpuConv3dVariant.Direct);
+        Assert.That(direct.Any(v => v != 0), Is.True, c.Name);
+        Assert.That(Run(IlgpuConv3dVariant.Tiled), Is.Not.EqualTo(direct), $"{c.Name}: the tiled pin ran the direct kernel");
+        Assert.That(Run(IlgpuConv3dVariant.Direct), Is.EqualTo(direct), "direct is deterministic");
     }
 
     [Test]
