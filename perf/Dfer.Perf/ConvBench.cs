@@ -42,11 +42,11 @@ internal static class ConvBench
             var inputs = c.Res ? new[] { x, Tensor.FromArray(rng.Uniform(Tensor.ElementCountOf(yShape), 0, 1), yShape) } : new[] { x };
             double gflop = op.Flops(inputs.Select(t => t.Shape).ToArray()) / 1e9;
             var variants = Conv3dWinogradCpu.Applies(op)
-                ? new[] { Conv3dCpuVariants.Variant.Direct, Conv3dCpuVariants.Variant.Winograd }
-                : new[] { Conv3dCpuVariants.Variant.Direct };
+                ? new[] { CpuConv3dVariant.Direct, CpuConv3dVariant.Winograd }
+                : new[] { CpuConv3dVariant.Direct };
             foreach (var v in variants)
             {
-                ICpuKernel k = v == Conv3dCpuVariants.Variant.Winograd ? new Conv3dWinogradCpu(op) : new Conv3dCpu(op);
+                ICpuKernel k = v == CpuConv3dVariant.Winograd ? new Conv3dWinogradCpu(op) : new Conv3dCpu(op);
                 k.Run(ctx, inputs, y);
                 var times = new List<double>();
                 for (int r = 0; r < repeats; r++)

@@ -15,10 +15,26 @@ namespace Dfer.Tests.Ops;
 [TestFixture]
 public class CpuKernelTests
 {
-    private CpuBackend _cpu = null!;
+    private CpuBackend _cpu = null!, _portable = null!, _direct = null!, _winograd = null!;
 
-    [OneTimeSetUp] public void SetUp() => _cpu = new CpuBackend(2);
-    [OneTimeTearDown] public void TearDown() => _cpu.Dispose();
+    [OneTimeSetUp]
+    public void SetUp()
+    {
+        _cpu = new CpuBackend(2);
+        // The pins go to the backends' contexts (CpuVariants), so each backend runs one path whatever the tables pick.
+        _portable = new CpuBackend(2, new CpuVariants { Portable = true });
+        _direct = new CpuBackend(2, new CpuVariants { Conv3d = CpuConv3dVariant.Direct });
+        _winograd = new CpuBackend(2, new CpuVariants { Conv3d = CpuConv3dVariant.Winograd });
+    }
+
+    [OneTimeTearDown]
+    public void TearDown()
+    {
+        _cpu.Dispose();
+        _portable.Dispose();
+        _direct.Dispose();
+        _winograd.Dispose();
+    }
 
     // Fresh weights and inputs every run; the seed is printed so a failure can be replayed.
     private static readonly ulong Seed = TestSeed.Fresh();
@@ -31,34 +47,74 @@ public class CpuKernelTests
 
     /// <summary>Both paths must be right: the op matrix checks the intrinsics one, this the portable one.</summary>
     [TestCaseSource(nameof(PortableCases))]
-    public void PortablePathMatchesReference(OpCase c) => Check(c, portable: true);
+    public void PortablePathMatchesReference(OpCase c) => Check(_portable, c);
 
     public static IEnumerable<TestCaseData> WinogradShapedCases() =>
         OpCases.For("conv3d", Seed).Where(c => Conv3dWinogradCpu.Applies((Conv3dOp)c.Op)).SelectMany(c => new[]
         {
-            new TestCaseData(c, Conv3dCpuVariants.Variant.Direct).SetName("direct " + c.Name),
-            new TestCaseData(c, Conv3dCpuVariants.Variant.Winograd).SetName("winograd " + c.Name),
+            new TestCaseData(c, CpuConv3dVariant.Direct).SetName("direct " + c.Name),
+            new TestCaseData(c, CpuConv3dVariant.Winograd).SetName("winograd " + c.Name),
         });
 
     /// <summary>Both conv3d variants on every shape either could take, whatever the table picks.</summary>
     [TestCaseSource(nameof(WinogradShapedCases))]
-    public void EachConvVariantMatchesReference(OpCase c, Conv3dCpuVariants.Variant variant)
+    public void EachConvVariantMatchesReference(OpCase c, CpuConv3dVariant variant) =>
+        Check(variant == CpuConv3dVariant.Winograd ? _winograd : _direct, c);
+
+    /// <summary>The pins reach the kernels: the table's own choice differs from a pin on some of these shapes, and a pin wins on all.</summary>
+    [Test]
+    public void ConvVariantPin_OverridesTheTable()
     {
-        Conv3dCpuVariants.Force = variant;
-        try { Check(c, portable: false); }
-        finally { Conv3dCpuVariants.Force = null; }
+        var shaped = OpCases.For("conv3d").Where(c => Conv3dWinogradCpu.Applies((Conv3dOp)c.Op)).ToList();
+        Assert.That(shaped, Is.Not.Empty);
+        using var direct = new CpuContext(1, new CpuVariants { Conv3d = CpuConv3dVariant.Direct });
+        using var winograd = new CpuContext(1, new CpuVariants { Conv3d = CpuConv3dVariant.Winograd });
+        using var table = new CpuContext(1);
+        foreach (var c in shaped)
+        {
+            var op = (Conv3dOp)c.Op;
+            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], direct), Is.EqualTo(CpuConv3dVariant.Direct), c.Name);
+            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], winograd), Is.EqualTo(CpuConv3dVariant.Winograd), c.Name);
+            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], table), Is.EqualTo(Conv3dCpuVariants.Choose(op, c.InputShapes[0])), c.Name);
+        }
+        // The table itself: Winograd from 100 pixels per frame (10×10), direct below (7×7).
+        var big = (Conv3dOp)shaped[0].Op;
+        Assert.That(Conv3dCpuVariants.Choose(big, [1, 3, 10, 10, big.Cin]), Is.EqualTo(CpuConv3dVariant.Winograd));
+        Assert.That(Conv3dCpuVariants.Choose(big, [1, 3, 7, 7, big.Cin]), Is.EqualTo(CpuConv3dVariant.Direct));
+        Assert.That(table.UseSimd, Is.EqualTo(CpuVariants.SimdSupported));
+        Assert.That(new CpuVariants { Portable = true }.UseSimd, Is.False);
     }
 
-    /// <summary>The op matrix's check (Reference, guard bands) with the CPU kernels forced down one path.</summary>
-    private void Check(OpCase c, bool portable)
+    /// <summary>
+    /// The pins reach the kernels, not only the table: direct and Winograd round differently, and so do some of the
+    /// AVX2+FMA paths and their portable twins, so a pin that was ignored would give the same bits as the run without it.
+    /// </summary>
+    [Test]
+    public void PinnedBackends_RunOtherKernels_TheirBitsDiffer()
     {
-        CpuContext.ForcePortable = portable;
-        try
+        static float[] Run(CpuBackend backend, OpCase c)
         {
-            CaseResult r = OpValidation.Check(_cpu, "cpu", c, TestSeed.Print(Seed));
-            Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
+            var inputs = c.MakeInputs(new DeterministicRandom(11)).Select((a, i) => Tensor.FromArray(a, c.InputShapes[i])).ToArray();
+            var y = Tensor.Zeros(c.Op.OutputShape(c.InputShapes));
+            backend.RunOp(c.Op, inputs, y);
+            return y.ToArray();
         }
-        finally { CpuContext.ForcePortable = false; }
+        var conv = OpCases.For("conv3d").First(x => Conv3dWinogradCpu.Applies((Conv3dOp)x.Op));
+        float[] direct = Run(_direct, conv);
+        Assert.That(direct.Any(v => v != 0), Is.True, conv.Name);
+        Assert.That(Run(_winograd, conv).SequenceEqual(direct), Is.False, $"{conv.Name}: the Winograd pin ran the direct kernel");
+        Assert.That(Run(_direct, conv).SequenceEqual(direct), Is.True, "direct is deterministic");
+        if (!CpuVariants.SimdSupported) return;   // no AVX2+FMA: both backends run the portable paths
+        var differ = TwoPathKinds.SelectMany(k => OpCases.For(k)).Where(c => !Run(_portable, c).SequenceEqual(Run(_cpu, c))).Select(c => c.Name).ToList();
+        Assert.That(differ, Is.Not.Empty, "no op gave other bits with the portable pin: it did not reach the kernels");
+        TestContext.Out.WriteLine($"portable paths with other bits: {string.Join(", ", differ)}");
+    }
+
+    /// <summary>The op matrix's check (Reference, guard bands) on a backend whose pins force the CPU kernels down one path.</summary>
+    private static void Check(CpuBackend backend, OpCase c)
+    {
+        CaseResult r = OpValidation.Check(backend, "cpu", c, TestSeed.Print(Seed));
+        Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
     }
 
     [Test]

@@ -1,3 +1,5 @@
+using Dfer.Devices;
+using Dfer.Devices.Cuda;
 using Dfer.Ops.Lstm;
 
 namespace Dfer.Tests.Ops;
@@ -16,7 +18,7 @@ public class LstmCudaPlanTests
     [Test]
     public void M3dfel_OnH100_IsPersistent_OneBlockPerSm()
     {
-        var plan = LstmCuda.Choose(512, 2, Nb, 132, 227 * 1024, Occupancy(132, 228 * 1024), null);
+        var plan = LstmCuda.Choose(512, 2, Nb, 132, 227 * 1024, Occupancy(132, 228 * 1024), CudaLstmMode.Auto);
         Assert.That(plan.Persistent, Is.True, plan.ToString());
         Assert.That(plan.WeightsInSmem, Is.True);
         Assert.That(plan.Slice, Is.EqualTo(8));
@@ -27,7 +29,7 @@ public class LstmCudaPlanTests
     [Test]
     public void M3dfel_OnA100_IsPersistent_WithAPartialLastSlice()
     {
-        var plan = LstmCuda.Choose(512, 2, Nb, 108, 163 * 1024, Occupancy(108, 164 * 1024), null);
+        var plan = LstmCuda.Choose(512, 2, Nb, 108, 163 * 1024, Occupancy(108, 164 * 1024), CudaLstmMode.Auto);
         Assert.That(plan.Persistent, Is.True, plan.ToString());
         Assert.That(plan.Slice, Is.EqualTo(10));
         Assert.That(plan.Blocks, Is.EqualTo(2 * 52));
@@ -37,27 +39,28 @@ public class LstmCudaPlanTests
     [Test]
     public void FewSms_WeightsDoNotFit_FallsBackToOneLaunchPerStep()
     {
-        var plan = LstmCuda.Choose(512, 2, Nb, 20, 99 * 1024, Occupancy(20, 100 * 1024), null);
+        var plan = LstmCuda.Choose(512, 2, Nb, 20, 99 * 1024, Occupancy(20, 100 * 1024), CudaLstmMode.Auto);
         Assert.That(plan.Persistent, Is.False, plan.ToString());
         Assert.That(plan.WeightsInSmem, Is.False);
         Assert.That(plan.Blocks * plan.Slice, Is.GreaterThanOrEqualTo(2 * 512));
-        Assert.Throws<DferException>(() => LstmCuda.Choose(512, 2, Nb, 20, 99 * 1024, Occupancy(20, 100 * 1024), "persistent"));
+        Assert.Throws<DferException>(() => LstmCuda.Choose(512, 2, Nb, 20, 99 * 1024, Occupancy(20, 100 * 1024), CudaLstmMode.Persistent));
     }
 
     [Test]
     public void TooFewCoResidentBlocks_FallsBackToOneLaunchPerStep()
     {
-        var plan = LstmCuda.Choose(64, 2, Nb, 132, 227 * 1024, _ => 10, null);
+        var plan = LstmCuda.Choose(64, 2, Nb, 132, 227 * 1024, _ => 10, CudaLstmMode.Auto);
         Assert.That(plan.Persistent, Is.False, plan.ToString());
     }
 
     [Test]
     public void SmallHidden_UsesOneUnitPerBlock_AndStepModeCanBeForced()
     {
-        var plan = LstmCuda.Choose(29, 1, Nb, 132, 227 * 1024, Occupancy(132, 228 * 1024), null);
+        var plan = LstmCuda.Choose(29, 1, Nb, 132, 227 * 1024, Occupancy(132, 228 * 1024), CudaLstmMode.Auto);
         Assert.That((plan.Persistent, plan.Slice, plan.Blocks), Is.EqualTo((true, 1, 29)));
-        var step = LstmCuda.Choose(29, 1, Nb, 132, 227 * 1024, Occupancy(132, 228 * 1024), "step");
+        var step = LstmCuda.Choose(29, 1, Nb, 132, 227 * 1024, Occupancy(132, 228 * 1024), CudaLstmMode.Step);
         Assert.That(step.Persistent, Is.False);
-        Assert.Throws<DferException>(() => LstmCuda.Choose(29, 1, Nb, 132, 227 * 1024, Occupancy(132, 228 * 1024), "fast"));
+        var e = Assert.Throws<DferException>(() => EngineEnvironment.ParseLstmMode("fast"));
+        Assert.That(e!.Message, Does.StartWith("DFER_LSTM_MODE=fast: expected step, persistent or auto"));
     }
 }

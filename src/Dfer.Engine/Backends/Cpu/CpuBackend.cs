@@ -10,7 +10,9 @@ public sealed class CpuBackend : IBackend, IOpRunner
 {
     private readonly CpuContext _ctx;
 
-    public CpuBackend(int threads = 0) { _ctx = new CpuContext(threads); }
+    /// <param name="threads">Worker threads; 0: one per logical core.</param>
+    /// <param name="variants">Kernel variant pins (tests, benchmarks); null: none, every table decides.</param>
+    public CpuBackend(int threads = 0, CpuVariants? variants = null) { _ctx = new CpuContext(threads, variants); }
 
     public string Name => "cpu";
     public string Device => $"{Environment.ProcessorCount}-core CPU, {_ctx.Threads} threads, {CpuContext.Isa}";

@@ -26,15 +26,18 @@ public sealed class CudaBackend : IBackend, IOpRunner
     /// <summary>Opens the first NVIDIA GPU; <see cref="DferException"/> with the reason when it or the kernels are missing.</summary>
     public CudaBackend(Precision precision = Precision.Fp32) : this(precision, null) { }
 
-    /// <summary>As the public constructor, with every conv3d pinned to <paramref name="conv3d"/> (tests and the workbench compare variants).</summary>
-    internal CudaBackend(Precision precision, Conv3dCudaVariant? conv3d)
+    /// <summary>
+    /// As the public constructor, with every conv3d pinned to <paramref name="conv3d"/> (tests and the workbench compare
+    /// variants) and the device's other pins and modes from <paramref name="variants"/> (null: the environment's).
+    /// </summary>
+    internal CudaBackend(Precision precision, Conv3dCudaVariant? conv3d, CudaVariants? variants = null)
     {
         if (CudaDevice.UnavailableReason() is string reason) throw new DferException($"backend cuda: {reason}");
         Precision = precision;
         IlgpuDevice ilgpu = IlgpuDevice.Open(IlgpuTarget.Cuda);
         try
         {
-            _cuda = CudaDevice.Open(ilgpu);
+            _cuda = CudaDevice.Open(ilgpu, variants);
         }
         catch
         {

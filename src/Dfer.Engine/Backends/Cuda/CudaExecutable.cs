@@ -56,7 +56,7 @@ internal sealed class CudaExecutable : IExecutable
             if (s.Inputs.Append(s.Output).FirstOrDefault(v => elementBytes[v] != 4, -1) is int v and >= 0)
                 throw new InvalidOperationException($"{s.Node.Name}: an ILGPU kernel would touch value {v}, which is stored in {elementBytes[v]} bytes per element");
         }
-        _noGraphs = Environment.GetEnvironmentVariable("DFER_CUDA_GRAPHS") == "0" ? "DFER_CUDA_GRAPHS=0"
+        _noGraphs = !cuda.Variants.Graphs ? "DFER_CUDA_GRAPHS=0"
             : cuda.SyncEachLaunch ? "DFER_CUDA_SYNC=1 synchronises after each launch"
             : _steps.FirstOrDefault(s => s.Kernel is not null and not ICudaStep) is { } ilgpu
                 ? $"{ilgpu.Node.Name} ({ilgpu.Node.Op.Kind.Name}) runs an ILGPU kernel on the legacy stream"

@@ -18,9 +18,10 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     private readonly Func<OpKind, bool> _supports;
     private readonly string? _description;
 
-    public IlgpuBackend(IlgpuTarget target)
+    /// <summary>Opens <paramref name="target"/>; <paramref name="variants"/> pins kernel variants (tests), by default the environment's.</summary>
+    public IlgpuBackend(IlgpuTarget target, IlgpuVariants? variants = null)
     {
-        _device = IlgpuDevice.Open(target);
+        _device = IlgpuDevice.Open(target, variants);
         Name = target == IlgpuTarget.Cpu ? "ilgpu-cpu" : "ilgpu-cuda";
         _resolve = op => Resolve(_device, op);
         _supports = SupportsKind;

@@ -3,19 +3,24 @@ using Dfer.Tensors;
 
 namespace Dfer.Devices.Cpu;
 
-/// <summary>What a CPU kernel runs with: the thread pool and reusable per-thread scratch memory.</summary>
+/// <summary>What a CPU kernel runs with: the thread pool, reusable per-thread scratch memory and the variant pins.</summary>
 public sealed class CpuContext : IDisposable
 {
     private readonly NativeBuffer?[] _scratch;
 
     /// <param name="threads">Worker threads, at most <see cref="CpuThreadPool.MaxThreads"/>; 0 (or less): one per logical core, within that bound.</param>
-    public CpuContext(int threads = 0)
+    /// <param name="variants">Variant pins for the kernels run here; null: none (<see cref="CpuVariants.Default"/>).</param>
+    public CpuContext(int threads = 0, CpuVariants? variants = null)
     {
+        Variants = variants ?? CpuVariants.Default;
         Pool = new CpuThreadPool(threads > 0 ? threads : Math.Min(Environment.ProcessorCount, CpuThreadPool.MaxThreads));
         _scratch = new NativeBuffer?[Pool.Threads];
     }
 
     public CpuThreadPool Pool { get; }
+
+    /// <summary>The variant pins kernels consult here (the one place the CPU backend's variants are chosen from).</summary>
+    public CpuVariants Variants { get; }
     public int Threads => Pool.Threads;
 
     /// <summary>The instruction set the kernels use here, for `dfer devices` and reports.</summary>
@@ -23,10 +28,8 @@ public sealed class CpuContext : IDisposable
         Avx512F.IsSupported ? "AVX-512 (kernels use AVX2+FMA)" :
         Fma.IsSupported && Avx2.IsSupported ? "AVX2+FMA" : "portable (no AVX2/FMA)";
 
-    /// <summary>Kernels take the SIMD path only with AVX2 and FMA; tests can force the portable path.</summary>
-    public static bool UseSimd => Avx2.IsSupported && Fma.IsSupported && !ForcePortable;
-
-    internal static bool ForcePortable { get; set; }
+    /// <summary>Whether kernels take their SIMD path here: only with AVX2 and FMA, and not when <see cref="Variants"/> pins the portable one.</summary>
+    public bool UseSimd => Variants.UseSimd;
 
     /// <summary>At least <paramref name="floats"/> floats of scratch owned by <paramref name="thread"/>; grows, never shrinks.</summary>
     public unsafe float* Scratch(int thread, long floats) => (float*)ScratchBuffer(thread, floats).Pointer;

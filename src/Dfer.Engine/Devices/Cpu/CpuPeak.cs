@@ -14,7 +14,7 @@ public static class CpuPeak
     /// <summary>Achievable fp32 GFLOP/s with <paramref name="threads"/> threads (0 when the FMA path is unavailable).</summary>
     public static double MeasureGflops(int threads, double seconds = 0.3)
     {
-        if (!CpuContext.UseSimd) return 0;
+        if (!CpuVariants.SimdSupported) return 0;
         var results = new double[threads];
         var workers = Enumerable.Range(0, threads).Select(i => new Thread(() => results[i] = RunOne(seconds))).ToArray();
         foreach (var w in workers) w.Start();

@@ -34,15 +34,15 @@ public sealed unsafe class CudaDevice : IDisposable
     private readonly IntPtr _context;
     private readonly Dictionary<string, LoadedModule> _modules = new(StringComparer.Ordinal);
     private readonly Dictionary<(string, string), CudaKernel> _kernels = new();
-    private readonly bool _syncEachLaunch;
     private readonly int _maxDynamicSmem;
     private readonly CudaStreamHandle _stream, _copyStream;
     private MemoryBuffer1D<byte, Stride1D.Dense>? _flushScratch;
     private bool _disposed;
 
-    private CudaDevice(IlgpuDevice ilgpu, CudaAccelerator accelerator, KernelLocator locator)
+    private CudaDevice(IlgpuDevice ilgpu, CudaAccelerator accelerator, KernelLocator locator, CudaVariants variants)
     {
         _ilgpu = ilgpu;
+        Variants = variants;
         _accelerator = accelerator;
         _locator = locator;
         // ILGPU's CudaAccelerator.NativePtr is the CUcontext it created (cuCtxCreate). Its default stream is the
@@ -52,7 +52,6 @@ public sealed unsafe class CudaDevice : IDisposable
         ComputeCapability = (accelerator.Architecture.Major, accelerator.Architecture.Minor);
         MultiprocessorCount = accelerator.NumMultiprocessors;
         L2CacheBytes = accelerator.L2CacheSize;
-        _syncEachLaunch = Environment.GetEnvironmentVariable("DFER_CUDA_SYNC") == "1";
         EnsureCurrent();
         CudaCheck.Check(CudaDriver.cuStreamCreate(out IntPtr stream, 0));
         _stream = new CudaStreamHandle(stream);
@@ -65,16 +64,17 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>
     /// Opens the native backend over <paramref name="ilgpu"/>, which must be an ILGPU CUDA device; kernels come from
     /// <see cref="KernelLocator.Default"/>. Throws <see cref="DferException"/> when <paramref name="ilgpu"/> is not CUDA or no
-    /// kernels can be had (the message is <see cref="KernelLocator.UnavailableReason"/>).
+    /// kernels can be had (the message is <see cref="KernelLocator.UnavailableReason"/>). Kernels take
+    /// <paramref name="variants"/>' pins and modes, by default the environment's (<see cref="CudaVariants.FromEnvironment"/>).
     /// </summary>
-    public static CudaDevice Open(IlgpuDevice ilgpu) => Open(ilgpu, KernelLocator.Default);
+    public static CudaDevice Open(IlgpuDevice ilgpu, CudaVariants? variants = null) => Open(ilgpu, KernelLocator.Default, variants);
 
-    internal static CudaDevice Open(IlgpuDevice ilgpu, KernelLocator locator)
+    internal static CudaDevice Open(IlgpuDevice ilgpu, KernelLocator locator, CudaVariants? variants = null)
     {
         if (ilgpu.Target != IlgpuTarget.Cuda || ilgpu.Accelerator is not CudaAccelerator accelerator)
             throw new DferException($"backend cuda: needs an ILGPU CUDA device, got {ilgpu.Description}");
         if (locator.UnavailableReason() is string reason) throw new DferException($"backend cuda: {reason}");
-        return new CudaDevice(ilgpu, accelerator, locator);
+        return new CudaDevice(ilgpu, accelerator, locator, variants ?? CudaVariants.FromEnvironment());
     }
 
     /// <summary>
@@ -109,8 +109,11 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>A second blocking stream for uploads, so the next batch's input travels while <see cref="Stream"/> computes.</summary>
     public IntPtr CopyStream => _copyStream.DangerousGetHandle();
 
-    /// <summary>Whether DFER_CUDA_SYNC=1 synchronises after each launch (which rules out graph capture).</summary>
-    public bool SyncEachLaunch => _syncEachLaunch;
+    /// <summary>The variant pins and modes kernels consult on this device (the one place the cuda backend's are chosen from).</summary>
+    public CudaVariants Variants { get; }
+
+    /// <summary>Whether every launch is followed by a synchronisation (DFER_CUDA_SYNC=1; rules out graph capture).</summary>
+    public bool SyncEachLaunch => Variants.SyncEachLaunch;
 
     /// <summary>The GPU, its sm, SM count and L2, and where each kernel module came from (or would come from, before first use).</summary>
     public string Description
@@ -272,7 +275,7 @@ public sealed unsafe class CudaDevice : IDisposable
         }
         CudaCheck.Check(CudaDriver.cuLaunchKernel(k.Function, grid.x, grid.y, grid.z, block, 1, 1, (uint)dynamicSmem, Stream, parameters, null),
             $"cuLaunchKernel({k.Name}, grid ({grid.x}, {grid.y}, {grid.z}), block {block}, smem {dynamicSmem})");
-        if (_syncEachLaunch) CudaCheck.Check(CudaDriver.cuCtxSynchronize(), $"cuCtxSynchronize() after {k.Name} (DFER_CUDA_SYNC=1)");
+        if (SyncEachLaunch) CudaCheck.Check(CudaDriver.cuCtxSynchronize(), $"cuCtxSynchronize() after {k.Name} (DFER_CUDA_SYNC=1)");
     }
 
     /// <summary>

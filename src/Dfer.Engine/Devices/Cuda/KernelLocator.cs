@@ -35,12 +35,9 @@ public sealed record KernelSearchPaths(string? KernelsDir, string? AssemblyDirec
     /// </summary>
     public static KernelSearchPaths FromEnvironment()
     {
-        static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
-        string cache = Env("DFER_CACHE_DIR")
-            ?? Path.Combine(Env("XDG_CACHE_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"),
-                "dfer", "kernels");
+        string cache = EngineEnvironment.KernelCacheDirectory ?? Path.Combine(EngineEnvironment.CacheHome, "dfer", "kernels");
         string? asmDir = Path.GetDirectoryName(typeof(KernelSearchPaths).Assembly.Location);
-        return new KernelSearchPaths(Env("DFER_KERNELS_DIR"), string.IsNullOrEmpty(asmDir) ? AppContext.BaseDirectory : asmDir,
+        return new KernelSearchPaths(EngineEnvironment.KernelsDirectory, string.IsNullOrEmpty(asmDir) ? AppContext.BaseDirectory : asmDir,
             Environment.CurrentDirectory, cache);
     }
 

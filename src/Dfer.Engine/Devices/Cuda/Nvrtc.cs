@@ -67,7 +67,7 @@ public static unsafe partial class Nvrtc
     internal static IReadOnlyList<string> LibraryFolders()
     {
         var dirs = new List<string>();
-        if (Environment.GetEnvironmentVariable("CUDA_PATH") is { Length: > 0 } cuda)
+        if (EngineEnvironment.CudaPath is string cuda)
             dirs.Add(Path.Combine(cuda, OperatingSystem.IsWindows() ? "bin" : "lib64"));
         if (!OperatingSystem.IsWindows())
             dirs.AddRange(["/usr/local/cuda/lib64", "/usr/local/cuda-13.0/targets/x86_64-linux/lib", "/usr/local/cuda/targets/x86_64-linux/lib"]);

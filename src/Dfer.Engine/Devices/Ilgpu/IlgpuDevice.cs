@@ -26,26 +26,34 @@ public sealed class IlgpuDevice : IDisposable
     private readonly ConcurrentDictionary<Delegate, Delegate> _kernels = new();
     private MemoryBuffer1D<float, Stride1D.Dense>? _dummy;
 
-    private IlgpuDevice(Context context, Accelerator accelerator, IlgpuTarget target)
+    private IlgpuDevice(Context context, Accelerator accelerator, IlgpuTarget target, IlgpuVariants variants)
     {
         _context = context;
         Accelerator = accelerator;
         Target = target;
+        Variants = variants;
     }
 
     public Accelerator Accelerator { get; }
     public IlgpuTarget Target { get; }
+
+    /// <summary>The variant pins kernels consult on this device (the one place the ILGPU backends' variants are chosen from).</summary>
+    public IlgpuVariants Variants { get; }
 
     /// <summary>The device in words, for reports.</summary>
     public string Description => Target == IlgpuTarget.Cpu
         ? $"ILGPU CPU accelerator ({Accelerator.MaxNumThreadsPerGroup} threads per group, {Environment.ProcessorCount} cores)"
         : $"{Accelerator.Name} via ILGPU CUDA ({Accelerator.MemorySize / (1L << 30)} GiB)";
 
-    /// <summary>Opens the accelerator; a missing CUDA device is a <see cref="DferException"/> saying why.</summary>
-    public static IlgpuDevice Open(IlgpuTarget target)
+    /// <summary>
+    /// Opens the accelerator; a missing CUDA device is a <see cref="DferException"/> saying why. Kernels on it take
+    /// <paramref name="variants"/>' pins, by default the environment's (<see cref="IlgpuVariants.FromEnvironment"/>).
+    /// </summary>
+    public static IlgpuDevice Open(IlgpuTarget target, IlgpuVariants? variants = null)
     {
         if (target == IlgpuTarget.Cuda && CudaUnavailableReason() is string reason)
             throw new DferException($"backend ilgpu-cuda: {reason}");
+        variants ??= IlgpuVariants.FromEnvironment();
         Context context = Context.Create(b =>
         {
             b.Optimize(OptimizationLevel.O2).EnableAlgorithms();
@@ -59,7 +67,7 @@ public sealed class IlgpuDevice : IDisposable
             Accelerator accelerator = target == IlgpuTarget.Cpu
                 ? context.CreateCPUAccelerator(0)
                 : context.CreateCudaAccelerator(0);
-            return new IlgpuDevice(context, accelerator, target);
+            return new IlgpuDevice(context, accelerator, target, variants);
         }
         catch
         {

@@ -97,13 +97,13 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
         PrepareInputStrides(x);
         var w = _work;
         w.Ctx = ctx;
-        w.Job = MakeJob(x, y, residual);
+        w.Job = MakeJob(x, y, residual, ctx.UseSimd);
         ctx.Pool.Run(w, w.Job.Items);
         w.Ctx = null; w.Job = default;
     }
 
-    /// <summary>Per-call state of one convolution; kernels share nothing else that changes, so several calls with the same input strides may run at once.</summary>
-    internal readonly record struct Job(Tensor X, Tensor Y, Tensor? R, long M, long Tiles, int PanelGroups)
+    /// <summary>Per-call state of one convolution; kernels share nothing else that changes, so several calls with the same input strides may run at once. <see cref="Simd"/>: the AVX2+FMA tile (<see cref="CpuContext.UseSimd"/>).</summary>
+    internal readonly record struct Job(Tensor X, Tensor Y, Tensor? R, long M, long Tiles, int PanelGroups, bool Simd)
     {
         public int Items => (int)(PanelGroups * ((Tiles + TilesPerChunk - 1) / TilesPerChunk));
     }
@@ -123,12 +123,12 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
         }
     }
 
-    internal Job MakeJob(Tensor x, Tensor y, Tensor? r)
+    internal Job MakeJob(Tensor x, Tensor y, Tensor? r, bool simd)
     {
         if (y.Strides[4] != 1 || (r != null && r.Strides[4] != 1))
             throw new ArgumentException("conv3d output and residual must be channels-last with unit channel stride");
         long m = (long)y.Shape[0] * y.Shape[1] * y.Shape[2] * y.Shape[3];
-        return new Job(x, y, r, m, (m + MR - 1) / MR, (_panels + PanelsPerGroup - 1) / PanelsPerGroup);
+        return new Job(x, y, r, m, (m + MR - 1) / MR, (_panels + PanelsPerGroup - 1) / PanelsPerGroup, simd);
     }
 
     /// <summary>All work items of <paramref name="job"/> on the calling thread (callers that parallelise at a coarser grain).</summary>
@@ -197,7 +197,7 @@ public sealed unsafe class Conv3dCpu : ICpuKernel, IDisposable
             ktRange[2 * t + 1] = hi;
         }
 
-        bool simd = CpuContext.UseSimd;
+        bool simd = job.Simd;
         var blocks = _blockFirstPiece;
         fixed (nint* offsets = _pieceOffsets)
         fixed (int* lengths = _pieceLength)

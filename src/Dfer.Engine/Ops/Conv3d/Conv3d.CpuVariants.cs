@@ -4,7 +4,7 @@ using Dfer.Tensors;
 namespace Dfer.Ops.Conv3d;
 
 /// <summary>
-/// The one place that picks a conv3d CPU kernel per layer shape (docs/architecture.md: variants are chosen
+/// The table that picks a conv3d CPU kernel per layer shape (docs/architecture.md: variants are chosen
 /// in one table, changed only with numbers from the benchmark). Measured on 2 cores of an AMD EPYC
 /// (AVX2), M3DFEL batch 2, `perf/Dfer.Perf --layers`:
 /// <list type="bullet">
@@ -15,18 +15,18 @@ namespace Dfer.Ops.Conv3d;
 /// consistent winner, and Winograd's transformed weights take 16/9 the memory.</item>
 /// <item>everything else (stem 3×7×7/2, strided 3×3×3, 1×1×1 downsample) → direct implicit GEMM.</item>
 /// </list>
+/// A pin in the context's <see cref="CpuVariants"/> (<see cref="CpuContext.Variants"/>) overrides the table.
 /// </summary>
 public static class Conv3dCpuVariants
 {
-    public enum Variant { Direct, Winograd }
-
     private const int MinWinogradPixels = 100;
 
-    /// <summary>Tests pin a variant to check it on shapes the table would not send it.</summary>
-    internal static Variant? Force { get; set; }
+    /// <summary>The table's choice for <paramref name="op"/> on input shape <paramref name="inputShape"/>.</summary>
+    public static CpuConv3dVariant Choose(Conv3dOp op, int[] inputShape) =>
+        Conv3dWinogradCpu.Applies(op) && inputShape[2] * inputShape[3] >= MinWinogradPixels ? CpuConv3dVariant.Winograd : CpuConv3dVariant.Direct;
 
-    public static Variant Choose(Conv3dOp op, int[] inputShape) =>
-        Force ?? (Conv3dWinogradCpu.Applies(op) && inputShape[2] * inputShape[3] >= MinWinogradPixels ? Variant.Winograd : Variant.Direct);
+    /// <summary>What runs on <paramref name="ctx"/>: its pin (tests check a variant on shapes the table would not send it), else the table.</summary>
+    public static CpuConv3dVariant Choose(Conv3dOp op, int[] inputShape, CpuContext ctx) => ctx.Variants.Conv3d ?? Choose(op, inputShape);
 
     public static ICpuKernel Create(Conv3dOp op) => Conv3dWinogradCpu.Applies(op) ? new ByShape(op) : new Conv3dCpu(op);
 
@@ -40,7 +40,7 @@ public static class Conv3dCpuVariants
 
         public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
         {
-            if (Choose(op, inputs[0].Shape) == Variant.Winograd) (_winograd ??= new Conv3dWinogradCpu(op)).Run(ctx, inputs, output);
+            if (Choose(op, inputs[0].Shape, ctx) == CpuConv3dVariant.Winograd) (_winograd ??= new Conv3dWinogradCpu(op)).Run(ctx, inputs, output);
             else (_direct ??= new Conv3dCpu(op)).Run(ctx, inputs, output);
         }
 

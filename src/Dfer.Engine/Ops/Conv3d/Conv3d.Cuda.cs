@@ -242,23 +242,20 @@ public sealed class Conv3dCuda : ICudaStep
     /// <summary>
     /// How many ways to split K, and the K range of each (a multiple of 64), for a convolution with output shape
     /// <paramref name="y"/> and <paramref name="cin"/> input channels on this device; (1, K) for no split.
-    /// <see cref="SplitK"/> decides; DFER_CONV3D_SPLITK=0 turns splitting off, =N asks for N ways (still bounded).
+    /// <see cref="SplitK"/> decides; the device's <see cref="CudaVariants.Conv3dSplitK"/> (DFER_CONV3D_SPLITK) asks for N ways (still bounded), 0 for none.
     /// </summary>
     private (int Splits, int Chunk) SplitPlan(int[] y, int cin)
     {
         KernelLaunch launch = _kernel.Launch ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
         long m = (long)y[0] * y[1] * y[2] * y[3];
         int k = _op.Kernel.T * _op.Kernel.H * _op.Kernel.W * cin;
-        return SplitK(m, y[4], k, launch.TileM, launch.TileN, _cuda.MultiprocessorCount, SplitKOverride);
+        return SplitK(m, y[4], k, launch.TileM, launch.TileN, _cuda.MultiprocessorCount, _cuda.Variants.Conv3dSplitK);
     }
-
-    private static readonly int? SplitKOverride =
-        int.TryParse(Environment.GetEnvironmentVariable("DFER_CONV3D_SPLITK"), out int n) && n >= 0 ? n : null;
 
     /// <summary>
     /// The split-K rule. A grid of tiles that covers fewer blocks than the GPU has SMs is split along K into up to 16
     /// ranges, enough for about two blocks per SM, each range at least 4 × 64 deep so the pipelines keep streaming;
-    /// ranges are whole multiples of 64 and none is empty. <paramref name="requested"/> (DFER_CONV3D_SPLITK) replaces
+    /// ranges are whole multiples of 64 and none is empty. <paramref name="requested"/> (CudaVariants.Conv3dSplitK) replaces
     /// the wanted count (0 or 1: no split) within the same bounds.
     /// </summary>
     public static (int Splits, int Chunk) SplitK(long m, int co, int k, int tileM, int tileN, int sms, int? requested = null)

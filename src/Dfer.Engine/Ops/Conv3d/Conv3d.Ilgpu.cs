@@ -23,12 +23,6 @@ internal struct Conv3dIlgpuParams
 /// </summary>
 public sealed class Conv3dIlgpu : IIlgpuKernel
 {
-    /// <summary>The kernel variants.</summary>
-    public enum Variant { Direct, Tiled }
-
-    /// <summary>Tests pin a variant here; null lets <see cref="Choose"/> decide.</summary>
-    internal static Variant? Force { get; set; }
-
     private const int TileM = 64, TileN = 64, TileK = 16, GroupSize = 256;
 
     /// <summary>
@@ -36,17 +30,10 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
     /// channels (not yet timed on a GPU: perf/gpu/run.sh benchmarks both through
     /// <c>DFER_ILGPU_CONV3D=direct|tiled</c>). On ILGPU's CPU accelerator, always direct: it emulates
     /// group barriers, and the tiled kernel ran 10–50× slower there (IlgpuKernelTests, 2-core EPYC).
+    /// <paramref name="pin"/> (the device's <see cref="IlgpuVariants.Conv3d"/>) overrides the table.
     /// </summary>
-    public static Variant Choose(long positions, int cout, IlgpuTarget target) =>
-        Force ?? Override.Value ?? (target == IlgpuTarget.Cuda && positions >= TileM && cout >= 16 ? Variant.Tiled : Variant.Direct);
-
-    private static readonly Lazy<Variant?> Override = new(() => Environment.GetEnvironmentVariable("DFER_ILGPU_CONV3D")?.ToLowerInvariant() switch
-    {
-        "direct" => Variant.Direct,
-        "tiled" => Variant.Tiled,
-        null or "" => null,
-        var other => throw new DferException($"DFER_ILGPU_CONV3D={other}: use direct or tiled"),
-    });
+    public static IlgpuConv3dVariant Choose(long positions, int cout, IlgpuTarget target, IlgpuConv3dVariant? pin = null) =>
+        pin ?? (target == IlgpuTarget.Cuda && positions >= TileM && cout >= 16 ? IlgpuConv3dVariant.Tiled : IlgpuConv3dVariant.Direct);
 
     private readonly Conv3dOp _op;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _weights, _bias;
@@ -82,7 +69,7 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
         };
         ArrayView<float> residual = _op.Residual ? inputs[1] : device.Unused;
         long positions = (long)p.N * p.To * p.Ho * p.Wo;
-        if (Choose(positions, p.Co, device.Target) == Variant.Tiled && device.Accelerator.MaxNumThreadsPerGroup >= GroupSize)
+        if (Choose(positions, p.Co, device.Target, device.Variants.Conv3d) == IlgpuConv3dVariant.Tiled && device.Accelerator.MaxNumThreadsPerGroup >= GroupSize)
         {
             var tiled = device.Kernel(Tiled, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv3dIlgpuParams>(Tiled));
             int groupsM = IlgpuLaunch.Count((positions + TileM - 1) / TileM), groupsN = (p.Co + TileN - 1) / TileN;

@@ -14,7 +14,7 @@ public sealed unsafe class GeluCpu : ICpuKernel
     {
         var x = CpuChecks.Dense(inputs[0]);
         CpuChecks.ExpectDense(output, "gelu");
-        _work.X = x; _work.Y = output; _work.Count = x.ElementCount;
+        _work.X = x; _work.Y = output; _work.Count = x.ElementCount; _work.Vector = !ctx.Variants.Portable;
         ctx.Pool.Run(_work, (int)((x.ElementCount + Slice - 1) / Slice));
         _work.X = _work.Y = null;
     }
@@ -23,12 +23,13 @@ public sealed unsafe class GeluCpu : ICpuKernel
     {
         public Tensor? X, Y;
         public long Count;
+        public bool Vector;
 
         public void Execute(int item, int thread)
         {
             float* x = X!.Data, y = Y!.Data;
             long i = (long)item * Slice, end = Math.Min(Count, (long)(item + 1) * Slice);
-            if (Vector256.IsHardwareAccelerated && !CpuContext.ForcePortable)
+            if (Vector256.IsHardwareAccelerated && Vector)
                 for (; i + 8 <= end; i += 8)
                 {
                     var v = Vector256.Load(x + i);

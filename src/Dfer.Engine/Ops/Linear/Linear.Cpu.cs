@@ -124,7 +124,7 @@ public sealed unsafe class LinearCpu : ICpuKernel, IDisposable
         var x = CpuChecks.Dense(inputs[0]);
         CpuChecks.ExpectDense(output, "linear");
         int rows = (int)(x.ElementCount / _op.In);
-        if (rows >= TiledRows && CpuContext.UseSimd)
+        if (rows >= TiledRows && ctx.UseSimd)
         {
             _tiled ??= new RowGemm(_op.In, _op.Out, _op.Weight, _op.Bias);
             _tiled.Run(ctx, x.Storage, x.Offset, output.Storage, output.Offset, rows, false);

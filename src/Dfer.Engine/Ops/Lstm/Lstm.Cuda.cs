@@ -57,7 +57,7 @@ public sealed record LstmCudaPlan(bool Persistent, int Slice, bool WeightsInSmem
 /// <item>per step (fallback, when no co-resident grid can hold W_hh in shared memory): L launches of the
 /// same kernel, one step each, W_hh read from global memory (L2); kernel boundaries order the steps.</item>
 /// </list>
-/// <c>DFER_LSTM_MODE=step</c> or <c>=persistent</c> forces a mode (tests, benchmarks).
+/// The device's <see cref="CudaVariants.LstmMode"/> (<c>DFER_LSTM_MODE=step</c> or <c>=persistent</c>) forces a mode (tests, benchmarks).
 /// Co-residency assumes the GPU is not shared with concurrently running kernels (the legacy NULL stream
 /// this backend uses serialises the context's work; MPS with an SM limit would break the assumption).
 /// </summary>
@@ -93,7 +93,7 @@ public sealed class LstmCuda : ICudaStep
             }
             return (cuda.Ilgpu.Upload(wih), cuda.Ilgpu.Upload(whh), cuda.Ilgpu.Upload(bias));
         }).ToArray();
-        Plan = MakePlan(Environment.GetEnvironmentVariable("DFER_LSTM_MODE"));
+        Plan = MakePlan(cuda.Variants.LstmMode);
     }
 
     /// <summary>The recurrence's launch mode and grid on this GPU.</summary>
@@ -102,7 +102,7 @@ public sealed class LstmCuda : ICudaStep
     /// <summary>Batch rows per chunk of the recurrence (kNB in lstm.cu, its launch line's tile_m).</summary>
     private int Nb => _recLaunch.TileM;
 
-    private LstmCudaPlan MakePlan(string? forced) =>
+    private LstmCudaPlan MakePlan(CudaLstmMode forced) =>
         Choose(_op.Hidden, _op.Directions, Nb, _cuda.MultiprocessorCount, MaxSmemPerBlock() - _rec.StaticSharedBytes, CoResidentBlocks, forced);
 
     /// <summary>
@@ -112,13 +112,11 @@ public sealed class LstmCuda : ICudaStep
     /// once. Persistent: the smallest slice whose grid fits one block per SM (most blocks share the W_hh reads, and one
     /// block per SM keeps the barrier short), if its W_hh rows fit in shared memory and the grid is co-resident; shared
     /// memory only grows with the slice, so when that slice does not fit none does. Otherwise one launch per step with
-    /// about two blocks per SM and W_hh streamed from L2. <paramref name="forced"/> = DFER_LSTM_MODE.
+    /// about two blocks per SM and W_hh streamed from L2. <paramref name="forced"/>: the device's pin (DFER_LSTM_MODE).
     /// </summary>
-    internal static LstmCudaPlan Choose(int hidden, int dirs, int nb, int sms, int maxSmem, Func<int, int> coResident, string? forced)
+    internal static LstmCudaPlan Choose(int hidden, int dirs, int nb, int sms, int maxSmem, Func<int, int> coResident, CudaLstmMode forced)
     {
-        if (forced is not (null or "" or "auto" or "step" or "persistent"))
-            throw new DferException($"DFER_LSTM_MODE={forced}: expected step, persistent or auto");
-        if (forced != "step")
+        if (forced != CudaLstmMode.Step)
         {
             int slice = Math.Max(1, (int)Math.Min(hidden, ((long)dirs * hidden + sms - 1) / sms));
             while (slice < hidden && (long)dirs * ((hidden + slice - 1) / slice) > sms) slice++;
@@ -128,12 +126,12 @@ public sealed class LstmCuda : ICudaStep
             {
                 int fit = coResident((int)smem);
                 if (blocks <= fit) return new LstmCudaPlan(true, slice, true, blocks, (int)smem, fit);
-                if (forced == "persistent")
-                    throw new DferException($"lstm: DFER_LSTM_MODE=persistent, but {blocks} blocks of {smem} B exceed the {fit} co-resident");
+                if (forced == CudaLstmMode.Persistent)
+                    throw new DferException($"lstm: persistent mode asked for (DFER_LSTM_MODE=persistent), but {blocks} blocks of {smem} B exceed the {fit} co-resident");
             }
-            else if (forced == "persistent")
+            else if (forced == CudaLstmMode.Persistent)
             {
-                throw new DferException($"lstm: DFER_LSTM_MODE=persistent, but W_hh rows of hidden {hidden} need {smem} B of shared memory per block (GPU: {maxSmem} B)");
+                throw new DferException($"lstm: persistent mode asked for (DFER_LSTM_MODE=persistent), but W_hh rows of hidden {hidden} need {smem} B of shared memory per block (GPU: {maxSmem} B)");
             }
         }
         int stepSlice = Math.Max(1, (int)Math.Min(hidden, ((long)dirs * hidden + 2L * sms - 1) / (2L * sms)));

@@ -38,7 +38,7 @@ public sealed unsafe class RelPosAttentionCpu : ICpuKernel, IDisposable
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
     {
         CpuChecks.ExpectDense(output, "relposattn");
-        if (CpuContext.UseSimd)
+        if (ctx.UseSimd)
         {
             _tiled.Run(ctx, CpuChecks.Dense(inputs[0]), CpuChecks.Dense(inputs[1]), CpuChecks.Dense(inputs[2]), output);
             return;

@@ -1,3 +1,5 @@
+using Dfer.Devices;
+
 namespace Dfer.Weights.TfJs;
 
 /// <summary>
@@ -18,11 +20,7 @@ public static class FaceApiPackage
     {
         get
         {
-            string? env = Environment.GetEnvironmentVariable("DFER_FACE_API");
-            if (!string.IsNullOrEmpty(env)) return env;
-            string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            string cache = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-            return Path.Combine(cache, "dfer", $"face-api-{Version}");
+            return EngineEnvironment.FaceApiDirectory ?? Path.Combine(EngineEnvironment.CacheHome, "dfer", $"face-api-{Version}");
         }
     }
 
