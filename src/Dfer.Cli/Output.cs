@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Dfer.Cli.Json;
 
 namespace Dfer.Cli;
 
@@ -71,41 +71,9 @@ internal static class Output
     public const string Table = "table";
 
     /// <summary>
-    /// Writes exactly one JSON object, then a newline, to <paramref name="stdout"/>. Numbers keep full
-    /// precision: System.Text.Json writes the shortest text that parses back to the same float.
+    /// Writes exactly one JSON object, a record of <see cref="DferJson"/>, on one line to <paramref name="stdout"/>.
     /// </summary>
-    public static void WriteJson(TextWriter stdout, Action<Utf8JsonWriter> writeObject)
-    {
-        var buffer = new MemoryStream();
-        // Paths and descriptions stay readable (no \u escapes for non-ASCII); the output is never embedded in HTML.
-        var options = new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        using (var json = new Utf8JsonWriter(buffer, options))
-        {
-            json.WriteStartObject();
-            writeObject(json);
-            json.WriteEndObject();
-        }
-        stdout.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
-    }
-
-    /// <summary>A float array; a non-finite value (which JSON cannot spell) becomes null.</summary>
-    public static void WriteFloats(Utf8JsonWriter json, string name, ReadOnlySpan<float> values)
-    {
-        json.WriteStartArray(name);
-        foreach (float v in values)
-        {
-            if (float.IsFinite(v)) json.WriteNumberValue(v);
-            else json.WriteNullValue();
-        }
-        json.WriteEndArray();
-    }
-
-    /// <summary>A double; a non-finite value becomes null.</summary>
-    public static void WriteNumber(Utf8JsonWriter json, string name, double value)
-    {
-        if (double.IsFinite(value)) json.WriteNumber(name, value);
-        else json.WriteNull(name);
-    }
+    public static void WriteJson<T>(TextWriter stdout, T record, JsonTypeInfo<T> type) => stdout.WriteLine(DferJson.ToLine(record, type));
 
     /// <summary>Invariant-culture number text for tables, so output is the same on every machine.</summary>
     public static string Fixed(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);

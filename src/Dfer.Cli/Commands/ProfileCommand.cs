@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
 using Dfer.Backends;
+using Dfer.Cli.Json;
 using Dfer.Cli.Profiling;
 using Dfer.Runtime;
 using Dfer.Tensors;
@@ -89,20 +89,8 @@ internal static class ProfileCommand
 
         if (settings.Format == Output.Json)
         {
-            if (profiles.Count == 1) Output.WriteJson(console.Out, json => WriteProfile(json, profiles[0]));
-            else Output.WriteJson(console.Out, json =>
-            {
-                json.WriteString("model", profiles[0].Model);
-                json.WriteNumber("batch", profiles[0].Batch);
-                json.WriteStartArray("profiles");
-                foreach (ProfileResult p in profiles)
-                {
-                    json.WriteStartObject();
-                    WriteProfile(json, p);
-                    json.WriteEndObject();
-                }
-                json.WriteEndArray();
-            });
+            if (profiles.Count == 1) Output.WriteJson(console.Out, ProfileJson.From(profiles[0]), DferJson.Default.ProfileJson);
+            else Output.WriteJson(console.Out, ProfileComparisonJson.From(profiles), DferJson.Default.ProfileComparisonJson);
         }
         else if (profiles.Count == 1) WriteTable(console.Out, profiles[0], settings.Top);
         else WriteComparison(console.Out, profiles);
@@ -116,43 +104,6 @@ internal static class ProfileCommand
             throw new DferException($"{option} {path}: name a {extension} file");
         string? dir = Path.GetDirectoryName(SharedOptions.FullPath(path));
         if (dir is not null && !Directory.Exists(dir)) throw DferException.ForFile(path, "its folder does not exist");
-    }
-
-    private static void WriteProfile(Utf8JsonWriter json, ProfileResult p)
-    {
-        json.WriteString("model", p.Model);
-        json.WriteString("backend", p.Backend);
-        json.WriteNumber("batch", p.Batch);
-        json.WriteString("precision", p.Precision);
-        json.WriteString("device", p.Device);
-        json.WriteNumber("repeats", p.Repeats);
-        json.WriteNumber("total_ms", p.TotalMs);
-        json.WriteNumber("layers_ms", p.LayersMs);
-        json.WriteNumber("uncovered_ms", p.UncoveredMs);
-        json.WriteString("uncovered", "input checks and upload, output download and the per-layer timing itself");
-        json.WriteNumber("flops", p.Flops);
-        json.WriteNumber("bytes", p.Layers.Sum(l => l.Bytes));
-        json.WriteStartObject("peaks");
-        if (p.Peaks.Gflops is double f) json.WriteNumber("gflops_per_s", f); else json.WriteNull("gflops_per_s");
-        if (p.Peaks.GBytesPerS is double b) json.WriteNumber("gbytes_per_s", b); else json.WriteNull("gbytes_per_s");
-        json.WriteString("source", p.Peaks.Source);
-        json.WriteEndObject();
-        json.WriteStartArray("layers");
-        foreach (LayerProfile l in p.Layers)
-        {
-            json.WriteStartObject();
-            json.WriteString("name", l.Name);
-            json.WriteString("op", l.Op);
-            json.WriteNumber("ms", l.Ms);
-            json.WriteNumber("flops", l.Flops);
-            json.WriteNumber("bytes", l.Bytes);
-            json.WriteNumber("gflops_per_s", l.GflopsPerS);
-            json.WriteNumber("gbytes_per_s", l.GBytesPerS);
-            json.WriteString("bound", l.Bound(p.Peaks));
-            if (l.PercentOfRoof(p.Peaks) is double pct) json.WriteNumber("percent_of_roof", pct);
-            json.WriteEndObject();
-        }
-        json.WriteEndArray();
     }
 
     private static string[] Row(LayerProfile l, ProfileResult p) =>
