@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Dfer.Backends;
 using Dfer.Cli.Json;
+using Dfer.Cli.Plots;
 using Dfer.Media;
 using Dfer.Models;
 using Dfer.Pipelines;

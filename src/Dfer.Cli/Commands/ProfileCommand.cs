@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Dfer.Backends;
 using Dfer.Cli.Json;
+using Dfer.Cli.Plots;
 using Dfer.Cli.Profiling;
 using Dfer.Runtime;
 using Dfer.Tensors;
@@ -36,7 +37,7 @@ internal static class ProfileCommand
         var repeats = NumberOptions.Int("--repeats", 3, 1, Limits.MaxPasses);
         repeats.Description = $"Profiled passes; each layer reports its median (at most {Limits.MaxPasses})";
         var trace = new Option<string?>("--trace") { Description = "Write a Chrome trace (opens in Perfetto or chrome://tracing): one event per layer per pass", HelpName = "FILE.json" };
-        var plot = new Option<string?>("--plot") { Description = "Draw the roofline with one point per layer as an SVG", HelpName = "FILE.svg" };
+        var plot = new Option<string?>("--plot") { Description = "Draw the roofline with one point per layer: .svg or .png by the extension", HelpName = "FILE.svg|png" };
         var top = NumberOptions.Int("--top", 10, 0, Limits.MaxTop);
         top.Description = "How many of the slowest layers to list";
         var command = new Command("profile", "Profile a model layer by layer: time, FLOPs, bytes, GFLOP/s, GB/s and roofline bound per layer")
@@ -59,7 +60,7 @@ internal static class ProfileCommand
         if (backends.Length > 1 && (settings.Trace is not null || settings.Plot is not null))
             throw new DferException("--trace and --plot describe one backend: drop them or --compare");
         CheckWritable(settings.Trace, ".json", "--trace");
-        CheckWritable(settings.Plot, ".svg", "--plot");
+        CheckWritable(settings.Plot, ".svg", "--plot", ".png");
         // Refused before any backend is opened or any model compiled: every backend of a --compare must compute in it.
         foreach (string name in backends)
             if (BackendRegistry.List().Any(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase)))
@@ -83,7 +84,7 @@ internal static class ProfileCommand
         }
         if (settings.Plot is string plotPath)
         {
-            RooflineSvg.Write(plotPath, profiles[0]);
+            RooflinePlot.Write(plotPath, profiles[0]);
             console.Progress($"wrote the roofline to {plotPath}");
         }
 
@@ -97,11 +98,11 @@ internal static class ProfileCommand
         return ExitCodes.Ok;
     }
 
-    private static void CheckWritable(string? path, string extension, string option)
+    private static void CheckWritable(string? path, string extension, string option, string? orExtension = null)
     {
         if (path is null) return;
-        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
-            throw new DferException($"{option} {path}: name a {extension} file");
+        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase) && !(orExtension is not null && path.EndsWith(orExtension, StringComparison.OrdinalIgnoreCase)))
+            throw new DferException($"{option} {path}: name a {extension}{(orExtension is null ? "" : $" or {orExtension}")} file");
         string? dir = Path.GetDirectoryName(SharedOptions.FullPath(path));
         if (dir is not null && !Directory.Exists(dir)) throw DferException.ForFile(path, "its folder does not exist");
     }
