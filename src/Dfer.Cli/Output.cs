@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Dfer.Cli.Json;
+using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace Dfer.Cli;
 
@@ -71,54 +73,67 @@ internal static class Output
     public const string Table = "table";
 
     /// <summary>
-    /// Writes exactly one JSON object, then a newline, to <paramref name="stdout"/>. Numbers keep full
-    /// precision: System.Text.Json writes the shortest text that parses back to the same float.
+    /// Writes exactly one JSON object, a record of <see cref="DferJson"/>, on one line to <paramref name="stdout"/>.
     /// </summary>
-    public static void WriteJson(TextWriter stdout, Action<Utf8JsonWriter> writeObject)
-    {
-        var buffer = new MemoryStream();
-        // Paths and descriptions stay readable (no \u escapes for non-ASCII); the output is never embedded in HTML.
-        var options = new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        using (var json = new Utf8JsonWriter(buffer, options))
-        {
-            json.WriteStartObject();
-            writeObject(json);
-            json.WriteEndObject();
-        }
-        stdout.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
-    }
-
-    /// <summary>A float array; a non-finite value (which JSON cannot spell) becomes null.</summary>
-    public static void WriteFloats(Utf8JsonWriter json, string name, ReadOnlySpan<float> values)
-    {
-        json.WriteStartArray(name);
-        foreach (float v in values)
-        {
-            if (float.IsFinite(v)) json.WriteNumberValue(v);
-            else json.WriteNullValue();
-        }
-        json.WriteEndArray();
-    }
-
-    /// <summary>A double; a non-finite value becomes null.</summary>
-    public static void WriteNumber(Utf8JsonWriter json, string name, double value)
-    {
-        if (double.IsFinite(value)) json.WriteNumber(name, value);
-        else json.WriteNull(name);
-    }
+    public static void WriteJson<T>(TextWriter stdout, T record, JsonTypeInfo<T> type) => stdout.WriteLine(DferJson.ToLine(record, type));
 
     /// <summary>Invariant-culture number text for tables, so output is the same on every machine.</summary>
     public static string Fixed(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// Writes rows as aligned columns separated by two spaces; columns listed in
-    /// <paramref name="rightAligned"/> (numbers) are right-aligned. The first row is the header.
+    /// Writes rows as a table; the first row is the header and columns listed in
+    /// <paramref name="rightAligned"/> (numbers) are right-aligned. At a terminal (see <see cref="Terminal"/>)
+    /// Spectre.Console draws it; otherwise (piped, redirected, captured) it is plain text, columns
+    /// separated by two spaces, exactly as scripts and tests read it.
     /// </summary>
     public static void WriteTable(TextWriter stdout, IReadOnlyList<string[]> rows, ISet<int>? rightAligned = null)
     {
         if (rows.Count == 0) return;
         // Cells may hold names from files and the command line: made inert and kept short like diagnostics.
         rows = rows.Select(row => row.Select(cell => SafeText.Line(cell, CliConsole.MaxLineLength)).ToArray()).ToList();
+        // A table wider than the terminal would wrap inside its cells (a number split over two lines): plain text then.
+        if (Terminal(stdout) is { } terminal && SpectreWidth(rows) <= terminal.Profile.Width) terminal.Write(SpectreTable(rows, rightAligned));
+        else WritePlainTable(stdout, rows, rightAligned);
+    }
+
+    /// <summary>
+    /// The one place that decides whether results are drawn for a person: a Spectre.Console console on
+    /// <paramref name="stdout"/> when it is this process's own standard output, not redirected, on a
+    /// terminal Spectre finds able to show ANSI; null otherwise (plain text).
+    /// </summary>
+    public static IAnsiConsole? Terminal(TextWriter stdout)
+    {
+        if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) return null;
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = AnsiSupport.Detect,
+            ColorSystem = ColorSystemSupport.Detect,
+            Interactive = InteractionSupport.Detect,
+        });
+        return console.Profile.Capabilities.Ansi ? console : null;
+    }
+
+    /// <summary>The characters a line of <see cref="SpectreTable"/> takes: each column's widest cell, a space each side and a rule between columns.</summary>
+    internal static int SpectreWidth(IReadOnlyList<string[]> rows) =>
+        Enumerable.Range(0, rows[0].Length).Sum(c => rows.Max(row => row[c].Length) + 3) + 1;
+
+    /// <summary>The rows (already made inert) as a Spectre.Console table: the first row is its header.</summary>
+    internal static Table SpectreTable(IReadOnlyList<string[]> rows, ISet<int>? rightAligned)
+    {
+        var table = new Table().Border(TableBorder.Simple);
+        for (int c = 0; c < rows[0].Length; c++)
+        {
+            var column = new TableColumn(new Text(rows[0][c], new Style(decoration: Decoration.Bold))).NoWrap();
+            table.AddColumn(rightAligned?.Contains(c) == true ? column.RightAligned() : column);
+        }
+        foreach (string[] row in rows.Skip(1)) table.AddRow(row.Select(cell => (IRenderable)new Text(cell)).ToArray());
+        return table;
+    }
+
+    /// <summary>Aligned columns separated by two spaces; the last column has no trailing padding.</summary>
+    private static void WritePlainTable(TextWriter stdout, IReadOnlyList<string[]> rows, ISet<int>? rightAligned)
+    {
         int columns = rows[0].Length;
         var widths = new int[columns];
         foreach (string[] row in rows)
@@ -131,7 +146,6 @@ internal static class Output
             {
                 if (c > 0) line.Append("  ");
                 bool right = rightAligned?.Contains(c) == true;
-                // The last column needs no trailing padding.
                 line.Append(right ? row[c].PadLeft(widths[c]) : c == columns - 1 ? row[c] : row[c].PadRight(widths[c]));
             }
             stdout.WriteLine(line.ToString());

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Dfer.Cli.Json;
 using Dfer.Cli.Scoring;
 using Dfer.Tensors;
 
@@ -113,23 +114,7 @@ internal static class BenchCommand
         return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 
-    private static void WriteJson(TextWriter stdout, Report r) =>
-        Output.WriteJson(stdout, json =>
-        {
-            json.WriteString("model", r.Model);
-            json.WriteString("backend", r.Backend);
-            json.WriteString("precision", r.Precision);
-            json.WriteNumber("batch", r.Batch);
-            Output.WriteNumber(json, "clips_per_s", r.ClipsPerSecond);
-            Output.WriteNumber(json, "latency_ms", r.LatencyMs);
-            Output.WriteNumber(json, "gflops_per_s", r.GflopsPerSecond);
-            json.WriteString("weights", r.Weights);
-            json.WriteString("device", r.Device);
-            json.WriteNumber("threads", r.Threads);
-            json.WriteNumber("repeats", r.Repeats);
-            if (r.Execution is not null) json.WriteString("execution", r.Execution);
-            if (r.StreamedClipsPerSecond is double s) Output.WriteNumber(json, "streamed_clips_per_s", s);
-        });
+    private static void WriteJson(TextWriter stdout, Report r) => Output.WriteJson(stdout, BenchJson.From(r), DferJson.Default.BenchJson);
 
     private static void WriteTable(TextWriter stdout, Report r) =>
         Output.WriteFacts(stdout, new[]

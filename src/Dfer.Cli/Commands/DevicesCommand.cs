@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using Dfer.Backends;
+using Dfer.Cli.Json;
 using Dfer.Devices.Cpu;
 
 namespace Dfer.Cli.Commands;
@@ -29,32 +30,7 @@ internal static class DevicesCommand
     }
 
     private static void WriteJson(TextWriter stdout, IReadOnlyList<BackendInfo> backends) =>
-        Output.WriteJson(stdout, json =>
-        {
-            json.WriteStartArray("backends");
-            foreach (BackendInfo b in backends)
-            {
-                json.WriteStartObject();
-                json.WriteString("name", b.Name);
-                json.WriteBoolean("available", b.Available);
-                json.WriteString("description", b.Description);
-                if (b.UnavailableReason is string reason) json.WriteString("unavailable_reason", reason);
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-            json.WriteStartObject("machine");
-            json.WriteNumber("logical_cores", Environment.ProcessorCount);
-            json.WriteString("os", RuntimeInformation.OSDescription);
-            json.WriteString("architecture", RuntimeInformation.ProcessArchitecture.ToString());
-            json.WriteString("dotnet", RuntimeInformation.FrameworkDescription);
-            json.WriteStartObject("simd");
-            json.WriteBoolean("avx2", Avx2.IsSupported);
-            json.WriteBoolean("avx512f", Avx512F.IsSupported);
-            json.WriteBoolean("fma", Fma.IsSupported);
-            json.WriteEndObject();
-            json.WriteString("cpu_kernels", CpuContext.Isa);
-            json.WriteEndObject();
-        });
+        Output.WriteJson(stdout, DevicesJson.From(backends), DferJson.Default.DevicesJson);
 
     private static void WriteTable(TextWriter stdout, IReadOnlyList<BackendInfo> backends)
     {

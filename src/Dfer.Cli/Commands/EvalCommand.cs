@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Dfer.Cli.Datasets;
+using Dfer.Cli.Json;
 using Dfer.Cli.Scoring;
 using Dfer.Models;
 using Dfer.Runtime;
@@ -69,36 +70,7 @@ internal static class EvalCommand
     }
 
     private static void WriteJson(TextWriter stdout, LoadedModel loaded, ClassificationMetrics m, int videos, int failed, IReadOnlyList<string> classes) =>
-        Output.WriteJson(stdout, json =>
-        {
-            json.WriteString("model", loaded.Model.Name);
-            json.WriteString("backend", loaded.Backend.Name);
-            json.WriteString("precision", loaded.Precision);
-            json.WriteString("weights", loaded.Weights.Source);
-            json.WriteNumber("videos", videos);
-            json.WriteNumber("evaluated", m.Total);
-            json.WriteNumber("failed", failed);
-            Output.WriteNumber(json, "uar", m.Uar);
-            Output.WriteNumber(json, "war", m.War);
-            json.WriteStartArray("classes");
-            foreach (string c in classes) json.WriteStringValue(c);
-            json.WriteEndArray();
-            json.WriteStartArray("recall");
-            foreach (double r in m.Recall)
-            {
-                if (double.IsFinite(r)) json.WriteNumberValue(r);
-                else json.WriteNullValue();
-            }
-            json.WriteEndArray();
-            json.WriteStartArray("confusion");
-            for (int t = 0; t < classes.Count; t++)
-            {
-                json.WriteStartArray();
-                for (int p = 0; p < classes.Count; p++) json.WriteNumberValue(m.Confusion[t, p]);
-                json.WriteEndArray();
-            }
-            json.WriteEndArray();
-        });
+        Output.WriteJson(stdout, EvalJson.From(loaded, m, videos, failed, classes), DferJson.Default.EvalJson);
 
     private static void WriteTable(TextWriter stdout, ClassificationMetrics m, int videos, int failed, IReadOnlyList<string> classes)
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
-using System.Text.Json;
 using Dfer.Backends;
+using Dfer.Cli.Json;
+using Dfer.Cli.Plots;
 using Dfer.Cli.Profiling;
 using Dfer.Cli.Scoring;
 using Dfer.Runtime;
@@ -37,7 +38,7 @@ internal static class ProfileCommand
         var repeats = NumberOptions.Int("--repeats", 3, 1, Limits.MaxPasses);
         repeats.Description = $"Profiled passes; each layer reports its median (at most {Limits.MaxPasses})";
         var trace = new Option<string?>("--trace") { Description = "Write a Chrome trace (opens in Perfetto or chrome://tracing): one event per layer per pass", HelpName = "FILE.json" };
-        var plot = new Option<string?>("--plot") { Description = "Draw the roofline with one point per layer as an SVG", HelpName = "FILE.svg" };
+        var plot = new Option<string?>("--plot") { Description = "Draw the roofline with one point per layer: .svg or .png by the extension", HelpName = "FILE.svg|png" };
         var top = NumberOptions.Int("--top", 10, 0, Limits.MaxTop);
         top.Description = "How many of the slowest layers to list";
         var command = new Command("profile", "Profile a model layer by layer: time, FLOPs, bytes, GFLOP/s, GB/s and roofline bound per layer")
@@ -60,7 +61,7 @@ internal static class ProfileCommand
         if (backends.Length > 1 && (settings.Trace is not null || settings.Plot is not null))
             throw new DferException("--trace and --plot describe one backend: drop them or --compare");
         CheckWritable(settings.Trace, ".json", "--trace");
-        CheckWritable(settings.Plot, ".svg", "--plot");
+        CheckWritable(settings.Plot, ".svg", "--plot", ".png");
         // Refused before any backend is opened or any model compiled: every backend of a --compare must compute in it.
         foreach (string name in backends)
             if (BackendRegistry.List().Any(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase)))
@@ -84,76 +85,27 @@ internal static class ProfileCommand
         }
         if (settings.Plot is string plotPath)
         {
-            RooflineSvg.Write(plotPath, profiles[0]);
+            RooflinePlot.Write(plotPath, profiles[0]);
             console.Progress($"wrote the roofline to {plotPath}");
         }
 
         if (settings.Format == Output.Json)
         {
-            if (profiles.Count == 1) Output.WriteJson(console.Out, json => WriteProfile(json, profiles[0]));
-            else Output.WriteJson(console.Out, json =>
-            {
-                json.WriteString("model", profiles[0].Model);
-                json.WriteNumber("batch", profiles[0].Batch);
-                json.WriteStartArray("profiles");
-                foreach (ProfileResult p in profiles)
-                {
-                    json.WriteStartObject();
-                    WriteProfile(json, p);
-                    json.WriteEndObject();
-                }
-                json.WriteEndArray();
-            });
+            if (profiles.Count == 1) Output.WriteJson(console.Out, ProfileJson.From(profiles[0]), DferJson.Default.ProfileJson);
+            else Output.WriteJson(console.Out, ProfileComparisonJson.From(profiles), DferJson.Default.ProfileComparisonJson);
         }
         else if (profiles.Count == 1) WriteTable(console.Out, profiles[0], settings.Top);
         else WriteComparison(console.Out, profiles);
         return ExitCodes.Ok;
     }
 
-    private static void CheckWritable(string? path, string extension, string option)
+    private static void CheckWritable(string? path, string extension, string option, string? orExtension = null)
     {
         if (path is null) return;
-        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
-            throw new DferException($"{option} {path}: name a {extension} file");
+        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase) && !(orExtension is not null && path.EndsWith(orExtension, StringComparison.OrdinalIgnoreCase)))
+            throw new DferException($"{option} {path}: name a {extension}{(orExtension is null ? "" : $" or {orExtension}")} file");
         string? dir = Path.GetDirectoryName(SharedOptions.FullPath(path));
         if (dir is not null && !Directory.Exists(dir)) throw DferException.ForFile(path, "its folder does not exist");
-    }
-
-    private static void WriteProfile(Utf8JsonWriter json, ProfileResult p)
-    {
-        json.WriteString("model", p.Model);
-        json.WriteString("backend", p.Backend);
-        json.WriteNumber("batch", p.Batch);
-        json.WriteString("precision", p.Precision);
-        json.WriteString("device", p.Device);
-        json.WriteNumber("repeats", p.Repeats);
-        json.WriteNumber("total_ms", p.TotalMs);
-        json.WriteNumber("layers_ms", p.LayersMs);
-        json.WriteNumber("uncovered_ms", p.UncoveredMs);
-        json.WriteString("uncovered", "input checks and upload, output download and the per-layer timing itself");
-        json.WriteNumber("flops", p.Flops);
-        json.WriteNumber("bytes", p.Layers.Sum(l => l.Bytes));
-        json.WriteStartObject("peaks");
-        if (p.Peaks.Gflops is double f) json.WriteNumber("gflops_per_s", f); else json.WriteNull("gflops_per_s");
-        if (p.Peaks.GBytesPerS is double b) json.WriteNumber("gbytes_per_s", b); else json.WriteNull("gbytes_per_s");
-        json.WriteString("source", p.Peaks.Source);
-        json.WriteEndObject();
-        json.WriteStartArray("layers");
-        foreach (LayerProfile l in p.Layers)
-        {
-            json.WriteStartObject();
-            json.WriteString("name", l.Name);
-            json.WriteString("op", l.Op);
-            json.WriteNumber("ms", l.Ms);
-            json.WriteNumber("flops", l.Flops);
-            json.WriteNumber("bytes", l.Bytes);
-            json.WriteNumber("gflops_per_s", l.GflopsPerS);
-            json.WriteNumber("gbytes_per_s", l.GBytesPerS);
-            json.WriteString("bound", l.Bound(p.Peaks));
-            if (l.PercentOfRoof(p.Peaks) is double pct) json.WriteNumber("percent_of_roof", pct);
-            json.WriteEndObject();
-        }
-        json.WriteEndArray();
     }
 
     private static string[] Row(LayerProfile l, ProfileResult p) =>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Dfer.Backends;
+using Dfer.Cli.Json;
 using Dfer.Models;
 using Dfer.Ops;
 using Dfer.Runtime;
@@ -160,71 +161,11 @@ internal static class ValidateCommand
 
     private static void WriteJson(TextWriter stdout, Settings settings, IReferenceOracle oracle, List<(BackendInfo Info, IBackend? Backend, string? Problem)> backends,
         List<CaseResult> results, IModel? model, StateDict? weights, IReadOnlyList<ModelCheck>? checks) =>
-        Output.WriteJson(stdout, json =>
-        {
-            json.WriteString("seed", settings.Seed.ToString());
-            json.WriteString("precision", settings.Precision.Name());
-            json.WriteString("reference", oracle.Description);
-            json.WriteStartArray("backends");
-            foreach (var (info, backend, problem) in backends)
-            {
-                json.WriteStartObject();
-                json.WriteString("name", info.Name);
-                json.WriteBoolean("available", backend is not null);
-                json.WriteString("precision", PrecisionFor(info.Name, settings.Precision).Name());
-                if (backend is not null) json.WriteString("device", backend.Device);
-                if (problem is not null) json.WriteString("reason", problem);
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-            json.WriteStartArray("cases");
-            foreach (CaseResult r in results)
-            {
-                json.WriteStartObject();
-                json.WriteString("op", r.Op);
-                json.WriteString("backend", r.Backend);
-                json.WriteString("case", r.Case);
-                json.WriteString("status", Status(r.Status));
-                Output.WriteNumber(json, "nmse", r.Nmse);
-                Output.WriteNumber(json, "max_abs_err", r.MaxAbsError);
-                json.WriteStartObject("tolerance");
-                json.WriteNumber("nmse", r.Tolerance.Nmse);
-                json.WriteNumber("atol", r.Tolerance.Atol);
-                json.WriteNumber("rtol", r.Tolerance.Rtol);
-                json.WriteEndObject();
-                if (r.Detail is not null) json.WriteString("detail", r.Detail);
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-            if (model is not null && checks is not null)
-            {
-                json.WriteStartObject("model");
-                json.WriteString("name", model.Name);
-                json.WriteString("weights", weights!.Source);
-                json.WriteString("input", Output.Shape(new[] { settings.Batch }.Concat(model.ClipShape)));
-                json.WriteString("baseline", "cpu");
-                json.WriteStartArray("backends");
-                foreach (ModelCheck c in checks)
-                {
-                    json.WriteStartObject();
-                    json.WriteString("backend", c.Backend);
-                    json.WriteString("precision", c.Precision);
-                    Output.WriteNumber(json, "max_abs_diff", c.MaxAbsDifference);
-                    Output.WriteNumber(json, "agreement", c.Agreement);
-                    ModelTolerance tol = c.Tolerance ?? ModelTolerance.Fp32;
-                    json.WriteStartObject("tolerance");
-                    json.WriteNumber("max_abs_logit", tol.MaxAbsLogit);
-                    json.WriteNumber("min_agreement", tol.MinAgreement);
-                    json.WriteEndObject();
-                    json.WriteBoolean("passed", c.Passed);
-                    json.WriteNumber("seconds", c.Seconds);
-                    Output.WriteFloats(json, "logits", c.Logits);
-                    json.WriteEndObject();
-                }
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-        });
+        Output.WriteJson(stdout, ValidateJson.From(settings.Seed, settings.Precision.Name(), oracle.Description,
+            backends.Select(b => new ValidateJson.BackendRun(b.Info.Name, b.Backend is not null, PrecisionFor(b.Info.Name, settings.Precision).Name(),
+                b.Backend?.Device, b.Problem)),
+            results, Status, model, weights, model is null ? null : Output.Shape(new[] { settings.Batch }.Concat(model.ClipShape)), checks),
+            DferJson.Default.ValidateJson);
 
     private static void WriteTable(TextWriter stdout, Settings settings, IReferenceOracle oracle, List<(BackendInfo Info, IBackend? Backend, string? Problem)> backends,
         List<CaseResult> results, IModel? model, IReadOnlyList<ModelCheck>? checks)

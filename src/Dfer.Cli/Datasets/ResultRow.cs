@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using Dfer.Cli.Commands;
+using Dfer.Cli.Json;
 
 namespace Dfer.Cli.Datasets;
 
@@ -136,29 +136,7 @@ internal sealed class ResultsFile : IDisposable
         else _writer.WriteLine(JsonLine(row));
     }
 
-    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    private static string JsonLine(ResultRow row)
-    {
-        var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
-        {
-            json.WriteStartObject();
-            json.WriteString("video", row.Video);
-            json.WriteString("input", row.Input);
-            if (row.Target is not null) json.WriteString("target", row.Target);
-            if (row.Ok)
-            {
-                json.WriteString("label", row.Label);
-                json.WriteNumber("clips", row.Clips);
-                Output.WriteFloats(json, "probabilities", row.Probabilities);
-                Output.WriteFloats(json, "logits", row.Logits);
-            }
-            else json.WriteString("error", row.Error);
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
-    }
+    private static string JsonLine(ResultRow row) => DferJson.ToLine(ResultRowJson.From(row), DferJson.Default.ResultRowJson);
 
     private static IEnumerable<string> CsvHeader(IReadOnlyList<string> classes) =>
         new[] { "video", "input", "target", "label", "clips" }

@@ -1,9 +1,8 @@
 using System.Reflection;
 using System.Security.Cryptography;
-using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Dfer.Cli.Commands;
+using Dfer.Cli.Json;
 using Dfer.Models;
 
 namespace Dfer.Cli.Datasets;
@@ -39,8 +38,6 @@ internal sealed class ResultsMetadata
     /// <summary>The longest value shown in a message about a differing field.</summary>
     private const int MaxShownChars = 80;
 
-    private static readonly JsonSerializerOptions Json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     // The fields as read (the last of two equal names wins) and the object as it is written.
     private readonly Dictionary<string, JsonElement> _fields = new(StringComparer.Ordinal);
     private readonly string _json;
@@ -68,30 +65,15 @@ internal sealed class ResultsMetadata
     {
         string version = typeof(ResultsMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
         bool csv = dataset.Source is not null && !Directory.Exists(dataset.Source);
-        var classes = new JsonArray();
-        foreach (string c in model.Classes) classes.Add(c);
-        var fields = new JsonObject
-        {
-            [FormatKey] = FormatVersion,
-            ["dfer_version"] = version,
-            ["model"] = model.Name,
-            ["weights"] = weightsPath ?? "generated",
-            ["weights_sha256"] = weightsPath is null ? $"generated (seed {SharedOptions.GeneratedWeightsSeed})" : Sha256(weightsPath),
-            ["weights_key"] = weightsKey,
-            ["precision"] = precision,
-            ["backend"] = backend,
-            ["classes"] = classes,
-            ["clip_frames"] = model.Protocol.Frames,
-            ["clip_size"] = model.Protocol.Size,
-            ["clip_resize"] = model.Protocol.Filter.ToString().ToLowerInvariant(),
-            ["clip_layout"] = model.Protocol.Layout.ToString().ToLowerInvariant(),
-            ["clip_sampling"] = model.Protocol.Sampling.ToString().ToLowerInvariant(),
-            ["jitter_seed"] = jitterSeed,
-            ["dataset"] = dataset.Source is null ? null : SharedOptions.FullPath(dataset.Source),
-            ["root"] = dataset.Root is null ? null : SharedOptions.FullPath(dataset.Root),
-            ["clip_folder"] = csv ? dataset.ClipFolder : null,
-        };
-        using var doc = JsonDocument.Parse(fields.ToJsonString(Json));
+        var fields = new ResultsMetadataJson(FormatVersion, version, model.Name, weightsPath ?? "generated",
+            weightsPath is null ? $"generated (seed {SharedOptions.GeneratedWeightsSeed})" : Sha256(weightsPath), weightsKey,
+            precision, backend, model.Classes, model.Protocol.Frames, model.Protocol.Size,
+            model.Protocol.Filter.ToString().ToLowerInvariant(), model.Protocol.Layout.ToString().ToLowerInvariant(),
+            model.Protocol.Sampling.ToString().ToLowerInvariant(), jitterSeed,
+            dataset.Source is null ? null : SharedOptions.FullPath(dataset.Source),
+            dataset.Root is null ? null : SharedOptions.FullPath(dataset.Root),
+            csv ? dataset.ClipFolder : null);
+        using var doc = JsonDocument.Parse(DferJson.ToLine(fields, DferJson.Default.ResultsMetadataJson));
         return new ResultsMetadata(doc.RootElement);
     }
 

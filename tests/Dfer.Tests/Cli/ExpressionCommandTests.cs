@@ -52,10 +52,13 @@ public class ExpressionCommandTests
         var drawn = Dfer.Pipelines.ExpressionPipeline.ReadFrames(overlay);
         Assert.That(drawn, Has.Count.EqualTo(10), "the overlay has every frame");
         Assert.That((drawn[0].Width, drawn[0].Height), Is.EqualTo((320, 320)));
-        string text = File.ReadAllText(svg);
-        Assert.That(text, Does.StartWith("<svg"));
-        Assert.That(text, Does.Contain("happy"));
-        Assert.That(System.Text.RegularExpressions.Regex.Matches(text, "<polyline").Count + System.Text.RegularExpressions.Regex.Matches(text, "<rect").Count, Is.GreaterThan(7));
+        var plot = System.Xml.Linq.XDocument.Load(svg);
+        System.Xml.Linq.XNamespace ns = "http://www.w3.org/2000/svg";
+        Assert.That(plot.Root!.Name, Is.EqualTo(ns + "svg"));
+        var texts = plot.Descendants(ns + "text").Select(t => t.Value.Trim()).ToList();
+        Assert.That(texts, Has.Some.StartsWith("smile.mp4: happy"), "the title names the clip's label");
+        Assert.That(texts.Count(t => Dfer.Models.EmotionClasses.Seven.Any(c => t.StartsWith(c + " "))), Is.EqualTo(7), "a legend entry per class");
+        Assert.That(plot.Descendants(ns + "path").Count(), Is.GreaterThan(7), "the seven lines and the face strip");
     }
 
     [Test]

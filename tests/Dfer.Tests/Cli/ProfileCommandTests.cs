@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Xml.Linq;
 using Dfer.Cli;
+using Dfer.Cli.Plots;
 using Dfer.Models;
 
 namespace Dfer.Tests.Cli;
@@ -49,8 +50,12 @@ public class ProfileCommandTests
         XDocument svg = XDocument.Load(plot);
         XNamespace ns = "http://www.w3.org/2000/svg";
         Assert.That(svg.Root!.Name, Is.EqualTo(ns + "svg"));
-        Assert.That(svg.Descendants(ns + "circle").Count(), Is.EqualTo(layers.Count(l => l.GetProperty("flops").GetInt64() > 0 && l.GetProperty("bytes").GetInt64() > 0)));
-        Assert.That(svg.Descendants(ns + "polyline").Count(), Is.EqualTo(1), "the roof");
+        var texts = svg.Descendants(ns + "text").Select(t => t.Value.Trim()).ToList();
+        Assert.That(texts, Has.Some.StartsWith("compute peak").And.Some.StartsWith("memory"), "the roof's values");
+        var slowest = layers.OrderByDescending(l => l.GetProperty("ms").GetDouble()).Take(RooflinePlot.Labelled).Select(l => l.GetProperty("name").GetString());
+        Assert.That(texts, Is.SupersetOf(slowest), "the slowest layers are labelled");
+        Assert.That(svg.Descendants(ns + "path").Count(p => string.Equals((string?)p.Attribute("stroke"), RooflinePlot.RoofColour, StringComparison.OrdinalIgnoreCase)),
+            Is.EqualTo(1), "the roof");
     }
 
     [Test]

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using Dfer.Cli.Datasets;
+using Dfer.Cli.Json;
 using Dfer.Cli.Scoring;
 using Dfer.Models;
 using Dfer.Runtime;
@@ -49,43 +49,7 @@ internal static class ClipInferCommand
     }
 
     private static void WriteJson(TextWriter stdout, LoadedModel loaded, List<ScoreJob> jobs) =>
-        Output.WriteJson(stdout, json =>
-        {
-            json.WriteString("model", loaded.Model.Name);
-            json.WriteString("backend", loaded.Backend.Name);
-            json.WriteString("precision", loaded.Precision);
-            json.WriteString("weights", loaded.Weights.Source);
-            json.WriteStartArray("results");
-            foreach (ScoreJob job in jobs.Where(j => j.Error is null))
-            {
-                if (job.PerClip)
-                    for (int c = 0; c < job.ClipCount; c++) WriteResult(json, job.Source, c, null, job.ClipResults[c]);
-                else WriteResult(json, job.Source, null, job.ClipCount, job.VideoResult(loaded.Model.Classes));
-            }
-            json.WriteEndArray();
-            json.WriteStartArray("errors");
-            foreach (ScoreJob job in jobs.Where(j => j.Error is not null))
-            {
-                json.WriteStartObject();
-                json.WriteString("input", job.Source);
-                json.WriteString("error", job.Error);
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-        });
-
-    /// <summary>A clip of an .npy has its index in the file; a video has the number of clips it was scored from.</summary>
-    private static void WriteResult(Utf8JsonWriter json, string path, int? index, int? clips, ClipResult result)
-    {
-        json.WriteStartObject();
-        json.WriteString("input", path);
-        if (index is int i) json.WriteNumber("index", i);
-        if (clips is int n) json.WriteNumber("clips", n);
-        Output.WriteFloats(json, "logits", result.Logits);
-        Output.WriteFloats(json, "probabilities", result.Probabilities);
-        json.WriteString("label", result.Label);
-        json.WriteEndObject();
-    }
+        Output.WriteJson(stdout, InferJson.From(loaded, jobs), DferJson.Default.InferJson);
 
     private static void WriteTable(TextWriter stdout, IModel model, List<ScoreJob> jobs)
     {

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Dfer.Backends;
+using Dfer.Cli.Json;
+using Dfer.Cli.Plots;
 using Dfer.Media;
 using Dfer.Models;
 using Dfer.Pipelines;
@@ -127,71 +128,9 @@ internal static class ExpressionInferCommand
     }
 
     private static void WriteJson(TextWriter stdout, IBackend backend, List<ExpressionReport> reports, List<(string Input, string Error)> errors) =>
-        Output.WriteJson(stdout, json =>
-        {
-            json.WriteString("model", ModelName);
-            json.WriteString("backend", backend.Name);
-            json.WriteString("precision", BackendRegistry.PrecisionName(backend));
-            json.WriteString("weights", $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: tiny_face_detector_model, face_expression_model");
-            json.WriteStartArray("classes");
-            foreach (string c in EmotionClasses.Seven) json.WriteStringValue(c);
-            json.WriteEndArray();
-            json.WriteStartArray("results");
-            foreach (var r in reports)
-            {
-                json.WriteStartObject();
-                json.WriteString("input", r.Input);
-                json.WriteNumber("frames", r.Frames.Count);
-                json.WriteNumber("frames_with_face", r.FramesWithFace);
-                json.WriteNumber("window", r.Window);
-                if (r.Fps is double fps) json.WriteNumber("fps", Math.Round(fps, 3));
-                else json.WriteNull("fps");
-                json.WriteStartArray("frame_size");
-                json.WriteNumberValue(r.FrameWidth);
-                json.WriteNumberValue(r.FrameHeight);
-                json.WriteEndArray();
-                json.WriteString("label", r.Label);
-                Output.WriteFloats(json, "probabilities", r.Probabilities);
-                json.WriteStartArray("per_frame");
-                foreach (var f in r.Frames)
-                {
-                    json.WriteStartObject();
-                    json.WriteNumber("frame", f.Index);
-                    if (r.Fps is double rate) json.WriteNumber("time", Math.Round(f.Index / rate, 3));
-                    if (f.Face is FaceBox b)
-                    {
-                        json.WriteStartObject("face");
-                        json.WriteNumber("x", Math.Round(b.X0, 1));
-                        json.WriteNumber("y", Math.Round(b.Y0, 1));
-                        json.WriteNumber("width", Math.Round(b.Width, 1));
-                        json.WriteNumber("height", Math.Round(b.Height, 1));
-                        json.WriteNumber("score", Math.Round(b.Score, 4));
-                        json.WriteEndObject();
-                        Output.WriteFloats(json, "probabilities", f.Probabilities);
-                        Output.WriteFloats(json, "smoothed", f.Smoothed);
-                        json.WriteString("label", f.Label);
-                    }
-                    else
-                    {
-                        json.WriteNull("face");
-                        json.WriteNull("label");
-                    }
-                    json.WriteEndObject();
-                }
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-            json.WriteStartArray("errors");
-            foreach (var (input, error) in errors)
-            {
-                json.WriteStartObject();
-                json.WriteString("input", input);
-                json.WriteString("error", error);
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-        });
+        Output.WriteJson(stdout, ExpressionJson.From(ModelName, backend.Name, BackendRegistry.PrecisionName(backend),
+            $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: tiny_face_detector_model, face_expression_model", reports, errors),
+            DferJson.Default.ExpressionJson);
 
     private static void WriteText(TextWriter stdout, List<ExpressionReport> reports, bool frames, string? timeline)
     {
