@@ -123,7 +123,7 @@ public sealed partial class NoOutsideReferencesTests
     /// The repository's files, relative with '/' separators: what git tracks plus new files it does not
     /// ignore; without git, every file below the root except .git, bin, obj and build folders.
     /// </summary>
-    private static IReadOnlyList<string> RepositoryFiles(string root)
+    internal static IReadOnlyList<string> RepositoryFiles(string root)
     {
         try
         {
@@ -152,7 +152,7 @@ public sealed partial class NoOutsideReferencesTests
             .ToArray();
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var d = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); d != null; d = d.Parent)
             if (File.Exists(Path.Combine(d.FullName, "Dfer.sln"))) return d.FullName;
