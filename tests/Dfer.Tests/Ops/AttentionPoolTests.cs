@@ -136,7 +136,7 @@ public class AttentionPoolTests
         Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 1, 5, Zeros(40, 1, 3, 1, 5)));   // N = 1: no unbiased variance
         Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5) with { FcWeight = new float[195] }));   // fc [5, Lout = 40]
         Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5) with { ConvWeight = new float[8] }));   // pwconv [1, 3, 3]
-        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 3, 5, null!));
+        Assert.Throws<ArgumentNullException>(() => new AttentionPoolOp(40, 4, 3, 5, null!));
         var wide = new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 2, 3, 5));
         Assert.That(wide.PooledLength, Is.EqualTo(45));
     }
