@@ -117,9 +117,21 @@ public sealed class M3dfel : IModel
                 sd[$"lstm.weight_ih_l{l}{d}"].Data, sd[$"lstm.weight_hh_l{l}{d}"].Data,
                 sd[$"lstm.bias_ih_l{l}{d}"].Data, sd[$"lstm.bias_hh_l{l}{d}"].Data)).ToArray()).ToArray()), x);
         // Steps 4-8 of docs/models/m3dfel.md (to_qkv, attention, DMIN, gate, pwconv, fc) as one fused op.
-        int logits = g.Add("head", new AttentionPoolOp(2 * Hidden, Heads, Instances, sd["to_qkv.weight"].Data,
-            sd["norm.mean_weight"].Data, sd["norm.var_weight"].Data, sd["norm.weight"].Data, sd["norm.bias"].Data, 1e-5,
-            3, 1, sd["pwconv.weight"].Data, sd["pwconv.bias"].Data[0], EmotionClasses.Seven.Count, sd["fc.weight"].Data, sd["fc.bias"].Data), ori);
+        int logits = g.Add("head", new AttentionPoolOp(2 * Hidden, Heads, Instances, EmotionClasses.Seven.Count, new AttentionPoolWeights
+        {
+            Qkv = sd["to_qkv.weight"].Data,
+            MeanWeight = sd["norm.mean_weight"].Data,
+            VarWeight = sd["norm.var_weight"].Data,
+            NormWeight = sd["norm.weight"].Data,
+            NormBias = sd["norm.bias"].Data,
+            Eps = 1e-5,
+            ConvKernel = 3,
+            ConvPad = 1,
+            ConvWeight = sd["pwconv.weight"].Data,
+            ConvBias = sd["pwconv.bias"].Data[0],
+            FcWeight = sd["fc.weight"].Data,
+            FcBias = sd["fc.bias"].Data,
+        }), ori);
         int probs = g.Add("probabilities", new SoftmaxOp(), logits);
         g.Outputs["logits"] = logits;
         g.Outputs["probabilities"] = probs;

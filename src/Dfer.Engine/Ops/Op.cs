@@ -6,7 +6,7 @@ namespace Dfer.Ops;
 /// An op instance: its parameters and (already folded) weights, shape inference and cost
 /// accounting. It holds no kernel; backends pick kernels by <see cref="Kind"/>.
 /// </summary>
-public abstract class Op
+public abstract partial class Op
 {
     public abstract OpKind Kind { get; }
 

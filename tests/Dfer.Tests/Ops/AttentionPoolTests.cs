@@ -52,8 +52,12 @@ public class AttentionPoolTests
         var rng = new DeterministicRandom(TestSeed.Use(7));
         float[] qk = rng.Uniform(8, -2, 2);
         float[] wqkv = [.. qk, 1, 0, 0, 1];   // q rows, k rows (random), v rows = identity
-        var op = new AttentionPoolOp(2, 1, 2, wqkv, [0, 0], [0, 0], [1, 1], [0, 0], 0.5,
-            3, 1, [0, 1, 0, 2, 0, 0], 0.25f, 3, [1, 0, 0, 1, 1, -1], [0.1f, 0.2f, 0.3f]);
+        var op = new AttentionPoolOp(2, 1, 2, 3, new AttentionPoolWeights
+        {
+            Qkv = wqkv, MeanWeight = [0, 0], VarWeight = [0, 0], NormWeight = [1, 1], NormBias = [0, 0], Eps = 0.5,
+            ConvKernel = 3, ConvPad = 1, ConvWeight = [0, 1, 0, 2, 0, 0], ConvBias = 0.25f,
+            FcWeight = [1, 0, 0, 1, 1, -1], FcBias = [0.1f, 0.2f, 0.3f],
+        });
         double g0 = Sigmoid(-0.5), g1 = 3 * Sigmoid(0.5);
         double o0 = 0.25 + g0, o1 = 0.25 + g1 + 2 * g0;
         double[] expected = [0.1 + o0, 0.2 + o1, 0.3 + o0 - o1];   // 0.72754067, 3.07245933, −1.94491866
@@ -75,8 +79,11 @@ public class AttentionPoolTests
     {
         float s = (float)Math.Sqrt(Math.Log(3));
         float[] wqkv = [s, 0, 0, s, s, 0, 0, s, 1, 0, 0, 1];
-        var op = new AttentionPoolOp(2, 2, 2, wqkv, [0.3f, -0.2f], [0, 0], [1, 1], [0, 0], 0.03125,
-            1, 0, [1, 1], 0f, 1, [1, 2], [0f]);
+        var op = new AttentionPoolOp(2, 2, 2, 1, new AttentionPoolWeights
+        {
+            Qkv = wqkv, MeanWeight = [0.3f, -0.2f], VarWeight = [0, 0], NormWeight = [1, 1], NormBias = [0, 0], Eps = 0.03125,
+            ConvKernel = 1, ConvPad = 0, ConvWeight = [1, 1], ConvBias = 0f, FcWeight = [1, 2], FcBias = [0f],
+        });
         // Mean weights need not be equal: μ_in = μ_ln, so any mix gives the same μ.
         float[] y = RunOn(backend, op, [1, 0, 0, 1], [1, 2, 2]);
 
@@ -124,11 +131,13 @@ public class AttentionPoolTests
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 4, 40]]));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 3, 41]]));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[6, 40]]));
-        float[] W(int n) => new float[n];
-        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 3, 3, W(4800), W(2), W(2), W(40), W(40), 1e-5, 3, 1, W(9), 0, 5, W(200), W(5)));   // heads ∤ d
-        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 1, W(4800), W(2), W(2), W(40), W(40), 1e-5, 3, 1, W(3), 0, 5, W(200), W(5)));   // N = 1: no unbiased variance
-        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 3, W(4800), W(2), W(2), W(40), W(40), 1e-5, 3, 1, W(9), 0, 5, W(195), W(5)));   // fc [5, Lout = 40]
-        var wide = new AttentionPoolOp(40, 4, 3, W(4800), W(2), W(2), W(40), W(40), 1e-5, 2, 3, W(6), 0, 5, W(5 * 45), W(5));
+        Assert.That(new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5)).PooledLength, Is.EqualTo(40));
+        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 3, 3, 5, Zeros(40, 3, 3, 1, 5)));   // heads ∤ d
+        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 1, 5, Zeros(40, 1, 3, 1, 5)));   // N = 1: no unbiased variance
+        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5) with { FcWeight = new float[195] }));   // fc [5, Lout = 40]
+        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5) with { ConvWeight = new float[8] }));   // pwconv [1, 3, 3]
+        Assert.Throws<ArgumentNullException>(() => new AttentionPoolOp(40, 4, 3, 5, null!));
+        var wide = new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 2, 3, 5));
         Assert.That(wide.PooledLength, Is.EqualTo(45));
     }
 
@@ -167,10 +176,18 @@ public class AttentionPoolTests
     {
         foreach (var c in OpCases.For("attentionpool"))
             Assert.That(AttentionPoolCuda.Unsupported((AttentionPoolOp)c.Op), Is.Null, c.Name);
-        float[] W(long n) => new float[n];
-        var manyScores = new AttentionPoolOp(64, 32, 6, W(3 * 64 * 64), W(2), W(2), W(64), W(64), 1e-5, 3, 1, W(18), 0, 2, W(128), W(2));
+        var manyScores = new AttentionPoolOp(64, 32, 6, 2, Zeros(64, 6, 3, 1, 2));
         Assert.That(AttentionPoolCuda.Unsupported(manyScores), Does.Contain("1152"));
-        var longPool = new AttentionPoolOp(2, 1, 2, W(12), W(2), W(2), W(2), W(2), 1e-5, 1, 2, W(2), 0, 1, W(6), W(1));
+        var longPool = new AttentionPoolOp(2, 1, 2, 1, Zeros(2, 2, 1, 2, 1));
         Assert.That(AttentionPoolCuda.Unsupported(longPool), Does.Contain("output length 6"));
     }
+
+    /// <summary>All-zero weights of the sizes a head of d features, n instances, pwconv (k, p) and these classes needs.</summary>
+    private static AttentionPoolWeights Zeros(int d, int n, int k, int p, int classes) => new()
+    {
+        Qkv = new float[3 * d * d], MeanWeight = new float[2], VarWeight = new float[2],
+        NormWeight = new float[d], NormBias = new float[d], Eps = 1e-5,
+        ConvKernel = k, ConvPad = p, ConvWeight = new float[n * k], ConvBias = 0,
+        FcWeight = new float[classes * (d + 2 * p - k + 1)], FcBias = new float[classes],
+    };
 }

@@ -30,22 +30,42 @@ public sealed class AttentionPoolKind : OpKind<AttentionPoolOp>
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
         // (b, n, d, heads, classes, k, p): tiny; odd (d 40, a head dim of 10, 3 instances, 5 classes);
-        // odd with a wide kernel, padding 2 and a head dim of 7; M3DFEL's head at batch 1 and 3.
+        // odd with a wide kernel, padding 2 and a head dim of 7; M3DFEL's head at batch 1, 2 and 3.
+        // The head's DMIN, gate and pwconv have no op of their own, so the odd shapes the dmin, gate
+        // and conv1d cases covered are here: one feature; fewer features than a SIMD vector (7, with
+        // 5 instances); a feature count one past a multiple of 8 (129, 4 samples of 3 instances); 13
+        // features through a kernel of 5 with padding 2.
         var shapes = new (int b, int n, int d, int h, int cls, int k, int p)[]
         {
             (1, 2, 2, 1, 1, 1, 0),
             (2, 3, 40, 4, 5, 3, 1),
             (3, 2, 35, 5, 3, 5, 2),
+            (1, 2, 1, 1, 2, 1, 0),
+            (3, 5, 7, 7, 2, 3, 1),
+            (4, 3, 129, 3, 7, 3, 1),
+            (2, 3, 13, 1, 4, 5, 2),
             (1, 4, 1024, 8, 7, 3, 1),
+            (2, 4, 1024, 8, 7, 3, 1),
             (3, 4, 1024, 8, 7, 3, 1),
         };
         return shapes.Select(c =>
         {
             int lout = c.d + 2 * c.p - c.k + 1;
-            var op = new AttentionPoolOp(c.d, c.h, c.n, Weights(rng, 3 * c.d * c.d, c.d),
-                rng.Uniform(2, -1, 1), rng.Uniform(2, -1, 1), rng.Uniform(c.d, 0.5f, 1.5f), rng.Uniform(c.d, -0.5f, 0.5f), 1e-5,
-                c.k, c.p, Weights(rng, c.n * c.k, c.n * c.k), rng.Uniform(1, -0.5f, 0.5f)[0],
-                c.cls, Weights(rng, c.cls * lout, lout), rng.Uniform(c.cls, -0.5f, 0.5f));
+            var op = new AttentionPoolOp(c.d, c.h, c.n, c.cls, new AttentionPoolWeights
+            {
+                Qkv = Weights(rng, 3 * c.d * c.d, c.d),
+                MeanWeight = rng.Uniform(2, -1, 1),
+                VarWeight = rng.Uniform(2, -1, 1),
+                NormWeight = rng.Uniform(c.d, 0.5f, 1.5f),
+                NormBias = rng.Uniform(c.d, -0.5f, 0.5f),
+                Eps = 1e-5,
+                ConvKernel = c.k,
+                ConvPad = c.p,
+                ConvWeight = Weights(rng, c.n * c.k, c.n * c.k),
+                ConvBias = rng.Uniform(1, -0.5f, 0.5f)[0],
+                FcWeight = Weights(rng, c.cls * lout, lout),
+                FcBias = rng.Uniform(c.cls, -0.5f, 0.5f),
+            });
             return new OpCase($"attentionpool(b={c.b},n={c.n},d={c.d},heads={c.h},classes={c.cls},k={c.k},p={c.p})", op, new[] { new[] { c.b, c.n, c.d } });
         }).ToArray();
     }

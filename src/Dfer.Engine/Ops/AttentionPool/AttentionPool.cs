@@ -1,8 +1,3 @@
-using Dfer.Ops.Attention;
-using Dfer.Ops.Conv1d;
-using Dfer.Ops.Dmin;
-using Dfer.Ops.Linear;
-
 namespace Dfer.Ops.AttentionPool;
 
 /// <summary>
@@ -22,29 +17,25 @@ namespace Dfer.Ops.AttentionPool;
 /// </summary>
 public sealed class AttentionPoolOp : Op
 {
-    public AttentionPoolOp(int dim, int heads, int instances, float[] qkvWeight,
-        float[] meanWeight, float[] varWeight, float[] normWeight, float[] normBias, double eps,
-        int convKernel, int convPad, float[] convWeight, float convBias,
-        int classes, float[] fcWeight, float[] fcBias, double? scale = null)
+    public AttentionPoolOp(int dim, int heads, int instances, int classes, AttentionPoolWeights weights, double? scale = null)
     {
+        ArgumentNullException.ThrowIfNull(weights);
+        int convKernel = weights.ConvKernel, convPad = weights.ConvPad;
         if (dim < 1 || heads < 1 || dim % heads != 0) throw new ArgumentException($"attentionpool: dim {dim} must be a positive multiple of heads {heads}");
         if (instances < 2) throw new ArgumentException($"attentionpool: DMIN's unbiased variance needs at least 2 instances, got {instances}");
         if (convKernel < 1 || convPad < 0) throw new ArgumentException($"attentionpool: conv kernel {convKernel}, padding {convPad}");
         int lout = dim + 2 * convPad - convKernel + 1;
         if (lout < 1) throw new ArgumentException($"attentionpool: conv kernel {convKernel} with padding {convPad} leaves no output of length {dim}");
         if (classes < 1) throw new ArgumentException($"attentionpool: {classes} classes");
-        Check(qkvWeight, 3L * dim * dim, $"qkv weight [{3 * dim}, {dim}]");
-        Check(meanWeight, 2, "dmin mean_weight [2]");
-        Check(varWeight, 2, "dmin var_weight [2]");
-        Check(normWeight, dim, $"dmin weight [{dim}]");
-        Check(normBias, dim, $"dmin bias [{dim}]");
-        Check(convWeight, (long)instances * convKernel, $"pwconv weight [1, {instances}, {convKernel}]");
-        Check(fcWeight, (long)classes * lout, $"fc weight [{classes}, {lout}]");
-        Check(fcBias, classes, $"fc bias [{classes}]");
-        Dim = dim; Heads = heads; Instances = instances; QkvWeight = qkvWeight;
-        MeanWeight = meanWeight; VarWeight = varWeight; NormWeight = normWeight; NormBias = normBias; Eps = eps;
-        ConvKernel = convKernel; ConvPad = convPad; ConvWeight = convWeight; ConvBias = convBias;
-        Classes = classes; FcWeight = fcWeight; FcBias = fcBias;
+        Check(weights.Qkv, 3L * dim * dim, $"qkv weight [{3 * dim}, {dim}]");
+        Check(weights.MeanWeight, 2, "dmin mean_weight [2]");
+        Check(weights.VarWeight, 2, "dmin var_weight [2]");
+        Check(weights.NormWeight, dim, $"dmin weight [{dim}]");
+        Check(weights.NormBias, dim, $"dmin bias [{dim}]");
+        Check(weights.ConvWeight, (long)instances * convKernel, $"pwconv weight [1, {instances}, {convKernel}]");
+        Check(weights.FcWeight, (long)classes * lout, $"fc weight [{classes}, {lout}]");
+        Check(weights.FcBias, classes, $"fc bias [{classes}]");
+        Dim = dim; Heads = heads; Instances = instances; Classes = classes; Weights = weights;
         Scale = scale ?? 1.0 / Math.Sqrt(dim / heads);
     }
 
@@ -59,25 +50,27 @@ public sealed class AttentionPoolOp : Op
     public int HeadDim => Dim / Heads;
     /// <summary>N: instances per sample, also pwconv's input channels.</summary>
     public int Instances { get; }
+    /// <summary>The learned tensors and pwconv/DMIN settings.</summary>
+    public AttentionPoolWeights Weights { get; }
     /// <summary>[3D, D]: q, k, v projections stacked (PyTorch's to_qkv.weight).</summary>
-    public float[] QkvWeight { get; }
+    public float[] QkvWeight => Weights.Qkv;
     public double Scale { get; }
-    public float[] MeanWeight { get; }
-    public float[] VarWeight { get; }
-    public float[] NormWeight { get; }
-    public float[] NormBias { get; }
-    public double Eps { get; }
-    public int ConvKernel { get; }
-    public int ConvPad { get; }
+    public float[] MeanWeight => Weights.MeanWeight;
+    public float[] VarWeight => Weights.VarWeight;
+    public float[] NormWeight => Weights.NormWeight;
+    public float[] NormBias => Weights.NormBias;
+    public double Eps => Weights.Eps;
+    public int ConvKernel => Weights.ConvKernel;
+    public int ConvPad => Weights.ConvPad;
     /// <summary>[N, k] (PyTorch's pwconv.weight [1, N, k]).</summary>
-    public float[] ConvWeight { get; }
-    public float ConvBias { get; }
+    public float[] ConvWeight => Weights.ConvWeight;
+    public float ConvBias => Weights.ConvBias;
     /// <summary>pwconv's output length, fc's input features: D + 2p − k + 1.</summary>
     public int PooledLength => Dim + 2 * ConvPad - ConvKernel + 1;
     public int Classes { get; }
     /// <summary>[classes, Lout].</summary>
-    public float[] FcWeight { get; }
-    public float[] FcBias { get; }
+    public float[] FcWeight => Weights.FcWeight;
+    public float[] FcBias => Weights.FcBias;
 
     public override OpKind Kind => AttentionPoolKind.Instance;
     public override int InputCount => 1;
@@ -108,18 +101,36 @@ public sealed class AttentionPoolOp : Op
         long fc = 2 * b * Classes * PooledLength;
         return qkv + attention + elementwise + conv + fc;
     }
-
-    /// <summary>
-    /// The same computation as the engine's separate ops (to_qkv, attention, norm, gate, pwconv,
-    /// fc), for the CPU and ILGPU kernels that run it by composing those ops' kernels.
-    /// </summary>
-    internal AttentionPoolParts Parts() => new(
-        new LinearOp(Dim, 3 * Dim, QkvWeight, null),
-        new AttentionOp(Heads, HeadDim, Scale),
-        new DminOp(Dim, MeanWeight, VarWeight, NormWeight, NormBias, Eps),
-        new Conv1dOp(Instances, 1, ConvKernel, ConvPad, ConvWeight, new[] { ConvBias }),
-        new LinearOp(PooledLength, Classes, FcWeight, FcBias));
 }
 
-/// <summary>The separate ops <see cref="AttentionPoolOp"/> fuses (the gate needs no parameters).</summary>
-internal sealed record AttentionPoolParts(LinearOp Qkv, AttentionOp Attention, DminOp Norm, Conv1dOp Conv, LinearOp Fc);
+/// <summary>
+/// The learned tensors and the DMIN/pwconv settings of M3DFEL's head, by their checkpoint names
+/// (to_qkv, norm.*, pwconv.*, fc.*); <see cref="AttentionPoolOp"/> checks their sizes.
+/// </summary>
+public sealed record AttentionPoolWeights
+{
+    /// <summary>to_qkv.weight [3·D, D], no bias.</summary>
+    public required float[] Qkv { get; init; }
+    /// <summary>norm.mean_weight [2]: logits of the instance/layer mix of the mean.</summary>
+    public required float[] MeanWeight { get; init; }
+    /// <summary>norm.var_weight [2]: logits of the instance/layer mix of the variance.</summary>
+    public required float[] VarWeight { get; init; }
+    /// <summary>norm.weight [D].</summary>
+    public required float[] NormWeight { get; init; }
+    /// <summary>norm.bias [D].</summary>
+    public required float[] NormBias { get; init; }
+    /// <summary>DMIN's epsilon.</summary>
+    public required double Eps { get; init; }
+    /// <summary>pwconv's kernel size along the feature axis.</summary>
+    public required int ConvKernel { get; init; }
+    /// <summary>pwconv's zero padding on each side of the feature axis.</summary>
+    public required int ConvPad { get; init; }
+    /// <summary>pwconv.weight [1, N, k].</summary>
+    public required float[] ConvWeight { get; init; }
+    /// <summary>pwconv.bias (one output channel).</summary>
+    public required float ConvBias { get; init; }
+    /// <summary>fc.weight [classes, L'].</summary>
+    public required float[] FcWeight { get; init; }
+    /// <summary>fc.bias [classes].</summary>
+    public required float[] FcBias { get; init; }
+}

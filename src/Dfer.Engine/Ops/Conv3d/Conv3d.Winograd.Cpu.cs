@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using Dfer.Devices.Cpu;
+using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Conv3d;
@@ -18,7 +19,7 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
     private const int Xi = 16;
 
     private readonly Conv3dOp _op;
-    private readonly Conv3dCpu[] _products;
+    private readonly ImplicitGemm[] _products;
     private readonly NativeBuffer _bias;
     private readonly NativeBuffer _zeros;
     private readonly WinogradWork _work;
@@ -59,7 +60,7 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                 u[r * 4 + 3][dst] = (float)c;
             }
         }
-        _products = u.Select(w => new Conv3dCpu(new Conv3dOp(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), w, null, false, false))).ToArray();
+        _products = u.Select(w => new ImplicitGemm(new ConvGeometry(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), false), w, null)).ToArray();
         _bias = new NativeBuffer(op.Cout * sizeof(float));
         op.Bias.CopyTo(new Span<float>(_bias.Pointer, op.Cout));
         _zeros = new NativeBuffer(op.Cin * sizeof(float));
@@ -158,7 +159,7 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         {
             var g = _g;
             int sample = index / g.Blocks, a0 = index % g.Blocks * g.Rows, rows = Math.Min(g.Rows, g.Th - a0);
-            var scratch = _ctx!.ScratchBuffer(thread, g.VFloats + g.MFloats + Conv3dCpu.ScratchFloats);
+            var scratch = _ctx!.ScratchBuffer(thread, g.VFloats + g.MFloats + ImplicitGemm.ScratchFloats);
             float* v = (float*)scratch.Pointer, m = v + g.VFloats, direct = m + g.MFloats;
             long frame = (long)g.Rows * g.Tw * g.Cin;
             for (int xi = 0; xi < Xi; xi++)

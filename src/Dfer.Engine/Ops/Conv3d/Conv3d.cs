@@ -35,8 +35,6 @@ public sealed class Conv3dOp : Op
     /// <summary>Zero border the input must carry (or be given) on each side: the padding, per [N,T,H,W,C] axis.</summary>
     public int[] InputHalo => new[] { 0, Pad.T, Pad.H, Pad.W, 0 };
 
-    public static int OutExtent(int size, int k, int s, int p) => (size + 2 * p - k) / s + 1;
-
     /// <summary>Output shape for input <paramref name="x"/> [N,T,H,W,Cin] (the residual, if any, has the same).</summary>
     public int[] ConvOutputShape(int[] x)
     {

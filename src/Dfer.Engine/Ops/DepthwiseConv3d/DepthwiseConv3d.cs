@@ -35,7 +35,6 @@ public sealed class DepthwiseConv3dOp : Op
     public override OpKind Kind => DepthwiseConv3dKind.Instance;
     public override int InputCount => 1;
 
-    public static int OutExtent(int size, int k, int s, int p) => (size + 2 * p - k) / s + 1;
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {

@@ -1,7 +1,7 @@
 using Dfer.Devices.Cpu;
 using Dfer.Ops.FrameSample;
 using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Linear;
+using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Lifting;

@@ -1,5 +1,5 @@
 using Dfer.Devices.Cpu;
-using Dfer.Ops.Linear;
+using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Lstm;

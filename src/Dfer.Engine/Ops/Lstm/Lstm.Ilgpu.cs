@@ -1,5 +1,5 @@
 using Dfer.Devices.Ilgpu;
-using Dfer.Ops.Linear;
+using Dfer.Primitives.Ilgpu;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -34,8 +34,8 @@ public sealed class LstmIlgpu : IIlgpuKernel
             int inSize = l == 0 ? op.InputSize : op.Hidden * op.Directions;
             var bias = new float[h4];
             for (int g = 0; g < h4; g++) bias[g] = cell.Bih[g] + cell.Bhh[g];
-            return (device.Upload(LinearIlgpu.Transpose(cell.Wih, h4, inSize)), device.Upload(bias),
-                device.Upload(LinearIlgpu.Transpose(cell.Whh, h4, op.Hidden)));
+            return (device.Upload(IlgpuDenseRows.Transpose(cell.Wih, h4, inSize)), device.Upload(bias),
+                device.Upload(IlgpuDenseRows.Transpose(cell.Whh, h4, op.Hidden)));
         }).ToArray()).ToArray();
     }
 
@@ -48,7 +48,7 @@ public sealed class LstmIlgpu : IIlgpuKernel
         Ensure(device, ref _cellState, (long)batch * hid);
         if (_op.Layers.Length > 1) Ensure(device, ref _between, rows * dirs * hid);
 
-        var gemv = device.Kernel(LinearIlgpu.Gemv, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearIlgpu.Gemv));
+        var gemv = device.Kernel(IlgpuDenseRows.Gemv, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuDenseRows.Gemv));
         var step = device.Kernel(Step, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LstmIlgpuParams>(Step));
         ArrayView<float> layerInput = inputs[0];
         int inSize = x[2];

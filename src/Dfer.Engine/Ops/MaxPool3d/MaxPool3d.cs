@@ -29,9 +29,9 @@ public sealed class MaxPool3dOp : Op
         ExpectInputs(inputs);
         var x = inputs[0];
         if (x.Length != 5) throw ShapeError(Kind, "expects [N, T, H, W, C]", x);
-        int to = Conv3d.Conv3dOp.OutExtent(x[1], Kernel.T, Stride.T, Pad.T);
-        int ho = Conv3d.Conv3dOp.OutExtent(x[2], Kernel.H, Stride.H, Pad.H);
-        int wo = Conv3d.Conv3dOp.OutExtent(x[3], Kernel.W, Stride.W, Pad.W);
+        int to = OutExtent(x[1], Kernel.T, Stride.T, Pad.T);
+        int ho = OutExtent(x[2], Kernel.H, Stride.H, Pad.H);
+        int wo = OutExtent(x[3], Kernel.W, Stride.W, Pad.W);
         if (to <= 0 || ho <= 0 || wo <= 0 || x[1] + 2 * Pad.T < Kernel.T || x[2] + 2 * Pad.H < Kernel.H || x[3] + 2 * Pad.W < Kernel.W)
             throw ShapeError(Kind, "input is smaller than the kernel", x);
         return new[] { x[0], to, ho, wo, x[4] };

@@ -1,5 +1,3 @@
-using Dfer.Ops.Reshape;
-
 namespace Dfer.Ops.Permute;
 
 /// <summary>
@@ -25,13 +23,13 @@ public sealed class PermuteOp : Op
     public override int InputCount => 1;
 
     /// <summary>The input viewed as <see cref="ViewShape"/> with -1 resolved.</summary>
-    public int[] ResolvedView(int[] input) => ReshapeOp.Resolve(ViewShape, Tensors.Tensor.ElementCountOf(input), Kind, input);
+    public int[] ResolvedView(int[] input) => ResolveView(ViewShape, Tensors.Tensor.ElementCountOf(input), Kind, input);
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
         ExpectInputs(inputs);
         var v = ResolvedView(inputs[0]);
-        return ReshapeOp.Resolve(OutShape, Tensors.Tensor.ElementCountOf(v), Kind, inputs[0]);
+        return ResolveView(OutShape, Tensors.Tensor.ElementCountOf(v), Kind, inputs[0]);
     }
 
 }

@@ -16,23 +16,7 @@ public sealed class ReshapeOp : Op
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
         ExpectInputs(inputs);
-        return Resolve(Shape, Tensors.Tensor.ElementCountOf(inputs[0]), Kind, inputs[0]);
-    }
-
-    /// <summary>Fills in a −1 dimension so the shape holds <paramref name="count"/> elements.</summary>
-    internal static int[] Resolve(int[] shape, long count, OpKind kind, int[] from)
-    {
-        var result = (int[])shape.Clone();
-        int infer = Array.IndexOf(result, -1);
-        long known = 1;
-        for (int i = 0; i < result.Length; i++) if (i != infer) known *= result[i];
-        if (infer >= 0)
-        {
-            if (known == 0 || count % known != 0) throw ShapeError(kind, $"cannot view as {Tensors.Tensor.FormatShape(shape)}", from);
-            result[infer] = (int)(count / known);
-        }
-        else if (known != count) throw ShapeError(kind, $"cannot view as {Tensors.Tensor.FormatShape(shape)}", from);
-        return result;
+        return ResolveView(Shape, Tensors.Tensor.ElementCountOf(inputs[0]), Kind, inputs[0]);
     }
 
 }

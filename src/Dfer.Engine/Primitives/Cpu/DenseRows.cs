@@ -1,0 +1,54 @@
+using Dfer.Devices.Cpu;
+using Dfer.Tensors;
+
+namespace Dfer.Primitives.Cpu;
+
+/// <summary>
+/// <c>y[m,n] = bias[n] + Σ_k x[m,k]·W[n,k]</c> over dense rows, W row-major [N, K] as PyTorch
+/// stores it (nn.Linear): <see cref="RowGemm"/>'s register tiles for more than a handful of rows,
+/// <see cref="GemmNt"/>'s dot products for the few rows of a model head.
+/// </summary>
+public sealed unsafe class DenseRows : IDisposable
+{
+    /// <summary>From this many rows on, the tiled GEMM wins.</summary>
+    public const int TiledRows = 24;
+    private readonly float[] _weight;
+    private readonly float[]? _bias;
+    private readonly NativeBuffer _w;
+    private readonly NativeBuffer? _b;
+    private readonly GemmNt _gemm = new();
+    private RowGemm? _tiled;
+
+    public DenseRows(int inFeatures, int outFeatures, float[] weight, float[]? bias)
+    {
+        if (weight.LongLength != (long)inFeatures * outFeatures)
+            throw new ArgumentException($"dense rows: weight has {weight.LongLength} values, expected [{outFeatures}, {inFeatures}]");
+        if (bias != null && bias.Length != outFeatures)
+            throw new ArgumentException($"dense rows: bias has {bias.Length} values, expected {outFeatures}");
+        In = inFeatures; Out = outFeatures; _weight = weight; _bias = bias;
+        _w = new NativeBuffer((long)weight.Length * sizeof(float));
+        weight.CopyTo(new Span<float>(_w.Pointer, weight.Length));
+        if (bias != null)
+        {
+            _b = new NativeBuffer(bias.Length * sizeof(float));
+            bias.CopyTo(new Span<float>(_b.Pointer, bias.Length));
+        }
+    }
+
+    public int In { get; }
+    public int Out { get; }
+
+    /// <summary><paramref name="x"/> and <paramref name="y"/> dense, <paramref name="rows"/> rows of In and Out floats.</summary>
+    public void Run(CpuContext ctx, Tensor x, Tensor y, int rows)
+    {
+        if (rows >= TiledRows && ctx.UseSimd)
+        {
+            _tiled ??= new RowGemm(In, Out, _weight, _bias);
+            _tiled.Run(ctx, x.Storage, x.Offset, y.Storage, y.Offset, rows, false);
+            return;
+        }
+        _gemm.Run(ctx, x.Data, rows, In, (float*)_w.Pointer, Out, _b == null ? null : (float*)_b.Pointer, y.Data, false);
+    }
+
+    public void Dispose() { _w.Dispose(); _b?.Dispose(); _tiled?.Dispose(); }
+}

@@ -1,0 +1,369 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Dfer.Devices.Cpu;
+using Dfer.Tensors;
+
+namespace Dfer.Primitives.Cpu;
+
+/// <summary>The shape of a channels-last 3-D convolution that <see cref="ImplicitGemm"/> runs.</summary>
+public readonly record struct ConvGeometry(int Cin, int Cout, (int T, int H, int W) Kernel, (int T, int H, int W) Stride,
+    (int T, int H, int W) Pad, bool Relu)
+{
+    /// <summary>The zero halo the input needs on each axis of [N, T, H, W, C].</summary>
+    public int[] InputHalo => new[] { 0, Pad.T, Pad.H, Pad.W, 0 };
+}
+
+
+/// <summary>
+/// A channels-last 3-D convolution (and, as a 1×1×1 one, a plain row GEMM) on the CPU as an implicit GEMM: rows are output positions, columns output channels,
+/// the reduction runs over (kt, kh, kw, ci). With channels-last input, the (kw, ci) part of the
+/// reduction is one contiguous run of kW·Cin floats, so tiles read the input in place: no im2col
+/// buffer. The input's zero halo (≥ padding) replaces bounds checks.
+/// Blocking: the reduction is cut into blocks of at most <see cref="KC"/> so a block of packed
+/// weights (KC × 16 floats) stays in L1 while a chunk of row tiles streams past it; partial sums
+/// live in a per-thread buffer until the last block, then bias, residual and ReLU are applied.
+/// Threads: work items are (group of ≤4 output-channel panels × chunk of row tiles); a tile is
+/// 6 output positions × 16 output channels held in 12 AVX2 accumulators.
+/// </summary>
+public sealed unsafe class ImplicitGemm : IDisposable
+{
+    private const int MR = 6, NR = 16, KC = 256, TilesPerChunk = 32, PanelsPerGroup = 4;
+
+    private readonly ConvGeometry _op;
+    private readonly float[] _weight, _biasValues;
+    private readonly NativeBuffer _packed;
+    private readonly NativeBuffer _bias;
+    private readonly int _panels, _run, _segments;
+    private readonly long _panelFloats;
+    private readonly TileWork _work;
+    // Reduction pieces: a contiguous stretch of one (kt, kh) run; blocks are ranges of pieces.
+    private readonly int[] _pieceSegment, _pieceKt, _pieceStart, _pieceLength, _blockFirstPiece;
+    private readonly nint[] _pieceOffsets;
+
+    /// <summary>Weight [Cout, Cin, kT, kH, kW] as PyTorch stores it; a null bias is zero.</summary>
+    public ImplicitGemm(ConvGeometry op, float[] weight, float[]? bias)
+    {
+        if (weight.LongLength != (long)op.Cout * op.Cin * op.Kernel.T * op.Kernel.H * op.Kernel.W)
+            throw new ArgumentException($"implicit GEMM weight has {weight.LongLength} values, expected [{op.Cout}, {op.Cin}, {op.Kernel.T}, {op.Kernel.H}, {op.Kernel.W}]");
+        if (bias != null && bias.Length != op.Cout) throw new ArgumentException($"implicit GEMM bias has {bias.Length} values, expected {op.Cout}");
+        _op = op;
+        _weight = weight;
+        _biasValues = bias ?? new float[op.Cout];
+        _panels = (op.Cout + NR - 1) / NR;
+        _run = op.Kernel.W * op.Cin;
+        _segments = op.Kernel.T * op.Kernel.H;
+        _panelFloats = (long)_segments * _run * NR;
+        _packed = new NativeBuffer(_panelFloats * _panels * sizeof(float));
+        _bias = new NativeBuffer((long)_panels * NR * sizeof(float));
+        Pack();
+
+        var seg = new List<int>(); var start = new List<int>(); var len = new List<int>(); var blocks = new List<int> { 0 };
+        int inBlock = 0;
+        for (int s = 0; s < _segments; s++)
+            for (int k0 = 0; k0 < _run; k0 += KC)
+            {
+                int l = Math.Min(KC, _run - k0);
+                if (inBlock + l > KC) { blocks.Add(seg.Count); inBlock = 0; }
+                seg.Add(s); start.Add(k0); len.Add(l);
+                inBlock += l;
+            }
+        blocks.Add(seg.Count);
+        (_pieceSegment, _pieceStart, _pieceLength, _blockFirstPiece) = (seg.ToArray(), start.ToArray(), len.ToArray(), blocks.ToArray());
+        _pieceKt = _pieceSegment.Select(sg => sg / op.Kernel.H).ToArray();
+        _pieceOffsets = new nint[seg.Count];
+        _work = new TileWork(this);
+    }
+
+    public ConvGeometry Geometry => _op;
+
+    /// <summary>Weights to [panel][kt][kh][kw·Cin + ci][16 output channels], zero beyond Cout.</summary>
+    private void Pack()
+    {
+        var (kt, kh, kw) = _op.Kernel;
+        int cin = _op.Cin;
+        float* p = (float*)_packed.Pointer;
+        for (int o = 0; o < _op.Cout; o++)
+        {
+            int panel = o / NR, j = o % NR;
+            for (int i = 0; i < cin; i++)
+            for (int a = 0; a < kt; a++)
+            for (int b = 0; b < kh; b++)
+            for (int c = 0; c < kw; c++)
+            {
+                long dst = panel * _panelFloats + ((long)(a * kh + b) * _run + c * cin + i) * NR + j;
+                p[dst] = _weight[((((long)o * cin + i) * kt + a) * kh + b) * kw + c];
+            }
+        }
+        float* bias = (float*)_bias.Pointer;
+        for (int o = 0; o < _op.Cout; o++) bias[o] = _biasValues[o];
+    }
+
+    /// <summary>
+    /// Runs with a residual (null for none, or <paramref name="y"/> itself to accumulate). Needs no
+    /// halo when there is no padding; a 1×1×1 convolution over [M, 1, 1, 1, Cin] views is a plain
+    /// GEMM, which is how <see cref="RowGemm"/> uses it.
+    /// </summary>
+    public void Run(CpuContext ctx, Tensor x, Tensor y, Tensor? residual)
+    {
+        if (!HasUsableHalo(x)) x = CopyWithHalo(x);
+        PrepareInputStrides(x);
+        var w = _work;
+        w.Ctx = ctx;
+        w.Job = MakeJob(x, y, residual, ctx.UseSimd);
+        ctx.Pool.Run(w, w.Job.Items);
+        w.Ctx = null; w.Job = default;
+    }
+
+    /// <summary>Per-call state of one convolution; kernels share nothing else that changes, so several calls with the same input strides may run at once.</summary>
+    public readonly record struct Job(Tensor X, Tensor Y, Tensor? R, long M, long Tiles, int PanelGroups, bool Simd)
+    {
+        public int Items => (int)(PanelGroups * ((Tiles + TilesPerChunk - 1) / TilesPerChunk));
+    }
+
+    /// <summary>Floats of per-thread scratch <see cref="ExecuteItem"/> needs.</summary>
+    public const long ScratchFloats = (long)TilesPerChunk * PanelsPerGroup * MR * NR + 2L * TilesPerChunk * MR + 2L * TilesPerChunk;
+
+    /// <summary>Input offsets of the reduction pieces for an input with these strides (every input of later calls must share them).</summary>
+    public void PrepareInputStrides(Tensor x) => PrepareInputStrides(x.Strides[1], x.Strides[2]);
+
+    public void PrepareInputStrides(long strideT, long strideH)
+    {
+        for (int i = 0; i < _pieceOffsets.Length; i++)
+        {
+            int s = _pieceSegment[i];
+            _pieceOffsets[i] = (nint)((s / _op.Kernel.H) * strideT + (s % _op.Kernel.H) * strideH + _pieceStart[i]);
+        }
+    }
+
+    public Job MakeJob(Tensor x, Tensor y, Tensor? r, bool simd)
+    {
+        if (y.Strides[4] != 1 || (r != null && r.Strides[4] != 1))
+            throw new ArgumentException("implicit GEMM output and residual must be channels-last with unit channel stride");
+        long m = (long)y.Shape[0] * y.Shape[1] * y.Shape[2] * y.Shape[3];
+        return new Job(x, y, r, m, (m + MR - 1) / MR, (_panels + PanelsPerGroup - 1) / PanelsPerGroup, simd);
+    }
+
+    /// <summary>All work items of <paramref name="job"/> on the calling thread (callers that parallelise at a coarser grain).</summary>
+    public void RunSerial(in Job job, float* scratch)
+    {
+        for (int i = 0; i < job.Items; i++) ExecuteItem(job, i, scratch);
+    }
+
+    private bool HasUsableHalo(Tensor x) =>
+        (_op.Pad == (0, 0, 0) || (x.Halo != null && x.Halo[1] >= _op.Pad.T && x.Halo[2] >= _op.Pad.H && x.Halo[3] >= _op.Pad.W))
+        && x.Strides[4] == 1 && x.Strides[3] == _op.Cin;
+
+    private Tensor CopyWithHalo(Tensor x)
+    {
+        var padded = Tensor.ZerosWithHalo(x.Shape, _op.InputHalo);
+        padded.CopyFrom(x.ToArray());
+        return padded;
+    }
+
+    private sealed class TileWork(ImplicitGemm k) : IParallelWork
+    {
+        public CpuContext? Ctx;
+        public Job Job;
+
+        public void Execute(int index, int thread) => k.ExecuteItem(Job, index, Ctx!.Scratch(thread, ScratchFloats));
+    }
+
+    /// <summary>One work item: a group of output-channel panels over a chunk of row tiles.</summary>
+    public void ExecuteItem(in Job job, int index, float* scratch)
+    {
+        var op = _op;
+        var x = job.X; var y = job.Y; var r = job.R;
+        long M = job.M, Tiles = job.Tiles;
+        int group = index % job.PanelGroups;
+        long chunk = index / job.PanelGroups;
+        int p0 = group * PanelsPerGroup, p1 = Math.Min(_panels, p0 + PanelsPerGroup);
+        long t0 = chunk * TilesPerChunk, t1 = Math.Min(Tiles, t0 + TilesPerChunk);
+        int nt = (int)(t1 - t0);
+        int to = y.Shape[1], ho = y.Shape[2], wo = y.Shape[3];
+
+        // Scratch: partial sums [tile][panel][6×16], row pointers [tile][6], kt range [tile][2].
+        float* acc = scratch;
+        float** rows = (float**)(acc + (long)TilesPerChunk * PanelsPerGroup * MR * NR);
+        int* ktRange = (int*)(rows + TilesPerChunk * MR);
+        int tIn = x.Shape[1];
+        // Walk output positions in order instead of dividing per row: divisions cost as much as
+        // the arithmetic of a whole tile when the reduction is short (Winograd's products).
+        var pos = new Position(Math.Min(t0 * MR, M - 1), to, ho, wo);
+        long last = M - 1;
+        for (int t = 0; t < nt; t++)
+        {
+            // Temporal taps that read only the zero halo for every row of the tile are skipped:
+            // with 1–4 frames per instance they are a sixth to two thirds of the work.
+            int lo = op.Kernel.T, hi = 0;
+            for (int i = 0; i < MR; i++)
+            {
+                int tBase = pos.T * op.Stride.T - op.Pad.T;
+                lo = Math.Min(lo, Math.Max(0, -tBase));
+                hi = Math.Max(hi, Math.Min(op.Kernel.T, tIn - tBase));
+                rows[t * MR + i] = x.Data + pos.N * x.Strides[0] + (pos.T * op.Stride.T - op.Pad.T) * x.Strides[1]
+                                   + (pos.H * op.Stride.H - op.Pad.H) * x.Strides[2] + (pos.W * op.Stride.W - op.Pad.W) * x.Strides[3];
+                // Rows past the end repeat the last position; their results are never stored.
+                if ((t0 + t) * MR + i < last) pos.Next();
+            }
+            ktRange[2 * t] = lo;
+            ktRange[2 * t + 1] = hi;
+        }
+
+        bool simd = job.Simd;
+        var blocks = _blockFirstPiece;
+        fixed (nint* offsets = _pieceOffsets)
+        fixed (int* lengths = _pieceLength)
+        {
+            for (int blk = 0; blk + 1 < blocks.Length; blk++)
+            {
+                int first = blocks[blk], end = blocks[blk + 1];
+                for (int p = p0; p < p1; p++)
+                {
+                    float* panel = (float*)_packed.Pointer + p * _panelFloats;
+                    for (int t = 0; t < nt; t++)
+                    {
+                        // Pieces run kt-major, so the useful ones of a block are one contiguous range.
+                        int a = first, e = end, lo = ktRange[2 * t], hi = ktRange[2 * t + 1];
+                        while (a < e && _pieceKt[a] < lo) a++;
+                        while (e > a && _pieceKt[e - 1] >= hi) e--;
+                        float* b = panel + (long)(_pieceSegment[a < end ? a : first] * _run + _pieceStart[a < end ? a : first]) * NR;
+                        float* c = acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR;
+                        if (simd) Tile6x16Avx2(rows + t * MR, offsets + a, lengths + a, e - a, b, c, blk == 0);
+                        else TilePortable(rows + t * MR, offsets + a, lengths + a, e - a, b, c, blk == 0);
+                    }
+                }
+            }
+        }
+
+        float** yRow = stackalloc float*[MR];
+        float** rRow = stackalloc float*[MR];
+        pos = new Position(t0 * MR, to, ho, wo);
+        for (int t = 0; t < nt; t++)
+        {
+            long m0 = (t0 + t) * MR;
+            int valid = (int)Math.Min(MR, M - m0);
+            for (int i = 0; i < valid; i++, pos.Next())
+            {
+                yRow[i] = y.Data + pos.N * y.Strides[0] + pos.T * y.Strides[1] + pos.H * y.Strides[2] + pos.W * y.Strides[3];
+                rRow[i] = r == null ? null : r.Data + pos.N * r.Strides[0] + pos.T * r.Strides[1] + pos.H * r.Strides[2] + pos.W * r.Strides[3];
+            }
+            for (int p = p0; p < p1; p++)
+                Epilogue(acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR, valid, p * NR, Math.Min(NR, op.Cout - p * NR),
+                    (float*)_bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu);
+        }
+    }
+
+    /// <summary>An output position (n, t, h, w) that steps through positions in row-major order.</summary>
+    private struct Position
+    {
+        private readonly int _to, _ho, _wo;
+        public int N, T, H, W;
+
+        public Position(long m, int to, int ho, int wo)
+        {
+            (_to, _ho, _wo) = (to, ho, wo);
+            W = (int)(m % wo); long q = m / wo;
+            H = (int)(q % ho); q /= ho;
+            T = (int)(q % to); N = (int)(q / to);
+        }
+
+        public void Next()
+        {
+            if (++W < _wo) return;
+            W = 0;
+            if (++H < _ho) return;
+            H = 0;
+            if (++T < _to) return;
+            T = 0;
+            N++;
+        }
+    }
+
+    /// <summary>Adds one reduction block of a 6×16 tile into <paramref name="c"/> (or starts it when <paramref name="first"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile6x16Avx2(float** rows, nint* offsets, int* lengths, int pieces, float* b, float* c, bool first)
+    {
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (first)
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector256<float>.Zero;
+        }
+        else
+        {
+            c00 = Avx.LoadVector256(c); c01 = Avx.LoadVector256(c + 8); c10 = Avx.LoadVector256(c + 16); c11 = Avx.LoadVector256(c + 24);
+            c20 = Avx.LoadVector256(c + 32); c21 = Avx.LoadVector256(c + 40); c30 = Avx.LoadVector256(c + 48); c31 = Avx.LoadVector256(c + 56);
+            c40 = Avx.LoadVector256(c + 64); c41 = Avx.LoadVector256(c + 72); c50 = Avx.LoadVector256(c + 80); c51 = Avx.LoadVector256(c + 88);
+        }
+        for (int s = 0; s < pieces; s++)
+        {
+            nint o = offsets[s];
+            nint run = lengths[s];
+            float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o, a5 = rows[5] + o;
+            for (nint k = 0; k < run; k++)
+            {
+                var b0 = Avx.LoadVector256(b);
+                var b1 = Avx.LoadVector256(b + 8);
+                b += NR;
+                var v = Vector256.Create(a0[k]); c00 = Fma.MultiplyAdd(v, b0, c00); c01 = Fma.MultiplyAdd(v, b1, c01);
+                v = Vector256.Create(a1[k]); c10 = Fma.MultiplyAdd(v, b0, c10); c11 = Fma.MultiplyAdd(v, b1, c11);
+                v = Vector256.Create(a2[k]); c20 = Fma.MultiplyAdd(v, b0, c20); c21 = Fma.MultiplyAdd(v, b1, c21);
+                v = Vector256.Create(a3[k]); c30 = Fma.MultiplyAdd(v, b0, c30); c31 = Fma.MultiplyAdd(v, b1, c31);
+                v = Vector256.Create(a4[k]); c40 = Fma.MultiplyAdd(v, b0, c40); c41 = Fma.MultiplyAdd(v, b1, c41);
+                v = Vector256.Create(a5[k]); c50 = Fma.MultiplyAdd(v, b0, c50); c51 = Fma.MultiplyAdd(v, b1, c51);
+            }
+        }
+        Avx.Store(c, c00); Avx.Store(c + 8, c01); Avx.Store(c + 16, c10); Avx.Store(c + 24, c11);
+        Avx.Store(c + 32, c20); Avx.Store(c + 40, c21); Avx.Store(c + 48, c30); Avx.Store(c + 56, c31);
+        Avx.Store(c + 64, c40); Avx.Store(c + 72, c41); Avx.Store(c + 80, c50); Avx.Store(c + 88, c51);
+    }
+
+    /// <summary>The same tile without SIMD intrinsics, for machines without AVX2/FMA.</summary>
+    private static void TilePortable(float** rows, nint* offsets, int* lengths, int pieces, float* b, float* c, bool first)
+    {
+        if (first) new Span<float>(c, MR * NR).Clear();
+        for (int s = 0; s < pieces; s++)
+        {
+            for (int k = 0; k < lengths[s]; k++, b += NR)
+            for (int i = 0; i < MR; i++)
+            {
+                float a = rows[i][offsets[s] + k];
+                for (int j = 0; j < NR; j++) c[i * NR + j] = MathF.FusedMultiplyAdd(a, b[j], c[i * NR + j]);
+            }
+        }
+    }
+    private static void Epilogue(float* acc, int rows, int col0, int cols, float* bias, float** y, float** res, bool relu)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* dst = y[i] + col0;
+            float* src = acc + i * NR;
+            float* rr = res == null ? null : res[i] + col0;
+            if (cols == NR && Vector256.IsHardwareAccelerated)
+            {
+                for (int h = 0; h < NR; h += 8)
+                {
+                    var v = Vector256.Load(src + h) + Vector256.Load(bias + h);
+                    if (rr != null) v += Vector256.Load(rr + h);
+                    if (relu) v = Vector256.Max(v, Vector256<float>.Zero);
+                    v.Store(dst + h);
+                }
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    float v = src[j] + bias[j];
+                    if (rr != null) v += rr[j];
+                    dst[j] = relu ? MathF.Max(v, 0f) : v;
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _packed.Dispose();
+        _bias.Dispose();
+    }
+}
