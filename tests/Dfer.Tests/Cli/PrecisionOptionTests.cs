@@ -58,7 +58,7 @@ public class PrecisionOptionTests
             case "profile":
                 return ["profile", "--model", "m3dfel", "--warmup", "0", "--repeats", "1"];
             case "validate":
-                return ["validate", "--op", "gate"];
+                return ["validate", "--op", "softmax"];
             default:
                 throw new ArgumentException(command);
         }
@@ -163,7 +163,7 @@ public class PrecisionOptionTests
     [Test]
     public void Validate_All_Bf16_JudgesCudaByBf16AndTheOthersByFp32()
     {
-        CliRun run = CliHarness.Run("validate", "--backend", "all", "--op", "gate", "--precision", "bf16", "--format", "json", "--seed", "5");
+        CliRun run = CliHarness.Run("validate", "--backend", "all", "--op", "softmax", "--precision", "bf16", "--format", "json", "--seed", "5");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         JsonElement json = run.Json();
@@ -182,13 +182,13 @@ public class PrecisionOptionTests
                 Is.EqualTo((expected.Nmse, expected.Atol, expected.Rtol)), c.ToString());
         }
         Assert.That(json.GetProperty("cases").EnumerateArray().Count(c => c.GetProperty("backend").GetString() == "cpu"),
-            Is.EqualTo(OpCases.For("gate").Count));
+            Is.EqualTo(OpCases.For("softmax").Count));
     }
 
     [Test]
     public void Validate_Table_SaysWhatCudaComputesIn()
     {
-        CliRun run = CliHarness.Run("validate", "--backend", "all", "--op", "gate", "--precision", "fp16");
+        CliRun run = CliHarness.Run("validate", "--backend", "all", "--op", "softmax", "--precision", "fp16");
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         Assert.That(run.Stdout, Does.Contain("precision: cuda in fp16").And.Contain("the other backends in fp32"));
     }

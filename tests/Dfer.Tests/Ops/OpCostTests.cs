@@ -1,7 +1,6 @@
 using Dfer.Ops;
 using Dfer.Ops.Attention;
 using Dfer.Ops.Conv3d;
-using Dfer.Ops.Gate;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
 using Dfer.Ops.Linear;
@@ -54,8 +53,8 @@ public class OpCostTests
         Assert.That(attention.Flops([[1, 4, 18]]), Is.EqualTo(2L * 2 * 2 * 4 * 4 * 3));
         Assert.That(attention.Bytes([[1, 4, 18]]), Is.EqualTo(4L * (72 + 24)));
 
-        var gate = new GateOp();
-        Assert.That(gate.Bytes([[2, 3], [2, 3]]), Is.EqualTo(4L * 18));
+        var add = new Dfer.Ops.Add.AddOp();
+        Assert.That(add.Bytes([[2, 3], [2, 3]]), Is.EqualTo(4L * 18));
     }
 
     [Test]

@@ -1,9 +1,7 @@
 using Dfer.Backends.Reference;
 using Dfer.Ops;
 using Dfer.Ops.Attention;
-using Dfer.Ops.Conv1d;
 using Dfer.Ops.Conv3d;
-using Dfer.Ops.Dmin;
 using Dfer.Ops.Linear;
 using Dfer.Ops.Lstm;
 using Dfer.Ops.Permute;
