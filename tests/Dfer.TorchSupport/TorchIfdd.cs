@@ -455,8 +455,8 @@ public sealed class TorchIfdd : IDisposable
         double kRatio = Math.Max((double)qLen / kLen, 1.0);
         var index = new long[qLen, kLen];
         for (int i = 0; i < qLen; i++)
-        for (int j = 0; j < kLen; j++)
-            index[i, j] = (long)Math.Floor(i * qRatio - (j - kLen + 1) * kRatio);
+            for (int j = 0; j < kLen; j++)
+                index[i, j] = (long)Math.Floor(i * qRatio - (j - kLen + 1) * kRatio);
         return index;
     }
 

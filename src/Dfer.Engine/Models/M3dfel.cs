@@ -102,14 +102,14 @@ public sealed class M3dfel : IModel
         int x = g.Add("instances", new PermuteOp(new[] { -1, Instances, Frames / Instances, 3, Size, Size }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, Frames / Instances, Size, Size, 3 }), Graph.Input);
         x = g.Add("features.0", FoldedConv(sd, "features.0", (1, 2, 2), (1, 3, 3), relu: true, residual: false), x);
         for (int l = 1; l <= 4; l++)
-        for (int b = 0; b < 2; b++)
-        {
-            string p = $"features.{l}.{b}";
-            int s = l > 1 && b == 0 ? 2 : 1;
-            int c1 = g.Add($"{p}.conv1", FoldedConv(sd, $"{p}.conv1", (s, s, s), (1, 1, 1), relu: true, residual: false), x);
-            int identity = s == 2 ? g.Add($"{p}.downsample", FoldedConv(sd, $"{p}.downsample", (2, 2, 2), (0, 0, 0), relu: false, residual: false), x) : x;
-            x = g.Add($"{p}.conv2", FoldedConv(sd, $"{p}.conv2", (1, 1, 1), (1, 1, 1), relu: true, residual: true), c1, identity);
-        }
+            for (int b = 0; b < 2; b++)
+            {
+                string p = $"features.{l}.{b}";
+                int s = l > 1 && b == 0 ? 2 : 1;
+                int c1 = g.Add($"{p}.conv1", FoldedConv(sd, $"{p}.conv1", (s, s, s), (1, 1, 1), relu: true, residual: false), x);
+                int identity = s == 2 ? g.Add($"{p}.downsample", FoldedConv(sd, $"{p}.downsample", (2, 2, 2), (0, 0, 0), relu: false, residual: false), x) : x;
+                x = g.Add($"{p}.conv2", FoldedConv(sd, $"{p}.conv2", (1, 1, 1), (1, 1, 1), relu: true, residual: true), c1, identity);
+            }
         x = g.Add("features.5", new AvgPool3dOp(), x);
         x = g.Add("instances.view", new ReshapeOp(-1, Instances, 512), x);
         int ori = g.Add("lstm", new LstmOp(512, Hidden, true, Enumerable.Range(0, 2).Select(l =>

@@ -18,7 +18,9 @@ public static class ExpressionOverlay
         int w = frames[0].Width, h = frames[0].Height;
         var info = new ProcessStartInfo("ffmpeg")
         {
-            RedirectStandardInput = true, RedirectStandardError = true, UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
         };
         foreach (string a in new[] { "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", $"{w}x{h}", "-r", (report.Fps ?? 25).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture), "-i", "-",
                      "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", path })

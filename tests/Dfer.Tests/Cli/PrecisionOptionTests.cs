@@ -44,15 +44,15 @@ public class PrecisionOptionTests
             case "infer":
                 return ["infer", "--model", "m3dfel", "--generated-weights", _files.WriteClips("one.npy", CliHarness.Clips(1, 5))];
             case "infer-dataset":
-            {
-                var (_, root) = OneVideoSplit();
-                return ["infer", "--model", "m3dfel", "--generated-weights", "--dataset", Path.Combine(root, "Clip", "clip_224x224")];
-            }
+                {
+                    var (_, root) = OneVideoSplit();
+                    return ["infer", "--model", "m3dfel", "--generated-weights", "--dataset", Path.Combine(root, "Clip", "clip_224x224")];
+                }
             case "eval":
-            {
-                var (csv, root) = OneVideoSplit();
-                return ["eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root", root];
-            }
+                {
+                    var (csv, root) = OneVideoSplit();
+                    return ["eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root", root];
+                }
             case "bench":
                 return ["bench", "--model", "m3dfel", "--batch", "1", "--warmup", "0", "--repeats", "1"];
             case "profile":
@@ -172,7 +172,10 @@ public class PrecisionOptionTests
             .ToDictionary(b => b.GetProperty("name").GetString()!, b => b.GetProperty("precision").GetString());
         Assert.That(precisionOf, Is.EquivalentTo(new Dictionary<string, string?>
         {
-            ["cpu"] = "fp32", ["ilgpu-cpu"] = "fp32", ["ilgpu-cuda"] = "fp32", ["cuda"] = "bf16",
+            ["cpu"] = "fp32",
+            ["ilgpu-cpu"] = "fp32",
+            ["ilgpu-cuda"] = "fp32",
+            ["cuda"] = "bf16",
         }));
         foreach (JsonElement c in json.GetProperty("cases").EnumerateArray())
         {

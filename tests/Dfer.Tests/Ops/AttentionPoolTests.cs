@@ -51,9 +51,18 @@ public class AttentionPoolTests
         float[] wqkv = [.. qk, 1, 0, 0, 1];   // q rows, k rows (random), v rows = identity
         var op = new AttentionPoolOp(2, 1, 2, 3, new AttentionPoolWeights
         {
-            Qkv = wqkv, MeanWeight = [0, 0], VarWeight = [0, 0], NormWeight = [1, 1], NormBias = [0, 0], Eps = 0.5,
-            ConvKernel = 3, ConvPad = 1, ConvWeight = [0, 1, 0, 2, 0, 0], ConvBias = 0.25f,
-            FcWeight = [1, 0, 0, 1, 1, -1], FcBias = [0.1f, 0.2f, 0.3f],
+            Qkv = wqkv,
+            MeanWeight = [0, 0],
+            VarWeight = [0, 0],
+            NormWeight = [1, 1],
+            NormBias = [0, 0],
+            Eps = 0.5,
+            ConvKernel = 3,
+            ConvPad = 1,
+            ConvWeight = [0, 1, 0, 2, 0, 0],
+            ConvBias = 0.25f,
+            FcWeight = [1, 0, 0, 1, 1, -1],
+            FcBias = [0.1f, 0.2f, 0.3f],
         });
         double g0 = Sigmoid(-0.5), g1 = 3 * Sigmoid(0.5);
         double o0 = 0.25 + g0, o1 = 0.25 + g1 + 2 * g0;
@@ -78,8 +87,18 @@ public class AttentionPoolTests
         float[] wqkv = [s, 0, 0, s, s, 0, 0, s, 1, 0, 0, 1];
         var op = new AttentionPoolOp(2, 2, 2, 1, new AttentionPoolWeights
         {
-            Qkv = wqkv, MeanWeight = [0.3f, -0.2f], VarWeight = [0, 0], NormWeight = [1, 1], NormBias = [0, 0], Eps = 0.03125,
-            ConvKernel = 1, ConvPad = 0, ConvWeight = [1, 1], ConvBias = 0f, FcWeight = [1, 2], FcBias = [0f],
+            Qkv = wqkv,
+            MeanWeight = [0.3f, -0.2f],
+            VarWeight = [0, 0],
+            NormWeight = [1, 1],
+            NormBias = [0, 0],
+            Eps = 0.03125,
+            ConvKernel = 1,
+            ConvPad = 0,
+            ConvWeight = [1, 1],
+            ConvBias = 0f,
+            FcWeight = [1, 2],
+            FcBias = [0f],
         });
         // Mean weights need not be equal: μ_in = μ_ln, so any mix gives the same μ.
         float[] y = RunOn(backend, op, [1, 0, 0, 1], [1, 2, 2]);
@@ -182,9 +201,17 @@ public class AttentionPoolTests
     /// <summary>All-zero weights of the sizes a head of d features, n instances, pwconv (k, p) and these classes needs.</summary>
     private static AttentionPoolWeights Zeros(int d, int n, int k, int p, int classes) => new()
     {
-        Qkv = new float[3 * d * d], MeanWeight = new float[2], VarWeight = new float[2],
-        NormWeight = new float[d], NormBias = new float[d], Eps = 1e-5,
-        ConvKernel = k, ConvPad = p, ConvWeight = new float[n * k], ConvBias = 0,
-        FcWeight = new float[classes * (d + 2 * p - k + 1)], FcBias = new float[classes],
+        Qkv = new float[3 * d * d],
+        MeanWeight = new float[2],
+        VarWeight = new float[2],
+        NormWeight = new float[d],
+        NormBias = new float[d],
+        Eps = 1e-5,
+        ConvKernel = k,
+        ConvPad = p,
+        ConvWeight = new float[n * k],
+        ConvBias = 0,
+        FcWeight = new float[classes * (d + 2 * p - k + 1)],
+        FcBias = new float[classes],
     };
 }

@@ -136,15 +136,15 @@ public class PrecisionModeTests
         float[] noise = rng.Uniform((long)clips * frames * 3 * size * size, -0.1f, 0.1f);
         var data = new float[noise.Length];
         for (int c = 0; c < clips; c++)
-        for (int f = 0; f < frames; f++)
-        for (int ch = 0; ch < 3; ch++)
-        for (int y = 0; y < size; y++)
-        for (int x = 0; x < size; x++)
-        {
-            long i = (((long)(c * frames + f) * 3 + ch) * size + y) * size + x;
-            float v = coarse[(((c * frames + f) * 3 + ch) * cells + y / block) * cells + x / block] * gain[c * frames + f] + noise[i];
-            data[i] = Math.Clamp(v, 0f, 1f);
-        }
+            for (int f = 0; f < frames; f++)
+                for (int ch = 0; ch < 3; ch++)
+                    for (int y = 0; y < size; y++)
+                        for (int x = 0; x < size; x++)
+                        {
+                            long i = (((long)(c * frames + f) * 3 + ch) * size + y) * size + x;
+                            float v = coarse[(((c * frames + f) * 3 + ch) * cells + y / block) * cells + x / block] * gain[c * frames + f] + noise[i];
+                            data[i] = Math.Clamp(v, 0f, 1f);
+                        }
         return data;
     }
 

@@ -64,14 +64,14 @@ public sealed partial class TorchIfddTests
         double phase = 6 * rng.NextDouble();
         int i = 0;
         for (int f = 0; f < TorchIfdd.Frames; f++)
-        for (int c = 0; c < TorchIfdd.Channels; c++)
-        for (int y = 0; y < size; y++)
-        for (int x = 0; x < size; x++)
-        {
-            double value = 0.5 + 0.3 * Math.Sin(fx * x + fy * y + ft * f + phase + 2 * c) * Math.Cos(0.02 * (x - y) + 0.1 * f)
-                + 0.1 * (rng.NextDouble() - 0.5);
-            clip[i++] = (float)Math.Clamp(value, 0, 1);
-        }
+            for (int c = 0; c < TorchIfdd.Channels; c++)
+                for (int y = 0; y < size; y++)
+                    for (int x = 0; x < size; x++)
+                    {
+                        double value = 0.5 + 0.3 * Math.Sin(fx * x + fy * y + ft * f + phase + 2 * c) * Math.Cos(0.02 * (x - y) + 0.1 * f)
+                            + 0.1 * (rng.NextDouble() - 0.5);
+                        clip[i++] = (float)Math.Clamp(value, 0, 1);
+                    }
         return clip;
     }
 
@@ -167,8 +167,8 @@ public sealed partial class TorchIfddTests
         var wc = W("backbone.WaveLifts.project_compress.weight");
         var expected = new double[768];
         for (int n = 0; n < 196; n++)
-        for (int c = 0; c < 768; c++)
-            expected[c] += (double)wc[n] * z[n * 768 + c];
+            for (int c = 0; c < 768; c++)
+                expected[c] += (double)wc[n] * z[n * 768 + c];
         double scale = Math.Max(1, expected.Max(Math.Abs));
         Assert.That(run["feat"].Select(v => (double)v), Is.EqualTo(expected).Within(1e-5 * scale));
     }
@@ -211,20 +211,20 @@ public sealed partial class TorchIfddTests
         double worst = 0, scale = MaxAbs(pan);
         // Every output channel at a spread of positions including all borders: (t, i, j).
         foreach (var (t, i, j) in new[] { (0, 0, 0), (0, 6, 6), (3, 0, 6), (5, 6, 0), (7, 3, 4), (2, 1, 5), (6, 5, 2) })
-        for (int o = 0; o < 384; o++)
-        {
-            double sum = 0;
-            for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++)
+            for (int o = 0; o < 384; o++)
             {
-                int h = 2 * i + 2 * a - 2, w = 2 * j + 2 * b - 2;
-                if (h < 0 || h >= 14 || w < 0 || w >= 14) continue;
-                int token = 1 + t * 196 + h * 14 + w;
-                for (int c = 0; c < 384; c++)
-                    sum += (double)weight[((o * 384 + c) * 3 + a) * 3 + b] * s2[token * 384 + c];
+                double sum = 0;
+                for (int a = 0; a < 3; a++)
+                    for (int b = 0; b < 3; b++)
+                    {
+                        int h = 2 * i + 2 * a - 2, w = 2 * j + 2 * b - 2;
+                        if (h < 0 || h >= 14 || w < 0 || w >= 14) continue;
+                        int token = 1 + t * 196 + h * 14 + w;
+                        for (int c = 0; c < 384; c++)
+                            sum += (double)weight[((o * 384 + c) * 3 + a) * 3 + b] * s2[token * 384 + c];
+                    }
+                worst = Math.Max(worst, Math.Abs(sum - pan[(t * 49 + i * 7 + j) * 384 + o]));
             }
-            worst = Math.Max(worst, Math.Abs(sum - pan[(t * 49 + i * 7 + j) * 384 + o]));
-        }
         Assert.That(worst, Is.LessThan(1e-5 * Math.Max(1, scale)));
     }
 
@@ -239,13 +239,13 @@ public sealed partial class TorchIfddTests
         var y = run["Y"];
         double worst = 0;
         foreach (int n in new[] { 0, 6, 48, 49, 200, 391 })
-        for (int o = 0; o < 768; o++)
-        {
-            double sum = 0;
-            for (int c = 0; c < 384; c++) sum += (double)weight[o * 1152 + c] * pan[n * 384 + c];
-            for (int c = 0; c < 768; c++) sum += (double)weight[o * 1152 + 384 + c] * s3[(n + 1) * 768 + c];
-            worst = Math.Max(worst, Math.Abs(sum - y[n * 768 + o]));
-        }
+            for (int o = 0; o < 768; o++)
+            {
+                double sum = 0;
+                for (int c = 0; c < 384; c++) sum += (double)weight[o * 1152 + c] * pan[n * 384 + c];
+                for (int c = 0; c < 768; c++) sum += (double)weight[o * 1152 + 384 + c] * s3[(n + 1) * 768 + c];
+                worst = Math.Max(worst, Math.Abs(sum - y[n * 768 + o]));
+            }
         Assert.That(worst, Is.LessThan(1e-5 * Math.Max(1, MaxAbs(y))));
     }
 
@@ -260,21 +260,21 @@ public sealed partial class TorchIfddTests
         var bp = W("backbone.WaveLifts.adapt_split.dim_project.0.bias");
         var f = new double[8, 343];
         for (int t = 0; t < 8; t++)
-        for (int s = 0; s < 49; s++)
-        for (int o = 0; o < 7; o++)
-        {
-            double sum = bp[o];
-            for (int c = 0; c < 768; c++) sum += (double)wp[o * 768 + c] * y[(t * 49 + s) * 768 + c];
-            f[t, o * 49 + s] = GeluReference.Gelu(sum);
-        }
+            for (int s = 0; s < 49; s++)
+                for (int o = 0; o < 7; o++)
+                {
+                    double sum = bp[o];
+                    for (int c = 0; c < 768; c++) sum += (double)wp[o * 768 + c] * y[(t * 49 + s) * 768 + c];
+                    f[t, o * 49 + s] = GeluReference.Gelu(sum);
+                }
         var sim = new double[8, 8];
         for (int i = 0; i < 8; i++)
-        for (int j = 0; j < 8; j++)
-        {
-            double dot = 0;
-            for (int e = 0; e < 343; e++) dot += f[i, e] * f[j, e];
-            sim[i, j] = dot / 768;
-        }
+            for (int j = 0; j < 8; j++)
+            {
+                double dot = 0;
+                for (int e = 0; e < 343; e++) dot += f[i, e] * f[j, e];
+                sim[i, j] = dot / 768;
+            }
         double[] Offsets(float[] weight, double sign)
         {
             var vec = new double[64];
@@ -357,20 +357,20 @@ public sealed partial class TorchIfddTests
         var o = new double[196 * 768];
         var row = new double[196];
         for (int h = 0; h < 8; h++)
-        for (int i = 0; i < 196; i++)
-        {
-            for (int j = 0; j < 196; j++)
+            for (int i = 0; i < 196; i++)
             {
-                double dot = 0;
-                for (int d = 0; d < 96; d++) dot += q[i * 768 + h * 96 + d] * k[j * 768 + h * 96 + d];
-                row[j] = dot / Math.Sqrt(96);
+                for (int j = 0; j < 196; j++)
+                {
+                    double dot = 0;
+                    for (int d = 0; d < 96; d++) dot += q[i * 768 + h * 96 + d] * k[j * 768 + h * 96 + d];
+                    row[j] = dot / Math.Sqrt(96);
+                }
+                double max = row.Max(), total = 0;
+                for (int j = 0; j < 196; j++) total += row[j] = Math.Exp(row[j] - max);
+                for (int j = 0; j < 196; j++)
+                    for (int d = 0; d < 96; d++)
+                        o[i * 768 + h * 96 + d] += row[j] / total * v[j * 768 + h * 96 + d];
             }
-            double max = row.Max(), total = 0;
-            for (int j = 0; j < 196; j++) total += row[j] = Math.Exp(row[j] - max);
-            for (int j = 0; j < 196; j++)
-            for (int d = 0; d < 96; d++)
-                o[i * 768 + h * 96 + d] += row[j] / total * v[j * 768 + h * 96 + d];
-        }
         return o;
     }
 
@@ -432,8 +432,8 @@ public sealed partial class TorchIfddTests
                 Assert.That(index.GetLength(0), Is.EqualTo(q));
                 Assert.That(index.GetLength(1), Is.EqualTo(k));
                 for (int i = 0; i < q; i++)
-                for (int j = 0; j < k; j++)
-                    Assert.That(index[i, j], Is.EqualTo(expected(i, j)), $"q {q}, k {k}, ({i},{j})");
+                    for (int j = 0; j < k; j++)
+                        Assert.That(index[i, j], Is.EqualTo(expected(i, j)), $"q {q}, k {k}, ({i},{j})");
                 // The table's 2 max(q, k) - 1 rows: never out of range (largest index at i = q-1, j = 0).
                 var all = index.Cast<long>().ToArray();
                 Assert.That(all.Min(), Is.GreaterThanOrEqualTo(0));
@@ -462,24 +462,24 @@ public sealed partial class TorchIfddTests
         long I(int i, int j, int a, int c) => (long)Math.Floor(i * Math.Max((double)c / a, 1) - (j - c + 1) * Math.Max((double)a / c, 1));
         var expected = (double[])attn.Clone();
         for (int b = 0; b < batch; b++)
-        for (int h = 0; h < heads; h++)
-        for (int t = 0; t < qThw.T; t++)
-        for (int y = 0; y < qThw.H; y++)
-        for (int x = 0; x < qThw.W; x++)
-        for (int t2 = 0; t2 < kThw.T; t2++)
-        for (int y2 = 0; y2 < kThw.H; y2++)
-        for (int x2 = 0; x2 < kThw.W; x2++)
-        {
-            int qi = 1 + (t * qThw.H + y) * qThw.W + x, ki = 1 + (t2 * kThw.H + y2) * kThw.W + x2;
-            long it = I(t, t2, qThw.T, kThw.T), ih = I(y, y2, qThw.H, kThw.H), iw = I(x, x2, qThw.W, kThw.W);
-            double bias = 0;
-            for (int d = 0; d < dim; d++)
-            {
-                double u = q[((b * heads + h) * nq + qi) * dim + d];
-                bias += u * (rt[it * dim + d] + rh[ih * dim + d] + rw[iw * dim + d]);
-            }
-            expected[((b * heads + h) * nq + qi) * nk + ki] += bias;
-        }
+            for (int h = 0; h < heads; h++)
+                for (int t = 0; t < qThw.T; t++)
+                    for (int y = 0; y < qThw.H; y++)
+                        for (int x = 0; x < qThw.W; x++)
+                            for (int t2 = 0; t2 < kThw.T; t2++)
+                                for (int y2 = 0; y2 < kThw.H; y2++)
+                                    for (int x2 = 0; x2 < kThw.W; x2++)
+                                    {
+                                        int qi = 1 + (t * qThw.H + y) * qThw.W + x, ki = 1 + (t2 * kThw.H + y2) * kThw.W + x2;
+                                        long it = I(t, t2, qThw.T, kThw.T), ih = I(y, y2, qThw.H, kThw.H), iw = I(x, x2, qThw.W, kThw.W);
+                                        double bias = 0;
+                                        for (int d = 0; d < dim; d++)
+                                        {
+                                            double u = q[((b * heads + h) * nq + qi) * dim + d];
+                                            bias += u * (rt[it * dim + d] + rh[ih * dim + d] + rw[iw * dim + d]);
+                                        }
+                                        expected[((b * heads + h) * nq + qi) * nk + ki] += bias;
+                                    }
 
         using var scope = NewDisposeScope();
         var result = TorchIfdd.AddRelPos(
@@ -504,10 +504,10 @@ public sealed partial class TorchIfddTests
         double Value(int f, int sp, int ch) => f * f + 0.5 * f + 100 * sp + 10 * ch;   // non-linear in the frame
         var frames = new double[2 * 8 * s * c];
         for (int b = 0; b < 2; b++)
-        for (int f = 0; f < 8; f++)
-        for (int sp = 0; sp < s; sp++)
-        for (int ch = 0; ch < c; ch++)
-            frames[((b * 8 + f) * s + sp) * c + ch] = Value(f, sp, ch) + 1000 * b;
+            for (int f = 0; f < 8; f++)
+                for (int sp = 0; sp < s; sp++)
+                    for (int ch = 0; ch < c; ch++)
+                        frames[((b * 8 + f) * s + sp) * c + ch] = Value(f, sp, ch) + 1000 * b;
         double[][] idx =
         [
             [-1.5, 0.0, 0.3, 0.4375, 2.0, 3.5, 6.2, 7.0],
@@ -517,18 +517,18 @@ public sealed partial class TorchIfddTests
 
         var expected = new double[2 * k * s * c];
         for (int b = 0; b < 2; b++)
-        for (int j = 0; j < k; j++)
-        {
-            double p = Math.Clamp(8.0 / 7 * idx[b][j] - 0.5, 0, 7);
-            int i0 = (int)Math.Floor(p);
-            double w = p - i0;
-            for (int sp = 0; sp < s; sp++)
-            for (int ch = 0; ch < c; ch++)
+            for (int j = 0; j < k; j++)
             {
-                double v0 = Value(i0, sp, ch), v1 = i0 < 7 ? Value(i0 + 1, sp, ch) : 0;
-                expected[((b * k + j) * s + sp) * c + ch] = (1 - w) * v0 + w * v1 + 1000 * b;
+                double p = Math.Clamp(8.0 / 7 * idx[b][j] - 0.5, 0, 7);
+                int i0 = (int)Math.Floor(p);
+                double w = p - i0;
+                for (int sp = 0; sp < s; sp++)
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        double v0 = Value(i0, sp, ch), v1 = i0 < 7 ? Value(i0 + 1, sp, ch) : 0;
+                        expected[((b * k + j) * s + sp) * c + ch] = (1 - w) * v0 + w * v1 + 1000 * b;
+                    }
             }
-        }
 
         using var scope = NewDisposeScope();
         var result = TorchIfdd.SampleFrames(

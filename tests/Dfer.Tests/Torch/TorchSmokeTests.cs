@@ -56,25 +56,25 @@ public sealed class TorchRuntimeTests
         int ow = (w + 2 * (int)padding[2] - kw) / (int)stride[2] + 1;
         var expected = new double[cout * ot * oh * ow];
         for (int o = 0; o < cout; o++)
-        for (int z = 0; z < ot; z++)
-        for (int y = 0; y < oh; y++)
-        for (int q = 0; q < ow; q++)
-        {
-            double sum = bias[o];
-            for (int c = 0; c < cin; c++)
-            for (int dz = 0; dz < kt; dz++)
-            for (int dy = 0; dy < kh; dy++)
-            for (int dq = 0; dq < kw; dq++)
-            {
-                int iz = z * (int)stride[0] - (int)padding[0] + dz;
-                int iy = y * (int)stride[1] - (int)padding[1] + dy;
-                int iq = q * (int)stride[2] - (int)padding[2] + dq;
-                if (iz < 0 || iz >= t || iy < 0 || iy >= h || iq < 0 || iq >= w)
-                    continue;
-                sum += x[((c * t + iz) * h + iy) * w + iq] * k[(((o * cin + c) * kt + dz) * kh + dy) * kw + dq];
-            }
-            expected[((o * ot + z) * oh + y) * ow + q] = sum;
-        }
+            for (int z = 0; z < ot; z++)
+                for (int y = 0; y < oh; y++)
+                    for (int q = 0; q < ow; q++)
+                    {
+                        double sum = bias[o];
+                        for (int c = 0; c < cin; c++)
+                            for (int dz = 0; dz < kt; dz++)
+                                for (int dy = 0; dy < kh; dy++)
+                                    for (int dq = 0; dq < kw; dq++)
+                                    {
+                                        int iz = z * (int)stride[0] - (int)padding[0] + dz;
+                                        int iy = y * (int)stride[1] - (int)padding[1] + dy;
+                                        int iq = q * (int)stride[2] - (int)padding[2] + dq;
+                                        if (iz < 0 || iz >= t || iy < 0 || iy >= h || iq < 0 || iq >= w)
+                                            continue;
+                                        sum += x[((c * t + iz) * h + iy) * w + iq] * k[(((o * cin + c) * kt + dz) * kh + dy) * kw + dq];
+                                    }
+                        expected[((o * ot + z) * oh + y) * ow + q] = sum;
+                    }
 
         using var scope = NewDisposeScope();
         var result = F.conv3d(
@@ -231,13 +231,13 @@ public sealed class TorchM3dfelTests
             double phase = 6 * rng.NextDouble(), amplitude = 0.2 + 0.2 * rng.NextDouble(), brightness = 0.3 + 0.4 * rng.NextDouble();
             int i = b * ClipLength;
             for (int f = 0; f < TorchM3dfel.Frames; f++)
-            for (int c = 0; c < TorchM3dfel.Channels; c++)
-            for (int y = 0; y < size; y++)
-            for (int x = 0; x < size; x++)
-            {
-                double value = brightness + amplitude * Math.Sin(fx * x + fy * y + ft * f + phase + 2 * c) + 0.1 * (rng.NextDouble() - 0.5);
-                clips[i++] = (float)Math.Clamp(value, 0, 1);
-            }
+                for (int c = 0; c < TorchM3dfel.Channels; c++)
+                    for (int y = 0; y < size; y++)
+                        for (int x = 0; x < size; x++)
+                        {
+                            double value = brightness + amplitude * Math.Sin(fx * x + fy * y + ft * f + phase + 2 * c) + 0.1 * (rng.NextDouble() - 0.5);
+                            clips[i++] = (float)Math.Clamp(value, 0, 1);
+                        }
         }
         return clips;
     }
@@ -320,35 +320,35 @@ public sealed class TorchM3dfelTests
         {
             var qkv = new double[n, 3 * c];
             for (int i = 0; i < n; i++)
-            for (int o = 0; o < 3 * c; o++)
-            {
-                double sum = 0;
-                for (int k = 0; k < c; k++)
-                    sum += ori[(b * n + i) * c + k] * w[o * c + k];
-                qkv[i, o] = sum;
-            }
+                for (int o = 0; o < 3 * c; o++)
+                {
+                    double sum = 0;
+                    for (int k = 0; k < c; k++)
+                        sum += ori[(b * n + i) * c + k] * w[o * c + k];
+                    qkv[i, o] = sum;
+                }
             for (int h = 0; h < heads; h++)
-            for (int i = 0; i < n; i++)
-            {
-                var scores = new double[n];
-                for (int j = 0; j < n; j++)
+                for (int i = 0; i < n; i++)
                 {
-                    double dot = 0;
-                    for (int d = 0; d < dim; d++)
-                        dot += qkv[i, h * dim + d] * qkv[j, c + h * dim + d];
-                    scores[j] = dot / Math.Sqrt(dim);
-                }
-                double max = scores.Max();
-                var e = scores.Select(v => Math.Exp(v - max)).ToArray();
-                double total = e.Sum();
-                for (int d = 0; d < dim; d++)
-                {
-                    double acc = 0;
+                    var scores = new double[n];
                     for (int j = 0; j < n; j++)
-                        acc += e[j] / total * qkv[j, 2 * c + h * dim + d];
-                    y[(b * n + i) * c + h * dim + d] = acc;
+                    {
+                        double dot = 0;
+                        for (int d = 0; d < dim; d++)
+                            dot += qkv[i, h * dim + d] * qkv[j, c + h * dim + d];
+                        scores[j] = dot / Math.Sqrt(dim);
+                    }
+                    double max = scores.Max();
+                    var e = scores.Select(v => Math.Exp(v - max)).ToArray();
+                    double total = e.Sum();
+                    for (int d = 0; d < dim; d++)
+                    {
+                        double acc = 0;
+                        for (int j = 0; j < n; j++)
+                            acc += e[j] / total * qkv[j, 2 * c + h * dim + d];
+                        y[(b * n + i) * c + h * dim + d] = acc;
+                    }
                 }
-            }
         }
 
         // DMIN, literally as the spec writes it.
@@ -381,13 +381,13 @@ public sealed class TorchM3dfelTests
             double meanLn = meanIn.Average();
             double varLn = Enumerable.Range(0, c).Average(ch => varIn[ch] + meanIn[ch] * meanIn[ch]) - meanLn * meanLn;
             for (int i = 0; i < n; i++)
-            for (int ch = 0; ch < c; ch++)
-            {
-                double mean = wm[0] * meanIn[ch] + wm[1] * meanLn;
-                double variance = wv[0] * varIn[ch] + wv[1] * varLn;
-                int at = (b * n + i) * c + ch;
-                z[at] = (y[at] - mean) / Math.Sqrt(variance + 1e-5) * gamma[ch] + beta[ch];
-            }
+                for (int ch = 0; ch < c; ch++)
+                {
+                    double mean = wm[0] * meanIn[ch] + wm[1] * meanLn;
+                    double variance = wv[0] * varIn[ch] + wv[1] * varLn;
+                    int at = (b * n + i) * c + ch;
+                    z[at] = (y[at] - mean) / Math.Sqrt(variance + 1e-5) * gamma[ch] + beta[ch];
+                }
         }
 
         using var scope = NewDisposeScope();

@@ -205,8 +205,11 @@ public sealed class RawZip
         }
         _records.Add(new Record
         {
-            Name = name, Payload = payload, Method = method ?? (ushort)(deflate ? 8 : 0),
-            Crc = crc ?? Crc32Of(data), Size = size ?? data.Length,
+            Name = name,
+            Payload = payload,
+            Method = method ?? (ushort)(deflate ? 8 : 0),
+            Crc = crc ?? Crc32Of(data),
+            Size = size ?? data.Length,
         });
         return this;
     }

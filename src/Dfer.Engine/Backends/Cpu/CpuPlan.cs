@@ -22,13 +22,13 @@ internal sealed class CpuPlan : IDisposable
         for (int v = 0; v < count; v++) halo[v] = new int[Shapes[v].Length];
         var nodes = graph.Nodes;
         for (int i = 0; i < nodes.Count; i++)
-        for (int j = 0; j < nodes[i].Inputs.Length; j++)
-        {
-            var want = kernels[i].InputHalo(j);
-            if (want == null) continue;
-            var h = halo[nodes[i].Inputs[j]];
-            for (int d = 0; d < h.Length; d++) h[d] = Math.Max(h[d], want[d]);
-        }
+            for (int j = 0; j < nodes[i].Inputs.Length; j++)
+            {
+                var want = kernels[i].InputHalo(j);
+                if (want == null) continue;
+                var h = halo[nodes[i].Inputs[j]];
+                for (int d = 0; d < h.Length; d++) h[d] = Math.Max(h[d], want[d]);
+            }
 
         // A dense reshape of a dense value shares its memory; the shared buffer lives as long as any alias.
         var root = Enumerable.Range(0, count).ToArray();

@@ -135,7 +135,8 @@ public static unsafe partial class Nvrtc
         {
             try { result = CompileHere(source, fileName, headers, sm, preferCubin); }
             catch (Exception e) { failure = ExceptionDispatchInfo.Capture(e); }
-        }, CompilerStackBytes) { Name = $"nvrtc {fileName}", IsBackground = true };
+        }, CompilerStackBytes)
+        { Name = $"nvrtc {fileName}", IsBackground = true };
         thread.Start();
         thread.Join();
         failure?.Throw();

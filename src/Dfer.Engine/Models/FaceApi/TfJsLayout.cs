@@ -11,10 +11,10 @@ internal static class TfJsLayout
         int kh = (int)t.Shape[0], kw = (int)t.Shape[1], ci = (int)t.Shape[2], co = (int)t.Shape[3];
         var w = new float[t.Data.Length];
         for (int a = 0; a < kh; a++)
-        for (int b = 0; b < kw; b++)
-        for (int i = 0; i < ci; i++)
-        for (int o = 0; o < co; o++)
-            w[((o * ci + i) * kh + a) * kw + b] = t.Data[((a * kw + b) * ci + i) * co + o];
+            for (int b = 0; b < kw; b++)
+                for (int i = 0; i < ci; i++)
+                    for (int o = 0; o < co; o++)
+                        w[((o * ci + i) * kh + a) * kw + b] = t.Data[((a * kw + b) * ci + i) * co + o];
         return w;
     }
 
@@ -24,9 +24,9 @@ internal static class TfJsLayout
         int kh = (int)t.Shape[0], kw = (int)t.Shape[1], c = (int)t.Shape[2];
         var w = new float[t.Data.Length];
         for (int a = 0; a < kh; a++)
-        for (int b = 0; b < kw; b++)
-        for (int i = 0; i < c; i++)
-            w[(i * kh + a) * kw + b] = t.Data[(a * kw + b) * c + i];
+            for (int b = 0; b < kw; b++)
+                for (int i = 0; i < c; i++)
+                    w[(i * kh + a) * kw + b] = t.Data[(a * kw + b) * c + i];
         return w;
     }
 
@@ -36,8 +36,8 @@ internal static class TfJsLayout
         int ci = (int)t.Shape[^2], co = (int)t.Shape[^1];
         var w = new float[t.Data.Length];
         for (int i = 0; i < ci; i++)
-        for (int o = 0; o < co; o++)
-            w[o * ci + i] = t.Data[i * co + o];
+            for (int o = 0; o < co; o++)
+                w[o * ci + i] = t.Data[i * co + o];
         return w;
     }
 }

@@ -35,8 +35,12 @@ public sealed class AdaptiveSplitIlgpu : IIlgpuKernel
         int[] x = inputShapes[0];
         var p = new AdaptiveSplitIlgpuParams
         {
-            Frames = _op.Frames, Features = x[2], Count = _op.Count, Negate = _op.Negate ? 1 : 0,
-            Scale = (float)_op.SimilarityScale, OffsetScale = (float)_op.OffsetScale,
+            Frames = _op.Frames,
+            Features = x[2],
+            Count = _op.Count,
+            Negate = _op.Negate ? 1 : 0,
+            Scale = (float)_op.SimilarityScale,
+            OffsetScale = (float)_op.OffsetScale,
         };
         long need = (long)x[0] * p.Frames * p.Frames;
         if (_p is null || _p.Length < need)

@@ -79,12 +79,32 @@ public sealed class AttentionPoolCuda : ICudaStep
             throw new DferException($"attentionpool: batch {b} makes the qkv workspace exceed 2^31 elements; use a smaller --batch");
         var p = new AttentionPoolCudaParams
         {
-            X = inputs[0], Wqkv = _wqkv.NativePtr, Qkv = workspace,
-            NormW = _normW.NativePtr, NormB = _normB.NativePtr, ConvW = _convW.NativePtr,
-            FcW = _fcW.NativePtr, FcB = _fcB.NativePtr, Y = output,
-            B = b, N = _op.Instances, D = _op.Dim, Heads = _op.Heads, HeadDim = _op.HeadDim, Classes = _op.Classes,
-            K = _op.ConvKernel, Pad = _op.ConvPad, Lout = _op.PooledLength, Rows = (int)rows,
-            Scale = (float)_op.Scale, Wm0 = _wm0, Wm1 = _wm1, Wv0 = _wv0, Wv1 = _wv1, Eps = (float)_op.Eps, ConvB = _op.ConvBias,
+            X = inputs[0],
+            Wqkv = _wqkv.NativePtr,
+            Qkv = workspace,
+            NormW = _normW.NativePtr,
+            NormB = _normB.NativePtr,
+            ConvW = _convW.NativePtr,
+            FcW = _fcW.NativePtr,
+            FcB = _fcB.NativePtr,
+            Y = output,
+            B = b,
+            N = _op.Instances,
+            D = _op.Dim,
+            Heads = _op.Heads,
+            HeadDim = _op.HeadDim,
+            Classes = _op.Classes,
+            K = _op.ConvKernel,
+            Pad = _op.ConvPad,
+            Lout = _op.PooledLength,
+            Rows = (int)rows,
+            Scale = (float)_op.Scale,
+            Wm0 = _wm0,
+            Wm1 = _wm1,
+            Wv0 = _wv0,
+            Wv1 = _wv1,
+            Eps = (float)_op.Eps,
+            ConvB = _op.ConvBias,
         };
         KernelLaunch q = _qkvKernel.Launch ?? throw new DferException("attention_pool_qkv_f32_v1 has no launch line in attention_pool.cu");
         KernelLaunch t = _tailKernel.Launch ?? throw new DferException("attention_pool_tail_f32_v1 has no launch line in attention_pool.cu");

@@ -53,8 +53,18 @@ public sealed class AttentionPoolIlgpu : IIlgpuKernel
         var (wv0, wv1) = Softmax2(_op.VarWeight);
         var p = new AttentionPoolIlgpuParams
         {
-            Batch = b, Instances = n, Dim = d, ConvKernel = _op.ConvKernel, ConvPad = _op.ConvPad, PooledLength = lout,
-            Wm0 = wm0, Wm1 = wm1, Wv0 = wv0, Wv1 = wv1, Eps = (float)_op.Eps, ConvBias = _op.ConvBias,
+            Batch = b,
+            Instances = n,
+            Dim = d,
+            ConvKernel = _op.ConvKernel,
+            ConvPad = _op.ConvPad,
+            PooledLength = lout,
+            Wm0 = wm0,
+            Wm1 = wm1,
+            Wv0 = wv0,
+            Wv1 = wv1,
+            Eps = (float)_op.Eps,
+            ConvBias = _op.ConvBias,
         };
         long rowsElems = (long)b * n * d;
         // qkv [B,N,3D] | y [B,N,D] | g [B,N,D] | pooled [B,Lout] | stats [B,D,2] then [B,2]

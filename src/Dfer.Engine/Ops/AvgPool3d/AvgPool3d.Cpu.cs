@@ -30,15 +30,15 @@ public sealed unsafe class AvgPool3dCpu : ICpuKernel
             Span<double> sum = c <= 8192 ? stackalloc double[c] : new double[c];
             sum.Clear();
             for (int a = 0; a < t; a++)
-            for (int b = 0; b < h; b++)
-            {
-                float* row = x.Data + n * x.Strides[0] + a * x.Strides[1] + b * x.Strides[2];
-                for (int cc = 0; cc < w; cc++)
+                for (int b = 0; b < h; b++)
                 {
-                    float* px = row + cc * x.Strides[3];
-                    for (int ch = 0; ch < c; ch++) sum[ch] += px[ch * x.Strides[4]];
+                    float* row = x.Data + n * x.Strides[0] + a * x.Strides[1] + b * x.Strides[2];
+                    for (int cc = 0; cc < w; cc++)
+                    {
+                        float* px = row + cc * x.Strides[3];
+                        for (int ch = 0; ch < c; ch++) sum[ch] += px[ch * x.Strides[4]];
+                    }
                 }
-            }
             for (int ch = 0; ch < c; ch++) y[ch] = (float)(sum[ch] / ((double)t * h * w));
         }
     }

@@ -55,7 +55,13 @@ public sealed class AvgPool3dCuda : ICudaStep
         if (tiles == 0) return;
         var p = new AvgPool3dCudaParams
         {
-            X = inputs[0], Y = output, Tiles = tiles, N = n, Positions = x[1] * x[2] * x[3], C = c, CTiles = ctiles,
+            X = inputs[0],
+            Y = output,
+            Tiles = tiles,
+            N = n,
+            Positions = x[1] * x[2] * x[3],
+            C = c,
+            CTiles = ctiles,
         };
         uint grid = CudaDevice.GridStride(tiles, 1);
         _cuda.Launch(_kernel, (grid, 1u, 1u), (uint)l.Block, l.Smem, in p);

@@ -8,12 +8,12 @@ public static class AvgPool3dReference
         long positions = (long)xs[1] * xs[2] * xs[3];
         var y = new double[(long)n * c];
         for (int b = 0; b < n; b++)
-        for (int ch = 0; ch < c; ch++)
-        {
-            double s = 0;
-            for (long p = 0; p < positions; p++) s += x[(b * positions + p) * c + ch];
-            y[(long)b * c + ch] = s / positions;
-        }
+            for (int ch = 0; ch < c; ch++)
+            {
+                double s = 0;
+                for (long p = 0; p < positions; p++) s += x[(b * positions + p) * c + ch];
+                y[(long)b * c + ch] = s / positions;
+            }
         return y;
     }
 }

@@ -14,10 +14,10 @@ public sealed unsafe class BoxDecodeCpu(BoxDecodeOp op) : ICpuKernel
         float* x = xt.Data, y = output.Data;
         long i = 0;
         for (int b = 0; b < n; b++)
-        for (int r = 0; r < gh; r++)
-        for (int c = 0; c < gw; c++)
-        for (int k = 0; k < a; k++, i += 5)
-            Decode(x + i, y + i, r, c, gh, gw, op.AnchorWidths[k], op.AnchorHeights[k]);
+            for (int r = 0; r < gh; r++)
+                for (int c = 0; c < gw; c++)
+                    for (int k = 0; k < a; k++, i += 5)
+                        Decode(x + i, y + i, r, c, gh, gw, op.AnchorWidths[k], op.AnchorHeights[k]);
     }
 
     internal static void Decode(float* t, float* o, int r, int c, int gh, int gw, float aw, float ah)

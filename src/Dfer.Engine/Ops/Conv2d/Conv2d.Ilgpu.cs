@@ -41,9 +41,21 @@ public sealed class Conv2dIlgpu : IIlgpuKernel
         int[] x = inputShapes[0], y = outputShape;
         var p = new Conv2dIlgpuParams
         {
-            N = x[0], H = x[1], W = x[2], C = x[3], Ho = y[1], Wo = y[2], Co = y[3],
-            Kh = _op.Kernel.H, Kw = _op.Kernel.W, Sh = _op.Stride.H, Sw = _op.Stride.W,
-            Ph = _op.Pad.H, Pw = _op.Pad.W, Dh = _op.Dilation.H, Dw = _op.Dilation.W,
+            N = x[0],
+            H = x[1],
+            W = x[2],
+            C = x[3],
+            Ho = y[1],
+            Wo = y[2],
+            Co = y[3],
+            Kh = _op.Kernel.H,
+            Kw = _op.Kernel.W,
+            Sh = _op.Stride.H,
+            Sw = _op.Stride.W,
+            Ph = _op.Pad.H,
+            Pw = _op.Pad.W,
+            Dh = _op.Dilation.H,
+            Dw = _op.Dilation.W,
         };
         var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dIlgpuParams>(Direct));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], _weights.View, _bias.View, output, p);

@@ -11,26 +11,26 @@ public static class Conv2dReference
         var (kh, kw) = op.Kernel;
         var y = new double[(long)n * ho * wo * co];
         for (int b = 0; b < n; b++)
-        for (int oh = 0; oh < ho; oh++)
-        for (int ow = 0; ow < wo; ow++)
-        for (int o = 0; o < co; o++)
-        {
-            double acc = op.Bias?[o] ?? 0.0;
-            for (int a = 0; a < kh; a++)
-            {
-                int ih = oh * op.Stride.H - op.Pad.H + a * op.Dilation.H;
-                if (ih < 0 || ih >= h) continue;
-                for (int d = 0; d < kw; d++)
-                {
-                    int iw = ow * op.Stride.W - op.Pad.W + d * op.Dilation.W;
-                    if (iw < 0 || iw >= w) continue;
-                    long xb = (((long)b * h + ih) * w + iw) * c;
-                    for (int i = 0; i < c; i++)
-                        acc += x[xb + i] * op.Weight[(((long)o * c + i) * kh + a) * kw + d];
-                }
-            }
-            y[(((long)b * ho + oh) * wo + ow) * co + o] = acc;
-        }
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++)
+                    for (int o = 0; o < co; o++)
+                    {
+                        double acc = op.Bias?[o] ?? 0.0;
+                        for (int a = 0; a < kh; a++)
+                        {
+                            int ih = oh * op.Stride.H - op.Pad.H + a * op.Dilation.H;
+                            if (ih < 0 || ih >= h) continue;
+                            for (int d = 0; d < kw; d++)
+                            {
+                                int iw = ow * op.Stride.W - op.Pad.W + d * op.Dilation.W;
+                                if (iw < 0 || iw >= w) continue;
+                                long xb = (((long)b * h + ih) * w + iw) * c;
+                                for (int i = 0; i < c; i++)
+                                    acc += x[xb + i] * op.Weight[(((long)o * c + i) * kh + a) * kw + d];
+                            }
+                        }
+                        y[(((long)b * ho + oh) * wo + ow) * co + o] = acc;
+                    }
         return y;
     }
 }

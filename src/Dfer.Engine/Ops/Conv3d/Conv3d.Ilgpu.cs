@@ -60,12 +60,26 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
         int[] x = inputShapes[0], y = outputShape;
         var p = new Conv3dIlgpuParams
         {
-            N = x[0], T = x[1], H = x[2], W = x[3], C = x[4],
-            To = y[1], Ho = y[2], Wo = y[3], Co = y[4],
-            Kt = _op.Kernel.T, Kh = _op.Kernel.H, Kw = _op.Kernel.W,
-            St = _op.Stride.T, Sh = _op.Stride.H, Sw = _op.Stride.W,
-            Pt = _op.Pad.T, Ph = _op.Pad.H, Pw = _op.Pad.W,
-            Relu = _op.Relu ? 1 : 0, Residual = _op.Residual ? 1 : 0,
+            N = x[0],
+            T = x[1],
+            H = x[2],
+            W = x[3],
+            C = x[4],
+            To = y[1],
+            Ho = y[2],
+            Wo = y[3],
+            Co = y[4],
+            Kt = _op.Kernel.T,
+            Kh = _op.Kernel.H,
+            Kw = _op.Kernel.W,
+            St = _op.Stride.T,
+            Sh = _op.Stride.H,
+            Sw = _op.Stride.W,
+            Pt = _op.Pad.T,
+            Ph = _op.Pad.H,
+            Pw = _op.Pad.W,
+            Relu = _op.Relu ? 1 : 0,
+            Residual = _op.Residual ? 1 : 0,
         };
         ArrayView<float> residual = _op.Residual ? inputs[1] : device.Unused;
         long positions = (long)p.N * p.To * p.Ho * p.Wo;

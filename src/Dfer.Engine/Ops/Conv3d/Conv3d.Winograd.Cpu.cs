@@ -38,28 +38,28 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         Span<double> g = stackalloc double[9];
         Span<double> tmp = stackalloc double[12];
         for (int o = 0; o < op.Cout; o++)
-        for (int i = 0; i < op.Cin; i++)
-        for (int kt = 0; kt < 3; kt++)
-        {
-            long w0 = (((long)o * op.Cin + i) * 3 + kt) * 9;
-            for (int k = 0; k < 9; k++) g[k] = op.Weight[w0 + k];
-            for (int c = 0; c < 3; c++)
-            {
-                tmp[0 * 3 + c] = g[c];
-                tmp[1 * 3 + c] = 0.5 * (g[c] + g[3 + c] + g[6 + c]);
-                tmp[2 * 3 + c] = 0.5 * (g[c] - g[3 + c] + g[6 + c]);
-                tmp[3 * 3 + c] = g[6 + c];
-            }
-            for (int r = 0; r < 4; r++)
-            {
-                double a = tmp[r * 3], b = tmp[r * 3 + 1], c = tmp[r * 3 + 2];
-                long dst = ((long)o * op.Cin + i) * 3 + kt;
-                u[r * 4 + 0][dst] = (float)a;
-                u[r * 4 + 1][dst] = (float)(0.5 * (a + b + c));
-                u[r * 4 + 2][dst] = (float)(0.5 * (a - b + c));
-                u[r * 4 + 3][dst] = (float)c;
-            }
-        }
+            for (int i = 0; i < op.Cin; i++)
+                for (int kt = 0; kt < 3; kt++)
+                {
+                    long w0 = (((long)o * op.Cin + i) * 3 + kt) * 9;
+                    for (int k = 0; k < 9; k++) g[k] = op.Weight[w0 + k];
+                    for (int c = 0; c < 3; c++)
+                    {
+                        tmp[0 * 3 + c] = g[c];
+                        tmp[1 * 3 + c] = 0.5 * (g[c] + g[3 + c] + g[6 + c]);
+                        tmp[2 * 3 + c] = 0.5 * (g[c] - g[3 + c] + g[6 + c]);
+                        tmp[3 * 3 + c] = g[6 + c];
+                    }
+                    for (int r = 0; r < 4; r++)
+                    {
+                        double a = tmp[r * 3], b = tmp[r * 3 + 1], c = tmp[r * 3 + 2];
+                        long dst = ((long)o * op.Cin + i) * 3 + kt;
+                        u[r * 4 + 0][dst] = (float)a;
+                        u[r * 4 + 1][dst] = (float)(0.5 * (a + b + c));
+                        u[r * 4 + 2][dst] = (float)(0.5 * (a - b + c));
+                        u[r * 4 + 3][dst] = (float)c;
+                    }
+                }
         _products = u.Select(w => new ImplicitGemm(new ConvGeometry(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), false), w, null)).ToArray();
         _bias = new NativeBuffer(op.Cout * sizeof(float));
         op.Bias.CopyTo(new Span<float>(_bias.Pointer, op.Cout));
@@ -187,24 +187,24 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             float** d = stackalloc float*[16];
             float* zero = (float*)k._zeros.Pointer;
             for (int a = 0; a < rows; a++)
-            for (int b = 0; b < g.Tw; b++)
-            {
-                // d[i][j] = x[2a−1+i, 2b−1+j], zero outside the frame.
-                for (int i = 0; i < 4; i++)
+                for (int b = 0; b < g.Tw; b++)
                 {
-                    int hh = 2 * (a0 + a) - 1 + i;
-                    for (int j = 0; j < 4; j++)
+                    // d[i][j] = x[2a−1+i, 2b−1+j], zero outside the frame.
+                    for (int i = 0; i < 4; i++)
                     {
-                        int ww = 2 * b - 1 + j;
-                        d[i * 4 + j] = hh >= 0 && hh < g.H && ww >= 0 && ww < g.W ? src + hh * x.Strides[2] + ww * x.Strides[3] : zero;
+                        int hh = 2 * (a0 + a) - 1 + i;
+                        for (int j = 0; j < 4; j++)
+                        {
+                            int ww = 2 * b - 1 + j;
+                            d[i * 4 + j] = hh >= 0 && hh < g.H && ww >= 0 && ww < g.W ? src + hh * x.Strides[2] + ww * x.Strides[3] : zero;
+                        }
                     }
+                    float* o = dst + ((long)a * g.Tw + b) * c;
+                    int ch = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                        for (; ch <= c - 8; ch += 8) InputTile8(d, ch, o + ch, g.VImage);
+                    for (; ch < c; ch++) InputTile1(d, ch, o + ch, g.VImage);
                 }
-                float* o = dst + ((long)a * g.Tw + b) * c;
-                int ch = 0;
-                if (Vector256.IsHardwareAccelerated)
-                    for (; ch <= c - 8; ch += 8) InputTile8(d, ch, o + ch, g.VImage);
-                for (; ch < c; ch++) InputTile1(d, ch, o + ch, g.VImage);
-            }
         }
 
         /// <summary>V = Bᵀ d B for 8 channels: rows of Bᵀ d are formed on the fly from L1-resident loads, no temporaries in memory.</summary>
@@ -269,47 +269,47 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             float* yFrame = y.Data + s * y.Strides[0] + f * y.Strides[1];
             float* rFrame = r == null ? null : r.Data + s * r.Strides[0] + f * r.Strides[1];
             for (int a = 0; a < rows; a++)
-            for (int b = 0; b < g.Tw; b++)
-            {
-                int hh = 2 * (a0 + a), ww = 2 * b;
-                // The last tile row/column of an odd-sized frame has only one valid output row/column.
-                bool h1 = hh + 1 < g.H, w1 = ww + 1 < g.W;
-                float* y00 = yFrame + hh * yH + ww * yW;
-                float* r00 = rFrame == null ? null : rFrame + hh * rH + ww * rW;
-                float* m = src + ((long)a * g.Tw + b) * c;
-                int ch = 0;
-                if (Vector256.IsHardwareAccelerated)
-                    for (; ch <= c - 8; ch += 8)
-                    {
-                        // Aᵀ m A: each row i of m collapses to (m0+m1+m2, m1−m2−m3), then rows combine alike.
-                        float* mc = m + ch;
-                        var q00 = Vector256.Load(mc) + Vector256.Load(mc + ms) + Vector256.Load(mc + 2 * ms);
-                        var q01 = Vector256.Load(mc + ms) - Vector256.Load(mc + 2 * ms) - Vector256.Load(mc + 3 * ms);
-                        var q10 = Vector256.Load(mc + 4 * ms) + Vector256.Load(mc + 5 * ms) + Vector256.Load(mc + 6 * ms);
-                        var q11 = Vector256.Load(mc + 5 * ms) - Vector256.Load(mc + 6 * ms) - Vector256.Load(mc + 7 * ms);
-                        var q20 = Vector256.Load(mc + 8 * ms) + Vector256.Load(mc + 9 * ms) + Vector256.Load(mc + 10 * ms);
-                        var q21 = Vector256.Load(mc + 9 * ms) - Vector256.Load(mc + 10 * ms) - Vector256.Load(mc + 11 * ms);
-                        var q30 = Vector256.Load(mc + 12 * ms) + Vector256.Load(mc + 13 * ms) + Vector256.Load(mc + 14 * ms);
-                        var q31 = Vector256.Load(mc + 13 * ms) - Vector256.Load(mc + 14 * ms) - Vector256.Load(mc + 15 * ms);
-                        var bv = Vector256.Load(bias + ch);
-                        Emit(q00 + q10 + q20 + bv, y00 + ch, r00 == null ? null : r00 + ch, relu);
-                        if (w1) Emit(q01 + q11 + q21 + bv, y00 + yW + ch, r00 == null ? null : r00 + rW + ch, relu);
-                        if (h1) Emit(q10 - q20 - q30 + bv, y00 + yH + ch, r00 == null ? null : r00 + rH + ch, relu);
-                        if (h1 && w1) Emit(q11 - q21 - q31 + bv, y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch, relu);
-                    }
-                for (; ch < c; ch++)
+                for (int b = 0; b < g.Tw; b++)
                 {
-                    float* mc = m + ch;
-                    float q00 = mc[0] + mc[ms] + mc[2 * ms], q01 = mc[ms] - mc[2 * ms] - mc[3 * ms];
-                    float q10 = mc[4 * ms] + mc[5 * ms] + mc[6 * ms], q11 = mc[5 * ms] - mc[6 * ms] - mc[7 * ms];
-                    float q20 = mc[8 * ms] + mc[9 * ms] + mc[10 * ms], q21 = mc[9 * ms] - mc[10 * ms] - mc[11 * ms];
-                    float q30 = mc[12 * ms] + mc[13 * ms] + mc[14 * ms], q31 = mc[13 * ms] - mc[14 * ms] - mc[15 * ms];
-                    EmitScalar(q00 + q10 + q20 + bias[ch], y00 + ch, r00 == null ? null : r00 + ch, relu);
-                    if (w1) EmitScalar(q01 + q11 + q21 + bias[ch], y00 + yW + ch, r00 == null ? null : r00 + rW + ch, relu);
-                    if (h1) EmitScalar(q10 - q20 - q30 + bias[ch], y00 + yH + ch, r00 == null ? null : r00 + rH + ch, relu);
-                    if (h1 && w1) EmitScalar(q11 - q21 - q31 + bias[ch], y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch, relu);
+                    int hh = 2 * (a0 + a), ww = 2 * b;
+                    // The last tile row/column of an odd-sized frame has only one valid output row/column.
+                    bool h1 = hh + 1 < g.H, w1 = ww + 1 < g.W;
+                    float* y00 = yFrame + hh * yH + ww * yW;
+                    float* r00 = rFrame == null ? null : rFrame + hh * rH + ww * rW;
+                    float* m = src + ((long)a * g.Tw + b) * c;
+                    int ch = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                        for (; ch <= c - 8; ch += 8)
+                        {
+                            // Aᵀ m A: each row i of m collapses to (m0+m1+m2, m1−m2−m3), then rows combine alike.
+                            float* mc = m + ch;
+                            var q00 = Vector256.Load(mc) + Vector256.Load(mc + ms) + Vector256.Load(mc + 2 * ms);
+                            var q01 = Vector256.Load(mc + ms) - Vector256.Load(mc + 2 * ms) - Vector256.Load(mc + 3 * ms);
+                            var q10 = Vector256.Load(mc + 4 * ms) + Vector256.Load(mc + 5 * ms) + Vector256.Load(mc + 6 * ms);
+                            var q11 = Vector256.Load(mc + 5 * ms) - Vector256.Load(mc + 6 * ms) - Vector256.Load(mc + 7 * ms);
+                            var q20 = Vector256.Load(mc + 8 * ms) + Vector256.Load(mc + 9 * ms) + Vector256.Load(mc + 10 * ms);
+                            var q21 = Vector256.Load(mc + 9 * ms) - Vector256.Load(mc + 10 * ms) - Vector256.Load(mc + 11 * ms);
+                            var q30 = Vector256.Load(mc + 12 * ms) + Vector256.Load(mc + 13 * ms) + Vector256.Load(mc + 14 * ms);
+                            var q31 = Vector256.Load(mc + 13 * ms) - Vector256.Load(mc + 14 * ms) - Vector256.Load(mc + 15 * ms);
+                            var bv = Vector256.Load(bias + ch);
+                            Emit(q00 + q10 + q20 + bv, y00 + ch, r00 == null ? null : r00 + ch, relu);
+                            if (w1) Emit(q01 + q11 + q21 + bv, y00 + yW + ch, r00 == null ? null : r00 + rW + ch, relu);
+                            if (h1) Emit(q10 - q20 - q30 + bv, y00 + yH + ch, r00 == null ? null : r00 + rH + ch, relu);
+                            if (h1 && w1) Emit(q11 - q21 - q31 + bv, y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch, relu);
+                        }
+                    for (; ch < c; ch++)
+                    {
+                        float* mc = m + ch;
+                        float q00 = mc[0] + mc[ms] + mc[2 * ms], q01 = mc[ms] - mc[2 * ms] - mc[3 * ms];
+                        float q10 = mc[4 * ms] + mc[5 * ms] + mc[6 * ms], q11 = mc[5 * ms] - mc[6 * ms] - mc[7 * ms];
+                        float q20 = mc[8 * ms] + mc[9 * ms] + mc[10 * ms], q21 = mc[9 * ms] - mc[10 * ms] - mc[11 * ms];
+                        float q30 = mc[12 * ms] + mc[13 * ms] + mc[14 * ms], q31 = mc[13 * ms] - mc[14 * ms] - mc[15 * ms];
+                        EmitScalar(q00 + q10 + q20 + bias[ch], y00 + ch, r00 == null ? null : r00 + ch, relu);
+                        if (w1) EmitScalar(q01 + q11 + q21 + bias[ch], y00 + yW + ch, r00 == null ? null : r00 + rW + ch, relu);
+                        if (h1) EmitScalar(q10 - q20 - q30 + bias[ch], y00 + yH + ch, r00 == null ? null : r00 + rH + ch, relu);
+                        if (h1 && w1) EmitScalar(q11 - q21 - q31 + bias[ch], y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch, relu);
+                    }
                 }
-            }
         }
 
         private static void Emit(Vector256<float> v, float* y, float* residual, bool relu)

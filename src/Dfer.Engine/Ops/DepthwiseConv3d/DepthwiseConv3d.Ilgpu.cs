@@ -38,11 +38,23 @@ public sealed class DepthwiseConv3dIlgpu : IIlgpuKernel
         int[] x = inputShapes[0], y = outputShape;
         var p = new DepthwiseConv3dIlgpuParams
         {
-            N = x[0], T = x[1], H = x[2], W = x[3], C = x[4],
-            To = y[1], Ho = y[2], Wo = y[3],
-            Kt = _op.Kernel.T, Kh = _op.Kernel.H, Kw = _op.Kernel.W,
-            St = _op.Stride.T, Sh = _op.Stride.H, Sw = _op.Stride.W,
-            Pt = _op.Pad.T, Ph = _op.Pad.H, Pw = _op.Pad.W,
+            N = x[0],
+            T = x[1],
+            H = x[2],
+            W = x[3],
+            C = x[4],
+            To = y[1],
+            Ho = y[2],
+            Wo = y[3],
+            Kt = _op.Kernel.T,
+            Kh = _op.Kernel.H,
+            Kw = _op.Kernel.W,
+            St = _op.Stride.T,
+            Sh = _op.Stride.H,
+            Sw = _op.Stride.W,
+            Pt = _op.Pad.T,
+            Ph = _op.Pad.H,
+            Pw = _op.Pad.W,
         };
         var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseConv3dIlgpuParams>(Direct));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], _weights.View, _bias.View, output, p);

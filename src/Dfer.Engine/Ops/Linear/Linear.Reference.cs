@@ -7,12 +7,12 @@ public static class LinearReference
         long rows = x.Length / op.In;
         var y = new double[rows * op.Out];
         for (long r = 0; r < rows; r++)
-        for (int o = 0; o < op.Out; o++)
-        {
-            double acc = op.Bias?[o] ?? 0;
-            for (int i = 0; i < op.In; i++) acc += x[r * op.In + i] * op.Weight[(long)o * op.In + i];
-            y[r * op.Out + o] = acc;
-        }
+            for (int o = 0; o < op.Out; o++)
+            {
+                double acc = op.Bias?[o] ?? 0;
+                for (int i = 0; i < op.In; i++) acc += x[r * op.In + i] * op.Weight[(long)o * op.In + i];
+                y[r * op.Out + o] = acc;
+            }
         return y;
     }
 }

@@ -212,17 +212,32 @@ public sealed class LstmCuda : ICudaStep
             var (wih, whh, bias) = _layers[l];
             var pp = new LstmProjCudaParams
             {
-                X = input, W = wih.NativePtr, Bias = bias.NativePtr, G = gates,
-                M = (int)rows, N = (int)n, K = inSize,
+                X = input,
+                W = wih.NativePtr,
+                Bias = bias.NativePtr,
+                G = gates,
+                M = (int)rows,
+                N = (int)n,
+                K = inSize,
             };
             uint gridM = (uint)((rows + _projLaunch.TileM - 1) / _projLaunch.TileM), gridN = (uint)((n + _projLaunch.TileN - 1) / _projLaunch.TileN);
             _cuda.Launch(_proj, (gridM, gridN, 1u), (uint)_projLaunch.Block, _projLaunch.Smem, in pp);
 
             var rp = new LstmRecCudaParams
             {
-                G = gates, Whh = whh.NativePtr, Y = y, C = cell, Barrier = barrier + 4 * l,
-                Batch = batch, Len = len, Hidden = hid, Dirs = dirs, Slice = Plan.Slice,
-                StepBegin = 0, StepEnd = len, WSmem = Plan.WeightsInSmem ? 1 : 0,
+                G = gates,
+                Whh = whh.NativePtr,
+                Y = y,
+                C = cell,
+                Barrier = barrier + 4 * l,
+                Batch = batch,
+                Len = len,
+                Hidden = hid,
+                Dirs = dirs,
+                Slice = Plan.Slice,
+                StepBegin = 0,
+                StepEnd = len,
+                WSmem = Plan.WeightsInSmem ? 1 : 0,
             };
             if (Plan.Persistent)
             {

@@ -47,22 +47,22 @@ public sealed unsafe class MaxPool2dCpu : ICpuKernel
                 for (; ch <= c - vw; ch += vw) Vector.Store(ninf, y + ch);
                 for (; ch < c; ch++) y[ch] = float.NegativeInfinity;
                 for (int b = h0; b < h1; b++)
-                for (int d = w0; d < w1; d++)
-                {
-                    float* xp = x.Data + (((long)n * h + b) * w + d) * c;
-                    ch = 0;
-                    for (; ch <= c - vw; ch += vw)
+                    for (int d = w0; d < w1; d++)
                     {
-                        Vector<float> yv = Vector.Load(y + ch), xv = Vector.Load(xp + ch);
-                        Vector<float> m = Vector.ConditionalSelect(Vector.Equals(xv, xv), Vector.Max(yv, xv), xv);
-                        Vector.Store(Vector.ConditionalSelect(Vector.Equals(yv, yv), m, yv), y + ch);
+                        float* xp = x.Data + (((long)n * h + b) * w + d) * c;
+                        ch = 0;
+                        for (; ch <= c - vw; ch += vw)
+                        {
+                            Vector<float> yv = Vector.Load(y + ch), xv = Vector.Load(xp + ch);
+                            Vector<float> m = Vector.ConditionalSelect(Vector.Equals(xv, xv), Vector.Max(yv, xv), xv);
+                            Vector.Store(Vector.ConditionalSelect(Vector.Equals(yv, yv), m, yv), y + ch);
+                        }
+                        for (; ch < c; ch++)
+                        {
+                            float v = xp[ch];
+                            if (v > y[ch] || float.IsNaN(v) && !float.IsNaN(y[ch])) y[ch] = v;
+                        }
                     }
-                    for (; ch < c; ch++)
-                    {
-                        float v = xp[ch];
-                        if (v > y[ch] || float.IsNaN(v) && !float.IsNaN(y[ch])) y[ch] = v;
-                    }
-                }
             }
         }
     }

@@ -23,8 +23,17 @@ public sealed class MaxPool2dIlgpu : IIlgpuKernel
         int[] x = inputShapes[0];
         var p = new MaxPool2dIlgpuParams
         {
-            H = x[1], W = x[2], C = x[3], Ho = outputShape[1], Wo = outputShape[2],
-            KH = _op.Kernel.H, KW = _op.Kernel.W, SH = _op.Stride.H, SW = _op.Stride.W, PT = _op.Pad.Top, PL = _op.Pad.Left,
+            H = x[1],
+            W = x[2],
+            C = x[3],
+            Ho = outputShape[1],
+            Wo = outputShape[2],
+            KH = _op.Kernel.H,
+            KW = _op.Kernel.W,
+            SH = _op.Stride.H,
+            SW = _op.Stride.W,
+            PT = _op.Pad.Top,
+            PL = _op.Pad.Left,
         };
         var kernel = device.Kernel(Pool, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, MaxPool2dIlgpuParams>(Pool));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], output, p);
@@ -41,11 +50,11 @@ public sealed class MaxPool2dIlgpu : IIlgpuKernel
         int w0 = XMath.Max(0, ow * p.SW - p.PL), w1 = XMath.Min(p.W, ow * p.SW - p.PL + p.KW);
         float m = float.NegativeInfinity;
         for (int b = h0; b < h1; b++)
-        for (int d = w0; d < w1; d++)
-        {
-            float v = x[(((long)n * p.H + b) * p.W + d) * p.C + c];
-            if (v > m || float.IsNaN(v) && !float.IsNaN(m)) m = v;
-        }
+            for (int d = w0; d < w1; d++)
+            {
+                float v = x[(((long)n * p.H + b) * p.W + d) * p.C + c];
+                if (v > m || float.IsNaN(v) && !float.IsNaN(m)) m = v;
+            }
         y[index] = m;
     }
 

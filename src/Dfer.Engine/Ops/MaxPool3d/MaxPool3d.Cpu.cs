@@ -50,24 +50,24 @@ public sealed unsafe class MaxPool3dCpu : ICpuKernel
                 for (; ch <= c - vw; ch += vw) Vector.Store(ninf, y + ch);
                 for (; ch < c; ch++) y[ch] = float.NegativeInfinity;
                 for (int a = t0; a < t1; a++)
-                for (int b = h0; b < h1; b++)
-                for (int d = w0; d < w1; d++)
-                {
-                    float* x = X!.Data + ((((long)n * t + a) * h + b) * w + d) * c;
-                    ch = 0;
-                    for (; ch <= c - vw; ch += vw)
-                    {
-                        // NaN wins, as in PyTorch: maxps alone would let a later number replace it.
-                        Vector<float> yv = Vector.Load(y + ch), xv = Vector.Load(x + ch);
-                        Vector<float> m = Vector.ConditionalSelect(Vector.Equals(xv, xv), Vector.Max(yv, xv), xv);
-                        Vector.Store(Vector.ConditionalSelect(Vector.Equals(yv, yv), m, yv), y + ch);
-                    }
-                    for (; ch < c; ch++)
-                    {
-                        float v = x[ch];
-                        if (v > y[ch] || float.IsNaN(v)) y[ch] = v;
-                    }
-                }
+                    for (int b = h0; b < h1; b++)
+                        for (int d = w0; d < w1; d++)
+                        {
+                            float* x = X!.Data + ((((long)n * t + a) * h + b) * w + d) * c;
+                            ch = 0;
+                            for (; ch <= c - vw; ch += vw)
+                            {
+                                // NaN wins, as in PyTorch: maxps alone would let a later number replace it.
+                                Vector<float> yv = Vector.Load(y + ch), xv = Vector.Load(x + ch);
+                                Vector<float> m = Vector.ConditionalSelect(Vector.Equals(xv, xv), Vector.Max(yv, xv), xv);
+                                Vector.Store(Vector.ConditionalSelect(Vector.Equals(yv, yv), m, yv), y + ch);
+                            }
+                            for (; ch < c; ch++)
+                            {
+                                float v = x[ch];
+                                if (v > y[ch] || float.IsNaN(v)) y[ch] = v;
+                            }
+                        }
             }
         }
     }

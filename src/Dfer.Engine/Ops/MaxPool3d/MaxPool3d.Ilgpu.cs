@@ -24,10 +24,22 @@ public sealed class MaxPool3dIlgpu : IIlgpuKernel
         int[] x = inputShapes[0];
         var p = new MaxPool3dIlgpuParams
         {
-            T = x[1], H = x[2], W = x[3], C = x[4], To = outputShape[1], Ho = outputShape[2], Wo = outputShape[3],
-            KT = _op.Kernel.T, KH = _op.Kernel.H, KW = _op.Kernel.W,
-            ST = _op.Stride.T, SH = _op.Stride.H, SW = _op.Stride.W,
-            PT = _op.Pad.T, PH = _op.Pad.H, PW = _op.Pad.W,
+            T = x[1],
+            H = x[2],
+            W = x[3],
+            C = x[4],
+            To = outputShape[1],
+            Ho = outputShape[2],
+            Wo = outputShape[3],
+            KT = _op.Kernel.T,
+            KH = _op.Kernel.H,
+            KW = _op.Kernel.W,
+            ST = _op.Stride.T,
+            SH = _op.Stride.H,
+            SW = _op.Stride.W,
+            PT = _op.Pad.T,
+            PH = _op.Pad.H,
+            PW = _op.Pad.W,
         };
         var kernel = device.Kernel(Pool, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, MaxPool3dIlgpuParams>(Pool));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], output, p);
@@ -46,13 +58,13 @@ public sealed class MaxPool3dIlgpu : IIlgpuKernel
         int w0 = XMath.Max(0, ow * p.SW - p.PW), w1 = XMath.Min(p.W, ow * p.SW - p.PW + p.KW);
         float m = float.NegativeInfinity;
         for (int a = t0; a < t1; a++)
-        for (int b = h0; b < h1; b++)
-        for (int d = w0; d < w1; d++)
-        {
-            float v = x[((((long)n * p.T + a) * p.H + b) * p.W + d) * p.C + c];
-            // NaN wins and stays, as in PyTorch.
-            if (v > m || float.IsNaN(v)) m = v;
-        }
+            for (int b = h0; b < h1; b++)
+                for (int d = w0; d < w1; d++)
+                {
+                    float v = x[((((long)n * p.T + a) * p.H + b) * p.W + d) * p.C + c];
+                    // NaN wins and stays, as in PyTorch.
+                    if (v > m || float.IsNaN(v)) m = v;
+                }
         y[index] = m;
     }
 

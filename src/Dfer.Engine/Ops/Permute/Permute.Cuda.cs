@@ -89,8 +89,18 @@ public sealed class PermuteCuda : ICudaStep
         return new PermuteCudaParams
         {
             Total = Tensor.ElementCountOf(input),
-            D0 = dims[0], D1 = dims[1], D2 = dims[2], D3 = dims[3], D4 = dims[4], D5 = dims[5],
-            S0 = strides[0], S1 = strides[1], S2 = strides[2], S3 = strides[3], S4 = strides[4], S5 = strides[5],
+            D0 = dims[0],
+            D1 = dims[1],
+            D2 = dims[2],
+            D3 = dims[3],
+            D4 = dims[4],
+            D5 = dims[5],
+            S0 = strides[0],
+            S1 = strides[1],
+            S2 = strides[2],
+            S3 = strides[3],
+            S4 = strides[4],
+            S5 = strides[5],
         };
     }
 

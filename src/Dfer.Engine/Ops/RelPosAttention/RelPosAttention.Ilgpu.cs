@@ -39,9 +39,18 @@ public sealed class RelPosAttentionIlgpu : IIlgpuKernel
     {
         var p = new RelPosAttentionIlgpuParams
         {
-            Rows = outputShape[0] * _op.Heads * _op.Nq, Nq = _op.Nq, Nk = _op.Nk, D = _op.HeadDim,
-            Qt = _op.QGrid.T, Qh = _op.QGrid.H, Qw = _op.QGrid.W, Kt = _op.KGrid.T, Kh = _op.KGrid.H, Kw = _op.KGrid.W,
-            Residual = _op.ResidualPooling ? 1 : 0, Scale = (float)_op.Scale,
+            Rows = outputShape[0] * _op.Heads * _op.Nq,
+            Nq = _op.Nq,
+            Nk = _op.Nk,
+            D = _op.HeadDim,
+            Qt = _op.QGrid.T,
+            Qh = _op.QGrid.H,
+            Qw = _op.QGrid.W,
+            Kt = _op.KGrid.T,
+            Kh = _op.KGrid.H,
+            Kw = _op.KGrid.W,
+            Residual = _op.ResidualPooling ? 1 : 0,
+            Scale = (float)_op.Scale,
         };
         long projLen = (long)p.Rows * (p.Kt + p.Kh + p.Kw);
         if (_proj is null || _proj.Length < projLen)

@@ -40,8 +40,19 @@ public sealed class SepConv2dIlgpu : IIlgpuKernel
         int[] x = inputShapes[0], y = outputShape;
         var p = new SepConv2dIlgpuParams
         {
-            H = x[1], W = x[2], C = x[3], Ho = y[1], Wo = y[2], Co = y[3], Kh = _op.Kernel.H, Kw = _op.Kernel.W,
-            Sh = _op.Stride.H, Sw = _op.Stride.W, Pt = _op.Pad.Top, Pl = _op.Pad.Left, Act = (int)_op.Act,
+            H = x[1],
+            W = x[2],
+            C = x[3],
+            Ho = y[1],
+            Wo = y[2],
+            Co = y[3],
+            Kh = _op.Kernel.H,
+            Kw = _op.Kernel.W,
+            Sh = _op.Stride.H,
+            Sw = _op.Stride.W,
+            Pt = _op.Pad.Top,
+            Pl = _op.Pad.Left,
+            Act = (int)_op.Act,
             HasPointwise = _op.Pointwise != null ? 1 : 0,
         };
         long mid = (long)y[0] * y[1] * y[2] * x[3];

@@ -54,8 +54,12 @@ public sealed class TokenPoolIlgpu : IIlgpuKernel
         var (to, ho, wo) = op.OutGrid;
         var p = new TokenPoolIlgpuParams
         {
-            Heads = op.Heads, D = d, InTokens = op.InTokens, OutTokens = op.OutTokens,
-            InChannels = op.InChannels, PartOffset = op.Part * op.Heads * d,
+            Heads = op.Heads,
+            D = d,
+            InTokens = op.InTokens,
+            OutTokens = op.OutTokens,
+            InChannels = op.InChannels,
+            PartOffset = op.Part * op.Heads * d,
         };
         int[] volShape = [bh, t, h, w, d], pooledShape = [bh, to, ho, wo, d], rows = [bh * op.OutTokens, d];
         var vol = Ensure(device, ref _vol, (long)bh * (op.InTokens - 1) * d);

@@ -87,13 +87,13 @@ public sealed unsafe class ImplicitGemm : IDisposable
         {
             int panel = o / NR, j = o % NR;
             for (int i = 0; i < cin; i++)
-            for (int a = 0; a < kt; a++)
-            for (int b = 0; b < kh; b++)
-            for (int c = 0; c < kw; c++)
-            {
-                long dst = panel * _panelFloats + ((long)(a * kh + b) * _run + c * cin + i) * NR + j;
-                p[dst] = _weight[((((long)o * cin + i) * kt + a) * kh + b) * kw + c];
-            }
+                for (int a = 0; a < kt; a++)
+                    for (int b = 0; b < kh; b++)
+                        for (int c = 0; c < kw; c++)
+                        {
+                            long dst = panel * _panelFloats + ((long)(a * kh + b) * _run + c * cin + i) * NR + j;
+                            p[dst] = _weight[((((long)o * cin + i) * kt + a) * kh + b) * kw + c];
+                        }
         }
         float* bias = (float*)_bias.Pointer;
         for (int o = 0; o < _op.Cout; o++) bias[o] = _biasValues[o];
@@ -325,11 +325,11 @@ public sealed unsafe class ImplicitGemm : IDisposable
         for (int s = 0; s < pieces; s++)
         {
             for (int k = 0; k < lengths[s]; k++, b += NR)
-            for (int i = 0; i < MR; i++)
-            {
-                float a = rows[i][offsets[s] + k];
-                for (int j = 0; j < NR; j++) c[i * NR + j] = MathF.FusedMultiplyAdd(a, b[j], c[i * NR + j]);
-            }
+                for (int i = 0; i < MR; i++)
+                {
+                    float a = rows[i][offsets[s] + k];
+                    for (int j = 0; j < NR; j++) c[i * NR + j] = MathF.FusedMultiplyAdd(a, b[j], c[i * NR + j]);
+                }
         }
     }
     private static void Epilogue(float* acc, int rows, int col0, int cols, float* bias, float** y, float** res, bool relu)
