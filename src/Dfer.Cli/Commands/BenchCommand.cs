@@ -136,6 +136,6 @@ internal static class BenchCommand
             ("throughput", $"{Output.Fixed(r.ClipsPerSecond, 2)} clips/s"),
             ("compute", $"{Output.Fixed(r.GflopsPerSecond, 1)} GFLOP/s"),
         }.Concat(r.StreamedClipsPerSecond is double s
-        ? new[] { ("streamed", $"{Output.Fixed(s, 2)} clips/s (next batch uploads while one computes)") } : [])
+            ? new[] { ("streamed", $"{Output.Fixed(s, 2)} clips/s (next batch uploads while one computes)") } : [])
          .Concat(r.Execution is null ? [] : new[] { ("execution", r.Execution) }).ToList());
 }

@@ -156,7 +156,7 @@ internal static class ProfileCommand
             ("total", $"{p.TotalMs:0.###} ms per pass (median of {p.Repeats})"),
             ("layers", $"{p.LayersMs:0.###} ms ({100 * p.LayersMs / p.TotalMs:0.0} % of the total)"),
             ("between layers",
-            $"{p.UncoveredMs:0.###} ms: input checks and upload, output download, the per-layer timing"),
+                $"{p.UncoveredMs:0.###} ms: input checks and upload, output download, the per-layer timing"),
             ("FLOPs", $"{p.Flops / 1e9:0.###} G per pass ({p.Flops / 1e9 / p.Batch:0.###} G per "
                 + $"clip), {p.Flops / (p.TotalMs * 1e6):0.#} GFLOP/s over the whole pass"),
         });

@@ -232,8 +232,8 @@ internal static class SharedOptions
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException
             or System.Security.SecurityException)
         {
-            throw DferException.ForFile(path.Length == 0 ? "''" : path, path.Contains('\0')
-                ? "not a valid path (it holds a NUL character)" : "not a valid path");
+            throw DferException.ForFile(path.Length == 0 ? "''" : path,
+                path.Contains('\0') ? "not a valid path (it holds a NUL character)" : "not a valid path");
         }
     }
 

@@ -104,8 +104,8 @@ internal static class ValidateCommand
         if (settings.Size is int s && model is not M3dfel)
             throw new DferException($"--size: {model!.Name} runs at its own frame size only");
 
-        IReferenceOracle oracle = settings.Reference == "torch" ? ReferencePlugin.LoadTorch()
-            : ReferenceOracle.Instance;
+        IReferenceOracle oracle =
+            settings.Reference == "torch" ? ReferencePlugin.LoadTorch() : ReferenceOracle.Instance;
         var cases = kinds.SelectMany(k => OpCases.For(k, settings.Seed)).ToList();
         var results = new List<CaseResult>();
         var backends = new List<(BackendInfo Info, IBackend? Backend, string? Problem)>();
@@ -194,8 +194,8 @@ internal static class ValidateCommand
             b => new ValidateJson.BackendRun(b.Info.Name, b.Backend is not null,
             PrecisionFor(b.Info.Name, settings.Precision).Name(),
                 b.Backend?.Device, b.Problem)),
-            results, Status, model, weights, model is null ? null
-            : Output.Shape(new[] { settings.Batch }.Concat(model.ClipShape)), checks),
+            results, Status, model, weights,
+            model is null ? null : Output.Shape(new[] { settings.Batch }.Concat(model.ClipShape)), checks),
             DferJson.Default.ValidateJson);
 
     private static void WriteTable(TextWriter stdout, Settings settings, IReferenceOracle oracle,
@@ -203,8 +203,8 @@ internal static class ValidateCommand
         List<CaseResult> results, IModel? model, IReadOnlyList<ModelCheck>? checks)
     {
         foreach (var (info, backend, problem) in backends)
-            Output.WriteLine(stdout, backend is not null ? $"{info.Name}: {backend.Device}"
-                : $"{info.Name}: skipped ({problem})");
+            Output.WriteLine(stdout,
+                backend is not null ? $"{info.Name}: {backend.Device}" : $"{info.Name}: skipped ({problem})");
         stdout.WriteLine($"reference: {oracle.Description}; seed {settings.Seed}");
         if (settings.Precision != Precision.Fp32)
             stdout.WriteLine(
@@ -250,10 +250,10 @@ internal static class ValidateCommand
                 bool baseline = i == 0;
                 modelRows.Add(new[]
                 {
-                    c.Backend, c.Precision, baseline ? "baseline" : Sci(c.MaxAbsDifference), baseline ? "-"
-                        : tol.MaxAbsLogit.ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
-                    baseline ? "-" : Output.Fixed(100 * c.Agreement, 0) + " %", baseline ? "-"
-                    : Output.Fixed(100 * tol.MinAgreement, 0) + " %",
+                    c.Backend, c.Precision, baseline ? "baseline" : Sci(c.MaxAbsDifference),
+                    baseline ? "-" : tol.MaxAbsLogit.ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
+                    baseline ? "-" : Output.Fixed(100 * c.Agreement, 0) + " %",
+                    baseline ? "-" : Output.Fixed(100 * tol.MinAgreement, 0) + " %",
                     Output.Fixed(c.Seconds, 1), c.Passed ? "pass" : "FAIL",
                 });
             }
@@ -265,6 +265,6 @@ internal static class ValidateCommand
         string.Create(System.Globalization.CultureInfo.InvariantCulture,
         $"nmse {t.Nmse:G2}, atol {t.Atol:G2}, rtol {t.Rtol:G2}");
 
-    private static string Sci(double v) => double.IsNaN(v) ? "-"
-        : v.ToString("0.0E+00", System.Globalization.CultureInfo.InvariantCulture);
+    private static string Sci(double v)
+        => double.IsNaN(v) ? "-" : v.ToString("0.0E+00", System.Globalization.CultureInfo.InvariantCulture);
 }

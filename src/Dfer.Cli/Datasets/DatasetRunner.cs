@@ -147,7 +147,7 @@ internal static class DatasetRunner
                 // normally or not, stops the decoders.
                 using var decoded = new OrderedPrefetch<DatasetItem, ScoreJob>(todo,
                     (item, _) => item.Error is not null ? new ScoreJob(item.Path, item.Error)
-                    : Inputs.Guarded(item.Path, () => decode(item)),
+                        : Inputs.Guarded(item.Path, () => decode(item)),
                     budget: DecodeAheadClips(batch), workers: decodeThreads ?? DefaultDecodeThreads, weight: job
                     => job.ClipCount);
                 // While the forward passes wait for decoding, a batch in flight (cuda) is collected, so its rows are
@@ -171,8 +171,8 @@ internal static class DatasetRunner
             ? $" in {seconds:F1} s ({scored / seconds:F2} videos/s; waited {waited.TotalSeconds:F1} s for decoding)"
             : "";
         string resumed = kept.Count > 0 ? $", {kept.Count} from the earlier run" : "";
-        string internals = bugs > 0 ? $", {bugs} of them for an internal error (a bug of dfer's: please report it)"
-            : "";
+        string internals =
+            bugs > 0 ? $", {bugs} of them for an internal error (a bug of dfer's: please report it)" : "";
         string failures = failed > 0
             ? $"; {failed} failed (reasons above{(output is null ? "" : " and in " + output)}){internals}" : "";
         console.Summary($"{scored + kept.Count} of {items.Count} videos scored{resumed}{rate}{failures}");
@@ -205,8 +205,8 @@ internal static class DatasetRunner
                 + "pass --overwrite to start over");
         var rows = ResultsFile.Read(output, classes);
         var listed = items.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        var strangers = rows.Where(r => !listed.Contains(r.Video)).Select(r => r.Video).Distinct(StringComparer.Ordinal)
-            .ToList();
+        var strangers =
+            rows.Where(r => !listed.Contains(r.Video)).Select(r => r.Video).Distinct(StringComparer.Ordinal).ToList();
         if (strangers.Count > 0)
             throw DferException.ForFile(output,
                 $"has rows of {strangers.Count} video{(strangers.Count == 1 ? "" : "s")} that --dataset does not list "

@@ -76,7 +76,7 @@ internal sealed class ResultsFile : IDisposable
             ".csv" => true,
             ".jsonl" or ".json" or ".ndjson" => false,
             _ => throw new DferException(
-            $"--output {path}: name a .jsonl or .csv file (the extension picks the format)"),
+                $"--output {path}: name a .jsonl or .csv file (the extension picks the format)"),
         };
     }
 
@@ -156,8 +156,8 @@ internal sealed class ResultsFile : IDisposable
         IEnumerable<string> Numbers(float[]? values) =>
             values is null ? Enumerable.Repeat("", n)
             : values.Select(v => v.ToString("R", CultureInfo.InvariantCulture));
-        return new[] { row.Video, row.Input, row.Target ?? "", row.Ok ? row.Label! : "", row.Ok
-            ? row.Clips.ToString(CultureInfo.InvariantCulture) : "" }
+        return new[] { row.Video, row.Input, row.Target ?? "", row.Ok ? row.Label! : "",
+            row.Ok ? row.Clips.ToString(CultureInfo.InvariantCulture) : "" }
             .Concat(Numbers(row.Ok ? row.Probabilities : null))
             .Concat(Numbers(row.Ok ? row.Logits : null))
             .Append(row.Error ?? "");

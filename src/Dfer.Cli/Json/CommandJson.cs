@@ -48,8 +48,8 @@ internal sealed record BenchJson(
     [property: JsonPropertyName("device")] string Device,
     [property: JsonPropertyName("threads")] int Threads,
     [property: JsonPropertyName("repeats")] int Repeats,
-    [property: JsonPropertyName("execution"),
-    JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Execution,
+    [property: JsonPropertyName("execution"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    string? Execution,
     [property: JsonPropertyName("streamed_clips_per_s"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
         JsonConverter(typeof(FiniteNullableDoubleConverter))] double? StreamedClipsPerS)
 {
@@ -68,8 +68,8 @@ internal sealed record DevicesJson(
         [property: JsonPropertyName("name")] string Name,
         [property: JsonPropertyName("available")] bool Available,
         [property: JsonPropertyName("description")] string Description,
-        [property: JsonPropertyName("unavailable_reason"),
-        JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? UnavailableReason);
+        [property: JsonPropertyName("unavailable_reason"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? UnavailableReason);
 
     internal sealed record Machine(
         [property: JsonPropertyName("logical_cores")] int LogicalCores,
@@ -87,7 +87,7 @@ internal sealed record DevicesJson(
     public static DevicesJson From(IReadOnlyList<BackendInfo> backends) =>
         new(backends.Select(b => new BackendInfoJson(b.Name, b.Available, b.Description, b.UnavailableReason)).ToList(),
             new Machine(Environment.ProcessorCount, RuntimeInformation.OSDescription,
-            RuntimeInformation.ProcessArchitecture.ToString(),
+                RuntimeInformation.ProcessArchitecture.ToString(),
                 RuntimeInformation.FrameworkDescription,
                 new Simd(Avx2.IsSupported, Avx512F.IsSupported, Fma.IsSupported),
                 CpuContext.Isa));
@@ -101,17 +101,17 @@ internal sealed record ValidateJson(
     [property: JsonPropertyName("reference")] string Reference,
     [property: JsonPropertyName("backends")] IReadOnlyList<ValidateJson.BackendRun> Backends,
     [property: JsonPropertyName("cases")] IReadOnlyList<ValidateJson.Case> Cases,
-    [property: JsonPropertyName("model"),
-    JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ValidateJson.ModelJson? Model)
+    [property: JsonPropertyName("model"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    ValidateJson.ModelJson? Model)
 {
     internal sealed record BackendRun(
         [property: JsonPropertyName("name")] string Name,
         [property: JsonPropertyName("available")] bool Available,
         [property: JsonPropertyName("precision")] string Precision,
-        [property: JsonPropertyName("device"),
-        JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Device,
-        [property: JsonPropertyName("reason"),
-        JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason);
+        [property: JsonPropertyName("device"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Device,
+        [property: JsonPropertyName("reason"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Reason);
 
     internal sealed record Case(
         [property: JsonPropertyName("op")] string Op,
@@ -121,8 +121,8 @@ internal sealed record ValidateJson(
         [property: JsonPropertyName("nmse"), JsonConverter(typeof(FiniteDoubleConverter))] double Nmse,
         [property: JsonPropertyName("max_abs_err"), JsonConverter(typeof(FiniteDoubleConverter))] double MaxAbsErr,
         [property: JsonPropertyName("tolerance")] CaseTolerance Tolerance,
-        [property: JsonPropertyName("detail"),
-        JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail);
+        [property: JsonPropertyName("detail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Detail);
 
     internal sealed record CaseTolerance(
         [property: JsonPropertyName("nmse")] double Nmse,

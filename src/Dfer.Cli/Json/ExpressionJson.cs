@@ -23,8 +23,8 @@ internal sealed record ExpressionJson(
         [property: JsonPropertyName("fps")] double? Fps,
         [property: JsonPropertyName("frame_size")] int[] FrameSize,
         [property: JsonPropertyName("label")] string Label,
-        [property: JsonPropertyName("probabilities"),
-        JsonConverter(typeof(FiniteFloatsConverter))] float[] Probabilities,
+        [property: JsonPropertyName("probabilities"), JsonConverter(typeof(FiniteFloatsConverter))]
+        float[] Probabilities,
         [property: JsonPropertyName("per_frame")] IReadOnlyList<Frame> PerFrame);
 
     /// <summary>A frame: where no face was found, <c>face</c> and <c>label</c> are null and there are no
@@ -34,9 +34,9 @@ internal sealed record ExpressionJson(
         [property: JsonPropertyName("time"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Time,
         [property: JsonPropertyName("face")] Face? Face,
         [property: JsonPropertyName("probabilities"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
-        JsonConverter(typeof(FiniteFloatsConverter))] float[]? Probabilities,
+            JsonConverter(typeof(FiniteFloatsConverter))] float[]? Probabilities,
         [property: JsonPropertyName("smoothed"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
-        JsonConverter(typeof(FiniteFloatsConverter))] float[]? Smoothed,
+            JsonConverter(typeof(FiniteFloatsConverter))] float[]? Smoothed,
         [property: JsonPropertyName("label")] string? Label);
 
     /// <summary>The face box in pixels of the analysed frame, rounded to a tenth; the detector's score to 4

@@ -21,12 +21,12 @@ internal sealed record InferJson(
         [property: JsonPropertyName("index"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Index,
         [property: JsonPropertyName("clips"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Clips,
         [property: JsonPropertyName("logits"), JsonConverter(typeof(FiniteFloatsConverter))] float[] Logits,
-        [property: JsonPropertyName("probabilities"),
-        JsonConverter(typeof(FiniteFloatsConverter))] float[] Probabilities,
+        [property: JsonPropertyName("probabilities"), JsonConverter(typeof(FiniteFloatsConverter))]
+        float[] Probabilities,
         [property: JsonPropertyName("label")] string Label)
     {
-        public Result(string input, int? index, int? clips, ClipResult r) : this(input, index, clips, r.Logits,
-            r.Probabilities, r.Label) { }
+        public Result(string input, int? index, int? clips, ClipResult r)
+            : this(input, index, clips, r.Logits, r.Probabilities, r.Label) { }
     }
 
     public static InferJson From(LoadedModel loaded, IReadOnlyList<ScoreJob> jobs)

@@ -34,13 +34,13 @@ public static class BackendRegistry
         new BackendInfo("cpu", null, $"managed SIMD kernels, {Environment.ProcessorCount} threads, {CpuContext.Isa}",
             CpuBackend.SupportsKind),
         new BackendInfo("ilgpu-cpu", null,
-        "ILGPU kernels on ILGPU's CPU accelerator (portable, slow: a check of the GPU kernels)",
-        IlgpuBackend.SupportsKind),
+            "ILGPU kernels on ILGPU's CPU accelerator (portable, slow: a check of the GPU kernels)",
+            IlgpuBackend.SupportsKind),
         new BackendInfo("ilgpu-cuda", IlgpuDevice.CudaUnavailableReason(), "ILGPU kernels on an NVIDIA GPU (fp32)",
-        IlgpuBackend.SupportsKind),
+            IlgpuBackend.SupportsKind),
         new BackendInfo("cuda", CudaDevice.UnavailableReason(), CudaDescription, CudaBackend.SupportsKind),
         new BackendInfo("reference", null, "float64 plain loops: the numerical oracle, very slow", _ => true,
-        IsOracle: true),
+            IsOracle: true),
     };
 
     /// <summary>What the cuda backend runs, from the registry: the kinds with a native kernel, ILGPU's for the
@@ -72,13 +72,13 @@ public static class BackendRegistry
 
     /// <summary>What <paramref name="backend"/> computes in (fp32 for every backend but cuda, whose precision is its
     /// own; the reference backend's float64 counts as fp32's oracle).</summary>
-    public static Precision PrecisionOf(IBackend backend) => backend is CudaBackend cuda ? cuda.Precision
-        : Precision.Fp32;
+    public static Precision PrecisionOf(IBackend backend)
+        => backend is CudaBackend cuda ? cuda.Precision : Precision.Fp32;
 
     /// <summary>The name reports give <paramref name="backend"/>'s arithmetic: fp32, tf32, bf16, fp16, or fp64 for the
     /// reference backend.</summary>
-    public static string PrecisionName(IBackend backend) => backend is ReferenceBackend ? "fp64" : PrecisionOf(backend)
-        .Name();
+    public static string PrecisionName(IBackend backend)
+        => backend is ReferenceBackend ? "fp64" : PrecisionOf(backend).Name();
 
     /// <summary>
     /// Creates backend <paramref name="name"/>. <paramref name="threads"/> applies to cpu;

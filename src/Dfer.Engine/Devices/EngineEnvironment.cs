@@ -108,6 +108,6 @@ public static class EngineEnvironment
     public static string CacheHome =>
         XdgCacheHome ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
 
-    private static string? Folder(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v
-        : null;
+    private static string? Folder(string name)
+        => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 }

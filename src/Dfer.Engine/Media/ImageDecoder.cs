@@ -94,8 +94,8 @@ internal static class ImageDecoder
     /// <exception cref="DferException">The size is over the limit.</exception>
     internal static void CheckPixels(string path, string what, long width, long height)
     {
-        if (width > MediaLimits.MaxImagePixels || height > MediaLimits.MaxImagePixels || width
-            * height > MediaLimits.MaxImagePixels)
+        if (width > MediaLimits.MaxImagePixels || height > MediaLimits.MaxImagePixels
+            || width * height > MediaLimits.MaxImagePixels)
         {
             throw DferException.ForFile(path,
                 $"{what} of {width}x{height} pixels is larger than Dfer's limit of {MediaLimits.MaxImagePixels} pixels "

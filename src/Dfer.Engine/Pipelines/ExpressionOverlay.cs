@@ -75,9 +75,10 @@ public static class ExpressionOverlay
                 unsafe
                 {
                     byte* src = (byte*)bitmap.GetPixels();
-                    for (int p = 0; p < w
-                        * h; p++) { rgb[3 * p] = src[4 * p]; rgb[3 * p + 1] = src[4 * p + 1]; rgb[3 * p + 2] = src[4 * p
-                        + 2]; }
+                    for (int p = 0; p < w * h; p++)
+                    {
+                        rgb[3 * p] = src[4 * p]; rgb[3 * p + 1] = src[4 * p + 1]; rgb[3 * p + 2] = src[4 * p + 2];
+                    }
                 }
                 stdin.Write(rgb);
             }

@@ -213,8 +213,8 @@ public sealed class ExpressionPipeline : IDisposable
             result[i] = new ExpressionFrame(i, faces[i], probs[i], smoothed);
         }
         float[] clip = WeightedMean(probs) ?? new float[7];
-        return new ExpressionReport(input, result, clip, _options.Window, n > 0 ? frames[0].Width : 0, n > 0
-            ? frames[0].Height : 0);
+        return new ExpressionReport(input, result, clip, _options.Window, n > 0 ? frames[0].Width : 0,
+            n > 0 ? frames[0].Height : 0);
     }
 
     /// <summary>Σ c·p / Σ c over the non-null vectors, c = max p; null when there are none.</summary>

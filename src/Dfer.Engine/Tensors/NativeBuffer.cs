@@ -65,8 +65,8 @@ public sealed unsafe class NativeBuffer : IDisposable
             + "this machine " +
             $"({BudgetPercent} % of the {Gib(MachineBytes)} GiB available to it); use a smaller --batch");
 
-    private static string Gib(long bytes) => (bytes / (double)(1L << 30))
-        .ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+    private static string Gib(long bytes)
+        => (bytes / (double)(1L << 30)).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
 
     public long Bytes { get; }
 

@@ -208,8 +208,8 @@ public static class Npy
 
     private static void WriteData(Stream stream, ReadOnlySpan<float> data)
     {
-        byte[]? swapped = BitConverter.IsLittleEndian ? null
-            : new byte[Math.Min(data.Length, ChunkElements) * sizeof(float)];
+        byte[]? swapped =
+            BitConverter.IsLittleEndian ? null : new byte[Math.Min(data.Length, ChunkElements) * sizeof(float)];
         while (!data.IsEmpty)
         {
             ReadOnlySpan<float> chunk = data[..Math.Min(data.Length, ChunkElements)];
@@ -327,8 +327,8 @@ public static class Npy
 
     private static string Hex(ReadOnlySpan<byte> bytes) =>
         bytes.IsEmpty ? "nothing"
-        : string.Join(' ', bytes[..Math.Min(bytes.Length, 6)].ToArray()
-        .Select(b => b.ToString("X2", CultureInfo.InvariantCulture)));
+        : string.Join(' ',
+        bytes[..Math.Min(bytes.Length, 6)].ToArray().Select(b => b.ToString("X2", CultureInfo.InvariantCulture)));
 
     private static string Hint(ReadOnlySpan<byte> start) =>
         start.StartsWith((ReadOnlySpan<byte>)[0x50, 0x4B, 0x03, 0x04])

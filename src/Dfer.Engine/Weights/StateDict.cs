@@ -116,8 +116,8 @@ public sealed class StateDict
     }
 
     /// <summary>The name without DataParallel's <c>module.</c> prefix.</summary>
-    public static string StripPrefix(string name) => name.StartsWith("module.", StringComparison.Ordinal)
-        ? name["module.".Length..] : name;
+    public static string StripPrefix(string name)
+        => name.StartsWith("module.", StringComparison.Ordinal) ? name["module.".Length..] : name;
 
     /// <summary>
     /// Checks names and shapes against what a model expects and throws one message listing every

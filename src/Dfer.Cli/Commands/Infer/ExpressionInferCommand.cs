@@ -45,9 +45,8 @@ internal static class ExpressionInferCommand
             Description = "With --model expression and --format table: also print one row per frame",
         };
         private readonly Option<int> _detectorSize = NumberOptions.Int("--detector-size",
-            new ExpressionOptions().DetectorSize,
-            Limits.MinDetectorSize, Limits.MaxDetectorSize, check: size => size % 32 == 0 ? null
-            : "not a multiple of 32");
+            new ExpressionOptions().DetectorSize, Limits.MinDetectorSize, Limits.MaxDetectorSize,
+            check: size => size % 32 == 0 ? null : "not a multiple of 32");
 
         /// <summary>The expression-only options, in the order help lists them.</summary>
         private Option[] Options => [_timeline, _overlay, _window, _frames, _detectorSize];
@@ -114,8 +113,8 @@ internal static class ExpressionInferCommand
                 console.Progress(
                     $"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and "
                     + $"scoring expressions on {backend.Name}");
-                var report = pipeline.Run(input, frames) with { Fps = MediaInput.HasVideoExtension(input)
-                    ? FrameRate.Probe(input) : null };
+                var report = pipeline.Run(input, frames)
+                    with { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
                 if (report.FramesWithFace == 0)
                 {
                     errors.Add((input,
@@ -184,8 +183,8 @@ internal static class ExpressionInferCommand
                 $"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face found in {r.FramesWithFace} "
                 + $"of {r.Frames.Count} frames");
             stdout.WriteLine("  "
-                + string.Join("  ", EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k]))
-                .OrderByDescending(e => e.p)
+                + string.Join("  ",
+                EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k])).OrderByDescending(e => e.p)
                 .Select(e => $"{e.c} {Output.Fixed(e.p, 2)}")));
             var noFace = r.Frames.Where(f => f.Face is null).Select(f => f.Index).ToList();
             if (noFace.Count > 0) stdout.WriteLine($"  no face in frames {Ranges(noFace)} (not scored)");

@@ -89,8 +89,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
                 if (Timer != null)
                 {
                     long now = Stopwatch.GetTimestamp();
-                    Timer(node, node.Inputs.Select(v => _plan.Shapes[v]).ToArray(), (now - start)
-                        * 1000.0 / Stopwatch.Frequency);
+                    Timer(node, node.Inputs.Select(v => _plan.Shapes[v]).ToArray(),
+                        (now - start) * 1000.0 / Stopwatch.Frequency);
                     start = Stopwatch.GetTimestamp();
                 }
             }

@@ -72,8 +72,8 @@ internal sealed class CpuPlan : IDisposable
                 }
             }
         }
-        long planned = slots.Sum(slot => Tensor.ElementCountOf(slot.Shape.Zip(slot.Halo, (d, h) => d + 2 * h).ToArray())
-            * sizeof(float));
+        long planned = slots.Sum(
+            slot => Tensor.ElementCountOf(slot.Shape.Zip(slot.Halo, (d, h) => d + 2 * h).ToArray()) * sizeof(float));
         NativeBuffer.CheckBudget(planned);
 
         var tensors = new Tensor[slots.Count];

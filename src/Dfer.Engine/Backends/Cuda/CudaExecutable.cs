@@ -71,8 +71,8 @@ internal sealed class CudaExecutable : IExecutable
     /// <summary>How the last run executed, in words: replayed from a CUDA graph, or eager and why.</summary>
     public string? Execution { get; private set; }
 
-    public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape) => Submit(input, shape)
-        .Wait();
+    public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape)
+        => Submit(input, shape).Wait();
 
     public bool Pipelined => true;
 
@@ -310,8 +310,8 @@ internal sealed class CudaExecutable : IExecutable
                 s.Alias)).ToArray();
             // The input lives in its slot, not in the arena (a reshape of it would alias the slot: none of our graphs
             // does).
-            long[] bytes = Shapes.Select((sh, v) => v == Graph.Input ? 0 : owner._elementBytes[v]
-                * Tensor.ElementCountOf(sh)).ToArray();
+            long[] bytes = Shapes.Select(
+                (sh, v) => v == Graph.Input ? 0 : owner._elementBytes[v] * Tensor.ElementCountOf(sh)).ToArray();
             if (owner._steps.Any(s => s.Alias && s.Inputs[0] == Graph.Input))
                 throw new NotSupportedException("the cuda backend cannot run a graph that reshapes its input in place");
             _layout = new BufferPlan(bytes, Graph.Input, steps, owner._graph.Outputs.Values);
@@ -337,8 +337,8 @@ internal sealed class CudaExecutable : IExecutable
         public IntPtr Address(int value, Slot slot) =>
             value == Graph.Input ? slot.Input.NativePtr : _arena.NativePtr + (nint)_layout.Offset(value);
 
-        public IntPtr Workspace(int step) => _layout.WorkspaceOffset(step) is long w and >= 0 ? _arena.NativePtr
-            + (nint)w : IntPtr.Zero;
+        public IntPtr Workspace(int step)
+            => _layout.WorkspaceOffset(step) is long w and >= 0 ? _arena.NativePtr + (nint)w : IntPtr.Zero;
 
         public ArrayView<float> View(int value, Slot slot) => value == Graph.Input
             ? slot.Input.View.SubView(0, Tensor.ElementCountOf(Shapes[value]))

@@ -16,8 +16,8 @@ public sealed class CpuContext : IDisposable
     public CpuContext(int threads = 0, CpuVariants? variants = null)
     {
         Variants = variants ?? CpuVariants.Default;
-        Pool = new CpuThreadPool(threads > 0 ? threads
-            : Math.Min(Environment.ProcessorCount, CpuThreadPool.MaxThreads));
+        Pool = new CpuThreadPool(
+            threads > 0 ? threads : Math.Min(Environment.ProcessorCount, CpuThreadPool.MaxThreads));
         _scratch = new NativeBuffer?[Pool.Threads];
     }
 

@@ -6,8 +6,8 @@ namespace Dfer.Devices.Cuda;
 /// <summary>A failed CUDA driver call: status code, its name, and the call's source text.</summary>
 public sealed class CudaException : DferException
 {
-    internal CudaException(int status, string statusName, string call, string message, string? detail = null) : base(
-        message)
+    internal CudaException(int status, string statusName, string call, string message, string? detail = null)
+        : base(message)
     {
         Detail = detail;
         Status = status;

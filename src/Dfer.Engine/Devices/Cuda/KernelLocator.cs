@@ -43,8 +43,8 @@ public sealed record KernelSearchPaths(string? KernelsDir, string? AssemblyDirec
         string cache = EngineEnvironment.KernelCacheDirectory
             ?? Path.Combine(EngineEnvironment.CacheHome, "dfer", "kernels");
         string? asmDir = Path.GetDirectoryName(typeof(KernelSearchPaths).Assembly.Location);
-        return new KernelSearchPaths(EngineEnvironment.KernelsDirectory, string.IsNullOrEmpty(asmDir)
-            ? AppContext.BaseDirectory : asmDir,
+        return new KernelSearchPaths(EngineEnvironment.KernelsDirectory,
+            string.IsNullOrEmpty(asmDir) ? AppContext.BaseDirectory : asmDir,
             Environment.CurrentDirectory, cache);
     }
 

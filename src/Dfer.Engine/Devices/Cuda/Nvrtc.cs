@@ -33,8 +33,8 @@ public static unsafe partial class Nvrtc
     /// (reproduced with nvcc/ptxas 11.8). Line info only serves profilers' source view.
     /// </summary>
     public static IReadOnlyList<string> OptionsFor(int sm) =>
-        Found.Value.Reason is null && Found.Value.Version.Major < 12 && sm >= 90 ? Options.Where(o => o != "-lineinfo")
-        .ToArray() : Options;
+        Found.Value.Reason is null && Found.Value.Version.Major < 12 && sm >= 90
+        ? Options.Where(o => o != "-lineinfo").ToArray() : Options;
 
     private static readonly object Gate = new();
     private static readonly Lazy<Probe> Found = new(ProbeLibrary);
@@ -90,8 +90,8 @@ public static unsafe partial class Nvrtc
         // Newest name first, each tried on the default path before the toolkit folders, so a CUDA 13
         // install outside ld.so's path still beats an older NVRTC on it.
         foreach (string name in LibraryNames)
-            foreach (string? candidate in new string?[] { name }.Concat(LibraryFolders()
-                .Select(d => Path.Combine(d, name))))
+            foreach (string? candidate in new string?[] { name }.Concat(
+                LibraryFolders().Select(d => Path.Combine(d, name))))
             {
                 if (candidate is null || !NativeLibrary.TryLoad(candidate, out IntPtr handle)) continue;
                 // Versioned through the export, not the P/Invoke: the runtime binds a P/Invoke once, so it
@@ -253,10 +253,10 @@ public static unsafe partial class Nvrtc
     private static partial int nvrtcCreateProgram(IntPtr* program, byte* source, byte* name, int numHeaders,
         byte** headers, byte** includeNames);
     [LibraryImport(NativeLibraries.NvrtcName)] private static partial int nvrtcDestroyProgram(IntPtr* program);
-    [LibraryImport(NativeLibraries.NvrtcName)] private static partial int nvrtcCompileProgram(IntPtr program,
-        int numOptions, byte** options);
-    [LibraryImport(NativeLibraries.NvrtcName)] private static partial int nvrtcGetProgramLogSize(IntPtr program,
-        nuint* size);
+    [LibraryImport(NativeLibraries.NvrtcName)]
+    private static partial int nvrtcCompileProgram(IntPtr program, int numOptions, byte** options);
+    [LibraryImport(NativeLibraries.NvrtcName)]
+    private static partial int nvrtcGetProgramLogSize(IntPtr program, nuint* size);
     [LibraryImport(NativeLibraries.NvrtcName)] private static partial int nvrtcGetProgramLog(IntPtr program, byte* log);
     [LibraryImport(NativeLibraries.NvrtcName)] private static partial int nvrtcGetPTXSize(IntPtr program, nuint* size);
     [LibraryImport(NativeLibraries.NvrtcName)] private static partial int nvrtcGetPTX(IntPtr program, byte* ptx);

@@ -102,8 +102,8 @@ public static class TfJsWeights
         string? name = p.ValueKind == JsonValueKind.String ? p.GetString() : null;
         if (string.IsNullOrEmpty(name))
             throw DferException.ForFile(manifest, $"group {group}: 'paths' must hold file names");
-        if (name.Any(char.IsControl) || Path.IsPathRooted(name) || name.Split('/', '\\')
-            .Any(part => part is "" or "." or ".."))
+        if (name.Any(char.IsControl) || Path.IsPathRooted(name)
+            || name.Split('/', '\\').Any(part => part is "" or "." or ".."))
             throw DferException.ForFile(manifest,
                 $"group {group}: shard path {SafeText.Quote(name)} is not a file name relative to the manifest's "
                 + "folder");

@@ -173,17 +173,17 @@ internal sealed class PyKeys(Action<long> charge)
             case bool b: return Intern(_canonical, b ? "i1" : "i0");
             case long l: return Intern(_canonical, "i" + l.ToString(System.Globalization.CultureInfo.InvariantCulture));
             case BigInteger big when big >= long.MinValue && big <= long.MaxValue:
-                return Intern(_canonical, "i" + ((long)big)
-                    .ToString(System.Globalization.CultureInfo.InvariantCulture));
+                return Intern(_canonical, "i"
+                    + ((long)big).ToString(System.Globalization.CultureInfo.InvariantCulture));
             case BigInteger big: return Intern(_canonical, "I" + Convert.ToHexString(big.ToByteArray()));
             case double d when double.IsNaN(d): return Fresh(); // NaN equals nothing, not even itself
             case double d when double.IsFinite(d) && d == Math.Floor(d):
                 if (d >= -9.2233720368547758E18 && d < 9.2233720368547758E18)
-                    return Intern(_canonical, "i" + ((long)d)
-                        .ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    return Intern(_canonical, "i"
+                        + ((long)d).ToString(System.Globalization.CultureInfo.InvariantCulture));
                 return Intern(_canonical, "I" + Convert.ToHexString(new BigInteger(d).ToByteArray()));
-            case double d: return Intern(_canonical, "f" + BitConverter.DoubleToInt64Bits(d)
-                .ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
+            case double d: return Intern(_canonical, "f"
+                + BitConverter.DoubleToInt64Bits(d).ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
             case PyList or PyDict or PySet: return -1; // unhashable, as in Python
             default: return Fresh(); // None, globals, inert objects, storages, tensors: by identity
         }

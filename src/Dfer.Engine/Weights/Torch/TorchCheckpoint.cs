@@ -124,7 +124,7 @@ public static class TorchCheckpoint
                 "little" => false,
                 "big" => true,
                 _ => throw UserFile.Fail(path,
-                $"has byteorder record {SafeText.Quote(text, 40)}, expected \"little\" or \"big\""),
+                    $"has byteorder record {SafeText.Quote(text, 40)}, expected \"little\" or \"big\""),
             };
         }
 
@@ -423,8 +423,8 @@ public static class TorchCheckpoint
         // Expanded (stride 0) tensors are legitimately larger than their storage, but a state dict
         // of weights is about the size of its file; the cap keeps a tiny file from asking for
         // gigabytes through broadcasting.
-        long budget = fileLength > (long.MaxValue
-            - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
+        long budget = fileLength
+            > (long.MaxValue - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
             ? long.MaxValue
             : fileLength * CheckpointLimits.ExpandedBytesPerFileByte + CheckpointLimits.ExpandedAllowanceBytes;
         long total = 0;

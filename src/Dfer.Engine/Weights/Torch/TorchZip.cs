@@ -57,8 +57,8 @@ internal sealed class TorchZip
                 throw Fail($"has two zip records named {SafeText.Quote(e.Name)}; which one is meant is ambiguous "
                     + "(Python's zipfile takes the last, other readers the first)");
         long length = stream.Length;
-        _inflateBudget = length > (long.MaxValue
-            - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
+        _inflateBudget = length
+            > (long.MaxValue - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
             ? long.MaxValue
             : length * CheckpointLimits.ExpandedBytesPerFileByte + CheckpointLimits.ExpandedAllowanceBytes;
     }
@@ -183,8 +183,8 @@ internal sealed class TorchZip
                 throw UserFile.Fail(path, "is a multi-part (spanned) zip archive, which Dfer does not read");
             // The data (after a local header at least as long as the fixed part and the name) lies before the central
             // directory.
-            if (offset > cdOffset || csize > cdOffset - offset || (ulong)(LocalHeaderBytes + nameLength) > cdOffset
-                - offset - csize)
+            if (offset > cdOffset || csize > cdOffset - offset
+                || (ulong)(LocalHeaderBytes + nameLength) > cdOffset - offset - csize)
                 throw Bad($"record {SafeText.Quote(name)} claims {csize} bytes at offset {offset}, beyond where the "
                     + $"records end ({cdOffset})");
             if (usize > long.MaxValue) throw Bad($"record {SafeText.Quote(name)} claims a size of {usize} bytes");
