@@ -31,10 +31,12 @@ public static class DferCli
     public const string ExecutableName = "dfer";
 
     /// <summary>Runs <c>dfer</c> with <paramref name="args"/>.</summary>
-    /// <param name="args">The arguments after the executable name, e.g. <c>["infer", "--model", "m3dfel", "a.npy"]</c>.</param>
+    /// <param name="args">The arguments after the executable name, e.g. <c>["infer", "--model", "m3dfel",
+    /// "a.npy"]</c>.</param>
     /// <param name="stdout">Receives results only (JSON, tables, help).</param>
     /// <param name="stderr">Receives warnings, errors and progress.</param>
-    /// <param name="showProgress">Print progress lines on <paramref name="stderr"/> (for a person at a terminal).</param>
+    /// <param name="showProgress">Print progress lines on <paramref name="stderr"/> (for a person at a
+    /// terminal).</param>
     /// <returns>The exit code: one of <see cref="ExitCodes"/>.</returns>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool showProgress = false)
     {
@@ -84,14 +86,17 @@ public static class DferCli
         }
     }
 
-    /// <summary>A stack trace for DFER_DEBUG: several lines, each escaped like every diagnostic (messages in it come from files too).</summary>
+    /// <summary>A stack trace for DFER_DEBUG: several lines, each escaped like every diagnostic (messages in it come
+    /// from files too).</summary>
     private static string Trace(Exception ex) =>
         string.Join('\n', ex.ToString().ReplaceLineEndings("\n").Split('\n').Select(SafeText.Escape));
 
     /// <summary>The command tree (internal for tests that walk every option).</summary>
     internal static RootCommand BuildRoot(CliConsole console)
     {
-        var root = new RootCommand("Dfer: inference for dynamic facial-expression-recognition models (a 16-frame face clip in, 7 emotion scores out).")
+        var root = new RootCommand(
+            "Dfer: inference for dynamic facial-expression-recognition models (a 16-frame face clip in, 7 emotion "
+            + "scores out).")
         {
             InferCommand.Create(console),
             EvalCommand.Create(console),
@@ -152,7 +157,8 @@ internal static class ParseErrors
         foreach (var (command, names) in missing)
         {
             slot = messages.IndexOf("", slot);
-            messages[slot] = $"{(command.Command is RootCommand ? DferCli.ExecutableName : command.Command.Name)}: missing {Join(names)}";
+            messages[slot] = $"{(command.Command is RootCommand ? DferCli.ExecutableName : command.Command.Name)}: "
+                + $"missing {Join(names)}";
         }
         return messages.Distinct(StringComparer.Ordinal).ToList();
     }
@@ -167,7 +173,8 @@ internal static class ParseErrors
     /// </summary>
     private static string CommandError(ParseResult parsed, CommandResult command, string message)
     {
-        string? token = parsed.UnmatchedTokens.FirstOrDefault(t => message.Contains($"'{t}'", StringComparison.Ordinal));
+        string? token =
+            parsed.UnmatchedTokens.FirstOrDefault(t => message.Contains($"'{t}'", StringComparison.Ordinal));
         bool needsSubcommand = command.Command.Subcommands.Count > 0 && parsed.CommandResult == command;
         string commands = string.Join(", ", command.Command.Subcommands.Select(c => c.Name));
         if (token is not null)

@@ -63,7 +63,8 @@ internal sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool show
 
     /// <summary>Keeps a message on one line, whatever an OS or library put in it.</summary>
     public static string OneLine(string message) =>
-        string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        string.Join(' ',
+        message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }
 
 /// <summary>Result formats and their shared writers.</summary>
@@ -75,10 +76,12 @@ internal static class Output
     /// <summary>
     /// Writes exactly one JSON object, a record of <see cref="DferJson"/>, on one line to <paramref name="stdout"/>.
     /// </summary>
-    public static void WriteJson<T>(TextWriter stdout, T record, JsonTypeInfo<T> type) => stdout.WriteLine(DferJson.ToLine(record, type));
+    public static void WriteJson<T>(TextWriter stdout, T record, JsonTypeInfo<T> type)
+        => stdout.WriteLine(DferJson.ToLine(record, type));
 
     /// <summary>Invariant-culture number text for tables, so output is the same on every machine.</summary>
-    public static string Fixed(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+    public static string Fixed(double value, int decimals)
+        => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Writes rows as a table; the first row is the header and columns listed in
@@ -92,7 +95,8 @@ internal static class Output
         // Cells may hold names from files and the command line: made inert and kept short like diagnostics.
         rows = rows.Select(row => row.Select(cell => SafeText.Line(cell, CliConsole.MaxLineLength)).ToArray()).ToList();
         // A table wider than the terminal would wrap inside its cells (a number split over two lines): plain text then.
-        if (Terminal(stdout) is { } terminal && SpectreWidth(rows) <= terminal.Profile.Width) terminal.Write(SpectreTable(rows, rightAligned));
+        if (Terminal(stdout) is { } terminal && SpectreWidth(rows) <= terminal.Profile.Width)
+            terminal.Write(SpectreTable(rows, rightAligned));
         else WritePlainTable(stdout, rows, rightAligned);
     }
 
@@ -114,7 +118,8 @@ internal static class Output
         return console.Profile.Capabilities.Ansi ? console : null;
     }
 
-    /// <summary>The characters a line of <see cref="SpectreTable"/> takes: each column's widest cell, a space each side and a rule between columns.</summary>
+    /// <summary>The characters a line of <see cref="SpectreTable"/> takes: each column's widest cell, a space each side
+    /// and a rule between columns.</summary>
     internal static int SpectreWidth(IReadOnlyList<string[]> rows) =>
         Enumerable.Range(0, rows[0].Length).Sum(c => rows.Max(row => row[c].Length) + 3) + 1;
 
@@ -156,11 +161,14 @@ internal static class Output
     public static void WriteFacts(TextWriter stdout, IReadOnlyList<(string Label, string Value)> facts)
     {
         int width = facts.Max(f => f.Label.Length);
-        foreach (var (label, value) in facts) stdout.WriteLine($"{label.PadRight(width)}  {SafeText.Line(value, CliConsole.MaxLineLength)}");
+        foreach (var (label, value) in facts)
+            stdout.WriteLine($"{label.PadRight(width)}  {SafeText.Line(value, CliConsole.MaxLineLength)}");
     }
 
-    /// <summary>A line of a table-format result made inert (see <see cref="SafeText"/>), for lines not written by the writers above.</summary>
-    public static void WriteLine(TextWriter stdout, string line) => stdout.WriteLine(SafeText.Line(line, CliConsole.MaxLineLength));
+    /// <summary>A line of a table-format result made inert (see <see cref="SafeText"/>), for lines not written by the
+    /// writers above.</summary>
+    public static void WriteLine(TextWriter stdout, string line)
+        => stdout.WriteLine(SafeText.Line(line, CliConsole.MaxLineLength));
 
     /// <summary>A shape as Dfer's messages spell it: [2, 16, 3, 112, 112].</summary>
     public static string Shape(IEnumerable<int> dims) => "[" + string.Join(", ", dims) + "]";

@@ -13,7 +13,8 @@ namespace Dfer.Reference;
 /// </summary>
 public static class TorchFunctions
 {
-    /// <summary>Multi-head self-attention over qkv [B, N, 3·heads·d] (q, k, v chunks): softmax(q·kᵀ·scale)·v → [B, N, heads·d].</summary>
+    /// <summary>Multi-head self-attention over qkv [B, N, 3·heads·d] (q, k, v chunks): softmax(q·kᵀ·scale)·v →
+    /// [B, N, heads·d].</summary>
     public static TTensor Attention(TTensor qkv, int heads, int headDim, double scale)
     {
         long b = qkv.shape[0], n = qkv.shape[1];
@@ -26,7 +27,8 @@ public static class TorchFunctions
     /// M3DFEL's DMIN on y [B, N, C] as the original does it on [B, C, N] (docs/models/m3dfel.md): instance
     /// statistics over N (unbiased variance), layer statistics over C, mixed by softmaxed weights, then the affine.
     /// </summary>
-    public static TTensor Dmin(TTensor y, float[] meanWeight, float[] varWeight, float[] weight, float[] bias, double eps)
+    public static TTensor Dmin(TTensor y, float[] meanWeight, float[] varWeight, float[] weight, float[] bias,
+        double eps)
     {
         long channels = y.shape[2];
         var x = y.transpose(1, 2);
@@ -53,7 +55,8 @@ public static class TorchFunctions
         var image = frames.reshape(b, t, s * c).permute(0, 2, 1).unsqueeze(-1);
         var g = index * (2.0 / divisor) - 1.0;
         var grid = stack(new[] { zeros_like(g), g }, -1).unsqueeze(2);
-        var sampled = F.grid_sample(image, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
+        var sampled = F.grid_sample(image, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border,
+            align_corners: false);
         return sampled.squeeze(-1).permute(0, 2, 1).reshape(b, k, s, c);
     }
 

@@ -26,7 +26,8 @@ public sealed class TorchOracle : IReferenceOracle
         return Torch(op, x).contiguous().data<double>().ToArray();
     }
 
-    /// <summary>Every op's <see cref="TorchOp"/> (the <c>&lt;Op&gt;.Torch.cs</c> files compiled into this assembly), by op class.</summary>
+    /// <summary>Every op's <see cref="TorchOp"/> (the <c>&lt;Op&gt;.Torch.cs</c> files compiled into this assembly), by
+    /// op class.</summary>
     internal static IReadOnlyDictionary<Type, TorchOp> Ops { get; } = typeof(TorchOracle).Assembly.GetTypes()
         .Where(t => !t.IsAbstract && typeof(TorchOp).IsAssignableFrom(t))
         .Select(t => (TorchOp)Activator.CreateInstance(t, nonPublic: true)!)

@@ -36,13 +36,16 @@ public static partial class TorchRuntime
 
         """;
 
-    private static readonly Lazy<FixOutcome> Initialization = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<FixOutcome> Initialization =
+        new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>
     /// The folder this assembly (and TorchSharp beside it) was loaded from: the test or perf output,
     /// or wherever <c>dfer validate --reference torch</c> found it.
     /// </summary>
-    public static string HomeDirectory => Path.GetDirectoryName(typeof(TorchRuntime).Assembly.Location) is { Length: > 0 } dir ? dir : AppContext.BaseDirectory;
+    public static string HomeDirectory
+        => Path.GetDirectoryName(typeof(TorchRuntime).Assembly.Location) is { Length: > 0 } dir ? dir
+        : AppContext.BaseDirectory;
 
     /// <summary>Folder where the stand-in library is compiled and cached.</summary>
     public static string FixDirectory => Path.Combine(HomeDirectory, "torchsharp-fix");
@@ -137,7 +140,8 @@ public static partial class TorchRuntime
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
             {
-                throw new InvalidOperationException($"Could not mark {MissingVersion} weak in {copy}: {ex.Message}", ex);
+                throw new InvalidOperationException($"Could not mark {MissingVersion} weak in {copy}: {ex.Message}",
+                    ex);
             }
             referenced |= result != MarkWeakResult.NotReferenced;
             outcomes.Add($"{Path.GetRelativePath(HomeDirectory, copy)}: {result}");

@@ -16,12 +16,14 @@ internal static class BenchCommand
     public const ulong ClipSeed = 42;
 
     /// <summary>Settings of one run, as parsed from the command line.</summary>
-    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Batch, int Threads, int Warmup, int Repeats, string Format,
+    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, int Batch, int Threads,
+        int Warmup, int Repeats, string Format,
         Precision Precision = Precision.Fp32);
 
     /// <summary>What a run measured.</summary>
     public sealed record Report(string Model, string Backend, int Batch, double ClipsPerSecond, double LatencyMs,
-        double GflopsPerSecond, string Weights, string Device, int Threads, int Warmup, int Repeats, string Precision = "fp32", string? Execution = null,
+        double GflopsPerSecond, string Weights, string Device, int Threads, int Warmup, int Repeats,
+        string Precision = "fp32", string? Execution = null,
         double? StreamedClipsPerSecond = null);
 
     public static Command Create(CliConsole console)
@@ -34,16 +36,19 @@ internal static class BenchCommand
         var batch = SharedOptions.Batch(2);
         var threads = SharedOptions.Threads();
         var warmup = NumberOptions.Int("--warmup", 1, 0, Limits.MaxPasses);
-        warmup.Description = $"Untimed passes first (kernel JIT, caches, thread start-up; on cuda the first pass also records the CUDA graph the others replay; at most {Limits.MaxPasses})";
+        warmup.Description = $"Untimed passes first (kernel JIT, caches, thread start-up; on cuda the first pass also "
+            + $"records the CUDA graph the others replay; at most {Limits.MaxPasses})";
         var repeats = NumberOptions.Int("--repeats", 5, 1, Limits.MaxPasses);
         repeats.Description = $"Timed passes; the median is reported (at most {Limits.MaxPasses})";
         var format = SharedOptions.Format();
-        var command = new Command("bench", "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s")
+        var command = new Command("bench",
+            "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s")
         {
             model, weights, key, backend, precision, batch, threads, warmup, repeats, format,
         };
         command.SetAction(parsed => Run(new Settings(
-            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!, parsed.GetValue(batch),
+            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!,
+            parsed.GetValue(batch),
             parsed.GetValue(threads), parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(format)!,
             SharedOptions.GetPrecision(parsed, precision)), console));
         return command;
@@ -51,7 +56,8 @@ internal static class BenchCommand
 
     public static int Run(Settings settings, CliConsole console)
     {
-        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, settings.Backend, settings.Threads, console,
+        using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, settings.Backend,
+            settings.Threads, console,
             "timings are representative, the scores are not", settings.Precision);
         loaded.CheckBatch(settings.Batch);
         var session = loaded.Session;
@@ -91,7 +97,8 @@ internal static class BenchCommand
         long flopsPerClip = session.FlopsPerClip;
         double median = Median(times);
         double seconds = median / 1000.0;
-        var report = new Report(loaded.Model.Name, loaded.Backend.Name, settings.Batch, settings.Batch / seconds, median,
+        var report = new Report(loaded.Model.Name, loaded.Backend.Name, settings.Batch, settings.Batch / seconds,
+            median,
             (double)flopsPerClip * settings.Batch / seconds / 1e9, loaded.Weights.Source, loaded.Backend.Device,
             loaded.Threads, settings.Warmup, settings.Repeats, loaded.Precision, session.Execution, streamed);
         if (settings.Format == Output.Json) WriteJson(console.Out, report);
@@ -114,7 +121,8 @@ internal static class BenchCommand
         return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 
-    private static void WriteJson(TextWriter stdout, Report r) => Output.WriteJson(stdout, BenchJson.From(r), DferJson.Default.BenchJson);
+    private static void WriteJson(TextWriter stdout, Report r)
+        => Output.WriteJson(stdout, BenchJson.From(r), DferJson.Default.BenchJson);
 
     private static void WriteTable(TextWriter stdout, Report r) =>
         Output.WriteFacts(stdout, new[]
@@ -122,10 +130,12 @@ internal static class BenchCommand
             ("model", $"{r.Model} ({r.Weights})"),
             ("backend", $"{r.Backend} on {r.Device}"),
             ("precision", r.Precision),
-            ("batch", $"{r.Batch} clip{(r.Batch == 1 ? "" : "s")}, {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, median of {r.Repeats} after {r.Warmup} warm-up"),
+            ("batch", $"{r.Batch} clip{(r.Batch == 1 ? "" : "s")}, {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, "
+                + $"median of {r.Repeats} after {r.Warmup} warm-up"),
             ("latency", $"{Output.Fixed(r.LatencyMs, r.LatencyMs < 10 ? 3 : 1)} ms per batch"),
             ("throughput", $"{Output.Fixed(r.ClipsPerSecond, 2)} clips/s"),
             ("compute", $"{Output.Fixed(r.GflopsPerSecond, 1)} GFLOP/s"),
-        }.Concat(r.StreamedClipsPerSecond is double s ? new[] { ("streamed", $"{Output.Fixed(s, 2)} clips/s (next batch uploads while one computes)") } : [])
+        }.Concat(r.StreamedClipsPerSecond is double s
+            ? new[] { ("streamed", $"{Output.Fixed(s, 2)} clips/s (next batch uploads while one computes)") } : [])
          .Concat(r.Execution is null ? [] : new[] { ("execution", r.Execution) }).ToList());
 }

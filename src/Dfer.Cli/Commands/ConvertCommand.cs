@@ -13,14 +13,19 @@ internal static class ConvertCommand
 {
     public static Command Create(CliConsole console)
     {
-        var input = new Argument<string>("IN") { Description = "PyTorch checkpoint written by torch.save (.pth, .pt, .ckpt, .tar)" };
+        var input = new Argument<string>("IN")
+        {
+            Description = "PyTorch checkpoint written by torch.save (.pth, .pt, .ckpt, .tar)"
+        };
         var output = new Argument<string>("OUT") { Description = "The .safetensors file to write" };
         var key = SharedOptions.Key();
-        var command = new Command("convert", "Convert a PyTorch checkpoint to .safetensors (its state dict only; nothing in it is executed)")
+        var command = new Command("convert",
+            "Convert a PyTorch checkpoint to .safetensors (its state dict only; nothing in it is executed)")
         {
             input, output, key,
         };
-        command.SetAction(parsed => Run(parsed.GetValue(input)!, parsed.GetValue(output)!, parsed.GetValue(key), console));
+        command.SetAction(
+            parsed => Run(parsed.GetValue(input)!, parsed.GetValue(output)!, parsed.GetValue(key), console));
         return command;
     }
 
@@ -40,8 +45,10 @@ internal static class ConvertCommand
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["converted_by"] = "dfer convert" };
         SafetensorsWriter.Write(output, tensors.Select(t => (t.Name, t.DType, t.Shape, t.Data)), metadata);
         long bytes = tensors.Sum(t => (long)t.Data.Length);
-        var dtypes = tensors.GroupBy(t => t.DType).OrderByDescending(g => g.Count()).Select(g => $"{g.Count()} {g.Key.SafetensorsName()}");
-        console.Summary($"wrote {tensors.Count} tensors ({string.Join(", ", dtypes)}; {bytes / 1048576.0:F1} MiB) to {output}");
+        var dtypes = tensors.GroupBy(t => t.DType).OrderByDescending(g => g.Count())
+            .Select(g => $"{g.Count()} {g.Key.SafetensorsName()}");
+        console.Summary(
+            $"wrote {tensors.Count} tensors ({string.Join(", ", dtypes)}; {bytes / 1048576.0:F1} MiB) to {output}");
         return ExitCodes.Ok;
     }
 }

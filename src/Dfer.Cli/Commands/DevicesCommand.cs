@@ -13,7 +13,8 @@ internal static class DevicesCommand
     public static Command Create(CliConsole console)
     {
         var format = SharedOptions.Format();
-        var command = new Command("devices", "List the backends, whether each can run here, and this machine's cores, OS, .NET and SIMD support")
+        var command = new Command("devices",
+            "List the backends, whether each can run here, and this machine's cores, OS, .NET and SIMD support")
         {
             format,
         };
@@ -35,7 +36,8 @@ internal static class DevicesCommand
     private static void WriteTable(TextWriter stdout, IReadOnlyList<BackendInfo> backends)
     {
         var rows = new List<string[]> { new[] { "backend", "available", "description" } };
-        rows.AddRange(backends.Select(b => new[] { b.Name, b.Available ? "yes" : "no: " + b.UnavailableReason, b.Description }));
+        rows.AddRange(
+            backends.Select(b => new[] { b.Name, b.Available ? "yes" : "no: " + b.UnavailableReason, b.Description }));
         Output.WriteTable(stdout, rows);
         stdout.WriteLine();
         Output.WriteFacts(stdout, new[]
@@ -44,7 +46,8 @@ internal static class DevicesCommand
             ("OS", RuntimeInformation.OSDescription),
             ("architecture", RuntimeInformation.ProcessArchitecture.ToString()),
             (".NET", RuntimeInformation.FrameworkDescription),
-            ("SIMD", $"AVX2 {YesNo(Avx2.IsSupported)}, AVX-512F {YesNo(Avx512F.IsSupported)}, FMA {YesNo(Fma.IsSupported)}"),
+            ("SIMD", $"AVX2 {YesNo(Avx2.IsSupported)}, AVX-512F {YesNo(Avx512F.IsSupported)}, "
+                + $"FMA {YesNo(Fma.IsSupported)}"),
             ("cpu kernels", CpuContext.Isa),
         });
     }

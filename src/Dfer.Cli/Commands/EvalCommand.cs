@@ -19,8 +19,11 @@ internal static class EvalCommand
     {
         var scoring = new ScoringOptions.Parser();
         var dataset = new DatasetOptions.Parser(required: true,
-            "Also write each video's scores here (.jsonl or .csv); with --resume an interrupted evaluation continues from it");
-        var command = new Command("eval", "Evaluate on a labelled split (DFEW CSV): UAR (mean per-class recall), WAR (accuracy) and the 7x7 confusion matrix");
+            "Also write each video's scores here (.jsonl or .csv); with --resume an interrupted evaluation continues "
+            + "from it");
+        var command = new Command("eval",
+            "Evaluate on a labelled split (DFEW CSV): UAR (mean per-class recall), WAR (accuracy) and the 7x7 "
+            + "confusion matrix");
         scoring.AddTo(command);
         dataset.AddTo(command);
         command.SetAction(parsed => Run(new Settings(scoring.Get(parsed), dataset.Get(parsed)), console));
@@ -34,16 +37,21 @@ internal static class EvalCommand
         SharedOptions.CheckJitter(model, scoring.JitterSeed);
         IReadOnlyList<DatasetItem> items = settings.Dataset.List(model);
         if (items.All(i => i.Target is null && i.Error is null))
-            throw new DferException($"--dataset {settings.Dataset.Source} has no labels: eval needs a CSV split with a label per video (use 'dfer infer --dataset' to only score)");
+            throw new DferException(
+                $"--dataset {settings.Dataset.Source} has no labels: eval needs a CSV split with a label per video "
+                + "(use 'dfer infer --dataset' to only score)");
         if (settings.Dataset.Output is null)
-            console.Progress("per-video scores are not kept: add --output FILE to keep them and to be able to --resume");
+            console.Progress(
+                "per-video scores are not kept: add --output FILE to keep them and to be able to --resume");
 
-        using var loaded = scoring.Open(console, "the accuracy is that of random weights (pass --weights FILE for the real one)");
+        using var loaded =
+            scoring.Open(console, "the accuracy is that of random weights (pass --weights FILE for the real one)");
         // Without --output the rows are only needed for the metrics, not on stdout.
         var quiet = new CliConsole(TextWriter.Null, console.Err, console.ShowProgress);
         DatasetOutcome outcome = DatasetRunner.Run(loaded.Session, items, scoring.Batch, scoring.JitterSeed,
             settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.DecodeThreads,
-            ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key, scoring.JitterSeed, settings.Dataset),
+            ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key,
+            scoring.JitterSeed, settings.Dataset),
             settings.Dataset.Output is null ? quiet : console);
 
         var classes = model.Classes;
@@ -66,13 +74,16 @@ internal static class EvalCommand
     {
         for (int i = 0; i < classes.Count; i++)
             if (classes[i] == label) return i;
-        throw new DferException($"video {video}: class '{label}' in the results file is not one of {string.Join(", ", classes)}");
+        throw new DferException(
+            $"video {video}: class '{label}' in the results file is not one of {string.Join(", ", classes)}");
     }
 
-    private static void WriteJson(TextWriter stdout, LoadedModel loaded, ClassificationMetrics m, int videos, int failed, IReadOnlyList<string> classes) =>
+    private static void WriteJson(TextWriter stdout, LoadedModel loaded, ClassificationMetrics m, int videos,
+        int failed, IReadOnlyList<string> classes) =>
         Output.WriteJson(stdout, EvalJson.From(loaded, m, videos, failed, classes), DferJson.Default.EvalJson);
 
-    private static void WriteTable(TextWriter stdout, ClassificationMetrics m, int videos, int failed, IReadOnlyList<string> classes)
+    private static void WriteTable(TextWriter stdout, ClassificationMetrics m, int videos, int failed,
+        IReadOnlyList<string> classes)
     {
         string Percent(double v) => double.IsFinite(v) ? Output.Fixed(100 * v, 2) + " %" : "n/a";
         Output.WriteFacts(stdout, new[]

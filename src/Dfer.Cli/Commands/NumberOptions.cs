@@ -13,10 +13,12 @@ namespace Dfer.Cli.Commands;
 /// </summary>
 internal static class Limits
 {
-    /// <summary>--threads: the cpu backend's thread pool bound (see <see cref="CpuThreadPool.MaxThreads"/> for why).</summary>
+    /// <summary>--threads: the cpu backend's thread pool bound (see <see cref="CpuThreadPool.MaxThreads"/> for
+    /// why).</summary>
     public const int MaxThreads = CpuThreadPool.MaxThreads;
 
-    /// <summary>--batch: clips per forward pass. An m3dfel clip is 2.4 MB and an ifdd clip 9.6 MB of input alone.</summary>
+    /// <summary>--batch: clips per forward pass. An m3dfel clip is 2.4 MB and an ifdd clip 9.6 MB of input
+    /// alone.</summary>
     public const int MaxBatch = 1024;
 
     /// <summary>--decode-threads: video decoders of a dataset run (each holds a decoded clip or two).</summary>
@@ -28,10 +30,12 @@ internal static class Limits
     /// <summary>--top of profile: more than the layers of any model lists them all.</summary>
     public const int MaxTop = 1000;
 
-    /// <summary>--window of --model expression: frames of the temporal mean (1000 is half a minute at 30 fps).</summary>
+    /// <summary>--window of --model expression: frames of the temporal mean (1000 is half a minute at 30
+    /// fps).</summary>
     public const int MaxWindow = 1000;
 
-    /// <summary>--size of validate: M3DFEL's four stride-2 stages need frames of at least 16x16 (its constructor refuses less); at most its own 112.</summary>
+    /// <summary>--size of validate: M3DFEL's four stride-2 stages need frames of at least 16x16 (its constructor
+    /// refuses less); at most its own 112.</summary>
     public const int MinM3dfelSize = 16;
 
     /// <summary>--detector-size of --model expression: the face detector's square input, a multiple of 32.</summary>
@@ -49,15 +53,18 @@ internal static class NumberOptions
     /// <summary>An int option with a default, accepting <paramref name="min"/>..<paramref name="max"/>.</summary>
     /// <param name="maxNote">Added to the "at most" message, e.g. why the bound is there.</param>
     /// <param name="check">What else is wrong with an in-range value (e.g. "not a multiple of 32"), or null.</param>
-    public static Option<int> Int(string name, int defaultValue, int min, int max, string? maxNote = null, Func<int, string?>? check = null)
+    public static Option<int> Int(string name, int defaultValue, int min, int max, string? maxNote = null,
+        Func<int, string?>? check = null)
     {
         var option = new Option<int>(name) { HelpName = "N", DefaultValueFactory = _ => defaultValue };
         option.CustomParser = result => Parse(result, name, min, max, maxNote, check) ?? defaultValue;
         return option;
     }
 
-    /// <summary>An optional (null when absent) integer option of type <typeparamref name="T"/>, accepting <paramref name="min"/>..<paramref name="max"/>.</summary>
-    public static Option<T?> Optional<T>(string name, T min, T max, string? maxNote = null, Func<T, string?>? check = null)
+    /// <summary>An optional (null when absent) integer option of type <typeparamref name="T"/>, accepting
+    /// <paramref name="min"/>..<paramref name="max"/>.</summary>
+    public static Option<T?> Optional<T>(string name, T min, T max, string? maxNote = null,
+        Func<T, string?>? check = null)
         where T : struct, IBinaryInteger<T>
     {
         var option = new Option<T?>(name) { HelpName = "N" };
@@ -65,8 +72,10 @@ internal static class NumberOptions
         return option;
     }
 
-    /// <summary>The last token as a <typeparamref name="T"/> in range, or null with an error on <paramref name="result"/>.</summary>
-    private static T? Parse<T>(ArgumentResult result, string name, T min, T max, string? maxNote, Func<T, string?>? check)
+    /// <summary>The last token as a <typeparamref name="T"/> in range, or null with an error on
+    /// <paramref name="result"/>.</summary>
+    private static T? Parse<T>(ArgumentResult result, string name, T min, T max, string? maxNote,
+        Func<T, string?>? check)
         where T : struct, IBinaryInteger<T>
     {
         // With no token the default applies (System.CommandLine reports a missing value itself).
@@ -74,7 +83,8 @@ internal static class NumberOptions
         string text = result.Tokens[^1].Value;
         string? problem = null;
         T parsed = default;
-        if (!BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger value))
+        if (!BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
+            out BigInteger value))
             problem = "not an integer";
         else if (value < BigInteger.CreateChecked(min))
             problem = $"at least {min}";

@@ -15,18 +15,26 @@ internal static class PreprocessCommand
     {
         var model = SharedOptions.Model();
         var jitter = SharedOptions.JitterSeed();
-        var input = new Argument<string>("INPUT") { Description = "A frame folder (JPEG/PNG frames ordered by the number in their names) or a video file" };
+        var input = new Argument<string>("INPUT")
+        {
+            Description = "A frame folder (JPEG/PNG frames ordered by the number in their names) or a video file"
+        };
         var output = new Option<string>("--output")
         {
-            Description = "The float32 .npy to write: [clips, ...one clip], e.g. [1, 16, 3, 112, 112] for m3dfel, [N, 16, 3, 224, 224] for ifdd (one clip per 16-frame window)",
+            Description = "The float32 .npy to write: [clips, ...one clip], e.g. [1, 16, 3, 112, 112] for m3dfel, [N, "
+                + "16, 3, 224, 224] for ifdd (one clip per 16-frame window)",
             HelpName = "OUT.npy",
             Required = true,
         };
-        var command = new Command("preprocess", "Decode a video with a model's test-time protocol (frame choice, PIL-exact resize, /255) and save the input tensor")
+        var command = new Command("preprocess",
+            "Decode a video with a model's test-time protocol (frame choice, PIL-exact resize, /255) and save the "
+            + "input tensor")
         {
             model, jitter, input, output,
         };
-        command.SetAction(parsed => Run(parsed.GetValue(model)!, parsed.GetValue(input)!, parsed.GetValue(output)!, parsed.GetValue(jitter), console));
+        command.SetAction(
+            parsed => Run(parsed.GetValue(model)!, parsed.GetValue(input)!, parsed.GetValue(output)!,
+            parsed.GetValue(jitter), console));
         return command;
     }
 
@@ -46,7 +54,8 @@ internal static class PreprocessCommand
         for (int c = 0; c < clips.Length; c++) clips[c].CopyTo(data, (long)c * clipLength);
         int[] shape = new[] { clips.Length }.Concat(model.ClipShape).ToArray();
         Npy.WriteFloat32(output, data, shape);
-        console.Summary($"wrote {Output.Shape(shape)} float32 ({model.Name} protocol: {Describe(model.Protocol)}) to {output}");
+        console.Summary(
+            $"wrote {Output.Shape(shape)} float32 ({model.Name} protocol: {Describe(model.Protocol)}) to {output}");
         return ExitCodes.Ok;
     }
 

@@ -15,7 +15,8 @@ namespace Dfer.Cli.Commands;
 /// </summary>
 internal static class ProfileCommand
 {
-    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, string? Compare, int Threads, int Batch,
+    public sealed record Settings(string Model, string? Weights, string? Key, string Backend, string? Compare,
+        int Threads, int Batch,
         Precision Precision, string Format, int Warmup, int Repeats, string? Trace, string? Plot, int Top);
 
     public static Command Create(CliConsole console)
@@ -26,7 +27,8 @@ internal static class ProfileCommand
         var backend = SharedOptions.Backend();
         var compare = new Option<string?>("--compare")
         {
-            Description = "Profile several backends and show the layers side by side, e.g. cpu,ilgpu-cpu (replaces --backend)",
+            Description = "Profile several backends and show the layers side by side, e.g. cpu,ilgpu-cpu (replaces "
+                + "--backend)",
             HelpName = "B1,B2,...",
         };
         var threads = SharedOptions.Threads();
@@ -37,17 +39,29 @@ internal static class ProfileCommand
         warmup.Description = $"Untimed passes first (at most {Limits.MaxPasses})";
         var repeats = NumberOptions.Int("--repeats", 3, 1, Limits.MaxPasses);
         repeats.Description = $"Profiled passes; each layer reports its median (at most {Limits.MaxPasses})";
-        var trace = new Option<string?>("--trace") { Description = "Write a Chrome trace (opens in Perfetto or chrome://tracing): one event per layer per pass", HelpName = "FILE.json" };
-        var plot = new Option<string?>("--plot") { Description = "Draw the roofline with one point per layer: .svg or .png by the extension", HelpName = "FILE.svg|png" };
+        var trace = new Option<string?>("--trace")
+        {
+            Description = "Write a Chrome trace (opens in Perfetto or chrome://tracing): one event per layer per pass",
+            HelpName = "FILE.json"
+        };
+        var plot = new Option<string?>("--plot")
+        {
+            Description = "Draw the roofline with one point per layer: .svg or .png by the extension",
+            HelpName = "FILE.svg|png"
+        };
         var top = NumberOptions.Int("--top", 10, 0, Limits.MaxTop);
         top.Description = "How many of the slowest layers to list";
-        var command = new Command("profile", "Profile a model layer by layer: time, FLOPs, bytes, GFLOP/s, GB/s and roofline bound per layer")
+        var command = new Command("profile",
+            "Profile a model layer by layer: time, FLOPs, bytes, GFLOP/s, GB/s and roofline bound per layer")
         {
             model, weights, key, backend, compare, threads, batch, precision, format, warmup, repeats, trace, plot, top,
         };
-        command.SetAction(parsed => Run(new Settings(parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key),
-            parsed.GetValue(backend)!, parsed.GetValue(compare), parsed.GetValue(threads), parsed.GetValue(batch), SharedOptions.GetPrecision(parsed, precision),
-            parsed.GetValue(format)!, parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(trace), parsed.GetValue(plot),
+        command.SetAction(
+            parsed => Run(new Settings(parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key),
+            parsed.GetValue(backend)!, parsed.GetValue(compare), parsed.GetValue(threads), parsed.GetValue(batch),
+            SharedOptions.GetPrecision(parsed, precision),
+            parsed.GetValue(format)!, parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(trace),
+            parsed.GetValue(plot),
             parsed.GetValue(top)), console));
         return command;
     }
@@ -70,12 +84,15 @@ internal static class ProfileCommand
         var profiles = new List<ProfileResult>();
         foreach (string name in backends)
         {
-            using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, name, settings.Threads, console,
+            using var loaded = LoadedModel.Open(settings.Model, settings.Weights, settings.Key, name, settings.Threads,
+                console,
                 "timings are representative, the scores are not", settings.Precision);
             loaded.CheckBatch(settings.Batch);
             console.Progress($"calibrating the peaks of {loaded.Backend.Device}");
             DevicePeaks peaks = DevicePeaks.For(loaded.Backend, loaded.Threads);
-            console.Progress($"profiling {loaded.Model.Name} on {loaded.Backend.Name}: {settings.Warmup} warm-up and {settings.Repeats} profiled passes at batch {settings.Batch}");
+            console.Progress(
+                $"profiling {loaded.Model.Name} on {loaded.Backend.Name}: {settings.Warmup} warm-up "
+                + $"and {settings.Repeats} profiled passes at batch {settings.Batch}");
             profiles.Add(Profiler.Run(loaded.Session, settings.Batch, settings.Warmup, settings.Repeats, peaks));
         }
         if (settings.Trace is string tracePath)
@@ -91,8 +108,10 @@ internal static class ProfileCommand
 
         if (settings.Format == Output.Json)
         {
-            if (profiles.Count == 1) Output.WriteJson(console.Out, ProfileJson.From(profiles[0]), DferJson.Default.ProfileJson);
-            else Output.WriteJson(console.Out, ProfileComparisonJson.From(profiles), DferJson.Default.ProfileComparisonJson);
+            if (profiles.Count == 1)
+                Output.WriteJson(console.Out, ProfileJson.From(profiles[0]), DferJson.Default.ProfileJson);
+            else Output.WriteJson(console.Out, ProfileComparisonJson.From(profiles),
+                DferJson.Default.ProfileComparisonJson);
         }
         else if (profiles.Count == 1) WriteTable(console.Out, profiles[0], settings.Top);
         else WriteComparison(console.Out, profiles);
@@ -102,8 +121,10 @@ internal static class ProfileCommand
     private static void CheckWritable(string? path, string extension, string option, string? orExtension = null)
     {
         if (path is null) return;
-        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase) && !(orExtension is not null && path.EndsWith(orExtension, StringComparison.OrdinalIgnoreCase)))
-            throw new DferException($"{option} {path}: name a {extension}{(orExtension is null ? "" : $" or {orExtension}")} file");
+        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase)
+            && !(orExtension is not null && path.EndsWith(orExtension, StringComparison.OrdinalIgnoreCase)))
+            throw new DferException(
+                $"{option} {path}: name a {extension}{(orExtension is null ? "" : $" or {orExtension}")} file");
         string? dir = Path.GetDirectoryName(SharedOptions.FullPath(path));
         if (dir is not null && !Directory.Exists(dir)) throw DferException.ForFile(path, "its folder does not exist");
     }
@@ -115,12 +136,14 @@ internal static class ProfileCommand
         l.PercentOfRoof(p.Peaks) is double pct ? Output.Fixed(pct, 0) : "-", l.Bound(p.Peaks),
     ];
 
-    private static readonly string[] Header = ["layer", "op", "ms", "%", "GFLOP", "MB", "GFLOP/s", "GB/s", "%roof", "bound"];
+    private static readonly string[] Header =
+        ["layer", "op", "ms", "%", "GFLOP", "MB", "GFLOP/s", "GB/s", "%roof", "bound"];
 
     private static void WriteTable(TextWriter stdout, ProfileResult p, int top)
     {
         stdout.WriteLine($"{p.Model} on {p.Backend} ({p.Device}), batch {p.Batch}, {p.Precision}");
-        string peak = p.Peaks.Gflops is double f && p.Peaks.GBytesPerS is double b ? $"{f:0} GFLOP/s, {b:0.#} GB/s" : "unknown";
+        string peak = p.Peaks.Gflops is double f && p.Peaks.GBytesPerS is double b ? $"{f:0} GFLOP/s, {b:0.#} GB/s"
+            : "unknown";
         stdout.WriteLine($"peaks: {peak} ({p.Peaks.Source})");
         stdout.WriteLine();
         var rows = new List<string[]> { Header };
@@ -132,11 +155,15 @@ internal static class ProfileCommand
         {
             ("total", $"{p.TotalMs:0.###} ms per pass (median of {p.Repeats})"),
             ("layers", $"{p.LayersMs:0.###} ms ({100 * p.LayersMs / p.TotalMs:0.0} % of the total)"),
-            ("between layers", $"{p.UncoveredMs:0.###} ms: input checks and upload, output download, the per-layer timing"),
-            ("FLOPs", $"{p.Flops / 1e9:0.###} G per pass ({p.Flops / 1e9 / p.Batch:0.###} G per clip), {p.Flops / (p.TotalMs * 1e6):0.#} GFLOP/s over the whole pass"),
+            ("between layers",
+                $"{p.UncoveredMs:0.###} ms: input checks and upload, output download, the per-layer timing"),
+            ("FLOPs", $"{p.Flops / 1e9:0.###} G per pass ({p.Flops / 1e9 / p.Batch:0.###} G per "
+                + $"clip), {p.Flops / (p.TotalMs * 1e6):0.#} GFLOP/s over the whole pass"),
         });
         if (p.Layers.Any(l => l.PercentOfRoof(p.Peaks) > 100))
-            stdout.WriteLine("%roof counts the FLOPs of each op's definition; above 100 the kernel does fewer (Winograd) and the rate is effective");
+            stdout.WriteLine(
+                "%roof counts the FLOPs of each op's definition; above 100 the kernel does fewer (Winograd) and the "
+                + "rate is effective");
         if (top > 0)
         {
             stdout.WriteLine();
@@ -150,13 +177,15 @@ internal static class ProfileCommand
     private static void WriteComparison(TextWriter stdout, List<ProfileResult> profiles)
     {
         var first = profiles[0];
-        stdout.WriteLine($"{first.Model}, batch {first.Batch}, {first.Precision}: ms per layer (median of {first.Repeats})");
+        stdout.WriteLine(
+            $"{first.Model}, batch {first.Batch}, {first.Precision}: ms per layer (median of {first.Repeats})");
         foreach (ProfileResult p in profiles) stdout.WriteLine($"  {p.Backend}: {p.Device}");
         stdout.WriteLine();
         var header = new[] { "layer", "op" }.Concat(profiles.Select(p => p.Backend)).ToArray();
         var rows = new List<string[]> { header };
         for (int i = 0; i < first.Layers.Count; i++)
-            rows.Add(new[] { first.Layers[i].Name, first.Layers[i].Op }.Concat(profiles.Select(p => Output.Fixed(p.Layers[i].Ms, 3))).ToArray());
+            rows.Add(new[] { first.Layers[i].Name, first.Layers[i].Op }.Concat(
+                profiles.Select(p => Output.Fixed(p.Layers[i].Ms, 3))).ToArray());
         rows.Add(new[] { "total", "" }.Concat(profiles.Select(p => Output.Fixed(p.TotalMs, 3))).ToArray());
         Output.WriteTable(stdout, rows, new HashSet<int>(Enumerable.Range(2, profiles.Count)));
     }

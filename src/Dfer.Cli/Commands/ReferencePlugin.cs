@@ -14,15 +14,18 @@ internal static class ReferencePlugin
     private const string AssemblyFile = "Dfer.Reference.dll";
     private const string OracleType = "Dfer.Reference.TorchOracle";
 
-    /// <summary>The assembly named by DFER_REFERENCE, else the one next to dfer; a DferException saying how to get it when absent.</summary>
+    /// <summary>The assembly named by DFER_REFERENCE, else the one next to dfer; a DferException saying how to get it
+    /// when absent.</summary>
     public static IReferenceOracle LoadTorch()
     {
         string path = Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } set
             ? set
             : Path.Combine(AppContext.BaseDirectory, AssemblyFile);
         if (!File.Exists(path))
-            throw new DferException($"--reference torch needs the optional {AssemblyFile}, not found at {path}: build it once with " +
-                $"'dotnet build src/Dfer.Reference -c Release' and set {EnvironmentVariable}=src/Dfer.Reference/bin/Release/net10.0/{AssemblyFile}");
+            throw new DferException(
+                $"--reference torch needs the optional {AssemblyFile}, not found at {path}: build it once with " +
+                $"'dotnet build src/Dfer.Reference -c Release' and "
+                + $"set {EnvironmentVariable}=src/Dfer.Reference/bin/Release/net10.0/{AssemblyFile}");
         try
         {
             // LoadFrom resolves TorchSharp from the same folder; the engine types are the ones already loaded.
@@ -33,9 +36,11 @@ internal static class ReferencePlugin
         {
             throw new DferException($"{path}: the PyTorch reference cannot start: {ex.InnerException.Message}");
         }
-        catch (Exception ex) when (ex is FileLoadException or BadImageFormatException or TypeLoadException or InvalidCastException)
+        catch (Exception ex) when (
+            ex is FileLoadException or BadImageFormatException or TypeLoadException or InvalidCastException)
         {
-            throw new DferException($"{path}: not a usable Dfer.Reference assembly ({ex.GetType().Name}: {ex.Message})");
+            throw new DferException(
+                $"{path}: not a usable Dfer.Reference assembly ({ex.GetType().Name}: {ex.Message})");
         }
     }
 }

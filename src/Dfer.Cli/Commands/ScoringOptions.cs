@@ -11,7 +11,8 @@ namespace Dfer.Cli.Commands;
 /// (<see cref="GeneratedWeights"/>, <c>--generated-weights</c>); without that or --weights the
 /// command stops before reading anything (<see cref="CheckWeights"/>).
 /// </summary>
-internal sealed record ScoringOptions(string Model, string? Weights, string? Key, string Backend, int Threads, int Batch,
+internal sealed record ScoringOptions(string Model, string? Weights, string? Key, string Backend, int Threads,
+    int Batch,
     string Format, long? JitterSeed, Precision Precision = Precision.Fp32, bool GeneratedWeights = false)
 {
     /// <summary>
@@ -22,12 +23,17 @@ internal sealed record ScoringOptions(string Model, string? Weights, string? Key
     {
         if (ExpressionInferCommand.Handles(Model)) return;
         if (Weights is null && !GeneratedWeights)
-            throw new DferException($"--model {Model} needs --weights FILE (trained weights); to score with deterministic generated weights for testing, add {SharedOptions.GeneratedWeightsOption}");
+            throw new DferException(
+                $"--model {Model} needs --weights FILE (trained weights); to score with deterministic generated "
+                + $"weights for testing, add {SharedOptions.GeneratedWeightsOption}");
         if (Weights is not null && GeneratedWeights)
-            throw new DferException($"{SharedOptions.GeneratedWeightsOption} and --weights exclude each other: the scores come from one or the other");
+            throw new DferException(
+                $"{SharedOptions.GeneratedWeightsOption} and --weights exclude each other: the scores come from one or "
+                + "the other");
     }
 
-    /// <summary>Loads the model as these options say (see <see cref="LoadedModel.Open"/>), after <see cref="CheckWeights"/>.</summary>
+    /// <summary>Loads the model as these options say (see <see cref="LoadedModel.Open"/>), after
+    /// <see cref="CheckWeights"/>.</summary>
     public LoadedModel Open(CliConsole console, string generatedNote)
     {
         CheckWeights();
@@ -61,11 +67,13 @@ internal sealed record ScoringOptions(string Model, string? Weights, string? Key
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { _model, _weights, _generated, _key, _backend, _precision, _threads, _batch, _format, _jitter })
+            foreach (Option option in new Option[] { _model, _weights, _generated, _key, _backend, _precision, _threads,
+                _batch, _format, _jitter })
                 command.Options.Add(option);
         }
 
-        /// <summary>The parsed options; a DFER model without --weights or --generated-weights is refused here, before any input is read.</summary>
+        /// <summary>The parsed options; a DFER model without --weights or --generated-weights is refused here, before
+        /// any input is read.</summary>
         public ScoringOptions Get(ParseResult parsed)
         {
             var options = new ScoringOptions(

@@ -29,7 +29,8 @@ internal static class SharedOptions
     /// <c>--model NAME</c>, checked when parsing against <see cref="ModelNames"/>; <paramref name="expression"/>:
     /// the command also runs <c>--model expression</c> (infer).
     /// </summary>
-    public static Option<string> Model(bool expression = false) => ModelOption(new Option<string>("--model") { Required = true }, expression,
+    public static Option<string> Model(bool expression = false)
+        => ModelOption(new Option<string>("--model") { Required = true }, expression,
         "Model to run: ");
 
     /// <summary>Checks an option naming a model, and gives it its description listing the models.</summary>
@@ -45,7 +46,9 @@ internal static class SharedOptions
             if (ExpressionInferCommand.Handles(name))
             {
                 if (!expression)
-                    result.AddError($"{option.Name} {name}: the face-api pipeline of 'dfer infer' only; this command takes {string.Join(", ", ModelRegistry.Names)}");
+                    result.AddError(
+                        $"{option.Name} {name}: the face-api pipeline of 'dfer infer' only; this command "
+                        + $"takes {string.Join(", ", ModelRegistry.Names)}");
                 return;
             }
             result.AddError($"{option.Name} {name}: unknown model; available: {ModelList(expression)}");
@@ -53,48 +56,57 @@ internal static class SharedOptions
         return option;
     }
 
-    /// <param name="generatedByDefault">Whether the command runs generated weights without --weights (bench, profile, validate) or asks for --generated-weights (infer, eval).</param>
+    /// <param name="generatedByDefault">Whether the command runs generated weights without --weights (bench, profile,
+    /// validate) or asks for --generated-weights (infer, eval).</param>
     public static Option<string?> Weights(bool generatedByDefault = true) => new("--weights")
     {
-        Description = "Checkpoint: a PyTorch torch.save file (.pth, .pt, .ckpt, .tar) or .safetensors. " + (generatedByDefault
+        Description = "Checkpoint: a PyTorch torch.save file (.pth, .pt, .ckpt, .tar) or .safetensors. "
+            + (generatedByDefault
             ? "Without it, generated stand-in weights are used (timings are representative, scores are not)"
-            : $"Required for --model {string.Join(", ", ModelRegistry.Names)} unless {GeneratedWeightsOption} is given"),
+            : $"Required for --model {string.Join(", ", ModelRegistry.Names)} unless {GeneratedWeightsOption} is "
+                + "given"),
         HelpName = "FILE",
     };
 
     /// <summary>Name of the flag that lets infer and eval score with generated weights.</summary>
     public const string GeneratedWeightsOption = "--generated-weights";
 
-    /// <summary><c>--generated-weights</c>: score with deterministic generated weights, for testing (infer, eval).</summary>
+    /// <summary><c>--generated-weights</c>: score with deterministic generated weights, for testing (infer,
+    /// eval).</summary>
     public static Option<bool> GeneratedWeights() => new(GeneratedWeightsOption)
     {
-        Description = $"Without --weights: score with deterministic generated weights (seed {GeneratedWeightsSeed}), for testing only; the scores mean nothing",
+        Description = $"Without --weights: score with deterministic generated weights (seed {GeneratedWeightsSeed}), "
+            + "for testing only; the scores mean nothing",
     };
 
     public static Option<string?> Key() => new("--key")
     {
-        Description = "Entry of a PyTorch checkpoint that holds the state dict (default: found automatically: the file itself, 'state_dict' or 'model')",
+        Description = "Entry of a PyTorch checkpoint that holds the state dict (default: found automatically: the file "
+            + "itself, 'state_dict' or 'model')",
         HelpName = "NAME",
     };
 
     public static Option<long?> JitterSeed()
     {
         var option = NumberOptions.Optional("--jitter-seed", long.MinValue, long.MaxValue);
-        option.Description = "Use the official loader's random frame jitter, drawn as Python's random.seed(SEED) would for each video (default: the deterministic frame choice)";
+        option.Description = "Use the official loader's random frame jitter, drawn as Python's random.seed(SEED) would "
+            + "for each video (default: the deterministic frame choice)";
         option.HelpName = "SEED";
         return option;
     }
 
     public static Option<string?> Dataset(bool required) => new("--dataset")
     {
-        Description = "Many videos: a folder of frame folders and video files, or a DFEW split CSV (rows 'video_name,label'; needs --root)",
+        Description = "Many videos: a folder of frame folders and video files, or a DFEW split CSV (rows "
+            + "'video_name,label'; needs --root)",
         HelpName = "DIR|CSV",
         Required = required,
     };
 
     public static Option<string?> Root() => new("--root")
     {
-        Description = $"Dataset root for a CSV: video N is the frame folder <root>/{Runtime.Dataset.DfewClipFolder}/<N zero-padded to 5 digits>",
+        Description = $"Dataset root for a CSV: video N is the frame folder <root>/{Runtime.Dataset.DfewClipFolder}/<N "
+            + "zero-padded to 5 digits>",
         HelpName = "DIR",
     };
 
@@ -125,7 +137,9 @@ internal static class SharedOptions
     public static Option<int?> DecodeThreads()
     {
         var option = NumberOptions.Optional("--decode-threads", 0, Limits.MaxDecodeThreads);
-        option.Description = $"Threads that decode videos of a --dataset run while the forward pass runs, at most two batches' worth of clips ahead; 0 decodes each video on the main thread between forward passes (default: 1, or 2 with 4 or more logical cores; at most {Limits.MaxDecodeThreads})";
+        option.Description = $"Threads that decode videos of a --dataset run while the forward pass runs, at most two "
+            + $"batches' worth of clips ahead; 0 decodes each video on the main thread between forward passes "
+            + $"(default: 1, or 2 with 4 or more logical cores; at most {Limits.MaxDecodeThreads})";
         return option;
     }
 
@@ -145,7 +159,10 @@ internal static class SharedOptions
     {
         var option = new Option<string>("--precision")
         {
-            Description = description ?? "Arithmetic of the backend: fp32 (exact), tf32 (fp32 with TF32-rounded multiplication operands), bf16 or fp16 (16-bit operands and activations); fp32 accumulation in every mode. Only --backend cuda computes in anything but fp32 (its convolutions; its other ops stay fp32)",
+            Description = description
+                ?? "Arithmetic of the backend: fp32 (exact), tf32 (fp32 with TF32-rounded multiplication operands), "
+                    + "bf16 or fp16 (16-bit operands and activations); fp32 accumulation in every mode. Only --backend "
+                    + "cuda computes in anything but fp32 (its convolutions; its other ops stay fp32)",
             HelpName = "fp32|tf32|bf16|fp16",
             DefaultValueFactory = _ => "fp32",
         };
@@ -159,12 +176,15 @@ internal static class SharedOptions
     }
 
     /// <summary>The parsed value of a <see cref="Precision(string?)"/> option.</summary>
-    public static Precision GetPrecision(ParseResult parsed, Option<string> option) => PrecisionExtensions.Parse(parsed.GetValue(option) ?? "fp32");
+    public static Precision GetPrecision(ParseResult parsed, Option<string> option)
+        => PrecisionExtensions.Parse(parsed.GetValue(option) ?? "fp32");
 
     public static Option<int> Threads()
     {
-        var option = NumberOptions.Int("--threads", 0, 0, Limits.MaxThreads, $"(this machine has {Environment.ProcessorCount} cores)");
-        option.Description = $"Worker threads of the cpu backend, at most {Limits.MaxThreads}; 0 means one per logical core ({Environment.ProcessorCount} here)";
+        var option = NumberOptions.Int("--threads", 0, 0, Limits.MaxThreads,
+            $"(this machine has {Environment.ProcessorCount} cores)");
+        option.Description = $"Worker threads of the cpu backend, at most {Limits.MaxThreads}; 0 means one per logical "
+            + $"core ({Environment.ProcessorCount} here)";
         return option;
     }
 
@@ -193,7 +213,8 @@ internal static class SharedOptions
             if (result.Tokens.Count == 0) return;
             string value = result.Tokens[^1].Value;
             if (!values.Contains(value, StringComparer.Ordinal))
-                result.AddError($"{option.Name} {(value.Length == 0 ? "''" : value)}: not one of {string.Join(", ", values)}");
+                result.AddError(
+                    $"{option.Name} {(value.Length == 0 ? "''" : value)}: not one of {string.Join(", ", values)}");
         });
         return option;
     }
@@ -208,9 +229,11 @@ internal static class SharedOptions
         {
             return Path.GetFullPath(path);
         }
-        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException or System.Security.SecurityException)
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException
+            or System.Security.SecurityException)
         {
-            throw DferException.ForFile(path.Length == 0 ? "''" : path, path.Contains('\0') ? "not a valid path (it holds a NUL character)" : "not a valid path");
+            throw DferException.ForFile(path.Length == 0 ? "''" : path,
+                path.Contains('\0') ? "not a valid path (it holds a NUL character)" : "not a valid path");
         }
     }
 
@@ -218,6 +241,8 @@ internal static class SharedOptions
     public static void CheckJitter(IModel model, long? seed)
     {
         if (seed is not null && model.Protocol.Sampling != Media.FrameSampling.Spread)
-            throw new DferException($"--jitter-seed: {model.Name} takes consecutive frame windows, with no random frame choice to reproduce");
+            throw new DferException(
+                $"--jitter-seed: {model.Name} takes consecutive frame windows, with no random frame choice to "
+                + "reproduce");
     }
 }

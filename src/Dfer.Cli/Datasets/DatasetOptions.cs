@@ -7,7 +7,8 @@ namespace Dfer.Cli.Datasets;
 
 /// <summary>The options that describe a dataset run, as <c>infer</c> and <c>eval</c> share them.</summary>
 /// <param name="DecodeThreads">--decode-threads; null: <see cref="DatasetRunner.DefaultDecodeThreads"/>.</param>
-internal sealed record DatasetOptions(string? Source, string? Root, string ClipFolder, string? Output, DatasetRunner.Existing Existing,
+internal sealed record DatasetOptions(string? Source, string? Root, string ClipFolder, string? Output,
+    DatasetRunner.Existing Existing,
     int? DecodeThreads = null)
 {
     /// <summary>Lists the dataset's videos; a CSV needs --root.</summary>
@@ -16,21 +17,27 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
         string source = Source ?? throw new InvalidOperationException("no --dataset");
         if (Directory.Exists(source))
         {
-            if (Root is not null) throw new DferException("--root applies to a CSV --dataset; a folder --dataset lists its videos itself");
+            if (Root is not null)
+                throw new DferException(
+                    "--root applies to a CSV --dataset; a folder --dataset lists its videos itself");
             return Dataset.FromDirectory(source);
         }
         if (!File.Exists(source)) throw DferException.ForFile(source, "no such file or folder (--dataset)");
         if (!source.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
             throw DferException.ForFile(source, "--dataset takes a folder of videos or a .csv split file");
-        if (Root is null) throw new DferException($"--dataset {source} is a CSV: give --root, the folder that holds {Dataset.DfewClipFolder}");
+        if (Root is null)
+            throw new DferException(
+                $"--dataset {source} is a CSV: give --root, the folder that holds {Dataset.DfewClipFolder}");
         return Dataset.FromCsv(source, Root, model.Classes.Count, ClipFolder);
     }
 
     /// <summary>Refuses dataset-only options given without --dataset.</summary>
     public void CheckUnused()
     {
-        if (Root is not null || Output is not null || Existing != DatasetRunner.Existing.Refuse || DecodeThreads is not null)
-            throw new DferException("--root, --output, --resume, --overwrite and --decode-threads belong to a --dataset run");
+        if (Root is not null || Output is not null || Existing != DatasetRunner.Existing.Refuse
+            || DecodeThreads is not null)
+            throw new DferException(
+                "--root, --output, --resume, --overwrite and --decode-threads belong to a --dataset run");
     }
 
     /// <summary>Declares the options on a command and reads them back.</summary>
@@ -46,18 +53,23 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { _dataset, _root, _clipFolder, _output, _resume, _overwrite, _decodeThreads })
+            foreach (Option option in new Option[] { _dataset, _root, _clipFolder, _output, _resume, _overwrite,
+                _decodeThreads })
                 command.Options.Add(option);
         }
 
         public DatasetOptions Get(ParseResult parsed)
         {
             bool resume = parsed.GetValue(_resume), overwrite = parsed.GetValue(_overwrite);
-            if (resume && overwrite) throw new DferException("--resume and --overwrite contradict each other: pick one");
+            if (resume && overwrite)
+                throw new DferException("--resume and --overwrite contradict each other: pick one");
             string? output = parsed.GetValue(_output);
-            if (resume && output is null) throw new DferException("--resume continues the run recorded in --output: give --output FILE");
-            var existing = resume ? DatasetRunner.Existing.Resume : overwrite ? DatasetRunner.Existing.Overwrite : DatasetRunner.Existing.Refuse;
-            return new DatasetOptions(parsed.GetValue(_dataset), parsed.GetValue(_root), parsed.GetValue(_clipFolder)!, output, existing,
+            if (resume && output is null)
+                throw new DferException("--resume continues the run recorded in --output: give --output FILE");
+            var existing = resume ? DatasetRunner.Existing.Resume : overwrite ? DatasetRunner.Existing.Overwrite
+                : DatasetRunner.Existing.Refuse;
+            return new DatasetOptions(parsed.GetValue(_dataset), parsed.GetValue(_root), parsed.GetValue(_clipFolder)!,
+                output, existing,
                 parsed.GetValue(_decodeThreads));
         }
     }

@@ -8,7 +8,8 @@ namespace Dfer.Cli.Datasets;
 /// What a dataset run produced: every row (those of a resumed run included) and its counts; <paramref name="Internal"/>
 /// of the <paramref name="Failed"/> failed for a bug of Dfer's rather than their input (exit code 3).
 /// </summary>
-internal sealed record DatasetOutcome(IReadOnlyList<ResultRow> Rows, int Scored, int Resumed, int Failed, int Internal = 0)
+internal sealed record DatasetOutcome(IReadOnlyList<ResultRow> Rows, int Scored, int Resumed, int Failed,
+    int Internal = 0)
 {
     /// <summary>3 if a video hit a bug, 1 if one failed, else 0.</summary>
     public int ExitCode => Internal > 0 ? ExitCodes.Internal : Failed > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
@@ -52,7 +53,8 @@ internal static class DatasetRunner
 
     /// <param name="session">The model, compiled.</param>
     /// <param name="metadata">What this run is, recorded in the results and compared with a file to resume.</param>
-    /// <param name="decode">Turns a dataset item into a job (default: <see cref="Inputs.ReadVideo"/> with the model's protocol); whatever it throws fails that item alone.</param>
+    /// <param name="decode">Turns a dataset item into a job (default: <see cref="Inputs.ReadVideo"/> with the model's
+    /// protocol); whatever it throws fails that item alone.</param>
     public static DatasetOutcome Run(Session session, IReadOnlyList<DatasetItem> items, int batch, long? jitterSeed,
         string? output, Existing existing, int? decodeThreads, ResultsMetadata metadata, CliConsole console,
         Func<DatasetItem, ScoreJob>? decode = null)
@@ -68,7 +70,9 @@ internal static class DatasetRunner
                 switch (existing)
                 {
                     case Existing.Refuse:
-                        throw new DferException($"--output {output} already exists: pass --resume to continue that run, or --overwrite to start over");
+                        throw new DferException(
+                            $"--output {output} already exists: pass --resume to continue that run, or --overwrite to "
+                            + "start over");
                     case Existing.Resume:
                         kept = Resumable(output, classes, metadata, items);
                         break;
@@ -86,7 +90,8 @@ internal static class DatasetRunner
         int failed = 0, scored = 0, bugs = 0;
         TimeSpan waited = TimeSpan.Zero;
         var watch = Stopwatch.StartNew();
-        using (ResultsFile results = output is null ? ResultsFile.JsonLines(console.Out, classes, metadata) : ResultsFile.Create(output, classes, kept, metadata))
+        using (ResultsFile results = output is null ? ResultsFile.JsonLines(console.Out, classes, metadata)
+            : ResultsFile.Create(output, classes, kept, metadata))
         {
             ProgressDisplay.Run(console, session.Model.Name, todo.Count, bar =>
             {
@@ -122,7 +127,8 @@ internal static class DatasetRunner
                     else
                     {
                         scored++;
-                        finished[job] = new ResultRow(item.Name, item.Path, target, r.Label, job.ClipCount, r.Probabilities, r.Logits, null);
+                        finished[job] = new ResultRow(item.Name, item.Path, target, r.Label, job.ClipCount,
+                            r.Probabilities, r.Logits, null);
                     }
                     while (order.Count > 0 && finished.Remove(order.Peek(), out ResultRow? row))
                     {
@@ -140,8 +146,10 @@ internal static class DatasetRunner
                 // --resume retries it rather than stopping there every time). Leaving this block,
                 // normally or not, stops the decoders.
                 using var decoded = new OrderedPrefetch<DatasetItem, ScoreJob>(todo,
-                    (item, _) => item.Error is not null ? new ScoreJob(item.Path, item.Error) : Inputs.Guarded(item.Path, () => decode(item)),
-                    budget: DecodeAheadClips(batch), workers: decodeThreads ?? DefaultDecodeThreads, weight: job => job.ClipCount);
+                    (item, _) => item.Error is not null ? new ScoreJob(item.Path, item.Error)
+                        : Inputs.Guarded(item.Path, () => decode(item)),
+                    budget: DecodeAheadClips(batch), workers: decodeThreads ?? DefaultDecodeThreads, weight: job
+                    => job.ClipCount);
                 // While the forward passes wait for decoding, a batch in flight (cuda) is collected, so its rows are
                 // written then rather than when the next batch fills up.
                 foreach (Prefetched<ScoreJob> result in decoded.Consume(idle: batcher.CollectInFlight))
@@ -159,10 +167,14 @@ internal static class DatasetRunner
         double seconds = watch.Elapsed.TotalSeconds;
         // The time the forward passes had nothing to do but wait for a decoded video (with
         // --decode-threads 0: all the decoding): the number that says whether more decoders would help.
-        string rate = scored > 0 ? $" in {seconds:F1} s ({scored / seconds:F2} videos/s; waited {waited.TotalSeconds:F1} s for decoding)" : "";
+        string rate = scored > 0
+            ? $" in {seconds:F1} s ({scored / seconds:F2} videos/s; waited {waited.TotalSeconds:F1} s for decoding)"
+            : "";
         string resumed = kept.Count > 0 ? $", {kept.Count} from the earlier run" : "";
-        string internals = bugs > 0 ? $", {bugs} of them for an internal error (a bug of dfer's: please report it)" : "";
-        string failures = failed > 0 ? $"; {failed} failed (reasons above{(output is null ? "" : " and in " + output)}){internals}" : "";
+        string internals =
+            bugs > 0 ? $", {bugs} of them for an internal error (a bug of dfer's: please report it)" : "";
+        string failures = failed > 0
+            ? $"; {failed} failed (reasons above{(output is null ? "" : " and in " + output)}){internals}" : "";
         console.Summary($"{scored + kept.Count} of {items.Count} videos scored{resumed}{rate}{failures}");
         return new DatasetOutcome(rows, scored, kept.Count, failed, bugs);
     }
@@ -170,26 +182,36 @@ internal static class DatasetRunner
     /// <summary>
     /// The scored rows of <paramref name="output"/> that a run described by <paramref name="metadata"/> may keep: the
     /// file must be a dfer results file made by the same run (model, weights, precision, protocol, dataset; see
-    /// <see cref="ResultsMetadata.Compared"/>) and hold only videos of <paramref name="items"/>. Anything else is refused,
-    /// with the file left as it is.
+    /// <see cref="ResultsMetadata.Compared"/>) and hold only videos of <paramref name="items"/>. Anything else is
+    /// refused, with the file left as it is.
     /// </summary>
-    private static List<ResultRow> Resumable(string output, IReadOnlyList<string> classes, ResultsMetadata metadata, IReadOnlyList<DatasetItem> items)
+    private static List<ResultRow> Resumable(string output, IReadOnlyList<string> classes, ResultsMetadata metadata,
+        IReadOnlyList<DatasetItem> items)
     {
         // The metadata first: a file of another run is refused for that, whatever its rows hold.
         ResultsMetadata? previous = ResultsFile.ReadMetadata(output, classes);
         if (previous is null)
         {
-            string where = ResultsFile.IsCsv(output) ? $"no {Path.GetFileName(ResultsFile.SidecarOf(output))} beside it" : "no '{\"dfer_results\": ...}' first line";
-            throw DferException.ForFile(output, $"has {where}: it comes from a dfer that did not record what made its rows, so --resume cannot tell whether they match this run; pass --overwrite to start over");
+            string where = ResultsFile.IsCsv(output) ? $"no {Path.GetFileName(ResultsFile.SidecarOf(output))} beside it"
+                : "no '{\"dfer_results\": ...}' first line";
+            throw DferException.ForFile(output,
+                $"has {where}: it comes from a dfer that did not record what made its rows, so --resume cannot tell "
+                + "whether they match this run; pass --overwrite to start over");
         }
         IReadOnlyList<string> differences = previous.Differences(metadata);
         if (differences.Count > 0)
-            throw DferException.ForFile(output, $"was made by a different run ({string.Join("; ", differences)}); resume with the same settings, or pass --overwrite to start over");
+            throw DferException.ForFile(output,
+                $"was made by a different run ({string.Join("; ", differences)}); resume with the same settings, or "
+                + "pass --overwrite to start over");
         var rows = ResultsFile.Read(output, classes);
         var listed = items.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        var strangers = rows.Where(r => !listed.Contains(r.Video)).Select(r => r.Video).Distinct(StringComparer.Ordinal).ToList();
+        var strangers =
+            rows.Where(r => !listed.Contains(r.Video)).Select(r => r.Video).Distinct(StringComparer.Ordinal).ToList();
         if (strangers.Count > 0)
-            throw DferException.ForFile(output, $"has rows of {strangers.Count} video{(strangers.Count == 1 ? "" : "s")} that --dataset does not list (first {ResultsFile.Quote(strangers[0])}): the dataset changed since; resume with the same dataset, or pass --overwrite to start over");
+            throw DferException.ForFile(output,
+                $"has rows of {strangers.Count} video{(strangers.Count == 1 ? "" : "s")} that --dataset does not list "
+                + $"(first {ResultsFile.Quote(strangers[0])}): the dataset changed since; resume with the same "
+                + "dataset, or pass --overwrite to start over");
         return rows.Where(r => r.Ok).ToList();
     }
 }

@@ -16,7 +16,8 @@ internal static class ProgressDisplay
         void Advance();
     }
 
-    /// <summary>Runs <paramref name="body"/> under a bar of <paramref name="total"/> items named <paramref name="title"/>.</summary>
+    /// <summary>Runs <paramref name="body"/> under a bar of <paramref name="total"/> items named
+    /// <paramref name="title"/>.</summary>
     public static void Run(CliConsole console, string title, int total, Action<ISink> body)
     {
         if (!console.ShowProgress || total == 0)

@@ -39,7 +39,8 @@ internal sealed class ResultsFile : IDisposable
     /// <summary>The largest results file read back (256 MiB: about 600,000 rows, 40 times DFEW).</summary>
     public const long MaxFileBytes = 256L << 20;
 
-    /// <summary>The longest line (a CSV record: with its quoted line breaks) read back: 64 Ki characters, far more than a row of two paths, 14 numbers and an error message.</summary>
+    /// <summary>The longest line (a CSV record: with its quoted line breaks) read back: 64 Ki characters, far more than
+    /// a row of two paths, 14 numbers and an error message.</summary>
     public const int MaxLineChars = 64 << 10;
 
     /// <summary>The longest text taken from a results file into a message.</summary>
@@ -57,7 +58,8 @@ internal sealed class ResultsFile : IDisposable
         _ownsWriter = ownsWriter;
     }
 
-    /// <summary>JSON Lines on a writer the caller owns (stdout, when no --output is given): the metadata line, then the rows.</summary>
+    /// <summary>JSON Lines on a writer the caller owns (stdout, when no --output is given): the metadata line, then the
+    /// rows.</summary>
     public static ResultsFile JsonLines(TextWriter writer, IReadOnlyList<string> classes, ResultsMetadata metadata)
     {
         writer.WriteLine(metadata.ToJson());
@@ -73,7 +75,8 @@ internal sealed class ResultsFile : IDisposable
         {
             ".csv" => true,
             ".jsonl" or ".json" or ".ndjson" => false,
-            _ => throw new DferException($"--output {path}: name a .jsonl or .csv file (the extension picks the format)"),
+            _ => throw new DferException(
+                $"--output {path}: name a .jsonl or .csv file (the extension picks the format)"),
         };
     }
 
@@ -85,7 +88,8 @@ internal sealed class ResultsFile : IDisposable
     /// run), writing to temporary files renamed over the old ones, so a crash here loses nothing. A CSV's old rows go
     /// before its new sidecar comes, so no sidecar ever describes another run's rows.
     /// </summary>
-    public static ResultsFile Create(string path, IReadOnlyList<string> classes, IReadOnlyList<ResultRow> kept, ResultsMetadata metadata)
+    public static ResultsFile Create(string path, IReadOnlyList<string> classes, IReadOnlyList<ResultRow> kept,
+        ResultsMetadata metadata)
     {
         bool csv = IsCsv(path);
         string temp = path + ".tmp";
@@ -107,7 +111,8 @@ internal sealed class ResultsFile : IDisposable
                 File.Move(sidecar + ".tmp", sidecar, overwrite: true);
             }
             File.Move(temp, path, overwrite: true);
-            var writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false));
+            var writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read),
+                new UTF8Encoding(false));
             return new ResultsFile(writer, csv, classes);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -136,7 +141,8 @@ internal sealed class ResultsFile : IDisposable
         else _writer.WriteLine(JsonLine(row));
     }
 
-    private static string JsonLine(ResultRow row) => DferJson.ToLine(ResultRowJson.From(row), DferJson.Default.ResultRowJson);
+    private static string JsonLine(ResultRow row)
+        => DferJson.ToLine(ResultRowJson.From(row), DferJson.Default.ResultRowJson);
 
     private static IEnumerable<string> CsvHeader(IReadOnlyList<string> classes) =>
         new[] { "video", "input", "target", "label", "clips" }
@@ -148,42 +154,52 @@ internal sealed class ResultsFile : IDisposable
     {
         int n = _classes.Count;
         IEnumerable<string> Numbers(float[]? values) =>
-            values is null ? Enumerable.Repeat("", n) : values.Select(v => v.ToString("R", CultureInfo.InvariantCulture));
-        return new[] { row.Video, row.Input, row.Target ?? "", row.Ok ? row.Label! : "", row.Ok ? row.Clips.ToString(CultureInfo.InvariantCulture) : "" }
+            values is null ? Enumerable.Repeat("", n)
+            : values.Select(v => v.ToString("R", CultureInfo.InvariantCulture));
+        return new[] { row.Video, row.Input, row.Target ?? "", row.Ok ? row.Label! : "",
+            row.Ok ? row.Clips.ToString(CultureInfo.InvariantCulture) : "" }
             .Concat(Numbers(row.Ok ? row.Probabilities : null))
             .Concat(Numbers(row.Ok ? row.Logits : null))
             .Append(row.Error ?? "");
     }
 
     private static string CsvQuote(string field) =>
-        field.IndexOfAny([',', '"', '\n', '\r']) < 0 && field.Trim() == field ? field : "\"" + field.Replace("\"", "\"\"") + "\"";
+        field.IndexOfAny([',', '"', '\n', '\r']) < 0 && field.Trim() == field ? field : "\""
+        + field.Replace("\"", "\"\"") + "\"";
 
     /// <summary>
     /// Reads the rows of a results file (and checks its metadata, if it has any). A last line cut short by an
     /// interruption is dropped (that video is simply scored again); anything else that is not a dfer results file for
-    /// <paramref name="classes"/> is one <see cref="DferException"/> naming the file and the line. Never throws anything
-    /// else, whatever the file holds.
+    /// <paramref name="classes"/> is one <see cref="DferException"/> naming the file and the line. Never throws
+    /// anything else, whatever the file holds.
     /// </summary>
-    public static List<ResultRow> Read(string path, IReadOnlyList<string> classes) => ReadWithMetadata(path, classes).Rows;
+    public static List<ResultRow> Read(string path, IReadOnlyList<string> classes)
+        => ReadWithMetadata(path, classes).Rows;
 
-    /// <summary>As <see cref="Read(string, IReadOnlyList{string})"/>, with the file's metadata: null for a file from before dfer recorded it.</summary>
-    public static (ResultsMetadata? Metadata, List<ResultRow> Rows) ReadWithMetadata(string path, IReadOnlyList<string> classes) =>
+    /// <summary>As <see cref="Read(string, IReadOnlyList{string})"/>, with the file's metadata: null for a file from
+    /// before dfer recorded it.</summary>
+    public static (ResultsMetadata? Metadata, List<ResultRow> Rows) ReadWithMetadata(string path,
+        IReadOnlyList<string> classes) =>
         ReadCore(path, classes, headOnly: false);
 
     /// <summary>
     /// Only the metadata of a results file (its first line, or a CSV's sidecar), checking that the file is one: null
     /// for a file from before dfer recorded it.
     /// </summary>
-    public static ResultsMetadata? ReadMetadata(string path, IReadOnlyList<string> classes) => ReadCore(path, classes, headOnly: true).Metadata;
+    public static ResultsMetadata? ReadMetadata(string path, IReadOnlyList<string> classes)
+        => ReadCore(path, classes, headOnly: true).Metadata;
 
-    private static (ResultsMetadata? Metadata, List<ResultRow> Rows) ReadCore(string path, IReadOnlyList<string> classes, bool headOnly)
+    private static (ResultsMetadata? Metadata, List<ResultRow> Rows) ReadCore(string path,
+        IReadOnlyList<string> classes, bool headOnly)
     {
         bool csv = IsCsv(path);
         try
         {
             long length = new FileInfo(path).Length;
             if (length > MaxFileBytes)
-                throw DferException.ForFile(path, $"is {length} bytes; dfer reads results files of at most {MaxFileBytes >> 20} MiB: not a results file it wrote");
+                throw DferException.ForFile(path,
+                    $"is {length} bytes; dfer reads results files of at most {MaxFileBytes >> 20} MiB: not a results "
+                    + "file it wrote");
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             using var text = new StreamReader(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
             var records = new RecordReader(text, path, csv);
@@ -195,7 +211,8 @@ internal sealed class ResultsFile : IDisposable
         }
     }
 
-    private static (ResultsMetadata?, List<ResultRow>) ReadJsonl(string path, IReadOnlyList<string> classes, RecordReader records, bool headOnly)
+    private static (ResultsMetadata?, List<ResultRow>) ReadJsonl(string path, IReadOnlyList<string> classes,
+        RecordReader records, bool headOnly)
     {
         var rows = new List<ResultRow>();
         ResultsMetadata? metadata = null;
@@ -220,7 +237,9 @@ internal sealed class ResultsFile : IDisposable
                         continue;
                     }
                     if (!TryRow(() => FromJson(head.RootElement, classes), out ResultRow? firstRow, out string problem))
-                        throw NotResults(path, $"line {records.Line} is neither its '{{\"{ResultsMetadata.FormatKey}\": ...}}' line nor a result row ({problem})");
+                        throw NotResults(path,
+                            $"line {records.Line} is neither its '{{\"{ResultsMetadata.FormatKey}\": ...}}' line nor a "
+                            + $"result row ({problem})");
                     // A row of a file from before the metadata line: the caller decides (--resume refuses it).
                     if (headOnly) break;
                     rows.Add(firstRow!);
@@ -232,7 +251,8 @@ internal sealed class ResultsFile : IDisposable
             using (JsonDocument? doc = ParseJsonObject(line, out string parseProblem))
             {
                 if (doc is null) why = parseProblem;
-                else if (!TryRow(() => FromJson(doc.RootElement, classes), out row, out string rowProblem)) why = rowProblem;
+                else if (!TryRow(() => FromJson(doc.RootElement, classes), out row, out string rowProblem)) why =
+                    rowProblem;
             }
             if (why is null)
             {
@@ -246,14 +266,17 @@ internal sealed class ResultsFile : IDisposable
         return (metadata, rows);
     }
 
-    private static (ResultsMetadata?, List<ResultRow>) ReadCsv(string path, IReadOnlyList<string> classes, RecordReader records, bool headOnly)
+    private static (ResultsMetadata?, List<ResultRow>) ReadCsv(string path, IReadOnlyList<string> classes,
+        RecordReader records, bool headOnly)
     {
         string[] expected = CsvHeader(classes).ToArray();
         if (records.Next() is not { } headerRecord)
             throw NotResults(path, "it is empty");
         string headerLine = headerRecord.Text;
         if (!TrySplitCsv(headerLine, out List<string> header, out _) || !header.SequenceEqual(expected))
-            throw NotResults(path, $"its first line is not the header of a dfer results file for these classes ({string.Join(",", expected.Take(6))},...)");
+            throw NotResults(path,
+                $"its first line is not the header of a dfer results file for these classes "
+                + $"({string.Join(",", expected.Take(6))},...)");
         ResultsMetadata? metadata = ReadSidecar(SidecarOf(path));
         var rows = new List<ResultRow>();
         if (headOnly) return (metadata, rows);
@@ -294,10 +317,12 @@ internal sealed class ResultsFile : IDisposable
     }
 
     private static DferException NotResults(string path, string why) =>
-        DferException.ForFile(path, $"not a dfer results file: {why}; dfer neither resumes from it nor replaces it without --overwrite");
+        DferException.ForFile(path,
+        $"not a dfer results file: {why}; dfer neither resumes from it nor replaces it without --overwrite");
 
     private static DferException BadLine(string path, long line, string why) =>
-        DferException.ForFile(path, $"line {line} is not a result row of dfer ({Cap(why)}); cannot resume from this file");
+        DferException.ForFile(path,
+        $"line {line} is not a result row of dfer ({Cap(why)}); cannot resume from this file");
 
     private static JsonDocument? ParseJsonObject(string text) => ParseJsonObject(text, out _);
 
@@ -354,14 +379,16 @@ internal sealed class ResultsFile : IDisposable
         string? Str(string name)
         {
             if (!e.TryGetProperty(name, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
-            return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new FormatException($"'{name}' is not a string");
+            return v.ValueKind == JsonValueKind.String ? v.GetString()
+                : throw new FormatException($"'{name}' is not a string");
         }
         float[]? Floats(string name)
         {
             if (!e.TryGetProperty(name, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
             if (v.ValueKind != JsonValueKind.Array) throw new FormatException($"'{name}' is not an array");
             int length = v.GetArrayLength();
-            if (length != classes.Count) throw new FormatException($"'{name}' has {length} values, not {classes.Count}");
+            if (length != classes.Count)
+                throw new FormatException($"'{name}' has {length} values, not {classes.Count}");
             var values = new float[length];
             int i = 0;
             foreach (JsonElement x in v.EnumerateArray())
@@ -378,7 +405,8 @@ internal sealed class ResultsFile : IDisposable
             if (c.ValueKind != JsonValueKind.Number || !c.TryGetInt32(out clips))
                 throw new FormatException("'clips' is not a whole number");
         }
-        return Checked(Str("video") ?? throw new FormatException("no 'video'"), Str("input") ?? "", Str("target"), Str("label"), clips,
+        return Checked(Str("video") ?? throw new FormatException("no 'video'"), Str("input") ?? "", Str("target"),
+            Str("label"), clips,
             Floats("probabilities"), Floats("logits"), Str("error"), classes);
     }
 
@@ -391,7 +419,8 @@ internal sealed class ResultsFile : IDisposable
             if (Enumerable.Range(start, n).All(i => f[i].Length == 0)) return null;
             var values = new float[n];
             for (int i = 0; i < n; i++)
-                if (!float.TryParse(f[start + i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !float.IsFinite(values[i]))
+                if (!float.TryParse(f[start + i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i])
+                    || !float.IsFinite(values[i]))
                     throw new FormatException($"{name} {i} is not a finite number");
             return values;
         }
@@ -399,15 +428,18 @@ internal sealed class ResultsFile : IDisposable
         if (f[4].Length > 0 && !int.TryParse(f[4], NumberStyles.None, CultureInfo.InvariantCulture, out clips))
             throw new FormatException("'clips' is not a whole number");
         string? Opt(int i) => f[i].Length > 0 ? f[i] : null;
-        return Checked(f[0], f[1], Opt(2), Opt(3), clips, Floats(5, "probability"), Floats(5 + n, "logit"), Opt(f.Count - 1), classes);
+        return Checked(f[0], f[1], Opt(2), Opt(3), clips, Floats(5, "probability"), Floats(5 + n, "logit"),
+            Opt(f.Count - 1), classes);
     }
 
-    /// <summary>What every row must satisfy to be taken as a result: a video; a score row's label and target among the classes.</summary>
+    /// <summary>What every row must satisfy to be taken as a result: a video; a score row's label and target among the
+    /// classes.</summary>
     private static ResultRow Checked(string video, string input, string? target, string? label, int clips,
         float[]? probabilities, float[]? logits, string? error, IReadOnlyList<string> classes)
     {
         if (video.Length == 0) throw new FormatException("empty 'video'");
-        if (target is not null && !classes.Contains(target)) throw new FormatException($"target {Quote(target)} is not a class of the model");
+        if (target is not null && !classes.Contains(target))
+            throw new FormatException($"target {Quote(target)} is not a class of the model");
         if (error is not null) return new ResultRow(video, input, target, null, 0, null, null, error);
         if (label is null || probabilities is null || logits is null)
             throw new FormatException("a row without an error must have label, probabilities and logits");
@@ -416,7 +448,8 @@ internal sealed class ResultsFile : IDisposable
         return new ResultRow(video, input, target, label, clips, probabilities, logits, null);
     }
 
-    /// <summary>Splits one CSV record (RFC 4180: quoted fields may hold commas, quotes doubled, and line breaks).</summary>
+    /// <summary>Splits one CSV record (RFC 4180: quoted fields may hold commas, quotes doubled, and line
+    /// breaks).</summary>
     private static bool TrySplitCsv(string record, out List<string> fields, out string problem)
     {
         fields = new List<string>();
@@ -490,12 +523,14 @@ internal sealed class ResultsFile : IDisposable
         /// <summary>The line the last record returned starts on (1-based).</summary>
         public long Line { get; private set; }
 
-        /// <summary>The next record without its line break, and whether it had one (false: it ends the file); null at the end.</summary>
+        /// <summary>The next record without its line break, and whether it had one (false: it ends the file); null at
+        /// the end.</summary>
         public (string Text, bool Terminated)? Next()
         {
             _record.Clear();
             Line = _nextLine;
-            // CSV: a quote opens a quoted field only at the start of a field; in one, "" is a quote and a lone quote closes it.
+            // CSV: a quote opens a quoted field only at the start of a field; in one, "" is a quote and a lone quote
+            // closes it.
             bool any = false, quoted = false, quoteInQuoted = false, fieldStart = true;
             while (true)
             {
@@ -503,7 +538,8 @@ internal sealed class ResultsFile : IDisposable
                 if (c < 0) return any ? (Text(), false) : null;
                 any = true;
                 if (++_read > MaxFileBytes)
-                    throw DferException.ForFile(path, $"holds more than {MaxFileBytes >> 20} MiB: not a results file dfer wrote");
+                    throw DferException.ForFile(path,
+                        $"holds more than {MaxFileBytes >> 20} MiB: not a results file dfer wrote");
                 if (csv)
                 {
                     if (quoted && quoteInQuoted)
@@ -521,7 +557,8 @@ internal sealed class ResultsFile : IDisposable
                     if (!quoted) return (Text(), true);
                 }
                 if (_record.Length >= MaxLineChars)
-                    throw DferException.ForFile(path, $"line {Line} is longer than {MaxLineChars} characters: not a results file dfer wrote");
+                    throw DferException.ForFile(path,
+                        $"line {Line} is longer than {MaxLineChars} characters: not a results file dfer wrote");
                 _record.Append((char)c);
             }
         }

@@ -57,16 +57,20 @@ internal sealed class ResultsMetadata
 
     /// <summary>
     /// Describes the run about to be made: <paramref name="weightsPath"/> null means generated weights, recorded as
-    /// <c>"weights": "generated"</c> and <c>"weights_sha256": "generated (seed N)"</c>; a file is hashed (SHA-256 of its
-    /// bytes).
+    /// <c>"weights": "generated"</c> and <c>"weights_sha256": "generated (seed N)"</c>; a file is hashed (SHA-256 of
+    /// its bytes).
     /// </summary>
-    public static ResultsMetadata Describe(IModel model, string precision, string backend, string? weightsPath, string? weightsKey,
+    public static ResultsMetadata Describe(IModel model, string precision, string backend, string? weightsPath,
+        string? weightsKey,
         long? jitterSeed, DatasetOptions dataset)
     {
-        string version = typeof(ResultsMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+        string version = typeof(
+            ResultsMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+            ?? "unknown";
         bool csv = dataset.Source is not null && !Directory.Exists(dataset.Source);
         var fields = new ResultsMetadataJson(FormatVersion, version, model.Name, weightsPath ?? "generated",
-            weightsPath is null ? $"generated (seed {SharedOptions.GeneratedWeightsSeed})" : Sha256(weightsPath), weightsKey,
+            weightsPath is null ? $"generated (seed {SharedOptions.GeneratedWeightsSeed})" : Sha256(weightsPath),
+            weightsKey,
             precision, backend, model.Classes, model.Protocol.Frames, model.Protocol.Size,
             model.Protocol.Filter.ToString().ToLowerInvariant(), model.Protocol.Layout.ToString().ToLowerInvariant(),
             model.Protocol.Sampling.ToString().ToLowerInvariant(), jitterSeed,
@@ -83,10 +87,15 @@ internal sealed class ResultsMetadata
     /// </summary>
     public static ResultsMetadata Parse(JsonElement element, string where)
     {
-        if (!element.TryGetProperty(FormatKey, out JsonElement format) || format.ValueKind != JsonValueKind.Number || !format.TryGetInt32(out int version) || version < 1)
-            throw new DferException($"{where}: '{FormatKey}' is not a format version (1, 2, ...): not a dfer results file; dfer neither resumes from it nor replaces it without --overwrite");
+        if (!element.TryGetProperty(FormatKey, out JsonElement format) || format.ValueKind != JsonValueKind.Number
+            || !format.TryGetInt32(out int version) || version < 1)
+            throw new DferException(
+                $"{where}: '{FormatKey}' is not a format version (1, 2, ...): not a dfer results file; dfer neither "
+                + "resumes from it nor replaces it without --overwrite");
         if (version > FormatVersion)
-            throw new DferException($"{where}: written by a newer dfer (results format {version}; this one reads {FormatVersion}): resume it with that dfer, or pass --overwrite to start over");
+            throw new DferException(
+                $"{where}: written by a newer dfer (results format {version}; this one reads {FormatVersion}): resume "
+                + "it with that dfer, or pass --overwrite to start over");
         return new ResultsMetadata(element);
     }
 
@@ -121,7 +130,8 @@ internal sealed class ResultsMetadata
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw DferException.ForFile(path, $"cannot read to hash it for the results file: {CliConsole.OneLine(ex.Message)}");
+            throw DferException.ForFile(path,
+                $"cannot read to hash it for the results file: {CliConsole.OneLine(ex.Message)}");
         }
     }
 }

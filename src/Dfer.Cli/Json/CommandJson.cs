@@ -26,10 +26,13 @@ internal sealed record EvalJson(
     [property: JsonPropertyName("recall"), JsonConverter(typeof(FiniteDoublesConverter))] double[] Recall,
     [property: JsonPropertyName("confusion")] int[][] Confusion)
 {
-    public static EvalJson From(LoadedModel loaded, ClassificationMetrics m, int videos, int failed, IReadOnlyList<string> classes) =>
-        new(loaded.Model.Name, loaded.Backend.Name, loaded.Precision, loaded.Weights.Source, videos, m.Total, failed, m.Uar, m.War,
+    public static EvalJson From(LoadedModel loaded, ClassificationMetrics m, int videos, int failed,
+        IReadOnlyList<string> classes) =>
+        new(loaded.Model.Name, loaded.Backend.Name, loaded.Precision, loaded.Weights.Source, videos, m.Total, failed,
+        m.Uar, m.War,
             classes, m.Recall.ToArray(),
-            Enumerable.Range(0, classes.Count).Select(t => Enumerable.Range(0, classes.Count).Select(p => m.Confusion[t, p]).ToArray()).ToArray());
+            Enumerable.Range(0, classes.Count)
+            .Select(t => Enumerable.Range(0, classes.Count).Select(p => m.Confusion[t, p]).ToArray()).ToArray());
 }
 
 /// <summary><c>dfer bench --format json</c>.</summary>
@@ -45,12 +48,14 @@ internal sealed record BenchJson(
     [property: JsonPropertyName("device")] string Device,
     [property: JsonPropertyName("threads")] int Threads,
     [property: JsonPropertyName("repeats")] int Repeats,
-    [property: JsonPropertyName("execution"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Execution,
+    [property: JsonPropertyName("execution"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    string? Execution,
     [property: JsonPropertyName("streamed_clips_per_s"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
         JsonConverter(typeof(FiniteNullableDoubleConverter))] double? StreamedClipsPerS)
 {
     public static BenchJson From(BenchCommand.Report r) =>
-        new(r.Model, r.Backend, r.Precision, r.Batch, r.ClipsPerSecond, r.LatencyMs, r.GflopsPerSecond, r.Weights, r.Device, r.Threads,
+        new(r.Model, r.Backend, r.Precision, r.Batch, r.ClipsPerSecond, r.LatencyMs, r.GflopsPerSecond, r.Weights,
+        r.Device, r.Threads,
             r.Repeats, r.Execution, r.StreamedClipsPerSecond);
 }
 
@@ -63,7 +68,8 @@ internal sealed record DevicesJson(
         [property: JsonPropertyName("name")] string Name,
         [property: JsonPropertyName("available")] bool Available,
         [property: JsonPropertyName("description")] string Description,
-        [property: JsonPropertyName("unavailable_reason"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? UnavailableReason);
+        [property: JsonPropertyName("unavailable_reason"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? UnavailableReason);
 
     internal sealed record Machine(
         [property: JsonPropertyName("logical_cores")] int LogicalCores,
@@ -80,26 +86,32 @@ internal sealed record DevicesJson(
 
     public static DevicesJson From(IReadOnlyList<BackendInfo> backends) =>
         new(backends.Select(b => new BackendInfoJson(b.Name, b.Available, b.Description, b.UnavailableReason)).ToList(),
-            new Machine(Environment.ProcessorCount, RuntimeInformation.OSDescription, RuntimeInformation.ProcessArchitecture.ToString(),
-                RuntimeInformation.FrameworkDescription, new Simd(Avx2.IsSupported, Avx512F.IsSupported, Fma.IsSupported),
+            new Machine(Environment.ProcessorCount, RuntimeInformation.OSDescription,
+                RuntimeInformation.ProcessArchitecture.ToString(),
+                RuntimeInformation.FrameworkDescription,
+                new Simd(Avx2.IsSupported, Avx512F.IsSupported, Fma.IsSupported),
                 CpuContext.Isa));
 }
 
-/// <summary><c>dfer validate --format json</c>: every op case on every backend, and the whole-model check when asked.</summary>
+/// <summary><c>dfer validate --format json</c>: every op case on every backend, and the whole-model check when
+/// asked.</summary>
 internal sealed record ValidateJson(
     [property: JsonPropertyName("seed")] string Seed,
     [property: JsonPropertyName("precision")] string Precision,
     [property: JsonPropertyName("reference")] string Reference,
     [property: JsonPropertyName("backends")] IReadOnlyList<ValidateJson.BackendRun> Backends,
     [property: JsonPropertyName("cases")] IReadOnlyList<ValidateJson.Case> Cases,
-    [property: JsonPropertyName("model"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ValidateJson.ModelJson? Model)
+    [property: JsonPropertyName("model"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    ValidateJson.ModelJson? Model)
 {
     internal sealed record BackendRun(
         [property: JsonPropertyName("name")] string Name,
         [property: JsonPropertyName("available")] bool Available,
         [property: JsonPropertyName("precision")] string Precision,
-        [property: JsonPropertyName("device"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Device,
-        [property: JsonPropertyName("reason"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason);
+        [property: JsonPropertyName("device"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Device,
+        [property: JsonPropertyName("reason"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Reason);
 
     internal sealed record Case(
         [property: JsonPropertyName("op")] string Op,
@@ -109,7 +121,8 @@ internal sealed record ValidateJson(
         [property: JsonPropertyName("nmse"), JsonConverter(typeof(FiniteDoubleConverter))] double Nmse,
         [property: JsonPropertyName("max_abs_err"), JsonConverter(typeof(FiniteDoubleConverter))] double MaxAbsErr,
         [property: JsonPropertyName("tolerance")] CaseTolerance Tolerance,
-        [property: JsonPropertyName("detail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail);
+        [property: JsonPropertyName("detail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Detail);
 
     internal sealed record CaseTolerance(
         [property: JsonPropertyName("nmse")] double Nmse,
@@ -137,11 +150,13 @@ internal sealed record ValidateJson(
         [property: JsonPropertyName("max_abs_logit")] double MaxAbsLogit,
         [property: JsonPropertyName("min_agreement")] double MinAgreement);
 
-    /// <param name="backends">Each backend asked for: its precision's name, and its device or why it was skipped.</param>
+    /// <param name="backends">Each backend asked for: its precision's name, and its device or why it was
+    /// skipped.</param>
     /// <param name="status">The name of a case's status ("pass", "fail", ...).</param>
     /// <param name="input">The model's input shape as messages spell it; with <paramref name="model"/>.</param>
     public static ValidateJson From(ulong seed, string precision, string reference, IEnumerable<BackendRun> backends,
-        IEnumerable<CaseResult> results, Func<CaseStatus, string> status, IModel? model, StateDict? weights, string? input,
+        IEnumerable<CaseResult> results, Func<CaseStatus, string> status, IModel? model, StateDict? weights,
+        string? input,
         IReadOnlyList<ModelCheck>? checks)
     {
         var cases = results.Select(r => new Case(r.Op, r.Backend, r.Case, status(r.Status), r.Nmse, r.MaxAbsError,
@@ -150,7 +165,8 @@ internal sealed record ValidateJson(
             ? new ModelJson(model.Name, weights!.Source, input!, "cpu", checks.Select(c =>
             {
                 ModelTolerance tol = c.Tolerance ?? ModelTolerance.Fp32;
-                return new Check(c.Backend, c.Precision, c.MaxAbsDifference, c.Agreement, new CheckTolerance(tol.MaxAbsLogit, tol.MinAgreement),
+                return new Check(c.Backend, c.Precision, c.MaxAbsDifference, c.Agreement,
+                    new CheckTolerance(tol.MaxAbsLogit, tol.MinAgreement),
                     c.Passed, c.Seconds, c.Logits);
             }).ToList())
             : null;

@@ -32,7 +32,8 @@ internal sealed partial class DferJson : JsonSerializerContext
     /// </summary>
     public static void Serialize<T>(Stream stream, T value, JsonTypeInfo<T> type)
     {
-        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        using var json =
+            new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         JsonSerializer.Serialize(json, value, type);
     }
 
@@ -92,7 +93,8 @@ internal sealed class FiniteDoublesConverter : WriteOnlyConverter<double[]>
     }
 }
 
-/// <summary>An optional double: absent when null (with <see cref="JsonIgnoreCondition.WhenWritingNull"/>), null when not finite.</summary>
+/// <summary>An optional double: absent when null (with <see cref="JsonIgnoreCondition.WhenWritingNull"/>), null when
+/// not finite.</summary>
 internal sealed class FiniteNullableDoubleConverter : WriteOnlyConverter<double?>
 {
     public override void Write(Utf8JsonWriter writer, double? value, JsonSerializerOptions options)

@@ -4,7 +4,8 @@ using Dfer.Pipelines;
 
 namespace Dfer.Cli.Json;
 
-/// <summary><c>dfer infer --model expression --format json</c>: per-clip and per-frame results of every input.</summary>
+/// <summary><c>dfer infer --model expression --format json</c>: per-clip and per-frame results of every
+/// input.</summary>
 internal sealed record ExpressionJson(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("backend")] string Backend,
@@ -22,19 +23,24 @@ internal sealed record ExpressionJson(
         [property: JsonPropertyName("fps")] double? Fps,
         [property: JsonPropertyName("frame_size")] int[] FrameSize,
         [property: JsonPropertyName("label")] string Label,
-        [property: JsonPropertyName("probabilities"), JsonConverter(typeof(FiniteFloatsConverter))] float[] Probabilities,
+        [property: JsonPropertyName("probabilities"), JsonConverter(typeof(FiniteFloatsConverter))]
+        float[] Probabilities,
         [property: JsonPropertyName("per_frame")] IReadOnlyList<Frame> PerFrame);
 
-    /// <summary>A frame: where no face was found, <c>face</c> and <c>label</c> are null and there are no probabilities.</summary>
+    /// <summary>A frame: where no face was found, <c>face</c> and <c>label</c> are null and there are no
+    /// probabilities.</summary>
     internal sealed record Frame(
         [property: JsonPropertyName("frame")] int Index,
         [property: JsonPropertyName("time"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Time,
         [property: JsonPropertyName("face")] Face? Face,
-        [property: JsonPropertyName("probabilities"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonConverter(typeof(FiniteFloatsConverter))] float[]? Probabilities,
-        [property: JsonPropertyName("smoothed"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonConverter(typeof(FiniteFloatsConverter))] float[]? Smoothed,
+        [property: JsonPropertyName("probabilities"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
+            JsonConverter(typeof(FiniteFloatsConverter))] float[]? Probabilities,
+        [property: JsonPropertyName("smoothed"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
+            JsonConverter(typeof(FiniteFloatsConverter))] float[]? Smoothed,
         [property: JsonPropertyName("label")] string? Label);
 
-    /// <summary>The face box in pixels of the analysed frame, rounded to a tenth; the detector's score to 4 decimals.</summary>
+    /// <summary>The face box in pixels of the analysed frame, rounded to a tenth; the detector's score to 4
+    /// decimals.</summary>
     internal sealed record Face(
         [property: JsonPropertyName("x")] double X,
         [property: JsonPropertyName("y")] double Y,
@@ -55,7 +61,8 @@ internal sealed record ExpressionJson(
     {
         double? time = fps is double rate ? Math.Round(f.Index / rate, 3) : null;
         if (f.Face is not FaceBox b) return new Frame(f.Index, time, null, null, null, null);
-        var face = new Face(Math.Round(b.X0, 1), Math.Round(b.Y0, 1), Math.Round(b.Width, 1), Math.Round(b.Height, 1), Math.Round(b.Score, 4));
+        var face = new Face(Math.Round(b.X0, 1), Math.Round(b.Y0, 1), Math.Round(b.Width, 1), Math.Round(b.Height, 1),
+            Math.Round(b.Score, 4));
         return new Frame(f.Index, time, face, f.Probabilities ?? [], f.Smoothed ?? [], f.Label);
     }
 }

@@ -34,13 +34,17 @@ internal sealed record ProfileJson(
         [property: JsonPropertyName("gflops_per_s")] double GflopsPerS,
         [property: JsonPropertyName("gbytes_per_s")] double GBytesPerS,
         [property: JsonPropertyName("bound")] string Bound,
-        [property: JsonPropertyName("percent_of_roof"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? PercentOfRoof);
+        [property: JsonPropertyName("percent_of_roof"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        double? PercentOfRoof);
 
     public static ProfileJson From(ProfileResult p) =>
         new(p.Model, p.Backend, p.Batch, p.Precision, p.Device, p.Repeats, p.TotalMs, p.LayersMs, p.UncoveredMs,
-            "input checks and upload, output download and the per-layer timing itself", p.Flops, p.Layers.Sum(l => l.Bytes),
+            "input checks and upload, output download and the per-layer timing itself", p.Flops,
+            p.Layers.Sum(l => l.Bytes),
             new PeaksJson(p.Peaks.Gflops, p.Peaks.GBytesPerS, p.Peaks.Source),
-            p.Layers.Select(l => new Layer(l.Name, l.Op, l.Ms, l.Flops, l.Bytes, l.GflopsPerS, l.GBytesPerS, l.Bound(p.Peaks), l.PercentOfRoof(p.Peaks))).ToList());
+            p.Layers.Select(
+                l => new Layer(l.Name, l.Op, l.Ms, l.Flops, l.Bytes, l.GflopsPerS, l.GBytesPerS, l.Bound(p.Peaks),
+                l.PercentOfRoof(p.Peaks))).ToList());
 }
 
 /// <summary><c>dfer profile --compare B1,B2 --format json</c>: one profile per backend.</summary>
@@ -65,33 +69,45 @@ internal sealed record ChromeTraceJson(
     /// <summary>An event; the fields an event of its phase lacks are left out.</summary>
     internal sealed record Event(
         [property: JsonPropertyName("name")] string Name,
-        [property: JsonPropertyName("cat"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Category,
+        [property: JsonPropertyName("cat"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Category,
         [property: JsonPropertyName("ph")] string Phase,
-        [property: JsonPropertyName("ts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Timestamp,
-        [property: JsonPropertyName("dur"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Duration,
+        [property: JsonPropertyName("ts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        double? Timestamp,
+        [property: JsonPropertyName("dur"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        double? Duration,
         [property: JsonPropertyName("pid")] int Pid,
         [property: JsonPropertyName("tid")] int Tid,
         [property: JsonPropertyName("args")] Args Args);
 
-    /// <summary>A layer's op, FLOPs, bytes and pass (X events), or the name a metadata event gives (M events).</summary>
+    /// <summary>A layer's op, FLOPs, bytes and pass (X events), or the name a metadata event gives (M
+    /// events).</summary>
     internal sealed record Args(
-        [property: JsonPropertyName("op"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Op = null,
-        [property: JsonPropertyName("flops"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Flops = null,
-        [property: JsonPropertyName("bytes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Bytes = null,
-        [property: JsonPropertyName("pass"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Pass = null,
-        [property: JsonPropertyName("name"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name = null);
+        [property: JsonPropertyName("op"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Op = null,
+        [property: JsonPropertyName("flops"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        long? Flops = null,
+        [property: JsonPropertyName("bytes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        long? Bytes = null,
+        [property: JsonPropertyName("pass"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        int? Pass = null,
+        [property: JsonPropertyName("name"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Name = null);
 
     public static ChromeTraceJson From(ProfileResult profile)
     {
         var events = profile.Trace
-            .Select(e => new Event(e.Name, e.Op, "X", Math.Round(e.StartUs, 3), Math.Round(e.DurationUs, 3), 1, e.Pass + 1,
+            .Select(e => new Event(e.Name, e.Op, "X", Math.Round(e.StartUs, 3), Math.Round(e.DurationUs, 3), 1,
+            e.Pass + 1,
                 new Args(e.Op, e.Flops, e.Bytes, e.Pass)))
             .ToList();
         // Names for the process and its threads in the viewer.
         events.Add(Meta("process_name", 0, $"dfer {profile.Model} on {profile.Backend} (batch {profile.Batch})"));
-        for (int pass = 0; pass < profile.Repeats; pass++) events.Add(Meta("thread_name", pass + 1, $"pass {pass + 1}"));
+        for (int pass = 0; pass < profile.Repeats; pass++)
+            events.Add(Meta("thread_name", pass + 1, $"pass {pass + 1}"));
         return new ChromeTraceJson(events, "ms");
     }
 
-    private static Event Meta(string name, int tid, string value) => new(name, null, "M", null, null, 1, tid, new Args(Name: value));
+    private static Event Meta(string name, int tid, string value)
+        => new(name, null, "M", null, null, 1, tid, new Args(Name: value));
 }

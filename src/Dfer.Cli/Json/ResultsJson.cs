@@ -25,7 +25,8 @@ internal sealed record ResultRowJson(
         : new(row.Video, row.Input, row.Target, null, null, null, null, row.Error ?? "");
 }
 
-/// <summary>The metadata object of a results file (<see cref="ResultsMetadata"/>), every field written, null included.</summary>
+/// <summary>The metadata object of a results file (<see cref="ResultsMetadata"/>), every field written, null
+/// included.</summary>
 internal sealed record ResultsMetadataJson(
     [property: JsonPropertyName(ResultsMetadata.FormatKey)] int Format,
     [property: JsonPropertyName("dfer_version")] string DferVersion,

@@ -15,7 +15,8 @@ internal static class ExpressionTimeline
 {
     public const int Width = 960, Height = 420;
 
-    public static readonly string[] Colours = ["#e6a100", "#1f5fbf", "#7f7f7f", "#d62728", "#9467bd", "#2ca02c", "#17becf"];
+    public static readonly string[] Colours =
+        ["#e6a100", "#1f5fbf", "#7f7f7f", "#d62728", "#9467bd", "#2ca02c", "#17becf"];
 
     private const string FaceColour = "#3c9d3c", NoFaceColour = "#bbbbbb";
 
@@ -77,8 +78,10 @@ internal static class ExpressionTimeline
             band.LineWidth = 0;
             i = j + 1;
         }
-        plot.Title($"{Path.GetFileName(r.Input)}: {r.Label} ({Fixed(r.Probabilities.Max())}), face in {r.FramesWithFace} of {n} frames, window {r.Window}", size: 14);
-        string unit = r.Fps is double fps ? string.Create(CultureInfo.InvariantCulture, $"frame (at {fps:0.##} frames/s)") : "frame";
+        plot.Title($"{Path.GetFileName(r.Input)}: {r.Label} ({Fixed(r.Probabilities.Max())}), face "
+            + $"in {r.FramesWithFace} of {n} frames, window {r.Window}", size: 14);
+        string unit = r.Fps is double fps
+            ? string.Create(CultureInfo.InvariantCulture, $"frame (at {fps:0.##} frames/s)") : "frame";
         plot.XLabel($"{unit}; strip: green face found, grey no face (not scored)", size: 12);
         plot.YLabel("probability (smoothed)", size: 12);
         double[] ticks = [0, 0.25, 0.5, 0.75, 1, (StripBottom + StripTop) / 2];

@@ -17,7 +17,8 @@ internal static class PlotFile
         if (!IsPlot(path)) throw DferException.ForFile(path, $"the {what} is written as .svg or .png");
         try
         {
-            if (Path.GetExtension(path).Equals(".svg", StringComparison.OrdinalIgnoreCase)) plot.SaveSvg(path, width, height);
+            if (Path.GetExtension(path).Equals(".svg", StringComparison.OrdinalIgnoreCase))
+                plot.SaveSvg(path, width, height);
             else plot.SavePng(path, width, height);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

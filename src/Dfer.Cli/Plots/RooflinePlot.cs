@@ -20,7 +20,8 @@ internal static class RooflinePlot
 
     public const string RoofColour = "#c0392b";
 
-    public static void Write(string path, ProfileResult profile) => PlotFile.Save(Draw(profile), path, Width, Height, "plot");
+    public static void Write(string path, ProfileResult profile)
+        => PlotFile.Save(Draw(profile), path, Width, Height, "plot");
 
     /// <summary>The layers drawn: those that do work and take time.</summary>
     public static List<LayerProfile> Points(ProfileResult profile) =>
@@ -32,14 +33,18 @@ internal static class RooflinePlot
         DevicePeaks peaks = profile.Peaks;
         // Axis ranges: decades around the layers and the roof.
         double xMin = Decade(layers.Select(l => l.Intensity).DefaultIfEmpty(1).Min(), down: true);
-        double xMax = Decade(Math.Max(layers.Select(l => l.Intensity).DefaultIfEmpty(10).Max(), peaks.Ridge ?? 1) * 2, down: false);
+        double xMax = Decade(Math.Max(layers.Select(l => l.Intensity).DefaultIfEmpty(10).Max(), peaks.Ridge ?? 1) * 2,
+            down: false);
         double yTop = peaks.Gflops ?? layers.Select(l => l.GflopsPerS).DefaultIfEmpty(1).Max();
-        double yMin = Decade(Math.Min(layers.Select(l => l.GflopsPerS).DefaultIfEmpty(1).Min(), (peaks.GBytesPerS ?? yTop) * xMin), down: true);
+        double yMin = Decade(
+            Math.Min(layers.Select(l => l.GflopsPerS).DefaultIfEmpty(1).Min(), (peaks.GBytesPerS ?? yTop) * xMin),
+            down: true);
         double yMax = Decade(yTop * 1.5, down: false);
 
         var plot = new Plot();
         plot.Font.Set(Fonts.Sans);
-        plot.Title($"Roofline: {profile.Model} on {profile.Backend}, batch {profile.Batch}, {profile.Precision} — {profile.Device}\npeaks {peaks.Source}", size: 14);
+        plot.Title($"Roofline: {profile.Model} on {profile.Backend}, batch {profile.Batch}, {profile.Precision} "
+            + $"— {profile.Device}\npeaks {peaks.Source}", size: 14);
         plot.XLabel("arithmetic intensity (FLOP per byte moved)", size: 12);
         plot.YLabel("GFLOP/s", size: 12);
         plot.Axes.Bottom.SetTicks(Decades(xMin, xMax), Decades(xMin, xMax).Select(Num).ToArray());
@@ -55,8 +60,10 @@ internal static class RooflinePlot
                 new[] { Math.Log10(bw * x0), Math.Log10(peak), Math.Log10(peak) }, Color.FromHex(RoofColour));
             roof.LineWidth = 2;
             roof.MarkerSize = 0;
-            Label(plot, $"compute peak {peak:0} GFLOP/s", Math.Log10(ridge), Math.Log10(peak), RoofColour, Alignment.UpperLeft, 12);
-            Label(plot, $"memory {bw:0.#} GB/s", Math.Log10(x0), Math.Log10(bw * x0), RoofColour, Alignment.LowerLeft, 12);
+            Label(plot, $"compute peak {peak:0} GFLOP/s", Math.Log10(ridge), Math.Log10(peak), RoofColour,
+                Alignment.UpperLeft, 12);
+            Label(plot, $"memory {bw:0.#} GB/s", Math.Log10(x0), Math.Log10(bw * x0), RoofColour, Alignment.LowerLeft,
+                12);
         }
         // Layers: area proportional to time; the slowest are labelled.
         double maxMs = layers.Select(l => l.Ms).DefaultIfEmpty(1).Max();
@@ -65,19 +72,23 @@ internal static class RooflinePlot
         {
             float size = (float)(2 * (3 + 12 * Math.Sqrt(l.Ms / maxMs)));
             Color colour = Color.FromHex(OpColour(l.Op));
-            var point = plot.Add.Marker(Math.Log10(l.Intensity), Math.Log10(l.GflopsPerS), MarkerShape.FilledCircle, size, colour.WithAlpha(0.55));
+            var point = plot.Add.Marker(Math.Log10(l.Intensity), Math.Log10(l.GflopsPerS), MarkerShape.FilledCircle,
+                size, colour.WithAlpha(0.55));
             point.MarkerLineColor = colour;
             point.MarkerLineWidth = 1;
             if (labelled.Contains(l))
-                Label(plot, l.Name, Math.Log10(l.Intensity), Math.Log10(l.GflopsPerS), "#000000", Alignment.MiddleLeft, 10, offsetX: size / 2 + 2);
+                Label(plot, l.Name, Math.Log10(l.Intensity), Math.Log10(l.GflopsPerS), "#000000", Alignment.MiddleLeft,
+                    10, offsetX: size / 2 + 2);
         }
         return plot;
     }
 
     /// <summary>Points of an op are drawn in its colour (grey for ops other than these).</summary>
-    public static string OpColour(string op) => op switch { "conv3d" => "#2e86c1", "lstm" => "#8e44ad", "linear" => "#16a085", _ => "#7f8c8d" };
+    public static string OpColour(string op)
+        => op switch { "conv3d" => "#2e86c1", "lstm" => "#8e44ad", "linear" => "#16a085", _ => "#7f8c8d" };
 
-    private static void Label(Plot plot, string text, double x, double y, string colour, Alignment alignment, float size, float offsetX = 4)
+    private static void Label(Plot plot, string text, double x, double y, string colour, Alignment alignment,
+        float size, float offsetX = 4)
     {
         var label = plot.Add.Text(text, x, y);
         label.LabelFontColor = Color.FromHex(colour);
@@ -105,6 +116,7 @@ internal static class RooflinePlot
     private static string Num(double log10)
     {
         double v = Math.Pow(10, log10);
-        return v >= 1 ? v.ToString("0", CultureInfo.InvariantCulture) : v.ToString("0.###", CultureInfo.InvariantCulture);
+        return v >= 1 ? v.ToString("0", CultureInfo.InvariantCulture)
+            : v.ToString("0.###", CultureInfo.InvariantCulture);
     }
 }

@@ -44,7 +44,8 @@ internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> c
         }
     }
 
-    /// <summary>Runs whatever is queued and collects every batch in flight: every job added so far is reported when this returns.</summary>
+    /// <summary>Runs whatever is queued and collects every batch in flight: every job added so far is reported when
+    /// this returns.</summary>
     public void Flush()
     {
         Submit();
@@ -58,7 +59,8 @@ internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> c
         _pending.RemoveAll(p => p.Job.Error is not null);
         if (_pending.Count == 0) return;
         int n = _pending.Count, clipLength = session.ClipLength;
-        // Sized by what is pending, not by --batch: a generous --batch over a few clips must not allocate for clips that never come.
+        // Sized by what is pending, not by --batch: a generous --batch over a few clips must not allocate for clips
+        // that never come.
         if (_buffer is null || _buffer.Length < n * clipLength) _buffer = new float[n * clipLength];
         for (int i = 0; i < n; i++)
         {
@@ -86,7 +88,8 @@ internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> c
             return;
         }
         _inFlight = (run, clips, jobs);
-        // Run is synchronous here: the batch is done, so its jobs are reported now, not when the next batch is submitted.
+        // Run is synchronous here: the batch is done, so its jobs are reported now, not when the next batch is
+        // submitted.
         if (!session.Pipelined) Collect();
     }
 
@@ -104,7 +107,8 @@ internal sealed class ClipBatcher(Session session, int batch, Action<ScoreJob> c
         try
         {
             ClipResult[] results = flight.Run.Wait();
-            for (int i = 0; i < flight.Clips.Count; i++) flight.Clips[i].Job.SetResult(flight.Clips[i].Clip, results[i]);
+            for (int i = 0; i < flight.Clips.Count; i++)
+                flight.Clips[i].Job.SetResult(flight.Clips[i].Clip, results[i]);
         }
         catch (Exception ex)
         {

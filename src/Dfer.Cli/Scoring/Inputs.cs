@@ -9,9 +9,9 @@ internal static class Inputs
 {
     /// <summary>
     /// Reads one input: an .npy of clips, or a video (a frame folder or a video file) decoded with
-    /// the model's own test-time protocol. Problems become a failed job (reported when the batcher completes it), never an exception:
-    /// a <see cref="DferException"/> is the input's fault, anything else a bug of Dfer's (<see cref="ScoreJob.Broken"/>), and
-    /// either way the other inputs are still scored.
+    /// the model's own test-time protocol. Problems become a failed job (reported when the batcher completes it), never
+    /// an exception: a <see cref="DferException"/> is the input's fault, anything else a bug of Dfer's
+    /// (<see cref="ScoreJob.Broken"/>), and either way the other inputs are still scored.
     /// </summary>
     public static ScoreJob Read(string path, IModel model, long? jitterSeed, CliConsole console)
     {
@@ -21,7 +21,9 @@ internal static class Inputs
             if (!File.Exists(path))
                 throw DferException.ForFile(path, "no such file or folder");
             if (!path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
-                throw DferException.ForFile(path, "not an input Dfer reads: give an .npy of clips, a frame folder or a video file (.mp4, .avi, .mkv, .webm, .mov)");
+                throw DferException.ForFile(path,
+                    "not an input Dfer reads: give an .npy of clips, a frame folder or a video file (.mp4, .avi, .mkv, "
+                    + ".webm, .mov)");
             return new ScoreJob(path, ReadNpy(path, model, console), perClip: true);
         });
     }
@@ -33,7 +35,8 @@ internal static class Inputs
     public static ScoreJob ReadVideo(string path, IModel model, long? jitterSeed) =>
         Guarded(path, () => new ScoreJob(path, MediaInput.ReadClips(path, model.Protocol, jitterSeed), perClip: false));
 
-    /// <summary>Runs <paramref name="read"/>, turning whatever it throws into a failed job of <paramref name="path"/>.</summary>
+    /// <summary>Runs <paramref name="read"/>, turning whatever it throws into a failed job of
+    /// <paramref name="path"/>.</summary>
     public static ScoreJob Guarded(string path, Func<ScoreJob> read)
     {
         try
@@ -61,7 +64,9 @@ internal static class Inputs
         int clips;
         if (shape.AsSpan().SequenceEqual(clipShape)) clips = 1;
         else if (shape.Length == clipShape.Length + 1 && shape.AsSpan(1).SequenceEqual(clipShape)) clips = shape[0];
-        else throw DferException.ForFile(path, $"shape {Output.Shape(shape)} is not {ExpectedShape(clipShape)} (clips, {AxisNames(model)}){ShapeHint(shape, clipShape)}");
+        else throw DferException.ForFile(path,
+            $"shape {Output.Shape(shape)} is not {ExpectedShape(clipShape)} "
+            + $"(clips, {AxisNames(model)}){ShapeHint(shape, clipShape)}");
 
         if (clips == 0) console.Warning($"{path}: holds no clips");
         int clipLength = data.Length / Math.Max(clips, 1);
@@ -75,7 +80,8 @@ internal static class Inputs
             {
                 float v = clip[i];
                 if (!float.IsFinite(v))
-                    throw DferException.ForFile(path, $"clip {c} contains {(float.IsNaN(v) ? "NaN" : "Inf")} (at value {i} of the clip)");
+                    throw DferException.ForFile(path,
+                        $"clip {c} contains {(float.IsNaN(v) ? "NaN" : "Inf")} (at value {i} of the clip)");
                 if (v < 0f || v > 1f) outside++;
                 min = Math.Min(min, v);
                 max = Math.Max(max, v);
@@ -85,7 +91,9 @@ internal static class Inputs
         if (outside > 0)
         {
             string hint = max > 2f ? "; these look like 0-255 pixel values: divide by 255" : "";
-            console.Warning($"{path}: {outside} of {data.Length} values lie outside [0, 1] (min {min:R}, max {max:R}); the model expects RGB scaled to [0, 1]{hint}");
+            console.Warning(
+                $"{path}: {outside} of {data.Length} values lie outside [0, 1] (min {min:R}, max {max:R}); the model "
+                + $"expects RGB scaled to [0, 1]{hint}");
         }
         return result;
     }

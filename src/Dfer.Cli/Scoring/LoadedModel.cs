@@ -39,7 +39,8 @@ internal sealed class LoadedModel : IDisposable
     public StateDict Weights { get; }
     public Session Session { get; }
 
-    /// <summary>What the backend computes in, as reports name it (fp32, tf32, bf16, fp16; fp64 for the reference backend).</summary>
+    /// <summary>What the backend computes in, as reports name it (fp32, tf32, bf16, fp16; fp64 for the reference
+    /// backend).</summary>
     public string Precision => BackendRegistry.PrecisionName(Backend);
 
     /// <summary>Worker threads the backend really uses (the reference backend is single-threaded).</summary>
@@ -49,7 +50,8 @@ internal sealed class LoadedModel : IDisposable
     /// Resolves the model and backend, loads (or, without a path, generates) the weights and compiles
     /// them. Any problem is a <see cref="DferException"/>: nothing can run, so the command exits 2.
     /// </summary>
-    /// <param name="generatedNote">What the warning about generated weights adds, e.g. why the output is still useful.</param>
+    /// <param name="generatedNote">What the warning about generated weights adds, e.g. why the output is still
+    /// useful.</param>
     public static LoadedModel Open(string modelName, string? weightsPath, string? key, string backendName, int threads,
         CliConsole console, string generatedNote, Precision precision = Tensors.Precision.Fp32)
     {
@@ -65,7 +67,8 @@ internal sealed class LoadedModel : IDisposable
             if (weightsPath is null)
             {
                 weights = model.GenerateWeights(SharedOptions.GeneratedWeightsSeed);
-                console.Warning($"no --weights given: using {weights.Source}, not a trained checkpoint; {generatedNote}");
+                console.Warning(
+                    $"no --weights given: using {weights.Source}, not a trained checkpoint; {generatedNote}");
             }
             else
             {
@@ -88,7 +91,9 @@ internal sealed class LoadedModel : IDisposable
     {
         int max = Array.MaxLength / Session.ClipLength;
         if (batch > max)
-            throw new DferException($"--batch {batch} is too large: {Model.Name} clips are {Session.ClipLength} values each, so at most {max} fit in one batch");
+            throw new DferException(
+                $"--batch {batch} is too large: {Model.Name} clips are {Session.ClipLength} values each, so at "
+                + $"most {max} fit in one batch");
     }
 
     public void Dispose()

@@ -86,10 +86,12 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
     private readonly Channel<Task<Entry>> _pending = Channel.CreateUnbounded<Task<Entry>>(
         new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
 
-    /// <summary>One claimer at a time, so that claims (and their entries in <see cref="_pending"/>) are in item order.</summary>
+    /// <summary>One claimer at a time, so that claims (and their entries in <see cref="_pending"/>) are in item
+    /// order.</summary>
     private readonly SemaphoreSlim _claimTurn = new(1, 1);
 
-    /// <summary>Signalled by the consumer when it frees weight, for a claimer waiting for room under the budget.</summary>
+    /// <summary>Signalled by the consumer when it frees weight, for a claimer waiting for room under the
+    /// budget.</summary>
     private readonly SemaphoreSlim _room = new(0);
 
     private long _held;
@@ -100,11 +102,15 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
     private readonly record struct Entry(Prefetched<TOut> Result, int Weight);
 
     /// <param name="items">What to work on, in the order results are consumed.</param>
-    /// <param name="work">Runs on a worker thread, several at once when <paramref name="workers"/> &gt; 1: it must be thread-safe.</param>
-    /// <param name="budget">How much may be held ahead of the consumer, in <paramref name="weight"/> units (at least 1).</param>
-    /// <param name="workers">Background threads; 0 runs the work on the consumer's thread, in <see cref="Consume"/>.</param>
+    /// <param name="work">Runs on a worker thread, several at once when <paramref name="workers"/> &gt; 1: it must be
+    /// thread-safe.</param>
+    /// <param name="budget">How much may be held ahead of the consumer, in <paramref name="weight"/> units (at least
+    /// 1).</param>
+    /// <param name="workers">Background threads; 0 runs the work on the consumer's thread, in
+    /// <see cref="Consume"/>.</param>
     /// <param name="weight">The weight of a result (values below 1 count 1); default: 1 per item.</param>
-    /// <param name="cancellation">Stops the workers, and makes <see cref="Consume"/> throw <see cref="OperationCanceledException"/>.</param>
+    /// <param name="cancellation">Stops the workers, and makes <see cref="Consume"/> throw
+    /// <see cref="OperationCanceledException"/>.</param>
     public OrderedPrefetch(IReadOnlyList<TIn> items, Func<TIn, CancellationToken, TOut> work, int budget, int workers,
         Func<TOut, int>? weight = null, CancellationToken cancellation = default)
     {
@@ -121,7 +127,8 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
         _stopToken = _stop.Token;
         var threads = new Task[Math.Min(workers, items.Count)];
         for (int i = 0; i < threads.Length; i++)
-            threads[i] = Task.Factory.StartNew(WorkerLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            threads[i] = Task.Factory.StartNew(WorkerLoop, CancellationToken.None, TaskCreationOptions.LongRunning,
+                TaskScheduler.Default);
         Workers = threads.Length;
         Completion = Task.WhenAll(threads);
     }
@@ -175,7 +182,8 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
         }
     }
 
-    /// <summary>The next result in item order, waited for (after <paramref name="idle"/>) when it is not ready.</summary>
+    /// <summary>The next result in item order, waited for (after <paramref name="idle"/>) when it is not
+    /// ready.</summary>
     private Entry Next(Action? idle)
     {
         ThrowIfStopped();
@@ -190,7 +198,8 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
                 while (!_pending.Reader.TryPeek(out next))
                 {
                     if (_pending.Reader.WaitToReadAsync(_stopToken).AsTask().GetAwaiter().GetResult()) continue;
-                    // The channel completes early only when stopped; otherwise every item is queued before it completes.
+                    // The channel completes early only when stopped; otherwise every item is queued before it
+                    // completes.
                     ThrowIfStopped();
                     throw new InvalidOperationException("the prefetch finished without queuing every item");
                 }
@@ -237,7 +246,8 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
         _claimTurn.Wait(_stopToken);
         try
         {
-            while (!_stopToken.IsCancellationRequested && _nextToClaim < _items.Count && Interlocked.Read(ref _held) >= _budget)
+            while (!_stopToken.IsCancellationRequested && _nextToClaim < _items.Count
+                && Interlocked.Read(ref _held) >= _budget)
                 _room.Wait(_stopToken);
             if (_stopToken.IsCancellationRequested || _nextToClaim >= _items.Count) return null;
             Interlocked.Increment(ref _held);
@@ -273,7 +283,8 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
         throw new ObjectDisposedException("OrderedPrefetch");
     }
 
-    /// <summary>Stops the workers without waiting for them (see <see cref="Completion"/>) and drops results not taken.</summary>
+    /// <summary>Stops the workers without waiting for them (see <see cref="Completion"/>) and drops results not
+    /// taken.</summary>
     public void Dispose()
     {
         if (!_stopToken.IsCancellationRequested) _stop.Cancel();
@@ -281,7 +292,8 @@ internal sealed class OrderedPrefetch<TIn, TOut> : IDisposable
         while (_pending.Reader.TryRead(out _)) { }
         // The token source outlives Dispose until no worker can still be looking at its token. (The semaphores
         // hold nothing to release: their wait handles are never asked for.)
-        Completion.ContinueWith(_ => _stop.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously,
+        Completion.ContinueWith(_ => _stop.Dispose(), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
     }
 }

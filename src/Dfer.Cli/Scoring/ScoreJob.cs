@@ -61,8 +61,8 @@ internal sealed class ScoreJob
 
     /// <summary>
     /// Records one clip's scores; the input is dropped once the last one is in. Scores that are not finite fail the
-    /// job (<see cref="ClipResult.NonFiniteProblem"/>): every path that scores (infer's inputs, a dataset's videos, eval)
-    /// gets its results through here, so none reports the arbitrary label of NaN logits.
+    /// job (<see cref="ClipResult.NonFiniteProblem"/>): every path that scores (infer's inputs, a dataset's videos,
+    /// eval) gets its results through here, so none reports the arbitrary label of NaN logits.
     /// </summary>
     public void SetResult(int index, ClipResult result)
     {
@@ -98,7 +98,8 @@ internal sealed class ScoreJob
         $"{source}: internal error: {bug.GetType().FullName}: {CliConsole.OneLine(bug.Message)}";
 
     private static string Cap(string message) =>
-        message.Length <= MaxErrorLength ? message : $"{message[..MaxErrorLength]}... ({message.Length - MaxErrorLength} more characters)";
+        message.Length <= MaxErrorLength ? message
+        : $"{message[..MaxErrorLength]}... ({message.Length - MaxErrorLength} more characters)";
 
     /// <summary>The video's scores: the mean of its clips' logits (see <see cref="VideoScores.Mean"/>).</summary>
     public ClipResult VideoResult(IReadOnlyList<string> classes) => VideoScores.Mean(ClipResults, classes);

@@ -18,17 +18,20 @@ public sealed record PlanStep(int[] Inputs, int Output, long WorkspaceBytes = 0,
 /// </summary>
 public sealed class BufferPlan
 {
-    /// <summary>Alignment of every region: what 16-byte vector loads and the driver's allocations give, with room to spare.</summary>
+    /// <summary>Alignment of every region: what 16-byte vector loads and the driver's allocations give, with room to
+    /// spare.</summary>
     public const int Alignment = 256;
 
     private readonly long[] _offset;
     private readonly long[] _workspace;
 
-    /// <param name="valueBytes">Bytes of each value (index = value id); values no step writes and that are not <paramref name="input"/> get no region.</param>
+    /// <param name="valueBytes">Bytes of each value (index = value id); values no step writes and that are not
+    /// <paramref name="input"/> get no region.</param>
     /// <param name="input">The value the caller writes before the first step.</param>
     /// <param name="steps">The steps in execution order.</param>
     /// <param name="outputs">Values the caller reads after the last step (kept to the end).</param>
-    public BufferPlan(IReadOnlyList<long> valueBytes, int input, IReadOnlyList<PlanStep> steps, IEnumerable<int> outputs)
+    public BufferPlan(IReadOnlyList<long> valueBytes, int input, IReadOnlyList<PlanStep> steps,
+        IEnumerable<int> outputs)
     {
         int values = valueBytes.Count;
         _offset = new long[values];
@@ -119,7 +122,8 @@ public sealed class BufferPlan
 
     private static long Round(long bytes) => (bytes + Alignment - 1) / Alignment * Alignment;
 
-    /// <summary>The steps of <paramref name="graph"/> run node by node (a reshape is an alias), for backends that do not fuse.</summary>
+    /// <summary>The steps of <paramref name="graph"/> run node by node (a reshape is an alias), for backends that do
+    /// not fuse.</summary>
     public static PlanStep[] NodeSteps(Ops.Graph graph) =>
         graph.Nodes.Select(n => new PlanStep(n.Inputs, n.Output, 0, n.Op.Kind.IsAlias)).ToArray();
 }

@@ -21,29 +21,33 @@ public delegate void NodeTimer(Node node, int[][] inputShapes, double millisecon
 /// <summary>A compiled graph. Not thread-safe: one run at a time.</summary>
 public interface IExecutable : IDisposable
 {
-    /// <summary>Runs on a row-major input of <paramref name="shape"/> and returns each named graph output as row-major floats.</summary>
+    /// <summary>Runs on a row-major input of <paramref name="shape"/> and returns each named graph output as row-major
+    /// floats.</summary>
     IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape);
 
     /// <summary>When set, the executable times each node and reports it (synchronously, so costs a little).</summary>
     NodeTimer? Timer { get; set; }
 
     /// <summary>
-    /// Starts a run and returns its outputs as a <see cref="PendingRun"/>, so a caller with a stream of batches can submit the
-    /// next before waiting for this one: a backend that overlaps work (cuda) then uploads the next input while this one
-    /// computes. By default the run completes before this returns. At most two runs are in flight: submitting a third waits
-    /// for the oldest first (its outputs stay available to its <see cref="PendingRun.Wait"/>).
+    /// Starts a run and returns its outputs as a <see cref="PendingRun"/>, so a caller with a stream of batches can
+    /// submit the next before waiting for this one: a backend that overlaps work (cuda) then uploads the next input
+    /// while this one computes. By default the run completes before this returns. At most two runs are in flight:
+    /// submitting a third waits for the oldest first (its outputs stay available to its <see cref="PendingRun.Wait"/>).
     /// </summary>
     PendingRun Submit(ReadOnlySpan<float> input, int[] shape) => PendingRun.Completed(Run(input, shape));
 
-    /// <summary>Whether <see cref="Submit"/> returns before the run is done (so a stream of batches overlaps); false by default.</summary>
+    /// <summary>Whether <see cref="Submit"/> returns before the run is done (so a stream of batches overlaps); false by
+    /// default.</summary>
     bool Pipelined => false;
 
-    /// <summary>How the last run executed, in words, where the backend has a choice (the cuda backend: replayed from a CUDA graph, or eager and why); null otherwise.</summary>
+    /// <summary>How the last run executed, in words, where the backend has a choice (the cuda backend: replayed from a
+    /// CUDA graph, or eager and why); null otherwise.</summary>
     string? Execution => null;
 }
 
 /// <summary>
-/// The outputs of a submitted run (<see cref="IExecutable.Submit"/>), available once the device is done: <see cref="Wait"/>
+/// The outputs of a submitted run (<see cref="IExecutable.Submit"/>), available once the device is done:
+/// <see cref="Wait"/>
 /// blocks until then, and returns the same dictionary every time it is called.
 /// </summary>
 public sealed class PendingRun
@@ -61,7 +65,8 @@ public sealed class PendingRun
     /// <summary>Whether <see cref="Wait"/> has already collected the outputs (or the failure).</summary>
     public bool IsCollected => _collect is null;
 
-    /// <summary>Waits for the run and returns its outputs; a failure of the run is thrown here, every time it is asked.</summary>
+    /// <summary>Waits for the run and returns its outputs; a failure of the run is thrown here, every time it is
+    /// asked.</summary>
     public IReadOnlyDictionary<string, float[]> Wait()
     {
         if (_collect is { } collect)

@@ -31,9 +31,12 @@ public sealed record GuardedOutput(float[] Values, int GuardWrites)
 /// </summary>
 public interface IOpRunner
 {
-    /// <summary>Whether the backend has a kernel for <paramref name="kind"/> (every backend answers for every kind, by design).</summary>
+    /// <summary>Whether the backend has a kernel for <paramref name="kind"/> (every backend answers for every kind, by
+    /// design).</summary>
     bool Supports(OpKind kind);
 
-    /// <summary>Runs <paramref name="op"/> on <paramref name="inputs"/> (row-major, of <paramref name="shapes"/>).</summary>
-    GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel);
+    /// <summary>Runs <paramref name="op"/> on <paramref name="inputs"/> (row-major, of
+    /// <paramref name="shapes"/>).</summary>
+    GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard,
+        float sentinel);
 }

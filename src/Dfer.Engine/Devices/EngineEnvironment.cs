@@ -20,23 +20,28 @@ public static class EngineEnvironment
     /// <summary>DFER_ILGPU_CONV3D=direct|tiled: pins the ILGPU conv3d variant; null lets the table choose.</summary>
     public static IlgpuConv3dVariant? IlgpuConv3d => IlgpuConv3dValue.Value;
 
-    /// <summary>DFER_CONV3D_SPLITK=N (N ≥ 0): split-K ways for cuda's conv3d (0 or 1: none), still bounded by the rule; null lets the rule choose.</summary>
+    /// <summary>DFER_CONV3D_SPLITK=N (N ≥ 0): split-K ways for cuda's conv3d (0 or 1: none), still bounded by the
+    /// rule; null lets the rule choose.</summary>
     public static int? Conv3dSplitK => Conv3dSplitKValue.Value;
 
     /// <summary>DFER_LSTM_MODE=auto|step|persistent: how cuda's LSTM runs its recurrence.</summary>
     public static CudaLstmMode LstmMode => LstmModeValue.Value;
 
-    /// <summary>DFER_CUDA_SYNC=1: the cuda backend synchronises after every launch, so a fault names its kernel (0: off, the default).</summary>
+    /// <summary>DFER_CUDA_SYNC=1: the cuda backend synchronises after every launch, so a fault names its kernel (0:
+    /// off, the default).</summary>
     public static bool CudaSync => CudaSyncValue.Value;
 
-    /// <summary>DFER_CUDA_GRAPHS=0: the cuda backend runs eagerly instead of replaying captured CUDA graphs (1: graphs, the default).</summary>
+    /// <summary>DFER_CUDA_GRAPHS=0: the cuda backend runs eagerly instead of replaying captured CUDA graphs (1: graphs,
+    /// the default).</summary>
     public static bool CudaGraphs => CudaGraphsValue.Value;
 
     private static readonly Lazy<IlgpuConv3dVariant?> IlgpuConv3dValue = Switch("DFER_ILGPU_CONV3D", ParseIlgpuConv3d);
     private static readonly Lazy<int?> Conv3dSplitKValue = Switch("DFER_CONV3D_SPLITK", ParseSplitK);
     private static readonly Lazy<CudaLstmMode> LstmModeValue = Switch("DFER_LSTM_MODE", ParseLstmMode);
-    private static readonly Lazy<bool> CudaSyncValue = Switch("DFER_CUDA_SYNC", v => ParseFlag("DFER_CUDA_SYNC", v, false));
-    private static readonly Lazy<bool> CudaGraphsValue = Switch("DFER_CUDA_GRAPHS", v => ParseFlag("DFER_CUDA_GRAPHS", v, true));
+    private static readonly Lazy<bool> CudaSyncValue =
+        Switch("DFER_CUDA_SYNC", v => ParseFlag("DFER_CUDA_SYNC", v, false));
+    private static readonly Lazy<bool> CudaGraphsValue =
+        Switch("DFER_CUDA_GRAPHS", v => ParseFlag("DFER_CUDA_GRAPHS", v, true));
 
     private static Lazy<T> Switch<T>(string name, Func<string?, T> parse) =>
         new(() => parse(Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v.Trim() : null));
@@ -53,7 +58,8 @@ public static class EngineEnvironment
     /// <summary>DFER_CONV3D_SPLITK's value: a whole number ≥ 0; null or empty: null.</summary>
     internal static int? ParseSplitK(string? value) =>
         string.IsNullOrEmpty(value) ? null
-        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n
+        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture,
+        out int n) ? n
         : throw Refuse("DFER_CONV3D_SPLITK", value, "a whole number of K ranges, 0 for no split");
 
     /// <summary>DFER_LSTM_MODE's value: auto, step or persistent (any case); null or empty: auto.</summary>
@@ -79,24 +85,29 @@ public static class EngineEnvironment
 
     // ---- folders ----
 
-    /// <summary>DFER_FACE_API: where scripts/fetch-face-api.sh unpacked the face-api package (else under the cache folder).</summary>
+    /// <summary>DFER_FACE_API: where scripts/fetch-face-api.sh unpacked the face-api package (else under the cache
+    /// folder).</summary>
     public static string? FaceApiDirectory => Folder("DFER_FACE_API");
 
     /// <summary>DFER_KERNELS_DIR: searched first for prebuilt CUDA kernels.</summary>
     public static string? KernelsDirectory => Folder("DFER_KERNELS_DIR");
 
-    /// <summary>DFER_CACHE_DIR: where NVRTC-compiled kernels are cached, used as is (else $XDG_CACHE_HOME/dfer/kernels).</summary>
+    /// <summary>DFER_CACHE_DIR: where NVRTC-compiled kernels are cached, used as is (else
+    /// $XDG_CACHE_HOME/dfer/kernels).</summary>
     public static string? KernelCacheDirectory => Folder("DFER_CACHE_DIR");
 
-    /// <summary>XDG_CACHE_HOME: the user's cache folder (else ~/.cache); the face-api package and the kernel cache go under its dfer/.</summary>
+    /// <summary>XDG_CACHE_HOME: the user's cache folder (else ~/.cache); the face-api package and the kernel cache go
+    /// under its dfer/.</summary>
     public static string? XdgCacheHome => Folder("XDG_CACHE_HOME");
 
-    /// <summary>CUDA_PATH: a CUDA toolkit whose lib64 (bin on Windows) is searched for NVRTC after the default library path.</summary>
+    /// <summary>CUDA_PATH: a CUDA toolkit whose lib64 (bin on Windows) is searched for NVRTC after the default library
+    /// path.</summary>
     public static string? CudaPath => Folder("CUDA_PATH");
 
     /// <summary>The user's cache folder: $XDG_CACHE_HOME, else ~/.cache.</summary>
     public static string CacheHome =>
         XdgCacheHome ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
 
-    private static string? Folder(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+    private static string? Folder(string name)
+        => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 }

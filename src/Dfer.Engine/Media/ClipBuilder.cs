@@ -20,14 +20,18 @@ internal static class ClipBuilder
         // The resized long side is size·long/short; bounding its area first also keeps it an int.
         if ((double)size * size * longSide / shortSide > MediaLimits.MaxResizedPixels)
         {
-            throw DferException.ForFile(source, $"a frame of {frame.Width}x{frame.Height} pixels is too elongated: resizing its short side to {size} would make {(long)((double)size * longSide / shortSide)} pixels on the long side (limit {MediaLimits.MaxResizedPixels} pixels in all)");
+            throw DferException.ForFile(source,
+                $"a frame of {frame.Width}x{frame.Height} pixels is too elongated: resizing its short side to {size} "
+                + $"would make {(long)((double)size * longSide / shortSide)} pixels on the long side "
+                + $"(limit {MediaLimits.MaxResizedPixels} pixels in all)");
         }
         (int w, int h) = ResizedSize(frame.Width, frame.Height, size);
         RgbImage resized = PilResize.Resize(frame, w, h, protocol.Filter);
         return CenterCrop(resized, size);
     }
 
-    /// <summary>torchvision's output size for an int <c>size</c>: <c>int(size·long/short)</c> in double arithmetic, as Python computes it.</summary>
+    /// <summary>torchvision's output size for an int <c>size</c>: <c>int(size·long/short)</c> in double arithmetic, as
+    /// Python computes it.</summary>
     internal static (int Width, int Height) ResizedSize(int width, int height, int size)
     {
         if (width <= height) return (size, (int)((double)((long)size * height) / width));

@@ -51,9 +51,11 @@ internal sealed class FrameFolder
             throw UserFile.Fail(path, $"cannot list folder: {UserFile.OneLine(ex.Message)}", ex);
         }
 
-        if (all.Length == 0 && Directory.GetDirectories(path).Length == 0) throw DferException.ForFile(path, "the frame folder is empty");
+        if (all.Length == 0 && Directory.GetDirectories(path).Length == 0)
+            throw DferException.ForFile(path, "the frame folder is empty");
         string[] frames = all.Where(IsFrameFile).ToArray();
-        if (frames.Length == 0) throw DferException.ForFile(path, "no frame images (.jpg, .jpeg or .png) in the folder");
+        if (frames.Length == 0)
+            throw DferException.ForFile(path, "no frame images (.jpg, .jpeg or .png) in the folder");
         Array.Sort(frames, CompareFrameNames);
         return new FrameFolder(path, frames);
     }

@@ -29,7 +29,8 @@ internal static class ImageDecoder
     public static RgbImage Decode(string path)
     {
         byte[] bytes = UserFile.ReadAllBytes(path, MediaLimits.MaxImageFileBytes,
-            length => $"image file{(length is { } n ? $" of {n} bytes" : "")} is larger than Dfer's limit of {MediaLimits.MaxImageFileBytes} bytes ({MediaLimits.MaxImageFileBytes >> 20} MiB)");
+            length => $"image file{(length is { } n ? $" of {n} bytes" : "")} is larger than Dfer's limit "
+                + $"of {MediaLimits.MaxImageFileBytes} bytes ({MediaLimits.MaxImageFileBytes >> 20} MiB)");
         return Decode(path, bytes);
     }
 
@@ -45,7 +46,9 @@ internal static class ImageDecoder
             // Wraps the pinned bytes without the copy SKData.CreateCopy would make.
             using SKData data = SKData.Create((IntPtr)encoded, bytes.Length);
             using SKCodec? codec = SKCodec.Create(data);
-            if (codec is null) throw DferException.ForFile(path, "cannot decode image: not a recognised image format, or its header is corrupt");
+            if (codec is null)
+                throw DferException.ForFile(path,
+                    "cannot decode image: not a recognised image format, or its header is corrupt");
             return Decode(path, codec);
         }
     }
@@ -53,7 +56,8 @@ internal static class ImageDecoder
     private static unsafe RgbImage Decode(string path, SKCodec codec)
     {
         int width = codec.Info.Width, height = codec.Info.Height;
-        if (width <= 0 || height <= 0) throw DferException.ForFile(path, $"cannot decode image: invalid size {width}x{height}");
+        if (width <= 0 || height <= 0)
+            throw DferException.ForFile(path, $"cannot decode image: invalid size {width}x{height}");
         CheckPixels(path, "image", width, height);
 
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
@@ -90,9 +94,12 @@ internal static class ImageDecoder
     /// <exception cref="DferException">The size is over the limit.</exception>
     internal static void CheckPixels(string path, string what, long width, long height)
     {
-        if (width > MediaLimits.MaxImagePixels || height > MediaLimits.MaxImagePixels || width * height > MediaLimits.MaxImagePixels)
+        if (width > MediaLimits.MaxImagePixels || height > MediaLimits.MaxImagePixels
+            || width * height > MediaLimits.MaxImagePixels)
         {
-            throw DferException.ForFile(path, $"{what} of {width}x{height} pixels is larger than Dfer's limit of {MediaLimits.MaxImagePixels} pixels (8192x8192); scale it down first");
+            throw DferException.ForFile(path,
+                $"{what} of {width}x{height} pixels is larger than Dfer's limit of {MediaLimits.MaxImagePixels} pixels "
+                + "(8192x8192); scale it down first");
         }
     }
 }

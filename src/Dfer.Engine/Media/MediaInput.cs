@@ -39,7 +39,8 @@ public static class MediaInput
         ArgumentNullException.ThrowIfNull(protocol);
         if (protocol.Frames <= 0 || protocol.Size <= 0)
         {
-            throw new ArgumentException($"a clip needs positive frames and size, got {protocol.Frames} and {protocol.Size}", nameof(protocol));
+            throw new ArgumentException(
+                $"a clip needs positive frames and size, got {protocol.Frames} and {protocol.Size}", nameof(protocol));
         }
         if (jitterSeed is not null && protocol.Sampling != FrameSampling.Spread)
         {
@@ -58,7 +59,8 @@ public static class MediaInput
         {
             if (!HasVideoExtension(path))
             {
-                throw DferException.ForFile(path, $"not a video: expected a folder of frames or a {string.Join('/', VideoExtensions)} file");
+                throw DferException.ForFile(path,
+                    $"not a video: expected a folder of frames or a {string.Join('/', VideoExtensions)} file");
             }
             VideoDecoder video = VideoDecoder.Read(path, frame => ClipBuilder.Prepare(frame, protocol, path));
             count = video.Count;
@@ -89,7 +91,8 @@ public static class MediaInput
     /// <summary>The video file extensions Dfer decodes, lower case with the dot.</summary>
     public static IReadOnlyList<string> VideoFileExtensions => VideoExtensions;
 
-    /// <summary>True when <paramref name="path"/> ends in one of <see cref="VideoFileExtensions"/> (any case).</summary>
+    /// <summary>True when <paramref name="path"/> ends in one of <see cref="VideoFileExtensions"/> (any
+    /// case).</summary>
     public static bool HasVideoExtension(string path)
     {
         string ext = Path.GetExtension(path);

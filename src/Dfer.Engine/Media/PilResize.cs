@@ -24,7 +24,8 @@ internal static class PilResize
     public static RgbImage Resize(RgbImage source, int width, int height, ResizeFilter filter)
     {
         ArgumentNullException.ThrowIfNull(source);
-        if (width <= 0 || height <= 0) throw new ArgumentOutOfRangeException(nameof(width), $"target size {width}x{height} is not positive");
+        if (width <= 0 || height <= 0)
+            throw new ArgumentOutOfRangeException(nameof(width), $"target size {width}x{height} is not positive");
 
         bool horizontal = width != source.Width;
         bool vertical = height != source.Height;
@@ -100,7 +101,8 @@ internal static class PilResize
         return new RgbImage(src.Width, outHeight, dst);
     }
 
-    /// <summary>Drops the fraction bits and saturates; the shift is arithmetic, as in C on every target Pillow runs on.</summary>
+    /// <summary>Drops the fraction bits and saturates; the shift is arithmetic, as in C on every target Pillow runs
+    /// on.</summary>
     private static byte Clip8(int sum)
     {
         int v = sum >> PrecisionBits;

@@ -64,8 +64,10 @@ internal sealed class VideoDecoder
     /// <param name="path">The video file.</param>
     /// <param name="prepare">Shrinks a decoded frame to what a clip needs (resize and crop).</param>
     /// <param name="rawBudgetBytes">See <see cref="RawBudgetBytes"/>.</param>
-    /// <param name="maxFrames">The most frames accepted (<see cref="MediaLimits.MaxVideoFrames"/>; smaller in tests).</param>
-    /// <param name="maxBytes">The most bytes of frames held (<see cref="MediaLimits.MaxVideoBytes"/>; smaller in tests).</param>
+    /// <param name="maxFrames">The most frames accepted (<see cref="MediaLimits.MaxVideoFrames"/>; smaller in
+    /// tests).</param>
+    /// <param name="maxBytes">The most bytes of frames held (<see cref="MediaLimits.MaxVideoBytes"/>; smaller in
+    /// tests).</param>
     /// <exception cref="DferException">ffmpeg is missing, the file does not decode, it has no video
     /// frames, or its frames are too large or too many (<see cref="MediaLimits"/>).</exception>
     public static VideoDecoder Read(string path, Func<RgbImage, RgbImage> prepare, long rawBudgetBytes = RawBudgetBytes,
@@ -88,7 +90,8 @@ internal sealed class VideoDecoder
     /// <summary>The ffprobe arguments whose output <see cref="ParseProbe"/> reads: every stream (not
     /// only the video ones, so that a file without video can say what it holds) and the container.</summary>
     internal static string[] ProbeArguments(string path) =>
-        ["-v", "error", "-show_entries", "format=format_name:stream=codec_type,codec_name,width,height,nb_frames", "-of", "json", path];
+        ["-v", "error", "-show_entries", "format=format_name:stream=codec_type,codec_name,width,height,nb_frames",
+        "-of", "json", path];
 
     private static VideoProbe Probe(string path)
     {
@@ -118,7 +121,9 @@ internal sealed class VideoDecoder
         }
         catch (JsonException)
         {
-            throw DferException.ForFile(path, $"cannot decode video: ffprobe's report is not the JSON expected (it starts {SafeText.Quote(report.TrimStart(), 40)})");
+            throw DferException.ForFile(path,
+                $"cannot decode video: ffprobe's report is not the JSON expected (it "
+                + $"starts {SafeText.Quote(report.TrimStart(), 40)})");
         }
         using (doc)
         {
@@ -130,15 +135,19 @@ internal sealed class VideoDecoder
             {
                 // System.Text.Json decodes escapes only when a string or a property name is read
                 // (GetString, TryGetProperty), and then refuses an escaped lone surrogate (\ud800).
-                throw DferException.ForFile(path, "cannot decode video: ffprobe's report holds text that is not valid Unicode (an escaped lone surrogate)");
+                throw DferException.ForFile(path,
+                    "cannot decode video: ffprobe's report holds text that is not valid Unicode (an escaped lone "
+                    + "surrogate)");
             }
         }
     }
 
-    /// <summary>The first video stream of a parsed report, or the refusal that says what the file holds instead.</summary>
+    /// <summary>The first video stream of a parsed report, or the refusal that says what the file holds
+    /// instead.</summary>
     private static VideoProbe FirstVideoStream(string path, JsonElement root)
     {
-        string container = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("format", out JsonElement format)
+        string container = root.ValueKind == JsonValueKind.Object
+            && root.TryGetProperty("format", out JsonElement format)
             && format.ValueKind == JsonValueKind.Object ? Text(format, "format_name") ?? "" : "";
         var others = new List<string>();
         if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("streams", out JsonElement streams)
@@ -153,7 +162,8 @@ internal sealed class VideoDecoder
                 others.Add(codec.Length == 0 ? type : $"{type} {codec}");
             }
         }
-        throw DferException.ForFile(path, $"cannot decode video: no video stream (ffprobe found: {Found(others, container)})");
+        throw DferException.ForFile(path,
+            $"cannot decode video: no video stream (ffprobe found: {Found(others, container)})");
     }
 
     private static VideoProbe VideoStream(string path, JsonElement stream)
@@ -161,19 +171,25 @@ internal sealed class VideoDecoder
         long? width = Integer(stream, "width"), height = Integer(stream, "height");
         if (width is null || height is null || width <= 0 || height <= 0)
         {
-            throw DferException.ForFile(path, $"cannot decode video: ffprobe reports no valid frame size for its video stream ({Shown(stream, "width")}x{Shown(stream, "height")})");
+            throw DferException.ForFile(path,
+                $"cannot decode video: ffprobe reports no valid frame size for its video stream "
+                + $"({Shown(stream, "width")}x{Shown(stream, "height")})");
         }
         ImageDecoder.CheckPixels(path, "video frame", width.Value, height.Value);
         // Containers may not record a count (Matroska does not) or record "N/A"; then it is unknown.
         long? frames = Integer(stream, "nb_frames");
         if (frames > MediaLimits.MaxVideoFrames)
         {
-            throw DferException.ForFile(path, $"video of {frames} frames (as ffprobe reports) is longer than Dfer's limit of {MediaLimits.MaxVideoFrames} frames; cut it shorter (e.g. ffmpeg -i IN -frames:v {MediaLimits.MaxVideoFrames} OUT)");
+            throw DferException.ForFile(path,
+                $"video of {frames} frames (as ffprobe reports) is longer than Dfer's limit "
+                + $"of {MediaLimits.MaxVideoFrames} frames; cut it shorter (e.g. ffmpeg -i IN "
+                + $"-frames:v {MediaLimits.MaxVideoFrames} OUT)");
         }
         return new VideoProbe((int)width.Value, (int)height.Value, frames is >= 0 ? frames : null);
     }
 
-    /// <summary>"audio aac, subtitle mov_text in a mov,mp4,m4a,3gp,3g2,mj2 container", at most a few streams, all text cut and escaped.</summary>
+    /// <summary>"audio aac, subtitle mov_text in a mov,mp4,m4a,3gp,3g2,mj2 container", at most a few streams, all text
+    /// cut and escaped.</summary>
     private static string Found(List<string> streams, string container)
     {
         const int shownStreams = 4;
@@ -187,13 +203,15 @@ internal sealed class VideoDecoder
     private static string? Text(JsonElement e, string name) =>
         e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    /// <summary>An integer field, given as a JSON number or as a string of digits (ffprobe writes both); null otherwise.</summary>
+    /// <summary>An integer field, given as a JSON number or as a string of digits (ffprobe writes both); null
+    /// otherwise.</summary>
     private static long? Integer(JsonElement e, string name)
     {
         if (!e.TryGetProperty(name, out JsonElement v)) return null;
         if (v.ValueKind == JsonValueKind.Number) return v.TryGetInt64(out long n) ? n : null;
         if (v.ValueKind == JsonValueKind.String
-            && long.TryParse(v.GetString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long parsed)) return parsed;
+            && long.TryParse(v.GetString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
+            out long parsed)) return parsed;
         return null;
     }
 
@@ -203,7 +221,8 @@ internal sealed class VideoDecoder
         : v.ValueKind == JsonValueKind.String ? SafeText.Plain(v.GetString()!, 24)
         : SafeText.Plain(v.GetRawText(), 24);
 
-    private static VideoDecoder Decode(string path, int width, int height, Func<RgbImage, RgbImage> prepare, Limits limits, string passthroughOption)
+    private static VideoDecoder Decode(string path, int width, int height, Func<RgbImage, RgbImage> prepare,
+        Limits limits, string passthroughOption)
     {
         var stderr = new StderrTail();
         using Process process = Start("ffmpeg", path,
@@ -225,11 +244,15 @@ internal sealed class VideoDecoder
                 if (first < 0) break;
                 if (frames.Count == limits.MaxFrames)
                 {
-                    throw DferException.ForFile(path, $"video has more than Dfer's limit of {limits.MaxFrames} frames; cut it shorter (e.g. ffmpeg -i IN -frames:v {limits.MaxFrames} OUT)");
+                    throw DferException.ForFile(path,
+                        $"video has more than Dfer's limit of {limits.MaxFrames} frames; cut it shorter (e.g. ffmpeg "
+                        + $"-i IN -frames:v {limits.MaxFrames} OUT)");
                 }
                 if (heldBytes + frameBytes > limits.MaxBytes)
                 {
-                    throw DferException.ForFile(path, $"video's frames would take more than Dfer's limit of {Mib(limits.MaxBytes)} in memory after {frames.Count} frames of {width}x{height}; cut it shorter or scale it down");
+                    throw DferException.ForFile(path,
+                        $"video's frames would take more than Dfer's limit of {Mib(limits.MaxBytes)} in memory "
+                        + $"after {frames.Count} frames of {width}x{height}; cut it shorter or scale it down");
                 }
                 var pixels = new byte[frameBytes];
                 pixels[0] = (byte)first;
@@ -241,7 +264,9 @@ internal sealed class VideoDecoder
                     process.WaitForExit();
                     throw process.ExitCode != 0
                         ? Failure(path, stderr, passthroughOption)
-                        : DferException.ForFile(path, $"cannot decode video: ffmpeg's output ended inside a frame (does the frame size change from {width}x{height}?)");
+                        : DferException.ForFile(path,
+                        $"cannot decode video: ffmpeg's output ended inside a frame (does the frame size change "
+                        + $"from {width}x{height}?)");
                 }
                 var frame = new RgbImage(width, height, pixels);
                 if (!eager && rawBytes + frameBytes > limits.RawBudgetBytes)
@@ -285,11 +310,13 @@ internal sealed class VideoDecoder
     private static DferException DecodeFailure(string path, string ffmpegLine)
     {
         // ffmpeg starts its messages with the input's name; ours already does.
-        string line = ffmpegLine.StartsWith(path + ": ", StringComparison.Ordinal) ? ffmpegLine[(path.Length + 2)..] : ffmpegLine;
+        string line = ffmpegLine.StartsWith(path + ": ", StringComparison.Ordinal) ? ffmpegLine[(path.Length + 2)..]
+            : ffmpegLine;
         return DferException.ForFile(path, line.Length == 0 ? "cannot decode video" : $"cannot decode video: {line}");
     }
 
-    /// <summary>Runs a short-lived tool and collects its stdout, at most <see cref="MediaLimits.MaxProbeOutputBytes"/> of it.</summary>
+    /// <summary>Runs a short-lived tool and collects its stdout, at most <see cref="MediaLimits.MaxProbeOutputBytes"/>
+    /// of it.</summary>
     private static (int Exit, string Stdout, string LastError) RunToEnd(string tool, string path, string[] args)
     {
         var stderr = new StderrTail();
@@ -304,7 +331,9 @@ internal sealed class VideoDecoder
                 // Characters, not bytes, but a character takes at least one byte, so this bounds both.
                 if (stdout.Length + got > MediaLimits.MaxProbeOutputBytes)
                 {
-                    throw DferException.ForFile(path, $"cannot decode video: {tool} wrote more than {MediaLimits.MaxProbeOutputBytes >> 20} MiB about it (a real video takes a few kilobytes)");
+                    throw DferException.ForFile(path,
+                        $"cannot decode video: {tool} wrote more than {MediaLimits.MaxProbeOutputBytes >> 20} MiB "
+                        + "about it (a real video takes a few kilobytes)");
                 }
                 stdout.Append(buffer, 0, got);
             }
@@ -338,7 +367,8 @@ internal sealed class VideoDecoder
         catch (Win32Exception ex)
         {
             process.Dispose();
-            throw new DferException($"{path}: cannot decode video: {tool} was not found (install FFmpeg, e.g. apt-get install ffmpeg)", ex);
+            throw new DferException(
+                $"{path}: cannot decode video: {tool} was not found (install FFmpeg, e.g. apt-get install ffmpeg)", ex);
         }
         process.BeginErrorReadLine();
         return process;
@@ -386,8 +416,10 @@ internal sealed class VideoDecoder
 
     /// <summary>What ffprobe says about a video's first video stream.</summary>
     /// <param name="Width">Frame width in pixels, positive.</param>
-    /// <param name="Height">Frame height in pixels, positive; Width·Height is at most <see cref="MediaLimits.MaxImagePixels"/>.</param>
-    /// <param name="FrameCount">The frame count the container records (at most <see cref="MediaLimits.MaxVideoFrames"/>), or null when it records none.</param>
+    /// <param name="Height">Frame height in pixels, positive; Width·Height is at most
+    /// <see cref="MediaLimits.MaxImagePixels"/>.</param>
+    /// <param name="FrameCount">The frame count the container records (at most
+    /// <see cref="MediaLimits.MaxVideoFrames"/>), or null when it records none.</param>
     internal sealed record VideoProbe(int Width, int Height, long? FrameCount);
 
     /// <summary>ffmpeg rejected <c>-fps_mode</c> (older than 5.1): retried with <c>-vsync</c>.</summary>

@@ -6,8 +6,8 @@ using SkiaSharp;
 namespace Dfer.Pipelines;
 
 /// <summary>
-/// Writes the frames of an <see cref="ExpressionReport"/> as an .mp4 (the source's frame rate, else 25/s; H.264 or whatever
-/// FFmpeg's mp4 default encoder is) with the tracked face box and its smoothed label drawn, or
+/// Writes the frames of an <see cref="ExpressionReport"/> as an .mp4 (the source's frame rate, else 25/s; H.264 or
+/// whatever FFmpeg's mp4 default encoder is) with the tracked face box and its smoothed label drawn, or
 /// "no face" on frames without one. Frames are drawn with SkiaSharp and piped to <c>ffmpeg</c> as raw RGB.
 /// </summary>
 public static class ExpressionOverlay
@@ -22,12 +22,15 @@ public static class ExpressionOverlay
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string a in new[] { "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", $"{w}x{h}", "-r", (report.Fps ?? 25).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture), "-i", "-",
+        foreach (string a in new[] { "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+            $"{w}x{h}", "-r", (report.Fps ?? 25).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture),
+            "-i", "-",
                      "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", path })
             info.ArgumentList.Add(a);
         Process process;
         try { process = Process.Start(info) ?? throw new DferException("ffmpeg did not start"); }
-        catch (Win32Exception) { throw DferException.ForFile(path, "the overlay video needs ffmpeg on the PATH (Debian: apt-get install ffmpeg)"); }
+        catch (Win32Exception) { throw DferException.ForFile(path,
+            "the overlay video needs ffmpeg on the PATH (Debian: apt-get install ffmpeg)"); }
         using var _ = process;
         var stderr = process.StandardError.ReadToEndAsync();
         try
@@ -35,7 +38,8 @@ public static class ExpressionOverlay
             using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
             using var canvas = new SKCanvas(bitmap);
             using var font = new SKFont(SKTypeface.Default, Math.Max(14, h / 24f));
-            using var box = new SKPaint { Style = SKPaintStyle.Stroke, StrokeWidth = Math.Max(2, w / 320f), Color = new SKColor(0x3c, 0xd0, 0x3c), IsAntialias = true };
+            using var box = new SKPaint { Style = SKPaintStyle.Stroke, StrokeWidth = Math.Max(2, w / 320f),
+                Color = new SKColor(0x3c, 0xd0, 0x3c), IsAntialias = true };
             using var text = new SKPaint { Color = SKColors.White, IsAntialias = true };
             using var back = new SKPaint { Color = new SKColor(0, 0, 0, 170) };
             var rgb = new byte[w * h * 3];
@@ -43,13 +47,16 @@ public static class ExpressionOverlay
             for (int i = 0; i < frames.Count; i++)
             {
                 var f = frames[i];
-                if (f.Width != w || f.Height != h) throw DferException.ForFile(report.Input, $"frame {i} is {f.Width}x{f.Height}, the first was {w}x{h}; an overlay video needs one size");
+                if (f.Width != w || f.Height != h)
+                    throw DferException.ForFile(report.Input,
+                        $"frame {i} is {f.Width}x{f.Height}, the first was {w}x{h}; an overlay video needs one size");
                 unsafe
                 {
                     byte* dst = (byte*)bitmap.GetPixels();
                     for (int p = 0; p < w * h; p++)
                     {
-                        dst[4 * p] = f.Pixels[3 * p]; dst[4 * p + 1] = f.Pixels[3 * p + 1]; dst[4 * p + 2] = f.Pixels[3 * p + 2]; dst[4 * p + 3] = 255;
+                        dst[4 * p] = f.Pixels[3 * p]; dst[4 * p + 1] = f.Pixels[3 * p + 1]; dst[4 * p + 2] =
+                            f.Pixels[3 * p + 2]; dst[4 * p + 3] = 255;
                     }
                 }
                 var r = report.Frames[i];
@@ -70,7 +77,10 @@ public static class ExpressionOverlay
                 unsafe
                 {
                     byte* src = (byte*)bitmap.GetPixels();
-                    for (int p = 0; p < w * h; p++) { rgb[3 * p] = src[4 * p]; rgb[3 * p + 1] = src[4 * p + 1]; rgb[3 * p + 2] = src[4 * p + 2]; }
+                    for (int p = 0; p < w * h; p++)
+                    {
+                        rgb[3 * p] = src[4 * p]; rgb[3 * p + 1] = src[4 * p + 1]; rgb[3 * p + 2] = src[4 * p + 2];
+                    }
                 }
                 stdin.Write(rgb);
             }
@@ -88,6 +98,8 @@ public static class ExpressionOverlay
         process.WaitForExit();
         string err = stderr.Result.Trim();
         if (process.ExitCode != 0)
-            throw DferException.ForFile(path, $"ffmpeg could not write the overlay video: {(err.Length > 0 ? err.Split('\n')[^1] : $"exit code {process.ExitCode}")}");
+            throw DferException.ForFile(path,
+                $"ffmpeg could not write the overlay "
+                + $"video: {(err.Length > 0 ? err.Split('\n')[^1] : $"exit code {process.ExitCode}")}");
     }
 }

@@ -6,7 +6,8 @@ using Dfer.Weights;
 
 namespace Dfer.Pipelines;
 
-/// <summary>A face box in image pixels (x0, y0 inclusive corner; x1, y1 exclusive), with the detector's score.</summary>
+/// <summary>A face box in image pixels (x0, y0 inclusive corner; x1, y1 exclusive), with the detector's
+/// score.</summary>
 public readonly record struct FaceBox(double X0, double Y0, double X1, double Y1, double Score)
 {
     public double Width => X1 - X0;
@@ -15,7 +16,8 @@ public readonly record struct FaceBox(double X0, double Y0, double X1, double Y1
 
     public double Iou(FaceBox o)
     {
-        double iw = Math.Max(0, Math.Min(X1, o.X1) - Math.Max(X0, o.X0)), ih = Math.Max(0, Math.Min(Y1, o.Y1) - Math.Max(Y0, o.Y0));
+        double iw = Math.Max(0, Math.Min(X1, o.X1) - Math.Max(X0, o.X0)),
+            ih = Math.Max(0, Math.Min(Y1, o.Y1) - Math.Max(Y0, o.Y0));
         double inter = iw * ih, union = Area + o.Area - inter;
         return union > 0 ? inter / union : 0;
     }
@@ -25,11 +27,14 @@ public readonly record struct FaceBox(double X0, double Y0, double X1, double Y1
 public sealed record ExpressionFrame(int Index, FaceBox? Face, float[]? Probabilities, float[]? Smoothed)
 {
     public string? Label => Smoothed is null ? null : EmotionClasses.Seven[ArgMax(Smoothed)];
-    internal static int ArgMax(float[] p) { int b = 0; for (int i = 1; i < p.Length; i++) if (p[i] > p[b]) b = i; return b; }
+    internal static int ArgMax(
+        float[] p) { int b = 0; for (int i = 1; i < p.Length; i++) if (p[i] > p[b]) b = i; return b; }
 }
 
-/// <summary>The result of one input: every frame, and the clip-level probabilities over the frames with a face. Boxes are in pixels of the analysed frames, FrameWidth × FrameHeight (the first frame's size).</summary>
-public sealed record ExpressionReport(string Input, IReadOnlyList<ExpressionFrame> Frames, float[] Probabilities, int Window, int FrameWidth, int FrameHeight)
+/// <summary>The result of one input: every frame, and the clip-level probabilities over the frames with a face. Boxes
+/// are in pixels of the analysed frames, FrameWidth × FrameHeight (the first frame's size).</summary>
+public sealed record ExpressionReport(string Input, IReadOnlyList<ExpressionFrame> Frames, float[] Probabilities,
+    int Window, int FrameWidth, int FrameHeight)
 {
     public int FramesWithFace => Frames.Count(f => f.Face is not null);
     /// <summary>Frames per second of the source video when known (timestamps are frame / Fps).</summary>
@@ -68,7 +73,8 @@ public sealed record ExpressionOptions
 /// frames without the tracked face the track ends and the largest face starts a new one;</item>
 /// <item>the box is cut out, padded to a centred square with black and resized to 112×112 (as
 /// face-api's <c>extractFaceTensors</c> + <c>toBatchTensor(112, true)</c> do) and the expression net
-/// gives 7 probabilities, mapped to Dfer's order (fearful → fear, disgusted → disgust, surprised → surprise);</item>
+/// gives 7 probabilities, mapped to Dfer's order (fearful → fear, disgusted → disgust, surprised →
+/// surprise);</item>
 /// <item>aggregation has no parameters to learn: a frame's <c>Smoothed</c> probabilities are the
 /// confidence-weighted mean <c>Σ c_s·p_s / Σ c_s</c> over the face frames s of a centred window of
 /// <see cref="ExpressionOptions.Window"/> frames, with <c>c_s = max_k p_s[k]</c>, the net's confidence;
@@ -81,12 +87,15 @@ public sealed class ExpressionPipeline : IDisposable
     private readonly ExpressionOptions _options;
     private readonly IExecutable _detector, _expression;
 
-    public ExpressionPipeline(IBackend backend, StateDict detectorWeights, StateDict expressionWeights, ExpressionOptions? options = null)
+    public ExpressionPipeline(IBackend backend, StateDict detectorWeights, StateDict expressionWeights,
+        ExpressionOptions? options = null)
     {
         _options = options ?? new ExpressionOptions();
-        if (_options.Window < 1) throw new DferException($"the aggregation window must be at least 1 frame, got {_options.Window}");
+        if (_options.Window < 1)
+            throw new DferException($"the aggregation window must be at least 1 frame, got {_options.Window}");
         if (_options.Batch < 1) throw new DferException($"the batch must be at least 1, got {_options.Batch}");
-        _detector = backend.Compile(TinyFaceDetector.Build(detectorWeights, _options.DetectorSize, _options.ScoreThreshold));
+        _detector = backend.Compile(
+            TinyFaceDetector.Build(detectorWeights, _options.DetectorSize, _options.ScoreThreshold));
         try { _expression = backend.Compile(FaceExpressionNet.Build(expressionWeights)); }
         catch { _detector.Dispose(); throw; }
     }
@@ -96,7 +105,8 @@ public sealed class ExpressionPipeline : IDisposable
         new(backend, Weights.TfJs.FaceApiPackage.Load(Weights.TfJs.FaceApiPackage.DetectorModel),
             Weights.TfJs.FaceApiPackage.Load(Weights.TfJs.FaceApiPackage.ExpressionModel), options);
 
-    /// <summary>Longest side, in pixels, of the frames the CLI analyses: larger inputs are shrunk on decoding (the detector looks at 416 pixels, the expression net at 112).</summary>
+    /// <summary>Longest side, in pixels, of the frames the CLI analyses: larger inputs are shrunk on decoding (the
+    /// detector looks at 416 pixels, the expression net at 112).</summary>
     public const int AnalysisSide = 640;
 
     /// <summary>
@@ -113,7 +123,8 @@ public sealed class ExpressionPipeline : IDisposable
             int side = Math.Max(f.Width, f.Height);
             if (maxSide <= 0 || side <= maxSide) return f;
             double s = (double)maxSide / side;
-            return PilResize.Resize(f, Math.Max(1, (int)Math.Round(f.Width * s)), Math.Max(1, (int)Math.Round(f.Height * s)), ResizeFilter.Bilinear);
+            return PilResize.Resize(f, Math.Max(1, (int)Math.Round(f.Width * s)),
+                Math.Max(1, (int)Math.Round(f.Height * s)), ResizeFilter.Bilinear);
         }
         if (Directory.Exists(path))
         {
@@ -176,14 +187,17 @@ public sealed class ExpressionPipeline : IDisposable
                 FaceCrop(frames[f], faces[f]!.Value, crop);
                 FaceExpressionNet.Prepare(crop, x.AsSpan(i * ep, ep));
             }
-            float[] p = _expression.Run(x, [b, FaceExpressionNet.PaddedSize, FaceExpressionNet.PaddedSize, 3])["probabilities"];
+            float[] p = _expression.Run(x, [b, FaceExpressionNet.PaddedSize, FaceExpressionNet.PaddedSize, 3])[
+                "probabilities"];
             for (int i = 0; i < b; i++)
             {
                 int f = withFace[start + i];
                 probs[f] = FaceExpressionNet.ToDferOrder.Select(j => p[i * 7 + j]).ToArray();
                 // NaN would make a confident-looking label (ArgMax skips it); the input fails instead.
                 if (!probs[f].All(float.IsFinite))
-                    throw DferException.ForFile(input, $"the expression net produced non-finite probabilities ({(probs[f].Any(float.IsNaN) ? "NaN" : "Inf")}) for frame {f}; check the face-api weights");
+                    throw DferException.ForFile(input,
+                        $"the expression net produced non-finite probabilities "
+                        + $"({(probs[f].Any(float.IsNaN) ? "NaN" : "Inf")}) for frame {f}; check the face-api weights");
             }
             progress?.Invoke(n + (int)((long)(start + b) * n / Math.Max(1, withFace.Length)), 2 * n);
         }
@@ -192,11 +206,15 @@ public sealed class ExpressionPipeline : IDisposable
         int half = _options.Window / 2;
         for (int i = 0; i < n; i++)
         {
-            float[]? smoothed = probs[i] is null ? null : WeightedMean(Enumerable.Range(Math.Max(0, i - half), Math.Min(n, i + half + 1) - Math.Max(0, i - half)).Select(j => probs[j]));
+            float[]? smoothed = probs[i] is null ? null
+                : WeightedMean(
+                Enumerable.Range(Math.Max(0, i - half), Math.Min(n, i + half + 1) - Math.Max(0, i - half))
+                .Select(j => probs[j]));
             result[i] = new ExpressionFrame(i, faces[i], probs[i], smoothed);
         }
         float[] clip = WeightedMean(probs) ?? new float[7];
-        return new ExpressionReport(input, result, clip, _options.Window, n > 0 ? frames[0].Width : 0, n > 0 ? frames[0].Height : 0);
+        return new ExpressionReport(input, result, clip, _options.Window, n > 0 ? frames[0].Width : 0,
+            n > 0 ? frames[0].Height : 0);
     }
 
     /// <summary>Σ c·p / Σ c over the non-null vectors, c = max p; null when there are none.</summary>
@@ -249,7 +267,8 @@ public sealed class ExpressionPipeline : IDisposable
     /// off): output pixel (x, y) samples the source at (x·sw/dw, y·sh/dh), where the source is
     /// <paramref name="sample"/>(sx, sy, c) over a sw×sh grid.
     /// </summary>
-    internal static void ResizeBilinear(Func<int, int, int, float> sample, int sw, int sh, int dw, int dh, Span<float> dst)
+    internal static void ResizeBilinear(Func<int, int, int, float> sample, int sw, int sh, int dw, int dh,
+        Span<float> dst)
     {
         double fy = (double)sh / dh, fx = (double)sw / dw;
         for (int y = 0; y < dh; y++)
@@ -272,7 +291,8 @@ public sealed class ExpressionPipeline : IDisposable
         }
     }
 
-    /// <summary>The detector's input for one frame: padded with black at the bottom/right to a square, resized, normalised.</summary>
+    /// <summary>The detector's input for one frame: padded with black at the bottom/right to a square, resized,
+    /// normalised.</summary>
     internal static void DetectorInput(RgbImage f, int size, Span<float> dst)
     {
         int s = Math.Max(f.Width, f.Height);
@@ -283,11 +303,14 @@ public sealed class ExpressionPipeline : IDisposable
         for (int i = 0; i < dst.Length; i++) dst[i] = (float)((dst[i] - mean[i % 3]) / 255.0);
     }
 
-    /// <summary>The expression net's 112×112 face: the rounded box clipped to the frame, padded to a centred square with black, resized.</summary>
+    /// <summary>The expression net's 112×112 face: the rounded box clipped to the frame, padded to a centred square
+    /// with black, resized.</summary>
     internal static void FaceCrop(RgbImage f, FaceBox box, Span<float> dst)
     {
-        int x0 = Math.Clamp((int)Math.Round(box.X0), 0, f.Width - 1), y0 = Math.Clamp((int)Math.Round(box.Y0), 0, f.Height - 1);
-        int x1 = Math.Clamp((int)Math.Round(box.X1), x0 + 1, f.Width), y1 = Math.Clamp((int)Math.Round(box.Y1), y0 + 1, f.Height);
+        int x0 = Math.Clamp((int)Math.Round(box.X0), 0, f.Width - 1),
+            y0 = Math.Clamp((int)Math.Round(box.Y0), 0, f.Height - 1);
+        int x1 = Math.Clamp((int)Math.Round(box.X1), x0 + 1, f.Width),
+            y1 = Math.Clamp((int)Math.Round(box.Y1), y0 + 1, f.Height);
         int w = x1 - x0, h = y1 - y0, s = Math.Max(w, h);
         // face-api's padToSquare appends round(diff/2) and prepends the rest.
         int diff = s - Math.Min(w, h), before = diff - (int)Math.Floor(diff * 0.5 + 0.5);

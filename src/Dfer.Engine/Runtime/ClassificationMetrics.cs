@@ -51,7 +51,8 @@ public sealed class ClassificationMetrics
     /// <summary>Number of samples counted.</summary>
     public long Total { get; }
 
-    /// <summary>Unweighted average recall (mean per-class recall over the classes that have samples); NaN without samples.</summary>
+    /// <summary>Unweighted average recall (mean per-class recall over the classes that have samples); NaN without
+    /// samples.</summary>
     public double Uar { get; }
 
     /// <summary>Weighted average recall = accuracy; NaN without samples.</summary>
@@ -65,7 +66,8 @@ public sealed class ClassificationMetrics
         foreach (var (target, predicted) in pairs)
         {
             if ((uint)target >= (uint)classes || (uint)predicted >= (uint)classes)
-                throw new ArgumentOutOfRangeException(nameof(pairs), $"class pair ({target}, {predicted}) outside 0..{classes - 1}");
+                throw new ArgumentOutOfRangeException(nameof(pairs),
+                    $"class pair ({target}, {predicted}) outside 0..{classes - 1}");
             confusion[target, predicted]++;
         }
         return new ClassificationMetrics(confusion);

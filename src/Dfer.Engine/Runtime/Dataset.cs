@@ -41,7 +41,8 @@ public static class Dataset
             throw DferException.ForFile(directory, $"cannot list the folder: {ex.Message}");
         }
         if (entries.Count == 0)
-            throw DferException.ForFile(directory, $"holds no frame folders or video files ({string.Join(", ", MediaInput.VideoFileExtensions)})");
+            throw DferException.ForFile(directory,
+                $"holds no frame folders or video files ({string.Join(", ", MediaInput.VideoFileExtensions)})");
         // "7.mp4" is video 7, not 4: the same rule as frame files, whose extension does not count.
         entries.Sort(FrameFolder.CompareFrameNames);
         return entries
@@ -52,7 +53,8 @@ public static class Dataset
     /// <summary>The largest split CSV read (64 MiB); DFEW's are about 200 KB.</summary>
     public const long MaxCsvBytes = 64L << 20;
 
-    /// <summary>The longest CSV line, in characters (4096); a DFEW row is about ten. A longer line becomes a bad row.</summary>
+    /// <summary>The longest CSV line, in characters (4096); a DFEW row is about ten. A longer line becomes a bad
+    /// row.</summary>
     public const int MaxCsvLineChars = 4096;
 
     /// <summary>The most videos one CSV may list (500 000); DFEW lists 16 372, FERV39k 39 000.</summary>
@@ -73,10 +75,12 @@ public static class Dataset
     /// <exception cref="DferException">The file or root is missing or not of the right kind, the file
     /// is over <see cref="MaxCsvBytes"/>, not UTF-8 text (binary, UTF-16), lists no videos or more
     /// than <see cref="MaxCsvRows"/>: one line naming the file (and line, where there is one).</exception>
-    public static IReadOnlyList<DatasetItem> FromCsv(string csv, string root, int classes, string clipFolder = DfewClipFolder)
+    public static IReadOnlyList<DatasetItem> FromCsv(string csv, string root, int classes,
+        string clipFolder = DfewClipFolder)
     {
         string text = ReadCsvText(csv);
-        if (!Directory.Exists(root)) throw DferException.ForFile(root, "no such folder (the dataset root given by --root)");
+        if (!Directory.Exists(root))
+            throw DferException.ForFile(root, "no such folder (the dataset root given by --root)");
         var items = new List<DatasetItem>();
         var seen = new Dictionary<string, long>(StringComparer.Ordinal);
         bool first = true;
@@ -93,7 +97,9 @@ public static class Dataset
             string where = $"{csv}:{line}";
             if (row.Length > MaxCsvLineChars)
             {
-                items.Add(new DatasetItem($"line {line}", csv, null, $"{where}: line of {row.Length} characters is longer than Dfer's limit of {MaxCsvLineChars} (expected 'video_name,label')"));
+                items.Add(new DatasetItem($"line {line}", csv, null,
+                    $"{where}: line of {row.Length} characters is longer than Dfer's limit of {MaxCsvLineChars} "
+                    + "(expected 'video_name,label')"));
                 first = false;
             }
             else
@@ -101,7 +107,9 @@ public static class Dataset
                 string[]? fields = SplitCsvRow(row);
                 if (fields is null)
                 {
-                    items.Add(new DatasetItem($"line {line}", csv, null, $"{where}: malformed CSV row {SafeText.Quote(row.ToString())} (a quote is not closed, or text follows a closing quote)"));
+                    items.Add(new DatasetItem($"line {line}", csv, null,
+                        $"{where}: malformed CSV row {SafeText.Quote(row.ToString())} (a quote is not closed, or text "
+                        + "follows a closing quote)"));
                     first = false;
                 }
                 else if (!fields.All(string.IsNullOrEmpty))
@@ -122,17 +130,21 @@ public static class Dataset
     private static string ReadCsvText(string csv)
     {
         byte[] bytes = UserFile.ReadAllBytes(csv, MaxCsvBytes,
-            length => $"CSV{(length is { } n ? $" of {n} bytes" : "")} is larger than Dfer's limit of {MaxCsvBytes >> 20} MiB for a split file");
+            length => $"CSV{(length is { } n ? $" of {n} bytes" : "")} is larger than Dfer's limit "
+                + $"of {MaxCsvBytes >> 20} MiB for a split file");
         ReadOnlySpan<byte> content = bytes;
         if (content.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) content = content[3..];
-        else if (content.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || content.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))
+        else if (content.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE])
+            || content.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))
             throw DferException.ForFile(csv, "the CSV is UTF-16 text; save it as UTF-8");
         int nul = content.IndexOf((byte)0);
         if (nul >= 0)
-            throw DferException.ForFile($"{csv}:{LineOf(content, nul)}", "binary data (a NUL byte): not a CSV text file");
+            throw DferException.ForFile($"{csv}:{LineOf(content, nul)}",
+                "binary data (a NUL byte): not a CSV text file");
         try
         {
-            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(content);
+            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true)
+                .GetString(content);
         }
         catch (DecoderFallbackException ex)
         {
@@ -190,27 +202,34 @@ public static class Dataset
     private static bool TryParseLabel(string text, out int label) =>
         int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out label);
 
-    private static DatasetItem Row(string csv, string where, long line, string[] fields, string root, string clipFolder, int classes, Dictionary<string, long> seen)
+    private static DatasetItem Row(string csv, string where, long line, string[] fields, string root, string clipFolder,
+        int classes, Dictionary<string, long> seen)
     {
         string name = fields[0];
         if (name.Length == 0) return new DatasetItem($"line {line}", csv, null, $"{where}: empty video name");
         string shown = SafeText.Quote(name);
         if (!IsPlainName(name))
-            return new DatasetItem($"line {line}", csv, null, $"{where}: video name {shown} is not a plain folder name (no '/', '\\', '..' or control characters)");
+            return new DatasetItem($"line {line}", csv, null,
+                $"{where}: video name {shown} is not a plain folder name (no '/', '\\', '..' or control characters)");
         string id = name.All(char.IsAsciiDigit) && name.Length < 5 ? name.PadLeft(5, '0') : name;
         string path = System.IO.Path.Combine(root, clipFolder, id);
         if (fields.Length < 2)
-            return new DatasetItem(name, path, null, $"{where}: row {SafeText.Quote(string.Join(",", fields))} has no label column");
+            return new DatasetItem(name, path, null,
+                $"{where}: row {SafeText.Quote(string.Join(",", fields))} has no label column");
         if (!TryParseLabel(fields[1], out int label) || label < 1 || label > classes)
-            return new DatasetItem(name, path, null, $"{where}: label {SafeText.Quote(fields[1])} of video {shown} is not a class id 1..{classes}");
+            return new DatasetItem(name, path, null,
+                $"{where}: label {SafeText.Quote(fields[1])} of video {shown} is not a class id 1..{classes}");
         if (!seen.TryAdd(id, line))
-            return new DatasetItem(name, path, null, $"{where}: video {shown} is listed twice (first on line {seen[id]})");
+            return new DatasetItem(name, path, null,
+                $"{where}: video {shown} is listed twice (first on line {seen[id]})");
         if (!Directory.Exists(path) && !File.Exists(path))
-            return new DatasetItem(name, path, label - 1, $"{where}: the clip of video {shown} is missing: {SafeText.Plain(path, 200)} does not exist");
+            return new DatasetItem(name, path, label - 1,
+                $"{where}: the clip of video {shown} is missing: {SafeText.Plain(path, 200)} does not exist");
         return new DatasetItem(name, path, label - 1);
     }
 
-    /// <summary>A name that stays inside the clip folder: no separators, no "." or "..", no control characters.</summary>
+    /// <summary>A name that stays inside the clip folder: no separators, no "." or "..", no control
+    /// characters.</summary>
     private static bool IsPlainName(string name) =>
         name is not ("." or "..")
         && name.IndexOfAny(['/', '\\']) < 0

@@ -12,7 +12,8 @@ public sealed record DevicePeaks(double? Gflops, double? GBytesPerS, string Sour
     /// <summary>FLOPs per byte where the roofline's slope meets its flat top; null when a peak is unknown.</summary>
     public double? Ridge => Gflops is double f && GBytesPerS is double b && b > 0 ? f / b : null;
 
-    /// <summary>Peaks for the device a backend runs on: measured for CPUs (a short calibration), from a table for GPUs.</summary>
+    /// <summary>Peaks for the device a backend runs on: measured for CPUs (a short calibration), from a table for
+    /// GPUs.</summary>
     public static DevicePeaks For(IBackend backend, int threads)
     {
         if (backend.Name is "ilgpu-cuda" or "cuda") return FromTable(backend.Device);
@@ -44,7 +45,8 @@ public sealed record DevicePeaks(double? Gflops, double? GBytesPerS, string Sour
     {
         foreach (var (name, gflops, gbps) in Known)
             if (device.Contains(name, StringComparison.OrdinalIgnoreCase))
-                return new DevicePeaks(gflops, gbps, $"table: {name} vendor figures (fp32 without tensor cores, DRAM bandwidth)");
+                return new DevicePeaks(gflops, gbps,
+                    $"table: {name} vendor figures (fp32 without tensor cores, DRAM bandwidth)");
         return new DevicePeaks(null, null, $"unknown device '{device}': no peak figures, so no percentages");
     }
 }

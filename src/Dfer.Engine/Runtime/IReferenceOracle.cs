@@ -17,7 +17,8 @@ public interface IReferenceOracle
     double[] Run(Op op, double[][] inputs, int[][] shapes);
 }
 
-/// <summary>The float64 Reference implementations (plain loops), themselves checked against PyTorch by the tests.</summary>
+/// <summary>The float64 Reference implementations (plain loops), themselves checked against PyTorch by the
+/// tests.</summary>
 public sealed class ReferenceOracle : IReferenceOracle
 {
     public static readonly ReferenceOracle Instance = new();

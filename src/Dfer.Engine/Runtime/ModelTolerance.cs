@@ -94,7 +94,8 @@ public sealed record ModelTolerance(double MaxAbsLogit, double MinAgreement)
     public static double Agreement(ReadOnlySpan<float> logits, ReadOnlySpan<float> baseline, int classes)
     {
         if (classes < 1 || logits.Length != baseline.Length || logits.Length % classes != 0)
-            throw new ArgumentException($"logits of {logits.Length} and {baseline.Length} values are not the same clips of {classes} classes");
+            throw new ArgumentException(
+                $"logits of {logits.Length} and {baseline.Length} values are not the same clips of {classes} classes");
         int clips = logits.Length / classes;
         if (clips == 0) return 1;
         int same = 0;

@@ -18,7 +18,8 @@ public sealed record ModelCheck(string Backend, float[] Logits, double MaxAbsDif
 /// </summary>
 public static class ModelValidation
 {
-    /// <summary>Backends agree when every logit is within this of the baseline's (fp32 paths; see <see cref="ModelTolerance"/> for the others).</summary>
+    /// <summary>Backends agree when every logit is within this of the baseline's (fp32 paths; see
+    /// <see cref="ModelTolerance"/> for the others).</summary>
     public const double LogitTolerance = ModelTolerance.Fp32MaxAbsLogit;
 
     /// <summary>
@@ -27,7 +28,8 @@ public static class ModelValidation
     /// Each backend is judged by the <see cref="ModelTolerance"/> of the precision it computes in
     /// (<see cref="BackendRegistry.PrecisionOf"/>).
     /// </summary>
-    public static IReadOnlyList<ModelCheck> Compare(IModel model, StateDict weights, IBackend baseline, IReadOnlyList<IBackend> backends,
+    public static IReadOnlyList<ModelCheck> Compare(IModel model, StateDict weights, IBackend baseline,
+        IReadOnlyList<IBackend> backends,
         int batch, ulong seed)
     {
         int[] shape = new[] { batch }.Concat(model.ClipShape).ToArray();
@@ -35,19 +37,23 @@ public static class ModelValidation
         return Compare(model, weights, baseline, backends, input, batch);
     }
 
-    /// <summary>As <see cref="Compare(IModel, StateDict, IBackend, IReadOnlyList{IBackend}, int, ulong)"/> on the given clips, laid out [batch, ClipShape...].</summary>
-    public static IReadOnlyList<ModelCheck> Compare(IModel model, StateDict weights, IBackend baseline, IReadOnlyList<IBackend> backends,
+    /// <summary>As <see cref="Compare(IModel, StateDict, IBackend, IReadOnlyList{IBackend}, int, ulong)"/> on the given
+    /// clips, laid out [batch, ClipShape...].</summary>
+    public static IReadOnlyList<ModelCheck> Compare(IModel model, StateDict weights, IBackend baseline,
+        IReadOnlyList<IBackend> backends,
         float[] input, int batch)
     {
         var graph = model.Build(weights);
         int[] shape = new[] { batch }.Concat(model.ClipShape).ToArray();
         if (input.Length != Tensor.ElementCountOf(shape))
-            throw new ArgumentException($"{input.Length} values are not {batch} clips of [{string.Join(", ", model.ClipShape)}]");
+            throw new ArgumentException(
+                $"{input.Length} values are not {batch} clips of [{string.Join(", ", model.ClipShape)}]");
         int classes = model.Classes.Count;
 
         var results = new List<ModelCheck>();
         float[] reference = Runs(baseline, graph, input, shape, out double baseSeconds)[0];
-        results.Add(new ModelCheck(baseline.Name, reference, 0, reference.All(float.IsFinite), baseSeconds, 1, ModelTolerance.Fp32,
+        results.Add(new ModelCheck(baseline.Name, reference, 0, reference.All(float.IsFinite), baseSeconds, 1,
+            ModelTolerance.Fp32,
             BackendRegistry.PrecisionName(baseline)));
         foreach (IBackend backend in backends)
         {
@@ -64,7 +70,8 @@ public static class ModelValidation
             ModelTolerance tolerance = ModelTolerance.For(BackendRegistry.PrecisionOf(backend));
             double agreement = ModelTolerance.Agreement(logits, reference, classes);
             double maxAbs = finite ? worst : double.PositiveInfinity;
-            results.Add(new ModelCheck(backend.Name, logits, maxAbs, finite && tolerance.Accepts(maxAbs, agreement), seconds, agreement, tolerance,
+            results.Add(new ModelCheck(backend.Name, logits, maxAbs, finite && tolerance.Accepts(maxAbs, agreement),
+                seconds, agreement, tolerance,
                 BackendRegistry.PrecisionName(backend)));
         }
         return results;

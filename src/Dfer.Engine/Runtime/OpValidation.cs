@@ -7,7 +7,8 @@ namespace Dfer.Runtime;
 /// <summary>Outcome of one op case on one backend.</summary>
 public enum CaseStatus { Pass, Fail, Unsupported, Skipped }
 
-/// <summary>The bounds a case is judged by: NMSE ≤ <see cref="Nmse"/> and every |a−b| ≤ Atol + Rtol·|b|.</summary>
+/// <summary>The bounds a case is judged by: NMSE ≤ <see cref="Nmse"/> and every |a−b| ≤ Atol +
+/// Rtol·|b|.</summary>
 public sealed record Tolerance(double Nmse, double Atol, double Rtol)
 {
     /// <summary>fp32 kernels against the float64 Reference (docs/architecture.md).</summary>
@@ -27,10 +28,12 @@ public sealed record Tolerance(double Nmse, double Atol, double Rtol)
     /// </summary>
     public static readonly Tolerance Bf16 = new(1e-4, 2e-2, 1.6e-2);
 
-    /// <summary>IEEE half operands and output (10 mantissa bits: 2⁻¹² relative per rounding), fp32 accumulation: NMSE ≈ 6e-8; bound 2e-6.</summary>
+    /// <summary>IEEE half operands and output (10 mantissa bits: 2⁻¹² relative per rounding), fp32 accumulation:
+    /// NMSE ≈ 6e-8; bound 2e-6.</summary>
     public static readonly Tolerance Fp16 = new(2e-6, 4e-3, 2e-3);
 
-    /// <summary>The bounds for kernels computing in <paramref name="precision"/> (fp32 accumulation in every mode).</summary>
+    /// <summary>The bounds for kernels computing in <paramref name="precision"/> (fp32 accumulation in every
+    /// mode).</summary>
     public static Tolerance For(Precision precision) => precision switch
     {
         Precision.Fp32 => Fp32,
@@ -41,7 +44,8 @@ public sealed record Tolerance(double Nmse, double Atol, double Rtol)
 }
 
 /// <summary>One row of the op matrix.</summary>
-public sealed record CaseResult(string Op, string Backend, string Case, CaseStatus Status, double Nmse, double MaxAbsError,
+public sealed record CaseResult(string Op, string Backend, string Case, CaseStatus Status, double Nmse,
+    double MaxAbsError,
     Tolerance Tolerance, string? Detail);
 
 /// <summary>
@@ -60,14 +64,17 @@ public static class OpValidation
     /// and compares with <paramref name="oracle"/> (default: the Reference implementations). A kernel
     /// that throws fails the case with the exception's message. <paramref name="tolerance"/> defaults to fp32's.
     /// </summary>
-    public static CaseResult Check(IOpRunner runner, string backend, OpCase c, ulong seed, IReferenceOracle? oracle = null, Tolerance? tolerance = null)
+    public static CaseResult Check(IOpRunner runner, string backend, OpCase c, ulong seed,
+        IReferenceOracle? oracle = null, Tolerance? tolerance = null)
     {
         string op = c.Op.Kind.Name;
         Tolerance tol = tolerance ?? Tolerance.Fp32;
         if (!runner.Supports(c.Op.Kind))
-            return new CaseResult(op, backend, c.Name, CaseStatus.Unsupported, double.NaN, double.NaN, tol, $"{backend} has no {op} kernel");
+            return new CaseResult(op, backend, c.Name, CaseStatus.Unsupported, double.NaN, double.NaN, tol,
+                $"{backend} has no {op} kernel");
         float[][] inputs = c.MakeInputs(new DeterministicRandom(seed));
-        double[] expected = (oracle ?? ReferenceOracle.Instance).Run(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
+        double[] expected = (oracle ?? ReferenceOracle.Instance)
+            .Run(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
         GuardedOutput output;
         try
         {
@@ -75,11 +82,14 @@ public static class OpValidation
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            return new CaseResult(op, backend, c.Name, CaseStatus.Fail, double.NaN, double.NaN, tol, $"kernel threw {ex.GetType().Name}: {ex.Message}");
+            return new CaseResult(op, backend, c.Name, CaseStatus.Fail, double.NaN, double.NaN, tol,
+                $"kernel threw {ex.GetType().Name}: {ex.Message}");
         }
         Comparison cmp = Numerics.Compare(output.Values, expected, tol.Nmse, tol.Atol, tol.Rtol);
         bool pass = cmp.Passed && output.GuardWrites == 0;
-        string? detail = output.GuardWrites > 0 ? $"{output.GuardWrites} writes outside the output; {cmp}" : pass ? null : cmp.ToString();
-        return new CaseResult(op, backend, c.Name, pass ? CaseStatus.Pass : CaseStatus.Fail, cmp.Nmse, cmp.MaxAbsError, tol, detail);
+        string? detail = output.GuardWrites > 0 ? $"{output.GuardWrites} writes outside the output; {cmp}" : pass ? null
+            : cmp.ToString();
+        return new CaseResult(op, backend, c.Name, pass ? CaseStatus.Pass : CaseStatus.Fail, cmp.Nmse, cmp.MaxAbsError,
+            tol, detail);
     }
 }

@@ -18,11 +18,14 @@ public sealed record LayerProfile(string Name, string Op, double Ms, long Flops,
     /// <summary>FLOPs per byte.</summary>
     public double Intensity => Bytes > 0 ? (double)Flops / Bytes : double.PositiveInfinity;
 
-    /// <summary>"compute" or "memory" by which roof is lower at this layer's intensity; "-" for a layer that does no work.</summary>
+    /// <summary>"compute" or "memory" by which roof is lower at this layer's intensity; "-" for a layer that does no
+    /// work.</summary>
     public string Bound(DevicePeaks peaks) =>
-        Flops == 0 && Bytes == 0 ? "-" : peaks.Ridge is double ridge ? (Intensity >= ridge ? "compute" : "memory") : "unknown";
+        Flops == 0 && Bytes == 0 ? "-" : peaks.Ridge is double ridge ? (Intensity >= ridge ? "compute" : "memory")
+        : "unknown";
 
-    /// <summary>Achieved fraction of the roof at this layer's intensity (the attainable rate), in percent; null when the peaks are unknown.</summary>
+    /// <summary>Achieved fraction of the roof at this layer's intensity (the attainable rate), in percent; null when
+    /// the peaks are unknown.</summary>
     public double? PercentOfRoof(DevicePeaks peaks)
     {
         if (peaks.Gflops is not double f || peaks.GBytesPerS is not double b || Flops == 0) return null;
@@ -32,16 +35,19 @@ public sealed record LayerProfile(string Name, string Op, double Ms, long Flops,
 }
 
 /// <summary>A layer's timing in one pass, for the trace.</summary>
-public sealed record TraceEvent(string Name, string Op, int Pass, double StartUs, double DurationUs, long Flops, long Bytes);
+public sealed record TraceEvent(string Name, string Op, int Pass, double StartUs, double DurationUs, long Flops,
+    long Bytes);
 
 /// <summary>The result of <see cref="Profiler.Run"/>.</summary>
-public sealed record ProfileResult(string Model, string Backend, string Device, int Batch, string Precision, double TotalMs,
+public sealed record ProfileResult(string Model, string Backend, string Device, int Batch, string Precision,
+    double TotalMs,
     long Flops, IReadOnlyList<LayerProfile> Layers, DevicePeaks Peaks, IReadOnlyList<TraceEvent> Trace, int Repeats)
 {
     /// <summary>Sum of the layers' median times.</summary>
     public double LayersMs => Layers.Sum(l => l.Ms);
 
-    /// <summary>Part of the total no layer accounts for: input checks and upload, output download, the timing itself.</summary>
+    /// <summary>Part of the total no layer accounts for: input checks and upload, output download, the timing
+    /// itself.</summary>
     public double UncoveredMs => TotalMs - LayersMs;
 }
 
@@ -53,7 +59,8 @@ public sealed record ProfileResult(string Model, string Backend, string Device, 
 /// </summary>
 public static class Profiler
 {
-    public static ProfileResult Run(Session session, int batch, int warmup, int repeats, DevicePeaks peaks, ulong seed = 7)
+    public static ProfileResult Run(Session session, int batch, int warmup, int repeats, DevicePeaks peaks,
+        ulong seed = 7)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
         float[] clips = new DeterministicRandom(seed).Uniform((long)batch * session.ClipLength, 0f, 1f);
@@ -95,7 +102,8 @@ public static class Profiler
 
         var layers = order.Select(n => new LayerProfile(n.Name, n.Op.Kind.Name, Median(perNode[n]),
             n.Op.Flops(shapes[n]), n.Op.Bytes(shapes[n]))).ToList();
-        return new ProfileResult(session.Model.Name, session.Backend.Name, session.Backend.Device, batch, Backends.BackendRegistry.PrecisionName(session.Backend),
+        return new ProfileResult(session.Model.Name, session.Backend.Name, session.Backend.Device, batch,
+            Backends.BackendRegistry.PrecisionName(session.Backend),
             Median(totals), layers.Sum(l => l.Flops), layers, peaks, trace, repeats);
     }
 

@@ -18,7 +18,8 @@ public sealed record ClipResult(float[] Logits, float[] Probabilities, string La
     public string? NonFiniteProblem(string what = "this input")
     {
         string? kind = NonFiniteKind(Logits) ?? NonFiniteKind(Probabilities);
-        return kind is null ? null : $"the model produced non-finite logits ({kind}) for {what}; check the weights and the input range";
+        return kind is null ? null
+            : $"the model produced non-finite logits ({kind}) for {what}; check the weights and the input range";
     }
 
     /// <summary>"NaN" when any value is NaN, else "Inf" when any is infinite, else null.</summary>
@@ -66,10 +67,12 @@ public sealed class Session : IDisposable
     /// <summary>Per-node timing hook (profiling); null for full speed.</summary>
     public NodeTimer? Timer { get => _exe.Timer; set => _exe.Timer = value; }
 
-    /// <summary>How the last forward pass executed, where the backend says (<see cref="IExecutable.Execution"/>).</summary>
+    /// <summary>How the last forward pass executed, where the backend says
+    /// (<see cref="IExecutable.Execution"/>).</summary>
     public string? Execution => _exe.Execution;
 
-    /// <summary>Whether <see cref="Submit"/> overlaps batches on this backend (<see cref="IExecutable.Pipelined"/>).</summary>
+    /// <summary>Whether <see cref="Submit"/> overlaps batches on this backend
+    /// (<see cref="IExecutable.Pipelined"/>).</summary>
     public bool Pipelined => _exe.Pipelined;
 
     /// <summary>Number of floats in one clip.</summary>
@@ -79,30 +82,36 @@ public sealed class Session : IDisposable
     /// Scores <paramref name="batch"/> clips laid out as [batch, ClipShape...]. Throws
     /// <see cref="DferException"/> naming <paramref name="source"/> and the clip for NaN/Inf input.
     /// </summary>
-    public ClipResult[] Run(ReadOnlySpan<float> clips, int batch, string source = "input") => Submit(clips, batch, source).Wait();
+    public ClipResult[] Run(ReadOnlySpan<float> clips, int batch, string source = "input")
+        => Submit(clips, batch, source).Wait();
 
     /// <summary>
-    /// As <see cref="Run"/>, but returns once the batch is on its way: a caller with a stream of batches submits the next
-    /// before waiting for this one, and a backend that can (cuda) uploads it while this one computes (see
-    /// <see cref="IExecutable.Submit"/>). The input is checked and copied before this returns, so its buffer may be reused.
+    /// As <see cref="Run"/>, but returns once the batch is on its way: a caller with a stream of batches submits the
+    /// next before waiting for this one, and a backend that can (cuda) uploads it while this one computes (see
+    /// <see cref="IExecutable.Submit"/>). The input is checked and copied before this returns, so its buffer may be
+    /// reused.
     /// </summary>
     public PendingClips Submit(ReadOnlySpan<float> clips, int batch, string source = "input")
     {
         if (batch < 1 || clips.Length != (long)batch * ClipLength)
-            throw DferException.ForFile(source, $"expected {batch} clips of [{string.Join(", ", Model.ClipShape)}] ({(long)batch * ClipLength} values), got {clips.Length} values");
+            throw DferException.ForFile(source,
+                $"expected {batch} clips of [{string.Join(", ", Model.ClipShape)}] ({(long)batch * ClipLength} "
+                + $"values), got {clips.Length} values");
         if (FirstNonFinite(clips) is long at)
         {
             float v = clips[(int)at];
-            throw DferException.ForFile(source, $"clip {at / ClipLength} contains {(float.IsNaN(v) ? "NaN" : "Inf")} (at value {at % ClipLength} of the clip)");
+            throw DferException.ForFile(source,
+                $"clip {at / ClipLength} contains {(float.IsNaN(v) ? "NaN" : "Inf")} (at value {at % ClipLength} of "
+                + "the clip)");
         }
         var shape = new[] { batch }.Concat(Model.ClipShape).ToArray();
         return new PendingClips(_exe.Submit(clips, shape), batch, Model.Classes);
     }
 
     /// <summary>
-    /// The index of the first NaN or ±Inf in <paramref name="values"/>, or null. x − x is 0 for every finite x and NaN
-    /// otherwise, so the test runs a SIMD vector at a time; large inputs (a batch of 128 M3DFEL clips is 77 M values) are
-    /// split over the cores.
+    /// The index of the first NaN or ±Inf in <paramref name="values"/>, or null. x − x is 0 for every finite x and
+    /// NaN otherwise, so the test runs a SIMD vector at a time; large inputs (a batch of 128 M3DFEL clips is 77 M
+    /// values) are split over the cores.
     /// </summary>
     public static unsafe long? FirstNonFinite(ReadOnlySpan<float> values)
     {
@@ -145,7 +154,8 @@ public sealed class Session : IDisposable
     public void Dispose() => _exe.Dispose();
 }
 
-/// <summary>The scores of a submitted batch (<see cref="Session.Submit"/>); <see cref="Wait"/> blocks until the device is done.</summary>
+/// <summary>The scores of a submitted batch (<see cref="Session.Submit"/>); <see cref="Wait"/> blocks until the device
+/// is done.</summary>
 public sealed class PendingClips
 {
     private readonly PendingRun _run;

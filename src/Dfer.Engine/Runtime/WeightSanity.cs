@@ -30,7 +30,8 @@ public static class WeightSanity
     /// <see cref="DferException"/> naming the weights' source and the offending tensors (the first
     /// <see cref="TensorsNamed"/>, and how many in all).
     /// </summary>
-    /// <param name="weights">The state dict, as loaded (its <see cref="StateDict.Source"/> names it in messages).</param>
+    /// <param name="weights">The state dict, as loaded (its <see cref="StateDict.Source"/> names it in
+    /// messages).</param>
     /// <param name="model">The model's name in messages, e.g. "M3DFEL".</param>
     /// <param name="expected">Every key the model takes, with its shape.</param>
     public static void Validate(StateDict weights, string model, IReadOnlyList<(string Name, long[] Shape)> expected)
@@ -43,7 +44,8 @@ public static class WeightSanity
         weights.Validate(model, expected);
     }
 
-    /// <summary>Throws naming the tensors among <paramref name="names"/> that hold values that cannot be right.</summary>
+    /// <summary>Throws naming the tensors among <paramref name="names"/> that hold values that cannot be
+    /// right.</summary>
     public static void CheckValues(StateDict weights, IEnumerable<string> names)
     {
         ArgumentNullException.ThrowIfNull(weights);
@@ -99,7 +101,9 @@ public static class WeightSanity
                     if (first < 0) first = i;
                 }
             if (negative > 0)
-                parts.Add($"{negative} negative BatchNorm running variance{(negative == 1 ? "" : "s")} of {data.Length}, first {data[first].ToString("R", CultureInfo.InvariantCulture)} at index {first}");
+                parts.Add($"{negative} negative BatchNorm running variance{(negative == 1 ? "" : "s")} "
+                    + $"of {data.Length}, first {data[first].ToString("R", CultureInfo.InvariantCulture)} at "
+                    + $"index {first}");
         }
         return parts.Count == 0 ? null : string.Join("; ", parts);
     }

@@ -1,6 +1,7 @@
 namespace Dfer.Tensors;
 
-/// <summary>Float ↔ 16-bit conversions on the host, bit-exact with the GPU's cvt.rn (round to nearest even).</summary>
+/// <summary>Float ↔ 16-bit conversions on the host, bit-exact with the GPU's cvt.rn (round to nearest
+/// even).</summary>
 public static class HalfBits
 {
     /// <summary>bfloat16 bits of <paramref name="v"/>, rounded to nearest even; NaN stays a (quiet) NaN.</summary>
@@ -14,12 +15,14 @@ public static class HalfBits
 
     public static float FromBf16(ushort b) => BitConverter.UInt32BitsToSingle((uint)b << 16);
 
-    /// <summary>IEEE half bits of <paramref name="v"/>, rounded to nearest even (subnormals kept, overflow to infinity).</summary>
+    /// <summary>IEEE half bits of <paramref name="v"/>, rounded to nearest even (subnormals kept, overflow to
+    /// infinity).</summary>
     public static ushort ToF16(float v) => BitConverter.HalfToUInt16Bits((Half)v);
 
     public static float FromF16(ushort b) => (float)BitConverter.UInt16BitsToHalf(b);
 
-    /// <summary>Converts <paramref name="src"/> to 16-bit storage: bfloat16 when <paramref name="bf16"/>, else IEEE half.</summary>
+    /// <summary>Converts <paramref name="src"/> to 16-bit storage: bfloat16 when <paramref name="bf16"/>, else IEEE
+    /// half.</summary>
     public static ushort[] Narrow(ReadOnlySpan<float> src, bool bf16)
     {
         var dst = new ushort[src.Length];

@@ -61,10 +61,12 @@ public sealed unsafe class NativeBuffer : IDisposable
     }
 
     private static DferException OverBudget(long live) =>
-        new($"the working memory would reach {Gib(live)} GiB, more than the {Gib(Budget)} GiB Dfer allows itself on this machine " +
+        new($"the working memory would reach {Gib(live)} GiB, more than the {Gib(Budget)} GiB Dfer allows itself on "
+            + "this machine " +
             $"({BudgetPercent} % of the {Gib(MachineBytes)} GiB available to it); use a smaller --batch");
 
-    private static string Gib(long bytes) => (bytes / (double)(1L << 30)).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+    private static string Gib(long bytes)
+        => (bytes / (double)(1L << 30)).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
 
     public long Bytes { get; }
 

@@ -62,7 +62,8 @@ public static class Npy
     /// the data starts at a multiple of 64 bytes, as NumPy does. Version 2.0 is used only if the
     /// header would not fit version 1.0's 65535 bytes.
     /// </summary>
-    /// <exception cref="ArgumentException">A dimension is negative or the shape does not match the data length.</exception>
+    /// <exception cref="ArgumentException">A dimension is negative or the shape does not match the data
+    /// length.</exception>
     /// <exception cref="DferException">The file cannot be written.</exception>
     public static void WriteFloat32(string path, ReadOnlySpan<float> data, ReadOnlySpan<int> shape)
     {
@@ -74,7 +75,8 @@ public static class Npy
             count *= d;
         }
         if (count != data.Length)
-            throw new ArgumentException($"shape {FormatShape(shape)} holds {count} elements but {data.Length} were given", nameof(data));
+            throw new ArgumentException(
+                $"shape {FormatShape(shape)} holds {count} elements but {data.Length} were given", nameof(data));
 
         byte[] preambleAndHeader = BuildHeader(shape);
         using FileStream stream = UserFile.Create(path);
@@ -99,7 +101,9 @@ public static class Npy
         if (!start.StartsWith(Magic))
         {
             if (got >= Magic.Length || !Magic.StartsWith(start))
-                throw UserFile.Fail(path, $"not a .npy file: it starts with {Hex(start)}, not the magic 93 4E 55 4D 50 59 (\"\\x93NUMPY\"){Hint(start)}");
+                throw UserFile.Fail(path,
+                    $"not a .npy file: it starts with {Hex(start)}, not the magic 93 4E 55 4D 50 59 "
+                    + $"(\"\\x93NUMPY\"){Hint(start)}");
         }
         if (got < 10)
             throw UserFile.Fail(path, $"file is {fileLength} bytes, too short for a .npy header");
@@ -117,14 +121,18 @@ public static class Npy
         }
         else
         {
-            if (got < 12) throw UserFile.Fail(path, $"file is {fileLength} bytes, too short for a version {major}.0 .npy header");
+            if (got < 12)
+                throw UserFile.Fail(path, $"file is {fileLength} bytes, too short for a version {major}.0 .npy header");
             headerLength = BinaryPrimitives.ReadUInt32LittleEndian(start[8..]);
             preambleLength = 12;
         }
         if (headerLength > MaxHeaderBytes)
-            throw UserFile.Fail(path, $"header length {headerLength} exceeds Dfer's limit of {MaxHeaderBytes} bytes (real headers are under 200)");
+            throw UserFile.Fail(path,
+                $"header length {headerLength} exceeds Dfer's limit of {MaxHeaderBytes} bytes (real headers are under "
+                + "200)");
         if (preambleLength + headerLength > fileLength)
-            throw UserFile.Fail(path, $"header length {headerLength} runs past the end of the file ({fileLength} bytes)");
+            throw UserFile.Fail(path,
+                $"header length {headerLength} runs past the end of the file ({fileLength} bytes)");
 
         var headerBytes = new byte[headerLength];
         stream.Position = preambleLength;
@@ -135,7 +143,8 @@ public static class Npy
             // Version 3.0 exists only to allow UTF-8 (field names of structured dtypes); earlier
             // versions are latin-1.
             headerText = major == 3
-                ? new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(headerBytes)
+                ? new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true)
+                .GetString(headerBytes)
                 : Encoding.Latin1.GetString(headerBytes);
         }
         catch (DecoderFallbackException ex)
@@ -155,7 +164,9 @@ public static class Npy
         {
             long d = header.Shape[i];
             if (d > int.MaxValue)
-                throw UserFile.Fail(path, $"dimension {i} of shape {FormatShape(header.Shape)} is {d}; Dfer supports dimensions up to {int.MaxValue}");
+                throw UserFile.Fail(path,
+                    $"dimension {i} of shape {FormatShape(header.Shape)} is {d}; Dfer supports dimensions up "
+                    + $"to {int.MaxValue}");
             shape[i] = (int)d;
             // Saturates instead of overflowing, yet a later zero dimension still empties the array.
             count = d == 0 ? 0 : count > Array.MaxLength ? count : count * d;
@@ -166,9 +177,13 @@ public static class Npy
         long expected = count * sizeof(float);
         long actual = fileLength - preambleLength - headerLength;
         if (actual < expected)
-            throw UserFile.Fail(path, $"data is {actual} bytes but shape {FormatShape(header.Shape)} of float32 needs {expected} bytes; the file is truncated");
+            throw UserFile.Fail(path,
+                $"data is {actual} bytes but shape {FormatShape(header.Shape)} of float32 needs {expected} bytes; the "
+                + "file is truncated");
         if (actual > expected)
-            throw UserFile.Fail(path, $"{actual - expected} trailing bytes after the data: shape {FormatShape(header.Shape)} of float32 needs {expected} bytes, the file holds {actual}");
+            throw UserFile.Fail(path,
+                $"{actual - expected} trailing bytes after the data: shape {FormatShape(header.Shape)} of float32 "
+                + $"needs {expected} bytes, the file holds {actual}");
 
         var data = new float[count];
         ReadData(stream, data);
@@ -193,7 +208,8 @@ public static class Npy
 
     private static void WriteData(Stream stream, ReadOnlySpan<float> data)
     {
-        byte[]? swapped = BitConverter.IsLittleEndian ? null : new byte[Math.Min(data.Length, ChunkElements) * sizeof(float)];
+        byte[]? swapped =
+            BitConverter.IsLittleEndian ? null : new byte[Math.Min(data.Length, ChunkElements) * sizeof(float)];
         while (!data.IsEmpty)
         {
             ReadOnlySpan<float> chunk = data[..Math.Min(data.Length, ChunkElements)];
@@ -203,7 +219,8 @@ public static class Npy
             }
             else
             {
-                for (int i = 0; i < chunk.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(swapped.AsSpan(i * 4), chunk[i]);
+                for (int i = 0; i < chunk.Length; i++)
+                    BinaryPrimitives.WriteSingleLittleEndian(swapped.AsSpan(i * 4), chunk[i]);
                 stream.Write(swapped, 0, chunk.Length * sizeof(float));
             }
             data = data[chunk.Length..];
@@ -267,11 +284,13 @@ public static class Npy
         if (type == "float32")
         {
             string variant = order == '>' ? "big-endian float32" : $"float32 with byte order '{order}'";
-            return $"dtype {SafeText.Quote(descr)} ({variant}); Dfer reads little-endian float32 ('<f4') only — convert with arr.astype('<f4')";
+            return $"dtype {SafeText.Quote(descr)} ({variant}); Dfer reads little-endian float32 ('<f4') only — "
+                + "convert with arr.astype('<f4')";
         }
         string described = type is null ? "not a type Dfer recognises"
             : order == '>' ? $"big-endian {type}" : type;
-        return $"dtype {SafeText.Quote(descr)} ({described}); Dfer reads float32 ('<f4') only — convert with arr.astype(np.float32)";
+        return $"dtype {SafeText.Quote(descr)} ({described}); Dfer reads float32 ('<f4') only — convert with "
+            + "arr.astype(np.float32)";
     }
 
     /// <summary>NumPy's name for a simple type descriptor such as '&lt;f8'; null if unrecognised.</summary>
@@ -307,10 +326,13 @@ public static class Npy
     }
 
     private static string Hex(ReadOnlySpan<byte> bytes) =>
-        bytes.IsEmpty ? "nothing" : string.Join(' ', bytes[..Math.Min(bytes.Length, 6)].ToArray().Select(b => b.ToString("X2", CultureInfo.InvariantCulture)));
+        bytes.IsEmpty ? "nothing"
+        : string.Join(' ',
+        bytes[..Math.Min(bytes.Length, 6)].ToArray().Select(b => b.ToString("X2", CultureInfo.InvariantCulture)));
 
     private static string Hint(ReadOnlySpan<byte> start) =>
-        start.StartsWith((ReadOnlySpan<byte>)[0x50, 0x4B, 0x03, 0x04]) ? "; it looks like a zip archive, perhaps an .npz: extract the array with np.load(path)['name'] and np.save it"
+        start.StartsWith((ReadOnlySpan<byte>)[0x50, 0x4B, 0x03, 0x04])
+        ? "; it looks like a zip archive, perhaps an .npz: extract the array with np.load(path)['name'] and np.save it"
         : start is [0x80, ..] ? "; it looks like a Python pickle: np.save the array instead"
         : "";
 
@@ -351,14 +373,16 @@ public static class Npy
             foreach (string key in dict.Keys)
             {
                 if (key is not ("descr" or "fortran_order" or "shape"))
-                    throw Fail($"header has unexpected key {SafeText.Quote(key)} (expected 'descr', 'fortran_order' and 'shape')");
+                    throw Fail($"header has unexpected key {SafeText.Quote(key)} (expected 'descr', 'fortran_order' "
+                        + "and 'shape')");
             }
             object? descr = Required(dict, "descr");
             object? fortran = Required(dict, "fortran_order");
             object? shape = Required(dict, "shape");
 
             if (descr is List<object?>)
-                throw Fail("structured dtype (a record with named fields); Dfer reads plain float32 ('<f4') arrays only");
+                throw Fail("structured dtype (a record with named fields); Dfer reads plain float32 ('<f4') arrays "
+                    + "only");
             if (descr is not string descrText)
                 throw Fail($"header 'descr' is {Describe(descr)}, expected a string such as '<f4'");
             if (fortran is not bool fortranOrder)
@@ -370,7 +394,8 @@ public static class Npy
             for (int i = 0; i < dims.Length; i++)
             {
                 if (tuple.Items[i] is not long d || d < 0)
-                    throw Fail($"header 'shape' dimension {i} is {Describe(tuple.Items[i])}, expected a non-negative integer");
+                    throw Fail($"header 'shape' dimension {i} is {Describe(tuple.Items[i])}, expected a non-negative "
+                        + "integer");
                 dims[i] = d;
             }
             return new Header(descrText, fortranOrder, dims);
@@ -407,7 +432,8 @@ public static class Npy
                     _ => throw Error($"unexpected name {SafeText.Quote(word)}", start),
                 };
             }
-            throw Error(_pos < _text.Length ? $"unexpected character {Show(c)}" : "header ends in the middle of a value");
+            throw Error(_pos < _text.Length ? $"unexpected character {Show(c)}"
+                : "header ends in the middle of a value");
         }
 
         private object? ParseContainer(char open)
@@ -433,7 +459,8 @@ public static class Npy
                 if (TryConsume('}')) return dict;
                 int keyStart = _pos;
                 if (Peek() is not ('\'' or '"'))
-                    throw Error(_pos < _text.Length ? "expected a quoted key or '}'" : "the header ends before the dict is closed");
+                    throw Error(_pos < _text.Length ? "expected a quoted key or '}'"
+                        : "the header ends before the dict is closed");
                 string key = ParseString();
                 SkipWhitespace();
                 Expect(':');
@@ -524,7 +551,8 @@ public static class Npy
         private void Expect(char c)
         {
             if (!TryConsume(c))
-                throw Error(_pos < _text.Length ? $"expected '{c}' but found {Show(_text[_pos])}" : $"expected '{c}' but the header ends");
+                throw Error(_pos < _text.Length ? $"expected '{c}' but found {Show(_text[_pos])}"
+                    : $"expected '{c}' but the header ends");
         }
 
         private DferException Fail(string problem) => UserFile.Fail(_path, problem);

@@ -24,7 +24,8 @@ public static class PrecisionExtensions
         Precision.Fp16 => "fp16",
     };
 
-    /// <summary>Parses a CLI spelling (fp32, tf32, bf16, fp16); anything else is a <see cref="DferException"/> listing them.</summary>
+    /// <summary>Parses a CLI spelling (fp32, tf32, bf16, fp16); anything else is a <see cref="DferException"/> listing
+    /// them.</summary>
     public static Precision Parse(string text) => text.ToLowerInvariant() switch
     {
         "fp32" or "f32" => Precision.Fp32,

@@ -105,6 +105,7 @@ internal static class ElementConversion
     {
         // Callers derive both lengths from a validated header; a mismatch is a bug in Dfer.
         if ((long)count * elementSize != src.Length)
-            throw new ArgumentException($"{src.Length} source bytes do not hold {count} elements of {elementSize} bytes");
+            throw new ArgumentException(
+                $"{src.Length} source bytes do not hold {count} elements of {elementSize} bytes");
     }
 }

@@ -85,7 +85,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
         {
             long fileLength = stream.Length;
             if (fileLength < 8)
-                throw UserFile.Fail(path, $"file is {fileLength} bytes, shorter than the 8-byte header length every safetensors file starts with");
+                throw UserFile.Fail(path,
+                    $"file is {fileLength} bytes, shorter than the 8-byte header length every safetensors file starts "
+                    + "with");
 
             Span<byte> prefix = stackalloc byte[9];
             stream.ReadExactly(prefix[..(int)Math.Min(9, fileLength)]);
@@ -93,14 +95,22 @@ public sealed unsafe class SafetensorsFile : IDisposable
             // A PyTorch checkpoint under a .safetensors name would otherwise be reported as a
             // header length of billions; say what the file is.
             if (prefix[..4].SequenceEqual("PK\x03\x04"u8))
-                throw UserFile.Fail(path, "this is a PyTorch checkpoint (a torch.save zip archive), not safetensors; name it .pth (Dfer reads checkpoints too) or convert it with dfer convert");
+                throw UserFile.Fail(path,
+                    "this is a PyTorch checkpoint (a torch.save zip archive), not safetensors; name it .pth (Dfer "
+                    + "reads checkpoints too) or convert it with dfer convert");
             if (prefix[0] == 0x80 && prefix[1] is >= 2 and <= 5 && !(fileLength >= 9 && prefix[8] == (byte)'{'))
-                throw UserFile.Fail(path, "this is a PyTorch checkpoint (a legacy torch.save pickle), not safetensors; name it .pth (Dfer reads checkpoints too) or convert it with dfer convert");
+                throw UserFile.Fail(path,
+                    "this is a PyTorch checkpoint (a legacy torch.save pickle), not safetensors; name it .pth (Dfer "
+                    + "reads checkpoints too) or convert it with dfer convert");
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
             if (headerLength > (ulong)(fileLength - 8))
-                throw UserFile.Fail(path, $"header length {headerLength} runs past the end of the file ({fileLength} bytes); the file is truncated or not safetensors");
+                throw UserFile.Fail(path,
+                    $"header length {headerLength} runs past the end of the file ({fileLength} bytes); the file is "
+                    + "truncated or not safetensors");
             if (headerLength > SafetensorsHeader.MaxHeaderBytes)
-                throw UserFile.Fail(path, $"header length {headerLength} exceeds the {SafetensorsHeader.MaxHeaderBytes}-byte limit; not a safetensors file");
+                throw UserFile.Fail(path,
+                    $"header length {headerLength} exceeds the {SafetensorsHeader.MaxHeaderBytes}-byte limit; not a "
+                    + "safetensors file");
 
             var header = new byte[headerLength];
             stream.ReadExactly(header);
@@ -147,7 +157,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
                                              || !own.Shape.AsSpan().SequenceEqual(e.Shape))))
             throw new ArgumentException($"{e} is not an entry of {Path}", nameof(e));
         if (e.ByteLength > int.MaxValue)
-            throw UserFile.Fail(Path, $"tensor {SafeText.Quote(e.Name)} is {e.ByteLength} bytes; Dfer reads tensors of at most {int.MaxValue} bytes");
+            throw UserFile.Fail(Path,
+                $"tensor {SafeText.Quote(e.Name)} is {e.ByteLength} bytes; Dfer reads tensors of at "
+                + $"most {int.MaxValue} bytes");
         return new ReadOnlySpan<byte>(_data + e.Begin, (int)e.ByteLength);
     }
 
@@ -160,7 +172,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(e);
         if (e.DType is not (DType.F32 or DType.F16 or DType.BF16 or DType.F64))
-            throw UserFile.Fail(Path, $"tensor {SafeText.Quote(e.Name)} has dtype {e.DType.SafetensorsName()}, which cannot be read as float32 (readable: F32, F16, BF16, F64)");
+            throw UserFile.Fail(Path,
+                $"tensor {SafeText.Quote(e.Name)} has dtype {e.DType.SafetensorsName()}, which cannot be read as "
+                + "float32 (readable: F32, F16, BF16, F64)");
         ReadOnlySpan<byte> src = GetBytes(e);
         var dst = new float[CheckedCount(e)];
         switch (e.DType)
@@ -179,7 +193,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(e);
         if (e.DType is not (DType.I64 or DType.I32 or DType.U8 or DType.Bool))
-            throw UserFile.Fail(Path, $"tensor {SafeText.Quote(e.Name)} has dtype {e.DType.SafetensorsName()}, which cannot be read as int64 (readable: I64, I32, U8, BOOL)");
+            throw UserFile.Fail(Path,
+                $"tensor {SafeText.Quote(e.Name)} has dtype {e.DType.SafetensorsName()}, which cannot be read as int64 "
+                + "(readable: I64, I32, U8, BOOL)");
         ReadOnlySpan<byte> src = GetBytes(e);
         var dst = new long[CheckedCount(e)];
         switch (e.DType)
@@ -205,7 +221,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         long count = e.ElementCount;
         if (count > Array.MaxLength)
-            throw UserFile.Fail(Path, $"tensor {SafeText.Quote(e.Name)} has {count} elements, more than an array can hold");
+            throw UserFile.Fail(Path,
+                $"tensor {SafeText.Quote(e.Name)} has {count} elements, more than an array can hold");
         return (int)count;
     }
 }

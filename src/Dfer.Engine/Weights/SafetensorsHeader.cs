@@ -27,7 +27,8 @@ internal static class SafetensorsHeader
         // JsonDocument checks UTF-8 only lazily, when a string is read, and then throws
         // InvalidOperationException; check up front to report it properly.
         if (!Utf8.IsValid(json.Span))
-            throw UserFile.Fail(path, $"header is not valid UTF-8 (first bad byte at header offset {FirstInvalidUtf8(json.Span)})");
+            throw UserFile.Fail(path,
+                $"header is not valid UTF-8 (first bad byte at header offset {FirstInvalidUtf8(json.Span)})");
 
         JsonDocument doc;
         try
@@ -48,7 +49,8 @@ internal static class SafetensorsHeader
             catch (InvalidOperationException ex)
             {
                 // Escapes such as "\udc00" pass the parser but cannot be decoded into a string.
-                throw UserFile.Fail(path, $"header holds a string that is not valid Unicode: {UserFile.OneLine(ex.Message)}", ex);
+                throw UserFile.Fail(path,
+                    $"header holds a string that is not valid Unicode: {UserFile.OneLine(ex.Message)}", ex);
             }
         }
     }
@@ -57,7 +59,9 @@ internal static class SafetensorsHeader
         string path, JsonElement root, long dataLength)
     {
         if (root.ValueKind != JsonValueKind.Object)
-            throw UserFile.Fail(path, $"header is a JSON {Kind(root)}, expected an object mapping tensor names to dtype, shape and data_offsets");
+            throw UserFile.Fail(path,
+                $"header is a JSON {Kind(root)}, expected an object mapping tensor names to dtype, shape and "
+                + "data_offsets");
 
         var entries = new List<SafetensorsEntry>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -100,12 +104,15 @@ internal static class SafetensorsHeader
     private static Dictionary<string, string> ParseMetadata(string path, JsonElement value)
     {
         if (value.ValueKind != JsonValueKind.Object)
-            throw UserFile.Fail(path, $"\"{MetadataKey}\" is a JSON {Kind(value)}, expected an object mapping strings to strings");
+            throw UserFile.Fail(path,
+                $"\"{MetadataKey}\" is a JSON {Kind(value)}, expected an object mapping strings to strings");
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (JsonProperty prop in value.EnumerateObject())
         {
             if (prop.Value.ValueKind != JsonValueKind.String)
-                throw UserFile.Fail(path, $"\"{MetadataKey}\" value for key {SafeText.Quote(prop.Name)} is a JSON {Kind(prop.Value)}, expected a string");
+                throw UserFile.Fail(path,
+                    $"\"{MetadataKey}\" value for key {SafeText.Quote(prop.Name)} is a JSON {Kind(prop.Value)}, "
+                    + "expected a string");
             if (!metadata.TryAdd(prop.Name, prop.Value.GetString()!))
                 throw UserFile.Fail(path, $"duplicate key {SafeText.Quote(prop.Name)} in \"{MetadataKey}\"");
         }
@@ -116,18 +123,23 @@ internal static class SafetensorsHeader
     {
         string tensor = $"tensor {SafeText.Quote(name)}";
         if (value.ValueKind != JsonValueKind.Object)
-            throw UserFile.Fail(path, $"{tensor} is a JSON {Kind(value)}, expected an object with dtype, shape and data_offsets");
+            throw UserFile.Fail(path,
+                $"{tensor} is a JSON {Kind(value)}, expected an object with dtype, shape and data_offsets");
 
         JsonElement dtypeElement = Field(path, tensor, value, "dtype");
         if (dtypeElement.ValueKind != JsonValueKind.String)
-            throw UserFile.Fail(path, $"{tensor}: \"dtype\" is a JSON {Kind(dtypeElement)}, expected a string such as \"F32\"");
+            throw UserFile.Fail(path,
+                $"{tensor}: \"dtype\" is a JSON {Kind(dtypeElement)}, expected a string such as \"F32\"");
         string dtypeName = dtypeElement.GetString()!;
         DType dtype = ParseDType(dtypeName)
-            ?? throw UserFile.Fail(path, $"{tensor} has dtype {SafeText.Quote(dtypeName)}, which Dfer does not support (supported: {SupportedDTypes})");
+            ?? throw UserFile.Fail(path,
+            $"{tensor} has dtype {SafeText.Quote(dtypeName)}, which Dfer does not support "
+            + $"(supported: {SupportedDTypes})");
 
         JsonElement shapeElement = Field(path, tensor, value, "shape");
         if (shapeElement.ValueKind != JsonValueKind.Array)
-            throw UserFile.Fail(path, $"{tensor}: \"shape\" is a JSON {Kind(shapeElement)}, expected an array of non-negative integers");
+            throw UserFile.Fail(path,
+                $"{tensor}: \"shape\" is a JSON {Kind(shapeElement)}, expected an array of non-negative integers");
         int rank = shapeElement.GetArrayLength();
         if (rank > CheckpointLimits.MaxRank)
             throw UserFile.Fail(path, $"{tensor} has {rank} dimensions; Dfer reads at most {CheckpointLimits.MaxRank}");
@@ -136,18 +148,22 @@ internal static class SafetensorsHeader
         foreach (JsonElement dim in shapeElement.EnumerateArray())
         {
             if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out long d) || d < 0)
-                throw UserFile.Fail(path, $"{tensor}: shape dimension {axis} is {Raw(dim)}; dimensions must be non-negative integers");
+                throw UserFile.Fail(path,
+                    $"{tensor}: shape dimension {axis} is {Raw(dim)}; dimensions must be non-negative integers");
             shape[axis++] = d;
         }
 
         JsonElement offsetsElement = Field(path, tensor, value, "data_offsets");
         if (offsetsElement.ValueKind != JsonValueKind.Array || offsetsElement.GetArrayLength() != 2
             || !NonNegative(offsetsElement[0], out long begin) || !NonNegative(offsetsElement[1], out long end))
-            throw UserFile.Fail(path, $"{tensor}: \"data_offsets\" is {Raw(offsetsElement)}, expected [begin, end] with non-negative integers");
+            throw UserFile.Fail(path,
+                $"{tensor}: \"data_offsets\" is {Raw(offsetsElement)}, expected [begin, end] with non-negative "
+                + "integers");
         if (end < begin)
             throw UserFile.Fail(path, $"{tensor} data_offsets [{begin}, {end}) end before they begin");
         if (end > dataLength)
-            throw UserFile.Fail(path, $"{tensor} data [{begin}, {end}) reaches past the end of the data section ({dataLength} bytes)");
+            throw UserFile.Fail(path,
+                $"{tensor} data [{begin}, {end}) reaches past the end of the data section ({dataLength} bytes)");
 
         long count;
         long expected;
@@ -163,7 +179,8 @@ internal static class SafetensorsHeader
         }
         if (expected != end - begin)
             throw UserFile.Fail(path,
-                $"{tensor} ({dtype.SafetensorsName()} {FormatShape(shape)}) needs {expected} bytes but its data_offsets [{begin}, {end}) span {end - begin} bytes");
+                $"{tensor} ({dtype.SafetensorsName()} {FormatShape(shape)}) needs {expected} bytes but its "
+                + $"data_offsets [{begin}, {end}) span {end - begin} bytes");
 
         return new SafetensorsEntry(name, dtype, shape, begin, end);
     }
@@ -181,7 +198,8 @@ internal static class SafetensorsHeader
         {
             if (furthest is not null && e.Begin < furthest.End)
                 throw UserFile.Fail(path,
-                    $"tensors {SafeText.Quote(furthest.Name)} [{furthest.Begin}, {furthest.End}) and {SafeText.Quote(e.Name)} [{e.Begin}, {e.End}) overlap");
+                    $"tensors {SafeText.Quote(furthest.Name)} [{furthest.Begin}, {furthest.End}) "
+                    + $"and {SafeText.Quote(e.Name)} [{e.Begin}, {e.End}) overlap");
             if (furthest is null || e.End > furthest.End) furthest = e;
         }
     }
@@ -200,7 +218,8 @@ internal static class SafetensorsHeader
     private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
     {
         int offset = 0;
-        while (offset < bytes.Length && Rune.DecodeFromUtf8(bytes[offset..], out _, out int consumed) == OperationStatus.Done)
+        while (offset < bytes.Length
+            && Rune.DecodeFromUtf8(bytes[offset..], out _, out int consumed) == OperationStatus.Done)
             offset += consumed;
         return offset;
     }

@@ -89,13 +89,16 @@ public static class SafetensorsWriter
             long count = 1;
             foreach (long d in t.Shape)
             {
-                if (d < 0) throw new ArgumentException($"tensor '{t.Name}' has a negative dimension in {SafetensorsHeader.FormatShape(t.Shape)}");
+                if (d < 0)
+                    throw new ArgumentException(
+                        $"tensor '{t.Name}' has a negative dimension in {SafetensorsHeader.FormatShape(t.Shape)}");
                 count = checked(count * d);
             }
             long expected = checked(count * t.DType.Size());
             if (t.ByteLength != expected)
                 throw new ArgumentException(
-                    $"tensor '{t.Name}' ({t.DType.SafetensorsName()} {SafetensorsHeader.FormatShape(t.Shape)}) needs {expected} bytes of data, got {t.ByteLength}");
+                    $"tensor '{t.Name}' ({t.DType.SafetensorsName()} {SafetensorsHeader.FormatShape(t.Shape)}) "
+                    + $"needs {expected} bytes of data, got {t.ByteLength}");
         }
     }
 

@@ -2,7 +2,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Weights;
 
-/// <summary>One named tensor of a state dict, widened to float32 (int64 counters are converted too; none are used for compute).</summary>
+/// <summary>One named tensor of a state dict, widened to float32 (int64 counters are converted too; none are used for
+/// compute).</summary>
 public sealed record StateTensor(string Name, DType DType, long[] Shape, float[] Data)
 {
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
@@ -31,7 +32,8 @@ public sealed class StateDict
     public void Add(string name, DType dtype, long[] shape, float[] data)
     {
         if (!_tensors.TryAdd(name, new StateTensor(name, dtype, shape, data)))
-            throw DferException.ForFile(Source, $"tensor {SafeText.Quote(name)} appears twice (once with and once without the 'module.' prefix?)");
+            throw DferException.ForFile(Source,
+                $"tensor {SafeText.Quote(name)} appears twice (once with and once without the 'module.' prefix?)");
     }
 
     /// <summary>
@@ -44,7 +46,8 @@ public sealed class StateDict
     /// <see cref="TorchCheckpoint.ReadStateDict"/>); null to detect it.</param>
     public static StateDict Load(string path, string? key = null)
     {
-        if (!File.Exists(path)) throw DferException.ForFile(path, Directory.Exists(path) ? "is a directory, not a file" : "no such file");
+        if (!File.Exists(path))
+            throw DferException.ForFile(path, Directory.Exists(path) ? "is a directory, not a file" : "no such file");
         string ext = Path.GetExtension(path).ToLowerInvariant();
         // A .safetensors file is read as one even when damaged, so that its errors say what is wrong
         // with it; only other files are sniffed.
@@ -53,12 +56,15 @@ public sealed class StateDict
         if (ext != ".safetensors" && !LooksLikeSafetensors(path))
             throw DferException.ForFile(path, "is neither a PyTorch checkpoint (torch.save) nor a safetensors file");
         if (key is not null)
-            throw DferException.ForFile(path, $"is a safetensors file, which holds one flat state dict; --key {key} applies to PyTorch checkpoints only");
+            throw DferException.ForFile(path,
+                $"is a safetensors file, which holds one flat state dict; --key {key} applies to PyTorch checkpoints "
+                + "only");
         using var file = SafetensorsFile.Open(path);
         var sd = new StateDict(path);
         foreach (var e in file.Entries)
         {
-            float[] data = e.DType == DType.I64 ? file.ReadInt64(e).Select(v => (float)v).ToArray() : file.ReadFloat32(e);
+            float[] data = e.DType == DType.I64 ? file.ReadInt64(e).Select(v => (float)v).ToArray()
+                : file.ReadFloat32(e);
             sd.Add(StripPrefix(e.Name), e.DType, e.Shape, data);
         }
         return sd;
@@ -110,7 +116,8 @@ public sealed class StateDict
     }
 
     /// <summary>The name without DataParallel's <c>module.</c> prefix.</summary>
-    public static string StripPrefix(string name) => name.StartsWith("module.", StringComparison.Ordinal) ? name["module.".Length..] : name;
+    public static string StripPrefix(string name)
+        => name.StartsWith("module.", StringComparison.Ordinal) ? name["module.".Length..] : name;
 
     /// <summary>
     /// Checks names and shapes against what a model expects and throws one message listing every
@@ -120,24 +127,30 @@ public sealed class StateDict
     {
         var want = expected.ToDictionary(e => e.Name, e => e.Shape);
         var missing = expected.Where(e => !_tensors.ContainsKey(e.Name)).Select(e => e.Name).ToList();
-        var unexpected = _tensors.Keys.Where(k => !want.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).Select(k => SafeText.Quote(k)).ToList();
+        var unexpected = _tensors.Keys.Where(k => !want.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal)
+            .Select(k => SafeText.Quote(k)).ToList();
         var wrong = expected.Where(e => _tensors.TryGetValue(e.Name, out var t) && !t.Shape.SequenceEqual(e.Shape))
-            .Select(e => $"'{e.Name}' is {_tensors[e.Name].ShapeText}, expected [{string.Join(", ", e.Shape)}]").ToList();
+            .Select(e => $"'{e.Name}' is {_tensors[e.Name].ShapeText}, expected [{string.Join(", ", e.Shape)}]")
+            .ToList();
         var problems = new List<string>();
         if (missing.Count > 0) problems.Add($"missing {missing.Count} of {expected.Count} keys ({List(missing)})");
         if (unexpected.Count > 0) problems.Add($"{unexpected.Count} unexpected keys ({List(unexpected)})");
         if (wrong.Count > 0) problems.Add($"{wrong.Count} wrong shapes ({List(wrong)})");
         if (problems.Count > 0)
         {
-            string hint = missing.Count == expected.Count ? $"these are not {model} weights: " : $"not a valid {model} state dict: ";
+            string hint = missing.Count == expected.Count ? $"these are not {model} weights: "
+                : $"not a valid {model} state dict: ";
             throw DferException.ForFile(Source, hint + string.Join("; ", problems));
         }
         foreach (var t in _tensors.Values)
             foreach (float v in t.Data)
                 if (!float.IsFinite(v))
-                    throw DferException.ForFile(Source, $"tensor {SafeText.Quote(t.Name)} contains {(float.IsNaN(v) ? "NaN" : "Inf")}; the checkpoint is broken (did training diverge?)");
+                    throw DferException.ForFile(Source,
+                        $"tensor {SafeText.Quote(t.Name)} contains {(float.IsNaN(v) ? "NaN" : "Inf")}; the checkpoint "
+                        + "is broken (did training diverge?)");
     }
 
     private static string List(List<string> items) =>
-        items.Count <= 4 ? string.Join(", ", items) : string.Join(", ", items.Take(4)) + $", and {items.Count - 4} more";
+        items.Count <= 4 ? string.Join(", ", items) : string.Join(", ", items.Take(4))
+        + $", and {items.Count - 4} more";
 }

@@ -13,12 +13,15 @@ namespace Dfer.Cli.Commands;
 /// </summary>
 internal static class ClipInferCommand
 {
-    /// <summary>Loads the model, scores <paramref name="inputs"/> in batches, prints the results and disposes the model.</summary>
-    /// <param name="dataset">The dataset options, which must all be unset (they belong to <see cref="DatasetInferCommand"/>).</param>
+    /// <summary>Loads the model, scores <paramref name="inputs"/> in batches, prints the results and disposes the
+    /// model.</summary>
+    /// <param name="dataset">The dataset options, which must all be unset (they belong to
+    /// <see cref="DatasetInferCommand"/>).</param>
     public static int Run(ScoringOptions scoring, string[] inputs, DatasetOptions dataset, CliConsole console)
     {
         if (inputs.Length == 0)
-            throw new DferException("nothing to score: give INPUT files (.npy, frame folders, videos) or --dataset DIR|CSV");
+            throw new DferException(
+                "nothing to score: give INPUT files (.npy, frame folders, videos) or --dataset DIR|CSV");
         dataset.CheckUnused();
         SharedOptions.CheckJitter(ModelRegistry.Get(scoring.Model), scoring.JitterSeed);
 

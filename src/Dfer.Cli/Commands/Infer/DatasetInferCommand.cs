@@ -24,7 +24,8 @@ internal static class DatasetInferCommand
         using LoadedModel loaded = scoring.Open(console, InferCommand.GeneratedWeightsNote);
         DatasetOutcome outcome = DatasetRunner.Run(loaded.Session, items, scoring.Batch, scoring.JitterSeed,
             dataset.Output, dataset.Existing, dataset.DecodeThreads,
-            ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key, scoring.JitterSeed, dataset),
+            ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key,
+            scoring.JitterSeed, dataset),
             console);
         return outcome.ExitCode;
     }

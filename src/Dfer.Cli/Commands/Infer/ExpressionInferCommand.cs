@@ -28,37 +28,46 @@ internal static class ExpressionInferCommand
     {
         private readonly Option<string?> _timeline = new("--timeline")
         {
-            Description = "With --model expression: plot the seven probabilities over time and the face-found mask to this .svg or .png (one input)",
+            Description = "With --model expression: plot the seven probabilities over time and the face-found mask to "
+                + "this .svg or .png (one input)",
             HelpName = "FILE",
         };
         private readonly Option<string?> _overlay = new("--overlay")
         {
-            Description = "With --model expression: write the video with the face box and label drawn to this .mp4 (one input; needs ffmpeg)",
+            Description = "With --model expression: write the video with the face box and label drawn to this .mp4 "
+                + "(one input; needs ffmpeg)",
             HelpName = "FILE",
         };
-        private readonly Option<int> _window = NumberOptions.Int("--window", new ExpressionOptions().Window, 1, Limits.MaxWindow);
+        private readonly Option<int> _window =
+            NumberOptions.Int("--window", new ExpressionOptions().Window, 1, Limits.MaxWindow);
         private readonly Option<bool> _frames = new("--frames")
         {
             Description = "With --model expression and --format table: also print one row per frame",
         };
-        private readonly Option<int> _detectorSize = NumberOptions.Int("--detector-size", new ExpressionOptions().DetectorSize,
-            Limits.MinDetectorSize, Limits.MaxDetectorSize, check: size => size % 32 == 0 ? null : "not a multiple of 32");
+        private readonly Option<int> _detectorSize = NumberOptions.Int("--detector-size",
+            new ExpressionOptions().DetectorSize, Limits.MinDetectorSize, Limits.MaxDetectorSize,
+            check: size => size % 32 == 0 ? null : "not a multiple of 32");
 
         /// <summary>The expression-only options, in the order help lists them.</summary>
         private Option[] Options => [_timeline, _overlay, _window, _frames, _detectorSize];
 
         public void AddTo(Command command)
         {
-            _window.Description = $"With --model expression: frames in the sliding window of the confidence-weighted temporal mean (1: per frame; at most {Limits.MaxWindow})";
-            _detectorSize.Description = $"With --model expression: the face detector's input size in pixels, a multiple of 32 from {Limits.MinDetectorSize} to {Limits.MaxDetectorSize} (larger finds smaller faces)";
+            _window.Description = $"With --model expression: frames in the sliding window of the confidence-weighted "
+                + $"temporal mean (1: per frame; at most {Limits.MaxWindow})";
+            _detectorSize.Description = $"With --model expression: the face detector's input size in pixels, a "
+                + $"multiple of 32 from {Limits.MinDetectorSize} to {Limits.MaxDetectorSize} (larger finds smaller "
+                + "faces)";
             _detectorSize.HelpName = "PIXELS";
             foreach (Option o in Options) command.Options.Add(o);
         }
 
-        public Settings Get(ParseResult parsed) => new(parsed.GetValue(_timeline), parsed.GetValue(_overlay), parsed.GetValue(_window),
+        public Settings Get(ParseResult parsed)
+            => new(parsed.GetValue(_timeline), parsed.GetValue(_overlay), parsed.GetValue(_window),
             parsed.GetValue(_frames), parsed.GetValue(_detectorSize));
 
-        /// <summary>Refuses the expression-only options when another model runs: any of them given on the command line.</summary>
+        /// <summary>Refuses the expression-only options when another model runs: any of them given on the command
+        /// line.</summary>
         public void CheckUnused(ParseResult parsed)
         {
             foreach (Option option in Options)
@@ -71,8 +80,11 @@ internal static class ExpressionInferCommand
     {
         if (inputs.Length == 0) throw new DferException("nothing to score: give a video, frame folder or image");
         if (scoring.Weights is not null || scoring.Key is not null || scoring.GeneratedWeights)
-            throw new DferException($"--model {ModelName} runs face-api's pretrained weights from {Weights.TfJs.FaceApiPackage.Directory}; --weights, --key and {SharedOptions.GeneratedWeightsOption} do not apply");
-        if (scoring.JitterSeed is not null) throw new DferException($"--jitter-seed does not apply to --model {ModelName}: it scores every frame");
+            throw new DferException(
+                $"--model {ModelName} runs face-api's pretrained weights from {Weights.TfJs.FaceApiPackage.Directory}; "
+                + $"--weights, --key and {SharedOptions.GeneratedWeightsOption} do not apply");
+        if (scoring.JitterSeed is not null)
+            throw new DferException($"--jitter-seed does not apply to --model {ModelName}: it scores every frame");
         if ((s.Timeline is not null || s.Overlay is not null) && inputs.Length != 1)
             throw new DferException("--timeline and --overlay draw one input; give exactly one");
         if (s.Timeline is not null && Path.GetExtension(s.Timeline).ToLowerInvariant() is not (".svg" or ".png"))
@@ -90,17 +102,23 @@ internal static class ExpressionInferCommand
         {
             if (string.IsNullOrWhiteSpace(input))
             {
-                errors.Add((input, "an empty INPUT path (if it came from $(./scripts/make-demo-video.sh), that script failed: see its message above)"));
+                errors.Add((input,
+                    "an empty INPUT path (if it came from $(./scripts/make-demo-video.sh), that script failed: see its "
+                    + "message above)"));
                 continue;
             }
             try
             {
                 var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);
-                console.Progress($"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and scoring expressions on {backend.Name}");
-                var report = pipeline.Run(input, frames) with { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
+                console.Progress(
+                    $"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and "
+                    + $"scoring expressions on {backend.Name}");
+                var report = pipeline.Run(input, frames)
+                    with { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
                 if (report.FramesWithFace == 0)
                 {
-                    errors.Add((input, $"{input}: no face found in any of its {frames.Count} frame{(frames.Count == 1 ? "" : "s")}"));
+                    errors.Add((input,
+                        $"{input}: no face found in any of its {frames.Count} frame{(frames.Count == 1 ? "" : "s")}"));
                     continue;
                 }
                 reports.Add(report);
@@ -127,9 +145,11 @@ internal static class ExpressionInferCommand
         return errors.Count > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
     }
 
-    private static void WriteJson(TextWriter stdout, IBackend backend, List<ExpressionReport> reports, List<(string Input, string Error)> errors) =>
+    private static void WriteJson(TextWriter stdout, IBackend backend, List<ExpressionReport> reports,
+        List<(string Input, string Error)> errors) =>
         Output.WriteJson(stdout, ExpressionJson.From(ModelName, backend.Name, BackendRegistry.PrecisionName(backend),
-            $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: tiny_face_detector_model, face_expression_model", reports, errors),
+            $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: tiny_face_detector_model, "
+            + "face_expression_model", reports, errors),
             DferJson.Default.ExpressionJson);
 
     private static void WriteText(TextWriter stdout, List<ExpressionReport> reports, bool frames, string? timeline)
@@ -138,19 +158,33 @@ internal static class ExpressionInferCommand
         {
             if (frames)
             {
-                var rows = new List<string[]> { new[] { "frame", "face (x,y,w,h)", "label", "p(label)" }.Concat(EmotionClasses.Seven).ToArray() };
+                var rows = new List<string[]>
+                {
+                    new[] { "frame", "face (x,y,w,h)", "label", "p(label)" }.Concat(EmotionClasses.Seven).ToArray()
+                };
                 foreach (var f in r.Frames)
                 {
-                    if (f.Face is not FaceBox b) { rows.Add(new[] { f.Index.ToString(CultureInfo.InvariantCulture), "no face", "-", "-" }.Concat(Enumerable.Repeat("-", 7)).ToArray()); continue; }
-                    string box = string.Create(CultureInfo.InvariantCulture, $"{b.X0:0},{b.Y0:0},{b.Width:0},{b.Height:0}");
-                    rows.Add(new[] { f.Index.ToString(CultureInfo.InvariantCulture), box, f.Label!, Output.Fixed(f.Smoothed!.Max(), 3) }
+                    if (f.Face is not FaceBox b)
+                    {
+                        rows.Add(new[] { f.Index.ToString(CultureInfo.InvariantCulture), "no face", "-", "-" }
+                            .Concat(Enumerable.Repeat("-", 7)).ToArray());
+                        continue;
+                    }
+                    string box = string.Create(CultureInfo.InvariantCulture,
+                        $"{b.X0:0},{b.Y0:0},{b.Width:0},{b.Height:0}");
+                    rows.Add(new[] { f.Index.ToString(CultureInfo.InvariantCulture), box, f.Label!,
+                        Output.Fixed(f.Smoothed!.Max(), 3) }
                         .Concat(f.Smoothed!.Select(v => Output.Fixed(v, 3))).ToArray());
                 }
                 Output.WriteTable(stdout, rows, new HashSet<int>(Enumerable.Range(3, 8)) { 0 });
                 stdout.WriteLine();
             }
-            Output.WriteLine(stdout, $"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face found in {r.FramesWithFace} of {r.Frames.Count} frames");
-            stdout.WriteLine("  " + string.Join("  ", EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k])).OrderByDescending(e => e.p)
+            Output.WriteLine(stdout,
+                $"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face found in {r.FramesWithFace} "
+                + $"of {r.Frames.Count} frames");
+            stdout.WriteLine("  "
+                + string.Join("  ",
+                EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k])).OrderByDescending(e => e.p)
                 .Select(e => $"{e.c} {Output.Fixed(e.p, 2)}")));
             var noFace = r.Frames.Where(f => f.Face is null).Select(f => f.Index).ToList();
             if (noFace.Count > 0) stdout.WriteLine($"  no face in frames {Ranges(noFace)} (not scored)");

@@ -8,9 +8,12 @@ namespace Dfer.Cli.Commands;
 /// (<see cref="InferOptions"/>); after parsing, the parsed <c>--model</c> and <c>--dataset</c> values
 /// pick the mode, which refuses the options of the other modes:
 /// <list type="bullet">
-/// <item><c>--model expression INPUT...</c>: <see cref="ExpressionInferCommand"/>, face-api's detector and expression net.</item>
-/// <item><c>--model m3dfel|ifdd --dataset DIR|CSV</c>: <see cref="DatasetInferCommand"/>, a results row per video.</item>
-/// <item><c>--model m3dfel|ifdd INPUT...</c>: <see cref="ClipInferCommand"/>, .npy clips, frame folders and videos.</item>
+/// <item><c>--model expression INPUT...</c>: <see cref="ExpressionInferCommand"/>, face-api's detector and expression
+/// net.</item>
+/// <item><c>--model m3dfel|ifdd --dataset DIR|CSV</c>: <see cref="DatasetInferCommand"/>, a results row per
+/// video.</item>
+/// <item><c>--model m3dfel|ifdd INPUT...</c>: <see cref="ClipInferCommand"/>, .npy clips, frame folders and
+/// videos.</item>
 /// </list>
 /// </summary>
 internal static class InferCommand
@@ -21,7 +24,10 @@ internal static class InferCommand
     public static Command Create(CliConsole console)
     {
         var options = new InferOptions();
-        var command = new Command("infer", "Score face videos: the 7 emotion logits and probabilities of every clip, frame folder or video (--model expression: face-api's pretrained face detector and expression net on any video, frame folder or image)");
+        var command = new Command("infer",
+            "Score face videos: the 7 emotion logits and probabilities of every clip, frame folder or video (--model "
+            + "expression: face-api's pretrained face detector and expression net on any video, frame folder or "
+            + "image)");
         options.AddTo(command);
         command.SetAction(parsed => Run(options, parsed, console));
         return command;
@@ -37,7 +43,9 @@ internal static class InferCommand
         {
             DatasetOptions unused = options.Dataset.Get(parsed);
             if (unused.Source is not null)
-                throw new DferException($"--dataset does not apply to --model {ExpressionInferCommand.ModelName}; give the videos as INPUT");
+                throw new DferException(
+                    $"--dataset does not apply to --model {ExpressionInferCommand.ModelName}; give the videos as "
+                    + "INPUT");
             unused.CheckUnused();
             return ExpressionInferCommand.Run(scoring, inputs, options.Expression.Get(parsed), console);
         }

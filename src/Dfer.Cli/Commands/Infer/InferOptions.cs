@@ -17,7 +17,8 @@ internal sealed class InferOptions
     public DatasetOptions.Parser Dataset { get; } = new(required: false,
         "Results file of a --dataset run, one row per video: .jsonl or .csv (default: JSON Lines on stdout)");
 
-    /// <summary>--timeline, --overlay, --window, --frames, --detector-size (<see cref="ExpressionInferCommand"/>).</summary>
+    /// <summary>--timeline, --overlay, --window, --frames, --detector-size
+    /// (<see cref="ExpressionInferCommand"/>).</summary>
     public ExpressionInferCommand.Parser Expression { get; } = new();
 
     /// <summary>INPUT...: what the clip and expression modes score.</summary>
@@ -35,7 +36,9 @@ internal sealed class InferOptions
     {
         var inputs = new Argument<string[]>("INPUT")
         {
-            Description = "What to score: .npy clip batches (float32 [B, 16, 3, 112, 112] for m3dfel, [B, 16, 3, 224, 224] for ifdd, or one clip; values in [0, 1]), frame folders (JPEG/PNG frames ordered by the number in their names) or video files (.mp4 .avi .mkv .webm .mov, decoded with FFmpeg)",
+            Description = "What to score: .npy clip batches (float32 [B, 16, 3, 112, 112] for m3dfel, [B, 16, 3, 224, "
+                + "224] for ifdd, or one clip; values in [0, 1]), frame folders (JPEG/PNG frames ordered by the number "
+                + "in their names) or video files (.mp4 .avi .mkv .webm .mov, decoded with FFmpeg)",
             Arity = ArgumentArity.ZeroOrMore,
         };
         // A string argument swallows a mistyped option ("--batchsize 4") as a file name; catch it here
@@ -43,7 +46,8 @@ internal sealed class InferOptions
         inputs.Validators.Add(result =>
         {
             foreach (var token in result.Tokens)
-                if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value) && !Directory.Exists(token.Value))
+                if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value)
+                    && !Directory.Exists(token.Value))
                     result.AddError($"{token.Value}: not an option of 'dfer infer'");
         });
         return inputs;

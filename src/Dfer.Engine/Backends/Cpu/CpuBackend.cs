@@ -23,10 +23,12 @@ public sealed class CpuBackend : IBackend, IOpRunner
 
     public bool Supports(OpKind kind) => SupportsKind(kind);
 
-    /// <summary>Whether the CPU backend has a kernel for <paramref name="kind"/>: every registered kind declares one.</summary>
+    /// <summary>Whether the CPU backend has a kernel for <paramref name="kind"/>: every registered kind declares
+    /// one.</summary>
     public static bool SupportsKind(OpKind kind) => OpRegistry.All.Contains(kind);
 
-    public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)
+    public unsafe GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard,
+        float sentinel)
     {
         int[] outShape = op.OutputShape(shapes);
         long n = Tensor.ElementCountOf(outShape);
@@ -87,7 +89,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
                 if (Timer != null)
                 {
                     long now = Stopwatch.GetTimestamp();
-                    Timer(node, node.Inputs.Select(v => _plan.Shapes[v]).ToArray(), (now - start) * 1000.0 / Stopwatch.Frequency);
+                    Timer(node, node.Inputs.Select(v => _plan.Shapes[v]).ToArray(),
+                        (now - start) * 1000.0 / Stopwatch.Frequency);
                     start = Stopwatch.GetTimestamp();
                 }
             }

@@ -72,7 +72,8 @@ internal sealed class CpuPlan : IDisposable
                 }
             }
         }
-        long planned = slots.Sum(slot => Tensor.ElementCountOf(slot.Shape.Zip(slot.Halo, (d, h) => d + 2 * h).ToArray()) * sizeof(float));
+        long planned = slots.Sum(
+            slot => Tensor.ElementCountOf(slot.Shape.Zip(slot.Halo, (d, h) => d + 2 * h).ToArray()) * sizeof(float));
         NativeBuffer.CheckBudget(planned);
 
         var tensors = new Tensor[slots.Count];
@@ -92,7 +93,8 @@ internal sealed class CpuPlan : IDisposable
         Values = new Tensor[count];
         Values[Graph.Input] = tensors[slotOf[Graph.Input]];
         foreach (var n in nodes)
-            Values[n.Output] = root[n.Output] != n.Output ? Values[root[n.Output]].Reshape(Shapes[n.Output]) : tensors[slotOf[n.Output]];
+            Values[n.Output] = root[n.Output] != n.Output ? Values[root[n.Output]].Reshape(Shapes[n.Output])
+                : tensors[slotOf[n.Output]];
     }
 
     public int[] InputShape { get; }

@@ -23,12 +23,14 @@ public sealed class CudaBackend : IBackend, IOpRunner
     private readonly IlgpuBackend _executor;
     private readonly Conv3dCudaVariant? _conv3d;
 
-    /// <summary>Opens the first NVIDIA GPU; <see cref="DferException"/> with the reason when it or the kernels are missing.</summary>
+    /// <summary>Opens the first NVIDIA GPU; <see cref="DferException"/> with the reason when it or the kernels are
+    /// missing.</summary>
     public CudaBackend(Precision precision = Precision.Fp32) : this(precision, null) { }
 
     /// <summary>
-    /// As the public constructor, with every conv3d pinned to <paramref name="conv3d"/> (tests and the workbench compare
-    /// variants) and the device's other pins and modes from <paramref name="variants"/> (null: the environment's).
+    /// As the public constructor, with every conv3d pinned to <paramref name="conv3d"/> (tests and the workbench
+    /// compare variants) and the device's other pins and modes from <paramref name="variants"/> (null: the
+    /// environment's).
     /// </summary>
     internal CudaBackend(Precision precision, Conv3dCudaVariant? conv3d, CudaVariants? variants = null)
     {
@@ -45,7 +47,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
             throw;
         }
         _conv3d = conv3d;
-        _executor = new IlgpuBackend(ilgpu, Name, $"{_cuda.Description}, {precision.Name()}", op => Resolve(_cuda, op, precision, conv3d), SupportsKind);
+        _executor = new IlgpuBackend(ilgpu, Name, $"{_cuda.Description}, {precision.Name()}",
+            op => Resolve(_cuda, op, precision, conv3d), SupportsKind);
     }
 
     /// <summary>
@@ -87,7 +90,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
     /// reader (<see cref="PooledConvolutions"/>) and its pool are one step, and a reshape is an alias. Also the
     /// bytes per element of every value (2 for a <see cref="Store16"/> value, else 4).
     /// </summary>
-    internal static (List<CudaStep> Steps, int[] ElementBytes) Lower(CudaDevice cuda, Graph graph, Precision precision, Conv3dCudaVariant? conv3d)
+    internal static (List<CudaStep> Steps, int[] ElementBytes) Lower(CudaDevice cuda, Graph graph, Precision precision,
+        Conv3dCudaVariant? conv3d)
     {
         bool[] store = Store16(graph, precision);
         Dictionary<Node, Node> pooled = PooledConvolutions(graph);
@@ -100,7 +104,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
                 if (fusedConvs.Contains(node)) continue;
                 if (pooled.TryGetValue(node, out Node? conv))
                 {
-                    steps.Add(new CudaStep(conv, Conv3d(cuda, conv, store, precision, conv3d, pooled: true), conv.Inputs, node.Output));
+                    steps.Add(new CudaStep(conv, Conv3d(cuda, conv, store, precision, conv3d, pooled: true),
+                        conv.Inputs, node.Output));
                     continue;
                 }
                 IIlgpuKernel? kernel = node.Op.Kind.IsAlias ? null
@@ -117,7 +122,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
         return (steps, store.Select(half => half ? 2 : 4).ToArray());
     }
 
-    private static Conv3dCuda Conv3d(CudaDevice cuda, Node node, bool[] store, Precision precision, Conv3dCudaVariant? variant, bool pooled) =>
+    private static Conv3dCuda Conv3d(CudaDevice cuda, Node node, bool[] store, Precision precision,
+        Conv3dCudaVariant? variant, bool pooled) =>
         new(cuda, (Conv3dOp)node.Op, precision, variant, new Conv3dStorage(
             store[node.Inputs[0]], node.Inputs.Length > 1 && store[node.Inputs[1]], store[node.Output]), pooled);
 
@@ -134,7 +140,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
         op is Conv3dOp c && conv3d is not null ? new Conv3dCuda(cuda, c, precision, conv3d)
             : op.Kind.Cuda(cuda, op, precision) ?? IlgpuBackend.Resolve(cuda.Ilgpu, op);
 
-    /// <summary>Whether <paramref name="kind"/> runs a native kernel (true, for shapes within its limits) or ILGPU's on the same GPU (false).</summary>
+    /// <summary>Whether <paramref name="kind"/> runs a native kernel (true, for shapes within its limits) or ILGPU's on
+    /// the same GPU (false).</summary>
     public static bool Native(OpKind kind) => kind.HasNativeCuda;
 
     /// <summary>Every op runs on this backend: natively or through ILGPU on the same context.</summary>
@@ -142,7 +149,8 @@ public sealed class CudaBackend : IBackend, IOpRunner
 
     public bool Supports(OpKind kind) => _executor.Supports(kind);
 
-    public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel) =>
+    public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard,
+        float sentinel) =>
         _executor.RunGuarded(op, inputs, shapes, guard, sentinel);
 
     public IExecutable Compile(Graph graph)

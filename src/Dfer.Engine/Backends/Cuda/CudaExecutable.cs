@@ -26,7 +26,8 @@ internal sealed record CudaStep(Node Node, IIlgpuKernel? Kernel, int[] Inputs, i
 /// activations take half the bytes) and each step's scratch in it, so nothing is allocated after the first run;</item>
 /// <item>page-locked host buffers for the input and the outputs, copied asynchronously on the backend's stream;</item>
 /// <item>a CUDA graph of the whole forward pass, recorded from the stream right after the first (eager) run, which
-/// loads the modules and sets the kernels' attributes, and replayed on every later run: a batch costs one launch.</item>
+/// loads the modules and sets the kernels' attributes, and replayed on every later run: a batch costs one
+/// launch.</item>
 /// </list>
 /// Graphs need every step native (<see cref="ICudaStep"/>): a graph with an ILGPU step runs eagerly, and
 /// <see cref="Execution"/> says why. DFER_CUDA_GRAPHS=0 turns capture off; DFER_CUDA_SYNC=1 does too, and a timed run
@@ -54,7 +55,9 @@ internal sealed class CudaExecutable : IExecutable
             if (s.Kernel is null or ICudaStep) continue;
             // ILGPU kernels see fp32 views: a 16-bit value must never reach one.
             if (s.Inputs.Append(s.Output).FirstOrDefault(v => elementBytes[v] != 4, -1) is int v and >= 0)
-                throw new InvalidOperationException($"{s.Node.Name}: an ILGPU kernel would touch value {v}, which is stored in {elementBytes[v]} bytes per element");
+                throw new InvalidOperationException(
+                    $"{s.Node.Name}: an ILGPU kernel would touch value {v}, which is stored in {elementBytes[v]} bytes "
+                    + "per element");
         }
         _noGraphs = !cuda.Variants.Graphs ? "DFER_CUDA_GRAPHS=0"
             : cuda.SyncEachLaunch ? "DFER_CUDA_SYNC=1 synchronises after each launch"
@@ -68,22 +71,25 @@ internal sealed class CudaExecutable : IExecutable
     /// <summary>How the last run executed, in words: replayed from a CUDA graph, or eager and why.</summary>
     public string? Execution { get; private set; }
 
-    public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape) => Submit(input, shape).Wait();
+    public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape)
+        => Submit(input, shape).Wait();
 
     public bool Pipelined => true;
 
     /// <summary>
-    /// Queues a run in the next of the shape's two slots and returns at once. The input is staged into the slot's pinned
-    /// buffer and uploaded on the copy stream while the run before (the other slot's) still computes; the compute stream
-    /// waits for that upload only, and runs the two in order, so they share one arena. The run before in the same slot is
-    /// collected first (its outputs stay in its <see cref="PendingRun"/>), which frees the slot's buffers.
+    /// Queues a run in the next of the shape's two slots and returns at once. The input is staged into the slot's
+    /// pinned buffer and uploaded on the copy stream while the run before (the other slot's) still computes; the
+    /// compute stream waits for that upload only, and runs the two in order, so they share one arena. The run before in
+    /// the same slot is collected first (its outputs stay in its <see cref="PendingRun"/>), which frees the slot's
+    /// buffers.
     /// </summary>
     public PendingRun Submit(ReadOnlySpan<float> input, int[] shape)
     {
         ShapePlan plan = PlanFor(shape);
         long inputCount = Tensor.ElementCountOf(shape);
         if (input.Length != inputCount)
-            throw new ArgumentException($"input has {input.Length} values, shape {Tensor.FormatShape(shape)} needs {inputCount}");
+            throw new ArgumentException(
+                $"input has {input.Length} values, shape {Tensor.FormatShape(shape)} needs {inputCount}");
         Slot slot = plan.Slots[plan.Next];
         plan.Next ^= 1;
         // A failure of that run stays with it (its caller sees it when it waits); this run goes on.
@@ -134,7 +140,8 @@ internal sealed class CudaExecutable : IExecutable
             _cuda.Synchronize(slot.Done);
             var results = new Dictionary<string, float[]>();
             Span<float> all = slot.OutputHost.Floats(at / 4);
-            foreach (var (name, offset, count) in placed) results[name] = all.Slice((int)(offset / 4), (int)count).ToArray();
+            foreach (var (name, offset, count) in placed)
+                results[name] = all.Slice((int)(offset / 4), (int)count).ToArray();
             return results;
         });
         slot.Pending = pending;
@@ -142,9 +149,9 @@ internal sealed class CudaExecutable : IExecutable
     }
 
     /// <summary>
-    /// Copies the input into the slot's pinned buffer and on to its device input on the copy stream, in slices: a slice is
-    /// copied by all cores, then its DMA is queued and runs while the next slice is copied (a batch of 128 M3DFEL clips is
-    /// 308 MB; one thread copying it would take longer than the forward pass).
+    /// Copies the input into the slot's pinned buffer and on to its device input on the copy stream, in slices: a slice
+    /// is copied by all cores, then its DMA is queued and runs while the next slice is copied (a batch of 128 M3DFEL
+    /// clips is 308 MB; one thread copying it would take longer than the forward pass).
     /// </summary>
     private unsafe void Upload(ReadOnlySpan<float> input, Slot slot)
     {
@@ -159,7 +166,8 @@ internal sealed class CudaExecutable : IExecutable
             {
                 long length = Math.Min(Slice, bytes - at), begin = at;
                 int parts = (int)((length + Part - 1) / Part);
-                if (parts == 1) Buffer.MemoryCopy((void*)(src + (nint)begin), (void*)(host + (nint)begin), length, length);
+                if (parts == 1)
+                    Buffer.MemoryCopy((void*)(src + (nint)begin), (void*)(host + (nint)begin), length, length);
                 else
                     Parallel.For(0, parts, p =>
                     {
@@ -171,7 +179,8 @@ internal sealed class CudaExecutable : IExecutable
         }
     }
 
-    /// <summary>Queues every step on the device (native steps on the backend's stream, ILGPU ones on the legacy stream).</summary>
+    /// <summary>Queues every step on the device (native steps on the backend's stream, ILGPU ones on the legacy
+    /// stream).</summary>
     private void Enqueue(ShapePlan plan, Slot slot)
     {
         for (int i = 0; i < _steps.Length; i++) EnqueueStep(plan, slot, i);
@@ -241,8 +250,8 @@ internal sealed class CudaExecutable : IExecutable
     }
 
     /// <summary>
-    /// One of a shape's two slots: the device input and pinned buffers of a run in flight, the graph that reads that input,
-    /// and the events that order the upload before the compute and tell the host when the outputs are in.
+    /// One of a shape's two slots: the device input and pinned buffers of a run in flight, the graph that reads that
+    /// input, and the events that order the upload before the compute and tell the host when the outputs are in.
     /// </summary>
     private sealed class Slot : IDisposable
     {
@@ -283,7 +292,8 @@ internal sealed class CudaExecutable : IExecutable
         }
     }
 
-    /// <summary>The arena (every value but the input, and the steps' scratch) and the two slots of one input shape.</summary>
+    /// <summary>The arena (every value but the input, and the steps' scratch) and the two slots of one input
+    /// shape.</summary>
     private sealed class ShapePlan : IDisposable
     {
         private readonly MemoryBuffer1D<float, Stride1D.Dense> _arena;
@@ -295,10 +305,13 @@ internal sealed class CudaExecutable : IExecutable
             Shapes = owner._graph.InferShapes(inputShape);
             int[][] shapes = Shapes;
             var steps = owner._steps.Select(s => new PlanStep(s.Inputs, s.Output,
-                s.Kernel is ICudaStep native ? native.WorkspaceBytes(s.Inputs.Select(v => shapes[v]).ToArray(), shapes[s.Output]) : 0,
+                s.Kernel is ICudaStep native
+                ? native.WorkspaceBytes(s.Inputs.Select(v => shapes[v]).ToArray(), shapes[s.Output]) : 0,
                 s.Alias)).ToArray();
-            // The input lives in its slot, not in the arena (a reshape of it would alias the slot: none of our graphs does).
-            long[] bytes = Shapes.Select((sh, v) => v == Graph.Input ? 0 : owner._elementBytes[v] * Tensor.ElementCountOf(sh)).ToArray();
+            // The input lives in its slot, not in the arena (a reshape of it would alias the slot: none of our graphs
+            // does).
+            long[] bytes = Shapes.Select(
+                (sh, v) => v == Graph.Input ? 0 : owner._elementBytes[v] * Tensor.ElementCountOf(sh)).ToArray();
             if (owner._steps.Any(s => s.Alias && s.Inputs[0] == Graph.Input))
                 throw new NotSupportedException("the cuda backend cannot run a graph that reshapes its input in place");
             _layout = new BufferPlan(bytes, Graph.Input, steps, owner._graph.Outputs.Values);
@@ -306,7 +319,8 @@ internal sealed class CudaExecutable : IExecutable
             _arena = owner._cuda.Ilgpu.Allocate(_layout.TotalBytes / 4);
             try
             {
-                Slots = [new Slot(owner._cuda, Tensor.ElementCountOf(inputShape), outputBytes), new Slot(owner._cuda, Tensor.ElementCountOf(inputShape), outputBytes)];
+                Slots = [new Slot(owner._cuda, Tensor.ElementCountOf(inputShape), outputBytes),
+                    new Slot(owner._cuda, Tensor.ElementCountOf(inputShape), outputBytes)];
             }
             catch
             {
@@ -323,13 +337,15 @@ internal sealed class CudaExecutable : IExecutable
         public IntPtr Address(int value, Slot slot) =>
             value == Graph.Input ? slot.Input.NativePtr : _arena.NativePtr + (nint)_layout.Offset(value);
 
-        public IntPtr Workspace(int step) => _layout.WorkspaceOffset(step) is long w and >= 0 ? _arena.NativePtr + (nint)w : IntPtr.Zero;
+        public IntPtr Workspace(int step)
+            => _layout.WorkspaceOffset(step) is long w and >= 0 ? _arena.NativePtr + (nint)w : IntPtr.Zero;
 
         public ArrayView<float> View(int value, Slot slot) => value == Graph.Input
             ? slot.Input.View.SubView(0, Tensor.ElementCountOf(Shapes[value]))
             : _arena.View.SubView(_layout.Offset(value) / 4, Tensor.ElementCountOf(Shapes[value]));
 
-        /// <summary>Collects the runs still in flight (their outputs stay with their <see cref="PendingRun"/>), then frees everything.</summary>
+        /// <summary>Collects the runs still in flight (their outputs stay with their <see cref="PendingRun"/>), then
+        /// frees everything.</summary>
         public void Dispose()
         {
             foreach (Slot slot in Slots)

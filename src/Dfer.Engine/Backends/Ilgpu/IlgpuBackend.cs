@@ -18,7 +18,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     private readonly Func<OpKind, bool> _supports;
     private readonly string? _description;
 
-    /// <summary>Opens <paramref name="target"/>; <paramref name="variants"/> pins kernel variants (tests), by default the environment's.</summary>
+    /// <summary>Opens <paramref name="target"/>; <paramref name="variants"/> pins kernel variants (tests), by default
+    /// the environment's.</summary>
     public IlgpuBackend(IlgpuTarget target, IlgpuVariants? variants = null)
     {
         _device = IlgpuDevice.Open(target, variants);
@@ -32,7 +33,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
     /// native CUDA backend puts its own kernels on ILGPU's CUDA context and keeps ILGPU's for the
     /// rest, so buffers, streams and the buffer plan are shared. The backend owns the device.
     /// </summary>
-    internal IlgpuBackend(IlgpuDevice device, string name, string description, Func<Op, IIlgpuKernel?> resolve, Func<OpKind, bool> supports)
+    internal IlgpuBackend(IlgpuDevice device, string name, string description, Func<Op, IIlgpuKernel?> resolve,
+        Func<OpKind, bool> supports)
     {
         _device = device;
         Name = name;
@@ -49,21 +51,25 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
 
     public bool Supports(OpKind kind) => _supports(kind);
 
-    /// <summary>Whether the ILGPU backend has a kernel for <paramref name="kind"/>: every registered kind declares one.</summary>
+    /// <summary>Whether the ILGPU backend has a kernel for <paramref name="kind"/>: every registered kind declares
+    /// one.</summary>
     public static bool SupportsKind(OpKind kind) => OpRegistry.All.Contains(kind);
 
-    public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)
+    public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard,
+        float sentinel)
     {
         int[] outShape = op.OutputShape(shapes);
         long n = Tensors.Tensor.ElementCountOf(outShape);
-        using var kernel = _resolve(op) ?? throw new NotSupportedException($"{op.Kind.Name} is not supported on {Name}");
+        using var kernel = _resolve(op)
+            ?? throw new NotSupportedException($"{op.Kind.Name} is not supported on {Name}");
         var buffers = inputs.Select(a => _device.Upload(a)).ToList();
         try
         {
             var padded = new float[n + 2 * guard];
             Array.Fill(padded, sentinel);
             using var output = _device.Upload(padded);
-            var views = buffers.Select((b, i) => b.View.SubView(0, inputs[i].Length)).Select(v => (ArrayView<float>)v).ToArray();
+            var views = buffers.Select((b, i) => b.View.SubView(0, inputs[i].Length)).Select(v => (ArrayView<float>)v)
+                .ToArray();
             kernel.Run(_device, views, shapes, output.View.SubView(guard, n), outShape);
             _device.Synchronize();
             return GuardedOutput.FromPadded(output.GetAsArray1D(), guard, sentinel);
@@ -98,7 +104,9 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
             try
             {
                 foreach (var node in graph.Nodes)
-                    kernels.Add(resolve(node) ?? throw new NotSupportedException($"{node.Name}: {node.Op.Kind.Name} has no kernel on this backend"));
+                    kernels.Add(resolve(node)
+                        ?? throw new NotSupportedException(
+                        $"{node.Name}: {node.Op.Kind.Name} has no kernel on this backend"));
             }
             catch
             {
@@ -132,7 +140,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
                     inShapes[j] = plan.Shapes[node.Inputs[j]];
                 }
                 if (!node.Op.Kind.IsAlias)
-                    _kernels[i].Run(_device, views.AsSpan(0, node.Inputs.Length), inShapes, plan.View(node.Output), plan.Shapes[node.Output]);
+                    _kernels[i].Run(_device, views.AsSpan(0, node.Inputs.Length), inShapes, plan.View(node.Output),
+                        plan.Shapes[node.Output]);
                 if (Timer is not null)
                 {
                     _device.Synchronize();
@@ -159,7 +168,8 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
         }
     }
 
-    /// <summary>Every value of the graph for one input shape, at its <see cref="BufferPlan"/> offset in one device arena (fp32 values).</summary>
+    /// <summary>Every value of the graph for one input shape, at its <see cref="BufferPlan"/> offset in one device
+    /// arena (fp32 values).</summary>
     private sealed class Plan : IDisposable
     {
         private readonly MemoryBuffer1D<float, Stride1D.Dense> _arena;

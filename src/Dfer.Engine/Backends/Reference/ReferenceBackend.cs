@@ -13,10 +13,12 @@ public sealed class ReferenceBackend : IBackend
     public string Device => "host, float64 plain loops";
 
     /// <summary>One op in float64: the Reference implementation its kind declares.</summary>
-    public static double[] RunOp(Op op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) => op.Kind.Reference(op, x, shapes);
+    public static double[] RunOp(Op op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes)
+        => op.Kind.Reference(op, x, shapes);
 
     /// <summary>The whole graph in float64; returns each named output.</summary>
-    public static IReadOnlyDictionary<string, double[]> RunGraph(Graph graph, double[] input, int[] shape, NodeTimer? timer = null)
+    public static IReadOnlyDictionary<string, double[]> RunGraph(Graph graph, double[] input, int[] shape,
+        NodeTimer? timer = null)
     {
         var shapes = graph.InferShapes(shape);
         var values = new double[graph.ValueCount][];
@@ -43,7 +45,8 @@ public sealed class ReferenceBackend : IBackend
         {
             var x = new double[input.Length];
             for (int i = 0; i < x.Length; i++) x[i] = input[i];
-            return RunGraph(graph, x, shape, Timer).ToDictionary(kv => kv.Key, kv => kv.Value.Select(v => (float)v).ToArray());
+            return RunGraph(graph, x, shape, Timer)
+                .ToDictionary(kv => kv.Key, kv => kv.Value.Select(v => (float)v).ToArray());
         }
 
         public void Dispose() { }

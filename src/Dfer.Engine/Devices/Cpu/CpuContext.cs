@@ -3,23 +3,28 @@ using Dfer.Tensors;
 
 namespace Dfer.Devices.Cpu;
 
-/// <summary>What a CPU kernel runs with: the thread pool, reusable per-thread scratch memory and the variant pins.</summary>
+/// <summary>What a CPU kernel runs with: the thread pool, reusable per-thread scratch memory and the variant
+/// pins.</summary>
 public sealed class CpuContext : IDisposable
 {
     private readonly NativeBuffer?[] _scratch;
 
-    /// <param name="threads">Worker threads, at most <see cref="CpuThreadPool.MaxThreads"/>; 0 (or less): one per logical core, within that bound.</param>
-    /// <param name="variants">Variant pins for the kernels run here; null: none (<see cref="CpuVariants.Default"/>).</param>
+    /// <param name="threads">Worker threads, at most <see cref="CpuThreadPool.MaxThreads"/>; 0 (or less): one per
+    /// logical core, within that bound.</param>
+    /// <param name="variants">Variant pins for the kernels run here; null: none
+    /// (<see cref="CpuVariants.Default"/>).</param>
     public CpuContext(int threads = 0, CpuVariants? variants = null)
     {
         Variants = variants ?? CpuVariants.Default;
-        Pool = new CpuThreadPool(threads > 0 ? threads : Math.Min(Environment.ProcessorCount, CpuThreadPool.MaxThreads));
+        Pool = new CpuThreadPool(
+            threads > 0 ? threads : Math.Min(Environment.ProcessorCount, CpuThreadPool.MaxThreads));
         _scratch = new NativeBuffer?[Pool.Threads];
     }
 
     public CpuThreadPool Pool { get; }
 
-    /// <summary>The variant pins kernels consult here (the one place the CPU backend's variants are chosen from).</summary>
+    /// <summary>The variant pins kernels consult here (the one place the CPU backend's variants are chosen
+    /// from).</summary>
     public CpuVariants Variants { get; }
     public int Threads => Pool.Threads;
 
@@ -28,10 +33,12 @@ public sealed class CpuContext : IDisposable
         Avx512F.IsSupported ? "AVX-512 (kernels use AVX2+FMA)" :
         Fma.IsSupported && Avx2.IsSupported ? "AVX2+FMA" : "portable (no AVX2/FMA)";
 
-    /// <summary>Whether kernels take their SIMD path here: only with AVX2 and FMA, and not when <see cref="Variants"/> pins the portable one.</summary>
+    /// <summary>Whether kernels take their SIMD path here: only with AVX2 and FMA, and not when <see cref="Variants"/>
+    /// pins the portable one.</summary>
     public bool UseSimd => Variants.UseSimd;
 
-    /// <summary>At least <paramref name="floats"/> floats of scratch owned by <paramref name="thread"/>; grows, never shrinks.</summary>
+    /// <summary>At least <paramref name="floats"/> floats of scratch owned by <paramref name="thread"/>; grows, never
+    /// shrinks.</summary>
     public unsafe float* Scratch(int thread, long floats) => (float*)ScratchBuffer(thread, floats).Pointer;
 
     /// <summary>The buffer behind <see cref="Scratch"/>, for kernels that build tensor views on it.</summary>

@@ -11,12 +11,14 @@ namespace Dfer.Devices.Cpu;
 /// </summary>
 public static class CpuPeak
 {
-    /// <summary>Achievable fp32 GFLOP/s with <paramref name="threads"/> threads (0 when the FMA path is unavailable).</summary>
+    /// <summary>Achievable fp32 GFLOP/s with <paramref name="threads"/> threads (0 when the FMA path is
+    /// unavailable).</summary>
     public static double MeasureGflops(int threads, double seconds = 0.3)
     {
         if (!CpuVariants.SimdSupported) return 0;
         var results = new double[threads];
-        var workers = Enumerable.Range(0, threads).Select(i => new Thread(() => results[i] = RunOne(seconds))).ToArray();
+        var workers = Enumerable.Range(0, threads).Select(i => new Thread(() => results[i] = RunOne(seconds)))
+            .ToArray();
         foreach (var w in workers) w.Start();
         foreach (var w in workers) w.Join();
         return results.Sum();
@@ -69,7 +71,8 @@ public static class CpuPeak
     {
         var m = Vector256.Create(0.999999f);
         var a = Vector256.Create(1e-7f);
-        Vector256<float> c0 = Vector256.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0;
+        Vector256<float> c0 = Vector256.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0,
+            c8 = c0, c9 = c0;
         for (int i = 0; i < n; i++)
         {
             c0 = Fma.MultiplyAdd(c0, m, a); c1 = Fma.MultiplyAdd(c1, m, a); c2 = Fma.MultiplyAdd(c2, m, a);

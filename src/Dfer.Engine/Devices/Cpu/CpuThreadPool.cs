@@ -35,12 +35,14 @@ public sealed class CpuThreadPool : IDisposable
     public const int MaxThreads = 1024;
 
     /// <param name="threads">1 to <see cref="MaxThreads"/>, the caller included.</param>
-    /// <exception cref="DferException">More than <see cref="MaxThreads"/> threads, or the OS refused to start one.</exception>
+    /// <exception cref="DferException">More than <see cref="MaxThreads"/> threads, or the OS refused to start
+    /// one.</exception>
     public CpuThreadPool(int threads)
     {
         if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads));
         if (threads > MaxThreads)
-            throw new DferException($"{threads} cpu threads: at most {MaxThreads} (this machine has {Environment.ProcessorCount} cores)");
+            throw new DferException(
+                $"{threads} cpu threads: at most {MaxThreads} (this machine has {Environment.ProcessorCount} cores)");
         Threads = threads;
         _workers = new Thread[threads - 1];
         for (int i = 0; i < _workers.Length; i++)
@@ -56,7 +58,9 @@ public sealed class CpuThreadPool : IDisposable
             {
                 // The ones already running wait on _start: release and join them, then say why.
                 StopWorkers();
-                throw new DferException($"{threads} cpu threads: the OS refused to start thread {id + 1} ({ex.Message.ReplaceLineEndings(" ")})", ex);
+                throw new DferException(
+                    $"{threads} cpu threads: the OS refused to start thread {id + 1} "
+                    + $"({ex.Message.ReplaceLineEndings(" ")})", ex);
             }
         }
     }

@@ -15,18 +15,20 @@ public enum CpuConv3dVariant
 /// <summary>
 /// The one place the CPU backend's kernel variants are chosen from: each field is a pin, and a field left at its
 /// default lets the kernel's own table decide. Kernels read it as <see cref="CpuContext.Variants"/>; tests and
-/// benchmarks pass a pinned one to <c>new CpuBackend(threads, variants)</c> or <c>new CpuContext(threads, variants)</c>.
-/// No environment variable sets these (docs/environment.md).
+/// benchmarks pass a pinned one to <c>new CpuBackend(threads, variants)</c> or <c>new CpuContext(threads,
+/// variants)</c>. No environment variable sets these (docs/environment.md).
 /// </summary>
 public sealed record CpuVariants
 {
     /// <summary>No pins: every table decides.</summary>
     public static CpuVariants Default { get; } = new();
 
-    /// <summary>Every conv3d that Winograd could run takes this variant, whatever its frame size; null: the table (Conv3dCpuVariants.Choose).</summary>
+    /// <summary>Every conv3d that Winograd could run takes this variant, whatever its frame size; null: the table
+    /// (Conv3dCpuVariants.Choose).</summary>
     public CpuConv3dVariant? Conv3d { get; init; }
 
-    /// <summary>Kernels with an AVX2+FMA path and a portable one take the portable one even where the CPU has AVX2 and FMA.</summary>
+    /// <summary>Kernels with an AVX2+FMA path and a portable one take the portable one even where the CPU has AVX2 and
+    /// FMA.</summary>
     public bool Portable { get; init; }
 
     /// <summary>Whether this CPU has what the intrinsics paths need (AVX2 and FMA).</summary>

@@ -6,7 +6,8 @@ namespace Dfer.Devices.Cuda;
 /// <summary>A failed CUDA driver call: status code, its name, and the call's source text.</summary>
 public sealed class CudaException : DferException
 {
-    internal CudaException(int status, string statusName, string call, string message, string? detail = null) : base(message)
+    internal CudaException(int status, string statusName, string call, string message, string? detail = null)
+        : base(message)
     {
         Detail = detail;
         Status = status;
@@ -40,19 +41,22 @@ internal static class CudaCheck
 {
     /// <summary>Throws <see cref="CudaException"/> unless <paramref name="status"/> is CUDA_SUCCESS (0).</summary>
     /// <param name="status">A CUresult.</param>
-    /// <param name="call">The call's source text (filled in by the compiler); a leading <c>CudaDriver.</c> is dropped.</param>
+    /// <param name="call">The call's source text (filled in by the compiler); a leading <c>CudaDriver.</c> is
+    /// dropped.</param>
     public static void Check(int status, [CallerArgumentExpression(nameof(status))] string call = "")
     {
         if (status != 0) throw Failure(status, call, detail: null, useDriver: true);
     }
 
-    /// <summary>As <see cref="Check(int, string)"/>, with <paramref name="detail"/> (e.g. a JIT log) appended on its own lines.</summary>
+    /// <summary>As <see cref="Check(int, string)"/>, with <paramref name="detail"/> (e.g. a JIT log) appended on its
+    /// own lines.</summary>
     public static void Check(int status, string call, Func<string?> detail)
     {
         if (status != 0) throw Failure(status, call, detail(), useDriver: true);
     }
 
-    /// <summary>The exception for <paramref name="status"/>; names come from the driver when <paramref name="useDriver"/> and it loads, else from the built-in table.</summary>
+    /// <summary>The exception for <paramref name="status"/>; names come from the driver when
+    /// <paramref name="useDriver"/> and it loads, else from the built-in table.</summary>
     internal static CudaException Failure(int status, string call, string? detail, bool useDriver)
     {
         (string name, string text) = Describe(status, useDriver);
@@ -88,7 +92,8 @@ internal static class CudaCheck
     }
 
     /// <summary>The common CUresults with the driver's own names and texts, for when no driver is loaded.</summary>
-    internal static readonly IReadOnlyDictionary<int, (string Name, string Text)> Table = new Dictionary<int, (string, string)>
+    internal static readonly IReadOnlyDictionary<int, (string Name, string Text)> Table =
+        new Dictionary<int, (string, string)>
     {
         [1] = ("CUDA_ERROR_INVALID_VALUE", "invalid argument"),
         [2] = ("CUDA_ERROR_OUT_OF_MEMORY", "out of memory"),

@@ -20,8 +20,10 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>The most blocks a grid-stride kernel is launched with; it loops over the items past them.</summary>
     public const long MaxGridStrideBlocks = 1 << 20;
 
-    /// <summary>A grid-stride kernel's grid.x: one block per <paramref name="perBlock"/> items, at most <see cref="MaxGridStrideBlocks"/>.</summary>
-    public static uint GridStride(long items, long perBlock) => (uint)Math.Min((items + perBlock - 1) / perBlock, MaxGridStrideBlocks);
+    /// <summary>A grid-stride kernel's grid.x: one block per <paramref name="perBlock"/> items, at most
+    /// <see cref="MaxGridStrideBlocks"/>.</summary>
+    public static uint GridStride(long items, long perBlock)
+        => (uint)Math.Min((items + perBlock - 1) / perBlock, MaxGridStrideBlocks);
 
     /// <summary>Dynamic shared memory a kernel may use without opting in (CUDA's default limit).</summary>
     internal const int DefaultDynamicSmemLimit = 48 * 1024;
@@ -58,16 +60,20 @@ public sealed unsafe class CudaDevice : IDisposable
         CudaCheck.Check(CudaDriver.cuStreamCreate(out IntPtr copy, 0));
         _copyStream = new CudaStreamHandle(copy);
         CudaCheck.Check(CudaDriver.cuCtxGetDevice(out int device));
-        CudaCheck.Check(CudaDriver.cuDeviceGetAttribute(out _maxDynamicSmem, CudaDriver.DeviceMaxSharedMemoryPerBlockOptin, device));
+        CudaCheck.Check(
+            CudaDriver.cuDeviceGetAttribute(out _maxDynamicSmem, CudaDriver.DeviceMaxSharedMemoryPerBlockOptin,
+            device));
     }
 
     /// <summary>
     /// Opens the native backend over <paramref name="ilgpu"/>, which must be an ILGPU CUDA device; kernels come from
-    /// <see cref="KernelLocator.Default"/>. Throws <see cref="DferException"/> when <paramref name="ilgpu"/> is not CUDA or no
-    /// kernels can be had (the message is <see cref="KernelLocator.UnavailableReason"/>). Kernels take
-    /// <paramref name="variants"/>' pins and modes, by default the environment's (<see cref="CudaVariants.FromEnvironment"/>).
+    /// <see cref="KernelLocator.Default"/>. Throws <see cref="DferException"/> when <paramref name="ilgpu"/> is not
+    /// CUDA or no kernels can be had (the message is <see cref="KernelLocator.UnavailableReason"/>). Kernels take
+    /// <paramref name="variants"/>' pins and modes, by default the environment's
+    /// (<see cref="CudaVariants.FromEnvironment"/>).
     /// </summary>
-    public static CudaDevice Open(IlgpuDevice ilgpu, CudaVariants? variants = null) => Open(ilgpu, KernelLocator.Default, variants);
+    public static CudaDevice Open(IlgpuDevice ilgpu, CudaVariants? variants = null)
+        => Open(ilgpu, KernelLocator.Default, variants);
 
     internal static CudaDevice Open(IlgpuDevice ilgpu, KernelLocator locator, CudaVariants? variants = null)
     {
@@ -78,8 +84,9 @@ public sealed unsafe class CudaDevice : IDisposable
     }
 
     /// <summary>
-    /// Null when this backend can run here: ILGPU finds a CUDA device (<see cref="IlgpuDevice.CudaUnavailableReason"/>) and
-    /// kernels can be had (prebuilt or NVRTC, <see cref="KernelLocator.UnavailableReason"/>); otherwise one line saying why.
+    /// Null when this backend can run here: ILGPU finds a CUDA device (<see cref="IlgpuDevice.CudaUnavailableReason"/>)
+    /// and kernels can be had (prebuilt or NVRTC, <see cref="KernelLocator.UnavailableReason"/>); otherwise one line
+    /// saying why.
     /// </summary>
     public static string? UnavailableReason()
     {
@@ -106,33 +113,40 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>The CUstream every native launch, copy and memset goes to: this device's own blocking stream.</summary>
     public IntPtr Stream => _stream.DangerousGetHandle();
 
-    /// <summary>A second blocking stream for uploads, so the next batch's input travels while <see cref="Stream"/> computes.</summary>
+    /// <summary>A second blocking stream for uploads, so the next batch's input travels while <see cref="Stream"/>
+    /// computes.</summary>
     public IntPtr CopyStream => _copyStream.DangerousGetHandle();
 
-    /// <summary>The variant pins and modes kernels consult on this device (the one place the cuda backend's are chosen from).</summary>
+    /// <summary>The variant pins and modes kernels consult on this device (the one place the cuda backend's are chosen
+    /// from).</summary>
     public CudaVariants Variants { get; }
 
-    /// <summary>Whether every launch is followed by a synchronisation (DFER_CUDA_SYNC=1; rules out graph capture).</summary>
+    /// <summary>Whether every launch is followed by a synchronisation (DFER_CUDA_SYNC=1; rules out graph
+    /// capture).</summary>
     public bool SyncEachLaunch => Variants.SyncEachLaunch;
 
-    /// <summary>The GPU, its sm, SM count and L2, and where each kernel module came from (or would come from, before first use).</summary>
+    /// <summary>The GPU, its sm, SM count and L2, and where each kernel module came from (or would come from, before
+    /// first use).</summary>
     public string Description
     {
         get
         {
-            var modules = _locator.Sources.Modules.Select(m => $"{m}: {(_modules.TryGetValue(m, out var l) ? l.Image.Origin : _locator.Plan(m, Sm))}");
+            var modules = _locator.Sources.Modules.Select(
+                m => $"{m}: {(_modules.TryGetValue(m, out var l) ? l.Image.Origin : _locator.Plan(m, Sm))}");
             return $"{_accelerator.Name} (sm_{Sm}, {MultiprocessorCount} SMs, {L2CacheBytes >> 20} MiB L2); kernels: "
                 + (_locator.Sources.Modules.Count == 0 ? "none embedded" : string.Join("; ", modules));
         }
     }
 
-    /// <summary>The JIT info/error log of a loaded module (empty for most cubins); null when the module is not loaded.</summary>
+    /// <summary>The JIT info/error log of a loaded module (empty for most cubins); null when the module is not
+    /// loaded.</summary>
     public string? JitLog(string module) => _modules.TryGetValue(module, out var l) ? l.JitLog : null;
 
     /// <summary>
-    /// The kernel <paramref name="name"/> of module <paramref name="module"/> (NAME of NAME.cu). The module is located and loaded
-    /// once per device (a cached NVRTC image the driver rejects is recompiled once); functions are cached. Throws
-    /// <see cref="CudaException"/> when the driver cannot load the module (with the JIT log) or has no such function.
+    /// The kernel <paramref name="name"/> of module <paramref name="module"/> (NAME of NAME.cu). The module is located
+    /// and loaded once per device (a cached NVRTC image the driver rejects is recompiled once); functions are cached.
+    /// Throws <see cref="CudaException"/> when the driver cannot load the module (with the JIT log) or has no such
+    /// function.
     /// </summary>
     public CudaKernel Kernel(string module, string name)
     {
@@ -147,11 +161,13 @@ public sealed unsafe class CudaDevice : IDisposable
                 $"cuModuleGetFunction({module}, \"{name}\")");
         int Attribute(int attribute)
         {
-            CudaCheck.Check(CudaDriver.cuFuncGetAttribute(out int value, attribute, function), $"cuFuncGetAttribute({name}, {attribute})");
+            CudaCheck.Check(CudaDriver.cuFuncGetAttribute(out int value, attribute, function),
+                $"cuFuncGetAttribute({name}, {attribute})");
             return value;
         }
         kernel = new CudaKernel(module, name, function, _locator.Sources.LaunchTable(module).GetValueOrDefault(name),
-            Attribute(CudaDriver.FuncNumRegs), Attribute(CudaDriver.FuncLocalSizeBytes), Attribute(CudaDriver.FuncSharedSizeBytes),
+            Attribute(CudaDriver.FuncNumRegs), Attribute(CudaDriver.FuncLocalSizeBytes),
+            Attribute(CudaDriver.FuncSharedSizeBytes),
             Attribute(CudaDriver.FuncMaxThreadsPerBlock), ParameterSizes(function));
         _kernels[(module, name)] = kernel;
         return kernel;
@@ -165,7 +181,8 @@ public sealed unsafe class CudaDevice : IDisposable
         {
             loaded = Load(image);
         }
-        catch (CudaException e) when (image.FromCache && e.Status is CudaDriver.ErrorInvalidImage or CudaDriver.ErrorNoBinaryForGpu
+        catch (CudaException e) when (image.FromCache
+            && e.Status is CudaDriver.ErrorInvalidImage or CudaDriver.ErrorNoBinaryForGpu
                                           or CudaDriver.ErrorInvalidPtx or CudaDriver.ErrorUnsupportedPtxVersion)
         {
             loaded = Load(_locator.Recompile(image, Sm));
@@ -191,7 +208,8 @@ public sealed unsafe class CudaDevice : IDisposable
             int status = CudaDriver.cuModuleLoadDataEx(out IntPtr module, d, 5, options, values);
             string infoLog = CString(info), errorLog = CString(error);
             string log = string.Join(Environment.NewLine,
-                new[] { errorLog.Length > 0 ? "JIT error log:\n" + errorLog : "", infoLog.Length > 0 ? "JIT info log:\n" + infoLog : "" }
+                new[] { errorLog.Length > 0 ? "JIT error log:\n" + errorLog : "", infoLog.Length > 0 ? "JIT info log:\n"
+                + infoLog : "" }
                     .Where(s => s.Length > 0));
             CudaCheck.Check(status, $"cuModuleLoadDataEx({image.Module} from {image.Origin})", () => log);
             return new LoadedModule(new CudaModuleHandle(module), image, log);
@@ -226,10 +244,12 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <paramref name="dynamicSmem"/> bytes of dynamic shared memory. Above 48 KiB the kernel's limit is raised
     /// first (cuFuncSetAttribute, once per kernel and size). With DFER_CUDA_SYNC=1 the context is synchronised and
     /// checked after the launch, so an asynchronous fault names this launch. Throws <see cref="ArgumentException"/> for
-    /// a block that disagrees with the kernel's launch line or limits, a grid or shared size out of range, or (on drivers that
-    /// report parameter sizes) an argument whose size is not the kernel's; <see cref="CudaException"/> for a driver failure.
+    /// a block that disagrees with the kernel's launch line or limits, a grid or shared size out of range, or (on
+    /// drivers that report parameter sizes) an argument whose size is not the kernel's; <see cref="CudaException"/> for
+    /// a driver failure.
     /// </summary>
-    public void Launch<T>(CudaKernel kernel, (uint x, uint y, uint z) grid, uint block, int dynamicSmem, in T args) where T : unmanaged
+    public void Launch<T>(CudaKernel kernel, (uint x, uint y, uint z) grid, uint block, int dynamicSmem,
+        in T args) where T : unmanaged
     {
         T a = args;
         void** parameters = stackalloc void*[] { &a };
@@ -237,8 +257,10 @@ public sealed unsafe class CudaDevice : IDisposable
         Launch(kernel, grid, block, dynamicSmem, parameters, sizes, 1);
     }
 
-    /// <summary>As <see cref="Launch{T}"/>, for kernels with three scalar or pointer parameters (pass pointers as <see cref="IntPtr"/>, e.g. from <see cref="Ptr{T}(ArrayView{T})"/>).</summary>
-    public void Launch<T1, T2, T3>(CudaKernel kernel, (uint x, uint y, uint z) grid, uint block, int dynamicSmem, T1 a1, T2 a2, T3 a3)
+    /// <summary>As <see cref="Launch{T}"/>, for kernels with three scalar or pointer parameters (pass pointers as
+    /// <see cref="IntPtr"/>, e.g. from <see cref="Ptr{T}(ArrayView{T})"/>).</summary>
+    public void Launch<T1, T2, T3>(CudaKernel kernel, (uint x, uint y, uint z) grid, uint block, int dynamicSmem, T1 a1,
+        T2 a2, T3 a3)
         where T1 : unmanaged where T2 : unmanaged where T3 : unmanaged
     {
         void** parameters = stackalloc void*[] { &a1, &a2, &a3 };
@@ -246,42 +268,54 @@ public sealed unsafe class CudaDevice : IDisposable
         Launch(kernel, grid, block, dynamicSmem, parameters, sizes, 3);
     }
 
-    private void Launch(CudaKernel k, (uint x, uint y, uint z) grid, uint block, int dynamicSmem, void** parameters, int* sizes, int count)
+    private void Launch(CudaKernel k, (uint x, uint y, uint z) grid, uint block, int dynamicSmem, void** parameters,
+        int* sizes, int count)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (block == 0 || block > k.MaxThreadsPerBlock)
-            throw new ArgumentOutOfRangeException(nameof(block), $"{k.Name}: block {block} is outside 1..{k.MaxThreadsPerBlock}");
+            throw new ArgumentOutOfRangeException(nameof(block),
+                $"{k.Name}: block {block} is outside 1..{k.MaxThreadsPerBlock}");
         if (k.Launch is { } line && line.Block != block)
-            throw new ArgumentException($"{k.Name}: block {block} but its launch line ({k.Module}.cu:{line.Line}) says block {line.Block}", nameof(block));
+            throw new ArgumentException(
+                $"{k.Name}: block {block} but its launch line ({k.Module}.cu:{line.Line}) says block {line.Block}",
+                nameof(block));
         if (grid.x == 0 || grid.y is 0 or > 65535 || grid.z is 0 or > 65535)
-            throw new ArgumentOutOfRangeException(nameof(grid), $"{k.Name}: grid ({grid.x}, {grid.y}, {grid.z}) needs x >= 1 and y, z in 1..65535");
+            throw new ArgumentOutOfRangeException(nameof(grid),
+                $"{k.Name}: grid ({grid.x}, {grid.y}, {grid.z}) needs x >= 1 and y, z in 1..65535");
         if (dynamicSmem < 0 || dynamicSmem + k.StaticSharedBytes > _maxDynamicSmem)
             throw new ArgumentOutOfRangeException(nameof(dynamicSmem),
-                $"{k.Name}: {dynamicSmem} B dynamic + {k.StaticSharedBytes} B static shared memory exceeds the GPU's {_maxDynamicSmem} B per block");
+                $"{k.Name}: {dynamicSmem} B dynamic + {k.StaticSharedBytes} B static shared memory exceeds the "
+                + $"GPU's {_maxDynamicSmem} B per block");
         if (k.ParameterSizes is { } declared)
         {
             var given = new int[count];
             for (int i = 0; i < count; i++) given[i] = sizes[i];
             if (!declared.SequenceEqual(given))
-                throw new ArgumentException($"{k.Name}: takes parameters of [{string.Join(", ", declared)}] bytes, given [{string.Join(", ", given)}]");
+                throw new ArgumentException(
+                    $"{k.Name}: takes parameters of [{string.Join(", ", declared)}] bytes, given "
+                    + $"[{string.Join(", ", given)}]");
         }
 
         EnsureCurrent();
         if (dynamicSmem > k.DynamicSmemLimit)
         {
-            CudaCheck.Check(CudaDriver.cuFuncSetAttribute(k.Function, CudaDriver.FuncMaxDynamicSharedSizeBytes, dynamicSmem),
+            CudaCheck.Check(
+                CudaDriver.cuFuncSetAttribute(k.Function, CudaDriver.FuncMaxDynamicSharedSizeBytes, dynamicSmem),
                 $"cuFuncSetAttribute({k.Name}, MAX_DYNAMIC_SHARED_SIZE_BYTES, {dynamicSmem})");
             k.DynamicSmemLimit = dynamicSmem;
         }
-        CudaCheck.Check(CudaDriver.cuLaunchKernel(k.Function, grid.x, grid.y, grid.z, block, 1, 1, (uint)dynamicSmem, Stream, parameters, null),
+        CudaCheck.Check(
+            CudaDriver.cuLaunchKernel(k.Function, grid.x, grid.y, grid.z, block, 1, 1, (uint)dynamicSmem, Stream,
+            parameters, null),
             $"cuLaunchKernel({k.Name}, grid ({grid.x}, {grid.y}, {grid.z}), block {block}, smem {dynamicSmem})");
-        if (SyncEachLaunch) CudaCheck.Check(CudaDriver.cuCtxSynchronize(), $"cuCtxSynchronize() after {k.Name} (DFER_CUDA_SYNC=1)");
+        if (SyncEachLaunch)
+            CudaCheck.Check(CudaDriver.cuCtxSynchronize(), $"cuCtxSynchronize() after {k.Name} (DFER_CUDA_SYNC=1)");
     }
 
     /// <summary>
-    /// The device address of the first element of <paramref name="view"/>: its buffer's NativePtr plus the view's byte offset
-    /// into it; <see cref="IntPtr.Zero"/> for an invalid (empty default) view. Throws <see cref="ArgumentException"/> for a view
-    /// on a non-CUDA accelerator, whose address a kernel could not use.
+    /// The device address of the first element of <paramref name="view"/>: its buffer's NativePtr plus the view's byte
+    /// offset into it; <see cref="IntPtr.Zero"/> for an invalid (empty default) view. Throws
+    /// <see cref="ArgumentException"/> for a view on a non-CUDA accelerator, whose address a kernel could not use.
     /// </summary>
     public static IntPtr Ptr<T>(ArrayView<T> view) where T : unmanaged
     {
@@ -290,40 +324,50 @@ public sealed unsafe class CudaDevice : IDisposable
         IContiguousArrayView contiguous = view;
         MemoryBuffer buffer = contiguous.Buffer;
         if (buffer.Accelerator is not CudaAccelerator)
-            throw new ArgumentException($"the view lives on {buffer.Accelerator.AcceleratorType} memory, not on a CUDA device", nameof(view));
+            throw new ArgumentException(
+                $"the view lives on {buffer.Accelerator.AcceleratorType} memory, not on a CUDA device", nameof(view));
         return buffer.NativePtr + (nint)contiguous.IndexInBytes;
     }
 
-    /// <summary>As <see cref="Ptr{T}(ArrayView{T})"/> for a dense 1-D view (what <c>MemoryBuffer1D.View</c> returns).</summary>
+    /// <summary>As <see cref="Ptr{T}(ArrayView{T})"/> for a dense 1-D view (what <c>MemoryBuffer1D.View</c>
+    /// returns).</summary>
     public static IntPtr Ptr<T>(ArrayView1D<T, Stride1D.Dense> view) where T : unmanaged => Ptr((ArrayView<T>)view);
 
-    /// <summary>Queues zeroing <paramref name="floats"/> 4-byte words at <paramref name="ptr"/> on <see cref="Stream"/> (capturable).</summary>
+    /// <summary>Queues zeroing <paramref name="floats"/> 4-byte words at <paramref name="ptr"/> on <see cref="Stream"/>
+    /// (capturable).</summary>
     public void ZeroAsync(IntPtr ptr, long floats)
     {
         if (floats <= 0) return;
         EnsureCurrent();
-        CudaCheck.Check(CudaDriver.cuMemsetD32Async(ptr, 0, (nuint)floats, Stream), $"cuMemsetD32Async({floats} words)");
+        CudaCheck.Check(CudaDriver.cuMemsetD32Async(ptr, 0, (nuint)floats, Stream),
+            $"cuMemsetD32Async({floats} words)");
     }
 
-    /// <summary>Queues a copy of <paramref name="bytes"/> from pinned host memory at <paramref name="hostOffset"/> to the device on <paramref name="stream"/>.</summary>
+    /// <summary>Queues a copy of <paramref name="bytes"/> from pinned host memory at <paramref name="hostOffset"/> to
+    /// the device on <paramref name="stream"/>.</summary>
     internal void CopyToDeviceAsync(IntPtr device, PinnedHostBuffer host, long hostOffset, long bytes, IntPtr stream)
     {
         if (bytes <= 0) return;
         if (hostOffset < 0 || hostOffset + bytes > host.Bytes)
-            throw new ArgumentOutOfRangeException(nameof(bytes), $"{bytes} bytes at {hostOffset} exceed the pinned buffer's {host.Bytes}");
+            throw new ArgumentOutOfRangeException(nameof(bytes),
+                $"{bytes} bytes at {hostOffset} exceed the pinned buffer's {host.Bytes}");
         EnsureCurrent();
-        CudaCheck.Check(CudaDriver.cuMemcpyHtoDAsync(device, host.DangerousGetHandle() + (nint)hostOffset, (nuint)bytes, stream),
+        CudaCheck.Check(
+            CudaDriver.cuMemcpyHtoDAsync(device, host.DangerousGetHandle() + (nint)hostOffset, (nuint)bytes, stream),
             $"cuMemcpyHtoDAsync({bytes} bytes)");
     }
 
-    /// <summary>Queues a copy of <paramref name="bytes"/> from the device to pinned host memory at <paramref name="hostOffset"/> on <see cref="Stream"/>.</summary>
+    /// <summary>Queues a copy of <paramref name="bytes"/> from the device to pinned host memory at
+    /// <paramref name="hostOffset"/> on <see cref="Stream"/>.</summary>
     internal void CopyToHostAsync(PinnedHostBuffer host, long hostOffset, IntPtr device, long bytes)
     {
         if (bytes <= 0) return;
         if (hostOffset < 0 || hostOffset + bytes > host.Bytes)
-            throw new ArgumentOutOfRangeException(nameof(bytes), $"{bytes} bytes at {hostOffset} exceed the pinned buffer's {host.Bytes}");
+            throw new ArgumentOutOfRangeException(nameof(bytes),
+                $"{bytes} bytes at {hostOffset} exceed the pinned buffer's {host.Bytes}");
         EnsureCurrent();
-        CudaCheck.Check(CudaDriver.cuMemcpyDtoHAsync(host.DangerousGetHandle() + (nint)hostOffset, device, (nuint)bytes, Stream),
+        CudaCheck.Check(
+            CudaDriver.cuMemcpyDtoHAsync(host.DangerousGetHandle() + (nint)hostOffset, device, (nuint)bytes, Stream),
             $"cuMemcpyDtoHAsync({bytes} bytes)");
     }
 
@@ -334,28 +378,32 @@ public sealed unsafe class CudaDevice : IDisposable
         return CudaEventHandle.Create(CudaDriver.EventDisableTiming);
     }
 
-    /// <summary>Records <paramref name="evt"/> on <paramref name="stream"/>: it completes when the work queued there so far has.</summary>
+    /// <summary>Records <paramref name="evt"/> on <paramref name="stream"/>: it completes when the work queued there so
+    /// far has.</summary>
     internal void Record(CudaEventHandle evt, IntPtr stream)
     {
         EnsureCurrent();
         CudaCheck.Check(CudaDriver.cuEventRecord(evt.DangerousGetHandle(), stream));
     }
 
-    /// <summary>Makes work queued later on <paramref name="stream"/> wait for <paramref name="evt"/> (the host does not wait).</summary>
+    /// <summary>Makes work queued later on <paramref name="stream"/> wait for <paramref name="evt"/> (the host does not
+    /// wait).</summary>
     internal void Wait(IntPtr stream, CudaEventHandle evt)
     {
         EnsureCurrent();
         CudaCheck.Check(CudaDriver.cuStreamWaitEvent(stream, evt.DangerousGetHandle(), 0));
     }
 
-    /// <summary>Blocks the host until <paramref name="evt"/> completes; a fault of the work before it surfaces here.</summary>
+    /// <summary>Blocks the host until <paramref name="evt"/> completes; a fault of the work before it surfaces
+    /// here.</summary>
     internal void Synchronize(CudaEventHandle evt)
     {
         EnsureCurrent();
         CudaCheck.Check(CudaDriver.cuEventSynchronize(evt.DangerousGetHandle()));
     }
 
-    /// <summary>Waits for the work queued on <see cref="Stream"/> (and, the stream being blocking, the NULL-stream work before it).</summary>
+    /// <summary>Waits for the work queued on <see cref="Stream"/> (and, the stream being blocking, the NULL-stream work
+    /// before it).</summary>
     public void SynchronizeStream()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -364,10 +412,11 @@ public sealed unsafe class CudaDevice : IDisposable
     }
 
     /// <summary>
-    /// Records what <paramref name="work"/> queues on <see cref="Stream"/> into a CUDA graph and instantiates it; nothing runs.
-    /// Returns null with <paramref name="failure"/> when the work cannot be captured (a driver refusal, or work that is not
-    /// capturable, such as a launch on the NULL stream or an allocation, which invalidates the capture); the stream is out of
-    /// capture mode either way. Exceptions of <paramref name="work"/> that are not <see cref="CudaException"/> propagate.
+    /// Records what <paramref name="work"/> queues on <see cref="Stream"/> into a CUDA graph and instantiates it;
+    /// nothing runs. Returns null with <paramref name="failure"/> when the work cannot be captured (a driver refusal,
+    /// or work that is not capturable, such as a launch on the NULL stream or an allocation, which invalidates the
+    /// capture); the stream is out of capture mode either way. Exceptions of <paramref name="work"/> that are not
+    /// <see cref="CudaException"/> propagate.
     /// </summary>
     internal CudaGraphExecHandle? Capture(Action work, out string? failure)
     {
@@ -395,7 +444,8 @@ public sealed unsafe class CudaDevice : IDisposable
             {
                 // Always leave capture mode; a capture the work invalidated ends with an error and no graph.
                 int end = CudaDriver.cuStreamEndCapture(Stream, out graph);
-                if (end != 0 && failure is null) failure = CudaCheck.Failure(end, "cuStreamEndCapture", null, useDriver: true).Message;
+                if (end != 0 && failure is null)
+                    failure = CudaCheck.Failure(end, "cuStreamEndCapture", null, useDriver: true).Message;
             }
             if (failure is not null) return null;
             int status = CudaDriver.cuGraphInstantiateWithFlags(out IntPtr exec, graph, 0);
@@ -420,7 +470,8 @@ public sealed unsafe class CudaDevice : IDisposable
         CudaCheck.Check(CudaDriver.cuGraphLaunch(exec.DangerousGetHandle(), Stream));
     }
 
-    /// <summary>Waits for all work in the context (every stream) and checks it: kernel faults surface here as <see cref="CudaException"/>.</summary>
+    /// <summary>Waits for all work in the context (every stream) and checks it: kernel faults surface here as
+    /// <see cref="CudaException"/>.</summary>
     public void Synchronize()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -428,7 +479,8 @@ public sealed unsafe class CudaDevice : IDisposable
         CudaCheck.Check(CudaDriver.cuCtxSynchronize());
     }
 
-    /// <summary>A timer of GPU time on <see cref="Stream"/> (a pair of events); dispose it before this device.</summary>
+    /// <summary>A timer of GPU time on <see cref="Stream"/> (a pair of events); dispose it before this
+    /// device.</summary>
     public CudaTimer CreateTimer()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -437,7 +489,8 @@ public sealed unsafe class CudaDevice : IDisposable
     }
 
     /// <summary>
-    /// Evicts the L2 cache before a timed repeat: queues a memset of a scratch buffer of 2 × <see cref="L2CacheBytes"/>
+    /// Evicts the L2 cache before a timed repeat: queues a memset of a scratch buffer of 2 ×
+    /// <see cref="L2CacheBytes"/>
     /// (allocated at first use, freed with this device) on <see cref="Stream"/>. Asynchronous, like a launch.
     /// </summary>
     public void FlushL2()
@@ -448,7 +501,8 @@ public sealed unsafe class CudaDevice : IDisposable
         CudaCheck.Check(CudaDriver.cuMemsetD8Async(_flushScratch.NativePtr, 0, (nuint)_flushScratch.Length, Stream));
     }
 
-    /// <summary>Makes the ILGPU context current on this thread when it is not (driver calls act on the current context).</summary>
+    /// <summary>Makes the ILGPU context current on this thread when it is not (driver calls act on the current
+    /// context).</summary>
     internal void EnsureCurrent()
     {
         CudaCheck.Check(CudaDriver.cuCtxGetCurrent(out IntPtr current));
@@ -461,7 +515,8 @@ public sealed unsafe class CudaDevice : IDisposable
         if (_disposed) return;
         _disposed = true;
         try { EnsureCurrent(); } catch (CudaException) { }   // unloading still runs; a failure is only a leak at exit
-        try { CudaDriver.cuCtxSynchronize(); } catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+        try { CudaDriver.cuCtxSynchronize(); } catch (Exception e) when (
+            e is DllNotFoundException or EntryPointNotFoundException) { }
         foreach (var m in _modules.Values) m.Handle.Dispose();
         _modules.Clear();
         _kernels.Clear();
@@ -491,14 +546,16 @@ public sealed class CudaTimer : IDisposable
         _started = true;
     }
 
-    /// <summary>Records the stop event, waits for it, and returns milliseconds of GPU time since <see cref="Start"/> (event resolution ~0.5 µs).</summary>
+    /// <summary>Records the stop event, waits for it, and returns milliseconds of GPU time since <see cref="Start"/>
+    /// (event resolution ~0.5 µs).</summary>
     public double Stop()
     {
         if (!_started) throw new InvalidOperationException("CudaTimer.Stop() without Start()");
         _device.EnsureCurrent();
         CudaCheck.Check(CudaDriver.cuEventRecord(_stop.DangerousGetHandle(), _device.Stream));
         CudaCheck.Check(CudaDriver.cuEventSynchronize(_stop.DangerousGetHandle()));
-        CudaCheck.Check(CudaDriver.cuEventElapsedTime(out float ms, _start.DangerousGetHandle(), _stop.DangerousGetHandle()));
+        CudaCheck.Check(
+            CudaDriver.cuEventElapsedTime(out float ms, _start.DangerousGetHandle(), _stop.DangerousGetHandle()));
         _started = false;
         return ms;
     }

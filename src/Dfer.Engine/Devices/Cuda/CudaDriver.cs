@@ -13,7 +13,8 @@ namespace Dfer.Devices.Cuda;
 /// the same libcuda, so they share the process's driver state and the context.
 /// </para>
 /// Names with a <c>_v2</c> suffix are the exported symbols cuda.h maps the plain names to.
-/// Every method returns a CUresult (0 = CUDA_SUCCESS); callers check it with <see cref="CudaCheck.Check(int, string)"/>.
+/// Every method returns a CUresult (0 = CUDA_SUCCESS); callers check it with
+/// <see cref="CudaCheck.Check(int, string)"/>.
 /// </summary>
 internal static unsafe partial class CudaDriver
 {
@@ -39,48 +40,65 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuCtxSetCurrent(IntPtr context);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuCtxGetDevice(out int device);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuCtxSynchronize();
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuDeviceGetAttribute(out int value, int attribute, int device);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuDeviceGetAttribute(out int value, int attribute, int device);
 
     // ---- modules and functions
     [LibraryImport(NativeLibraries.Driver)]
-    internal static partial int cuModuleLoadDataEx(out IntPtr module, void* image, uint numOptions, int* options, void** optionValues);
+    internal static partial int cuModuleLoadDataEx(out IntPtr module, void* image, uint numOptions, int* options,
+        void** optionValues);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuModuleUnload(IntPtr module);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuModuleGetFunction(out IntPtr function, IntPtr module, byte* name);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuFuncSetAttribute(IntPtr function, int attribute, int value);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuFuncGetAttribute(out int value, int attribute, IntPtr function);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuModuleGetFunction(out IntPtr function, IntPtr module, byte* name);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuFuncSetAttribute(IntPtr function, int attribute, int value);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuFuncGetAttribute(out int value, int attribute, IntPtr function);
 
     [LibraryImport(NativeLibraries.Driver)]
-    internal static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int numBlocks, IntPtr function, int blockSize, nuint dynamicSmemBytes);
+    internal static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int numBlocks, IntPtr function,
+        int blockSize, nuint dynamicSmemBytes);
 
     [LibraryImport(NativeLibraries.Driver)]
-    internal static partial int cuLaunchKernel(IntPtr function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
+    internal static partial int cuLaunchKernel(IntPtr function, uint gridX, uint gridY, uint gridZ, uint blockX,
+        uint blockY, uint blockZ,
         uint sharedMemBytes, IntPtr stream, void** kernelParams, void** extra);
 
     // ---- streams, memory
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuStreamCreate(out IntPtr stream, uint flags);
-    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuStreamDestroy_v2")] internal static partial int cuStreamDestroy(IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuStreamDestroy_v2")]
+    internal static partial int cuStreamDestroy(IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuStreamSynchronize(IntPtr stream);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuMemsetD8Async(IntPtr devicePtr, byte value, nuint count, IntPtr stream);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuMemsetD32Async(IntPtr devicePtr, uint value, nuint count, IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuMemsetD8Async(IntPtr devicePtr, byte value, nuint count, IntPtr stream);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuMemsetD32Async(IntPtr devicePtr, uint value, nuint count, IntPtr stream);
     [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuMemcpyHtoDAsync_v2")]
     internal static partial int cuMemcpyHtoDAsync(IntPtr dstDevice, IntPtr srcHost, nuint bytes, IntPtr stream);
     [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuMemcpyDtoHAsync_v2")]
     internal static partial int cuMemcpyDtoHAsync(IntPtr dstHost, IntPtr srcDevice, nuint bytes, IntPtr stream);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuMemHostAlloc(out IntPtr hostPtr, nuint bytes, uint flags);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuMemHostAlloc(out IntPtr hostPtr, nuint bytes, uint flags);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuMemFreeHost(IntPtr hostPtr);
 
     // ---- events
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuEventCreate(out IntPtr evt, uint flags);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuEventRecord(IntPtr evt, IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuEventSynchronize(IntPtr evt);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuStreamWaitEvent(IntPtr stream, IntPtr evt, uint flags);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
-    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuEventDestroy_v2")] internal static partial int cuEventDestroy(IntPtr evt);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuStreamWaitEvent(IntPtr stream, IntPtr evt, uint flags);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
+    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuEventDestroy_v2")]
+    internal static partial int cuEventDestroy(IntPtr evt);
 
     // ---- graphs (stream capture; the legacy NULL stream cannot be captured)
-    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuStreamBeginCapture_v2")] internal static partial int cuStreamBeginCapture(IntPtr stream, int mode);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuStreamEndCapture(IntPtr stream, out IntPtr graph);
-    [LibraryImport(NativeLibraries.Driver)] internal static partial int cuGraphInstantiateWithFlags(out IntPtr graphExec, IntPtr graph, ulong flags);
+    [LibraryImport(NativeLibraries.Driver, EntryPoint = "cuStreamBeginCapture_v2")]
+    internal static partial int cuStreamBeginCapture(IntPtr stream, int mode);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuStreamEndCapture(IntPtr stream, out IntPtr graph);
+    [LibraryImport(NativeLibraries.Driver)]
+    internal static partial int cuGraphInstantiateWithFlags(out IntPtr graphExec, IntPtr graph, ulong flags);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuGraphLaunch(IntPtr graphExec, IntPtr stream);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuGraphExecDestroy(IntPtr graphExec);
     [LibraryImport(NativeLibraries.Driver)] internal static partial int cuGraphDestroy(IntPtr graph);
@@ -95,7 +113,8 @@ internal static unsafe partial class CudaDriver
             : null;
 
     // CUjit_option
-    internal const int JitInfoLogBuffer = 3, JitInfoLogBufferSizeBytes = 4, JitErrorLogBuffer = 5, JitErrorLogBufferSizeBytes = 6,
+    internal const int JitInfoLogBuffer = 3, JitInfoLogBufferSizeBytes = 4, JitErrorLogBuffer = 5,
+        JitErrorLogBufferSizeBytes = 6,
         JitLogVerbose = 12;
     // CUfunction_attribute
     internal const int FuncMaxThreadsPerBlock = 0, FuncSharedSizeBytes = 1, FuncLocalSizeBytes = 3, FuncNumRegs = 4,
@@ -107,5 +126,6 @@ internal static unsafe partial class CudaDriver
     // CUdevice_attribute
     internal const int DeviceMaxSharedMemoryPerBlockOptin = 97;
     // CUresult values the host reacts to (the rest are only reported)
-    internal const int ErrorInvalidImage = 200, ErrorNoBinaryForGpu = 209, ErrorInvalidPtx = 218, ErrorUnsupportedPtxVersion = 222;
+    internal const int ErrorInvalidImage = 200, ErrorNoBinaryForGpu = 209, ErrorInvalidPtx = 218,
+        ErrorUnsupportedPtxVersion = 222;
 }

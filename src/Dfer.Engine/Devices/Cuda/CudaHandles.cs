@@ -35,7 +35,8 @@ internal sealed class CudaEventHandle : SafeHandleZeroOrMinusOneIsInvalid
     }
 }
 
-/// <summary>A CUstream the backend created (not ILGPU's), released by cuStreamDestroy; never throws on release.</summary>
+/// <summary>A CUstream the backend created (not ILGPU's), released by cuStreamDestroy; never throws on
+/// release.</summary>
 internal sealed class CudaStreamHandle : SafeHandleZeroOrMinusOneIsInvalid
 {
     public CudaStreamHandle(IntPtr stream) : base(ownsHandle: true) => SetHandle(stream);
@@ -47,7 +48,8 @@ internal sealed class CudaStreamHandle : SafeHandleZeroOrMinusOneIsInvalid
     }
 }
 
-/// <summary>An instantiated CUDA graph (CUgraphExec), released by cuGraphExecDestroy; never throws on release.</summary>
+/// <summary>An instantiated CUDA graph (CUgraphExec), released by cuGraphExecDestroy; never throws on
+/// release.</summary>
 internal sealed class CudaGraphExecHandle : SafeHandleZeroOrMinusOneIsInvalid
 {
     public CudaGraphExecHandle(IntPtr exec) : base(ownsHandle: true) => SetHandle(exec);
@@ -71,10 +73,12 @@ internal sealed unsafe class PinnedHostBuffer : SafeHandleZeroOrMinusOneIsInvali
         Bytes = bytes;
     }
 
-    /// <summary>Allocates <paramref name="bytes"/> (at least 1) of pinned memory; the context must be current.</summary>
+    /// <summary>Allocates <paramref name="bytes"/> (at least 1) of pinned memory; the context must be
+    /// current.</summary>
     public static PinnedHostBuffer Allocate(long bytes)
     {
-        CudaCheck.Check(CudaDriver.cuMemHostAlloc(out IntPtr host, (nuint)Math.Max(bytes, 1), 0), $"cuMemHostAlloc({bytes} bytes)");
+        CudaCheck.Check(CudaDriver.cuMemHostAlloc(out IntPtr host, (nuint)Math.Max(bytes, 1), 0),
+            $"cuMemHostAlloc({bytes} bytes)");
         return new PinnedHostBuffer(host, bytes);
     }
 
@@ -83,7 +87,9 @@ internal sealed unsafe class PinnedHostBuffer : SafeHandleZeroOrMinusOneIsInvali
     /// <summary>The first <paramref name="count"/> floats.</summary>
     public Span<float> Floats(long count)
     {
-        if (count * sizeof(float) > Bytes) throw new ArgumentOutOfRangeException(nameof(count), $"{count} floats exceed the pinned buffer's {Bytes} bytes");
+        if (count * sizeof(float) > Bytes)
+            throw new ArgumentOutOfRangeException(nameof(count),
+                $"{count} floats exceed the pinned buffer's {Bytes} bytes");
         return new Span<float>((void*)handle, checked((int)count));
     }
 

@@ -6,7 +6,8 @@ namespace Dfer.Devices.Cuda;
 /// </summary>
 public sealed class CudaKernel
 {
-    internal CudaKernel(string module, string name, IntPtr function, KernelLaunch? launch, int registers, int localBytes,
+    internal CudaKernel(string module, string name, IntPtr function, KernelLaunch? launch, int registers,
+        int localBytes,
         int staticSharedBytes, int maxThreadsPerBlock, int[]? parameterSizes)
     {
         Module = module;
@@ -35,21 +36,26 @@ public sealed class CudaKernel
     /// <summary>Registers per thread (CU_FUNC_ATTRIBUTE_NUM_REGS).</summary>
     public int Registers { get; }
 
-    /// <summary>Local memory per thread in bytes (CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES); non-zero usually means register spills.</summary>
+    /// <summary>Local memory per thread in bytes (CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES); non-zero usually means register
+    /// spills.</summary>
     public int LocalBytes { get; }
 
     /// <summary>Static shared memory per block in bytes (CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES).</summary>
     public int StaticSharedBytes { get; }
 
-    /// <summary>The most threads per block this kernel can be launched with (CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK).</summary>
+    /// <summary>The most threads per block this kernel can be launched with
+    /// (CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK).</summary>
     public int MaxThreadsPerBlock { get; }
 
-    /// <summary>Byte size of each parameter (cuFuncGetParamInfo, driver 12.4+); null when the driver cannot tell.</summary>
+    /// <summary>Byte size of each parameter (cuFuncGetParamInfo, driver 12.4+); null when the driver cannot
+    /// tell.</summary>
     internal int[]? ParameterSizes { get; }
 
-    /// <summary>The dynamic shared memory limit already raised with cuFuncSetAttribute (48 KiB is the default).</summary>
+    /// <summary>The dynamic shared memory limit already raised with cuFuncSetAttribute (48 KiB is the
+    /// default).</summary>
     internal int DynamicSmemLimit { get; set; } = CudaDevice.DefaultDynamicSmemLimit;
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Name} ({Registers} regs, {LocalBytes} B local, {StaticSharedBytes} B static smem)";
+    public override string ToString()
+        => $"{Name} ({Registers} regs, {LocalBytes} B local, {StaticSharedBytes} B static smem)";
 }

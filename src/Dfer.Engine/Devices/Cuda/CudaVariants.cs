@@ -25,7 +25,8 @@ public sealed record CudaVariants
     /// <summary>No pins, graphs on, no per-launch synchronisation.</summary>
     public static CudaVariants Default { get; } = new();
 
-    /// <summary>Split-K ways asked of every conv3d (0 or 1: none), still bounded by Conv3dCuda.SplitK; null: the rule.</summary>
+    /// <summary>Split-K ways asked of every conv3d (0 or 1: none), still bounded by Conv3dCuda.SplitK; null: the
+    /// rule.</summary>
     public int? Conv3dSplitK { get; init; }
 
     /// <summary>How the LSTM runs its recurrence.</summary>

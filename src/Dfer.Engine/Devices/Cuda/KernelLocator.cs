@@ -20,14 +20,19 @@ public enum KernelImageKind
 /// <param name="Origin">Where it came from, in words, for <c>dfer devices</c> and reports.</param>
 /// <param name="Path">The file it was read from or cached to; null when it lives only in memory.</param>
 /// <param name="FromCache">True when read from the NVRTC disk cache (so a driver rejection evicts it).</param>
-public sealed record KernelModuleImage(string Module, byte[] Image, KernelImageKind Kind, string Origin, string? Path, bool FromCache);
+public sealed record KernelModuleImage(string Module, byte[] Image, KernelImageKind Kind, string Origin, string? Path,
+    bool FromCache);
 
-/// <summary>Where <see cref="KernelLocator"/> looks; <see cref="FromEnvironment"/> gives the real places, tests give temp folders.</summary>
+/// <summary>Where <see cref="KernelLocator"/> looks; <see cref="FromEnvironment"/> gives the real places, tests give
+/// temp folders.</summary>
 /// <param name="KernelsDir">$DFER_KERNELS_DIR: searched first when set.</param>
-/// <param name="AssemblyDirectory">The folder of Dfer.Engine.dll: its <c>kernels/</c> subfolder is searched second.</param>
-/// <param name="CurrentDirectory">With <paramref name="AssemblyDirectory"/>, a start for the walk up to the repository root (a folder holding CMakeLists.txt and Dfer.sln), whose <c>build/kernels</c> is searched third.</param>
+/// <param name="AssemblyDirectory">The folder of Dfer.Engine.dll: its <c>kernels/</c> subfolder is searched
+/// second.</param>
+/// <param name="CurrentDirectory">With <paramref name="AssemblyDirectory"/>, a start for the walk up to the repository
+/// root (a folder holding CMakeLists.txt and Dfer.sln), whose <c>build/kernels</c> is searched third.</param>
 /// <param name="CacheDirectory">Where NVRTC output is cached.</param>
-public sealed record KernelSearchPaths(string? KernelsDir, string? AssemblyDirectory, string? CurrentDirectory, string CacheDirectory)
+public sealed record KernelSearchPaths(string? KernelsDir, string? AssemblyDirectory, string? CurrentDirectory,
+    string CacheDirectory)
 {
     /// <summary>
     /// The real places: $DFER_KERNELS_DIR; the Dfer.Engine assembly's folder; the current directory; and the
@@ -35,9 +40,11 @@ public sealed record KernelSearchPaths(string? KernelsDir, string? AssemblyDirec
     /// </summary>
     public static KernelSearchPaths FromEnvironment()
     {
-        string cache = EngineEnvironment.KernelCacheDirectory ?? Path.Combine(EngineEnvironment.CacheHome, "dfer", "kernels");
+        string cache = EngineEnvironment.KernelCacheDirectory
+            ?? Path.Combine(EngineEnvironment.CacheHome, "dfer", "kernels");
         string? asmDir = Path.GetDirectoryName(typeof(KernelSearchPaths).Assembly.Location);
-        return new KernelSearchPaths(EngineEnvironment.KernelsDirectory, string.IsNullOrEmpty(asmDir) ? AppContext.BaseDirectory : asmDir,
+        return new KernelSearchPaths(EngineEnvironment.KernelsDirectory,
+            string.IsNullOrEmpty(asmDir) ? AppContext.BaseDirectory : asmDir,
             Environment.CurrentDirectory, cache);
     }
 
@@ -65,7 +72,8 @@ public sealed record KernelSearchPaths(string? KernelsDir, string? AssemblyDirec
     private static string? RepositoryRoot(string? start)
     {
         for (var d = start is null ? null : new DirectoryInfo(Path.GetFullPath(start)); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "CMakeLists.txt")) && File.Exists(Path.Combine(d.FullName, "Dfer.sln")))
+            if (File.Exists(Path.Combine(d.FullName, "CMakeLists.txt"))
+                && File.Exists(Path.Combine(d.FullName, "Dfer.sln")))
                 return d.FullName;
         return null;
     }
@@ -74,10 +82,12 @@ public sealed record KernelSearchPaths(string? KernelsDir, string? AssemblyDirec
 /// <summary>Compiles kernel sources at run time; <see cref="NvrtcCompiler"/> in production, fakes in tests.</summary>
 internal interface IKernelCompiler
 {
-    /// <summary>Null when usable; otherwise one line (e.g. "NVRTC is not installed (libnvrtc.so.* not found)").</summary>
+    /// <summary>Null when usable; otherwise one line (e.g. "NVRTC is not installed (libnvrtc.so.* not
+    /// found)").</summary>
     string? UnavailableReason { get; }
 
-    /// <summary>Names the compiler, version and options: part of the cache key, so a new NVRTC or new options miss the cache.</summary>
+    /// <summary>Names the compiler, version and options: part of the cache key, so a new NVRTC or new options miss the
+    /// cache.</summary>
     string Identity { get; }
 
     /// <summary>Short, file-name-safe tag of <see cref="Identity"/>, e.g. <c>nvrtc11.8</c>.</summary>
@@ -100,14 +110,15 @@ internal sealed class NvrtcCompiler : IKernelCompiler
 /// <summary>
 /// Finds the compiled form of a kernel module for a GPU, in this order:
 /// <list type="number">
-/// <item>prebuilt kernels in each of <see cref="KernelSearchPaths.CompiledDirectories"/>: <c>NAME.sm_XY.cubin</c> if present, else
-/// <c>NAME.ptx</c>; a folder is used only when its <c>NAME.sources.sha256</c> equals <see cref="KernelSources.Sha256"/>
+/// <item>prebuilt kernels in each of <see cref="KernelSearchPaths.CompiledDirectories"/>: <c>NAME.sm_XY.cubin</c> if
+/// present, else <c>NAME.ptx</c>; a folder is used only when its <c>NAME.sources.sha256</c> equals
+/// <see cref="KernelSources.Sha256"/>
 /// (otherwise it is skipped as stale, and the reason kept for <see cref="Skipped"/>) and the file looks intact;</item>
 /// <item>the embedded source compiled with NVRTC at first use, cached on disk under
-/// <see cref="KernelSearchPaths.CacheDirectory"/> as <c>NAME.sm_XY.TAG.KEY.(cubin|ptx)</c> where KEY is the first 16 hex digits of
-/// SHA-256(source hash, compiler identity and options, sm) — written to a temp file and renamed, and checked
-/// (non-empty, ELF header and section table in bounds for a cubin, <c>.version</c>/<c>.target</c> and balanced braces for
-/// PTX) before it is trusted; a bad cache file is recompiled.</item>
+/// <see cref="KernelSearchPaths.CacheDirectory"/> as <c>NAME.sm_XY.TAG.KEY.(cubin|ptx)</c> where KEY is the first 16
+/// hex digits of SHA-256(source hash, compiler identity and options, sm) — written to a temp file and renamed, and
+/// checked (non-empty, ELF header and section table in bounds for a cubin, <c>.version</c>/<c>.target</c> and balanced
+/// braces for PTX) before it is trusted; a bad cache file is recompiled.</item>
 /// </list>
 /// With neither, <see cref="Locate"/> throws a one-line <see cref="DferException"/>. Thread-safe.
 /// </summary>
@@ -128,9 +139,11 @@ public sealed class KernelLocator
     }
 
     private static readonly Lazy<KernelLocator> DefaultLocator =
-        new(() => new KernelLocator(KernelSearchPaths.FromEnvironment(), KernelSources.Embedded, NvrtcCompiler.Instance));
+        new(() => new KernelLocator(KernelSearchPaths.FromEnvironment(), KernelSources.Embedded,
+        NvrtcCompiler.Instance));
 
-    /// <summary>The locator over the real environment and the embedded sources (one per process, so the in-memory results are shared).</summary>
+    /// <summary>The locator over the real environment and the embedded sources (one per process, so the in-memory
+    /// results are shared).</summary>
     public static KernelLocator Default => DefaultLocator.Value;
 
     /// <summary>The places searched.</summary>
@@ -142,12 +155,13 @@ public sealed class KernelLocator
     /// <summary>How many times a compiler ran (cache misses); tests use it to see cache hits.</summary>
     internal int Compilations { get; private set; }
 
-    /// <summary>Why prebuilt folders or cache files were passed over so far (stale, corrupt, unwritable cache), one line each.</summary>
+    /// <summary>Why prebuilt folders or cache files were passed over so far (stale, corrupt, unwritable cache), one
+    /// line each.</summary>
     public IReadOnlyList<string> Skipped { get { lock (_gate) return _skipped.ToArray(); } }
 
     /// <summary>
-    /// The compiled module <paramref name="module"/> for compute capability <paramref name="sm"/> (e.g. 90), found or compiled
-    /// as described on <see cref="KernelLocator"/>, remembered per (module, sm) for the life of this locator.
+    /// The compiled module <paramref name="module"/> for compute capability <paramref name="sm"/> (e.g. 90), found or
+    /// compiled as described on <see cref="KernelLocator"/>, remembered per (module, sm) for the life of this locator.
     /// </summary>
     public KernelModuleImage Locate(string module, int sm)
     {
@@ -163,7 +177,8 @@ public sealed class KernelLocator
         }
     }
 
-    /// <summary>Drops a cached image the driver rejected and compiles it afresh (once): a cache file can be intact yet wrong.</summary>
+    /// <summary>Drops a cached image the driver rejected and compiles it afresh (once): a cache file can be intact yet
+    /// wrong.</summary>
     internal KernelModuleImage Recompile(KernelModuleImage rejected, int sm)
     {
         lock (_gate)
@@ -188,15 +203,17 @@ public sealed class KernelLocator
             string hash = _sources.Sha256(module);
             bool any = _paths.CompiledDirectories().Any(d =>
                 Directory.Exists(d.Dir) && Fresh(d.Dir, module, hash, out _)
-                && (File.Exists(Path.Combine(d.Dir, module + ".ptx")) || Directory.EnumerateFiles(d.Dir, module + ".sm_*.cubin").Any()));
+                && (File.Exists(Path.Combine(d.Dir, module + ".ptx"))
+                || Directory.EnumerateFiles(d.Dir, module + ".sm_*.cubin").Any()));
             if (!any) return NotFoundMessage(module);
         }
         return null;
     }
 
     /// <summary>
-    /// Where <paramref name="module"/> for <paramref name="sm"/> would come from, without compiling anything: the origin of
-    /// what was already located, else the prebuilt file that would be used, else "NVRTC x.y (cache DIR)", else the reason it cannot be had.
+    /// Where <paramref name="module"/> for <paramref name="sm"/> would come from, without compiling anything: the
+    /// origin of what was already located, else the prebuilt file that would be used, else "NVRTC x.y (cache DIR)",
+    /// else the reason it cannot be had.
     /// </summary>
     public string Plan(string module, int sm)
     {
@@ -231,11 +248,13 @@ public sealed class KernelLocator
             byte[]? bytes = TryRead(file.Path);
             if (bytes is null || !LooksIntact(bytes, file.Kind))
             {
-                Skip($"{file.Path}: unreadable or not a valid {(file.Kind == KernelImageKind.Cubin ? "cubin" : "PTX")} file");
+                Skip($"{file.Path}: unreadable or not a valid {(file.Kind == KernelImageKind.Cubin ? "cubin" : "PTX")} "
+                    + "file");
                 continue;
             }
             string how = file.Kind == KernelImageKind.Cubin ? "cubin" : "PTX, JIT-compiled by the driver";
-            return new KernelModuleImage(module, bytes, file.Kind, $"{file.Path} ({label}, {how})", file.Path, FromCache: false);
+            return new KernelModuleImage(module, bytes, file.Kind, $"{file.Path} ({label}, {how})", file.Path,
+                FromCache: false);
         }
         return null;
     }
@@ -243,7 +262,8 @@ public sealed class KernelLocator
     private static (string Path, KernelImageKind Kind)? Pick(string dir, string module, int sm)
     {
         string cubin = Path.Combine(dir, $"{module}.sm_{sm}.cubin"), ptx = Path.Combine(dir, module + ".ptx");
-        return File.Exists(cubin) ? (cubin, KernelImageKind.Cubin) : File.Exists(ptx) ? (ptx, KernelImageKind.Ptx) : null;
+        return File.Exists(cubin) ? (cubin, KernelImageKind.Cubin) : File.Exists(ptx) ? (ptx, KernelImageKind.Ptx)
+            : null;
     }
 
     private static bool Fresh(string dir, string module, string hash, out string? why)
@@ -253,9 +273,11 @@ public sealed class KernelLocator
         try { recorded = File.Exists(stamp) ? File.ReadAllText(stamp).Trim() : null; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         why = recorded is null
-            ? $"no readable {module}.sources.sha256, so it cannot be matched to the sources (rebuild with cmake --build build)"
+            ? $"no readable {module}.sources.sha256, so it cannot be matched to the sources (rebuild with cmake "
+                + "--build build)"
             : !string.Equals(recorded, hash, StringComparison.OrdinalIgnoreCase)
-                ? $"stale: {module}.sources.sha256 is {Short(recorded)}, the embedded sources hash to {Short(hash)} (rebuild with cmake --build build)"
+                ? $"stale: {module}.sources.sha256 is {Short(recorded)}, the embedded sources hash to {Short(hash)} "
+                    + "(rebuild with cmake --build build)"
                 : null;
         return why is null;
     }
@@ -264,7 +286,8 @@ public sealed class KernelLocator
 
     private KernelModuleImage FromCompiler(string module, int sm, string hash, bool forceCompile)
     {
-        string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{hash}\n{_compiler.Identity}\nsm_{sm}")))[..16];
+        string key = Convert.ToHexStringLower(
+            SHA256.HashData(Encoding.UTF8.GetBytes($"{hash}\n{_compiler.Identity}\nsm_{sm}")))[..16];
         string stem = Path.Combine(_paths.CacheDirectory, $"{module}.sm_{sm}.{_compiler.Tag}.{key}");
         if (!forceCompile)
             foreach (var kind in new[] { KernelImageKind.Cubin, KernelImageKind.Ptx })
@@ -272,7 +295,8 @@ public sealed class KernelLocator
                 string file = stem + Extension(kind);
                 if (!File.Exists(file)) continue;
                 if (TryRead(file) is { } cached && LooksIntact(cached, kind))
-                    return new KernelModuleImage(module, cached, kind, $"{_compiler.Tag} cache {file}", file, FromCache: true);
+                    return new KernelModuleImage(module, cached, kind, $"{_compiler.Tag} cache {file}", file,
+                        FromCache: true);
                 Skip($"{file}: corrupt cache file, recompiled");
                 TryDelete(file);
             }
@@ -282,7 +306,8 @@ public sealed class KernelLocator
         var outKind = output.IsCubin ? KernelImageKind.Cubin : KernelImageKind.Ptx;
         string target = stem + Extension(outKind);
         string? written = TryWriteAtomically(target, output.Image) ? target : null;
-        string origin = $"{_compiler.Tag} ({output.Architecture}), compiled at first use" + (written is null ? ", not cached" : $", cached at {target}");
+        string origin = $"{_compiler.Tag} ({output.Architecture}), compiled at first use"
+            + (written is null ? ", not cached" : $", cached at {target}");
         return new KernelModuleImage(module, output.Image, outKind, origin, written, FromCache: written is not null);
     }
 
@@ -334,7 +359,8 @@ public sealed class KernelLocator
     {
         if (kind == KernelImageKind.Cubin)
         {
-            if (image.Length < 64 || image[0] != 0x7F || image[1] != (byte)'E' || image[2] != (byte)'L' || image[3] != (byte)'F' || image[4] != 2)
+            if (image.Length < 64 || image[0] != 0x7F || image[1] != (byte)'E' || image[2] != (byte)'L'
+                || image[3] != (byte)'F' || image[4] != 2)
                 return false;
             ulong shoff = BitConverter.ToUInt64(image, 0x28);
             ulong shentsize = BitConverter.ToUInt16(image, 0x3A), shnum = BitConverter.ToUInt16(image, 0x3C);

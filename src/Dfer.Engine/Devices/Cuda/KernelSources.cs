@@ -15,7 +15,8 @@ public sealed partial class KernelSources
     private readonly IReadOnlyDictionary<string, byte[]> _files;
     private readonly Dictionary<string, IReadOnlyDictionary<string, KernelLaunch>> _tables = new();
 
-    /// <summary>Sources from file name (<c>conv3d.cu</c>, <c>common.cuh</c>) to exact bytes; tests build their own.</summary>
+    /// <summary>Sources from file name (<c>conv3d.cu</c>, <c>common.cuh</c>) to exact bytes; tests build their
+    /// own.</summary>
     internal KernelSources(IReadOnlyDictionary<string, byte[]> files)
     {
         _files = files;
@@ -53,17 +54,19 @@ public sealed partial class KernelSources
     public string Source(string module) => Text(Bytes(module + ".cu"));
 
     /// <summary>
-    /// The sources' fingerprint: lowercase hex SHA-256 of the listing <c>sha256sum NAME.cu H1.cuh ...</c> prints, i.e. of the
-    /// UTF-8 text <c>"{sha256(file)}  {file name}\n"</c> for NAME.cu followed by every *.cuh in ordinal name order (today
-    /// common.cuh); file hashes are over exact bytes, lowercase hex. cmake/sources_sha256.cmake writes the same value to
-    /// build/kernels/NAME.sources.sha256, which is how prebuilt kernels are matched to these sources. By hand:
+    /// The sources' fingerprint: lowercase hex SHA-256 of the listing <c>sha256sum NAME.cu H1.cuh ...</c> prints, i.e.
+    /// of the UTF-8 text <c>"{sha256(file)}  {file name}\n"</c> for NAME.cu followed by every *.cuh in ordinal name
+    /// order (today common.cuh); file hashes are over exact bytes, lowercase hex. cmake/sources_sha256.cmake writes
+    /// the same value to build/kernels/NAME.sources.sha256, which is how prebuilt kernels are matched to these
+    /// sources. By hand:
     /// <c>(cd native/kernels &amp;&amp; sha256sum conv3d.cu common.cuh | sha256sum)</c>.
     /// </summary>
     public string Sha256(string module)
     {
         var listing = new StringBuilder();
         foreach (string file in Headers.Select(h => h.Name).Prepend(module + ".cu"))
-            listing.Append(Convert.ToHexStringLower(SHA256.HashData(Bytes(file)))).Append("  ").Append(file).Append('\n');
+            listing.Append(Convert.ToHexStringLower(SHA256.HashData(Bytes(file)))).Append("  ").Append(file)
+                .Append('\n');
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(listing.ToString())));
     }
 
@@ -80,7 +83,9 @@ public sealed partial class KernelSources
 
     private byte[] Bytes(string fileName) => _files.TryGetValue(fileName, out byte[]? b)
         ? b
-        : throw new DferException($"kernels: no embedded source {fileName} (have {string.Join(", ", _files.Keys.Order(StringComparer.Ordinal))})");
+        : throw new DferException(
+        $"kernels: no embedded source {fileName} "
+        + $"(have {string.Join(", ", _files.Keys.Order(StringComparer.Ordinal))})");
 
     private static string Text(byte[] bytes) => new UTF8Encoding(false).GetString(bytes);
 
@@ -101,12 +106,15 @@ public sealed partial class KernelSources
     [GeneratedRegex(@"//[^\n]*|/\*.*?\*/", RegexOptions.Singleline)]
     private static partial Regex Comments();
 
-    // Attribute-like macro calls may sit before or after `void` (__launch_bounds__(256), DFER_LAUNCH_BOUNDS(kThreads, 2)).
-    [GeneratedRegex(@"extern\s+""C""\s+__global__\s+(?:\w+\s*\([^()]*\)\s*)*void\s+(?:\w+\s*\([^()]*\)\s*)*(?<name>[A-Za-z_]\w*)\s*\(")]
+    // Attribute-like macro calls may sit before or after `void`
+    // (__launch_bounds__(256), DFER_LAUNCH_BOUNDS(kThreads, 2)).
+    [GeneratedRegex(@"extern\s+""C""\s+__global__\s+(?:\w+\s*\([^()]*\)\s*)*void\s+"
+        + @"(?:\w+\s*\([^()]*\)\s*)*(?<name>[A-Za-z_]\w*)\s*\(")]
     private static partial Regex GlobalKernel();
 }
 
-/// <summary>One kernel's launch contract, from a <c>// launch NAME: block B, tile_m M, tile_n N, smem S</c> line.</summary>
+/// <summary>One kernel's launch contract, from a <c>// launch NAME: block B, tile_m M, tile_n N, smem S</c>
+/// line.</summary>
 /// <param name="Kernel">The kernel's extern "C" name.</param>
 /// <param name="Block">Threads per block (blockDim.x; y = z = 1).</param>
 /// <param name="TileM">Rows of the GEMM M dimension per block: grid.x = ceil(m / TileM).</param>
@@ -140,7 +148,8 @@ public static partial class KernelLaunchTable
                 || !TryInt(m, "block", out int block) || block <= 0
                 || !TryInt(m, "m", out int tileM) || !TryInt(m, "n", out int tileN) || !TryInt(m, "smem", out int smem))
                 throw new DferException(
-                    $"{where}: malformed launch line '{line.Trim()}' (expected '// launch NAME: block B, tile_m M, tile_n N, smem S')");
+                    $"{where}: malformed launch line '{line.Trim()}' (expected '// launch NAME: block B, tile_m M, "
+                    + "tile_n N, smem S')");
             string name = head.Groups["name"].Value;
             if (table.TryGetValue(name, out KernelLaunch? first))
                 throw new DferException($"{where}: second launch line for {name} (first on line {first.Line})");
@@ -155,6 +164,7 @@ public static partial class KernelLaunchTable
     [GeneratedRegex(@"^\s*//\s*launch\s+(?<name>[A-Za-z_]\w*)\s*:")]
     private static partial Regex Head();
 
-    [GeneratedRegex(@"^\s*//\s*launch\s+(?<name>[A-Za-z_]\w*)\s*:\s*block\s+(?<block>\d+)\s*,\s*tile_m\s+(?<m>\d+)\s*,\s*tile_n\s+(?<n>\d+)\s*,\s*smem\s+(?<smem>\d+)\s*$")]
+    [GeneratedRegex(@"^\s*//\s*launch\s+(?<name>[A-Za-z_]\w*)\s*:\s*block\s+(?<block>\d+)\s*,"
+        + @"\s*tile_m\s+(?<m>\d+)\s*,\s*tile_n\s+(?<n>\d+)\s*,\s*smem\s+(?<smem>\d+)\s*$")]
     private static partial Regex Full();
 }

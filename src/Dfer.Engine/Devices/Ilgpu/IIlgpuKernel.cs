@@ -9,5 +9,6 @@ namespace Dfer.Devices.Ilgpu;
 /// </summary>
 public interface IIlgpuKernel : IDisposable
 {
-    void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape);
+    void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape);
 }

@@ -37,12 +37,14 @@ public sealed class IlgpuDevice : IDisposable
     public Accelerator Accelerator { get; }
     public IlgpuTarget Target { get; }
 
-    /// <summary>The variant pins kernels consult on this device (the one place the ILGPU backends' variants are chosen from).</summary>
+    /// <summary>The variant pins kernels consult on this device (the one place the ILGPU backends' variants are chosen
+    /// from).</summary>
     public IlgpuVariants Variants { get; }
 
     /// <summary>The device in words, for reports.</summary>
     public string Description => Target == IlgpuTarget.Cpu
-        ? $"ILGPU CPU accelerator ({Accelerator.MaxNumThreadsPerGroup} threads per group, {Environment.ProcessorCount} cores)"
+        ? $"ILGPU CPU accelerator ({Accelerator.MaxNumThreadsPerGroup} threads per group, {Environment.ProcessorCount} "
+            + "cores)"
         : $"{Accelerator.Name} via ILGPU CUDA ({Accelerator.MemorySize / (1L << 30)} GiB)";
 
     /// <summary>
@@ -83,7 +85,8 @@ public sealed class IlgpuDevice : IDisposable
             using Context context = Context.Create(b => b.Cuda());
             return context.GetCudaDevices().Count > 0 ? null : "no NVIDIA GPU (or no CUDA driver) on this machine";
         }
-        catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException or InvalidOperationException or NotSupportedException)
+        catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException
+            or InvalidOperationException or NotSupportedException)
         {
             return $"the CUDA driver cannot be loaded ({ex.GetType().Name})";
         }
@@ -108,9 +111,11 @@ public sealed class IlgpuDevice : IDisposable
     }
 
     /// <summary>An uninitialised device buffer of <paramref name="length"/> floats (at least one).</summary>
-    public MemoryBuffer1D<float, Stride1D.Dense> Allocate(long length) => Accelerator.Allocate1D<float>(Math.Max(length, 1));
+    public MemoryBuffer1D<float, Stride1D.Dense> Allocate(long length)
+        => Accelerator.Allocate1D<float>(Math.Max(length, 1));
 
-    /// <summary>A one-element buffer for kernel arguments a variant does not read (ILGPU views cannot be null).</summary>
+    /// <summary>A one-element buffer for kernel arguments a variant does not read (ILGPU views cannot be
+    /// null).</summary>
     public ArrayView<float> Unused => (_dummy ??= Accelerator.Allocate1D<float>(1)).View;
 
     /// <summary>Waits for all queued work; ILGPU reports kernel faults here.</summary>

@@ -1,6 +1,7 @@
 namespace Dfer.Devices.Ilgpu;
 
-/// <summary>The conv3d kernels of the ILGPU backends (Ops/Conv3d: Conv3dIlgpu.Choose holds the per-shape table).</summary>
+/// <summary>The conv3d kernels of the ILGPU backends (Ops/Conv3d: Conv3dIlgpu.Choose holds the per-shape
+/// table).</summary>
 public enum IlgpuConv3dVariant
 {
     /// <summary>One thread per output element.</summary>

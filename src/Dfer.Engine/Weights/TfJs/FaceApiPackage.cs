@@ -20,7 +20,8 @@ public static class FaceApiPackage
     {
         get
         {
-            return EngineEnvironment.FaceApiDirectory ?? Path.Combine(EngineEnvironment.CacheHome, "dfer", $"face-api-{Version}");
+            return EngineEnvironment.FaceApiDirectory
+                ?? Path.Combine(EngineEnvironment.CacheHome, "dfer", $"face-api-{Version}");
         }
     }
 
@@ -31,9 +32,11 @@ public static class FaceApiPackage
         return File.Exists(path) ? path : null;
     }
 
-    /// <summary>The manifest path of <paramref name="model"/>; a one-line error naming the fetch command when it is missing.</summary>
+    /// <summary>The manifest path of <paramref name="model"/>; a one-line error naming the fetch command when it is
+    /// missing.</summary>
     public static string Manifest(string model) => TryManifest(model) ?? throw new DferException(
-        $"the pretrained face-api weights are not in {Directory} (model/{model}-weights_manifest.json): run {FetchCommand} once (needs npm), or set DFER_FACE_API to where they are");
+        $"the pretrained face-api weights are not in {Directory} (model/{model}-weights_manifest.json): "
+        + $"run {FetchCommand} once (needs npm), or set DFER_FACE_API to where they are");
 
     /// <summary>Loads <paramref name="model"/>'s weights from the cache.</summary>
     public static StateDict Load(string model) => TfJsWeights.Load(Manifest(model));

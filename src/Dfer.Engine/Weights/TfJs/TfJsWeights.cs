@@ -41,7 +41,8 @@ public static class TfJsWeights
     /// <summary>The longest weight name, in characters (face-api's are under 40).</summary>
     public const int MaxNameChars = 1024;
 
-    /// <summary>Loads every weight of <paramref name="manifestPath"/> into a <see cref="StateDict"/> (names as in the manifest, e.g. <c>dense0/conv1/bias</c>).</summary>
+    /// <summary>Loads every weight of <paramref name="manifestPath"/> into a <see cref="StateDict"/> (names as in the
+    /// manifest, e.g. <c>dense0/conv1/bias</c>).</summary>
     /// <exception cref="DferException">The manifest or a shard is missing, a directory, too large, malformed,
     /// short or long, or names an unknown dtype; one line naming the file.</exception>
     public static StateDict Load(string manifestPath)
@@ -50,7 +51,8 @@ public static class TfJsWeights
         byte[] json = ReadBounded(manifestPath, MaxManifestBytes, "TF.js weights manifest");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json); }
-        catch (JsonException e) { throw UserFile.Fail(manifestPath, $"not valid JSON ({SafeText.Plain(UserFile.OneLine(e.Message), 160)})", e); }
+        catch (JsonException e) { throw UserFile.Fail(manifestPath,
+            $"not valid JSON ({SafeText.Plain(UserFile.OneLine(e.Message), 160)})", e); }
         using var _ = doc;
         JsonText.Check(manifestPath, doc.RootElement);
         if (doc.RootElement.ValueKind != JsonValueKind.Array)
@@ -75,7 +77,9 @@ public static class TfJsWeights
                 k++;
             }
             if (offset != buffer.Length)
-                throw DferException.ForFile(ShardPaths(manifestPath, dir, shards), $"{buffer.Length} bytes, but the manifest's weights take {offset} (shard too long, or the manifest is for another file)");
+                throw DferException.ForFile(ShardPaths(manifestPath, dir, shards),
+                    $"{buffer.Length} bytes, but the manifest's weights take {offset} (shard too long, or the manifest "
+                    + "is for another file)");
             g++;
         }
         return dict;
@@ -83,7 +87,8 @@ public static class TfJsWeights
 
     private static JsonElement RequireArray(JsonElement e, string name, string file, string where)
     {
-        if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty(name, out var a) || a.ValueKind != JsonValueKind.Array)
+        if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty(name, out var a)
+            || a.ValueKind != JsonValueKind.Array)
             throw DferException.ForFile(file, $"{where}: missing the '{name}' array");
         return a;
     }
@@ -97,12 +102,16 @@ public static class TfJsWeights
         string? name = p.ValueKind == JsonValueKind.String ? p.GetString() : null;
         if (string.IsNullOrEmpty(name))
             throw DferException.ForFile(manifest, $"group {group}: 'paths' must hold file names");
-        if (name.Any(char.IsControl) || Path.IsPathRooted(name) || name.Split('/', '\\').Any(part => part is "" or "." or ".."))
-            throw DferException.ForFile(manifest, $"group {group}: shard path {SafeText.Quote(name)} is not a file name relative to the manifest's folder");
+        if (name.Any(char.IsControl) || Path.IsPathRooted(name)
+            || name.Split('/', '\\').Any(part => part is "" or "." or ".."))
+            throw DferException.ForFile(manifest,
+                $"group {group}: shard path {SafeText.Quote(name)} is not a file name relative to the manifest's "
+                + "folder");
         return name;
     }
 
-    /// <summary>The shards of a group, as errors about their bytes name them; the manifest when it lists none.</summary>
+    /// <summary>The shards of a group, as errors about their bytes name them; the manifest when it lists
+    /// none.</summary>
     private static string ShardPaths(string manifest, string dir, IReadOnlyList<string> shards) =>
         shards.Count == 0 ? $"{manifest} (a group that lists no shard)"
             : SafeText.Plain(string.Join(" + ", shards.Select(s => Path.Combine(dir, s))), 400);
@@ -115,9 +124,11 @@ public static class TfJsWeights
         {
             string path = Path.Combine(dir, s);
             if (!File.Exists(path) && !Directory.Exists(path))
-                throw DferException.ForFile(path, $"weight shard listed in {SafeText.Plain(Path.GetFileName(manifest))} is missing");
+                throw DferException.ForFile(path,
+                    $"weight shard listed in {SafeText.Plain(Path.GetFileName(manifest))} is missing");
             byte[] part = ReadBounded(path, budget, "weight shard",
-                $"the shards of {SafeText.Plain(Path.GetFileName(manifest))} together exceed Dfer's limit of {MaxShardBytes >> 20} MiB");
+                $"the shards of {SafeText.Plain(Path.GetFileName(manifest))} together exceed Dfer's limit "
+                + $"of {MaxShardBytes >> 20} MiB");
             budget -= part.Length;
             total += part.Length;
             parts.Add(part);
@@ -129,43 +140,55 @@ public static class TfJsWeights
     }
 
     private static byte[] ReadBounded(string path, long limit, string what, string? overLimit = null) =>
-        UserFile.ReadAllBytes(path, limit, _ => overLimit ?? $"{what} is larger than Dfer's limit of {limit >> 20} MiB");
+        UserFile.ReadAllBytes(path, limit, _ => overLimit
+        ?? $"{what} is larger than Dfer's limit of {limit >> 20} MiB");
 
-    private static long ReadWeight(string manifest, string shards, JsonElement w, byte[] buffer, long offset, StateDict dict)
+    private static long ReadWeight(string manifest, string shards, JsonElement w, byte[] buffer, long offset,
+        StateDict dict)
     {
         string name = w.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! :
             throw DferException.ForFile(manifest, "a weight entry has no 'name'");
         string where = $"weight {SafeText.Quote(name)}";
         if (name.Length == 0 || name.Length > MaxNameChars || name.Any(char.IsControl))
-            throw DferException.ForFile(manifest, $"{where}: a name must be 1 to {MaxNameChars} characters without control characters");
+            throw DferException.ForFile(manifest,
+                $"{where}: a name must be 1 to {MaxNameChars} characters without control characters");
         if (dict.TryGet(name, out _))
             throw DferException.ForFile(manifest, $"{where} appears twice");
         if (!w.TryGetProperty("shape", out var s) || s.ValueKind != JsonValueKind.Array)
             throw DferException.ForFile(manifest, $"{where} has no 'shape'");
         if (s.GetArrayLength() > MaxRank)
-            throw DferException.ForFile(manifest, $"{where}: shape has {s.GetArrayLength()} dimensions, more than Dfer's limit of {MaxRank}");
-        long[] shape = s.EnumerateArray().Select(d => d.ValueKind == JsonValueKind.Number && d.TryGetInt64(out long v) && v is >= 0 and <= int.MaxValue ? v :
-            throw DferException.ForFile(manifest, $"{where}: shape entries must be non-negative integers up to {int.MaxValue}")).ToArray();
+            throw DferException.ForFile(manifest,
+                $"{where}: shape has {s.GetArrayLength()} dimensions, more than Dfer's limit of {MaxRank}");
+        long[] shape = s.EnumerateArray()
+            .Select(d => d.ValueKind == JsonValueKind.Number && d.TryGetInt64(out long v)
+            && v is >= 0 and <= int.MaxValue ? v :
+            throw DferException.ForFile(manifest,
+            $"{where}: shape entries must be non-negative integers up to {int.MaxValue}")).ToArray();
         string dtype = w.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! :
             throw DferException.ForFile(manifest, $"{where} has no 'dtype'");
         if (dtype is not ("float32" or "int32"))
-            throw DferException.ForFile(manifest, $"{where}: unsupported dtype {SafeText.Quote(dtype)} (Dfer reads float32 and int32 weights)");
+            throw DferException.ForFile(manifest,
+                $"{where}: unsupported dtype {SafeText.Quote(dtype)} (Dfer reads float32 and int32 weights)");
 
         string stored = dtype;
         double scale = 1, min = 0;
         if (w.TryGetProperty("quantization", out var q) && q.ValueKind != JsonValueKind.Null)
         {
             if (q.ValueKind != JsonValueKind.Object)
-                throw DferException.ForFile(manifest, $"{where}: 'quantization' must be an object {{dtype, scale, min}}");
+                throw DferException.ForFile(manifest,
+                    $"{where}: 'quantization' must be an object {{dtype, scale, min}}");
             stored = q.TryGetProperty("dtype", out var qd) && qd.ValueKind == JsonValueKind.String ? qd.GetString()! :
                 throw DferException.ForFile(manifest, $"{where}: quantization has no 'dtype'");
             if (stored is "uint8" or "uint16")
             {
                 if (!TryFinite(q, "scale", out scale) || !TryFinite(q, "min", out min))
-                    throw DferException.ForFile(manifest, $"{where}: {stored} quantization needs numeric 'scale' and 'min' (finite numbers)");
+                    throw DferException.ForFile(manifest,
+                        $"{where}: {stored} quantization needs numeric 'scale' and 'min' (finite numbers)");
             }
             else if (stored != "float16")
-                throw DferException.ForFile(manifest, $"{where}: unsupported quantization dtype {SafeText.Quote(stored)} (Dfer reads uint8, uint16 and float16)");
+                throw DferException.ForFile(manifest,
+                    $"{where}: unsupported quantization dtype {SafeText.Quote(stored)} (Dfer reads uint8, uint16 and "
+                    + "float16)");
         }
         int size = stored switch { "uint8" => 1, "uint16" or "float16" => 2, _ => 4 };
 
@@ -185,7 +208,9 @@ public static class TfJsWeights
         }
         else count = 0;
         if (over)
-            throw DferException.ForFile(shards, $"too short: {where} of shape [{string.Join(", ", shape)}] needs more bytes than the {left} left in the shards (which hold {buffer.Length})");
+            throw DferException.ForFile(shards,
+                $"too short: {where} of shape [{string.Join(", ", shape)}] needs more bytes than the {left} left in "
+                + $"the shards (which hold {buffer.Length})");
         long bytes = count * size;
         var src = new ReadOnlySpan<byte>(buffer, (int)offset, (int)bytes);
         var data = new float[count];
@@ -200,7 +225,8 @@ public static class TfJsWeights
                 for (int i = 0; i < data.Length; i++) data[i] = (float)(src[i] * scale + min);
                 break;
             case "uint16":
-                for (int i = 0; i < data.Length; i++) data[i] = (float)(BitConverter.ToUInt16(src.Slice(i * 2, 2)) * scale + min);
+                for (int i = 0; i < data.Length; i++)
+                    data[i] = (float)(BitConverter.ToUInt16(src.Slice(i * 2, 2)) * scale + min);
                 break;
         }
         dict.Add(name, dtype == "int32" ? DType.I32 : DType.F32, shape, data);
@@ -211,6 +237,7 @@ public static class TfJsWeights
     private static bool TryFinite(JsonElement e, string name, out double value)
     {
         value = 0;
-        return e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out value) && double.IsFinite(value);
+        return e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out value)
+            && double.IsFinite(value);
     }
 }

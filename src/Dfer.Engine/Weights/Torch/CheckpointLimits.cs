@@ -56,10 +56,12 @@ public static class CheckpointLimits
     /// <summary>The largest "byteorder" record read (it holds "little" or "big").</summary>
     public const int MaxByteOrderBytes = 64;
 
-    /// <summary>Python refuses decimal integer literals longer than this, too; parsing longer ones is quadratic.</summary>
+    /// <summary>Python refuses decimal integer literals longer than this, too; parsing longer ones is
+    /// quadratic.</summary>
     public const int MaxDecimalDigits = 4300;
 
-    /// <summary>The longest text argument of a protocol-0 opcode holding a number or a name (INT, FLOAT, GLOBAL, ...).</summary>
+    /// <summary>The longest text argument of a protocol-0 opcode holding a number or a name (INT, FLOAT, GLOBAL,
+    /// ...).</summary>
     public const int MaxTextLineBytes = 4096;
 
     /// <summary>The longest protocol-0 STRING or UNICODE argument.</summary>

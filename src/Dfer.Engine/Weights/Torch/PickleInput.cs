@@ -90,12 +90,18 @@ internal sealed class PickleInput
         _bufferLength = 0;
     }
 
-    internal ushort ReadUInt16() { Span<byte> b = stackalloc byte[2]; ReadInto(b); return BinaryPrimitives.ReadUInt16LittleEndian(b); }
-    internal int ReadInt32() { Span<byte> b = stackalloc byte[4]; ReadInto(b); return BinaryPrimitives.ReadInt32LittleEndian(b); }
-    internal uint ReadUInt32() { Span<byte> b = stackalloc byte[4]; ReadInto(b); return BinaryPrimitives.ReadUInt32LittleEndian(b); }
-    internal long ReadInt64() { Span<byte> b = stackalloc byte[8]; ReadInto(b); return BinaryPrimitives.ReadInt64LittleEndian(b); }
-    internal ulong ReadUInt64() { Span<byte> b = stackalloc byte[8]; ReadInto(b); return BinaryPrimitives.ReadUInt64LittleEndian(b); }
-    internal double ReadDoubleBigEndian() { Span<byte> b = stackalloc byte[8]; ReadInto(b); return BinaryPrimitives.ReadDoubleBigEndian(b); }
+    internal ushort ReadUInt16() { Span<byte> b = stackalloc byte[2]; ReadInto(
+        b); return BinaryPrimitives.ReadUInt16LittleEndian(b); }
+    internal int ReadInt32() { Span<byte> b = stackalloc byte[4]; ReadInto(
+        b); return BinaryPrimitives.ReadInt32LittleEndian(b); }
+    internal uint ReadUInt32() { Span<byte> b = stackalloc byte[4]; ReadInto(
+        b); return BinaryPrimitives.ReadUInt32LittleEndian(b); }
+    internal long ReadInt64() { Span<byte> b = stackalloc byte[8]; ReadInto(
+        b); return BinaryPrimitives.ReadInt64LittleEndian(b); }
+    internal ulong ReadUInt64() { Span<byte> b = stackalloc byte[8]; ReadInto(
+        b); return BinaryPrimitives.ReadUInt64LittleEndian(b); }
+    internal double ReadDoubleBigEndian() { Span<byte> b = stackalloc byte[8]; ReadInto(
+        b); return BinaryPrimitives.ReadDoubleBigEndian(b); }
 
     /// <summary>
     /// Reads up to and excluding the next '\n'. Text opcodes are short (numbers, module names);
@@ -121,7 +127,8 @@ internal sealed class PickleInput
     private void CheckAvailable(long count, string purpose)
     {
         if (count < 0 || count > Remaining)
-            throw Fail($"declares {purpose} of {count} bytes, but only {Remaining} remain; the file is truncated or corrupt");
+            throw Fail($"declares {purpose} of {count} bytes, but only {Remaining} remain; the file is truncated or "
+                + "corrupt");
     }
 
     private void Fill()

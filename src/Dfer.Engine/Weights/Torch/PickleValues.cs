@@ -28,7 +28,8 @@ internal sealed class PySet
     internal List<object> Items { get; } = [];
 }
 
-/// <summary>A dict (or OrderedDict) in insertion order; a repeated key keeps its first position, as in Python.</summary>
+/// <summary>A dict (or OrderedDict) in insertion order; a repeated key keeps its first position, as in
+/// Python.</summary>
 /// <param name="keys">The key table of the pickle the dict belongs to.</param>
 internal sealed class PyDict(PyKeys keys)
 {
@@ -172,14 +173,17 @@ internal sealed class PyKeys(Action<long> charge)
             case bool b: return Intern(_canonical, b ? "i1" : "i0");
             case long l: return Intern(_canonical, "i" + l.ToString(System.Globalization.CultureInfo.InvariantCulture));
             case BigInteger big when big >= long.MinValue && big <= long.MaxValue:
-                return Intern(_canonical, "i" + ((long)big).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                return Intern(_canonical, "i"
+                    + ((long)big).ToString(System.Globalization.CultureInfo.InvariantCulture));
             case BigInteger big: return Intern(_canonical, "I" + Convert.ToHexString(big.ToByteArray()));
             case double d when double.IsNaN(d): return Fresh(); // NaN equals nothing, not even itself
             case double d when double.IsFinite(d) && d == Math.Floor(d):
                 if (d >= -9.2233720368547758E18 && d < 9.2233720368547758E18)
-                    return Intern(_canonical, "i" + ((long)d).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    return Intern(_canonical, "i"
+                        + ((long)d).ToString(System.Globalization.CultureInfo.InvariantCulture));
                 return Intern(_canonical, "I" + Convert.ToHexString(new BigInteger(d).ToByteArray()));
-            case double d: return Intern(_canonical, "f" + BitConverter.DoubleToInt64Bits(d).ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
+            case double d: return Intern(_canonical, "f"
+                + BitConverter.DoubleToInt64Bits(d).ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
             case PyList or PyDict or PySet: return -1; // unhashable, as in Python
             default: return Fresh(); // None, globals, inert objects, storages, tensors: by identity
         }
@@ -199,7 +203,8 @@ internal sealed class PickleBudget
         FileLength = fileLength;
     }
 
-    /// <summary>The budget for a file of <paramref name="fileLength"/> bytes (see <see cref="CheckpointLimits"/>).</summary>
+    /// <summary>The budget for a file of <paramref name="fileLength"/> bytes (see
+    /// <see cref="CheckpointLimits"/>).</summary>
     internal static PickleBudget ForFile(long fileLength)
     {
         long perFile = fileLength > (CheckpointLimits.MaxPickleHeapBytes / CheckpointLimits.PickleHeapBytesPerFileByte)
@@ -216,7 +221,9 @@ internal sealed class PickleBudget
     {
         Used += bytes;
         if (Used > Limit)
-            throw input.Fail($"needs more than {Limit} bytes of memory to unpickle, the budget for a file of {FileLength} bytes; refusing (a pickle that amplifies a small file)");
+            throw input.Fail(
+                $"needs more than {Limit} bytes of memory to unpickle, the budget for a file of {FileLength} bytes; "
+                + "refusing (a pickle that amplifies a small file)");
     }
 
     internal void Release(long bytes) => Used -= bytes;

@@ -30,7 +30,8 @@ public sealed record RawTensor(string Name, DType DType, long[] Shape, byte[] Da
 public static class TorchCheckpoint
 {
     /// <summary>The legacy format's first pickle: a magic number (torch/serialization.py).</summary>
-    private static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356", System.Globalization.CultureInfo.InvariantCulture);
+    private static readonly BigInteger LegacyMagic =
+        BigInteger.Parse("119547037146038801333356", System.Globalization.CultureInfo.InvariantCulture);
 
     private const long LegacyProtocolVersion = 1001;
 
@@ -56,11 +57,15 @@ public static class TorchCheckpoint
             stream.Position = 0;
             if (n >= 4 && head[..4].SequenceEqual("PK\x03\x04"u8))
                 return ReadZip(path, stream, key);
-            if (n == 9 && head[8] == (byte)'{' && BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)(stream.Length - 8))
-                throw UserFile.Fail(path, "is a safetensors file, not a PyTorch checkpoint (torch.save); it needs no conversion: Dfer reads safetensors weights as they are");
+            if (n == 9 && head[8] == (byte)'{'
+                && BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)(stream.Length - 8))
+                throw UserFile.Fail(path,
+                    "is a safetensors file, not a PyTorch checkpoint (torch.save); it needs no conversion: Dfer reads "
+                    + "safetensors weights as they are");
             if (n >= 2 && head[0] == 0x80)
                 return ReadLegacy(path, stream, key);
-            throw UserFile.Fail(path, "is not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy torch.save pickle)");
+            throw UserFile.Fail(path,
+                "is not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy torch.save pickle)");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -83,7 +88,8 @@ public static class TorchCheckpoint
             if (n >= 4 && head[..4].SequenceEqual("PK\x03\x04"u8)) return true;
             return n >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5 && !(n == 9 && head[8] == (byte)'{');
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception ex) when (
+            ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             return false;
         }
@@ -99,21 +105,26 @@ public static class TorchCheckpoint
         if (pickles.Count == 0)
             throw UserFile.Fail(path, "is a zip archive without a <folder>/data.pkl record; not a torch.save file");
         if (pickles.Count > 1)
-            throw UserFile.Fail(path, $"is a zip archive with {pickles.Count} */data.pkl records; not a torch.save file");
+            throw UserFile.Fail(path,
+                $"is a zip archive with {pickles.Count} */data.pkl records; not a torch.save file");
         string prefix = pickles[0].Name[..^"data.pkl".Length];
         if (zip.Find(prefix + "constants.pkl") is not null
             || zip.Entries.Any(e => e.Name.StartsWith(prefix + "code/", StringComparison.Ordinal)))
-            throw UserFile.Fail(path, "this is a TorchScript archive (torch.jit.save); save the state dict with torch.save(model.state_dict(), path)");
+            throw UserFile.Fail(path,
+                "this is a TorchScript archive (torch.jit.save); save the state dict with "
+                + "torch.save(model.state_dict(), path)");
 
         bool bigEndian = false;
         if (zip.Find(prefix + "byteorder") is { } order)
         {
-            string text = System.Text.Encoding.ASCII.GetString(zip.ReadAll(order, CheckpointLimits.MaxByteOrderBytes, "the byte order")).Trim();
+            string text = System.Text.Encoding.ASCII.GetString(
+                zip.ReadAll(order, CheckpointLimits.MaxByteOrderBytes, "the byte order")).Trim();
             bigEndian = text switch
             {
                 "little" => false,
                 "big" => true,
-                _ => throw UserFile.Fail(path, $"has byteorder record {SafeText.Quote(text, 40)}, expected \"little\" or \"big\""),
+                _ => throw UserFile.Fail(path,
+                    $"has byteorder record {SafeText.Quote(text, 40)}, expected \"little\" or \"big\""),
             };
         }
 
@@ -121,7 +132,9 @@ public static class TorchCheckpoint
         var budget = PickleBudget.ForFile(stream.Length);
         TorchZip.Entry pkl = pickles[0];
         if (pkl.Size > budget.Limit)
-            throw UserFile.Fail(path, $"record {SafeText.Quote(pkl.Name)} is {pkl.Size} bytes, more than the {budget.Limit}-byte unpickling budget of a file of {stream.Length} bytes");
+            throw UserFile.Fail(path,
+                $"record {SafeText.Quote(pkl.Name)} is {pkl.Size} bytes, more than the {budget.Limit}-byte unpickling "
+                + $"budget of a file of {stream.Length} bytes");
         byte[] pickle = zip.ReadAll(pkl, CheckpointLimits.MaxPickleBytes, "the pickle");
         var storages = new Storages(legacy: false);
         object root;
@@ -141,7 +154,9 @@ public static class TorchCheckpoint
                 ?? throw UserFile.Fail(path, $"has no record {SafeText.Quote(name)} for a storage its tensors use");
             long needed = StorageBytes(path, s);
             if (entry.Size < needed)
-                throw UserFile.Fail(path, $"record {SafeText.Quote(name)} holds {entry.Size} bytes, but its storage of {s.Numel} {s.TypeName} elements needs {needed}");
+                throw UserFile.Fail(path,
+                    $"record {SafeText.Quote(name)} holds {entry.Size} bytes, but its storage "
+                    + $"of {s.Numel} {s.TypeName} elements needs {needed}");
             var window = new byte[count * s.ElementSize];
             zip.Read(entry, first * s.ElementSize, window);
             if (bigEndian) SwapBytes(window, s.ElementSize);
@@ -166,7 +181,10 @@ public static class TorchCheckpoint
         input.What = "the protocol version";
         object version = new Unpickler(input, NoPersistentIds, budget).Load();
         if (version is not long v || v != LegacyProtocolVersion)
-            throw UserFile.Fail(path, $"is a legacy torch.save file of protocol version {(version is long lv ? lv.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")}, expected {LegacyProtocolVersion}");
+            throw UserFile.Fail(path,
+                "is a legacy torch.save file of protocol version "
+                + $"{(version is long lv ? lv.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")}, "
+                + $"expected {LegacyProtocolVersion}");
         input.What = "sys_info";
         if (new Unpickler(input, NoPersistentIds, budget).Load() is not PyDict)
             throw UserFile.Fail(path, "has a malformed legacy header (sys_info is not a dict)");
@@ -184,12 +202,15 @@ public static class TorchCheckpoint
         foreach (string k in keys.Items.Cast<string>())
         {
             if (!storages.Roots.TryGetValue(k, out StorageRef? root0))
-                throw UserFile.Fail(path, $"lists storage {SafeText.Quote(k)}, which no tensor uses, so its element size is unknown");
+                throw UserFile.Fail(path,
+                    $"lists storage {SafeText.Quote(k)}, which no tensor uses, so its element size is unknown");
             if (!positions.TryAdd(k, -1))
                 throw UserFile.Fail(path, $"lists storage {SafeText.Quote(k)} twice");
             long numel = input.ReadInt64();
             if (numel != root0.Numel)
-                throw UserFile.Fail(path, $"storage {SafeText.Quote(k)} holds {numel} elements, but its tensors were saved with {root0.Numel}");
+                throw UserFile.Fail(path,
+                    $"storage {SafeText.Quote(k)} holds {numel} elements, but its tensors were saved "
+                    + $"with {root0.Numel}");
             positions[k] = input.Position;
             input.Skip(StorageBytes(path, root0), $"storage {SafeText.Quote(k)}");
         }
@@ -228,23 +249,30 @@ public static class TorchCheckpoint
         {
             int arity = legacy ? 6 : 5;
             if (pid is not PyTuple t || t.Items.Length == 0 || t.Items[0] is not string kind)
-                throw input.Fail($"has an unknown persistent id ({Unpickler.Describe(pid)}); expected a ('storage', ...) tuple");
+                throw input.Fail(
+                    $"has an unknown persistent id ({Unpickler.Describe(pid)}); expected a ('storage', ...) tuple");
             if (kind != "storage")
-                throw input.Fail($"has an unknown persistent id of kind {SafeText.Quote(kind)}; Dfer reads only tensor storages");
+                throw input.Fail(
+                    $"has an unknown persistent id of kind {SafeText.Quote(kind)}; Dfer reads only tensor storages");
             if (t.Items.Length != arity)
                 throw input.Fail($"has a storage persistent id of {t.Items.Length} items, expected {arity}");
             if (t.Items[1] is not PyGlobal { Kind: GlobalKind.StorageType } type)
-                throw input.Fail($"has a storage whose type is {Unpickler.Describe(t.Items[1])}, not a torch storage class");
+                throw input.Fail(
+                    $"has a storage whose type is {Unpickler.Describe(t.Items[1])}, not a torch storage class");
             if (t.Items[2] is not string key || key.Length == 0)
                 throw input.Fail($"has a storage whose key is {Unpickler.Describe(t.Items[2])}, not a string");
             if (t.Items[4] is not long numel || numel < 0)
-                throw input.Fail($"has storage {SafeText.Quote(key)} with element count {Unpickler.DescribeValue(t.Items[4])}");
+                throw input.Fail(
+                    $"has storage {SafeText.Quote(key)} with element count {Unpickler.DescribeValue(t.Items[4])}");
 
-            var storage = new StorageRef(key, type.StorageDType!.Value, TorchGlobals.ElementSize(type), numel, type.Name);
+            var storage = new StorageRef(key, type.StorageDType!.Value, TorchGlobals.ElementSize(type), numel,
+                type.Name);
             if (Roots.TryGetValue(key, out StorageRef? known))
             {
                 if (known.TypeName != storage.TypeName || known.Numel != numel)
-                    throw input.Fail($"uses storage {SafeText.Quote(key)} once as {known.Numel} {known.TypeName} elements and once as {numel} {storage.TypeName}");
+                    throw input.Fail(
+                        $"uses storage {SafeText.Quote(key)} once as {known.Numel} {known.TypeName} elements and once "
+                        + $"as {numel} {storage.TypeName}");
                 storage = known;
             }
             else Roots.Add(key, storage);
@@ -253,8 +281,11 @@ public static class TorchCheckpoint
             if (t.Items[5] is not PyTuple { Items: [string viewKey, long offset, long viewNumel] })
                 throw input.Fail($"has storage {SafeText.Quote(key)} with malformed view metadata");
             if (offset < 0 || viewNumel < 0 || offset > numel || viewNumel > numel - offset)
-                throw input.Fail($"has a view {SafeText.Quote(viewKey)} of elements [{offset}, {offset}+{viewNumel}) of storage {SafeText.Quote(key)}, which holds {numel}");
-            return new StorageRef(key, storage.DType, storage.ElementSize, viewNumel, storage.TypeName) { ViewOffset = offset };
+                throw input.Fail(
+                    $"has a view {SafeText.Quote(viewKey)} of elements [{offset}, {offset}+{viewNumel}) of "
+                    + $"storage {SafeText.Quote(key)}, which holds {numel}");
+            return new StorageRef(key, storage.DType, storage.ElementSize, viewNumel,
+                storage.TypeName) { ViewOffset = offset };
         }
     }
 
@@ -264,12 +295,15 @@ public static class TorchCheckpoint
         {
             long bytes = checked(s.Numel * s.ElementSize);
             if (bytes > Array.MaxLength)
-                throw UserFile.Fail(path, $"storage {SafeText.Quote(s.Key)} is {bytes} bytes; Dfer reads storages of at most {Array.MaxLength} bytes");
+                throw UserFile.Fail(path,
+                    $"storage {SafeText.Quote(s.Key)} is {bytes} bytes; Dfer reads storages of at "
+                    + $"most {Array.MaxLength} bytes");
             return bytes;
         }
         catch (OverflowException)
         {
-            throw UserFile.Fail(path, $"storage {SafeText.Quote(s.Key)} declares {s.Numel} elements, too many to address");
+            throw UserFile.Fail(path,
+                $"storage {SafeText.Quote(s.Key)} declares {s.Numel} elements, too many to address");
         }
     }
 
@@ -291,9 +325,15 @@ public static class TorchCheckpoint
             selected = Lookup(path, root, key);
             where = $"entry {SafeText.Quote(key)}";
             if (selected is not PyDict d || d.Count == 0)
-                throw UserFile.Fail(path, $"{where} holds {(selected is PyDict ? "an empty dict" : Unpickler.Describe(selected))}, not a state dict");
-            if (d.Items.FirstOrDefault(kv => kv.Key is not string || kv.Value is not TensorRef) is { Key: not null } bad)
-                throw UserFile.Fail(path, $"{where} is not a state dict: {(bad.Key is string s ? SafeText.Quote(s) : Unpickler.Describe(bad.Key))} maps to {Unpickler.Describe(bad.Value)}, not a tensor");
+                throw UserFile.Fail(path,
+                    $"{where} holds {(selected is PyDict ? "an empty dict" : Unpickler.Describe(selected))}, not a "
+                    + "state dict");
+            if (d.Items.FirstOrDefault(kv => kv.Key is not string
+                || kv.Value is not TensorRef) is { Key: not null } bad)
+                throw UserFile.Fail(path,
+                    $"{where} is not a state "
+                    + $"dict: {(bad.Key is string s ? SafeText.Quote(s) : Unpickler.Describe(bad.Key))} maps "
+                    + $"to {Unpickler.Describe(bad.Value)}, not a tensor");
         }
         else if (IsStateDict(root))
         {
@@ -315,8 +355,12 @@ public static class TorchCheckpoint
             if (found is null)
             {
                 var names = top.Keys.Select(k => k is string s ? SafeText.Quote(s) : Unpickler.Describe(k)).ToList();
-                string list = names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", and {names.Count - 12} more";
-                throw UserFile.Fail(path, $"holds no state dict where Dfer looks (a dict of tensors at the top or under {string.Join(", ", WrapperKeys)}); its top-level keys are {(names.Count == 0 ? "none" : list)}; name the entry holding the weights with --key");
+                string list = names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12))
+                    + $", and {names.Count - 12} more";
+                throw UserFile.Fail(path,
+                    $"holds no state dict where Dfer looks (a dict of tensors at the top or "
+                    + $"under {string.Join(", ", WrapperKeys)}); its top-level keys "
+                    + $"are {(names.Count == 0 ? "none" : list)}; name the entry holding the weights with --key");
             }
             selected = found;
         }
@@ -327,7 +371,8 @@ public static class TorchCheckpoint
         {
             string name = StateDict.StripPrefix((string)k);
             if (!seen.Add(name))
-                throw UserFile.Fail(path, $"tensor {SafeText.Quote(name)} appears twice (once with and once without the 'module.' prefix?)");
+                throw UserFile.Fail(path,
+                    $"tensor {SafeText.Quote(name)} appears twice (once with and once without the 'module.' prefix?)");
             result.Add((name, (TensorRef)v));
         }
         return result;
@@ -337,7 +382,8 @@ public static class TorchCheckpoint
     private static bool IsStateDict(object o) =>
         o is PyDict d && d.Count > 0 && d.Items.All(kv => kv.Key is string && kv.Value is TensorRef);
 
-    /// <summary>Finds <paramref name="key"/>: a top-level entry of that exact name, else a dotted path of entries.</summary>
+    /// <summary>Finds <paramref name="key"/>: a top-level entry of that exact name, else a dotted path of
+    /// entries.</summary>
     private static object Lookup(string path, object root, string key)
     {
         if (root is PyDict top && top.TryGet(key, out object direct)) return direct;
@@ -346,12 +392,18 @@ public static class TorchCheckpoint
         foreach (string part in key.Split('.'))
         {
             if (current is not PyDict d)
-                throw UserFile.Fail(path, $"has no entry {SafeText.Quote(key)}: {(walked.Length == 0 ? "the file" : SafeText.Quote(walked))} holds {Unpickler.Describe(current)}, not a dict");
+                throw UserFile.Fail(path,
+                    $"has no entry {SafeText.Quote(key)}: {(walked.Length == 0 ? "the file" : SafeText.Quote(walked))} "
+                    + $"holds {Unpickler.Describe(current)}, not a dict");
             if (!d.TryGet(part, out current))
             {
                 var names = d.Keys.Select(k => k is string s ? SafeText.Quote(s) : Unpickler.Describe(k)).ToList();
-                string list = names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", and {names.Count - 12} more";
-                throw UserFile.Fail(path, $"has no entry {SafeText.Quote(key)}; the keys {(walked.Length == 0 ? "at the top" : "of " + SafeText.Quote(walked))} are {(names.Count == 0 ? "none" : list)}");
+                string list = names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12))
+                    + $", and {names.Count - 12} more";
+                throw UserFile.Fail(path,
+                    $"has no entry {SafeText.Quote(key)}; the "
+                    + $"keys {(walked.Length == 0 ? "at the top" : "of " + SafeText.Quote(walked))} "
+                    + $"are {(names.Count == 0 ? "none" : list)}");
             }
             walked = walked.Length == 0 ? part : walked + "." + part;
         }
@@ -360,16 +412,19 @@ public static class TorchCheckpoint
 
     // ---- copying the tensors out -------------------------------------------------------------
 
-    /// <summary>Reads <paramref name="count"/> elements of a storage from element <paramref name="first"/> on (of its root storage).</summary>
+    /// <summary>Reads <paramref name="count"/> elements of a storage from element <paramref name="first"/> on (of its
+    /// root storage).</summary>
     private delegate byte[] StorageReader(StorageRef storage, long first, long count);
 
-    private static List<RawTensor> Materialize(string path, long fileLength, List<(string Name, TensorRef Tensor)> tensors,
+    private static List<RawTensor> Materialize(string path, long fileLength,
+        List<(string Name, TensorRef Tensor)> tensors,
         StorageReader readStorage)
     {
         // Expanded (stride 0) tensors are legitimately larger than their storage, but a state dict
         // of weights is about the size of its file; the cap keeps a tiny file from asking for
         // gigabytes through broadcasting.
-        long budget = fileLength > (long.MaxValue - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
+        long budget = fileLength
+            > (long.MaxValue - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
             ? long.MaxValue
             : fileLength * CheckpointLimits.ExpandedBytesPerFileByte + CheckpointLimits.ExpandedAllowanceBytes;
         long total = 0;
@@ -383,13 +438,15 @@ public static class TorchCheckpoint
             string q = SafeText.Quote(name);
             int rank = t.Size.Length;
             if (rank > CheckpointLimits.MaxRank)
-                throw UserFile.Fail(path, $"tensor {q} has {rank} dimensions; Dfer reads at most {CheckpointLimits.MaxRank}");
+                throw UserFile.Fail(path,
+                    $"tensor {q} has {rank} dimensions; Dfer reads at most {CheckpointLimits.MaxRank}");
             if (t.Stride.Length != rank)
                 throw UserFile.Fail(path, $"tensor {q} has {rank} sizes but {t.Stride.Length} strides");
             if (t.Size.Any(d => d < 0))
                 throw UserFile.Fail(path, $"tensor {q} has a negative size [{string.Join(", ", t.Size)}]");
             if (t.Stride.Any(d => d < 0))
-                throw UserFile.Fail(path, $"tensor {q} has a negative stride ({string.Join(", ", t.Stride)}), which PyTorch never saves");
+                throw UserFile.Fail(path,
+                    $"tensor {q} has a negative stride ({string.Join(", ", t.Stride)}), which PyTorch never saves");
             if (t.Offset < 0)
                 throw UserFile.Fail(path, $"tensor {q} has a negative storage offset {t.Offset}");
             StorageBytes(path, s);
@@ -407,17 +464,24 @@ public static class TorchCheckpoint
             }
             catch (OverflowException)
             {
-                throw UserFile.Fail(path, $"tensor {q} has sizes [{string.Join(", ", t.Size)}] and strides ({string.Join(", ", t.Stride)}) that overflow 64 bits");
+                throw UserFile.Fail(path,
+                    $"tensor {q} has sizes [{string.Join(", ", t.Size)}] and strides ({string.Join(", ", t.Stride)}) "
+                    + "that overflow 64 bits");
             }
             if (numel > 0 && extent >= s.Numel)
-                throw UserFile.Fail(path, $"tensor {q} reaches element {extent} of a storage of {s.Numel} elements; the file is corrupt");
+                throw UserFile.Fail(path,
+                    $"tensor {q} reaches element {extent} of a storage of {s.Numel} elements; the file is corrupt");
             if (numel == 0 && t.Offset > s.Numel)
-                throw UserFile.Fail(path, $"tensor {q} starts at element {t.Offset} of a storage of {s.Numel} elements; the file is corrupt");
+                throw UserFile.Fail(path,
+                    $"tensor {q} starts at element {t.Offset} of a storage of {s.Numel} elements; the file is corrupt");
             if (outBytes > Array.MaxLength)
-                throw UserFile.Fail(path, $"tensor {q} is {outBytes} bytes; Dfer reads tensors of at most {Array.MaxLength} bytes");
+                throw UserFile.Fail(path,
+                    $"tensor {q} is {outBytes} bytes; Dfer reads tensors of at most {Array.MaxLength} bytes");
             total += outBytes;
             if (total > budget)
-                throw UserFile.Fail(path, $"tensors of the state dict take more than {budget} bytes once expanded, far more than the file's {fileLength}; refusing (tensor {q})");
+                throw UserFile.Fail(path,
+                    $"tensors of the state dict take more than {budget} bytes once expanded, far more than the "
+                    + $"file's {fileLength}; refusing (tensor {q})");
             numels[k] = numel;
             if (numel == 0) continue;
             long first = s.ViewOffset + t.Offset, last = s.ViewOffset + extent;

@@ -108,12 +108,14 @@ internal static class TorchGlobals
                 return new PyGlobal(canonical, GlobalKind.StorageType, storage.DType);
             if (TorchDTypes.Contains(name)) return new PyGlobal(canonical, GlobalKind.Inert);
             if (name.EndsWith("Storage", StringComparison.Ordinal))
-                throw fail($"holds tensors of storage type {SafeText.Quote(canonical)}, which Dfer does not read (it reads {SupportedStorages})");
+                throw fail($"holds tensors of storage type {SafeText.Quote(canonical)}, which Dfer does not read (it "
+                    + $"reads {SupportedStorages})");
         }
         string hint = char.IsUpper(name.FirstOrDefault()) && !SystemModules.Contains(module.Split('.')[0])
             ? "; a pickled model or other object of your own classes cannot be read: save model.state_dict() instead"
             : "";
-        throw fail($"refuses to load global {SafeText.Quote(written)} (nothing in a checkpoint is executed; Dfer only rebuilds tensors and plain containers){hint}");
+        throw fail($"refuses to load global {SafeText.Quote(written)} (nothing in a checkpoint is executed; Dfer only "
+            + $"rebuilds tensors and plain containers){hint}");
     }
 
     // Classes of these modules are not the user's own, so the hint about pickled models would mislead.

@@ -54,9 +54,11 @@ internal sealed class TorchZip
         _byName = new Dictionary<string, Entry>(entries.Count, StringComparer.Ordinal);
         foreach (Entry e in entries)
             if (!_byName.TryAdd(e.Name, e))
-                throw Fail($"has two zip records named {SafeText.Quote(e.Name)}; which one is meant is ambiguous (Python's zipfile takes the last, other readers the first)");
+                throw Fail($"has two zip records named {SafeText.Quote(e.Name)}; which one is meant is ambiguous "
+                    + "(Python's zipfile takes the last, other readers the first)");
         long length = stream.Length;
-        _inflateBudget = length > (long.MaxValue - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
+        _inflateBudget = length
+            > (long.MaxValue - CheckpointLimits.ExpandedAllowanceBytes) / CheckpointLimits.ExpandedBytesPerFileByte
             ? long.MaxValue
             : length * CheckpointLimits.ExpandedBytesPerFileByte + CheckpointLimits.ExpandedAllowanceBytes;
     }
@@ -70,7 +72,8 @@ internal sealed class TorchZip
     internal static TorchZip Open(string path, Stream stream)
     {
         long length = stream.Length;
-        DferException Bad(string problem) => UserFile.Fail(path, $"is not a readable zip archive ({problem}); the file is truncated or corrupt");
+        DferException Bad(string problem)
+            => UserFile.Fail(path, $"is not a readable zip archive ({problem}); the file is truncated or corrupt");
 
         // The end-of-central-directory record: the last one in the final 64 KiB (its comment can be that long).
         int tailLength = (int)Math.Min(length, EndBytes + 0xFFFF);
@@ -101,11 +104,13 @@ internal sealed class TorchZip
             if (BinaryPrimitives.ReadUInt32LittleEndian(locator) == Zip64LocatorSignature)
             {
                 ulong at = BinaryPrimitives.ReadUInt64LittleEndian(locator[8..]);
-                if (endOffset < 20 + 56 || at > (ulong)(endOffset - 20 - 56)) throw Bad($"its zip64 end record at offset {at} is outside the file");
+                if (endOffset < 20 + 56 || at > (ulong)(endOffset - 20 - 56))
+                    throw Bad($"its zip64 end record at offset {at} is outside the file");
                 Span<byte> z = stackalloc byte[56];
                 stream.Position = (long)at;
                 stream.ReadExactly(z);
-                if (BinaryPrimitives.ReadUInt32LittleEndian(z) != Zip64EndSignature) throw Bad("its zip64 locator points at no zip64 end record");
+                if (BinaryPrimitives.ReadUInt32LittleEndian(z) != Zip64EndSignature)
+                    throw Bad("its zip64 locator points at no zip64 end record");
                 disk = (ushort)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(z[16..]), ushort.MaxValue);
                 cdDisk = (ushort)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(z[20..]), ushort.MaxValue);
                 count = BinaryPrimitives.ReadUInt64LittleEndian(z[32..]);
@@ -116,15 +121,19 @@ internal sealed class TorchZip
             else if (count == 0xFFFF || cdSize == 0xFFFFFFFF || cdOffset == 0xFFFFFFFF)
                 throw Bad("it needs zip64 fields but has no zip64 end record");
         }
-        if (disk != 0 || cdDisk != 0) throw UserFile.Fail(path, "is a multi-part (spanned) zip archive, which Dfer does not read");
+        if (disk != 0 || cdDisk != 0)
+            throw UserFile.Fail(path, "is a multi-part (spanned) zip archive, which Dfer does not read");
         if (cdOffset > (ulong)cdEnd || cdSize > (ulong)cdEnd - cdOffset)
             throw Bad($"its central directory of {cdSize} bytes at offset {cdOffset} runs past the end of the file");
         if (count > CheckpointLimits.MaxZipEntries)
-            throw UserFile.Fail(path, $"lists {count} zip records, more than the {CheckpointLimits.MaxZipEntries} Dfer reads");
+            throw UserFile.Fail(path,
+                $"lists {count} zip records, more than the {CheckpointLimits.MaxZipEntries} Dfer reads");
         if (count * CentralHeaderBytes > cdSize)
             throw Bad($"it lists {count} records in a central directory of only {cdSize} bytes");
         if (cdSize > CheckpointLimits.MaxCentralDirectoryBytes)
-            throw UserFile.Fail(path, $"has a zip central directory of {cdSize} bytes, more than the {CheckpointLimits.MaxCentralDirectoryBytes} Dfer reads");
+            throw UserFile.Fail(path,
+                $"has a zip central directory of {cdSize} bytes, more than "
+                + $"the {CheckpointLimits.MaxCentralDirectoryBytes} Dfer reads");
 
         var cd = new byte[cdSize];
         stream.Position = (long)cdOffset;
@@ -133,7 +142,8 @@ internal sealed class TorchZip
         int pos = 0;
         for (ulong i = 0; i < count; i++)
         {
-            if (cd.Length - pos < CentralHeaderBytes || BinaryPrimitives.ReadUInt32LittleEndian(cd.AsSpan(pos)) != CentralHeaderSignature)
+            if (cd.Length - pos < CentralHeaderBytes
+                || BinaryPrimitives.ReadUInt32LittleEndian(cd.AsSpan(pos)) != CentralHeaderSignature)
                 throw Bad($"central directory record {i} is malformed");
             ReadOnlySpan<byte> h = cd.AsSpan(pos, CentralHeaderBytes);
             ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
@@ -169,10 +179,14 @@ internal sealed class TorchZip
                 }
                 if (!ok) throw Bad($"record {SafeText.Quote(name)} lacks the zip64 sizes its header promises");
             }
-            if (startDisk != 0) throw UserFile.Fail(path, "is a multi-part (spanned) zip archive, which Dfer does not read");
-            // The data (after a local header at least as long as the fixed part and the name) lies before the central directory.
-            if (offset > cdOffset || csize > cdOffset - offset || (ulong)(LocalHeaderBytes + nameLength) > cdOffset - offset - csize)
-                throw Bad($"record {SafeText.Quote(name)} claims {csize} bytes at offset {offset}, beyond where the records end ({cdOffset})");
+            if (startDisk != 0)
+                throw UserFile.Fail(path, "is a multi-part (spanned) zip archive, which Dfer does not read");
+            // The data (after a local header at least as long as the fixed part and the name) lies before the central
+            // directory.
+            if (offset > cdOffset || csize > cdOffset - offset
+                || (ulong)(LocalHeaderBytes + nameLength) > cdOffset - offset - csize)
+                throw Bad($"record {SafeText.Quote(name)} claims {csize} bytes at offset {offset}, beyond where the "
+                    + $"records end ({cdOffset})");
             if (usize > long.MaxValue) throw Bad($"record {SafeText.Quote(name)} claims a size of {usize} bytes");
             entries.Add(new Entry(name, nameLength, flags, method, crc, (long)csize, (long)usize, (long)offset));
         }
@@ -187,7 +201,9 @@ internal sealed class TorchZip
             if (e.HeaderOffset + LocalHeaderBytes + e.NameBytes + e.CompressedSize > e.Limit)
             {
                 string other = i + 1 < byOffset.Count ? SafeText.Quote(byOffset[i + 1].Name) : "the central directory";
-                throw UserFile.Fail(path, $"has zip records {SafeText.Quote(e.Name)} and {other} whose data overlap; refusing (overlapping records are a zip-bomb technique)");
+                throw UserFile.Fail(path,
+                    $"has zip records {SafeText.Quote(e.Name)} and {other} whose data overlap; refusing (overlapping "
+                    + "records are a zip-bomb technique)");
             }
         }
         return new TorchZip(path, stream, entries);
@@ -216,11 +232,13 @@ internal sealed class TorchZip
         if (e.Method is not (0 or 8))
             throw Fail($"record {q} uses zip compression method {e.Method}; Dfer reads stored and deflated records");
         if (e.Method == 0 && e.Size != e.CompressedSize)
-            throw Fail($"record {q} is stored uncompressed but declares {e.CompressedSize} bytes in the file and {e.Size} once read; the file is corrupt");
+            throw Fail($"record {q} is stored uncompressed but declares {e.CompressedSize} bytes in the file "
+                + $"and {e.Size} once read; the file is corrupt");
         if (e.Method == 8)
         {
             if (e.Size > _inflateBudget - _inflated)
-                throw Fail($"record {q} inflates to {e.Size} bytes; the records Dfer reads may inflate to at most {_inflateBudget} bytes from a file of {_stream.Length} (a zip bomb?)");
+                throw Fail($"record {q} inflates to {e.Size} bytes; the records Dfer reads may inflate to at "
+                    + $"most {_inflateBudget} bytes from a file of {_stream.Length} (a zip bomb?)");
             _inflated += e.Size;
         }
 
@@ -237,7 +255,8 @@ internal sealed class TorchZip
         var localName = new byte[nameLength];
         _stream.ReadExactly(localName);
         if (DecodeName(localName) != e.Name)
-            throw Fail($"record {q} is named {SafeText.Quote(DecodeName(localName))} in its local header; the file is corrupt");
+            throw Fail($"record {q} is named {SafeText.Quote(DecodeName(localName))} in its local header; the file is "
+                + "corrupt");
 
         Stream raw = new WindowStream(_stream, dataStart, e.CompressedSize);
         using Stream data = e.Method == 8 ? new DeflateStream(raw, CompressionMode.Decompress) : raw;
@@ -250,7 +269,8 @@ internal sealed class TorchZip
             while (done < e.Size)
             {
                 int n = data.Read(buffer, 0, (int)Math.Min(buffer.Length, e.Size - done));
-                if (n == 0) throw Fail($"record {q} ends after {done} of its {e.Size} bytes; the file is truncated or corrupt");
+                if (n == 0)
+                    throw Fail($"record {q} ends after {done} of its {e.Size} bytes; the file is truncated or corrupt");
                 ReadOnlySpan<byte> chunk = buffer.AsSpan(0, n);
                 crc.Append(chunk);
                 // The part of [done, done + n) that the window wants.
@@ -263,18 +283,21 @@ internal sealed class TorchZip
         }
         catch (InvalidDataException ex)
         {
-            throw UserFile.Fail(_path, $"record {q} is not valid deflate data ({UserFile.OneLine(ex.Message)}); the file is corrupt", ex);
+            throw UserFile.Fail(_path,
+                $"record {q} is not valid deflate data ({UserFile.OneLine(ex.Message)}); the file is corrupt", ex);
         }
         uint actual = crc.GetCurrentHashAsUInt32();
         if (actual != e.Crc)
-            throw Fail($"record {q} fails its CRC-32 check (the zip says {e.Crc:x8}, the data gives {actual:x8}); the file is corrupt");
+            throw Fail($"record {q} fails its CRC-32 check (the zip says {e.Crc:x8}, the data gives {actual:x8}); the "
+                + "file is corrupt");
     }
 
     private DferException Fail(string problem) => UserFile.Fail(_path, problem);
 
     private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
-    /// <summary>Zip names are UTF-8 (flag bit 11) or, in old writers, code page 437; both are ASCII for PyTorch's names.</summary>
+    /// <summary>Zip names are UTF-8 (flag bit 11) or, in old writers, code page 437; both are ASCII for PyTorch's
+    /// names.</summary>
     private static string DecodeName(ReadOnlySpan<byte> bytes)
     {
         try
@@ -312,7 +335,8 @@ internal sealed class TorchZip
         return [];
     }
 
-    /// <summary>A read-only window [start, start + length) of a seekable stream, for DeflateStream to read from.</summary>
+    /// <summary>A read-only window [start, start + length) of a seekable stream, for DeflateStream to read
+    /// from.</summary>
     private sealed class WindowStream(Stream inner, long start, long length) : Stream
     {
         private long _position;

@@ -58,13 +58,15 @@ internal sealed class Unpickler
                 case 0x80: // PROTO
                     {
                         byte proto = _in.ReadByte();
-                        if (proto > 5) throw Fail($"uses pickle protocol {proto}; the newest Dfer (and Python) reads is 5");
+                        if (proto > 5)
+                            throw Fail($"uses pickle protocol {proto}; the newest Dfer (and Python) reads is 5");
                         break;
                     }
                 case 0x95: // FRAME: only a read-ahead hint
                     {
                         ulong length = _in.ReadUInt64();
-                        if (length > (ulong)_in.Remaining) throw Fail($"declares a frame of {length} bytes, but only {_in.Remaining} remain");
+                        if (length > (ulong)_in.Remaining)
+                            throw Fail($"declares a frame of {length} bytes, but only {_in.Remaining} remain");
                         break;
                     }
                 case (byte)'.': // STOP
@@ -87,7 +89,8 @@ internal sealed class Unpickler
                 case (byte)'q': Memo(_in.ReadByte()); break; // BINPUT
                 case (byte)'r': Memo(_in.ReadUInt32()); break; // LONG_BINPUT
                 case 0x94: Memo(_memo.Count); break; // MEMOIZE
-                case (byte)'g': Push(Recall(ParseDecimalLong(_in.ReadLine(CheckpointLimits.MaxTextLineBytes)))); break; // GET
+                case (byte)'g': // GET
+                    Push(Recall(ParseDecimalLong(_in.ReadLine(CheckpointLimits.MaxTextLineBytes)))); break;
                 case (byte)'h': Push(Recall(_in.ReadByte())); break; // BINGET
                 case (byte)'j': Push(Recall(_in.ReadUInt32())); break; // LONG_BINGET
 
@@ -124,13 +127,15 @@ internal sealed class Unpickler
                         break;
                     }
 
-                case (byte)'S': PushNew(Utf8(EscapeDecode(_in.ReadLine(CheckpointLimits.MaxStringLineBytes)))); break; // STRING
+                case (byte)'S': // STRING
+                    PushNew(Utf8(EscapeDecode(_in.ReadLine(CheckpointLimits.MaxStringLineBytes)))); break;
                 case (byte)'T': PushNew(Utf8(_in.ReadBytes(_in.ReadInt32(), "a string"))); break; // BINSTRING
                 case (byte)'U': PushNew(Utf8(_in.ReadBytes(_in.ReadByte(), "a string"))); break; // SHORT_BINSTRING
                 case (byte)'X': PushNew(Utf8(_in.ReadBytes(_in.ReadUInt32(), "a string"))); break; // BINUNICODE
                 case 0x8c: PushNew(Utf8(_in.ReadBytes(_in.ReadByte(), "a string"))); break; // SHORT_BINUNICODE
                 case 0x8d: PushNew(Utf8(_in.ReadBytes(Length64(), "a string"))); break; // BINUNICODE8
-                case (byte)'V': PushNew(RawUnicodeEscape(_in.ReadLine(CheckpointLimits.MaxStringLineBytes))); break; // UNICODE
+                case (byte)'V': // UNICODE
+                    PushNew(RawUnicodeEscape(_in.ReadLine(CheckpointLimits.MaxStringLineBytes))); break;
                 case (byte)'B': PushNew(_in.ReadBytes(_in.ReadUInt32(), "a bytes object")); break; // BINBYTES
                 case (byte)'C': PushNew(_in.ReadBytes(_in.ReadByte(), "a bytes object")); break; // SHORT_BINBYTES
                 case 0x8e: PushNew(_in.ReadBytes(Length64(), "a bytes object")); break; // BINBYTES8
@@ -269,10 +274,13 @@ internal sealed class Unpickler
                     Peek();
                     break;
                 case (byte)'Q': PushNew(_persistentLoad(Pop(), _in), ObjectCost); break; // BINPERSID
-                case (byte)'P': PushNew(_persistentLoad(Ascii(_in.ReadLine(CheckpointLimits.MaxTextLineBytes)), _in), ObjectCost); break; // PERSID
+                case (byte)'P': // PERSID
+                    PushNew(_persistentLoad(Ascii(_in.ReadLine(CheckpointLimits.MaxTextLineBytes)), _in),
+                        ObjectCost); break;
 
                 default:
-                    throw Fail($"uses pickle opcode {OpcodeName(_opcode)}, which a checkpoint has no use for and Dfer does not read");
+                    throw Fail($"uses pickle opcode {OpcodeName(_opcode)}, which a checkpoint has no use for and Dfer "
+                        + "does not read");
             }
         }
     }
@@ -353,7 +361,9 @@ internal sealed class Unpickler
     private long Length64()
     {
         ulong n = _in.ReadUInt64();
-        if (n > (ulong)_in.Remaining) throw Fail($"declares an object of {n} bytes, but only {_in.Remaining} remain; the file is truncated or corrupt");
+        if (n > (ulong)_in.Remaining)
+            throw Fail($"declares an object of {n} bytes, but only {_in.Remaining} remain; the file is truncated or "
+                + "corrupt");
         return (long)n;
     }
 
@@ -395,14 +405,17 @@ internal sealed class Unpickler
                 {
                     var dict = new PyDict(_keys);
                     if (args.Length == 0) return dict;
-                    Charge(DictItemCost * (args[0] is PyList pl ? pl.Items.Count : args[0] is PyTuple pt ? pt.Items.Length : 0));
+                    Charge(DictItemCost
+                        * (args[0] is PyList pl ? pl.Items.Count : args[0] is PyTuple pt ? pt.Items.Length : 0));
                     if (args.Length == 1 && args[0] is PyList or PyTuple)
                     {
                         object[] pairs = args[0] is PyList l ? [.. l.Items] : ((PyTuple)args[0]).Items;
                         foreach (object pair in pairs)
                         {
-                            if (pair is not PyTuple { Items.Length: 2 } kv) throw Fail($"builds an OrderedDict from {Describe(pair)}, not a (key, value) pair");
-                            if (!dict.Set(kv.Items[0], kv.Items[1])) throw Fail($"uses {Describe(kv.Items[0])} as a dict key");
+                            if (pair is not PyTuple { Items.Length: 2 } kv)
+                                throw Fail($"builds an OrderedDict from {Describe(pair)}, not a (key, value) pair");
+                            if (!dict.Set(kv.Items[0], kv.Items[1]))
+                                throw Fail($"uses {Describe(kv.Items[0])} as a dict key");
                         }
                         return dict;
                     }
@@ -414,7 +427,8 @@ internal sealed class Unpickler
                     int min = g.Kind == GlobalKind.RebuildTensor ? 4 : 6;
                     if (args.Length < min || args.Length > min + 1)
                         throw Fail($"calls {g.Name} with {args.Length} arguments");
-                    if (args[0] is not StorageRef storage) throw Fail($"calls {g.Name} on {Describe(args[0])} instead of a storage");
+                    if (args[0] is not StorageRef storage)
+                        throw Fail($"calls {g.Name} on {Describe(args[0])} instead of a storage");
                     long offset = Integer(args[1], "storage offset");
                     Charge(ObjectCost);
                     return new TensorRef(storage, offset, IntTuple(args[2], "size"), IntTuple(args[3], "stride"));
@@ -427,7 +441,11 @@ internal sealed class Unpickler
                 {
                     // (func, type, args, state): func must be a tensor rebuild, called here directly,
                     // so nesting cannot recurse.
-                    if (args.Length != 4 || args[0] is not PyGlobal { Kind: GlobalKind.RebuildTensorV2 or GlobalKind.RebuildTensor or GlobalKind.RebuildParameter } func
+                    if (args.Length != 4
+                        || args[0] is not PyGlobal
+                        {
+                            Kind: GlobalKind.RebuildTensorV2 or GlobalKind.RebuildTensor or GlobalKind.RebuildParameter
+                        } func
                         || args[2] is not PyTuple inner)
                         throw Fail($"calls {g.Name} with arguments Dfer does not recognise");
                     return Call(func, inner.Items);
@@ -447,7 +465,8 @@ internal sealed class Unpickler
             case GlobalKind.Bytes:
                 if (args.Length == 0) return Array.Empty<byte>();
                 if (args.Length == 1 && args[0] is byte[] b) return b;
-                if (args.Length == 2 && args[0] is string s && args[1] is string enc) return EncodeBytes(s, enc, g.Name);
+                if (args.Length == 2 && args[0] is string s && args[1] is string enc)
+                    return EncodeBytes(s, enc, g.Name);
                 throw Fail($"calls {g.Name} with arguments Dfer does not recognise");
             case GlobalKind.StorageType:
                 throw Fail($"calls {g.Name}; storages must come from persistent ids");
@@ -497,9 +516,12 @@ internal sealed class Unpickler
 
     private object ParseDecimal(string text)
     {
-        if (text.Length > CheckpointLimits.MaxDecimalDigits) throw Fail($"has an integer of {text.Length} digits; Dfer reads at most {CheckpointLimits.MaxDecimalDigits}");
+        if (text.Length > CheckpointLimits.MaxDecimalDigits)
+            throw Fail($"has an integer of {text.Length} digits; Dfer reads at "
+                + $"most {CheckpointLimits.MaxDecimalDigits}");
         if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) return l;
-        if (BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger big)) return big;
+        if (BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger big))
+            return big;
         throw Fail($"has a malformed integer {SafeText.Quote(text, 40)}");
     }
 
@@ -603,7 +625,8 @@ internal sealed class Unpickler
                     if (!IsHex(h)) throw Fail("has a UNICODE argument with a malformed escape");
                     code = code * 16 + HexValue(h);
                 }
-                if (code < 0 || code > 0x10FFFF || code is >= 0xD800 and <= 0xDFFF) throw Fail("has a UNICODE argument with an invalid code point");
+                if (code < 0 || code > 0x10FFFF || code is >= 0xD800 and <= 0xDFFF)
+                    throw Fail("has a UNICODE argument with an invalid code point");
                 sb.Append(char.ConvertFromUtf32((int)code));
                 i += 1 + digits;
             }
@@ -612,7 +635,8 @@ internal sealed class Unpickler
         return sb.ToString();
     }
 
-    private static bool IsHex(byte b) => b is >= (byte)'0' and <= (byte)'9' or >= (byte)'a' and <= (byte)'f' or >= (byte)'A' and <= (byte)'F';
+    private static bool IsHex(byte b)
+        => b is >= (byte)'0' and <= (byte)'9' or >= (byte)'a' and <= (byte)'f' or >= (byte)'A' and <= (byte)'F';
 
     private static int HexValue(byte b) => b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10;
 
@@ -639,7 +663,8 @@ internal sealed class Unpickler
 
     /// <summary>An integer's value for a message: in full up to 256 bits, else its size.</summary>
     internal static string DescribeInteger(BigInteger value) =>
-        value.GetBitLength() <= 256 ? value.ToString(CultureInfo.InvariantCulture) : $"an integer of {value.GetBitLength()} bits";
+        value.GetBitLength() <= 256 ? value.ToString(CultureInfo.InvariantCulture)
+        : $"an integer of {value.GetBitLength()} bits";
 
     /// <summary>A value for a message: integers in full (capped), anything else as <see cref="Describe"/>.</summary>
     internal static string DescribeValue(object o) => o switch
