@@ -2,13 +2,13 @@ using System.Diagnostics;
 using Dfer.Devices.Cpu;
 using Dfer.Ops.Conv2d;
 using Dfer.Ops.DepthwiseConv3d;
+using Dfer.Reference;
 using Dfer.Tensors;
 using Dfer.TorchSupport;
 using TorchSharp;
 using static TorchSharp.torch;
-using Dfer.Reference;
-using Tensor = Dfer.Tensors.Tensor;
 using F = TorchSharp.torch.nn.functional;
+using Tensor = Dfer.Tensors.Tensor;
 
 namespace Dfer.Perf;
 

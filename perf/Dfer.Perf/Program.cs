@@ -2,9 +2,9 @@ using System.Diagnostics;
 using Dfer.Backends.Cpu;
 using Dfer.Devices.Cpu;
 using Dfer.Models;
+using Dfer.Reference;
 using Dfer.Runtime;
 using Dfer.Tensors;
-using Dfer.Reference;
 using Dfer.TorchSupport;
 using TorchSharp;
 

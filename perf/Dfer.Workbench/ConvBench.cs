@@ -1,6 +1,6 @@
 using Dfer.Devices.Cuda;
-using Dfer.Ops.Conv3d;
 using Dfer.Ops;
+using Dfer.Ops.Conv3d;
 using Dfer.Runtime;
 using Dfer.Tensors;
 using ILGPU;

@@ -1,8 +1,7 @@
+using Dfer.Reference;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
-
-using Dfer.Reference;
 
 namespace Dfer.TorchSupport;
 

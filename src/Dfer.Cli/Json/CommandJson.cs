@@ -1,9 +1,9 @@
-using Dfer.Cli.Scoring;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using System.Text.Json.Serialization;
 using Dfer.Backends;
 using Dfer.Cli.Commands;
+using Dfer.Cli.Scoring;
 using Dfer.Devices.Cpu;
 using Dfer.Models;
 using Dfer.Runtime;

@@ -1,7 +1,7 @@
 using Dfer.Media;
 using Dfer.Ops;
-using Dfer.Ops.Add;
 using Dfer.Ops.AdaptiveSplit;
+using Dfer.Ops.Add;
 using Dfer.Ops.Attention;
 using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv2d;

@@ -29,8 +29,11 @@ public static class ExpressionOverlay
             info.ArgumentList.Add(a);
         Process process;
         try { process = Process.Start(info) ?? throw new DferException("ffmpeg did not start"); }
-        catch (Win32Exception) { throw DferException.ForFile(path,
-            "the overlay video needs ffmpeg on the PATH (Debian: apt-get install ffmpeg)"); }
+        catch (Win32Exception)
+        {
+            throw DferException.ForFile(path,
+            "the overlay video needs ffmpeg on the PATH (Debian: apt-get install ffmpeg)");
+        }
         using var _ = process;
         var stderr = process.StandardError.ReadToEndAsync();
         try
@@ -38,8 +41,13 @@ public static class ExpressionOverlay
             using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
             using var canvas = new SKCanvas(bitmap);
             using var font = new SKFont(SKTypeface.Default, Math.Max(14, h / 24f));
-            using var box = new SKPaint { Style = SKPaintStyle.Stroke, StrokeWidth = Math.Max(2, w / 320f),
-                Color = new SKColor(0x3c, 0xd0, 0x3c), IsAntialias = true };
+            using var box = new SKPaint
+            {
+                Style = SKPaintStyle.Stroke,
+                StrokeWidth = Math.Max(2, w / 320f),
+                Color = new SKColor(0x3c, 0xd0, 0x3c),
+                IsAntialias = true
+            };
             using var text = new SKPaint { Color = SKColors.White, IsAntialias = true };
             using var back = new SKPaint { Color = new SKColor(0, 0, 0, 170) };
             var rgb = new byte[w * h * 3];

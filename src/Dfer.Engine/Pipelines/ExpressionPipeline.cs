@@ -28,7 +28,8 @@ public sealed record ExpressionFrame(int Index, FaceBox? Face, float[]? Probabil
 {
     public string? Label => Smoothed is null ? null : EmotionClasses.Seven[ArgMax(Smoothed)];
     internal static int ArgMax(
-        float[] p) { int b = 0; for (int i = 1; i < p.Length; i++) if (p[i] > p[b]) b = i; return b; }
+        float[] p)
+    { int b = 0; for (int i = 1; i < p.Length; i++) if (p[i] > p[b]) b = i; return b; }
 }
 
 /// <summary>The result of one input: every frame, and the clip-level probabilities over the frames with a face. Boxes

@@ -12,8 +12,12 @@ public static class FrameRate
     /// rate recorded, 0/0).</summary>
     public static double? Probe(string path)
     {
-        var info = new ProcessStartInfo("ffprobe") { RedirectStandardOutput = true, RedirectStandardError = true,
-            UseShellExecute = false };
+        var info = new ProcessStartInfo("ffprobe")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false
+        };
         foreach (string a in new[] { "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=avg_frame_rate",
             "-of", "csv=p=0", path })
             info.ArgumentList.Add(a);

@@ -1,8 +1,8 @@
 using Dfer.Backends.Cpu;
 using Dfer.Models;
+using Dfer.Reference;
 using Dfer.Runtime;
 using Dfer.Tensors;
-using Dfer.Reference;
 using Dfer.TorchSupport;
 using Dfer.Weights;
 using TorchSharp;

@@ -1,8 +1,8 @@
 using Dfer.Backends.Cpu;
 using Dfer.Models;
+using Dfer.Tensors;
 using Dfer.Tests.Cli;
 using Dfer.Tests.Weights;
-using Dfer.Tensors;
 using Dfer.TorchSupport;
 using Dfer.Weights;
 

@@ -114,7 +114,8 @@ internal static class ExpressionInferCommand
                     $"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and "
                     + $"scoring expressions on {backend.Name}");
                 var report = pipeline.Run(input, frames)
-                    with { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
+                    with
+                { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
                 if (report.FramesWithFace == 0)
                 {
                     errors.Add((input,

@@ -2,8 +2,8 @@ using Dfer.Backends.Ilgpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
 using Dfer.Ops;
-using Dfer.Ops.Conv3d;
 using Dfer.Ops.AvgPool3d;
+using Dfer.Ops.Conv3d;
 using Dfer.Tensors;
 
 namespace Dfer.Backends.Cuda;

@@ -515,8 +515,10 @@ public sealed unsafe class CudaDevice : IDisposable
         if (_disposed) return;
         _disposed = true;
         try { EnsureCurrent(); } catch (CudaException) { }   // unloading still runs; a failure is only a leak at exit
-        try { CudaDriver.cuCtxSynchronize(); } catch (Exception e) when (
-            e is DllNotFoundException or EntryPointNotFoundException) { }
+        try { CudaDriver.cuCtxSynchronize(); }
+        catch (Exception e) when (
+            e is DllNotFoundException or EntryPointNotFoundException)
+        { }
         foreach (var m in _modules.Values) m.Handle.Dispose();
         _modules.Clear();
         _kernels.Clear();

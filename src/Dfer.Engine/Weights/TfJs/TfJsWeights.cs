@@ -51,8 +51,11 @@ public static class TfJsWeights
         byte[] json = ReadBounded(manifestPath, MaxManifestBytes, "TF.js weights manifest");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json); }
-        catch (JsonException e) { throw UserFile.Fail(manifestPath,
-            $"not valid JSON ({SafeText.Plain(UserFile.OneLine(e.Message), 160)})", e); }
+        catch (JsonException e)
+        {
+            throw UserFile.Fail(manifestPath,
+            $"not valid JSON ({SafeText.Plain(UserFile.OneLine(e.Message), 160)})", e);
+        }
         using var _ = doc;
         JsonText.Check(manifestPath, doc.RootElement);
         if (doc.RootElement.ValueKind != JsonValueKind.Array)

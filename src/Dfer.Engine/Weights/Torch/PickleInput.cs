@@ -90,18 +90,36 @@ internal sealed class PickleInput
         _bufferLength = 0;
     }
 
-    internal ushort ReadUInt16() { Span<byte> b = stackalloc byte[2]; ReadInto(
-        b); return BinaryPrimitives.ReadUInt16LittleEndian(b); }
-    internal int ReadInt32() { Span<byte> b = stackalloc byte[4]; ReadInto(
-        b); return BinaryPrimitives.ReadInt32LittleEndian(b); }
-    internal uint ReadUInt32() { Span<byte> b = stackalloc byte[4]; ReadInto(
-        b); return BinaryPrimitives.ReadUInt32LittleEndian(b); }
-    internal long ReadInt64() { Span<byte> b = stackalloc byte[8]; ReadInto(
-        b); return BinaryPrimitives.ReadInt64LittleEndian(b); }
-    internal ulong ReadUInt64() { Span<byte> b = stackalloc byte[8]; ReadInto(
-        b); return BinaryPrimitives.ReadUInt64LittleEndian(b); }
-    internal double ReadDoubleBigEndian() { Span<byte> b = stackalloc byte[8]; ReadInto(
-        b); return BinaryPrimitives.ReadDoubleBigEndian(b); }
+    internal ushort ReadUInt16()
+    {
+        Span<byte> b = stackalloc byte[2]; ReadInto(
+        b); return BinaryPrimitives.ReadUInt16LittleEndian(b);
+    }
+    internal int ReadInt32()
+    {
+        Span<byte> b = stackalloc byte[4]; ReadInto(
+        b); return BinaryPrimitives.ReadInt32LittleEndian(b);
+    }
+    internal uint ReadUInt32()
+    {
+        Span<byte> b = stackalloc byte[4]; ReadInto(
+        b); return BinaryPrimitives.ReadUInt32LittleEndian(b);
+    }
+    internal long ReadInt64()
+    {
+        Span<byte> b = stackalloc byte[8]; ReadInto(
+        b); return BinaryPrimitives.ReadInt64LittleEndian(b);
+    }
+    internal ulong ReadUInt64()
+    {
+        Span<byte> b = stackalloc byte[8]; ReadInto(
+        b); return BinaryPrimitives.ReadUInt64LittleEndian(b);
+    }
+    internal double ReadDoubleBigEndian()
+    {
+        Span<byte> b = stackalloc byte[8]; ReadInto(
+        b); return BinaryPrimitives.ReadDoubleBigEndian(b);
+    }
 
     /// <summary>
     /// Reads up to and excluding the next '\n'. Text opcodes are short (numbers, module names);

@@ -182,7 +182,8 @@ internal sealed class PyKeys(Action<long> charge)
                     return Intern(_canonical, "i"
                         + ((long)d).ToString(System.Globalization.CultureInfo.InvariantCulture));
                 return Intern(_canonical, "I" + Convert.ToHexString(new BigInteger(d).ToByteArray()));
-            case double d: return Intern(_canonical, "f"
+            case double d:
+                return Intern(_canonical, "f"
                 + BitConverter.DoubleToInt64Bits(d).ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
             case PyList or PyDict or PySet: return -1; // unhashable, as in Python
             default: return Fresh(); // None, globals, inert objects, storages, tensors: by identity

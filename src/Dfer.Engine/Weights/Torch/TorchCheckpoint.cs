@@ -285,7 +285,8 @@ public static class TorchCheckpoint
                     $"has a view {SafeText.Quote(viewKey)} of elements [{offset}, {offset}+{viewNumel}) of "
                     + $"storage {SafeText.Quote(key)}, which holds {numel}");
             return new StorageRef(key, storage.DType, storage.ElementSize, viewNumel,
-                storage.TypeName) { ViewOffset = offset };
+                storage.TypeName)
+            { ViewOffset = offset };
         }
     }
 
