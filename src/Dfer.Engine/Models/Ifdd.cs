@@ -11,7 +11,6 @@ using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
 using Dfer.Ops.Lifting;
 using Dfer.Ops.Linear;
-using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
@@ -245,7 +244,7 @@ public sealed class Ifdd : IModel
 
         int skip = s.Cin != s.Cout ? g.Add(name + "project", Lin("project"), xn) : x;
         if (s.StrideQ != 1)
-            skip = g.Add(name + "pool_skip", new TokenMaxPoolOp(s.Grid, new MaxPool3dOp((1, 3, 3), (1, s.StrideQ, s.StrideQ), (0, 1, 1))), skip);
+            skip = g.Add(name + "pool_skip", new TokenMaxPoolOp(s.Grid, (1, 3, 3), (1, s.StrideQ, s.StrideQ), (0, 1, 1)), skip);
         x = g.Add(name + "attn.residual", new AddOp(), skip, a);
 
         int m = g.Add(name + "norm2", Norm("norm2", s.Cout), x);

@@ -2,7 +2,6 @@ using Dfer.Backends;
 using Dfer.Ops;
 using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.LayerNorm;
-using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.TokenMaxPool;
 using Dfer.Ops.TokenPool;
 using Dfer.Runtime;
@@ -189,7 +188,7 @@ public class TokenPoolTests
     [TestCase("ilgpu-cpu")]
     public void TokenMaxPool_HandChecked(string backendName)
     {
-        var op = new TokenMaxPoolOp((1, 1, 3), new MaxPool3dOp((1, 1, 3), (1, 1, 2), (0, 0, 1)));
+        var op = new TokenMaxPoolOp((1, 1, 3), (1, 1, 3), (1, 1, 2), (0, 0, 1));
         Assert.That(op.OutGrid, Is.EqualTo((1, 1, 2)));
         float[] x = [7f, -7f, 1f, 5f, 3f, -2f, -4f, 0f];
         double[] y = Run(backendName, op, x, [1, 4, 2]);
@@ -200,7 +199,7 @@ public class TokenPoolTests
     [TestCaseSource(nameof(Kernels))]
     public void TokenMaxPool_IfddShape_MatchesReference(string backendName)
     {
-        var op = new TokenMaxPoolOp((8, 28, 28), new MaxPool3dOp((1, 3, 3), (1, 2, 2), (0, 1, 1)));
+        var op = new TokenMaxPoolOp((8, 28, 28), (1, 3, 3), (1, 2, 2), (0, 1, 1));
         int[] xs = [2, op.InTokens, 384];
         float[] x = new DeterministicRandom(TestSeed.Use(51)).Uniform(2L * op.InTokens * 384, -1f, 1f);
         double[] expected = ReferenceOracle.Instance.Run(op, [x.Select(v => (double)v).ToArray()], [xs]);
@@ -214,7 +213,7 @@ public class TokenPoolTests
     [TestCase("ilgpu-cpu")]
     public void TokenMaxPool_NaN_Propagates(string backendName)
     {
-        var op = new TokenMaxPoolOp((2, 5, 5), new MaxPool3dOp((1, 3, 3), (1, 2, 2), (0, 1, 1)));
+        var op = new TokenMaxPoolOp((2, 5, 5), (1, 3, 3), (1, 2, 2), (0, 1, 1));
         int c = 19, b = 2;
         int[] xs = [b, op.InTokens, c];
         float[] x = new DeterministicRandom(TestSeed.Use(61)).Uniform((long)b * op.InTokens * c, -1f, 1f);
@@ -232,7 +231,7 @@ public class TokenPoolTests
     public void TokenMaxPool_Cost_And_Checks()
     {
         // B 1, grid 2×5×5, C 3, k 1×3×3, s 1×2×2, p 0×1×1 → grid 2×3×3: 54 outputs × 9 comparisons.
-        var op = new TokenMaxPoolOp((2, 5, 5), new MaxPool3dOp((1, 3, 3), (1, 2, 2), (0, 1, 1)));
+        var op = new TokenMaxPoolOp((2, 5, 5), (1, 3, 3), (1, 2, 2), (0, 1, 1));
         int[][] shapes = [[1, 51, 3]];
         Assert.That(op.OutputShape(shapes), Is.EqualTo(new[] { 1, 19, 3 }));
         Assert.That(op.Flops(shapes), Is.EqualTo(54L * 9));
@@ -240,7 +239,7 @@ public class TokenPoolTests
         Assert.That(op.WeightElements, Is.Zero);
         Assert.Throws<ArgumentException>(() => op.OutputShape([[1, 50, 3]]));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[1, 51]]));
-        Assert.Throws<ArgumentException>(() => new TokenMaxPoolOp((2, 0, 5), op.Pool));
-        Assert.Throws<ArgumentException>(() => new TokenMaxPoolOp((1, 1, 1), new MaxPool3dOp((3, 3, 3), (1, 1, 1), (0, 0, 0))));
+        Assert.Throws<ArgumentException>(() => new TokenMaxPoolOp((2, 0, 5), (1, 3, 3), (1, 2, 2), (0, 1, 1)));
+        Assert.Throws<ArgumentException>(() => new TokenMaxPoolOp((1, 1, 1), (3, 3, 3), (1, 1, 1), (0, 0, 0)));
     }
 }
