@@ -6,7 +6,7 @@ using Dfer.Ops.Attention;
 using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
-using Dfer.Ops.DepthwiseConv3d;
+using Dfer.Primitives;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
 using Dfer.Ops.Lifting;
@@ -228,13 +228,18 @@ public sealed class Ifdd : IModel
             var w = sd[p + key + ".weight"];
             return new LinearOp((int)w.Shape[1], (int)w.Shape[0], w.Data, bias ? P(key + ".bias") : null);
         }
-        LayerNormOp Norm(string key, int c) => new(c, P(key + ".weight"), P(key + ".bias"), BackboneEps);
+        LayerNormWeights NormWeights(string key, int c) => new(c, P(key + ".weight"), P(key + ".bias"), BackboneEps);
+        LayerNormOp Norm(string key, int c)
+        {
+            var n = NormWeights(key, c);
+            return new LayerNormOp(c, n.Weight, n.Bias, n.Eps);
+        }
 
         int xn = g.Add(name + "norm1", Norm("norm1", s.Cin), x);
         int qkv = g.Add(name + "attn.qkv", Lin("attn.qkv"), xn);
         int Pool(string z, int part, int stride) => g.Add($"{name}attn.pool_{z}", new TokenPoolOp(3, part, s.Heads, s.Grid,
-            new DepthwiseConv3dOp(HeadDim, (3, 3, 3), (1, stride, stride), (1, 1, 1), P($"attn.pool_{z}.pool.weight"), null),
-            Norm($"attn.pool_{z}.norm_act.0", HeadDim)), qkv);
+            new DepthwiseConv3dWeights(HeadDim, (3, 3, 3), (1, stride, stride), (1, 1, 1), P($"attn.pool_{z}.pool.weight"), null),
+            NormWeights($"attn.pool_{z}.norm_act.0", HeadDim)), qkv);
         int q = Pool("q", 0, s.StrideQ), k = Pool("k", 1, s.StrideKv), v = Pool("v", 2, s.StrideKv);
         int nq = 1 + s.QGrid.T * s.QGrid.H * s.QGrid.W;
         int o = g.Add(name + "attn", new RelPosAttentionOp(s.Heads, HeadDim, s.QGrid, s.KGrid,

@@ -24,7 +24,6 @@ public sealed partial class OpFolderGraphTests
     private static readonly string[] Pending =
     [
         "Lifting → FrameSample", "Lifting → LayerNorm", "Lifting → Linear",
-        "TokenPool → DepthwiseConv3d", "TokenPool → LayerNorm",
     ];
 
     [Test]

@@ -1,7 +1,6 @@
 using Dfer.Backends;
 using Dfer.Ops;
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.LayerNorm;
+using Dfer.Primitives;
 using Dfer.Ops.TokenMaxPool;
 using Dfer.Ops.TokenPool;
 using Dfer.Runtime;
@@ -30,8 +29,8 @@ public class TokenPoolTests
     /// </summary>
     private static TokenPoolOp HandOp() =>
         new(2, 1, 1, (1, 1, 2),
-            new DepthwiseConv3dOp(2, (1, 1, 3), (1, 1, 1), (0, 0, 1), [1f, 0.5f, 1f, -1.5f, 1f, -0.5f], null),
-            new LayerNormOp(2, [2f, 3f], [0.5f, -1f], 1.0));
+            new DepthwiseConv3dWeights(2, (1, 1, 3), (1, 1, 1), (0, 0, 1), [1f, 0.5f, 1f, -1.5f, 1f, -0.5f], null),
+            new LayerNormWeights(2, [2f, 3f], [0.5f, -1f], 1.0));
 
     private static readonly float[] HandInput =
     [
@@ -70,8 +69,8 @@ public class TokenPoolTests
     private static TokenPoolOp RandomOp(int parts, int part, int heads, int d, (int, int, int) grid, (int, int, int) stride, ulong seed)
     {
         var rng = new DeterministicRandom(seed);
-        var conv = new DepthwiseConv3dOp(d, (3, 3, 3), stride, (1, 1, 1), rng.Uniform(d * 27, -0.35f, 0.35f), null);
-        var norm = new LayerNormOp(d, rng.Uniform(d, 0.5f, 1.5f), rng.Uniform(d, -0.5f, 0.5f), 1e-6);
+        var conv = new DepthwiseConv3dWeights(d, (3, 3, 3), stride, (1, 1, 1), rng.Uniform(d * 27, -0.35f, 0.35f), null);
+        var norm = new LayerNormWeights(d, rng.Uniform(d, 0.5f, 1.5f), rng.Uniform(d, -0.5f, 0.5f), 1e-6);
         return new TokenPoolOp(parts, part, heads, grid, conv, norm);
     }
 
@@ -116,7 +115,7 @@ public class TokenPoolTests
     }
 
     /// <summary>LayerNorm of one vector, written out here (biased variance).</summary>
-    private static double[] Ln(LayerNormOp n, double[] v)
+    private static double[] Ln(LayerNormWeights n, double[] v)
     {
         double mean = v.Average(), var = v.Select(a => (a - mean) * (a - mean)).Average();
         return v.Select((a, j) => (a - mean) / Math.Sqrt(var + n.Eps) * n.Weight[j] + n.Bias[j]).ToArray();
@@ -173,9 +172,9 @@ public class TokenPoolTests
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(0, 0, 2, (2, 3, 4), conv, norm));
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 0, (2, 3, 4), conv, norm));
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (0, 3, 4), conv, norm));
-        Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (2, 3, 4), conv, new LayerNormOp(5, new float[5], new float[5], 1e-6)));
+        Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (2, 3, 4), conv, new LayerNormWeights(5, new float[5], new float[5], 1e-6)));
         // A grid the unpadded kernel does not fit.
-        var tight = new DepthwiseConv3dOp(4, (3, 3, 3), (1, 1, 1), (0, 0, 0), new float[4 * 27], null);
+        var tight = new DepthwiseConv3dWeights(4, (3, 3, 3), (1, 1, 1), (0, 0, 0), new float[4 * 27], null);
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (2, 3, 4), tight, norm));
     }
 
