@@ -194,8 +194,9 @@ public sealed class Ifdd : IModel
         // 3.5.1 step 7 – 3.5.3: split → WaveNorm → update → predict, one op.
         int frames = g.Add("WaveLifts.frames", new ReshapeOp(-1, T, Spatial, LadmDim), y);
         int xd = g.Add("WaveLifts.lifting", new LiftingOp(LadmHeads, HeadDim, T - 1,
-            Norm(W + "xa_norm", LadmEps), Norm(W + "xd_norm", LadmEps),
-            Lin(W + "q_a"), Lin(W + "kv_d"), Lin(W + "project_a.0"), Lin(W + "q_d"), Lin(W + "kv_a"), Lin(W + "project_d.0")), frames, idxA, idxD);
+            Norm(W + "xa_norm", LadmEps).Weights, Norm(W + "xd_norm", LadmEps).Weights,
+            Lin(W + "q_a").Weights, Lin(W + "kv_d").Weights, Lin(W + "project_a.0").Weights,
+            Lin(W + "q_d").Weights, Lin(W + "kv_a").Weights, Lin(W + "project_d.0").Weights), frames, idxA, idxD);
 
         // 3.5.4 detail refinement (MHSA with residual), MLP without residual, token compression.
         int h = g.Add("WaveLifts.out_norm1", Norm(W + "out_norm1", LadmEps), xd);
