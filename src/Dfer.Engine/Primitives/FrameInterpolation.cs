@@ -8,8 +8,11 @@ namespace Dfer.Primitives;
 public sealed class FrameInterpolation(double divisor)
 {
     /// <summary>What <c>normalize_grid</c> divides the index by (IFDD: 7, for 8 frames).</summary>
-    public double Divisor { get; } = divisor > 0 ? divisor : throw new ArgumentOutOfRangeException(nameof(divisor), divisor, "must be positive");
+    public double Divisor { get; } =
+        divisor > 0 ? divisor : throw new ArgumentOutOfRangeException(nameof(divisor), divisor, "must be positive");
 
-    /// <summary>The sampling position of a fractional index on <paramref name="frames"/> frames, clamped to the border.</summary>
+    /// <summary>
+    /// The sampling position of a fractional index on <paramref name="frames"/> frames, clamped to the border.
+    /// </summary>
     public double Position(double index, int frames) => Math.Clamp(index * frames / Divisor - 0.5, 0, frames - 1);
 }

@@ -1,15 +1,16 @@
 namespace Dfer.Primitives;
 
 /// <summary>
-/// A LayerNorm's parameters over the last axis (C values): <c>y = (x − mean) / sqrt(var + eps) · weight[c] + bias[c]</c>,
-/// biased variance. Shared by the layernorm, tokenpool and lifting ops.
+/// A LayerNorm's parameters over the last axis (C values):
+/// <c>y = (x − mean) / sqrt(var + eps) · weight[c] + bias[c]</c>, biased variance. Shared by the layernorm, tokenpool and lifting ops.
 /// </summary>
 public sealed class LayerNormWeights
 {
     public LayerNormWeights(int channels, float[] weight, float[] bias, double eps)
     {
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels));
-        if (weight.Length != channels || bias.Length != channels) throw new ArgumentException($"layernorm weight and bias must have {channels} values");
+        if (weight.Length != channels || bias.Length != channels)
+            throw new ArgumentException($"layernorm weight and bias must have {channels} values");
         Channels = channels; Weight = weight; Bias = bias; Eps = eps;
     }
 
