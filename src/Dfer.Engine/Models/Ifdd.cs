@@ -6,12 +6,10 @@ using Dfer.Ops.Attention;
 using Dfer.Ops.ClassToken;
 using Dfer.Ops.Conv2d;
 using Dfer.Ops.Conv3d;
-using Dfer.Ops.DepthwiseConv3d;
 using Dfer.Ops.Gelu;
 using Dfer.Ops.LayerNorm;
 using Dfer.Ops.Lifting;
 using Dfer.Ops.Linear;
-using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.Permute;
 using Dfer.Ops.RelPosAttention;
 using Dfer.Ops.Reshape;
@@ -19,6 +17,7 @@ using Dfer.Ops.Slice;
 using Dfer.Ops.Softmax;
 using Dfer.Ops.TokenMaxPool;
 using Dfer.Ops.TokenPool;
+using Dfer.Primitives;
 using Dfer.Tensors;
 using Dfer.Weights;
 
@@ -195,8 +194,9 @@ public sealed class Ifdd : IModel
         // 3.5.1 step 7 – 3.5.3: split → WaveNorm → update → predict, one op.
         int frames = g.Add("WaveLifts.frames", new ReshapeOp(-1, T, Spatial, LadmDim), y);
         int xd = g.Add("WaveLifts.lifting", new LiftingOp(LadmHeads, HeadDim, T - 1,
-            Norm(W + "xa_norm", LadmEps), Norm(W + "xd_norm", LadmEps),
-            Lin(W + "q_a"), Lin(W + "kv_d"), Lin(W + "project_a.0"), Lin(W + "q_d"), Lin(W + "kv_a"), Lin(W + "project_d.0")), frames, idxA, idxD);
+            Norm(W + "xa_norm", LadmEps).Weights, Norm(W + "xd_norm", LadmEps).Weights,
+            Lin(W + "q_a").Weights, Lin(W + "kv_d").Weights, Lin(W + "project_a.0").Weights,
+            Lin(W + "q_d").Weights, Lin(W + "kv_a").Weights, Lin(W + "project_d.0").Weights), frames, idxA, idxD);
 
         // 3.5.4 detail refinement (MHSA with residual), MLP without residual, token compression.
         int h = g.Add("WaveLifts.out_norm1", Norm(W + "out_norm1", LadmEps), xd);
@@ -229,13 +229,18 @@ public sealed class Ifdd : IModel
             var w = sd[p + key + ".weight"];
             return new LinearOp((int)w.Shape[1], (int)w.Shape[0], w.Data, bias ? P(key + ".bias") : null);
         }
-        LayerNormOp Norm(string key, int c) => new(c, P(key + ".weight"), P(key + ".bias"), BackboneEps);
+        LayerNormWeights NormWeights(string key, int c) => new(c, P(key + ".weight"), P(key + ".bias"), BackboneEps);
+        LayerNormOp Norm(string key, int c)
+        {
+            var n = NormWeights(key, c);
+            return new LayerNormOp(c, n.Weight, n.Bias, n.Eps);
+        }
 
         int xn = g.Add(name + "norm1", Norm("norm1", s.Cin), x);
         int qkv = g.Add(name + "attn.qkv", Lin("attn.qkv"), xn);
         int Pool(string z, int part, int stride) => g.Add($"{name}attn.pool_{z}", new TokenPoolOp(3, part, s.Heads, s.Grid,
-            new DepthwiseConv3dOp(HeadDim, (3, 3, 3), (1, stride, stride), (1, 1, 1), P($"attn.pool_{z}.pool.weight"), null),
-            Norm($"attn.pool_{z}.norm_act.0", HeadDim)), qkv);
+            new DepthwiseConv3dWeights(HeadDim, (3, 3, 3), (1, stride, stride), (1, 1, 1), P($"attn.pool_{z}.pool.weight"), null),
+            NormWeights($"attn.pool_{z}.norm_act.0", HeadDim)), qkv);
         int q = Pool("q", 0, s.StrideQ), k = Pool("k", 1, s.StrideKv), v = Pool("v", 2, s.StrideKv);
         int nq = 1 + s.QGrid.T * s.QGrid.H * s.QGrid.W;
         int o = g.Add(name + "attn", new RelPosAttentionOp(s.Heads, HeadDim, s.QGrid, s.KGrid,
@@ -245,7 +250,7 @@ public sealed class Ifdd : IModel
 
         int skip = s.Cin != s.Cout ? g.Add(name + "project", Lin("project"), xn) : x;
         if (s.StrideQ != 1)
-            skip = g.Add(name + "pool_skip", new TokenMaxPoolOp(s.Grid, new MaxPool3dOp((1, 3, 3), (1, s.StrideQ, s.StrideQ), (0, 1, 1))), skip);
+            skip = g.Add(name + "pool_skip", new TokenMaxPoolOp(s.Grid, (1, 3, 3), (1, s.StrideQ, s.StrideQ), (0, 1, 1)), skip);
         x = g.Add(name + "attn.residual", new AddOp(), skip, a);
 
         int m = g.Add(name + "norm2", Norm("norm2", s.Cout), x);

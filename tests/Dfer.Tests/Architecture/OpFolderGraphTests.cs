@@ -17,14 +17,12 @@ public sealed partial class OpFolderGraphTests
     private const string OpsPrefix = "Dfer.Ops.";
 
     /// <summary>
-    /// Edges not yet removed (issue 22): these composite ops still take other ops' parameter types
-    /// and kernels. The list may only shrink: an edge that is gone must leave it, and no other
-    /// edge may appear.
+    /// Edges not yet removed (issue 22); none are left: the composite ops take parameter records and
+    /// kernels from Primitives. The list may only shrink: an edge that is gone must leave it, and no
+    /// other edge may appear.
     /// </summary>
     private static readonly string[] Pending =
     [
-        "Lifting → FrameSample", "Lifting → LayerNorm", "Lifting → Linear",
-        "TokenMaxPool → MaxPool3d", "TokenPool → DepthwiseConv3d", "TokenPool → LayerNorm",
     ];
 
     [Test]

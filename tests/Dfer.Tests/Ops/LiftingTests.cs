@@ -1,9 +1,8 @@
 using Dfer.Backends;
 using Dfer.Devices.Cpu;
 using Dfer.Ops;
-using Dfer.Ops.LayerNorm;
 using Dfer.Ops.Lifting;
-using Dfer.Ops.Linear;
+using Dfer.Primitives;
 using Dfer.Runtime;
 using Dfer.Tensors;
 
@@ -22,12 +21,12 @@ public class LiftingTests
     private static LiftingOp OneTokenOp()
     {
         float[] ones = [1f, 1f], zeros = [0f, 0f];
-        var norm = new LayerNormOp(2, ones, zeros, 1e-5);
+        var norm = new LayerNormWeights(2, ones, zeros, 1e-5);
         // Query and key weights do not matter with a single key.
-        var q = new LinearOp(2, 2, [0.3f, -0.7f, 1.1f, 0.2f], [0.1f, -0.4f]);
-        var kv = new LinearOp(2, 4, [0.9f, -0.2f, 0.5f, 0.6f, 1f, 0f, 0f, 1f], [0.2f, 0.3f, 0f, 0f]);
-        var projA = new LinearOp(2, 2, [1f, 0f, 0f, 1f], [0.5f, 0f]);
-        var projD = new LinearOp(2, 2, [2f, 0f, 0f, 2f], [0f, 1f]);
+        var q = new LinearWeights(2, 2, [0.3f, -0.7f, 1.1f, 0.2f], [0.1f, -0.4f]);
+        var kv = new LinearWeights(2, 4, [0.9f, -0.2f, 0.5f, 0.6f, 1f, 0f, 0f, 1f], [0.2f, 0.3f, 0f, 0f]);
+        var projA = new LinearWeights(2, 2, [1f, 0f, 0f, 1f], [0.5f, 0f]);
+        var projD = new LinearWeights(2, 2, [2f, 0f, 0f, 2f], [0f, 1f]);
         return new LiftingOp(1, 2, 7, norm, norm, q, kv, projA, q, kv, projD);
     }
 
@@ -75,9 +74,9 @@ public class LiftingTests
     {
         var rng = new DeterministicRandom(seed);
         int c = heads * hd;
-        LayerNormOp Norm() => new(c, rng.Uniform(c, 0.5f, 1.5f), rng.Uniform(c, -0.5f, 0.5f), 1e-5);
+        LayerNormWeights Norm() => new(c, rng.Uniform(c, 0.5f, 1.5f), rng.Uniform(c, -0.5f, 0.5f), 1e-5);
         float bound = (float)Math.Sqrt(3.0 / c);
-        LinearOp Lin(int o) => new(c, o, rng.Uniform(o * c, -bound, bound), rng.Uniform(o, -0.5f, 0.5f));
+        LinearWeights Lin(int o) => new(c, o, rng.Uniform(o * c, -bound, bound), rng.Uniform(o, -0.5f, 0.5f));
         return new LiftingOp(heads, hd, 7, Norm(), Norm(), Lin(c), Lin(2 * c), Lin(c), Lin(c), Lin(2 * c), Lin(c));
     }
 

@@ -1,10 +1,8 @@
 using Dfer.Backends;
 using Dfer.Ops;
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.MaxPool3d;
 using Dfer.Ops.TokenMaxPool;
 using Dfer.Ops.TokenPool;
+using Dfer.Primitives;
 using Dfer.Runtime;
 using Dfer.Tensors;
 
@@ -31,8 +29,8 @@ public class TokenPoolTests
     /// </summary>
     private static TokenPoolOp HandOp() =>
         new(2, 1, 1, (1, 1, 2),
-            new DepthwiseConv3dOp(2, (1, 1, 3), (1, 1, 1), (0, 0, 1), [1f, 0.5f, 1f, -1.5f, 1f, -0.5f], null),
-            new LayerNormOp(2, [2f, 3f], [0.5f, -1f], 1.0));
+            new DepthwiseConv3dWeights(2, (1, 1, 3), (1, 1, 1), (0, 0, 1), [1f, 0.5f, 1f, -1.5f, 1f, -0.5f], null),
+            new LayerNormWeights(2, [2f, 3f], [0.5f, -1f], 1.0));
 
     private static readonly float[] HandInput =
     [
@@ -71,8 +69,8 @@ public class TokenPoolTests
     private static TokenPoolOp RandomOp(int parts, int part, int heads, int d, (int, int, int) grid, (int, int, int) stride, ulong seed)
     {
         var rng = new DeterministicRandom(seed);
-        var conv = new DepthwiseConv3dOp(d, (3, 3, 3), stride, (1, 1, 1), rng.Uniform(d * 27, -0.35f, 0.35f), null);
-        var norm = new LayerNormOp(d, rng.Uniform(d, 0.5f, 1.5f), rng.Uniform(d, -0.5f, 0.5f), 1e-6);
+        var conv = new DepthwiseConv3dWeights(d, (3, 3, 3), stride, (1, 1, 1), rng.Uniform(d * 27, -0.35f, 0.35f), null);
+        var norm = new LayerNormWeights(d, rng.Uniform(d, 0.5f, 1.5f), rng.Uniform(d, -0.5f, 0.5f), 1e-6);
         return new TokenPoolOp(parts, part, heads, grid, conv, norm);
     }
 
@@ -117,7 +115,7 @@ public class TokenPoolTests
     }
 
     /// <summary>LayerNorm of one vector, written out here (biased variance).</summary>
-    private static double[] Ln(LayerNormOp n, double[] v)
+    private static double[] Ln(LayerNormWeights n, double[] v)
     {
         double mean = v.Average(), var = v.Select(a => (a - mean) * (a - mean)).Average();
         return v.Select((a, j) => (a - mean) / Math.Sqrt(var + n.Eps) * n.Weight[j] + n.Bias[j]).ToArray();
@@ -174,9 +172,9 @@ public class TokenPoolTests
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(0, 0, 2, (2, 3, 4), conv, norm));
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 0, (2, 3, 4), conv, norm));
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (0, 3, 4), conv, norm));
-        Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (2, 3, 4), conv, new LayerNormOp(5, new float[5], new float[5], 1e-6)));
+        Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (2, 3, 4), conv, new LayerNormWeights(5, new float[5], new float[5], 1e-6)));
         // A grid the unpadded kernel does not fit.
-        var tight = new DepthwiseConv3dOp(4, (3, 3, 3), (1, 1, 1), (0, 0, 0), new float[4 * 27], null);
+        var tight = new DepthwiseConv3dWeights(4, (3, 3, 3), (1, 1, 1), (0, 0, 0), new float[4 * 27], null);
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (2, 3, 4), tight, norm));
     }
 
@@ -189,7 +187,7 @@ public class TokenPoolTests
     [TestCase("ilgpu-cpu")]
     public void TokenMaxPool_HandChecked(string backendName)
     {
-        var op = new TokenMaxPoolOp((1, 1, 3), new MaxPool3dOp((1, 1, 3), (1, 1, 2), (0, 0, 1)));
+        var op = new TokenMaxPoolOp((1, 1, 3), (1, 1, 3), (1, 1, 2), (0, 0, 1));
         Assert.That(op.OutGrid, Is.EqualTo((1, 1, 2)));
         float[] x = [7f, -7f, 1f, 5f, 3f, -2f, -4f, 0f];
         double[] y = Run(backendName, op, x, [1, 4, 2]);
@@ -200,7 +198,7 @@ public class TokenPoolTests
     [TestCaseSource(nameof(Kernels))]
     public void TokenMaxPool_IfddShape_MatchesReference(string backendName)
     {
-        var op = new TokenMaxPoolOp((8, 28, 28), new MaxPool3dOp((1, 3, 3), (1, 2, 2), (0, 1, 1)));
+        var op = new TokenMaxPoolOp((8, 28, 28), (1, 3, 3), (1, 2, 2), (0, 1, 1));
         int[] xs = [2, op.InTokens, 384];
         float[] x = new DeterministicRandom(TestSeed.Use(51)).Uniform(2L * op.InTokens * 384, -1f, 1f);
         double[] expected = ReferenceOracle.Instance.Run(op, [x.Select(v => (double)v).ToArray()], [xs]);
@@ -214,7 +212,7 @@ public class TokenPoolTests
     [TestCase("ilgpu-cpu")]
     public void TokenMaxPool_NaN_Propagates(string backendName)
     {
-        var op = new TokenMaxPoolOp((2, 5, 5), new MaxPool3dOp((1, 3, 3), (1, 2, 2), (0, 1, 1)));
+        var op = new TokenMaxPoolOp((2, 5, 5), (1, 3, 3), (1, 2, 2), (0, 1, 1));
         int c = 19, b = 2;
         int[] xs = [b, op.InTokens, c];
         float[] x = new DeterministicRandom(TestSeed.Use(61)).Uniform((long)b * op.InTokens * c, -1f, 1f);
@@ -232,7 +230,7 @@ public class TokenPoolTests
     public void TokenMaxPool_Cost_And_Checks()
     {
         // B 1, grid 2×5×5, C 3, k 1×3×3, s 1×2×2, p 0×1×1 → grid 2×3×3: 54 outputs × 9 comparisons.
-        var op = new TokenMaxPoolOp((2, 5, 5), new MaxPool3dOp((1, 3, 3), (1, 2, 2), (0, 1, 1)));
+        var op = new TokenMaxPoolOp((2, 5, 5), (1, 3, 3), (1, 2, 2), (0, 1, 1));
         int[][] shapes = [[1, 51, 3]];
         Assert.That(op.OutputShape(shapes), Is.EqualTo(new[] { 1, 19, 3 }));
         Assert.That(op.Flops(shapes), Is.EqualTo(54L * 9));
@@ -240,7 +238,7 @@ public class TokenPoolTests
         Assert.That(op.WeightElements, Is.Zero);
         Assert.Throws<ArgumentException>(() => op.OutputShape([[1, 50, 3]]));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[1, 51]]));
-        Assert.Throws<ArgumentException>(() => new TokenMaxPoolOp((2, 0, 5), op.Pool));
-        Assert.Throws<ArgumentException>(() => new TokenMaxPoolOp((1, 1, 1), new MaxPool3dOp((3, 3, 3), (1, 1, 1), (0, 0, 0))));
+        Assert.Throws<ArgumentException>(() => new TokenMaxPoolOp((2, 0, 5), (1, 3, 3), (1, 2, 2), (0, 1, 1)));
+        Assert.Throws<ArgumentException>(() => new TokenMaxPoolOp((1, 1, 1), (3, 3, 3), (1, 1, 1), (0, 0, 0)));
     }
 }

@@ -1,3 +1,5 @@
+using Dfer.Primitives;
+
 namespace Dfer.Ops.DepthwiseConv3d;
 
 /// <summary>
@@ -11,44 +13,37 @@ public sealed class DepthwiseConv3dOp : Op
     public DepthwiseConv3dOp(int channels, (int T, int H, int W) kernel, (int T, int H, int W) stride,
         (int T, int H, int W) pad, float[] weight, float[]? bias)
     {
-        if (channels <= 0) throw new ArgumentException($"dwconv3d needs at least one channel, got {channels}");
-        if (kernel.T <= 0 || kernel.H <= 0 || kernel.W <= 0 || stride.T <= 0 || stride.H <= 0 || stride.W <= 0 || pad.T < 0 || pad.H < 0 || pad.W < 0)
-            throw new ArgumentException($"dwconv3d: kernel {kernel} and stride {stride} must be positive, padding {pad} non-negative");
-        if (weight.Length != (long)channels * kernel.T * kernel.H * kernel.W)
-            throw new ArgumentException($"dwconv3d weight has {weight.Length} values, expected [{channels}, 1, {kernel.T}, {kernel.H}, {kernel.W}]");
-        if (bias != null && bias.Length != channels) throw new ArgumentException($"dwconv3d bias has {bias.Length} values, expected {channels}");
-        Channels = channels; Kernel = kernel; Stride = stride; Pad = pad; Weight = weight; Bias = bias;
+        Weights = new DepthwiseConv3dWeights(channels, kernel, stride, pad, weight, bias);
     }
 
-    public int Channels { get; }
-    public (int T, int H, int W) Kernel { get; }
-    public (int T, int H, int W) Stride { get; }
-    public (int T, int H, int W) Pad { get; }
+    /// <summary>The parameters, shared with the primitives that compute the convolution.</summary>
+    public DepthwiseConv3dWeights Weights { get; }
+    public int Channels => Weights.Channels;
+    public (int T, int H, int W) Kernel => Weights.Kernel;
+    public (int T, int H, int W) Stride => Weights.Stride;
+    public (int T, int H, int W) Pad => Weights.Pad;
     /// <summary>[C, 1, kT, kH, kW], as PyTorch stores a groups = C convolution.</summary>
-    public float[] Weight { get; }
+    public float[] Weight => Weights.Weight;
     /// <summary>[C], or null for none.</summary>
-    public float[]? Bias { get; }
+    public float[]? Bias => Weights.Bias;
 
     /// <summary>Taps per output element: kT·kH·kW.</summary>
-    public int Taps => Kernel.T * Kernel.H * Kernel.W;
+    public int Taps => Weights.Taps;
 
     public override OpKind Kind => DepthwiseConv3dKind.Instance;
     public override int InputCount => 1;
-
 
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
         ExpectInputs(inputs);
         var x = inputs[0];
         if (x.Length != 5 || x[4] != Channels) throw ShapeError(Kind, $"expects [N, T, H, W, {Channels}]", x);
-        int to = OutExtent(x[1], Kernel.T, Stride.T, Pad.T), ho = OutExtent(x[2], Kernel.H, Stride.H, Pad.H), wo = OutExtent(x[3], Kernel.W, Stride.W, Pad.W);
-        if (x[1] + 2 * Pad.T < Kernel.T || x[2] + 2 * Pad.H < Kernel.H || x[3] + 2 * Pad.W < Kernel.W || to <= 0 || ho <= 0 || wo <= 0)
-            throw ShapeError(Kind, "input is smaller than the kernel", x);
-        return new[] { x[0], to, ho, wo, Channels };
+        var g = Weights.OutGrid(x[1], x[2], x[3]) ?? throw ShapeError(Kind, "input is smaller than the kernel", x);
+        return new[] { x[0], g.T, g.H, g.W, Channels };
     }
 
-    public override long WeightElements => Weight.LongLength + (Bias?.LongLength ?? 0);
+    public override long WeightElements => Weights.WeightElements;
 
     /// <summary>One multiply-add (2 FLOPs) per output element and tap, padding taps included (as PyTorch counts).</summary>
-    public override long Flops(IReadOnlyList<int[]> inputs) => 2L * Tensors.Tensor.ElementCountOf(OutputShape(inputs)) * Taps;
+    public override long Flops(IReadOnlyList<int[]> inputs) => Weights.Flops(Tensors.Tensor.ElementCountOf(OutputShape(inputs)));
 }

@@ -1,43 +1,17 @@
-using System.Numerics;
 using Dfer.Devices.Cpu;
+using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.FrameSample;
 
-/// <summary>Frame sampling on the CPU: one work item per (b, k) output frame, a vectorised blend of two frame slabs.</summary>
-public sealed unsafe class FrameSampleCpu(FrameSampleOp op) : ICpuKernel
+/// <summary>Frame sampling on the CPU: <see cref="FrameBlend"/>, one work item per (b, k) output frame.</summary>
+public sealed class FrameSampleCpu(FrameSampleOp op) : ICpuKernel
 {
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
     {
         var x = CpuChecks.Dense(inputs[0]);
         var index = CpuChecks.Dense(inputs[1]);
         CpuChecks.ExpectDense(output, "framesample");
-        ctx.Pool.Run(new Work(op, x, index, output), output.Shape[0] * output.Shape[1]);
-    }
-
-    private sealed class Work(FrameSampleOp op, Tensor x, Tensor index, Tensor y) : IParallelWork
-    {
-        public void Execute(int item, int thread)
-        {
-            int t = x.Shape[1], k = y.Shape[1], slab = x.Shape[2] * x.Shape[3];
-            int b = item / k;
-            float idx = index.Data[item];
-            if (float.IsNaN(idx))
-            {
-                new Span<float>(y.Data + (long)item * slab, slab).Fill(float.NaN);
-                return;
-            }
-            // The position in double, as the Reference: float rounding could move ⌊p⌋ at an integer.
-            double p = op.Position(idx, t);
-            int i0 = (int)Math.Floor(p);
-            float w = (float)(p - i0), w0 = 1f - w;
-            float* a = x.Data + ((long)b * t + i0) * slab, dst = y.Data + (long)item * slab;
-            float* c = i0 + 1 < t ? a + slab : a;
-            float w1 = i0 + 1 < t ? w : 0f;
-            int s = 0, vw = Vector<float>.Count;
-            for (; s <= slab - vw; s += vw)
-                Vector.Store(Vector.Load(a + s) * w0 + Vector.Load(c + s) * w1, dst + s);
-            for (; s < slab; s++) dst[s] = a[s] * w0 + c[s] * w1;
-        }
+        FrameBlend.Run(ctx, op.Sampling, x, index, output);
     }
 }

@@ -1,3 +1,5 @@
+using Dfer.Primitives;
+
 namespace Dfer.Ops.FrameSample;
 
 /// <summary>
@@ -11,8 +13,11 @@ namespace Dfer.Ops.FrameSample;
 /// </summary>
 public sealed class FrameSampleOp(double divisor) : Op
 {
+    /// <summary>The sampling, shared with the primitives that compute it.</summary>
+    public FrameInterpolation Sampling { get; } = new(divisor);
+
     /// <summary>What <c>normalize_grid</c> divides the index by (IFDD: 7, for 8 frames).</summary>
-    public double Divisor { get; } = divisor > 0 ? divisor : throw new ArgumentOutOfRangeException(nameof(divisor), divisor, "must be positive");
+    public double Divisor => Sampling.Divisor;
 
     public override OpKind Kind => FrameSampleKind.Instance;
     public override int InputCount => 2;
@@ -27,7 +32,7 @@ public sealed class FrameSampleOp(double divisor) : Op
     }
 
     /// <summary>The sampling position of a fractional index on <paramref name="frames"/> frames, clamped to the border.</summary>
-    public double Position(double index, int frames) => Math.Clamp(index * frames / Divisor - 0.5, 0, frames - 1);
+    public double Position(double index, int frames) => Sampling.Position(index, frames);
 
     /// <summary>Three per output value: two products and a sum.</summary>
     public override long Flops(IReadOnlyList<int[]> inputs) => 3 * Tensors.Tensor.ElementCountOf(OutputShape(inputs));

@@ -1,22 +1,9 @@
+using Dfer.Primitives.Reference;
+
 namespace Dfer.Ops.LayerNorm;
 
+/// <summary>Plain loops in float64 (<see cref="LayerNormRowsReference"/>): the oracle for every layernorm kernel.</summary>
 public static class LayerNormReference
 {
-    public static double[] Run(LayerNormOp op, double[] x, int[] xs)
-    {
-        int c = xs[^1];
-        long rows = x.Length / c;
-        var y = new double[x.Length];
-        for (long r = 0; r < rows; r++)
-        {
-            long b = r * c;
-            double sum = 0;
-            for (int i = 0; i < c; i++) sum += x[b + i];
-            double mean = sum / c, sq = 0;
-            for (int i = 0; i < c; i++) { double d = x[b + i] - mean; sq += d * d; }
-            double inv = 1.0 / Math.Sqrt(sq / c + op.Eps);
-            for (int i = 0; i < c; i++) y[b + i] = (x[b + i] - mean) * inv * op.Weight[i] + op.Bias[i];
-        }
-        return y;
-    }
+    public static double[] Run(LayerNormOp op, double[] x, int[] xs) => LayerNormRowsReference.Run(op.Weights, x, xs);
 }

@@ -1,3 +1,5 @@
+using Dfer.Primitives;
+
 namespace Dfer.Ops.LayerNorm;
 
 /// <summary>
@@ -8,15 +10,15 @@ public sealed class LayerNormOp : Op
 {
     public LayerNormOp(int channels, float[] weight, float[] bias, double eps)
     {
-        if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels));
-        if (weight.Length != channels || bias.Length != channels) throw new ArgumentException($"layernorm weight and bias must have {channels} values");
-        Channels = channels; Weight = weight; Bias = bias; Eps = eps;
+        Weights = new LayerNormWeights(channels, weight, bias, eps);
     }
 
-    public int Channels { get; }
-    public float[] Weight { get; }
-    public float[] Bias { get; }
-    public double Eps { get; }
+    /// <summary>The parameters, shared with the primitives that compute the norm.</summary>
+    public LayerNormWeights Weights { get; }
+    public int Channels => Weights.Channels;
+    public float[] Weight => Weights.Weight;
+    public float[] Bias => Weights.Bias;
+    public double Eps => Weights.Eps;
 
     public override OpKind Kind => LayerNormKind.Instance;
     public override int InputCount => 1;
@@ -29,8 +31,8 @@ public sealed class LayerNormOp : Op
         return (int[])x.Clone();
     }
 
-    public override long WeightElements => Weight.LongLength + Bias.LongLength;
+    public override long WeightElements => Weights.WeightElements;
 
     // Per element: sum, subtract, square, accumulate, then subtract, scale, weight, bias.
-    public override long Flops(IReadOnlyList<int[]> inputs) => 8 * Tensors.Tensor.ElementCountOf(inputs[0]);
+    public override long Flops(IReadOnlyList<int[]> inputs) => LayerNormWeights.Flops(Tensors.Tensor.ElementCountOf(inputs[0]));
 }

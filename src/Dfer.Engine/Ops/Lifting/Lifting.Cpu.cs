@@ -1,14 +1,12 @@
 using Dfer.Devices.Cpu;
-using Dfer.Ops.FrameSample;
-using Dfer.Ops.LayerNorm;
 using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Lifting;
 
 /// <summary>
-/// The lifting step on the CPU, composed of the existing kernels: <see cref="FrameSampleCpu"/> for the split,
-/// <see cref="LayerNormCpu"/> for WaveNorm, <see cref="RowGemm"/> for the six projections (the output
+/// The lifting step on the CPU, composed of primitives: <see cref="FrameBlend"/> for the split,
+/// <see cref="LayerNormRows"/> for WaveNorm, <see cref="RowGemm"/> for the six projections (the output
 /// projections accumulate into the residual stream; project_d's weights are stored negated so the
 /// predictor's subtraction is an accumulate too), and a cross-attention loop with one work item per
 /// (b, head, query). Scratch buffers are owned by the kernel and grow with the run's size.
@@ -16,8 +14,7 @@ namespace Dfer.Ops.Lifting;
 public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
 {
     private readonly LiftingOp _op;
-    private readonly FrameSampleCpu _sample;
-    private readonly LayerNormCpu _xaNorm, _xdNorm;
+    private readonly LayerNormRows _xaNorm, _xdNorm;
     private readonly RowGemm[] _gemms;
     private readonly AttendWork _attend = new();
     private NativeBuffer? _raw, _xa, _q, _kv, _o;
@@ -25,9 +22,8 @@ public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
     public LiftingCpu(LiftingOp op)
     {
         _op = op;
-        _sample = new FrameSampleCpu(op.Sample);
-        _xaNorm = new LayerNormCpu(op.XaNorm);
-        _xdNorm = new LayerNormCpu(op.XdNorm);
+        _xaNorm = new LayerNormRows(op.XaNorm);
+        _xdNorm = new LayerNormRows(op.XdNorm);
         // qA, kvD, projA, qD, kvA, −projD.
         _gemms = new[] { op.QA, op.KvD, op.ProjectA, op.QD, op.KvA, op.ProjectD }.Select((l, i) => i == 5
             ? new RowGemm(l.In, l.Out, l.Weight.Select(v => -v).ToArray(), l.Bias!.Select(v => -v).ToArray())
@@ -59,10 +55,10 @@ public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
         float* q = (float*)Ensure(ref _q, tokens).Pointer, kv = (float*)Ensure(ref _kv, 2 * tokens).Pointer, o = (float*)Ensure(ref _o, tokens).Pointer;
 
         // Split and WaveNorm: Xa in scratch, Xd straight into the output.
-        _sample.Run(ctx, [y, idxA], raw);
-        _xaNorm.Run(ctx, [raw], xa);
-        _sample.Run(ctx, [y, idxD], raw);
-        _xdNorm.Run(ctx, [raw], xd);
+        FrameBlend.Run(ctx, _op.Sample, y, idxA, raw);
+        _xaNorm.Run(ctx, raw, xa);
+        FrameBlend.Run(ctx, _op.Sample, y, idxD, raw);
+        _xdNorm.Run(ctx, raw, xd);
 
         var qBuf = _q!; var kvBuf = _kv!; var oBuf = _o!;
         // Updater: Xa += proj_a(CA(Xa, Xd)).

@@ -1,7 +1,6 @@
 using Dfer.Devices.Ilgpu;
-using Dfer.Ops.FrameSample;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Linear;
+using Dfer.Primitives;
+using Dfer.Primitives.Ilgpu;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -9,8 +8,8 @@ using ILGPU.Runtime;
 namespace Dfer.Ops.Lifting;
 
 /// <summary>
-/// The lifting step on ILGPU, composed of the existing kernels (<see cref="FrameSampleIlgpu"/>,
-/// <see cref="LayerNormIlgpu"/>, <see cref="LinearIlgpu"/>) plus a cross-attention kernel with one
+/// The lifting step on ILGPU, composed of primitives (<see cref="IlgpuFrameBlend"/>,
+/// <see cref="IlgpuLayerNormRows"/>, <see cref="IlgpuDenseRows"/>) plus a cross-attention kernel with one
 /// thread per (b, head, query) row streaming over the keys with an online softmax (its head-dim
 /// accumulator in local memory) and a residual-add kernel. Scratch device buffers are owned by the kernel.
 /// </summary>
@@ -20,9 +19,8 @@ public sealed class LiftingIlgpu : IIlgpuKernel
     public const int MaxHeadDim = 128;
 
     private readonly LiftingOp _op;
-    private readonly FrameSampleIlgpu _sample;
-    private readonly LayerNormIlgpu _xaNorm, _xdNorm;
-    private readonly LinearIlgpu _qA, _kvD, _projA, _qD, _kvA, _projD;
+    private readonly IlgpuLayerNormRows _xaNorm, _xdNorm;
+    private readonly IlgpuDenseRows _qA, _kvD, _projA, _qD, _kvA, _projD;
     private MemoryBuffer1D<float, Stride1D.Dense>? _raw, _xa, _xd, _q, _kv, _o, _p;
 
     public LiftingIlgpu(IlgpuDevice device, LiftingOp op)
@@ -30,12 +28,13 @@ public sealed class LiftingIlgpu : IIlgpuKernel
         if (op.HeadDim > MaxHeadDim)
             throw new NotSupportedException($"lifting on ILGPU holds at most {MaxHeadDim} head dims per thread, got {op.HeadDim}");
         _op = op;
-        _sample = new FrameSampleIlgpu(op.Sample);
-        _xaNorm = new LayerNormIlgpu(device, op.XaNorm);
-        _xdNorm = new LayerNormIlgpu(device, op.XdNorm);
-        _qA = new LinearIlgpu(device, op.QA); _kvD = new LinearIlgpu(device, op.KvD); _projA = new LinearIlgpu(device, op.ProjectA);
-        _qD = new LinearIlgpu(device, op.QD); _kvA = new LinearIlgpu(device, op.KvA); _projD = new LinearIlgpu(device, op.ProjectD);
+        _xaNorm = new IlgpuLayerNormRows(device, op.XaNorm);
+        _xdNorm = new IlgpuLayerNormRows(device, op.XdNorm);
+        _qA = Dense(device, op.QA); _kvD = Dense(device, op.KvD); _projA = Dense(device, op.ProjectA);
+        _qD = Dense(device, op.QD); _kvA = Dense(device, op.KvA); _projD = Dense(device, op.ProjectD);
     }
+
+    private static IlgpuDenseRows Dense(IlgpuDevice device, LinearWeights l) => new(device, l.In, l.Out, l.Weight, l.Bias);
 
     private static ArrayView<float> Ensure(IlgpuDevice device, ref MemoryBuffer1D<float, Stride1D.Dense>? buf, long length)
     {
@@ -52,7 +51,6 @@ public sealed class LiftingIlgpu : IIlgpuKernel
         int[] ys = inputShapes[0], idxShape = inputShapes[1];
         int b = ys[0], k = idxShape[1], s = ys[2], c = _op.Channels, n = k * s, rows = b * n;
         long tokens = (long)rows * c;
-        int[] sampled = [b, k, s, c], flat = [rows, c], flat2 = [rows, 2 * c];
         var raw = Ensure(device, ref _raw, tokens);
         var xa = Ensure(device, ref _xa, tokens);
         var xd = Ensure(device, ref _xd, tokens);
@@ -61,29 +59,28 @@ public sealed class LiftingIlgpu : IIlgpuKernel
         var o = Ensure(device, ref _o, tokens);
         var p = Ensure(device, ref _p, tokens);
         var y = inputs[0];
-        int[][] sampleShapes = [ys, idxShape];
 
-        _sample.Run(device, [y, inputs[1]], sampleShapes, raw, sampled);
-        _xaNorm.Run(device, [raw], [flat], xa, flat);
-        _sample.Run(device, [y, inputs[2]], sampleShapes, raw, sampled);
-        _xdNorm.Run(device, [raw], [flat], xd, flat);
+        IlgpuFrameBlend.Run(device, _op.Sample, y, ys, inputs[1], k, raw);
+        _xaNorm.Run(device, raw, xa);
+        IlgpuFrameBlend.Run(device, _op.Sample, y, ys, inputs[2], k, raw);
+        _xdNorm.Run(device, raw, xd);
 
         var attend = device.Kernel(Attend, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>(Attend));
         var add = device.Kernel(AddScaled, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(AddScaled));
         float scale = (float)_op.Scale;
 
         // Updater: Xa' = Xa + proj_a(CA(Xa, Xd)), in place.
-        _qA.Run(device, [xa], [flat], q, flat);
-        _kvD.Run(device, [xd], [flat], kv, flat2);
+        _qA.Run(device, xa, q);
+        _kvD.Run(device, xd, kv);
         attend(IlgpuLaunch.Count((long)b * _op.Heads * n), q, kv, o, n, _op.Heads, _op.HeadDim, scale);
-        _projA.Run(device, [o], [flat], p, flat);
+        _projA.Run(device, o, p);
         add(IlgpuLaunch.Count(tokens), xa, p, xa, 1f);
 
         // Predictor: Xd' = Xd − proj_d(CA(Xd, Xa')), into the output.
-        _qD.Run(device, [xd], [flat], q, flat);
-        _kvA.Run(device, [xa], [flat], kv, flat2);
+        _qD.Run(device, xd, q);
+        _kvA.Run(device, xa, kv);
         attend(IlgpuLaunch.Count((long)b * _op.Heads * n), q, kv, o, n, _op.Heads, _op.HeadDim, scale);
-        _projD.Run(device, [o], [flat], p, flat);
+        _projD.Run(device, o, p);
         add(IlgpuLaunch.Count(tokens), xd, p, output, -1f);
     }
 
@@ -124,7 +121,7 @@ public sealed class LiftingIlgpu : IIlgpuKernel
 
     public void Dispose()
     {
-        _xaNorm.Dispose(); _xdNorm.Dispose(); _sample.Dispose();
+        _xaNorm.Dispose(); _xdNorm.Dispose();
         _qA.Dispose(); _kvD.Dispose(); _projA.Dispose(); _qD.Dispose(); _kvA.Dispose(); _projD.Dispose();
         _raw?.Dispose(); _xa?.Dispose(); _xd?.Dispose(); _q?.Dispose(); _kv?.Dispose(); _o?.Dispose(); _p?.Dispose();
     }

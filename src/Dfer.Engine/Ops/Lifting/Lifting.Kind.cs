@@ -1,7 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Linear;
+using Dfer.Primitives;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Lifting;
@@ -34,8 +33,8 @@ public sealed class LiftingKind : OpKind<LiftingOp>
         return shapes.Select(c =>
         {
             int ch = c.h * c.d;
-            LayerNormOp Norm() => new(ch, rng.Uniform(ch, 0.5f, 1.5f), rng.Uniform(ch, -0.5f, 0.5f), 1e-5);
-            LinearOp Lin(int o) => new(ch, o, Weights(rng, o * ch, ch), rng.Uniform(o, -0.5f, 0.5f));
+            LayerNormWeights Norm() => new(ch, rng.Uniform(ch, 0.5f, 1.5f), rng.Uniform(ch, -0.5f, 0.5f), 1e-5);
+            LinearWeights Lin(int o) => new(ch, o, Weights(rng, o * ch, ch), rng.Uniform(o, -0.5f, 0.5f));
             var op = new LiftingOp(c.h, c.d, c.div, Norm(), Norm(), Lin(ch), Lin(2 * ch), Lin(ch), Lin(ch), Lin(2 * ch), Lin(ch));
             var idx = new[] { c.b, c.k };
             return new OpCase($"lifting(b={c.b},t={c.t},s={c.s},heads={c.h},d={c.d},k={c.k},divisor={c.div})", op,

@@ -1,6 +1,4 @@
-using Dfer.Ops.FrameSample;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Linear;
+using Dfer.Primitives.Reference;
 
 namespace Dfer.Ops.Lifting;
 
@@ -10,13 +8,13 @@ public static class LiftingReference
     public static double[] Run(LiftingOp op, double[] y, int[] ys, double[] idxA, double[] idxD, int[] idxShape)
     {
         int b = ys[0], n = idxShape[1] * ys[2];
-        var xa = LayerNormReference.Run(op.XaNorm, FrameSampleReference.Run(op.Sample, y, ys, idxA, idxShape), [b * n, op.Channels]);
-        var xd = LayerNormReference.Run(op.XdNorm, FrameSampleReference.Run(op.Sample, y, ys, idxD, idxShape), [b * n, op.Channels]);
+        var xa = LayerNormRowsReference.Run(op.XaNorm, FrameBlendReference.Run(op.Sample, y, ys, idxA, idxShape), [b * n, op.Channels]);
+        var xd = LayerNormRowsReference.Run(op.XdNorm, FrameBlendReference.Run(op.Sample, y, ys, idxD, idxShape), [b * n, op.Channels]);
         // Updater: Xa' = Xa + proj_a(CA(Xa, Xd)).
-        var ua = LinearReference.Run(op.ProjectA, CrossAttention(op, LinearReference.Run(op.QA, xa), LinearReference.Run(op.KvD, xd), b, n));
+        var ua = DenseRowsReference.Run(op.ProjectA, CrossAttention(op, DenseRowsReference.Run(op.QA, xa), DenseRowsReference.Run(op.KvD, xd), b, n));
         for (int i = 0; i < xa.Length; i++) xa[i] += ua[i];
         // Predictor: Xd' = Xd − proj_d(CA(Xd, Xa')).
-        var ud = LinearReference.Run(op.ProjectD, CrossAttention(op, LinearReference.Run(op.QD, xd), LinearReference.Run(op.KvA, xa), b, n));
+        var ud = DenseRowsReference.Run(op.ProjectD, CrossAttention(op, DenseRowsReference.Run(op.QD, xd), DenseRowsReference.Run(op.KvA, xa), b, n));
         for (int i = 0; i < xd.Length; i++) xd[i] -= ud[i];
         return xd;
     }

@@ -1,5 +1,4 @@
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Linear;
+using Dfer.Primitives;
 using Dfer.Reference;
 using TorchSharp;
 using static Dfer.Reference.TorchTensors;
@@ -19,10 +18,10 @@ internal sealed class LiftingTorch : TorchOp<LiftingOp>
     {
         TTensor frames = x[0], idxA = x[1], idxD = x[2];
         long b = frames.shape[0], c = l.Channels, n = idxA.shape[1] * frames.shape[2];
-        TTensor Norm(LayerNormOp ln, TTensor t) => F.layer_norm(t, new long[] { c }, W(ln.Weight, c), W(ln.Bias, c), ln.Eps);
-        TTensor Lin(LinearOp op, TTensor t) => F.linear(t, W(op.Weight, op.Out, op.In), W(op.Bias!, op.Out));
+        TTensor Norm(LayerNormWeights ln, TTensor t) => F.layer_norm(t, new long[] { c }, W(ln.Weight, c), W(ln.Bias, c), ln.Eps);
+        TTensor Lin(LinearWeights op, TTensor t) => F.linear(t, W(op.Weight, op.Out, op.In), W(op.Bias!, op.Out));
         TTensor Heads(TTensor t) => t.reshape(b, n, l.Heads, l.HeadDim).transpose(1, 2);
-        TTensor CrossAttention(TTensor qin, TTensor kvin, LinearOp wq, LinearOp wkv)
+        TTensor CrossAttention(TTensor qin, TTensor kvin, LinearWeights wq, LinearWeights wkv)
         {
             var q = Heads(Lin(wq, qin));
             var kv = Lin(wkv, kvin);

@@ -1,6 +1,4 @@
-using Dfer.Ops.FrameSample;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Linear;
+using Dfer.Primitives;
 
 namespace Dfer.Ops.Lifting;
 
@@ -9,15 +7,15 @@ namespace Dfer.Ops.Lifting;
 /// Inputs: frame tokens Y <c>[B, T, S, C]</c>, approximation indices <c>[B, K]</c>, detail indices <c>[B, K]</c>
 /// (fractional). Per batch item, tokens n = k·S + s:
 /// <c>Xa = LN(sample(Y, idx_a); xa_norm)</c>, <c>Xd = LN(sample(Y, idx_d); xd_norm)</c> (sampling exactly as
-/// <see cref="FrameSampleOp"/>); <c>Xa' = Xa + (CA(Xa, Xd; q_a, kv_d) W_pa^T + b_pa)</c>;
+/// <see cref="FrameInterpolation"/>); <c>Xa' = Xa + (CA(Xa, Xd; q_a, kv_d) W_pa^T + b_pa)</c>;
 /// <c>Xd' = Xd − (CA(Xd, Xa'; q_d, kv_a) W_pd^T + b_pd)</c>. <c>CA(Qin, KVin)</c>: Q = q(Qin), [K | V] = kv(KVin),
 /// per head softmax((Q_h/√hd) K_hᵀ) V_h, heads merged (channel h·hd + d), plus V (value residual).
 /// Output: Xd' <c>[B, K·S, C]</c>.
 /// </summary>
 public sealed class LiftingOp : Op
 {
-    public LiftingOp(int heads, int headDim, double divisor, LayerNormOp xaNorm, LayerNormOp xdNorm,
-        LinearOp qA, LinearOp kvD, LinearOp projectA, LinearOp qD, LinearOp kvA, LinearOp projectD)
+    public LiftingOp(int heads, int headDim, double divisor, LayerNormWeights xaNorm, LayerNormWeights xdNorm,
+        LinearWeights qA, LinearWeights kvD, LinearWeights projectA, LinearWeights qD, LinearWeights kvA, LinearWeights projectD)
     {
         if (heads <= 0 || headDim <= 0) throw new ArgumentException($"lifting needs positive heads and head dim, got {heads}, {headDim}");
         int c = heads * headDim;
@@ -27,7 +25,7 @@ public sealed class LiftingOp : Op
         foreach (var (name, l) in new[] { ("kv_d", kvD), ("kv_a", kvA) })
             Check(l.In == c && l.Out == 2 * c && l.Bias != null, $"{name} must be [{2 * c}, {c}] with a bias");
         Heads = heads; HeadDim = headDim;
-        Sample = new FrameSampleOp(divisor);
+        Sample = new FrameInterpolation(divisor);
         XaNorm = xaNorm; XdNorm = xdNorm;
         QA = qA; KvD = kvD; ProjectA = projectA; QD = qD; KvA = kvA; ProjectD = projectD;
     }
@@ -42,15 +40,15 @@ public sealed class LiftingOp : Op
     public int Channels => Heads * HeadDim;
     public double Scale => 1.0 / Math.Sqrt(HeadDim);
     /// <summary>The split's sampling (IFDD divisor 7).</summary>
-    public FrameSampleOp Sample { get; }
-    public LayerNormOp XaNorm { get; }
-    public LayerNormOp XdNorm { get; }
-    public LinearOp QA { get; }
-    public LinearOp KvD { get; }
-    public LinearOp ProjectA { get; }
-    public LinearOp QD { get; }
-    public LinearOp KvA { get; }
-    public LinearOp ProjectD { get; }
+    public FrameInterpolation Sample { get; }
+    public LayerNormWeights XaNorm { get; }
+    public LayerNormWeights XdNorm { get; }
+    public LinearWeights QA { get; }
+    public LinearWeights KvD { get; }
+    public LinearWeights ProjectA { get; }
+    public LinearWeights QD { get; }
+    public LinearWeights KvA { get; }
+    public LinearWeights ProjectD { get; }
 
     public override OpKind Kind => LiftingKind.Instance;
     public override int InputCount => 3;

@@ -1,3 +1,5 @@
+using Dfer.Primitives;
+
 namespace Dfer.Ops.Linear;
 
 /// <summary><c>y[..., o] = bias[o] + Σ_i x[..., i] · W[o, i]</c> (PyTorch nn.Linear; W is [Out, In]).</summary>
@@ -5,15 +7,15 @@ public sealed class LinearOp : Op
 {
     public LinearOp(int inFeatures, int outFeatures, float[] weight, float[]? bias)
     {
-        if (weight.Length != (long)inFeatures * outFeatures) throw new ArgumentException($"linear weight has {weight.Length} values, expected [{outFeatures}, {inFeatures}]");
-        if (bias != null && bias.Length != outFeatures) throw new ArgumentException($"linear bias has {bias.Length} values, expected {outFeatures}");
-        In = inFeatures; Out = outFeatures; Weight = weight; Bias = bias;
+        Weights = new LinearWeights(inFeatures, outFeatures, weight, bias);
     }
 
-    public int In { get; }
-    public int Out { get; }
-    public float[] Weight { get; }
-    public float[]? Bias { get; }
+    /// <summary>The parameters, shared with the primitives that compute the projection.</summary>
+    public LinearWeights Weights { get; }
+    public int In => Weights.In;
+    public int Out => Weights.Out;
+    public float[] Weight => Weights.Weight;
+    public float[]? Bias => Weights.Bias;
 
     public override OpKind Kind => LinearKind.Instance;
     public override int InputCount => 1;
@@ -28,7 +30,7 @@ public sealed class LinearOp : Op
         return y;
     }
 
-    public override long WeightElements => Weight.LongLength + (Bias?.LongLength ?? 0);
+    public override long WeightElements => Weights.WeightElements;
 
     public override long Flops(IReadOnlyList<int[]> inputs) => 2L * Tensors.Tensor.ElementCountOf(inputs[0]) / In * In * Out;
 }

@@ -1,3 +1,5 @@
+using Dfer.Primitives;
+
 namespace Dfer.Ops.MaxPool3d;
 
 /// <summary>
@@ -10,16 +12,14 @@ public sealed class MaxPool3dOp : Op
 {
     public MaxPool3dOp((int T, int H, int W) kernel, (int T, int H, int W) stride, (int T, int H, int W) pad)
     {
-        if (kernel.T < 1 || kernel.H < 1 || kernel.W < 1) throw new ArgumentException("maxpool3d kernel must be at least 1 on every axis");
-        if (stride.T < 1 || stride.H < 1 || stride.W < 1) throw new ArgumentException("maxpool3d stride must be at least 1 on every axis");
-        if (pad.T < 0 || pad.H < 0 || pad.W < 0 || 2 * pad.T > kernel.T || 2 * pad.H > kernel.H || 2 * pad.W > kernel.W)
-            throw new ArgumentException("maxpool3d padding must be between 0 and half the kernel");
-        Kernel = kernel; Stride = stride; Pad = pad;
+        Geometry = new Pool3dGeometry(kernel, stride, pad, "maxpool3d");
     }
 
-    public (int T, int H, int W) Kernel { get; }
-    public (int T, int H, int W) Stride { get; }
-    public (int T, int H, int W) Pad { get; }
+    /// <summary>The window, shared with the primitives that compute it.</summary>
+    public Pool3dGeometry Geometry { get; }
+    public (int T, int H, int W) Kernel => Geometry.Kernel;
+    public (int T, int H, int W) Stride => Geometry.Stride;
+    public (int T, int H, int W) Pad => Geometry.Pad;
 
     public override OpKind Kind => MaxPool3dKind.Instance;
     public override int InputCount => 1;
@@ -29,15 +29,11 @@ public sealed class MaxPool3dOp : Op
         ExpectInputs(inputs);
         var x = inputs[0];
         if (x.Length != 5) throw ShapeError(Kind, "expects [N, T, H, W, C]", x);
-        int to = OutExtent(x[1], Kernel.T, Stride.T, Pad.T);
-        int ho = OutExtent(x[2], Kernel.H, Stride.H, Pad.H);
-        int wo = OutExtent(x[3], Kernel.W, Stride.W, Pad.W);
-        if (to <= 0 || ho <= 0 || wo <= 0 || x[1] + 2 * Pad.T < Kernel.T || x[2] + 2 * Pad.H < Kernel.H || x[3] + 2 * Pad.W < Kernel.W)
-            throw ShapeError(Kind, "input is smaller than the kernel", x);
-        return new[] { x[0], to, ho, wo, x[4] };
+        var g = Geometry.OutGrid(x[1], x[2], x[3]) ?? throw ShapeError(Kind, "input is smaller than the kernel", x);
+        return new[] { x[0], g.T, g.H, g.W, x[4] };
     }
 
     // One comparison per window element of every output (border windows counted whole).
     public override long Flops(IReadOnlyList<int[]> inputs) =>
-        Tensors.Tensor.ElementCountOf(OutputShape(inputs)) * Kernel.T * Kernel.H * Kernel.W;
+        Tensors.Tensor.ElementCountOf(OutputShape(inputs)) * Geometry.WindowSize;
 }

@@ -1,22 +1,22 @@
 using Dfer.Devices.Cpu;
-using Dfer.Ops.MaxPool3d;
+using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.TokenMaxPool;
 
 /// <summary>
-/// tokenmaxpool on the CPU: per batch item, <see cref="MaxPool3dCpu"/> runs on the dense view of tokens 1..
+/// tokenmaxpool on the CPU: per batch item, <see cref="WindowMax3d"/> runs on the dense view of tokens 1..
 /// (a [1, T, H, W, C] volume in place) into the output rows after the class token, which is copied.
 /// </summary>
 public sealed unsafe class TokenMaxPoolCpu : ICpuKernel
 {
     private readonly TokenMaxPoolOp _op;
-    private readonly MaxPool3dCpu _pool;
+    private readonly WindowMax3d _pool;
 
     public TokenMaxPoolCpu(TokenMaxPoolOp op)
     {
         _op = op;
-        _pool = new MaxPool3dCpu(op.Pool);
+        _pool = new WindowMax3d(op.Pool);
     }
 
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
@@ -34,7 +34,7 @@ public sealed unsafe class TokenMaxPoolCpu : ICpuKernel
         {
             long src = x.Offset + (long)bi * nIn * c, dst = output.Offset + (long)bi * nOut * c;
             new ReadOnlySpan<float>(xs + src, c).CopyTo(new Span<float>(ys + dst, c));
-            _pool.Run(ctx, [new Tensor(x.Storage, src + c, volShape, volStrides)], new Tensor(output.Storage, dst + c, outShape, outStrides));
+            _pool.Run(ctx, new Tensor(x.Storage, src + c, volShape, volStrides), new Tensor(output.Storage, dst + c, outShape, outStrides));
         }
     }
 }

@@ -1,25 +1,20 @@
 using Dfer.Devices.Ilgpu;
-using Dfer.Ops.MaxPool3d;
+using Dfer.Primitives.Ilgpu;
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace Dfer.Ops.TokenMaxPool;
 
 /// <summary>
-/// tokenmaxpool on ILGPU: per batch item, <see cref="MaxPool3dIlgpu"/> runs on the sub-view of tokens 1..
+/// tokenmaxpool on ILGPU: per batch item, <see cref="IlgpuWindowMax3d"/> runs on the sub-view of tokens 1..
 /// (already a dense [1, T, H, W, C] volume) into the sub-view of output tokens 1..; one small kernel copies
 /// the class tokens.
 /// </summary>
 public sealed class TokenMaxPoolIlgpu : IIlgpuKernel
 {
     private readonly TokenMaxPoolOp _op;
-    private readonly MaxPool3dIlgpu _pool;
 
-    public TokenMaxPoolIlgpu(TokenMaxPoolOp op)
-    {
-        _op = op;
-        _pool = new MaxPool3dIlgpu(op.Pool);
-    }
+    public TokenMaxPoolIlgpu(TokenMaxPoolOp op) { _op = op; }
 
     public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
     {
@@ -32,7 +27,7 @@ public sealed class TokenMaxPoolIlgpu : IIlgpuKernel
         var copy = device.Kernel(ClassTokens, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ClassTokens));
         copy(IlgpuLaunch.Count((long)b * c), x, output, c, nIn, nOut);
         for (int bi = 0; bi < b; bi++)
-            _pool.Run(device, [x.SubView(((long)bi * nIn + 1) * c, (long)(nIn - 1) * c)], [volShape],
+            IlgpuWindowMax3d.Run(device, op.Pool, x.SubView(((long)bi * nIn + 1) * c, (long)(nIn - 1) * c), volShape,
                 output.SubView(((long)bi * nOut + 1) * c, (long)(nOut - 1) * c), outShape);
     }
 
@@ -43,5 +38,5 @@ public sealed class TokenMaxPoolIlgpu : IIlgpuKernel
         y[(long)b * outTokens * c + j] = x[(long)b * inTokens * c + j];
     }
 
-    public void Dispose() => _pool.Dispose();
+    public void Dispose() { }
 }

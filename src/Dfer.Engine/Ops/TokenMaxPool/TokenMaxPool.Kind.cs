@@ -1,6 +1,5 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
-using Dfer.Ops.MaxPool3d;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.TokenMaxPool;
@@ -36,7 +35,7 @@ public sealed class TokenMaxPoolKind : OpKind<TokenMaxPoolOp>
         };
         return cases.Select(c =>
         {
-            var op = new TokenMaxPoolOp(c.g, new MaxPool3dOp(c.k, c.s, c.p));
+            var op = new TokenMaxPoolOp(c.g, c.k, c.s, c.p);
             return new OpCase(
                 $"tokenmaxpool(b={c.b},grid={c.g.T}x{c.g.H}x{c.g.W},c={c.c},k={c.k.T}x{c.k.H}x{c.k.W},s={c.s.T}x{c.s.H}x{c.s.W},p={c.p.T}x{c.p.H}x{c.p.W})",
                 op, new[] { new[] { c.b, op.InTokens, c.c } });

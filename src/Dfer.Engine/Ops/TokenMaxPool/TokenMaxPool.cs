@@ -1,30 +1,32 @@
-using Dfer.Ops.MaxPool3d;
+using Dfer.Primitives;
 
 namespace Dfer.Ops.TokenMaxPool;
 
 /// <summary>
 /// MViT's <c>pool_skip</c> on a token sequence with a class token (docs/models/ifdd.md §3.3 step 9): input
 /// <c>[B, 1 + T·H·W, C]</c> → <c>[B, 1 + T'·H'·W', C]</c>. Token 0 is copied unchanged; tokens 1.. (t-major,
-/// then h, then w) are viewed as a channels-last volume <c>[T, H, W, C]</c>, max-pooled by <see cref="Pool"/>
-/// (−∞ padding, NaN propagates) and flattened back. No parameters.
+/// then h, then w) are viewed as a channels-last volume <c>[T, H, W, C]</c>, max-pooled over the window
+/// <see cref="Pool"/> (−∞ padding, NaN propagates) and flattened back. No parameters.
 /// </summary>
 public sealed class TokenMaxPoolOp : Op
 {
-    public TokenMaxPoolOp((int T, int H, int W) grid, MaxPool3dOp pool)
+    /// <summary>Pools the grid with kernel, stride and padding triples (t, h, w), as maxpool3d does.</summary>
+    public TokenMaxPoolOp((int T, int H, int W) grid, (int T, int H, int W) kernel, (int T, int H, int W) stride, (int T, int H, int W) pad)
     {
-        ArgumentNullException.ThrowIfNull(pool);
         if (grid.T < 1 || grid.H < 1 || grid.W < 1) throw new ArgumentException($"tokenmaxpool grid {grid} must be positive on every axis");
         if ((long)grid.T * grid.H * grid.W >= int.MaxValue) throw new ArgumentException("tokenmaxpool: grid too large");
-        int[] vol = pool.OutputShape(new[] { new[] { 1, grid.T, grid.H, grid.W, 1 } });
-        Grid = grid; Pool = pool;
-        OutGrid = (vol[1], vol[2], vol[3]);
+        Pool = new Pool3dGeometry(kernel, stride, pad, "tokenmaxpool");
+        Grid = grid;
+        OutGrid = Pool.OutGrid(grid.T, grid.H, grid.W)
+            ?? throw ShapeError(Kind, "grid is smaller than the kernel", new[] { 1, grid.T, grid.H, grid.W, 1 });
     }
 
     /// <summary>The token grid of the input (tokens 1..).</summary>
     public (int T, int H, int W) Grid { get; }
     /// <summary>The pooled extents of <see cref="Grid"/>.</summary>
     public (int T, int H, int W) OutGrid { get; }
-    public MaxPool3dOp Pool { get; }
+    /// <summary>The pooling window over the grid.</summary>
+    public Pool3dGeometry Pool { get; }
 
     /// <summary>Input tokens per batch item, class token included.</summary>
     public int InTokens => 1 + Grid.T * Grid.H * Grid.W;
@@ -43,10 +45,10 @@ public sealed class TokenMaxPoolOp : Op
         return new[] { x[0], OutTokens, x[2] };
     }
 
-    /// <summary>The pool's count on the B volumes; the class token's copy is free.</summary>
+    /// <summary>One comparison per window element of every pooled output (border windows counted whole); the class token's copy is free.</summary>
     public override long Flops(IReadOnlyList<int[]> inputs)
     {
         int[] y = OutputShape(inputs);
-        return Pool.Flops(new[] { new[] { y[0], Grid.T, Grid.H, Grid.W, y[2] } });
+        return (long)y[0] * OutGrid.T * OutGrid.H * OutGrid.W * y[2] * Pool.WindowSize;
     }
 }

@@ -1,27 +1,26 @@
 using Dfer.Devices.Cpu;
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.LayerNorm;
+using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.TokenPool;
 
 /// <summary>
-/// tokenpool on the CPU, composed of the existing kernels. Per (batch item, head), <see cref="DepthwiseConv3dCpu"/>
+/// tokenpool on the CPU, composed of primitives. Per (batch item, head), <see cref="DepthwiseConvolution3d"/>
 /// reads the head's volume in place through a strided view of X (tokens 1.., this part's and head's d channels,
 /// token stride parts·heads·d) and writes straight into the output rows after the class token; the class token
-/// is copied; then <see cref="LayerNormCpu"/> normalises every output row in place. No scratch, no gather.
+/// is copied; then <see cref="LayerNormRows"/> normalises every output row in place. No scratch, no gather.
 /// </summary>
 public sealed unsafe class TokenPoolCpu : ICpuKernel, IDisposable
 {
     private readonly TokenPoolOp _op;
-    private readonly DepthwiseConv3dCpu _conv;
-    private readonly LayerNormCpu _norm;
+    private readonly DepthwiseConvolution3d _conv;
+    private readonly LayerNormRows _norm;
 
     public TokenPoolCpu(TokenPoolOp op)
     {
         _op = op;
-        _conv = new DepthwiseConv3dCpu(op.Conv);
-        _norm = new LayerNormCpu(op.Norm);
+        _conv = new DepthwiseConvolution3d(op.Conv);
+        _norm = new LayerNormRows(op.Norm);
     }
 
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
@@ -42,12 +41,12 @@ public sealed unsafe class TokenPoolCpu : ICpuKernel, IDisposable
                 long src = x.Offset + (long)bi * nIn * p + (long)(op.Part * heads + hd) * d;
                 long dst = output.Offset + ((long)bi * heads + hd) * nOut * d;
                 new ReadOnlySpan<float>(xs + src, d).CopyTo(new Span<float>(ys + dst, d));
-                _conv.Run(ctx, [new Tensor(x.Storage, src + p, volShape, volStrides)], new Tensor(output.Storage, dst + d, outShape, outStrides));
+                _conv.Run(ctx, new Tensor(x.Storage, src + p, volShape, volStrides), new Tensor(output.Storage, dst + d, outShape, outStrides));
             }
         int[] rows = [b * heads * nOut, d];
         var all = new Tensor(output.Storage, output.Offset, rows, Tensor.ContiguousStrides(rows));
         // In place: each row is read in full before any of it is written.
-        _norm.Run(ctx, [all], all);
+        _norm.Run(ctx, all, all);
     }
 
     public void Dispose() => _conv.Dispose();

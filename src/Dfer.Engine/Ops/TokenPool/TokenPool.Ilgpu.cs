@@ -1,6 +1,5 @@
 using Dfer.Devices.Ilgpu;
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.LayerNorm;
+using Dfer.Primitives.Ilgpu;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -14,26 +13,26 @@ internal struct TokenPoolIlgpuParams
 }
 
 /// <summary>
-/// tokenpool on ILGPU, composed of the existing kernels: a gather kernel copies every (batch item, head)'s
-/// volume out of X into a dense <c>[B·heads, T, H, W, d]</c> scratch, <see cref="DepthwiseConv3dIlgpu"/> pools
+/// tokenpool on ILGPU, composed of primitives: a gather kernel copies every (batch item, head)'s
+/// volume out of X into a dense <c>[B·heads, T, H, W, d]</c> scratch, <see cref="IlgpuDepthwiseConvolution3d"/> pools
 /// it in one launch, an assemble kernel writes class tokens and pooled tokens into the output, and
-/// <see cref="LayerNormIlgpu"/> normalises every output row in place. The gather and assemble kernels move one
-/// token row (d floats) per thread, as LayerNormIlgpu does: d times fewer threads than one per element,
+/// <see cref="IlgpuLayerNormRows"/> normalises every output row in place. The gather and assemble kernels move one
+/// token row (d floats) per thread, as IlgpuLayerNormRows does: d times fewer threads than one per element,
 /// which is what ILGPU's CPU accelerator pays for, at the price of less coalesced copies of a few MB on a GPU.
 /// Scratch buffers are owned by the kernel.
 /// </summary>
 public sealed class TokenPoolIlgpu : IIlgpuKernel
 {
     private readonly TokenPoolOp _op;
-    private readonly DepthwiseConv3dIlgpu _conv;
-    private readonly LayerNormIlgpu _norm;
+    private readonly IlgpuDepthwiseConvolution3d _conv;
+    private readonly IlgpuLayerNormRows _norm;
     private MemoryBuffer1D<float, Stride1D.Dense>? _vol, _pooled;
 
     public TokenPoolIlgpu(IlgpuDevice device, TokenPoolOp op)
     {
         _op = op;
-        _conv = new DepthwiseConv3dIlgpu(device, op.Conv);
-        _norm = new LayerNormIlgpu(device, op.Norm);
+        _conv = new IlgpuDepthwiseConvolution3d(device, op.Conv);
+        _norm = new IlgpuLayerNormRows(device, op.Norm);
     }
 
     private static ArrayView<float> Ensure(IlgpuDevice device, ref MemoryBuffer1D<float, Stride1D.Dense>? buf, long length)
@@ -61,17 +60,17 @@ public sealed class TokenPoolIlgpu : IIlgpuKernel
             InChannels = op.InChannels,
             PartOffset = op.Part * op.Heads * d,
         };
-        int[] volShape = [bh, t, h, w, d], pooledShape = [bh, to, ho, wo, d], rows = [bh * op.OutTokens, d];
+        int[] volShape = [bh, t, h, w, d], pooledShape = [bh, to, ho, wo, d];
         var vol = Ensure(device, ref _vol, (long)bh * (op.InTokens - 1) * d);
         var pooled = Ensure(device, ref _pooled, (long)bh * (op.OutTokens - 1) * d);
 
         var gather = device.Kernel(Gather, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Gather));
         var assemble = device.Kernel(Assemble, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Assemble));
         gather(IlgpuLaunch.Count((long)bh * (op.InTokens - 1)), inputs[0], vol, p);
-        _conv.Run(device, [vol], [volShape], pooled, pooledShape);
+        _conv.Run(device, vol, volShape, pooled, pooledShape);
         assemble(IlgpuLaunch.Count((long)bh * op.OutTokens), inputs[0], pooled, output, p);
         // In place: each thread reads its whole row before writing it.
-        _norm.Run(device, [output], [rows], output, rows);
+        _norm.Run(device, output, output);
     }
 
     // Thread = row (b·heads + head)·(InTokens − 1) + n of the dense volumes: copies that token's d entries.

@@ -1,7 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.LayerNorm;
+using Dfer.Primitives;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.TokenPool;
@@ -50,8 +49,8 @@ public sealed class TokenPoolKind : OpKind<TokenPoolOp>
         return shapes.Select(c =>
         {
             int fan = c.k.Item1 * c.k.Item2 * c.k.Item3;
-            var conv = new DepthwiseConv3dOp(c.d, c.k, c.s, c.p, Weights(rng, c.d * fan, fan), c.bias ? rng.Uniform(c.d, -0.5f, 0.5f) : null);
-            var norm = new LayerNormOp(c.d, rng.Uniform(c.d, 0.5f, 1.5f), rng.Uniform(c.d, -0.5f, 0.5f), 1e-6);
+            var conv = new DepthwiseConv3dWeights(c.d, c.k, c.s, c.p, Weights(rng, c.d * fan, fan), c.bias ? rng.Uniform(c.d, -0.5f, 0.5f) : null);
+            var norm = new LayerNormWeights(c.d, rng.Uniform(c.d, 0.5f, 1.5f), rng.Uniform(c.d, -0.5f, 0.5f), 1e-6);
             var op = new TokenPoolOp(c.parts, c.part, c.h, c.g, conv, norm);
             string name = $"tokenpool(b={c.b},parts={c.parts},part={c.part},heads={c.h},d={c.d},grid={c.g.T}x{c.g.H}x{c.g.W},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},p={c.p.Item1}x{c.p.Item2}x{c.p.Item3}{(c.bias ? ",bias" : "")})";
             return new OpCase(name, op, new[] { new[] { c.b, op.InTokens, op.InChannels } });

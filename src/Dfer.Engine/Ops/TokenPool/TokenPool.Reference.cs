@@ -1,5 +1,4 @@
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.LayerNorm;
+using Dfer.Primitives.Reference;
 
 namespace Dfer.Ops.TokenPool;
 
@@ -18,7 +17,7 @@ public static class TokenPoolReference
                 for (int n = 0; n < nIn; n++)
                     for (int j = 0; j < d; j++)
                         vol[(((long)bi * heads + hd) * nIn + n) * d + j] = x[((long)bi * op.InTokens + 1 + n) * p + (op.Part * heads + hd) * d + j];
-        double[] pooled = DepthwiseConv3dReference.Run(op.Conv, vol, new[] { b * heads, t, h, w, d });
+        double[] pooled = DepthwiseConvolution3dReference.Run(op.Conv, vol, new[] { b * heads, t, h, w, d }, op.OutGrid);
         var y = new double[(long)b * heads * op.OutTokens * d];
         for (int bi = 0; bi < b; bi++)
             for (int hd = 0; hd < heads; hd++)
@@ -30,6 +29,6 @@ public static class TokenPoolReference
                     for (int j = 0; j < d; j++)
                         y[(row + 1 + n) * d + j] = pooled[(((long)bi * heads + hd) * nOut + n) * d + j];
             }
-        return LayerNormReference.Run(op.Norm, y, ys);
+        return LayerNormRowsReference.Run(op.Norm, y, ys);
     }
 }

@@ -1,5 +1,4 @@
-using Dfer.Ops.DepthwiseConv3d;
-using Dfer.Ops.LayerNorm;
+using Dfer.Primitives;
 
 namespace Dfer.Ops.TokenPool;
 
@@ -15,7 +14,7 @@ namespace Dfer.Ops.TokenPool;
 /// </summary>
 public sealed class TokenPoolOp : Op
 {
-    public TokenPoolOp(int parts, int part, int heads, (int T, int H, int W) grid, DepthwiseConv3dOp conv, LayerNormOp norm)
+    public TokenPoolOp(int parts, int part, int heads, (int T, int H, int W) grid, DepthwiseConv3dWeights conv, LayerNormWeights norm)
     {
         ArgumentNullException.ThrowIfNull(conv);
         ArgumentNullException.ThrowIfNull(norm);
@@ -27,9 +26,9 @@ public sealed class TokenPoolOp : Op
             throw new ArgumentException($"tokenpool: the conv has {conv.Channels} channels but the norm {norm.Channels}");
         if ((long)parts * heads * conv.Channels > int.MaxValue || (long)grid.T * grid.H * grid.W >= int.MaxValue)
             throw new ArgumentException("tokenpool: channels or grid too large");
-        int[] vol = conv.OutputShape(new[] { new[] { 1, grid.T, grid.H, grid.W, conv.Channels } });
+        OutGrid = conv.OutGrid(grid.T, grid.H, grid.W)
+            ?? throw ShapeError(Kind, "grid is smaller than the conv's kernel", new[] { 1, grid.T, grid.H, grid.W, conv.Channels });
         Parts = parts; Part = part; Heads = heads; Grid = grid; Conv = conv; Norm = norm;
-        OutGrid = (vol[1], vol[2], vol[3]);
     }
 
     public int Parts { get; }
@@ -39,8 +38,8 @@ public sealed class TokenPoolOp : Op
     public (int T, int H, int W) Grid { get; }
     /// <summary>The conv output extents of <see cref="Grid"/>.</summary>
     public (int T, int H, int W) OutGrid { get; }
-    public DepthwiseConv3dOp Conv { get; }
-    public LayerNormOp Norm { get; }
+    public DepthwiseConv3dWeights Conv { get; }
+    public LayerNormWeights Norm { get; }
 
     /// <summary>d: entries per head.</summary>
     public int HeadDim => Conv.Channels;
@@ -63,16 +62,15 @@ public sealed class TokenPoolOp : Op
         return new[] { x[0], Heads, OutTokens, HeadDim };
     }
 
-    /// <summary>The volume the conv sees: every (batch item, head) as one item of a batch.</summary>
-    private int[] ConvInput(int batch) => new[] { batch * Heads, Grid.T, Grid.H, Grid.W, HeadDim };
-
     public override long WeightElements => Conv.WeightElements + Norm.WeightElements;
 
     /// <summary>The conv's count on the B·heads volumes plus the norm's on every output token.</summary>
     public override long Flops(IReadOnlyList<int[]> inputs)
     {
         int[] y = OutputShape(inputs);
-        return Conv.Flops(new[] { ConvInput(y[0]) }) + Norm.Flops(new[] { y });
+        // The conv sees every (batch item, head) as one volume of a batch.
+        long pooled = (long)y[0] * Heads * OutGrid.T * OutGrid.H * OutGrid.W * HeadDim;
+        return Conv.Flops(pooled) + LayerNormWeights.Flops(Tensors.Tensor.ElementCountOf(y));
     }
 
     /// <summary>This part's slice of X (the kernels read no other channel), the output and the weights, once each.</summary>
