@@ -17,7 +17,8 @@ public sealed class DepthwiseConv3dWeights
                 $"dwconv3d: kernel {kernel} and stride {stride} must be positive, padding {pad} non-negative");
         if (weight.Length != (long)channels * kernel.T * kernel.H * kernel.W)
             throw new ArgumentException(
-                $"dwconv3d weight has {weight.Length} values, expected [{channels}, 1, {kernel.T}, {kernel.H}, {kernel.W}]");
+                $"dwconv3d weight has {weight.Length} values, expected [{channels}, "
+                + $"1, {kernel.T}, {kernel.H}, {kernel.W}]");
         if (bias != null && bias.Length != channels)
             throw new ArgumentException($"dwconv3d bias has {bias.Length} values, expected {channels}");
         Channels = channels; Kernel = kernel; Stride = stride; Pad = pad; Weight = weight; Bias = bias;

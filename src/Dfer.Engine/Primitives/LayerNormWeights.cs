@@ -2,7 +2,8 @@ namespace Dfer.Primitives;
 
 /// <summary>
 /// A LayerNorm's parameters over the last axis (C values):
-/// <c>y = (x − mean) / sqrt(var + eps) · weight[c] + bias[c]</c>, biased variance. Shared by the layernorm, tokenpool and lifting ops.
+/// <c>y = (x − mean) / sqrt(var + eps) · weight[c] + bias[c]</c>, biased variance. Shared by the layernorm,
+/// tokenpool and lifting ops.
 /// </summary>
 public sealed class LayerNormWeights
 {

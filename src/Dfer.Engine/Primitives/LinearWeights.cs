@@ -9,7 +9,8 @@ public sealed class LinearWeights
     public LinearWeights(int inFeatures, int outFeatures, float[] weight, float[]? bias)
     {
         if (weight.Length != (long)inFeatures * outFeatures)
-            throw new ArgumentException($"linear weight has {weight.Length} values, expected [{outFeatures}, {inFeatures}]");
+            throw new ArgumentException(
+                $"linear weight has {weight.Length} values, expected [{outFeatures}, {inFeatures}]");
         if (bias != null && bias.Length != outFeatures)
             throw new ArgumentException($"linear bias has {bias.Length} values, expected {outFeatures}");
         In = inFeatures; Out = outFeatures; Weight = weight; Bias = bias;

@@ -10,10 +10,12 @@ namespace Dfer.Primitives.Cpu;
 /// </summary>
 public static unsafe class ColumnStatistics
 {
-    /// <summary><paramref name="mean"/>[c] and the unbiased <paramref name="variance"/>[c] (divisor rows − 1) of every column; rows ≥ 2.</summary>
+    /// <summary><paramref name="mean"/>[c] and the unbiased <paramref name="variance"/>[c] (divisor rows − 1) of
+    /// every column; rows ≥ 2.</summary>
     public static void MeanAndUnbiasedVariance(float* x, int rows, int cols, float* mean, float* variance)
     {
-        if (rows < 2) throw new ArgumentException($"column statistics: the unbiased variance needs at least 2 rows, got {rows}");
+        if (rows < 2)
+            throw new ArgumentException($"column statistics: the unbiased variance needs at least 2 rows, got {rows}");
         float invRows = 1f / rows, invDof = 1f / (rows - 1);
         int c = 0;
         if (Vector256.IsHardwareAccelerated)

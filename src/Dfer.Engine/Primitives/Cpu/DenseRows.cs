@@ -22,7 +22,8 @@ public sealed unsafe class DenseRows : IDisposable
     public DenseRows(int inFeatures, int outFeatures, float[] weight, float[]? bias)
     {
         if (weight.LongLength != (long)inFeatures * outFeatures)
-            throw new ArgumentException($"dense rows: weight has {weight.LongLength} values, expected [{outFeatures}, {inFeatures}]");
+            throw new ArgumentException(
+                $"dense rows: weight has {weight.LongLength} values, expected [{outFeatures}, {inFeatures}]");
         if (bias != null && bias.Length != outFeatures)
             throw new ArgumentException($"dense rows: bias has {bias.Length} values, expected {outFeatures}");
         In = inFeatures; Out = outFeatures; _weight = weight; _bias = bias;
@@ -38,7 +39,8 @@ public sealed unsafe class DenseRows : IDisposable
     public int In { get; }
     public int Out { get; }
 
-    /// <summary><paramref name="x"/> and <paramref name="y"/> dense, <paramref name="rows"/> rows of In and Out floats.</summary>
+    /// <summary><paramref name="x"/> and <paramref name="y"/> dense, <paramref name="rows"/> rows of In and Out
+    /// floats.</summary>
     public void Run(CpuContext ctx, Tensor x, Tensor y, int rows)
     {
         if (rows >= TiledRows && ctx.UseSimd)
@@ -47,7 +49,8 @@ public sealed unsafe class DenseRows : IDisposable
             _tiled.Run(ctx, x.Storage, x.Offset, y.Storage, y.Offset, rows, false);
             return;
         }
-        _gemm.Run(ctx, x.Data, rows, In, (float*)_w.Pointer, Out, _b == null ? null : (float*)_b.Pointer, y.Data, false);
+        _gemm.Run(ctx, x.Data, rows, In, (float*)_w.Pointer, Out, _b == null ? null : (float*)_b.Pointer, y.Data,
+            false);
     }
 
     public void Dispose() { _w.Dispose(); _b?.Dispose(); _tiled?.Dispose(); }

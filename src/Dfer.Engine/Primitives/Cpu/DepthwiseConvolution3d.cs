@@ -33,7 +33,8 @@ public sealed unsafe class DepthwiseConvolution3d : IDisposable
         _work = new Work(this);
     }
 
-    /// <summary><paramref name="x"/> with dense channels (stride 1 on axis 4) into the dense <paramref name="y"/>.</summary>
+    /// <summary><paramref name="x"/> with dense channels (stride 1 on axis 4) into the dense
+    /// <paramref name="y"/>.</summary>
     public void Run(CpuContext ctx, Tensor x, Tensor y)
     {
         _work.X = x; _work.Y = y;

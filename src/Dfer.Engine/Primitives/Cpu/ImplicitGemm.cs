@@ -7,7 +7,8 @@ using Dfer.Tensors;
 namespace Dfer.Primitives.Cpu;
 
 /// <summary>The shape of a channels-last 3-D convolution that <see cref="ImplicitGemm"/> runs.</summary>
-public readonly record struct ConvGeometry(int Cin, int Cout, (int T, int H, int W) Kernel, (int T, int H, int W) Stride,
+public readonly record struct ConvGeometry(int Cin, int Cout, (int T, int H, int W) Kernel,
+    (int T, int H, int W) Stride,
     (int T, int H, int W) Pad, bool Relu)
 {
     /// <summary>The zero halo the input needs on each axis of [N, T, H, W, C].</summary>
@@ -16,9 +17,9 @@ public readonly record struct ConvGeometry(int Cin, int Cout, (int T, int H, int
 
 
 /// <summary>
-/// A channels-last 3-D convolution (and, as a 1×1×1 one, a plain row GEMM) on the CPU as an implicit GEMM: rows are output positions, columns output channels,
-/// the reduction runs over (kt, kh, kw, ci). With channels-last input, the (kw, ci) part of the
-/// reduction is one contiguous run of kW·Cin floats, so tiles read the input in place: no im2col
+/// A channels-last 3-D convolution (and, as a 1×1×1 one, a plain row GEMM) on the CPU as an implicit GEMM: rows are
+/// output positions, columns output channels, the reduction runs over (kt, kh, kw, ci). With channels-last input, the
+/// (kw, ci) part of the reduction is one contiguous run of kW·Cin floats, so tiles read the input in place: no im2col
 /// buffer. The input's zero halo (≥ padding) replaces bounds checks.
 /// Blocking: the reduction is cut into blocks of at most <see cref="KC"/> so a block of packed
 /// weights (KC × 16 floats) stays in L1 while a chunk of row tiles streams past it; partial sums
@@ -45,8 +46,11 @@ public sealed unsafe class ImplicitGemm : IDisposable
     public ImplicitGemm(ConvGeometry op, float[] weight, float[]? bias)
     {
         if (weight.LongLength != (long)op.Cout * op.Cin * op.Kernel.T * op.Kernel.H * op.Kernel.W)
-            throw new ArgumentException($"implicit GEMM weight has {weight.LongLength} values, expected [{op.Cout}, {op.Cin}, {op.Kernel.T}, {op.Kernel.H}, {op.Kernel.W}]");
-        if (bias != null && bias.Length != op.Cout) throw new ArgumentException($"implicit GEMM bias has {bias.Length} values, expected {op.Cout}");
+            throw new ArgumentException(
+                $"implicit GEMM weight has {weight.LongLength} values, expected "
+                + $"[{op.Cout}, {op.Cin}, {op.Kernel.T}, {op.Kernel.H}, {op.Kernel.W}]");
+        if (bias != null && bias.Length != op.Cout)
+            throw new ArgumentException($"implicit GEMM bias has {bias.Length} values, expected {op.Cout}");
         _op = op;
         _weight = weight;
         _biasValues = bias ?? new float[op.Cout];
@@ -58,7 +62,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
         _bias = new NativeBuffer((long)_panels * NR * sizeof(float));
         Pack();
 
-        var seg = new List<int>(); var start = new List<int>(); var len = new List<int>(); var blocks = new List<int> { 0 };
+        var seg = new List<int>(); var start = new List<int>(); var len = new List<int>(); var blocks =
+            new List<int> { 0 };
         int inBlock = 0;
         for (int s = 0; s < _segments; s++)
             for (int k0 = 0; k0 < _run; k0 += KC)
@@ -69,7 +74,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
                 inBlock += l;
             }
         blocks.Add(seg.Count);
-        (_pieceSegment, _pieceStart, _pieceLength, _blockFirstPiece) = (seg.ToArray(), start.ToArray(), len.ToArray(), blocks.ToArray());
+        (_pieceSegment, _pieceStart, _pieceLength, _blockFirstPiece) =
+            (seg.ToArray(), start.ToArray(), len.ToArray(), blocks.ToArray());
         _pieceKt = _pieceSegment.Select(sg => sg / op.Kernel.H).ToArray();
         _pieceOffsets = new nint[seg.Count];
         _work = new TileWork(this);
@@ -115,16 +121,19 @@ public sealed unsafe class ImplicitGemm : IDisposable
         w.Ctx = null; w.Job = default;
     }
 
-    /// <summary>Per-call state of one convolution; kernels share nothing else that changes, so several calls with the same input strides may run at once.</summary>
+    /// <summary>Per-call state of one convolution; kernels share nothing else that changes, so several calls with the
+    /// same input strides may run at once.</summary>
     public readonly record struct Job(Tensor X, Tensor Y, Tensor? R, long M, long Tiles, int PanelGroups, bool Simd)
     {
         public int Items => (int)(PanelGroups * ((Tiles + TilesPerChunk - 1) / TilesPerChunk));
     }
 
     /// <summary>Floats of per-thread scratch <see cref="ExecuteItem"/> needs.</summary>
-    public const long ScratchFloats = (long)TilesPerChunk * PanelsPerGroup * MR * NR + 2L * TilesPerChunk * MR + 2L * TilesPerChunk;
+    public const long ScratchFloats =
+        (long)TilesPerChunk * PanelsPerGroup * MR * NR + 2L * TilesPerChunk * MR + 2L * TilesPerChunk;
 
-    /// <summary>Input offsets of the reduction pieces for an input with these strides (every input of later calls must share them).</summary>
+    /// <summary>Input offsets of the reduction pieces for an input with these strides (every input of later calls must
+    /// share them).</summary>
     public void PrepareInputStrides(Tensor x) => PrepareInputStrides(x.Strides[1], x.Strides[2]);
 
     public void PrepareInputStrides(long strideT, long strideH)
@@ -139,19 +148,22 @@ public sealed unsafe class ImplicitGemm : IDisposable
     public Job MakeJob(Tensor x, Tensor y, Tensor? r, bool simd)
     {
         if (y.Strides[4] != 1 || (r != null && r.Strides[4] != 1))
-            throw new ArgumentException("implicit GEMM output and residual must be channels-last with unit channel stride");
+            throw new ArgumentException(
+                "implicit GEMM output and residual must be channels-last with unit channel stride");
         long m = (long)y.Shape[0] * y.Shape[1] * y.Shape[2] * y.Shape[3];
         return new Job(x, y, r, m, (m + MR - 1) / MR, (_panels + PanelsPerGroup - 1) / PanelsPerGroup, simd);
     }
 
-    /// <summary>All work items of <paramref name="job"/> on the calling thread (callers that parallelise at a coarser grain).</summary>
+    /// <summary>All work items of <paramref name="job"/> on the calling thread (callers that parallelise at a coarser
+    /// grain).</summary>
     public void RunSerial(in Job job, float* scratch)
     {
         for (int i = 0; i < job.Items; i++) ExecuteItem(job, i, scratch);
     }
 
     private bool HasUsableHalo(Tensor x) =>
-        (_op.Pad == (0, 0, 0) || (x.Halo != null && x.Halo[1] >= _op.Pad.T && x.Halo[2] >= _op.Pad.H && x.Halo[3] >= _op.Pad.W))
+        (_op.Pad == (0, 0, 0)
+        || (x.Halo != null && x.Halo[1] >= _op.Pad.T && x.Halo[2] >= _op.Pad.H && x.Halo[3] >= _op.Pad.W))
         && x.Strides[4] == 1 && x.Strides[3] == _op.Cin;
 
     private Tensor CopyWithHalo(Tensor x)
@@ -202,7 +214,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
                 lo = Math.Min(lo, Math.Max(0, -tBase));
                 hi = Math.Max(hi, Math.Min(op.Kernel.T, tIn - tBase));
                 rows[t * MR + i] = x.Data + pos.N * x.Strides[0] + (pos.T * op.Stride.T - op.Pad.T) * x.Strides[1]
-                                   + (pos.H * op.Stride.H - op.Pad.H) * x.Strides[2] + (pos.W * op.Stride.W - op.Pad.W) * x.Strides[3];
+                                   + (pos.H * op.Stride.H - op.Pad.H) * x.Strides[2] + (pos.W * op.Stride.W - op.Pad.W)
+                                   * x.Strides[3];
                 // Rows past the end repeat the last position; their results are never stored.
                 if ((t0 + t) * MR + i < last) pos.Next();
             }
@@ -227,7 +240,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
                         int a = first, e = end, lo = ktRange[2 * t], hi = ktRange[2 * t + 1];
                         while (a < e && _pieceKt[a] < lo) a++;
                         while (e > a && _pieceKt[e - 1] >= hi) e--;
-                        float* b = panel + (long)(_pieceSegment[a < end ? a : first] * _run + _pieceStart[a < end ? a : first]) * NR;
+                        float* b = panel
+                            + (long)(_pieceSegment[a < end ? a : first] * _run + _pieceStart[a < end ? a : first]) * NR;
                         float* c = acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR;
                         if (simd) Tile6x16Avx2(rows + t * MR, offsets + a, lengths + a, e - a, b, c, blk == 0);
                         else TilePortable(rows + t * MR, offsets + a, lengths + a, e - a, b, c, blk == 0);
@@ -245,11 +259,15 @@ public sealed unsafe class ImplicitGemm : IDisposable
             int valid = (int)Math.Min(MR, M - m0);
             for (int i = 0; i < valid; i++, pos.Next())
             {
-                yRow[i] = y.Data + pos.N * y.Strides[0] + pos.T * y.Strides[1] + pos.H * y.Strides[2] + pos.W * y.Strides[3];
-                rRow[i] = r == null ? null : r.Data + pos.N * r.Strides[0] + pos.T * r.Strides[1] + pos.H * r.Strides[2] + pos.W * r.Strides[3];
+                yRow[i] = y.Data + pos.N * y.Strides[0] + pos.T * y.Strides[1] + pos.H * y.Strides[2] + pos.W
+                    * y.Strides[3];
+                rRow[i] = r == null ? null
+                    : r.Data + pos.N * r.Strides[0] + pos.T * r.Strides[1] + pos.H * r.Strides[2] + pos.W
+                    * r.Strides[3];
             }
             for (int p = p0; p < p1; p++)
-                Epilogue(acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR, valid, p * NR, Math.Min(NR, op.Cout - p * NR),
+                Epilogue(acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR, valid, p * NR,
+                    Math.Min(NR, op.Cout - p * NR),
                     (float*)_bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu);
         }
     }
@@ -280,9 +298,11 @@ public sealed unsafe class ImplicitGemm : IDisposable
         }
     }
 
-    /// <summary>Adds one reduction block of a 6×16 tile into <paramref name="c"/> (or starts it when <paramref name="first"/>).</summary>
+    /// <summary>Adds one reduction block of a 6×16 tile into <paramref name="c"/> (or starts it when
+    /// <paramref name="first"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6x16Avx2(float** rows, nint* offsets, int* lengths, int pieces, float* b, float* c, bool first)
+    private static void Tile6x16Avx2(float** rows, nint* offsets, int* lengths, int pieces, float* b, float* c,
+        bool first)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (first)
@@ -291,15 +311,19 @@ public sealed unsafe class ImplicitGemm : IDisposable
         }
         else
         {
-            c00 = Avx.LoadVector256(c); c01 = Avx.LoadVector256(c + 8); c10 = Avx.LoadVector256(c + 16); c11 = Avx.LoadVector256(c + 24);
-            c20 = Avx.LoadVector256(c + 32); c21 = Avx.LoadVector256(c + 40); c30 = Avx.LoadVector256(c + 48); c31 = Avx.LoadVector256(c + 56);
-            c40 = Avx.LoadVector256(c + 64); c41 = Avx.LoadVector256(c + 72); c50 = Avx.LoadVector256(c + 80); c51 = Avx.LoadVector256(c + 88);
+            c00 = Avx.LoadVector256(c); c01 = Avx.LoadVector256(c + 8); c10 = Avx.LoadVector256(c + 16); c11 =
+                Avx.LoadVector256(c + 24);
+            c20 = Avx.LoadVector256(c + 32); c21 = Avx.LoadVector256(c + 40); c30 = Avx.LoadVector256(c + 48); c31 =
+                Avx.LoadVector256(c + 56);
+            c40 = Avx.LoadVector256(c + 64); c41 = Avx.LoadVector256(c + 72); c50 = Avx.LoadVector256(c + 80); c51 =
+                Avx.LoadVector256(c + 88);
         }
         for (int s = 0; s < pieces; s++)
         {
             nint o = offsets[s];
             nint run = lengths[s];
-            float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o, a5 = rows[5] + o;
+            float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o,
+                a5 = rows[5] + o;
             for (nint k = 0; k < run; k++)
             {
                 var b0 = Avx.LoadVector256(b);
@@ -319,7 +343,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
     }
 
     /// <summary>The same tile without SIMD intrinsics, for machines without AVX2/FMA.</summary>
-    private static void TilePortable(float** rows, nint* offsets, int* lengths, int pieces, float* b, float* c, bool first)
+    private static void TilePortable(float** rows, nint* offsets, int* lengths, int pieces, float* b, float* c,
+        bool first)
     {
         if (first) new Span<float>(c, MR * NR).Clear();
         for (int s = 0; s < pieces; s++)
@@ -332,7 +357,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
                 }
         }
     }
-    private static void Epilogue(float* acc, int rows, int col0, int cols, float* bias, float** y, float** res, bool relu)
+    private static void Epilogue(float* acc, int rows, int col0, int cols, float* bias, float** y, float** res,
+        bool relu)
     {
         for (int i = 0; i < rows; i++)
         {

@@ -61,7 +61,8 @@ public sealed unsafe class LayerNormRows
                     var vi = new Vector<float>(inv);
                     i = 0;
                     for (; i <= c - vw; i += vw)
-                        Vector.Store((Vector.Load(xr + i) - vm) * vi * Vector.Load(w + i) + Vector.Load(bias + i), yr + i);
+                        Vector.Store((Vector.Load(xr + i) - vm) * vi * Vector.Load(w + i) + Vector.Load(bias + i),
+                            yr + i);
                     for (; i < c; i++) yr[i] = (xr[i] - mean) * inv * w[i] + bias[i];
                 }
             }

@@ -75,14 +75,17 @@ public sealed unsafe class RowGemm : IDisposable
     public RowGemm(int inFeatures, int outFeatures, float[] weight, float[]? bias)
     {
         In = inFeatures; Out = outFeatures;
-        _conv = new ImplicitGemm(new ConvGeometry(inFeatures, outFeatures, (1, 1, 1), (1, 1, 1), (0, 0, 0), false), weight, bias);
+        _conv = new ImplicitGemm(new ConvGeometry(inFeatures, outFeatures, (1, 1, 1), (1, 1, 1), (0, 0, 0), false),
+            weight, bias);
     }
 
     public int In { get; }
     public int Out { get; }
 
-    /// <summary>Rows of x start at element <paramref name="xOffset"/> of <paramref name="x"/>, rows of y likewise; both dense.</summary>
-    public void Run(CpuContext ctx, NativeBuffer x, long xOffset, NativeBuffer y, long yOffset, int rows, bool accumulate)
+    /// <summary>Rows of x start at element <paramref name="xOffset"/> of <paramref name="x"/>, rows of y likewise; both
+    /// dense.</summary>
+    public void Run(CpuContext ctx, NativeBuffer x, long xOffset, NativeBuffer y, long yOffset, int rows,
+        bool accumulate)
     {
         var xv = new Tensor(x, xOffset, [rows, 1, 1, 1, In], [In, In, In, In, 1]);
         var yv = new Tensor(y, yOffset, [rows, 1, 1, 1, Out], [Out, Out, Out, Out, 1]);

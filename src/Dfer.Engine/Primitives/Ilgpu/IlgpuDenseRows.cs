@@ -35,12 +35,14 @@ public sealed class IlgpuDenseRows : IDisposable
     /// <summary>All of <paramref name="y"/> (rows·Out floats) from the rows of <paramref name="x"/>.</summary>
     public void Run(IlgpuDevice device, ArrayView<float> x, ArrayView<float> y)
     {
-        var kernel = device.Kernel(Gemv, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(Gemv));
+        var kernel = device.Kernel(Gemv, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int>(Gemv));
         kernel(IlgpuLaunch.Count(y.Length), x, _weightT.View, _bias.View, y, In, Out);
     }
 
     /// <summary>y[r, o] = b[o] + Σ_i x[r, i]·wT[i, o].</summary>
-    public static void Gemv(Index1D index, ArrayView<float> x, ArrayView<float> wT, ArrayView<float> bias, ArrayView<float> y, int inFeatures, int outFeatures)
+    public static void Gemv(Index1D index, ArrayView<float> x, ArrayView<float> wT, ArrayView<float> bias,
+        ArrayView<float> y, int inFeatures, int outFeatures)
     {
         int r = index / outFeatures, o = index % outFeatures;
         long xb = (long)r * inFeatures;

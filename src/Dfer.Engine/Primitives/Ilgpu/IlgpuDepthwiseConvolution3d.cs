@@ -11,9 +11,9 @@ internal struct DepthwiseConvolution3dParams
 }
 
 /// <summary>
-/// Depthwise 3D convolution on ILGPU, dense channels-last [N,T,H,W,C] → [N,To,Ho,Wo,C]. One thread per output element, channel fastest: a warp reads
-/// consecutive channels of one input pixel and consecutive weights (stored [kT, kH, kW, C]), both coalesced.
-/// Padding is a bounds check; activations carry no halo here.
+/// Depthwise 3D convolution on ILGPU, dense channels-last [N,T,H,W,C] → [N,To,Ho,Wo,C]. One thread per output
+/// element, channel fastest: a warp reads consecutive channels of one input pixel and consecutive weights (stored [kT,
+/// kH, kW, C]), both coalesced. Padding is a bounds check; activations carry no halo here.
 /// </summary>
 public sealed class IlgpuDepthwiseConvolution3d : IDisposable
 {
@@ -33,7 +33,8 @@ public sealed class IlgpuDepthwiseConvolution3d : IDisposable
         _bias = device.Upload(op.Bias ?? new float[c]);
     }
 
-    /// <summary>Convolves <paramref name="input"/> of shape <paramref name="x"/> into <paramref name="output"/> of shape <paramref name="y"/>.</summary>
+    /// <summary>Convolves <paramref name="input"/> of shape <paramref name="x"/> into <paramref name="output"/> of
+    /// shape <paramref name="y"/>.</summary>
     public void Run(IlgpuDevice device, ArrayView<float> input, int[] x, ArrayView<float> output, int[] y)
     {
         var p = new DepthwiseConvolution3dParams
@@ -56,11 +57,13 @@ public sealed class IlgpuDepthwiseConvolution3d : IDisposable
             Ph = _op.Pad.H,
             Pw = _op.Pad.W,
         };
-        var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseConvolution3dParams>(Direct));
+        var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseConvolution3dParams>(Direct));
         kernel(IlgpuLaunch.Count(output.Length), input, _weights.View, _bias.View, output, p);
     }
 
-    private static void Direct(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, DepthwiseConvolution3dParams p)
+    private static void Direct(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
+        ArrayView<float> y, DepthwiseConvolution3dParams p)
     {
         int r = index;
         int ch = r % p.C; r /= p.C;
@@ -81,7 +84,8 @@ public sealed class IlgpuDepthwiseConvolution3d : IDisposable
                 {
                     int iw = ow * p.Sw - p.Pw + d;
                     if (iw < 0 || iw >= p.W) continue;
-                    acc += x[((((long)n * p.T + it) * p.H + ih) * p.W + iw) * p.C + ch] * w[(((long)a * p.Kh + b) * p.Kw + d) * p.C + ch];
+                    acc += x[((((long)n * p.T + it) * p.H + ih) * p.W + iw) * p.C + ch]
+                        * w[(((long)a * p.Kh + b) * p.Kw + d) * p.C + ch];
                 }
             }
         }

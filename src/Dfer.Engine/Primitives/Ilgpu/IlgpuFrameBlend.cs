@@ -11,14 +11,18 @@ namespace Dfer.Primitives.Ilgpu;
 /// </summary>
 public static class IlgpuFrameBlend
 {
-    /// <summary>Samples <paramref name="frames"/> of shape <paramref name="x"/> at <paramref name="indices"/> ([B, <paramref name="k"/>]) into <paramref name="output"/>.</summary>
-    public static void Run(IlgpuDevice device, FrameInterpolation sampling, ArrayView<float> frames, int[] x, ArrayView<float> indices, int k, ArrayView<float> output)
+    /// <summary>Samples <paramref name="frames"/> of shape <paramref name="x"/> at <paramref name="indices"/> ([B,
+    /// <paramref name="k"/>]) into <paramref name="output"/>.</summary>
+    public static void Run(IlgpuDevice device, FrameInterpolation sampling, ArrayView<float> frames, int[] x,
+        ArrayView<float> indices, int k, ArrayView<float> output)
     {
-        var kernel = device.Kernel(Sample, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, double>(Sample));
+        var kernel = device.Kernel(Sample, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int, double>(Sample));
         kernel(IlgpuLaunch.Count(output.Length), frames, indices, output, x[1], k, x[2] * x[3], sampling.Divisor);
     }
 
-    private static void Sample(Index1D index, ArrayView<float> x, ArrayView<float> indices, ArrayView<float> y, int frames, int k, int slab, double divisor)
+    private static void Sample(Index1D index, ArrayView<float> x, ArrayView<float> indices, ArrayView<float> y,
+        int frames, int k, int slab, double divisor)
     {
         int s = index % slab, item = index / slab, b = item / k;
         float idx = indices[item];

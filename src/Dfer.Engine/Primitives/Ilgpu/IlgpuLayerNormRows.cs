@@ -25,11 +25,13 @@ public sealed class IlgpuLayerNormRows : IDisposable
     public void Run(IlgpuDevice device, ArrayView<float> input, ArrayView<float> output)
     {
         int c = _op.Channels;
-        var kernel = device.Kernel(Rows, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Rows));
+        var kernel = device.Kernel(Rows, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, float>(Rows));
         kernel(IlgpuLaunch.Count(output.Length / c), input, _weight.View, _bias.View, output, c, (float)_op.Eps);
     }
 
-    private static void Rows(Index1D row, ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y, int c, float eps)
+    private static void Rows(Index1D row, ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> y, int c, float eps)
     {
         long b = (long)(int)row * c;
         float sum = 0f;

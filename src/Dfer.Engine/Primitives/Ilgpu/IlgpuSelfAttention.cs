@@ -24,15 +24,25 @@ public sealed class IlgpuSelfAttention(int heads, int headDim, float scale) : ID
     /// <summary>Dense [batch, len, 3·heads·headDim] q|k|v to dense [batch, len, heads·headDim].</summary>
     public void Run(IlgpuDevice device, ArrayView<float> qkv, ArrayView<float> output, int batch, int len)
     {
-        var p = new IlgpuSelfAttentionParams { Batch = batch, Len = len, Heads = heads, HeadDim = headDim, Scale = scale };
+        var p = new IlgpuSelfAttentionParams
+        {
+            Batch = batch,
+            Len = len,
+            Heads = heads,
+            HeadDim = headDim,
+            Scale = scale
+        };
         long rows = (long)p.Batch * p.Heads * p.Len;
         if (_probabilities is null || _probabilities.Length < rows * p.Len)
         {
             _probabilities?.Dispose();
             _probabilities = device.Allocate(rows * p.Len);
         }
-        var scores = device.Kernel(Scores, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, IlgpuSelfAttentionParams>(Scores));
-        var mix = device.Kernel(Mix, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, IlgpuSelfAttentionParams>(Mix));
+        var scores = device.Kernel(Scores,
+            a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, IlgpuSelfAttentionParams>(
+            Scores));
+        var mix = device.Kernel(Mix, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, IlgpuSelfAttentionParams>(Mix));
         scores(IlgpuLaunch.Count(rows), qkv, _probabilities.View, p);
         mix(IlgpuLaunch.Count(output.Length), qkv, _probabilities.View, output, p);
     }
@@ -65,7 +75,8 @@ public sealed class IlgpuSelfAttention(int heads, int headDim, float scale) : ID
         for (int m = 0; m < p.Len; m++) prob[row + m] *= inv;
     }
 
-    private static void Mix(Index1D index, ArrayView<float> qkv, ArrayView<float> prob, ArrayView<float> y, IlgpuSelfAttentionParams p)
+    private static void Mix(Index1D index, ArrayView<float> qkv, ArrayView<float> prob, ArrayView<float> y,
+        IlgpuSelfAttentionParams p)
     {
         int dim = p.Heads * p.HeadDim;
         int e = index % dim, r = index / dim;

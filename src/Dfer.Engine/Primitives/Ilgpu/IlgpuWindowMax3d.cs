@@ -18,8 +18,10 @@ internal struct WindowMax3dParams
 /// </summary>
 public static class IlgpuWindowMax3d
 {
-    /// <summary>Pools <paramref name="x"/> of shape <paramref name="xShape"/> into <paramref name="y"/> of shape <paramref name="yShape"/>.</summary>
-    public static void Run(IlgpuDevice device, Pool3dGeometry g, ArrayView<float> x, int[] xShape, ArrayView<float> y, int[] yShape)
+    /// <summary>Pools <paramref name="x"/> of shape <paramref name="xShape"/> into <paramref name="y"/> of shape
+    /// <paramref name="yShape"/>.</summary>
+    public static void Run(IlgpuDevice device, Pool3dGeometry g, ArrayView<float> x, int[] xShape, ArrayView<float> y,
+        int[] yShape)
     {
         var p = new WindowMax3dParams
         {
@@ -40,7 +42,8 @@ public static class IlgpuWindowMax3d
             PH = g.Pad.H,
             PW = g.Pad.W,
         };
-        var kernel = device.Kernel(Pool, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowMax3dParams>(Pool));
+        var kernel = device.Kernel(Pool,
+            a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowMax3dParams>(Pool));
         kernel(IlgpuLaunch.Count(y.Length), x, y, p);
     }
 

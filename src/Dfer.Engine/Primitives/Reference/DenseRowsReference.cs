@@ -1,6 +1,7 @@
 namespace Dfer.Primitives.Reference;
 
-/// <summary>Plain loops in float64: y = x·Wᵀ + b over rows of <see cref="LinearWeights.In"/> values, the oracle under linear and lifting.</summary>
+/// <summary>Plain loops in float64: y = x·Wᵀ + b over rows of <see cref="LinearWeights.In"/> values, the oracle
+/// under linear and lifting.</summary>
 
 public static class DenseRowsReference
 {

@@ -31,7 +31,8 @@ public static class DepthwiseConvolution3dReference
                                     {
                                         int iw = ow * op.Stride.W - op.Pad.W + d;
                                         if (iw < 0 || iw >= w) continue;
-                                        acc += x[((((long)b * t + it) * h + ih) * w + iw) * c + ch] * op.Weight[(((long)ch * kt + a) * kh + bb) * kw + d];
+                                        acc += x[((((long)b * t + it) * h + ih) * w + iw) * c + ch]
+                                            * op.Weight[(((long)ch * kt + a) * kh + bb) * kw + d];
                                     }
                                 }
                             }

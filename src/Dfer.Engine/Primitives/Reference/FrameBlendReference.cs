@@ -1,6 +1,7 @@
 namespace Dfer.Primitives.Reference;
 
-/// <summary>Plain loops in float64: frame sampling (<see cref="FrameInterpolation"/>), the oracle under framesample and lifting.</summary>
+/// <summary>Plain loops in float64: frame sampling (<see cref="FrameInterpolation"/>), the oracle under framesample and
+/// lifting.</summary>
 public static class FrameBlendReference
 {
     public static double[] Run(FrameInterpolation op, double[] x, int[] xs, double[] index, int[] indexShape)

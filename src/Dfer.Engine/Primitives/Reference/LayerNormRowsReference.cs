@@ -1,6 +1,7 @@
 namespace Dfer.Primitives.Reference;
 
-/// <summary>Plain loops in float64: LayerNorm over the last axis (biased variance). The oracle under layernorm, tokenpool and lifting.</summary>
+/// <summary>Plain loops in float64: LayerNorm over the last axis (biased variance). The oracle under layernorm,
+/// tokenpool and lifting.</summary>
 
 public static class LayerNormRowsReference
 {

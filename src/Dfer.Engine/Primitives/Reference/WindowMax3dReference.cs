@@ -23,7 +23,8 @@ public static class WindowMax3dReference
                                 for (int bb = 0; bb < g.Kernel.H; bb++)
                                     for (int d = 0; d < g.Kernel.W; d++)
                                     {
-                                        int it = ot * g.Stride.T - g.Pad.T + a, ih = oh * g.Stride.H - g.Pad.H + bb, iw = ow * g.Stride.W - g.Pad.W + d;
+                                        int it = ot * g.Stride.T - g.Pad.T + a, ih = oh * g.Stride.H - g.Pad.H + bb,
+                                            iw = ow * g.Stride.W - g.Pad.W + d;
                                         if (it < 0 || it >= t || ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
                                         double v = x[((((long)b * t + it) * h + ih) * w + iw) * c + ch];
                                         // NaN wins, as in PyTorch.
