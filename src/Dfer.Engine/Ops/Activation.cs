@@ -29,10 +29,12 @@ public static class ActivationMath
         _ => x,
     };
 
-    public static string Suffix(Activation act) => act switch { Activation.Relu => ",relu", Activation.Leaky => ",leaky", _ => "" };
+    public static string Suffix(Activation act)
+        => act switch { Activation.Relu => ",relu", Activation.Leaky => ",leaky", _ => "" };
 }
 
-/// <summary>Padding of a 2D window op, possibly asymmetric as TF's <c>'same'</c> is: top, left, bottom, right.</summary>
+/// <summary>Padding of a 2D window op, possibly asymmetric as TF's <c>'same'</c> is: top, left, bottom,
+/// right.</summary>
 public readonly record struct Pad2d(int Top, int Left, int Bottom, int Right)
 {
     public static Pad2d Uniform(int p) => new(p, p, p, p);
@@ -50,9 +52,12 @@ public readonly record struct Pad2d(int Top, int Left, int Bottom, int Right)
     }
 
     public bool IsNonNegative => Top >= 0 && Left >= 0 && Bottom >= 0 && Right >= 0;
-    public override string ToString() => Top == Bottom && Left == Right ? (Top == Left ? $"{Top}" : $"{Top}x{Left}") : $"{Top}x{Left}x{Bottom}x{Right}";
+    public override string ToString()
+        => Top == Bottom && Left == Right ? (Top == Left ? $"{Top}" : $"{Top}x{Left}")
+        : $"{Top}x{Left}x{Bottom}x{Right}";
 
-    /// <summary>Output extent along one axis: (size + before + after − k)/s + 1, ≤ 0 when the window does not fit.</summary>
+    /// <summary>Output extent along one axis: (size + before + after − k)/s + 1, ≤ 0 when the window does not
+    /// fit.</summary>
     public static int Extent(int size, int before, int after, int k, int s)
     {
         int span = size + before + after - k;

@@ -33,7 +33,8 @@ public sealed class Graph
     }
 
     /// <summary>Shape of every value for a given input shape.</summary>
-    /// <summary>The nodes that read each value (index = value id), in graph order; empty for a value nothing reads.</summary>
+    /// <summary>The nodes that read each value (index = value id), in graph order; empty for a value nothing
+    /// reads.</summary>
     public List<Node>[] Readers()
     {
         var readers = new List<Node>[ValueCount];

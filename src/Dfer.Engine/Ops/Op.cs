@@ -13,10 +13,13 @@ public abstract partial class Op
     /// <summary>Number of tensor inputs the op takes.</summary>
     public abstract int InputCount { get; }
 
-    /// <summary>Output shape for the given input shapes; throws <see cref="ArgumentException"/> when they do not fit.</summary>
+    /// <summary>Output shape for the given input shapes; throws <see cref="ArgumentException"/> when they do not
+    /// fit.</summary>
     public abstract int[] OutputShape(IReadOnlyList<int[]> inputs);
 
-    /// <summary>Floating-point operations of the op's definition (a multiply-add counts 2, as PyTorch's FlopCounterMode counts convolutions and matrix products; elementwise ops count their arithmetic), whatever algorithm a kernel uses.</summary>
+    /// <summary>Floating-point operations of the op's definition (a multiply-add counts 2, as PyTorch's FlopCounterMode
+    /// counts convolutions and matrix products; elementwise ops count their arithmetic), whatever algorithm a kernel
+    /// uses.</summary>
     public virtual long Flops(IReadOnlyList<int[]> inputs) => 0;
 
     /// <summary>
@@ -24,7 +27,8 @@ public abstract partial class Op
     /// weights, at 4 bytes per fp32 element): the denominator of the roofline's arithmetic intensity.
     /// </summary>
     public virtual long Bytes(IReadOnlyList<int[]> inputs) =>
-        sizeof(float) * (inputs.Sum(s => Tensor.ElementCountOf(s)) + Tensor.ElementCountOf(OutputShape(inputs)) + WeightElements);
+        sizeof(float)
+        * (inputs.Sum(s => Tensor.ElementCountOf(s)) + Tensor.ElementCountOf(OutputShape(inputs)) + WeightElements);
 
     /// <summary>Number of weight values (folded, as the kernels read them).</summary>
     public virtual long WeightElements => 0;

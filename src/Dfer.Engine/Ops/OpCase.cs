@@ -9,9 +9,12 @@ namespace Dfer.Ops;
 /// </summary>
 public sealed record OpCase(string Name, Op Op, int[][] InputShapes, (float Lo, float Hi)[]? Ranges = null)
 {
-    /// <summary>Fresh random inputs, one array per input: in [−1, 1), or in the case's own range for inputs that are not activations (e.g. fractional frame indices).</summary>
+    /// <summary>Fresh random inputs, one array per input: in [−1, 1), or in the case's own range for inputs that are
+    /// not activations (e.g. fractional frame indices).</summary>
     public float[][] MakeInputs(DeterministicRandom rng) =>
-        InputShapes.Select((s, i) => Ranges is { } r ? rng.Uniform(Tensor.ElementCountOf(s), r[i].Lo, r[i].Hi) : rng.Uniform(Tensor.ElementCountOf(s), -1f, 1f)).ToArray();
+        InputShapes.Select(
+        (s, i) => Ranges is { } r ? rng.Uniform(Tensor.ElementCountOf(s), r[i].Lo, r[i].Hi)
+        : rng.Uniform(Tensor.ElementCountOf(s), -1f, 1f)).ToArray();
 
     public override string ToString() => Name;
 }

@@ -86,7 +86,8 @@ public abstract class OpKind<TOp> : OpKind where TOp : Op
     /// <inheritdoc cref="OpKind.Ilgpu"/>
     protected abstract IIlgpuKernel IlgpuKernel(IlgpuDevice device, TOp op);
 
-    /// <summary>The native CUDA kernel, or null for ILGPU's; called only when <see cref="OpKind.HasNativeCuda"/>.</summary>
+    /// <summary>The native CUDA kernel, or null for ILGPU's; called only when
+    /// <see cref="OpKind.HasNativeCuda"/>.</summary>
     protected virtual IIlgpuKernel? CudaKernel(CudaDevice cuda, TOp op, Precision precision) => null;
 
     /// <summary>Uniform random weights in ±√(3 / fan-in), the cases' default initialisation.</summary>

@@ -45,9 +45,11 @@ public static class OpRegistry
     public static OpKind? Find(string name) =>
         All.FirstOrDefault(k => string.Equals(k.Name, name, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The kind called <paramref name="name"/>; <see cref="ArgumentException"/> listing the kinds when there is none.</summary>
+    /// <summary>The kind called <paramref name="name"/>; <see cref="ArgumentException"/> listing the kinds when there
+    /// is none.</summary>
     public static OpKind Named(string name) =>
-        Find(name) ?? throw new ArgumentException($"unknown op '{name}'; ops are {string.Join(", ", All.Select(k => k.Name))}", nameof(name));
+        Find(name) ?? throw new ArgumentException(
+        $"unknown op '{name}'; ops are {string.Join(", ", All.Select(k => k.Name))}", nameof(name));
 
     /// <summary>The position of <paramref name="kind"/> in <see cref="All"/>.</summary>
     public static int IndexOf(OpKind kind)

@@ -1,6 +1,7 @@
 namespace Dfer.Ops;
 
-/// <summary>Shape arithmetic several ops share (views, sliding windows), so no op borrows it from another op's folder.</summary>
+/// <summary>Shape arithmetic several ops share (views, sliding windows), so no op borrows it from another op's
+/// folder.</summary>
 public abstract partial class Op
 {
     /// <summary>
@@ -15,7 +16,8 @@ public abstract partial class Op
         for (int i = 0; i < result.Length; i++) if (i != infer) known *= result[i];
         if (infer >= 0)
         {
-            if (known == 0 || count % known != 0) throw ShapeError(kind, $"cannot view as {Tensors.Tensor.FormatShape(shape)}", from);
+            if (known == 0 || count % known != 0)
+                throw ShapeError(kind, $"cannot view as {Tensors.Tensor.FormatShape(shape)}", from);
             result[infer] = (int)(count / known);
         }
         else if (known != count) throw ShapeError(kind, $"cannot view as {Tensors.Tensor.FormatShape(shape)}", from);

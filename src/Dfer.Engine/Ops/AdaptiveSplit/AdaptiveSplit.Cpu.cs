@@ -17,7 +17,8 @@ public sealed unsafe class AdaptiveSplitCpu(AdaptiveSplitOp op) : ICpuKernel
         CpuChecks.ExpectDense(output, "issm");
         int[] ys = op.OutputShape(new[] { x.Shape });
         if (!output.Shape.SequenceEqual(ys))
-            throw new ArgumentException($"issm: output is {Tensor.FormatShape(output.Shape)}, expected {Tensor.FormatShape(ys)}");
+            throw new ArgumentException(
+                $"issm: output is {Tensor.FormatShape(output.Shape)}, expected {Tensor.FormatShape(ys)}");
         ctx.Pool.Run(new Work(op, ctx, x, output), x.Shape[0]);
     }
 

@@ -30,7 +30,8 @@ public sealed class AdaptiveSplitIlgpu : IIlgpuKernel
         _base = device.Upload(op.BaseIndex);
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] x = inputShapes[0];
         var p = new AdaptiveSplitIlgpuParams
@@ -48,14 +49,17 @@ public sealed class AdaptiveSplitIlgpu : IIlgpuKernel
             _p?.Dispose();
             _p = device.Allocate(need);
         }
-        var rows = device.Kernel(SoftmaxRows, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, AdaptiveSplitIlgpuParams>(SoftmaxRows));
-        var offsets = device.Kernel(Offsets, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdaptiveSplitIlgpuParams>(Offsets));
+        var rows = device.Kernel(SoftmaxRows, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, AdaptiveSplitIlgpuParams>(SoftmaxRows));
+        var offsets = device.Kernel(Offsets, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, AdaptiveSplitIlgpuParams>(Offsets));
         rows(IlgpuLaunch.Count((long)x[0] * p.Frames), inputs[0], _p.View, p);
         offsets(IlgpuLaunch.Count(output.Length), _p.View, _weight.View, _base.View, output, p);
     }
 
     /// <summary>Thread (b, i): P[b, i, :] = softmax(±scale · F[b, i] · F[b, j]), max-subtracted.</summary>
-    private static void SoftmaxRows(Index1D index, ArrayView<float> x, ArrayView<float> prob, AdaptiveSplitIlgpuParams p)
+    private static void SoftmaxRows(Index1D index, ArrayView<float> x, ArrayView<float> prob,
+        AdaptiveSplitIlgpuParams p)
     {
         int t = p.Frames, m = p.Features;
         int b = index / t;
@@ -84,7 +88,8 @@ public sealed class AdaptiveSplitIlgpu : IIlgpuKernel
     }
 
     /// <summary>Thread (b, k): idx = base[k] + offsetScale · tanh(W[k] · vec(P[b])).</summary>
-    private static void Offsets(Index1D index, ArrayView<float> prob, ArrayView<float> weight, ArrayView<float> baseIndex, ArrayView<float> y, AdaptiveSplitIlgpuParams p)
+    private static void Offsets(Index1D index, ArrayView<float> prob, ArrayView<float> weight,
+        ArrayView<float> baseIndex, ArrayView<float> y, AdaptiveSplitIlgpuParams p)
     {
         int tt = p.Frames * p.Frames;
         int b = index / p.Count, k = index % p.Count;

@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.AdaptiveSplit;
 
-/// <summary>The issm op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The issm op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class AdaptiveSplitKind : OpKind<AdaptiveSplitOp>
 {
     public static AdaptiveSplitKind Instance { get; } = new();
@@ -13,19 +14,22 @@ public sealed class AdaptiveSplitKind : OpKind<AdaptiveSplitOp>
 
     public override string Name => "issm";
 
-    protected override double[] RunReference(AdaptiveSplitOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
+    protected override double[] RunReference(AdaptiveSplitOp op, IReadOnlyList<double[]> x,
+        IReadOnlyList<int[]> shapes) =>
         AdaptiveSplitReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(AdaptiveSplitOp op) => new AdaptiveSplitCpu(op);
 
-    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AdaptiveSplitOp op) => new AdaptiveSplitIlgpu(device, op);
+    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AdaptiveSplitOp op)
+        => new AdaptiveSplitIlgpu(device, op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
         // (b, t, m, base, similarity scale, offset scale, negate, feature range, weight bound).
         // IFDD: 8 frames of 343 GELU'd features (GELU ≥ −0.17), S = f·fᵀ/768 = O(1); offset weights
         // large enough that tanh is well off its linear part; approx (S, even bases) and detail (−S, odd bases).
-        var shapes = new (int b, int t, int m, float[] baseIndex, double scale, double offScale, bool negate, (float Lo, float Hi) range, float w, string name)[]
+        var shapes = new (int b, int t, int m, float[] baseIndex, double scale, double offScale, bool negate,
+            (float Lo, float Hi) range, float w, string name)[]
         {
             (1, 1, 1, new[] { 0.5f }, 1.0, 1.0, false, (-1f, 1f), 1f, ""),
             (3, 3, 5, new[] { 1f, 2f }, 0.7, 1.5, true, (-1f, 1f), 1.5f, ""),
@@ -36,8 +40,11 @@ public sealed class AdaptiveSplitKind : OpKind<AdaptiveSplitOp>
         return shapes.Select(c =>
         {
             int k = c.baseIndex.Length;
-            var op = new AdaptiveSplitOp(c.t, rng.Uniform(k * c.t * c.t, -c.w, c.w), c.baseIndex, c.scale, c.offScale, c.negate);
-            return new OpCase($"issm(b={c.b},t={c.t},m={c.m},k={k},scale={c.scale:0.####},offset={c.offScale}{(c.negate ? ",negate" : "")}{c.name})",
+            var op = new AdaptiveSplitOp(c.t, rng.Uniform(k * c.t * c.t, -c.w, c.w), c.baseIndex, c.scale, c.offScale,
+                c.negate);
+            return new OpCase(
+                $"issm(b={c.b},t={c.t},m={c.m},k={k},scale={c.scale:0.####},"
+                + $"offset={c.offScale}{(c.negate ? ",negate" : "")}{c.name})",
                 op, new[] { new[] { c.b, c.t, c.m } }, new[] { c.range });
         }).ToArray();
     }

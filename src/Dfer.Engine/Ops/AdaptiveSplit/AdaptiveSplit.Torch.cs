@@ -8,8 +8,9 @@ using TTensor = TorchSharp.torch.Tensor;
 namespace Dfer.Ops.AdaptiveSplit;
 
 /// <summary>
-/// IFDD's adaptIndexSplit_dotsim from the frame features on: bmm similarity, softmax, the bias-free offset linear, 2·tanh, plus the base index.
-/// Compiled into Dfer.Reference only (the engine does not carry libtorch): the PyTorch oracle of the op.
+/// IFDD's adaptIndexSplit_dotsim from the frame features on: bmm similarity, softmax, the bias-free offset linear,
+/// 2·tanh, plus the base index. Compiled into Dfer.Reference only (the engine does not carry libtorch): the PyTorch
+/// oracle of the op.
 /// </summary>
 internal sealed class AdaptiveSplitTorch : TorchOp<AdaptiveSplitOp>
 {

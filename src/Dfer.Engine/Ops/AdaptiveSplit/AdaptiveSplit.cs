@@ -15,16 +15,22 @@ namespace Dfer.Ops.AdaptiveSplit;
 /// </summary>
 public sealed class AdaptiveSplitOp : Op
 {
-    public AdaptiveSplitOp(int frames, float[] offsetWeight, float[] baseIndex, double similarityScale, double offsetScale, bool negate)
+    public AdaptiveSplitOp(int frames, float[] offsetWeight, float[] baseIndex, double similarityScale,
+        double offsetScale, bool negate)
     {
         ArgumentNullException.ThrowIfNull(offsetWeight);
         ArgumentNullException.ThrowIfNull(baseIndex);
         if (frames < 1) throw new ArgumentOutOfRangeException(nameof(frames), frames, "issm needs at least one frame");
         if (baseIndex.Length < 1) throw new ArgumentException("issm needs at least one base index", nameof(baseIndex));
         if (offsetWeight.LongLength != (long)baseIndex.Length * frames * frames)
-            throw new ArgumentException($"issm offset weight must be [{baseIndex.Length}, {frames}·{frames}] = {(long)baseIndex.Length * frames * frames} values, got {offsetWeight.Length}", nameof(offsetWeight));
-        if (!double.IsFinite(similarityScale)) throw new ArgumentOutOfRangeException(nameof(similarityScale), similarityScale, "must be finite");
-        if (!double.IsFinite(offsetScale)) throw new ArgumentOutOfRangeException(nameof(offsetScale), offsetScale, "must be finite");
+            throw new ArgumentException(
+                $"issm offset weight must be [{baseIndex.Length}, {frames}·{frames}] "
+                + $"= {(long)baseIndex.Length * frames * frames} values, got {offsetWeight.Length}",
+                nameof(offsetWeight));
+        if (!double.IsFinite(similarityScale))
+            throw new ArgumentOutOfRangeException(nameof(similarityScale), similarityScale, "must be finite");
+        if (!double.IsFinite(offsetScale))
+            throw new ArgumentOutOfRangeException(nameof(offsetScale), offsetScale, "must be finite");
         Frames = frames; OffsetWeight = offsetWeight; BaseIndex = baseIndex;
         SimilarityScale = similarityScale; OffsetScale = offsetScale; Negate = negate;
     }
@@ -54,13 +60,15 @@ public sealed class AdaptiveSplitOp : Op
     {
         ExpectInputs(inputs);
         int[] x = inputs[0];
-        if (x.Length != 3 || x[1] != Frames || x[2] < 1) throw ShapeError(Kind, $"expects frame features [B, {Frames}, M>=1]", x);
+        if (x.Length != 3 || x[1] != Frames || x[2] < 1)
+            throw ShapeError(Kind, $"expects frame features [B, {Frames}, M>=1]", x);
         return new[] { x[0], Count };
     }
 
     public override long WeightElements => OffsetWeight.LongLength + BaseIndex.LongLength;
 
-    /// <summary>The similarity product F Fᵀ (B·T·T·M multiply-adds) and the offset GEMV (B·K·T·T multiply-adds), two flops each.</summary>
+    /// <summary>The similarity product F Fᵀ (B·T·T·M multiply-adds) and the offset GEMV (B·K·T·T
+    /// multiply-adds), two flops each.</summary>
     public override long Flops(IReadOnlyList<int[]> inputs)
     {
         int[] x = inputs[0];

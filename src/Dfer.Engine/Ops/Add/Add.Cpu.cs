@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Add;
 
-/// <summary>y = a + b on the CPU: the elements cut into chunks, one work item each, vectorised within a chunk.</summary>
+/// <summary>y = a + b on the CPU: the elements cut into chunks, one work item each, vectorised within a
+/// chunk.</summary>
 public sealed unsafe class AddCpu : ICpuKernel
 {
     /// <summary>Elements per work item: large enough that claiming an item costs nothing next to it.</summary>

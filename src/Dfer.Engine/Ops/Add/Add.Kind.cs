@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Add;
 
-/// <summary>The add op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The add op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class AddKind : OpKind<AddOp>
 {
     public static AddKind Instance { get; } = new();
@@ -20,7 +21,10 @@ public sealed class AddKind : OpKind<AddOp>
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AddOp op) => new AddIlgpu();
 
-    // IFDD's residuals: block 0 (25089 tokens × 96), block 9 (393 × 768, batch 2); odd lengths around the vector width.
-    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng) => new[] { new[] { 1 }, new[] { 7 }, new[] { 1001 }, new[] { 3, 5, 7 }, new[] { 2, 393, 768 }, new[] { 1, 25089, 96 } }
+    // IFDD's residuals: block 0 (25089 tokens × 96), block 9 (393 × 768, batch 2); odd lengths around the vector
+    // width.
+    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
+        => new[] { new[] { 1 }, new[] { 7 }, new[] { 1001 }, new[] { 3, 5, 7 }, new[] { 2, 393, 768 },
+        new[] { 1, 25089, 96 } }
         .Select(s => new OpCase($"add({string.Join("x", s)})", new AddOp(), new[] { s, s })).ToArray();
 }

@@ -10,7 +10,9 @@ public sealed class AddOp : Op
     {
         ExpectInputs(inputs);
         if (inputs[0].Length < 1) throw ShapeError(Kind, "expects a tensor of rank 1 or more", inputs[0]);
-        if (!inputs[0].SequenceEqual(inputs[1])) throw ShapeError(Kind, $"inputs must have equal shapes; first is {Tensors.Tensor.FormatShape(inputs[0])}", inputs[1]);
+        if (!inputs[0].SequenceEqual(inputs[1]))
+            throw ShapeError(Kind, $"inputs must have equal shapes; first is {Tensors.Tensor.FormatShape(inputs[0])}",
+                inputs[1]);
         return (int[])inputs[0].Clone();
     }
 

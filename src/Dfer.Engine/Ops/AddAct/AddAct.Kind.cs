@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.AddAct;
 
-/// <summary>The addact op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The addact op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class AddActKind : OpKind<AddActOp>
 {
     public static AddActKind Instance { get; } = new();
@@ -28,6 +29,7 @@ public sealed class AddActKind : OpKind<AddActOp>
             (new[] { 1, 56, 56, 32 }, 4, Activation.Relu),
             (new[] { 1, 414, 414, 16 }, 1, Activation.Leaky),
         }
-        .Select(c => new OpCase($"addact({string.Join("x", c.s)},inputs={c.inputs}{ActivationMath.Suffix(c.act)})", new AddActOp(c.inputs, c.act),
+        .Select(c => new OpCase($"addact({string.Join("x", c.s)},inputs={c.inputs}{ActivationMath.Suffix(c.act)})",
+        new AddActOp(c.inputs, c.act),
             Enumerable.Repeat(c.s, c.inputs).Select(s => (int[])s.Clone()).ToArray())).ToArray();
 }

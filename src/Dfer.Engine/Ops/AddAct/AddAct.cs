@@ -11,7 +11,8 @@ public sealed class AddActOp : Op
 
     public AddActOp(int inputs, Activation activation)
     {
-        if (inputs < 1 || inputs > MaxInputs) throw new ArgumentException($"addact takes 1 to {MaxInputs} inputs, got {inputs}");
+        if (inputs < 1 || inputs > MaxInputs)
+            throw new ArgumentException($"addact takes 1 to {MaxInputs} inputs, got {inputs}");
         Inputs = inputs; Act = activation;
     }
 
@@ -25,7 +26,9 @@ public sealed class AddActOp : Op
     {
         ExpectInputs(inputs);
         for (int i = 1; i < inputs.Count; i++)
-            if (!inputs[i].SequenceEqual(inputs[0])) throw ShapeError(Kind, $"inputs must have equal shapes; first is {Tensors.Tensor.FormatShape(inputs[0])}", inputs[i]);
+            if (!inputs[i].SequenceEqual(inputs[0]))
+                throw ShapeError(Kind,
+                    $"inputs must have equal shapes; first is {Tensors.Tensor.FormatShape(inputs[0])}", inputs[i]);
         return (int[])inputs[0].Clone();
     }
 

@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Attention;
 
-/// <summary>The attention op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The attention op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class AttentionKind : OpKind<AttentionOp>
 {
     public static AttentionKind Instance { get; } = new();
@@ -23,7 +24,9 @@ public sealed class AttentionKind : OpKind<AttentionOp>
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
         AttentionCase[] shapes = [new(1, 1, 1, 1), new(2, 5, 3, 7), new(3, 4, 8, 128), new(1, 13, 2, 33)];
-        return shapes.Select(c => new OpCase($"attention(b={c.Batch},l={c.Length},heads={c.Heads},d={c.HeadDim})", new AttentionOp(c.Heads, c.HeadDim),
+        return shapes.Select(
+            c => new OpCase($"attention(b={c.Batch},l={c.Length},heads={c.Heads},d={c.HeadDim})",
+            new AttentionOp(c.Heads, c.HeadDim),
             new[] { new[] { c.Batch, c.Length, 3 * c.Heads * c.HeadDim } })).ToArray();
     }
 

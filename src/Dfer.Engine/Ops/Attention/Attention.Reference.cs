@@ -26,7 +26,8 @@ public static class AttentionReference
                     for (int j = 0; j < d; j++)
                     {
                         double acc = 0;
-                        for (int m = 0; m < len; m++) acc += scores[m] / sum * qkv[((long)bi * len + m) * 3 * dim + 2 * dim + head * d + j];
+                        for (int m = 0; m < len; m++)
+                            acc += scores[m] / sum * qkv[((long)bi * len + m) * 3 * dim + 2 * dim + head * d + j];
                         y[((long)bi * len + l) * dim + head * d + j] = acc;
                     }
                 }

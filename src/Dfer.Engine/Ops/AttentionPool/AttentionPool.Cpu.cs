@@ -98,7 +98,8 @@ public sealed unsafe class AttentionPoolCpu : ICpuKernel, IDisposable
         }
     }
 
-    /// <summary>One sample: pwconv of its [N, D] gated instances (N channels → 1, along D) into <paramref name="pooled"/> [Lout].</summary>
+    /// <summary>One sample: pwconv of its [N, D] gated instances (N channels → 1, along D) into
+    /// <paramref name="pooled"/> [Lout].</summary>
     private void Pwconv(float* g, float* pooled)
     {
         int n = _op.Instances, d = _op.Dim, k = _op.ConvKernel, p = _op.ConvPad, lout = _op.PooledLength;

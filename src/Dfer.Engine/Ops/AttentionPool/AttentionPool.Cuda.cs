@@ -38,7 +38,8 @@ public sealed class AttentionPoolCuda : ICudaStep
 
     public AttentionPoolCuda(CudaDevice cuda, AttentionPoolOp op)
     {
-        if (Unsupported(op) is string why) throw new DferException($"attention_pool.cu cannot run this attentionpool: {why}");
+        if (Unsupported(op) is string why)
+            throw new DferException($"attention_pool.cu cannot run this attentionpool: {why}");
         _cuda = cuda;
         _op = op;
         _qkvKernel = cuda.Kernel("attention_pool", "attention_pool_qkv_f32_v1");
@@ -56,11 +57,14 @@ public sealed class AttentionPoolCuda : ICudaStep
         _wv1 = (float)AttentionPoolReference.Softmax2(op.VarWeight, 1);
     }
 
-    /// <summary>Why the kernels cannot run <paramref name="op"/> (their limits, in attention_pool.cu's header), or null.</summary>
+    /// <summary>Why the kernels cannot run <paramref name="op"/> (their limits, in attention_pool.cu's header), or
+    /// null.</summary>
     public static string? Unsupported(AttentionPoolOp op)
     {
-        if ((long)op.Heads * op.Instances * op.Instances > MaxScores) return $"heads·N·N = {(long)op.Heads * op.Instances * op.Instances} probabilities exceed {MaxScores}";
-        if ((long)op.PooledLength > (long)op.Instances * op.Dim) return $"pwconv output length {op.PooledLength} exceeds N·D = {(long)op.Instances * op.Dim}";
+        if ((long)op.Heads * op.Instances * op.Instances > MaxScores)
+            return $"heads·N·N = {(long)op.Heads * op.Instances * op.Instances} probabilities exceed {MaxScores}";
+        if ((long)op.PooledLength > (long)op.Instances * op.Dim)
+            return $"pwconv output length {op.PooledLength} exceeds N·D = {(long)op.Instances * op.Dim}";
         if ((3L * op.Dim + 15) / 16 > 65535) return $"3·D = {3L * op.Dim} qkv columns exceed the grid's y limit";
         return null;
     }
@@ -68,15 +72,18 @@ public sealed class AttentionPoolCuda : ICudaStep
     public CudaDevice Cuda => _cuda;
 
     /// <summary>The qkv workspace: [B·N, 3·D] fp32.</summary>
-    public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) => 4L * inputShapes[0][0] * _op.Instances * 3 * _op.Dim;
+    public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape)
+        => 4L * inputShapes[0][0] * _op.Instances * 3 * _op.Dim;
 
-    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape,
+        IntPtr workspace)
     {
         int b = inputShapes[0][0];
         if (b == 0) return;
         long rows = (long)b * _op.Instances, need = rows * 3 * _op.Dim;
         if (rows > int.MaxValue || need > int.MaxValue)
-            throw new DferException($"attentionpool: batch {b} makes the qkv workspace exceed 2^31 elements; use a smaller --batch");
+            throw new DferException(
+                $"attentionpool: batch {b} makes the qkv workspace exceed 2^31 elements; use a smaller --batch");
         var p = new AttentionPoolCudaParams
         {
             X = inputs[0],
@@ -106,8 +113,10 @@ public sealed class AttentionPoolCuda : ICudaStep
             Eps = (float)_op.Eps,
             ConvB = _op.ConvBias,
         };
-        KernelLaunch q = _qkvKernel.Launch ?? throw new DferException("attention_pool_qkv_f32_v1 has no launch line in attention_pool.cu");
-        KernelLaunch t = _tailKernel.Launch ?? throw new DferException("attention_pool_tail_f32_v1 has no launch line in attention_pool.cu");
+        KernelLaunch q = _qkvKernel.Launch
+            ?? throw new DferException("attention_pool_qkv_f32_v1 has no launch line in attention_pool.cu");
+        KernelLaunch t = _tailKernel.Launch
+            ?? throw new DferException("attention_pool_tail_f32_v1 has no launch line in attention_pool.cu");
         uint gridX = (uint)((rows + q.TileM - 1) / q.TileM), gridY = (uint)((3L * _op.Dim + q.TileN - 1) / q.TileN);
         _cuda.Launch(_qkvKernel, (gridX, gridY, 1u), (uint)q.Block, q.Smem, in p);
         _cuda.Launch(_tailKernel, ((uint)b, 1u, 1u), (uint)t.Block, t.Smem, in p);

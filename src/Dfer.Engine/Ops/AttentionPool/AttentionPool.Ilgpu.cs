@@ -46,7 +46,8 @@ public sealed class AttentionPoolIlgpu : IIlgpuKernel
         return (a / (a + b), b / (a + b));
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int b = inputShapes[0][0], n = _op.Instances, d = _op.Dim, lout = _op.PooledLength;
         var (wm0, wm1) = Softmax2(_op.MeanWeight);
@@ -89,10 +90,15 @@ public sealed class AttentionPoolIlgpu : IIlgpuKernel
         var x = inputs[0];
         _qkv.Run(device, x, qkv);
         _attention.Run(device, qkv, y, b, n);
-        var instance = device.Kernel(InstanceStats, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, AttentionPoolIlgpuParams>(InstanceStats));
-        var layer = device.Kernel(LayerStats, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, AttentionPoolIlgpuParams>(LayerStats));
-        var gate = device.Kernel(NormaliseAndGate, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionPoolIlgpuParams>(NormaliseAndGate));
-        var conv = device.Kernel(Pwconv, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionPoolIlgpuParams>(Pwconv));
+        var instance = device.Kernel(InstanceStats, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, AttentionPoolIlgpuParams>(InstanceStats));
+        var layer = device.Kernel(LayerStats, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            AttentionPoolIlgpuParams>(LayerStats));
+        var gate = device.Kernel(NormaliseAndGate, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            AttentionPoolIlgpuParams>(NormaliseAndGate));
+        var conv = device.Kernel(Pwconv, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, AttentionPoolIlgpuParams>(Pwconv));
         instance(IlgpuLaunch.Count((long)b * d), y, stats, p);
         layer(b, stats, p);
         gate(IlgpuLaunch.Count(rowsElems), x, y, stats, _normWeight.View, _normBias.View, g, p);
@@ -101,7 +107,8 @@ public sealed class AttentionPoolIlgpu : IIlgpuKernel
     }
 
     /// <summary>Per (b, c): mean and unbiased variance over the instances, two passes.</summary>
-    private static void InstanceStats(Index1D index, ArrayView<float> y, ArrayView<float> stats, AttentionPoolIlgpuParams p)
+    private static void InstanceStats(Index1D index, ArrayView<float> y, ArrayView<float> stats,
+        AttentionPoolIlgpuParams p)
     {
         int c = index % p.Dim, b = index / p.Dim;
         long first = (long)b * p.Instances * p.Dim + c;
@@ -153,7 +160,8 @@ public sealed class AttentionPoolIlgpu : IIlgpuKernel
     }
 
     /// <summary>Per (b, t): pwconv, the instances as input channels and the features as the length.</summary>
-    private static void Pwconv(Index1D index, ArrayView<float> g, ArrayView<float> w, ArrayView<float> pooled, AttentionPoolIlgpuParams p)
+    private static void Pwconv(Index1D index, ArrayView<float> g, ArrayView<float> w, ArrayView<float> pooled,
+        AttentionPoolIlgpuParams p)
     {
         int t = index % p.PooledLength, b = index / p.PooledLength;
         float acc = p.ConvBias;

@@ -5,7 +5,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.AttentionPool;
 
-/// <summary>The attentionpool op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The attentionpool op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class AttentionPoolKind : OpKind<AttentionPoolOp>
 {
     public static AttentionPoolKind Instance { get; } = new();
@@ -14,12 +15,14 @@ public sealed class AttentionPoolKind : OpKind<AttentionPoolOp>
 
     public override string Name => "attentionpool";
 
-    protected override double[] RunReference(AttentionPoolOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
+    protected override double[] RunReference(AttentionPoolOp op, IReadOnlyList<double[]> x,
+        IReadOnlyList<int[]> shapes) =>
         AttentionPoolReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(AttentionPoolOp op) => new AttentionPoolCpu(op);
 
-    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AttentionPoolOp op) => new AttentionPoolIlgpu(device, op);
+    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AttentionPoolOp op)
+        => new AttentionPoolIlgpu(device, op);
 
     /// <summary>attention_pool.cu's fused head; shapes past its limits (none of M3DFEL's) run ILGPU's.</summary>
     public override bool HasNativeCuda => true;
@@ -66,7 +69,8 @@ public sealed class AttentionPoolKind : OpKind<AttentionPoolOp>
                 FcWeight = Weights(rng, c.cls * lout, lout),
                 FcBias = rng.Uniform(c.cls, -0.5f, 0.5f),
             });
-            return new OpCase($"attentionpool(b={c.b},n={c.n},d={c.d},heads={c.h},classes={c.cls},k={c.k},p={c.p})", op, new[] { new[] { c.b, c.n, c.d } });
+            return new OpCase($"attentionpool(b={c.b},n={c.n},d={c.d},heads={c.h},classes={c.cls},k={c.k},p={c.p})", op,
+                new[] { new[] { c.b, c.n, c.d } });
         }).ToArray();
     }
 }

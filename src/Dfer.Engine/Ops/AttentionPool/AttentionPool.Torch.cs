@@ -8,8 +8,9 @@ using TTensor = TorchSharp.torch.Tensor;
 namespace Dfer.Ops.AttentionPool;
 
 /// <summary>
-/// M3DFEL's head as its forward composes it (docs/models/m3dfel.md): to_qkv, multi-head attention over the instances, DMIN, the sigmoid gate, pwconv (a Conv1d over the instances as channels), fc.
-/// Compiled into Dfer.Reference only (the engine does not carry libtorch): the PyTorch oracle of the op.
+/// M3DFEL's head as its forward composes it (docs/models/m3dfel.md): to_qkv, multi-head attention over the instances,
+/// DMIN, the sigmoid gate, pwconv (a Conv1d over the instances as channels), fc. Compiled into Dfer.Reference only (the
+/// engine does not carry libtorch): the PyTorch oracle of the op.
 /// </summary>
 internal sealed class AttentionPoolTorch : TorchOp<AttentionPoolOp>
 {
@@ -21,7 +22,9 @@ internal sealed class AttentionPoolTorch : TorchOp<AttentionPoolOp>
         var y = TorchFunctions.Attention(qkv, a.Heads, a.HeadDim, a.Scale);
         var z = TorchFunctions.Dmin(y, a.MeanWeight, a.VarWeight, a.NormWeight, a.NormBias, a.Eps);
         var gated = ori * sigmoid(z);
-        var pooled = F.conv1d(gated, W(a.ConvWeight, 1, a.Instances, a.ConvKernel), W(new[] { a.ConvBias }, 1), padding: a.ConvPad);
-        return F.linear(pooled.reshape(b, a.PooledLength), W(a.FcWeight, a.Classes, a.PooledLength), W(a.FcBias, a.Classes));
+        var pooled = F.conv1d(gated, W(a.ConvWeight, 1, a.Instances, a.ConvKernel), W(new[] { a.ConvBias }, 1),
+            padding: a.ConvPad);
+        return F.linear(pooled.reshape(b, a.PooledLength), W(a.FcWeight, a.Classes, a.PooledLength),
+            W(a.FcBias, a.Classes));
     }
 }

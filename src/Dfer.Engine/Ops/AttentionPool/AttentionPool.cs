@@ -3,29 +3,40 @@ namespace Dfer.Ops.AttentionPool;
 /// <summary>
 /// M3DFEL's head after the BiLSTM as one op: x = ori [B, N, D] → logits [B, classes].
 /// <list type="number">
-/// <item><c>qkv[b,l,:] = Wqkv · x[b,l,:]</c> (Wqkv [3D, D], no bias), split into q, k, v (each D = heads × dh, head-major).</item>
-/// <item><c>y[b,l,h·dh+j] = Σ_m softmax_m(q_l·k_m · scale) v[b,m,h·dh+j]</c> over the N instances, per head h (scale = dh^-0.5 unless given).</item>
-/// <item>DMIN over the instances: μ_in[c] = mean_l y[l,c], σ²_in[c] = Σ_l (y[l,c] − μ_in)² / (N−1); μ_ln = mean_c μ_in,
-/// σ²_ln = mean_c(σ²_in + μ_in²) − μ_ln²; μ = wm0·μ_in + wm1·μ_ln, σ² = wv0·σ²_in + wv1·σ²_ln with (wm0, wm1) = softmax(meanWeight),
-/// (wv0, wv1) = softmax(varWeight); <c>z = (y − μ) / sqrt(σ² + eps) · normWeight[c] + normBias[c]</c>.</item>
+/// <item><c>qkv[b,l,:] = Wqkv · x[b,l,:]</c> (Wqkv [3D, D], no bias), split into q, k, v (each D = heads × dh,
+/// head-major).</item>
+/// <item><c>y[b,l,h·dh+j] = Σ_m softmax_m(q_l·k_m · scale) v[b,m,h·dh+j]</c> over the N instances, per head h
+/// (scale = dh^-0.5 unless given).</item>
+/// <item>DMIN over the instances: μ_in[c] = mean_l y[l,c], σ²_in[c] = Σ_l (y[l,c] − μ_in)² / (N−1); μ_ln =
+/// mean_c μ_in, σ²_ln = mean_c(σ²_in + μ_in²) − μ_ln²; μ = wm0·μ_in + wm1·μ_ln, σ² = wv0·σ²_in +
+/// wv1·σ²_ln with (wm0, wm1) = softmax(meanWeight), (wv0, wv1) = softmax(varWeight); <c>z = (y − μ) / sqrt(σ² +
+/// eps) · normWeight[c] + normBias[c]</c>.</item>
 /// <item>Gate: <c>g = x · σ(z)</c>.</item>
 /// <item>pwconv, the N instances as channels and D as the length (Conv1d N → 1, kernel k, padding p, stride 1):
-/// <c>o[t] = convBias + Σ_{i,κ} convWeight[i,κ] · g[i, t − p + κ]</c> (g zero outside [0, D)), t ∈ [0, Lout), Lout = D + 2p − k + 1.</item>
+/// <c>o[t] = convBias + Σ_{i,κ} convWeight[i,κ] · g[i, t − p + κ]</c> (g zero outside [0, D)), t ∈ [0, Lout),
+/// Lout = D + 2p − k + 1.</item>
 /// <item>fc: <c>logits[c] = fcBias[c] + Σ_t fcWeight[c, t] · o[t]</c> (fcWeight [classes, Lout]).</item>
 /// </list>
 /// Steps 4–8 of docs/models/m3dfel.md (D 1024, 8 heads, N 4, k 3, p 1, 7 classes).
 /// </summary>
 public sealed class AttentionPoolOp : Op
 {
-    public AttentionPoolOp(int dim, int heads, int instances, int classes, AttentionPoolWeights weights, double? scale = null)
+    public AttentionPoolOp(int dim, int heads, int instances, int classes, AttentionPoolWeights weights,
+        double? scale = null)
     {
         ArgumentNullException.ThrowIfNull(weights);
         int convKernel = weights.ConvKernel, convPad = weights.ConvPad;
-        if (dim < 1 || heads < 1 || dim % heads != 0) throw new ArgumentException($"attentionpool: dim {dim} must be a positive multiple of heads {heads}");
-        if (instances < 2) throw new ArgumentException($"attentionpool: DMIN's unbiased variance needs at least 2 instances, got {instances}");
-        if (convKernel < 1 || convPad < 0) throw new ArgumentException($"attentionpool: conv kernel {convKernel}, padding {convPad}");
+        if (dim < 1 || heads < 1 || dim % heads != 0)
+            throw new ArgumentException($"attentionpool: dim {dim} must be a positive multiple of heads {heads}");
+        if (instances < 2)
+            throw new ArgumentException(
+                $"attentionpool: DMIN's unbiased variance needs at least 2 instances, got {instances}");
+        if (convKernel < 1 || convPad < 0)
+            throw new ArgumentException($"attentionpool: conv kernel {convKernel}, padding {convPad}");
         int lout = dim + 2 * convPad - convKernel + 1;
-        if (lout < 1) throw new ArgumentException($"attentionpool: conv kernel {convKernel} with padding {convPad} leaves no output of length {dim}");
+        if (lout < 1)
+            throw new ArgumentException(
+                $"attentionpool: conv kernel {convKernel} with padding {convPad} leaves no output of length {dim}");
         if (classes < 1) throw new ArgumentException($"attentionpool: {classes} classes");
         Check(weights.Qkv, 3L * dim * dim, $"qkv weight [{3 * dim}, {dim}]");
         Check(weights.MeanWeight, 2, "dmin mean_weight [2]");
@@ -41,7 +52,8 @@ public sealed class AttentionPoolOp : Op
 
     private static void Check(float[] a, long n, string what)
     {
-        if (a.LongLength != n) throw new ArgumentException($"attentionpool: {what} has {a.LongLength} values, expected {n}");
+        if (a.LongLength != n)
+            throw new ArgumentException($"attentionpool: {what} has {a.LongLength} values, expected {n}");
     }
 
     /// <summary>D: features per instance (the BiLSTM's 2·hidden).</summary>
@@ -79,7 +91,8 @@ public sealed class AttentionPoolOp : Op
     {
         ExpectInputs(inputs);
         var x = inputs[0];
-        if (x.Length != 3 || x[1] != Instances || x[2] != Dim) throw ShapeError(Kind, $"expects [B, {Instances}, {Dim}]", x);
+        if (x.Length != 3 || x[1] != Instances || x[2] != Dim)
+            throw ShapeError(Kind, $"expects [B, {Instances}, {Dim}]", x);
         return new[] { x[0], Classes };
     }
 

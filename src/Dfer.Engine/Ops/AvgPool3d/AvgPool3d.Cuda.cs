@@ -35,7 +35,8 @@ public sealed class AvgPool3dCuda : ICudaStep
 
     public CudaDevice Cuda => _cuda;
 
-    /// <summary>Why avgpool3d_f32 cannot run on an input of shape <paramref name="input"/> (small_ops.cu's limits), or null.</summary>
+    /// <summary>Why avgpool3d_f32 cannot run on an input of shape <paramref name="input"/> (small_ops.cu's limits), or
+    /// null.</summary>
     public static string? Unsupported(int[] input)
     {
         if (input.Length != 5) return $"expects [N, T, H, W, C], got {Tensor.FormatShape(input)}";
@@ -44,7 +45,8 @@ public sealed class AvgPool3dCuda : ICudaStep
         return null;
     }
 
-    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape,
+        IntPtr workspace)
     {
         int[] x = inputShapes[0];
         if (Unsupported(x) is string why) throw new DferException($"small_ops.cu cannot run this avgpool3d: {why}");

@@ -4,13 +4,16 @@ using ILGPU.Runtime;
 
 namespace Dfer.Ops.AvgPool3d;
 
-/// <summary>Global average pool on ILGPU: one thread per (n, c), channel fastest so a warp reads consecutive channels.</summary>
+/// <summary>Global average pool on ILGPU: one thread per (n, c), channel fastest so a warp reads consecutive
+/// channels.</summary>
 public sealed class AvgPool3dIlgpu : IIlgpuKernel
 {
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] x = inputShapes[0];
-        var kernel = device.Kernel(Pool, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(Pool));
+        var kernel = device.Kernel(Pool, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            int, int>(Pool));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], output, x[1] * x[2] * x[3], x[4]);
     }
 

@@ -5,7 +5,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.AvgPool3d;
 
-/// <summary>The avgpool3d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The avgpool3d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class AvgPool3dKind : OpKind<AvgPool3dOp>
 {
     public static AvgPool3dKind Instance { get; } = new();
@@ -27,6 +28,8 @@ public sealed class AvgPool3dKind : OpKind<AvgPool3dOp>
     protected override IIlgpuKernel? CudaKernel(CudaDevice cuda, AvgPool3dOp op, Precision precision) =>
         new AvgPool3dCuda(cuda, op);
 
-    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng) => new[] { new[] { 2, 3, 5, 7, 11 }, new[] { 3, 1, 7, 7, 512 }, new[] { 1, 4, 56, 56, 64 } }
-        .Select(s => new OpCase($"avgpool3d(n={s[0]},t={s[1]},h={s[2]},w={s[3]},c={s[4]})", new AvgPool3dOp(), new[] { s })).ToArray();
+    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
+        => new[] { new[] { 2, 3, 5, 7, 11 }, new[] { 3, 1, 7, 7, 512 }, new[] { 1, 4, 56, 56, 64 } }
+        .Select(s => new OpCase($"avgpool3d(n={s[0]},t={s[1]},h={s[2]},w={s[3]},c={s[4]})", new AvgPool3dOp(),
+        new[] { s })).ToArray();
 }

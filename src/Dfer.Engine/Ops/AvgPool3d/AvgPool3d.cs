@@ -1,6 +1,7 @@
 namespace Dfer.Ops.AvgPool3d;
 
-/// <summary>AdaptiveAvgPool3d(1) on channels-last input: <c>y[n,c] = mean over t,h,w of x[n,t,h,w,c]</c>; [N,T,H,W,C] → [N,C].</summary>
+/// <summary>AdaptiveAvgPool3d(1) on channels-last input: <c>y[n,c] = mean over t,h,w of x[n,t,h,w,c]</c>; [N,T,H,W,C]
+/// → [N,C].</summary>
 public sealed class AvgPool3dOp : Op
 {
     public override OpKind Kind => AvgPool3dKind.Instance;

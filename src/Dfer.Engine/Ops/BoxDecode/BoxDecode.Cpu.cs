@@ -3,7 +3,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.BoxDecode;
 
-/// <summary>Box decoding on the CPU: a few hundred boxes per image, so one work item per image, plain scalar code.</summary>
+/// <summary>Box decoding on the CPU: a few hundred boxes per image, so one work item per image, plain scalar
+/// code.</summary>
 public sealed unsafe class BoxDecodeCpu(BoxDecodeOp op) : ICpuKernel
 {
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)

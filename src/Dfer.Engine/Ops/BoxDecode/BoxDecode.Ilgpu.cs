@@ -17,14 +17,17 @@ public sealed class BoxDecodeIlgpu : IIlgpuKernel
         _anchors = device.Upload(op.AnchorWidths.Concat(op.AnchorHeights).ToArray());
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] x = inputShapes[0];
-        var kernel = device.Kernel(Decode, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(Decode));
+        var kernel = device.Kernel(Decode, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int>(Decode));
         kernel(IlgpuLaunch.Count(output.Length / 5), inputs[0], _anchors.View, output, x[1], x[2], _op.Anchors);
     }
 
-    private static void Decode(Index1D index, ArrayView<float> t, ArrayView<float> anchors, ArrayView<float> y, int gh, int gw, int a)
+    private static void Decode(Index1D index, ArrayView<float> t, ArrayView<float> anchors, ArrayView<float> y, int gh,
+        int gw, int a)
     {
         int k = index % a;
         int cell = index / a;

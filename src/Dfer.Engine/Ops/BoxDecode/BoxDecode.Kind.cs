@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.BoxDecode;
 
-/// <summary>The boxdecode op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The boxdecode op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class BoxDecodeKind : OpKind<BoxDecodeOp>
 {
     public static BoxDecodeKind Instance { get; } = new();
@@ -20,8 +21,10 @@ public sealed class BoxDecodeKind : OpKind<BoxDecodeOp>
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, BoxDecodeOp op) => new BoxDecodeIlgpu(device, op);
 
-    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng) => new (int n, int gh, int gw, int a)[] { (1, 1, 1, 1), (2, 3, 7, 2), (1, 13, 13, 5), (3, 5, 11, 3) }
+    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
+        => new (int n, int gh, int gw, int a)[] { (1, 1, 1, 1), (2, 3, 7, 2), (1, 13, 13, 5), (3, 5, 11, 3) }
         .Select(c => new OpCase($"boxdecode(n={c.n},gh={c.gh},gw={c.gw},anchors={c.a})",
-            new BoxDecodeOp(rng.Uniform(c.a, 0.5f, 10f), rng.Uniform(c.a, 0.5f, 10f)), new[] { new[] { c.n, c.gh, c.gw, 5 * c.a } },
+            new BoxDecodeOp(rng.Uniform(c.a, 0.5f, 10f), rng.Uniform(c.a, 0.5f, 10f)),
+                new[] { new[] { c.n, c.gh, c.gw, 5 * c.a } },
             new[] { (-3f, 3f) })).ToArray();
 }

@@ -14,7 +14,8 @@ public static class BoxDecodeReference
                     for (int k = 0; k < a; k++, i += 5)
                     {
                         double cx = (c + Sigmoid(x[i])) / gw, cy = (r + Sigmoid(x[i + 1])) / gh;
-                        double w = Math.Exp(x[i + 2]) * op.AnchorWidths[k] / gw, h = Math.Exp(x[i + 3]) * op.AnchorHeights[k] / gh;
+                        double w = Math.Exp(x[i + 2]) * op.AnchorWidths[k] / gw,
+                            h = Math.Exp(x[i + 3]) * op.AnchorHeights[k] / gh;
                         double x0 = cx - w / 2, y0 = cy - h / 2;
                         y[i] = x0; y[i + 1] = y0; y[i + 2] = x0 + w; y[i + 3] = y0 + h; y[i + 4] = Sigmoid(x[i + 4]);
                     }

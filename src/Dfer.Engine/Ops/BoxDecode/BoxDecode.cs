@@ -14,7 +14,9 @@ public sealed class BoxDecodeOp : Op
     public BoxDecodeOp(float[] anchorWidths, float[] anchorHeights)
     {
         if (anchorWidths.Length == 0 || anchorWidths.Length != anchorHeights.Length)
-            throw new ArgumentException($"boxdecode needs as many anchor widths as heights, got {anchorWidths.Length} and {anchorHeights.Length}");
+            throw new ArgumentException(
+                $"boxdecode needs as many anchor widths as heights, got {anchorWidths.Length} "
+                + $"and {anchorHeights.Length}");
         AnchorWidths = anchorWidths; AnchorHeights = anchorHeights;
     }
 

@@ -18,7 +18,8 @@ public sealed unsafe class ClassTokenCpu(ClassTokenOp op) : ICpuKernel
         CpuChecks.ExpectDense(output, "classtoken");
         int[] ys = op.OutputShape(new[] { x.Shape });
         if (!output.Shape.SequenceEqual(ys))
-            throw new ArgumentException($"classtoken: output is {Tensor.FormatShape(output.Shape)}, expected {Tensor.FormatShape(ys)}");
+            throw new ArgumentException(
+                $"classtoken: output is {Tensor.FormatShape(output.Shape)}, expected {Tensor.FormatShape(ys)}");
         long body = (long)x.Shape[1] * op.Channels;
         // Item 0 of each batch item also writes the token row.
         long pieces = (body + Piece - 1) / Piece;

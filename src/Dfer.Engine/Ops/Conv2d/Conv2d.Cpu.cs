@@ -38,7 +38,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
             for (int i = 0; i < cin; i++)
                 for (int a = 0; a < kh; a++)
                     for (int b = 0; b < kw; b++)
-                        p[(o / NR) * _panelFloats + (((long)a * kw + b) * cin + i) * NR + o % NR] = op.Weight[(((long)o * cin + i) * kh + a) * kw + b];
+                        p[(o / NR) * _panelFloats + (((long)a * kw + b) * cin + i) * NR + o % NR] =
+                            op.Weight[(((long)o * cin + i) * kh + a) * kw + b];
         if (op.Bias != null) op.Bias.CopyTo(new Span<float>(_bias.Pointer, cout));
         _work = new Work(this);
     }
@@ -50,7 +51,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         CpuChecks.ExpectDense(output, "conv2d");
         long positions = (long)output.Shape[0] * output.Shape[1] * output.Shape[2];
         long tiles = (positions + MR - 1) / MR;
-        _work.X = x; _work.Y = output; _work.Positions = positions; _work.Chunks = (int)((tiles + TilesPerChunk - 1) / TilesPerChunk);
+        _work.X = x; _work.Y = output; _work.Positions = positions; _work.Chunks =
+            (int)((tiles + TilesPerChunk - 1) / TilesPerChunk);
         ctx.Pool.Run(_work, _panels * _work.Chunks);
         _work.X = _work.Y = null;
     }
@@ -106,8 +108,10 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         }
     }
 
-    /// <summary>One tile: <paramref name="count"/> positions × <paramref name="cols"/> (≤ 2V) output channels.</summary>
-    private static void Tile(float** src, int taps, int cin, float* w, float* bias, float* y, int cout, int count, int cols)
+    /// <summary>One tile: <paramref name="count"/> positions × <paramref name="cols"/> (≤ 2V) output
+    /// channels.</summary>
+    private static void Tile(float** src, int taps, int cin, float* w, float* bias, float* y, int cout, int count,
+        int cols)
     {
         var b0 = Vector.Load(bias);
         var b1 = Vector.Load(bias + V);

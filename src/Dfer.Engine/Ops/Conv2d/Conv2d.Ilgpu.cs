@@ -31,12 +31,14 @@ public sealed class Conv2dIlgpu : IIlgpuKernel
             for (int i = 0; i < cin; i++)
                 for (int a = 0; a < kh; a++)
                     for (int b = 0; b < kw; b++)
-                        packed[(((long)a * kw + b) * cin + i) * cout + o] = op.Weight[(((long)o * cin + i) * kh + a) * kw + b];
+                        packed[(((long)a * kw + b) * cin + i) * cout + o] =
+                            op.Weight[(((long)o * cin + i) * kh + a) * kw + b];
         _weights = device.Upload(packed);
         _bias = device.Upload(op.Bias ?? new float[cout]);
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] x = inputShapes[0], y = outputShape;
         var p = new Conv2dIlgpuParams
@@ -57,11 +59,13 @@ public sealed class Conv2dIlgpu : IIlgpuKernel
             Dh = _op.Dilation.H,
             Dw = _op.Dilation.W,
         };
-        var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dIlgpuParams>(Direct));
+        var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dIlgpuParams>(Direct));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], _weights.View, _bias.View, output, p);
     }
 
-    private static void Direct(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, Conv2dIlgpuParams p)
+    private static void Direct(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
+        ArrayView<float> y, Conv2dIlgpuParams p)
     {
         int r = index;
         int o = r % p.Co; r /= p.Co;

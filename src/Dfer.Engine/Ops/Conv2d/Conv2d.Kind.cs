@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Conv2d;
 
-/// <summary>The conv2d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The conv2d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class Conv2dKind : OpKind<Conv2dOp>
 {
     public static Conv2dKind Instance { get; } = new();
@@ -22,8 +23,10 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
-        // (n, cin, h, w, cout, k, s, p, d, bias); the last is IFDD's 3x3 dilation-2 stride-2 conv (8 frames there, 2 here).
-        var shapes = new (int n, int c, int h, int w, int co, (int, int) k, (int, int) s, (int, int) p, (int, int) d, bool bias)[]
+        // (n, cin, h, w, cout, k, s, p, d, bias); the last is IFDD's 3x3 dilation-2 stride-2 conv (8 frames there, 2
+        // here).
+        var shapes = new (int n, int c, int h, int w, int co, (int, int) k, (int, int) s, (int, int) p, (int, int) d,
+            bool bias)[]
         {
             (1, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), (1, 1), true),
             (2, 3, 5, 6, 4, (3, 3), (1, 1), (1, 1), (1, 1), false),
@@ -36,8 +39,10 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
         return shapes.Select(c =>
         {
             int fan = c.c * c.k.Item1 * c.k.Item2;
-            var op = new Conv2dOp(c.c, c.co, c.k, c.s, c.p, c.d, Weights(rng, c.co * fan, fan), c.bias ? rng.Uniform(c.co, -0.5f, 0.5f) : null);
-            string name = $"conv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2},s={c.s.Item1}x{c.s.Item2},p={c.p.Item1}x{c.p.Item2},d={c.d.Item1}x{c.d.Item2},cout={c.co}{(c.bias ? "" : ",nobias")})";
+            var op = new Conv2dOp(c.c, c.co, c.k, c.s, c.p, c.d, Weights(rng, c.co * fan, fan),
+                c.bias ? rng.Uniform(c.co, -0.5f, 0.5f) : null);
+            string name = $"conv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2},s={c.s.Item1}x{c.s.Item2},"
+                + $"p={c.p.Item1}x{c.p.Item2},d={c.d.Item1}x{c.d.Item2},cout={c.co}{(c.bias ? "" : ",nobias")})";
             return new OpCase(name, op, new[] { new[] { c.n, c.h, c.w, c.c } });
         }).ToArray();
     }

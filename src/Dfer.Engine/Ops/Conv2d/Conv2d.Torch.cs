@@ -17,6 +17,7 @@ internal sealed class Conv2dTorch : TorchOp<Conv2dOp>
     {
         var w = W(c.Weight, c.Cout, c.Cin, c.Kernel.H, c.Kernel.W);
         return F.conv2d(x[0].permute(0, 3, 1, 2), w, c.Bias == null ? null : W(c.Bias, c.Cout),
-            new long[] { c.Stride.H, c.Stride.W }, new long[] { c.Pad.H, c.Pad.W }, new long[] { c.Dilation.H, c.Dilation.W }).permute(0, 2, 3, 1);
+            new long[] { c.Stride.H, c.Stride.W }, new long[] { c.Pad.H, c.Pad.W },
+                new long[] { c.Dilation.H, c.Dilation.W }).permute(0, 2, 3, 1);
     }
 }

@@ -8,16 +8,23 @@ namespace Dfer.Ops.Conv2d;
 /// </summary>
 public sealed class Conv2dOp : Op
 {
-    public Conv2dOp(int cin, int cout, (int H, int W) kernel, (int H, int W) stride, (int H, int W) pad, (int H, int W) dilation,
+    public Conv2dOp(int cin, int cout, (int H, int W) kernel, (int H, int W) stride, (int H, int W) pad,
+        (int H, int W) dilation,
         float[] weight, float[]? bias)
     {
         if (cin <= 0 || cout <= 0) throw new ArgumentException($"conv2d needs channels, got {cin} -> {cout}");
-        if (kernel.H <= 0 || kernel.W <= 0 || stride.H <= 0 || stride.W <= 0 || dilation.H <= 0 || dilation.W <= 0 || pad.H < 0 || pad.W < 0)
-            throw new ArgumentException($"conv2d: kernel {kernel}, stride {stride} and dilation {dilation} must be positive, padding {pad} non-negative");
+        if (kernel.H <= 0 || kernel.W <= 0 || stride.H <= 0 || stride.W <= 0 || dilation.H <= 0 || dilation.W <= 0
+            || pad.H < 0 || pad.W < 0)
+            throw new ArgumentException(
+                $"conv2d: kernel {kernel}, stride {stride} and dilation {dilation} must be positive, padding {pad} "
+                + "non-negative");
         if (weight.Length != (long)cout * cin * kernel.H * kernel.W)
-            throw new ArgumentException($"conv2d weight has {weight.Length} values, expected [{cout}, {cin}, {kernel.H}, {kernel.W}]");
-        if (bias != null && bias.Length != cout) throw new ArgumentException($"conv2d bias has {bias.Length} values, expected {cout}");
-        Cin = cin; Cout = cout; Kernel = kernel; Stride = stride; Pad = pad; Dilation = dilation; Weight = weight; Bias = bias;
+            throw new ArgumentException(
+                $"conv2d weight has {weight.Length} values, expected [{cout}, {cin}, {kernel.H}, {kernel.W}]");
+        if (bias != null && bias.Length != cout)
+            throw new ArgumentException($"conv2d bias has {bias.Length} values, expected {cout}");
+        Cin = cin; Cout = cout; Kernel = kernel; Stride = stride; Pad = pad; Dilation = dilation; Weight =
+            weight; Bias = bias;
     }
 
     public int Cin { get; }
@@ -34,7 +41,8 @@ public sealed class Conv2dOp : Op
     public override OpKind Kind => Conv2dKind.Instance;
     public override int InputCount => 1;
 
-    /// <summary>Output extent along one axis: (size + 2p − d(k−1) − 1)/s + 1; ≤ 0 when the dilated kernel does not fit.</summary>
+    /// <summary>Output extent along one axis: (size + 2p − d(k−1) − 1)/s + 1; ≤ 0 when the dilated kernel does
+    /// not fit.</summary>
     public static int OutExtent(int size, int k, int s, int p, int d)
     {
         int span = size + 2 * p - d * (k - 1) - 1;
@@ -46,7 +54,8 @@ public sealed class Conv2dOp : Op
         ExpectInputs(inputs);
         var x = inputs[0];
         if (x.Length != 4 || x[3] != Cin) throw ShapeError(Kind, $"expects [N, H, W, {Cin}]", x);
-        int ho = OutExtent(x[1], Kernel.H, Stride.H, Pad.H, Dilation.H), wo = OutExtent(x[2], Kernel.W, Stride.W, Pad.W, Dilation.W);
+        int ho = OutExtent(x[1], Kernel.H, Stride.H, Pad.H, Dilation.H),
+            wo = OutExtent(x[2], Kernel.W, Stride.W, Pad.W, Dilation.W);
         if (ho <= 0 || wo <= 0) throw ShapeError(Kind, "input is smaller than the dilated kernel", x);
         return new[] { x[0], ho, wo, Cout };
     }

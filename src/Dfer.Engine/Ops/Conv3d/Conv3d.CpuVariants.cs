@@ -23,10 +23,13 @@ public static class Conv3dCpuVariants
 
     /// <summary>The table's choice for <paramref name="op"/> on input shape <paramref name="inputShape"/>.</summary>
     public static CpuConv3dVariant Choose(Conv3dOp op, int[] inputShape) =>
-        Conv3dWinogradCpu.Applies(op) && inputShape[2] * inputShape[3] >= MinWinogradPixels ? CpuConv3dVariant.Winograd : CpuConv3dVariant.Direct;
+        Conv3dWinogradCpu.Applies(op) && inputShape[2] * inputShape[3] >= MinWinogradPixels ? CpuConv3dVariant.Winograd
+        : CpuConv3dVariant.Direct;
 
-    /// <summary>What runs on <paramref name="ctx"/>: its pin (tests check a variant on shapes the table would not send it), else the table.</summary>
-    public static CpuConv3dVariant Choose(Conv3dOp op, int[] inputShape, CpuContext ctx) => ctx.Variants.Conv3d ?? Choose(op, inputShape);
+    /// <summary>What runs on <paramref name="ctx"/>: its pin (tests check a variant on shapes the table would not send
+    /// it), else the table.</summary>
+    public static CpuConv3dVariant Choose(Conv3dOp op, int[] inputShape, CpuContext ctx)
+        => ctx.Variants.Conv3d ?? Choose(op, inputShape);
 
     public static ICpuKernel Create(Conv3dOp op) => Conv3dWinogradCpu.Applies(op) ? new ByShape(op) : new Conv3dCpu(op);
 
@@ -40,7 +43,8 @@ public static class Conv3dCpuVariants
 
         public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
         {
-            if (Choose(op, inputs[0].Shape, ctx) == CpuConv3dVariant.Winograd) (_winograd ??= new Conv3dWinogradCpu(op)).Run(ctx, inputs, output);
+            if (Choose(op, inputs[0].Shape, ctx) == CpuConv3dVariant.Winograd)
+                (_winograd ??= new Conv3dWinogradCpu(op)).Run(ctx, inputs, output);
             else (_direct ??= new Conv3dCpu(op)).Run(ctx, inputs, output);
         }
 

@@ -33,9 +33,12 @@ internal struct Conv3dCudaParams
 /// One kernel of native/kernels/conv3d.cu as the host sees it.
 /// </summary>
 /// <param name="Kernel">Its extern "C" name, <c>conv3d_&lt;class&gt;_v&lt;N&gt;</c>.</param>
-/// <param name="Class">What it computes in: fp32 (exact SIMT), tf32, 3xtf32 (fp32-accurate on TF32 tensor cores), bf16 or fp16.</param>
-/// <param name="Needs32Channels">Whether it needs Cin % 32 == 0 (its K tiles never straddle a kernel tap, so they load with 16-byte cp.async).</param>
-/// <param name="FloatInput">Whether it reads fp32 activations even though it computes in 16 bits (the stem: frames arrive as fp32).</param>
+/// <param name="Class">What it computes in: fp32 (exact SIMT), tf32, 3xtf32 (fp32-accurate on TF32 tensor cores), bf16
+/// or fp16.</param>
+/// <param name="Needs32Channels">Whether it needs Cin % 32 == 0 (its K tiles never straddle a kernel tap, so they load
+/// with 16-byte cp.async).</param>
+/// <param name="FloatInput">Whether it reads fp32 activations even though it computes in 16 bits (the stem: frames
+/// arrive as fp32).</param>
 public sealed record Conv3dCudaVariant(string Kernel, string Class, bool Needs32Channels, bool FloatInput)
 {
     /// <summary>Whether weights, residual and output are 16-bit (bf16 or fp16).</summary>
@@ -96,7 +99,8 @@ public sealed class Conv3dCuda : ICudaStep
     ];
 
     public static Conv3dCudaVariant Find(string kernel) =>
-        Variants.FirstOrDefault(v => v.Kernel == kernel) ?? throw new DferException($"no conv3d variant '{kernel}'; known: {string.Join(", ", Variants)}");
+        Variants.FirstOrDefault(v => v.Kernel == kernel)
+        ?? throw new DferException($"no conv3d variant '{kernel}'; known: {string.Join(", ", Variants)}");
 
     /// <summary>
     /// The variant table. NOT YET BACKED BY GPU NUMBERS (no GPU was available when it was
@@ -130,23 +134,28 @@ public sealed class Conv3dCuda : ICudaStep
     /// default every view holds fp32. With <paramref name="pooled"/> the step's output is the
     /// global average pool of the convolution ([N, Cout], fp32), computed in the epilogue.
     /// </summary>
-    public Conv3dCuda(CudaDevice cuda, Conv3dOp op, Precision precision, Conv3dCudaVariant? variant = null, Conv3dStorage storage = default,
+    public Conv3dCuda(CudaDevice cuda, Conv3dOp op, Precision precision, Conv3dCudaVariant? variant = null,
+        Conv3dStorage storage = default,
         bool pooled = false)
     {
         _cuda = cuda;
         _op = op;
         _pooled = pooled;
-        if (pooled && storage.Output16) throw new ArgumentException("a pooled conv3d writes its fp32 pool, not a 16-bit output");
+        if (pooled && storage.Output16)
+            throw new ArgumentException("a pooled conv3d writes its fp32 pool, not a 16-bit output");
         Variant = variant ?? Choose(precision, op.Cin, op.Cout, fp32Activations: !storage.Input16);
         if (!Variant.Fits(op.Cin))
             throw new DferException($"{Variant.Kernel} needs a multiple of 32 input channels, conv3d has {op.Cin}");
         if ((storage.Input16 || storage.Residual16 || storage.Output16) && !Variant.Is16Bit)
-            throw new ArgumentException($"{Variant.Kernel} computes in {Variant.Class}: it cannot read or write 16-bit tensors");
+            throw new ArgumentException(
+                $"{Variant.Kernel} computes in {Variant.Class}: it cannot read or write 16-bit tensors");
         if (storage.Input16 && Variant.FloatInput)
             throw new ArgumentException($"{Variant.Kernel} reads fp32 activations, the input is stored in 16 bits");
         _storage = storage;
         _kernel = cuda.Kernel("conv3d", Variant.Kernel);
-        _finish = cuda.Kernel("conv3d", Variant.Is16Bit ? (Variant.IsBf16 ? "conv3d_splitk_finish_bf16" : "conv3d_splitk_finish_f16") : "conv3d_splitk_finish_f32");
+        _finish = cuda.Kernel("conv3d",
+            Variant.Is16Bit ? (Variant.IsBf16 ? "conv3d_splitk_finish_bf16" : "conv3d_splitk_finish_f16")
+            : "conv3d_splitk_finish_f32");
         float[] packed = PackWeights(op);
         var accelerator = cuda.Ilgpu.Accelerator;
         if (Variant.Is16Bit)
@@ -165,7 +174,8 @@ public sealed class Conv3dCuda : ICudaStep
     /// <summary>The variant this instance runs.</summary>
     public Conv3dCudaVariant Variant { get; }
 
-    /// <summary>[Cout, Cin, kT, kH, kW] → [Cout, kT, kH, kW, Cin]: GEMM column k = ((a·kH + b)·kW + c)·Cin + i.</summary>
+    /// <summary>[Cout, Cin, kT, kH, kW] → [Cout, kT, kH, kW, Cin]: GEMM column k = ((a·kH + b)·kW + c)·Cin +
+    /// i.</summary>
     public static float[] PackWeights(Conv3dOp op)
     {
         var (kt, kh, kw) = op.Kernel;
@@ -178,8 +188,10 @@ public sealed class Conv3dCuda : ICudaStep
         return packed;
     }
 
-    /// <summary>The launch's kernel argument for input shape <paramref name="x"/> and output shape <paramref name="y"/> (the convolution's, also when pooled).</summary>
-    internal Conv3dCudaParams Params(int[] x, int[] y, IntPtr input, IntPtr residual, IntPtr output, IntPtr pool = default)
+    /// <summary>The launch's kernel argument for input shape <paramref name="x"/> and output shape <paramref name="y"/>
+    /// (the convolution's, also when pooled).</summary>
+    internal Conv3dCudaParams Params(int[] x, int[] y, IntPtr input, IntPtr residual, IntPtr output,
+        IntPtr pool = default)
     {
         int poolRows = y[1] * y[2] * y[3];
         return new()
@@ -224,11 +236,14 @@ public sealed class Conv3dCuda : ICudaStep
     /// the pool ([N, Cout] fp32) is zeroed and receives the mean over To·Ho·Wo of every output row.
     /// <paramref name="outputShape"/> is the convolution's output shape either way.
     /// </summary>
-    public void RunRaw(IntPtr input, IntPtr residual, IntPtr output, int[] inputShape, int[] outputShape, IntPtr pool = default,
+    public void RunRaw(IntPtr input, IntPtr residual, IntPtr output, int[] inputShape, int[] outputShape,
+        IntPtr pool = default,
         IntPtr partial = default)
     {
         if (_op.Residual != (residual != IntPtr.Zero))
-            throw new ArgumentException(_op.Residual ? "conv3d with a residual needs its residual input" : "conv3d without a residual was given one");
+            throw new ArgumentException(
+                _op.Residual ? "conv3d with a residual needs its residual input"
+                : "conv3d without a residual was given one");
         Conv3dCudaParams p = Params(inputShape, outputShape, input, residual, output, pool);
         // Split K where the tiles alone would leave SMs idle (small batches); it needs the partial sums' scratch.
         var (splits, chunk) = partial == IntPtr.Zero ? (1, p.K) : SplitPlan(outputShape, inputShape[4]);
@@ -242,18 +257,23 @@ public sealed class Conv3dCuda : ICudaStep
         if (p.M == 0 || p.Co == 0) return;
         // The kernels index pixels and output rows with 32-bit ints (element offsets are 64-bit).
         if (p.M > int.MaxValue || (long)p.N * p.T * p.H * p.W > int.MaxValue)
-            throw new DferException($"conv3d input {Tensor.FormatShape(inputShape)} has more than 2^31 pixels or output rows; use a smaller --batch");
+            throw new DferException(
+                $"conv3d input {Tensor.FormatShape(inputShape)} has more than 2^31 pixels or output rows; use a "
+                + "smaller --batch");
         // v4/v5 read activations with 16-byte cp.async; a misaligned view would fault, so refuse it here.
         if (Variant.Needs32Channels && (input & 15) != 0)
             throw new DferException($"{Variant.Kernel} needs 16-byte aligned activations, got address 0x{input:x}");
-        KernelLaunch launch = _kernel.Launch ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
+        KernelLaunch launch = _kernel.Launch
+            ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
         long blocksM = (p.M + launch.TileM - 1) / launch.TileM;
         uint blocksN = (uint)((p.Co + launch.TileN - 1) / launch.TileN);
-        _cuda.Launch(_kernel, ((uint)blocksM, blocksN, (uint)Math.Max(p.KSplits, 1)), (uint)launch.Block, launch.Smem, in p);
+        _cuda.Launch(_kernel, ((uint)blocksM, blocksN, (uint)Math.Max(p.KSplits, 1)), (uint)launch.Block, launch.Smem,
+            in p);
         if (p.KSplits > 1)
         {
             // The partial sums become the output (or the pool): bias, residual and ReLU applied once, after the sum.
-            KernelLaunch fl = _finish.Launch ?? throw new DferException($"{_finish.Name} has no launch line in conv3d.cu");
+            KernelLaunch fl = _finish.Launch
+                ?? throw new DferException($"{_finish.Name} has no launch line in conv3d.cu");
             _cuda.Launch(_finish, (CudaDevice.GridStride(p.M * p.Co, fl.TileM), 1u, 1u), (uint)fl.Block, fl.Smem, in p);
         }
     }
@@ -261,11 +281,13 @@ public sealed class Conv3dCuda : ICudaStep
     /// <summary>
     /// How many ways to split K, and the K range of each (a multiple of 64), for a convolution with output shape
     /// <paramref name="y"/> and <paramref name="cin"/> input channels on this device; (1, K) for no split.
-    /// <see cref="SplitK"/> decides; the device's <see cref="CudaVariants.Conv3dSplitK"/> (DFER_CONV3D_SPLITK) asks for N ways (still bounded), 0 for none.
+    /// <see cref="SplitK"/> decides; the device's <see cref="CudaVariants.Conv3dSplitK"/> (DFER_CONV3D_SPLITK) asks for
+    /// N ways (still bounded), 0 for none.
     /// </summary>
     private (int Splits, int Chunk) SplitPlan(int[] y, int cin)
     {
-        KernelLaunch launch = _kernel.Launch ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
+        KernelLaunch launch = _kernel.Launch
+            ?? throw new DferException($"{Variant.Kernel} has no launch line in conv3d.cu");
         long m = (long)y[0] * y[1] * y[2] * y[3];
         int k = _op.Kernel.T * _op.Kernel.H * _op.Kernel.W * cin;
         return SplitK(m, y[4], k, launch.TileM, launch.TileN, _cuda.MultiprocessorCount, _cuda.Variants.Conv3dSplitK);
@@ -274,10 +296,11 @@ public sealed class Conv3dCuda : ICudaStep
     /// <summary>
     /// The split-K rule. A grid of tiles that covers fewer blocks than the GPU has SMs is split along K into up to 16
     /// ranges, enough for about two blocks per SM, each range at least 4 × 64 deep so the pipelines keep streaming;
-    /// ranges are whole multiples of 64 and none is empty. <paramref name="requested"/> (CudaVariants.Conv3dSplitK) replaces
-    /// the wanted count (0 or 1: no split) within the same bounds.
+    /// ranges are whole multiples of 64 and none is empty. <paramref name="requested"/> (CudaVariants.Conv3dSplitK)
+    /// replaces the wanted count (0 or 1: no split) within the same bounds.
     /// </summary>
-    public static (int Splits, int Chunk) SplitK(long m, int co, int k, int tileM, int tileN, int sms, int? requested = null)
+    public static (int Splits, int Chunk) SplitK(long m, int co, int k, int tileM, int tileN, int sms,
+        int? requested = null)
     {
         const int Step = 64, MaxSplits = 16, MinChunksPerSplit = 4;
         long blocks = ((m + tileM - 1) / tileM) * ((co + tileN - 1) / tileN);
@@ -290,7 +313,8 @@ public sealed class Conv3dCuda : ICudaStep
         return ((k + chunk - 1) / chunk, chunk);
     }
 
-    /// <summary>Bytes of the partial sums split-K needs for output shape <paramref name="y"/> (0 when it does not split): the <c>partial</c> buffer of <see cref="RunRaw"/>.</summary>
+    /// <summary>Bytes of the partial sums split-K needs for output shape <paramref name="y"/> (0 when it does not
+    /// split): the <c>partial</c> buffer of <see cref="RunRaw"/>.</summary>
     public long PartialBytes(int[] y, int cin)
     {
         var (splits, _) = SplitPlan(y, cin);
@@ -299,7 +323,8 @@ public sealed class Conv3dCuda : ICudaStep
 
     public CudaDevice Cuda => _cuda;
 
-    /// <summary>Where the cast copies of fp32-stored tensors and split-K's partial sums go in the workspace (-1: not needed), and its size.</summary>
+    /// <summary>Where the cast copies of fp32-stored tensors and split-K's partial sums go in the workspace (-1: not
+    /// needed), and its size.</summary>
     private (long X16, long Res16, long Y16, long Partial, long Bytes) Scratch(int[] inputShape, int[] convShape)
     {
         long at = 0;
@@ -318,12 +343,14 @@ public sealed class Conv3dCuda : ICudaStep
         return (x, r, y, partial, at);
     }
 
-    private int[] ConvShape(IReadOnlyList<int[]> inputShapes, int[] outputShape) => _pooled ? _op.OutputShape(inputShapes) : outputShape;
+    private int[] ConvShape(IReadOnlyList<int[]> inputShapes, int[] outputShape)
+        => _pooled ? _op.OutputShape(inputShapes) : outputShape;
 
     public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) =>
         Scratch(inputShapes[0], ConvShape(inputShapes, outputShape)).Bytes;
 
-    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape,
+        IntPtr workspace)
     {
         int[] conv = ConvShape(inputShapes, outputShape);
         IntPtr x = inputs[0];

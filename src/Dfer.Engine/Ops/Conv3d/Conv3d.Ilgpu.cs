@@ -32,8 +32,10 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
     /// group barriers, and the tiled kernel ran 10–50× slower there (IlgpuKernelTests, 2-core EPYC).
     /// <paramref name="pin"/> (the device's <see cref="IlgpuVariants.Conv3d"/>) overrides the table.
     /// </summary>
-    public static IlgpuConv3dVariant Choose(long positions, int cout, IlgpuTarget target, IlgpuConv3dVariant? pin = null) =>
-        pin ?? (target == IlgpuTarget.Cuda && positions >= TileM && cout >= 16 ? IlgpuConv3dVariant.Tiled : IlgpuConv3dVariant.Direct);
+    public static IlgpuConv3dVariant Choose(long positions, int cout, IlgpuTarget target,
+        IlgpuConv3dVariant? pin = null) =>
+        pin ?? (target == IlgpuTarget.Cuda && positions >= TileM && cout >= 16 ? IlgpuConv3dVariant.Tiled
+        : IlgpuConv3dVariant.Direct);
 
     private readonly Conv3dOp _op;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _weights, _bias;
@@ -50,12 +52,14 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
                 for (int a = 0; a < kt; a++)
                     for (int b = 0; b < kh; b++)
                         for (int c = 0; c < kw; c++)
-                            packed[((((long)a * kh + b) * kw + c) * cin + i) * cout + o] = op.Weight[((((long)o * cin + i) * kt + a) * kh + b) * kw + c];
+                            packed[((((long)a * kh + b) * kw + c) * cin + i) * cout + o] =
+                                op.Weight[((((long)o * cin + i) * kt + a) * kh + b) * kw + c];
         _weights = device.Upload(packed);
         _bias = device.Upload(op.Bias);
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] x = inputShapes[0], y = outputShape;
         var p = new Conv3dIlgpuParams
@@ -83,18 +87,23 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
         };
         ArrayView<float> residual = _op.Residual ? inputs[1] : device.Unused;
         long positions = (long)p.N * p.To * p.Ho * p.Wo;
-        if (Choose(positions, p.Co, device.Target, device.Variants.Conv3d) == IlgpuConv3dVariant.Tiled && device.Accelerator.MaxNumThreadsPerGroup >= GroupSize)
+        if (Choose(positions, p.Co, device.Target, device.Variants.Conv3d) == IlgpuConv3dVariant.Tiled
+            && device.Accelerator.MaxNumThreadsPerGroup >= GroupSize)
         {
-            var tiled = device.Kernel(Tiled, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv3dIlgpuParams>(Tiled));
+            var tiled = device.Kernel(Tiled, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv3dIlgpuParams>(Tiled));
             int groupsM = IlgpuLaunch.Count((positions + TileM - 1) / TileM), groupsN = (p.Co + TileN - 1) / TileN;
-            tiled(new KernelConfig(new Index2D(groupsM, groupsN), new Index2D(GroupSize, 1)), inputs[0], _weights.View, _bias.View, residual, output, p);
+            tiled(new KernelConfig(new Index2D(groupsM, groupsN), new Index2D(GroupSize, 1)), inputs[0], _weights.View,
+                _bias.View, residual, output, p);
             return;
         }
-        var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv3dIlgpuParams>(Direct));
+        var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv3dIlgpuParams>(Direct));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], _weights.View, _bias.View, residual, output, p);
     }
 
-    /// <summary>The input element GEMM column <paramref name="k"/> (tap, channel) reads for output position (n, ot, oh, ow); 0 in the padding.</summary>
+    /// <summary>The input element GEMM column <paramref name="k"/> (tap, channel) reads for output position (n, ot, oh,
+    /// ow); 0 in the padding.</summary>
     private static float Im2col(ArrayView<float> x, Conv3dIlgpuParams p, int n, int ot, int oh, int ow, int k)
     {
         int ci = k % p.C, tap = k / p.C;
@@ -106,7 +115,8 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
         return x[((((long)n * p.T + it) * p.H + ih) * p.W + iw) * p.C + ci];
     }
 
-    private static void Tiled(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, Conv3dIlgpuParams p)
+    private static void Tiled(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
+        ArrayView<float> y, Conv3dIlgpuParams p)
     {
         var As = SharedMemory.Allocate<float>(TileK * TileM);
         var Bs = SharedMemory.Allocate<float>(TileK * TileN);
@@ -185,7 +195,8 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
         Epilogue(y, bias, residual, p, m, co + 48, a3);
     }
 
-    private static void Epilogue(ArrayView<float> y, ArrayView<float> bias, ArrayView<float> residual, Conv3dIlgpuParams p, long m, int co, float acc)
+    private static void Epilogue(ArrayView<float> y, ArrayView<float> bias, ArrayView<float> residual,
+        Conv3dIlgpuParams p, long m, int co, float acc)
     {
         if (co >= p.Co) return;
         long i = m * p.Co + co;
@@ -195,7 +206,8 @@ public sealed class Conv3dIlgpu : IIlgpuKernel
         y[i] = v;
     }
 
-    private static void Direct(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, Conv3dIlgpuParams p)
+    private static void Direct(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
+        ArrayView<float> residual, ArrayView<float> y, Conv3dIlgpuParams p)
     {
         int r = index;
         int o = r % p.Co; r /= p.Co;

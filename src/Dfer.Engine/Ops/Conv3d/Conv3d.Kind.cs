@@ -5,7 +5,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Conv3d;
 
-/// <summary>The conv3d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The conv3d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class Conv3dKind : OpKind<Conv3dOp>
 {
     public static Conv3dKind Instance { get; } = new();
@@ -30,7 +31,8 @@ public sealed class Conv3dKind : OpKind<Conv3dOp>
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
         // (n, cin, t, h, w, cout, k, s, p, residual, relu)
-        var shapes = new (int n, int c, int t, int h, int w, int co, (int, int, int) k, (int, int, int) s, (int, int, int) p, bool res, bool relu)[]
+        var shapes = new (int n, int c, int t, int h, int w, int co, (int, int, int) k, (int, int, int) s,
+            (int, int, int) p, bool res, bool relu)[]
         {
             (1, 1, 1, 1, 1, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), false, false),
             (2, 3, 5, 7, 11, 5, (3, 3, 3), (1, 1, 1), (1, 1, 1), false, true),
@@ -46,10 +48,13 @@ public sealed class Conv3dKind : OpKind<Conv3dOp>
         return shapes.Select(c =>
         {
             int fan = c.c * c.k.Item1 * c.k.Item2 * c.k.Item3;
-            var op = new Conv3dOp(c.c, c.co, c.k, c.s, c.p, Weights(rng, c.co * fan, fan), rng.Uniform(c.co, -0.5f, 0.5f), c.relu, c.res);
+            var op = new Conv3dOp(c.c, c.co, c.k, c.s, c.p, Weights(rng, c.co * fan, fan),
+                rng.Uniform(c.co, -0.5f, 0.5f), c.relu, c.res);
             var x = new[] { c.n, c.t, c.h, c.w, c.c };
             var inputs = c.res ? new[] { x, op.ConvOutputShape(x) } : new[] { x };
-            string name = $"conv3d(n={c.n},c={c.c},t={c.t},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},p={c.p.Item1}x{c.p.Item2}x{c.p.Item3},cout={c.co}{(c.res ? ",res" : "")}{(c.relu ? ",relu" : "")})";
+            string name = $"conv3d(n={c.n},c={c.c},t={c.t},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},"
+                + $"s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},p={c.p.Item1}x{c.p.Item2}x{c.p.Item3},"
+                + $"cout={c.co}{(c.res ? ",res" : "")}{(c.relu ? ",relu" : "")})";
             return new OpCase(name, op, inputs);
         }).ToArray();
     }

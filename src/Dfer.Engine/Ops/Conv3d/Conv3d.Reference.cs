@@ -32,7 +32,8 @@ public static class Conv3dReference
                                         if (iw < 0 || iw >= w) continue;
                                         long xBase = ((((long)b * t + it) * h + ih) * w + iw) * c;
                                         for (int i = 0; i < c; i++)
-                                            acc += x[xBase + i] * op.Weight[((((long)o * c + i) * kt + a) * kh + bb) * kw + cc];
+                                            acc += x[xBase + i]
+                                                * op.Weight[((((long)o * c + i) * kt + a) * kh + bb) * kw + cc];
                                     }
                                 }
                             }

@@ -17,7 +17,8 @@ internal sealed class Conv3dTorch : TorchOp<Conv3dOp>
     {
         var w = W(c.Weight, c.Cout, c.Cin, c.Kernel.T, c.Kernel.H, c.Kernel.W);
         var y = F.conv3d(x[0].permute(0, 4, 1, 2, 3), w, W(c.Bias, c.Cout),
-            new long[] { c.Stride.T, c.Stride.H, c.Stride.W }, new long[] { c.Pad.T, c.Pad.H, c.Pad.W }).permute(0, 2, 3, 4, 1);
+            new long[] { c.Stride.T, c.Stride.H, c.Stride.W }, new long[] { c.Pad.T, c.Pad.H, c.Pad.W })
+                .permute(0, 2, 3, 4, 1);
         if (c.Residual) y = y + x[1];
         return c.Relu ? F.relu(y) : y;
     }

@@ -60,7 +60,9 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                         u[r * 4 + 3][dst] = (float)c;
                     }
                 }
-        _products = u.Select(w => new ImplicitGemm(new ConvGeometry(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), false), w, null)).ToArray();
+        _products = u.Select(
+            w => new ImplicitGemm(new ConvGeometry(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), false), w, null))
+            .ToArray();
         _bias = new NativeBuffer(op.Cout * sizeof(float));
         op.Bias.CopyTo(new Span<float>(_bias.Pointer, op.Cout));
         _zeros = new NativeBuffer(op.Cin * sizeof(float));
@@ -132,7 +134,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         {
             (_ctx, _x, _y, _r, _g) = (ctx, x, y, r, g);
             // Sized here, before the pool starts, so threads only ever touch their own slot.
-            if (ctx != null && _views.Length < ctx.Threads) _views = new (NativeBuffer?, Geometry, int, Tensor[])[ctx.Threads];
+            if (ctx != null && _views.Length < ctx.Threads)
+                _views = new (NativeBuffer?, Geometry, int, Tensor[])[ctx.Threads];
         }
 
         // Per thread: the 16 (V_ξ, M_ξ) tensor views over its scratch, kept while buffer and geometry
@@ -148,7 +151,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             var views = new Tensor[2 * Xi];
             for (int xi = 0; xi < Xi; xi++)
             {
-                views[2 * xi] = new Tensor(scratch, xi * g.VImage + frame, g.VShape(rows), g.VStrides, new[] { 0, 1, 0, 0, 0 });
+                views[2 * xi] =
+                    new Tensor(scratch, xi * g.VImage + frame, g.VShape(rows), g.VStrides, new[] { 0, 1, 0, 0, 0 });
                 views[2 * xi + 1] = new Tensor(scratch, g.VFloats + xi * g.MImage, g.MShape(rows), g.MStrides);
             }
             _views[thread] = (scratch, g, rows, views);
@@ -177,7 +181,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             for (int f = 0; f < g.T; f++) Output(sample, f, a0, rows, m + (long)f * g.Rows * g.Tw * g.Cout);
         }
 
-        /// <summary>Writes V_ξ for frame f, tile rows a0.., into <paramref name="dst"/> (ξ images g.VImage apart).</summary>
+        /// <summary>Writes V_ξ for frame f, tile rows a0.., into <paramref name="dst"/> (ξ images g.VImage
+        /// apart).</summary>
         private void Input(int s, int f, int a0, int rows, float* dst)
         {
             var x = _x!;
@@ -196,7 +201,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                         for (int j = 0; j < 4; j++)
                         {
                             int ww = 2 * b - 1 + j;
-                            d[i * 4 + j] = hh >= 0 && hh < g.H && ww >= 0 && ww < g.W ? src + hh * x.Strides[2] + ww * x.Strides[3] : zero;
+                            d[i * 4 + j] = hh >= 0 && hh < g.H && ww >= 0 && ww < g.W
+                                ? src + hh * x.Strides[2] + ww * x.Strides[3] : zero;
                         }
                     }
                     float* o = dst + ((long)a * g.Tw + b) * c;
@@ -207,7 +213,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                 }
         }
 
-        /// <summary>V = Bᵀ d B for 8 channels: rows of Bᵀ d are formed on the fly from L1-resident loads, no temporaries in memory.</summary>
+        /// <summary>V = Bᵀ d B for 8 channels: rows of Bᵀ d are formed on the fly from L1-resident loads, no
+        /// temporaries in memory.</summary>
         private static void InputTile8(float** d, int ch, float* dst, long stride)
         {
             for (int p = 0; p < 4; p++)
@@ -256,7 +263,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             }
         }
 
-        /// <summary>Inverse transform of frame f, tile rows a0.., from <paramref name="src"/> (ξ images g.MImage apart), plus bias, residual, ReLU.</summary>
+        /// <summary>Inverse transform of frame f, tile rows a0.., from <paramref name="src"/> (ξ images g.MImage
+        /// apart), plus bias, residual, ReLU.</summary>
         private void Output(int s, int f, int a0, int rows, float* src)
         {
             var y = _y!; var r = _r;
@@ -284,18 +292,27 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                             // Aᵀ m A: each row i of m collapses to (m0+m1+m2, m1−m2−m3), then rows combine alike.
                             float* mc = m + ch;
                             var q00 = Vector256.Load(mc) + Vector256.Load(mc + ms) + Vector256.Load(mc + 2 * ms);
-                            var q01 = Vector256.Load(mc + ms) - Vector256.Load(mc + 2 * ms) - Vector256.Load(mc + 3 * ms);
-                            var q10 = Vector256.Load(mc + 4 * ms) + Vector256.Load(mc + 5 * ms) + Vector256.Load(mc + 6 * ms);
-                            var q11 = Vector256.Load(mc + 5 * ms) - Vector256.Load(mc + 6 * ms) - Vector256.Load(mc + 7 * ms);
-                            var q20 = Vector256.Load(mc + 8 * ms) + Vector256.Load(mc + 9 * ms) + Vector256.Load(mc + 10 * ms);
-                            var q21 = Vector256.Load(mc + 9 * ms) - Vector256.Load(mc + 10 * ms) - Vector256.Load(mc + 11 * ms);
-                            var q30 = Vector256.Load(mc + 12 * ms) + Vector256.Load(mc + 13 * ms) + Vector256.Load(mc + 14 * ms);
-                            var q31 = Vector256.Load(mc + 13 * ms) - Vector256.Load(mc + 14 * ms) - Vector256.Load(mc + 15 * ms);
+                            var q01 = Vector256.Load(mc + ms) - Vector256.Load(mc + 2 * ms)
+                                - Vector256.Load(mc + 3 * ms);
+                            var q10 = Vector256.Load(mc + 4 * ms) + Vector256.Load(mc + 5 * ms)
+                                + Vector256.Load(mc + 6 * ms);
+                            var q11 = Vector256.Load(mc + 5 * ms) - Vector256.Load(mc + 6 * ms)
+                                - Vector256.Load(mc + 7 * ms);
+                            var q20 = Vector256.Load(mc + 8 * ms) + Vector256.Load(mc + 9 * ms)
+                                + Vector256.Load(mc + 10 * ms);
+                            var q21 = Vector256.Load(mc + 9 * ms) - Vector256.Load(mc + 10 * ms)
+                                - Vector256.Load(mc + 11 * ms);
+                            var q30 = Vector256.Load(mc + 12 * ms) + Vector256.Load(mc + 13 * ms)
+                                + Vector256.Load(mc + 14 * ms);
+                            var q31 = Vector256.Load(mc + 13 * ms) - Vector256.Load(mc + 14 * ms)
+                                - Vector256.Load(mc + 15 * ms);
                             var bv = Vector256.Load(bias + ch);
                             Emit(q00 + q10 + q20 + bv, y00 + ch, r00 == null ? null : r00 + ch, relu);
                             if (w1) Emit(q01 + q11 + q21 + bv, y00 + yW + ch, r00 == null ? null : r00 + rW + ch, relu);
                             if (h1) Emit(q10 - q20 - q30 + bv, y00 + yH + ch, r00 == null ? null : r00 + rH + ch, relu);
-                            if (h1 && w1) Emit(q11 - q21 - q31 + bv, y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch, relu);
+                            if (h1 && w1)
+                                Emit(q11 - q21 - q31 + bv, y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch,
+                                    relu);
                         }
                     for (; ch < c; ch++)
                     {
@@ -303,11 +320,18 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                         float q00 = mc[0] + mc[ms] + mc[2 * ms], q01 = mc[ms] - mc[2 * ms] - mc[3 * ms];
                         float q10 = mc[4 * ms] + mc[5 * ms] + mc[6 * ms], q11 = mc[5 * ms] - mc[6 * ms] - mc[7 * ms];
                         float q20 = mc[8 * ms] + mc[9 * ms] + mc[10 * ms], q21 = mc[9 * ms] - mc[10 * ms] - mc[11 * ms];
-                        float q30 = mc[12 * ms] + mc[13 * ms] + mc[14 * ms], q31 = mc[13 * ms] - mc[14 * ms] - mc[15 * ms];
+                        float q30 = mc[12 * ms] + mc[13 * ms] + mc[14 * ms],
+                            q31 = mc[13 * ms] - mc[14 * ms] - mc[15 * ms];
                         EmitScalar(q00 + q10 + q20 + bias[ch], y00 + ch, r00 == null ? null : r00 + ch, relu);
-                        if (w1) EmitScalar(q01 + q11 + q21 + bias[ch], y00 + yW + ch, r00 == null ? null : r00 + rW + ch, relu);
-                        if (h1) EmitScalar(q10 - q20 - q30 + bias[ch], y00 + yH + ch, r00 == null ? null : r00 + rH + ch, relu);
-                        if (h1 && w1) EmitScalar(q11 - q21 - q31 + bias[ch], y00 + yH + yW + ch, r00 == null ? null : r00 + rH + rW + ch, relu);
+                        if (w1)
+                            EmitScalar(q01 + q11 + q21 + bias[ch], y00 + yW + ch, r00 == null ? null : r00 + rW + ch,
+                                relu);
+                        if (h1)
+                            EmitScalar(q10 - q20 - q30 + bias[ch], y00 + yH + ch, r00 == null ? null : r00 + rH + ch,
+                                relu);
+                        if (h1 && w1)
+                            EmitScalar(q11 - q21 - q31 + bias[ch], y00 + yH + yW + ch,
+                                r00 == null ? null : r00 + rH + rW + ch, relu);
                     }
                 }
         }

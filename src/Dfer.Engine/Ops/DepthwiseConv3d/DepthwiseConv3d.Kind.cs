@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.DepthwiseConv3d;
 
-/// <summary>The dwconv3d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The dwconv3d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class DepthwiseConv3dKind : OpKind<DepthwiseConv3dOp>
 {
     public static DepthwiseConv3dKind Instance { get; } = new();
@@ -13,17 +14,21 @@ public sealed class DepthwiseConv3dKind : OpKind<DepthwiseConv3dOp>
 
     public override string Name => "dwconv3d";
 
-    protected override double[] RunReference(DepthwiseConv3dOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
+    protected override double[] RunReference(DepthwiseConv3dOp op, IReadOnlyList<double[]> x,
+        IReadOnlyList<int[]> shapes) =>
         DepthwiseConv3dReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(DepthwiseConv3dOp op) => new DepthwiseConv3dCpu(op);
 
-    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, DepthwiseConv3dOp op) => new DepthwiseConv3dIlgpu(device, op);
+    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, DepthwiseConv3dOp op)
+        => new DepthwiseConv3dIlgpu(device, op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
-        // (n, c, t, h, w, k, s, p, bias); the last five are IFDD's pooling convs (96 channels, k 3, pad 1, batch = clips × heads).
-        var shapes = new (int n, int c, int t, int h, int w, (int, int, int) k, (int, int, int) s, (int, int, int) p, bool bias)[]
+        // (n, c, t, h, w, k, s, p, bias); the last five are IFDD's pooling convs (96 channels, k 3, pad 1, batch =
+        // clips × heads).
+        var shapes = new (int n, int c, int t, int h, int w, (int, int, int) k, (int, int, int) s, (int, int, int) p,
+            bool bias)[]
         {
             (1, 1, 1, 1, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), true),
             (2, 3, 3, 4, 5, (3, 3, 3), (1, 1, 1), (1, 1, 1), false),
@@ -39,8 +44,11 @@ public sealed class DepthwiseConv3dKind : OpKind<DepthwiseConv3dOp>
         return shapes.Select(c =>
         {
             int fan = c.k.Item1 * c.k.Item2 * c.k.Item3;
-            var op = new DepthwiseConv3dOp(c.c, c.k, c.s, c.p, Weights(rng, c.c * fan, fan), c.bias ? rng.Uniform(c.c, -0.5f, 0.5f) : null);
-            string name = $"dwconv3d(n={c.n},c={c.c},t={c.t},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},p={c.p.Item1}x{c.p.Item2}x{c.p.Item3}{(c.bias ? "" : ",nobias")})";
+            var op = new DepthwiseConv3dOp(c.c, c.k, c.s, c.p, Weights(rng, c.c * fan, fan),
+                c.bias ? rng.Uniform(c.c, -0.5f, 0.5f) : null);
+            string name = $"dwconv3d(n={c.n},c={c.c},t={c.t},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2}x{c.k.Item3},"
+                + $"s={c.s.Item1}x{c.s.Item2}x{c.s.Item3},"
+                + $"p={c.p.Item1}x{c.p.Item2}x{c.p.Item3}{(c.bias ? "" : ",nobias")})";
             return new OpCase(name, op, new[] { new[] { c.n, c.t, c.h, c.w, c.c } });
         }).ToArray();
     }

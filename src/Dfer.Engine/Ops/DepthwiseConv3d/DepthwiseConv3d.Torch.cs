@@ -17,6 +17,7 @@ internal sealed class DepthwiseConv3dTorch : TorchOp<DepthwiseConv3dOp>
     {
         var w = W(d.Weight, d.Channels, 1, d.Kernel.T, d.Kernel.H, d.Kernel.W);
         return F.conv3d(x[0].permute(0, 4, 1, 2, 3), w, d.Bias == null ? null : W(d.Bias, d.Channels),
-            new long[] { d.Stride.T, d.Stride.H, d.Stride.W }, new long[] { d.Pad.T, d.Pad.H, d.Pad.W }, groups: d.Channels).permute(0, 2, 3, 4, 1);
+            new long[] { d.Stride.T, d.Stride.H, d.Stride.W }, new long[] { d.Pad.T, d.Pad.H, d.Pad.W },
+                groups: d.Channels).permute(0, 2, 3, 4, 1);
     }
 }

@@ -44,6 +44,8 @@ public sealed class DepthwiseConv3dOp : Op
 
     public override long WeightElements => Weights.WeightElements;
 
-    /// <summary>One multiply-add (2 FLOPs) per output element and tap, padding taps included (as PyTorch counts).</summary>
-    public override long Flops(IReadOnlyList<int[]> inputs) => Weights.Flops(Tensors.Tensor.ElementCountOf(OutputShape(inputs)));
+    /// <summary>One multiply-add (2 FLOPs) per output element and tap, padding taps included (as PyTorch
+    /// counts).</summary>
+    public override long Flops(IReadOnlyList<int[]> inputs)
+        => Weights.Flops(Tensors.Tensor.ElementCountOf(OutputShape(inputs)));
 }

@@ -31,7 +31,8 @@ public sealed class FrameSampleOp(double divisor) : Op
         return new[] { x[0], idx[1], x[2], x[3] };
     }
 
-    /// <summary>The sampling position of a fractional index on <paramref name="frames"/> frames, clamped to the border.</summary>
+    /// <summary>The sampling position of a fractional index on <paramref name="frames"/> frames, clamped to the
+    /// border.</summary>
     public double Position(double index, int frames) => Sampling.Position(index, frames);
 
     /// <summary>Three per output value: two products and a sum.</summary>
@@ -39,5 +40,6 @@ public sealed class FrameSampleOp(double divisor) : Op
 
     /// <summary>The indices and the output once, and the two frames each output reads.</summary>
     public override long Bytes(IReadOnlyList<int[]> inputs) =>
-        sizeof(float) * (Tensors.Tensor.ElementCountOf(inputs[1]) + 3 * Tensors.Tensor.ElementCountOf(OutputShape(inputs)));
+        sizeof(float)
+        * (Tensors.Tensor.ElementCountOf(inputs[1]) + 3 * Tensors.Tensor.ElementCountOf(OutputShape(inputs)));
 }

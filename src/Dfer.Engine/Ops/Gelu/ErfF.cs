@@ -48,7 +48,8 @@ public static class ErfF
     // erfc(x)·exp(x²) as a polynomial in s = x − 0.75, x in [0.5, 1] (fit to 3.7e-11).
     private static float Middle(float s) =>
         ((((((((2.486962559e-3f * s - 6.185151589e-3f) * s + 1.42868782e-2f) * s - 3.189097432e-2f) * s
-            + 6.679058288e-2f) * s - 1.298361713e-1f) * s + 2.309581314e-1f) * s - 3.679726911e-1f) * s + 5.069376503e-1f);
+            + 6.679058288e-2f) * s - 1.298361713e-1f) * s + 2.309581314e-1f) * s - 3.679726911e-1f) * s
+            + 5.069376503e-1f);
 
     // The same three polynomials for eight lanes (the CPU's vector GELU); coefficients and order as above.
     internal static Vector256<float> SmallPoly(Vector256<float> y)

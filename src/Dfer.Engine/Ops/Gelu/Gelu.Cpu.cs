@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Gelu;
 
-/// <summary>Exact GELU on the CPU: work items are 16K-element slices of the flat tensor, each element through <see cref="ErfF.Gelu"/>.</summary>
+/// <summary>Exact GELU on the CPU: work items are 16K-element slices of the flat tensor, each element through
+/// <see cref="ErfF.Gelu"/>.</summary>
 public sealed unsafe class GeluCpu : ICpuKernel
 {
     private const int Slice = 16384;
@@ -36,7 +37,8 @@ public sealed unsafe class GeluCpu : ICpuKernel
                     if (Vector256.LessThanAll(Vector256.Abs(v), Vector256.Create(float.PositiveInfinity)))
                         GeluVector(v).Store(y + i);
                     else
-                        for (int j = 0; j < 8; j++) y[i + j] = ErfF.Gelu(x[i + j]); // ±∞ and NaN lanes: the scalar rules
+                        // ±∞ and NaN lanes: the scalar rules
+                        for (int j = 0; j < 8; j++) y[i + j] = ErfF.Gelu(x[i + j]);
                 }
             for (; i < end; i++) y[i] = ErfF.Gelu(x[i]);
         }
@@ -57,11 +59,14 @@ public sealed unsafe class GeluCpu : ICpuKernel
         var e = Vector256.Exp(-a2);
         var mid = e * ErfF.MiddlePoly(a - Vector256.Create(0.75f));
         var t = one / Vector256.Max(a, one);
-        var tail = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(10f)), e * t * ErfF.TailPoly(t - Vector256.Create(0.55f)), Vector256<float>.Zero);
+        var tail = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(10f)),
+            e * t * ErfF.TailPoly(t - Vector256.Create(0.55f)), Vector256<float>.Zero);
         var below1 = Vector256.LessThan(a, one);
         var positive = Vector256.ConditionalSelect(below1, one + small, Vector256.Create(2f) - tail);
-        var negative = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0.5f)), one - small, Vector256.ConditionalSelect(below1, mid, tail));
-        var factor = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), positive, negative);
+        var negative = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0.5f)), one - small,
+            Vector256.ConditionalSelect(below1, mid, tail));
+        var factor = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), positive,
+            negative);
         return Vector256.Create(0.5f) * x * factor;
     }
 }

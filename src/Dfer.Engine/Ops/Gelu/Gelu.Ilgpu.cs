@@ -7,9 +7,11 @@ namespace Dfer.Ops.Gelu;
 /// <summary>Exact GELU on ILGPU: one thread per element, the same <see cref="ErfF.Gelu"/> as the CPU kernel.</summary>
 public sealed class GeluIlgpu : IIlgpuKernel
 {
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
-        var kernel = device.Kernel(Gelu, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(Gelu));
+        var kernel = device.Kernel(Gelu, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>>(Gelu));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], output);
     }
 

@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Gelu;
 
-/// <summary>The gelu op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The gelu op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class GeluKind : OpKind<GeluOp>
 {
     public static GeluKind Instance { get; } = new();
@@ -20,6 +21,7 @@ public sealed class GeluKind : OpKind<GeluOp>
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, GeluOp op) => new GeluIlgpu();
 
-    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng) => new[] { new[] { 1 }, new[] { 3, 5, 7 }, new[] { 13, 131 }, new[] { 393, 3072 }, new[] { 392, 7 } }
+    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
+        => new[] { new[] { 1 }, new[] { 3, 5, 7 }, new[] { 13, 131 }, new[] { 393, 3072 }, new[] { 392, 7 } }
         .Select(s => new OpCase($"gelu({string.Join("x", s)})", new GeluOp(), new[] { s })).ToArray();
 }

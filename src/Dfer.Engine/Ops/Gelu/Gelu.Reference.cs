@@ -1,6 +1,7 @@
 namespace Dfer.Ops.Gelu;
 
-/// <summary>GELU and erf in float64: erf by its Maclaurin series for |x| ≤ 1.5, erfc by its continued fraction beyond (both to ~1e-15).</summary>
+/// <summary>GELU and erf in float64: erf by its Maclaurin series for |x| ≤ 1.5, erfc by its continued fraction beyond
+/// (both to ~1e-15).</summary>
 public static class GeluReference
 {
     public static double[] Run(double[] x)

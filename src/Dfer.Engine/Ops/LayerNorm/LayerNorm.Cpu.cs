@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.LayerNorm;
 
-/// <summary>LayerNorm on the CPU: <see cref="LayerNormRows"/> (two passes per row in Vector&lt;float&gt; lanes).</summary>
+/// <summary>LayerNorm on the CPU: <see cref="LayerNormRows"/> (two passes per row in Vector&lt;float&gt;
+/// lanes).</summary>
 public sealed class LayerNormCpu : ICpuKernel
 {
     private readonly LayerNormRows _rows;

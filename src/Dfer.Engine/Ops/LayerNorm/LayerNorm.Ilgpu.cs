@@ -11,7 +11,8 @@ public sealed class LayerNormIlgpu : IIlgpuKernel
 
     public LayerNormIlgpu(IlgpuDevice device, LayerNormOp op) { _rows = new IlgpuLayerNormRows(device, op.Weights); }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape) =>
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape) =>
         _rows.Run(device, inputs[0], output);
 
     public void Dispose() => _rows.Dispose();

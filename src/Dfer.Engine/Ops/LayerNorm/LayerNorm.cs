@@ -4,7 +4,8 @@ namespace Dfer.Ops.LayerNorm;
 
 /// <summary>
 /// LayerNorm over the last axis of an input of any rank, biased variance:
-/// <c>y = (x − mean) / sqrt(var + eps) · weight[c] + bias[c]</c> with mean and var = mean((x − mean)²) over the last axis (C values).
+/// <c>y = (x − mean) / sqrt(var + eps) · weight[c] + bias[c]</c> with mean and var = mean((x − mean)²) over the
+/// last axis (C values).
 /// </summary>
 public sealed class LayerNormOp : Op
 {
@@ -34,5 +35,6 @@ public sealed class LayerNormOp : Op
     public override long WeightElements => Weights.WeightElements;
 
     // Per element: sum, subtract, square, accumulate, then subtract, scale, weight, bias.
-    public override long Flops(IReadOnlyList<int[]> inputs) => LayerNormWeights.Flops(Tensors.Tensor.ElementCountOf(inputs[0]));
+    public override long Flops(IReadOnlyList<int[]> inputs)
+        => LayerNormWeights.Flops(Tensors.Tensor.ElementCountOf(inputs[0]));
 }

@@ -52,7 +52,8 @@ public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
         var raw = new Tensor(Ensure(ref _raw, tokens), 0, sampled, Tensor.ContiguousStrides(sampled));
         var xa = new Tensor(Ensure(ref _xa, tokens), 0, sampled, Tensor.ContiguousStrides(sampled));
         var xd = new Tensor(output.Storage, output.Offset, sampled, Tensor.ContiguousStrides(sampled));
-        float* q = (float*)Ensure(ref _q, tokens).Pointer, kv = (float*)Ensure(ref _kv, 2 * tokens).Pointer, o = (float*)Ensure(ref _o, tokens).Pointer;
+        float* q = (float*)Ensure(ref _q, tokens).Pointer, kv = (float*)Ensure(ref _kv, 2 * tokens).Pointer,
+            o = (float*)Ensure(ref _o, tokens).Pointer;
 
         // Split and WaveNorm: Xa in scratch, Xd straight into the output.
         FrameBlend.Run(ctx, _op.Sample, y, idxA, raw);
@@ -82,7 +83,8 @@ public sealed unsafe class LiftingCpu : ICpuKernel, IDisposable
         _attend.Ctx = null;
     }
 
-    /// <summary>Item = (b, head, query i): scores over the N keys in the thread's scratch, softmax, then P·V + V[i].</summary>
+    /// <summary>Item = (b, head, query i): scores over the N keys in the thread's scratch, softmax, then P·V +
+    /// V[i].</summary>
     private sealed class AttendWork : IParallelWork
     {
         public float* Q, Kv, O;

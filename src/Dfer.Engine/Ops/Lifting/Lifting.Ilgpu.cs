@@ -26,7 +26,8 @@ public sealed class LiftingIlgpu : IIlgpuKernel
     public LiftingIlgpu(IlgpuDevice device, LiftingOp op)
     {
         if (op.HeadDim > MaxHeadDim)
-            throw new NotSupportedException($"lifting on ILGPU holds at most {MaxHeadDim} head dims per thread, got {op.HeadDim}");
+            throw new NotSupportedException(
+                $"lifting on ILGPU holds at most {MaxHeadDim} head dims per thread, got {op.HeadDim}");
         _op = op;
         _xaNorm = new IlgpuLayerNormRows(device, op.XaNorm);
         _xdNorm = new IlgpuLayerNormRows(device, op.XdNorm);
@@ -34,9 +35,11 @@ public sealed class LiftingIlgpu : IIlgpuKernel
         _qD = Dense(device, op.QD); _kvA = Dense(device, op.KvA); _projD = Dense(device, op.ProjectD);
     }
 
-    private static IlgpuDenseRows Dense(IlgpuDevice device, LinearWeights l) => new(device, l.In, l.Out, l.Weight, l.Bias);
+    private static IlgpuDenseRows Dense(IlgpuDevice device, LinearWeights l)
+        => new(device, l.In, l.Out, l.Weight, l.Bias);
 
-    private static ArrayView<float> Ensure(IlgpuDevice device, ref MemoryBuffer1D<float, Stride1D.Dense>? buf, long length)
+    private static ArrayView<float> Ensure(IlgpuDevice device, ref MemoryBuffer1D<float, Stride1D.Dense>? buf,
+        long length)
     {
         if (buf is null || buf.Length < length)
         {
@@ -46,7 +49,8 @@ public sealed class LiftingIlgpu : IIlgpuKernel
         return buf.View.SubView(0, length);
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] ys = inputShapes[0], idxShape = inputShapes[1];
         int b = ys[0], k = idxShape[1], s = ys[2], c = _op.Channels, n = k * s, rows = b * n;
@@ -65,8 +69,10 @@ public sealed class LiftingIlgpu : IIlgpuKernel
         IlgpuFrameBlend.Run(device, _op.Sample, y, ys, inputs[2], k, raw);
         _xdNorm.Run(device, raw, xd);
 
-        var attend = device.Kernel(Attend, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>(Attend));
-        var add = device.Kernel(AddScaled, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(AddScaled));
+        var attend = device.Kernel(Attend, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int, float>(Attend));
+        var add = device.Kernel(AddScaled, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, float>(AddScaled));
         float scale = (float)_op.Scale;
 
         // Updater: Xa' = Xa + proj_a(CA(Xa, Xd)), in place.
@@ -85,11 +91,13 @@ public sealed class LiftingIlgpu : IIlgpuKernel
     }
 
     /// <summary>y = x + sign·p, elementwise.</summary>
-    private static void AddScaled(Index1D index, ArrayView<float> x, ArrayView<float> p, ArrayView<float> y, float sign) =>
+    private static void AddScaled(Index1D index, ArrayView<float> x, ArrayView<float> p, ArrayView<float> y,
+        float sign) =>
         y[index] = x[index] + sign * p[index];
 
     // Thread = row r = (b·H + head)·N + i; q [B·N, C], kv [B·N, 2C] (K then V), o [B·N, C].
-    private static void Attend(Index1D index, ArrayView<float> q, ArrayView<float> kv, ArrayView<float> o, int n, int heads, int hd, float scale)
+    private static void Attend(Index1D index, ArrayView<float> q, ArrayView<float> kv, ArrayView<float> o, int n,
+        int heads, int hd, float scale)
     {
         var acc = LocalMemory.Allocate<float>(MaxHeadDim);
         int i = index % n, h = index / n % heads, bi = index / (n * heads);

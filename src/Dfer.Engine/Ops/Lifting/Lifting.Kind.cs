@@ -5,7 +5,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Lifting;
 
-/// <summary>The lifting op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The lifting op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class LiftingKind : OpKind<LiftingOp>
 {
     public static LiftingKind Instance { get; } = new();
@@ -35,7 +36,8 @@ public sealed class LiftingKind : OpKind<LiftingOp>
             int ch = c.h * c.d;
             LayerNormWeights Norm() => new(ch, rng.Uniform(ch, 0.5f, 1.5f), rng.Uniform(ch, -0.5f, 0.5f), 1e-5);
             LinearWeights Lin(int o) => new(ch, o, Weights(rng, o * ch, ch), rng.Uniform(o, -0.5f, 0.5f));
-            var op = new LiftingOp(c.h, c.d, c.div, Norm(), Norm(), Lin(ch), Lin(2 * ch), Lin(ch), Lin(ch), Lin(2 * ch), Lin(ch));
+            var op = new LiftingOp(c.h, c.d, c.div, Norm(), Norm(), Lin(ch), Lin(2 * ch), Lin(ch), Lin(ch), Lin(2 * ch),
+                Lin(ch));
             var idx = new[] { c.b, c.k };
             return new OpCase($"lifting(b={c.b},t={c.t},s={c.s},heads={c.h},d={c.d},k={c.k},divisor={c.div})", op,
                 new[] { new[] { c.b, c.t, c.s, ch }, idx, (int[])idx.Clone() },

@@ -8,18 +8,23 @@ public static class LiftingReference
     public static double[] Run(LiftingOp op, double[] y, int[] ys, double[] idxA, double[] idxD, int[] idxShape)
     {
         int b = ys[0], n = idxShape[1] * ys[2];
-        var xa = LayerNormRowsReference.Run(op.XaNorm, FrameBlendReference.Run(op.Sample, y, ys, idxA, idxShape), [b * n, op.Channels]);
-        var xd = LayerNormRowsReference.Run(op.XdNorm, FrameBlendReference.Run(op.Sample, y, ys, idxD, idxShape), [b * n, op.Channels]);
+        var xa = LayerNormRowsReference.Run(op.XaNorm, FrameBlendReference.Run(op.Sample, y, ys, idxA, idxShape),
+            [b * n, op.Channels]);
+        var xd = LayerNormRowsReference.Run(op.XdNorm, FrameBlendReference.Run(op.Sample, y, ys, idxD, idxShape),
+            [b * n, op.Channels]);
         // Updater: Xa' = Xa + proj_a(CA(Xa, Xd)).
-        var ua = DenseRowsReference.Run(op.ProjectA, CrossAttention(op, DenseRowsReference.Run(op.QA, xa), DenseRowsReference.Run(op.KvD, xd), b, n));
+        var ua = DenseRowsReference.Run(op.ProjectA,
+            CrossAttention(op, DenseRowsReference.Run(op.QA, xa), DenseRowsReference.Run(op.KvD, xd), b, n));
         for (int i = 0; i < xa.Length; i++) xa[i] += ua[i];
         // Predictor: Xd' = Xd − proj_d(CA(Xd, Xa')).
-        var ud = DenseRowsReference.Run(op.ProjectD, CrossAttention(op, DenseRowsReference.Run(op.QD, xd), DenseRowsReference.Run(op.KvA, xa), b, n));
+        var ud = DenseRowsReference.Run(op.ProjectD,
+            CrossAttention(op, DenseRowsReference.Run(op.QD, xd), DenseRowsReference.Run(op.KvA, xa), b, n));
         for (int i = 0; i < xd.Length; i++) xd[i] -= ud[i];
         return xd;
     }
 
-    /// <summary>q [B·N, C], kv [B·N, 2C] (K then V) → per head softmax(scale·Q_h K_hᵀ) V_h merged, + V.</summary>
+    /// <summary>q [B·N, C], kv [B·N, 2C] (K then V) → per head softmax(scale·Q_h K_hᵀ) V_h merged, +
+    /// V.</summary>
     public static double[] CrossAttention(LiftingOp op, double[] q, double[] kv, int b, int n)
     {
         int c = op.Channels, hd = op.HeadDim;

@@ -3,8 +3,9 @@ using Dfer.Primitives;
 namespace Dfer.Ops.Lifting;
 
 /// <summary>
-/// IFDD's lifting step (docs/models/ifdd.md §3.5.1 steps 7–8, §3.5.2, §3.5.3) as one op: split → WaveNorm → update → predict.
-/// Inputs: frame tokens Y <c>[B, T, S, C]</c>, approximation indices <c>[B, K]</c>, detail indices <c>[B, K]</c>
+/// IFDD's lifting step (docs/models/ifdd.md §3.5.1 steps 7–8, §3.5.2, §3.5.3) as one op: split → WaveNorm →
+/// update → predict. Inputs: frame tokens Y <c>[B, T, S, C]</c>, approximation indices <c>[B, K]</c>, detail indices
+/// <c>[B, K]</c>
 /// (fractional). Per batch item, tokens n = k·S + s:
 /// <c>Xa = LN(sample(Y, idx_a); xa_norm)</c>, <c>Xd = LN(sample(Y, idx_d); xd_norm)</c> (sampling exactly as
 /// <see cref="FrameInterpolation"/>); <c>Xa' = Xa + (CA(Xa, Xd; q_a, kv_d) W_pa^T + b_pa)</c>;
@@ -15,9 +16,11 @@ namespace Dfer.Ops.Lifting;
 public sealed class LiftingOp : Op
 {
     public LiftingOp(int heads, int headDim, double divisor, LayerNormWeights xaNorm, LayerNormWeights xdNorm,
-        LinearWeights qA, LinearWeights kvD, LinearWeights projectA, LinearWeights qD, LinearWeights kvA, LinearWeights projectD)
+        LinearWeights qA, LinearWeights kvD, LinearWeights projectA, LinearWeights qD, LinearWeights kvA,
+        LinearWeights projectD)
     {
-        if (heads <= 0 || headDim <= 0) throw new ArgumentException($"lifting needs positive heads and head dim, got {heads}, {headDim}");
+        if (heads <= 0 || headDim <= 0)
+            throw new ArgumentException($"lifting needs positive heads and head dim, got {heads}, {headDim}");
         int c = heads * headDim;
         Check(xaNorm.Channels == c && xdNorm.Channels == c, $"norms must have {c} channels");
         foreach (var (name, l) in new[] { ("q_a", qA), ("project_a", projectA), ("q_d", qD), ("project_d", projectD) })
@@ -57,9 +60,12 @@ public sealed class LiftingOp : Op
     {
         ExpectInputs(inputs);
         int[] y = inputs[0], a = inputs[1], d = inputs[2];
-        if (y.Length != 4 || y[1] < 1 || y[2] < 1 || y[3] != Channels) throw ShapeError(Kind, $"frames must be [B, T, S, {Channels}]", y);
-        if (a.Length != 2 || a[0] != y[0] || a[1] < 1) throw ShapeError(Kind, $"approximation indices must be [{y[0]}, K]", a);
-        if (d.Length != 2 || !d.SequenceEqual(a)) throw ShapeError(Kind, $"detail indices must be [{a[0]}, {(a.Length > 1 ? a[1] : 0)}]", d);
+        if (y.Length != 4 || y[1] < 1 || y[2] < 1 || y[3] != Channels)
+            throw ShapeError(Kind, $"frames must be [B, T, S, {Channels}]", y);
+        if (a.Length != 2 || a[0] != y[0] || a[1] < 1)
+            throw ShapeError(Kind, $"approximation indices must be [{y[0]}, K]", a);
+        if (d.Length != 2 || !d.SequenceEqual(a))
+            throw ShapeError(Kind, $"detail indices must be [{a[0]}, {(a.Length > 1 ? a[1] : 0)}]", d);
         return new[] { y[0], a[1] * y[2], Channels };
     }
 

@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Linear;
 
-/// <summary>The linear op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The linear op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class LinearKind : OpKind<LinearOp>
 {
     public static LinearKind Instance { get; } = new();
@@ -25,11 +26,13 @@ public sealed class LinearKind : OpKind<LinearOp>
         // From 24 rows on the CPU runs the tiled GEMM: IFDD-like widths, odd row and column counts.
         LinearCase[] shapes =
         [
-            new(1, 1, 1, true), new(5, 13, 37, true), new(8, 1024, 3072, false), new(2, 1024, 7, true), new(3, 33, 65, false),
+            new(1, 1, 1, true), new(5, 13, 37, true), new(8, 1024, 3072, false), new(2, 1024, 7, true),
+                new(3, 33, 65, false),
             new(50, 96, 288, true), new(197, 768, 769, false), new(100, 3072, 768, true), new(24, 5, 17, true),
         ];
         return shapes.Select(c => new OpCase($"linear(m={c.Rows},in={c.In},out={c.Out}{(c.Bias ? "" : ",nobias")})",
-            new LinearOp(c.In, c.Out, Weights(rng, c.In * c.Out, c.In), c.Bias ? Weights(rng, c.Out, c.In) : null), new[] { new[] { c.Rows, c.In } })).ToArray();
+            new LinearOp(c.In, c.Out, Weights(rng, c.In * c.Out, c.In), c.Bias ? Weights(rng, c.Out, c.In) : null),
+                new[] { new[] { c.Rows, c.In } })).ToArray();
     }
 
     private sealed record LinearCase(int Rows, int In, int Out, bool Bias);

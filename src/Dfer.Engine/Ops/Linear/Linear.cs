@@ -32,5 +32,6 @@ public sealed class LinearOp : Op
 
     public override long WeightElements => Weights.WeightElements;
 
-    public override long Flops(IReadOnlyList<int[]> inputs) => 2L * Tensors.Tensor.ElementCountOf(inputs[0]) / In * In * Out;
+    public override long Flops(IReadOnlyList<int[]> inputs)
+        => 2L * Tensors.Tensor.ElementCountOf(inputs[0]) / In * In * Out;
 }

@@ -67,7 +67,8 @@ public sealed unsafe class LstmCpu : ICpuKernel, IDisposable
                 {
                     int s = d == 0 ? step : len - 1 - step;
                     for (int bi = 0; bi < b; bi++)
-                        new Span<float>(xproj + ((long)bi * len + s) * 4 * hid, 4 * hid).CopyTo(new Span<float>(gates + (long)bi * 4 * hid, 4 * hid));
+                        new Span<float>(xproj + ((long)bi * len + s) * 4 * hid, 4 * hid)
+                            .CopyTo(new Span<float>(gates + (long)bi * 4 * hid, 4 * hid));
                     _gemm.Run(ctx, h, b, hid, (float*)whh, 4 * hid, null, gates, true);
                     for (int bi = 0; bi < b; bi++)
                     {
@@ -76,7 +77,8 @@ public sealed unsafe class LstmCpu : ICpuKernel, IDisposable
                         float* o = dst + ((long)bi * len + s) * width + d * hid;
                         for (int j = 0; j < hid; j++)
                         {
-                            float ig = Sigmoid(g[j]), fg = Sigmoid(g[hid + j]), gg = MathF.Tanh(g[2 * hid + j]), og = Sigmoid(g[3 * hid + j]);
+                            float ig = Sigmoid(g[j]), fg = Sigmoid(g[hid + j]), gg = MathF.Tanh(g[2 * hid + j]),
+                                og = Sigmoid(g[3 * hid + j]);
                             cb[j] = fg * cb[j] + ig * gg;
                             o[j] = hb[j] = og * MathF.Tanh(cb[j]);
                         }

@@ -7,7 +7,8 @@ using ILGPU.Runtime;
 
 namespace Dfer.Ops.Lstm;
 
-/// <summary>The argument of <c>lstm_proj_f32</c> (mirrors <c>struct LstmProjParams</c> in native/kernels/lstm.cu; 48 bytes).</summary>
+/// <summary>The argument of <c>lstm_proj_f32</c> (mirrors <c>struct LstmProjParams</c> in native/kernels/lstm.cu; 48
+/// bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct LstmProjCudaParams
 {
@@ -15,7 +16,8 @@ internal struct LstmProjCudaParams
     public int M, N, K;
 }
 
-/// <summary>The argument of <c>lstm_rec_f32</c> (mirrors <c>struct LstmRecParams</c> in native/kernels/lstm.cu; 80 bytes).</summary>
+/// <summary>The argument of <c>lstm_rec_f32</c> (mirrors <c>struct LstmRecParams</c> in native/kernels/lstm.cu; 80
+/// bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct LstmRecCudaParams
 {
@@ -35,11 +37,14 @@ internal struct LstmRecCudaParams
 /// <param name="WeightsInSmem">Whether each block stages its 4·slice W_hh rows in shared memory.</param>
 /// <param name="Blocks">Blocks per recurrence launch.</param>
 /// <param name="SmemBytes">Dynamic shared memory per block.</param>
-/// <param name="CoResidentBlocks">Blocks of this size the GPU holds at once (occupancy × SMs); 0 when not queried.</param>
-public sealed record LstmCudaPlan(bool Persistent, int Slice, bool WeightsInSmem, int Blocks, int SmemBytes, int CoResidentBlocks)
+/// <param name="CoResidentBlocks">Blocks of this size the GPU holds at once (occupancy × SMs); 0 when not
+/// queried.</param>
+public sealed record LstmCudaPlan(bool Persistent, int Slice, bool WeightsInSmem, int Blocks, int SmemBytes,
+    int CoResidentBlocks)
 {
     public override string ToString() =>
-        $"{(Persistent ? "persistent" : "per-step")}, slice {Slice}, {Blocks} blocks{(Persistent ? $" (of {CoResidentBlocks} co-resident)" : "")}, "
+        $"{(Persistent ? "persistent" : "per-step")}, slice {Slice}, {Blocks} "
+        + $"blocks{(Persistent ? $" (of {CoResidentBlocks} co-resident)" : "")}, "
         + $"W_hh in {(WeightsInSmem ? "shared" : "global")} memory, {SmemBytes} B smem";
 }
 
@@ -57,9 +62,9 @@ public sealed record LstmCudaPlan(bool Persistent, int Slice, bool WeightsInSmem
 /// <item>per step (fallback, when no co-resident grid can hold W_hh in shared memory): L launches of the
 /// same kernel, one step each, W_hh read from global memory (L2); kernel boundaries order the steps.</item>
 /// </list>
-/// The device's <see cref="CudaVariants.LstmMode"/> (<c>DFER_LSTM_MODE=step</c> or <c>=persistent</c>) forces a mode (tests, benchmarks).
-/// Co-residency assumes the GPU is not shared with concurrently running kernels (the legacy NULL stream
-/// this backend uses serialises the context's work; MPS with an SM limit would break the assumption).
+/// The device's <see cref="CudaVariants.LstmMode"/> (<c>DFER_LSTM_MODE=step</c> or <c>=persistent</c>) forces a mode
+/// (tests, benchmarks). Co-residency assumes the GPU is not shared with concurrently running kernels (the legacy NULL
+/// stream this backend uses serialises the context's work; MPS with an SM limit would break the assumption).
 /// </summary>
 public sealed class LstmCuda : ICudaStep
 {
@@ -67,7 +72,8 @@ public sealed class LstmCuda : ICudaStep
     private readonly LstmOp _op;
     private readonly CudaKernel _proj, _rec;
     private readonly KernelLaunch _projLaunch, _recLaunch;
-    private readonly (MemoryBuffer1D<float, Stride1D.Dense> Wih, MemoryBuffer1D<float, Stride1D.Dense> Whh, MemoryBuffer1D<float, Stride1D.Dense> Bias)[] _layers;
+    private readonly (MemoryBuffer1D<float, Stride1D.Dense> Wih, MemoryBuffer1D<float, Stride1D.Dense> Whh,
+        MemoryBuffer1D<float, Stride1D.Dense> Bias)[] _layers;
 
     public LstmCuda(CudaDevice cuda, LstmOp op)
     {
@@ -103,7 +109,8 @@ public sealed class LstmCuda : ICudaStep
     private int Nb => _recLaunch.TileM;
 
     private LstmCudaPlan MakePlan(CudaLstmMode forced) =>
-        Choose(_op.Hidden, _op.Directions, Nb, _cuda.MultiprocessorCount, MaxSmemPerBlock() - _rec.StaticSharedBytes, CoResidentBlocks, forced);
+        Choose(_op.Hidden, _op.Directions, Nb, _cuda.MultiprocessorCount, MaxSmemPerBlock() - _rec.StaticSharedBytes,
+        CoResidentBlocks, forced);
 
     /// <summary>
     /// The launch plan for hidden size <paramref name="hidden"/> and <paramref name="dirs"/> directions on a GPU with
@@ -114,7 +121,8 @@ public sealed class LstmCuda : ICudaStep
     /// memory only grows with the slice, so when that slice does not fit none does. Otherwise one launch per step with
     /// about two blocks per SM and W_hh streamed from L2. <paramref name="forced"/>: the device's pin (DFER_LSTM_MODE).
     /// </summary>
-    internal static LstmCudaPlan Choose(int hidden, int dirs, int nb, int sms, int maxSmem, Func<int, int> coResident, CudaLstmMode forced)
+    internal static LstmCudaPlan Choose(int hidden, int dirs, int nb, int sms, int maxSmem, Func<int, int> coResident,
+        CudaLstmMode forced)
     {
         if (forced != CudaLstmMode.Step)
         {
@@ -127,47 +135,60 @@ public sealed class LstmCuda : ICudaStep
                 int fit = coResident((int)smem);
                 if (blocks <= fit) return new LstmCudaPlan(true, slice, true, blocks, (int)smem, fit);
                 if (forced == CudaLstmMode.Persistent)
-                    throw new DferException($"lstm: persistent mode asked for (DFER_LSTM_MODE=persistent), but {blocks} blocks of {smem} B exceed the {fit} co-resident");
+                    throw new DferException(
+                        $"lstm: persistent mode asked for (DFER_LSTM_MODE=persistent), but {blocks} blocks of {smem} B "
+                        + $"exceed the {fit} co-resident");
             }
             else if (forced == CudaLstmMode.Persistent)
             {
-                throw new DferException($"lstm: persistent mode asked for (DFER_LSTM_MODE=persistent), but W_hh rows of hidden {hidden} need {smem} B of shared memory per block (GPU: {maxSmem} B)");
+                throw new DferException(
+                    $"lstm: persistent mode asked for (DFER_LSTM_MODE=persistent), but W_hh rows of hidden {hidden} "
+                    + $"need {smem} B of shared memory per block (GPU: {maxSmem} B)");
             }
         }
         int stepSlice = Math.Max(1, (int)Math.Min(hidden, ((long)dirs * hidden + 2L * sms - 1) / (2L * sms)));
         long stepSmem = 4L * ((long)nb * hidden + 4L * stepSlice * nb);
         if (stepSmem > maxSmem)
-            throw new DferException($"lstm: hidden size {hidden} needs {stepSmem} B of shared memory per block for h; the GPU has {maxSmem} B");
-        return new LstmCudaPlan(false, stepSlice, false, dirs * ((hidden + stepSlice - 1) / stepSlice), (int)stepSmem, 0);
+            throw new DferException(
+                $"lstm: hidden size {hidden} needs {stepSmem} B of shared memory per block for h; the GPU "
+                + $"has {maxSmem} B");
+        return new LstmCudaPlan(false, stepSlice, false, dirs * ((hidden + stepSlice - 1) / stepSlice), (int)stepSmem,
+            0);
     }
 
     private int MaxSmemPerBlock()
     {
         _cuda.EnsureCurrent();
         CudaCheck.Check(CudaDriver.cuCtxGetDevice(out int device));
-        CudaCheck.Check(CudaDriver.cuDeviceGetAttribute(out int bytes, CudaDriver.DeviceMaxSharedMemoryPerBlockOptin, device));
+        CudaCheck.Check(
+            CudaDriver.cuDeviceGetAttribute(out int bytes, CudaDriver.DeviceMaxSharedMemoryPerBlockOptin, device));
         return bytes;
     }
 
-    /// <summary>Blocks of <c>lstm_rec_f32</c> with <paramref name="smem"/> bytes of dynamic shared memory that the GPU holds at once.</summary>
+    /// <summary>Blocks of <c>lstm_rec_f32</c> with <paramref name="smem"/> bytes of dynamic shared memory that the GPU
+    /// holds at once.</summary>
     private int CoResidentBlocks(int smem)
     {
         _cuda.EnsureCurrent();
         // The occupancy calculator counts only blocks the function may be launched with: raise its limit first.
         if (smem > _rec.DynamicSmemLimit)
         {
-            CudaCheck.Check(CudaDriver.cuFuncSetAttribute(_rec.Function, CudaDriver.FuncMaxDynamicSharedSizeBytes, smem),
+            CudaCheck.Check(
+                CudaDriver.cuFuncSetAttribute(_rec.Function, CudaDriver.FuncMaxDynamicSharedSizeBytes, smem),
                 $"cuFuncSetAttribute(lstm_rec_f32, MAX_DYNAMIC_SHARED_SIZE_BYTES, {smem})");
             _rec.DynamicSmemLimit = smem;
         }
-        CudaCheck.Check(CudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(out int perSm, _rec.Function, _recLaunch.Block, (nuint)smem),
+        CudaCheck.Check(
+            CudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(out int perSm, _rec.Function, _recLaunch.Block,
+            (nuint)smem),
             $"cuOccupancyMaxActiveBlocksPerMultiprocessor(lstm_rec_f32, {_recLaunch.Block}, {smem})");
         return perSm * _cuda.MultiprocessorCount;
     }
 
     public CudaDevice Cuda => _cuda;
 
-    /// <summary>The workspace: gate pre-activations G [rows, dirs·4H], cell state, the layer-to-layer buffer, one barrier word per layer (256-byte aligned parts).</summary>
+    /// <summary>The workspace: gate pre-activations G [rows, dirs·4H], cell state, the layer-to-layer buffer, one
+    /// barrier word per layer (256-byte aligned parts).</summary>
     private (long Gates, long Cell, long Between, long Barrier, long Bytes) Scratch(int[] x)
     {
         int batch = x[0], len = x[1], hid = _op.Hidden, dirs = _op.Directions, layers = _layers.Length;
@@ -187,17 +208,22 @@ public sealed class LstmCuda : ICudaStep
     public long WorkspaceBytes(IReadOnlyList<int[]> inputShapes, int[] outputShape) =>
         inputShapes[0][0] == 0 || inputShapes[0][1] == 0 ? 0 : Scratch(inputShapes[0]).Bytes;
 
-    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape,
+        IntPtr workspace)
     {
         int[] x = inputShapes[0];
         int batch = x[0], len = x[1], hid = _op.Hidden, dirs = _op.Directions, layers = _layers.Length;
         if (batch == 0 || len == 0) return;
         long rows = (long)batch * len, n = (long)dirs * 4 * hid;
-        // The kernels index rows and columns of G with 32-bit ints (element offsets are 64-bit); G's column tiles are grid.y.
+        // The kernels index rows and columns of G with 32-bit ints (element offsets are 64-bit); G's column tiles are
+        // grid.y.
         if (rows > int.MaxValue || (n + _projLaunch.TileN - 1) / _projLaunch.TileN > 65535)
-            throw new DferException($"lstm input {Tensor.FormatShape(x)} with hidden {hid} is too large for lstm.cu; use a smaller --batch");
+            throw new DferException(
+                $"lstm input {Tensor.FormatShape(x)} with hidden {hid} is too large for lstm.cu; use a smaller "
+                + "--batch");
         var scratch = Scratch(x);
-        IntPtr gates = workspace + (nint)scratch.Gates, cell = workspace + (nint)scratch.Cell, barrier = workspace + (nint)scratch.Barrier;
+        IntPtr gates = workspace + (nint)scratch.Gates, cell = workspace + (nint)scratch.Cell,
+            barrier = workspace + (nint)scratch.Barrier;
         IntPtr between = scratch.Between >= 0 ? workspace + (nint)scratch.Between : IntPtr.Zero;
         if (Plan.Persistent) _cuda.ZeroAsync(barrier, layers);   // the grid barriers count arrivals from zero
 
@@ -220,7 +246,8 @@ public sealed class LstmCuda : ICudaStep
                 N = (int)n,
                 K = inSize,
             };
-            uint gridM = (uint)((rows + _projLaunch.TileM - 1) / _projLaunch.TileM), gridN = (uint)((n + _projLaunch.TileN - 1) / _projLaunch.TileN);
+            uint gridM = (uint)((rows + _projLaunch.TileM - 1) / _projLaunch.TileM),
+                gridN = (uint)((n + _projLaunch.TileN - 1) / _projLaunch.TileN);
             _cuda.Launch(_proj, (gridM, gridN, 1u), (uint)_projLaunch.Block, _projLaunch.Smem, in pp);
 
             var rp = new LstmRecCudaParams

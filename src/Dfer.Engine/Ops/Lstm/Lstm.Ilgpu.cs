@@ -22,7 +22,8 @@ internal struct LstmIlgpuParams
 public sealed class LstmIlgpu : IIlgpuKernel
 {
     private readonly LstmOp _op;
-    private readonly (MemoryBuffer1D<float, Stride1D.Dense> WihT, MemoryBuffer1D<float, Stride1D.Dense> Bias, MemoryBuffer1D<float, Stride1D.Dense> WhhT)[][] _cells;
+    private readonly (MemoryBuffer1D<float, Stride1D.Dense> WihT, MemoryBuffer1D<float, Stride1D.Dense> Bias,
+        MemoryBuffer1D<float, Stride1D.Dense> WhhT)[][] _cells;
     private MemoryBuffer1D<float, Stride1D.Dense>? _gates, _cellState, _between;
 
     public LstmIlgpu(IlgpuDevice device, LstmOp op)
@@ -39,7 +40,8 @@ public sealed class LstmIlgpu : IIlgpuKernel
         }).ToArray()).ToArray();
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] x = inputShapes[0];
         int batch = x[0], len = x[1], hid = _op.Hidden, dirs = _op.Directions;
@@ -48,8 +50,10 @@ public sealed class LstmIlgpu : IIlgpuKernel
         Ensure(device, ref _cellState, (long)batch * hid);
         if (_op.Layers.Length > 1) Ensure(device, ref _between, rows * dirs * hid);
 
-        var gemv = device.Kernel(IlgpuDenseRows.Gemv, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuDenseRows.Gemv));
-        var step = device.Kernel(Step, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LstmIlgpuParams>(Step));
+        var gemv = device.Kernel(IlgpuDenseRows.Gemv, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuDenseRows.Gemv));
+        var step = device.Kernel(Step, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, LstmIlgpuParams>(Step));
         ArrayView<float> layerInput = inputs[0];
         int inSize = x[2];
         for (int l = 0; l < _cells.Length; l++)
@@ -60,11 +64,21 @@ public sealed class LstmIlgpu : IIlgpuKernel
             for (int d = 0; d < dirs; d++)
             {
                 var (wihT, bias, whhT) = _cells[l][d];
-                gemv(IlgpuLaunch.Count(rows * 4 * hid), layerInput, wihT.View, bias.View, _gates!.View, inSize, 4 * hid);
+                gemv(IlgpuLaunch.Count(rows * 4 * hid), layerInput, wihT.View, bias.View, _gates!.View, inSize,
+                    4 * hid);
                 for (int s = 0; s < len; s++)
                 {
-                    var p = new LstmIlgpuParams { Batch = batch, Len = len, Hidden = hid, Directions = dirs, Step = s, Direction = d };
-                    step(IlgpuLaunch.Count((long)batch * hid), _gates.View, whhT.View, _cellState!.View, layerOutput, p);
+                    var p = new LstmIlgpuParams
+                    {
+                        Batch = batch,
+                        Len = len,
+                        Hidden = hid,
+                        Directions = dirs,
+                        Step = s,
+                        Direction = d
+                    };
+                    step(IlgpuLaunch.Count((long)batch * hid), _gates.View, whhT.View, _cellState!.View, layerOutput,
+                        p);
                 }
             }
             layerInput = layerOutput;
@@ -81,7 +95,8 @@ public sealed class LstmIlgpu : IIlgpuKernel
 
     private static float Sigmoid(float v) => 1f / (1f + XMath.Exp(-v));
 
-    private static void Step(Index1D index, ArrayView<float> gates, ArrayView<float> whhT, ArrayView<float> cell, ArrayView<float> y, LstmIlgpuParams p)
+    private static void Step(Index1D index, ArrayView<float> gates, ArrayView<float> whhT, ArrayView<float> cell,
+        ArrayView<float> y, LstmIlgpuParams p)
     {
         int j = index % p.Hidden, b = index / p.Hidden;
         int h = p.Hidden, h4 = 4 * p.Hidden;

@@ -15,10 +15,12 @@ internal sealed class LstmTorch : TorchOp<LstmOp>
 {
     protected override TTensor Run(LstmOp l, TTensor[] x)
     {
-        using var lstm = nn.LSTM(l.InputSize, l.Hidden, l.Layers.Length, batchFirst: true, bidirectional: l.Bidirectional, dtype: ScalarType.Float64);
+        using var lstm = nn.LSTM(l.InputSize, l.Hidden, l.Layers.Length, batchFirst: true,
+            bidirectional: l.Bidirectional, dtype: ScalarType.Float64);
         lstm.to(ScalarType.Float64);
         var parameters = lstm.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        if (parameters.Values.Any(p => p.dtype != ScalarType.Float64)) throw new InvalidOperationException("LSTM parameters must be float64");
+        if (parameters.Values.Any(p => p.dtype != ScalarType.Float64))
+            throw new InvalidOperationException("LSTM parameters must be float64");
         for (int layer = 0; layer < l.Layers.Length; layer++)
             for (int d = 0; d < l.Directions; d++)
             {

@@ -1,12 +1,13 @@
 namespace Dfer.Ops.Lstm;
 
-/// <summary>Weights of one direction of one LSTM layer, PyTorch layout: W_ih [4H, In], W_hh [4H, H], gate order i, f, g, o.</summary>
+/// <summary>Weights of one direction of one LSTM layer, PyTorch layout: W_ih [4H, In], W_hh [4H, H], gate order i, f,
+/// g, o.</summary>
 public sealed record LstmCell(float[] Wih, float[] Whh, float[] Bih, float[] Bhh);
 
 /// <summary>
 /// Multi-layer (optionally bidirectional) LSTM, batch first, zero initial state (PyTorch nn.LSTM):
-/// <c>i,f,o = σ(W_i x + b_i + U_i h + c_i)</c>, <c>g = tanh(...)</c>, <c>c' = f·c + i·g</c>, <c>h' = o·tanh(c')</c>.
-/// [B, L, In] → [B, L, H·dirs], forward half first; layer k+1 reads layer k's output.
+/// <c>i,f,o = σ(W_i x + b_i + U_i h + c_i)</c>, <c>g = tanh(...)</c>, <c>c' = f·c + i·g</c>, <c>h' =
+/// o·tanh(c')</c>. [B, L, In] → [B, L, H·dirs], forward half first; layer k+1 reads layer k's output.
 /// </summary>
 public sealed class LstmOp : Op
 {
@@ -16,11 +17,13 @@ public sealed class LstmOp : Op
         int dirs = bidirectional ? 2 : 1;
         for (int l = 0; l < layers.Length; l++)
         {
-            if (layers[l].Length != dirs) throw new ArgumentException($"lstm layer {l} has {layers[l].Length} directions, expected {dirs}");
+            if (layers[l].Length != dirs)
+                throw new ArgumentException($"lstm layer {l} has {layers[l].Length} directions, expected {dirs}");
             int inSize = l == 0 ? inputSize : hidden * dirs;
             foreach (var c in layers[l])
             {
-                if (c.Wih.Length != 4L * hidden * inSize || c.Whh.Length != 4L * hidden * hidden || c.Bih.Length != 4 * hidden || c.Bhh.Length != 4 * hidden)
+                if (c.Wih.Length != 4L * hidden * inSize || c.Whh.Length != 4L * hidden * hidden
+                    || c.Bih.Length != 4 * hidden || c.Bhh.Length != 4 * hidden)
                     throw new ArgumentException($"lstm layer {l} weights do not match input {inSize}, hidden {hidden}");
             }
         }
@@ -43,7 +46,9 @@ public sealed class LstmOp : Op
         return new[] { x[0], x[1], Hidden * Directions };
     }
 
-    public override long WeightElements => Layers.SelectMany(l => l).Sum(c => c.Wih.LongLength + c.Whh.LongLength + c.Bih.LongLength + c.Bhh.LongLength);
+    public override long WeightElements
+        => Layers.SelectMany(l => l)
+        .Sum(c => c.Wih.LongLength + c.Whh.LongLength + c.Bih.LongLength + c.Bhh.LongLength);
 
     public override long Flops(IReadOnlyList<int[]> inputs)
     {

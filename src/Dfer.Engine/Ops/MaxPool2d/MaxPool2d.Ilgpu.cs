@@ -11,14 +11,16 @@ internal struct MaxPool2dIlgpuParams
     public int H, W, C, Ho, Wo, KH, KW, SH, SW, PT, PL;
 }
 
-/// <summary>Channels-last 2D max pooling on ILGPU: one thread per output element, channel fastest so a warp reads consecutive channels.</summary>
+/// <summary>Channels-last 2D max pooling on ILGPU: one thread per output element, channel fastest so a warp reads
+/// consecutive channels.</summary>
 public sealed class MaxPool2dIlgpu : IIlgpuKernel
 {
     private readonly MaxPool2dOp _op;
 
     public MaxPool2dIlgpu(MaxPool2dOp op) { _op = op; }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] x = inputShapes[0];
         var p = new MaxPool2dIlgpuParams
@@ -35,7 +37,8 @@ public sealed class MaxPool2dIlgpu : IIlgpuKernel
             PT = _op.Pad.Top,
             PL = _op.Pad.Left,
         };
-        var kernel = device.Kernel(Pool, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, MaxPool2dIlgpuParams>(Pool));
+        var kernel = device.Kernel(Pool, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            MaxPool2dIlgpuParams>(Pool));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], output, p);
     }
 

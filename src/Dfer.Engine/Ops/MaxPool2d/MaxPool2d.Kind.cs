@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.MaxPool2d;
 
-/// <summary>The maxpool2d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The maxpool2d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class MaxPool2dKind : OpKind<MaxPool2dOp>
 {
     public static MaxPool2dKind Instance { get; } = new();

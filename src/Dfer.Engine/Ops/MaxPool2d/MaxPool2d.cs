@@ -10,9 +10,12 @@ public sealed class MaxPool2dOp : Op
 {
     public MaxPool2dOp((int H, int W) kernel, (int H, int W) stride, Pad2d pad)
     {
-        if (kernel.H < 1 || kernel.W < 1 || stride.H < 1 || stride.W < 1) throw new ArgumentException("maxpool2d kernel and stride must be at least 1");
-        if (!pad.IsNonNegative || pad.Top >= kernel.H || pad.Bottom >= kernel.H || pad.Left >= kernel.W || pad.Right >= kernel.W)
-            throw new ArgumentException($"maxpool2d padding {pad} must be non-negative and smaller than the kernel {kernel}");
+        if (kernel.H < 1 || kernel.W < 1 || stride.H < 1 || stride.W < 1)
+            throw new ArgumentException("maxpool2d kernel and stride must be at least 1");
+        if (!pad.IsNonNegative || pad.Top >= kernel.H || pad.Bottom >= kernel.H || pad.Left >= kernel.W
+            || pad.Right >= kernel.W)
+            throw new ArgumentException(
+                $"maxpool2d padding {pad} must be non-negative and smaller than the kernel {kernel}");
         Kernel = kernel; Stride = stride; Pad = pad;
     }
 
@@ -28,11 +31,13 @@ public sealed class MaxPool2dOp : Op
         ExpectInputs(inputs);
         var x = inputs[0];
         if (x.Length != 4) throw ShapeError(Kind, "expects [N, H, W, C]", x);
-        int ho = Pad2d.Extent(x[1], Pad.Top, Pad.Bottom, Kernel.H, Stride.H), wo = Pad2d.Extent(x[2], Pad.Left, Pad.Right, Kernel.W, Stride.W);
+        int ho = Pad2d.Extent(x[1], Pad.Top, Pad.Bottom, Kernel.H, Stride.H),
+            wo = Pad2d.Extent(x[2], Pad.Left, Pad.Right, Kernel.W, Stride.W);
         if (ho <= 0 || wo <= 0) throw ShapeError(Kind, "input is smaller than the kernel", x);
         return new[] { x[0], ho, wo, x[3] };
     }
 
     /// <summary>One comparison per window element of every output (border windows counted whole).</summary>
-    public override long Flops(IReadOnlyList<int[]> inputs) => Tensors.Tensor.ElementCountOf(OutputShape(inputs)) * Kernel.H * Kernel.W;
+    public override long Flops(IReadOnlyList<int[]> inputs)
+        => Tensors.Tensor.ElementCountOf(OutputShape(inputs)) * Kernel.H * Kernel.W;
 }

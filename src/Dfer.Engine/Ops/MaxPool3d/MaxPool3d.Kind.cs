@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.MaxPool3d;
 
-/// <summary>The maxpool3d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The maxpool3d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class MaxPool3dKind : OpKind<MaxPool3dOp>
 {
     public static MaxPool3dKind Instance { get; } = new();
@@ -32,7 +33,8 @@ public sealed class MaxPool3dKind : OpKind<MaxPool3dOp>
             (new[] { 1, 8, 14, 14, 768 }, (1, 3, 3), (1, 2, 2), (0, 1, 1)),
         };
         return cases.Select(c => new OpCase(
-            $"maxpool3d(n={c.x[0]},t={c.x[1]},h={c.x[2]},w={c.x[3]},c={c.x[4]},k={c.k.T}x{c.k.H}x{c.k.W},s={c.s.T}x{c.s.H}x{c.s.W},p={c.p.T}x{c.p.H}x{c.p.W})",
+            $"maxpool3d(n={c.x[0]},t={c.x[1]},h={c.x[2]},w={c.x[3]},c={c.x[4]},k={c.k.T}x{c.k.H}x{c.k.W},"
+            + $"s={c.s.T}x{c.s.H}x{c.s.W},p={c.p.T}x{c.p.H}x{c.p.W})",
             new MaxPool3dOp(c.k, c.s, c.p), new[] { c.x })).ToArray();
     }
 }

@@ -2,7 +2,8 @@ using Dfer.Primitives.Reference;
 
 namespace Dfer.Ops.MaxPool3d;
 
-/// <summary>Plain loops in float64 (<see cref="WindowMax3dReference"/>): the oracle for every maxpool3d kernel.</summary>
+/// <summary>Plain loops in float64 (<see cref="WindowMax3dReference"/>): the oracle for every maxpool3d
+/// kernel.</summary>
 public static class MaxPool3dReference
 {
     public static double[] Run(MaxPool3dOp op, double[] x, int[] xs)

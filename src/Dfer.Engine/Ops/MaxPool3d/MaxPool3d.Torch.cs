@@ -15,5 +15,6 @@ internal sealed class MaxPool3dTorch : TorchOp<MaxPool3dOp>
 {
     protected override TTensor Run(MaxPool3dOp op, TTensor[] x)
         => F.max_pool3d(x[0].permute(0, 4, 1, 2, 3), new long[] { op.Kernel.T, op.Kernel.H, op.Kernel.W },
-            new long[] { op.Stride.T, op.Stride.H, op.Stride.W }, new long[] { op.Pad.T, op.Pad.H, op.Pad.W }).permute(0, 2, 3, 4, 1);
+            new long[] { op.Stride.T, op.Stride.H, op.Stride.W }, new long[] { op.Pad.T, op.Pad.H, op.Pad.W })
+                .permute(0, 2, 3, 4, 1);
 }

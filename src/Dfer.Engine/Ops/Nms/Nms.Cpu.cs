@@ -14,7 +14,8 @@ public sealed unsafe class NmsCpu(NmsOp op) : ICpuKernel
         var xt = CpuChecks.Dense(inputs[0]);
         CpuChecks.ExpectDense(output, "nms");
         int n = xt.Shape[0], k = xt.Shape[1];
-        for (int b = 0; b < n; b++) Suppress(xt.Data + (long)b * k * 5, output.Data + (long)b * k, k, op.ScoreThreshold, op.IouThreshold);
+        for (int b = 0; b < n; b++)
+            Suppress(xt.Data + (long)b * k * 5, output.Data + (long)b * k, k, op.ScoreThreshold, op.IouThreshold);
     }
 
     internal static void Suppress(float* x, float* state, int k, double scoreThreshold, double iouThreshold)

@@ -12,13 +12,16 @@ namespace Dfer.Ops.Nms;
 /// </summary>
 public sealed class NmsIlgpu(NmsOp op) : IIlgpuKernel
 {
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
-        var kernel = device.Kernel(Suppress, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, double, double>(Suppress));
+        var kernel = device.Kernel(Suppress, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, int, double, double>(Suppress));
         kernel(inputShapes[0][0], inputs[0], output, inputShapes[0][1], op.ScoreThreshold, op.IouThreshold);
     }
 
-    private static void Suppress(Index1D b, ArrayView<float> boxes, ArrayView<float> keep, int k, double scoreThreshold, double iouThreshold)
+    private static void Suppress(Index1D b, ArrayView<float> boxes, ArrayView<float> keep, int k, double scoreThreshold,
+        double iouThreshold)
     {
         int bi = b;
         long xb = (long)bi * k * 5, sb = (long)bi * k;
@@ -28,7 +31,12 @@ public sealed class NmsIlgpu(NmsOp op) : IIlgpuKernel
             int best = -1;
             float bestScore = 0;
             for (int i = 0; i < k; i++)
-                if (keep[sb + i] == 2f && (best < 0 || boxes[xb + i * 5 + 4] >= bestScore)) { best = i; bestScore = boxes[xb + i * 5 + 4]; }
+                if (keep[sb + i] == 2f
+                    && (best < 0 || boxes[xb + i * 5 + 4] >= bestScore))
+                {
+                    best = i; bestScore = boxes[
+                    xb + i * 5 + 4];
+                }
             if (best < 0) return;
             keep[sb + best] = 1f;
             long p = xb + best * 5;
@@ -41,7 +49,8 @@ public sealed class NmsIlgpu(NmsOp op) : IIlgpuKernel
                 double iw = XMath.Max(0.0, XMath.Min(ax1, bx1) - XMath.Max(ax0, bx0));
                 double ih = XMath.Max(0.0, XMath.Min(ay1, by1) - XMath.Max(ay0, by0));
                 double inter = iw * ih;
-                if (inter / ((ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter) > iouThreshold) keep[sb + i] = 0f;
+                if (inter / ((ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter) > iouThreshold)
+                    keep[sb + i] = 0f;
             }
         }
     }

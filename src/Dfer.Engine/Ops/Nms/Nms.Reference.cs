@@ -23,7 +23,8 @@ public static class NmsReference
                 order.RemoveAll(i =>
                 {
                     long q = base0 + i * 5;
-                    return NmsOp.Iou(x[p], x[p + 1], x[p + 2], x[p + 3], x[q], x[q + 1], x[q + 2], x[q + 3]) > op.IouThreshold;
+                    return NmsOp.Iou(x[p], x[p + 1], x[p + 2], x[p + 3], x[q], x[q + 1], x[q + 2],
+                        x[q + 3]) > op.IouThreshold;
                 });
             }
         }

@@ -22,8 +22,10 @@ internal sealed class NmsTorch : TorchOp<NmsOp>
         {
             var boxes = x[b];
             TTensor C(int i) => boxes[.., i];
-            var ix = (minimum(C(2).unsqueeze(1), C(2).unsqueeze(0)) - maximum(C(0).unsqueeze(1), C(0).unsqueeze(0))).clamp_min(0);
-            var iy = (minimum(C(3).unsqueeze(1), C(3).unsqueeze(0)) - maximum(C(1).unsqueeze(1), C(1).unsqueeze(0))).clamp_min(0);
+            var ix = (minimum(C(2).unsqueeze(1), C(2).unsqueeze(0)) - maximum(C(0).unsqueeze(1), C(0).unsqueeze(0)))
+                .clamp_min(0);
+            var iy = (minimum(C(3).unsqueeze(1), C(3).unsqueeze(0)) - maximum(C(1).unsqueeze(1), C(1).unsqueeze(0)))
+                .clamp_min(0);
             var inter = ix * iy;
             var area = (C(2) - C(0)) * (C(3) - C(1));
             var iou = (inter / (area.unsqueeze(1) + area.unsqueeze(0) - inter)).data<double>().ToArray();

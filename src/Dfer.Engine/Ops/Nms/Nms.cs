@@ -13,7 +13,8 @@ public sealed class NmsOp : Op
 {
     public NmsOp(double scoreThreshold, double iouThreshold)
     {
-        if (!(iouThreshold >= 0 && iouThreshold <= 1)) throw new ArgumentException($"nms IoU threshold must be in [0, 1], got {iouThreshold}");
+        if (!(iouThreshold >= 0 && iouThreshold <= 1))
+            throw new ArgumentException($"nms IoU threshold must be in [0, 1], got {iouThreshold}");
         ScoreThreshold = scoreThreshold; IouThreshold = iouThreshold;
     }
 
@@ -35,7 +36,8 @@ public sealed class NmsOp : Op
     public override long Flops(IReadOnlyList<int[]> inputs) => 12L * inputs[0][0] * inputs[0][1] * inputs[0][1] / 2;
 
     /// <summary>The IoU of boxes a and b, each (x0, y0, x1, y1), as the class summary defines it.</summary>
-    public static double Iou(double ax0, double ay0, double ax1, double ay1, double bx0, double by0, double bx1, double by1)
+    public static double Iou(double ax0, double ay0, double ax1, double ay1, double bx0, double by0, double bx1,
+        double by1)
     {
         double iw = Math.Max(0.0, Math.Min(ax1, bx1) - Math.Max(ax0, bx0));
         double ih = Math.Max(0.0, Math.Min(ay1, by1) - Math.Max(ay0, by0));

@@ -3,7 +3,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Permute;
 
-/// <summary>Strided copy into the output view (which may sit inside a halo); one work item per outermost output index.</summary>
+/// <summary>Strided copy into the output view (which may sit inside a halo); one work item per outermost output
+/// index.</summary>
 public sealed unsafe class PermuteCpu : ICpuKernel
 {
     private readonly PermuteOp _op;
@@ -26,7 +27,8 @@ public sealed unsafe class PermuteCpu : ICpuKernel
         ctx.Pool.Run(_work, permShape[0]);
     }
 
-    /// <summary>Strides, in the output view, of each axis of the permuted shape (the output is that shape with axes merged or split).</summary>
+    /// <summary>Strides, in the output view, of each axis of the permuted shape (the output is that shape with axes
+    /// merged or split).</summary>
     private static long[] PermutedOutputStrides(int[] permShape, Tensor output)
     {
         // Flattened index i of the permuted tensor equals flattened index of the output view.
@@ -55,7 +57,9 @@ public sealed unsafe class PermuteCpu : ICpuKernel
         private int[] _shape = Array.Empty<int>();
         private long[] _src = Array.Empty<long>(), _dst = Array.Empty<long>();
 
-        public void Set(float* x, float* y, int[] shape, long[] src, long[] dst) { _x = x; _y = y; _shape = shape; _src = src; _dst = dst; }
+        public void Set(float* x, float* y, int[] shape, long[] src,
+            long[] dst)
+        { _x = x; _y = y; _shape = shape; _src = src; _dst = dst; }
 
         public void Execute(int i0, int thread)
         {

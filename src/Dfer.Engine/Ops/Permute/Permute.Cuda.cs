@@ -37,7 +37,9 @@ public sealed class PermuteCuda : ICudaStep
     public PermuteCuda(CudaDevice cuda, PermuteOp op)
     {
         if (op.ViewShape.Length > MaxRank)
-            throw new DferException($"small_ops.cu cannot run this permute: its view has {op.ViewShape.Length} axes, permute_f32 at most {MaxRank}");
+            throw new DferException(
+                $"small_ops.cu cannot run this permute: its view has {op.ViewShape.Length} axes, permute_f32 at "
+                + $"most {MaxRank}");
         _cuda = cuda;
         _op = op;
         _kernel = cuda.Kernel("small_ops", "permute_f32");
@@ -45,19 +47,21 @@ public sealed class PermuteCuda : ICudaStep
 
     public CudaDevice Cuda => _cuda;
 
-    /// <summary>Why permute_f32 cannot run <paramref name="op"/> on an input of shape <paramref name="input"/> (small_ops.cu's limits), or null.</summary>
+    /// <summary>Why permute_f32 cannot run <paramref name="op"/> on an input of shape <paramref name="input"/>
+    /// (small_ops.cu's limits), or null.</summary>
     public static string? Unsupported(PermuteOp op, int[] input)
     {
-        if (op.ViewShape.Length > MaxRank) return $"its view has {op.ViewShape.Length} axes, permute_f32 at most {MaxRank}";
+        if (op.ViewShape.Length > MaxRank)
+            return $"its view has {op.ViewShape.Length} axes, permute_f32 at most {MaxRank}";
         long n = Tensor.ElementCountOf(input);
         if (n > int.MaxValue) return $"{n} elements exceed permute_f32's 2^31 - 1";
         return null;
     }
 
     /// <summary>
-    /// The kernel's output extents and input strides for <paramref name="input"/>: the permuted view with unit axes dropped
-    /// and runs of output axes that are contiguous in the input merged, padded on the left to <see cref="MaxRank"/> axes
-    /// with extent 1 and stride 0 (pointers and total left unset).
+    /// The kernel's output extents and input strides for <paramref name="input"/>: the permuted view with unit axes
+    /// dropped and runs of output axes that are contiguous in the input merged, padded on the left to
+    /// <see cref="MaxRank"/> axes with extent 1 and stride 0 (pointers and total left unset).
     /// </summary>
     internal static PermuteCudaParams Plan(PermuteOp op, int[] input)
     {
@@ -80,7 +84,8 @@ public sealed class PermuteCuda : ICudaStep
                 strides.Add(inStrides[a]);
             }
         }
-        if (dims.Count > MaxRank) throw new DferException($"permute: {dims.Count} axes after merging exceed permute_f32's {MaxRank}");
+        if (dims.Count > MaxRank)
+            throw new DferException($"permute: {dims.Count} axes after merging exceed permute_f32's {MaxRank}");
         while (dims.Count < MaxRank)
         {
             dims.Insert(0, 1);
@@ -104,12 +109,14 @@ public sealed class PermuteCuda : ICudaStep
         };
     }
 
-    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape,
+        IntPtr workspace)
     {
         int[] shape = inputShapes[0];
         if (_plannedShape is null || !_plannedShape.AsSpan().SequenceEqual(shape))
         {
-            if (Unsupported(_op, shape) is string why) throw new DferException($"small_ops.cu cannot run this permute: {why}");
+            if (Unsupported(_op, shape) is string why)
+                throw new DferException($"small_ops.cu cannot run this permute: {why}");
             _planned = Plan(_op, shape);
             _plannedShape = (int[])shape.Clone();
         }

@@ -5,7 +5,8 @@ using ILGPU.Runtime;
 
 namespace Dfer.Ops.Permute;
 
-/// <summary>Output extents and the matching source strides of a permute, up to rank 6 (unused axes have extent 1).</summary>
+/// <summary>Output extents and the matching source strides of a permute, up to rank 6 (unused axes have extent
+/// 1).</summary>
 internal struct PermuteIlgpuParams
 {
     public int D0, D1, D2, D3, D4, D5;
@@ -17,10 +18,12 @@ public sealed class PermuteIlgpu(PermuteOp op) : IIlgpuKernel
 {
     public const int MaxRank = 6;
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] view = op.ResolvedView(inputShapes[0]);
-        if (view.Length > MaxRank) throw new NotSupportedException($"permute of rank {view.Length} on ilgpu (at most {MaxRank})");
+        if (view.Length > MaxRank)
+            throw new NotSupportedException($"permute of rank {view.Length} on ilgpu (at most {MaxRank})");
         long[] inStrides = Tensor.ContiguousStrides(view).Select(s => (long)s).ToArray();
         // Leading axes of extent 1 pad the permutation to rank 6.
         var dims = new int[MaxRank];
@@ -46,7 +49,8 @@ public sealed class PermuteIlgpu(PermuteOp op) : IIlgpuKernel
             S4 = strides[4],
             S5 = strides[5],
         };
-        var kernel = device.Kernel(Gather, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PermuteIlgpuParams>(Gather));
+        var kernel = device.Kernel(Gather, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, PermuteIlgpuParams>(Gather));
         kernel(IlgpuLaunch.Count(output.Length), inputs[0], output, p);
     }
 

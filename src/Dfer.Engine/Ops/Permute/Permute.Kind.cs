@@ -5,7 +5,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Permute;
 
-/// <summary>The permute op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The permute op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class PermuteKind : OpKind<PermuteOp>
 {
     public static PermuteKind Instance { get; } = new();
@@ -29,8 +30,13 @@ public sealed class PermuteKind : OpKind<PermuteOp>
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng) => new[]
     {
-        new OpCase("permute(clip b=1,f=4,c=3,h=5,w=7 -> instances)", new PermuteOp(new[] { -1, 2, 2, 3, 5, 7 }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, 2, 5, 7, 3 }), new[] { new[] { 1, 4, 3, 5, 7 } }),
-        new OpCase("permute(clip b=2,f=16,c=3,h=112,w=112 -> instances)", new PermuteOp(new[] { -1, 4, 4, 3, 112, 112 }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, 4, 112, 112, 3 }), new[] { new[] { 2, 16, 3, 112, 112 } }),
-        new OpCase("permute(3x5x7, axes 2,0,1)", new PermuteOp(new[] { 3, 5, 7 }, new[] { 2, 0, 1 }, new[] { 7, 3, 5 }), new[] { new[] { 3, 5, 7 } }),
+        new OpCase("permute(clip b=1,f=4,c=3,h=5,w=7 -> instances)",
+            new PermuteOp(new[] { -1, 2, 2, 3, 5, 7 }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, 2, 5, 7, 3 }),
+            new[] { new[] { 1, 4, 3, 5, 7 } }),
+        new OpCase("permute(clip b=2,f=16,c=3,h=112,w=112 -> instances)",
+            new PermuteOp(new[] { -1, 4, 4, 3, 112, 112 }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, 4, 112, 112, 3 }),
+            new[] { new[] { 2, 16, 3, 112, 112 } }),
+        new OpCase("permute(3x5x7, axes 2,0,1)", new PermuteOp(new[] { 3, 5, 7 }, new[] { 2, 0, 1 }, new[] { 7, 3, 5 }),
+            new[] { new[] { 3, 5, 7 } }),
     };
 }

@@ -6,9 +6,9 @@ namespace Dfer.Ops.RelPosAttention;
 
 /// <summary>
 /// relposattn on the CPU. With AVX2+FMA it runs <see cref="RelPosAttentionTiled"/>'s blocked
-/// kernel; otherwise (and as the simple form of the same algorithm) flash style: one work item per (b, head, query row). The row first projects
-/// its unscaled query onto the table rows it can reach (kt + kh + kw dot products), so a key's bias is
-/// three lookups; then one pass over the keys in chunks of <see cref="Chunk"/> logits with an online
+/// kernel; otherwise (and as the simple form of the same algorithm) flash style: one work item per (b, head, query
+/// row). The row first projects its unscaled query onto the table rows it can reach (kt + kh + kw dot products), so a
+/// key's bias is three lookups; then one pass over the keys in chunks of <see cref="Chunk"/> logits with an online
 /// softmax (running max, rescaled sum and rescaled d-float accumulator). No Nq×Nk matrix and no
 /// Nk-long row ever exists: IFDD block 0 has 25089 × 393 logits per head.
 /// </summary>
@@ -43,7 +43,8 @@ public sealed unsafe class RelPosAttentionCpu : ICpuKernel, IDisposable
             _tiled.Run(ctx, CpuChecks.Dense(inputs[0]), CpuChecks.Dense(inputs[1]), CpuChecks.Dense(inputs[2]), output);
             return;
         }
-        _work.Q = CpuChecks.Dense(inputs[0]); _work.K = CpuChecks.Dense(inputs[1]); _work.V = CpuChecks.Dense(inputs[2]);
+        _work.Q = CpuChecks.Dense(inputs[0]); _work.K = CpuChecks.Dense(inputs[1]); _work.V =
+            CpuChecks.Dense(inputs[2]);
         _work.Y = output;
         ctx.Pool.Run(_work, output.Shape[0] * _op.Heads * _op.Nq);
         _work.Q = _work.K = _work.V = _work.Y = null;
@@ -77,10 +78,14 @@ public sealed unsafe class RelPosAttentionCpu : ICpuKernel, IDisposable
                 if (n > 0)
                 {
                     int i = n - 1, x = i % qw, yy = i / qw % qh, t = i / (qw * qh);
-                    float* relT = (float*)kernel._relT.Pointer, relH = (float*)kernel._relH.Pointer, relW = (float*)kernel._relW.Pointer;
-                    for (int a = 0; a < kt; a++) pt[a] = Dot(q, relT + (long)RelPosAttentionOp.RelIndex(t, a, qt, kt) * d, d);
-                    for (int a = 0; a < kh; a++) ph[a] = Dot(q, relH + (long)RelPosAttentionOp.RelIndex(yy, a, qh, kh) * d, d);
-                    for (int a = 0; a < kw; a++) pw[a] = Dot(q, relW + (long)RelPosAttentionOp.RelIndex(x, a, qw, kw) * d, d);
+                    float* relT = (float*)kernel._relT.Pointer, relH = (float*)kernel._relH.Pointer,
+                        relW = (float*)kernel._relW.Pointer;
+                    for (int a = 0; a < kt; a++)
+                        pt[a] = Dot(q, relT + (long)RelPosAttentionOp.RelIndex(t, a, qt, kt) * d, d);
+                    for (int a = 0; a < kh; a++)
+                        ph[a] = Dot(q, relH + (long)RelPosAttentionOp.RelIndex(yy, a, qh, kh) * d, d);
+                    for (int a = 0; a < kw; a++)
+                        pw[a] = Dot(q, relW + (long)RelPosAttentionOp.RelIndex(x, a, qw, kw) * d, d);
                 }
 
                 // The class key starts the running softmax: max = its logit, sum = 1, acc = v0.

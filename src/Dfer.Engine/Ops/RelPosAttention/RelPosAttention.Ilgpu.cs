@@ -30,12 +30,14 @@ public sealed class RelPosAttentionIlgpu : IIlgpuKernel
     public RelPosAttentionIlgpu(IlgpuDevice device, RelPosAttentionOp op)
     {
         if (op.HeadDim > MaxHeadDim)
-            throw new NotSupportedException($"relposattn on ILGPU holds at most {MaxHeadDim} head dims per thread, got {op.HeadDim}");
+            throw new NotSupportedException(
+                $"relposattn on ILGPU holds at most {MaxHeadDim} head dims per thread, got {op.HeadDim}");
         _op = op;
         _relT = device.Upload(op.RelT); _relH = device.Upload(op.RelH); _relW = device.Upload(op.RelW);
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         var p = new RelPosAttentionIlgpuParams
         {
@@ -58,16 +60,22 @@ public sealed class RelPosAttentionIlgpu : IIlgpuKernel
             _proj?.Dispose();
             _proj = device.Allocate(projLen);
         }
-        var project = device.Kernel(Project, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelPosAttentionIlgpuParams>(Project));
-        var attend = device.Kernel(Attend, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RelPosAttentionIlgpuParams>(Attend));
+        var project = device.Kernel(Project, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            RelPosAttentionIlgpuParams>(Project));
+        var attend = device.Kernel(Attend, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            RelPosAttentionIlgpuParams>(Attend));
         project(IlgpuLaunch.Count(projLen), inputs[0], _relT.View, _relH.View, _relW.View, _proj.View, p);
         attend(IlgpuLaunch.Count(p.Rows), inputs[0], inputs[1], inputs[2], _proj.View, output, p);
     }
 
-    private static int RelIndex(int i, int j, int a, int c) => c >= a ? i * c / a + (c - 1 - j) : i + (c - 1 - j) * a / c;
+    private static int RelIndex(int i, int j, int a, int c)
+        => c >= a ? i * c / a + (c - 1 - j) : i + (c - 1 - j) * a / c;
 
     // Thread = (query row r, table entry e): e < kt is a t row, then kh h rows, then kw w rows.
-    private static void Project(Index1D index, ArrayView<float> q, ArrayView<float> relT, ArrayView<float> relH, ArrayView<float> relW, ArrayView<float> proj, RelPosAttentionIlgpuParams p)
+    private static void Project(Index1D index, ArrayView<float> q, ArrayView<float> relT, ArrayView<float> relH,
+        ArrayView<float> relW, ArrayView<float> proj, RelPosAttentionIlgpuParams p)
     {
         int per = p.Kt + p.Kh + p.Kw;
         int e = index % per, r = index / per;
@@ -95,7 +103,8 @@ public sealed class RelPosAttentionIlgpu : IIlgpuKernel
     }
 
     // Thread = one (b, head, query) row r = (b·H + head)·Nq + n; keys of its (b, head) start at (r / Nq)·Nk.
-    private static void Attend(Index1D index, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> proj, ArrayView<float> y, RelPosAttentionIlgpuParams p)
+    private static void Attend(Index1D index, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<float> proj, ArrayView<float> y, RelPosAttentionIlgpuParams p)
     {
         var acc = LocalMemory.Allocate<float>(MaxHeadDim);
         int r = index, n = r % p.Nq, bh = r / p.Nq;

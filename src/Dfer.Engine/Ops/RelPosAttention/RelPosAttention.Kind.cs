@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.RelPosAttention;
 
-/// <summary>The relposattn op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The relposattn op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class RelPosAttentionKind : OpKind<RelPosAttentionOp>
 {
     public static RelPosAttentionKind Instance { get; } = new();
@@ -13,12 +14,14 @@ public sealed class RelPosAttentionKind : OpKind<RelPosAttentionOp>
 
     public override string Name => "relposattn";
 
-    protected override double[] RunReference(RelPosAttentionOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
+    protected override double[] RunReference(RelPosAttentionOp op, IReadOnlyList<double[]> x,
+        IReadOnlyList<int[]> shapes) =>
         RelPosAttentionReference.Run(op, x[0], x[1], x[2], shapes[0]);
 
     protected override ICpuKernel CpuKernel(RelPosAttentionOp op) => new RelPosAttentionCpu(op);
 
-    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, RelPosAttentionOp op) => new RelPosAttentionIlgpu(device, op);
+    protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, RelPosAttentionOp op)
+        => new RelPosAttentionIlgpu(device, op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
@@ -34,11 +37,14 @@ public sealed class RelPosAttentionKind : OpKind<RelPosAttentionOp>
         };
         return shapes.Select(c =>
         {
-            int rt = RelPosAttentionOp.TableRows(c.q.T, c.k.T), rh = RelPosAttentionOp.TableRows(c.q.H, c.k.H), rw = RelPosAttentionOp.TableRows(c.q.W, c.k.W);
-            var op = new RelPosAttentionOp(c.h, c.d, c.q, c.k, Weights(rng, rt * c.d, c.d), Weights(rng, rh * c.d, c.d), Weights(rng, rw * c.d, c.d), residualPooling: c.res);
+            int rt = RelPosAttentionOp.TableRows(c.q.T, c.k.T), rh = RelPosAttentionOp.TableRows(c.q.H, c.k.H),
+                rw = RelPosAttentionOp.TableRows(c.q.W, c.k.W);
+            var op = new RelPosAttentionOp(c.h, c.d, c.q, c.k, Weights(rng, rt * c.d, c.d), Weights(rng, rh * c.d, c.d),
+                Weights(rng, rw * c.d, c.d), residualPooling: c.res);
             var qs = new[] { c.b, c.h, op.Nq, c.d };
             var ks = new[] { c.b, c.h, op.Nk, c.d };
-            string name = $"relposattn(b={c.b},heads={c.h},d={c.d},q={c.q.T}x{c.q.H}x{c.q.W},k={c.k.T}x{c.k.H}x{c.k.W}{(c.res ? ",res" : "")})";
+            string name = $"relposattn(b={c.b},heads={c.h},d={c.d},q={c.q.T}x{c.q.H}x{c.q.W},"
+                + $"k={c.k.T}x{c.k.H}x{c.k.W}{(c.res ? ",res" : "")})";
             return new OpCase(name, op, new[] { qs, ks, (int[])ks.Clone() });
         }).ToArray();
     }

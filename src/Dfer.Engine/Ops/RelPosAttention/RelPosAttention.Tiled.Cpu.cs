@@ -48,7 +48,8 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
     /// <summary>Floats of one (b, head)'s packed keys and values.</summary>
     private long PackFloats => (long)_nkPad * _d + (long)_dPanels * _nkPad * NR;
 
-    /// <summary>Per-thread scratch: logits [6][64], accumulators [6][dPanels·16], bias projections [6][kt+kh+kw], max and sum [6] each.</summary>
+    /// <summary>Per-thread scratch: logits [6][64], accumulators [6][dPanels·16], bias projections [6][kt+kh+kw], max
+    /// and sum [6] each.</summary>
     private long ScratchFloats => MR * KC + (long)MR * _dPanels * NR + (long)MR * _bias + 2 * MR;
 
     public void Run(CpuContext ctx, Tensor q, Tensor k, Tensor v, Tensor y)
@@ -116,9 +117,12 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
                 if (n == 0) continue;
                 int i = n - 1, x = i % qw, yy = i / qw % qh, tt = i / (qw * qh);
                 float* pr = proj + r * nb;
-                for (int a = 0; a < kt; a++) pr[a] = Dot(qr[r], t._relT + (long)RelPosAttentionOp.RelIndex(tt, a, qt, kt) * d, d);
-                for (int a = 0; a < kh; a++) pr[kt + a] = Dot(qr[r], t._relH + (long)RelPosAttentionOp.RelIndex(yy, a, qh, kh) * d, d);
-                for (int a = 0; a < kw; a++) pr[kt + kh + a] = Dot(qr[r], t._relW + (long)RelPosAttentionOp.RelIndex(x, a, qw, kw) * d, d);
+                for (int a = 0; a < kt; a++)
+                    pr[a] = Dot(qr[r], t._relT + (long)RelPosAttentionOp.RelIndex(tt, a, qt, kt) * d, d);
+                for (int a = 0; a < kh; a++)
+                    pr[kt + a] = Dot(qr[r], t._relH + (long)RelPosAttentionOp.RelIndex(yy, a, qh, kh) * d, d);
+                for (int a = 0; a < kw; a++)
+                    pr[kt + kh + a] = Dot(qr[r], t._relW + (long)RelPosAttentionOp.RelIndex(x, a, qw, kw) * d, d);
             }
 
             for (int m0 = 0; m0 < nk; m0 += KC)
@@ -204,7 +208,8 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
         Avx.Store(c + 5 * KC, c50); Avx.Store(c + 5 * KC + 8, c51);
     }
 
-    /// <summary>o[r][0..16) += Σ_c p[r][c]·v[c][0..16) over the chunk's 64 keys (v = one value panel from the chunk's first key).</summary>
+    /// <summary>o[r][0..16) += Σ_c p[r][c]·v[c][0..16) over the chunk's 64 keys (v = one value panel from the chunk's
+    /// first key).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PvTile(float* p, float* v, float* o, int oStride)
     {

@@ -8,8 +8,9 @@ using TTensor = TorchSharp.torch.Tensor;
 namespace Dfer.Ops.RelPosAttention;
 
 /// <summary>
-/// MViTv2's attention with decomposed relative positions as its code computes it: matmul logits, per-axis tables gathered by distance, three einsums, softmax, residual pooling.
-/// Compiled into Dfer.Reference only (the engine does not carry libtorch): the PyTorch oracle of the op.
+/// MViTv2's attention with decomposed relative positions as its code computes it: matmul logits, per-axis tables
+/// gathered by distance, three einsums, softmax, residual pooling. Compiled into Dfer.Reference only (the engine does
+/// not carry libtorch): the PyTorch oracle of the op.
 /// </summary>
 internal sealed class RelPosAttentionTorch : TorchOp<RelPosAttentionOp>
 {
@@ -25,8 +26,10 @@ internal sealed class RelPosAttentionTorch : TorchOp<RelPosAttentionOp>
         TTensor Gather(float[] table, long a, long c)
         {
             double qr = Math.Max((double)c / a, 1.0), kr = Math.Max((double)a / c, 1.0);
-            var dist = arange(a, ScalarType.Float64).unsqueeze(1) * qr - arange(c, ScalarType.Float64).unsqueeze(0) * kr + (c - 1) * kr;
-            return W(table, table.Length / d, d).index(new[] { TensorIndex.Tensor(dist.to(ScalarType.Int64)) });   // [a, c, d]
+            var dist = arange(a, ScalarType.Float64).unsqueeze(1) * qr - arange(c, ScalarType.Float64)
+                .unsqueeze(0) * kr + (c - 1) * kr;
+            // [a, c, d]
+            return W(table, table.Length / d, d).index(new[] { TensorIndex.Tensor(dist.to(ScalarType.Int64)) });
         }
         var rt = Gather(r.RelT, qt, kt);
         var rh = Gather(r.RelH, qh, kh);
@@ -35,7 +38,8 @@ internal sealed class RelPosAttentionTorch : TorchOp<RelPosAttentionOp>
         var relT = einsum("bntyxc,tkc->bntyxk", u, rt);
         var relH = einsum("bntyxc,ykc->bntyxk", u, rh);
         var relW = einsum("bntyxc,xkc->bntyxk", u, rw);
-        var bias = relT.reshape(b, h, qt, qh, qw, kt, 1, 1) + relH.reshape(b, h, qt, qh, qw, 1, kh, 1) + relW.reshape(b, h, qt, qh, qw, 1, 1, kw);
+        var bias = relT.reshape(b, h, qt, qh, qw, kt, 1, 1) + relH.reshape(b, h, qt, qh, qw, 1, kh, 1)
+            + relW.reshape(b, h, qt, qh, qw, 1, 1, kw);
         bias = bias.reshape(b, h, qt * qh * qw, kt * kh * kw);
         attn = attn.clone();
         attn.narrow(2, 1, qt * qh * qw).narrow(3, 1, kt * kh * kw).add_(bias);

@@ -15,7 +15,8 @@ public sealed class RelPosAttentionOp : Op
     public RelPosAttentionOp(int heads, int headDim, (int T, int H, int W) qGrid, (int T, int H, int W) kGrid,
         float[] relT, float[] relH, float[] relW, double? scale = null, bool residualPooling = true)
     {
-        if (heads <= 0 || headDim <= 0) throw new ArgumentException($"relposattn needs positive heads and head dim, got {heads}, {headDim}");
+        if (heads <= 0 || headDim <= 0)
+            throw new ArgumentException($"relposattn needs positive heads and head dim, got {heads}, {headDim}");
         if (qGrid.T <= 0 || qGrid.H <= 0 || qGrid.W <= 0 || kGrid.T <= 0 || kGrid.H <= 0 || kGrid.W <= 0)
             throw new ArgumentException($"relposattn grids must be positive, got q {qGrid}, k {kGrid}");
         CheckTable("relT", relT, TableRows(qGrid.T, kGrid.T), headDim);
@@ -49,7 +50,8 @@ public sealed class RelPosAttentionOp : Op
 
     /// <summary>
     /// Table row for query position i (of a) and key position j (of c):
-    /// <c>floor(i·max(c/a, 1) − (j − c + 1)·max(a/c, 1))</c>, in exact integer arithmetic (one ratio is always 1).
+    /// <c>floor(i·max(c/a, 1) − (j − c + 1)·max(a/c, 1))</c>, in exact integer arithmetic (one ratio is always
+    /// 1).
     /// </summary>
     public static int RelIndex(int i, int j, int a, int c) =>
         c >= a ? i * c / a + (c - 1 - j)        // max(a/c,1) = 1; floor(i·c/a) with i·c ≥ 0
@@ -62,9 +64,12 @@ public sealed class RelPosAttentionOp : Op
     {
         ExpectInputs(inputs);
         int[] q = inputs[0], k = inputs[1], v = inputs[2];
-        if (q.Length != 4 || q[1] != Heads || q[2] != Nq || q[3] != HeadDim) throw ShapeError(Kind, $"q' expects [B, {Heads}, {Nq}, {HeadDim}]", q);
-        if (k.Length != 4 || k[0] != q[0] || k[1] != Heads || k[2] != Nk || k[3] != HeadDim) throw ShapeError(Kind, $"k' expects [{q[0]}, {Heads}, {Nk}, {HeadDim}]", k);
-        if (v.Length != 4 || !v.SequenceEqual(k)) throw ShapeError(Kind, $"v' expects [{q[0]}, {Heads}, {Nk}, {HeadDim}]", v);
+        if (q.Length != 4 || q[1] != Heads || q[2] != Nq || q[3] != HeadDim)
+            throw ShapeError(Kind, $"q' expects [B, {Heads}, {Nq}, {HeadDim}]", q);
+        if (k.Length != 4 || k[0] != q[0] || k[1] != Heads || k[2] != Nk || k[3] != HeadDim)
+            throw ShapeError(Kind, $"k' expects [{q[0]}, {Heads}, {Nk}, {HeadDim}]", k);
+        if (v.Length != 4 || !v.SequenceEqual(k))
+            throw ShapeError(Kind, $"v' expects [{q[0]}, {Heads}, {Nk}, {HeadDim}]", v);
         return (int[])q.Clone();
     }
 

@@ -10,7 +10,8 @@ namespace Dfer.Ops.Reshape;
 /// </summary>
 public sealed class ReshapeIlgpu : IIlgpuKernel
 {
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape) =>
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape) =>
         inputs[0].SubView(0, output.Length).CopyTo(output);
 
     public void Dispose() { }

@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Reshape;
 
-/// <summary>The reshape op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The reshape op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class ReshapeKind : OpKind<ReshapeOp>
 {
     public static ReshapeKind Instance { get; } = new();

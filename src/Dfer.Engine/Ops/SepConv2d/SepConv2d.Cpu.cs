@@ -95,7 +95,8 @@ public sealed unsafe class SepConv2dCpu : ICpuKernel, IDisposable
             if (op.Pointwise == null)
             {
                 for (int ow = 0; ow < wo; ow++)
-                    for (int ch = 0; ch < c; ch++) yrow[(long)ow * co + ch] = ActivationMath.Apply(act, d[(long)ow * cPad + ch] + bias[ch]);
+                    for (int ch = 0; ch < c; ch++)
+                        yrow[(long)ow * co + ch] = ActivationMath.Apply(act, d[(long)ow * cPad + ch] + bias[ch]);
                 return;
             }
             float* pw = (float*)k._pw.Pointer;
@@ -111,8 +112,10 @@ public sealed unsafe class SepConv2dCpu : ICpuKernel, IDisposable
                     float* wp = pw + o;
                     for (int ch = 0; ch < c; ch++, wp += coPad) acc += new Vector<float>(dd[ch]) * Vector.Load(wp);
                     // NaN must survive the activation, as in the scalar definition.
-                    if (act == Activation.Relu) acc = Vector.ConditionalSelect(Vector.LessThanOrEqual(acc, zero), zero, acc);
-                    else if (act == Activation.Leaky) acc = Vector.ConditionalSelect(Vector.LessThan(acc, zero), acc * slope, acc);
+                    if (act == Activation.Relu)
+                        acc = Vector.ConditionalSelect(Vector.LessThanOrEqual(acc, zero), zero, acc);
+                    else if (act == Activation.Leaky) acc =
+                        Vector.ConditionalSelect(Vector.LessThan(acc, zero), acc * slope, acc);
                     if (o + V <= co) Vector.Store(acc, yp + o);
                     else
                     {

@@ -35,7 +35,8 @@ public sealed class SepConv2dIlgpu : IIlgpuKernel
         _bias = device.Upload(op.Bias ?? new float[co]);
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int[] x = inputShapes[0], y = outputShape;
         var p = new SepConv2dIlgpuParams
@@ -62,13 +63,16 @@ public sealed class SepConv2dIlgpu : IIlgpuKernel
             _scratch = device.Allocate(mid);
         }
         var scratch = _scratch.View.SubView(0, mid);
-        var depthwise = device.Kernel(Depthwise, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SepConv2dIlgpuParams>(Depthwise));
+        var depthwise = device.Kernel(Depthwise, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, SepConv2dIlgpuParams>(Depthwise));
         depthwise(IlgpuLaunch.Count(mid), inputs[0], _dw.View, scratch, p);
-        var pointwise = device.Kernel(Pointwise, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, SepConv2dIlgpuParams>(Pointwise));
+        var pointwise = device.Kernel(Pointwise, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, SepConv2dIlgpuParams>(Pointwise));
         pointwise(IlgpuLaunch.Count(output.Length), scratch, _pw.View, _bias.View, output, p);
     }
 
-    private static void Depthwise(Index1D index, ArrayView<float> x, ArrayView<float> dw, ArrayView<float> d, SepConv2dIlgpuParams p)
+    private static void Depthwise(Index1D index, ArrayView<float> x, ArrayView<float> dw, ArrayView<float> d,
+        SepConv2dIlgpuParams p)
     {
         int r = index;
         int ch = r % p.C; r /= p.C;
@@ -90,7 +94,8 @@ public sealed class SepConv2dIlgpu : IIlgpuKernel
         d[index] = acc;
     }
 
-    private static void Pointwise(Index1D index, ArrayView<float> d, ArrayView<float> pw, ArrayView<float> bias, ArrayView<float> y, SepConv2dIlgpuParams p)
+    private static void Pointwise(Index1D index, ArrayView<float> d, ArrayView<float> pw, ArrayView<float> bias,
+        ArrayView<float> y, SepConv2dIlgpuParams p)
     {
         int o = index % p.Co;
         long pos = index / p.Co;

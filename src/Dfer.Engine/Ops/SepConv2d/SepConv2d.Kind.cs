@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.SepConv2d;
 
-/// <summary>The sepconv2d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The sepconv2d op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class SepConv2dKind : OpKind<SepConv2dOp>
 {
     public static SepConv2dKind Instance { get; } = new();
@@ -22,8 +23,10 @@ public sealed class SepConv2dKind : OpKind<SepConv2dOp>
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
-        // (n, c, h, w, cout (0: depthwise only), k, s, pad, bias, act): tiny, odd-sized (primes, asymmetric TF 'same' padding) and the networks' own shapes.
-        var shapes = new (int n, int c, int h, int w, int co, (int H, int W) k, (int H, int W) s, Pad2d p, bool bias, Activation act)[]
+        // (n, c, h, w, cout (0: depthwise only), k, s, pad, bias, act): tiny, odd-sized (primes, asymmetric TF 'same'
+        // padding) and the networks' own shapes.
+        var shapes = new (int n, int c, int h, int w, int co, (int H, int W) k, (int H, int W) s, Pad2d p, bool bias,
+            Activation act)[]
         {
             (1, 1, 1, 1, 1, (1, 1), (1, 1), Pad2d.Uniform(0), true, Activation.None),
             (2, 3, 5, 7, 5, (3, 3), (1, 1), Pad2d.Uniform(1), true, Activation.Relu),
@@ -32,15 +35,19 @@ public sealed class SepConv2dKind : OpKind<SepConv2dOp>
             (3, 11, 6, 6, 7, (3, 5), (2, 1), new Pad2d(1, 2, 0, 2), false, Activation.None),
             (2, 17, 13, 13, 0, (3, 3), (1, 1), Pad2d.Uniform(1), false, Activation.Leaky),
             (1, 32, 56, 56, 32, (3, 3), (1, 1), Pad2d.Uniform(1), true, Activation.None),      // expression net dense0
-            (1, 128, 14, 14, 256, (3, 3), (2, 2), Pad2d.Same(14, 14, 3, 3, 2, 2), true, Activation.Relu), // dense3 conv0
+            // dense3 conv0
+            (1, 128, 14, 14, 256, (3, 3), (2, 2), Pad2d.Same(14, 14, 3, 3, 2, 2), true, Activation.Relu),
             (1, 256, 13, 13, 512, (3, 3), (1, 1), Pad2d.Uniform(1), true, Activation.Leaky),   // detector conv5
         };
         return shapes.Select(c =>
         {
             int taps = c.k.H * c.k.W, co = c.co == 0 ? c.c : c.co;
-            var op = new SepConv2dOp(c.c, c.k, c.s, c.p, Weights(rng, c.c * taps, taps), c.co == 0 ? null : Weights(rng, co * c.c, c.c), co,
+            var op = new SepConv2dOp(c.c, c.k, c.s, c.p, Weights(rng, c.c * taps, taps),
+                c.co == 0 ? null : Weights(rng, co * c.c, c.c), co,
                 c.bias ? rng.Uniform(co, -0.5f, 0.5f) : null, c.act);
-            string name = $"sepconv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.H}x{c.k.W},s={c.s.H}x{c.s.W},p={c.p},{(c.co == 0 ? "depthwise" : $"cout={co}")}{(c.bias ? "" : ",nobias")}{ActivationMath.Suffix(c.act)})";
+            string name = $"sepconv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.H}x{c.k.W},s={c.s.H}x{c.s.W},p={c.p},"
+                + $"{(c.co == 0 ? "depthwise" : $"cout={co}")}{(c.bias ? "" : ",nobias")}"
+                + $"{ActivationMath.Suffix(c.act)})";
             return new OpCase(name, op, new[] { new[] { c.n, c.h, c.w, c.c } });
         }).ToArray();
     }

@@ -25,7 +25,8 @@ public static class SepConv2dReference
                             {
                                 int iw = ow * op.Stride.W - op.Pad.Left + e;
                                 if (iw < 0 || iw >= w) continue;
-                                acc += x[(((long)b * h + ih) * w + iw) * c + ch] * op.Depthwise[((long)ch * kh + a) * kw + e];
+                                acc += x[(((long)b * h + ih) * w + iw) * c + ch]
+                                    * op.Depthwise[((long)ch * kh + a) * kw + e];
                             }
                         }
                         d[ch] = acc;

@@ -27,7 +27,8 @@ public sealed unsafe class SliceCpu(SliceOp op) : ICpuKernel
         ctx.Pool.Run(work, (int)items);
     }
 
-    /// <summary>Copies piece <c>item % pieces</c> of run <c>item / pieces</c>: runs start at <c>src + q·srcStride</c> in the input (src is the first kept value) and at <c>dst + q·run</c> in the output.</summary>
+    /// <summary>Copies piece <c>item % pieces</c> of run <c>item / pieces</c>: runs start at <c>src + q·srcStride</c>
+    /// in the input (src is the first kept value) and at <c>dst + q·run</c> in the output.</summary>
     private sealed class Work(float* src, float* dst, long srcStride, long run, long pieces) : IParallelWork
     {
         public void Execute(int item, int thread)

@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Slice;
 
-/// <summary>The slice op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The slice op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class SliceKind : OpKind<SliceOp>
 {
     public static SliceKind Instance { get; } = new();
@@ -33,7 +34,8 @@ public sealed class SliceKind : OpKind<SliceOp>
             (new[] { 2, 1569, 384 }, 1, 1, 1568),
             (new[] { 2, 393, 768 }, 1, 1, 392),
         };
-        return cases.Select(c => new OpCase($"slice({string.Join("x", c.x)},axis={c.axis},start={c.start},length={c.length})",
+        return cases.Select(
+            c => new OpCase($"slice({string.Join("x", c.x)},axis={c.axis},start={c.start},length={c.length})",
             new SliceOp(c.axis, c.start, c.length), new[] { c.x })).ToArray();
     }
 }

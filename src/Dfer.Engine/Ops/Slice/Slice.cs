@@ -9,7 +9,9 @@ public sealed class SliceOp : Op
 {
     public SliceOp(int axis, int start, int length)
     {
-        if (axis < 1) throw new ArgumentOutOfRangeException(nameof(axis), axis, "slice axis must be 1 or more (axis 0 is the batch)");
+        if (axis < 1)
+            throw new ArgumentOutOfRangeException(nameof(axis), axis,
+                "slice axis must be 1 or more (axis 0 is the batch)");
         if (start < 0) throw new ArgumentOutOfRangeException(nameof(start), start, "slice start must not be negative");
         if (length < 1) throw new ArgumentOutOfRangeException(nameof(length), length, "slice length must be 1 or more");
         Axis = axis; Start = start; Length = length;
@@ -27,13 +29,15 @@ public sealed class SliceOp : Op
         ExpectInputs(inputs);
         int[] x = inputs[0];
         if (x.Length <= Axis) throw ShapeError(Kind, $"axis {Axis} needs an input of rank {Axis + 1} or more", x);
-        if ((long)Start + Length > x[Axis]) throw ShapeError(Kind, $"range {Start}..{(long)Start + Length} does not fit axis {Axis}", x);
+        if ((long)Start + Length > x[Axis])
+            throw ShapeError(Kind, $"range {Start}..{(long)Start + Length} does not fit axis {Axis}", x);
         var y = (int[])x.Clone();
         y[Axis] = Length;
         return y;
     }
 
-    /// <summary>(outer, axis extent, inner) of <paramref name="x"/>: the input is [outer, extent, inner] row-major, the output [outer, Length, inner].</summary>
+    /// <summary>(outer, axis extent, inner) of <paramref name="x"/>: the input is [outer, extent, inner] row-major, the
+    /// output [outer, Length, inner].</summary>
     public (long Outer, int Extent, long Inner) Split(int[] x)
     {
         long outer = 1, inner = 1;
@@ -43,5 +47,6 @@ public sealed class SliceOp : Op
     }
 
     /// <summary>A copy: the kept values are read once and written once; the rest is never read.</summary>
-    public override long Bytes(IReadOnlyList<int[]> inputs) => 2L * sizeof(float) * Tensors.Tensor.ElementCountOf(OutputShape(inputs));
+    public override long Bytes(IReadOnlyList<int[]> inputs)
+        => 2L * sizeof(float) * Tensors.Tensor.ElementCountOf(OutputShape(inputs));
 }

@@ -34,14 +34,16 @@ public sealed class SoftmaxCuda : ICudaStep
 
     public CudaDevice Cuda => _cuda;
 
-    /// <summary>Why softmax_rows_f32 cannot run on an input of shape <paramref name="input"/> (small_ops.cu's limits), or null.</summary>
+    /// <summary>Why softmax_rows_f32 cannot run on an input of shape <paramref name="input"/> (small_ops.cu's limits),
+    /// or null.</summary>
     public static string? Unsupported(int[] input)
     {
         if (input.Length < 1 || input[^1] < 1) return $"the last axis of {Tensor.FormatShape(input)} is empty";
         return null;
     }
 
-    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape, IntPtr workspace)
+    public void Launch(ReadOnlySpan<IntPtr> inputs, IReadOnlyList<int[]> inputShapes, IntPtr output, int[] outputShape,
+        IntPtr workspace)
     {
         int[] shape = inputShapes[0];
         if (Unsupported(shape) is string why) throw new DferException($"small_ops.cu cannot run this softmax: {why}");
@@ -49,7 +51,8 @@ public sealed class SoftmaxCuda : ICudaStep
         long rows = Tensor.ElementCountOf(shape) / n;
         if (rows == 0) return;
         var p = new SoftmaxCudaParams { X = inputs[0], Y = output, Rows = rows, N = n };
-        KernelLaunch l = _kernel.Launch ?? throw new DferException("softmax_rows_f32 has no launch line in small_ops.cu");
+        KernelLaunch l = _kernel.Launch
+            ?? throw new DferException("softmax_rows_f32 has no launch line in small_ops.cu");
         uint grid = CudaDevice.GridStride(rows, l.TileM);
         _cuda.Launch(_kernel, (grid, 1u, 1u), (uint)l.Block, l.Smem, in p);
     }

@@ -8,10 +8,12 @@ namespace Dfer.Ops.Softmax;
 /// <summary>Softmax over the last axis on ILGPU: one thread per row (rows are short: class scores).</summary>
 public sealed class SoftmaxIlgpu : IIlgpuKernel
 {
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         int n = inputShapes[0][^1];
-        var kernel = device.Kernel(Rows, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Rows));
+        var kernel = device.Kernel(Rows, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            int>(Rows));
         kernel(IlgpuLaunch.Count(output.Length / Math.Max(n, 1)), inputs[0], output, n);
     }
 

@@ -5,7 +5,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Softmax;
 
-/// <summary>The softmax op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The softmax op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class SoftmaxKind : OpKind<SoftmaxOp>
 {
     public static SoftmaxKind Instance { get; } = new();
@@ -27,6 +28,7 @@ public sealed class SoftmaxKind : OpKind<SoftmaxOp>
     protected override IIlgpuKernel? CudaKernel(CudaDevice cuda, SoftmaxOp op, Precision precision) =>
         new SoftmaxCuda(cuda, op);
 
-    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng) => new[] { new[] { 1, 1 }, new[] { 3, 7 }, new[] { 5, 13, 129 } }
+    public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
+        => new[] { new[] { 1, 1 }, new[] { 3, 7 }, new[] { 5, 13, 129 } }
         .Select(s => new OpCase($"softmax({string.Join("x", s)})", new SoftmaxOp(), new[] { s })).ToArray();
 }

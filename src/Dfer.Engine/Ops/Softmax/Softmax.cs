@@ -9,7 +9,8 @@ public sealed class SoftmaxOp : Op
     public override int[] OutputShape(IReadOnlyList<int[]> inputs)
     {
         ExpectInputs(inputs);
-        if (inputs[0].Length < 1 || inputs[0][^1] < 1) throw ShapeError(Kind, "expects a non-empty last axis", inputs[0]);
+        if (inputs[0].Length < 1 || inputs[0][^1] < 1)
+            throw ShapeError(Kind, "expects a non-empty last axis", inputs[0]);
         return (int[])inputs[0].Clone();
     }
 

@@ -36,7 +36,8 @@ public sealed unsafe class TemporalShiftCpu(TemporalShiftOp op) : ICpuKernel
                 long o = p * c;
                 Row(next, o, dst + o, fold);
                 Row(prev, o + fold, dst + o + fold, fold);
-                new ReadOnlySpan<float>(same + o + 2 * fold, c - 2 * fold).CopyTo(new Span<float>(dst + o + 2 * fold, c - 2 * fold));
+                new ReadOnlySpan<float>(same + o + 2 * fold, c - 2 * fold)
+                    .CopyTo(new Span<float>(dst + o + 2 * fold, c - 2 * fold));
             }
         }
 

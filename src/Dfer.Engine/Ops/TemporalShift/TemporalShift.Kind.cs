@@ -4,7 +4,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.TemporalShift;
 
-/// <summary>The temporalshift op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op contract").</summary>
+/// <summary>The temporalshift op's declaration: its name, cases, Reference and kernels (docs/architecture.md, "The op
+/// contract").</summary>
 public sealed class TemporalShiftKind : OpKind<TemporalShiftOp>
 {
     public static TemporalShiftKind Instance { get; } = new();
@@ -13,7 +14,8 @@ public sealed class TemporalShiftKind : OpKind<TemporalShiftOp>
 
     public override string Name => "temporalshift";
 
-    protected override double[] RunReference(TemporalShiftOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
+    protected override double[] RunReference(TemporalShiftOp op, IReadOnlyList<double[]> x,
+        IReadOnlyList<int[]> shapes) =>
         TemporalShiftReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(TemporalShiftOp op) => new TemporalShiftCpu(op);
@@ -29,9 +31,11 @@ public sealed class TemporalShiftKind : OpKind<TemporalShiftOp>
         ShiftCase[] cases =
         [
             new([2, 1, 1, 2], 2, 2), new([3, 2, 2, 16], 1, 8), new([4, 1, 1, 5], 4, 8), new([6, 3, 5, 13], 3, 4),
-            new([8, 7, 3, 24], 4, 8), new([4, 28, 28, 64], 4, 8), new([8, 7, 7, 1024], 4, 8), new([4, 4, 4, 2048], 4, 8),
+            new([8, 7, 3, 24], 4, 8), new([4, 28, 28, 64], 4, 8), new([8, 7, 7, 1024], 4, 8),
+            new([4, 4, 4, 2048], 4, 8),
         ];
-        return cases.Select(c => new OpCase($"temporalshift({string.Join("x", c.Shape)},group={c.Group},fold=c/{c.FoldDiv})",
+        return cases.Select(
+            c => new OpCase($"temporalshift({string.Join("x", c.Shape)},group={c.Group},fold=c/{c.FoldDiv})",
             new TemporalShiftOp(c.Group, c.FoldDiv), new[] { c.Shape })).ToArray();
     }
 

@@ -14,8 +14,11 @@ public sealed class TemporalShiftOp : Op
 {
     public TemporalShiftOp(int group, int foldDiv = 8)
     {
-        if (group < 1) throw new ArgumentOutOfRangeException(nameof(group), group, "a shift group holds at least one frame");
-        if (foldDiv < 2) throw new ArgumentOutOfRangeException(nameof(foldDiv), foldDiv, "the fold divisor must be at least 2 (two folds shift)");
+        if (group < 1)
+            throw new ArgumentOutOfRangeException(nameof(group), group, "a shift group holds at least one frame");
+        if (foldDiv < 2)
+            throw new ArgumentOutOfRangeException(nameof(foldDiv), foldDiv,
+                "the fold divisor must be at least 2 (two folds shift)");
         Group = group;
         FoldDiv = foldDiv;
     }

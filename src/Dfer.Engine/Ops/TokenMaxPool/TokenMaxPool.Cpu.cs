@@ -34,7 +34,8 @@ public sealed unsafe class TokenMaxPoolCpu : ICpuKernel
         {
             long src = x.Offset + (long)bi * nIn * c, dst = output.Offset + (long)bi * nOut * c;
             new ReadOnlySpan<float>(xs + src, c).CopyTo(new Span<float>(ys + dst, c));
-            _pool.Run(ctx, new Tensor(x.Storage, src + c, volShape, volStrides), new Tensor(output.Storage, dst + c, outShape, outStrides));
+            _pool.Run(ctx, new Tensor(x.Storage, src + c, volShape, volStrides),
+                new Tensor(output.Storage, dst + c, outShape, outStrides));
         }
     }
 }

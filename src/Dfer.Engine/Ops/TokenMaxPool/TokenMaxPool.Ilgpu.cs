@@ -16,7 +16,8 @@ public sealed class TokenMaxPoolIlgpu : IIlgpuKernel
 
     public TokenMaxPoolIlgpu(TokenMaxPoolOp op) { _op = op; }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         var op = _op;
         int b = inputShapes[0][0], c = inputShapes[0][2], nIn = op.InTokens, nOut = op.OutTokens;
@@ -24,7 +25,8 @@ public sealed class TokenMaxPoolIlgpu : IIlgpuKernel
         var (to, ho, wo) = op.OutGrid;
         int[] volShape = [1, t, h, w, c], outShape = [1, to, ho, wo, c];
         var x = inputs[0];
-        var copy = device.Kernel(ClassTokens, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ClassTokens));
+        var copy = device.Kernel(ClassTokens, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, int, int, int>(ClassTokens));
         copy(IlgpuLaunch.Count((long)b * c), x, output, c, nIn, nOut);
         for (int bi = 0; bi < b; bi++)
             IlgpuWindowMax3d.Run(device, op.Pool, x.SubView(((long)bi * nIn + 1) * c, (long)(nIn - 1) * c), volShape,
@@ -32,7 +34,8 @@ public sealed class TokenMaxPoolIlgpu : IIlgpuKernel
     }
 
     // Thread = (b, channel j) of the class tokens.
-    private static void ClassTokens(Index1D index, ArrayView<float> x, ArrayView<float> y, int c, int inTokens, int outTokens)
+    private static void ClassTokens(Index1D index, ArrayView<float> x, ArrayView<float> y, int c, int inTokens,
+        int outTokens)
     {
         int j = index % c, b = index / c;
         y[(long)b * outTokens * c + j] = x[(long)b * inTokens * c + j];

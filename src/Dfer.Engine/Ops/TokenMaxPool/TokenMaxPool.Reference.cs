@@ -12,7 +12,8 @@ public static class TokenMaxPoolReference
         var vol = new double[(long)b * nIn * c];
         for (int bi = 0; bi < b; bi++)
             Array.Copy(x, ((long)bi * op.InTokens + 1) * c, vol, (long)bi * nIn * c, (long)nIn * c);
-        double[] pooled = WindowMax3dReference.Run(op.Pool, vol, new[] { b, op.Grid.T, op.Grid.H, op.Grid.W, c }, op.OutGrid);
+        double[] pooled =
+            WindowMax3dReference.Run(op.Pool, vol, new[] { b, op.Grid.T, op.Grid.H, op.Grid.W, c }, op.OutGrid);
         var y = new double[(long)b * op.OutTokens * c];
         for (int bi = 0; bi < b; bi++)
         {

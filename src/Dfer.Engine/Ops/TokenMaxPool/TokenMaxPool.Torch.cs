@@ -8,8 +8,8 @@ using TTensor = TorchSharp.torch.Tensor;
 namespace Dfer.Ops.TokenMaxPool;
 
 /// <summary>
-/// MViT's <c>pool_skip</c> as the original code does it: class token split off, max_pool3d over the grid, class token back in front.
-/// Compiled into Dfer.Reference only (the engine does not carry libtorch): the PyTorch oracle of the op.
+/// MViT's <c>pool_skip</c> as the original code does it: class token split off, max_pool3d over the grid, class token
+/// back in front. Compiled into Dfer.Reference only (the engine does not carry libtorch): the PyTorch oracle of the op.
 /// </summary>
 internal sealed class TokenMaxPoolTorch : TorchOp<TokenMaxPoolOp>
 {

@@ -11,9 +11,11 @@ namespace Dfer.Ops.TokenMaxPool;
 public sealed class TokenMaxPoolOp : Op
 {
     /// <summary>Pools the grid with kernel, stride and padding triples (t, h, w), as maxpool3d does.</summary>
-    public TokenMaxPoolOp((int T, int H, int W) grid, (int T, int H, int W) kernel, (int T, int H, int W) stride, (int T, int H, int W) pad)
+    public TokenMaxPoolOp((int T, int H, int W) grid, (int T, int H, int W) kernel, (int T, int H, int W) stride,
+        (int T, int H, int W) pad)
     {
-        if (grid.T < 1 || grid.H < 1 || grid.W < 1) throw new ArgumentException($"tokenmaxpool grid {grid} must be positive on every axis");
+        if (grid.T < 1 || grid.H < 1 || grid.W < 1)
+            throw new ArgumentException($"tokenmaxpool grid {grid} must be positive on every axis");
         if ((long)grid.T * grid.H * grid.W >= int.MaxValue) throw new ArgumentException("tokenmaxpool: grid too large");
         Pool = new Pool3dGeometry(kernel, stride, pad, "tokenmaxpool");
         Grid = grid;
@@ -45,7 +47,8 @@ public sealed class TokenMaxPoolOp : Op
         return new[] { x[0], OutTokens, x[2] };
     }
 
-    /// <summary>One comparison per window element of every pooled output (border windows counted whole); the class token's copy is free.</summary>
+    /// <summary>One comparison per window element of every pooled output (border windows counted whole); the class
+    /// token's copy is free.</summary>
     public override long Flops(IReadOnlyList<int[]> inputs)
     {
         int[] y = OutputShape(inputs);

@@ -41,7 +41,8 @@ public sealed unsafe class TokenPoolCpu : ICpuKernel, IDisposable
                 long src = x.Offset + (long)bi * nIn * p + (long)(op.Part * heads + hd) * d;
                 long dst = output.Offset + ((long)bi * heads + hd) * nOut * d;
                 new ReadOnlySpan<float>(xs + src, d).CopyTo(new Span<float>(ys + dst, d));
-                _conv.Run(ctx, new Tensor(x.Storage, src + p, volShape, volStrides), new Tensor(output.Storage, dst + d, outShape, outStrides));
+                _conv.Run(ctx, new Tensor(x.Storage, src + p, volShape, volStrides),
+                    new Tensor(output.Storage, dst + d, outShape, outStrides));
             }
         int[] rows = [b * heads * nOut, d];
         var all = new Tensor(output.Storage, output.Offset, rows, Tensor.ContiguousStrides(rows));

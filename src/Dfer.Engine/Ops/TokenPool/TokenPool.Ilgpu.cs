@@ -8,7 +8,8 @@ namespace Dfer.Ops.TokenPool;
 /// <summary>Layout of one tokenpool launch (kernel arguments must be unmanaged values).</summary>
 internal struct TokenPoolIlgpuParams
 {
-    /// <summary>Heads, d, input tokens (1 + T·H·W), output tokens (1 + T'·H'·W'), parts·heads·d, part·heads·d.</summary>
+    /// <summary>Heads, d, input tokens (1 + T·H·W), output tokens (1 + T'·H'·W'), parts·heads·d,
+    /// part·heads·d.</summary>
     public int Heads, D, InTokens, OutTokens, InChannels, PartOffset;
 }
 
@@ -35,7 +36,8 @@ public sealed class TokenPoolIlgpu : IIlgpuKernel
         _norm = new IlgpuLayerNormRows(device, op.Norm);
     }
 
-    private static ArrayView<float> Ensure(IlgpuDevice device, ref MemoryBuffer1D<float, Stride1D.Dense>? buf, long length)
+    private static ArrayView<float> Ensure(IlgpuDevice device, ref MemoryBuffer1D<float, Stride1D.Dense>? buf,
+        long length)
     {
         if (buf is null || buf.Length < length)
         {
@@ -45,7 +47,8 @@ public sealed class TokenPoolIlgpu : IIlgpuKernel
         return buf.View.SubView(0, length);
     }
 
-    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes, ArrayView<float> output, int[] outputShape)
+    public void Run(IlgpuDevice device, ReadOnlySpan<ArrayView<float>> inputs, IReadOnlyList<int[]> inputShapes,
+        ArrayView<float> output, int[] outputShape)
     {
         var op = _op;
         int b = inputShapes[0][0], bh = b * op.Heads, d = op.HeadDim;
@@ -64,8 +67,10 @@ public sealed class TokenPoolIlgpu : IIlgpuKernel
         var vol = Ensure(device, ref _vol, (long)bh * (op.InTokens - 1) * d);
         var pooled = Ensure(device, ref _pooled, (long)bh * (op.OutTokens - 1) * d);
 
-        var gather = device.Kernel(Gather, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Gather));
-        var assemble = device.Kernel(Assemble, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Assemble));
+        var gather = device.Kernel(Gather, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, TokenPoolIlgpuParams>(Gather));
+        var assemble = device.Kernel(Assemble, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, TokenPoolIlgpuParams>(Assemble));
         gather(IlgpuLaunch.Count((long)bh * (op.InTokens - 1)), inputs[0], vol, p);
         _conv.Run(device, vol, volShape, pooled, pooledShape);
         assemble(IlgpuLaunch.Count((long)bh * op.OutTokens), inputs[0], pooled, output, p);
@@ -79,12 +84,14 @@ public sealed class TokenPoolIlgpu : IIlgpuKernel
         int grid = p.InTokens - 1;
         int n = index % grid, bh = index / grid;
         int head = bh % p.Heads, b = bh / p.Heads;
-        long src = ((long)b * p.InTokens + 1 + n) * p.InChannels + p.PartOffset + head * p.D, dst = (long)(int)index * p.D;
+        long src = ((long)b * p.InTokens + 1 + n) * p.InChannels + p.PartOffset + head * p.D,
+            dst = (long)(int)index * p.D;
         for (int j = 0; j < p.D; j++) vol[dst + j] = x[src + j];
     }
 
     // Thread = output row (b·heads + head)·OutTokens + m: the class token for m = 0, else pooled token m − 1.
-    private static void Assemble(Index1D index, ArrayView<float> x, ArrayView<float> pooled, ArrayView<float> y, TokenPoolIlgpuParams p)
+    private static void Assemble(Index1D index, ArrayView<float> x, ArrayView<float> pooled, ArrayView<float> y,
+        TokenPoolIlgpuParams p)
     {
         int m = index % p.OutTokens, bh = index / p.OutTokens;
         int head = bh % p.Heads, b = bh / p.Heads;

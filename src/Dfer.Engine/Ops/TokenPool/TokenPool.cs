@@ -14,20 +14,24 @@ namespace Dfer.Ops.TokenPool;
 /// </summary>
 public sealed class TokenPoolOp : Op
 {
-    public TokenPoolOp(int parts, int part, int heads, (int T, int H, int W) grid, DepthwiseConv3dWeights conv, LayerNormWeights norm)
+    public TokenPoolOp(int parts, int part, int heads, (int T, int H, int W) grid, DepthwiseConv3dWeights conv,
+        LayerNormWeights norm)
     {
         ArgumentNullException.ThrowIfNull(conv);
         ArgumentNullException.ThrowIfNull(norm);
         if (parts < 1) throw new ArgumentException($"tokenpool needs at least one part, got {parts}");
         if (part < 0 || part >= parts) throw new ArgumentException($"tokenpool part {part} is not in [0, {parts})");
         if (heads < 1) throw new ArgumentException($"tokenpool needs at least one head, got {heads}");
-        if (grid.T < 1 || grid.H < 1 || grid.W < 1) throw new ArgumentException($"tokenpool grid {grid} must be positive on every axis");
+        if (grid.T < 1 || grid.H < 1 || grid.W < 1)
+            throw new ArgumentException($"tokenpool grid {grid} must be positive on every axis");
         if (conv.Channels != norm.Channels)
-            throw new ArgumentException($"tokenpool: the conv has {conv.Channels} channels but the norm {norm.Channels}");
+            throw new ArgumentException(
+                $"tokenpool: the conv has {conv.Channels} channels but the norm {norm.Channels}");
         if ((long)parts * heads * conv.Channels > int.MaxValue || (long)grid.T * grid.H * grid.W >= int.MaxValue)
             throw new ArgumentException("tokenpool: channels or grid too large");
         OutGrid = conv.OutGrid(grid.T, grid.H, grid.W)
-            ?? throw ShapeError(Kind, "grid is smaller than the conv's kernel", new[] { 1, grid.T, grid.H, grid.W, conv.Channels });
+            ?? throw ShapeError(Kind, "grid is smaller than the conv's kernel",
+            new[] { 1, grid.T, grid.H, grid.W, conv.Channels });
         Parts = parts; Part = part; Heads = heads; Grid = grid; Conv = conv; Norm = norm;
     }
 
@@ -58,7 +62,9 @@ public sealed class TokenPoolOp : Op
         ExpectInputs(inputs);
         var x = inputs[0];
         if (x.Length != 3 || x[0] < 1 || x[1] != InTokens || x[2] != InChannels)
-            throw ShapeError(Kind, $"expects [B, {InTokens}, {InChannels}] (1 + {Grid.T}·{Grid.H}·{Grid.W} tokens of {Parts}·{Heads}·{HeadDim} channels)", x);
+            throw ShapeError(Kind,
+                $"expects [B, {InTokens}, {InChannels}] (1 + {Grid.T}·{Grid.H}·{Grid.W} tokens "
+                + $"of {Parts}·{Heads}·{HeadDim} channels)", x);
         return new[] { x[0], Heads, OutTokens, HeadDim };
     }
 
@@ -73,7 +79,8 @@ public sealed class TokenPoolOp : Op
         return Conv.Flops(pooled) + LayerNormWeights.Flops(Tensors.Tensor.ElementCountOf(y));
     }
 
-    /// <summary>This part's slice of X (the kernels read no other channel), the output and the weights, once each.</summary>
+    /// <summary>This part's slice of X (the kernels read no other channel), the output and the weights, once
+    /// each.</summary>
     public override long Bytes(IReadOnlyList<int[]> inputs)
     {
         int[] y = OutputShape(inputs);
