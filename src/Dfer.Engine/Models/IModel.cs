@@ -25,15 +25,18 @@ public interface IModel
     /// <summary>Class labels in output order.</summary>
     IReadOnlyList<string> Classes { get; }
 
-    /// <summary>Validates <paramref name="weights"/> and builds the inference graph (outputs "logits" and "probabilities").</summary>
+    /// <summary>Validates <paramref name="weights"/> and builds the inference graph (outputs "logits" and
+    /// "probabilities").</summary>
     Graph Build(StateDict weights);
 
-    /// <summary>Deterministic stand-in weights with realistic scales, for benchmarks and demos without a checkpoint.</summary>
+    /// <summary>Deterministic stand-in weights with realistic scales, for benchmarks and demos without a
+    /// checkpoint.</summary>
     StateDict GenerateWeights(ulong seed);
 }
 
 /// <summary>The class order every DFER model in Dfer reports (DFEW label id minus 1).</summary>
 public static class EmotionClasses
 {
-    public static readonly IReadOnlyList<string> Seven = new[] { "happy", "sad", "neutral", "angry", "surprise", "disgust", "fear" };
+    public static readonly IReadOnlyList<string> Seven =
+        new[] { "happy", "sad", "neutral", "angry", "surprise", "disgust", "fear" };
 }

@@ -68,7 +68,8 @@ public sealed class Ifdd : IModel
     /// averaged over them), frames bicubic-resized to 224×224 when they are not already, /255, no
     /// mean/std normalisation; clips are laid out [T, C, H, W] like every Dfer model's input.
     /// </summary>
-    public ClipProtocol Protocol { get; } = new(Frames, Size, ResizeFilter.Bicubic, ClipLayout.TimeChannel, FrameSampling.Windows);
+    public ClipProtocol Protocol { get; } =
+        new(Frames, Size, ResizeFilter.Bicubic, ClipLayout.TimeChannel, FrameSampling.Windows);
     public IReadOnlyList<string> Classes => EmotionClasses.Seven;
 
     public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys { get; } = Keys();
@@ -154,8 +155,12 @@ public sealed class Ifdd : IModel
         LayerNormOp Norm(string p, double eps) => new(P(p + ".weight").Length, P(p + ".weight"), P(p + ".bias"), eps);
 
         // 3.1 patch embedding on channels-last frames: [B,16,3,224,224] → [B,16,224,224,3] → [B,8,56,56,96].
-        int x = g.Add("embed.layout", new PermuteOp(new[] { -1, Frames, 3, Size, Size }, new[] { 0, 1, 3, 4, 2 }, new[] { -1, Frames, Size, Size, 3 }), Graph.Input);
-        x = g.Add("embed.conv_proj", new Conv3dOp(3, 96, (3, 7, 7), (2, 4, 4), (1, 3, 3), P("embed.conv_proj.weight"), P("embed.conv_proj.bias"), false, false), x);
+        int x = g.Add("embed.layout",
+            new PermuteOp(new[] { -1, Frames, 3, Size, Size }, new[] { 0, 1, 3, 4, 2 },
+            new[] { -1, Frames, Size, Size, 3 }), Graph.Input);
+        x = g.Add("embed.conv_proj",
+            new Conv3dOp(3, 96, (3, 7, 7), (2, 4, 4), (1, 3, 3), P("embed.conv_proj.weight"), P("embed.conv_proj.bias"),
+            false, false), x);
         // 3.2 tokens n = (t·56 + h)·56 + w, class token first.
         x = g.Add("embed.tokens", new ReshapeOp(-1, T * 56 * 56, 96), x);
         x = g.Add("pos_encoding.class_token", new ClassTokenOp(P(B + "pos_encoding.class_token")), x);
@@ -183,12 +188,15 @@ public sealed class Ifdd : IModel
 
         // 3.5.1 ISSM: per-frame features GELU(dim_project(Y)), similarities, offsets → fractional indices.
         var dim = sd[W + "adapt_split.dim_project.0.weight"];
-        int feat = g.Add("adapt_split.dim_project", new LinearOp(LadmDim, 7, dim.Data, P(W + "adapt_split.dim_project.0.bias")), y);
+        int feat = g.Add("adapt_split.dim_project",
+            new LinearOp(LadmDim, 7, dim.Data, P(W + "adapt_split.dim_project.0.bias")), y);
         feat = g.Add("adapt_split.gelu", new GeluOp(), feat);
         feat = g.Add("adapt_split.frames", new ReshapeOp(-1, T, Spatial * 7), feat);
-        int idxA = g.Add("adapt_split.approx", new AdaptiveSplitOp(T, P(W + "adapt_split.offset_project_approx.0.weight"),
+        int idxA = g.Add("adapt_split.approx",
+            new AdaptiveSplitOp(T, P(W + "adapt_split.offset_project_approx.0.weight"),
             P(W + "adapt_split.index_even"), 1.0 / LadmDim, 2.0, negate: false), feat);
-        int idxD = g.Add("adapt_split.detail", new AdaptiveSplitOp(T, P(W + "adapt_split.offset_project_detail.0.weight"),
+        int idxD = g.Add("adapt_split.detail",
+            new AdaptiveSplitOp(T, P(W + "adapt_split.offset_project_detail.0.weight"),
             P(W + "adapt_split.index_odd"), 1.0 / LadmDim, 2.0, negate: true), feat);
 
         // 3.5.1 step 7 – 3.5.3: split → WaveNorm → update → predict, one op.
@@ -208,8 +216,11 @@ public sealed class Ifdd : IModel
         z = g.Add("WaveLifts.mlp.0", Lin(W + "mlp.0"), z);
         z = g.Add("WaveLifts.mlp.1", new GeluOp(), z);
         z = g.Add("WaveLifts.mlp.3", Lin(W + "mlp.3"), z);
-        z = g.Add("WaveLifts.compress.layout", new PermuteOp(new[] { -1, Groups * Spatial, LadmDim }, new[] { 0, 2, 1 }, new[] { -1, LadmDim, Groups * Spatial }), z);
-        z = g.Add("WaveLifts.project_compress", new LinearOp(Groups * Spatial, 1, P(W + "project_compress.weight"), null), z);
+        z = g.Add("WaveLifts.compress.layout",
+            new PermuteOp(new[] { -1, Groups * Spatial, LadmDim }, new[] { 0, 2, 1 },
+            new[] { -1, LadmDim, Groups * Spatial }), z);
+        z = g.Add("WaveLifts.project_compress",
+            new LinearOp(Groups * Spatial, 1, P(W + "project_compress.weight"), null), z);
         z = g.Add("WaveLifts.feat", new ReshapeOp(-1, LadmDim), z);
 
         int logits = g.Add("head.head.1", Lin("head.head.1"), z);
@@ -219,7 +230,8 @@ public sealed class Ifdd : IModel
         return g;
     }
 
-    /// <summary>One multiscale block (docs/models/ifdd.md §3.3 steps 1–12) on tokens [B, N_in, C_in] with a class token first.</summary>
+    /// <summary>One multiscale block (docs/models/ifdd.md §3.3 steps 1–12) on tokens [B, N_in, C_in] with a class
+    /// token first.</summary>
     private static int Block(Graph g, StateDict sd, int i, BlockSpec s, int x)
     {
         string p = $"{B}blocks.{i}.", name = $"blocks.{i}.";
@@ -238,19 +250,23 @@ public sealed class Ifdd : IModel
 
         int xn = g.Add(name + "norm1", Norm("norm1", s.Cin), x);
         int qkv = g.Add(name + "attn.qkv", Lin("attn.qkv"), xn);
-        int Pool(string z, int part, int stride) => g.Add($"{name}attn.pool_{z}", new TokenPoolOp(3, part, s.Heads, s.Grid,
-            new DepthwiseConv3dWeights(HeadDim, (3, 3, 3), (1, stride, stride), (1, 1, 1), P($"attn.pool_{z}.pool.weight"), null),
+        int Pool(string z, int part, int stride)
+            => g.Add($"{name}attn.pool_{z}", new TokenPoolOp(3, part, s.Heads, s.Grid,
+            new DepthwiseConv3dWeights(HeadDim, (3, 3, 3), (1, stride, stride), (1, 1, 1),
+                P($"attn.pool_{z}.pool.weight"), null),
             NormWeights($"attn.pool_{z}.norm_act.0", HeadDim)), qkv);
         int q = Pool("q", 0, s.StrideQ), k = Pool("k", 1, s.StrideKv), v = Pool("v", 2, s.StrideKv);
         int nq = 1 + s.QGrid.T * s.QGrid.H * s.QGrid.W;
         int o = g.Add(name + "attn", new RelPosAttentionOp(s.Heads, HeadDim, s.QGrid, s.KGrid,
             P("attn.rel_pos_t"), P("attn.rel_pos_h"), P("attn.rel_pos_w")), q, k, v);
-        o = g.Add(name + "attn.merge", new PermuteOp(new[] { -1, s.Heads, nq, HeadDim }, new[] { 0, 2, 1, 3 }, new[] { -1, nq, s.Cout }), o);
+        o = g.Add(name + "attn.merge",
+            new PermuteOp(new[] { -1, s.Heads, nq, HeadDim }, new[] { 0, 2, 1, 3 }, new[] { -1, nq, s.Cout }), o);
         int a = g.Add(name + "attn.project.0", Lin("attn.project.0"), o);
 
         int skip = s.Cin != s.Cout ? g.Add(name + "project", Lin("project"), xn) : x;
         if (s.StrideQ != 1)
-            skip = g.Add(name + "pool_skip", new TokenMaxPoolOp(s.Grid, (1, 3, 3), (1, s.StrideQ, s.StrideQ), (0, 1, 1)), skip);
+            skip = g.Add(name + "pool_skip",
+                new TokenMaxPoolOp(s.Grid, (1, 3, 3), (1, s.StrideQ, s.StrideQ), (0, 1, 1)), skip);
         x = g.Add(name + "attn.residual", new AddOp(), skip, a);
 
         int m = g.Add(name + "norm2", Norm("norm2", s.Cout), x);
@@ -260,7 +276,8 @@ public sealed class Ifdd : IModel
         return g.Add(name + "mlp.residual", new AddOp(), x, m);
     }
 
-    /// <summary>Splits a row-major [rows, cols] matrix into its first <paramref name="left"/> columns and the rest.</summary>
+    /// <summary>Splits a row-major [rows, cols] matrix into its first <paramref name="left"/> columns and the
+    /// rest.</summary>
     private static (float[] Left, float[] Right) SplitColumns(float[] m, int rows, int cols, int left)
     {
         int right = cols - left;
@@ -303,7 +320,8 @@ public sealed class Ifdd : IModel
             else
             {
                 // Fan-in of the weight this key belongs to (a bias takes its weight's).
-                var w = name.EndsWith(".bias") ? StateDictKeys.First(e => e.Name == name[..^5] + ".weight").Shape : shape;
+                var w = name.EndsWith(".bias") ? StateDictKeys.First(e => e.Name == name[..^5] + ".weight").Shape
+                    : shape;
                 long fanIn = w.Length > 1 ? w.Skip(1).Aggregate(1L, (a, b) => a * b) : w[0];
                 float bound = (float)(1.0 / Math.Sqrt(fanIn));
                 data = rng.Uniform(n, -bound, bound);

@@ -33,7 +33,9 @@ public sealed class M3dfel : IModel
     /// </summary>
     public M3dfel(int size = NativeSize)
     {
-        if (size < 16) throw new ArgumentOutOfRangeException(nameof(size), size, "M3DFEL needs frames of at least 16x16 (four stride-2 stages)");
+        if (size < 16)
+            throw new ArgumentOutOfRangeException(nameof(size), size,
+                "M3DFEL needs frames of at least 16x16 (four stride-2 stages)");
         Size = size;
         Protocol = new(Frames, Size, ResizeFilter.Bilinear, ClipLayout.TimeChannel, FrameSampling.Spread);
     }
@@ -58,7 +60,8 @@ public sealed class M3dfel : IModel
         void Conv(string p, int cout, int cin, int kt, int kh, int kw)
         {
             k.Add(($"{p}.0.weight", new long[] { cout, cin, kt, kh, kw }));
-            foreach (var s in new[] { "weight", "bias", "running_mean", "running_var" }) k.Add(($"{p}.1.{s}", new long[] { cout }));
+            foreach (var s in new[] { "weight", "bias", "running_mean", "running_var" })
+                k.Add(($"{p}.1.{s}", new long[] { cout }));
             k.Add(($"{p}.1.num_batches_tracked", Array.Empty<long>()));
         }
         Conv("features.0", 64, 3, 3, 7, 7);
@@ -99,16 +102,22 @@ public sealed class M3dfel : IModel
         Runtime.WeightSanity.Validate(sd, "M3DFEL", StateDictKeys);
         var g = new Graph();
         // [B,16,3,H,W] → instances [B·4, 4 frames, H, W, 3], channels-last for the convolutions.
-        int x = g.Add("instances", new PermuteOp(new[] { -1, Instances, Frames / Instances, 3, Size, Size }, new[] { 0, 1, 2, 4, 5, 3 }, new[] { -1, Frames / Instances, Size, Size, 3 }), Graph.Input);
+        int x = g.Add("instances",
+            new PermuteOp(new[] { -1, Instances, Frames / Instances, 3, Size, Size }, new[] { 0, 1, 2, 4, 5, 3 },
+            new[] { -1, Frames / Instances, Size, Size, 3 }), Graph.Input);
         x = g.Add("features.0", FoldedConv(sd, "features.0", (1, 2, 2), (1, 3, 3), relu: true, residual: false), x);
         for (int l = 1; l <= 4; l++)
             for (int b = 0; b < 2; b++)
             {
                 string p = $"features.{l}.{b}";
                 int s = l > 1 && b == 0 ? 2 : 1;
-                int c1 = g.Add($"{p}.conv1", FoldedConv(sd, $"{p}.conv1", (s, s, s), (1, 1, 1), relu: true, residual: false), x);
-                int identity = s == 2 ? g.Add($"{p}.downsample", FoldedConv(sd, $"{p}.downsample", (2, 2, 2), (0, 0, 0), relu: false, residual: false), x) : x;
-                x = g.Add($"{p}.conv2", FoldedConv(sd, $"{p}.conv2", (1, 1, 1), (1, 1, 1), relu: true, residual: true), c1, identity);
+                int c1 = g.Add($"{p}.conv1",
+                    FoldedConv(sd, $"{p}.conv1", (s, s, s), (1, 1, 1), relu: true, residual: false), x);
+                int identity = s == 2
+                    ? g.Add($"{p}.downsample",
+                    FoldedConv(sd, $"{p}.downsample", (2, 2, 2), (0, 0, 0), relu: false, residual: false), x) : x;
+                x = g.Add($"{p}.conv2", FoldedConv(sd, $"{p}.conv2", (1, 1, 1), (1, 1, 1), relu: true, residual: true),
+                    c1, identity);
             }
         x = g.Add("features.5", new AvgPool3dOp(), x);
         x = g.Add("instances.view", new ReshapeOp(-1, Instances, 512), x);
@@ -117,21 +126,22 @@ public sealed class M3dfel : IModel
                 sd[$"lstm.weight_ih_l{l}{d}"].Data, sd[$"lstm.weight_hh_l{l}{d}"].Data,
                 sd[$"lstm.bias_ih_l{l}{d}"].Data, sd[$"lstm.bias_hh_l{l}{d}"].Data)).ToArray()).ToArray()), x);
         // Steps 4-8 of docs/models/m3dfel.md (to_qkv, attention, DMIN, gate, pwconv, fc) as one fused op.
-        int logits = g.Add("head", new AttentionPoolOp(2 * Hidden, Heads, Instances, EmotionClasses.Seven.Count, new AttentionPoolWeights
-        {
-            Qkv = sd["to_qkv.weight"].Data,
-            MeanWeight = sd["norm.mean_weight"].Data,
-            VarWeight = sd["norm.var_weight"].Data,
-            NormWeight = sd["norm.weight"].Data,
-            NormBias = sd["norm.bias"].Data,
-            Eps = 1e-5,
-            ConvKernel = 3,
-            ConvPad = 1,
-            ConvWeight = sd["pwconv.weight"].Data,
-            ConvBias = sd["pwconv.bias"].Data[0],
-            FcWeight = sd["fc.weight"].Data,
-            FcBias = sd["fc.bias"].Data,
-        }), ori);
+        int logits = g.Add("head",
+            new AttentionPoolOp(2 * Hidden, Heads, Instances, EmotionClasses.Seven.Count, new AttentionPoolWeights
+            {
+                Qkv = sd["to_qkv.weight"].Data,
+                MeanWeight = sd["norm.mean_weight"].Data,
+                VarWeight = sd["norm.var_weight"].Data,
+                NormWeight = sd["norm.weight"].Data,
+                NormBias = sd["norm.bias"].Data,
+                Eps = 1e-5,
+                ConvKernel = 3,
+                ConvPad = 1,
+                ConvWeight = sd["pwconv.weight"].Data,
+                ConvBias = sd["pwconv.bias"].Data[0],
+                FcWeight = sd["fc.weight"].Data,
+                FcBias = sd["fc.bias"].Data,
+            }), ori);
         int probs = g.Add("probabilities", new SoftmaxOp(), logits);
         g.Outputs["logits"] = logits;
         g.Outputs["probabilities"] = probs;
@@ -139,9 +149,11 @@ public sealed class M3dfel : IModel
     }
 
     /// <summary>
-    /// conv (no bias) → eval BatchNorm folded: <c>W' = W·γ/√(σ²+ε)</c>, <c>b' = β − μ·γ/√(σ²+ε)</c>, computed in double.
+    /// conv (no bias) → eval BatchNorm folded: <c>W' = W·γ/√(σ²+ε)</c>, <c>b' = β −
+    /// μ·γ/√(σ²+ε)</c>, computed in double.
     /// </summary>
-    private static Conv3dOp FoldedConv(StateDict sd, string prefix, (int, int, int) stride, (int, int, int) pad, bool relu, bool residual)
+    private static Conv3dOp FoldedConv(StateDict sd, string prefix, (int, int, int) stride, (int, int, int) pad,
+        bool relu, bool residual)
     {
         var w = sd[$"{prefix}.0.weight"];
         var gamma = sd[$"{prefix}.1.weight"].Data;
@@ -197,7 +209,8 @@ public sealed class M3dfel : IModel
             else if (name is "pwconv.bias" or "fc.bias") data = rng.Uniform(n, -0.01f, 0.01f);
             else
             {
-                double fanIn = name.StartsWith("lstm") ? Hidden : shape.Length > 1 ? shape[1] * (shape.Length > 2 ? shape[2] : 1) : 1;
+                double fanIn = name.StartsWith("lstm") ? Hidden : shape.Length > 1
+                    ? shape[1] * (shape.Length > 2 ? shape[2] : 1) : 1;
                 float bound = (float)(1.0 / Math.Sqrt(fanIn));
                 data = rng.Uniform(n, -bound, bound);
             }

@@ -35,9 +35,11 @@ public static class FaceExpressionNet
     public static readonly double[] MeanRgb = [122.782, 117.001, 104.298];
 
     /// <summary>face-api's label order.</summary>
-    public static readonly IReadOnlyList<string> Labels = ["neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"];
+    public static readonly IReadOnlyList<string> Labels =
+        ["neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"];
 
-    /// <summary>For each of Dfer's seven classes (happy, sad, neutral, angry, surprise, disgust, fear), its index in <see cref="Labels"/>.</summary>
+    /// <summary>For each of Dfer's seven classes (happy, sad, neutral, angry, surprise, disgust, fear), its index in
+    /// <see cref="Labels"/>.</summary>
     public static readonly int[] ToDferOrder = [1, 2, 0, 3, 6, 5, 4];
 
     private static readonly int[] Channels = [32, 64, 128, 256];
@@ -72,7 +74,8 @@ public static class FaceExpressionNet
         }
     }
 
-    /// <summary>The graph: input [N, 113, 113, 3] (see the class summary), outputs "logits" and "probabilities" [N, 7] in face-api's label order.</summary>
+    /// <summary>The graph: input [N, 113, 113, 3] (see the class summary), outputs "logits" and "probabilities" [N, 7]
+    /// in face-api's label order.</summary>
     public static Graph Build(StateDict w)
     {
         w.Validate("face-api face_expression_model", Keys);
@@ -89,7 +92,8 @@ public static class FaceExpressionNet
                     TfJsLayout.ConvFilter(w[$"{p}/conv0/filters"]), w[$"{p}/conv0/bias"].Data), x);
                 o1 = g.Add($"{p}/relu0", new AddActOp(1, Activation.Relu), conv);
             }
-            else o1 = g.Add($"{p}/conv0", Separable(w, $"{p}/conv0", cin, c, 2, Pad2d.Same(size, size, 3, 3, 2, 2), Activation.Relu), x);
+            else o1 = g.Add($"{p}/conv0",
+                Separable(w, $"{p}/conv0", cin, c, 2, Pad2d.Same(size, size, 3, 3, 2, 2), Activation.Relu), x);
             size = (size + 1) / 2;
             int o2 = g.Add($"{p}/conv1", Separable(w, $"{p}/conv1", c, c, 1, Pad2d.Uniform(1), Activation.None), o1);
             int in3 = g.Add($"{p}/sum2", new AddActOp(2, Activation.Relu), o1, o2);
@@ -108,7 +112,8 @@ public static class FaceExpressionNet
         return g;
     }
 
-    internal static SepConv2dOp Separable(StateDict w, string p, int cin, int cout, int stride, Pad2d pad, Activation act) =>
+    internal static SepConv2dOp Separable(StateDict w, string p, int cin, int cout, int stride, Pad2d pad,
+        Activation act) =>
         new(cin, (3, 3), (stride, stride), pad, TfJsLayout.DepthwiseFilter(w[$"{p}/depthwise_filter"]),
             TfJsLayout.Matrix(w[$"{p}/pointwise_filter"]), cout, w[$"{p}/bias"].Data, act);
 
@@ -120,7 +125,8 @@ public static class FaceExpressionNet
     public static void Prepare(ReadOnlySpan<float> rgb112, Span<float> dst)
     {
         if (rgb112.Length != Size * Size * 3) throw new ArgumentException($"expected a {Size}x{Size} RGB image");
-        if (dst.Length != PaddedSize * PaddedSize * 3) throw new ArgumentException($"expected room for [{PaddedSize}, {PaddedSize}, 3]");
+        if (dst.Length != PaddedSize * PaddedSize * 3)
+            throw new ArgumentException($"expected room for [{PaddedSize}, {PaddedSize}, 3]");
         dst.Clear();
         for (int y = 0; y < Size; y++)
             for (int x = 0; x < Size; x++)

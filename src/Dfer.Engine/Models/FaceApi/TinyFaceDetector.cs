@@ -33,7 +33,8 @@ public static class TinyFaceDetector
 
     /// <summary>Anchor (width, height) in grid cells.</summary>
     public static readonly (float W, float H)[] Anchors =
-        [(1.603231f, 2.094468f), (6.041143f, 7.080126f), (2.882459f, 3.518061f), (4.266906f, 5.178857f), (9.041765f, 10.66308f)];
+        [(1.603231f, 2.094468f), (6.041143f, 7.080126f), (2.882459f, 3.518061f), (4.266906f, 5.178857f),
+        (9.041765f, 10.66308f)];
 
     private static readonly int[] Filters = [16, 32, 64, 128, 256, 512];
 
@@ -54,23 +55,32 @@ public static class TinyFaceDetector
         }
     }
 
-    public static Graph Build(StateDict w, int inputSize = DefaultInputSize, double scoreThreshold = DefaultScoreThreshold)
+    public static Graph Build(StateDict w, int inputSize = DefaultInputSize,
+        double scoreThreshold = DefaultScoreThreshold)
     {
-        if (inputSize < 32 || inputSize % 32 != 0) throw new DferException($"the tiny face detector's input size must be a multiple of 32, got {inputSize}");
+        if (inputSize < 32 || inputSize % 32 != 0)
+            throw new DferException($"the tiny face detector's input size must be a multiple of 32, got {inputSize}");
         w.Validate("face-api tiny_face_detector_model", Keys);
         var g = new Graph();
-        int x = g.Add("conv0", new Conv2dOp(3, 16, (3, 3), (1, 1), (0, 0), (1, 1), TfJsLayout.ConvFilter(w["conv0/filters"]), w["conv0/bias"].Data), Graph.Input);
+        int x = g.Add("conv0",
+            new Conv2dOp(3, 16, (3, 3), (1, 1), (0, 0), (1, 1), TfJsLayout.ConvFilter(w["conv0/filters"]),
+            w["conv0/bias"].Data), Graph.Input);
         x = g.Add("conv0/leaky", new AddActOp(1, Activation.Leaky), x);
         int size = inputSize - 2;
         for (int i = 1; i <= 5; i++)
         {
             x = g.Add($"pool{i}", new MaxPool2dOp((2, 2), (2, 2), Pad2d.Same(size, size, 2, 2, 2, 2)), x);
             size = (size + 1) / 2;
-            x = g.Add($"conv{i}", FaceExpressionNet.Separable(w, $"conv{i}", Filters[i - 1], Filters[i], 1, Pad2d.Uniform(1), Activation.Leaky), x);
+            x = g.Add($"conv{i}",
+                FaceExpressionNet.Separable(w, $"conv{i}", Filters[i - 1], Filters[i], 1, Pad2d.Uniform(1),
+                Activation.Leaky), x);
         }
         x = g.Add("pool6", new MaxPool2dOp((2, 2), (1, 1), Pad2d.Same(size, size, 2, 2, 1, 1)), x);
-        int grid = g.Add("conv8", new Conv2dOp(512, 25, (1, 1), (1, 1), (0, 0), (1, 1), TfJsLayout.ConvFilter(w["conv8/filters"]), w["conv8/bias"].Data), x);
-        int boxes = g.Add("decode", new BoxDecodeOp(Anchors.Select(a => a.W).ToArray(), Anchors.Select(a => a.H).ToArray()), grid);
+        int grid = g.Add("conv8",
+            new Conv2dOp(512, 25, (1, 1), (1, 1), (0, 0), (1, 1), TfJsLayout.ConvFilter(w["conv8/filters"]),
+            w["conv8/bias"].Data), x);
+        int boxes = g.Add("decode",
+            new BoxDecodeOp(Anchors.Select(a => a.W).ToArray(), Anchors.Select(a => a.H).ToArray()), grid);
         g.Outputs["grid"] = grid;
         g.Outputs["boxes"] = boxes;
         g.Outputs["keep"] = g.Add("nms", new NmsOp(scoreThreshold, IouThreshold), boxes);
