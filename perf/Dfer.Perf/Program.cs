@@ -11,8 +11,8 @@ using TorchSharp;
 // Model throughput: Dfer's CPU backend against libtorch (TorchSharp, the tests' reference model written
 // from the spec) with the same weights, the same input and the same thread count, interleaved in one
 // run so machine noise hits both alike.
-// Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--model m3dfel|ifdd] [--batch N] [--threads N] [--repeats N] [--layers]
-// With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
+// Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--model m3dfel|ifdd] [--batch N] [--threads N] [--repeats
+// N] [--layers] With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
 // With --ifdd-ops: IFDD's dwconv3d and dilated conv2d shapes, Dfer's CPU kernels against libtorch.
 int batch = Arg("--batch", 2), threads = Arg("--threads", Environment.ProcessorCount), repeats = Arg("--repeats", 5);
 bool layers = args.Contains("--layers");
@@ -56,7 +56,8 @@ Console.WriteLine($"{model.Name}, batch {batch}, {threads} threads, {gflopPerCli
 var ours = session.Run(clips, batch);
 var theirs = torchForward(clips, batch);
 double maxDiff = 0;
-for (int b = 0; b < batch; b++) for (int c = 0; c < 7; c++) maxDiff = Math.Max(maxDiff, Math.Abs(ours[b].Logits[c] - theirs[b * 7 + c]));
+for (int b = 0; b < batch; b++)
+    for (int c = 0; c < 7; c++) maxDiff = Math.Max(maxDiff, Math.Abs(ours[b].Logits[c] - theirs[b * 7 + c]));
 Console.WriteLine($"warm-up done; max |logit difference| Dfer vs libtorch fp32 = {maxDiff:E2}");
 
 var tOurs = new List<double>();
@@ -75,10 +76,16 @@ double peak = CpuPeak.MeasureGflops(threads);
 double ourGflops = gflopPerClip * batch / mOurs, torchGflops = gflopPerClip * batch / mTorch;
 // Effective rates: the model's FLOPs (as counted by its graph) over wall time. Dfer skips taps that
 // only read zero padding and uses Winograd where it pays, so it can exceed the FMA peak.
-Console.WriteLine($"{"",-10} {"clips/s",9} {"ms/batch",9} {"GFLOP/s",8} {"% peak",7}   (effective: {gflopPerClip:F1} GFLOP/clip ÷ time)");
-Console.WriteLine($"{"dfer cpu",-10} {batch / mOurs,9:F3} {mOurs * 1000,9:F0} {ourGflops,8:F1} {100 * ourGflops / peak,6:F0}%");
-Console.WriteLine($"{"libtorch",-10} {batch / mTorch,9:F3} {mTorch * 1000,9:F0} {torchGflops,8:F1} {100 * torchGflops / peak,6:F0}%");
-Console.WriteLine($"ratio dfer/libtorch = {mTorch / mOurs:F2}  (median of {repeats}; measured FMA peak {peak:F0} GFLOP/s on {threads} threads)");
+Console.WriteLine(
+    $"{"",-10} {"clips/s",9} {"ms/batch",9} {"GFLOP/s",8} {"% peak",7}   (effective: {gflopPerClip:F1} GFLOP/clip ÷ "
+    + "time)");
+Console.WriteLine(
+    $"{"dfer cpu",-10} {batch / mOurs,9:F3} {mOurs * 1000,9:F0} {ourGflops,8:F1} {100 * ourGflops / peak,6:F0}%");
+Console.WriteLine(
+    $"{"libtorch",-10} {batch / mTorch,9:F3} {mTorch * 1000,9:F0} {torchGflops,8:F1} {100 * torchGflops / peak,6:F0}%");
+Console.WriteLine(
+    $"ratio dfer/libtorch = {mTorch / mOurs:F2}  (median of {repeats}; measured FMA peak {peak:F0} GFLOP/s "
+    + $"on {threads} threads)");
 
 if (layers)
 {

@@ -77,10 +77,14 @@ internal static class ConvBench
                     problem = ex.Message;
                 }
                 double tflops = problem is null ? flops / (median * 1e-3) / 1e12 : double.NaN;
-                var r = new BenchResult(layer, batch, xShape, yShape, v.Kernel, v.Class, problem is null, nmse, maxErr, problem, median, tflops, flops,
+                var r = new BenchResult(layer, batch, xShape, yShape, v.Kernel, v.Class, problem is null, nmse, maxErr,
+                    problem, median, tflops, flops,
                     cuda.Kernel("conv3d", v.Kernel).Registers);
                 results.Add(r);
-                Console.Error.WriteLine($"  {layer.Name} b{batch} {v.Kernel}: {(problem is null ? $"{median:F3} ms, {tflops:F1} TFLOP/s, nmse {nmse:E1}" : "INVALID: " + problem)}");
+                Console.Error.WriteLine($"  {layer.Name} b{batch} {v.Kernel}: "
+                    + (problem is null
+                        ? $"{median:F3} ms, {tflops:F1} TFLOP/s, nmse {nmse:E1}"
+                        : "INVALID: " + problem));
             }
         }
         finally
@@ -90,7 +94,8 @@ internal static class ConvBench
         return results;
     }
 
-    /// <summary>Uniform values in [−1, 1) from a counter hash, filled in parallel (inputs reach 400 M elements at batch 128).</summary>
+    /// <summary>Uniform values in [−1, 1) from a counter hash, filled in parallel (inputs reach 400 M elements at
+    /// batch 128).</summary>
     private static float[] Fill(long count, ulong seed)
     {
         var a = new float[count];
@@ -131,7 +136,8 @@ internal static class ConvBench
     /// float64 outputs of the sampled rows (row-major, all channels) computed on the operands the
     /// variant sees: rounded to its 16-bit type for 16-bit variants, as given otherwise.
     /// </summary>
-    private static double[] Reference(Conv3dOp op, float[] x, float[] res, int[] xs, int[] ys, long[] rows, string rounding)
+    private static double[] Reference(Conv3dOp op, float[] x, float[] res, int[] xs, int[] ys, long[] rows,
+        string rounding)
     {
         var (kt, kh, kw) = op.Kernel;
         int c = op.Cin, co = op.Cout, taps = kt * kh * kw;
@@ -140,16 +146,19 @@ internal static class ConvBench
         Parallel.For(0, rows.Length, r =>
         {
             long m = rows[r];
-            int wo = (int)(m % ys[3]), ho = (int)(m / ys[3] % ys[2]), to = (int)(m / ys[3] / ys[2] % ys[1]), n = (int)(m / ys[3] / ys[2] / ys[1]);
+            int wo = (int)(m % ys[3]), ho = (int)(m / ys[3] % ys[2]), to = (int)(m / ys[3] / ys[2] % ys[1]),
+                n = (int)(m / ys[3] / ys[2] / ys[1]);
             var patch = new double[taps * c];
             for (int a = 0; a < kt; a++)
                 for (int b = 0; b < kh; b++)
                     for (int d = 0; d < kw; d++)
                     {
-                        int it = to * op.Stride.T - op.Pad.T + a, ih = ho * op.Stride.H - op.Pad.H + b, iw = wo * op.Stride.W - op.Pad.W + d;
+                        int it = to * op.Stride.T - op.Pad.T + a, ih = ho * op.Stride.H - op.Pad.H + b,
+                            iw = wo * op.Stride.W - op.Pad.W + d;
                         if (it < 0 || it >= xs[1] || ih < 0 || ih >= xs[2] || iw < 0 || iw >= xs[3]) continue;
                         long xi = ((((long)n * xs[1] + it) * xs[2] + ih) * xs[3] + iw) * c;
-                        for (int i = 0; i < c; i++) patch[((a * kh + b) * kw + d) * c + i] = RoundTo(rounding, x[xi + i]);
+                        for (int i = 0; i < c; i++)
+                            patch[((a * kh + b) * kw + d) * c + i] = RoundTo(rounding, x[xi + i]);
                     }
             for (int o = 0; o < co; o++)
             {
@@ -165,7 +174,8 @@ internal static class ConvBench
         return outv;
     }
 
-    private static MemoryBuffer Upload(Dictionary<string, MemoryBuffer> cache, Accelerator accelerator, string kind, float[] data)
+    private static MemoryBuffer Upload(Dictionary<string, MemoryBuffer> cache, Accelerator accelerator, string kind,
+        float[] data)
     {
         if (cache.TryGetValue(kind, out var b)) return b;
         if (kind.EndsWith("fp32", StringComparison.Ordinal))
@@ -191,7 +201,8 @@ internal static class ConvBench
         return b;
     }
 
-    /// <summary>An output buffer with <see cref="Guard"/> sentinel elements on each side (the output itself left as it is).</summary>
+    /// <summary>An output buffer with <see cref="Guard"/> sentinel elements on each side (the output itself left as it
+    /// is).</summary>
     private static MemoryBuffer AllocateGuarded(Accelerator accelerator, long count, bool half)
     {
         if (half)
@@ -209,8 +220,10 @@ internal static class ConvBench
         return f;
     }
 
-    /// <summary>Compares the sampled rows with the reference and checks the guard bands; a problem is null when it passes.</summary>
-    private static (double Nmse, double MaxErr, string? Problem) Check(MemoryBuffer y, Conv3dCudaVariant v, int[] ys, long[] rows, double[] expected)
+    /// <summary>Compares the sampled rows with the reference and checks the guard bands; a problem is null when it
+    /// passes.</summary>
+    private static (double Nmse, double MaxErr, string? Problem) Check(MemoryBuffer y, Conv3dCudaVariant v, int[] ys,
+        long[] rows, double[] expected)
     {
         int co = ys[4];
         long count = Tensor.ElementCountOf(ys);
@@ -223,7 +236,8 @@ internal static class ConvBench
             for (int r = 0; r < rows.Length; r++)
             {
                 view.SubView(Guard + rows[r] * co, co).CopyToCPU(row);
-                for (int o = 0; o < co; o++) actual[r * co + o] = v.IsBf16 ? HalfBits.FromBf16(row[o]) : HalfBits.FromF16(row[o]);
+                for (int o = 0; o < co; o++)
+                    actual[r * co + o] = v.IsBf16 ? HalfBits.FromBf16(row[o]) : HalfBits.FromF16(row[o]);
             }
             var g = new ushort[Guard];
             foreach (long start in new[] { 0, Guard + count })
@@ -245,12 +259,14 @@ internal static class ConvBench
             foreach (long start in new[] { 0, Guard + count })
             {
                 view.SubView(start, Guard).CopyToCPU(g);
-                guardWrites += g.Count(e => BitConverter.SingleToInt32Bits(e) != BitConverter.SingleToInt32Bits(Sentinel));
+                guardWrites += g.Count(
+                    e => BitConverter.SingleToInt32Bits(e) != BitConverter.SingleToInt32Bits(Sentinel));
             }
         }
         Tolerance tol = v.Class == "3xtf32" ? Tolerance.Fp32 : Tolerance.For(v.Precision);
         Comparison cmp = Numerics.Compare(actual, expected, tol.Nmse, tol.Atol, tol.Rtol);
-        string? problem = guardWrites > 0 ? $"{guardWrites} writes outside the output" : cmp.Passed ? null : cmp.ToString();
+        string? problem =
+            guardWrites > 0 ? $"{guardWrites} writes outside the output" : cmp.Passed ? null : cmp.ToString();
         return (cmp.Nmse, cmp.MaxAbsError, problem);
     }
 }

@@ -32,13 +32,16 @@ try
     var clock = System.Diagnostics.Stopwatch.StartNew();
     bool truncated = false;
     foreach (int batch in options.Batches)
-        foreach (ConvLayer layer in ConvLayer.M3dfel.Where(l => l.Name.Contains(options.Layers, StringComparison.Ordinal)))
+        foreach (ConvLayer layer in ConvLayer.M3dfel.Where(
+            l => l.Name.Contains(options.Layers, StringComparison.Ordinal)))
         {
             // A GPU call has a hard time limit: stop starting layers at the budget, and keep what was
             // measured on disk after every layer, so a cut-short run still reports.
             if (options.BudgetS > 0 && clock.Elapsed.TotalSeconds > options.BudgetS)
             {
-                if (!truncated) Console.Error.WriteLine($"workbench: budget of {options.BudgetS} s spent; skipping the remaining layers");
+                if (!truncated)
+                    Console.Error.WriteLine(
+                        $"workbench: budget of {options.BudgetS} s spent; skipping the remaining layers");
                 truncated = true;
                 continue;
             }
@@ -67,7 +70,8 @@ catch (DferException ex)
 namespace Dfer.Workbench
 {
     /// <summary>Command-line options.</summary>
-    internal sealed record Options(int[] Batches, string Layers, string Variants, int Warmup, int Repeats, int Rows, ulong Seed, string Format,
+    internal sealed record Options(int[] Batches, string Layers, string Variants, int Warmup, int Repeats, int Rows,
+        ulong Seed, string Format,
         int BudgetS, string? Out)
     {
         public static Options Parse(string[] args)
@@ -80,23 +84,29 @@ namespace Dfer.Workbench
                 return args[i + 1];
             }
             int Int(string name, int fallback) =>
-                int.TryParse(Text(name, fallback.ToString(CultureInfo.InvariantCulture)), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0
+                int.TryParse(Text(name, fallback.ToString(CultureInfo.InvariantCulture)), NumberStyles.Integer,
+                CultureInfo.InvariantCulture, out int v) && v >= 0
                     ? v : throw new DferException($"{name}: expected a non-negative integer");
             int[] batches = Text("--batches", "128,32,8,1").Split(',').Select(s =>
-                int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int b) && b > 0 ? b : throw new DferException($"--batches: '{s}' is not a positive integer")).ToArray();
+                int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int b) && b > 0 ? b
+                : throw new DferException($"--batches: '{s}' is not a positive integer")).ToArray();
             string format = Text("--format", "table");
             if (format is not ("table" or "json")) throw new DferException($"--format {format}: use table or json");
-            return new Options(batches, Text("--layers", ""), Text("--variants", ""), Int("--warmup", 3), Math.Max(1, Int("--repeats", 20)),
+            return new Options(batches, Text("--layers", ""), Text("--variants", ""), Int("--warmup", 3),
+                Math.Max(1, Int("--repeats", 20)),
                 Math.Max(1, Int("--rows", 96)), (ulong)Int("--seed", 1), format, Int("--budget-s", 0),
                 Text("--out", "") is { Length: > 0 } o ? o : null);
         }
     }
 
-    /// <summary>One conv layer of M3DFEL's r3d_18 backbone per clip instance ([T,H,W,C] in), and how often a forward pass runs it.</summary>
-    internal sealed record ConvLayer(string Name, int T, int H, int W, int C, int Co, (int T, int H, int W) K, (int T, int H, int W) S,
+    /// <summary>One conv layer of M3DFEL's r3d_18 backbone per clip instance ([T,H,W,C] in), and how often a forward
+    /// pass runs it.</summary>
+    internal sealed record ConvLayer(string Name, int T, int H, int W, int C, int Co, (int T, int H, int W) K,
+        (int T, int H, int W) S,
         (int T, int H, int W) P, int Occurrences, bool Relu, bool Residual)
     {
-        /// <summary>The shapes of docs/models/m3dfel.md; the names are those of perf/gpu/conv_workbench_torch.py.</summary>
+        /// <summary>The shapes of docs/models/m3dfel.md; the names are those of
+        /// perf/gpu/conv_workbench_torch.py.</summary>
         public static readonly ConvLayer[] M3dfel =
         [
             new("stem", 4, 112, 112, 3, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3), 1, true, false),
@@ -117,11 +127,14 @@ namespace Dfer.Workbench
             var rng = new DeterministicRandom(seed);
             int fan = C * K.T * K.H * K.W;
             float bound = (float)Math.Sqrt(3.0 / fan);
-            return new Conv3dOp(C, Co, K, S, P, rng.Uniform((long)Co * fan, -bound, bound), rng.Uniform(Co, -0.5f, 0.5f), Relu, Residual);
+            return new Conv3dOp(C, Co, K, S, P, rng.Uniform((long)Co * fan, -bound, bound),
+                rng.Uniform(Co, -0.5f, 0.5f), Relu, Residual);
         }
     }
 
     /// <summary>One variant on one layer at one batch.</summary>
-    internal sealed record BenchResult(ConvLayer Layer, int Batch, int[] InputShape, int[] OutputShape, string Variant, string Precision,
-        bool Valid, double Nmse, double MaxAbsError, string? Problem, double MedianMs, double Tflops, long Flops, int Registers);
+    internal sealed record BenchResult(ConvLayer Layer, int Batch, int[] InputShape, int[] OutputShape, string Variant,
+        string Precision,
+        bool Valid, double Nmse, double MaxAbsError, string? Problem, double MedianMs, double Tflops, long Flops,
+        int Registers);
 }

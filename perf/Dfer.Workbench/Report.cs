@@ -69,12 +69,14 @@ internal static class Report
     public static void Table(TextWriter output, CudaDevice cuda, IReadOnlyList<BenchResult> results)
     {
         output.WriteLine($"conv3d workbench on {cuda.Description}");
-        output.WriteLine($"{"layer",-16} {"batch",5} {"variant",-18} {"regs",4} {"check",-8} {"nmse",8} {"ms",9} {"TFLOP/s",8}");
+        output.WriteLine(
+            $"{"layer",-16} {"batch",5} {"variant",-18} {"regs",4} {"check",-8} {"nmse",8} {"ms",9} {"TFLOP/s",8}");
         foreach (BenchResult r in results)
         {
             string check = r.Valid ? "ok" : "INVALID";
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Layer.Name,-16} {r.Batch,5} {r.Variant,-18} {r.Registers,4} {check,-8} {r.Nmse,8:E1} {r.MedianMs,9:F3} {r.Tflops,8:F1}"));
+                $"{r.Layer.Name,-16} {r.Batch,5} {r.Variant,-18} {r.Registers,4} {check,-8} "
+                + $"{r.Nmse,8:E1} {r.MedianMs,9:F3} {r.Tflops,8:F1}"));
             if (r.Problem is not null) output.WriteLine($"    {r.Problem}");
         }
     }
