@@ -6,7 +6,8 @@ namespace Dfer.TorchSupport;
 internal static class StateDictArguments
 {
     /// <summary>Float32 or Float64 only; keys without DataParallel's <c>module.</c> prefix.</summary>
-    public static void Check(IReadOnlyDictionary<string, (float[] Data, long[] Shape)> stateDict, torch.ScalarType dtype)
+    public static void Check(IReadOnlyDictionary<string, (float[] Data, long[] Shape)> stateDict,
+        torch.ScalarType dtype)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
         if (dtype is not (torch.ScalarType.Float32 or torch.ScalarType.Float64))

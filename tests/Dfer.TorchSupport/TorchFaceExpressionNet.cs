@@ -46,7 +46,8 @@ public sealed class TorchFaceExpressionNet : IDisposable
     private Tensor DenseBlock(Tensor x, string p, bool first)
     {
         var o1 = first
-            ? F.relu(F.conv2d(SamePad(x, 3, 2), _w[$"{p}/conv0/filters"].permute(3, 2, 0, 1), _w[$"{p}/conv0/bias"], new long[] { 2, 2 }))
+            ? F.relu(F.conv2d(SamePad(x, 3, 2), _w[$"{p}/conv0/filters"].permute(3, 2, 0, 1), _w[$"{p}/conv0/bias"],
+            new long[] { 2, 2 }))
             : F.relu(Separable(x, $"{p}/conv0", 2));
         var o2 = Separable(o1, $"{p}/conv1", 1);
         var o3 = Separable(F.relu(o1 + o2), $"{p}/conv2", 1);
@@ -54,7 +55,8 @@ public sealed class TorchFaceExpressionNet : IDisposable
         return F.relu(o1 + o2 + o3 + o4);
     }
 
-    /// <summary>Logits [N, 7] (face-api label order) for RGB faces given as pixel values [N, 112, 112, 3] in 0..255.</summary>
+    /// <summary>Logits [N, 7] (face-api label order) for RGB faces given as pixel values [N, 112, 112, 3] in
+    /// 0..255.</summary>
     public Tensor Logits(Tensor pixels)
     {
         using var noGrad = no_grad();

@@ -110,12 +110,14 @@ public sealed class TorchIfdd : IDisposable
                     throw new ArgumentException($"State dict lacks '{key}'.", nameof(stateDict));
                 if (entry.Shape is null || !entry.Shape.SequenceEqual(shape))
                     throw new ArgumentException(
-                        $"'{key}' has shape [{string.Join(',', entry.Shape ?? [])}], expected [{string.Join(',', shape)}].",
+                        $"'{key}' has shape [{string.Join(',', entry.Shape ?? [])}], expected "
+                        + $"[{string.Join(',', shape)}].",
                         nameof(stateDict));
                 long count = shape.Aggregate(1L, (a, b) => a * b);
                 if (entry.Data is null || entry.Data.LongLength != count)
                     throw new ArgumentException(
-                        $"'{key}' holds {entry.Data?.LongLength ?? 0} values, its shape needs {count}.", nameof(stateDict));
+                        $"'{key}' holds {entry.Data?.LongLength ?? 0} values, its shape needs {count}.",
+                        nameof(stateDict));
                 used.Add(key);
                 using var source = tensor(entry.Data, shape, ScalarType.Float32);
                 // copy: true so that the model never aliases the caller's arrays.
@@ -270,7 +272,8 @@ public sealed class TorchIfdd : IDisposable
             {
                 var data = ToFloats(value);
                 if (data.LongLength != perClip[name])
-                    throw new InvalidOperationException($"Intermediate '{name}' has {data.LongLength} values, expected {perClip[name]}.");
+                    throw new InvalidOperationException(
+                        $"Intermediate '{name}' has {data.LongLength} values, expected {perClip[name]}.");
                 data.CopyTo(result[name], b * perClip[name]);
                 seen.Add(name);
             }
@@ -300,7 +303,8 @@ public sealed class TorchIfdd : IDisposable
         long perClip = (long)Frames * Channels * Size * Size;
         if (clips.LongLength != batch * perClip)
             throw new ArgumentException(
-                $"Expected {batch} × {perClip} values for shape [{batch},{Frames},{Channels},{Size},{Size}], got {clips.LongLength}.",
+                $"Expected {batch} × {perClip} values for shape [{batch},{Frames},{Channels},{Size},{Size}], "
+                + $"got {clips.LongLength}.",
                 nameof(clips));
     }
 
@@ -344,7 +348,8 @@ public sealed class TorchIfdd : IDisposable
         // 3.4 Pyramid aggregation, class tokens dropped, frames folded into the batch.
         var map2 = stage2.narrow(1, 1, T * 14 * 14)
             .reshape(batch, T, 14, 14, 384).permute(0, 1, 4, 2, 3).reshape(batch * T, 384, 14, 14);
-        var pan = F.conv2d(map2, _panWeight, null, strides: [2, 2], padding: [2, 2], dilation: [2, 2]);   // (B*8, 384, 7, 7)
+        // (B*8, 384, 7, 7)
+        var pan = F.conv2d(map2, _panWeight, null, strides: [2, 2], padding: [2, 2], dilation: [2, 2]);
         tap?.Invoke("pan", MapToTokens(pan, batch));
         var map3 = stage3.narrow(1, 1, T * Spatial)
             .reshape(batch, T, 7, 7, LadmDim).permute(0, 1, 4, 2, 3).reshape(batch * T, LadmDim, 7, 7);
@@ -439,7 +444,8 @@ public sealed class TorchIfdd : IDisposable
         var volume = z.narrow(2, 1, n - 1)
             .reshape(batch * heads, T, hw, hw, HeadDim)
             .permute(0, 4, 1, 2, 3);                                            // (B*heads, 96, T, H, W)
-        var pooled = F.conv3d(volume, pool.Weight, null, strides: [1, stride, stride], padding: [1, 1, 1], groups: HeadDim);
+        var pooled = F.conv3d(volume, pool.Weight, null, strides: [1, stride, stride], padding: [1, 1, 1],
+            groups: HeadDim);
         var rest = pooled.flatten(2).transpose(1, 2);                           // (B*heads, N'-1, 96)
         var tokens = cat([cls, rest.reshape(batch, heads, rest.shape[1], HeadDim)], 2);
         return F.layer_norm(tokens, [HeadDim], pool.NormWeight, pool.NormBias, BackboneEps);
@@ -561,7 +567,8 @@ public sealed class TorchIfdd : IDisposable
         var image = frames.permute(0, 2, 3, 1).reshape(batch, s * c, n, 1);
         var g = 2 * idx / (n - 1) - 1;                                                              // (B, K)
         var grid = stack([zeros_like(g), g], -1).reshape(batch, kCount, 1, 2);                     // (x, y)
-        var sampled = F.grid_sample(image, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
+        var sampled = F.grid_sample(image, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border,
+            align_corners: false);
         return sampled.reshape(batch, s, c, kCount).permute(0, 3, 1, 2).reshape(batch, kCount * s, c);
     }
 

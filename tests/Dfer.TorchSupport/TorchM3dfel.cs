@@ -75,7 +75,8 @@ public sealed class TorchM3dfel : IDisposable
                 long count = shape.Aggregate(1L, (a, b) => a * b);
                 if (entry.Data is null || entry.Data.LongLength != count)
                     throw new ArgumentException(
-                        $"'{key}' holds {entry.Data?.LongLength ?? 0} values, its shape needs {count}.", nameof(stateDict));
+                        $"'{key}' holds {entry.Data?.LongLength ?? 0} values, its shape needs {count}.",
+                        nameof(stateDict));
                 used.Add(key);
                 using var source = tensor(entry.Data, shape, ScalarType.Float32);
                 // copy: true so that the model never aliases the caller's arrays.
@@ -84,7 +85,8 @@ public sealed class TorchM3dfel : IDisposable
                 return parameter;
             }
 
-            ConvBn LoadConvBn(string conv, string bn, long outC, long inC, long[] kernel, long[] stride, long[] padding) => new(
+            ConvBn LoadConvBn(string conv, string bn, long outC, long inC, long[] kernel, long[] stride, long[] padding)
+                => new(
                 Load($"{conv}.weight", [outC, inC, .. kernel]),
                 Load($"{bn}.running_mean", outC),
                 Load($"{bn}.running_var", outC),
@@ -110,7 +112,8 @@ public sealed class TorchM3dfel : IDisposable
                     blocks.Add(new BasicBlock(
                         LoadConvBn($"{prefix}.conv1.0", $"{prefix}.conv1.1", width, inWidth, k3, stride, p1),
                         LoadConvBn($"{prefix}.conv2.0", $"{prefix}.conv2.1", width, width, k3, s1, p1),
-                        strided ? LoadConvBn($"{prefix}.downsample.0", $"{prefix}.downsample.1", width, inWidth, k1, s2, p0) : null));
+                        strided ? LoadConvBn($"{prefix}.downsample.0", $"{prefix}.downsample.1", width, inWidth, k1, s2,
+                        p0) : null));
                     inWidth = width;
                 }
             }
@@ -177,7 +180,8 @@ public sealed class TorchM3dfel : IDisposable
         long perClip = (long)Frames * Channels * Size * Size;
         if (clips.LongLength != batch * perClip)
             throw new ArgumentException(
-                $"Expected {batch} × {perClip} values for shape [{batch},{Frames},{Channels},{Size},{Size}], got {clips.LongLength}.",
+                $"Expected {batch} × {perClip} values for shape [{batch},{Frames},{Channels},{Size},{Size}], "
+                + $"got {clips.LongLength}.",
                 nameof(clips));
 
         using var scope = NewDisposeScope();
