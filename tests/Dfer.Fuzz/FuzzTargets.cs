@@ -10,7 +10,8 @@ using Dfer.Weights.TfJs;
 namespace Dfer.Fuzz;
 
 /// <summary>What a target did with an input that kept the invariant.</summary>
-/// <param name="Rejected">False when the parser accepted the input, true when it refused it with a <see cref="DferException"/>.</param>
+/// <param name="Rejected">False when the parser accepted the input, true when it refused it with a
+/// <see cref="DferException"/>.</param>
 /// <param name="Message">The refusal's message, or a short summary of what was read.</param>
 public sealed record FuzzResult(bool Rejected, string Message);
 
@@ -31,7 +32,8 @@ public delegate string FuzzBody(FuzzWorkspace workspace, ReadOnlySpan<byte> inpu
 /// <param name="InputNames">The file names the body writes the input to; a refusal must name one.</param>
 /// <param name="Body">Runs the entry point.</param>
 /// <param name="Hidden">Not part of <c>all</c> (the driver self-test).</param>
-public sealed record FuzzTarget(string Name, string Description, string[] InputNames, FuzzBody Body, bool Hidden = false)
+public sealed record FuzzTarget(string Name, string Description, string[] InputNames, FuzzBody Body,
+    bool Hidden = false)
 {
     /// <summary>Longest refusal message accepted: the issue asks for one short line (anything taken
     /// from the file capped), and this leaves room for long temp paths.</summary>
@@ -65,22 +67,29 @@ public sealed record FuzzTarget(string Name, string Description, string[] InputN
         // Without a GC heap limit (the NUnit replay) a blow-up succeeds; count what it took.
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         if (allocated > MaxAllocatedBytes)
-            throw new FuzzInvariantException($"{Name}: {allocated} bytes allocated for an input of {input.Length} bytes (limit {MaxAllocatedBytes})");
+            throw new FuzzInvariantException(
+                $"{Name}: {allocated} bytes allocated for an input of {input.Length} bytes "
+                + $"(limit {MaxAllocatedBytes})");
         return new FuzzResult(rejected, summary);
     }
 
-    /// <summary>Throws a <see cref="FuzzInvariantException"/> unless <paramref name="message"/> is one short line naming an input file.</summary>
+    /// <summary>Throws a <see cref="FuzzInvariantException"/> unless <paramref name="message"/> is one short line
+    /// naming an input file.</summary>
     public void CheckMessage(string message, string what)
     {
         if (message.Length > MaxMessageChars)
-            throw new FuzzInvariantException($"{Name}: {what} is {message.Length} characters long (limit {MaxMessageChars}): {Clip(message)}");
+            throw new FuzzInvariantException(
+                $"{Name}: {what} is {message.Length} characters long (limit {MaxMessageChars}): {Clip(message)}");
         foreach (char c in message)
         {
             if (char.IsControl(c))
-                throw new FuzzInvariantException($"{Name}: {what} holds control character U+{(int)c:X4} (not one line, or raw terminal codes): {Clip(message)}");
+                throw new FuzzInvariantException(
+                    $"{Name}: {what} holds control character U+{(int)c:X4} (not one line, or raw terminal "
+                    + $"codes): {Clip(message)}");
         }
         if (!InputNames.Any(n => message.Contains(n, StringComparison.Ordinal)))
-            throw new FuzzInvariantException($"{Name}: {what} names none of the input files ({string.Join(", ", InputNames)}): {Clip(message)}");
+            throw new FuzzInvariantException(
+                $"{Name}: {what} names none of the input files ({string.Join(", ", InputNames)}): {Clip(message)}");
     }
 
     private static string Clip(string s)
@@ -90,7 +99,8 @@ public sealed record FuzzTarget(string Name, string Description, string[] InputN
     }
 }
 
-/// <summary>The fuzz targets: each writes the input where the parser expects a file and calls the real entry point.</summary>
+/// <summary>The fuzz targets: each writes the input where the parser expects a file and calls the real entry
+/// point.</summary>
 public static class FuzzTargets
 {
     /// <summary>DFEW's class count, for the dataset split and the results files.</summary>
@@ -107,7 +117,9 @@ public static class FuzzTargets
             [TfJsManifestName, TfJsShardName], TfJs),
         new("results-jsonl", "ResultsFile.Read of a .jsonl results file (7 classes)", ["results.jsonl"],
             (ws, input) => Results(ws, input, "results.jsonl")),
-        new("results-csv", "ResultsFile.Read of a .csv results file (7 classes): the input is its .meta.json sidecar, a 0x00 byte, then the CSV",
+        new("results-csv",
+            "ResultsFile.Read of a .csv results file (7 classes): the input is its .meta.json sidecar, a 0x00 byte, "
+            + "then the CSV",
             ["results.csv", "results.csv.meta.json"], (ws, input) => Results(ws, input, "results.csv")),
         new("dfew-csv", "Dataset.FromCsv of a DFEW split (root with clips 00001, 00002 and 00003.mp4)",
             ["split.csv"], DfewCsv),
@@ -131,7 +143,9 @@ public static class FuzzTargets
         {
             long? count = ElementCount(t.Shape);
             if (count is null || t.Data.LongLength != count * t.DType.Size())
-                throw new FuzzInvariantException($"pth: tensor '{t.Name}' has {t.Data.LongLength} bytes for shape [{string.Join(", ", t.Shape)}] of {t.DType}");
+                throw new FuzzInvariantException(
+                    $"pth: tensor '{t.Name}' has {t.Data.LongLength} bytes for shape [{string.Join(", ", t.Shape)}] "
+                    + $"of {t.DType}");
             bytes += Touch(t.Data);
         }
         return $"{tensors.Count} tensors, {bytes} bytes";
@@ -180,7 +194,8 @@ public static class FuzzTargets
         foreach (string name in dict.Names)
         {
             StateTensor t = dict[name];
-            Expect(ElementCount(t.Shape) == t.Data.LongLength, "tfjs", $"weight '{name}' has {t.Data.LongLength} values for {t.ShapeText}");
+            Expect(ElementCount(t.Shape) == t.Data.LongLength, "tfjs",
+                $"weight '{name}' has {t.Data.LongLength} values for {t.ShapeText}");
         }
         return $"{dict.Count} weights";
     }
@@ -200,8 +215,10 @@ public static class FuzzTargets
         List<ResultRow> rows = ResultsFile.Read(path, EmotionClasses.Seven);
         foreach (ResultRow r in rows)
         {
-            Expect(r.Probabilities is null || r.Probabilities.Length == Classes, name, $"row '{r.Video}' has {r.Probabilities?.Length} probabilities");
-            Expect(r.Logits is null || r.Logits.Length == Classes, name, $"row '{r.Video}' has {r.Logits?.Length} logits");
+            Expect(r.Probabilities is null || r.Probabilities.Length == Classes, name,
+                $"row '{r.Video}' has {r.Probabilities?.Length} probabilities");
+            Expect(r.Logits is null || r.Logits.Length == Classes, name,
+                $"row '{r.Video}' has {r.Logits?.Length} logits");
         }
         return $"{rows.Count} rows";
     }
@@ -215,7 +232,8 @@ public static class FuzzTargets
         foreach (DatasetItem item in items)
         {
             if (item.Error is not null) self.CheckMessage(item.Error, $"the error of item '{item.Name}'");
-            Expect(item.Target is null or >= 0 and < Classes, "dfew-csv", $"item '{item.Name}' has class {item.Target}");
+            Expect(item.Target is null or >= 0 and < Classes, "dfew-csv",
+                $"item '{item.Name}' has class {item.Target}");
         }
         return $"{items.Count} items, {items.Count(i => i.Error is not null)} with errors";
     }
@@ -236,12 +254,14 @@ public static class FuzzTargets
     {
         string path = Path.Combine(ws.Directory, VideoName);
         string report;
-        using (var reader = new StreamReader(new MemoryStream(input.ToArray()), new UTF8Encoding(false), detectEncodingFromByteOrderMarks: true))
+        using (var reader = new StreamReader(new MemoryStream(input.ToArray()), new UTF8Encoding(false),
+            detectEncodingFromByteOrderMarks: true))
             report = reader.ReadToEnd();
         VideoDecoder.VideoProbe probe = VideoDecoder.ParseProbe(path, report);
         Expect(probe.Width > 0 && probe.Height > 0 && (long)probe.Width * probe.Height <= MediaLimits.MaxImagePixels,
             "ffprobe", $"frame size {probe.Width}x{probe.Height}");
-        Expect(probe.FrameCount is null or (>= 0 and <= MediaLimits.MaxVideoFrames), "ffprobe", $"frame count {probe.FrameCount}");
+        Expect(probe.FrameCount is null or (>= 0 and <= MediaLimits.MaxVideoFrames), "ffprobe",
+            $"frame count {probe.FrameCount}");
         return $"{probe.Width}x{probe.Height}, {(probe.FrameCount is { } n ? $"{n} frames" : "frame count unknown")}";
     }
 

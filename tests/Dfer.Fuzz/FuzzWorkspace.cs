@@ -86,7 +86,8 @@ public sealed class FuzzWorkspace : IDisposable
             {
                 string rest = Path.GetFileName(dir)[Prefix.Length..];
                 int dash = rest.IndexOf('-');
-                if (dash <= 0 || !int.TryParse(rest[..dash], out int pid) || pid == Environment.ProcessId || IsRunning(pid)) continue;
+                if (dash <= 0 || !int.TryParse(rest[..dash], out int pid) || pid == Environment.ProcessId
+                    || IsRunning(pid)) continue;
                 System.IO.Directory.Delete(dir, recursive: true);
             }
         }

@@ -27,7 +27,9 @@ if (args.Length == 1)
 {
     if (Environment.GetEnvironmentVariable("__LIBFUZZER_SHM_ID") is null)
     {
-        Console.Error.WriteLine("Dfer.Fuzz: not started by the libFuzzer driver (scripts/fuzz.sh); to replay inputs, name them: Dfer.Fuzz TARGET FILE|DIR...");
+        Console.Error.WriteLine(
+            "Dfer.Fuzz: not started by the libFuzzer driver (scripts/fuzz.sh); to replay inputs, name them: Dfer.Fuzz "
+            + "TARGET FILE|DIR...");
         return 2;
     }
     // An exception escaping the action is reported to the driver as a crash (and printed to stderr).

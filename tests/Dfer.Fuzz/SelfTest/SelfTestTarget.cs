@@ -15,8 +15,9 @@ public static class SelfTestTarget
     /// <summary>The input that throws an exception other than DferException: a finding.</summary>
     public const string Magic = "DFER";
 
-    /// <summary>Inputs that end the process, hang, exhaust the GC heap, or refuse without naming the input. Whole-string compares,
-    /// invisible to coverage, so fuzzing never stumbles on them; the CI check replays them.</summary>
+    /// <summary>Inputs that end the process, hang, exhaust the GC heap, or refuse without naming the input.
+    /// Whole-string compares, invisible to coverage, so fuzzing never stumbles on them; the CI check replays
+    /// them.</summary>
     public const string Die = "dfer-selftest:die", Hang = "dfer-selftest:hang", Exhaust = "dfer-selftest:oom",
         Nameless = "dfer-selftest:nameless";
 
@@ -29,7 +30,8 @@ public static class SelfTestTarget
                 if (input[2] == (byte)'E')
                 {
                     if (input[3] == (byte)'R')
-                        throw new InvalidOperationException("selftest: the magic input DFER (a planted non-Dfer exception)");
+                        throw new InvalidOperationException(
+                            "selftest: the magic input DFER (a planted non-Dfer exception)");
                 }
             }
         }
