@@ -59,7 +59,8 @@ internal static class TestSeed
         // renamed with SetName does not carry the method, and its name (spaces, parentheses, '=') is more
         // than the NUnit adapter's filter parser accepts, so its whole class replays.
         string method = $"{test.ClassName}.{test.MethodName}";
-        string target = test.MethodName is not null && test.FullName.StartsWith(method, StringComparison.Ordinal) ? method : test.ClassName!;
+        string target = test.MethodName is not null && test.FullName.StartsWith(method, StringComparison.Ordinal)
+            ? method : test.ClassName!;
         return $"seed {seed} (replay: {Variable}={seed} dotnet test --filter \"FullyQualifiedName~{target}\")";
     }
 
@@ -75,6 +76,7 @@ internal static class TestSeed
         if (string.IsNullOrWhiteSpace(text)) return null;
         if (ulong.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed)) return seed;
         throw new FormatException(
-            $"{Variable}={SafeText.Quote(text, 40)} is not a seed: give a whole number from 0 to {ulong.MaxValue}, or unset it");
+            $"{Variable}={SafeText.Quote(text, 40)} is not a seed: give a whole number from 0 to {ulong.MaxValue}, or "
+            + "unset it");
     }
 }

@@ -50,7 +50,8 @@ public class TestSeedTests
         With(value, () =>
         {
             var e = Assert.Throws<FormatException>(() => TestSeed.Use(11))!;
-            Assert.That(e.Message, Does.StartWith("DFER_TEST_SEED=").And.Contain("is not a seed").And.Not.Contain("\n"));
+            Assert.That(e.Message,
+                Does.StartWith("DFER_TEST_SEED=").And.Contain("is not a seed").And.Not.Contain("\n"));
             Assert.Throws<FormatException>(() => TestSeed.Print(3));
             // A static field's seed does not fail discovery; the test that prints it fails instead.
             Assert.DoesNotThrow(() => TestSeed.Fresh());
@@ -61,12 +62,14 @@ public class TestSeedTests
     public void ReplayLine_NamesTheSeedAndTheTest()
     {
         Assert.That(TestSeed.Replay(12345), Is.EqualTo(
-            "seed 12345 (replay: DFER_TEST_SEED=12345 dotnet test --filter \"FullyQualifiedName~Dfer.Tests.TestSeedTests.ReplayLine_NamesTheSeedAndTheTest\")"));
+            "seed 12345 (replay: DFER_TEST_SEED=12345 dotnet test "
+            + "--filter \"FullyQualifiedName~Dfer.Tests.TestSeedTests.ReplayLine_NamesTheSeedAndTheTest\")"));
     }
 
     public static IEnumerable<TestCaseData> Renamed() => [new TestCaseData(7).SetName("seeded op(n=2,c=3)")];
 
-    /// <summary>A case renamed with SetName replays through its class: the adapter cannot filter on such names.</summary>
+    /// <summary>A case renamed with SetName replays through its class: the adapter cannot filter on such
+    /// names.</summary>
     [TestCaseSource(nameof(Renamed))]
     public void ReplayLine_OfARenamedCase_NamesItsClass(int seed)
     {

@@ -49,10 +49,14 @@ public sealed partial class OpFolderGraphTests
         try
         {
             Directory.CreateDirectory(Path.Combine(root, "Lstm"));
-            File.WriteAllText(Path.Combine(root, "Lstm", "Lstm.Cpu.cs"), "using Dfer.Ops.Lstm;\nusing Dfer.Primitives.Cpu;\nnamespace Dfer.Ops.Lstm;\nclass A { Dfer.Ops.Linear.LinearOp? _l; }\n");
+            File.WriteAllText(Path.Combine(root, "Lstm", "Lstm.Cpu.cs"),
+                "using Dfer.Ops.Lstm;\nusing Dfer.Primitives.Cpu;\nnamespace Dfer.Ops.Lstm;\nclass A { "
+                + "Dfer.Ops.Linear.LinearOp? _l; }\n");
             Directory.CreateDirectory(Path.Combine(root, "Softmax"));
-            File.WriteAllText(Path.Combine(root, "Softmax", "Softmax.cs"), "using Dfer.Ops.Gelu;\nnamespace Dfer.Ops.Softmax;\n");
-            Assert.That(SourceEdges(root), Is.EqualTo(new[] { "Lstm → Linear (Lstm.Cpu.cs)", "Softmax → Gelu (Softmax.cs)" }));
+            File.WriteAllText(Path.Combine(root, "Softmax", "Softmax.cs"),
+                "using Dfer.Ops.Gelu;\nnamespace Dfer.Ops.Softmax;\n");
+            Assert.That(SourceEdges(root),
+                Is.EqualTo(new[] { "Lstm → Linear (Lstm.Cpu.cs)", "Softmax → Gelu (Softmax.cs)" }));
         }
         finally
         {
@@ -62,7 +66,8 @@ public sealed partial class OpFolderGraphTests
             Is.EquivalentTo(new[] { "Lstm → Linear (Dfer.Ops.Lstm.PlantedEdge)" }));
     }
 
-    /// <summary>Folder of a namespace under Dfer.Ops (Dfer.Ops.X or Dfer.Ops.X.Sub → X); null for Dfer.Ops itself and everything else.</summary>
+    /// <summary>Folder of a namespace under Dfer.Ops (Dfer.Ops.X or Dfer.Ops.X.Sub → X); null for Dfer.Ops itself and
+    /// everything else.</summary>
     private static string? Folder(string? ns)
     {
         if (ns == null || !ns.StartsWith(OpsPrefix, StringComparison.Ordinal)) return null;
@@ -77,7 +82,8 @@ public sealed partial class OpFolderGraphTests
         foreach (string dir in Directory.GetDirectories(opsDir).Order(StringComparer.Ordinal))
         {
             string folder = Path.GetFileName(dir);
-            foreach (string file in Directory.GetFiles(dir, "*.cs", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            foreach (string file in Directory.GetFiles(dir, "*.cs", SearchOption.AllDirectories)
+                .Order(StringComparer.Ordinal))
                 foreach (Match m in QualifiedOp().Matches(File.ReadAllText(file)))
                     if (m.Groups[1].Value != folder)
                         edges.Add($"{folder} → {m.Groups[1].Value} ({Path.GetRelativePath(dir, file)})");
@@ -110,9 +116,11 @@ public sealed partial class OpFolderGraphTests
         return t.FullName!;
     }
 
-    private const BindingFlags All = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+    private const BindingFlags All = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance
+        | BindingFlags.Static | BindingFlags.DeclaredOnly;
 
-    /// <summary>Types named by <paramref name="type"/>: base, interfaces, fields, properties, method and constructor signatures, and the IL of their bodies.</summary>
+    /// <summary>Types named by <paramref name="type"/>: base, interfaces, fields, properties, method and constructor
+    /// signatures, and the IL of their bodies.</summary>
     private static IEnumerable<Type> Referenced(Type type)
     {
         var found = new HashSet<Type>();
@@ -139,7 +147,8 @@ public sealed partial class OpFolderGraphTests
         .GetFields(BindingFlags.Public | BindingFlags.Static).Select(f => (OpCode)f.GetValue(null)!)
         .ToDictionary(c => c.Value);
 
-    /// <summary>Declaring types of the methods and fields, and the types, that <paramref name="m"/>'s IL names.</summary>
+    /// <summary>Declaring types of the methods and fields, and the types, that <paramref name="m"/>'s IL
+    /// names.</summary>
     private static IEnumerable<Type> BodyTypes(MethodBase m)
     {
         byte[]? il = m.GetMethodBody()?.GetILAsByteArray();

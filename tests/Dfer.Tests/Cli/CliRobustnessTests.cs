@@ -13,25 +13,32 @@ namespace Dfer.Tests.Cli;
 [TestFixture]
 public class NumericOptionTests
 {
-    [TestCase(new[] { "bench", "--model", "m3dfel", "--threads", "100000" }, "--threads 100000: at most 1024 (this machine has {cores} cores)")]
+    [TestCase(new[] { "bench", "--model", "m3dfel", "--threads", "100000" },
+        "--threads 100000: at most 1024 (this machine has {cores} cores)")]
     [TestCase(new[] { "bench", "--model", "m3dfel", "--threads", "-1" }, "--threads -1: at least 0")]
     [TestCase(new[] { "infer", "--model", "m3dfel", "--batch", "abc", "a.npy" }, "--batch abc: not an integer")]
-    [TestCase(new[] { "infer", "--model", "m3dfel", "--batch", "99999999999", "a.npy" }, "--batch 99999999999: at most 1024")]
+    [TestCase(new[] { "infer", "--model", "m3dfel", "--batch", "99999999999", "a.npy" },
+        "--batch 99999999999: at most 1024")]
     [TestCase(new[] { "infer", "--model", "m3dfel", "--batch", "0", "a.npy" }, "--batch 0: at least 1")]
     [TestCase(new[] { "infer", "--model", "m3dfel", "--batch", "1.5", "a.npy" }, "--batch 1.5: not an integer")]
     [TestCase(new[] { "infer", "--model", "m3dfel", "--jitter-seed", "x", "a.npy" }, "--jitter-seed x: not an integer")]
-    [TestCase(new[] { "infer", "--model", "m3dfel", "--jitter-seed", "9223372036854775808", "a.npy" }, "--jitter-seed 9223372036854775808: at most 9223372036854775807")]
-    [TestCase(new[] { "infer", "--model", "m3dfel", "--dataset", "d", "--decode-threads", "65" }, "--decode-threads 65: at most 64")]
+    [TestCase(new[] { "infer", "--model", "m3dfel", "--jitter-seed", "9223372036854775808", "a.npy" },
+        "--jitter-seed 9223372036854775808: at most 9223372036854775807")]
+    [TestCase(new[] { "infer", "--model", "m3dfel", "--dataset", "d", "--decode-threads", "65" },
+        "--decode-threads 65: at most 64")]
     [TestCase(new[] { "infer", "--model", "expression", "--window", "0", "a.mp4" }, "--window 0: at least 1")]
     [TestCase(new[] { "infer", "--model", "expression", "--window", "1001", "a.mp4" }, "--window 1001: at most 1000")]
-    [TestCase(new[] { "infer", "--model", "expression", "--detector-size", "33", "a.mp4" }, "--detector-size 33: not a multiple of 32")]
-    [TestCase(new[] { "infer", "--model", "expression", "--detector-size", "2048", "a.mp4" }, "--detector-size 2048: at most 1024")]
+    [TestCase(new[] { "infer", "--model", "expression", "--detector-size", "33", "a.mp4" },
+        "--detector-size 33: not a multiple of 32")]
+    [TestCase(new[] { "infer", "--model", "expression", "--detector-size", "2048", "a.mp4" },
+        "--detector-size 2048: at most 1024")]
     [TestCase(new[] { "bench", "--model", "m3dfel", "--warmup", "1001" }, "--warmup 1001: at most 1000")]
     [TestCase(new[] { "bench", "--model", "m3dfel", "--repeats", "0" }, "--repeats 0: at least 1")]
     [TestCase(new[] { "profile", "--model", "m3dfel", "--top", "1001" }, "--top 1001: at most 1000")]
     [TestCase(new[] { "validate", "--seed", "-3" }, "--seed -3: at least 0")]
     [TestCase(new[] { "validate", "--model", "m3dfel", "--size", "8" }, "--size 8: at least 16")]
-    [TestCase(new[] { "validate", "--model", "m3dfel", "--size", "113" }, "--size 113: at most 112 (m3dfel's own size; smaller is quicker)")]
+    [TestCase(new[] { "validate", "--model", "m3dfel", "--size", "113" },
+        "--size 113: at most 112 (m3dfel's own size; smaller is quicker)")]
     public void BadValue_IsOneLine_ExitTwo(string[] args, string expected)
     {
         CliRun run = CliHarness.Run(args);
@@ -45,7 +52,8 @@ public class NumericOptionTests
         Assert.That(run.Stdout, Is.Empty);
     }
 
-    /// <summary>The mechanism, not a list: every integer option of every command says "not an integer", never a .NET type.</summary>
+    /// <summary>The mechanism, not a list: every integer option of every command says "not an integer", never a .NET
+    /// type.</summary>
     [Test]
     public void EveryNumericOption_OfEveryCommand_RejectsTextWithoutTypeNames()
     {
@@ -57,11 +65,13 @@ public class NumericOptionTests
             {
                 CliRun run = CliHarness.Run(command.Name, option.Name, "abc");
                 Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-                Assert.That(run.StderrLines, Does.Contain($"dfer: error: {option.Name} abc: not an integer"), run.ToString());
+                Assert.That(run.StderrLines, Does.Contain($"dfer: error: {option.Name} abc: not an integer"),
+                    run.ToString());
                 Assert.That(run.Stderr, Does.Not.Contain("System."), run.ToString());
                 checkedOptions++;
             }
-        // threads x5, batch x5, warmup x2, repeats x2, top, window, detector-size, jitter-seed x3, decode-threads x2, seed, size.
+        // threads x5, batch x5, warmup x2, repeats x2, top, window, detector-size, jitter-seed x3, decode-threads x2,
+        // seed, size.
         Assert.That(checkedOptions, Is.EqualTo(24));
     }
 
@@ -81,7 +91,8 @@ public class NumericOptionTests
     public void ThreadPool_BeyondTheBound_IsADferException_NotACrash()
     {
         var ex = Assert.Throws<DferException>(() => new CpuThreadPool(CpuThreadPool.MaxThreads + 1));
-        Assert.That(ex!.Message, Is.EqualTo($"1025 cpu threads: at most 1024 (this machine has {Environment.ProcessorCount} cores)"));
+        Assert.That(ex!.Message,
+            Is.EqualTo($"1025 cpu threads: at most 1024 (this machine has {Environment.ProcessorCount} cores)"));
         Assert.Throws<DferException>(() => new CpuContext(100_000));
     }
 
@@ -103,24 +114,30 @@ public class ParseErrorTests
         CliRun run = CliHarness.Run("convert");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { "dfer: error: convert: missing IN and OUT", "Run 'dfer convert --help' for usage." }));
+        Assert.That(run.StderrLines,
+            Is.EqualTo(new[] { "dfer: error: convert: missing IN and OUT", "Run 'dfer convert --help' for usage." }));
     }
 
     [TestCase(new[] { "convert", "a.pth" }, "convert: missing OUT")]
     [TestCase(new[] { "infer", "a.npy" }, "--model NAME: required")]
     [TestCase(new[] { "infer", "--model" }, "--model: needs a value (NAME)")]
-    [TestCase(new[] { "bench", "--model", "m3dfel", "--backend", "cpu", "--backend", "cpu" }, "--backend: given 2 times; give it once")]
+    [TestCase(new[] { "bench", "--model", "m3dfel", "--backend", "cpu", "--backend", "cpu" },
+        "--backend: given 2 times; give it once")]
     [TestCase(new[] { "bench", "--model", "m3dfel", "--repeat" }, "--repeat: not an option of 'dfer bench'")]
     [TestCase(new[] { "convert", "a.pth", "b.safetensors", "c" }, "c: unexpected argument of 'dfer convert'")]
-    [TestCase(new[] { "infer", "--model", "m3dfel", "--batchsize", "2", "a.npy" }, "--batchsize: not an option of 'dfer infer'")]
-    [TestCase(new[] { "infer", "--model", "m3dfel", "--format", "xml", "a.npy" }, "--format xml: not one of table, json")]
+    [TestCase(new[] { "infer", "--model", "m3dfel", "--batchsize", "2", "a.npy" },
+        "--batchsize: not an option of 'dfer infer'")]
+    [TestCase(new[] { "infer", "--model", "m3dfel", "--format", "xml", "a.npy" },
+        "--format xml: not one of table, json")]
     [TestCase(new[] { "validate", "--reference", "numpy" }, "--reference numpy: not one of reference, torch")]
     public void ParseError_IsOneHouseStyleLine(string[] args, string expected)
     {
         CliRun run = CliHarness.Run(args);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { "dfer: error: " + expected, $"Run 'dfer {args[0]} --help' for usage." }), run.ToString());
+        Assert.That(run.StderrLines,
+            Is.EqualTo(new[] { "dfer: error: " + expected, $"Run 'dfer {args[0]} --help' for usage." }),
+            run.ToString());
     }
 
     [Test]
@@ -129,7 +146,9 @@ public class ParseErrorTests
         const string commands = "infer, eval, preprocess, convert, validate, profile, bench, devices";
         Assert.That(CliHarness.Run().StderrLines[0], Is.EqualTo($"dfer: error: a command is needed: {commands}"));
         CliRun run = CliHarness.Run("convrt");
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { $"dfer: error: convrt: not a command; commands: {commands}", "Run 'dfer --help' for usage." }));
+        Assert.That(run.StderrLines,
+            Is.EqualTo(new[] { $"dfer: error: convrt: not a command; commands: {commands}",
+            "Run 'dfer --help' for usage." }));
     }
 }
 
@@ -143,7 +162,8 @@ public class ModelNameTests
         CliRun run = CliHarness.Run("infer", "--help");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
-        Assert.That(run.Stdout, Does.Contain("Model to run: m3dfel, ifdd, expression").And.Contain("--generated-weights"));
+        Assert.That(run.Stdout,
+            Does.Contain("Model to run: m3dfel, ifdd, expression").And.Contain("--generated-weights"));
     }
 
     [Test]
@@ -152,7 +172,8 @@ public class ModelNameTests
         CliRun run = CliHarness.Run("infer", "--model", "resnet", "a.npy");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines[0], Is.EqualTo("dfer: error: --model resnet: unknown model; available: m3dfel, ifdd, expression"));
+        Assert.That(run.StderrLines[0],
+            Is.EqualTo("dfer: error: --model resnet: unknown model; available: m3dfel, ifdd, expression"));
     }
 
     [TestCase("bench")]
@@ -161,11 +182,16 @@ public class ModelNameTests
     public void OtherCommands_SayWhereExpressionRuns(string command)
     {
         CliRun unknown = CliHarness.Run(command, "--model", "resnet");
-        Assert.That(unknown.StderrLines, Does.Contain("dfer: error: --model resnet: unknown model; available: m3dfel, ifdd (expression: 'dfer infer' only)"));
+        Assert.That(unknown.StderrLines,
+            Does.Contain(
+            "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd (expression: 'dfer infer' only)"));
 
         CliRun expression = CliHarness.Run(command, "--model", "expression");
         Assert.That(expression.ExitCode, Is.EqualTo(ExitCodes.Usage), expression.ToString());
-        Assert.That(expression.StderrLines, Does.Contain("dfer: error: --model expression: the face-api pipeline of 'dfer infer' only; this command takes m3dfel, ifdd"));
+        Assert.That(expression.StderrLines,
+            Does.Contain(
+            "dfer: error: --model expression: the face-api pipeline of 'dfer infer' only; this command takes m3dfel, "
+            + "ifdd"));
     }
 
     [Test]
@@ -187,7 +213,8 @@ public class GeneratedWeightsTests
     [TearDown]
     public void TearDown() => _files.Dispose();
 
-    private const string Hint = "dfer: error: --model m3dfel needs --weights FILE (trained weights); to score with deterministic generated weights for testing, add --generated-weights";
+    private const string Hint = "dfer: error: --model m3dfel needs --weights FILE (trained weights); to score with "
+        + "deterministic generated weights for testing, add --generated-weights";
 
     [Test]
     public void InferWithoutWeights_ExitsTwo_WithTheHint()
@@ -210,7 +237,8 @@ public class GeneratedWeightsTests
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         Assert.That(run.StderrLines, Has.Length.EqualTo(1));
-        Assert.That(run.StderrLines[0], Does.StartWith("dfer: warning: no --weights given: using generated weights (seed 1)"));
+        Assert.That(run.StderrLines[0],
+            Does.StartWith("dfer: warning: no --weights given: using generated weights (seed 1)"));
         Assert.That(run.Stdout, Does.Contain(input));
     }
 
@@ -230,13 +258,16 @@ public class GeneratedWeightsTests
         CliRun run = CliHarness.Run("infer", "--model", "ifdd", "--generated-weights", "--weights", "w.pth", "a.npy");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { "dfer: error: --generated-weights and --weights exclude each other: the scores come from one or the other" }));
+        Assert.That(run.StderrLines,
+            Is.EqualTo(new[] { "dfer: error: --generated-weights and --weights exclude each other: the scores come "
+                + "from one or the other" }));
     }
 
     [Test]
     public void Bench_KeepsGeneratedWeightsByDefault()
     {
-        CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--repeats", "1", "--warmup", "0", "--batch", "1", "--threads", "2");
+        CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--repeats", "1", "--warmup", "0", "--batch", "1",
+            "--threads", "2");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         Assert.That(run.Stderr, Does.Contain("generated weights"));
@@ -281,7 +312,8 @@ public class TerminalOutputTests
     public void Escape_WritesALoneSurrogateAsItsCode()
     {
         // Built here: an attribute argument would not carry a lone surrogate intact.
-        Assert.That(SafeText.Escape("lone " + (char)0xD800 + " high, " + (char)0xDC00 + " low"), Is.EqualTo(@"lone \ud800 high, \udc00 low"));
+        Assert.That(SafeText.Escape("lone " + (char)0xD800 + " high, " + (char)0xDC00 + " low"),
+            Is.EqualTo(@"lone \ud800 high, \udc00 low"));
     }
 
     [Test]
@@ -293,7 +325,8 @@ public class TerminalOutputTests
 
         Assert.That(line, Is.EqualTo(new string('a', 68) + "… (532 more characters)"));
         Assert.That(SafeText.Line(new string('b', 100), 100), Is.EqualTo(new string('b', 100)));
-        Assert.That(SafeText.Line(new string('\u001b', 30), 100), Is.EqualTo(string.Concat(Enumerable.Repeat(@"\x1b", 17)) + "… (13 more characters)"));
+        Assert.That(SafeText.Line(new string('\u001b', 30), 100),
+            Is.EqualTo(string.Concat(Enumerable.Repeat(@"\x1b", 17)) + "… (13 more characters)"));
     }
 
     [Test]
@@ -302,7 +335,8 @@ public class TerminalOutputTests
         string pth = _files.PathOf("w.pth");
         TorchSaveWriter.Write(pth, [("w", new float[] { 1 }, new long[] { 1 })], wrapperKey: "state_dict");
 
-        CliRun run = CliHarness.Run("convert", pth, _files.PathOf(Red + "out.safetensors"), "--key", Red + "ema\u009b2J");
+        CliRun run = CliHarness.Run("convert", pth, _files.PathOf(Red + "out.safetensors"), "--key", Red
+            + "ema\u009b2J");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Stderr, Does.Not.Contain("\u001b").And.Not.Contain("\u009b"));
@@ -352,7 +386,8 @@ public class TerminalOutputTests
 
         CliRun run = CliHarness.Run("convert", huge, _files.PathOf("w.safetensors"));
 
-        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString().Length > 2000 ? run.ToString()[..2000] : run.ToString());
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage),
+            run.ToString().Length > 2000 ? run.ToString()[..2000] : run.ToString());
         Assert.That(run.StderrLines, Has.Length.EqualTo(1));
         string line = run.StderrLines[0];
         Assert.That(line.Length, Is.LessThanOrEqualTo(CliConsole.MaxLineLength));
@@ -373,7 +408,8 @@ public class TerminalOutputTests
         Assert.That(json.ExitCode, Is.EqualTo(ExitCodes.Ok), json.ToString());
         // JSON escapes every control character itself; the name, bidi mark included, parses back exactly.
         Assert.That(json.Stdout.Where(char.IsControl).Select(c => (int)c), Is.EqualTo(new[] { '\n' }), "json");
-        Assert.That(json.Json().GetProperty("results")[0].GetProperty("input").GetString(), Is.EqualTo(input), "JSON keeps the name, escaped");
+        Assert.That(json.Json().GetProperty("results")[0].GetProperty("input").GetString(), Is.EqualTo(input),
+            "JSON keeps the name, escaped");
     }
 }
 
@@ -407,7 +443,8 @@ public class CliPathTests
         CliRun run = CliHarness.Run("convert", pth, "a\0b.safetensors");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { @"dfer: error: a\x00b.safetensors: not a valid path (it holds a NUL character)" }));
+        Assert.That(run.StderrLines,
+            Is.EqualTo(new[] { @"dfer: error: a\x00b.safetensors: not a valid path (it holds a NUL character)" }));
     }
 
     [Test]
@@ -416,6 +453,7 @@ public class CliPathTests
         CliRun run = CliHarness.Run("profile", "--model", "m3dfel", "--trace", "t\0.json");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { @"dfer: error: t\x00.json: not a valid path (it holds a NUL character)" }));
+        Assert.That(run.StderrLines,
+            Is.EqualTo(new[] { @"dfer: error: t\x00.json: not a valid path (it holds a NUL character)" }));
     }
 }

@@ -11,7 +11,8 @@ namespace Dfer.Tests.Cli;
 /// <summary>What one in-process run of <c>dfer</c> produced.</summary>
 internal sealed record CliRun(int ExitCode, string Stdout, string Stderr)
 {
-    public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    public string[] StderrLines
+        => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>Stdout parsed as JSON; parsing fails on anything but exactly one JSON value.</summary>
     public JsonElement Json()
@@ -50,7 +51,8 @@ internal sealed class CliHarness : IDisposable
     }
 
     /// <summary>Deterministic clips in [0, 1), laid out [clips, 16, 3, 112, 112].</summary>
-    public static float[] Clips(int clips, ulong seed) => new DeterministicRandom(TestSeed.Use(seed)).Uniform((long)clips * ClipLength, 0f, 1f);
+    public static float[] Clips(int clips, ulong seed)
+        => new DeterministicRandom(TestSeed.Use(seed)).Uniform((long)clips * ClipLength, 0f, 1f);
 
     /// <summary>Writes <paramref name="data"/> as a [clips, 16, 3, 112, 112] float32 .npy.</summary>
     public string WriteClips(string fileName, float[] data)
@@ -105,7 +107,8 @@ internal sealed class CliHarness : IDisposable
     private static byte[] Int64Bytes(float[] data)
     {
         var bytes = new byte[data.Length * sizeof(long)];
-        for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(i * 8), (long)data[i]);
+        for (int i = 0; i < data.Length; i++)
+            BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(i * 8), (long)data[i]);
         return bytes;
     }
 

@@ -32,7 +32,8 @@ public class ClipBatcherTests
         var c = Job("c", 1, 30);
         var d = Job("d", 1, 40);
         var reported = new List<string>();
-        var batcher = new ClipBatcher(session, 2, job => reported.Add(job.Source + (job.Error is null ? "" : " failed")));
+        var batcher = new ClipBatcher(session, 2,
+            job => reported.Add(job.Source + (job.Error is null ? "" : " failed")));
         foreach (var job in new[] { a, b, c, d }) batcher.Add(job);
         batcher.Flush();
 
@@ -76,25 +77,30 @@ public class ClipBatcherTests
     public void SynchronousBackend_ReportsABatchsJobs_BeforeTheNextBatchIsSubmitted()
     {
         var log = new List<string>();
-        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), new ScoringFakes.EchoBackend(log, pipelined: false));
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"),
+            new ScoringFakes.EchoBackend(log, pipelined: false));
         var batcher = new ClipBatcher(session, 2, job => log.Add("done " + job.Source));
         // Batches [a0 b0] [b1 c0] [d0]: b completes with the second batch.
         batcher.Add(ScoringFakes.Job("a", 1));
         batcher.Add(ScoringFakes.Job("b", 2, 3));
-        Assert.That(log, Is.EqualTo(new[] { "submit 1", "done a" }), "a's row is due as soon as the batch that held it is done");
+        Assert.That(log, Is.EqualTo(new[] { "submit 1", "done a" }),
+            "a's row is due as soon as the batch that held it is done");
         batcher.Add(ScoringFakes.Job("c", 4));
         batcher.Add(ScoringFakes.Job("d", 5));
         Assert.That(log, Is.EqualTo(new[] { "submit 1", "done a", "submit 2", "done b", "done c" }));
         batcher.Flush();
-        Assert.That(log, Is.EqualTo(new[] { "submit 1", "done a", "submit 2", "done b", "done c", "submit 3", "done d" }));
+        Assert.That(log,
+            Is.EqualTo(new[] { "submit 1", "done a", "submit 2", "done b", "done c", "submit 3", "done d" }));
     }
 
-    /// <summary>On a pipelined backend the batch in flight waits for the next one, unless the caller collects it when idle.</summary>
+    /// <summary>On a pipelined backend the batch in flight waits for the next one, unless the caller collects it when
+    /// idle.</summary>
     [Test]
     public void PipelinedBackend_CollectInFlight_ReportsTheBatchInFlightAtOnce()
     {
         var log = new List<string>();
-        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), new ScoringFakes.EchoBackend(log, pipelined: true));
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"),
+            new ScoringFakes.EchoBackend(log, pipelined: true));
         var batcher = new ClipBatcher(session, 1, job => log.Add("done " + job.Source));
         batcher.Add(ScoringFakes.Job("a", 1));
         Assert.That(log, Is.EqualTo(new[] { "submit 1" }), "kept in flight");
@@ -106,12 +112,14 @@ public class ClipBatcherTests
         Assert.That(log, Is.EqualTo(new[] { "submit 1", "wait 1", "done a", "submit 2", "wait 2", "done b" }));
     }
 
-    /// <summary>NaN logits fail the job whose clip they are, with one line naming it; the rest of the batch is scored.</summary>
+    /// <summary>NaN logits fail the job whose clip they are, with one line naming it; the rest of the batch is
+    /// scored.</summary>
     [TestCase(false)]
     [TestCase(true)]
     public void NonFiniteLogits_FailOnlyTheirJob(bool pipelined)
     {
-        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), new ScoringFakes.EchoBackend([], pipelined));
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"),
+            new ScoringFakes.EchoBackend([], pipelined));
         var reported = new List<ScoreJob>();
         var batcher = new ClipBatcher(session, 8, reported.Add);
         var a = ScoringFakes.Job("a.npy", 1);
@@ -122,8 +130,12 @@ public class ClipBatcherTests
         batcher.Flush();
 
         Assert.That(reported, Is.EquivalentTo(new[] { a, nan, clips, c }));
-        Assert.That(nan.Error, Is.EqualTo("nan.npy: the model produced non-finite logits (NaN) for this input; check the weights and the input range"));
-        Assert.That(clips.Error, Is.EqualTo("clips.npy: the model produced non-finite logits (NaN) for clip 1 of this input; check the weights and the input range"));
+        Assert.That(nan.Error,
+            Is.EqualTo("nan.npy: the model produced non-finite logits (NaN) for this input; check the weights and the "
+                + "input range"));
+        Assert.That(clips.Error,
+            Is.EqualTo("clips.npy: the model produced non-finite logits (NaN) for clip 1 of this input; check the "
+                + "weights and the input range"));
         Assert.That(clips.ClipResults, Is.Empty, "no part of a failed input is reported");
         Assert.That(nan.Internal || clips.Internal, Is.False, "the input's problem, not a bug");
         Assert.That(a.Error, Is.Null);
@@ -141,7 +153,8 @@ public class ClipBatcherTests
     public void ABugInOneBatch_FailsItsJobsAsInternalErrors_AndTheNextBatchesStillRun(bool pipelined)
     {
         var log = new List<string>();
-        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), new ScoringFakes.EchoBackend(log, pipelined));
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"),
+            new ScoringFakes.EchoBackend(log, pipelined));
         var reported = new List<ScoreJob>();
         var batcher = new ClipBatcher(session, 2, reported.Add);
         var a = ScoringFakes.Job("a", 1);
@@ -152,15 +165,19 @@ public class ClipBatcherTests
         batcher.Flush();
 
         Assert.That(reported, Is.EqualTo(new[] { a, bug, c, d }));
-        Assert.That(a.Error, Is.EqualTo("a: internal error: System.OverflowException: Arithmetic operation resulted in an overflow."));
-        Assert.That(bug.Error, Is.EqualTo("bug: internal error: System.OverflowException: Arithmetic operation resulted in an overflow."));
+        Assert.That(a.Error,
+            Is.EqualTo("a: internal error: System.OverflowException: Arithmetic operation resulted in an overflow."));
+        Assert.That(bug.Error,
+            Is.EqualTo("bug: internal error: System.OverflowException: Arithmetic operation resulted in an overflow."));
         Assert.That(a.Internal && bug.Internal, Is.True);
         Assert.That(c.Error, Is.Null);
         Assert.That(d.Error, Is.Null);
         Assert.That(d.ClipResults[0].Logits[0], Is.EqualTo(4f));
     }
 
-    /// <summary>A job of <paramref name="clips"/> clips; clip i's values are all <paramref name="first"/> + i.</summary>
+    /// <summary>A job of <paramref name="clips"/> clips; clip i's values are all <paramref name="first"/> +
+    /// i.</summary>
     private static ScoreJob Job(string name, int clips, float first) =>
-        new(name, Enumerable.Range(0, clips).Select(i => Enumerable.Repeat(first + i, Classes).ToArray()).ToArray(), perClip: true);
+        new(name, Enumerable.Range(0, clips).Select(i => Enumerable.Repeat(first + i, Classes).ToArray()).ToArray(),
+        perClip: true);
 }

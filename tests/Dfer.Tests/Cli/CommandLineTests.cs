@@ -10,7 +10,8 @@ public class CommandLineTests
     [Test]
     public void BenchJson_HasPositiveNumbers()
     {
-        CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--repeats", "1", "--warmup", "0", "--batch", "1", "--format", "json");
+        CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--repeats", "1", "--warmup", "0", "--batch", "1",
+            "--format", "json");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         JsonElement json = run.Json();
@@ -115,7 +116,9 @@ public class CommandLineTests
         CliRun run = CliHarness.Run("bench", "--model", "resnet");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines, Is.EqualTo(new[] { "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd (expression: 'dfer infer' only)", "Run 'dfer bench --help' for usage." }));
+        Assert.That(run.StderrLines,
+            Is.EqualTo(new[] { "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd (expression: 'dfer "
+                + "infer' only)", "Run 'dfer bench --help' for usage." }));
     }
 
     [Test]

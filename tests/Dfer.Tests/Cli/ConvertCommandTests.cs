@@ -17,15 +17,18 @@ public class ConvertCommandTests
     [TearDown]
     public void TearDown() => _files.Dispose();
 
-    private static string Fixture(string name) => Path.Combine(TestContext.CurrentContext.TestDirectory, "fixtures", "torch", name);
+    private static string Fixture(string name)
+        => Path.Combine(TestContext.CurrentContext.TestDirectory, "fixtures", "torch", name);
 
-    /// <summary>M3DFEL's generated weights as the official training script saves them: {"state_dict": {"module.…"}}.</summary>
+    /// <summary>M3DFEL's generated weights as the official training script saves them: {"state_dict":
+    /// {"module.…"}}.</summary>
     private string TrainingCheckpoint(out StateDict weights)
     {
         weights = CliHarness.Model.GenerateWeights(4);
         string path = _files.PathOf("best.pth");
         StateDict w = weights;
-        TorchSaveWriter.Write(path, w.Names.Select(n => (n, w[n].Data, w[n].Shape)), wrapperKey: "state_dict", modulePrefix: true);
+        TorchSaveWriter.Write(path, w.Names.Select(n => (n, w[n].Data, w[n].Shape)), wrapperKey: "state_dict",
+            modulePrefix: true);
         return path;
     }
 
@@ -95,8 +98,10 @@ public class ConvertCommandTests
     public void Convert_NotACheckpoint_AndWrongOutputName_AreUsageErrors()
     {
         string npy = _files.WriteClips("c.npy", CliHarness.Clips(1, seed: 2));
-        CliAssert.FailsWith(CliHarness.Run("convert", npy, _files.PathOf("w.safetensors")), ExitCodes.Usage, npy, "not a PyTorch");
+        CliAssert.FailsWith(CliHarness.Run("convert", npy, _files.PathOf("w.safetensors")), ExitCodes.Usage, npy,
+            "not a PyTorch");
         string pth = TrainingCheckpoint(out _);
-        CliAssert.FailsWith(CliHarness.Run("convert", pth, _files.PathOf("w.bin")), ExitCodes.Usage, "w.bin", ".safetensors");
+        CliAssert.FailsWith(CliHarness.Run("convert", pth, _files.PathOf("w.bin")), ExitCodes.Usage, "w.bin",
+            ".safetensors");
     }
 }

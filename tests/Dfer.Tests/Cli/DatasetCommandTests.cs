@@ -20,14 +20,16 @@ public class DatasetCommandTests
     private static void CopyFrames(string folder, int count)
     {
         Directory.CreateDirectory(folder);
-        foreach (string f in Directory.GetFiles(MediaFixtures.PathOf("frames"), "*.jpg").Order(StringComparer.Ordinal).Take(count))
+        foreach (string f in Directory.GetFiles(MediaFixtures.PathOf("frames"), "*.jpg").Order(StringComparer.Ordinal)
+            .Take(count))
             File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
     }
 
     /// <summary>The rows of a JSON Lines results file, after its metadata line (checked to be there, first).</summary>
     private static List<JsonElement> JsonLines(string path)
     {
-        var lines = File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        var lines = File.ReadAllLines(path).Where(l => l.Length > 0)
+            .Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
         Assert.That(lines[0].GetProperty("dfer_results").GetInt32(), Is.EqualTo(1), "the metadata line comes first");
         return lines.Skip(1).ToList();
     }
@@ -54,12 +56,14 @@ public class DatasetCommandTests
         string dir = BuildFolderDataset();
         string output = _files.PathOf("results.jsonl");
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--batch", "2");
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output",
+            output, "--batch", "2");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
         var errors = run.StderrLines.Where(l => l.StartsWith("dfer: error:")).ToList();
         Assert.That(errors, Has.Count.EqualTo(2), run.ToString());
-        Assert.That(errors.Any(e => e.Contains(Path.Combine(dir, "3"))) && errors.Any(e => e.Contains(Path.Combine(dir, "4"))), run.ToString());
+        Assert.That(errors.Any(e => e.Contains(Path.Combine(dir, "3")))
+            && errors.Any(e => e.Contains(Path.Combine(dir, "4"))), run.ToString());
         Assert.That(run.Stderr, Does.Contain("2 of 4 videos scored").And.Contain("2 failed"));
         CliAssert.NoStackTrace(run);
         var rows = JsonLines(output);
@@ -70,20 +74,23 @@ public class DatasetCommandTests
         Assert.That(rows[3].GetProperty("error").GetString(), Does.Contain("00001.jpg"));
 
         // Refuses to clobber the results of a run.
-        CliRun again = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output);
+        CliRun again = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output",
+            output);
         CliAssert.FailsWith(again, ExitCodes.Usage, output, "--resume");
 
         // Interrupted after video 1, mid-way through writing video 2's row.
         string[] lines = File.ReadAllLines(output);
         File.WriteAllText(output, lines[0] + "\n" + lines[1] + "\n" + lines[2][..(lines[2].Length / 2)]);
-        CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
+        CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+            "--output", output, "--resume");
 
         Assert.That(resumed.ExitCode, Is.EqualTo(ExitCodes.InputFailed), resumed.ToString());
         Assert.That(resumed.Stderr, Does.Contain("1 from the earlier run"));
         var after = JsonLines(output);
         Assert.That(after.Select(r => r.GetProperty("video").GetString()), Is.EqualTo(new[] { "1", "2", "3", "4" }));
         for (int i = 0; i < 2; i++)
-            Assert.That(CliAssert.Floats(after[i].GetProperty("logits")), Is.EqualTo(CliAssert.Floats(rows[i].GetProperty("logits"))), $"row {i}");
+            Assert.That(CliAssert.Floats(after[i].GetProperty("logits")),
+                Is.EqualTo(CliAssert.Floats(rows[i].GetProperty("logits"))), $"row {i}");
     }
 
     /// <summary>
@@ -112,15 +119,19 @@ public class DatasetCommandTests
         foreach (string threads in new[] { "0", "3" })
         {
             string output = _files.PathOf($"results-{threads}.csv");
-            CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output,
+            CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+                "--output", output,
                 "--batch", "3", "--jitter-seed", "7", "--decode-threads", threads);
             Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
-            Assert.That(run.Stderr, Does.Contain("4 of 7 videos scored").And.Contain("3 failed").And.Contain("s for decoding"), run.ToString());
+            Assert.That(run.Stderr,
+                Does.Contain("4 of 7 videos scored").And.Contain("3 failed").And.Contain("s for decoding"),
+                run.ToString());
             CliAssert.NoStackTrace(run);
             runs.Add((run, File.ReadAllText(output)));
         }
 
-        string[] videos = File.ReadAllLines(_files.PathOf("results-0.csv")).Skip(1).Select(l => l.Split(',')[0]).ToArray();
+        string[] videos =
+            File.ReadAllLines(_files.PathOf("results-0.csv")).Skip(1).Select(l => l.Split(',')[0]).ToArray();
         Assert.That(videos, Is.EqualTo(Enumerable.Range(0, frames.Length).Select(v => $"v{v:D2}")));
         string[] ErrorLines(CliRun run) => run.StderrLines.Where(l => l.StartsWith("dfer: error:")).ToArray();
         Assert.That(ErrorLines(runs[0].Run), Has.Length.EqualTo(3));
@@ -135,13 +146,15 @@ public class DatasetCommandTests
     public void DecodeThreads_BelongsToADatasetRun_AndIsNotNegative()
     {
         string clips = _files.WriteClips("clips.npy", CliHarness.Clips(1, 3));
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", clips, "--decode-threads", "2");
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", clips, "--decode-threads",
+            "2");
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Stderr, Does.Contain("--decode-threads"));
 
         string dir = _files.PathOf("videos");
         CopyFrames(Path.Combine(dir, "a"), 2);
-        run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--decode-threads", "-1");
+        run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--decode-threads",
+            "-1");
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Stderr, Does.Contain("--decode-threads").And.Contain("at least 0"));
     }
@@ -161,7 +174,8 @@ public class DatasetCommandTests
         Assert.That(line.GetProperty("clips").GetInt32(), Is.EqualTo(1));
     }
 
-    /// <summary>DFEW layout: ROOT/Clip/clip_224x224/0000N, a split CSV with labels 1..7, one row's clip missing.</summary>
+    /// <summary>DFEW layout: ROOT/Clip/clip_224x224/0000N, a split CSV with labels 1..7, one row's clip
+    /// missing.</summary>
     [Test]
     public void Eval_DfewCsv_ReportsUarWarAndConfusion_OfThePerVideoPredictions()
     {
@@ -174,7 +188,8 @@ public class DatasetCommandTests
         File.WriteAllText(csv, "video_name,label\n1,1\n2,5\n3,1\n4,3\n");
         string output = _files.PathOf("scores.csv");
 
-        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root", root, "--output", output, "--format", "json", "--batch", "3");
+        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root",
+            root, "--output", output, "--format", "json", "--batch", "3");
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, "test.csv:5", "00004");
         JsonElement json = run.Json();
@@ -187,7 +202,8 @@ public class DatasetCommandTests
         var rows = File.ReadAllLines(output).Skip(1).Select(l => l.Split(',')).ToList();
         Assert.That(rows.Select(r => r[0]), Is.EqualTo(new[] { "1", "2", "3", "4" }));
         var scored = rows.Where(r => r[^1].Length == 0).ToList();
-        Assert.That(scored.Select(r => r[2]), Is.EqualTo(new[] { "happy", "surprise", "happy" }), "targets: DFEW label 1 = happy, 5 = surprise");
+        Assert.That(scored.Select(r => r[2]), Is.EqualTo(new[] { "happy", "surprise", "happy" }),
+            "targets: DFEW label 1 = happy, 5 = surprise");
         int Correct(IEnumerable<string[]> rs) => rs.Count(r => r[2] == r[3]);
         var happy = scored.Where(r => r[2] == "happy").ToList();
         var surprise = scored.Where(r => r[2] == "surprise").ToList();
@@ -195,7 +211,8 @@ public class DatasetCommandTests
         double uar = (Correct(happy) / 2.0 + Correct(surprise) / 1.0) / 2;
         Assert.That(json.GetProperty("war").GetDouble(), Is.EqualTo(war).Within(1e-12));
         Assert.That(json.GetProperty("uar").GetDouble(), Is.EqualTo(uar).Within(1e-12));
-        var confusion = json.GetProperty("confusion").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
+        var confusion = json.GetProperty("confusion").EnumerateArray()
+            .Select(r => r.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
         foreach (string[] r in scored)
             Assert.That(confusion[Array.IndexOf(classes, r[2])][Array.IndexOf(classes, r[3])], Is.GreaterThan(0));
         Assert.That(confusion.Sum(r => r.Sum()), Is.EqualTo(3));
@@ -208,7 +225,8 @@ public class DatasetCommandTests
         CopyFrames(Path.Combine(root, "Clip", "clip_224x224", "00007"), 4);
         string csv = _files.PathOf("split.csv");
         File.WriteAllText(csv, "7,2\n");
-        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root", root);
+        CliRun run = CliHarness.Run("eval", "--model", "m3dfel", "--generated-weights", "--dataset", csv, "--root",
+            root);
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         Assert.That(run.Stdout, Does.Contain("UAR").And.Contain("WAR").And.Contain("confusion (rows: true class"));
         Assert.That(run.Stdout.Split('\n').Count(l => l.StartsWith("sad ")), Is.EqualTo(1));

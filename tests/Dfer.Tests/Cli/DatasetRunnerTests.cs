@@ -24,7 +24,8 @@ public class DatasetRunnerTests
     [TearDown]
     public void TearDown() => _files.Dispose();
 
-    private static List<DatasetItem> Items(int n) => Enumerable.Range(0, n).Select(i => new DatasetItem($"v{i}", $"videos/v{i}", null)).ToList();
+    private static List<DatasetItem> Items(int n)
+        => Enumerable.Range(0, n).Select(i => new DatasetItem($"v{i}", $"videos/v{i}", null)).ToList();
 
     /// <summary>The lines of a results file being written (it is open for appending).</summary>
     private static string[] LinesOf(string path)
@@ -39,13 +40,15 @@ public class DatasetRunnerTests
     public void ADecoderBug_FailsThatVideoAsAnInternalError_AndTheOthersAreScored(int decodeThreads)
     {
         var log = new List<string>();
-        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), new ScoringFakes.EchoBackend(log, pipelined: false));
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"),
+            new ScoringFakes.EchoBackend(log, pipelined: false));
         var items = Items(4);
         string output = _files.PathOf("results.jsonl");
         var stderr = new StringWriter();
         var console = new CliConsole(TextWriter.Null, stderr, false);
 
-        DatasetOutcome outcome = DatasetRunner.Run(session, items, 2, null, output, DatasetRunner.Existing.Refuse, decodeThreads,
+        DatasetOutcome outcome = DatasetRunner.Run(session, items, 2, null, output, DatasetRunner.Existing.Refuse,
+            decodeThreads,
             ScoringFakes.Metadata(), console, decode: item => item.Name == "v1"
                 ? throw new OverflowException("Value was either too large or too small for an Int32.")
                 : ScoringFakes.Job(item.Path, item.Name[1] - '0'));
@@ -53,10 +56,14 @@ public class DatasetRunnerTests
         Assert.That(outcome.ExitCode, Is.EqualTo(ExitCodes.Internal));
         Assert.That(outcome.Scored, Is.EqualTo(3));
         Assert.That((outcome.Failed, outcome.Internal), Is.EqualTo((1, 1)));
-        const string expected = "videos/v1: internal error: System.OverflowException: Value was either too large or too small for an Int32.";
-        Assert.That(outcome.Rows.Select(r => (r.Video, r.Error)), Is.EqualTo(new[] { ("v0", null), ("v1", expected), ("v2", null), ("v3", null) }));
+        const string expected = "videos/v1: internal error: System.OverflowException: Value was either too large or "
+            + "too small for an Int32.";
+        Assert.That(outcome.Rows.Select(r => (r.Video, r.Error)),
+            Is.EqualTo(new[] { ("v0", null), ("v1", expected), ("v2", null), ("v3", null) }));
         Assert.That(stderr.ToString(), Does.Contain($"dfer: error: {expected}\n"));
-        Assert.That(stderr.ToString(), Does.Contain("3 of 4 videos scored").And.Contain("1 failed").And.Contain("1 of them for an internal error"));
+        Assert.That(stderr.ToString(),
+            Does.Contain("3 of 4 videos scored").And.Contain("1 failed").And.Contain(
+            "1 of them for an internal error"));
         string[] lines = File.ReadAllLines(output);
         Assert.That(lines, Has.Length.EqualTo(5), "the metadata line and a row per video");
         Assert.That(JsonDocument.Parse(lines[2]).RootElement.GetProperty("error").GetString(), Is.EqualTo(expected));
@@ -71,7 +78,8 @@ public class DatasetRunnerTests
     [TestCase(2)]
     public void SynchronousBackend_WritesEachBatchsRows_BeforeDecodingTheNextVideo(int batch)
     {
-        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), new ScoringFakes.EchoBackend([], pipelined: false));
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"),
+            new ScoringFakes.EchoBackend([], pipelined: false));
         string output = _files.PathOf("results.jsonl");
         var seen = new List<int>();
         DatasetRunner.Run(session, Items(5), batch, null, output, DatasetRunner.Existing.Refuse, 0,
@@ -93,7 +101,8 @@ public class DatasetRunnerTests
     public void PipelinedBackend_WritesTheRowsInFlight_WhileWaitingForDecoding()
     {
         var log = new List<string>();
-        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"), new ScoringFakes.EchoBackend(log, pipelined: true));
+        using var session = new Session(new ScoringFakes.EchoModel(), new StateDict("none"),
+            new ScoringFakes.EchoBackend(log, pipelined: true));
         string output = _files.PathOf("results.jsonl");
         var run = Task.Run(() => DatasetRunner.Run(session, Items(3), 1, null, output, DatasetRunner.Existing.Refuse, 1,
             ScoringFakes.Metadata(), new CliConsole(TextWriter.Null, TextWriter.Null, false), decode: item =>
@@ -108,7 +117,8 @@ public class DatasetRunnerTests
                 return ScoringFakes.Job(item.Path, k);
             }));
         Assert.That(run.Wait(HangGuard + HangGuard), Is.True, "the run hung");
-        Assert.That(run.Result.ExitCode, Is.EqualTo(ExitCodes.Ok), string.Join("; ", run.Result.Rows.Select(r => r.Error)));
+        Assert.That(run.Result.ExitCode, Is.EqualTo(ExitCodes.Ok),
+            string.Join("; ", run.Result.Rows.Select(r => r.Error)));
         Assert.That(LinesOf(output), Has.Length.EqualTo(4));
     }
 }

@@ -4,7 +4,8 @@ using Dfer.Weights.TfJs;
 
 namespace Dfer.Tests.Cli;
 
-/// <summary><c>dfer infer --model expression</c> end to end: the demo clip, a video without a face, a corrupt video, bad options.</summary>
+/// <summary><c>dfer infer --model expression</c> end to end: the demo clip, a video without a face, a corrupt video,
+/// bad options.</summary>
 [TestFixture]
 public class ExpressionCommandTests
 {
@@ -18,8 +19,11 @@ public class ExpressionCommandTests
 
     private static void RequireWeights()
     {
-        if (FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel) is null || FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null)
-            Assert.Ignore($"face-api weights not fetched into {FaceApiPackage.Directory}: run ./scripts/fetch-face-api.sh (.ci/run does)");
+        if (FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel) is null
+            || FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null)
+            Assert.Ignore(
+                $"face-api weights not fetched into {FaceApiPackage.Directory}: run ./scripts/fetch-face-api.sh "
+                + "(.ci/run does)");
     }
 
     [Test]
@@ -39,7 +43,8 @@ public class ExpressionCommandTests
         }
         Ffmpeg.Encode(video, frames, "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p");
         string svg = _h.PathOf("t.svg"), overlay = _h.PathOf("overlay.mp4");
-        var run = CliHarness.Run("infer", "--model", "expression", video, "--timeline", svg, "--overlay", overlay, "--format", "json", "--threads", "2");
+        var run = CliHarness.Run("infer", "--model", "expression", video, "--timeline", svg, "--overlay", overlay,
+            "--format", "json", "--threads", "2");
         Assert.That(run.ExitCode, Is.Zero, run.ToString());
         var result = run.Json().GetProperty("results")[0];
         Assert.That(result.GetProperty("label").GetString(), Is.EqualTo("happy"), run.Stdout);
@@ -57,7 +62,8 @@ public class ExpressionCommandTests
         Assert.That(plot.Root!.Name, Is.EqualTo(ns + "svg"));
         var texts = plot.Descendants(ns + "text").Select(t => t.Value.Trim()).ToList();
         Assert.That(texts, Has.Some.StartsWith("smile.mp4: happy"), "the title names the clip's label");
-        Assert.That(texts.Count(t => Dfer.Models.EmotionClasses.Seven.Any(c => t.StartsWith(c + " "))), Is.EqualTo(7), "a legend entry per class");
+        Assert.That(texts.Count(t => Dfer.Models.EmotionClasses.Seven.Any(c => t.StartsWith(c + " "))), Is.EqualTo(7),
+            "a legend entry per class");
         Assert.That(plot.Descendants(ns + "path").Count(), Is.GreaterThan(7), "the seven lines and the face strip");
     }
 
@@ -86,7 +92,8 @@ public class ExpressionCommandTests
         RequireWeights();
         Ffmpeg.Require();
         string video = _h.PathOf("broken.mp4");
-        File.WriteAllBytes(video, new Dfer.Tensors.DeterministicRandom(TestSeed.Use(5)).Uniform(4096, 0, 255).Select(v => (byte)v).ToArray());
+        File.WriteAllBytes(video,
+            new Dfer.Tensors.DeterministicRandom(TestSeed.Use(5)).Uniform(4096, 0, 255).Select(v => (byte)v).ToArray());
         var run = CliHarness.Run("infer", "--model", "expression", video);
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         var errors = run.StderrLines.Where(l => l.Contains("error")).ToList();
@@ -115,7 +122,9 @@ public class ExpressionCommandTests
     [TestCase("--detector-size", "100", "multiple of 32")]
     public void BadOptions(string option, string? value, string message)
     {
-        var run = CliHarness.Run(value is null ? ["infer", "--model", "expression", "a.mp4", option] : ["infer", "--model", "expression", "a.mp4", option, value]);
+        var run = CliHarness.Run(
+            value is null ? ["infer", "--model", "expression", "a.mp4", option]
+            : ["infer", "--model", "expression", "a.mp4", option, value]);
         Assert.That(run.ExitCode, Is.Not.Zero, run.ToString());
         Assert.That(run.Stderr, Does.Contain(message), run.ToString());
     }
@@ -137,9 +146,11 @@ public class ExpressionCommandTests
         Assert.That(run.Stderr, Does.Contain("--timeline is an option of --model expression"), run.ToString());
     }
 
-    private static RgbImage ExpressionPipeline_Read(string path) => Dfer.Pipelines.ExpressionPipeline.ReadFrames(path)[0];
+    private static RgbImage ExpressionPipeline_Read(string path)
+        => Dfer.Pipelines.ExpressionPipeline.ReadFrames(path)[0];
 
-    /// <summary>A square window of <paramref name="image"/> scaled to <paramref name="size"/>² by nearest neighbour (black outside).</summary>
+    /// <summary>A square window of <paramref name="image"/> scaled to <paramref name="size"/>² by nearest neighbour
+    /// (black outside).</summary>
     private static RgbImage Crop(RgbImage image, int x0, int y0, int side, int size)
     {
         var px = new byte[size * size * 3];

@@ -25,10 +25,12 @@ public class InferCommandTests
         float[] clips = CliHarness.Clips(2, seed: 11);
         string input = _files.WriteClips("two.npy", clips);
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--batch", "2", "--format", "json", input);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--batch", "2", "--format",
+            "json", input);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
-        Assert.That(run.Stderr, Does.Contain("generated weights").And.Contain("meaningless"), "the user is told the scores mean nothing");
+        Assert.That(run.Stderr, Does.Contain("generated weights").And.Contain("meaningless"),
+            "the user is told the scores mean nothing");
         JsonElement json = run.Json();
         IModel model = CliHarness.Model;
         StateDict weights = model.GenerateWeights(1);
@@ -94,7 +96,8 @@ public class InferCommandTests
         Assert.That(b.Json().GetProperty("weights").GetString(), Is.EqualTo(prefixed));
         JsonElement ra = a.Json().GetProperty("results")[0], rb = b.Json().GetProperty("results")[0];
         Assert.That(CliAssert.Floats(rb.GetProperty("logits")), Is.EqualTo(CliAssert.Floats(ra.GetProperty("logits"))));
-        Assert.That(CliAssert.Floats(rb.GetProperty("probabilities")), Is.EqualTo(CliAssert.Floats(ra.GetProperty("probabilities"))));
+        Assert.That(CliAssert.Floats(rb.GetProperty("probabilities")),
+            Is.EqualTo(CliAssert.Floats(ra.GetProperty("probabilities"))));
         Assert.That(rb.GetProperty("label").GetString(), Is.EqualTo(ra.GetProperty("label").GetString()));
     }
 
@@ -162,7 +165,8 @@ public class InferCommandTests
 
         CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", input);
 
-        CliAssert.FailsWith(run, ExitCodes.InputFailed, "small.npy", "shape [2, 16, 3, 64, 64] is not [B, 16, 3, 112, 112]");
+        CliAssert.FailsWith(run, ExitCodes.InputFailed, "small.npy",
+            "shape [2, 16, 3, 64, 64] is not [B, 16, 3, 112, 112]");
     }
 
     [Test]
@@ -172,10 +176,12 @@ public class InferCommandTests
         clips[CliHarness.ClipLength + 1000] = float.NaN;
         string input = _files.WriteClips("nan.npy", clips);
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--batch", "1", "--format", "json", input);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--batch", "1", "--format",
+            "json", input);
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, "nan.npy", "clip 1");
-        Assert.That(run.Json().GetProperty("results").GetArrayLength(), Is.Zero, "a bad file contributes no partial results");
+        Assert.That(run.Json().GetProperty("results").GetArrayLength(), Is.Zero,
+            "a bad file contributes no partial results");
     }
 
     [Test]

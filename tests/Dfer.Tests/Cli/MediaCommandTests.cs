@@ -22,7 +22,8 @@ public class MediaCommandTests
 
     private static string Frames => MediaFixtures.PathOf("frames");
 
-    /// <summary>The M3DFEL input for the 20-frame fixture by the real Pillow pipeline: frames int(20*i/16), resized by Pillow, /255.</summary>
+    /// <summary>The M3DFEL input for the 20-frame fixture by the real Pillow pipeline: frames int(20*i/16), resized by
+    /// Pillow, /255.</summary>
     private static float[] PillowClip()
     {
         RgbImage[] resized = MediaFixtures.ExpectedResized();
@@ -56,8 +57,10 @@ public class MediaCommandTests
     public void Preprocess_Jittered_DiffersFromDeterministic_AndRepeatsForOneSeed()
     {
         string a = _files.PathOf("a.npy"), b = _files.PathOf("b.npy"), c = _files.PathOf("c.npy");
-        Assert.That(CliHarness.Run("preprocess", "--model", "m3dfel", Frames, "--output", a, "--jitter-seed", "3").ExitCode, Is.Zero);
-        Assert.That(CliHarness.Run("preprocess", "--model", "m3dfel", Frames, "--output", b, "--jitter-seed", "3").ExitCode, Is.Zero);
+        Assert.That(CliHarness.Run("preprocess", "--model", "m3dfel", Frames, "--output", a, "--jitter-seed",
+            "3").ExitCode, Is.Zero);
+        Assert.That(CliHarness.Run("preprocess", "--model", "m3dfel", Frames, "--output", b, "--jitter-seed",
+            "3").ExitCode, Is.Zero);
         Assert.That(CliHarness.Run("preprocess", "--model", "m3dfel", Frames, "--output", c).ExitCode, Is.Zero);
         Assert.That(Npy.ReadFloat32(a).Data, Is.EqualTo(Npy.ReadFloat32(b).Data));
         Assert.That(Npy.ReadFloat32(a).Data, Is.Not.EqualTo(Npy.ReadFloat32(c).Data));
@@ -79,10 +82,12 @@ public class MediaCommandTests
         Ffmpeg.Require();
         // The fixture frames, decoded, as a lossless video: decoding it must give the same clip.
         string video = _files.PathOf("clip.mkv");
-        var frames = Directory.GetFiles(Frames, "*.jpg").Order(StringComparer.Ordinal).Select(ImageDecoder.Decode).ToList();
+        var frames = Directory.GetFiles(Frames, "*.jpg").Order(StringComparer.Ordinal).Select(ImageDecoder.Decode)
+            .ToList();
         Ffmpeg.Encode(video, frames, "-c:v", "ffv1", "-pix_fmt", "bgr0");
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", Frames, video);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", Frames,
+            video);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         ClipResult expected = Score(PillowClip());
@@ -102,9 +107,11 @@ public class MediaCommandTests
     {
         Ffmpeg.Require();
         string garbage = _files.PathOf("broken.mp4");
-        File.WriteAllBytes(garbage, new DeterministicRandom(TestSeed.Use(5)).Uniform(4096, 0f, 255f).Select(v => (byte)v).ToArray());
+        File.WriteAllBytes(garbage,
+            new DeterministicRandom(TestSeed.Use(5)).Uniform(4096, 0f, 255f).Select(v => (byte)v).ToArray());
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", garbage, Frames);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--format", "json", garbage,
+            Frames);
 
         CliAssert.FailsWith(run, ExitCodes.InputFailed, garbage, "");
         JsonElement json = run.Json();

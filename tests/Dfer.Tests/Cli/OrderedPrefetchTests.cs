@@ -49,7 +49,8 @@ public class OrderedPrefetchTests
 
         Assert.That(results.Select(r => r.Index), Is.EqualTo(Range(n)));
         Assert.That(results.Select(r => r.Value), Is.EqualTo(Range(n).Select(i => i * 10)));
-        Assert.That(finished.ToArray(), Is.EqualTo(Range(n).Chunk(workers).SelectMany(g => g.Reverse())), "the work did finish out of order");
+        Assert.That(finished.ToArray(), Is.EqualTo(Range(n).Chunk(workers).SelectMany(g => g.Reverse())),
+            "the work did finish out of order");
         Await(prefetch.Completion, "workers after the last item");
     }
 
@@ -92,7 +93,8 @@ public class OrderedPrefetchTests
     private static void InterlockedMax(ref int target, int value)
     {
         int seen;
-        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen) { }
+        while ((seen = Volatile.Read(ref target)) < value
+            && Interlocked.CompareExchange(ref target, value, seen) != seen) { }
     }
 
     /// <summary>
@@ -208,7 +210,8 @@ public class OrderedPrefetchTests
     public void AnExceptionInOneItem_IsThatItemsResult_AndTheOthersAreStillDelivered(int workers)
     {
         var failure = new InvalidOperationException("item 3 is broken");
-        using var prefetch = new OrderedPrefetch<int, int>(Range(8), (i, _) => i == 3 ? throw failure : i * i, budget: 2, workers);
+        using var prefetch = new OrderedPrefetch<int,
+            int>(Range(8), (i, _) => i == 3 ? throw failure : i * i, budget: 2, workers);
 
         var results = prefetch.Consume().ToList();
 
@@ -314,7 +317,8 @@ public class OrderedPrefetchTests
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
         int calls = 0;
-        using var prefetch = new OrderedPrefetch<int, int>(Range(5), (i, _) => Interlocked.Increment(ref calls), budget: 2, workers: 2,
+        using var prefetch = new OrderedPrefetch<int,
+            int>(Range(5), (i, _) => Interlocked.Increment(ref calls), budget: 2, workers: 2,
             cancellation: cancel.Token);
         Assert.That(() => prefetch.Consume().ToList(), Throws.InstanceOf<OperationCanceledException>());
         Await(prefetch.Completion, "workers");
@@ -343,14 +347,16 @@ public class OrderedPrefetchTests
     public void Waited_CountsTheTimeTheConsumerWaitedForAResult()
     {
         // Compiled beforehand, so that the consumer blocks in nothing but the wait for the result.
-        using (var warm = new OrderedPrefetch<int, int>(Range(1), (i, _) => i, budget: 1, workers: 1)) warm.Consume().ToList();
+        using (var warm = new OrderedPrefetch<int, int>(Range(1), (i, _) => i, budget: 1, workers: 1))
+            warm.Consume().ToList();
         Thread? consumerThread = null;
         List<Prefetched<int>>? results = null;
         using var prefetch = new OrderedPrefetch<int, int>(Range(1), (i, _) =>
         {
             // Finishes only once the consumer is blocked waiting for this result.
             SpinWait spin = default;
-            while (Volatile.Read(ref consumerThread) is not { } t || (t.ThreadState & ThreadState.WaitSleepJoin) == 0) spin.SpinOnce();
+            while (Volatile.Read(ref consumerThread) is not { } t || (t.ThreadState & ThreadState.WaitSleepJoin) == 0)
+                spin.SpinOnce();
             return i;
         }, budget: 1, workers: 1);
         Assert.That(prefetch.Waited, Is.EqualTo(TimeSpan.Zero));

@@ -3,7 +3,8 @@ using Spectre.Console;
 
 namespace Dfer.Tests.Cli;
 
-/// <summary>Tables: plain aligned text when not at a terminal (what scripts read), Spectre.Console's table at one.</summary>
+/// <summary>Tables: plain aligned text when not at a terminal (what scripts read), Spectre.Console's table at
+/// one.</summary>
 public class OutputTableTests
 {
     private static readonly string[][] Rows =
@@ -41,7 +42,8 @@ public class OutputTableTests
         string a = lines.Single(l => l.Contains("a.npy")), b = lines.Single(l => l.Contains("long-name.npy"));
         Assert.That(a, Does.Contain("happy"));
         Assert.That(b, Does.Contain("sad"));
-        Assert.That(a.IndexOf(" 0 ", StringComparison.Ordinal) + 2, Is.EqualTo(b.IndexOf("12", StringComparison.Ordinal) + 2), "index column right-aligned");
+        Assert.That(a.IndexOf(" 0 ", StringComparison.Ordinal) + 2,
+            Is.EqualTo(b.IndexOf("12", StringComparison.Ordinal) + 2), "index column right-aligned");
         Assert.That(lines.Max(l => l.TrimEnd().Length), Is.LessThanOrEqualTo(Output.SpectreWidth(Rows)));
     }
 }

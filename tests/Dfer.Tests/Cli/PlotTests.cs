@@ -26,13 +26,17 @@ public class PlotTests
         {
             if (i is 5 or 6) return new ExpressionFrame(i, null, null, null);
             float happy = 0.3f + 0.05f * i;
-            float[] p = [happy, (1 - happy) / 6, (1 - happy) / 6, (1 - happy) / 6, (1 - happy) / 6, (1 - happy) / 6, (1 - happy) / 6];
+            float[] p = [happy, (1 - happy) / 6, (1 - happy) / 6, (1 - happy) / 6, (1 - happy) / 6, (1 - happy) / 6,
+                (1 - happy) / 6];
             return new ExpressionFrame(i, new FaceBox(10, 10, 60, 70, 0.9), p, p);
         }).ToList();
-        return new ExpressionReport("clip.mp4", frames, [0.6f, 0.1f, 0.1f, 0.05f, 0.05f, 0.05f, 0.05f], 3, 320, 240) { Fps = 25 };
+        return new ExpressionReport("clip.mp4", frames, [0.6f, 0.1f, 0.1f, 0.05f, 0.05f, 0.05f, 0.05f], 3, 320,
+            240)
+        { Fps = 25 };
     }
 
-    private static IEnumerable<string> Texts(XDocument svg) => svg.Descendants(Svg + "text").Select(t => t.Value.Trim());
+    private static IEnumerable<string> Texts(XDocument svg)
+        => svg.Descendants(Svg + "text").Select(t => t.Value.Trim());
 
     [Test]
     public void Timeline_Svg_HasTheSevenSeriesLegendAndTitle()
@@ -43,12 +47,14 @@ public class PlotTests
         Assert.That(svg.Root!.Name, Is.EqualTo(Svg + "svg"));
         var texts = Texts(svg).ToList();
         Assert.That(texts, Has.Some.EqualTo("clip.mp4: happy (0.60), face in 10 of 12 frames, window 3"));
-        foreach (var (name, p) in EmotionClasses.Seven.Zip(new[] { "0.60", "0.10", "0.10", "0.05", "0.05", "0.05", "0.05" }))
+        foreach (var (name, p) in EmotionClasses.Seven.Zip(
+            new[] { "0.60", "0.10", "0.10", "0.05", "0.05", "0.05", "0.05" }))
             Assert.That(texts, Has.Some.EqualTo($"{name} {p}"), "legend entry of " + name);
         Assert.That(texts, Has.Some.EqualTo("face"));
         // Each class is broken where no face was found: two runs per class, in its colour.
         foreach (string colour in ExpressionTimeline.Colours)
-            Assert.That(svg.Descendants(Svg + "path").Count(p => string.Equals((string?)p.Attribute("stroke"), colour, StringComparison.OrdinalIgnoreCase)),
+            Assert.That(svg.Descendants(Svg + "path")
+                .Count(p => string.Equals((string?)p.Attribute("stroke"), colour, StringComparison.OrdinalIgnoreCase)),
                 Is.GreaterThanOrEqualTo(2), colour);
     }
 
@@ -98,11 +104,15 @@ public class PlotTests
         var texts = Texts(svg).ToList();
         Assert.That(texts, Has.Some.EqualTo("compute peak 1000 GFLOP/s"));
         Assert.That(texts, Has.Some.EqualTo("memory 20 GB/s"));
-        Assert.That(texts, Is.SupersetOf(new[] { "conv1", "conv2", "lstm", "head" }), "the slowest layers are labelled");
+        Assert.That(texts, Is.SupersetOf(new[] { "conv1", "conv2", "lstm", "head" }),
+            "the slowest layers are labelled");
         Assert.That(texts, Has.None.EqualTo("reshape"), "a layer without work is not drawn");
-        Assert.That(svg.Descendants(Svg + "path").Count(p => string.Equals((string?)p.Attribute("stroke"), RooflinePlot.RoofColour, StringComparison.OrdinalIgnoreCase)),
+        Assert.That(svg.Descendants(Svg + "path")
+            .Count(p => string.Equals((string?)p.Attribute("stroke"), RooflinePlot.RoofColour,
+            StringComparison.OrdinalIgnoreCase)),
             Is.EqualTo(1), "the roof");
-        Assert.That(svg.Descendants(Svg + "ellipse").Count(), Is.GreaterThanOrEqualTo(4), "a point per layer that works");
+        Assert.That(svg.Descendants(Svg + "ellipse").Count(), Is.GreaterThanOrEqualTo(4),
+            "a point per layer that works");
     }
 
     [Test]

@@ -22,7 +22,8 @@ public class PrecisionOptionTests
     [TearDown]
     public void TearDown() => _files.Dispose();
 
-    private const string CpuBf16Refusal = "--precision bf16: backend cpu computes in fp32 only; reduced precision runs on --backend cuda";
+    private const string CpuBf16Refusal =
+        "--precision bf16: backend cpu computes in fp32 only; reduced precision runs on --backend cuda";
 
     /// <summary>A one-video DFEW root and split, for eval.</summary>
     private (string Csv, string Root) OneVideoSplit()
@@ -30,7 +31,8 @@ public class PrecisionOptionTests
         string root = _files.PathOf("dfew");
         string folder = Path.Combine(root, "Clip", "clip_224x224", "00007");
         Directory.CreateDirectory(folder);
-        foreach (string f in Directory.GetFiles(MediaFixtures.PathOf("frames"), "*.jpg").Order(StringComparer.Ordinal).Take(4))
+        foreach (string f in Directory.GetFiles(MediaFixtures.PathOf("frames"), "*.jpg").Order(StringComparer.Ordinal)
+            .Take(4))
             File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
         string csv = _files.PathOf("split.csv");
         File.WriteAllText(csv, "7,2\n");
@@ -42,11 +44,13 @@ public class PrecisionOptionTests
         switch (command)
         {
             case "infer":
-                return ["infer", "--model", "m3dfel", "--generated-weights", _files.WriteClips("one.npy", CliHarness.Clips(1, 5))];
+                return ["infer", "--model", "m3dfel", "--generated-weights",
+                    _files.WriteClips("one.npy", CliHarness.Clips(1, 5))];
             case "infer-dataset":
                 {
                     var (_, root) = OneVideoSplit();
-                    return ["infer", "--model", "m3dfel", "--generated-weights", "--dataset", Path.Combine(root, "Clip", "clip_224x224")];
+                    return ["infer", "--model", "m3dfel", "--generated-weights", "--dataset",
+                        Path.Combine(root, "Clip", "clip_224x224")];
                 }
             case "eval":
                 {
@@ -85,9 +89,11 @@ public class PrecisionOptionTests
     [TestCase("reference", "tf32", "backend reference computes in float64 only")]
     public void OtherFp32Backends_RefuseReducedPrecisionToo(string backend, string precision, string phrase)
     {
-        CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--backend", backend, "--precision", precision, "--batch", "1");
+        CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--backend", backend, "--precision", precision,
+            "--batch", "1");
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.Stderr, Does.Contain($"--precision {precision}: {phrase}; reduced precision runs on --backend cuda"));
+        Assert.That(run.Stderr,
+            Does.Contain($"--precision {precision}: {phrase}; reduced precision runs on --backend cuda"));
         CliAssert.NoStackTrace(run);
     }
 
@@ -115,7 +121,8 @@ public class PrecisionOptionTests
         Assert.That(run.Stdout, Does.Contain("--precision <fp32|tf32|bf16|fp16>"));
     }
 
-    /// <summary>Spelled in any case, or as the short aliases; fp32 is the default and what the cpu backend reports.</summary>
+    /// <summary>Spelled in any case, or as the short aliases; fp32 is the default and what the cpu backend
+    /// reports.</summary>
     [TestCase(null)]
     [TestCase("FP32")]
     [TestCase("f32")]
@@ -163,7 +170,8 @@ public class PrecisionOptionTests
     [Test]
     public void Validate_All_Bf16_JudgesCudaByBf16AndTheOthersByFp32()
     {
-        CliRun run = CliHarness.Run("validate", "--backend", "all", "--op", "softmax", "--precision", "bf16", "--format", "json", "--seed", "5");
+        CliRun run = CliHarness.Run("validate", "--backend", "all", "--op", "softmax", "--precision", "bf16",
+            "--format", "json", "--seed", "5");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         JsonElement json = run.Json();
@@ -181,10 +189,12 @@ public class PrecisionOptionTests
         {
             Tolerance expected = c.GetProperty("backend").GetString() == "cuda" ? Tolerance.Bf16 : Tolerance.Fp32;
             JsonElement tol = c.GetProperty("tolerance");
-            Assert.That((tol.GetProperty("nmse").GetDouble(), tol.GetProperty("atol").GetDouble(), tol.GetProperty("rtol").GetDouble()),
+            Assert.That((tol.GetProperty("nmse").GetDouble(), tol.GetProperty("atol").GetDouble(),
+                tol.GetProperty("rtol").GetDouble()),
                 Is.EqualTo((expected.Nmse, expected.Atol, expected.Rtol)), c.ToString());
         }
-        Assert.That(json.GetProperty("cases").EnumerateArray().Count(c => c.GetProperty("backend").GetString() == "cpu"),
+        Assert.That(json.GetProperty("cases").EnumerateArray()
+            .Count(c => c.GetProperty("backend").GetString() == "cpu"),
             Is.EqualTo(OpCases.For("softmax").Count));
     }
 
@@ -199,14 +209,16 @@ public class PrecisionOptionTests
     [Test]
     public void Validate_Model_Json_CarriesEachBackendsPrecisionToleranceAndAgreement()
     {
-        CliRun run = CliHarness.Run("validate", "--backend", "cpu", "--op", "softmax", "--model", "m3dfel", "--size", "24", "--batch", "2",
+        CliRun run = CliHarness.Run("validate", "--backend", "cpu", "--op", "softmax", "--model", "m3dfel", "--size",
+            "24", "--batch", "2",
             "--precision", "fp32", "--format", "json");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         JsonElement baseline = run.Json().GetProperty("model").GetProperty("backends")[0];
         Assert.That(baseline.GetProperty("precision").GetString(), Is.EqualTo("fp32"));
         Assert.That(baseline.GetProperty("agreement").GetDouble(), Is.EqualTo(1.0));
-        Assert.That(baseline.GetProperty("tolerance").GetProperty("max_abs_logit").GetDouble(), Is.EqualTo(ModelTolerance.Fp32.MaxAbsLogit));
+        Assert.That(baseline.GetProperty("tolerance").GetProperty("max_abs_logit").GetDouble(),
+            Is.EqualTo(ModelTolerance.Fp32.MaxAbsLogit));
         Assert.That(baseline.GetProperty("tolerance").GetProperty("min_agreement").GetDouble(), Is.EqualTo(1.0));
         Assert.That(baseline.GetProperty("passed").GetBoolean());
     }

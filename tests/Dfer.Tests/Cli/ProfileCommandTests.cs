@@ -6,7 +6,8 @@ using Dfer.Models;
 
 namespace Dfer.Tests.Cli;
 
-/// <summary><c>dfer profile</c>: the accounting and the files it writes (no timing is asserted beyond "layers lie inside the pass").</summary>
+/// <summary><c>dfer profile</c>: the accounting and the files it writes (no timing is asserted beyond "layers lie
+/// inside the pass").</summary>
 [TestFixture]
 public class ProfileCommandTests
 {
@@ -30,20 +31,24 @@ public class ProfileCommandTests
         var graph = CliHarness.Model.Build(CliHarness.Model.GenerateWeights(1));
         var layers = json.GetProperty("layers").EnumerateArray().ToList();
 
-        Assert.That(layers.Select(l => l.GetProperty("name").GetString()), Is.EqualTo(graph.Nodes.Select(n => n.Name)), "one row per graph node, in order");
+        Assert.That(layers.Select(l => l.GetProperty("name").GetString()), Is.EqualTo(graph.Nodes.Select(n => n.Name)),
+            "one row per graph node, in order");
         long flops = graph.Flops([1, 16, 3, 112, 112]);
         Assert.That(json.GetProperty("flops").GetInt64(), Is.EqualTo(flops));
         Assert.That(layers.Sum(l => l.GetProperty("flops").GetInt64()), Is.EqualTo(flops));
-        Assert.That(flops / 1e9, Is.EqualTo(86.4).Within(0.1), "M3DFEL's 86.3 GFLOP of convolutions plus the small ops");
+        Assert.That(flops / 1e9, Is.EqualTo(86.4).Within(0.1),
+            "M3DFEL's 86.3 GFLOP of convolutions plus the small ops");
         double total = json.GetProperty("total_ms").GetDouble();
         double sum = layers.Sum(l => l.GetProperty("ms").GetDouble());
         Assert.That(sum, Is.LessThanOrEqualTo(total), "layers are timed inside the pass");
         Assert.That(json.GetProperty("uncovered_ms").GetDouble(), Is.EqualTo(total - sum).Within(1e-6));
-        Assert.That(layers.Where(l => l.GetProperty("op").GetString() == "conv3d").Select(l => l.GetProperty("bound").GetString()), Has.All.AnyOf("compute", "memory"));
+        Assert.That(layers.Where(l => l.GetProperty("op").GetString() == "conv3d")
+            .Select(l => l.GetProperty("bound").GetString()), Has.All.AnyOf("compute", "memory"));
         Assert.That(json.GetProperty("peaks").GetProperty("source").GetString(), Does.StartWith("measured"));
 
         using var doc = JsonDocument.Parse(File.ReadAllText(trace));
-        var events = doc.RootElement.GetProperty("traceEvents").EnumerateArray().Where(e => e.GetProperty("ph").GetString() == "X").ToList();
+        var events = doc.RootElement.GetProperty("traceEvents").EnumerateArray()
+            .Where(e => e.GetProperty("ph").GetString() == "X").ToList();
         Assert.That(events.Select(e => e.GetProperty("name").GetString()), Is.EqualTo(graph.Nodes.Select(n => n.Name)));
         Assert.That(events.All(e => e.GetProperty("dur").GetDouble() >= 0 && e.GetProperty("ts").GetDouble() >= 0));
 
@@ -52,9 +57,12 @@ public class ProfileCommandTests
         Assert.That(svg.Root!.Name, Is.EqualTo(ns + "svg"));
         var texts = svg.Descendants(ns + "text").Select(t => t.Value.Trim()).ToList();
         Assert.That(texts, Has.Some.StartsWith("compute peak").And.Some.StartsWith("memory"), "the roof's values");
-        var slowest = layers.OrderByDescending(l => l.GetProperty("ms").GetDouble()).Take(RooflinePlot.Labelled).Select(l => l.GetProperty("name").GetString());
+        var slowest = layers.OrderByDescending(l => l.GetProperty("ms").GetDouble()).Take(RooflinePlot.Labelled)
+            .Select(l => l.GetProperty("name").GetString());
         Assert.That(texts, Is.SupersetOf(slowest), "the slowest layers are labelled");
-        Assert.That(svg.Descendants(ns + "path").Count(p => string.Equals((string?)p.Attribute("stroke"), RooflinePlot.RoofColour, StringComparison.OrdinalIgnoreCase)),
+        Assert.That(svg.Descendants(ns + "path")
+            .Count(p => string.Equals((string?)p.Attribute("stroke"), RooflinePlot.RoofColour,
+            StringComparison.OrdinalIgnoreCase)),
             Is.EqualTo(1), "the roof");
     }
 
@@ -63,19 +71,23 @@ public class ProfileCommandTests
     {
         CliRun run = CliHarness.Run("profile", "--model", "m3dfel", "--warmup", "0", "--repeats", "1", "--top", "3");
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
-        Assert.That(run.Stdout, Does.Contain("features.1.0.conv1").And.Contain("slowest 3 layers").And.Contain("between layers"));
+        Assert.That(run.Stdout,
+            Does.Contain("features.1.0.conv1").And.Contain("slowest 3 layers").And.Contain("between layers"));
     }
 
-    /// <summary>The other backends take minutes per M3DFEL clip here (reference: float64 loops; ilgpu-cpu: an emulated GPU), so cpu is compared with itself.</summary>
+    /// <summary>The other backends take minutes per M3DFEL clip here (reference: float64 loops; ilgpu-cpu: an emulated
+    /// GPU), so cpu is compared with itself.</summary>
     [Test]
     public void Compare_ShowsTheSameLayersForEachBackend()
     {
-        CliRun run = CliHarness.Run("profile", "--model", "m3dfel", "--compare", "cpu,cpu", "--warmup", "0", "--repeats", "1", "--format", "json", "--batch", "1");
+        CliRun run = CliHarness.Run("profile", "--model", "m3dfel", "--compare", "cpu,cpu", "--warmup", "0",
+            "--repeats", "1", "--format", "json", "--batch", "1");
         if (run.ExitCode != ExitCodes.Ok) Assert.Fail(run.ToString());
         var profiles = run.Json().GetProperty("profiles").EnumerateArray().ToList();
         Assert.That(profiles.Select(p => p.GetProperty("backend").GetString()), Is.EqualTo(new[] { "cpu", "cpu" }));
         Assert.That(profiles[1].GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("name").GetString()),
-            Is.EqualTo(profiles[0].GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("name").GetString())));
+            Is.EqualTo(profiles[0].GetProperty("layers").EnumerateArray()
+            .Select(l => l.GetProperty("name").GetString())));
     }
 
     [TestCase("--precision", "bf16", "fp32 only")]

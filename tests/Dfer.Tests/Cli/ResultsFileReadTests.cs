@@ -14,7 +14,9 @@ public class ResultsFileReadTests
     private const string Meta = """{"dfer_results": 1, "model": "m3dfel"}""";
     private const string Row = """{"video": "1", "input": "v/1", "target": "sad", "label": "happy", "clips": 1, "probabilities": [0.5, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05], "logits": [1, 0, 0, 0, 0, -1, -1]}""";
     private const string ErrorRow = """{"video": "2", "input": "v/2", "error": "v/2: empty folder"}""";
-    private const string CsvHeader = "video,input,target,label,clips,p_happy,p_sad,p_neutral,p_angry,p_surprise,p_disgust,p_fear,logit_happy,logit_sad,logit_neutral,logit_angry,logit_surprise,logit_disgust,logit_fear,error";
+    private const string CsvHeader = "video,input,target,label,clips,p_happy,p_sad,p_neutral,p_angry,p_surprise,"
+        + "p_disgust,p_fear,logit_happy,logit_sad,logit_neutral,logit_angry,logit_surprise,logit_disgust,logit_fear,"
+        + "error";
     private const string CsvRow = "1,v/1,sad,happy,1,0.5,0.1,0.1,0.1,0.1,0.05,0.05,1,0,0,0,0,-1,-1,";
 
     private static readonly IReadOnlyList<string> Classes = EmotionClasses.Seven;
@@ -55,30 +57,47 @@ public class ResultsFileReadTests
         Assert.That(rows.Select(r => (r.Video, r.Ok)), Is.EqualTo(new[] { ("1", true), ("2", false) }));
         Assert.That(rows[0].Logits, Is.EqualTo(new[] { 1f, 0, 0, 0, 0, -1, -1 }));
 
-        string csv = Write("r.csv", $"{CsvHeader}\r\n{CsvRow}\r\n2,v/2,,,,,,,,,,,,,,,,,,\"v/2: a, b \"\"quoted\"\"\nline\"\r\n");
+        string csv = Write("r.csv",
+            $"{CsvHeader}\r\n{CsvRow}\r\n2,v/2,,,,,,,,,,,,,,,,,,\"v/2: a, b \"\"quoted\"\"\nline\"\r\n");
         var csvRows = ResultsFile.Read(csv, Classes);
         Assert.That(csvRows.Select(r => (r.Video, r.Ok)), Is.EqualTo(new[] { ("1", true), ("2", false) }));
         Assert.That(csvRows[1].Error, Is.EqualTo("v/2: a, b \"quoted\"\nline"));
     }
 
-    /// <summary>Only an unterminated last line is a row cut short by an interruption; a whole bad line is not.</summary>
+    /// <summary>Only an unterminated last line is a row cut short by an interruption; a whole bad line is
+    /// not.</summary>
     [Test]
     public void AnUnterminatedLastLine_IsDropped_AWholeBadLastLineIsRefused()
     {
         Assert.That(ResultsFile.Read(Write("cut.jsonl", $"{Meta}\n{Row}\n{Row[..40]}"), Classes), Has.Count.EqualTo(1));
-        Assert.That(ResultsFile.Read(Write("cut.csv", $"{CsvHeader}\n{CsvRow}\n{CsvRow[..30]}"), Classes), Has.Count.EqualTo(1));
+        Assert.That(ResultsFile.Read(Write("cut.csv", $"{CsvHeader}\n{CsvRow}\n{CsvRow[..30]}"), Classes),
+            Has.Count.EqualTo(1));
         Assert.That(Fails(Write("bad.jsonl", $"{Meta}\n{Row}\n{Row[..40]}\n")),
             Does.StartWith("line 3 is not a result row of dfer (").And.EndWith("); cannot resume from this file"));
     }
 
-    /// <summary>A file that is not a dfer results file is never taken for one cut short (and so never replaced by --resume).</summary>
-    [TestCase("{\"name\": \"x\"}", "not a dfer results file: line 1 is neither its '{\"dfer_results\": ...}' line nor a result row (no 'video'); dfer neither resumes from it nor replaces it without --overwrite")]
-    [TestCase("{\"name\": \"x\"}\n", "not a dfer results file: line 1 is neither its '{\"dfer_results\": ...}' line nor a result row (no 'video'); dfer neither resumes from it nor replaces it without --overwrite")]
-    [TestCase("[1, 2]\n", "not a dfer results file: line 1 is not a JSON object; dfer neither resumes from it nor replaces it without --overwrite")]
-    [TestCase("", "not a dfer results file: it is empty; dfer neither resumes from it nor replaces it without --overwrite")]
-    [TestCase("{\"dfer_results\": \"yes\"}\n", "line 1: 'dfer_results' is not a format version (1, 2, ...): not a dfer results file; dfer neither resumes from it nor replaces it without --overwrite")]
-    [TestCase("{\"dfer_results\": 2}\n", "line 1: written by a newer dfer (results format 2; this one reads 1): resume it with that dfer, or pass --overwrite to start over")]
-    [TestCase("{\"dfer_results\": 1e400}\n", "line 1: 'dfer_results' is not a format version (1, 2, ...): not a dfer results file; dfer neither resumes from it nor replaces it without --overwrite")]
+    /// <summary>A file that is not a dfer results file is never taken for one cut short (and so never replaced by
+    /// --resume).</summary>
+    [TestCase("{\"name\": \"x\"}",
+        "not a dfer results file: line 1 is neither its '{\"dfer_results\": ...}' line nor a result row (no 'video'); "
+        + "dfer neither resumes from it nor replaces it without --overwrite")]
+    [TestCase("{\"name\": \"x\"}\n",
+        "not a dfer results file: line 1 is neither its '{\"dfer_results\": ...}' line nor a result row (no 'video'); "
+        + "dfer neither resumes from it nor replaces it without --overwrite")]
+    [TestCase("[1, 2]\n",
+        "not a dfer results file: line 1 is not a JSON object; dfer neither resumes from it nor replaces it without "
+        + "--overwrite")]
+    [TestCase("",
+        "not a dfer results file: it is empty; dfer neither resumes from it nor replaces it without --overwrite")]
+    [TestCase("{\"dfer_results\": \"yes\"}\n",
+        "line 1: 'dfer_results' is not a format version (1, 2, ...): not a dfer results file; dfer neither resumes "
+        + "from it nor replaces it without --overwrite")]
+    [TestCase("{\"dfer_results\": 2}\n",
+        "line 1: written by a newer dfer (results format 2; this one reads 1): resume it with that dfer, or pass "
+        + "--overwrite to start over")]
+    [TestCase("{\"dfer_results\": 1e400}\n",
+        "line 1: 'dfer_results' is not a format version (1, 2, ...): not a dfer results file; dfer neither resumes "
+        + "from it nor replaces it without --overwrite")]
     public void NotAResultsFile_IsOneLine(string content, string expected)
     {
         Assert.That(Fails(Write("x.jsonl", content)), Is.EqualTo(expected));
@@ -100,7 +119,8 @@ public class ResultsFileReadTests
     {
         // The field replaces the row's own (JSON keeps the last of two equal names).
         string row = Row[..^1] + ", " + field + "}";
-        Assert.That(Fails(Write("r.jsonl", $"{Meta}\n{row}\n{Row}\n")), Is.EqualTo($"line 2 is not a result row of dfer ({problem}); cannot resume from this file"));
+        Assert.That(Fails(Write("r.jsonl", $"{Meta}\n{row}\n{Row}\n")),
+            Is.EqualTo($"line 2 is not a result row of dfer ({problem}); cannot resume from this file"));
     }
 
     [TestCase("1,v/1,sad,happy,1,NaN,0,0,0,0,0,0,1,0,0,0,0,0,0,", "probability 0 is not a finite number")]
@@ -113,14 +133,17 @@ public class ResultsFileReadTests
     [TestCase("1,v\"1,sad,happy,1,0,0,0,0,0,0,0,1,0,0,0,0,0,0,", "a quote inside an unquoted field (column 3)")]
     public void ABadCsvRow_IsOneLineNamingIt(string line, string problem)
     {
-        Assert.That(Fails(Write("r.csv", $"{CsvHeader}\n{line}\n{CsvRow}\n")), Is.EqualTo($"line 2 is not a result row of dfer ({problem}); cannot resume from this file"));
+        Assert.That(Fails(Write("r.csv", $"{CsvHeader}\n{line}\n{CsvRow}\n")),
+            Is.EqualTo($"line 2 is not a result row of dfer ({problem}); cannot resume from this file"));
     }
 
     [Test]
     public void ACsvWithAnotherHeader_IsNotAResultsFile()
     {
         Assert.That(Fails(Write("r.csv", "video_name,label\n1,1\n")), Is.EqualTo(
-            "not a dfer results file: its first line is not the header of a dfer results file for these classes (video,input,target,label,clips,p_happy,...); dfer neither resumes from it nor replaces it without --overwrite"));
+            "not a dfer results file: its first line is not the header of a dfer results file for these classes "
+            + "(video,input,target,label,clips,p_happy,...); dfer neither resumes from it nor replaces it without "
+            + "--overwrite"));
     }
 
     [Test]
@@ -135,13 +158,16 @@ public class ResultsFileReadTests
             w.WriteLine("\"}");
         }
         long before = GC.GetAllocatedBytesForCurrentThread();
-        Assert.That(Fails(path), Is.EqualTo($"line 2 is longer than {ResultsFile.MaxLineChars} characters: not a results file dfer wrote"));
-        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(4 << 20), "read no further than the cap");
+        Assert.That(Fails(path),
+            Is.EqualTo($"line 2 is longer than {ResultsFile.MaxLineChars} characters: not a results file dfer wrote"));
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(4 << 20),
+            "read no further than the cap");
 
         // An unclosed CSV quote runs on over line breaks, up to the same cap.
         string csv = _files.PathOf("open.csv");
         File.WriteAllText(csv, CsvHeader + "\n1,\"" + string.Concat(Enumerable.Repeat("a,b\n", 40_000)));
-        Assert.That(Fails(csv), Is.EqualTo($"line 2 is longer than {ResultsFile.MaxLineChars} characters: not a results file dfer wrote"));
+        Assert.That(Fails(csv),
+            Is.EqualTo($"line 2 is longer than {ResultsFile.MaxLineChars} characters: not a results file dfer wrote"));
     }
 
     /// <summary>A 2 GB file (sparse: no disk used) is refused by its size before anything is read.</summary>
@@ -151,14 +177,17 @@ public class ResultsFileReadTests
     {
         string path = _files.PathOf("huge.jsonl");
         using (var f = new FileStream(path, FileMode.Create)) f.SetLength(2L << 30);
-        Assert.That(Fails(path), Is.EqualTo($"is {2L << 30} bytes; dfer reads results files of at most 256 MiB: not a results file it wrote"));
+        Assert.That(Fails(path),
+            Is.EqualTo($"is {2L << 30} bytes; dfer reads results files of at most 256 MiB: not a results file it "
+                + "wrote"));
     }
 
     [Test]
     public void DeepNesting_AndBinaryJunk_AreOneLine()
     {
         string deep = new string('[', 100_000 / 2) + new string(']', 100_000 / 2);
-        Assert.That(Fails(Write("deep.jsonl", $"{Meta}\n{{\"video\": {deep[..30_000]}{deep[^30_000..]}}}\n")), Does.StartWith("line 2 is not a result row of dfer ("));
+        Assert.That(Fails(Write("deep.jsonl", $"{Meta}\n{{\"video\": {deep[..30_000]}{deep[^30_000..]}}}\n")),
+            Does.StartWith("line 2 is not a result row of dfer ("));
         string junk = _files.PathOf("junk.jsonl");
         var bytes = new byte[100_000];
         TestSeed.Random(3).NextBytes(bytes);
@@ -174,7 +203,8 @@ public class ResultsFileReadTests
     [TestCase("csv")]
     public void RandomDamage_GivesRowsOrOneLine(string ext)
     {
-        byte[] valid = Encoding.UTF8.GetBytes(ext == "csv" ? $"{CsvHeader}\n{CsvRow}\n{CsvRow}\n" : $"{Meta}\n{Row}\n{ErrorRow}\n");
+        byte[] valid = Encoding.UTF8.GetBytes(
+            ext == "csv" ? $"{CsvHeader}\n{CsvRow}\n{CsvRow}\n" : $"{Meta}\n{Row}\n{ErrorRow}\n");
         var random = TestSeed.Random(21);
         string path = _files.PathOf("damaged." + ext);
         for (int i = 0; i < 3000; i++)

@@ -15,7 +15,8 @@ namespace Dfer.Tests.Cli;
 [TestFixture]
 public class ResultsIntegrityTests
 {
-    private const string NonFinite = "the model produced non-finite logits ({0}) for this input; check the weights and the input range";
+    private const string NonFinite =
+        "the model produced non-finite logits ({0}) for this input; check the weights and the input range";
 
     private CliHarness _files = null!;
 
@@ -28,11 +29,13 @@ public class ResultsIntegrityTests
     private static void CopyFrames(string folder, int count)
     {
         Directory.CreateDirectory(folder);
-        foreach (string f in Directory.GetFiles(MediaFixtures.PathOf("frames"), "*.jpg").Order(StringComparer.Ordinal).Take(count))
+        foreach (string f in Directory.GetFiles(MediaFixtures.PathOf("frames"), "*.jpg").Order(StringComparer.Ordinal)
+            .Take(count))
             File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
     }
 
-    private static string[] Errors(CliRun run) => run.StderrLines.Where(l => l.StartsWith("dfer: error: ", StringComparison.Ordinal)).ToArray();
+    private static string[] Errors(CliRun run)
+        => run.StderrLines.Where(l => l.StartsWith("dfer: error: ", StringComparison.Ordinal)).ToArray();
 
     /// <summary>M3DFEL's generated weights, changed by <paramref name="edit"/>, as a safetensors file.</summary>
     private string Weights(string name, Action<StateDict> edit)
@@ -57,17 +60,20 @@ public class ResultsIntegrityTests
         Assert.That(run.Stdout, Is.Empty);
     }
 
-    /// <summary>Clips of 3e38 make NaN logits: that input is an error, the other input of the command is still scored.</summary>
+    /// <summary>Clips of 3e38 make NaN logits: that input is an error, the other input of the command is still
+    /// scored.</summary>
     [Test]
     public void AnInputThatMakesNaNLogits_FailsAlone_AndTheOtherIsScored()
     {
         string good = _files.WriteClips("good.npy", CliHarness.Clips(1, 3));
         string huge = _files.WriteClips("huge.npy", Enumerable.Repeat(3e38f, CliHarness.ClipLength).ToArray());
 
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", huge, good, "--format", "json");
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", huge, good, "--format",
+            "json");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
-        Assert.That(Errors(run), Is.EqualTo(new[] { $"dfer: error: {huge}: {string.Format(NonFinite, "NaN")}" }), run.ToString());
+        Assert.That(Errors(run), Is.EqualTo(new[] { $"dfer: error: {huge}: {string.Format(NonFinite, "NaN")}" }),
+            run.ToString());
         CliAssert.NoStackTrace(run);
         JsonElement json = run.Json();
         var results = json.GetProperty("results").EnumerateArray().ToList();
@@ -77,7 +83,8 @@ public class ResultsIntegrityTests
         Assert.That(run.Stdout, Does.Not.Contain("null"), "no NaN is written as a score");
     }
 
-    /// <summary>Weights that load but overflow (a classifier of 3e38) fail every video; eval counts none of them.</summary>
+    /// <summary>Weights that load but overflow (a classifier of 3e38) fail every video; eval counts none of
+    /// them.</summary>
     [Test]
     public void Eval_DoesNotCountVideosWithNonFiniteLogits()
     {
@@ -95,28 +102,36 @@ public class ResultsIntegrityTests
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
         string[] errors = Errors(run);
         Assert.That(errors, Has.Length.EqualTo(2), run.ToString());
-        Assert.That(errors[0], Does.StartWith($"dfer: error: {Path.Combine(root, "Clip", "clip_224x224", "00001")}: the model produced non-finite logits ("), run.ToString());
+        Assert.That(errors[0],
+            Does.StartWith(
+            $"dfer: error: {Path.Combine(root, "Clip", "clip_224x224", "00001")}: the model produced non-finite logits "
+            + "("), run.ToString());
         Assert.That(errors[0], Does.EndWith(") for this input; check the weights and the input range"));
         JsonElement json = run.Json();
         Assert.That(json.GetProperty("evaluated").GetInt32(), Is.EqualTo(0));
         Assert.That(json.GetProperty("failed").GetInt32(), Is.EqualTo(2));
-        Assert.That(json.GetProperty("confusion").EnumerateArray().Sum(r => r.EnumerateArray().Sum(v => v.GetInt32())), Is.EqualTo(0));
+        Assert.That(json.GetProperty("confusion").EnumerateArray().Sum(r => r.EnumerateArray().Sum(v => v.GetInt32())),
+            Is.EqualTo(0));
         string[] lines = File.ReadAllLines(output);
-        Assert.That(lines.Skip(1).Select(l => JsonDocument.Parse(l).RootElement.TryGetProperty("error", out _)), Is.EqualTo(new[] { true, true }));
+        Assert.That(lines.Skip(1).Select(l => JsonDocument.Parse(l).RootElement.TryGetProperty("error", out _)),
+            Is.EqualTo(new[] { true, true }));
     }
 
-    /// <summary>A dataset of one short frame folder, scored once into <paramref name="output"/> with generated weights.</summary>
+    /// <summary>A dataset of one short frame folder, scored once into <paramref name="output"/> with generated
+    /// weights.</summary>
     private (string Dataset, string Output) ScoredOnce(string outputName)
     {
         string dir = _files.PathOf("videos");
         CopyFrames(Path.Combine(dir, "1"), 3);
         string output = _files.PathOf(outputName);
-        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output);
+        CliRun run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output",
+            output);
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         return (dir, output);
     }
 
-    /// <summary>Runs <paramref name="args"/> expecting one error line and exit 2, and the results file left byte for byte as it was.</summary>
+    /// <summary>Runs <paramref name="args"/> expecting one error line and exit 2, and the results file left byte for
+    /// byte as it was.</summary>
     private static string RefusedUntouched(string output, params string[] args)
     {
         byte[] before = File.ReadAllBytes(output);
@@ -140,7 +155,8 @@ public class ResultsIntegrityTests
         Assert.That(meta.GetProperty("weights").GetString(), Is.EqualTo("generated"));
         Assert.That(meta.GetProperty("weights_sha256").GetString(), Is.EqualTo("generated (seed 1)"));
         Assert.That(meta.GetProperty("precision").GetString(), Is.EqualTo("fp32"));
-        Assert.That(meta.GetProperty("classes").EnumerateArray().Select(c => c.GetString()), Is.EqualTo(EmotionClasses.Seven));
+        Assert.That(meta.GetProperty("classes").EnumerateArray().Select(c => c.GetString()),
+            Is.EqualTo(EmotionClasses.Seven));
         Assert.That(meta.GetProperty("clip_size").GetInt32(), Is.EqualTo(112));
         Assert.That(meta.GetProperty("jitter_seed").ValueKind, Is.EqualTo(JsonValueKind.Null));
         Assert.That(meta.GetProperty("dataset").GetString(), Is.EqualTo(Path.GetFullPath(dir)));
@@ -155,9 +171,12 @@ public class ResultsIntegrityTests
         string hash;
         using (var f = File.OpenRead(weights)) hash = Convert.ToHexStringLower(SHA256.HashData(f));
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--weights", weights, "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--weights", weights, "--dataset", dir,
+            "--output", output, "--resume");
 
-        Assert.That(error, Is.EqualTo($"dfer: error: {output}: was made by a different run (weights_sha256 \"generated (seed 1)\" there, \"{hash}\" now); "
+        Assert.That(error,
+            Is.EqualTo($"dfer: error: {output}: was made by a different run (weights_sha256 \"generated (seed 1)\" "
+                + $"there, \"{hash}\" now); "
             + "resume with the same settings, or pass --overwrite to start over"));
     }
 
@@ -165,12 +184,16 @@ public class ResultsIntegrityTests
     public void Resume_WithAnotherModel_IsRefused_NamingTheModel()
     {
         var (dir, output) = ScoredOnce("r.jsonl");
-        string error = RefusedUntouched(output, "infer", "--model", "ifdd", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
-        Assert.That(error, Does.StartWith($"dfer: error: {output}: was made by a different run (model \"m3dfel\" there, \"ifdd\" now; "));
+        string error = RefusedUntouched(output, "infer", "--model", "ifdd", "--generated-weights", "--dataset", dir,
+            "--output", output, "--resume");
+        Assert.That(error,
+            Does.StartWith(
+            $"dfer: error: {output}: was made by a different run (model \"m3dfel\" there, \"ifdd\" now; "));
         Assert.That(error, Does.Contain("; clip_size 112 there, 224 now"));
     }
 
-    /// <summary>Precision and jitter seed, each as if the first run had used another (fp32 is all the cpu backend computes in).</summary>
+    /// <summary>Precision and jitter seed, each as if the first run had used another (fp32 is all the cpu backend
+    /// computes in).</summary>
     [TestCase("\"precision\":\"fp32\"", "\"precision\":\"bf16\"", "precision \"bf16\" there, \"fp32\" now")]
     [TestCase("\"jitter_seed\":null", "\"jitter_seed\":7", "jitter_seed 7 there, null now")]
     [TestCase("\"clip_frames\":16", "\"clip_frames\":8", "clip_frames 8 there, 16 now")]
@@ -182,9 +205,12 @@ public class ResultsIntegrityTests
         lines[0] = lines[0].Replace(recorded, changed);
         File.WriteAllLines(output, lines);
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+            "--output", output, "--resume");
 
-        Assert.That(error, Is.EqualTo($"dfer: error: {output}: was made by a different run ({difference}); resume with the same settings, or pass --overwrite to start over"));
+        Assert.That(error,
+            Is.EqualTo($"dfer: error: {output}: was made by a different run ({difference}); resume with the same "
+                + "settings, or pass --overwrite to start over"));
     }
 
     /// <summary>
@@ -201,7 +227,8 @@ public class ResultsIntegrityTests
         string output = _files.PathOf("notes.json");
         File.WriteAllText(output, content);
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+            "--output", output, "--resume");
 
         Assert.That(error, Does.StartWith($"dfer: error: {output}: not a dfer results file: line 1 is "));
         Assert.That(error, Does.EndWith("; dfer neither resumes from it nor replaces it without --overwrite"));
@@ -213,36 +240,50 @@ public class ResultsIntegrityTests
         var (dir, output) = ScoredOnce("r.jsonl");
         File.WriteAllLines(output, File.ReadAllLines(output).Skip(1));
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+            "--output", output, "--resume");
 
-        Assert.That(error, Is.EqualTo($"dfer: error: {output}: has no '{{\"dfer_results\": ...}}' first line: it comes from a dfer that did not record "
-            + "what made its rows, so --resume cannot tell whether they match this run; pass --overwrite to start over"));
-        CliRun overwritten = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--overwrite");
+        Assert.That(error,
+            Is.EqualTo($"dfer: error: {output}: has no '{{\"dfer_results\": ...}}' first line: it comes from a dfer "
+                + "that did not record "
+            + "what made its rows, so --resume cannot tell whether they match this run; pass --overwrite to start "
+            + "over"));
+        CliRun overwritten = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+            "--output", output, "--overwrite");
         Assert.That(overwritten.ExitCode, Is.EqualTo(ExitCodes.Ok), overwritten.ToString());
         Assert.That(File.ReadAllLines(output)[0], Does.StartWith("{\"dfer_results\":1,"));
     }
 
-    /// <summary>A CSV keeps its metadata in OUT.csv.meta.json: resumed from when it matches, refused when it is missing.</summary>
+    /// <summary>A CSV keeps its metadata in OUT.csv.meta.json: resumed from when it matches, refused when it is
+    /// missing.</summary>
     [Test]
     public void CsvResults_KeepTheirMetadataBeside_AndResumeByIt()
     {
         var (dir, output) = ScoredOnce("r.csv");
         string sidecar = output + ".meta.json";
-        Assert.That(File.ReadAllLines(output)[0], Does.StartWith("video,input,target,label,clips,p_happy,"), "the CSV itself is plain");
-        Assert.That(JsonDocument.Parse(File.ReadAllText(sidecar)).RootElement.GetProperty("model").GetString(), Is.EqualTo("m3dfel"));
+        Assert.That(File.ReadAllLines(output)[0], Does.StartWith("video,input,target,label,clips,p_happy,"),
+            "the CSV itself is plain");
+        Assert.That(JsonDocument.Parse(File.ReadAllText(sidecar)).RootElement.GetProperty("model").GetString(),
+            Is.EqualTo("m3dfel"));
 
-        CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
+        CliRun resumed = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+            "--output", output, "--resume");
         Assert.That(resumed.ExitCode, Is.EqualTo(ExitCodes.Ok), resumed.ToString());
         Assert.That(resumed.Stderr, Does.Contain("1 of 1 videos scored, 1 from the earlier run"));
         Assert.That(File.ReadAllLines(output), Has.Length.EqualTo(2));
 
         File.Delete(sidecar);
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
-        Assert.That(error, Is.EqualTo($"dfer: error: {output}: has no r.csv.meta.json beside it: it comes from a dfer that did not record "
-            + "what made its rows, so --resume cannot tell whether they match this run; pass --overwrite to start over"));
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+            "--output", output, "--resume");
+        Assert.That(error,
+            Is.EqualTo($"dfer: error: {output}: has no r.csv.meta.json beside it: it comes from a dfer that did not "
+                + "record "
+            + "what made its rows, so --resume cannot tell whether they match this run; pass --overwrite to start "
+            + "over"));
     }
 
-    /// <summary>Rows of videos the dataset no longer lists are not carried into this run's results (nor its metrics).</summary>
+    /// <summary>Rows of videos the dataset no longer lists are not carried into this run's results (nor its
+    /// metrics).</summary>
     [Test]
     public void Resume_WithRowsOfVideosNotInTheDataset_IsRefused()
     {
@@ -250,9 +291,12 @@ public class ResultsIntegrityTests
         string[] lines = File.ReadAllLines(output);
         File.WriteAllLines(output, [lines[0], lines[1].Replace("\"video\":\"1\"", "\"video\":\"gone\"")]);
 
-        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir, "--output", output, "--resume");
+        string error = RefusedUntouched(output, "infer", "--model", "m3dfel", "--generated-weights", "--dataset", dir,
+            "--output", output, "--resume");
 
-        Assert.That(error, Is.EqualTo($"dfer: error: {output}: has rows of 1 video that --dataset does not list (first 'gone'): the dataset changed since; "
+        Assert.That(error,
+            Is.EqualTo($"dfer: error: {output}: has rows of 1 video that --dataset does not list (first 'gone'): the "
+                + "dataset changed since; "
             + "resume with the same dataset, or pass --overwrite to start over"));
     }
 }

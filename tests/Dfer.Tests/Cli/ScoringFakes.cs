@@ -24,7 +24,8 @@ internal static class ScoringFakes
     /// <summary>A clip whose first value is this gets NaN logits (as overflowing weights give).</summary>
     public const float NaNMarker = 999f;
 
-    /// <summary>A batch holding a clip whose first value is this throws a non-Dfer exception (a bug) when collected.</summary>
+    /// <summary>A batch holding a clip whose first value is this throws a non-Dfer exception (a bug) when
+    /// collected.</summary>
     public const float BugMarker = -999f;
 
     /// <summary>A clip of 7 equal values.</summary>
@@ -64,7 +65,8 @@ internal static class ScoringFakes
     /// <summary>
     /// Computes on the host what <see cref="EchoModel"/> says, logging "submit k" and "wait k" for batch k. Pipelined:
     /// Submit only copies the input and the outputs are computed when collected, as cuda does; otherwise Submit
-    /// computes them before it returns, as the cpu backend does. A pipelined batch number <paramref name="failingBatch"/>
+    /// computes them before it returns, as the cpu backend does. A pipelined batch number
+    /// <paramref name="failingBatch"/>
     /// (1-based; 0 for none) fails when collected, as a device error would.
     /// </summary>
     public sealed class EchoBackend(List<string> log, bool pipelined, int failingBatch = 0) : IBackend
@@ -81,7 +83,8 @@ internal static class ScoringFakes
             public NodeTimer? Timer { get; set; }
             public bool Pipelined => pipelined;
 
-            public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape) => Submit(input, shape).Wait();
+            public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape)
+                => Submit(input, shape).Wait();
 
             public PendingRun Submit(ReadOnlySpan<float> input, int[] shape)
             {
@@ -103,7 +106,8 @@ internal static class ScoringFakes
                 var probs = new float[logits.Length];
                 for (int r = 0; r < logits.Length; r += Classes)
                 {
-                    if (input[r] == BugMarker) throw new OverflowException("Arithmetic operation resulted in an overflow.");
+                    if (input[r] == BugMarker)
+                        throw new OverflowException("Arithmetic operation resulted in an overflow.");
                     if (input[r] == NaNMarker) logits.AsSpan(r, Classes).Fill(float.NaN);
                     float max = logits.Skip(r).Take(Classes).Max();
                     double sum = 0;

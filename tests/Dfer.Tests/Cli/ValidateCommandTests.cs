@@ -26,7 +26,8 @@ public class ValidateCommandTests
         {
             Assert.That(c.GetProperty("backend").GetString(), Is.EqualTo("cpu"));
             Assert.That(c.GetProperty("status").GetString(), Is.EqualTo("pass"), c.ToString());
-            Assert.That(c.GetProperty("nmse").GetDouble(), Is.LessThanOrEqualTo(c.GetProperty("tolerance").GetProperty("nmse").GetDouble()));
+            Assert.That(c.GetProperty("nmse").GetDouble(),
+                Is.LessThanOrEqualTo(c.GetProperty("tolerance").GetProperty("nmse").GetDouble()));
             Assert.That(c.GetProperty("case").GetString(), Does.StartWith(c.GetProperty("op").GetString() + "("));
         }
     }
@@ -38,7 +39,9 @@ public class ValidateCommandTests
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         var line = run.Stdout.Split('\n').Single(l => l.StartsWith("conv3d"));
-        Assert.That(line, Does.Contain("ilgpu-cpu").And.Contain($"{OpCases.For("conv3d").Count}/{OpCases.For("conv3d").Count}").And.EndWith("pass"));
+        Assert.That(line,
+            Does.Contain("ilgpu-cpu").And.Contain(
+            $"{OpCases.For("conv3d").Count}/{OpCases.For("conv3d").Count}").And.EndWith("pass"));
     }
 
     [TestCase("ilgpu-cuda", "softmax")]
@@ -51,14 +54,16 @@ public class ValidateCommandTests
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         JsonElement json = run.Json();
-        Assert.That(json.GetProperty("backends")[0].GetProperty("reason").GetString(), Is.EqualTo(cuda.UnavailableReason));
+        Assert.That(json.GetProperty("backends")[0].GetProperty("reason").GetString(),
+            Is.EqualTo(cuda.UnavailableReason));
         Assert.That(Cases(json).Select(c => c.GetProperty("status").GetString()), Is.All.EqualTo("skipped"));
     }
 
     [Test]
     public void WholeModel_LogitsOfEachBackendAgainstCpu()
     {
-        CliRun run = CliHarness.Run("validate", "--backend", "cpu", "--op", "softmax", "--model", "m3dfel", "--size", "24", "--format", "json");
+        CliRun run = CliHarness.Run("validate", "--backend", "cpu", "--op", "softmax", "--model", "m3dfel", "--size",
+            "24", "--format", "json");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         JsonElement model = run.Json().GetProperty("model");
@@ -68,11 +73,13 @@ public class ValidateCommandTests
         Assert.That(CliAssert.Floats(baseline.GetProperty("logits")), Has.Length.EqualTo(7));
     }
 
-    /// <summary>The optional PyTorch oracle: the test output holds Dfer.Reference.dll next to dfer.dll, as a user's build would.</summary>
+    /// <summary>The optional PyTorch oracle: the test output holds Dfer.Reference.dll next to dfer.dll, as a user's
+    /// build would.</summary>
     [Test]
     public void TorchReference_JudgesTheKernelsToo()
     {
-        CliRun run = CliHarness.Run("validate", "--backend", "cpu", "--op", "layernorm", "--reference", "torch", "--format", "json");
+        CliRun run = CliHarness.Run("validate", "--backend", "cpu", "--op", "layernorm", "--reference", "torch",
+            "--format", "json");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         JsonElement json = run.Json();

@@ -11,7 +11,9 @@ public class CudaCheckTests
     public void Failure_FromTheBuiltInTable_NamesStatusCodeAndCall()
     {
         CudaException e = CudaCheck.Failure(700, "CudaDriver.cuCtxSynchronize()", detail: null, useDriver: false);
-        Assert.That(e.Message, Is.EqualTo("CUDA_ERROR_ILLEGAL_ADDRESS (700) in cuCtxSynchronize(): an illegal memory access was encountered"));
+        Assert.That(e.Message,
+            Is.EqualTo("CUDA_ERROR_ILLEGAL_ADDRESS (700) in cuCtxSynchronize(): an illegal memory access was "
+                + "encountered"));
         Assert.That(e.Status, Is.EqualTo(700));
         Assert.That(e.StatusName, Is.EqualTo("CUDA_ERROR_ILLEGAL_ADDRESS"));
         Assert.That(e.Call, Is.EqualTo("cuCtxSynchronize()"));
@@ -33,9 +35,11 @@ public class CudaCheckTests
     [Test]
     public void Check_WithDetail_AppendsIt_InTheLine_AndWholeInDetail()
     {
-        var e = Assert.Throws<CudaException>(() => CudaCheck.Check(218, "cuModuleLoadDataEx(conv3d)", () => "JIT error log:\nptxas fatal : bad"));
+        var e = Assert.Throws<CudaException>(
+            () => CudaCheck.Check(218, "cuModuleLoadDataEx(conv3d)", () => "JIT error log:\nptxas fatal : bad"));
         Assert.That(e!.Message, Does.StartWith("CUDA_ERROR_INVALID_PTX (218) in cuModuleLoadDataEx(conv3d): "));
-        Assert.That(e.Message, Does.EndWith("; JIT error log:\\nptxas fatal : bad"), "one line: the log's newline escaped");
+        Assert.That(e.Message, Does.EndWith("; JIT error log:\\nptxas fatal : bad"),
+            "one line: the log's newline escaped");
         Assert.That(e.Detail, Is.EqualTo("JIT error log:\nptxas fatal : bad"));
     }
 

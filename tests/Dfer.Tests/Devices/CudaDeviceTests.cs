@@ -23,7 +23,8 @@ public class CudaDeviceTests
     }
 
     [Test]
-    public void Ptr_OfAnInvalidView_IsZero() => Assert.That(CudaDevice.Ptr(ArrayView<float>.Empty), Is.EqualTo(IntPtr.Zero));
+    public void Ptr_OfAnInvalidView_IsZero()
+        => Assert.That(CudaDevice.Ptr(ArrayView<float>.Empty), Is.EqualTo(IntPtr.Zero));
 
     [Test]
     public void Ptr_RefusesAViewOnTheCpuAccelerator()
@@ -84,7 +85,8 @@ public class CudaDeviceTests
         if (Nvrtc.UnavailableReason() is string nvrtc) Assert.Ignore(nvrtc);
         string cache = CudaTestSupport.TempDir("gpu-cache");
         var sources = CudaTestSupport.Sources(("test.cu", TestKernels), ("common.cuh", "#pragma once\n"));
-        var locator = new KernelLocator(new KernelSearchPaths(null, null, cache, cache), sources, NvrtcCompiler.Instance);
+        var locator = new KernelLocator(new KernelSearchPaths(null, null, cache, cache), sources,
+            NvrtcCompiler.Instance);
         var ilgpu = IlgpuDevice.Open(IlgpuTarget.Cuda);
         return (ilgpu, CudaDevice.Open(ilgpu, locator), cache);
     }
@@ -116,7 +118,14 @@ public class CudaDeviceTests
                 cuda.Launch(fill, ((n + 127) / 128, 1, 1), 128, 0, CudaDevice.Ptr(yView), 1.5f, (long)n);
 
                 CudaKernel axpy = cuda.Kernel("test", "axpy");
-                var p = new AxpyParams { X = CudaDevice.Ptr(x.View), Y = CudaDevice.Ptr(yView), A = 2f, Pad = 0, N = n };
+                var p = new AxpyParams
+                {
+                    X = CudaDevice.Ptr(x.View),
+                    Y = CudaDevice.Ptr(yView),
+                    A = 2f,
+                    Pad = 0,
+                    N = n
+                };
                 using var timer = cuda.CreateTimer();
                 cuda.FlushL2();
                 timer.Start();
@@ -128,9 +137,11 @@ public class CudaDeviceTests
                 float[] host = y.GetAsArray1D();
                 for (int i = 0; i < n; i++) Assert.That(host[offset + i], Is.EqualTo(1.5f + 2f * i), $"y[{i}]");
 
-                Assert.Throws<ArgumentException>(() => cuda.Launch(axpy, (1, 1, 1), 128, 0, p), "block must match the launch line");
+                Assert.Throws<ArgumentException>(() => cuda.Launch(axpy, (1, 1, 1), 128, 0, p),
+                    "block must match the launch line");
                 if (axpy.ParameterSizes is not null)
-                    Assert.Throws<ArgumentException>(() => cuda.Launch(axpy, (1, 1, 1), 256, 0, 1L), "argument size must match");
+                    Assert.Throws<ArgumentException>(() => cuda.Launch(axpy, (1, 1, 1), 256, 0, 1L),
+                        "argument size must match");
             }
         }
         finally

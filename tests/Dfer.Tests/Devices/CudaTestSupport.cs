@@ -3,7 +3,8 @@ using Dfer.Devices.Cuda;
 
 namespace Dfer.Tests.Devices;
 
-/// <summary>Temp folders, fake sources and a counting fake compiler for the CUDA plumbing tests (no GPU, no NVRTC needed).</summary>
+/// <summary>Temp folders, fake sources and a counting fake compiler for the CUDA plumbing tests (no GPU, no NVRTC
+/// needed).</summary>
 internal static class CudaTestSupport
 {
     /// <summary>The repository root (the folder with Dfer.sln), found from the test assembly.</summary>
@@ -28,7 +29,8 @@ internal static class CudaTestSupport
         new(files.ToDictionary(f => f.Name, f => Encoding.UTF8.GetBytes(f.Text)));
 
     public static readonly KernelSources Fake = Sources(
-        ("fill.cu", "// launch fill: block 128, tile_m 1, tile_n 1, smem 0\n#include \"common.cuh\"\nextern \"C\" __global__ void fill(float* y) { }\n"),
+        ("fill.cu", "// launch fill: block 128, tile_m 1, tile_n 1, smem 0\n#include \"common.cuh\"\nextern \"C\" "
+            + "__global__ void fill(float* y) { }\n"),
         ("common.cuh", "#pragma once\n"));
 
     /// <summary>A minimal 64-bit ELF header with an empty section table: passes KernelLocator's cubin check.</summary>
@@ -44,8 +46,10 @@ internal static class CudaTestSupport
     public static string FakePtx(string marker = "") =>
         $"//\n// fake {marker}\n.version 7.8\n.target sm_80\n.address_size 64\n.visible .entry fill() {{ ret; }}\n";
 
-    /// <summary>Writes NAME.sm_XY.cubin and/or NAME.ptx plus NAME.sources.sha256 (the given hash) into <paramref name="dir"/>.</summary>
-    public static void WriteCompiled(string dir, string module, string? hash, int? cubinSm = null, bool ptx = false, string marker = "")
+    /// <summary>Writes NAME.sm_XY.cubin and/or NAME.ptx plus NAME.sources.sha256 (the given hash) into
+    /// <paramref name="dir"/>.</summary>
+    public static void WriteCompiled(string dir, string module, string? hash, int? cubinSm = null, bool ptx = false,
+        string marker = "")
     {
         Directory.CreateDirectory(dir);
         if (cubinSm is int sm) File.WriteAllBytes(Path.Combine(dir, $"{module}.sm_{sm}.cubin"), FakeCubin(marker));

@@ -46,7 +46,8 @@ public class KernelLaunchTableTests
     public void Parse_RejectsASecondLineForTheSameKernel()
     {
         var e = Assert.Throws<DferException>(() => KernelLaunchTable.Parse(
-            "// launch k: block 1, tile_m 1, tile_n 1, smem 0\n// launch k: block 2, tile_m 1, tile_n 1, smem 0\n", "k.cu"));
+            "// launch k: block 1, tile_m 1, tile_n 1, smem 0\n// launch k: block 2, tile_m 1, tile_n 1, smem 0\n",
+            "k.cu"));
         Assert.That(e!.Message, Does.Contain("k.cu:2").And.Contain("first on line 1"));
     }
 

@@ -23,32 +23,39 @@ public class KernelLocatorTests
 
     private string Dir(params string[] parts) => Path.Combine([_root, .. parts]);
 
-    /// <summary>$DFER_KERNELS_DIR = root/env, assembly in root/repo/bin (so its kernels/ is root/repo/bin/kernels), repo root root/repo.</summary>
+    /// <summary>$DFER_KERNELS_DIR = root/env, assembly in root/repo/bin (so its kernels/ is root/repo/bin/kernels),
+    /// repo root root/repo.</summary>
     private KernelSearchPaths Paths(bool env = true, string? current = null)
     {
         string repo = Dir("repo");
         Directory.CreateDirectory(Path.Combine(repo, "bin"));
         File.WriteAllText(Path.Combine(repo, "CMakeLists.txt"), "");
         File.WriteAllText(Path.Combine(repo, "Dfer.sln"), "");
-        return new KernelSearchPaths(env ? Dir("env") : null, Path.Combine(repo, "bin"), current ?? Dir("elsewhere"), Dir("cache"));
+        return new KernelSearchPaths(env ? Dir("env") : null, Path.Combine(repo, "bin"), current ?? Dir("elsewhere"),
+            Dir("cache"));
     }
 
-    private static KernelLocator Locator(KernelSearchPaths paths, IKernelCompiler? compiler = null, KernelSources? sources = null) =>
-        new(paths, sources ?? CudaTestSupport.Fake, compiler ?? new FakeCompiler(unavailable: "NVRTC is not installed (libnvrtc.so.* not found)"));
+    private static KernelLocator Locator(KernelSearchPaths paths, IKernelCompiler? compiler = null,
+        KernelSources? sources = null) =>
+        new(paths, sources ?? CudaTestSupport.Fake, compiler
+        ?? new FakeCompiler(unavailable: "NVRTC is not installed (libnvrtc.so.* not found)"));
 
     [Test]
     public void CompiledDirectories_AreEnvThenAssemblyThenCMakeBuild_FromAssemblyOrCurrentDirectory()
     {
         var dirs = Paths().CompiledDirectories();
-        Assert.That(dirs.Select(d => d.Dir), Is.EqualTo(new[] { Dir("env"), Dir("repo", "bin", "kernels"), Dir("repo", "build", "kernels") }));
+        Assert.That(dirs.Select(d => d.Dir),
+            Is.EqualTo(new[] { Dir("env"), Dir("repo", "bin", "kernels"), Dir("repo", "build", "kernels") }));
 
         // The walk up from the current directory finds a second checkout when the assembly is elsewhere.
         string other = Dir("other");
         Directory.CreateDirectory(Path.Combine(other, "a", "b"));
         File.WriteAllText(Path.Combine(other, "CMakeLists.txt"), "");
         File.WriteAllText(Path.Combine(other, "Dfer.sln"), "");
-        var fromCwd = new KernelSearchPaths(null, Dir("nowhere"), Path.Combine(other, "a", "b"), Dir("cache")).CompiledDirectories();
-        Assert.That(fromCwd.Select(d => d.Dir), Is.EqualTo(new[] { Dir("nowhere", "kernels"), Path.Combine(other, "build", "kernels") }));
+        var fromCwd = new KernelSearchPaths(null, Dir("nowhere"), Path.Combine(other, "a", "b"), Dir("cache"))
+            .CompiledDirectories();
+        Assert.That(fromCwd.Select(d => d.Dir),
+            Is.EqualTo(new[] { Dir("nowhere", "kernels"), Path.Combine(other, "build", "kernels") }));
     }
 
     [Test]
@@ -61,7 +68,8 @@ public class KernelLocatorTests
 
         Assert.That(Locator(paths).Locate("fill", 90).Path, Is.EqualTo(Path.Combine(Dir("env"), "fill.sm_90.cubin")));
         Directory.Delete(Dir("env"), true);
-        Assert.That(Locator(paths).Locate("fill", 90).Path, Is.EqualTo(Path.Combine(Dir("repo", "bin", "kernels"), "fill.sm_90.cubin")));
+        Assert.That(Locator(paths).Locate("fill", 90).Path,
+            Is.EqualTo(Path.Combine(Dir("repo", "bin", "kernels"), "fill.sm_90.cubin")));
         Directory.Delete(Dir("repo", "bin", "kernels"), true);
         var image = Locator(paths).Locate("fill", 90);
         Assert.That(image.Path, Is.EqualTo(Path.Combine(Dir("repo", "build", "kernels"), "fill.sm_90.cubin")));
@@ -100,10 +108,13 @@ public class KernelLocatorTests
         var paths = Paths();
         CudaTestSupport.WriteCompiled(Dir("env"), "fill", hash: null, cubinSm: 90);
         CudaTestSupport.WriteCompiled(Dir("repo", "bin", "kernels"), "fill", _hash, cubinSm: 90);
-        File.WriteAllBytes(Path.Combine(Dir("repo", "bin", "kernels"), "fill.sm_90.cubin"), CudaTestSupport.FakeCubin()[..40]);   // truncated
+        // truncated
+        File.WriteAllBytes(Path.Combine(Dir("repo", "bin", "kernels"), "fill.sm_90.cubin"),
+            CudaTestSupport.FakeCubin()[..40]);
         CudaTestSupport.WriteCompiled(Dir("repo", "build", "kernels"), "fill", _hash, ptx: true);
         var locator = Locator(paths);
-        Assert.That(locator.Locate("fill", 90).Path, Is.EqualTo(Path.Combine(Dir("repo", "build", "kernels"), "fill.ptx")));
+        Assert.That(locator.Locate("fill", 90).Path,
+            Is.EqualTo(Path.Combine(Dir("repo", "build", "kernels"), "fill.ptx")));
         Assert.That(locator.Skipped, Has.Some.Contains("fill.sources.sha256"));
         Assert.That(locator.Skipped, Has.Some.Contains("not a valid cubin"));
     }
@@ -120,7 +131,8 @@ public class KernelLocatorTests
         Assert.That(m, Does.StartWith("backend cuda: no compiled kernels for fill (looked in "));
         Assert.That(m, Does.Contain(Dir("env")).And.Contain(Dir("repo", "build", "kernels")).And.Contain("stale"));
         Assert.That(m, Does.Contain("NVRTC is not installed (libnvrtc.so.* not found)"));
-        Assert.That(m, Does.Contain("cmake -S . -B build && cmake --build build").And.Contain("install the CUDA toolkit"));
+        Assert.That(m,
+            Does.Contain("cmake -S . -B build && cmake --build build").And.Contain("install the CUDA toolkit"));
         Assert.That(locator.UnavailableReason(), Does.StartWith("no compiled kernels for fill"));
     }
 
@@ -130,7 +142,8 @@ public class KernelLocatorTests
         Assert.That(Locator(Paths(), new FakeCompiler()).UnavailableReason(), Is.Null);
         var paths = Paths();
         CudaTestSupport.WriteCompiled(Dir("repo", "build", "kernels"), "fill", _hash, cubinSm: 86);
-        Assert.That(Locator(paths).UnavailableReason(), Is.Null, "a cubin for some sm counts, the GPU is not known yet");
+        Assert.That(Locator(paths).UnavailableReason(), Is.Null,
+            "a cubin for some sm counts, the GPU is not known yet");
     }
 
     [Test]
@@ -163,7 +176,8 @@ public class KernelLocatorTests
         var paths = Paths(env: false);
         var compiler = new FakeCompiler(cubin: false);
         var a = Locator(paths, compiler).Locate("fill", 90);
-        var changed = CudaTestSupport.Sources(("fill.cu", "extern \"C\" __global__ void fill(float* y) { /* v2 */ }\n"), ("common.cuh", "#pragma once\n"));
+        var changed = CudaTestSupport.Sources(("fill.cu", "extern \"C\" __global__ void fill(float* y) { /* v2 */ }\n"),
+            ("common.cuh", "#pragma once\n"));
         var b = Locator(paths, compiler, changed).Locate("fill", 90);
         Assert.That(compiler.Calls, Is.EqualTo(2));
         Assert.That(b.Path, Is.Not.EqualTo(a.Path));
@@ -223,7 +237,8 @@ public class KernelLocatorTests
         Assert.That(Locator(paths, compiler).Plan("fill", 90), Does.StartWith("fake1.0 at first use (cache "));
         Assert.That(compiler.Calls, Is.Zero);
         CudaTestSupport.WriteCompiled(Dir("repo", "build", "kernels"), "fill", _hash, cubinSm: 90);
-        Assert.That(Locator(paths, compiler).Plan("fill", 90), Does.StartWith("fill.sm_90.cubin in " + Dir("repo", "build", "kernels")));
+        Assert.That(Locator(paths, compiler).Plan("fill", 90),
+            Does.StartWith("fill.sm_90.cubin in " + Dir("repo", "build", "kernels")));
     }
 
     [Test]
@@ -238,7 +253,8 @@ public class KernelLocatorTests
 
         byte[] Ptx(string s) => System.Text.Encoding.UTF8.GetBytes(s);
         Assert.That(KernelLocator.LooksIntact(Ptx(CudaTestSupport.FakePtx()), KernelImageKind.Ptx), Is.True);
-        Assert.That(KernelLocator.LooksIntact(Ptx(CudaTestSupport.FakePtx())[..^8], KernelImageKind.Ptx), Is.False, "truncated");
+        Assert.That(KernelLocator.LooksIntact(Ptx(CudaTestSupport.FakePtx())[..^8], KernelImageKind.Ptx), Is.False,
+            "truncated");
         Assert.That(KernelLocator.LooksIntact(Ptx(".target sm_80\n"), KernelImageKind.Ptx), Is.False, "no .version");
         Assert.That(KernelLocator.LooksIntact([], KernelImageKind.Ptx), Is.False);
     }

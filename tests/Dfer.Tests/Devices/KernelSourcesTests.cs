@@ -13,9 +13,11 @@ public class KernelSourcesTests
     [Test]
     public void Embedded_HoldsEveryKernelFile_ByteForByte()
     {
-        var onDisk = Directory.GetFiles(KernelDir).Where(f => f.EndsWith(".cu") || f.EndsWith(".cuh")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        var onDisk = Directory.GetFiles(KernelDir).Where(f => f.EndsWith(".cu") || f.EndsWith(".cuh"))
+            .Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
         KernelSources embedded = KernelSources.Embedded;
-        Assert.That(embedded.Modules.Select(m => m + ".cu").Concat(embedded.Headers.Select(h => h.Name)).Order(StringComparer.Ordinal), Is.EqualTo(onDisk));
+        Assert.That(embedded.Modules.Select(m => m + ".cu").Concat(embedded.Headers.Select(h => h.Name))
+            .Order(StringComparer.Ordinal), Is.EqualTo(onDisk));
         Assert.That(embedded.Headers.Select(h => h.Name), Does.Contain("common.cuh"));
         foreach (string m in embedded.Modules)
             Assert.That(embedded.Source(m), Is.EqualTo(File.ReadAllText(Path.Combine(KernelDir, m + ".cu"))), m);
@@ -29,7 +31,8 @@ public class KernelSourcesTests
         // What `sha256sum k.cu Z.cuh a.cuh b.cuh | sha256sum` prints.
         string expected = Hex($"{Hex("kernel")}  k.cu\n{Hex("Z")}  Z.cuh\n{Hex("A")}  a.cuh\n{Hex("B")}  b.cuh\n");
         Assert.That(s.Sha256("k"), Is.EqualTo(expected));
-        Assert.That(CudaTestSupport.Sources(("k.cu", "kernel"), ("b.cuh", "B!"), ("a.cuh", "A"), ("Z.cuh", "Z")).Sha256("k"), Is.Not.EqualTo(expected),
+        Assert.That(CudaTestSupport.Sources(("k.cu", "kernel"), ("b.cuh", "B!"), ("a.cuh", "A"), ("Z.cuh", "Z"))
+            .Sha256("k"), Is.Not.EqualTo(expected),
             "a header change must change every module's hash");
     }
 
@@ -71,10 +74,13 @@ public class KernelSourcesTests
         string dir = CudaTestSupport.TempDir("sha");
         try
         {
-            // What CMake's string handling could mangle: list separators, variable syntax, escapes, brackets, CRLF, UTF-8.
+            // What CMake's string handling could mangle: list separators, variable syntax, escapes, brackets, CRLF,
+            // UTF-8.
             var files = new Dictionary<string, byte[]>
             {
-                ["odd.cu"] = Encoding.UTF8.GetBytes("a;b;;c\r\n${CMAKE_COMMAND} $ENV{HOME} \\n \\\\ \"q\" [[x]] [=[y]=] # é ü 中\n\ttab  \n"),
+                ["odd.cu"]
+                = Encoding.UTF8.GetBytes(
+                    "a;b;;c\r\n${CMAKE_COMMAND} $ENV{HOME} \\n \\\\ \"q\" [[x]] [=[y]=] # é ü 中\n\ttab  \n"),
                 ["b.cuh"] = Encoding.UTF8.GetBytes("// b;\n#define X(a) \\\n  a\n"),
                 ["a.cuh"] = Encoding.UTF8.GetBytes("@VAR@ ${"),
                 ["C.cuh"] = Encoding.UTF8.GetBytes("capital sorts first\n"),

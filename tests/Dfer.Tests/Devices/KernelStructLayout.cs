@@ -17,7 +17,8 @@ internal static class KernelStructLayout
     /// for unexpected ones); <paramref name="csharpName"/> maps field index and C name to the expected
     /// lower-case C# field name.
     /// </summary>
-    public static void AssertMirrors<T>(string source, string structName, Func<string, int> sizeOf, Func<int, string, string> csharpName) where T : struct
+    public static void AssertMirrors<T>(string source, string structName, Func<string, int> sizeOf, Func<int, string,
+        string> csharpName) where T : struct
     {
         Match body = Regex.Match(source, $@"struct\s+{structName}\s*\{{(?<b>[^}}]*)\}}");
         Assert.That(body.Success, $"the source declares struct {structName}");
@@ -25,7 +26,8 @@ internal static class KernelStructLayout
         var fields = new List<(int Size, string Name)>();
         foreach (string decl in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            Match m = Regex.Match(decl, @"^(?:const\s+)?(?<t>[A-Za-z_:0-9]+\s*\*?)\s*(?<names>.+)$", RegexOptions.Singleline);
+            Match m = Regex.Match(decl, @"^(?:const\s+)?(?<t>[A-Za-z_:0-9]+\s*\*?)\s*(?<names>.+)$",
+                RegexOptions.Singleline);
             Assert.That(m.Success, $"cannot read '{decl}'");
             string type = m.Groups["t"].Value.Replace(" ", "");
             foreach (string raw in m.Groups["names"].Value.Split(','))
@@ -42,9 +44,11 @@ internal static class KernelStructLayout
         {
             int size = fields[i].Size;
             offset = (offset + size - 1) / size * size;
-            Assert.That((int)Marshal.OffsetOf<T>(csharp[i].Name), Is.EqualTo(offset), $"field {i} ({fields[i].Name} vs {csharp[i].Name})");
+            Assert.That((int)Marshal.OffsetOf<T>(csharp[i].Name), Is.EqualTo(offset),
+                $"field {i} ({fields[i].Name} vs {csharp[i].Name})");
             Assert.That(Marshal.SizeOf(csharp[i].FieldType), Is.EqualTo(size), $"field {i} ({fields[i].Name}) size");
-            Assert.That(csharp[i].Name.ToLowerInvariant(), Is.EqualTo(csharpName(i, fields[i].Name)), $"field {i} name");
+            Assert.That(csharp[i].Name.ToLowerInvariant(), Is.EqualTo(csharpName(i, fields[i].Name)),
+                $"field {i} name");
             offset += size;
         }
         Assert.That(Marshal.SizeOf<T>(), Is.EqualTo((offset + 7) / 8 * 8));

@@ -3,7 +3,8 @@ using Dfer.Devices.Cuda;
 
 namespace Dfer.Tests.Devices;
 
-/// <summary>The real NVRTC (any version 11.2+); Ignored with the reason where it is not installed. Needs no GPU.</summary>
+/// <summary>The real NVRTC (any version 11.2+); Ignored with the reason where it is not installed. Needs no
+/// GPU.</summary>
 [TestFixture]
 public class NvrtcTests
 {
@@ -12,7 +13,8 @@ public class NvrtcTests
         if (Nvrtc.UnavailableReason() is string reason) Assert.Ignore(reason);
     }
 
-    private static readonly KernelHeader Header = new("common.cuh", "#pragma once\nnamespace t { __device__ inline float twice(float v) { return 2.0f * v; } }\n");
+    private static readonly KernelHeader Header = new("common.cuh",
+        "#pragma once\nnamespace t { __device__ inline float twice(float v) { return 2.0f * v; } }\n");
 
     private const string Tiny = """
         #include "common.cuh"
@@ -29,7 +31,8 @@ public class NvrtcTests
         RequireNvrtc();
         Assert.That(Nvrtc.Version.Major, Is.GreaterThanOrEqualTo(11));
         Assert.That(Nvrtc.LibraryPath, Does.Contain("nvrtc"));
-        TestContext.Out.WriteLine($"NVRTC {Nvrtc.Version} from {Nvrtc.LibraryPath}; archs {string.Join(",", Nvrtc.SupportedArchitectures)}");
+        TestContext.Out.WriteLine(
+            $"NVRTC {Nvrtc.Version} from {Nvrtc.LibraryPath}; archs {string.Join(",", Nvrtc.SupportedArchitectures)}");
     }
 
     [Test]
@@ -54,7 +57,8 @@ public class NvrtcTests
     public void Compile_ABrokenSource_ThrowsWithTheStatusAndTheProgramLog()
     {
         RequireNvrtc();
-        var e = Assert.Throws<DferException>(() => Nvrtc.Compile("extern \"C\" __global__ void bad() { undeclared_thing = 1; }", "bad.cu", [], 80));
+        var e = Assert.Throws<DferException>(
+            () => Nvrtc.Compile("extern \"C\" __global__ void bad() { undeclared_thing = 1; }", "bad.cu", [], 80));
         Assert.That(e!.Message, Does.StartWith("nvrtc: NVRTC_ERROR_COMPILATION (6) in nvrtcCompileProgram for bad.cu"));
         Assert.That(e.Message, Does.Contain("undeclared_thing").And.Contain("bad.cu"));
     }
@@ -77,7 +81,8 @@ public class NvrtcTests
         KernelSources s = KernelSources.Embedded;
         NvrtcOutput output = Nvrtc.Compile(s.Source(module), module + ".cu", s.Headers, sm, preferCubin: cubin);
         Assert.That(output.IsCubin, Is.EqualTo(cubin));
-        Assert.That(KernelLocator.LooksIntact(output.Image, cubin ? KernelImageKind.Cubin : KernelImageKind.Ptx), Is.True);
+        Assert.That(KernelLocator.LooksIntact(output.Image, cubin ? KernelImageKind.Cubin : KernelImageKind.Ptx),
+            Is.True);
         if (!cubin)
         {
             string ptx = Encoding.UTF8.GetString(output.Image);
@@ -95,11 +100,13 @@ public class NvrtcTests
         try
         {
             var sources = CudaTestSupport.Sources(("tiny.cu", Tiny), (Header.Name, Header.Contents));
-            var paths = new KernelSearchPaths(null, Path.Combine(root, "asm"), Path.Combine(root, "cwd"), Path.Combine(root, "cache"));
+            var paths = new KernelSearchPaths(null, Path.Combine(root, "asm"), Path.Combine(root, "cwd"),
+                Path.Combine(root, "cache"));
             var first = new KernelLocator(paths, sources, NvrtcCompiler.Instance);
             KernelModuleImage a = first.Locate("tiny", 80);
             Assert.That(first.Compilations, Is.EqualTo(1));
-            Assert.That(Path.GetFileName(a.Path), Does.StartWith($"tiny.sm_80.nvrtc{Nvrtc.Version.Major}.{Nvrtc.Version.Minor}."));
+            Assert.That(Path.GetFileName(a.Path),
+                Does.StartWith($"tiny.sm_80.nvrtc{Nvrtc.Version.Major}.{Nvrtc.Version.Minor}."));
             var second = new KernelLocator(paths, sources, NvrtcCompiler.Instance);
             KernelModuleImage b = second.Locate("tiny", 80);
             Assert.That(second.Compilations, Is.Zero);

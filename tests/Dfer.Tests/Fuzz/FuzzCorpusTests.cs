@@ -18,14 +18,15 @@ namespace Dfer.Tests.Fuzz;
 /// <remarks>
 /// Seeds named <c>valid-*</c> must be accepted, <c>bad-*</c> refused.
 /// The generated seeds are rebuilt here and compared with the committed files; after changing
-/// <see cref="SeedCorpus"/>, <c>scripts/fuzz.sh seeds</c> rewrites them (this test with DFER_FUZZ_WRITE_SEEDS=1). Inputs listed in
-/// <c>corpus/open-findings.txt</c> are findings not fixed yet: Ignored while they still fail.
+/// <see cref="SeedCorpus"/>, <c>scripts/fuzz.sh seeds</c> rewrites them (this test with DFER_FUZZ_WRITE_SEEDS=1).
+/// Inputs listed in <c>corpus/open-findings.txt</c> are findings not fixed yet: Ignored while they still fail.
 /// </remarks>
 [TestFixture]
 [NonParallelizable] // the cases share one workspace, and each target rewrites the same file names
 public sealed class FuzzCorpusTests
 {
-    /// <summary>Guard only, far above any input's real time (milliseconds): a hang fails, not blocks, the run.</summary>
+    /// <summary>Guard only, far above any input's real time (milliseconds): a hang fails, not blocks, the
+    /// run.</summary>
     private static readonly TimeSpan Guard = TimeSpan.FromSeconds(60);
 
     private FuzzWorkspace _workspace = null!;
@@ -56,7 +57,8 @@ public sealed class FuzzCorpusTests
         {
             string dir = Path.Combine(CorpusRoot, t.Name);
             if (!Directory.Exists(dir)) continue;
-            foreach (string file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            foreach (string file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+                .Order(StringComparer.Ordinal))
             {
                 string relative = Path.GetRelativePath(CorpusRoot, file).Replace('\\', '/');
                 yield return new TestCaseData(t.Name, relative).SetName($"Corpus({relative})");
@@ -96,16 +98,22 @@ public sealed class FuzzCorpusTests
     public void FfprobeSeedsReadAsFfprobeMeantThem()
     {
         FuzzTarget ffprobe = FuzzTargets.Find("ffprobe")!;
-        string Run(string seed) => ffprobe.Execute(_workspace, File.ReadAllBytes(Path.Combine(CorpusRoot, "ffprobe", seed))).Message;
+        string Run(string seed)
+            => ffprobe.Execute(_workspace, File.ReadAllBytes(Path.Combine(CorpusRoot, "ffprobe", seed))).Message;
         Assert.That(Run("valid-mp4.json"), Is.EqualTo("64x48, 5 frames"));
         Assert.That(Run("valid-mpegts-programs.json"), Is.EqualTo("32x24, frame count unknown"));
         Assert.That(Run("valid-matroska-no-count.json"), Is.EqualTo("16x16, frame count unknown"));
         string video = Path.Combine(_workspace.Directory, FuzzTargets.VideoName);
-        Assert.That(Run("bad-audio-only.json"), Is.EqualTo($"{video}: cannot decode video: no video stream (ffprobe found: audio pcm_s16le in a wav container)"));
-        Assert.That(Run("bad-old-csv.json"), Is.EqualTo($"{video}: cannot decode video: ffprobe's report is not the JSON expected (it starts '640,480\\n')"));
+        Assert.That(Run("bad-audio-only.json"),
+            Is.EqualTo($"{video}: cannot decode video: no video stream (ffprobe found: audio pcm_s16le in a wav "
+                + "container)"));
+        Assert.That(Run("bad-old-csv.json"),
+            Is.EqualTo($"{video}: cannot decode video: ffprobe's report is not the JSON expected (it starts "
+                + "'640,480\\n')"));
     }
 
-    /// <summary>The old CSV probe's findings (an overflowing and a heap-sized frame), as JSON reports: refused before anything is sized.</summary>
+    /// <summary>The old CSV probe's findings (an overflowing and a heap-sized frame), as JSON reports: refused before
+    /// anything is sized.</summary>
     [Test]
     public void FfprobeOversizeRegressionsAreRefused()
     {
@@ -113,9 +121,12 @@ public sealed class FuzzCorpusTests
         string video = Path.Combine(_workspace.Directory, FuzzTargets.VideoName);
         foreach (var (name, width, height) in SeedCorpus.FfprobeOversizeRegressions)
         {
-            FuzzResult result = ffprobe.Execute(_workspace, File.ReadAllBytes(Path.Combine(CorpusRoot, "ffprobe", "regressions", name)));
+            FuzzResult result = ffprobe.Execute(_workspace,
+                File.ReadAllBytes(Path.Combine(CorpusRoot, "ffprobe", "regressions", name)));
             Assert.That(result.Rejected, Is.True, name);
-            Assert.That(result.Message, Is.EqualTo($"{video}: video frame of {width}x{height} pixels is larger than Dfer's limit of 67108864 pixels (8192x8192); scale it down first"), name);
+            Assert.That(result.Message,
+                Is.EqualTo($"{video}: video frame of {width}x{height} pixels is larger than Dfer's limit of 67108864 "
+                    + "pixels (8192x8192); scale it down first"), name);
         }
     }
 
@@ -134,19 +145,24 @@ public sealed class FuzzCorpusTests
             : File.ReadAllBytes(Path.Combine(CorpusRoot, "ffprobe", "regressions", regression));
         FuzzResult result = ffprobe.Execute(_workspace, input);
         Assert.That(result.Rejected, Is.True);
-        Assert.That(result.Message, Is.EqualTo($"{Path.Combine(_workspace.Directory, FuzzTargets.VideoName)}: cannot decode video: "
+        Assert.That(result.Message,
+            Is.EqualTo($"{Path.Combine(_workspace.Directory, FuzzTargets.VideoName)}: cannot decode video: "
             + "ffprobe's report holds text that is not valid Unicode (an escaped lone surrogate)"));
     }
 
-    /// <summary>The ffprobe target reads the report as ffprobe's stdout is read: UTF-8, a byte-order mark dropped, invalid bytes replaced.</summary>
+    /// <summary>The ffprobe target reads the report as ffprobe's stdout is read: UTF-8, a byte-order mark dropped,
+    /// invalid bytes replaced.</summary>
     [Test]
     public void FfprobeTargetDecodesTheReportAsUtf8()
     {
         FuzzTarget ffprobe = FuzzTargets.Find("ffprobe")!;
-        byte[] report = Encoding.UTF8.GetBytes("{\"streams\": [{\"codec_type\": \"video\", \"width\": 8, \"height\": 6}]}");
-        Assert.That(ffprobe.Execute(_workspace, [0xEF, 0xBB, 0xBF, .. report]).Message, Is.EqualTo("8x6, frame count unknown"));
+        byte[] report =
+            Encoding.UTF8.GetBytes("{\"streams\": [{\"codec_type\": \"video\", \"width\": 8, \"height\": 6}]}");
+        Assert.That(ffprobe.Execute(_workspace, [0xEF, 0xBB, 0xBF, .. report]).Message,
+            Is.EqualTo("8x6, frame count unknown"));
         byte[] audio = [.. "{\"streams\": [{\"codec_type\": \"audio\", \"codec_name\": \"a"u8, 0xFF, .. "\"}]}"u8];
-        Assert.That(ffprobe.Execute(_workspace, audio).Message, Does.EndWith("no video stream (ffprobe found: audio a\uFFFD)"));
+        Assert.That(ffprobe.Execute(_workspace, audio).Message,
+            Does.EndWith("no video stream (ffprobe found: audio a\uFFFD)"));
     }
 
     /// <summary>"target/relative/path  note" lines of corpus/open-findings.txt ('#' starts a comment).</summary>
@@ -170,8 +186,10 @@ public sealed class FuzzCorpusTests
     {
         foreach (string relative in OpenFindings().Keys)
         {
-            Assert.That(File.Exists(Path.Combine(CorpusRoot, relative)), Is.True, $"open-findings.txt lists {relative}, which is not in the corpus");
-            Assert.That(relative, Does.Match("^[a-z0-9-]+/regressions/[^/]+$"), "open findings are regressions/ inputs");
+            Assert.That(File.Exists(Path.Combine(CorpusRoot, relative)), Is.True,
+                $"open-findings.txt lists {relative}, which is not in the corpus");
+            Assert.That(relative, Does.Match("^[a-z0-9-]+/regressions/[^/]+$"),
+                "open findings are regressions/ inputs");
         }
     }
 
@@ -182,9 +200,12 @@ public sealed class FuzzCorpusTests
         {
             string dir = Path.Combine(CorpusRoot, t.Name);
             Assert.That(Directory.Exists(dir), Is.True, $"no corpus for {t.Name}");
-            var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Select(f => new FileInfo(f)).ToList();
-            Assert.That(files.Count(f => f.Name.StartsWith("valid-", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(2), $"{t.Name}: valid seeds");
-            Assert.That(files.Count(f => f.Name.StartsWith("bad-", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(2), $"{t.Name}: bad seeds");
+            var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Select(f => new FileInfo(f))
+                .ToList();
+            Assert.That(files.Count(f => f.Name.StartsWith("valid-", StringComparison.Ordinal)),
+                Is.GreaterThanOrEqualTo(2), $"{t.Name}: valid seeds");
+            Assert.That(files.Count(f => f.Name.StartsWith("bad-", StringComparison.Ordinal)),
+                Is.GreaterThanOrEqualTo(2), $"{t.Name}: bad seeds");
             Assert.That(files.Sum(f => f.Length), Is.LessThan(1 << 20), $"{t.Name}: corpus size");
         }
     }
@@ -208,7 +229,8 @@ public sealed class FuzzCorpusTests
         // line of defence: it still catches a raw message that slipped past.
         FuzzTarget selftest = FuzzTargets.Find("selftest")!;
         Assert.That(() => selftest.CheckMessage("/x/input.bin: a refusal\nover two lines", "the message"),
-            Throws.InstanceOf<FuzzInvariantException>().With.Message.StartsWith("selftest: the message holds control character U+000A"));
+            Throws.InstanceOf<FuzzInvariantException>().With.Message.StartsWith(
+            "selftest: the message holds control character U+000A"));
         Assert.That(selftest.Execute(_workspace, Encoding.ASCII.GetBytes("x")).Rejected, Is.False);
     }
 
@@ -217,7 +239,9 @@ public sealed class FuzzCorpusTests
     {
         FuzzTarget selftest = FuzzTargets.Find("selftest")!;
         Assert.That(() => selftest.Execute(_workspace, Encoding.ASCII.GetBytes(SelfTestTarget.Nameless)),
-            Throws.InstanceOf<FuzzInvariantException>().With.Message.EqualTo("selftest: the DferException's message names none of the input files (selftest): planted: a refusal that names no input file"));
+            Throws.InstanceOf<FuzzInvariantException>().With.Message.EqualTo(
+            "selftest: the DferException's message names none of the input files (selftest): planted: a refusal that "
+            + "names no input file"));
     }
 
     [Test]
@@ -228,16 +252,20 @@ public sealed class FuzzCorpusTests
         // A DferException is capped at construction, so even a huge refusal passes the harness ...
         Assert.That(target.Execute(_workspace, new byte[100_000]).Rejected, Is.True);
         // ... and the harness still catches an over-long message that reached it some other way.
-        Assert.That(() => target.CheckMessage("/x/input.bin: " + new string('a', FuzzTarget.MaxMessageChars), "the message"),
-            Throws.InstanceOf<FuzzInvariantException>().With.Message.StartsWith($"probe: the message is {FuzzTarget.MaxMessageChars + 14} characters long (limit 2048)"));
+        Assert.That(()
+            => target.CheckMessage("/x/input.bin: " + new string('a', FuzzTarget.MaxMessageChars), "the message"),
+            Throws.InstanceOf<FuzzInvariantException>().With.Message.StartsWith(
+            $"probe: the message is {FuzzTarget.MaxMessageChars + 14} characters long (limit 2048)"));
     }
 
     [Test]
     public void RefusalThatNamesNoInputIsAFinding()
     {
-        var target = new FuzzTarget("probe", "", ["input.bin"], (_, _) => throw new DferException("something is wrong"));
+        var target = new FuzzTarget("probe", "", ["input.bin"],
+            (_, _) => throw new DferException("something is wrong"));
         Assert.That(() => target.Execute(_workspace, [1]),
-            Throws.InstanceOf<FuzzInvariantException>().With.Message.EqualTo("probe: the DferException's message names none of the input files (input.bin): something is wrong"));
+            Throws.InstanceOf<FuzzInvariantException>().With.Message.EqualTo(
+            "probe: the DferException's message names none of the input files (input.bin): something is wrong"));
     }
 
     [Test]
@@ -275,7 +303,8 @@ public sealed class FuzzCorpusTests
             }
             if (!File.Exists(path)) { stale.Add($"{relative} (missing)"); continue; }
             byte[] committed = File.ReadAllBytes(path);
-            bool same = relative.EndsWith(".pth", StringComparison.Ordinal) && relative.Contains("/valid-writer-", StringComparison.Ordinal)
+            bool same = relative.EndsWith(".pth", StringComparison.Ordinal)
+                && relative.Contains("/valid-writer-", StringComparison.Ordinal)
                 ? SameStateDict(committed, bytes) // zip entries carry the time they were written
                 : committed.AsSpan().SequenceEqual(bytes);
             if (!same) stale.Add(relative);
@@ -285,12 +314,14 @@ public sealed class FuzzCorpusTests
 
     private bool SameStateDict(byte[] a, byte[] b)
     {
-        string pa = Path.Combine(_workspace.Directory, "compare-a.pth"), pb = Path.Combine(_workspace.Directory, "compare-b.pth");
+        string pa = Path.Combine(_workspace.Directory, "compare-a.pth"),
+            pb = Path.Combine(_workspace.Directory, "compare-b.pth");
         File.WriteAllBytes(pa, a);
         File.WriteAllBytes(pb, b);
         var ta = TorchCheckpoint.ReadStateDict(pa);
         var tb = TorchCheckpoint.ReadStateDict(pb);
-        return ta.Count == tb.Count && ta.Zip(tb).All(p => p.First.Name == p.Second.Name && p.First.DType == p.Second.DType
+        return ta.Count == tb.Count
+            && ta.Zip(tb).All(p => p.First.Name == p.Second.Name && p.First.DType == p.Second.DType
             && p.First.Shape.SequenceEqual(p.Second.Shape) && p.First.Data.SequenceEqual(p.Second.Data));
     }
 }
@@ -301,13 +332,16 @@ public sealed class FuzzCorpusTests
 /// </summary>
 internal static class SeedCorpus
 {
-    private static readonly string[] TorchFixturesAccepted = ["bigendian", "dtypes", "legacy", "protocol1", "protocol4", "views"];
-    private static readonly string[] TorchFixturesRefused = ["evil_hidden", "negative_stride", "oversize_storage", "stack_underflow", "truncated", "unbalanced_mark"];
+    private static readonly string[] TorchFixturesAccepted =
+        ["bigendian", "dtypes", "legacy", "protocol1", "protocol4", "views"];
+    private static readonly string[] TorchFixturesRefused =
+        ["evil_hidden", "negative_stride", "oversize_storage", "stack_underflow", "truncated", "unbalanced_mark"];
 
     /// <param name="scratch">A folder for the writers that only write files.</param>
     public static IEnumerable<(string Relative, byte[] Bytes)> Generate(string scratch)
     {
-        string fixtures = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(FuzzCorpusTests.CorpusRoot)!)!, "fixtures", "torch");
+        string fixtures = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(FuzzCorpusTests.CorpusRoot)!)!,
+            "fixtures", "torch");
         foreach (string f in TorchFixturesAccepted)
             yield return ($"pth/valid-fixture-{f}.pth", File.ReadAllBytes(Path.Combine(fixtures, f + ".pth")));
         foreach (string f in TorchFixturesRefused)
@@ -315,7 +349,8 @@ internal static class SeedCorpus
         yield return ("pth/valid-writer-tiny.pth", WithFile(scratch, "seed.pth", p =>
             TorchSaveWriter.Write(p, [("w", [1f, 2f, 3f, 4f, 5f, 6f], [2, 3]), ("b", [0.5f, -0.5f], [2])])));
         yield return ("pth/valid-writer-wrapped.pth", WithFile(scratch, "seed.pth", p =>
-            TorchSaveWriter.Write(p, [("conv.weight", [1f, 2f, 3f, 4f], [1, 1, 2, 2]), ("s", [7f], [])], wrapperKey: "state_dict", modulePrefix: true)));
+            TorchSaveWriter.Write(p, [("conv.weight", [1f, 2f, 3f, 4f], [1, 1, 2, 2]), ("s", [7f], [])],
+            wrapperKey: "state_dict", modulePrefix: true)));
 
         foreach (var seed in Safetensors(scratch)) yield return seed;
         foreach (var seed in NpySeeds(scratch)) yield return seed;
@@ -343,7 +378,9 @@ internal static class SeedCorpus
             "    \"programs\": [\n\n    ],\n",
             [Stream("h264", "video", "\"width\": 64,\n            \"height\": 48,\n            \"nb_frames\": \"5\"")],
             "mov,mp4,m4a,3gp,3g2,mj2")));
-        string ts = Stream("mpeg2video", "video", "\"width\": 32,\n            \"height\": 24,\n            \"side_data_list\": [\n                {\n\n                }\n            ]");
+        string ts = Stream("mpeg2video", "video",
+            "\"width\": 32,\n            \"height\": 24,\n            \"side_data_list\": [\n                {\n\n     "
+            + "           }\n            ]");
         string mp2 = Stream("mp2", "audio", null);
         yield return ("ffprobe/valid-mpegts-programs.json", Ascii(FfprobeReport(
             "    \"programs\": [\n        {\n            \"streams\": [\n"
@@ -360,13 +397,15 @@ internal static class SeedCorpus
         yield return ("ffprobe/bad-zero-size.json", Ascii(FfprobeReport("",
             [Stream("h264", "video", "\"width\": 0,\n            \"height\": 0")], "mov,mp4,m4a,3gp,3g2,mj2")));
         yield return ("ffprobe/bad-size-words.json", Ascii(FfprobeReport("",
-            [Stream("h264", "video", "\"width\": \"N/A\",\n            \"height\": \"N/A\"")], "mov,mp4,m4a,3gp,3g2,mj2")));
+            [Stream("h264", "video", "\"width\": \"N/A\",\n            \"height\": \"N/A\"")],
+                "mov,mp4,m4a,3gp,3g2,mj2")));
         // The fuzzer's two findings against the old CSV probe (224,22446341 overflowed width·height·3;
         // 20000,20000 allocated a 1.2 GB frame buffer), as reports: both must be refused.
         foreach (var (name, width, height) in FfprobeOversizeRegressions)
         {
             yield return ($"ffprobe/regressions/{name}", Ascii(FfprobeReport("",
-                [Stream("h264", "video", $"\"width\": {width},\n            \"height\": {height}")], "mov,mp4,m4a,3gp,3g2,mj2")));
+                [Stream("h264", "video", $"\"width\": {width},\n            \"height\": {height}")],
+                    "mov,mp4,m4a,3gp,3g2,mj2")));
         }
     }
 
@@ -409,8 +448,10 @@ internal static class SeedCorpus
                 ("flag", DType.Bool, [2], [0, 1]),
                 ("empty", DType.F32, [0, 3], []),
             ])));
-        yield return ("safetensors/bad-header-length.safetensors", [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, (byte)'{', (byte)'}']);
-        yield return ("safetensors/bad-offsets.safetensors", SafetensorsBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8));
+        yield return ("safetensors/bad-header-length.safetensors",
+            [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, (byte)'{', (byte)'}']);
+        yield return ("safetensors/bad-offsets.safetensors",
+            SafetensorsBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8));
         yield return ("safetensors/bad-json.safetensors", SafetensorsBytes("{\"w\":{\"dtype\":\"F32\",", 0));
     }
 
@@ -425,17 +466,24 @@ internal static class SeedCorpus
 
     private static IEnumerable<(string, byte[])> NpySeeds(string scratch)
     {
-        yield return ("npy/valid-v1.npy", WithFile(scratch, "seed.npy", p => Npy.WriteFloat32(p, [1f, 2f, 3f, 4f, 5f, 6f], [2, 3])));
+        yield return ("npy/valid-v1.npy",
+            WithFile(scratch, "seed.npy", p => Npy.WriteFloat32(p, [1f, 2f, 3f, 4f, 5f, 6f], [2, 3])));
         yield return ("npy/valid-v1-scalar.npy", WithFile(scratch, "seed.npy", p => Npy.WriteFloat32(p, [42f], [])));
-        yield return ("npy/valid-v2.npy", NpyBytes(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 4));
+        yield return ("npy/valid-v2.npy",
+            NpyBytes(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 4));
         yield return ("npy/valid-v3.npy", NpyBytes(3, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 3));
-        yield return ("npy/bad-fortran.npy", NpyBytes(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 4));
-        yield return ("npy/bad-float64.npy", NpyBytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 4));
-        yield return ("npy/bad-truncated.npy", NpyBytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }", 2));
-        yield return ("npy/bad-version.npy", NpyBytes(4, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 1));
+        yield return ("npy/bad-fortran.npy",
+            NpyBytes(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 4));
+        yield return ("npy/bad-float64.npy",
+            NpyBytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 4));
+        yield return ("npy/bad-truncated.npy",
+            NpyBytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }", 2));
+        yield return ("npy/bad-version.npy",
+            NpyBytes(4, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 1));
     }
 
-    /// <summary>A .npy file of the given major version, its header padded as NumPy pads it, and <paramref name="floats"/> float32 values 0, 1, ...</summary>
+    /// <summary>A .npy file of the given major version, its header padded as NumPy pads it, and
+    /// <paramref name="floats"/> float32 values 0, 1, ...</summary>
     private static byte[] NpyBytes(int major, string dict, int floats)
     {
         int lengthBytes = major == 1 ? 2 : 4;
@@ -454,7 +502,8 @@ internal static class SeedCorpus
     {
         string shard = FuzzTargets.TfJsShardName;
         yield return ("tfjs/valid-float32.bin", TfJs(
-            $"[{{\"paths\":[\"{shard}\"],\"weights\":[{{\"name\":\"dense/kernel\",\"shape\":[2,3],\"dtype\":\"float32\"}},{{\"name\":\"dense/bias\",\"shape\":[3],\"dtype\":\"float32\"}}]}}]",
+            $"[{{\"paths\":[\"{shard}\"],\"weights\":[{{\"name\":\"dense/kernel\",\"shape\":[2,"
+            + "3],\"dtype\":\"float32\"}},{{\"name\":\"dense/bias\",\"shape\":[3],\"dtype\":\"float32\"}}]}}]",
             Floats(9)));
         yield return ("tfjs/valid-quantized.bin", TfJs(
             $"[{{\"paths\":[\"{shard}\"],\"weights\":["
@@ -464,15 +513,18 @@ internal static class SeedCorpus
             + "{\"name\":\"ids\",\"shape\":[1],\"dtype\":\"int32\"}]}]",
             [1, 2, 3, 4, 0x10, 0x00, 0x20, 0x00, 0x00, 0x3c, 0x00, 0xc0, 7, 0, 0, 0]));
         yield return ("tfjs/bad-short-shard.bin", TfJs(
-            $"[{{\"paths\":[\"{shard}\"],\"weights\":[{{\"name\":\"w\",\"shape\":[4],\"dtype\":\"float32\"}}]}}]", Floats(3)));
+            $"[{{\"paths\":[\"{shard}\"],\"weights\":[{{\"name\":\"w\",\"shape\":[4],\"dtype\":\"float32\"}}]}}]",
+            Floats(3)));
         yield return ("tfjs/bad-missing-shard.bin", TfJs(
-            "[{\"paths\":[\"group1-shard1of1\"],\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"float32\"}]}]", Floats(1)));
+            "[{\"paths\":[\"group1-shard1of1\"],\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"float32\"}]}]",
+            Floats(1)));
         yield return ("tfjs/bad-not-array.bin", TfJs("{\"paths\":[]}", []));
     }
 
     private static byte[] TfJs(string manifest, byte[] shard) => [.. Encoding.UTF8.GetBytes(manifest), 0, .. shard];
 
-    private static byte[] Floats(int n) => Enumerable.Range(0, n).SelectMany(i => BitConverter.GetBytes(i * 0.5f)).ToArray();
+    private static byte[] Floats(int n)
+        => Enumerable.Range(0, n).SelectMany(i => BitConverter.GetBytes(i * 0.5f)).ToArray();
 
     private static IEnumerable<(string, byte[])> ResultsSeeds(string scratch)
     {
@@ -491,7 +543,8 @@ internal static class SeedCorpus
              "clip_frames":16,"clip_size":112,"clip_resize":"bilinear","clip_layout":"tchw","clip_sampling":"segments",
              "jitter_seed":null,"dataset":"/data/split.csv","root":"/data","clip_folder":"Clip/clip_224x224"}
             """);
-        using var meta = System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(spread.RootElement));
+        using var meta =
+            System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(spread.RootElement));
         var metadata = ResultsMetadata.Parse(meta.RootElement, "seed");
         foreach (string ext in new[] { "jsonl", "csv" })
         {
@@ -501,18 +554,23 @@ internal static class SeedCorpus
         // The bad files carry a good metadata line (sidecar) so that the fuzzer starts past it.
         string head = metadata.ToJson() + "\n";
         byte[] sidecar = [.. Encoding.UTF8.GetBytes(metadata.ToJson()), 0];
-        yield return ("results-jsonl/bad-middle-line.jsonl", Ascii(head + "{\"video\":\"a\",\"error\":\"x\"}\n{\"video\":\n{\"video\":\"b\",\"error\":\"y\"}\n"));
-        yield return ("results-jsonl/bad-class-count.jsonl", Ascii(head + "{\"video\":\"a\",\"label\":\"happy\",\"probabilities\":[1,0],\"logits\":[1,0]}\n{\"video\":\"b\",\"error\":\"y\"}\n"));
+        yield return ("results-jsonl/bad-middle-line.jsonl",
+            Ascii(head + "{\"video\":\"a\",\"error\":\"x\"}\n{\"video\":\n{\"video\":\"b\",\"error\":\"y\"}\n"));
+        yield return ("results-jsonl/bad-class-count.jsonl",
+            Ascii(head + "{\"video\":\"a\",\"label\":\"happy\",\"probabilities\":[1,0],\"logits\":[1,"
+                + "0]}\n{\"video\":\"b\",\"error\":\"y\"}\n"));
         yield return ("results-csv/bad-header.csv", [.. sidecar, .. Ascii("video,input\n00001,/x\n")]);
         yield return ("results-csv/bad-field-count.csv", [.. sidecar, .. Ascii(
             "video,input,target,label,clips," + string.Join(",", EmotionClasses.Seven.Select(c => "p_" + c)) + ","
-            + string.Join(",", EmotionClasses.Seven.Select(c => "logit_" + c)) + ",error\n00001,/x,happy\n00002,/y,,,,,,,,,,,,,,,,,,,oops\n")]);
+            + string.Join(",", EmotionClasses.Seven.Select(c => "logit_" + c))
+            + ",error\n00001,/x,happy\n00002,/y,,,,,,,,,,,,,,,,,,,oops\n")]);
     }
 
     private static byte[] Ascii(string s) => Encoding.ASCII.GetBytes(s);
 
     /// <summary>A results file as its target reads it: for CSV the sidecar, a 0x00 byte, then the CSV.</summary>
-    private static byte[] ResultsSeed(string scratch, string ext, IReadOnlyList<ResultRow> rows, ResultsMetadata metadata)
+    private static byte[] ResultsSeed(string scratch, string ext, IReadOnlyList<ResultRow> rows,
+        ResultsMetadata metadata)
     {
         string path = Path.Combine(scratch, $"seed.{ext}");
         ResultsFile.Create(path, EmotionClasses.Seven, rows, metadata).Dispose();

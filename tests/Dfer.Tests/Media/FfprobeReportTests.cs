@@ -45,8 +45,10 @@ public class FfprobeReportTests
     [Test]
     public void FrameCountIsReadAsNumberOrString()
     {
-        Assert.That(Parse(VideoStream("\"width\": 640, \"height\": 480, \"nb_frames\": \"150\"")).FrameCount, Is.EqualTo(150));
-        Assert.That(Parse(VideoStream("\"width\": \"640\", \"height\": \"480\", \"nb_frames\": 150")), Is.EqualTo(new VideoDecoder.VideoProbe(640, 480, 150)));
+        Assert.That(Parse(VideoStream("\"width\": 640, \"height\": 480, \"nb_frames\": \"150\"")).FrameCount,
+            Is.EqualTo(150));
+        Assert.That(Parse(VideoStream("\"width\": \"640\", \"height\": \"480\", \"nb_frames\": 150")),
+            Is.EqualTo(new VideoDecoder.VideoProbe(640, 480, 150)));
         Assert.That(Parse(VideoStream("\"width\": 640, \"height\": 480, \"nb_frames\": \"N/A\"")).FrameCount, Is.Null);
         Assert.That(Parse(VideoStream("\"width\": 640, \"height\": 480, \"nb_frames\": \"-5\"")).FrameCount, Is.Null);
         Assert.That(Parse(VideoStream("\"width\": 640, \"height\": 480, \"nb_frames\": 1e300")).FrameCount, Is.Null);
@@ -54,7 +56,9 @@ public class FfprobeReportTests
 
     [Test]
     public void FieldsDferDoesNotNeedMayHoldAnything() =>
-        Assert.That(Parse(VideoStream("\"width\": 64, \"height\": 48, \"avg_frame_rate\": \"0/0\", \"r_frame_rate\": \"NaN\", \"duration\": -1e308, \"extra\": [[[]]]")),
+        Assert.That(Parse(
+        VideoStream("\"width\": 64, \"height\": "
+            + "48, \"avg_frame_rate\": \"0/0\", \"r_frame_rate\": \"NaN\", \"duration\": -1e308, \"extra\": [[[]]]")),
             Is.EqualTo(new VideoDecoder.VideoProbe(64, 48, null)));
 
     [Test]
@@ -119,7 +123,8 @@ public class FfprobeReportTests
     {
         Rejected(VideoStream("\"width\": 100000, \"height\": 100000"),
             "video frame of 100000x100000 pixels is larger than Dfer's limit of 67108864 pixels");
-        Rejected(VideoStream("\"width\": 9223372036854775807, \"height\": 9223372036854775807"), "is larger than Dfer's limit");
+        Rejected(VideoStream("\"width\": 9223372036854775807, \"height\": 9223372036854775807"),
+            "is larger than Dfer's limit");
         Rejected(VideoStream("\"width\": 4294967296, \"height\": 1"), "video frame of 4294967296x1 pixels is larger");
         Assert.That(Parse(VideoStream("\"width\": 8192, \"height\": 8192")).Width, Is.EqualTo(8192));
     }
@@ -127,7 +132,9 @@ public class FfprobeReportTests
     [Test]
     public void FrameCountOverTheLimitIsRefusedBeforeDecoding()
     {
-        Assert.That(Parse(VideoStream($"\"width\": 64, \"height\": 48, \"nb_frames\": \"{MediaLimits.MaxVideoFrames}\"")).FrameCount, Is.EqualTo(100_000));
+        Assert.That(Parse(
+            VideoStream($"\"width\": 64, \"height\": 48, \"nb_frames\": \"{MediaLimits.MaxVideoFrames}\"")).FrameCount,
+            Is.EqualTo(100_000));
         Rejected(VideoStream($"\"width\": 64, \"height\": 48, \"nb_frames\": \"{MediaLimits.MaxVideoFrames + 1}\""),
             "video of 100001 frames (as ffprobe reports) is longer than Dfer's limit of 100000 frames");
     }

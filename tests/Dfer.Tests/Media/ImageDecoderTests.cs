@@ -33,7 +33,8 @@ public class ImageDecoderTests
     public void TheFixturesCoverEveryKind()
     {
         string[] names = DecodeFixtures().ToArray();
-        foreach (string kind in new[] { "jpeg420", "jpeg422", "jpeg444", "prog", "jpeggray", "png_rgb", "png_rgba", "png_gray", "png_palette" })
+        foreach (string kind in new[] { "jpeg420", "jpeg422", "jpeg444", "prog", "jpeggray", "png_rgb", "png_rgba",
+            "png_gray", "png_palette" })
         {
             Assert.That(names.Any(n => n.Contains(kind, StringComparison.Ordinal)), kind);
         }

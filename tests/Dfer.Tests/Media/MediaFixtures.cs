@@ -5,7 +5,8 @@ using Dfer.Media;
 
 namespace Dfer.Tests.Media;
 
-/// <summary>Finds the committed media fixtures (tests/fixtures/media, made once by make_fixtures.py with Pillow).</summary>
+/// <summary>Finds the committed media fixtures (tests/fixtures/media, made once by make_fixtures.py with
+/// Pillow).</summary>
 internal static partial class MediaFixtures
 {
     private static readonly Lazy<string> RootLazy = new(() =>
@@ -15,19 +16,22 @@ internal static partial class MediaFixtures
             string candidate = Path.Combine(dir.FullName, "tests", "fixtures", "media");
             if (File.Exists(Path.Combine(dir.FullName, "Dfer.sln")) && Directory.Exists(candidate)) return candidate;
         }
-        throw new InvalidOperationException("tests/fixtures/media not found above " + TestContext.CurrentContext.TestDirectory);
+        throw new InvalidOperationException("tests/fixtures/media not found above "
+            + TestContext.CurrentContext.TestDirectory);
     });
 
     public static string Root => RootLazy.Value;
 
     public static string PathOf(params string[] parts) => Path.Combine([Root, .. parts]);
 
-    /// <summary>Pillow's 112×112 bilinear resize of each of the 20 fixture frames (frames_expected_112.png, stacked).</summary>
+    /// <summary>Pillow's 112×112 bilinear resize of each of the 20 fixture frames (frames_expected_112.png,
+    /// stacked).</summary>
     public static RgbImage[] ExpectedResized()
     {
         RgbImage strip = ImageDecoder.Decode(MediaFixtures.PathOf("frames_expected_112.png"));
         int n = strip.Height / 112, bytes = 112 * 112 * 3;
-        return Enumerable.Range(0, n).Select(k => new RgbImage(112, 112, strip.Pixels.AsSpan(k * bytes, bytes).ToArray())).ToArray();
+        return Enumerable.Range(0, n)
+            .Select(k => new RgbImage(112, 112, strip.Pixels.AsSpan(k * bytes, bytes).ToArray())).ToArray();
     }
 
     /// <summary>The [T, 3, H, W] tensor of frames/255f, as torchvision's ToTensor + stack give it.</summary>
@@ -46,7 +50,8 @@ internal static partial class MediaFixtures
     public static RgbImage ReadRgbNpy(string path)
     {
         byte[] bytes = File.ReadAllBytes(path);
-        Assert.That(bytes[0] == 0x93 && Encoding.ASCII.GetString(bytes, 1, 5) == "NUMPY" && bytes[6] == 1, "a version 1 .npy");
+        Assert.That(bytes[0] == 0x93 && Encoding.ASCII.GetString(bytes, 1, 5) == "NUMPY" && bytes[6] == 1,
+            "a version 1 .npy");
         int headerLength = bytes[8] | (bytes[9] << 8);
         string header = Encoding.ASCII.GetString(bytes, 10, headerLength);
         Assert.That(header, Does.Contain("'descr': '|u1'"));
@@ -91,7 +96,12 @@ internal static class Ffmpeg
         {
             try
             {
-                using var p = Process.Start(new ProcessStartInfo(tool, "-version") { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                using var p = Process.Start(
+                    new ProcessStartInfo(tool, "-version")
+                    {
+                        RedirectStandardOutput = true,
+                        RedirectStandardError = true
+                    })!;
                 p.StandardOutput.ReadToEnd();
                 p.StandardError.ReadToEnd();
                 p.WaitForExit();

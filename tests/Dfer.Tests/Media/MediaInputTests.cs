@@ -9,8 +9,10 @@ namespace Dfer.Tests.Media;
 [TestFixture]
 public class MediaInputTests
 {
-    internal static readonly ClipProtocol M3dfel = new(16, 112, ResizeFilter.Bilinear, ClipLayout.TimeChannel, FrameSampling.Spread);
-    internal static readonly ClipProtocol Ifdd = new(16, 224, ResizeFilter.Bicubic, ClipLayout.ChannelTime, FrameSampling.Windows);
+    internal static readonly ClipProtocol M3dfel =
+        new(16, 112, ResizeFilter.Bilinear, ClipLayout.TimeChannel, FrameSampling.Spread);
+    internal static readonly ClipProtocol Ifdd =
+        new(16, 224, ResizeFilter.Bicubic, ClipLayout.ChannelTime, FrameSampling.Windows);
 
     private TempDir _dir = null!;
 
@@ -33,7 +35,8 @@ public class MediaInputTests
     {
         JsonElement doc = JsonDocument.Parse(File.ReadAllText(MediaFixtures.PathOf("sampling.json"))).RootElement;
         JsonElement c = doc.GetProperty("jitter").EnumerateArray().Single(e =>
-            long.Parse(e.GetProperty("seed").GetRawText(), CultureInfo.InvariantCulture) == seed && e.GetProperty("n").GetInt32() == n);
+            long.Parse(e.GetProperty("seed").GetRawText(), CultureInfo.InvariantCulture) == seed
+            && e.GetProperty("n").GetInt32() == n);
         return c.GetProperty("indices").EnumerateArray().Select(e => e.GetInt32()).ToArray();
     }
 
@@ -58,7 +61,8 @@ public class MediaInputTests
         Assert.That(files, Has.Length.EqualTo(resized.Length), "frames/ holds only the frames");
         for (int k = 0; k < files.Length; k++)
         {
-            MediaFixtures.AssertSameImage(resized[k], ClipBuilder.Prepare(ImageDecoder.Decode(files[k]), M3dfel, files[k]), Path.GetFileName(files[k]));
+            MediaFixtures.AssertSameImage(resized[k],
+                ClipBuilder.Prepare(ImageDecoder.Decode(files[k]), M3dfel, files[k]), Path.GetFileName(files[k]));
         }
     }
 
@@ -87,13 +91,15 @@ public class MediaInputTests
         float[] clip = MediaInput.ReadClips(Frames, M3dfel, seed).Single();
         TestContext.Out.WriteLine("python picks: " + string.Join(",", picks));
         AssertExactly(MediaFixtures.TimeChannel(picks.Select(i => resized[i]).ToArray()), clip);
-        Assert.That(picks, Is.Not.EqualTo(Enumerable.Range(0, 16).Select(i => 20 * i / 16)), "the jitter moved something");
+        Assert.That(picks, Is.Not.EqualTo(Enumerable.Range(0, 16).Select(i => 20 * i / 16)),
+            "the jitter moved something");
     }
 
     [Test]
     public void IfddWindowsAreConsecutiveChannelFirstClips()
     {
-        // 224×224 frames with a 224 bicubic resize: the resize is Pillow's identity, so the clip is the decoded frames.
+        // 224×224 frames with a 224 bicubic resize: the resize is Pillow's identity, so the clip is the decoded
+        // frames.
         float[][] clips = MediaInput.ReadClips(Frames, Ifdd);
         Assert.That(clips, Has.Length.EqualTo(1), "20 frames make one complete window");
         string[] files = Directory.GetFiles(Frames, "*.jpg").Order(StringComparer.Ordinal).ToArray();
@@ -112,11 +118,13 @@ public class MediaInputTests
     public void IfddNeedsSixteenFrames()
     {
         string folder = Directory.CreateDirectory(_dir.PathOf("few")).FullName;
-        foreach (string f in Directory.GetFiles(Frames, "*.jpg").Take(15)) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+        foreach (string f in Directory.GetFiles(Frames, "*.jpg").Take(15))
+            File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
         WeightsAssert.FailsWith(folder, "needs at least 16 frames", () => MediaInput.ReadClips(folder, Ifdd));
     }
 
-    /// <summary>Non-square frames: torchvision's Resize(112) to 178×112, then CenterCrop(112) at left = round(66/2) = 33.</summary>
+    /// <summary>Non-square frames: torchvision's Resize(112) to 178×112, then CenterCrop(112) at left = round(66/2) =
+    /// 33.</summary>
     [Test]
     public void NonSquareFramesAreResizedThenCenterCropped()
     {
@@ -147,7 +155,8 @@ public class MediaInputTests
     {
         string[] names = ["frame10.png", "frame9.png", "frame010.jpg", "a.png", "x_2_100.JPG", "frame1.jpeg"];
         string[] sorted = names.Order(Comparer<string>.Create(FrameFolder.CompareFrameNames)).ToArray();
-        Assert.That(sorted, Is.EqualTo(new[] { "a.png", "frame1.jpeg", "frame9.png", "frame010.jpg", "frame10.png", "x_2_100.JPG" }));
+        Assert.That(sorted,
+            Is.EqualTo(new[] { "a.png", "frame1.jpeg", "frame9.png", "frame010.jpg", "frame10.png", "x_2_100.JPG" }));
     }
 
     [Test]
@@ -158,7 +167,8 @@ public class MediaInputTests
         File.WriteAllText(Path.Combine(folder, "00001.txt"), "not a frame");
         File.WriteAllText(Path.Combine(folder, "labels.csv"), "x");
         float[] clip = MediaInput.ReadClips(folder, M3dfel).Single();
-        AssertExactly(MediaFixtures.TimeChannel(Enumerable.Repeat(MediaFixtures.ExpectedResized()[2], 16).ToArray()), clip);
+        AssertExactly(MediaFixtures.TimeChannel(Enumerable.Repeat(MediaFixtures.ExpectedResized()[2], 16).ToArray()),
+            clip);
     }
 
     [Test]
@@ -197,7 +207,8 @@ public class MediaInputTests
     public void TruncatedFrameIsAnErrorNamingTheFile()
     {
         string folder = Directory.CreateDirectory(_dir.PathOf("cut")).FullName;
-        foreach (string f in Directory.GetFiles(Frames, "*.jpg")) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+        foreach (string f in Directory.GetFiles(Frames, "*.jpg"))
+            File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
         string victim = Path.Combine(folder, "00001.jpg");
         byte[] bytes = File.ReadAllBytes(victim);
         File.WriteAllBytes(victim, bytes[..(bytes.Length / 3)]);
@@ -235,7 +246,8 @@ public class MediaInputTests
         for (int k = 0; k < frames.Count; k++)
         {
             RgbImage f = frames[k];
-            using var bitmap = new SKBitmap(new SKImageInfo(f.Width, f.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+            using var bitmap =
+                new SKBitmap(new SKImageInfo(f.Width, f.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
             byte[] rgba = new byte[f.Width * f.Height * 4];
             for (int p = 0; p < f.Width * f.Height; p++)
             {

@@ -20,7 +20,8 @@ public class MediaLimitsTests
     [TearDown]
     public void TearDown() => _dir.Dispose();
 
-    /// <summary>A PNG whose IHDR says <paramref name="width"/>×<paramref name="height"/>, with one small (bogus) IDAT.</summary>
+    /// <summary>A PNG whose IHDR says <paramref name="width"/>×<paramref name="height"/>, with one small (bogus)
+    /// IDAT.</summary>
     internal static byte[] PngClaiming(uint width, uint height)
     {
         var png = new List<byte> { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A };
@@ -81,7 +82,8 @@ public class MediaLimitsTests
         string path = _dir.PathOf("bomb.png");
         File.WriteAllBytes(path, PngClaiming(100_000, 100_000));
         WeightsAssert.FailsWith(path,
-            "image of 100000x100000 pixels is larger than Dfer's limit of 67108864 pixels (8192x8192); scale it down first",
+            "image of 100000x100000 pixels is larger than Dfer's limit of 67108864 pixels (8192x8192); scale it down "
+            + "first",
             () => ImageDecoder.Decode(path));
     }
 
@@ -142,7 +144,8 @@ public class MediaLimitsTests
         File.Copy(MediaFixtures.PathOf("decode", "jpeg444_97x61.jpg"), Path.Combine(folder, "00001.jpg"));
         string bomb = Path.Combine(folder, "00002.png");
         File.WriteAllBytes(bomb, PngClaiming(100_000, 100_000));
-        WeightsAssert.FailsWith(bomb, "image of 100000x100000 pixels is larger", () => MediaInput.ReadClips(folder, MediaInputTests.M3dfel));
+        WeightsAssert.FailsWith(bomb, "image of 100000x100000 pixels is larger",
+            () => MediaInput.ReadClips(folder, MediaInputTests.M3dfel));
     }
 
     [Test, CancelAfter(20_000)]
@@ -151,10 +154,12 @@ public class MediaLimitsTests
         // 1×20000 is 60 kB, but its short side at 112 makes the long side 2 240 000 pixels: 250 M in all.
         var strip = new RgbImage(1, 20_000, new byte[20_000 * 3]);
         WeightsAssert.FailsWith("s.png",
-            "a frame of 1x20000 pixels is too elongated: resizing its short side to 112 would make 2240000 pixels on the long side (limit 67108864 pixels in all)",
+            "a frame of 1x20000 pixels is too elongated: resizing its short side to 112 would make 2240000 pixels on "
+            + "the long side (limit 67108864 pixels in all)",
             () => ClipBuilder.Prepare(strip, MediaInputTests.M3dfel, "s.png"));
         var wide = new RgbImage(20_000, 1, new byte[20_000 * 3]);
-        WeightsAssert.FailsWith("w.png", "a frame of 20000x1 pixels is too elongated", () => ClipBuilder.Prepare(wide, MediaInputTests.M3dfel, "w.png"));
+        WeightsAssert.FailsWith("w.png", "a frame of 20000x1 pixels is too elongated",
+            () => ClipBuilder.Prepare(wide, MediaInputTests.M3dfel, "w.png"));
     }
 
     [Test]

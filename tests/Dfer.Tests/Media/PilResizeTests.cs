@@ -6,9 +6,11 @@ namespace Dfer.Tests.Media;
 [TestFixture]
 public partial class PilResizeTests
 {
-    /// <summary>Each resize/SRC_to_WxH_FILTER.npy is Pillow's <c>resize((W, H), FILTER)</c> of resize/SRC.png.</summary>
+    /// <summary>Each resize/SRC_to_WxH_FILTER.npy is Pillow's <c>resize((W, H), FILTER)</c> of
+    /// resize/SRC.png.</summary>
     private static IEnumerable<string> Cases() =>
-        Directory.GetFiles(MediaFixtures.PathOf("resize"), "*.npy").Select(Path.GetFileName).Order(StringComparer.Ordinal)!;
+        Directory.GetFiles(MediaFixtures.PathOf("resize"), "*.npy").Select(Path.GetFileName)
+        .Order(StringComparer.Ordinal)!;
 
     [TestCaseSource(nameof(Cases))]
     public void MatchesPillowByteForByte(string name)
@@ -28,7 +30,8 @@ public partial class PilResizeTests
     public void CoversBothFiltersUpAndDownAndSinglePasses()
     {
         string[] names = Cases().ToArray();
-        Assert.That(names.Count(n => n.EndsWith("_bilinear.npy", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(4));
+        Assert.That(names.Count(n => n.EndsWith("_bilinear.npy", StringComparison.Ordinal)),
+            Is.GreaterThanOrEqualTo(4));
         Assert.That(names.Count(n => n.EndsWith("_bicubic.npy", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(4));
         Assert.That(names, Does.Contain("src_224_to_112x112_bilinear.npy"));
         Assert.That(names, Does.Contain("src_50x40_to_140x112_bicubic.npy"));

@@ -8,9 +8,11 @@ namespace Dfer.Tests.Media;
 [TestFixture]
 public class PythonRandomTests
 {
-    private static JsonElement Doc() => JsonDocument.Parse(File.ReadAllText(MediaFixtures.PathOf("sampling.json"))).RootElement;
+    private static JsonElement Doc()
+        => JsonDocument.Parse(File.ReadAllText(MediaFixtures.PathOf("sampling.json"))).RootElement;
 
-    private static long Seed(JsonElement e) => long.Parse(e.GetProperty("seed").GetRawText(), CultureInfo.InvariantCulture);
+    private static long Seed(JsonElement e)
+        => long.Parse(e.GetProperty("seed").GetRawText(), CultureInfo.InvariantCulture);
 
     [Test]
     public void RandomMatchesCPython()
@@ -47,7 +49,8 @@ public class PythonRandomTests
         {
             int n = c.GetProperty("n").GetInt32();
             int[] expected = c.GetProperty("indices").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-            Assert.That(FrameSampler.Spread(n, 16, new PythonRandom(Seed(c))), Is.EqualTo(expected), $"seed {Seed(c)}, N = {n}");
+            Assert.That(FrameSampler.Spread(n, 16, new PythonRandom(Seed(c))), Is.EqualTo(expected),
+                $"seed {Seed(c)}, N = {n}");
         }
     }
 

@@ -50,7 +50,8 @@ public class VideoDecoderTests
         VideoDecoder video = VideoDecoder.Read(path, f => f);
 
         Assert.That(video.Count, Is.EqualTo(37));
-        for (int k = 0; k < frames.Count; k++) MediaFixtures.AssertSameImage(frames[k], video.Prepared(k), $"frame {k}");
+        for (int k = 0; k < frames.Count; k++)
+            MediaFixtures.AssertSameImage(frames[k], video.Prepared(k), $"frame {k}");
     }
 
     [Test]
@@ -67,7 +68,8 @@ public class VideoDecoderTests
         Assert.That(calls, Is.EqualTo(10), "past three frames every frame is shrunk on arrival");
         for (int k = 0; k < frames.Count; k++)
         {
-            MediaFixtures.AssertSameImage(PilResize.Resize(frames[k], 16, 12, ResizeFilter.Bilinear), video.Prepared(k), $"frame {k}");
+            MediaFixtures.AssertSameImage(PilResize.Resize(frames[k], 16, 12, ResizeFilter.Bilinear), video.Prepared(k),
+                $"frame {k}");
         }
         Assert.That(calls, Is.EqualTo(10), "no frame is shrunk twice");
     }
@@ -138,7 +140,8 @@ public class VideoDecoderTests
     {
         string path = _dir.PathOf("sound.mkv");
         RunFfmpeg("-f", "lavfi", "-i", "anullsrc=d=0.2", "-c:a", "pcm_s16le", path);
-        WeightsAssert.FailsWith(path, "cannot decode video: no video stream (ffprobe found: audio pcm_s16le in a matroska,webm container)",
+        WeightsAssert.FailsWith(path,
+            "cannot decode video: no video stream (ffprobe found: audio pcm_s16le in a matroska,webm container)",
             () => MediaInput.ReadClips(path, MediaInputTests.M3dfel));
     }
 
@@ -147,7 +150,8 @@ public class VideoDecoderTests
     {
         string path = _dir.PathOf("sound.mp4");
         RunFfmpeg("-f", "lavfi", "-i", "sine=d=0.2", "-c:a", "aac", path);
-        WeightsAssert.FailsWith(path, "no video stream (ffprobe found: audio aac in a mov,mp4,m4a,3gp,3g2,mj2 container)",
+        WeightsAssert.FailsWith(path,
+            "no video stream (ffprobe found: audio aac in a mov,mp4,m4a,3gp,3g2,mj2 container)",
             () => MediaInput.ReadClips(path, MediaInputTests.M3dfel));
     }
 
@@ -173,7 +177,8 @@ public class VideoDecoderTests
         Ffmpeg.Encode(path, frames, "-c:v", "ffv1", "-pix_fmt", "bgr0");
 
         Assert.That(VideoDecoder.Read(path, f => f, maxFrames: 10).Count, Is.EqualTo(10), "exactly at the limit");
-        WeightsAssert.FailsWith(path, "video has more than Dfer's limit of 9 frames; cut it shorter (e.g. ffmpeg -i IN -frames:v 9 OUT)",
+        WeightsAssert.FailsWith(path,
+            "video has more than Dfer's limit of 9 frames; cut it shorter (e.g. ffmpeg -i IN -frames:v 9 OUT)",
             () => VideoDecoder.Read(path, f => f, maxFrames: 9));
     }
 
@@ -185,13 +190,17 @@ public class VideoDecoderTests
         Ffmpeg.Encode(path, frames, "-c:v", "ffv1", "-pix_fmt", "bgr0");
         const int frameBytes = 16 * 12 * 3;
 
-        Assert.That(VideoDecoder.Read(path, f => f, long.MaxValue, maxBytes: 10 * frameBytes).Count, Is.EqualTo(10), "exactly at the limit");
-        WeightsAssert.FailsWith(path, "video's frames would take more than Dfer's limit of 5759 bytes in memory after 9 frames of 16x12; cut it shorter or scale it down",
+        Assert.That(VideoDecoder.Read(path, f => f, long.MaxValue, maxBytes: 10 * frameBytes).Count, Is.EqualTo(10),
+            "exactly at the limit");
+        WeightsAssert.FailsWith(path,
+            "video's frames would take more than Dfer's limit of 5759 bytes in memory after 9 frames of 16x12; cut it "
+            + "shorter or scale it down",
             () => VideoDecoder.Read(path, f => f, long.MaxValue, maxBytes: 10 * frameBytes - 1));
         // Prepared frames count at their prepared size: shrunk to 4×3 on arrival, the tenth raw frame
         // arrives beside nine 36-byte ones.
         RgbImage Shrink(RgbImage f) => PilResize.Resize(f, 4, 3, ResizeFilter.Bilinear);
-        Assert.That(VideoDecoder.Read(path, Shrink, rawBudgetBytes: 0, maxBytes: frameBytes + 9 * 4 * 3 * 3).Count, Is.EqualTo(10));
+        Assert.That(VideoDecoder.Read(path, Shrink, rawBudgetBytes: 0, maxBytes: frameBytes + 9 * 4 * 3 * 3).Count,
+            Is.EqualTo(10));
         WeightsAssert.FailsWith(path, "more than Dfer's limit of 899 bytes in memory after 9 frames",
             () => VideoDecoder.Read(path, Shrink, rawBudgetBytes: 0, maxBytes: frameBytes + 9 * 4 * 3 * 3 - 1));
     }

@@ -6,7 +6,8 @@ using Dfer.Weights.TfJs;
 
 namespace Dfer.Tests.Models;
 
-/// <summary>The expression pipeline's own arithmetic on hand-computed cases, and its detector on the package's real photos.</summary>
+/// <summary>The expression pipeline's own arithmetic on hand-computed cases, and its detector on the package's real
+/// photos.</summary>
 [TestFixture]
 public class ExpressionPipelineTests
 {
@@ -36,7 +37,8 @@ public class ExpressionPipelineTests
         // and one below (round(2/2) = 1 appended, 1 prepended). Resized 4 → 112 the TF way, output row y
         // samples source row y·4/112: rows 0 and 84 are the padding, 28 and 56 the box.
         var px = new byte[6 * 4 * 3];
-        for (int y = 1; y < 3; y++) for (int x = 1; x < 5; x++) for (int c = 0; c < 3; c++) px[(y * 6 + x) * 3 + c] = 255;
+        for (int y = 1; y < 3; y++)
+            for (int x = 1; x < 5; x++) for (int c = 0; c < 3; c++) px[(y * 6 + x) * 3 + c] = 255;
         var crop = new float[112 * 112 * 3];
         ExpressionPipeline.FaceCrop(new RgbImage(6, 4, px), new FaceBox(1, 1, 5, 3, 0.9), crop);
         float At(int x, int y) => crop[(y * 112 + x) * 3];
@@ -50,10 +52,13 @@ public class ExpressionPipelineTests
     [Test]
     public void Track_FollowsTheFace_SmoothsTheBox_AndReportsMissedFrames()
     {
-        var weights = (FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel), FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel));
-        if (weights.Item1 is null || weights.Item2 is null) Assert.Ignore("face-api weights not fetched: run ./scripts/fetch-face-api.sh");
+        var weights = (FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel),
+            FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel));
+        if (weights.Item1 is null || weights.Item2 is null)
+            Assert.Ignore("face-api weights not fetched: run ./scripts/fetch-face-api.sh");
         using IBackend backend = BackendRegistry.Create("cpu", 2);
-        using var pipeline = ExpressionPipeline.FromCache(backend, new ExpressionOptions { BoxSmoothing = 0.5, MaxGap = 2 });
+        using var pipeline =
+            ExpressionPipeline.FromCache(backend, new ExpressionOptions { BoxSmoothing = 0.5, MaxGap = 2 });
         var big = new FaceBox(0, 0, 100, 100, 0.9);
         var small = new FaceBox(200, 200, 240, 240, 0.95);
         var detections = new List<List<FaceBox>>
@@ -76,7 +81,8 @@ public class ExpressionPipelineTests
     [Test]
     public void Detector_FindsTheThreeFacesOfSample3()
     {
-        string? dir = FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null ? null : FaceApiPackage.Directory;
+        string? dir = FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null ? null
+            : FaceApiPackage.Directory;
         if (dir is null) Assert.Ignore("face-api weights not fetched: run ./scripts/fetch-face-api.sh");
         var image = ExpressionPipeline.ReadFrames(Path.Combine(dir!, "demo", "sample3.jpg"))[0];
         using IBackend backend = BackendRegistry.Create("cpu", 2);
@@ -86,7 +92,8 @@ public class ExpressionPipelineTests
         var outs = exe.Run(x, [1, 416, 416, 3]);
         float[] boxes = outs["boxes"], keep = outs["keep"];
         var found = Enumerable.Range(0, keep.Length).Where(j => keep[j] == 1f)
-            .Select(j => (X: (boxes[j * 5] + boxes[j * 5 + 2]) / 2 * image.Width, Y: (boxes[j * 5 + 1] + boxes[j * 5 + 3]) / 2 * image.Width, S: boxes[j * 5 + 4]))
+            .Select(j => (X: (boxes[j * 5] + boxes[j * 5 + 2]) / 2 * image.Width,
+            Y: (boxes[j * 5 + 1] + boxes[j * 5 + 3]) / 2 * image.Width, S: boxes[j * 5 + 4]))
             .OrderBy(f => f.X).ToList();
         // Three women side by side, faces in the upper third of the photo, left to right.
         Assert.That(found, Has.Count.EqualTo(3), string.Join("; ", found));
@@ -99,22 +106,27 @@ public class ExpressionPipelineTests
     [Test]
     public void NonFiniteExpressionScores_FailTheInput()
     {
-        string? dir = FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel) is null ? null : FaceApiPackage.Directory;
+        string? dir = FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel) is null ? null
+            : FaceApiPackage.Directory;
         if (dir is null) Assert.Ignore("face-api weights not fetched: run ./scripts/fetch-face-api.sh");
         var image = ExpressionPipeline.ReadFrames(Path.Combine(dir!, "demo", "sample3.jpg"))[0];
         var expression = FaceApiPackage.Load(FaceApiPackage.ExpressionModel);
         // Finite (NaN itself is refused at load), but every product overflows.
         foreach (string name in expression.Names) Array.Fill(expression[name].Data, 3e38f);
         using IBackend backend = BackendRegistry.Create("cpu", 2);
-        using var pipeline = new ExpressionPipeline(backend, FaceApiPackage.Load(FaceApiPackage.DetectorModel), expression);
+        using var pipeline =
+            new ExpressionPipeline(backend, FaceApiPackage.Load(FaceApiPackage.DetectorModel), expression);
         var ex = Assert.Throws<DferException>(() => pipeline.Run("sample3.jpg", [image]))!;
-        Assert.That(ex.Message, Does.Match(@"^sample3\.jpg: the expression net produced non-finite probabilities \((NaN|Inf)\) for frame 0; check the face-api weights$"));
+        Assert.That(ex.Message,
+            Does.Match(@"^sample3\.jpg: the expression net produced non-finite probabilities \((NaN|Inf)\) for frame "
+                + @"0; check the face-api weights$"));
     }
 
     [Test]
     public void ReadFrames_ShrinksLargeFramesToTheAnalysisSide()
     {
-        if (FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null) Assert.Ignore("face-api package not fetched: run ./scripts/fetch-face-api.sh");
+        if (FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null)
+            Assert.Ignore("face-api package not fetched: run ./scripts/fetch-face-api.sh");
         string photo = Path.Combine(FaceApiPackage.Directory, "demo", "sample3.jpg");
         var full = ExpressionPipeline.ReadFrames(photo)[0];
         var small = ExpressionPipeline.ReadFrames(photo, 640)[0];

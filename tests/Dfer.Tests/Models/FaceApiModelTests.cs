@@ -8,18 +8,22 @@ using static TorchSharp.torch;
 
 namespace Dfer.Tests.Models;
 
-/// <summary>face-api's expression net on the engine against a TorchSharp float64 model built from the same real weights.</summary>
+/// <summary>face-api's expression net on the engine against a TorchSharp float64 model built from the same real
+/// weights.</summary>
 [TestFixture]
 public class FaceApiModelTests
 {
     private static StateDict Weights(string model)
     {
         string manifest = FaceApiPackage.TryManifest(model)
-            ?? throw new IgnoreException($"face-api weights not fetched into {FaceApiPackage.Directory}: run ./scripts/fetch-face-api.sh (.ci/run does)");
+            ?? throw new IgnoreException(
+            $"face-api weights not fetched into {FaceApiPackage.Directory}: run ./scripts/fetch-face-api.sh (.ci/run "
+            + "does)");
         return TfJsWeights.Load(manifest);
     }
 
-    /// <summary>Three 112×112 faces: smooth gradients with noise, so activations are neither all zero nor saturated.</summary>
+    /// <summary>Three 112×112 faces: smooth gradients with noise, so activations are neither all zero nor
+    /// saturated.</summary>
     private static byte[] Faces(int n)
     {
         var rng = new DeterministicRandom(TestSeed.Use(11));
@@ -47,7 +51,9 @@ public class FaceApiModelTests
         int per = FaceExpressionNet.PaddedSize * FaceExpressionNet.PaddedSize * 3;
         var input = new float[n * per];
         for (int b = 0; b < n; b++)
-            FaceExpressionNet.Prepare(faces.AsSpan(b * 112 * 112 * 3, 112 * 112 * 3).ToArray().Select(v => (float)v).ToArray(), input.AsSpan(b * per, per));
+            FaceExpressionNet.Prepare(
+                faces.AsSpan(b * 112 * 112 * 3, 112 * 112 * 3).ToArray().Select(v => (float)v).ToArray(),
+                input.AsSpan(b * per, per));
 
         using IBackend backend = BackendRegistry.Create(backendName, threads: 2);
         using var exe = backend.Compile(FaceExpressionNet.Build(weights));
@@ -85,7 +91,8 @@ public class FaceApiModelTests
                 for (int c = 0; c < 3; c++)
                 {
                     int i = (y * size + x) * 3 + c;
-                    pixels[i] = Math.Clamp(120 + 90 * Math.Sin(x / (11.0 + 3 * c)) * Math.Cos(y / 17.0) + noise[i], 0, 255);
+                    pixels[i] = Math.Clamp(120 + 90 * Math.Sin(x / (11.0 + 3 * c)) * Math.Cos(y / 17.0) + noise[i], 0,
+                        255);
                 }
         var input = new float[pixels.Length];
         var mean = TinyFaceDetector.MeanRgb;

@@ -40,7 +40,8 @@ public class M3dfelTests
         var clips = new DeterministicRandom(seed + 1).Uniform(batch * 16 * 3 * 112 * 112, 0, 1);
         // Clip 1 is dim noise over a bright diagonal ramp, so the two clips' logits differ clearly.
         int clip = 16 * 3 * 112 * 112;
-        for (int i = 0; i < clip; i++) clips[clip + i] = 0.2f * clips[clip + i] + 0.8f * ((i % 112) + (i / 112 % 112)) / 222f;
+        for (int i = 0; i < clip; i++)
+            clips[clip + i] = 0.2f * clips[clip + i] + 0.8f * ((i % 112) + (i / 112 % 112)) / 222f;
         using var session = new Session(Model, weights, _cpu);
         var ours = session.Run(clips, batch);
         using var torchModel = new TorchM3dfel(ToTorch(weights), torch.ScalarType.Float64);
@@ -56,7 +57,8 @@ public class M3dfelTests
         TestContext.Out.WriteLine($"seed {seed}: max |Δlogit| = {max:E2}, logits spread {spread:F3}");
         Assert.That(max, Is.LessThanOrEqualTo(1e-4), $"seed {seed}");
         // The check is only meaningful if the logits depend on the input.
-        Assert.That(spread, Is.GreaterThan(100 * max), "the clips' logits barely differ; the comparison would prove little");
+        Assert.That(spread, Is.GreaterThan(100 * max),
+            "the clips' logits barely differ; the comparison would prove little");
         for (int b = 0; b < batch; b++)
         {
             var p = ours[b].Probabilities;
@@ -82,7 +84,8 @@ public class M3dfelTests
     {
         var plain = Model.GenerateWeights(3);
         var prefixed = new StateDict("prefixed");
-        foreach (var n in plain.Names) prefixed.Add(StateDict.StripPrefix("module." + n), plain[n].DType, plain[n].Shape, plain[n].Data);
+        foreach (var n in plain.Names)
+            prefixed.Add(StateDict.StripPrefix("module." + n), plain[n].DType, plain[n].Shape, plain[n].Data);
         Assert.DoesNotThrow(() => Model.Build(prefixed));
     }
 

@@ -5,8 +5,8 @@ namespace Dfer.Tests.Native;
 
 /// <summary>
 /// The CUDA kernels in native/kernels run on the CPU emulator (native/emu, README.md there): g++ builds
-/// the emulator's self-test and the conv3d, LSTM, attention_pool, small_ops and cast harnesses from the unchanged kernel
-/// sources, and each must exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
+/// the emulator's self-test and the conv3d, LSTM, attention_pool, small_ops and cast harnesses from the unchanged
+/// kernel sources, and each must exit 0. This needs no GPU; it is ignored only where g++ is missing (CI installs it).
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -41,7 +41,13 @@ public class NativeEmulationTests
 
     private static (int Code, string Output, bool TimedOut) Run(string exe, IEnumerable<string> args, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo(exe) { WorkingDirectory = Root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(exe)
+        {
+            WorkingDirectory = Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false
+        };
         foreach (string a in args) psi.ArgumentList.Add(a);
         var output = new StringBuilder();
         using var p = new Process { StartInfo = psi };
@@ -65,7 +71,9 @@ public class NativeEmulationTests
     {
         string gxx = Gxx() ?? throw new InvalidOperationException();
         string exe = Path.Combine(_tmp, name);
-        var r = Run(gxx, new[] { "-std=c++20", "-O2", "-DDFER_EMULATE", "-Inative/kernels", "-o", exe, Path.Combine("native", "emu", source) },
+        var r = Run(gxx,
+            new[] { "-std=c++20", "-O2", "-DDFER_EMULATE", "-Inative/kernels", "-o", exe,
+            Path.Combine("native", "emu", source) },
             TimeSpan.FromMinutes(5));
         Assert.That(r.TimedOut, Is.False, $"g++ {source} timed out\n{r.Output}");
         Assert.That(r.Code, Is.Zero, $"g++ {source} failed:\n{r.Output}");
@@ -74,12 +82,14 @@ public class NativeEmulationTests
 
     private static void RequireGxx()
     {
-        if (Gxx() is null) Assert.Ignore("g++ is not on PATH: the CUDA emulator (native/emu) is built with g++ (CI installs it)");
+        if (Gxx() is null)
+            Assert.Ignore("g++ is not on PATH: the CUDA emulator (native/emu) is built with g++ (CI installs it)");
     }
 
     /// <summary>
-    /// Builds harness <paramref name="harness"/>.cpp, runs it on native/kernels/<paramref name="kernels"/>.cu and asserts it
-    /// finished with exit 0 (<paramref name="exitCodes"/> says what its other codes mean); returns its output.
+    /// Builds harness <paramref name="harness"/>.cpp, runs it on native/kernels/<paramref name="kernels"/>.cu and
+    /// asserts it finished with exit 0 (<paramref name="exitCodes"/> says what its other codes mean); returns its
+    /// output.
     /// </summary>
     private string RunHarness(string harness, string kernels, string exitCodes)
     {
@@ -120,8 +130,10 @@ public class NativeEmulationTests
         Assert.That(output, Does.Contain(" 0 failed"));
         // the grid barrier really synchronised (co-resident launch) and the M3DFEL-sized case ran in both modes
         Assert.That(output, Does.Contain("deadlock reported: pass"));
-        Assert.That(output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+persistent/smem\s+nmse \S+\s+max err \S+\s+pass"));
-        Assert.That(output, Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+step/global\s+nmse \S+\s+max err \S+\s+=first\s+pass"));
+        Assert.That(output,
+            Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+persistent/smem\s+nmse \S+\s+max err \S+\s+pass"));
+        Assert.That(output,
+            Does.Match(@"m3dfel\S* slice \d+ \(\d+ blocks\)\s+step/global\s+nmse \S+\s+max err \S+\s+=first\s+pass"));
     }
 
     [Test]

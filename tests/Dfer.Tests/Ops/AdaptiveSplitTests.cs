@@ -44,7 +44,8 @@ public class AdaptiveSplitTests
         new double[,] { { 0.625, 0, 0.625 }, { 0, 2.5, 0 }, { 0.625, 0, 0.625 } },
     ];
 
-    /// <summary>idx[b, k] from the formulas: P = softmax(±S) by rows, off = 2·tanh(Σ W[k, 3i+j] P[i, j]), idx = base + off.</summary>
+    /// <summary>idx[b, k] from the formulas: P = softmax(±S) by rows, off = 2·tanh(Σ W[k, 3i+j] P[i, j]), idx = base
+    /// + off.</summary>
     private static double[] Expected(bool negate)
     {
         var y = new double[2 * 2];
@@ -53,7 +54,8 @@ public class AdaptiveSplitTests
             var p = new double[3, 3];
             for (int i = 0; i < 3; i++)
             {
-                double z0 = (negate ? -1 : 1) * S[b][i, 0], z1 = (negate ? -1 : 1) * S[b][i, 1], z2 = (negate ? -1 : 1) * S[b][i, 2];
+                double z0 = (negate ? -1 : 1) * S[b][i, 0], z1 = (negate ? -1 : 1) * S[b][i, 1],
+                    z2 = (negate ? -1 : 1) * S[b][i, 2];
                 double denominator = Math.Exp(z0) + Math.Exp(z1) + Math.Exp(z2);
                 p[i, 0] = Math.Exp(z0) / denominator;
                 p[i, 1] = Math.Exp(z1) / denominator;
@@ -77,9 +79,11 @@ public class AdaptiveSplitTests
     private static double[] RunOn(string backendName, AdaptiveSplitOp op, float[] x)
     {
         if (backendName == "reference")
-            return ReferenceBackend.RunOp(op, [x.Select(v => (double)v).ToArray()], [[2, op.Frames, x.Length / (2 * op.Frames)]]);
+            return ReferenceBackend.RunOp(op, [x.Select(v => (double)v).ToArray()],
+                [[2, op.Frames, x.Length / (2 * op.Frames)]]);
         using IBackend backend = BackendRegistry.Create(backendName, threads: 2);
-        GuardedOutput y = ((IOpRunner)backend).RunGuarded(op, [x], [[2, op.Frames, x.Length / (2 * op.Frames)]], 16, 1234.5f);
+        GuardedOutput y =
+            ((IOpRunner)backend).RunGuarded(op, [x], [[2, op.Frames, x.Length / (2 * op.Frames)]], 16, 1234.5f);
         Assert.That(y.GuardWrites, Is.Zero, "writes outside the output");
         return y.Values.Select(v => (double)v).ToArray();
     }
@@ -92,7 +96,8 @@ public class AdaptiveSplitTests
         double[] approx = Expected(false), detail = Expected(true);
         Assert.That(approx[0], Is.EqualTo(0.0).Within(1e-15));
         Assert.That(detail[0], Is.EqualTo(0.0).Within(1e-15));
-        Assert.That(new[] { approx[1] - 2, approx[2], approx[3] - 2, detail[1] - 2, detail[2], detail[3] - 2 }.Select(Math.Abs), Has.All.GreaterThan(0.05));
+        Assert.That(new[] { approx[1] - 2, approx[2], approx[3] - 2, detail[1] - 2, detail[2], detail[3] - 2 }.Select(
+            Math.Abs), Has.All.GreaterThan(0.05));
         Assert.That(approx[1], Is.Not.EqualTo(detail[1]).Within(1e-3));
     }
 
@@ -152,7 +157,8 @@ public class AdaptiveSplitTests
     {
         // IFDD's shape (T = 8, M = 343, K = 4); one bad feature in frame 5 of batch item 1.
         var rng = new Dfer.Tensors.DeterministicRandom(TestSeed.Use(17));
-        var op = new AdaptiveSplitOp(8, rng.Uniform(4 * 64, -2f, 2f), negate ? [1f, 3f, 5f, 7f] : [0f, 2f, 4f, 6f], 1.0 / 768, 2.0, negate);
+        var op = new AdaptiveSplitOp(8, rng.Uniform(4 * 64, -2f, 2f), negate ? [1f, 3f, 5f, 7f] : [0f, 2f, 4f, 6f],
+            1.0 / 768, 2.0, negate);
         float[] x = rng.Uniform(2 * 8 * 343, -0.17f, 3f);
         x[(8 + 5) * 343 + 100] = bad;
         double[] y = RunOn(backendName, op, x);
@@ -168,7 +174,8 @@ public class AdaptiveSplitTests
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 4, 2]]), "T must be the op's frame count");
         Assert.Throws<ArgumentException>(() => op.OutputShape([[6, 2]]), "rank 3");
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 3, 0]]), "at least one feature");
-        Assert.Throws<ArgumentException>(() => new AdaptiveSplitOp(3, new float[17], Base, 1, 1, false), "W must be [K, T·T]");
+        Assert.Throws<ArgumentException>(() => new AdaptiveSplitOp(3, new float[17], Base, 1, 1, false),
+            "W must be [K, T·T]");
         Assert.Throws<ArgumentOutOfRangeException>(() => new AdaptiveSplitOp(0, [], Base, 1, 1, false));
         Assert.Throws<ArgumentException>(() => new AdaptiveSplitOp(3, [], [], 1, 1, false));
     }

@@ -26,7 +26,8 @@ public class AttentionPoolTests
     private static float[] RunOn(string backendName, Op op, float[] x, int[] shape)
     {
         if (backendName == "reference")
-            return ReferenceBackend.RunOp(op, [x.Select(v => (double)v).ToArray()], [shape]).Select(v => (float)v).ToArray();
+            return ReferenceBackend.RunOp(op, [x.Select(v => (double)v).ToArray()], [shape]).Select(v => (float)v)
+                .ToArray();
         using IBackend backend = BackendRegistry.Create(backendName, threads: 2);
         GuardedOutput y = ((IOpRunner)backend).RunGuarded(op, [x], [shape], 16, 1234.5f);
         Assert.That(y.GuardWrites, Is.Zero, "writes outside the output");
@@ -134,7 +135,9 @@ public class AttentionPoolTests
         long dmin = 12L * 3 * 4 * 1024, pwconv = 2L * 3 * 1024 * 12;
         long separate = qkv.Flops([x]) + attention.Flops([[3, 4, 3072]]) + dmin + pwconv + fc.Flops([[3, 1024]]);
         Assert.That(op.Flops([x]), Is.EqualTo(separate));
-        Assert.That(op.Flops([x]), Is.EqualTo(2L * 3 * 4 * 1024 * 3072 + 4L * 3 * 16 * 1024 + 12L * 3 * 4096 + 2L * 3 * 1024 * 12 + 2L * 3 * 7 * 1024));
+        Assert.That(op.Flops([x]),
+            Is.EqualTo(2L * 3 * 4 * 1024 * 3072 + 4L * 3 * 16 * 1024 + 12L * 3 * 4096 + 2L * 3 * 1024 * 12 + 2L * 3 * 7
+            * 1024));
         Assert.That(op.WeightElements, Is.EqualTo(3072L * 1024 + 2 + 2 + 1024 + 1024 + 12 + 1 + 7 * 1024 + 7));
         Assert.That(op.OutputShape([x]), Is.EqualTo(new[] { 3, 7 }));
         Assert.That(op.Scale, Is.EqualTo(1 / Math.Sqrt(128)));
@@ -143,15 +146,22 @@ public class AttentionPoolTests
     [Test]
     public void Shapes_AndParameters_AreChecked()
     {
-        var op = (AttentionPoolOp)OpCases.For("attentionpool").Single(k => k.Name.StartsWith("attentionpool(b=2,n=3,d=40")).Op;
+        var op = (AttentionPoolOp)OpCases.For("attentionpool")
+            .Single(k => k.Name.StartsWith("attentionpool(b=2,n=3,d=40")).Op;
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 4, 40]]));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 3, 41]]));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[6, 40]]));
         Assert.That(new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5)).PooledLength, Is.EqualTo(40));
-        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 3, 3, 5, Zeros(40, 3, 3, 1, 5)));   // heads ∤ d
-        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 1, 5, Zeros(40, 1, 3, 1, 5)));   // N = 1: no unbiased variance
-        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5) with { FcWeight = new float[195] }));   // fc [5, Lout = 40]
-        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5) with { ConvWeight = new float[8] }));   // pwconv [1, 3, 3]
+        // heads ∤ d
+        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 3, 3, 5, Zeros(40, 3, 3, 1, 5)));
+        // N = 1: no unbiased variance
+        Assert.Throws<ArgumentException>(() => new AttentionPoolOp(40, 4, 1, 5, Zeros(40, 1, 3, 1, 5)));
+        // fc [5, Lout = 40]
+        Assert.Throws<ArgumentException>(
+            () => new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5) with { FcWeight = new float[195] }));
+        // pwconv [1, 3, 3]
+        Assert.Throws<ArgumentException>(
+            () => new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 3, 1, 5) with { ConvWeight = new float[8] }));
         Assert.Throws<ArgumentNullException>(() => new AttentionPoolOp(40, 4, 3, 5, null!));
         var wide = new AttentionPoolOp(40, 4, 3, 5, Zeros(40, 3, 2, 3, 5));
         Assert.That(wide.PooledLength, Is.EqualTo(45));
@@ -167,9 +177,11 @@ public class AttentionPoolTests
         var head = graph.Nodes.Single(n => n.Name == "head");
         Assert.That(head.Op, Is.TypeOf<AttentionPoolOp>());
         var op = (AttentionPoolOp)head.Op;
-        Assert.That((op.Dim, op.Heads, op.Instances, op.Classes, op.ConvKernel, op.ConvPad), Is.EqualTo((1024, 8, 4, 7, 3, 1)));
+        Assert.That((op.Dim, op.Heads, op.Instances, op.Classes, op.ConvKernel, op.ConvPad),
+            Is.EqualTo((1024, 8, 4, 7, 3, 1)));
         Assert.That(graph.Nodes.Single(n => n.Name == "probabilities").Op, Is.TypeOf<SoftmaxOp>());
-        Assert.That(names.Intersect(new[] { "to_qkv", "attention", "norm", "gate", "pwconv", "pwconv.squeeze", "fc" }), Is.Empty);
+        Assert.That(names.Intersect(new[] { "to_qkv", "attention", "norm", "gate", "pwconv", "pwconv.squeeze", "fc" }),
+            Is.Empty);
     }
 
     [Test]
@@ -181,7 +193,8 @@ public class AttentionPoolTests
             (_, name) => name.Replace("_", ""));
 
         var table = KernelLaunchTable.Parse(source);
-        Assert.That(KernelSources.KernelNames(source), Is.EquivalentTo(new[] { "attention_pool_qkv_f32_v1", "attention_pool_tail_f32_v1" }));
+        Assert.That(KernelSources.KernelNames(source),
+            Is.EquivalentTo(new[] { "attention_pool_qkv_f32_v1", "attention_pool_tail_f32_v1" }));
         Assert.That(table["attention_pool_tail_f32_v1"].TileM, Is.EqualTo(1), "one batch row per tail block");
         // The kernels' limit on the probabilities in static shared memory is the host's.
         Assert.That(source, Does.Contain($"kMaxScores = {AttentionPoolCuda.MaxScores};"));
@@ -198,7 +211,8 @@ public class AttentionPoolTests
         Assert.That(AttentionPoolCuda.Unsupported(longPool), Does.Contain("output length 6"));
     }
 
-    /// <summary>All-zero weights of the sizes a head of d features, n instances, pwconv (k, p) and these classes needs.</summary>
+    /// <summary>All-zero weights of the sizes a head of d features, n instances, pwconv (k, p) and these classes
+    /// needs.</summary>
     private static AttentionPoolWeights Zeros(int d, int n, int k, int p, int classes) => new()
     {
         Qkv = new float[3 * d * d],

@@ -26,12 +26,14 @@ public class Conv3dCudaTests
         // W[o, i, a, b, c] = 10000o + 1000i + 100a + 10b + c for Cout 2, Cin 3, kernel 2x1x2
         int co = 2, ci = 3;
         var w = new float[co * ci * 2 * 1 * 2];
-        for (int o = 0; o < co; o++) for (int i = 0; i < ci; i++) for (int a = 0; a < 2; a++) for (int c = 0; c < 2; c++)
-            w[((o * ci + i) * 2 + a) * 2 + c] = 10000 * o + 1000 * i + 100 * a + c;
+        for (int o = 0; o < co; o++)
+            for (int i = 0; i < ci; i++) for (int a = 0; a < 2; a++) for (int c = 0; c < 2; c++)
+                w[((o * ci + i) * 2 + a) * 2 + c] = 10000 * o + 1000 * i + 100 * a + c;
         var op = new Conv3dOp(ci, co, (2, 1, 2), (1, 1, 1), (0, 0, 0), w, null, false, false);
         float[] p = Conv3dCuda.PackWeights(op);
         // row o: k = ((a*1 + 0)*2 + c)*3 + i
-        Assert.That(p[..12], Is.EqualTo(new float[] { 0, 1000, 2000, 1, 1001, 2001, 100, 1100, 2100, 101, 1101, 2101 }));
+        Assert.That(p[..12],
+            Is.EqualTo(new float[] { 0, 1000, 2000, 1, 1001, 2001, 100, 1100, 2100, 101, 1101, 2101 }));
         Assert.That(p[12], Is.EqualTo(10000f));
         Assert.That(p[23], Is.EqualTo(12101f));
     }
@@ -40,7 +42,12 @@ public class Conv3dCudaTests
     public void KernelArgument_MirrorsTheStructInConv3dCu()
     {
         KernelStructLayout.AssertMirrors<Conv3dCudaParams>(Source, "Conv3dParams",
-            t => t switch { "i64" or "longlong" => 8, "int" or "float" => 4, _ => throw new AssertionException($"unexpected field type {t}") },
+            t => t switch
+            {
+                "i64" or "longlong" => 8,
+                "int" or "float" => 4,
+                _ => throw new AssertionException($"unexpected field type {t}")
+            },
             (_, name) => name.ToLowerInvariant() == "wp" ? "wgt" : name.Replace("_", "").ToLowerInvariant());
     }
 
@@ -50,7 +57,8 @@ public class Conv3dCudaTests
         var kernels = KernelSources.KernelNames(Source).ToHashSet();
         // Besides the variants, conv3d.cu holds exactly the split-K finish kernels, one per output type.
         string[] finish = { "conv3d_splitk_finish_f32", "conv3d_splitk_finish_bf16", "conv3d_splitk_finish_f16" };
-        Assert.That(Conv3dCuda.Variants.Select(v => v.Kernel).Intersect(finish), Is.Empty, "a finish kernel is no variant");
+        Assert.That(Conv3dCuda.Variants.Select(v => v.Kernel).Intersect(finish), Is.Empty,
+            "a finish kernel is no variant");
         Assert.That(Conv3dCuda.Variants.Select(v => v.Kernel).Concat(finish).ToHashSet(), Is.EquivalentTo(kernels));
         var table = KernelLaunchTable.Parse(Source);
         foreach (string f in finish)
@@ -76,11 +84,13 @@ public class Conv3dCudaTests
     {
         Assert.That(Conv3dCuda.Choose(Precision.Fp32, 64, 64, true).Kernel, Is.EqualTo("conv3d_f32_v1"));
         Assert.That(Conv3dCuda.Choose(Precision.Tf32, 3, 64, true).Kernel, Is.EqualTo("conv3d_tf32_v2"));
-        Assert.That(Conv3dCuda.Choose(Precision.Bf16, 3, 64, true).Kernel, Is.EqualTo("conv3d_bf16_v7"));       // the stem
+        // the stem
+        Assert.That(Conv3dCuda.Choose(Precision.Bf16, 3, 64, true).Kernel, Is.EqualTo("conv3d_bf16_v7"));
         Assert.That(Conv3dCuda.Choose(Precision.Bf16, 3, 64, false).Kernel, Is.EqualTo("conv3d_bf16_v6"));
         Assert.That(Conv3dCuda.Choose(Precision.Fp16, 64, 64, true).Kernel, Is.EqualTo("conv3d_f16_v5"));
         Assert.That(Conv3dCuda.Choose(Precision.Bf16, 256, 512, true).Kernel, Is.EqualTo("conv3d_bf16_v4"));
-        Assert.That(Conv3dCuda.Choose(Precision.Bf16, 48, 512, true).Kernel, Is.EqualTo("conv3d_bf16_v7"));   // 48 % 32 != 0
+        // 48 % 32 != 0
+        Assert.That(Conv3dCuda.Choose(Precision.Bf16, 48, 512, true).Kernel, Is.EqualTo("conv3d_bf16_v7"));
         foreach (Precision p in Enum.GetValues<Precision>())
             foreach (int cin in new[] { 1, 3, 5, 32, 64, 96, 512 })
             {
@@ -110,7 +120,8 @@ public class Conv3dCudaTests
     }
 }
 
-/// <summary>The split-K rule of conv3d on cuda, by hand on M3DFEL's shapes and on random ones (no GPU needed).</summary>
+/// <summary>The split-K rule of conv3d on cuda, by hand on M3DFEL's shapes and on random ones (no GPU
+/// needed).</summary>
 [TestFixture]
 public class Conv3dSplitKTests
 {
@@ -119,7 +130,8 @@ public class Conv3dSplitKTests
     [Test]
     public void Batch1_Layer4_SplitsSixteenWays_Batch128_DoesNotSplit()
     {
-        // features.4 conv2 at batch 1: 4 instances x 1 x 7 x 7 = 196 rows, 512 channels, K = 27 * 512; 128x128 tiles: 8 blocks
+        // features.4 conv2 at batch 1: 4 instances x 1 x 7 x 7 = 196 rows, 512 channels, K = 27 * 512; 128x128 tiles: 8
+        // blocks
         Assert.That(Conv3dCuda.SplitK(196, 512, 13824, 128, 128, H100Sms), Is.EqualTo((16, 896)));
         // the same layer at batch 128: 784 blocks fill the GPU
         Assert.That(Conv3dCuda.SplitK(128 * 196, 512, 13824, 128, 128, H100Sms), Is.EqualTo((1, 13824)));
@@ -158,7 +170,8 @@ public class Conv3dSplitKTests
     }
 }
 
-/// <summary>The cuda backend's 16-bit activation plan (which values stay in bf16/fp16 between kernels), by hand on M3DFEL and a small graph.</summary>
+/// <summary>The cuda backend's 16-bit activation plan (which values stay in bf16/fp16 between kernels), by hand on
+/// M3DFEL and a small graph.</summary>
 [TestFixture]
 public class CudaStore16Tests
 {
@@ -190,17 +203,22 @@ public class CudaStore16Tests
     {
         var op = new Conv3dOp(3, 8, (1, 1, 1), (1, 1, 1), (0, 0, 0), new float[24], null, false, false);
         // an fp32 variant cannot read 16-bit activations; the stem variant (v7) reads fp32 ones only
-        Assert.Throws<ArgumentException>(() => new Conv3dCuda(null!, op, Precision.Fp32, null, new Conv3dStorage(true, false, false)));
-        Assert.Throws<ArgumentException>(() => new Conv3dCuda(null!, op, Precision.Bf16, Conv3dCuda.Find("conv3d_bf16_v7"), new Conv3dStorage(true, false, false)));
+        Assert.Throws<ArgumentException>(
+            () => new Conv3dCuda(null!, op, Precision.Fp32, null, new Conv3dStorage(true, false, false)));
+        Assert.Throws<ArgumentException>(
+            () => new Conv3dCuda(null!, op, Precision.Bf16, Conv3dCuda.Find("conv3d_bf16_v7"),
+            new Conv3dStorage(true, false, false)));
         var wide = new Conv3dOp(48, 8, (1, 1, 1), (1, 1, 1), (0, 0, 0), new float[48 * 8], null, false, false);
-        Assert.Throws<DferException>(() => new Conv3dCuda(null!, wide, Precision.Bf16, Conv3dCuda.Find("conv3d_bf16_v4")));
+        Assert.Throws<DferException>(
+            () => new Conv3dCuda(null!, wide, Precision.Bf16, Conv3dCuda.Find("conv3d_bf16_v4")));
     }
 
     [Test]
     public void AValueReadByAnyOtherOp_OrAGraphOutput_StaysFp32()
     {
         var rng = new DeterministicRandom(TestSeed.Use(3));
-        Conv3dOp Conv(bool residual) => new(4, 4, (1, 1, 1), (1, 1, 1), (0, 0, 0), rng.Uniform(16, -1, 1), null, false, residual);
+        Conv3dOp Conv(bool residual)
+            => new(4, 4, (1, 1, 1), (1, 1, 1), (0, 0, 0), rng.Uniform(16, -1, 1), null, false, residual);
         var g = new Graph();
         int a = g.Add("a", Conv(false), Graph.Input);
         int b = g.Add("b", Conv(false), a);                 // read by c (conv) and by the gelu: fp32

@@ -40,10 +40,12 @@ public class CpuKernelTests
     private static readonly ulong Seed = TestSeed.Fresh();
 
     /// <summary>The ops whose CPU kernels have an intrinsics path and a separate portable one.</summary>
-    private static readonly OpKind[] TwoPathKinds = [OpRegistry.Named("conv3d"), OpRegistry.Named("linear"), OpRegistry.Named("gelu"), OpRegistry.Named("relposattn"), OpRegistry.Named("lifting")];
+    private static readonly OpKind[] TwoPathKinds = [OpRegistry.Named("conv3d"), OpRegistry.Named("linear"),
+        OpRegistry.Named("gelu"), OpRegistry.Named("relposattn"), OpRegistry.Named("lifting")];
 
     public static IEnumerable<TestCaseData> PortableCases() =>
-        TwoPathKinds.SelectMany(k => OpCases.For(k, Seed)).Select(c => new TestCaseData(c).SetName("portable " + c.Name));
+        TwoPathKinds.SelectMany(k => OpCases.For(k, Seed))
+        .Select(c => new TestCaseData(c).SetName("portable " + c.Name));
 
     /// <summary>Both paths must be right: the op matrix checks the intrinsics one, this the portable one.</summary>
     [TestCaseSource(nameof(PortableCases))]
@@ -61,7 +63,8 @@ public class CpuKernelTests
     public void EachConvVariantMatchesReference(OpCase c, CpuConv3dVariant variant) =>
         Check(variant == CpuConv3dVariant.Winograd ? _winograd : _direct, c);
 
-    /// <summary>The pins reach the kernels: the table's own choice differs from a pin on some of these shapes, and a pin wins on all.</summary>
+    /// <summary>The pins reach the kernels: the table's own choice differs from a pin on some of these shapes, and a
+    /// pin wins on all.</summary>
     [Test]
     public void ConvVariantPin_OverridesTheTable()
     {
@@ -73,9 +76,12 @@ public class CpuKernelTests
         foreach (var c in shaped)
         {
             var op = (Conv3dOp)c.Op;
-            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], direct), Is.EqualTo(CpuConv3dVariant.Direct), c.Name);
-            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], winograd), Is.EqualTo(CpuConv3dVariant.Winograd), c.Name);
-            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], table), Is.EqualTo(Conv3dCpuVariants.Choose(op, c.InputShapes[0])), c.Name);
+            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], direct), Is.EqualTo(CpuConv3dVariant.Direct),
+                c.Name);
+            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], winograd), Is.EqualTo(CpuConv3dVariant.Winograd),
+                c.Name);
+            Assert.That(Conv3dCpuVariants.Choose(op, c.InputShapes[0], table),
+                Is.EqualTo(Conv3dCpuVariants.Choose(op, c.InputShapes[0])), c.Name);
         }
         // The table itself: Winograd from 100 pixels per frame (10×10), direct below (7×7).
         var big = (Conv3dOp)shaped[0].Op;
@@ -87,14 +93,16 @@ public class CpuKernelTests
 
     /// <summary>
     /// The pins reach the kernels, not only the table: direct and Winograd round differently, and so do some of the
-    /// AVX2+FMA paths and their portable twins, so a pin that was ignored would give the same bits as the run without it.
+    /// AVX2+FMA paths and their portable twins, so a pin that was ignored would give the same bits as the run without
+    /// it.
     /// </summary>
     [Test]
     public void PinnedBackends_RunOtherKernels_TheirBitsDiffer()
     {
         static float[] Run(CpuBackend backend, OpCase c)
         {
-            var inputs = c.MakeInputs(new DeterministicRandom(11)).Select((a, i) => Tensor.FromArray(a, c.InputShapes[i])).ToArray();
+            var inputs = c.MakeInputs(new DeterministicRandom(11))
+                .Select((a, i) => Tensor.FromArray(a, c.InputShapes[i])).ToArray();
             var y = Tensor.Zeros(c.Op.OutputShape(c.InputShapes));
             backend.RunOp(c.Op, inputs, y);
             return y.ToArray();
@@ -102,15 +110,18 @@ public class CpuKernelTests
         var conv = OpCases.For("conv3d").First(x => Conv3dWinogradCpu.Applies((Conv3dOp)x.Op));
         float[] direct = Run(_direct, conv);
         Assert.That(direct.Any(v => v != 0), Is.True, conv.Name);
-        Assert.That(Run(_winograd, conv).SequenceEqual(direct), Is.False, $"{conv.Name}: the Winograd pin ran the direct kernel");
+        Assert.That(Run(_winograd, conv).SequenceEqual(direct), Is.False,
+            $"{conv.Name}: the Winograd pin ran the direct kernel");
         Assert.That(Run(_direct, conv).SequenceEqual(direct), Is.True, "direct is deterministic");
         if (!CpuVariants.SimdSupported) return;   // no AVX2+FMA: both backends run the portable paths
-        var differ = TwoPathKinds.SelectMany(k => OpCases.For(k)).Where(c => !Run(_portable, c).SequenceEqual(Run(_cpu, c))).Select(c => c.Name).ToList();
+        var differ = TwoPathKinds.SelectMany(k => OpCases.For(k))
+            .Where(c => !Run(_portable, c).SequenceEqual(Run(_cpu, c))).Select(c => c.Name).ToList();
         Assert.That(differ, Is.Not.Empty, "no op gave other bits with the portable pin: it did not reach the kernels");
         TestContext.Out.WriteLine($"portable paths with other bits: {string.Join(", ", differ)}");
     }
 
-    /// <summary>The op matrix's check (Reference, guard bands) on a backend whose pins force the CPU kernels down one path.</summary>
+    /// <summary>The op matrix's check (Reference, guard bands) on a backend whose pins force the CPU kernels down one
+    /// path.</summary>
     private static void Check(CpuBackend backend, OpCase c)
     {
         CaseResult r = OpValidation.Check(backend, "cpu", c, TestSeed.Print(Seed));

@@ -13,7 +13,8 @@ public class FaceApiDecodeTests
     private static float[] Run(string backend, Op op, float[] x, int[] shape)
     {
         if (backend == "reference")
-            return ReferenceBackend.RunOp(op, [x.Select(v => (double)v).ToArray()], [shape]).Select(v => (float)v).ToArray();
+            return ReferenceBackend.RunOp(op, [x.Select(v => (double)v).ToArray()], [shape]).Select(v => (float)v)
+                .ToArray();
         BackendInfo info = BackendRegistry.List().Single(b => b.Name == backend);
         if (info.UnavailableReason is string reason) Assert.Ignore($"{backend}: {reason}");
         using IBackend b = BackendRegistry.Create(backend, threads: 2);

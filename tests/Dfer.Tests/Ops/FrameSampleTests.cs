@@ -11,7 +11,8 @@ public class FrameSampleTests
     {
         var op = new FrameSampleOp(7);
         double[] even = [0, 2, 4, 6], odd = [1, 3, 5, 7];
-        Assert.That(even.Select(i => op.Position(i, 8)), Is.EqualTo(new[] { 0, 16.0 / 7 - 0.5, 32.0 / 7 - 0.5, 48.0 / 7 - 0.5 }).Within(1e-12));
+        Assert.That(even.Select(i => op.Position(i, 8)),
+            Is.EqualTo(new[] { 0, 16.0 / 7 - 0.5, 32.0 / 7 - 0.5, 48.0 / 7 - 0.5 }).Within(1e-12));
         Assert.That(even.Select(i => Math.Round(op.Position(i, 8), 3)), Is.EqualTo(new[] { 0, 1.786, 4.071, 6.357 }));
         Assert.That(odd.Select(i => Math.Round(op.Position(i, 8), 3)), Is.EqualTo(new[] { 0.643, 2.929, 5.214, 7 }));
         Assert.That(op.Position(-2, 8), Is.Zero, "clamped at the first frame");

@@ -68,23 +68,28 @@ public class GeluErfTests
         // Specials first too, so they also land inside an 8-lane block of the CPU's vector path.
         float[] xs = Special.Concat(Grid().Select(v => v * 1.5f)).Concat(Special).ToArray();
         using var backend = BackendRegistry.Create("ilgpu-cpu", threads: 2);
-        var ilgpu = ((IOpRunner)backend).RunGuarded(new GeluOp(), new[] { xs }, new[] { new[] { xs.Length } }, 16, 12345f);
+        var ilgpu = ((IOpRunner)backend)
+            .RunGuarded(new GeluOp(), new[] { xs }, new[] { new[] { xs.Length } }, 16, 12345f);
         Assert.That(ilgpu.GuardWrites, Is.Zero);
         using var cpuBackend = BackendRegistry.Create("cpu", threads: 2);
-        var cpu = ((IOpRunner)cpuBackend).RunGuarded(new GeluOp(), new[] { xs }, new[] { new[] { xs.Length } }, 16, 12345f);
+        var cpu = ((IOpRunner)cpuBackend)
+            .RunGuarded(new GeluOp(), new[] { xs }, new[] { new[] { xs.Length } }, 16, 12345f);
         Assert.That(cpu.GuardWrites, Is.Zero);
         for (int i = 0; i < xs.Length; i++)
         {
             double want = GeluReference.Gelu(xs[i]);
             // In the negative tail exp(−x²/2) carries the rounding of x/√2 and of its square: ~x²·ulp relative.
-            foreach (var (name, got) in new[] { ("host", ErfF.Gelu(xs[i])), ("ilgpu-cpu", ilgpu.Values[i]), ("cpu (vector)", cpu.Values[i]) })
+            foreach (var (name, got) in new[] { ("host", ErfF.Gelu(xs[i])), ("ilgpu-cpu", ilgpu.Values[i]),
+                ("cpu (vector)", cpu.Values[i]) })
             {
                 if (double.IsNaN(want) || double.IsInfinity(want))
                 {
                     Assert.That((double)got, Is.EqualTo(want), $"{name} gelu({xs[i]})");
                     continue;
                 }
-                Assert.That(Math.Abs(got - want), Is.LessThanOrEqualTo((3e-7 + 1.2e-7 * xs[i] * xs[i]) * Math.Abs(want) + 1e-38), $"{name} gelu({xs[i]}) = {got}, want {want}");
+                Assert.That(Math.Abs(got - want),
+                    Is.LessThanOrEqualTo((3e-7 + 1.2e-7 * xs[i] * xs[i]) * Math.Abs(want) + 1e-38),
+                    $"{name} gelu({xs[i]}) = {got}, want {want}");
             }
         }
     }
@@ -100,7 +105,8 @@ public class GeluErfTests
         for (int i = 0; i < xs.Length; i++)
         {
             Assert.That(GeluReference.Erf(xs[i]), Is.EqualTo(erf[i]).Within(1e-14), $"erf({xs[i]})");
-            Assert.That(GeluReference.Erfc(xs[i]), Is.EqualTo(erfc[i]).Within(1e-13 * erfc[i] + 1e-300), $"erfc({xs[i]})");
+            Assert.That(GeluReference.Erfc(xs[i]), Is.EqualTo(erfc[i]).Within(1e-13 * erfc[i] + 1e-300),
+                $"erfc({xs[i]})");
         }
     }
 }

@@ -17,7 +17,8 @@ namespace Dfer.Tests.Ops;
 public class IlgpuKernelTests
 {
     private static readonly ulong Seed = TestSeed.Fresh();
-    /// <summary>One ilgpu-cpu backend per conv3d variant, each pinned through its device's <see cref="IlgpuVariants"/>.</summary>
+    /// <summary>One ilgpu-cpu backend per conv3d variant, each pinned through its device's
+    /// <see cref="IlgpuVariants"/>.</summary>
     private readonly Dictionary<IlgpuConv3dVariant, IlgpuBackend> _pinned = new();
 
     [OneTimeSetUp]
@@ -56,9 +57,12 @@ public class IlgpuKernelTests
     [Test]
     public void VariantPin_OverridesTheTable_AndReachesTheDevice()
     {
-        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cpu, IlgpuConv3dVariant.Tiled), Is.EqualTo(IlgpuConv3dVariant.Tiled));
-        Assert.That(Conv3dIlgpu.Choose(1, 1, IlgpuTarget.Cuda, IlgpuConv3dVariant.Tiled), Is.EqualTo(IlgpuConv3dVariant.Tiled));
-        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cuda, IlgpuConv3dVariant.Direct), Is.EqualTo(IlgpuConv3dVariant.Direct));
+        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cpu, IlgpuConv3dVariant.Tiled),
+            Is.EqualTo(IlgpuConv3dVariant.Tiled));
+        Assert.That(Conv3dIlgpu.Choose(1, 1, IlgpuTarget.Cuda, IlgpuConv3dVariant.Tiled),
+            Is.EqualTo(IlgpuConv3dVariant.Tiled));
+        Assert.That(Conv3dIlgpu.Choose(2 * 4 * 56 * 56, 64, IlgpuTarget.Cuda, IlgpuConv3dVariant.Direct),
+            Is.EqualTo(IlgpuConv3dVariant.Direct));
         using var device = IlgpuDevice.Open(IlgpuTarget.Cpu, new IlgpuVariants { Conv3d = IlgpuConv3dVariant.Tiled });
         Assert.That(device.Variants.Conv3d, Is.EqualTo(IlgpuConv3dVariant.Tiled));
     }
@@ -71,7 +75,8 @@ public class IlgpuKernelTests
         var op = new RelPosAttentionOp(1, d, (1, 1, 1), (1, 1, 1), new float[d], new float[d], new float[d]);
         var e = Assert.Throws<NotSupportedException>(() => new RelPosAttentionIlgpu(device, op));
         Assert.That(e!.Message, Does.Contain(RelPosAttentionIlgpu.MaxHeadDim.ToString()));
-        var fits = new RelPosAttentionOp(1, d - 1, (1, 1, 1), (1, 1, 1), new float[d - 1], new float[d - 1], new float[d - 1]);
+        var fits = new RelPosAttentionOp(1, d - 1, (1, 1, 1), (1, 1, 1), new float[d - 1], new float[d - 1],
+            new float[d - 1]);
         new RelPosAttentionIlgpu(device, fits).Dispose();
     }
 }

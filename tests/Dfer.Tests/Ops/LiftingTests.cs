@@ -8,7 +8,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Tests.Ops;
 
-/// <summary>The lifting op (ifdd.md §3.5.1 steps 7–8, 3.5.2, 3.5.3) on hand-checked values, its cost, and kernel reuse across sizes.</summary>
+/// <summary>The lifting op (ifdd.md §3.5.1 steps 7–8, 3.5.2, 3.5.3) on hand-checked values, its cost, and kernel
+/// reuse across sizes.</summary>
 [TestFixture]
 public class LiftingTests
 {
@@ -50,7 +51,8 @@ public class LiftingTests
     {
         var op = OneTokenOp();
         using IBackend backend = BackendRegistry.Create(backendName, threads: 2);
-        GuardedOutput y = ((IOpRunner)backend).RunGuarded(op, [[3f, 1f], [0.4f], [5.5f]], [[1, 1, 1, 2], [1, 1], [1, 1]], 16, 1234.5f);
+        GuardedOutput y = ((IOpRunner)backend)
+            .RunGuarded(op, [[3f, 1f], [0.4f], [5.5f]], [[1, 1, 1, 2], [1, 1], [1, 1]], 16, 1234.5f);
         Assert.That(y.GuardWrites, Is.Zero);
         Assert.That(y.Values.Select(v => (double)v), Is.EqualTo(OneTokenExpected()).Within(1e-5));
     }
@@ -63,7 +65,8 @@ public class LiftingTests
         int[][] shapes = [[2, 3, 2, 6], [2, 2], [2, 2]];
         Assert.That(op.OutputShape(shapes), Is.EqualTo(new[] { 2, 4, 6 }));
         long projections = 2L * 8 * (36 + 72 + 36 + 36 + 72 + 36);   // 8 rows × 8C² MACs
-        long attention = 2 * 2 * 2L * (2 * 2) * (4 * 4 * 3);         // 2 CAs × (QKᵀ + PV) × 2 FLOPs × B·H × N·N·hd MACs
+        // 2 CAs × (QKᵀ + PV) × 2 FLOPs × B·H × N·N·hd MACs
+        long attention = 2 * 2 * 2L * (2 * 2) * (4 * 4 * 3);
         Assert.That(op.Flops(shapes), Is.EqualTo(projections + attention));
         Assert.That(op.WeightElements, Is.EqualTo(2 * 12 + 4 * 42 + 2 * 84));
         Assert.Throws<ArgumentException>(() => op.OutputShape([[2, 3, 2, 6], [2, 2], [2, 3]]));
@@ -80,7 +83,8 @@ public class LiftingTests
         return new LiftingOp(heads, hd, 7, Norm(), Norm(), Lin(c), Lin(2 * c), Lin(c), Lin(c), Lin(2 * c), Lin(c));
     }
 
-    /// <summary>One CPU kernel instance run on a small, then a larger, then the small batch again: its scratch grows and is reused.</summary>
+    /// <summary>One CPU kernel instance run on a small, then a larger, then the small batch again: its scratch grows
+    /// and is reused.</summary>
     [Test]
     public unsafe void LiftingCpu_ReusedAcrossSizes_MatchesTheReference()
     {
@@ -91,12 +95,15 @@ public class LiftingTests
         foreach (var (b, t, s, k) in new[] { (1, 3, 2, 1), (2, 8, 5, 4), (1, 3, 2, 1) })
         {
             int[] ys = [b, t, s, 10], idxShape = [b, k];
-            float[] y = rng.Uniform(b * t * s * 10, -1f, 1f), ia = rng.Uniform(b * k, -1f, t + 1f), id = rng.Uniform(b * k, -1f, t + 1f);
-            double[] expected = LiftingReference.Run(op, y.Select(v => (double)v).ToArray(), ys, ia.Select(v => (double)v).ToArray(), id.Select(v => (double)v).ToArray(), idxShape);
+            float[] y = rng.Uniform(b * t * s * 10, -1f, 1f), ia = rng.Uniform(b * k, -1f, t + 1f),
+                id = rng.Uniform(b * k, -1f, t + 1f);
+            double[] expected = LiftingReference.Run(op, y.Select(v => (double)v).ToArray(), ys,
+                ia.Select(v => (double)v).ToArray(), id.Select(v => (double)v).ToArray(), idxShape);
             int[] os = op.OutputShape([ys, idxShape, idxShape]);
             using var buf = new NativeBuffer(Tensor.ElementCountOf(os) * sizeof(float));
             var output = new Tensor(buf, 0, os, Tensor.ContiguousStrides(os));
-            kernel.Run(ctx, [Tensor.FromArray(y, ys), Tensor.FromArray(ia, idxShape), Tensor.FromArray(id, idxShape)], output);
+            kernel.Run(ctx, [Tensor.FromArray(y, ys), Tensor.FromArray(ia, idxShape), Tensor.FromArray(id, idxShape)],
+                output);
             float[] got = new Span<float>(output.Data, (int)Tensor.ElementCountOf(os)).ToArray();
             Comparison cmp = Numerics.Compare(got, expected);
             Assert.That(cmp.Passed, Is.True, $"b={b} t={t} s={s} k={k}: {cmp}");

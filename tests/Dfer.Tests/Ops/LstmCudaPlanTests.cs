@@ -13,7 +13,8 @@ public class LstmCudaPlanTests
 {
     private const int Nb = 4;
 
-    private static Func<int, int> Occupancy(int sms, int smemPerSm) => smem => sms * Math.Min(2048 / 256, smemPerSm / Math.Max(smem, 1));
+    private static Func<int, int> Occupancy(int sms, int smemPerSm) => smem
+        => sms * Math.Min(2048 / 256, smemPerSm / Math.Max(smem, 1));
 
     [Test]
     public void M3dfel_OnH100_IsPersistent_OneBlockPerSm()
@@ -43,7 +44,8 @@ public class LstmCudaPlanTests
         Assert.That(plan.Persistent, Is.False, plan.ToString());
         Assert.That(plan.WeightsInSmem, Is.False);
         Assert.That(plan.Blocks * plan.Slice, Is.GreaterThanOrEqualTo(2 * 512));
-        Assert.Throws<DferException>(() => LstmCuda.Choose(512, 2, Nb, 20, 99 * 1024, Occupancy(20, 100 * 1024), CudaLstmMode.Persistent));
+        Assert.Throws<DferException>(
+            () => LstmCuda.Choose(512, 2, Nb, 20, 99 * 1024, Occupancy(20, 100 * 1024), CudaLstmMode.Persistent));
     }
 
     [Test]

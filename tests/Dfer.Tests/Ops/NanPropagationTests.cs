@@ -5,7 +5,8 @@ using Dfer.Runtime;
 
 namespace Dfer.Tests.Ops;
 
-/// <summary>NaN never passes silently: ops that select (max-pool) must carry a NaN in their window to the output.</summary>
+/// <summary>NaN never passes silently: ops that select (max-pool) must carry a NaN in their window to the
+/// output.</summary>
 [TestFixture]
 public class NanPropagationTests
 {

@@ -21,7 +21,8 @@ public class OpCostTests
     public void Conv3d_CountsMultiplyAddsAndEveryTensorOnce()
     {
         // x [1,3,4,5,2], k 3x3x3, pad 1, 4 outputs → y [1,3,4,5,4] (60 positions).
-        var op = new Conv3dOp(2, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1), Zeros(4 * 2 * 27), Zeros(4), relu: true, residual: false);
+        var op = new Conv3dOp(2, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1), Zeros(4 * 2 * 27), Zeros(4), relu: true,
+            residual: false);
         int[][] shapes = [[1, 3, 4, 5, 2]];
         Assert.That(op.Flops(shapes), Is.EqualTo(2L * 60 * 4 * 2 * 27));               // 25,920
         Assert.That(op.Bytes(shapes), Is.EqualTo(4L * (120 + 240 + 216 + 4)));        // x, y, W, bias

@@ -52,13 +52,15 @@ public class OpMatrixTests
         {
             var cases = OpCases.For(kind);
             Assert.That(cases, Is.Not.Empty, $"{kind.Name} has no op cases");
-            Assert.That(cases, Has.Count.GreaterThanOrEqualTo(2), $"{kind.Name} needs a tiny and a larger case at least");
+            Assert.That(cases, Has.Count.GreaterThanOrEqualTo(2),
+                $"{kind.Name} needs a tiny and a larger case at least");
             foreach (BackendInfo b in BackendRegistry.List().Where(b => !b.IsOracle))
                 Assert.DoesNotThrow(() => b.Supports(kind), $"{b.Name} does not declare {kind.Name}");
         }
         // The backends this release ships run every op.
         foreach (string name in new[] { "cpu", "ilgpu-cpu", "ilgpu-cuda" })
-            Assert.That(OpRegistry.All.All(BackendRegistry.List().Single(b => b.Name == name).Supports), $"{name} lacks an op");
+            Assert.That(OpRegistry.All.All(BackendRegistry.List().Single(b => b.Name == name).Supports),
+                $"{name} lacks an op");
     }
 
     /// <summary>The registry's claims match what a created backend answers.</summary>

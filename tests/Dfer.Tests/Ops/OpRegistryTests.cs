@@ -55,7 +55,8 @@ public class OpRegistryTests
         foreach (OpKind kind in OpRegistry.All)
         {
             var cases = OpCases.For(kind);
-            Assert.That(cases, Has.Count.GreaterThanOrEqualTo(2), $"{kind.Name} needs a tiny and a larger case at least");
+            Assert.That(cases, Has.Count.GreaterThanOrEqualTo(2),
+                $"{kind.Name} needs a tiny and a larger case at least");
             Assert.That(cases.Select(c => c.Name), Is.Unique, $"{kind.Name} case names");
             foreach (OpCase c in cases)
             {
@@ -103,8 +104,11 @@ public class OpRegistryTests
         // A native kernel class (ICudaStep) in an op's namespace, and the kind's claim to have one, go together.
         foreach (OpKind kind in OpRegistry.All)
         {
-            bool hasStep = Engine.GetTypes().Any(t => !t.IsAbstract && typeof(ICudaStep).IsAssignableFrom(t) && t.Namespace == kind.OpType.Namespace);
-            Assert.That(kind.HasNativeCuda, Is.EqualTo(hasStep), $"{kind.Name}: HasNativeCuda does not match its native kernel classes");
+            bool hasStep = Engine.GetTypes()
+                .Any(t => !t.IsAbstract && typeof(ICudaStep).IsAssignableFrom(t)
+                && t.Namespace == kind.OpType.Namespace);
+            Assert.That(kind.HasNativeCuda, Is.EqualTo(hasStep),
+                $"{kind.Name}: HasNativeCuda does not match its native kernel classes");
         }
         string described = BackendRegistry.List().Single(b => b.Name == "cuda").Description;
         foreach (OpKind kind in OpRegistry.All.Where(k => k.HasNativeCuda))

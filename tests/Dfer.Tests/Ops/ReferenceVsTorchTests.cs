@@ -28,14 +28,17 @@ public class ReferenceVsTorchTests
     private static readonly Lazy<TorchOracle> TorchLazy = new(() => new TorchOracle());
     private static TorchOracle Torch => TorchLazy.Value;
 
-    public static IEnumerable<TestCaseData> Cases() => OpCases.All(Seed).Select(c => new TestCaseData(c).SetName("torch " + c.Name));
+    public static IEnumerable<TestCaseData> Cases()
+        => OpCases.All(Seed).Select(c => new TestCaseData(c).SetName("torch " + c.Name));
 
     [TestCaseSource(nameof(Cases))]
     public void ReferenceMatchesTorch(OpCase c)
     {
         var inputs = c.MakeInputs(new DeterministicRandom(TestSeed.Print(Seed) ^ 0x5bd1e995));
-        var ours = ReferenceBackend.RunOp(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
-        double[] theirs = Torch.Run(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
+        var ours = ReferenceBackend.RunOp(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(),
+            c.InputShapes);
+        double[] theirs =
+            Torch.Run(c.Op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
         Assert.That(theirs, Has.Length.EqualTo(ours.Length));
         double maxRef = theirs.Select(Math.Abs).DefaultIfEmpty(0).Max();
         double tol = 1e-10 * Math.Max(1, maxRef);

@@ -43,7 +43,8 @@ public class SmallOpsCudaTests
     [Test]
     public void LaunchLines_MatchTheKernelsCompileTimeShapes()
     {
-        Assert.That(KernelSources.KernelNames(Source), Is.EquivalentTo(new[] { "permute_f32", "softmax_rows_f32", "avgpool3d_f32" }));
+        Assert.That(KernelSources.KernelNames(Source),
+            Is.EquivalentTo(new[] { "permute_f32", "softmax_rows_f32", "avgpool3d_f32" }));
         var table = KernelLaunchTable.Parse(Source);
         Assert.That(Source, Does.Contain("constexpr int kThreads = 256;"));
         foreach (string k in new[] { "permute_f32", "softmax_rows_f32", "avgpool3d_f32" })
@@ -104,7 +105,8 @@ public class SmallOpsCudaTests
         Assert.That(dims, Is.EqualTo(new[] { 1, 1, 1, 5, 3, 7 }));          // unit axes dropped, nothing adjacent
         Assert.That(strides, Is.EqualTo(new long[] { 0, 0, 0, 7, 35, 1 }));
         (dims, strides) = DimsOf(PermuteCuda.Plan(new PermuteOp([3, 1, 5, 1, 7], [4, 1, 0, 3, 2], [7, 3, 5]), [105]));
-        Assert.That(dims, Is.EqualTo(new[] { 1, 1, 1, 1, 7, 15 }));         // view axes 0 and 2 meet once the unit axes are gone
+        // view axes 0 and 2 meet once the unit axes are gone
+        Assert.That(dims, Is.EqualTo(new[] { 1, 1, 1, 1, 7, 15 }));
         Assert.That(strides, Is.EqualTo(new long[] { 0, 0, 0, 0, 1, 7 }));
         (dims, strides) = DimsOf(PermuteCuda.Plan(new PermuteOp([7, 11, 13], [0, 1, 2], [1001]), [7, 11, 13]));
         Assert.That(dims, Is.EqualTo(new[] { 1, 1, 1, 1, 1, 1001 }));       // an identity is one contiguous copy
@@ -148,7 +150,8 @@ public class SmallOpsCudaTests
         Assert.That(PermuteCuda.Unsupported(big, [2, 16, 3, 112, 112]), Is.Null);
         Assert.That(SoftmaxCuda.Unsupported([3, 0]), Is.Not.Null.And.Not.Contain("\n"));
         Assert.That(SoftmaxCuda.Unsupported([3, 7]), Is.Null);
-        Assert.That(AvgPool3dCuda.Unsupported([1, 2048, 2048, 1024, 1]), Does.Contain("positions").And.Not.Contain("\n"));
+        Assert.That(AvgPool3dCuda.Unsupported([1, 2048, 2048, 1024, 1]),
+            Does.Contain("positions").And.Not.Contain("\n"));
         Assert.That(AvgPool3dCuda.Unsupported([3, 2, 5, 7, 33]), Is.Null);
         foreach (var c in OpCases.For("permute"))
             Assert.That(PermuteCuda.Unsupported((PermuteOp)c.Op, c.InputShapes[0]), Is.Null, c.Name);
@@ -164,7 +167,8 @@ public class SmallOpsCudaTests
         // M3DFEL's clip scaled down; softmax rows of 1 and 1000; an odd channels-last pool
         cases.Add(new OpCase("permute(clip b=2,f=16,c=3,h=9,w=7 -> instances)",
             new PermuteOp([-1, 4, 4, 3, 9, 7], [0, 1, 2, 4, 5, 3], [-1, 4, 9, 7, 3]), [[2, 16, 3, 9, 7]]));
-        cases.Add(new OpCase("permute(2x3x4x5x3x2 reversed)", new PermuteOp([2, 3, 4, 5, 3, 2], [5, 4, 3, 2, 1, 0], [-1]), [[2, 3, 4, 5, 3, 2]]));
+        cases.Add(new OpCase("permute(2x3x4x5x3x2 reversed)",
+            new PermuteOp([2, 3, 4, 5, 3, 2], [5, 4, 3, 2, 1, 0], [-1]), [[2, 3, 4, 5, 3, 2]]));
         cases.Add(new OpCase("softmax(13x1)", new SoftmaxOp(), [[13, 1]]));
         cases.Add(new OpCase("softmax(5x1000)", new SoftmaxOp(), [[5, 1000]]));
         cases.Add(new OpCase("softmax(3x7, logits in [-30, 30])", new SoftmaxOp(), [[3, 7]], [(-30f, 30f)]));
@@ -198,7 +202,8 @@ public class SmallOpsCudaTests
         double[] expected = ReferenceBackend.RunOp(c.Op, [x.Select(v => (double)v).ToArray()], [shape]);
         int n = expected.Length;
         using var bx = ilgpu.Upload(x);
-        using var by = ilgpu.Upload(Enumerable.Repeat(BitConverter.Int32BitsToSingle(SentinelBits), n + 2 * Guard).ToArray());
+        using var by = ilgpu.Upload(
+            Enumerable.Repeat(BitConverter.Int32BitsToSingle(SentinelBits), n + 2 * Guard).ToArray());
 
         // twice: through Launch (what the executor calls), then through IIlgpuKernel.Run (what op validation calls)
         step.Launch([CudaDevice.Ptr(bx.View)], [shape], by.NativePtr + Guard * sizeof(float), outShape, IntPtr.Zero);
@@ -213,11 +218,14 @@ public class SmallOpsCudaTests
         {
             for (int i = 0; i < Guard; i++)
             {
-                Assert.That(BitConverter.SingleToInt32Bits(guarded[i]), Is.EqualTo(SentinelBits), $"{path}: wrote before the output ({i - Guard})");
-                Assert.That(BitConverter.SingleToInt32Bits(guarded[Guard + n + i]), Is.EqualTo(SentinelBits), $"{path}: wrote past the output ({n + i})");
+                Assert.That(BitConverter.SingleToInt32Bits(guarded[i]), Is.EqualTo(SentinelBits),
+                    $"{path}: wrote before the output ({i - Guard})");
+                Assert.That(BitConverter.SingleToInt32Bits(guarded[Guard + n + i]), Is.EqualTo(SentinelBits),
+                    $"{path}: wrote past the output ({n + i})");
             }
             float[] got = guarded[Guard..(Guard + n)];
-            Assert.That(got.Count(v => BitConverter.SingleToInt32Bits(v) == SentinelBits), Is.Zero, $"{path}: elements never written");
+            Assert.That(got.Count(v => BitConverter.SingleToInt32Bits(v) == SentinelBits), Is.Zero,
+                $"{path}: elements never written");
             Tolerance tol = c.Op is PermuteOp ? new Tolerance(0, 0, 0) : Tolerance.Fp32;
             Comparison r = Numerics.Compare(got, expected, tol.Nmse, tol.Atol, tol.Rtol);
             Assert.That(r.Passed, $"{path}: {r} (seed {Seed})");

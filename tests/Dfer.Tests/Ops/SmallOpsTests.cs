@@ -25,7 +25,8 @@ public class SmallOpsTests
     private static float[] RunOn(string backendName, Op op, float[][] inputs, int[][] shapes)
     {
         if (backendName == "reference")
-            return ReferenceBackend.RunOp(op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), shapes).Select(v => (float)v).ToArray();
+            return ReferenceBackend.RunOp(op, inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), shapes)
+                .Select(v => (float)v).ToArray();
         using IBackend backend = BackendRegistry.Create(backendName, threads: 2);
         GuardedOutput y = ((IOpRunner)backend).RunGuarded(op, inputs, shapes, 16, 1234.5f);
         Assert.That(y.GuardWrites, Is.Zero, "writes outside the output");
@@ -98,7 +99,8 @@ public class SmallOpsTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new SliceOp(0, 0, 1), "axis 0 is the batch");
         Assert.Throws<ArgumentOutOfRangeException>(() => new SliceOp(1, -1, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => new SliceOp(1, 0, 0));
-        Assert.Throws<ArgumentException>(() => new SliceOp(1, int.MaxValue, 2).OutputShape([[1, 5]]), "no overflow past the axis");
+        Assert.Throws<ArgumentException>(() => new SliceOp(1, int.MaxValue, 2).OutputShape([[1, 5]]),
+            "no overflow past the axis");
 
         var token = new ClassTokenOp(new float[96]);
         Assert.That(token.OutputShape([[2, 25088, 96]]), Is.EqualTo(new[] { 2, 25089, 96 }));
@@ -124,15 +126,18 @@ public class SmallOpsTests
         Assert.That(token.WeightElements, Is.EqualTo(4));
         Assert.That(token.Bytes([[2, 3, 4]]), Is.EqualTo(4L * (24 + 32 + 4)));
 
-        Assert.That(new[] { OpRegistry.Named("add"), OpRegistry.Named("slice"), OpRegistry.Named("classtoken"), OpRegistry.Named("issm") }.Select(k => k.Name),
+        Assert.That(new[] { OpRegistry.Named("add"), OpRegistry.Named("slice"), OpRegistry.Named("classtoken"),
+            OpRegistry.Named("issm") }.Select(k => k.Name),
             Is.EqualTo(new[] { "add", "slice", "classtoken", "issm" }));
     }
 
     /// <summary>The small cases of the four ops (the IFDD-sized ones add nothing here).</summary>
     public static IEnumerable<TestCaseData> StridedCases() =>
-        new[] { OpRegistry.Named("add"), OpRegistry.Named("slice"), OpRegistry.Named("classtoken"), OpRegistry.Named("issm") }
+        new[] { OpRegistry.Named("add"), OpRegistry.Named("slice"), OpRegistry.Named("classtoken"),
+        OpRegistry.Named("issm") }
             .SelectMany(k => OpCases.For(k))
-            .Where(c => c.InputShapes[0].Length >= 3 && c.InputShapes[0][1..^1].Any(d => d > 1) && Tensor.ElementCountOf(c.InputShapes[0]) < 100_000)
+            .Where(c => c.InputShapes[0].Length >= 3 && c.InputShapes[0][1..^1].Any(d => d > 1)
+            && Tensor.ElementCountOf(c.InputShapes[0]) < 100_000)
             .Select(c => new TestCaseData(c).SetName("halo input " + c.Name));
 
     [TestCaseSource(nameof(StridedCases))]
@@ -146,7 +151,8 @@ public class SmallOpsTests
             int[] xs = c.InputShapes[i];
             var halo = xs.Select((_, d) => d == 0 || d == xs.Length - 1 ? 0 : 1 + d % 2).ToArray();
             strided[i] = Tensor.ZerosWithHalo(xs, halo);
-            new Span<float>(strided[i].Storage.Pointer, (int)(strided[i].Storage.Bytes / sizeof(float))).Fill(float.NaN);
+            new Span<float>(strided[i].Storage.Pointer, (int)(strided[i].Storage.Bytes / sizeof(float)))
+                .Fill(float.NaN);
             strided[i].CopyFrom(x[i]);
             Assert.That(strided[i].IsContiguous, Is.False, "the view must be strided to test anything");
         }

@@ -18,7 +18,8 @@ public class StridedInputCpuTests
     [OneTimeTearDown] public void TearDown() => _cpu.Dispose();
 
     public static IEnumerable<TestCaseData> Cases() =>
-        new[] { OpRegistry.Named("dwconv3d"), OpRegistry.Named("conv2d") }.SelectMany(k => OpCases.For(k)).Select(c => new TestCaseData(c).SetName("halo input " + c.Name));
+        new[] { OpRegistry.Named("dwconv3d"), OpRegistry.Named("conv2d") }.SelectMany(k => OpCases.For(k))
+        .Select(c => new TestCaseData(c).SetName("halo input " + c.Name));
 
     [TestCaseSource(nameof(Cases))]
     public unsafe void HaloInputGivesTheDenseResult(OpCase c)
@@ -29,7 +30,8 @@ public class StridedInputCpuTests
         var strided = Tensor.ZerosWithHalo(xs, halo);
         new Span<float>(strided.Storage.Pointer, (int)(strided.Storage.Bytes / sizeof(float))).Fill(float.NaN);
         strided.CopyFrom(x);
-        if (xs[1..^1].Any(d => d > 1)) Assert.That(strided.IsContiguous, Is.False, "the view must be strided to test anything");
+        if (xs[1..^1].Any(d => d > 1))
+            Assert.That(strided.IsContiguous, Is.False, "the view must be strided to test anything");
 
         var dense = Tensor.Zeros(ys);
         var fromHalo = Tensor.Zeros(ys);

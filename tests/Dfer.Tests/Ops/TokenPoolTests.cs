@@ -21,11 +21,11 @@ public class TokenPoolTests
     /// <summary>
     /// parts 2 (this is part 1), one head, d 2, grid 1×1×2. Conv k 1×1×3, pad (0,0,1), stride 1, weights
     /// ch0 = [1, 0.5, 1], ch1 = [−1.5, 1, −0.5], no bias; LN eps 1, weight [2, 3], bias [0.5, −1].
-    /// Part 1 of the tokens: class c = [1.5, 3], x1 = [1, 0.5], x2 = [2, −1]; part 0 holds large values that must be ignored.
-    /// Pooled token 0 (window −1..1): [0.5·1 + 1·2, 1·0.5 − 0.5·(−1)] = [2.5, 1];
+    /// Part 1 of the tokens: class c = [1.5, 3], x1 = [1, 0.5], x2 = [2, −1]; part 0 holds large values that must be
+    /// ignored. Pooled token 0 (window −1..1): [0.5·1 + 1·2, 1·0.5 − 0.5·(−1)] = [2.5, 1];
     /// pooled token 1 (window 0..2): [1·1 + 0.5·2, −1.5·0.5 + 1·(−1)] = [2, −1.75].
-    /// LN of a 2-vector with half-difference δ is [r, −r]·w + b, r = δ/√(δ² + 1): δ = −0.75, 0.75, 1.875 give
-    /// r = −0.6, 0.6, 15/17. The class token is normalised but not convolved.
+    /// LN of a 2-vector with half-difference δ is [r, −r]·w + b, r = δ/√(δ² + 1): δ = −0.75, 0.75, 1.875
+    /// give r = −0.6, 0.6, 15/17. The class token is normalised but not convolved.
     /// </summary>
     private static TokenPoolOp HandOp() =>
         new(2, 1, 1, (1, 1, 2),
@@ -66,10 +66,12 @@ public class TokenPoolTests
         Assert.That(y.Values.Select(v => (double)v), Is.EqualTo(HandExpected()).Within(1e-5));
     }
 
-    private static TokenPoolOp RandomOp(int parts, int part, int heads, int d, (int, int, int) grid, (int, int, int) stride, ulong seed)
+    private static TokenPoolOp RandomOp(int parts, int part, int heads, int d, (int, int, int) grid,
+        (int, int, int) stride, ulong seed)
     {
         var rng = new DeterministicRandom(seed);
-        var conv = new DepthwiseConv3dWeights(d, (3, 3, 3), stride, (1, 1, 1), rng.Uniform(d * 27, -0.35f, 0.35f), null);
+        var conv = new DepthwiseConv3dWeights(d, (3, 3, 3), stride, (1, 1, 1), rng.Uniform(d * 27, -0.35f, 0.35f),
+            null);
         var norm = new LayerNormWeights(d, rng.Uniform(d, 0.5f, 1.5f), rng.Uniform(d, -0.5f, 0.5f), 1e-6);
         return new TokenPoolOp(parts, part, heads, grid, conv, norm);
     }
@@ -104,12 +106,17 @@ public class TokenPoolTests
                 long row0 = ((long)bi * heads + h) * rowsPerHead;
                 foreach (var (x, y) in new[] { (x1, y1), (x2, y2) })
                 {
-                    double[] cls = Enumerable.Range(0, d).Select(j => (double)x[bi * op.InTokens * p + (op.Part * heads + h) * d + j]).ToArray();
+                    double[] cls = Enumerable.Range(0, d)
+                        .Select(j => (double)x[bi * op.InTokens * p + (op.Part * heads + h) * d + j]).ToArray();
                     double[] expected = Ln(op.Norm, cls);
-                    Assert.That(y.Skip((int)(row0 * d)).Take(d), Is.EqualTo(expected).Within(tol), $"b {bi} head {h}: output token 0 is LN(class token)");
+                    Assert.That(y.Skip((int)(row0 * d)).Take(d), Is.EqualTo(expected).Within(tol),
+                        $"b {bi} head {h}: output token 0 is LN(class token)");
                 }
-                Assert.That(y1.Skip((int)(row0 * d)).Take(d), Is.Not.EqualTo(y2.Skip((int)(row0 * d)).Take(d)).Within(1e-3), "the class token reaches output token 0");
-                Assert.That(y2.Skip((int)((row0 + 1) * d)).Take((rowsPerHead - 1) * d), Is.EqualTo(y1.Skip((int)((row0 + 1) * d)).Take((rowsPerHead - 1) * d)).Within(tol),
+                Assert.That(y1.Skip((int)(row0 * d)).Take(d),
+                    Is.Not.EqualTo(y2.Skip((int)(row0 * d)).Take(d)).Within(1e-3),
+                    "the class token reaches output token 0");
+                Assert.That(y2.Skip((int)((row0 + 1) * d)).Take((rowsPerHead - 1) * d),
+                    Is.EqualTo(y1.Skip((int)((row0 + 1) * d)).Take((rowsPerHead - 1) * d)).Within(tol),
                     $"b {bi} head {h}: pooled tokens do not depend on the class token");
             }
     }
@@ -123,14 +130,16 @@ public class TokenPoolTests
 
     private static double[] Run(string backendName, Op op, float[] x, int[] xs)
     {
-        if (backendName == "reference") return ReferenceOracle.Instance.Run(op, [x.Select(v => (double)v).ToArray()], [xs]);
+        if (backendName == "reference")
+            return ReferenceOracle.Instance.Run(op, [x.Select(v => (double)v).ToArray()], [xs]);
         using IBackend backend = BackendRegistry.Create(backendName, threads: 2);
         GuardedOutput y = ((IOpRunner)backend).RunGuarded(op, [x], [xs], 16, 1234.5f);
         Assert.That(y.GuardWrites, Is.Zero);
         return y.Values.Select(v => (double)v).ToArray();
     }
 
-    /// <summary>IFDD block 2's k (8×28×28, 2 heads, stride 1×4×4, part 1 of 3) at batch 2, and block 8's q (8×14×14, 8 heads, 1×2×2).</summary>
+    /// <summary>IFDD block 2's k (8×28×28, 2 heads, stride 1×4×4, part 1 of 3) at batch 2, and block 8's q
+    /// (8×14×14, 8 heads, 1×2×2).</summary>
     [TestCase("cpu", 1, 2, 28, 4)]
     [TestCase("ilgpu-cpu", 1, 2, 28, 4)]
     [TestCase("cpu", 0, 8, 14, 2)]
@@ -172,7 +181,8 @@ public class TokenPoolTests
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(0, 0, 2, (2, 3, 4), conv, norm));
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 0, (2, 3, 4), conv, norm));
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (0, 3, 4), conv, norm));
-        Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (2, 3, 4), conv, new LayerNormWeights(5, new float[5], new float[5], 1e-6)));
+        Assert.Throws<ArgumentException>(
+            () => new TokenPoolOp(3, 1, 2, (2, 3, 4), conv, new LayerNormWeights(5, new float[5], new float[5], 1e-6)));
         // A grid the unpadded kernel does not fit.
         var tight = new DepthwiseConv3dWeights(4, (3, 3, 3), (1, 1, 1), (0, 0, 0), new float[4 * 27], null);
         Assert.Throws<ArgumentException>(() => new TokenPoolOp(3, 1, 2, (2, 3, 4), tight, norm));
@@ -206,7 +216,8 @@ public class TokenPoolTests
         Assert.That(y, Is.EqualTo(expected), "max-pooling selects, so results are exact");
     }
 
-    /// <summary>A NaN in a window reaches that output (as MaxPool3dOp's kernels), and a NaN class token is copied.</summary>
+    /// <summary>A NaN in a window reaches that output (as MaxPool3dOp's kernels), and a NaN class token is
+    /// copied.</summary>
     [TestCase("reference")]
     [TestCase("cpu")]
     [TestCase("ilgpu-cpu")]

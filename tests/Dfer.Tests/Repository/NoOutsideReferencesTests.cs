@@ -21,7 +21,8 @@ public sealed partial class NoOutsideReferencesTests
         Assert.That(found, Is.Empty, "references outside the repository:\n" + string.Join("\n", found));
     }
 
-    /// <summary>Every <c>docs/NAME.md</c> (or <c>docs/DIR/NAME.md</c>) cited anywhere names a file that exists.</summary>
+    /// <summary>Every <c>docs/NAME.md</c> (or <c>docs/DIR/NAME.md</c>) cited anywhere names a file that
+    /// exists.</summary>
     [Test]
     public void EveryCitedDocExists()
     {
@@ -58,7 +59,8 @@ public sealed partial class NoOutsideReferencesTests
                 "bad.cs:4: /root/",
                 "bad.cs:5: notes/kernel-interface.md",
             }));
-            Assert.That(MissingDocs(dir, files), Is.EqualTo(new[] { "bad.cs:6: docs/missing.md", "bad.cs:6: docs/models/gone.md" }));
+            Assert.That(MissingDocs(dir, files),
+                Is.EqualTo(new[] { "bad.cs:6: docs/missing.md", "bad.cs:6: docs/models/gone.md" }));
 
             // A notes/ document that the repository does hold may be cited.
             Directory.CreateDirectory(Path.Combine(dir, "notes"));
@@ -102,7 +104,8 @@ public sealed partial class NoOutsideReferencesTests
         return missing;
     }
 
-    /// <summary>(file, 1-based line, text) of every line of every text file; binary files (a NUL byte) are skipped.</summary>
+    /// <summary>(file, 1-based line, text) of every line of every text file; binary files (a NUL byte) are
+    /// skipped.</summary>
     private static IEnumerable<(string File, int Line, string Text)> Lines(string root, IEnumerable<string> files)
     {
         // This file plants bad references on purpose.

@@ -44,8 +44,10 @@ public class BufferPlanTests
     {
         var plan = new BufferPlan([64, 64, 64], 0, [new PlanStep([0], 2)], [2]);
         Assert.That(plan.Offset(1), Is.EqualTo(-1));
-        Assert.Throws<ArgumentException>(() => new BufferPlan([64, 64, 64], 0, [new PlanStep([1], 2), new PlanStep([0], 1)], [2]));
-        Assert.Throws<ArgumentException>(() => new BufferPlan([64, 64], 0, [new PlanStep([0], 1), new PlanStep([0], 1)], [1]));
+        Assert.Throws<ArgumentException>(
+            () => new BufferPlan([64, 64, 64], 0, [new PlanStep([1], 2), new PlanStep([0], 1)], [2]));
+        Assert.Throws<ArgumentException>(
+            () => new BufferPlan([64, 64], 0, [new PlanStep([0], 1), new PlanStep([0], 1)], [1]));
         Assert.Throws<ArgumentException>(() => new BufferPlan([64, 64, 64], 0, [new PlanStep([0], 1)], [2]));
     }
 
@@ -92,7 +94,8 @@ public class BufferPlanTests
         // The peak is the input frames plus the stem's output (fp32: 4 B per element, bf16: 2 B): the arena shrinks.
         Assert.That(b.TotalBytes, Is.LessThan(a.TotalBytes));
         long peak = fp32.Max() * 2;
-        Assert.That(a.TotalBytes, Is.LessThanOrEqualTo(peak + fp32.Sum() / 2), "no worse than the two largest regions plus slack");
+        Assert.That(a.TotalBytes, Is.LessThanOrEqualTo(peak + fp32.Sum() / 2),
+            "no worse than the two largest regions plus slack");
     }
 
     /// <summary>Replays the steps and asserts the layout's promises.</summary>
@@ -103,7 +106,8 @@ public class BufferPlanTests
         foreach (var s in steps) if (s.Alias) owner[s.Output] = owner[s.Inputs[0]];
         var last = new int[values];
         Array.Fill(last, -1);
-        for (int i = 0; i < steps.Count; i++) foreach (int v in steps[i].Inputs) last[owner[v]] = Math.Max(last[owner[v]], i);
+        for (int i = 0; i < steps.Count; i++)
+            foreach (int v in steps[i].Inputs) last[owner[v]] = Math.Max(last[owner[v]], i);
         foreach (int v in outputs) last[owner[v]] = int.MaxValue;
         var born = new int[values];
         Array.Fill(born, int.MaxValue);

@@ -12,8 +12,8 @@ namespace Dfer.Tests.Runtime;
 
 /// <summary>
 /// The cuda backend's execution plan: which convolutions absorb their average pool (by hand, no GPU), and — on a GPU
-/// only — a compiled M3DFEL that runs eagerly once while recording a CUDA graph, replays it, keeps two shapes, and gives the
-/// same logits every way.
+/// only — a compiled M3DFEL that runs eagerly once while recording a CUDA graph, replays it, keeps two shapes, and
+/// gives the same logits every way.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -65,7 +65,8 @@ public class CudaExecutionTests
         using IBackend backend = BackendRegistry.Create("cuda", 0, precision);
         using IExecutable exe = backend.Compile(model.Build(weights));
         var cuda = (CudaExecutable)exe;
-        float[] Clips(int n, ulong seed) => new DeterministicRandom(seed).Uniform(n * model.ClipShape.Aggregate(1, (x, y) => x * y), -2, 2);
+        float[] Clips(int n, ulong seed)
+            => new DeterministicRandom(seed).Uniform(n * model.ClipShape.Aggregate(1, (x, y) => x * y), -2, 2);
         int[] Shape(int n) => [n, .. model.ClipShape];
 
         ulong seed = TestSeed.Use(1);

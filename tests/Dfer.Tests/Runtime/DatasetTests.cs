@@ -96,7 +96,8 @@ public class DatasetTests
 
     private static void AssertOneLine(string message)
     {
-        Assert.That(message, Does.Not.Contain('\n').And.Not.Contain('\r').And.Not.Contain('\u001b').And.Not.Contain('\0'));
+        Assert.That(message,
+            Does.Not.Contain('\n').And.Not.Contain('\r').And.Not.Contain('\u001b').And.Not.Contain('\0'));
         Assert.That(message.Length, Is.LessThan(700));
     }
 
@@ -124,7 +125,8 @@ public class DatasetTests
         Clip("00002");
         string csv = WriteCsv([0xEF, 0xBB, 0xBF, .. "video_name,label\r\n1,1\r\n2,2\r\n"u8.ToArray()]);
         var items = Dataset.FromCsv(csv, _root, 7);
-        Assert.That(items.Select(i => (i.Name, i.Target, i.Error)), Is.EqualTo(new (string, int?, string?)[] { ("1", 0, null), ("2", 1, null) }));
+        Assert.That(items.Select(i => (i.Name, i.Target, i.Error)),
+            Is.EqualTo(new (string, int?, string?)[] { ("1", 0, null), ("2", 1, null) }));
     }
 
     [Test]
@@ -145,7 +147,8 @@ public class DatasetTests
         Clip("00001");
         string csv = WriteCsv("video_name,label\n\"1,1\n1,1\n\"2\"x,3\n");
         var items = Dataset.FromCsv(csv, _root, 7);
-        Assert.That(items[0].Error, Is.EqualTo($"{csv}:2: malformed CSV row '\"1,1' (a quote is not closed, or text follows a closing quote)"));
+        Assert.That(items[0].Error,
+            Is.EqualTo($"{csv}:2: malformed CSV row '\"1,1' (a quote is not closed, or text follows a closing quote)"));
         Assert.That(items[1].Error, Is.Null);
         Assert.That(items[2].Error, Does.StartWith($"{csv}:4: malformed CSV row"));
     }
@@ -157,10 +160,13 @@ public class DatasetTests
         string csv = WriteCsv("video_name,label\n" + new string('7', 5_000_000) + ",1\n1,1\n");
         var items = Dataset.FromCsv(csv, _root, 7);
         Assert.That(items, Has.Count.EqualTo(2));
-        Assert.That(items[0].Error, Is.EqualTo($"{csv}:2: line of 5000002 characters is longer than Dfer's limit of 4096 (expected 'video_name,label')"));
+        Assert.That(items[0].Error,
+            Is.EqualTo($"{csv}:2: line of 5000002 characters is longer than Dfer's limit of 4096 (expected "
+                + "'video_name,label')"));
         Assert.That(items[1].Error, Is.Null);
         // At the limit a line is still read (and here fails only for its label).
-        string exact = WriteCsv("video_name,label\n1," + new string('9', Dataset.MaxCsvLineChars - 2) + "\n", "exact.csv");
+        string exact = WriteCsv("video_name,label\n1," + new string('9', Dataset.MaxCsvLineChars - 2) + "\n",
+            "exact.csv");
         Assert.That(Dataset.FromCsv(exact, _root, 7)[0].Error, Does.Contain("exact.csv:2: label '999"));
     }
 
@@ -258,7 +264,8 @@ public class DatasetTests
             byte[] bytes = (byte[])good.Clone();
             int edits = rng.Next(1, 6);
             for (int e = 0; e < edits; e++)
-                bytes[rng.Next(bytes.Length)] = rng.Next(4) == 0 ? (byte)rng.Next(256) : (byte)alphabet[rng.Next(alphabet.Length)];
+                bytes[rng.Next(bytes.Length)] =
+                    rng.Next(4) == 0 ? (byte)rng.Next(256) : (byte)alphabet[rng.Next(alphabet.Length)];
             File.WriteAllBytes(csv, bytes);
             try
             {

@@ -2,7 +2,8 @@ using Dfer.Runtime;
 
 namespace Dfer.Tests.Runtime;
 
-/// <summary>The input check every batch passes before a kernel sees it: SIMD and split over cores, yet it names the first bad value exactly.</summary>
+/// <summary>The input check every batch passes before a kernel sees it: SIMD and split over cores, yet it names the
+/// first bad value exactly.</summary>
 [TestFixture]
 public class FiniteInputTests
 {
@@ -32,7 +33,8 @@ public class FiniteInputTests
     [Test]
     public void ExtremeButFiniteValues_Pass()
     {
-        float[] values = [float.MaxValue, -float.MaxValue, float.Epsilon, -0f, 1e-45f, 3.4e38f, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        float[] values = [float.MaxValue, -float.MaxValue, float.Epsilon, -0f, 1e-45f, 3.4e38f, 0, 1, 2, 3, 4, 5, 6, 7,
+            8, 9, 10, 11];
         Assert.That(Session.FirstNonFinite(values), Is.Null);
         Assert.That(Session.FirstNonFinite([]), Is.Null);
     }

@@ -22,17 +22,20 @@ public class MemoryBudgetTests
     {
         long before = NativeBuffer.LiveBytes;
         var ex = Assert.Throws<DferException>(() => new NativeBuffer(NativeBuffer.Budget + 1).Dispose())!;
-        Assert.That(ex.Message, Does.StartWith("the working memory would reach ").And.EndWith("; use a smaller --batch"));
+        Assert.That(ex.Message,
+            Does.StartWith("the working memory would reach ").And.EndWith("; use a smaller --batch"));
         Assert.That(NativeBuffer.LiveBytes, Is.EqualTo(before), "a refused buffer holds nothing");
 
-        using (var b = new NativeBuffer(1000)) Assert.That(NativeBuffer.LiveBytes, Is.GreaterThanOrEqualTo(before + 1000));
+        using (var b = new NativeBuffer(1000))
+            Assert.That(NativeBuffer.LiveBytes, Is.GreaterThanOrEqualTo(before + 1000));
         Assert.That(NativeBuffer.LiveBytes, Is.EqualTo(before), "a disposed buffer is uncounted");
     }
 
     [Test]
     public void APlanOverTheBudgetIsRefusedBeforeAllocating()
     {
-        Assert.That(() => NativeBuffer.CheckBudget(NativeBuffer.Budget - NativeBuffer.LiveBytes + 1), Throws.InstanceOf<DferException>());
+        Assert.That(() => NativeBuffer.CheckBudget(NativeBuffer.Budget - NativeBuffer.LiveBytes + 1),
+            Throws.InstanceOf<DferException>());
         Assert.That(() => NativeBuffer.CheckBudget(-1), Throws.InstanceOf<DferException>(), "an overflowed sum");
         Assert.That(() => NativeBuffer.CheckBudget(1 << 20), Throws.Nothing);
     }
@@ -44,7 +47,9 @@ public class MemoryBudgetTests
         if (NativeBuffer.Budget > 100L << 30) Assert.Ignore("this machine has the memory for batch 1024");
         CliRun run = CliHarness.Run("bench", "--model", "m3dfel", "--batch", "1024", "--warmup", "0", "--repeats", "1");
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
-        Assert.That(run.StderrLines.Count(l => l.StartsWith("dfer: error: ", StringComparison.Ordinal)), Is.EqualTo(1), run.ToString());
-        Assert.That(run.Stderr, Does.Contain("dfer: error: the working memory would reach ").And.Contain("use a smaller --batch"));
+        Assert.That(run.StderrLines.Count(l => l.StartsWith("dfer: error: ", StringComparison.Ordinal)), Is.EqualTo(1),
+            run.ToString());
+        Assert.That(run.Stderr,
+            Does.Contain("dfer: error: the working memory would reach ").And.Contain("use a smaller --batch"));
     }
 }

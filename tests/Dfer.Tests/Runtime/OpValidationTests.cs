@@ -16,7 +16,8 @@ public class OpValidationTests
 
         public bool Supports(OpKind kind) => kind != OpRegistry.Named("lstm");
 
-        public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard, float sentinel)
+        public GuardedOutput RunGuarded(Op op, IReadOnlyList<float[]> inputs, IReadOnlyList<int[]> shapes, int guard,
+            float sentinel)
         {
             if (throws) throw new InvalidOperationException("device lost");
             return damage(_cpu.RunGuarded(op, inputs, shapes, guard, sentinel));

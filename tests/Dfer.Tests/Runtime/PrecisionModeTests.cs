@@ -29,20 +29,24 @@ public class PrecisionModeTests
     [Test]
     public void ModelTolerance_For_MapsEveryPrecision_ToItsOwnBounds()
     {
-        Assert.That(All.Select(ModelTolerance.For), Is.EqualTo(new[] { ModelTolerance.Fp32, ModelTolerance.Tf32, ModelTolerance.Bf16, ModelTolerance.Fp16 }));
+        Assert.That(All.Select(ModelTolerance.For),
+            Is.EqualTo(new[] { ModelTolerance.Fp32, ModelTolerance.Tf32, ModelTolerance.Bf16, ModelTolerance.Fp16 }));
         foreach (Precision p in All)
         {
             ModelTolerance t = ModelTolerance.For(p);
-            Assert.That(t.MaxAbsLogit, Is.GreaterThan(0).And.LessThan(1), $"{p.Name()}: a logit bound below one logit unit, or it cannot catch a wrong kernel");
+            Assert.That(t.MaxAbsLogit, Is.GreaterThan(0).And.LessThan(1),
+                $"{p.Name()}: a logit bound below one logit unit, or it cannot catch a wrong kernel");
             Assert.That(t.MinAgreement, Is.GreaterThanOrEqualTo(0.5).And.LessThanOrEqualTo(1.0), p.Name());
         }
     }
 
-    /// <summary>Coarser arithmetic never gets a tighter bound: fp32 ≤ tf32 = fp16 ≤ bf16, as the per-op NMSE bounds order them.</summary>
+    /// <summary>Coarser arithmetic never gets a tighter bound: fp32 ≤ tf32 = fp16 ≤ bf16, as the per-op NMSE bounds
+    /// order them.</summary>
     [Test]
     public void ModelTolerance_IsOrderedLikeThePerOpTolerances()
     {
-        ModelTolerance f32 = ModelTolerance.Fp32, t32 = ModelTolerance.Tf32, f16 = ModelTolerance.Fp16, b16 = ModelTolerance.Bf16;
+        ModelTolerance f32 = ModelTolerance.Fp32, t32 = ModelTolerance.Tf32, f16 = ModelTolerance.Fp16,
+            b16 = ModelTolerance.Bf16;
         Assert.That(f32.MaxAbsLogit, Is.LessThan(t32.MaxAbsLogit));
         Assert.That(t32.MaxAbsLogit, Is.LessThanOrEqualTo(b16.MaxAbsLogit));
         Assert.That(f16.MaxAbsLogit, Is.LessThan(b16.MaxAbsLogit));
@@ -53,12 +57,15 @@ public class PrecisionModeTests
         // Same order as the per-op bounds; equal per-op bounds give equal model bounds.
         var byOp = All.OrderBy(p => Tolerance.For(p).Nmse).ToArray();
         for (int i = 1; i < byOp.Length; i++)
-            Assert.That(ModelTolerance.For(byOp[i]).MaxAbsLogit, Is.GreaterThanOrEqualTo(ModelTolerance.For(byOp[i - 1]).MaxAbsLogit), $"{byOp[i - 1].Name()} → {byOp[i].Name()}");
+            Assert.That(ModelTolerance.For(byOp[i]).MaxAbsLogit,
+                Is.GreaterThanOrEqualTo(ModelTolerance.For(byOp[i - 1]).MaxAbsLogit),
+                $"{byOp[i - 1].Name()} → {byOp[i].Name()}");
         Assert.That(Tolerance.Tf32.Nmse, Is.EqualTo(Tolerance.Fp16.Nmse));
         Assert.That(ModelTolerance.Tf32, Is.EqualTo(ModelTolerance.Fp16));
     }
 
-    /// <summary>The documented derivation: ε = 3·√(17·NMSE_op)·4 from the per-op bound, within rounding.</summary>
+    /// <summary>The documented derivation: ε = 3·√(17·NMSE_op)·4 from the per-op bound, within
+    /// rounding.</summary>
     [TestCase(Precision.Tf32)]
     [TestCase(Precision.Fp16)]
     [TestCase(Precision.Bf16)]
@@ -98,7 +105,9 @@ public class PrecisionModeTests
             Assert.DoesNotThrow(() => BackendRegistry.CheckPrecision(name, Precision.Fp32));
         }
         var ex = Assert.Throws<DferException>(() => BackendRegistry.Create("cpu", 1, Precision.Bf16))!;
-        Assert.That(ex.Message, Is.EqualTo("--precision bf16: backend cpu computes in fp32 only; reduced precision runs on --backend cuda"));
+        Assert.That(ex.Message,
+            Is.EqualTo("--precision bf16: backend cpu computes in fp32 only; reduced precision runs on --backend "
+                + "cuda"));
         using IBackend cpu = BackendRegistry.Create("cpu", 1, Precision.Fp32);
         Assert.That(BackendRegistry.PrecisionOf(cpu), Is.EqualTo(Precision.Fp32));
         Assert.That(BackendRegistry.PrecisionName(cpu), Is.EqualTo("fp32"));
@@ -142,7 +151,8 @@ public class PrecisionModeTests
                         for (int x = 0; x < size; x++)
                         {
                             long i = (((long)(c * frames + f) * 3 + ch) * size + y) * size + x;
-                            float v = coarse[(((c * frames + f) * 3 + ch) * cells + y / block) * cells + x / block] * gain[c * frames + f] + noise[i];
+                            float v = coarse[(((c * frames + f) * 3 + ch) * cells + y / block) * cells + x / block]
+                                * gain[c * frames + f] + noise[i];
                             data[i] = Math.Clamp(v, 0f, 1f);
                         }
         return data;
@@ -198,7 +208,8 @@ public class PrecisionModeTests
         if (logits.Any(v => !float.IsFinite(v))) worst = double.PositiveInfinity;
         double agreement = ModelTolerance.Agreement(logits, expected, model.Classes.Count);
         ModelTolerance tol = ModelTolerance.For(precision);
-        string report = $"{precision.Name()}: max |Δlogit| {worst:G3} (bound {tol.MaxAbsLogit:G3}), same class {agreement:P0} (min {tol.MinAgreement:P0}) " +
+        string report = $"{precision.Name()}: max |Δlogit| {worst:G3} (bound {tol.MaxAbsLogit:G3}), same "
+            + $"class {agreement:P0} (min {tol.MinAgreement:P0}) " +
             $"over {GpuClips} clips; cpu logits RMS {Math.Sqrt(expected.Average(v => (double)v * v)):G3}";
         TestContext.Out.WriteLine(report);
         Assert.That(worst, Is.LessThanOrEqualTo(tol.MaxAbsLogit), report);

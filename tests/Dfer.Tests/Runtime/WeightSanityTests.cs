@@ -27,7 +27,8 @@ public class WeightSanityTests
         weights["features.1.0.conv1.1.running_var"].Data[3] = -0.5f;
         var ex = Assert.Throws<DferException>(() => new M3dfel().Build(weights))!;
         Assert.That(ex.Message, Is.EqualTo("generated weights (seed 1): 1 tensor holds weights that cannot be right: "
-            + "'features.1.0.conv1.1.running_var' (1 negative BatchNorm running variance of 64, first -0.5 at index 3); "
+            + "'features.1.0.conv1.1.running_var' (1 negative BatchNorm running variance of 64, first -0.5 at index "
+            + "3); "
             + "the checkpoint is broken (did training diverge?)"));
     }
 
@@ -46,7 +47,8 @@ public class WeightSanityTests
         var ex = Assert.Throws<DferException>(() => new M3dfel().Build(weights))!;
         Assert.That(ex.Message, Is.EqualTo("generated weights (seed 1): 6 tensors hold weights that cannot be right: "
             + "'features.0.0.weight' (2 NaN, 1 Inf of 28224 values), "
-            + "'features.0.1.running_var' (1 Inf of 64 values; 1 negative BatchNorm running variance of 64, first -Infinity at index 0), "
+            + "'features.0.1.running_var' (1 Inf of 64 values; 1 negative BatchNorm running variance of 64, first "
+            + "-Infinity at index 0), "
             + "'features.1.0.conv1.0.weight' (1 NaN of 110592 values), "
             + "'lstm.weight_ih_l0' (1 NaN of 1048576 values), and 2 more; "
             + "the checkpoint is broken (did training diverge?)"));
@@ -65,7 +67,8 @@ public class WeightSanityTests
         }
         broken["fc.weight"].Data[0] = float.NaN;
         var ex = Assert.Throws<DferException>(() => new M3dfel().Build(broken))!;
-        Assert.That(ex.Message, Does.StartWith("w.safetensors: not a valid M3DFEL state dict: missing 1 of").And.Contain("fc.bias"));
+        Assert.That(ex.Message,
+            Does.StartWith("w.safetensors: not a valid M3DFEL state dict: missing 1 of").And.Contain("fc.bias"));
     }
 
     [Test]

@@ -3,7 +3,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Tests.Tensors;
 
-/// <summary>Host 16-bit conversions against hand-computed bit patterns, and the precision modes' names and bounds.</summary>
+/// <summary>Host 16-bit conversions against hand-computed bit patterns, and the precision modes' names and
+/// bounds.</summary>
 [TestFixture]
 public class PrecisionTests
 {
@@ -21,7 +22,8 @@ public class PrecisionTests
         Assert.That(HalfBits.ToBf16(float.PositiveInfinity), Is.EqualTo(0x7F80));
         Assert.That(float.IsNaN(HalfBits.FromBf16(HalfBits.ToBf16(float.NaN))), Is.True);
         // a NaN whose payload sits only in the low bits must not round to infinity
-        Assert.That(float.IsNaN(HalfBits.FromBf16(HalfBits.ToBf16(BitConverter.UInt32BitsToSingle(0x7F800001)))), Is.True);
+        Assert.That(float.IsNaN(HalfBits.FromBf16(HalfBits.ToBf16(BitConverter.UInt32BitsToSingle(0x7F800001)))),
+            Is.True);
         // the largest finite float rounds to infinity in bf16 (it is above bf16's max + half an ulp)
         Assert.That(HalfBits.ToBf16(float.MaxValue), Is.EqualTo(0x7F80));
         Assert.That(HalfBits.FromBf16(0x3FC0), Is.EqualTo(1.5f));
@@ -54,7 +56,8 @@ public class PrecisionTests
     [Test]
     public void Precision_ParsesCliNames_AndRefusesOthers()
     {
-        foreach (Precision p in Enum.GetValues<Precision>()) Assert.That(PrecisionExtensions.Parse(p.Name()), Is.EqualTo(p));
+        foreach (Precision p in Enum.GetValues<Precision>())
+            Assert.That(PrecisionExtensions.Parse(p.Name()), Is.EqualTo(p));
         var ex = Assert.Throws<DferException>(() => PrecisionExtensions.Parse("int8"));
         Assert.That(ex!.Message, Does.Contain("int8").And.Contain("bf16"));
     }
@@ -65,7 +68,8 @@ public class PrecisionTests
         Assert.That(Tolerance.For(Precision.Fp32), Is.SameAs(Tolerance.Fp32));
         Assert.That(Tolerance.For(Precision.Tf32).Nmse, Is.GreaterThan(Tolerance.Fp32.Nmse));
         Assert.That(Tolerance.For(Precision.Bf16).Nmse, Is.GreaterThan(Tolerance.For(Precision.Fp16).Nmse));
-        // each bound sits above the expected NMSE of its rounding (2^-2p/3 per rounding) with a margin, not orders of magnitude above
+        // each bound sits above the expected NMSE of its rounding (2^-2p/3 per rounding) with a margin, not orders of
+        // magnitude above
         Assert.That(Tolerance.Bf16.Nmse, Is.InRange(3 * Math.Pow(2, -18) / 3 * 5, 3 * Math.Pow(2, -18) / 3 * 100));
     }
 }

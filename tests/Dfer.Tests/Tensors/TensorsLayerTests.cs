@@ -13,7 +13,8 @@ namespace Dfer.Tests.Tensors;
 public class TensorsLayerTests
 {
     /// <summary>The namespaces above Tensors that it once reached (Npy read files through Weights).</summary>
-    private static readonly string[] Above = ["Dfer.Weights", "Dfer.Media", "Dfer.Ops", "Dfer.Backends", "Dfer.Models", "Dfer.Runtime", "Dfer.Pipelines"];
+    private static readonly string[] Above =
+        ["Dfer.Weights", "Dfer.Media", "Dfer.Ops", "Dfer.Backends", "Dfer.Models", "Dfer.Runtime", "Dfer.Pipelines"];
 
     private static readonly Assembly Engine = typeof(Npy).Assembly;
 
@@ -30,21 +31,25 @@ public class TensorsLayerTests
         Assert.That(offences.Distinct(), Is.Empty);
     }
 
-    /// <summary>The scan sees references made only inside method bodies: Npy's use of UserFile, SafetensorsFile's of Tensors.</summary>
+    /// <summary>The scan sees references made only inside method bodies: Npy's use of UserFile, SafetensorsFile's of
+    /// Tensors.</summary>
     [Test]
     public void TheScan_SeesMethodBodyReferences()
     {
         Assert.That(ReferencedTypes(typeof(Npy)).Select(t => t.FullName), Does.Contain("Dfer.IO.UserFile"));
         Type safetensors = typeof(Dfer.Weights.SafetensorsFile);
-        Assert.That(ReferencedTypes(safetensors).Any(t => InNamespace(t, "Dfer.Tensors")), "Weights uses Tensors, so the scan must see it");
+        Assert.That(ReferencedTypes(safetensors).Any(t => InNamespace(t, "Dfer.Tensors")),
+            "Weights uses Tensors, so the scan must see it");
     }
 
     private static bool InNamespace(Type t, string ns) =>
         t.Namespace is string n && (n == ns || n.StartsWith(ns + ".", StringComparison.Ordinal));
 
-    private const BindingFlags Everything = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+    private const BindingFlags Everything = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance
+        | BindingFlags.Static | BindingFlags.DeclaredOnly;
 
-    /// <summary>Every type <paramref name="type"/> (and its nested types) names: base, interfaces, fields, signatures, attributes, IL operands.</summary>
+    /// <summary>Every type <paramref name="type"/> (and its nested types) names: base, interfaces, fields, signatures,
+    /// attributes, IL operands.</summary>
     private static HashSet<Type> ReferencedTypes(Type type)
     {
         var found = new HashSet<Type>();
@@ -82,7 +87,8 @@ public class TensorsLayerTests
     }
 
     private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes)
-        .GetFields(BindingFlags.Public | BindingFlags.Static).Select(f => (OpCode)f.GetValue(null)!).ToDictionary(o => o.Value);
+        .GetFields(BindingFlags.Public | BindingFlags.Static).Select(f => (OpCode)f.GetValue(null)!)
+        .ToDictionary(o => o.Value);
 
     /// <summary>The types named by the IL's type, field, method and token operands.</summary>
     private static IEnumerable<Type> IlOperandTypes(MethodBase method, byte[] il)

@@ -78,7 +78,8 @@ public sealed partial class TorchIfddTests
         }
         TestContext.Out.WriteLine(string.Join("\n", report));
         double logitDiff = ours["logits"].Zip(torch["logits"], (x, y) => Math.Abs((double)x - y)).Max();
-        Assert.That(logitDiff, Is.LessThanOrEqualTo(1e-4), "logits against float64 PyTorch (the spec's fp32 tolerance)");
+        Assert.That(logitDiff, Is.LessThanOrEqualTo(1e-4),
+            "logits against float64 PyTorch (the spec's fp32 tolerance)");
     }
 
     /// <summary>
@@ -91,7 +92,8 @@ public sealed partial class TorchIfddTests
     {
         using var files = new CliHarness();
         string checkpoint = files.PathOf("ifdd-trainer.pth");
-        TorchSaveWriter.Write(checkpoint, _weights.Select(kv => (kv.Key, kv.Value.Data, kv.Value.Shape)), wrapperKey: "model");
+        TorchSaveWriter.Write(checkpoint, _weights.Select(kv => (kv.Key, kv.Value.Data, kv.Value.Shape)),
+            wrapperKey: "model");
         string input = files.PathOf("clip.npy");
         Npy.WriteFloat32(input, _clip, [1, 16, 3, 224, 224]);
 
@@ -103,6 +105,7 @@ public sealed partial class TorchIfddTests
         float[] want = _results.Value.Run64["logits"];
         Assert.That(logits, Has.Length.EqualTo(7));
         for (int c = 0; c < 7; c++)
-            Assert.That(Math.Abs((double)logits[c] - want[c]), Is.LessThanOrEqualTo(1e-4), $"logit {c}: {logits[c]} vs {want[c]}");
+            Assert.That(Math.Abs((double)logits[c] - want[c]), Is.LessThanOrEqualTo(1e-4),
+                $"logit {c}: {logits[c]} vs {want[c]}");
     }
 }

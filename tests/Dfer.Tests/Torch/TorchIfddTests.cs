@@ -50,7 +50,9 @@ public sealed partial class TorchIfddTests
             var time32 = watch.Elapsed;
             r = new Results(run64, run32, model32.Forward(_clip, 1), time64, time32);
         }
-        TestContext.Out.WriteLine($"one clip: float64 {r.Time64.TotalSeconds:F1} s, float32 {r.Time32.TotalSeconds:F1} s ({get_num_threads()} threads)");
+        TestContext.Out.WriteLine(
+            $"one clip: float64 {r.Time64.TotalSeconds:F1} s, float32 {r.Time32.TotalSeconds:F1} s "
+            + $"({get_num_threads()} threads)");
         return r;
     }
 
@@ -68,7 +70,8 @@ public sealed partial class TorchIfddTests
                 for (int y = 0; y < size; y++)
                     for (int x = 0; x < size; x++)
                     {
-                        double value = 0.5 + 0.3 * Math.Sin(fx * x + fy * y + ft * f + phase + 2 * c) * Math.Cos(0.02 * (x - y) + 0.1 * f)
+                        double value = 0.5 + 0.3 * Math.Sin(fx * x + fy * y + ft * f + phase + 2 * c)
+                            * Math.Cos(0.02 * (x - y) + 0.1 * f)
                             + 0.1 * (rng.NextDouble() - 0.5);
                         clip[i++] = (float)Math.Clamp(value, 0, 1);
                     }
@@ -110,7 +113,8 @@ public sealed partial class TorchIfddTests
             var logits = run["logits"];
             Assert.That(logits.Max() - logits.Min(), Is.GreaterThan(1e-3), "degenerate logits");
             TestContext.Out.WriteLine($"logits f64: {string.Join(", ", logits.Select(v => v.ToString("G6")))}");
-            TestContext.Out.WriteLine($"idx_a: {string.Join(", ", run["idx_a"])}; idx_d: {string.Join(", ", run["idx_d"])}");
+            TestContext.Out.WriteLine(
+                $"idx_a: {string.Join(", ", run["idx_a"])}; idx_d: {string.Join(", ", run["idx_d"])}");
         });
     }
 
@@ -126,7 +130,8 @@ public sealed partial class TorchIfddTests
             TestContext.Out.WriteLine($"{name,-8} max|f32 - f64| = {diff:G3} (scale {MaxAbs(a):G3})");
         }
         Assert.That(r.Run32["logits"], Is.EqualTo(r.Run64["logits"]).Within(1e-4));
-        Assert.That(r.Run32["idx_a"].Concat(r.Run32["idx_d"]), Is.EqualTo(r.Run64["idx_a"].Concat(r.Run64["idx_d"])).Within(1e-4));
+        Assert.That(r.Run32["idx_a"].Concat(r.Run32["idx_d"]),
+            Is.EqualTo(r.Run64["idx_a"].Concat(r.Run64["idx_d"])).Within(1e-4));
     }
 
     [Test]
@@ -179,7 +184,8 @@ public sealed partial class TorchIfddTests
     {
         var run = _results.Value.Run64;
         var x = run["block9"];
-        var expected = LayerNorm(x, 393, 768, W("backbone.backbone.norm.weight"), W("backbone.backbone.norm.bias"), 1e-6);
+        var expected = LayerNorm(x, 393, 768, W("backbone.backbone.norm.weight"), W("backbone.backbone.norm.bias"),
+            1e-6);
         Assert.That(run["stage3"].Select(v => (double)v), Is.EqualTo(expected).Within(1e-4));
     }
 
@@ -284,7 +290,8 @@ public sealed partial class TorchIfddTests
                 double total = Enumerable.Range(0, 8).Sum(j => Math.Exp(sign * sim[i, j] - max));
                 for (int j = 0; j < 8; j++) vec[i * 8 + j] = Math.Exp(sign * sim[i, j] - max) / total;
             }
-            return Enumerable.Range(0, 4).Select(k => 2 * Math.Tanh(Enumerable.Range(0, 64).Sum(e => weight[k * 64 + e] * vec[e]))).ToArray();
+            return Enumerable.Range(0, 4)
+                .Select(k => 2 * Math.Tanh(Enumerable.Range(0, 64).Sum(e => weight[k * 64 + e] * vec[e]))).ToArray();
         }
         var offA = Offsets(W("backbone.WaveLifts.adapt_split.offset_project_approx.0.weight"), +1);
         var offD = Offsets(W("backbone.WaveLifts.adapt_split.offset_project_detail.0.weight"), -1);
@@ -309,15 +316,20 @@ public sealed partial class TorchIfddTests
                 int i0 = (int)Math.Floor(p);
                 double w = p - i0;
                 for (int e = 0; e < 49 * 768; e++)
-                    x[k * 49 * 768 + e] = (1 - w) * y[i0 * 49 * 768 + e] + (i0 < 7 ? w * y[(i0 + 1) * 49 * 768 + e] : 0);
+                    x[k * 49 * 768 + e] =
+                        (1 - w) * y[i0 * 49 * 768 + e] + (i0 < 7 ? w * y[(i0 + 1) * 49 * 768 + e] : 0);
             }
             return x;
         }
         const string p = "backbone.WaveLifts.";
         var xa = Ln(Sample(run["idx_a"]), W(p + "xa_norm.weight"), W(p + "xa_norm.bias"), 1e-5);
         var xd = Ln(Sample(run["idx_d"]), W(p + "xd_norm.weight"), W(p + "xd_norm.bias"), 1e-5);
-        var xaLift = Add(xa, Lin(CrossAttention(xa, xd, "q_a", "kv_d"), 768, W(p + "project_a.0.weight"), W(p + "project_a.0.bias"), 768), +1);
-        var xdLift = Add(xd, Lin(CrossAttention(xd, xaLift, "q_d", "kv_a"), 768, W(p + "project_d.0.weight"), W(p + "project_d.0.bias"), 768), -1);
+        var xaLift = Add(xa,
+            Lin(CrossAttention(xa, xd, "q_a", "kv_d"), 768, W(p + "project_a.0.weight"), W(p + "project_a.0.bias"),
+            768), +1);
+        var xdLift = Add(xd,
+            Lin(CrossAttention(xd, xaLift, "q_d", "kv_a"), 768, W(p + "project_d.0.weight"), W(p + "project_d.0.bias"),
+            768), -1);
         double worst = xdLift.Select((v, i) => Math.Abs(v - run["xd_lift"][i])).Max();
         Assert.That(worst, Is.LessThan(1e-4));
     }
@@ -332,9 +344,13 @@ public sealed partial class TorchIfddTests
         var xd = run["xd_lift"].Select(v => (double)v).ToArray();
         var h = Ln(xd, W(p + "out_norm1.weight"), W(p + "out_norm1.bias"), 1e-5);
         var qkv = Lin(h, 768, W(p + "qkv.weight"), W(p + "qkv.bias"), 2304);
-        double[] Part(int part) => Enumerable.Range(0, 196 * 768).Select(i => qkv[(i / 768) * 2304 + part * 768 + i % 768]).ToArray();
-        var refined = Add(xd, Lin(Attention(Part(0), Part(1), Part(2)), 768, W(p + "project.0.weight"), W(p + "project.0.bias"), 768), +1);
-        var hidden = Lin(Ln(refined, W(p + "out_norm2.weight"), W(p + "out_norm2.bias"), 1e-5), 768, W(p + "mlp.0.weight"), W(p + "mlp.0.bias"), 3072)
+        double[] Part(int part)
+            => Enumerable.Range(0, 196 * 768).Select(i => qkv[(i / 768) * 2304 + part * 768 + i % 768]).ToArray();
+        var refined = Add(xd,
+            Lin(Attention(Part(0), Part(1), Part(2)), 768, W(p + "project.0.weight"), W(p + "project.0.bias"), 768),
+            +1);
+        var hidden = Lin(Ln(refined, W(p + "out_norm2.weight"), W(p + "out_norm2.bias"), 1e-5), 768,
+            W(p + "mlp.0.weight"), W(p + "mlp.0.bias"), 3072)
             .Select(GeluReference.Gelu).ToArray();
         var z = Lin(hidden, 3072, W(p + "mlp.3.weight"), W(p + "mlp.3.bias"), 768);
         double worst = z.Select((v, i) => Math.Abs(v - run["Z"][i])).Max();
@@ -459,7 +475,8 @@ public sealed partial class TorchIfddTests
         var rh = Random(rowsH * dim);
         var rw = Random(rowsW * dim);
 
-        long I(int i, int j, int a, int c) => (long)Math.Floor(i * Math.Max((double)c / a, 1) - (j - c + 1) * Math.Max((double)a / c, 1));
+        long I(int i, int j, int a, int c)
+            => (long)Math.Floor(i * Math.Max((double)c / a, 1) - (j - c + 1) * Math.Max((double)a / c, 1));
         var expected = (double[])attn.Clone();
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)
@@ -470,8 +487,10 @@ public sealed partial class TorchIfddTests
                                 for (int y2 = 0; y2 < kThw.H; y2++)
                                     for (int x2 = 0; x2 < kThw.W; x2++)
                                     {
-                                        int qi = 1 + (t * qThw.H + y) * qThw.W + x, ki = 1 + (t2 * kThw.H + y2) * kThw.W + x2;
-                                        long it = I(t, t2, qThw.T, kThw.T), ih = I(y, y2, qThw.H, kThw.H), iw = I(x, x2, qThw.W, kThw.W);
+                                        int qi = 1 + (t * qThw.H + y) * qThw.W + x,
+                                            ki = 1 + (t2 * kThw.H + y2) * kThw.W + x2;
+                                        long it = I(t, t2, qThw.T, kThw.T), ih = I(y, y2, qThw.H, kThw.H),
+                                            iw = I(x, x2, qThw.W, kThw.W);
                                         double bias = 0;
                                         for (int d = 0; d < dim; d++)
                                         {
@@ -574,11 +593,15 @@ public sealed partial class TorchIfddTests
             Throws.ArgumentException.With.Message.Contains(conv));
 
         const string shortKey = "head.head.1.bias";
-        var shortData = new Dictionary<string, (float[] Data, long[] Shape)>(weights) { [shortKey] = (new float[6], [7]) };
+        var shortData = new Dictionary<string,
+            (float[] Data, long[] Shape)>(weights)
+        { [shortKey] = (new float[6], [7]) };
         Assert.That(() => new TorchIfdd(shortData, ScalarType.Float32),
             Throws.ArgumentException.With.Message.Contains(shortKey));
 
-        var extra = new Dictionary<string, (float[] Data, long[] Shape)>(weights) { ["backbone.backbone.blocks.10.norm1.weight"] = ([1f], [1]) };
+        var extra = new Dictionary<string,
+            (float[] Data, long[] Shape)>(weights)
+        { ["backbone.backbone.blocks.10.norm1.weight"] = ([1f], [1]) };
         Assert.That(() => new TorchIfdd(extra, ScalarType.Float32),
             Throws.ArgumentException.With.Message.Contains("blocks.10.norm1.weight"));
 
@@ -620,7 +643,8 @@ internal static class IfddShapes
     {
         var rng = new Random(seed);
         double Uniform(double lo, double hi) => lo + (hi - lo) * rng.NextDouble();
-        double Normal(double sigma) => sigma * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        double Normal(double sigma)
+            => sigma * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
         var result = new Dictionary<string, (float[] Data, long[] Shape)>(StringComparer.Ordinal);
         foreach (var (name, shape) in All)

@@ -48,7 +48,8 @@ public sealed class TorchRuntimeTests
         const int cin = 2, cout = 2, t = 3, h = 4, w = 5, kt = 2, kh = 3, kw = 3;
         long[] stride = [1, 2, 1], padding = [1, 1, 0];
         var x = Enumerable.Range(0, cin * t * h * w).Select(i => Math.Sin(0.37 * i) + 0.1 * (i % 7)).ToArray();
-        var k = Enumerable.Range(0, cout * cin * kt * kh * kw).Select(i => Math.Cos(0.23 * i) - 0.05 * (i % 5)).ToArray();
+        var k = Enumerable.Range(0, cout * cin * kt * kh * kw).Select(i => Math.Cos(0.23 * i) - 0.05 * (i % 5))
+            .ToArray();
         double[] bias = [0.25, -0.5];
 
         int ot = (t + 2 * (int)padding[0] - kt) / (int)stride[0] + 1;
@@ -71,7 +72,8 @@ public sealed class TorchRuntimeTests
                                         int iq = q * (int)stride[2] - (int)padding[2] + dq;
                                         if (iz < 0 || iz >= t || iy < 0 || iy >= h || iq < 0 || iq >= w)
                                             continue;
-                                        sum += x[((c * t + iz) * h + iy) * w + iq] * k[(((o * cin + c) * kt + dz) * kh + dy) * kw + dq];
+                                        sum += x[((c * t + iz) * h + iy) * w + iq]
+                                            * k[(((o * cin + c) * kt + dz) * kh + dy) * kw + dq];
                                     }
                         expected[((o * ot + z) * oh + y) * ow + q] = sum;
                     }
@@ -100,7 +102,8 @@ public sealed class TorchRuntimeTests
             var need = ElfVersionNeeds.Read(File.ReadAllBytes(copy))
                 .Single(n => n.File == "libstdc++.so.6" && n.Version == "GLIBCXX_3.4.32");
             Assert.That(need.IsWeak, Is.True, copy);
-            Assert.That(ElfVersionNeeds.MarkWeak(copy, "libstdc++.so.6", "GLIBCXX_3.4.32"), Is.EqualTo(MarkWeakResult.AlreadyWeak));
+            Assert.That(ElfVersionNeeds.MarkWeak(copy, "libstdc++.so.6", "GLIBCXX_3.4.32"),
+                Is.EqualTo(MarkWeakResult.AlreadyWeak));
         }
         Assert.That(File.Exists(Path.Combine(TorchRuntime.FixDirectory, "libdfer_ios_base_library_init.so")), Is.True);
     }
@@ -124,24 +127,30 @@ public sealed class TorchRuntimeTests
             File.SetLastWriteTimeUtc(temp, modified);
             ulong inode = Inode.Of(temp);
 
-            Assert.That(ElfVersionNeeds.MarkWeak(temp, "libstdc++.so.6", "GLIBCXX_3.4.32"), Is.EqualTo(MarkWeakResult.Patched));
-            Assert.That(File.GetLastWriteTimeUtc(temp), Is.EqualTo(modified), "modification time must survive the patch");
+            Assert.That(ElfVersionNeeds.MarkWeak(temp, "libstdc++.so.6", "GLIBCXX_3.4.32"),
+                Is.EqualTo(MarkWeakResult.Patched));
+            Assert.That(File.GetLastWriteTimeUtc(temp), Is.EqualTo(modified),
+                "modification time must survive the patch");
             // A new inode shows the file was replaced by a rename rather than written in place.
             ulong replaced = Inode.Of(temp);
             Assert.That(replaced, Is.Not.EqualTo(inode));
             byte[] patched = File.ReadAllBytes(temp);
             var changed = Enumerable.Range(0, original.Length).Where(i => original[i] != patched[i]).ToList();
             Assert.That(changed, Is.EqualTo(new[] { (int)target.FlagsOffset }));
-            Assert.That(patched[target.FlagsOffset], Is.EqualTo(original[target.FlagsOffset] | ElfVersionNeed.WeakFlag));
+            Assert.That(patched[target.FlagsOffset],
+                Is.EqualTo(original[target.FlagsOffset] | ElfVersionNeed.WeakFlag));
 
             var after = ElfVersionNeeds.Read(patched);
             Assert.That(after.Select(n => (n.File, n.Version)), Is.EqualTo(before.Select(n => (n.File, n.Version))));
             Assert.That(after.Count(n => n.IsWeak), Is.EqualTo(1));
             Assert.That(before.Select(n => n.File).Distinct(), Is.SupersetOf(new[] { "libc.so.6", "libstdc++.so.6" }));
-            Assert.That(before.Select(n => n.Version), Has.Some.StartsWith("GLIBC_2.").And.Some.StartsWith("CXXABI_1.3"));
+            Assert.That(before.Select(n => n.Version),
+                Has.Some.StartsWith("GLIBC_2.").And.Some.StartsWith("CXXABI_1.3"));
 
-            Assert.That(ElfVersionNeeds.MarkWeak(temp, "libstdc++.so.6", "GLIBCXX_3.4.32"), Is.EqualTo(MarkWeakResult.AlreadyWeak));
-            Assert.That(ElfVersionNeeds.MarkWeak(temp, "libstdc++.so.6", "GLIBCXX_9.9.9"), Is.EqualTo(MarkWeakResult.NotReferenced));
+            Assert.That(ElfVersionNeeds.MarkWeak(temp, "libstdc++.so.6", "GLIBCXX_3.4.32"),
+                Is.EqualTo(MarkWeakResult.AlreadyWeak));
+            Assert.That(ElfVersionNeeds.MarkWeak(temp, "libstdc++.so.6", "GLIBCXX_9.9.9"),
+                Is.EqualTo(MarkWeakResult.NotReferenced));
             Assert.That(Inode.Of(temp), Is.EqualTo(replaced), "an already patched file must not be rewritten");
             Assert.That(Directory.GetFiles(folder), Is.EqualTo(new[] { temp }), "temporary file left behind");
         }
@@ -228,14 +237,16 @@ public sealed class TorchM3dfelTests
         for (int b = 0; b < count; b++)
         {
             double fx = 0.05 + 0.3 * rng.NextDouble(), fy = 0.05 + 0.3 * rng.NextDouble(), ft = 0.2 + rng.NextDouble();
-            double phase = 6 * rng.NextDouble(), amplitude = 0.2 + 0.2 * rng.NextDouble(), brightness = 0.3 + 0.4 * rng.NextDouble();
+            double phase = 6 * rng.NextDouble(), amplitude = 0.2 + 0.2 * rng.NextDouble(),
+                brightness = 0.3 + 0.4 * rng.NextDouble();
             int i = b * ClipLength;
             for (int f = 0; f < TorchM3dfel.Frames; f++)
                 for (int c = 0; c < TorchM3dfel.Channels; c++)
                     for (int y = 0; y < size; y++)
                         for (int x = 0; x < size; x++)
                         {
-                            double value = brightness + amplitude * Math.Sin(fx * x + fy * y + ft * f + phase + 2 * c) + 0.1 * (rng.NextDouble() - 0.5);
+                            double value = brightness + amplitude * Math.Sin(fx * x + fy * y + ft * f + phase + 2 * c)
+                                + 0.1 * (rng.NextDouble() - 0.5);
                             clips[i++] = (float)Math.Clamp(value, 0, 1);
                         }
         }
@@ -253,7 +264,8 @@ public sealed class TorchM3dfelTests
             Assert.That(r.Single32, Has.Length.EqualTo(7));
             Assert.That(r.Pair64, Has.Length.EqualTo(14));
             Assert.That(r.Pair32, Has.Length.EqualTo(14));
-            Assert.That(r.Pair64.Concat(r.Pair32).Concat(r.Single64).Concat(r.Single32), Has.All.Matches<double>(double.IsFinite));
+            Assert.That(r.Pair64.Concat(r.Pair32).Concat(r.Single64).Concat(r.Single32),
+                Has.All.Matches<double>(double.IsFinite));
             // Random weights must still give distinct clips distinct, non-degenerate logits.
             double clipGap = r.Pair64[..7].Zip(r.Pair64[7..], (a, b) => Math.Abs(a - b)).Max();
             Assert.That(clipGap, Is.GreaterThan(1e-2), "the two clips' logits barely differ");
@@ -290,7 +302,8 @@ public sealed class TorchM3dfelTests
         manual_seed((long)(TestSeed.Use(5) & long.MaxValue));
         var sequence = randn([3, 4, 512], ScalarType.Float64);
 
-        using var reference = nn.LSTM(512, 512, numLayers: 2, batchFirst: true, bidirectional: true, dtype: ScalarType.Float64);
+        using var reference =
+            nn.LSTM(512, 512, numLayers: 2, batchFirst: true, bidirectional: true, dtype: ScalarType.Float64);
         int loaded = 0;
         foreach (var (name, parameter) in reference.named_parameters())
         {
@@ -417,7 +430,9 @@ public sealed class TorchM3dfelTests
         Assert.That(() => new TorchM3dfel(extra, ScalarType.Float32),
             Throws.ArgumentException.With.Message.Contains("head.weight"));
 
-        var reshaped = new Dictionary<string, (float[] Data, long[] Shape)>(weights) { ["fc.weight"] = (weights["fc.weight"].Data, [1024, 7]) };
+        var reshaped = new Dictionary<string,
+            (float[] Data, long[] Shape)>(weights)
+        { ["fc.weight"] = (weights["fc.weight"].Data, [1024, 7]) };
         Assert.That(() => new TorchM3dfel(reshaped, ScalarType.Float32),
             Throws.ArgumentException.With.Message.Contains("fc.weight"));
 
@@ -461,7 +476,8 @@ public sealed class M3dfelShapesTests
             .Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b));
         // The spec rounds to 0.1 M; BN running statistics (9.6 k values) do not move that.
         Assert.That(Count(_ => true) / 1e6, Is.EqualTo(46.8).Within(0.05));
-        Assert.That(Count(n => n.StartsWith("features.", StringComparison.Ordinal)) / 1e6, Is.EqualTo(33.2).Within(0.05));
+        Assert.That(Count(n => n.StartsWith("features.", StringComparison.Ordinal)) / 1e6,
+            Is.EqualTo(33.2).Within(0.05));
         Assert.That(Count(n => n.StartsWith("lstm.", StringComparison.Ordinal)) / 1e6, Is.EqualTo(10.5).Within(0.05));
         Assert.That(Count(n => n.StartsWith("to_qkv.", StringComparison.Ordinal)) / 1e6, Is.EqualTo(3.1).Within(0.05));
     }

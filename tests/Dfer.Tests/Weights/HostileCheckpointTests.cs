@@ -42,9 +42,11 @@ public class HostileCheckpointTests
         // Leaves the top level on the stack; every level is in the memo.
         void Chain(byte leaf, int memoBase)
         {
-            p.AddRange([leaf == 0 ? (byte)0x88 : (byte)'K', .. leaf == 0 ? Array.Empty<byte>() : [leaf], (byte)'q', (byte)memoBase, (byte)'0']);
+            p.AddRange([leaf == 0 ? (byte)0x88 : (byte)'K', .. leaf == 0 ? Array.Empty<byte>() : [leaf], (byte)'q',
+                (byte)memoBase, (byte)'0']);
             for (int i = 1; i <= 60; i++)
-                p.AddRange([(byte)'h', (byte)(memoBase + i - 1), (byte)'h', (byte)(memoBase + i - 1), 0x86, (byte)'q', (byte)(memoBase + i), (byte)'0']);
+                p.AddRange([(byte)'h', (byte)(memoBase + i - 1), (byte)'h', (byte)(memoBase + i - 1), 0x86, (byte)'q',
+                    (byte)(memoBase + i), (byte)'0']);
             p.AddRange([(byte)'h', (byte)(memoBase + 60)]);
         }
         Chain(0, 0);
@@ -110,12 +112,17 @@ public class HostileCheckpointTests
         for (int i = head.Length; i + unit.Length < size; i += unit.Length) unit.CopyTo(pickle, i);
         pickle[^1] = (byte)'.';
         string path = _dir.PathOf(name + ".pth");
-        File.WriteAllBytes(path, new RawZip().Add("archive/data.pkl", pickle, deflate: true).Add("archive/version", "3\n"u8.ToArray()).Build());
+        File.WriteAllBytes(path,
+            new RawZip().Add("archive/data.pkl", pickle, deflate: true).Add("archive/version", "3\n"u8.ToArray())
+            .Build());
         long fileLength = new FileInfo(path).Length;
         Assert.That(fileLength, Is.LessThan(64 << 10), "a small file");
-        long limit = CheckpointLimits.PickleHeapAllowanceBytes + CheckpointLimits.PickleHeapBytesPerFileByte * fileLength;
+        long limit = CheckpointLimits.PickleHeapAllowanceBytes + CheckpointLimits.PickleHeapBytesPerFileByte
+            * fileLength;
 
-        Refused(path, $"data.pkl needs more than {limit} bytes of memory to unpickle, the budget for a file of {fileLength} bytes",
+        Refused(path,
+            $"data.pkl needs more than {limit} bytes of memory to unpickle, the budget for a file of {fileLength} "
+            + "bytes",
             () => TorchCheckpoint.ReadStateDict(path), maxAllocated: 256L << 20);
     }
 
@@ -159,7 +166,9 @@ public class HostileCheckpointTests
         byte[] pickle = StateDictPickle([("w", Rebuild("0", numel, at, [1], [1]))]);
         var (deflated, crc) = DeflateStorage(numel, at, 1.5f);
         string path = _dir.PathOf("view.pth");
-        File.WriteAllBytes(path, new RawZip().Add("archive/data.pkl", pickle).AddDeflated("archive/data/0", deflated, numel * 4, crc).Build());
+        File.WriteAllBytes(path,
+            new RawZip().Add("archive/data.pkl", pickle).AddDeflated("archive/data/0", deflated, numel * 4, crc)
+            .Build());
 
         IReadOnlyList<RawTensor> tensors = null!;
         long allocated = Allocated(() => tensors = TorchCheckpoint.ReadStateDict(path));
@@ -174,9 +183,14 @@ public class HostileCheckpointTests
         byte[] pickle = StateDictPickle([("w", Rebuild("0", numel, 0, [1], [1]))]);
         var (deflated, crc) = DeflateStorage(numel, 0, 0f);
         string path = _dir.PathOf("inflate.pth");
-        File.WriteAllBytes(path, new RawZip().Add("archive/data.pkl", pickle).AddDeflated("archive/data/0", deflated, numel * 4, crc).Build());
-        long budget = CheckpointLimits.ExpandedBytesPerFileByte * new FileInfo(path).Length + CheckpointLimits.ExpandedAllowanceBytes;
-        Refused(path, $"record 'archive/data/0' inflates to {numel * 4} bytes; the records Dfer reads may inflate to at most {budget} bytes",
+        File.WriteAllBytes(path,
+            new RawZip().Add("archive/data.pkl", pickle).AddDeflated("archive/data/0", deflated, numel * 4, crc)
+            .Build());
+        long budget = CheckpointLimits.ExpandedBytesPerFileByte * new FileInfo(path).Length
+            + CheckpointLimits.ExpandedAllowanceBytes;
+        Refused(path,
+            $"record 'archive/data/0' inflates to {numel * 4} bytes; the records Dfer reads may inflate to at "
+            + $"most {budget} bytes",
             () => TorchCheckpoint.ReadStateDict(path), maxAllocated: 16L << 20);
     }
 
@@ -205,7 +219,8 @@ public class HostileCheckpointTests
         Assert.That(at, Is.GreaterThan(0));
         bytes[at] ^= 1;
         File.WriteAllBytes(path, bytes);
-        Refused(path, "record 'archive/data/0' fails its CRC-32 check (the zip says", () => TorchCheckpoint.ReadStateDict(path));
+        Refused(path, "record 'archive/data/0' fails its CRC-32 check (the zip says",
+            () => TorchCheckpoint.ReadStateDict(path));
     }
 
     [TestCase("archive/data.pkl", false)]
@@ -234,7 +249,8 @@ public class HostileCheckpointTests
     [Test]
     public void DeflatedAndZip64ArchivesLoad()
     {
-        var tensors = new[] { ("a", new[] { 1f, -2f, 3.5f, 4f }, new long[] { 2, 2 }), ("b", new[] { 0.25f }, Array.Empty<long>()) };
+        var tensors = new[] { ("a", new[] { 1f, -2f, 3.5f, 4f }, new long[] { 2, 2 }),
+            ("b", new[] { 0.25f }, Array.Empty<long>()) };
         foreach (var (deflate, zip64) in new[] { (true, false), (false, true), (true, true) })
         {
             string path = _dir.PathOf($"ok-{deflate}-{zip64}.pth");
@@ -253,7 +269,8 @@ public class HostileCheckpointTests
         RawZip zip = TorchSaveWriter.Zip([("w", [1f], [1])]).Add("archive/data/0", TorchSaveWriter.FloatBytes([9f]));
         string path = _dir.PathOf("dup.pth");
         File.WriteAllBytes(path, zip.Build());
-        Refused(path, "has two zip records named 'archive/data/0'; which one is meant is ambiguous", () => TorchCheckpoint.ReadStateDict(path));
+        Refused(path, "has two zip records named 'archive/data/0'; which one is meant is ambiguous",
+            () => TorchCheckpoint.ReadStateDict(path));
     }
 
     /// <summary>Two central entries for one compressed stream: the zip-bomb trick of quoting data twice.</summary>
@@ -261,11 +278,13 @@ public class HostileCheckpointTests
     public void RecordsSharingDataAreRefused()
     {
         byte[] pickle = StateDictPickle([("a", Rebuild("0", 4, 0, [4], [1])), ("b", Rebuild("1", 4, 0, [4], [1]))]);
-        var zip = new RawZip().Add("archive/data.pkl", pickle).Add("archive/data/0", TorchSaveWriter.FloatBytes([1, 2, 3, 4]), deflate: true)
+        var zip = new RawZip().Add("archive/data.pkl", pickle)
+            .Add("archive/data/0", TorchSaveWriter.FloatBytes([1, 2, 3, 4]), deflate: true)
             .Alias("archive/data/1", 1);
         string path = _dir.PathOf("overlap.pth");
         File.WriteAllBytes(path, zip.Build());
-        Refused(path, "whose data overlap; refusing (overlapping records are a zip-bomb technique)", () => TorchCheckpoint.ReadStateDict(path));
+        Refused(path, "whose data overlap; refusing (overlapping records are a zip-bomb technique)",
+            () => TorchCheckpoint.ReadStateDict(path));
     }
 
     [Test]
@@ -294,7 +313,8 @@ public class HostileCheckpointTests
         cases.Add(("record 'archive/byteorder' has no local header at offset", b));
         b = (byte[])good.Clone();
         BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(cdStart + 10), 12); // data.pkl "compressed" with bzip2
-        cases.Add(("record 'archive/data.pkl' uses zip compression method 12; Dfer reads stored and deflated records", b));
+        cases.Add(("record 'archive/data.pkl' uses zip compression method 12; Dfer reads stored and deflated records",
+            b));
         b = (byte[])good.Clone();
         b[30 + 8] = (byte)'X'; // the local header's copy of the name
         cases.Add(("record 'archive/data.pkl' is named 'archive/Xata.pkl' in its local header", b));
@@ -313,7 +333,8 @@ public class HostileCheckpointTests
     public void MutatedDeflatedAndZip64FilesFailOnlyWithDferException()
     {
         var random = TestSeed.Random(21);
-        var tensors = new[] { ("conv.weight", new[] { 1f, 2f, 3f, 4f, 5f, 6f }, new long[] { 2, 3 }), ("conv.bias", new[] { 0.5f, -1f }, new long[] { 2 }) };
+        var tensors = new[] { ("conv.weight", new[] { 1f, 2f, 3f, 4f, 5f, 6f }, new long[] { 2, 3 }),
+            ("conv.bias", new[] { 0.5f, -1f }, new long[] { 2 }) };
         int refused = 0;
         foreach (var (deflate, zip64) in new[] { (true, false), (false, true), (true, true) })
         {
@@ -327,7 +348,8 @@ public class HostileCheckpointTests
                     case 1: b[random.Next(b.Length)] ^= (byte)(1 << random.Next(8)); break;
                     case 2: for (int i = 0; i < 4; i++) b[random.Next(b.Length)] = (byte)random.Next(256); break;
                     default:
-                        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(random.Next(b.Length - 4)), random.Next(2) == 0 ? -1 : random.Next(1 << 20));
+                        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(random.Next(b.Length - 4)),
+                            random.Next(2) == 0 ? -1 : random.Next(1 << 20));
                         break;
                 }
                 string path = _dir.PathOf($"m{round}.pth");
@@ -344,7 +366,8 @@ public class HostileCheckpointTests
                 }
                 catch (Exception ex)
                 {
-                    Assert.Fail($"deflate={deflate} zip64={zip64} round {round}: {ex.GetType().Name}: {ex.Message}\n{ex.StackTrace}");
+                    Assert.Fail($"deflate={deflate} zip64={zip64} "
+                        + $"round {round}: {ex.GetType().Name}: {ex.Message}\n{ex.StackTrace}");
                 }
             }
         }
@@ -357,13 +380,17 @@ public class HostileCheckpointTests
     public void NamesFromTheFileAreEscapedAndCapped()
     {
         const string escape = "\u001b[2J\u001b[31mowned";
-        string path = Zip("escape.pth", StateDictPickle([(escape, Rebuild("0", 6, 0, [8], [1]))]), ("0", Floats(0, 1, 2, 3, 4, 5)));
-        var ex = Refused(path, "tensor '\\x1b[2J\\x1b[31mowned' reaches element 7 of a storage of 6 elements", () => TorchCheckpoint.ReadStateDict(path));
+        string path = Zip("escape.pth", StateDictPickle([(escape, Rebuild("0", 6, 0, [8], [1]))]),
+            ("0", Floats(0, 1, 2, 3, 4, 5)));
+        var ex = Refused(path, "tensor '\\x1b[2J\\x1b[31mowned' reaches element 7 of a storage of 6 elements",
+            () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(ex.Message, Does.Not.Contain('\u001b'));
 
         string longName = new('a', 100_000);
-        path = Zip("long.pth", StateDictPickle([(longName, Rebuild("0", 6, 0, [8], [1]))]), ("0", Floats(0, 1, 2, 3, 4, 5)));
-        ex = Refused(path, $"tensor '{new string('a', 168)}… (99832 more characters)' reaches element 7", () => TorchCheckpoint.ReadStateDict(path));
+        path = Zip("long.pth", StateDictPickle([(longName, Rebuild("0", 6, 0, [8], [1]))]),
+            ("0", Floats(0, 1, 2, 3, 4, 5)));
+        ex = Refused(path, $"tensor '{new string('a', 168)}… (99832 more characters)' reaches element 7",
+            () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(ex.Message, Has.Length.LessThan(path.Length + 400));
 
         // Twenty top-level keys of 50,000 characters and no state dict: the list of keys stays short.
@@ -385,7 +412,8 @@ public class HostileCheckpointTests
         Assert.That(SafeText.Quote("fc.weight"), Is.EqualTo("'fc.weight'"));
         Assert.That(SafeText.Quote("a\u001bb"), Is.EqualTo("'a\\x1bb'"));
         string escapes = SafeText.Quote(new string('\u001b', 1000));
-        Assert.That(escapes, Is.EqualTo("'" + string.Concat(Enumerable.Repeat("\\x1b", 42)) + "… (958 more characters)'"));
+        Assert.That(escapes,
+            Is.EqualTo("'" + string.Concat(Enumerable.Repeat("\\x1b", 42)) + "… (958 more characters)'"));
         // 167 letters and an emoji (two UTF-16 units) where the cut falls: the pair is not cut in half.
         string emoji = SafeText.Quote(new string('x', 167) + "\U0001F600" + new string('y', 40));
         Assert.That(emoji, Is.EqualTo("'" + new string('x', 167) + "… (42 more characters)'"));
@@ -396,16 +424,19 @@ public class HostileCheckpointTests
     {
         byte[] p = [0x80, 2, .. Unicode(new string('m', 100_000)), .. Unicode("n"), 0x93, (byte)'.'];
         string path = Zip("global.pth", p);
-        var ex = Refused(path, $"refuses to load global '{new string('m', 168)}… (99834 more characters)'", () => TorchCheckpoint.ReadStateDict(path));
+        var ex = Refused(path, $"refuses to load global '{new string('m', 168)}… (99834 more characters)'",
+            () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(ex.Message, Has.Length.LessThan(path.Length + 500));
     }
 
-    /// <summary>Random damage to a safetensors file, opened and read whole: never anything but a short DferException.</summary>
+    /// <summary>Random damage to a safetensors file, opened and read whole: never anything but a short
+    /// DferException.</summary>
     [Test]
     public void MutatedSafetensorsFailOnlyWithDferException()
     {
         string source = _dir.PathOf("src.safetensors");
-        SafetensorsWriter.WriteFloat32(source, [("conv.weight", [2, 3], [1f, 2f, 3f, 4f, 5f, 6f]), ("conv.bias", [2], [0.5f, -1f])]);
+        SafetensorsWriter.WriteFloat32(source,
+            [("conv.weight", [2, 3], [1f, 2f, 3f, 4f, 5f, 6f]), ("conv.bias", [2], [0.5f, -1f])]);
         byte[] original = File.ReadAllBytes(source);
         var random = TestSeed.Random(2121);
         int refused = 0;
@@ -416,9 +447,12 @@ public class HostileCheckpointTests
             {
                 case 0: b = b[..random.Next(b.Length)]; break;
                 case 1: b[random.Next(b.Length)] ^= (byte)(1 << random.Next(8)); break;
-                case 2: for (int i = 0; i < 3; i++) b[random.Next(b.Length)] = (byte)"{}[]\",:0123456789\"e-"[random.Next(17)]; break;
+                case 2:
+                    for (int i = 0; i < 3; i++) b[random.Next(b.Length)] =
+                    (byte)"{}[]\",:0123456789\"e-"[random.Next(17)]; break;
                 default:
-                    BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(random.Next(b.Length - 4)), random.Next(2) == 0 ? -1 : random.Next(1 << 20));
+                    BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(random.Next(b.Length - 4)),
+                        random.Next(2) == 0 ? -1 : random.Next(1 << 20));
                     break;
             }
             string path = _dir.PathOf($"m{round}.safetensors");
@@ -454,23 +488,29 @@ public class HostileCheckpointTests
         byte[] tensor = [.. Global("torch._utils", "_rebuild_tensor_v2"), (byte)'(', .. StorageId("0", 1), .. offset,
             (byte)'(', .. Int(1), (byte)'t', (byte)'(', .. Int(1), (byte)'t', 0x89, (byte)')', (byte)'t', (byte)'R'];
         string path = Zip("bigint.pth", StateDictPickle([("w", tensor)]), ("0", Floats(1)));
-        Refused(path, "data.pkl has a storage offset of 18446744073709551616, which does not fit in 64 bits", () => TorchCheckpoint.ReadStateDict(path));
+        Refused(path, "data.pkl has a storage offset of 18446744073709551616, which does not fit in 64 bits",
+            () => TorchCheckpoint.ReadStateDict(path));
 
         // LONG1, which pickle uses from 2^31 on, gives a 64-bit integer when the value fits.
         Assert.That(Unpickle([0x80, 2, 0x8a, 5, 0, 0, 0, 0, 1, (byte)'.']), Is.EqualTo(1L << 32));
-        Assert.That(Unpickle([0x80, 2, 0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1, (byte)'.']), Is.TypeOf<System.Numerics.BigInteger>());
+        Assert.That(Unpickle([0x80, 2, 0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1, (byte)'.']),
+            Is.TypeOf<System.Numerics.BigInteger>());
 
         // 2^40 fits in 64 bits: it is read as a number and checked against the storage.
         path = Zip("big.pth", StateDictPickle([("w", Rebuild("0", 1, 0, [1L << 40], [1]))]), ("0", Floats(1)));
-        Refused(path, "tensor 'w' reaches element 1099511627775 of a storage of 1 elements", () => TorchCheckpoint.ReadStateDict(path));
+        Refused(path, "tensor 'w' reaches element 1099511627775 of a storage of 1 elements",
+            () => TorchCheckpoint.ReadStateDict(path));
 
         // A storage's element count beyond 64 bits.
-        byte[] pid = [(byte)'(', .. Unicode("storage"), .. Global("torch", "FloatStorage"), .. Unicode("0"), .. Unicode("cpu"), .. offset, (byte)'t', (byte)'Q'];
+        byte[] pid = [(byte)'(', .. Unicode("storage"), .. Global("torch", "FloatStorage"), .. Unicode("0"),
+            .. Unicode("cpu"), .. offset, (byte)'t', (byte)'Q'];
         path = Zip("numel.pth", [0x80, 2, .. pid, (byte)'.']);
-        Refused(path, "has storage '0' with element count 18446744073709551616 (beyond 64 bits)", () => TorchCheckpoint.ReadStateDict(path));
+        Refused(path, "has storage '0' with element count 18446744073709551616 (beyond 64 bits)",
+            () => TorchCheckpoint.ReadStateDict(path));
 
         byte[] floatSize = [.. Global("torch._utils", "_rebuild_tensor_v2"), (byte)'(', .. StorageId("0", 1), .. Int(0),
-            (byte)'(', (byte)'G', 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, (byte)'t', (byte)'(', .. Int(1), (byte)'t', 0x89, (byte)')', (byte)'t', (byte)'R'];
+            (byte)'(', (byte)'G', 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, (byte)'t', (byte)'(', .. Int(1), (byte)'t', 0x89,
+                (byte)')', (byte)'t', (byte)'R'];
         path = Zip("float.pth", StateDictPickle([("w", floatSize)]), ("0", Floats(1)));
         Refused(path, "has a tensor size that is a float, not an integer", () => TorchCheckpoint.ReadStateDict(path));
     }
@@ -488,12 +528,15 @@ public class HostileCheckpointTests
     {
         string zip = _dir.PathOf("w.safetensors");
         TorchSaveWriter.Write(zip, [("w", [1f], [1])]);
-        Refused(zip, "this is a PyTorch checkpoint (a torch.save zip archive), not safetensors; name it .pth", () => SafetensorsFile.Open(zip).Dispose());
-        Refused(zip, "this is a PyTorch checkpoint (a torch.save zip archive), not safetensors", () => StateDict.Load(zip));
+        Refused(zip, "this is a PyTorch checkpoint (a torch.save zip archive), not safetensors; name it .pth",
+            () => SafetensorsFile.Open(zip).Dispose());
+        Refused(zip, "this is a PyTorch checkpoint (a torch.save zip archive), not safetensors",
+            () => StateDict.Load(zip));
 
         string legacy = _dir.PathOf("legacy.safetensors");
         File.Copy(Path.Combine(TestContext.CurrentContext.TestDirectory, "fixtures", "torch", "legacy.pth"), legacy);
-        Refused(legacy, "this is a PyTorch checkpoint (a legacy torch.save pickle), not safetensors", () => SafetensorsFile.Open(legacy).Dispose());
+        Refused(legacy, "this is a PyTorch checkpoint (a legacy torch.save pickle), not safetensors",
+            () => SafetensorsFile.Open(legacy).Dispose());
     }
 
     [Test]
@@ -501,7 +544,8 @@ public class HostileCheckpointTests
     {
         string path = _dir.PathOf("w.pth");
         SafetensorsWriter.WriteFloat32(path, [("w", [1], [1f])]);
-        Refused(path, "is a safetensors file, not a PyTorch checkpoint (torch.save); it needs no conversion", () => TorchCheckpoint.ReadStateDict(path));
+        Refused(path, "is a safetensors file, not a PyTorch checkpoint (torch.save); it needs no conversion",
+            () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(StateDict.Load(path)["w"].Data, Is.EqualTo(new[] { 1f }), "loading weights reads it by content");
     }
 
@@ -510,14 +554,19 @@ public class HostileCheckpointTests
     {
         string rank = _dir.PathOf("rank.safetensors");
         string dims = string.Join(",", Enumerable.Repeat("1", 100_000));
-        File.WriteAllBytes(rank, RawSafetensors.Build($"{{\"w\":{{\"dtype\":\"F32\",\"shape\":[{dims}],\"data_offsets\":[0,4]}}}}", new byte[4]));
-        Refused(rank, "tensor 'w' has 100000 dimensions; Dfer reads at most 64", () => SafetensorsFile.Open(rank).Dispose());
+        File.WriteAllBytes(rank,
+            RawSafetensors.Build($"{{\"w\":{{\"dtype\":\"F32\",\"shape\":[{dims}],\"data_offsets\":[0,4]}}}}",
+            new byte[4]));
+        Refused(rank, "tensor 'w' has 100000 dimensions; Dfer reads at most 64",
+            () => SafetensorsFile.Open(rank).Dispose());
 
         string longName = _dir.PathOf("name.safetensors");
         string name = "\u001b]0;" + new string('n', 20_000);
         File.WriteAllBytes(longName, RawSafetensors.Build($"{{\"{name.Replace("\u001b", "\\u001b", StringComparison.Ordinal)}\":{{\"dtype\":\"Q8\",\"shape\":[1],\"data_offsets\":[0,1]}}}}", new byte[1]));
-        var ex = Refused(longName, "has dtype 'Q8', which Dfer does not support", () => SafetensorsFile.Open(longName).Dispose());
-        Assert.That(ex.Message, Does.Contain("'\\x1b]0;nnn").And.Contain("… (19839 more characters)").And.Not.Contain('\u001b'));
+        var ex = Refused(longName, "has dtype 'Q8', which Dfer does not support",
+            () => SafetensorsFile.Open(longName).Dispose());
+        Assert.That(ex.Message,
+            Does.Contain("'\\x1b]0;nnn").And.Contain("… (19839 more characters)").And.Not.Contain('\u001b'));
         Assert.That(ex.Message, Has.Length.LessThan(longName.Length + 400));
 
         // A header length within a (sparse) file of 120 MB but over the 100 MB cap.
@@ -528,7 +577,8 @@ public class HostileCheckpointTests
             f.WriteByte((byte)'{');
             f.SetLength(120_000_000);
         }
-        Refused(big, "header length 110000000 exceeds the 100000000-byte limit", () => SafetensorsFile.Open(big).Dispose(), maxAllocated: 16L << 20);
+        Refused(big, "header length 110000000 exceeds the 100000000-byte limit",
+            () => SafetensorsFile.Open(big).Dispose(), maxAllocated: 16L << 20);
     }
 
     // ---- helpers -----------------------------------------------------------------------------
@@ -545,7 +595,8 @@ public class HostileCheckpointTests
     private static object Unpickle(byte[] pickle)
     {
         using var ms = new MemoryStream(pickle);
-        return new Unpickler(new PickleInput(ms, "p.pkl", "the pickle"), (_, input) => throw input.Fail("no persistent ids here")).Load();
+        return new Unpickler(new PickleInput(ms, "p.pkl", "the pickle"),
+            (_, input) => throw input.Fail("no persistent ids here")).Load();
     }
 
     /// <summary>Runs <paramref name="action"/> under the guard timeout and returns its result.</summary>
@@ -586,7 +637,8 @@ public class HostileCheckpointTests
         return (DferException)caught;
     }
 
-    /// <summary>Deflates <paramref name="unit"/> repeated to <paramref name="size"/> bytes without holding them.</summary>
+    /// <summary>Deflates <paramref name="unit"/> repeated to <paramref name="size"/> bytes without holding
+    /// them.</summary>
     private static (byte[] Deflated, uint Crc) DeflateRepeated(byte[] unit, long size)
     {
         var chunk = new byte[unit.Length * 32768];
@@ -606,7 +658,8 @@ public class HostileCheckpointTests
         return (ms.ToArray(), crc.GetCurrentHashAsUInt32());
     }
 
-    /// <summary>A deflated float32 storage of zeros but for <paramref name="value"/> at element <paramref name="at"/>.</summary>
+    /// <summary>A deflated float32 storage of zeros but for <paramref name="value"/> at element
+    /// <paramref name="at"/>.</summary>
     private static (byte[] Deflated, uint Crc) DeflateStorage(long numel, long at, float value)
     {
         var chunk = new byte[1 << 20];
@@ -618,7 +671,8 @@ public class HostileCheckpointTests
             {
                 int n = (int)Math.Min(chunk.Length, numel * 4 - done);
                 Array.Clear(chunk);
-                if (at * 4 >= done && at * 4 < done + n) BinaryPrimitives.WriteSingleLittleEndian(chunk.AsSpan((int)(at * 4 - done)), value);
+                if (at * 4 >= done && at * 4 < done + n)
+                    BinaryPrimitives.WriteSingleLittleEndian(chunk.AsSpan((int)(at * 4 - done)), value);
                 d.Write(chunk, 0, n);
                 crc.Append(chunk.AsSpan(0, n));
                 done += n;

@@ -21,7 +21,8 @@ public class NpyTests
     private string MakeNpy(string header, byte[] data, int major = 1, string name = "a.npy", int minor = 0)
     {
         byte[] headerBytes = major == 3 ? Encoding.UTF8.GetBytes(header) : Encoding.Latin1.GetBytes(header);
-        var bytes = new List<byte> { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', (byte)major, (byte)minor };
+        var bytes = new List<byte> { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', (byte)major,
+            (byte)minor };
         if (major == 1)
         {
             bytes.Add((byte)(headerBytes.Length & 0xFF));
@@ -43,7 +44,8 @@ public class NpyTests
     private static byte[] Floats(params float[] values)
     {
         var bytes = new byte[values.Length * 4];
-        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
+        for (int i = 0; i < values.Length; i++)
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
         return bytes;
     }
 
@@ -92,13 +94,16 @@ public class NpyTests
         Npy.WriteFloat32(_dir.PathOf("scalar.npy"), new float[1], []);
 
         Assert.That(HeaderOf(path), Is.EqualTo("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"));
-        Assert.That(HeaderOf(_dir.PathOf("one.npy")), Is.EqualTo("{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }"));
-        Assert.That(HeaderOf(_dir.PathOf("scalar.npy")), Is.EqualTo("{'descr': '<f4', 'fortran_order': False, 'shape': (), }"));
+        Assert.That(HeaderOf(_dir.PathOf("one.npy")),
+            Is.EqualTo("{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }"));
+        Assert.That(HeaderOf(_dir.PathOf("scalar.npy")),
+            Is.EqualTo("{'descr': '<f4', 'fortran_order': False, 'shape': (), }"));
 
         static string HeaderOf(string file)
         {
             byte[] raw = File.ReadAllBytes(file);
-            Assert.That(raw[..6], Is.EqualTo(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y' }));
+            Assert.That(raw[..6],
+                Is.EqualTo(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y' }));
             int length = BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(8));
             return Encoding.ASCII.GetString(raw, 10, length).TrimEnd('\n').TrimEnd(' ');
         }
@@ -137,7 +142,8 @@ public class NpyTests
         string path = _dir.PathOf("special.npy");
         Npy.WriteFloat32(path, data, [data.Length]);
         var (read, _) = Npy.ReadFloat32(path);
-        Assert.That(read.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(data.Select(BitConverter.SingleToInt32Bits)));
+        Assert.That(read.Select(BitConverter.SingleToInt32Bits),
+            Is.EqualTo(data.Select(BitConverter.SingleToInt32Bits)));
     }
 
     [Test]
@@ -243,17 +249,21 @@ public class NpyTests
     [TestCase("|u1", "dtype '|u1' (uint8); Dfer reads float32 ('<f4') only")]
     [TestCase("|b1", "dtype '|b1' (bool)")]
     [TestCase(">f8", "dtype '>f8' (big-endian float64)")]
-    [TestCase(">f4", "dtype '>f4' (big-endian float32); Dfer reads little-endian float32 ('<f4') only — convert with arr.astype('<f4')")]
+    [TestCase(">f4",
+        "dtype '>f4' (big-endian float32); Dfer reads little-endian float32 ('<f4') only — convert with "
+        + "arr.astype('<f4')")]
     [TestCase("|f4", "dtype '|f4' (float32 with byte order '|'); Dfer reads little-endian float32 ('<f4') only")]
     [TestCase("|O", "dtype '|O' (Python objects)")]
     [TestCase("<U5", "dtype '<U5' (unicode strings)")]
     [TestCase("weird", "dtype 'weird' (not a type Dfer recognises)")]
     public void WrongDType(string descr, string phrase) =>
-        AssertRejected(MakeNpy($"{{'descr': '{descr}', 'fortran_order': False, 'shape': (1,), }}\n", new byte[8]), phrase);
+        AssertRejected(MakeNpy($"{{'descr': '{descr}', 'fortran_order': False, 'shape': (1,), }}\n", new byte[8]),
+        phrase);
 
     [Test]
     public void StructuredDType() =>
-        AssertRejected(MakeNpy("{'descr': [('x', '<f4'), ('y', '<f4')], 'fortran_order': False, 'shape': (1,), }\n", new byte[8]),
+        AssertRejected(
+        MakeNpy("{'descr': [('x', '<f4'), ('y', '<f4')], 'fortran_order': False, 'shape': (1,), }\n", new byte[8]),
             "structured dtype (a record with named fields)");
 
     [Test]
@@ -284,16 +294,20 @@ public class NpyTests
 
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), ", "header ends")]
     [TestCase("'descr': '<f4'", "expected '{' opening the header dict")]
-    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } junk", "unexpected text after the header dict")]
+    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } junk",
+        "unexpected text after the header dict")]
     [TestCase("{'descr' '<f4', 'fortran_order': False, 'shape': (2, 3), }", "expected ':' but found")]
-    [TestCase("{'descr': '<f4 , 'fortran_order': False, 'shape': (2, 3), }", "expected ',' but found 'f' at position 18")]
+    [TestCase("{'descr': '<f4 , 'fortran_order': False, 'shape': (2, 3), }",
+        "expected ',' but found 'f' at position 18")]
     [TestCase("{'descr': '<f4', 'fortran_order': false, 'shape': (2, 3), }", "unexpected name 'false'")]
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': __import__('os'), }", "unexpected name '__import__'")]
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2.0, 3), }", "expected an integer")]
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (,), }", "unexpected character ','")]
     [TestCase("{descr: '<f4', 'fortran_order': False, 'shape': (2, 3), }", "expected a quoted key or '}'")]
-    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", "integer 99999999999999999999 is out of range")]
-    [TestCase("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", "key 'descr' appears twice")]
+    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
+        "integer 99999999999999999999 is out of range")]
+    [TestCase("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+        "key 'descr' appears twice")]
     public void MalformedHeader(string header, string phrase)
     {
         string path = MakeNpy(header + "\n", new byte[24]);
@@ -304,13 +318,18 @@ public class NpyTests
     [TestCase("{'descr': '<f4', 'fortran_order': False}", "header has no 'shape' key")]
     [TestCase("{'fortran_order': False, 'shape': (2, 3)}", "header has no 'descr' key")]
     [TestCase("{'descr': '<f4', 'shape': (2, 3)}", "header has no 'fortran_order' key")]
-    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'extra': 1}", "header has unexpected key 'extra'")]
+    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'extra': 1}",
+        "header has unexpected key 'extra'")]
     [TestCase("{'descr': 4, 'fortran_order': False, 'shape': (2, 3)}", "header 'descr' is 4, expected a string")]
-    [TestCase("{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3)}", "header 'fortran_order' is 0, expected True or False")]
+    [TestCase("{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3)}",
+        "header 'fortran_order' is 0, expected True or False")]
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (6)}", "header 'shape' is 6, expected a tuple")]
-    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3]}", "header 'shape' is a list, expected a tuple")]
-    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3)}", "header 'shape' dimension 1 is -3, expected a non-negative integer")]
-    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, '3')}", "header 'shape' dimension 1 is the string '3'")]
+    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3]}",
+        "header 'shape' is a list, expected a tuple")]
+    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3)}",
+        "header 'shape' dimension 1 is -3, expected a non-negative integer")]
+    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, '3')}",
+        "header 'shape' dimension 1 is the string '3'")]
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2, None)}", "header 'shape' dimension 1 is None")]
     public void WrongHeaderContents(string header, string phrase) =>
         AssertRejected(MakeNpy(header + "\n", new byte[24]), phrase);
@@ -366,7 +385,8 @@ public class NpyHostileHeaderTests
     [TearDown]
     public void TearDown() => _dir.Dispose();
 
-    /// <summary>A version 2.0 file (4-byte header length) with <paramref name="header"/> as given, then <paramref name="data"/>.</summary>
+    /// <summary>A version 2.0 file (4-byte header length) with <paramref name="header"/> as given, then
+    /// <paramref name="data"/>.</summary>
     private string MakeV2(string header, byte[] data, uint? claimedLength = null)
     {
         byte[] text = Encoding.Latin1.GetBytes(header);
@@ -392,8 +412,10 @@ public class NpyHostileHeaderTests
     public void TensOfThousandsOfNestedBracketsAreRefusedNotAStackOverflow()
     {
         // Before the nesting limit this recursed once per bracket and killed the process.
-        string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + new string('(', 100_000) + "1" + new string(')', 100_000) + ", }\n";
-        Rejected(MakeV2(header, new byte[4]), $"malformed header: brackets nest deeper than {Npy.MaxHeaderNesting} levels");
+        string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + new string('(', 100_000) + "1"
+            + new string(')', 100_000) + ", }\n";
+        Rejected(MakeV2(header, new byte[4]),
+            $"malformed header: brackets nest deeper than {Npy.MaxHeaderNesting} levels");
         string lists = "{'descr': " + new string('[', 60_000) + "\n";
         Rejected(MakeV2(lists, []), "brackets nest deeper than 32 levels at position 41");
     }
@@ -417,7 +439,8 @@ public class NpyHostileHeaderTests
     {
         Rejected(MakeV2("{}", [], claimedLength: uint.MaxValue),
             "header length 4294967295 exceeds Dfer's limit of 1048576 bytes");
-        Rejected(MakeV2("{}", [], claimedLength: Npy.MaxHeaderBytes + 1u), "header length 1048577 exceeds Dfer's limit of 1048576 bytes");
+        Rejected(MakeV2("{}", [], claimedLength: Npy.MaxHeaderBytes + 1u),
+            "header length 1048577 exceeds Dfer's limit of 1048576 bytes");
     }
 
     [Test]
@@ -439,7 +462,9 @@ public class NpyHostileHeaderTests
 
     [Test]
     public void ShapeProductOverflowingInt64IsOneLine() =>
-        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647, 2147483647, 2147483647), }\n", []),
+        Rejected(MakeV2(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647, 2147483647, "
+        + "2147483647), }\n", []),
             "has more elements than an array can hold");
 
     [Test]
@@ -450,7 +475,9 @@ public class NpyHostileHeaderTests
     [Test]
     public void LongAndControlCharacterNamesAreCutAndEscaped()
     {
-        DferException ex = Rejected(MakeV2("{'descr': '" + new string('x', 200_000) + "', 'fortran_order': False, 'shape': (1,), }\n", new byte[4]),
+        DferException ex = Rejected(
+            MakeV2("{'descr': '" + new string('x', 200_000) + "', 'fortran_order': False, 'shape': (1,), }\n",
+            new byte[4]),
             "dtype 'xxxxxxxx");
         Assert.That(ex.Message, Does.Contain("more characters)' (not a type Dfer recognises)"));
 
@@ -458,20 +485,25 @@ public class NpyHostileHeaderTests
             "dtype '\\x1b[31m<f4'");
         Assert.That(ex.Message, Does.Not.Contain('\x1b'));
 
-        ex = Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), '\x07" + new string('k', 5000) + "': 1}\n", new byte[4]),
+        ex = Rejected(
+            MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), '\x07" + new string('k', 5000) + "': 1}\n",
+            new byte[4]),
             "header has unexpected key '\\x07kkk");
         Assert.That(ex.Message, Does.Not.Contain('\x07'));
 
-        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': " + new string('F', 100_000) + ", 'shape': (1,), }\n", new byte[4]),
+        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': " + new string('F', 100_000) + ", 'shape': (1,), }\n",
+            new byte[4]),
             "unexpected name 'FFFF");
-        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (" + new string('9', 100_000) + ",), }\n", new byte[4]),
+        Rejected(MakeV2("{'descr': '<f4', 'fortran_order': False, 'shape': (" + new string('9', 100_000) + ",), }\n",
+            new byte[4]),
             "is out of range");
     }
 
     [Test]
     public void MalformedHeaderExcerptEscapesControlCharacters()
     {
-        DferException ex = Rejected(MakeV2("{'descr': '<f4',\x1b]0;pwned\x07 'fortran_order': False, 'shape': (1,), }\n", new byte[4]),
+        DferException ex = Rejected(
+            MakeV2("{'descr': '<f4',\x1b]0;pwned\x07 'fortran_order': False, 'shape': (1,), }\n", new byte[4]),
             "malformed header: expected a quoted key or '}'");
         Assert.That(ex.Message, Does.Contain("\\x1b]0;pwned\\x07"));
     }

@@ -50,7 +50,8 @@ public class SafetensorsTests
 
         Assert.That(file.TryGet("a.bias", out SafetensorsEntry? b), Is.True);
         float[] readBias = file.ReadFloat32(b!);
-        Assert.That(readBias.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(bias.Select(BitConverter.SingleToInt32Bits)));
+        Assert.That(readBias.Select(BitConverter.SingleToInt32Bits),
+            Is.EqualTo(bias.Select(BitConverter.SingleToInt32Bits)));
 
         Assert.That(file.TryGet("scale", out SafetensorsEntry? scale), Is.True);
         Assert.That(scale!.Shape, Is.Empty);
@@ -126,7 +127,8 @@ public class SafetensorsTests
         float[] values = file.ReadFloat32(file.Entries[0]);
         for (int i = 0; i < Float16Cases.Length; i++)
             Assert.That(values[i], Is.EqualTo(Float16Cases[i].Expected), $"0x{Float16Cases[i].Bits:X4}");
-        Assert.That(BitConverter.SingleToUInt32Bits(values[^2]), Is.EqualTo(0x8000_0000u), "negative zero keeps its sign");
+        Assert.That(BitConverter.SingleToUInt32Bits(values[^2]), Is.EqualTo(0x8000_0000u),
+            "negative zero keeps its sign");
         Assert.That(float.IsNaN(values[^1]), Is.True);
     }
 
@@ -200,9 +202,11 @@ public class SafetensorsTests
         using JsonDocument doc = JsonDocument.Parse(header);
         Assert.That(doc.RootElement.EnumerateObject().Select(p => p.Name),
             Is.EqualTo(new[] { "__metadata__", "a", "b", "c" }));
-        Assert.That(doc.RootElement.GetProperty("b").GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()),
+        Assert.That(doc.RootElement.GetProperty("b").GetProperty("data_offsets").EnumerateArray()
+            .Select(e => e.GetInt64()),
             Is.EqualTo(new long[] { 3, 5 }));
-        Assert.That(doc.RootElement.GetProperty("c").GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()),
+        Assert.That(doc.RootElement.GetProperty("c").GetProperty("data_offsets").EnumerateArray()
+            .Select(e => e.GetInt64()),
             Is.EqualTo(new long[] { 5, 9 }));
         Assert.That(raw[(int)(8 + headerLength)..], Is.EqualTo(new byte[] { 1, 2, 3, 0x00, 0x3C, 0, 0, 0x80, 0x3F }));
     }
@@ -257,7 +261,8 @@ public class SafetensorsTests
         using SafetensorsFile file = SafetensorsFile.Open(path);
         ReadOnlySpan<byte> first = file.GetBytes(file.Entries[0]);
         ReadOnlySpan<byte> second = file.GetBytes(file.Entries[0]);
-        Assert.That(Unsafe.AreSame(ref MemoryMarshal.GetReference(first), ref MemoryMarshal.GetReference(second)), Is.True);
+        Assert.That(Unsafe.AreSame(ref MemoryMarshal.GetReference(first), ref MemoryMarshal.GetReference(second)),
+            Is.True);
         Assert.That(MemoryMarshal.Cast<byte, float>(first).ToArray(), Is.EqualTo(new[] { 1f, 2f, 3f, 4f }));
     }
 
@@ -322,7 +327,8 @@ public class SafetensorsTests
         string path = _dir.PathOf("bad-args.safetensors");
         Assert.Throws<ArgumentException>(() => SafetensorsWriter.WriteFloat32(path, [("w", [2, 3], new float[5])]));
         Assert.Throws<ArgumentException>(() => SafetensorsWriter.Write(path, [("w", DType.F16, [2], new byte[3])]));
-        Assert.Throws<ArgumentException>(() => SafetensorsWriter.WriteFloat32(path, [("w", [1], [1f]), ("w", [1], [2f])]));
+        Assert.Throws<ArgumentException>(
+            () => SafetensorsWriter.WriteFloat32(path, [("w", [1], [1f]), ("w", [1], [2f])]));
         Assert.Throws<ArgumentException>(() => SafetensorsWriter.WriteFloat32(path, [("__metadata__", [1], [1f])]));
         Assert.Throws<ArgumentException>(() => SafetensorsWriter.WriteFloat32(path, [("w", [-1], [])]));
         Assert.That(File.Exists(path), Is.False, "nothing is written when the arguments are wrong");

@@ -76,7 +76,9 @@ public class SafetensorsValidationTests
 
     [Test]
     public void HeaderNotUtf8() =>
-        AssertRejected(Make(RawSafetensors.Build(new byte[] { (byte)'{', (byte)'"', 0xFF, 0xFE, (byte)'"', (byte)':', (byte)'1', (byte)'}' })),
+        AssertRejected(
+        Make(RawSafetensors.Build(
+        new byte[] { (byte)'{', (byte)'"', 0xFF, 0xFE, (byte)'"', (byte)':', (byte)'1', (byte)'}' })),
             "header is not valid UTF-8 (first bad byte at header offset 2)");
 
     [Test]
@@ -93,16 +95,26 @@ public class SafetensorsValidationTests
     [TestCase("{\"w\": {\"shape\": [1], \"data_offsets\": [0, 4]}}", "tensor 'w' has no \"dtype\" field")]
     [TestCase("{\"w\": {\"dtype\": \"F32\", \"data_offsets\": [0, 4]}}", "tensor 'w' has no \"shape\" field")]
     [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1]}}", "tensor 'w' has no \"data_offsets\" field")]
-    [TestCase("{\"w\": {\"dtype\": 32, \"shape\": [1], \"data_offsets\": [0, 4]}}", "tensor 'w': \"dtype\" is a JSON number, expected a string")]
-    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": \"1\", \"data_offsets\": [0, 4]}}", "tensor 'w': \"shape\" is a JSON string, expected an array")]
-    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": {\"b\": 0}}}", "tensor 'w': \"data_offsets\" is {\"b\": 0}, expected [begin, end]")]
-    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0]}}", "tensor 'w': \"data_offsets\" is [0], expected [begin, end]")]
-    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4, 8]}}", "\"data_offsets\" is [0, 4, 8]")]
-    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-4, 0]}}", "\"data_offsets\" is [-4, 0]")]
-    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, \"4\"]}}", "\"data_offsets\" is [0, \"4\"]")]
-    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0.0, 4]}}", "\"data_offsets\" is [0.0, 4]")]
-    [TestCase("{\"__metadata__\": [\"a\"]}", "\"__metadata__\" is a JSON array, expected an object mapping strings to strings")]
-    [TestCase("{\"__metadata__\": {\"epoch\": 3}}", "\"__metadata__\" value for key 'epoch' is a JSON number, expected a string")]
+    [TestCase("{\"w\": {\"dtype\": 32, \"shape\": [1], \"data_offsets\": [0, 4]}}",
+        "tensor 'w': \"dtype\" is a JSON number, expected a string")]
+    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": \"1\", \"data_offsets\": [0, 4]}}",
+        "tensor 'w': \"shape\" is a JSON string, expected an array")]
+    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": {\"b\": 0}}}",
+        "tensor 'w': \"data_offsets\" is {\"b\": 0}, expected [begin, end]")]
+    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0]}}",
+        "tensor 'w': \"data_offsets\" is [0], expected [begin, end]")]
+    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4, 8]}}",
+        "\"data_offsets\" is [0, 4, 8]")]
+    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-4, 0]}}",
+        "\"data_offsets\" is [-4, 0]")]
+    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, \"4\"]}}",
+        "\"data_offsets\" is [0, \"4\"]")]
+    [TestCase("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0.0, 4]}}",
+        "\"data_offsets\" is [0.0, 4]")]
+    [TestCase("{\"__metadata__\": [\"a\"]}",
+        "\"__metadata__\" is a JSON array, expected an object mapping strings to strings")]
+    [TestCase("{\"__metadata__\": {\"epoch\": 3}}",
+        "\"__metadata__\" value for key 'epoch' is a JSON number, expected a string")]
     [TestCase("{\"__metadata__\": {}, \"__metadata__\": {}}", "header has two \"__metadata__\" entries")]
     public void MalformedHeader(string json, string phrase) => AssertRejected(MakeHeader(json, 16), phrase);
 
@@ -111,7 +123,8 @@ public class SafetensorsValidationTests
     [TestCase("U16")]
     public void UnknownDType(string dtype) =>
         AssertRejected(MakeHeader($$$"""{"w": {"dtype": "{{{dtype}}}", "shape": [1], "data_offsets": [0, 1]}}""", 4),
-            $"tensor 'w' has dtype '{dtype}', which Dfer does not support (supported: F32, F16, BF16, F64, I64, I32, U8, BOOL)");
+            $"tensor 'w' has dtype '{dtype}', which Dfer does not support (supported: F32, F16, BF16, F64, I64, I32, "
+            + "U8, BOOL)");
 
     [TestCase("[2, -3]", "shape dimension 1 is -3; dimensions must be non-negative integers")]
     [TestCase("[2.5]", "shape dimension 0 is 2.5; dimensions must be non-negative integers")]

@@ -13,7 +13,8 @@ namespace Dfer.Tests.Weights;
 [TestFixture]
 public class TfJsFuzzFindingTests
 {
-    private const string Refusal = "text that is not valid Unicode (bytes that are not UTF-8, or an escaped lone surrogate)";
+    private const string Refusal =
+        "text that is not valid Unicode (bytes that are not UTF-8, or an escaped lone surrogate)";
 
     private TempDir _dir = null!;
 
@@ -23,7 +24,8 @@ public class TfJsFuzzFindingTests
     [TearDown]
     public void TearDown() => _dir.Dispose();
 
-    /// <summary>Writes the manifest as raw bytes: <paramref name="before"/>, <paramref name="bad"/>, <paramref name="after"/>; and a 4-byte shard 's1'.</summary>
+    /// <summary>Writes the manifest as raw bytes: <paramref name="before"/>, <paramref name="bad"/>,
+    /// <paramref name="after"/>; and a 4-byte shard 's1'.</summary>
     private string Manifest(string before, byte[] bad, string after)
     {
         File.WriteAllBytes(_dir.PathOf("s1"), new byte[4]);
@@ -48,12 +50,14 @@ public class TfJsFuzzFindingTests
 
     [Test]
     public void WeightNameThatIsNotUtf8() =>
-        Refused(Manifest("[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"w", [0xFF], "\",\"shape\":[1],\"dtype\":\"float32\"}]}]"),
+        Refused(Manifest("[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"w", [0xFF],
+        "\",\"shape\":[1],\"dtype\":\"float32\"}]}]"),
             "at $[0].weights[0].name");
 
     [Test]
     public void DtypeWithAnEscapedLoneSurrogate() =>
-        Refused(Manifest("[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"float32\\ud800\"}]}]", [], ""),
+        Refused(Manifest(
+        "[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"float32\\ud800\"}]}]", [], ""),
             "at $[0].weights[0].dtype");
 
     [Test]
@@ -61,14 +65,17 @@ public class TfJsFuzzFindingTests
         Refused(Manifest("[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"w\",\"shape\":[4],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8",
             [0xC3, 0x28], "\",\"scale\":1,\"min\":0}}]}]"), "at $[0].weights[0].quantization.dtype");
 
-    /// <summary>TryGetProperty unescapes the names it passes, so a bad name beside 'paths' broke the lookup of 'paths'.</summary>
+    /// <summary>TryGetProperty unescapes the names it passes, so a bad name beside 'paths' broke the lookup of
+    /// 'paths'.</summary>
     [Test]
     public void PropertyNameWithAnEscapedLoneSurrogate() =>
-        Refused(Manifest($"[{{\"x\\udc00y\":1,\"paths\":[\"s1\"],\"weights\":[{Weight}]}}]", [], ""), "in a property name at $[0]");
+        Refused(Manifest($"[{{\"x\\udc00y\":1,\"paths\":[\"s1\"],\"weights\":[{Weight}]}}]", [], ""),
+        "in a property name at $[0]");
 
     [Test]
     public void BadTextWhereDferDoesNotLookIsStillRefused() =>
-        Refused(Manifest($"[{{\"paths\":[\"s1\"],\"weights\":[{Weight}],\"format\":{{\"notes\":[\"ok\",\"", [0x80], "\"]}}]"),
+        Refused(Manifest($"[{{\"paths\":[\"s1\"],\"weights\":[{Weight}],\"format\":{{\"notes\":[\"ok\",\"", [0x80],
+        "\"]}}]"),
             "at $[0].format.notes[1]");
 
     [Test]
@@ -77,14 +84,17 @@ public class TfJsFuzzFindingTests
         string name = "k\\u001b[2J" + new string('n', 100);
         string path = Manifest($"[{{\"{name}\":[\"", [0xFF], "\"]}]");
         DferException ex = Assert.Throws<DferException>(() => TfJsWeights.Load(path))!;
-        Assert.That(ex.Message, Is.EqualTo($"{path}: {Refusal} at $[0].k\\x1b[2J{new string('n', 12)}… (88 more characters)[0]"), "the name escaped, cut to 20 of its 40 characters and the note");
+        Assert.That(ex.Message,
+            Is.EqualTo($"{path}: {Refusal} at $[0].k\\x1b[2J{new string('n', 12)}… (88 more characters)[0]"),
+            "the name escaped, cut to 20 of its 40 characters and the note");
     }
 
     [Test]
     public void ValidNonAsciiTextIsStillRead()
     {
         // A proper UTF-8 name (é) and an escaped surrogate pair (U+1F600) are text like any other.
-        string path = Manifest("[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"caf", [0xC3, 0xA9], "/\\ud83d\\ude00\",\"shape\":[1],\"dtype\":\"float32\"}]}]");
+        string path = Manifest("[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"caf", [0xC3, 0xA9],
+            "/\\ud83d\\ude00\",\"shape\":[1],\"dtype\":\"float32\"}]}]");
         Assert.That(TfJsWeights.Load(path).Names, Is.EqualTo(new[] { "caf\u00e9/\U0001F600" }));
     }
 
@@ -103,7 +113,9 @@ public class TfJsFuzzFindingTests
         string path = _dir.PathOf("m-weights_manifest.json");
         File.WriteAllText(path, $"[{{\"paths\":[\"s1\"],\"weights\":[{{\"name\":\"s\",\"shape\":[],\"dtype\":\"{dtype}\"{quantization}}}]}}]");
         DferException ex = Assert.Throws<DferException>(() => TfJsWeights.Load(path))!;
-        Assert.That(ex.Message, Is.EqualTo($"{_dir.PathOf("s1")}: too short: weight 's' of shape [] needs more bytes than the {left} left in the shards (which hold {shardBytes})"));
+        Assert.That(ex.Message,
+            Is.EqualTo($"{_dir.PathOf("s1")}: too short: weight 's' of shape [] needs more bytes than the {left} left "
+                + $"in the shards (which hold {shardBytes})"));
     }
 
     [Test]

@@ -119,7 +119,8 @@ public class TfJsWeightsTests
     public void RealManifests(string model, int tensors, string first, long[] firstShape)
     {
         string manifest = FaceApiPackage.TryManifest(model)
-            ?? throw new IgnoreException($"face-api weights not fetched into {FaceApiPackage.Directory}: run ./scripts/fetch-face-api.sh");
+            ?? throw new IgnoreException(
+            $"face-api weights not fetched into {FaceApiPackage.Directory}: run ./scripts/fetch-face-api.sh");
         var dict = TfJsWeights.Load(manifest);
         Assert.That(dict.Count, Is.EqualTo(tensors));
         Assert.That(dict[first].Shape, Is.EqualTo(firstShape));
@@ -188,7 +189,8 @@ public class TfJsHostileTests
     [TestCase("\"a\\u001b.bin\"")]
     public void ShardPathsOutsideTheManifestFolderAreRefused(string shard) =>
         Rejected(Write(One("""{"name": "a", "shape": [1], "dtype": "float32"}""", shard)), Manifest,
-            shard == "\"\"" ? "group 0: 'paths' must hold file names" : "is not a file name relative to the manifest's folder");
+            shard == "\"\"" ? "group 0: 'paths' must hold file names"
+            : "is not a file name relative to the manifest's folder");
 
     [TestCase("""{"name": "a", "shape": [2147483647, 2147483647, 2147483647], "dtype": "float32"}""", "a.bin", "too short: weight 'a' of shape [2147483647, 2147483647, 2147483647] needs more bytes than the 4 left in the shards (which hold 4)")]
     [TestCase("""{"name": "a", "shape": [4294967296], "dtype": "float32"}""", "m-weights_manifest.json", "shape entries must be non-negative integers up to 2147483647")]
@@ -238,7 +240,8 @@ public class TfJsHostileTests
     {
         Write(One("""{"name": "a", "shape": [1], "dtype": "float32"}"""));
         using (var f = new FileStream(_dir.PathOf("a.bin"), FileMode.Open)) f.SetLength(TfJsWeights.MaxShardBytes + 1);
-        Rejected(Manifest, _dir.PathOf("a.bin"), "the shards of m-weights_manifest.json together exceed Dfer's limit of 128 MiB");
+        Rejected(Manifest, _dir.PathOf("a.bin"),
+            "the shards of m-weights_manifest.json together exceed Dfer's limit of 128 MiB");
     }
 
     [Test, CancelAfter(20_000)]
@@ -257,7 +260,8 @@ public class TfJsHostileTests
         const string good = """[{"paths": ["a.bin"], "weights": [{"name": "w", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1}}]}]""";
         File.WriteAllBytes(_dir.PathOf("a.bin"), [1, 2, 3, 4]);
         var rng = TestSeed.Random(7);
-        const string alphabet = "{}[],:\" 0123456789-.eE+abinpathsweightsnamedtypeuint8float32quantization/\\\u001b\u0000";
+        const string alphabet =
+            "{}[],:\" 0123456789-.eE+abinpathsweightsnamedtypeuint8float32quantization/\\\u001b\u0000";
         int rejected = 0;
         for (int round = 0; round < 3000; round++)
         {

@@ -20,7 +20,8 @@ public class TorchCheckpointTests
 {
     private const string Pwned = "/tmp/dfer-pwned";
 
-    private static readonly string FixtureDir = Path.Combine(TestContext.CurrentContext.TestDirectory, "fixtures", "torch");
+    private static readonly string FixtureDir =
+        Path.Combine(TestContext.CurrentContext.TestDirectory, "fixtures", "torch");
 
     private static readonly string[] RealFixtures =
         ["dtypes.pth", "views.pth", "m3dfel_wrapper.pth", "ifdd_wrapper.pth", "legacy.pth", "bigendian.pth",
@@ -57,7 +58,8 @@ public class TorchCheckpointTests
     {
         JsonElement expected = Expected(fixture);
         JsonElement key = expected.GetProperty("key");
-        AssertMatches(TorchCheckpoint.ReadStateDict(Fixture(fixture), key.GetString()), expected.GetProperty("tensors"));
+        AssertMatches(TorchCheckpoint.ReadStateDict(Fixture(fixture), key.GetString()),
+            expected.GetProperty("tensors"));
     }
 
     private static void AssertMatches(IReadOnlyList<RawTensor> tensors, JsonElement expected)
@@ -69,7 +71,8 @@ public class TorchCheckpointTests
             RawTensor t = tensors[i];
             JsonElement e = want[i].Value;
             Assert.That(t.DType, Is.EqualTo(DTypeOf(e.GetProperty("dtype").GetString()!)), t.Name);
-            Assert.That(t.Shape, Is.EqualTo(e.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray()), t.Name);
+            Assert.That(t.Shape,
+                Is.EqualTo(e.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray()), t.Name);
             JsonElement[] values = [.. e.GetProperty("values").EnumerateArray()];
             Assert.That(t.Data.Length, Is.EqualTo(values.Length * t.DType.Size()), t.Name);
             for (int k = 0; k < values.Length; k++)
@@ -77,16 +80,23 @@ public class TorchCheckpointTests
                 ReadOnlySpan<byte> b = t.Data.AsSpan(k * t.DType.Size());
                 switch (t.DType)
                 {
-                    case DType.I64: Assert.That(BinaryPrimitives.ReadInt64LittleEndian(b), Is.EqualTo(values[k].GetInt64()), $"{t.Name}[{k}]"); break;
-                    case DType.I32: Assert.That(BinaryPrimitives.ReadInt32LittleEndian(b), Is.EqualTo(values[k].GetInt64()), $"{t.Name}[{k}]"); break;
+                    case DType.I64:
+                        Assert.That(BinaryPrimitives.ReadInt64LittleEndian(b),
+                        Is.EqualTo(values[k].GetInt64()), $"{t.Name}[{k}]"); break;
+                    case DType.I32:
+                        Assert.That(BinaryPrimitives.ReadInt32LittleEndian(b),
+                        Is.EqualTo(values[k].GetInt64()), $"{t.Name}[{k}]"); break;
                     case DType.U8: Assert.That(b[0], Is.EqualTo(values[k].GetInt64()), $"{t.Name}[{k}]"); break;
-                    case DType.Bool: Assert.That(b[0] != 0, Is.EqualTo(values[k].GetBoolean()), $"{t.Name}[{k}]"); break;
+                    case DType.Bool:
+                        Assert.That(b[0] != 0, Is.EqualTo(values[k].GetBoolean()),
+                        $"{t.Name}[{k}]"); break;
                     default:
                         double got = t.DType switch
                         {
                             DType.F32 => BinaryPrimitives.ReadSingleLittleEndian(b),
                             DType.F16 => (double)BinaryPrimitives.ReadHalfLittleEndian(b),
-                            DType.BF16 => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(b) << 16),
+                            DType.BF16 => BitConverter.Int32BitsToSingle(
+                            BinaryPrimitives.ReadUInt16LittleEndian(b) << 16),
                             _ => BinaryPrimitives.ReadDoubleLittleEndian(b),
                         };
                         // Exact: every value is representable in its dtype, and JSON kept all its digits.
@@ -117,18 +127,24 @@ public class TorchCheckpointTests
         Assert.That(tensors.Select(t => t.Name), Does.Contain("conv.weight").And.Contain("bn.num_batches_tracked"));
         Assert.That(tensors.Any(t => t.Name.StartsWith("module.", StringComparison.Ordinal)), Is.False);
         // The optimizer's exp_avg tensors are not mistaken for weights.
-        Assert.That(tensors, Has.Count.EqualTo(Expected("m3dfel_wrapper.pth").GetProperty("tensors").EnumerateObject().Count()));
+        Assert.That(tensors,
+            Has.Count.EqualTo(Expected("m3dfel_wrapper.pth").GetProperty("tensors").EnumerateObject().Count()));
     }
 
     [Test]
     public void KeySelectsAnEntryAndExplainsWhatIsThere()
     {
         string path = Fixture("m3dfel_wrapper.pth");
-        WeightsAssert.FailsWith(path, "entry 'optimizer' is not a state dict", () => TorchCheckpoint.ReadStateDict(path, "optimizer"));
-        WeightsAssert.FailsWith(path, "entry 'epoch' holds an int, not a state dict", () => TorchCheckpoint.ReadStateDict(path, "epoch"));
-        var ex = WeightsAssert.FailsWith(path, "has no entry 'weights'", () => TorchCheckpoint.ReadStateDict(path, "weights"));
+        WeightsAssert.FailsWith(path, "entry 'optimizer' is not a state dict",
+            () => TorchCheckpoint.ReadStateDict(path, "optimizer"));
+        WeightsAssert.FailsWith(path, "entry 'epoch' holds an int, not a state dict",
+            () => TorchCheckpoint.ReadStateDict(path, "epoch"));
+        var ex = WeightsAssert.FailsWith(path, "has no entry 'weights'",
+            () => TorchCheckpoint.ReadStateDict(path, "weights"));
         Assert.That(ex.Message, Does.Contain("'epoch', 'state_dict', 'best_wa', 'best_ua', 'optimizer', 'args'"));
-        WeightsAssert.FailsWith(path, "has no entry 'state_dict.conv.x'; the keys of 'state_dict' are 'module.conv.weight'", () => TorchCheckpoint.ReadStateDict(path, "state_dict.conv.x"));
+        WeightsAssert.FailsWith(path,
+            "has no entry 'state_dict.conv.x'; the keys of 'state_dict' are 'module.conv.weight'", ()
+            => TorchCheckpoint.ReadStateDict(path, "state_dict.conv.x"));
     }
 
     [Test]
@@ -147,7 +163,8 @@ public class TorchCheckpointTests
         var tensors = TorchCheckpoint.ReadStateDict(path, "outer.inner");
         Assert.That(tensors.Single().Name, Is.EqualTo("w"));
         Assert.That(Floats(tensors[0].Data), Is.EqualTo(new float[] { 1, 2, 3, 4 }));
-        WeightsAssert.FailsWith(path, "holds no state dict where Dfer looks", () => TorchCheckpoint.ReadStateDict(path));
+        WeightsAssert.FailsWith(path, "holds no state dict where Dfer looks",
+            () => TorchCheckpoint.ReadStateDict(path));
     }
 
     [Test]
@@ -164,7 +181,9 @@ public class TorchCheckpointTests
     public void TorchScriptIsRefused()
     {
         string path = Fixture("scripted.pt");
-        WeightsAssert.FailsWith(path, "this is a TorchScript archive (torch.jit.save); save the state dict with torch.save(model.state_dict(), path)",
+        WeightsAssert.FailsWith(path,
+            "this is a TorchScript archive (torch.jit.save); save the state dict with torch.save(model.state_dict(), "
+            + "path)",
             () => TorchCheckpoint.ReadStateDict(path));
     }
 
@@ -211,9 +230,11 @@ public class TorchCheckpointTests
             "(NN1" +
             "K\u0007a" + "20" + "K\u0007a" + // DUP the list, POP the copy
             ".");
-        pkl = [.. pkl.Take(pkl.Length - 1), (byte)'T', 2, 0, 0, 0, (byte)'h', (byte)'i', (byte)'a', (byte)'U', 1, (byte)'!', (byte)'a', (byte)'.'];
+        pkl = [.. pkl.Take(pkl.Length - 1), (byte)'T', 2, 0, 0, 0, (byte)'h', (byte)'i', (byte)'a', (byte)'U', 1,
+            (byte)'!', (byte)'a', (byte)'.'];
         Assert.That(Render(Unpickle(pkl)), Is.EqualTo(
-            "[" + Str("a'bAA\n") + "," + Str("q") + "," + Str("a'bAA\n") + ",True,False,-12,123456789012345678901234567890,"
+            "[" + Str("a'bAA\n") + "," + Str("q") + "," + Str("a'bAA\n")
+            + ",True,False,-12,123456789012345678901234567890,"
             + "f" + BitConverter.DoubleToInt64Bits(-0.5).ToString("x16", CultureInfo.InvariantCulture)
             + ",<argparse.Namespace>,<argparse.Namespace>,7,7," + Str("hi") + "," + Str("!") + "]"));
     }
@@ -223,7 +244,8 @@ public class TorchCheckpointTests
     private object Unpickle(string path)
     {
         using var stream = File.OpenRead(path);
-        return new Unpickler(new PickleInput(stream, path, "the pickle"), (_, input) => throw input.Fail("no persistent ids here")).Load();
+        return new Unpickler(new PickleInput(stream, path, "the pickle"),
+            (_, input) => throw input.Fail("no persistent ids here")).Load();
     }
 
     private object Unpickle(byte[] pickle)
@@ -266,7 +288,9 @@ public class TorchCheckpointTests
     {
         File.Delete(Pwned);
         string path = Fixture(fixture);
-        WeightsAssert.FailsWith(path, $"refuses to load global {global} (nothing in a checkpoint is executed; Dfer only rebuilds tensors and plain containers)",
+        WeightsAssert.FailsWith(path,
+            $"refuses to load global {global} (nothing in a checkpoint is executed; Dfer only rebuilds tensors and "
+            + "plain containers)",
             () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(File.Exists(Pwned), Is.False, "the payload did not run");
     }
@@ -277,9 +301,11 @@ public class TorchCheckpointTests
     [TestCase("open")]
     public void DangerousBuiltinsAreRefused(string name)
     {
-        byte[] pkl = [0x80, 2, .. Encoding.ASCII.GetBytes($"c__builtin__\n{name}\n"), .. Unicode("x"), 0x85, (byte)'R', (byte)'.'];
+        byte[] pkl = [0x80, 2, .. Encoding.ASCII.GetBytes($"c__builtin__\n{name}\n"), .. Unicode("x"), 0x85, (byte)'R',
+            (byte)'.'];
         string path = ZipWithPickle("b.pth", pkl);
-        WeightsAssert.FailsWith(path, $"refuses to load global '__builtin__.{name}'", () => TorchCheckpoint.ReadStateDict(path));
+        WeightsAssert.FailsWith(path, $"refuses to load global '__builtin__.{name}'",
+            () => TorchCheckpoint.ReadStateDict(path));
     }
 
     [Test]
@@ -287,10 +313,12 @@ public class TorchCheckpointTests
     {
         byte[] pkl = [0x80, 2, .. Global("models.m3dfel", "M3DFEL"), (byte)')', 0x81, (byte)'.'];
         string path = ZipWithPickle("model.pth", pkl);
-        var ex = WeightsAssert.FailsWith(path, "refuses to load global 'models.m3dfel.M3DFEL'", () => TorchCheckpoint.ReadStateDict(path));
+        var ex = WeightsAssert.FailsWith(path, "refuses to load global 'models.m3dfel.M3DFEL'",
+            () => TorchCheckpoint.ReadStateDict(path));
         Assert.That(ex.Message, Does.Contain("save model.state_dict() instead"));
         path = Fixture("evil_popen.pth");
-        Assert.That(Assert.Throws<DferException>(() => TorchCheckpoint.ReadStateDict(path))!.Message, Does.Not.Contain("state_dict()"));
+        Assert.That(Assert.Throws<DferException>(() => TorchCheckpoint.ReadStateDict(path))!.Message,
+            Does.Not.Contain("state_dict()"));
     }
 
     [Test]
@@ -330,14 +358,16 @@ public class TorchCheckpointTests
     public void TensorReachingPastItsStorageIsRefused()
     {
         string path = Fixture("oversize_tensor.pth");
-        WeightsAssert.FailsWith(path, "tensor 'w' reaches element 8 of a storage of 6 elements", () => TorchCheckpoint.ReadStateDict(path));
+        WeightsAssert.FailsWith(path, "tensor 'w' reaches element 8 of a storage of 6 elements",
+            () => TorchCheckpoint.ReadStateDict(path));
     }
 
     [Test]
     public void StorageLargerThanItsRecordIsRefused()
     {
         string path = Fixture("oversize_storage.pth");
-        WeightsAssert.FailsWith(path, "holds 24 bytes, but its storage of 1000 torch.FloatStorage elements needs 4000", () => TorchCheckpoint.ReadStateDict(path));
+        WeightsAssert.FailsWith(path, "holds 24 bytes, but its storage of 1000 torch.FloatStorage elements needs 4000",
+            () => TorchCheckpoint.ReadStateDict(path));
     }
 
     [Test]
@@ -360,7 +390,8 @@ public class TorchCheckpointTests
     public void AbsurdSizesAndStridesAreRefusedBeforeAllocating()
     {
         string overflow = ZipWithPickle("overflow.pth",
-            StateDictPickle([("w", Rebuild("0", 6, 0, [int.MaxValue, int.MaxValue, int.MaxValue], [1, 1, 1]))]), ("0", Floats(0, 1, 2, 3, 4, 5)));
+            StateDictPickle([("w", Rebuild("0", 6, 0, [int.MaxValue, int.MaxValue, int.MaxValue], [1, 1, 1]))]),
+            ("0", Floats(0, 1, 2, 3, 4, 5)));
         WeightsAssert.FailsWith(overflow, "overflow 64 bits", () => TorchCheckpoint.ReadStateDict(overflow));
 
         // Expanded with stride 0: valid in PyTorch, but 8 GiB once made contiguous.
@@ -373,9 +404,11 @@ public class TorchCheckpointTests
             StateDictPickle([("w", Rebuild("0", 1, 0, [1 << 27], [0]))]), ("0", Floats(1)));
         WeightsAssert.FailsWith(big, "once expanded", () => TorchCheckpoint.ReadStateDict(big));
 
-        byte[] deep = [0x80, 2, .. Global("collections", "OrderedDict"), (byte)')', (byte)'R', (byte)'(', .. Unicode("w"),
+        byte[] deep = [0x80, 2, .. Global("collections", "OrderedDict"), (byte)')', (byte)'R', (byte)'(',
+            .. Unicode("w"),
             .. Global("torch._utils", "_rebuild_tensor_v2"), (byte)'(', .. StorageId("0", 1), 0x4b, 0,
-            (byte)'(', .. Enumerable.Repeat<byte>(0x88, 100).ToArray(), (byte)'t', (byte)'(', .. Enumerable.Repeat<byte>(0x88, 100).ToArray(), (byte)'t',
+            (byte)'(', .. Enumerable.Repeat<byte>(0x88, 100).ToArray(), (byte)'t', (byte)'(',
+                .. Enumerable.Repeat<byte>(0x88, 100).ToArray(), (byte)'t',
             0x89, (byte)')', (byte)'t', (byte)'R', (byte)'u', (byte)'.'];
         string rank = ZipWithPickle("rank.pth", deep, ("0", Floats(1)));
         WeightsAssert.FailsWith(rank, "has 100 dimensions", () => TorchCheckpoint.ReadStateDict(rank));
@@ -461,7 +494,8 @@ public class TorchCheckpointTests
             if (original[0] == (byte)'P')
             {
                 using var zip = new ZipArchive(new MemoryStream(original), ZipArchiveMode.Read);
-                ZipArchiveEntry entry = zip.Entries.Single(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal));
+                ZipArchiveEntry entry =
+                    zip.Entries.Single(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal));
                 pickleName = entry.FullName;
                 using var ms = new MemoryStream();
                 entry.Open().CopyTo(ms);
@@ -471,7 +505,8 @@ public class TorchCheckpointTests
             {
                 byte[] mutated;
                 if (pickle is not null && round % 2 == 0)
-                    mutated = Rezip(original, pickleName!, Mutate(pickle, random)); // reaches the unpickler past the zip CRCs
+                    // reaches the unpickler past the zip CRCs
+                    mutated = Rezip(original, pickleName!, Mutate(pickle, random));
                 else
                     mutated = Mutate(original, random);
                 string path = _dir.PathOf($"fuzz-{round}.pth");
@@ -513,7 +548,8 @@ public class TorchCheckpointTests
                 {
                     // Overwrite with a value that is often a length or a count.
                     int at = random.Next(Math.Max(1, b.Length - 4));
-                    BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(at), random.Next(2) == 0 ? int.MaxValue : random.Next(-2, 1 << 20));
+                    BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(at),
+                        random.Next(2) == 0 ? int.MaxValue : random.Next(-2, 1 << 20));
                     return b;
                 }
         }
@@ -560,11 +596,13 @@ public class TorchCheckpointTests
     {
         string text = _dir.PathOf("notes.pth");
         File.WriteAllText(text, "hello, not weights");
-        WeightsAssert.FailsWith(text, "is neither a PyTorch checkpoint (torch.save) nor a safetensors file", () => StateDict.Load(text));
+        WeightsAssert.FailsWith(text, "is neither a PyTorch checkpoint (torch.save) nor a safetensors file",
+            () => StateDict.Load(text));
 
         string st = _dir.PathOf("w.safetensors");
         SafetensorsWriter.WriteFloat32(st, [("w", [1], [1f])]);
-        WeightsAssert.FailsWith(st, "--key state_dict applies to PyTorch checkpoints only", () => StateDict.Load(st, "state_dict"));
+        WeightsAssert.FailsWith(st, "--key state_dict applies to PyTorch checkpoints only",
+            () => StateDict.Load(st, "state_dict"));
         Assert.That(StateDict.Load(st)["w"].Data, Is.EqualTo(new[] { 1f }));
         // A safetensors file under another name is still recognised by content.
         string renamed = _dir.PathOf("w.bin");
@@ -589,7 +627,8 @@ public class TorchCheckpointTests
     public void WriterOutputReadsBack()
     {
         float[] w = [1.5f, -2f, 3.25f, 0f, float.MaxValue, -1e-20f];
-        (string, float[], long[])[] tensors = [("conv.weight", w, [2, 3]), ("conv.bias", [0.5f], [1]), ("scale", [4f], [])];
+        (string, float[], long[])[] tensors =
+            [("conv.weight", w, [2, 3]), ("conv.bias", [0.5f], [1]), ("scale", [4f], [])];
 
         string bare = _dir.PathOf("bare.pth");
         TorchSaveWriter.Write(bare, tensors);
@@ -631,14 +670,17 @@ public class TorchCheckpointTests
         return [(byte)'X', .. BitConverter.GetBytes(utf8.Length), .. utf8];
     }
 
-    internal static byte[] Global(string module, string name) => [(byte)'c', .. Encoding.ASCII.GetBytes(module + "\n" + name + "\n")];
+    internal static byte[] Global(string module, string name)
+        => [(byte)'c', .. Encoding.ASCII.GetBytes(module + "\n" + name + "\n")];
 
     /// <summary>BININT for values that fit in 32 bits, else LONG1 of 8 bytes.</summary>
     internal static byte[] Int(long v) =>
-        v is >= int.MinValue and <= int.MaxValue ? [(byte)'J', .. BitConverter.GetBytes((int)v)] : [0x8a, 8, .. BitConverter.GetBytes(v)];
+        v is >= int.MinValue and <= int.MaxValue ? [(byte)'J', .. BitConverter.GetBytes((int)v)]
+        : [0x8a, 8, .. BitConverter.GetBytes(v)];
 
     internal static byte[] StorageId(string key, long numel) =>
-        [(byte)'(', .. Unicode("storage"), .. Global("torch", "FloatStorage"), .. Unicode(key), .. Unicode("cpu"), .. Int(numel), (byte)'t', (byte)'Q'];
+        [(byte)'(', .. Unicode("storage"), .. Global("torch", "FloatStorage"), .. Unicode(key), .. Unicode("cpu"),
+        .. Int(numel), (byte)'t', (byte)'Q'];
 
     internal static byte[] Rebuild(string key, long numel, long offset, long[] size, long[] stride) =>
         [.. Global("torch._utils", "_rebuild_tensor_v2"), (byte)'(', .. StorageId(key, numel), .. Int(offset),
@@ -650,12 +692,14 @@ public class TorchCheckpointTests
         [.. Global("collections", "OrderedDict"), (byte)')', (byte)'R', (byte)'(',
          .. entries.SelectMany(e => Unicode(e.Name).Concat(e.Tensor)), (byte)'u'];
 
-    internal static byte[] StateDictPickle((string Name, byte[] Tensor)[] entries) => [0x80, 2, .. StateDictPickleBody(entries), (byte)'.'];
+    internal static byte[] StateDictPickle((string Name, byte[] Tensor)[] entries)
+        => [0x80, 2, .. StateDictPickleBody(entries), (byte)'.'];
 
     internal static byte[] Floats(params float[] values)
     {
         var bytes = new byte[values.Length * 4];
-        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
+        for (int i = 0; i < values.Length; i++)
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
         return bytes;
     }
 

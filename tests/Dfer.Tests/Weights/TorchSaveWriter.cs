@@ -59,7 +59,8 @@ public static class TorchSaveWriter
     }
 
     /// <summary>The data.pkl of <see cref="Write"/>: storage i holds tensor i.</summary>
-    public static byte[] Pickle(IReadOnlyList<(string Name, float[] Data, long[] Shape)> list, string? wrapperKey = null, bool modulePrefix = false)
+    public static byte[] Pickle(IReadOnlyList<(string Name, float[] Data, long[] Shape)> list,
+        string? wrapperKey = null, bool modulePrefix = false)
     {
         var p = new PickleBuilder();
         p.Proto2();
@@ -75,11 +76,13 @@ public static class TorchSaveWriter
             var (name, data, shape) = list[i];
             long count = shape.Aggregate(1L, (a, d) => a * d);
             if (count != data.Length)
-                throw new ArgumentException($"tensor '{name}' has {data.Length} values for shape [{string.Join(", ", shape)}]");
+                throw new ArgumentException(
+                    $"tensor '{name}' has {data.Length} values for shape [{string.Join(", ", shape)}]");
             p.Unicode(modulePrefix ? "module." + name : name);
             p.Global("torch._utils", "_rebuild_tensor_v2").Op('(');
             // The storage: persistent id ('storage', torch.FloatStorage, key, location, numel).
-            p.Op('(').Unicode("storage").Global("torch", "FloatStorage").Unicode(i.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            p.Op('(').Unicode("storage").Global("torch", "FloatStorage")
+                .Unicode(i.ToString(System.Globalization.CultureInfo.InvariantCulture))
                 .Unicode("cpu").Int(data.Length).Op('t').Op('Q');
             p.Int(0); // storage offset
             p.Op('(');
@@ -194,7 +197,8 @@ public sealed class RawZip
     private readonly List<Record> _records = [];
 
     /// <summary>Adds a record; <paramref name="crc"/> and <paramref name="size"/> override the true values.</summary>
-    public RawZip Add(string name, byte[] data, bool deflate = false, uint? crc = null, long? size = null, ushort? method = null)
+    public RawZip Add(string name, byte[] data, bool deflate = false, uint? crc = null, long? size = null,
+        ushort? method = null)
     {
         byte[] payload = data;
         if (deflate)
@@ -214,22 +218,26 @@ public sealed class RawZip
         return this;
     }
 
-    /// <summary>Adds an already deflated record of <paramref name="size"/> bytes and CRC-32 <paramref name="crc"/>.</summary>
+    /// <summary>Adds an already deflated record of <paramref name="size"/> bytes and CRC-32
+    /// <paramref name="crc"/>.</summary>
     public RawZip AddDeflated(string name, byte[] deflated, long size, uint crc)
     {
         _records.Add(new Record { Name = name, Payload = deflated, Method = 8, Crc = crc, Size = size });
         return this;
     }
 
-    /// <summary>A second central-directory entry named <paramref name="name"/> for the data of record <paramref name="index"/>.</summary>
+    /// <summary>A second central-directory entry named <paramref name="name"/> for the data of record
+    /// <paramref name="index"/>.</summary>
     public RawZip Alias(string name, int index)
     {
         Record r = _records[index];
-        _records.Add(new Record { Name = name, Payload = [], Method = r.Method, Crc = r.Crc, Size = r.Size, AliasOf = index });
+        _records.Add(
+            new Record { Name = name, Payload = [], Method = r.Method, Crc = r.Crc, Size = r.Size, AliasOf = index });
         return this;
     }
 
-    /// <summary>The archive; with <paramref name="zip64"/>, sizes and offsets live in zip64 fields and end records.</summary>
+    /// <summary>The archive; with <paramref name="zip64"/>, sizes and offsets live in zip64 fields and end
+    /// records.</summary>
     public byte[] Build(bool zip64 = false)
     {
         var o = new MemoryStream();
@@ -250,7 +258,8 @@ public sealed class RawZip
         {
             Record data = r.AliasOf >= 0 ? _records[r.AliasOf] : r;
             byte[] name = Encoding.UTF8.GetBytes(r.Name);
-            w.Write(0x02014b50u); w.Write((ushort)45); w.Write((ushort)45); w.Write((ushort)0x0800); w.Write(data.Method);
+            w.Write(0x02014b50u); w.Write((ushort)45); w.Write((ushort)45); w.Write((ushort)0x0800); w.Write(
+                data.Method);
             w.Write((ushort)0); w.Write((ushort)0x21); w.Write(data.Crc);
             w.Write(zip64 ? 0xFFFFFFFFu : (uint)data.Payload.Length);
             w.Write(zip64 ? 0xFFFFFFFFu : (uint)data.Size);
@@ -273,7 +282,8 @@ public sealed class RawZip
             w.Write(0x07064b50u); w.Write(0u); w.Write(end64); w.Write(1u);
         }
         w.Write(0x06054b50u); w.Write((ushort)0); w.Write((ushort)0);
-        w.Write(zip64 ? (ushort)0xFFFF : (ushort)_records.Count); w.Write(zip64 ? (ushort)0xFFFF : (ushort)_records.Count);
+        w.Write(zip64 ? (ushort)0xFFFF : (ushort)_records.Count); w.Write(
+            zip64 ? (ushort)0xFFFF : (ushort)_records.Count);
         w.Write(zip64 ? 0xFFFFFFFFu : (uint)cdSize); w.Write(zip64 ? 0xFFFFFFFFu : (uint)cdStart); w.Write((ushort)0);
         return o.ToArray();
     }
