@@ -170,7 +170,8 @@ public sealed partial class OpFolderGraphTests
                 OperandType.InlineSwitch => 4 + 4 * BitConverter.ToInt32(il, at),
                 _ => 4,
             };
-            if (code.OperandType is OperandType.InlineMethod or OperandType.InlineField or OperandType.InlineType or OperandType.InlineTok)
+            if (code.OperandType is OperandType.InlineMethod or OperandType.InlineField or OperandType.InlineType
+                or OperandType.InlineTok)
             {
                 int token = BitConverter.ToInt32(il, at);
                 MemberInfo? member = null;

@@ -103,7 +103,8 @@ public class TensorsLayerTests
             OpCode op = OpCodesByValue[value];
             switch (op.OperandType)
             {
-                case OperandType.InlineType or OperandType.InlineField or OperandType.InlineMethod or OperandType.InlineTok:
+                case OperandType.InlineType or OperandType.InlineField or OperandType.InlineMethod
+                    or OperandType.InlineTok:
                     MemberInfo? member = module.ResolveMember(BitConverter.ToInt32(il, i), typeArgs, methodArgs);
                     if (member is Type t) yield return t;
                     else if (member is not null)
@@ -118,7 +119,8 @@ public class TensorsLayerTests
                     i += 4 + 4 * BitConverter.ToInt32(il, i);
                     break;
                 case OperandType.InlineNone: break;
-                case OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar: i += 1; break;
+                case OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar:
+                    i += 1; break;
                 case OperandType.InlineVar: i += 2; break;
                 case OperandType.InlineI8 or OperandType.InlineR: i += 8; break;
                 default: i += 4; break;   // InlineBrTarget, InlineI, InlineSig, InlineString, ShortInlineR

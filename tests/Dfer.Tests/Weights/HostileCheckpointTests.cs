@@ -462,7 +462,9 @@ public class HostileCheckpointTests
                 using SafetensorsFile file = SafetensorsFile.Open(path);
                 foreach (SafetensorsEntry e in file.Entries)
                 {
-                    if (e.DType is Dfer.Tensors.DType.I64 or Dfer.Tensors.DType.I32 or Dfer.Tensors.DType.U8 or Dfer.Tensors.DType.Bool) file.ReadInt64(e);
+                    if (e.DType is Dfer.Tensors.DType.I64 or Dfer.Tensors.DType.I32 or Dfer.Tensors.DType.U8
+                        or Dfer.Tensors.DType.Bool)
+                        file.ReadInt64(e);
                     else file.ReadFloat32(e);
                 }
             }
