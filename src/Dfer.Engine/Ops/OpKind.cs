@@ -9,7 +9,7 @@ namespace Dfer.Ops;
 /// Everything the engine knows about one kind of op, declared once in the op's own folder
 /// (<c>Ops/&lt;Op&gt;/&lt;Op&gt;.Kind.cs</c>): its stable name, its numerics cases, its float64 Reference
 /// and its kernel for each backend. Backends resolve kernels through it, so an op is its folder plus
-/// one line in <see cref="OpRegistry"/> (docs/architecture.md, "Adding an op").
+/// one line in <see cref="OpRegistry"/> (docs/architecture.md, "How to add").
 /// </summary>
 /// <remarks>
 /// Every op has a Reference, a CPU kernel and an ILGPU kernel (the members are abstract, so a kind

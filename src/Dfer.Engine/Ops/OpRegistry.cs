@@ -2,7 +2,7 @@ namespace Dfer.Ops;
 
 /// <summary>
 /// Every op kind the engine knows, one line each: adding an op is its folder plus a line here
-/// (docs/architecture.md, "Adding an op"). Backends, <c>dfer validate</c> and the op matrix take
+/// (docs/architecture.md, "How to add"). Backends, <c>dfer validate</c> and the op matrix take
 /// the list from here; tests check that every kind has cases, an oracle and its kernels.
 /// </summary>
 public static class OpRegistry
