@@ -503,7 +503,7 @@ internal static class SeedCorpus
         string shard = FuzzTargets.TfJsShardName;
         yield return ("tfjs/valid-float32.bin", TfJs(
             $"[{{\"paths\":[\"{shard}\"],\"weights\":[{{\"name\":\"dense/kernel\",\"shape\":[2,"
-            + "3],\"dtype\":\"float32\"}},{{\"name\":\"dense/bias\",\"shape\":[3],\"dtype\":\"float32\"}}]}}]",
+            + $"3],\"dtype\":\"float32\"}},{{\"name\":\"dense/bias\",\"shape\":[3],\"dtype\":\"float32\"}}]}}]",
             Floats(9)));
         yield return ("tfjs/valid-quantized.bin", TfJs(
             $"[{{\"paths\":[\"{shard}\"],\"weights\":["
