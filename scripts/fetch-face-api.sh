@@ -30,7 +30,7 @@ for part in model src demo LICENSE package.json; do
     rm -rf "${dest:?}/$part"
     mv "$work/x/package/$part" "$dest/$part"
 done
-for f in face_expression_model tiny_face_detector_model; do
+for f in face_expression_model tiny_face_detector_model ssd_mobilenetv1_model; do
     [[ -s "$dest/model/$f-weights_manifest.json" && -s "$dest/model/$f.bin" ]] || { echo "error: $f missing from the package" >&2; exit 1; }
 done
 touch "$stamp"

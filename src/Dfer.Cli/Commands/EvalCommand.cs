@@ -13,7 +13,7 @@ namespace Dfer.Cli.Commands;
 /// </summary>
 internal static class EvalCommand
 {
-    public sealed record Settings(ScoringOptions Scoring, DatasetOptions Dataset);
+    public sealed record Settings(ScoringOptions Scoring, DatasetOptions Dataset, FaceSettings Face);
 
     public static Command Create(CliConsole console)
     {
@@ -24,9 +24,12 @@ internal static class EvalCommand
         var command = new Command("eval",
             "Evaluate on a labelled split (DFEW CSV): UAR (mean per-class recall), WAR (accuracy) and the 7x7 "
             + "confusion matrix");
+        var face = new FaceSettings.Parser { WithAllFaces = false };
         scoring.AddTo(command);
         dataset.AddTo(command);
-        command.SetAction(parsed => Run(new Settings(scoring.Get(parsed), dataset.Get(parsed)), console));
+        face.AddTo(command);
+        command.SetAction(
+            parsed => Run(new Settings(scoring.Get(parsed), dataset.Get(parsed), face.Get(parsed)), console));
         return command;
     }
 
@@ -48,11 +51,13 @@ internal static class EvalCommand
             scoring.Open(console, "the accuracy is that of random weights (pass --weights FILE for the real one)");
         // Without --output the rows are only needed for the metrics, not on stdout.
         var quiet = new CliConsole(TextWriter.Null, console.Err, console.ShowProgress);
+        using var faces = new FaceInputs(settings.Face, scoring.Backend, scoring.Threads, console);
         DatasetOutcome outcome = DatasetRunner.Run(loaded.Session, items, scoring.Batch, scoring.JitterSeed,
             settings.Dataset.Output, settings.Dataset.Existing, settings.Dataset.DecodeThreads,
             ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key,
-            scoring.JitterSeed, settings.Dataset),
-            settings.Dataset.Output is null ? quiet : console);
+            scoring.JitterSeed, settings.Dataset, settings.Face.Describe()),
+            settings.Dataset.Output is null ? quiet : console,
+            item => faces.ReadVideo(item.Path, loaded.Model, scoring.JitterSeed));
 
         var classes = model.Classes;
         var pairs = new List<(int, int)>();

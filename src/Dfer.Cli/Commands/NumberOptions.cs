@@ -72,6 +72,26 @@ internal static class NumberOptions
         return option;
     }
 
+    /// <summary>A real-valued option with a default, accepting <paramref name="min"/>..<paramref name="max"/>
+    /// (finite, invariant culture).</summary>
+    public static Option<double> Real(string name, double defaultValue, double min, double max)
+    {
+        var option = new Option<double>(name) { HelpName = "X", DefaultValueFactory = _ => defaultValue };
+        option.CustomParser = result =>
+        {
+            if (result.Tokens.Count == 0) return defaultValue;
+            string text = result.Tokens[^1].Value;
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
+                || !double.IsFinite(v))
+                result.AddError($"{name} {Shown(text)}: not a number");
+            else if (v < min) result.AddError($"{name} {Shown(text)}: at least {min.ToString(CultureInfo.InvariantCulture)}");
+            else if (v > max) result.AddError($"{name} {Shown(text)}: at most {max.ToString(CultureInfo.InvariantCulture)}");
+            else return v;
+            return defaultValue;
+        };
+        return option;
+    }
+
     /// <summary>The last token as a <typeparamref name="T"/> in range, or null with an error on
     /// <paramref name="result"/>.</summary>
     private static T? Parse<T>(ArgumentResult result, string name, T min, T max, string? maxNote,

@@ -11,7 +11,7 @@ namespace Dfer.Cli.Datasets;
 /// What made a results file, recorded in it (<see cref="ResultsFile"/>): one JSON object,
 /// <c>{"dfer_results": 1, "dfer_version", "model", "weights", "weights_sha256", "weights_key", "precision", "backend",
 /// "classes", "clip_frames", "clip_size", "clip_resize", "clip_layout", "clip_sampling", "jitter_seed", "dataset",
-/// "root", "clip_folder"}</c>. <c>--resume</c> continues a file only when every field of <see cref="Compared"/> is the
+/// "root", "clip_folder", "face"}</c>. <c>--resume</c> continues a file only when every field of <see cref="Compared"/> is the
 /// same as the run's, so rows scored by other weights, another model, precision or protocol never mix with new ones.
 /// </summary>
 /// <remarks>
@@ -32,7 +32,7 @@ internal sealed class ResultsMetadata
     [
         "model", "weights_sha256", "weights_key", "precision", "classes",
         "clip_frames", "clip_size", "clip_resize", "clip_layout", "clip_sampling", "jitter_seed",
-        "dataset", "root", "clip_folder",
+        "dataset", "root", "clip_folder", "face",
     ];
 
     /// <summary>The longest value shown in a message about a differing field.</summary>
@@ -62,7 +62,7 @@ internal sealed class ResultsMetadata
     /// </summary>
     public static ResultsMetadata Describe(IModel model, string precision, string backend, string? weightsPath,
         string? weightsKey,
-        long? jitterSeed, DatasetOptions dataset)
+        long? jitterSeed, DatasetOptions dataset, string face)
     {
         string version = typeof(
             ResultsMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
@@ -76,7 +76,7 @@ internal sealed class ResultsMetadata
             model.Protocol.Sampling.ToString().ToLowerInvariant(), jitterSeed,
             dataset.Source is null ? null : SharedOptions.FullPath(dataset.Source),
             dataset.Root is null ? null : SharedOptions.FullPath(dataset.Root),
-            csv ? dataset.ClipFolder : null);
+            csv ? dataset.ClipFolder : null, face);
         using var doc = JsonDocument.Parse(DferJson.ToLine(fields, DferJson.Default.ResultsMetadataJson));
         return new ResultsMetadata(doc.RootElement);
     }

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Dfer.Faces;
 using Dfer.Models;
 using Dfer.Pipelines;
 

@@ -23,10 +23,46 @@ internal sealed record InferJson(
         [property: JsonPropertyName("logits"), JsonConverter(typeof(FiniteFloatsConverter))] float[] Logits,
         [property: JsonPropertyName("probabilities"), JsonConverter(typeof(FiniteFloatsConverter))]
         float[] Probabilities,
-        [property: JsonPropertyName("label")] string Label)
+        [property: JsonPropertyName("label")] string Label,
+        [property: JsonPropertyName("face"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        FaceJson? Face = null)
     {
-        public Result(string input, int? index, int? clips, ClipResult r)
-            : this(input, index, clips, r.Logits, r.Probabilities, r.Label) { }
+        public Result(string input, int? index, int? clips, ClipResult r, FaceJson? face = null)
+            : this(input, index, clips, r.Logits, r.Probabilities, r.Label, face) { }
+    }
+
+    /// <summary>What the face stage did for a video: <c>{"mode": "none"}</c>, or with detect the detector, the
+    /// scored track, and per sampled frame its number and face box (null where the face was missing).</summary>
+    internal sealed record FaceJson(
+        [property: JsonPropertyName("mode")] string Mode,
+        [property: JsonPropertyName("detector"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        string? Detector,
+        [property: JsonPropertyName("track"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Track,
+        [property: JsonPropertyName("sampled_frames"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        int? SampledFrames,
+        [property: JsonPropertyName("frames_with_face"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        int? FramesWithFace,
+        [property: JsonPropertyName("boxes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        IReadOnlyList<FaceBoxJson>? Boxes)
+    {
+        public static FaceJson? From(FaceReport? r) => r is null ? null
+            : r.Mode == "none" ? new FaceJson("none", null, null, null, null, null)
+            : new FaceJson(r.Mode, r.Detector, r.Track, r.Sampled!.Length, r.SampledWithFace,
+                r.Sampled.Select((f, i) => FaceBoxJson.From(f, r.Boxes![i])).ToArray());
+    }
+
+    /// <summary>One sampled frame's face box in pixels of the analysed frames (x, y: top-left corner).</summary>
+    internal sealed record FaceBoxJson(
+        [property: JsonPropertyName("frame")] int Frame,
+        [property: JsonPropertyName("x")] double? X,
+        [property: JsonPropertyName("y")] double? Y,
+        [property: JsonPropertyName("width")] double? Width,
+        [property: JsonPropertyName("height")] double? Height)
+    {
+        public static FaceBoxJson From(int frame, Faces.FaceBox? b) => b is { } v
+            ? new FaceBoxJson(frame, Math.Round(v.X0, 2), Math.Round(v.Y0, 2), Math.Round(v.Width, 2),
+                Math.Round(v.Height, 2))
+            : new FaceBoxJson(frame, null, null, null, null);
     }
 
     public static InferJson From(LoadedModel loaded, IReadOnlyList<ScoreJob> jobs)
@@ -37,7 +73,8 @@ internal sealed record InferJson(
             if (job.PerClip)
                 for (int c = 0; c < job.ClipCount; c++)
                     results.Add(new Result(job.Source, c, null, job.ClipResults[c]));
-            else results.Add(new Result(job.Source, null, job.ClipCount, job.VideoResult(loaded.Model.Classes)));
+            else results.Add(new Result(job.Source, null, job.ClipCount, job.VideoResult(loaded.Model.Classes),
+                FaceJson.From(job.Face)));
         }
         var errors = jobs.Where(j => j.Error is not null).Select(j => new InputErrorJson(j.Source, j.Error!)).ToList();
         return new InferJson(loaded.Model.Name, loaded.Backend.Name, loaded.Precision, loaded.Weights.Source, results,

@@ -45,4 +45,5 @@ internal sealed record ResultsMetadataJson(
     [property: JsonPropertyName("jitter_seed")] long? JitterSeed,
     [property: JsonPropertyName("dataset")] string? Dataset,
     [property: JsonPropertyName("root")] string? Root,
-    [property: JsonPropertyName("clip_folder")] string? ClipFolder);
+    [property: JsonPropertyName("clip_folder")] string? ClipFolder,
+    [property: JsonPropertyName("face")] string Face);

@@ -42,6 +42,9 @@ internal sealed class ScoreJob
     /// <summary>The longest error message a job keeps (rows of a results file carry it); longer ones are cut.</summary>
     public const int MaxErrorLength = 2000;
 
+    /// <summary>What the face stage did for this input (null where it does not apply: .npy clips).</summary>
+    public FaceReport? Face { get; set; }
+
     /// <summary>The path messages name.</summary>
     public string Source { get; }
 

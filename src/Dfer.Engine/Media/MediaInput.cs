@@ -71,22 +71,78 @@ public static class MediaInput
             throw DferException.ForFile(path, "no such file or folder");
         }
 
-        int[][] clips;
+        int[][] clips = SampleClips(path, count, protocol, jitterSeed);
+        return clips.Select(indices => ClipBuilder.Build(indices, prepared, protocol)).ToArray();
+    }
+
+    /// <summary>
+    /// Which frames of a <paramref name="count"/>-frame video make its clips (<see cref="FrameSampling"/>): one clip
+    /// for Spread, ⌊N/T⌋ for Windows.
+    /// </summary>
+    /// <exception cref="DferException">Fewer frames than a Windows clip needs.</exception>
+    public static int[][] SampleClips(string path, int count, ClipProtocol protocol, long? jitterSeed)
+    {
         switch (protocol.Sampling)
         {
             case FrameSampling.Spread:
                 PythonRandom? rng = jitterSeed is long seed ? new PythonRandom(seed) : null;
-                clips = [FrameSampler.Spread(count, protocol.Frames, rng)];
-                break;
+                return [FrameSampler.Spread(count, protocol.Frames, rng)];
             case FrameSampling.Windows:
-                clips = FrameSampler.Windows(count, protocol.Frames)
+                return FrameSampler.Windows(count, protocol.Frames)
                     ?? throw DferException.ForFile(path, $"needs at least {protocol.Frames} frames, has {count}");
-                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(protocol), protocol.Sampling, "unknown frame sampling");
         }
-        return clips.Select(indices => ClipBuilder.Build(indices, prepared, protocol)).ToArray();
     }
+
+    /// <summary>
+    /// Reads every frame of a video file, a frame folder or one image. With <paramref name="maxSide"/>
+    /// &gt; 0, a frame whose longer side exceeds it is shrunk to that size (Pillow's antialiased bilinear,
+    /// aspect kept) as it is decoded, so a long video takes frames·maxSide²·¾·3 bytes at most, not its
+    /// full resolution.
+    /// </summary>
+    /// <exception cref="DferException">Missing, unreadable or corrupt input (one line naming it).</exception>
+    public static IReadOnlyList<RgbImage> ReadFrames(string path, int maxSide = 0)
+    {
+        RgbImage Shrink(RgbImage f)
+        {
+            int side = Math.Max(f.Width, f.Height);
+            if (maxSide <= 0 || side <= maxSide) return f;
+            double s = (double)maxSide / side;
+            return PilResize.Resize(f, Math.Max(1, (int)Math.Round(f.Width * s)),
+                Math.Max(1, (int)Math.Round(f.Height * s)), ResizeFilter.Bilinear);
+        }
+        if (Directory.Exists(path))
+        {
+            var folder = FrameFolder.Open(path);
+            return Enumerable.Range(0, folder.Files.Count).Select(i => Shrink(folder.Decode(i))).ToArray();
+        }
+        if (HasVideoExtension(path))
+        {
+            // A zero raw budget makes the decoder shrink every frame as it arrives.
+            var video = VideoDecoder.Read(path, Shrink, maxSide > 0 ? 0 : long.MaxValue);
+            return Enumerable.Range(0, video.Count).Select(video.Prepared).ToArray();
+        }
+        return new[] { Shrink(ImageDecoder.Decode(path)) };
+    }
+
+    /// <summary>The middle frame of a frame folder (shrunk like <see cref="ReadFrames"/>), or null for an empty
+    /// folder.</summary>
+    public static RgbImage? ReadMiddleFrame(string folderPath, int maxSide)
+    {
+        var folder = FrameFolder.Open(folderPath);
+        return folder.Files.Count == 0 ? null : ReadFrames(folder.Files[folder.Files.Count / 2], maxSide)[0];
+    }
+
+    /// <summary>True when <paramref name="path"/> names an image file by its extension (.jpg .jpeg .png, any
+    /// case).</summary>
+    public static bool HasImageExtension(string path)
+    {
+        string ext = Path.GetExtension(path);
+        return ImageExtensions.Any(e => string.Equals(e, ext, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png"];
 
     /// <summary>The video file extensions Dfer decodes, lower case with the dot.</summary>
     public static IReadOnlyList<string> VideoFileExtensions => VideoExtensions;

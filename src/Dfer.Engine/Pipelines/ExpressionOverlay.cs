@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using Dfer.Faces;
 using Dfer.Media;
 using SkiaSharp;
 

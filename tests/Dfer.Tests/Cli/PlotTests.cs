@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using Dfer.Faces;
 using Dfer.Cli.Plots;
 using Dfer.Models;
 using Dfer.Pipelines;

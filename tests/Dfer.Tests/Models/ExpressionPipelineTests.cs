@@ -1,3 +1,4 @@
+using Dfer.Faces;
 using Dfer.Backends;
 using Dfer.Media;
 using Dfer.Models.FaceApi;
@@ -26,7 +27,7 @@ public class ExpressionPipelineTests
     {
         // 2×1 source (R: 0, 100) to 4×1: source x = 0, 0.5, 1, 1.5 → 0, 50, 100, 100 (the right edge clamps).
         var dst = new float[4 * 3];
-        ExpressionPipeline.ResizeBilinear((x, y, c) => c == 0 ? 100f * x : 0f, 2, 1, 4, 1, dst);
+        TfJsImage.ResizeBilinear((x, y, c) => c == 0 ? 100f * x : 0f, 2, 1, 4, 1, dst);
         Assert.That(Enumerable.Range(0, 4).Select(i => dst[i * 3]), Is.EqualTo(new[] { 0f, 50f, 100f, 100f }));
     }
 
@@ -50,35 +51,6 @@ public class ExpressionPipelineTests
     }
 
     [Test]
-    public void Track_FollowsTheFace_SmoothsTheBox_AndReportsMissedFrames()
-    {
-        var weights = (FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel),
-            FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel));
-        if (weights.Item1 is null || weights.Item2 is null)
-            Assert.Ignore("face-api weights not fetched: run ./scripts/fetch-face-api.sh");
-        using IBackend backend = BackendRegistry.Create("cpu", 2);
-        using var pipeline =
-            ExpressionPipeline.FromCache(backend, new ExpressionOptions { BoxSmoothing = 0.5, MaxGap = 2 });
-        var big = new FaceBox(0, 0, 100, 100, 0.9);
-        var small = new FaceBox(200, 200, 240, 240, 0.95);
-        var detections = new List<List<FaceBox>>
-        {
-            new() { small, big },                            // 0: the largest face starts the track
-            new() { small, new FaceBox(10, 0, 110, 100, 0.8) }, // 1: follows it, box halfway: x 5..105
-            new() { small },                                 // 2: tracked face missed: not the other one
-            new(),                                           // 3: nothing
-            new() { small },                                 // 4: gap of 3 > 2: a new track on the other face
-        };
-        var faces = pipeline.Track(detections);
-        Assert.That(faces[0], Is.EqualTo(big));
-        Assert.That(faces[1]!.Value.X0, Is.EqualTo(5).Within(1e-9));
-        Assert.That(faces[1]!.Value.X1, Is.EqualTo(105).Within(1e-9));
-        Assert.That(faces[2], Is.Null);
-        Assert.That(faces[3], Is.Null);
-        Assert.That(faces[4], Is.EqualTo(small));
-    }
-
-    [Test]
     public void Detector_FindsTheThreeFacesOfSample3()
     {
         string? dir = FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null ? null
@@ -88,7 +60,7 @@ public class ExpressionPipelineTests
         using IBackend backend = BackendRegistry.Create("cpu", 2);
         using var exe = backend.Compile(TinyFaceDetector.Build(FaceApiPackage.Load(FaceApiPackage.DetectorModel)));
         var x = new float[416 * 416 * 3];
-        ExpressionPipeline.DetectorInput(image, 416, x);
+        TinyFaceDetector.Input(image, 416, x);
         var outs = exe.Run(x, [1, 416, 416, 3]);
         float[] boxes = outs["boxes"], keep = outs["keep"];
         var found = Enumerable.Range(0, keep.Length).Where(j => keep[j] == 1f)

@@ -17,7 +17,8 @@ internal static class ClipInferCommand
     /// model.</summary>
     /// <param name="dataset">The dataset options, which must all be unset (they belong to
     /// <see cref="DatasetInferCommand"/>).</param>
-    public static int Run(ScoringOptions scoring, string[] inputs, DatasetOptions dataset, CliConsole console)
+    public static int Run(ScoringOptions scoring, string[] inputs, DatasetOptions dataset, FaceSettings face,
+        CliConsole console)
     {
         if (inputs.Length == 0)
             throw new DferException(
@@ -26,6 +27,7 @@ internal static class ClipInferCommand
         SharedOptions.CheckJitter(ModelRegistry.Get(scoring.Model), scoring.JitterSeed);
 
         using var loaded = scoring.Open(console, InferCommand.GeneratedWeightsNote);
+        using var faces = new FaceInputs(face, scoring.Backend, scoring.Threads, console);
 
         var jobs = new List<ScoreJob>();
         var batcher = new ClipBatcher(loaded.Session, scoring.Batch, job =>
@@ -34,9 +36,11 @@ internal static class ClipInferCommand
         });
         foreach (string path in inputs)
         {
-            ScoreJob job = Inputs.Read(path, loaded.Model, scoring.JitterSeed, console);
-            jobs.Add(job);
-            batcher.Add(job);
+            foreach (ScoreJob job in faces.Read(path, loaded.Model, scoring.JitterSeed, console))
+            {
+                jobs.Add(job);
+                batcher.Add(job);
+            }
         }
         batcher.Flush();
 
@@ -57,18 +61,24 @@ internal static class ClipInferCommand
     private static void WriteTable(TextWriter stdout, IModel model, List<ScoreJob> jobs)
     {
         var classes = model.Classes;
-        var rows = new List<string[]> { new[] { "input", "index", "label", "p(label)" }.Concat(classes).ToArray() };
-        void Row(string input, string index, ClipResult r)
+        // The face column appears when the face stage cropped any input: "16/16" sampled frames with the face.
+        bool faces = jobs.Any(j => j.Error is null && j.Face is { Mode: "detect" });
+        var header = new[] { "input", "index", "label", "p(label)" }.Concat(classes);
+        var rows = new List<string[]> { (faces ? header.Append("face") : header).ToArray() };
+        void Row(string input, string index, ClipResult r, FaceReport? face = null)
         {
             float p = r.Probabilities[IndexOf(classes, r.Label)];
-            rows.Add(new[] { input, index, r.Label, Output.Fixed(p, 4) }
-                .Concat(r.Probabilities.Select(v => Output.Fixed(v, 4))).ToArray());
+            var row = new[] { input, index, r.Label, Output.Fixed(p, 4) }
+                .Concat(r.Probabilities.Select(v => Output.Fixed(v, 4)));
+            if (faces) row = row.Append(face is null ? "-" : face.Mode == "none" ? "none"
+                : $"{face.SampledWithFace}/{face.Sampled!.Length} (face {face.Track})");
+            rows.Add(row.ToArray());
         }
         foreach (ScoreJob job in jobs.Where(j => j.Error is null))
         {
             if (job.PerClip)
                 for (int c = 0; c < job.ClipCount; c++) Row(job.Source, c.ToString(), job.ClipResults[c]);
-            else Row(job.Source, "video", job.VideoResult(classes));
+            else Row(job.Source, "video", job.VideoResult(classes), job.Face);
         }
         // A header over no rows says nothing the error lines have not.
         if (rows.Count == 1) return;

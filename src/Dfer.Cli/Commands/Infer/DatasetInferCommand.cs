@@ -14,19 +14,24 @@ internal static class DatasetInferCommand
 {
     /// <summary>Lists the dataset, loads the model, scores every video and disposes the model.</summary>
     /// <param name="inputs">INPUT files, which must be none: a dataset run takes its videos from --dataset.</param>
-    public static int Run(ScoringOptions scoring, string[] inputs, DatasetOptions dataset, CliConsole console)
+    public static int Run(ScoringOptions scoring, string[] inputs, DatasetOptions dataset, FaceSettings face,
+        CliConsole console)
     {
         if (inputs.Length > 0) throw new DferException("give either INPUT files or --dataset, not both");
+        if (face.Stage.AllFaces)
+            throw new DferException("--all-faces scores INPUT videos one track at a time; a dataset run scores the "
+                + "main face of each video");
         IModel model = ModelRegistry.Get(scoring.Model);
         SharedOptions.CheckJitter(model, scoring.JitterSeed);
         IReadOnlyList<DatasetItem> items = dataset.List(model);
 
         using LoadedModel loaded = scoring.Open(console, InferCommand.GeneratedWeightsNote);
+        using var faces = new FaceInputs(face, scoring.Backend, scoring.Threads, console);
         DatasetOutcome outcome = DatasetRunner.Run(loaded.Session, items, scoring.Batch, scoring.JitterSeed,
             dataset.Output, dataset.Existing, dataset.DecodeThreads,
             ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key,
-            scoring.JitterSeed, dataset),
-            console);
+            scoring.JitterSeed, dataset, face.Describe()),
+            console, item => faces.ReadVideo(item.Path, loaded.Model, scoring.JitterSeed));
         return outcome.ExitCode;
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Dfer.Faces;
 using Dfer.Backends;
 using Dfer.Cli.Json;
 using Dfer.Cli.Plots;
@@ -22,7 +23,7 @@ internal static class ExpressionInferCommand
     public static bool Handles(string model) => string.Equals(model, ModelName, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>What the expression pipeline adds to <c>infer</c>'s command line.</summary>
-    public sealed record Settings(string? Timeline, string? Overlay, int Window, bool Frames, int DetectorSize);
+    public sealed record Settings(string? Timeline, string? Overlay, int Window, bool Frames);
 
     public sealed class Parser
     {
@@ -44,27 +45,20 @@ internal static class ExpressionInferCommand
         {
             Description = "With --model expression and --format table: also print one row per frame",
         };
-        private readonly Option<int> _detectorSize = NumberOptions.Int("--detector-size",
-            new ExpressionOptions().DetectorSize, Limits.MinDetectorSize, Limits.MaxDetectorSize,
-            check: size => size % 32 == 0 ? null : "not a multiple of 32");
 
         /// <summary>The expression-only options, in the order help lists them.</summary>
-        private Option[] Options => [_timeline, _overlay, _window, _frames, _detectorSize];
+        private Option[] Options => [_timeline, _overlay, _window, _frames];
 
         public void AddTo(Command command)
         {
             _window.Description = $"With --model expression: frames in the sliding window of the confidence-weighted "
                 + $"temporal mean (1: per frame; at most {Limits.MaxWindow})";
-            _detectorSize.Description = $"With --model expression: the face detector's input size in pixels, a "
-                + $"multiple of 32 from {Limits.MinDetectorSize} to {Limits.MaxDetectorSize} (larger finds smaller "
-                + "faces)";
-            _detectorSize.HelpName = "PIXELS";
             foreach (Option o in Options) command.Options.Add(o);
         }
 
         public Settings Get(ParseResult parsed)
             => new(parsed.GetValue(_timeline), parsed.GetValue(_overlay), parsed.GetValue(_window),
-            parsed.GetValue(_frames), parsed.GetValue(_detectorSize));
+            parsed.GetValue(_frames));
 
         /// <summary>Refuses the expression-only options when another model runs: any of them given on the command
         /// line.</summary>
@@ -76,8 +70,12 @@ internal static class ExpressionInferCommand
         }
     }
 
-    public static int Run(ScoringOptions scoring, string[] inputs, Settings s, CliConsole console)
+    public static int Run(ScoringOptions scoring, string[] inputs, Settings s, FaceSettings face, CliConsole console)
     {
+        if (face.ModeGiven && face.Mode == FaceMode.None)
+            throw new DferException($"--model {ModelName} always finds the face (it scores face crops); drop --face none");
+        if (face.Stage.AllFaces)
+            throw new DferException($"--all-faces applies to the DFER models; --model {ModelName} scores the main face");
         if (inputs.Length == 0) throw new DferException("nothing to score: give a video, frame folder or image");
         if (scoring.Weights is not null || scoring.Key is not null || scoring.GeneratedWeights)
             throw new DferException(
@@ -92,7 +90,10 @@ internal static class ExpressionInferCommand
         if (s.Overlay is not null && Path.GetExtension(s.Overlay).ToLowerInvariant() != ".mp4")
             throw DferException.ForFile(s.Overlay, "the overlay video is written as .mp4");
 
-        var options = new ExpressionOptions { Window = s.Window, Batch = scoring.Batch, DetectorSize = s.DetectorSize };
+        var options = new ExpressionOptions
+        {
+            Window = s.Window, Batch = scoring.Batch, Detector = face.Stage.Detector, Tracker = face.Stage.Tracker,
+        };
         using IBackend backend = BackendRegistry.Create(scoring.Backend, scoring.Threads, scoring.Precision);
         using var pipeline = ExpressionPipeline.FromCache(backend, options);
 
@@ -141,16 +142,18 @@ internal static class ExpressionInferCommand
         }
         foreach (var (_, error) in errors) console.Error(error);
 
-        if (scoring.Format == Output.Json) WriteJson(console.Out, backend, reports, errors);
+        if (scoring.Format == Output.Json) WriteJson(console.Out, backend, pipeline.DetectorName, reports, errors);
         else WriteText(console.Out, reports, s.Frames, s.Timeline);
         return errors.Count > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
     }
 
-    private static void WriteJson(TextWriter stdout, IBackend backend, List<ExpressionReport> reports,
-        List<(string Input, string Error)> errors) =>
+    private static void WriteJson(TextWriter stdout, IBackend backend, string detector,
+        List<ExpressionReport> reports, List<(string Input, string Error)> errors) =>
         Output.WriteJson(stdout, ExpressionJson.From(ModelName, backend.Name, BackendRegistry.PrecisionName(backend),
-            $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: tiny_face_detector_model, "
-            + "face_expression_model", reports, errors),
+            $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: "
+            + (detector == "ssd" ? Weights.TfJs.FaceApiPackage.SsdDetectorModel
+                : Weights.TfJs.FaceApiPackage.DetectorModel)
+            + ", face_expression_model", reports, errors),
             DferJson.Default.ExpressionJson);
 
     private static void WriteText(TextWriter stdout, List<ExpressionReport> reports, bool frames, string? timeline)
@@ -181,8 +184,9 @@ internal static class ExpressionInferCommand
                 stdout.WriteLine();
             }
             Output.WriteLine(stdout,
-                $"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face found in {r.FramesWithFace} "
-                + $"of {r.Frames.Count} frames");
+                $"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face in {r.FramesWithFace} "
+                + $"of {r.Frames.Count} frames ({r.Detector} detector found it in {r.FramesDetected}; the others are "
+                + "bridged gaps)");
             stdout.WriteLine("  "
                 + string.Join("  ",
                 EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k])).OrderByDescending(e => e.p)

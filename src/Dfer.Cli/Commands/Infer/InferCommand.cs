@@ -47,12 +47,14 @@ internal static class InferCommand
                     $"--dataset does not apply to --model {ExpressionInferCommand.ModelName}; give the videos as "
                     + "INPUT");
             unused.CheckUnused();
-            return ExpressionInferCommand.Run(scoring, inputs, options.Expression.Get(parsed), console);
+            FaceSettings expressionFace = options.Face.Get(parsed);
+            return ExpressionInferCommand.Run(scoring, inputs, options.Expression.Get(parsed), expressionFace, console);
         }
         options.Expression.CheckUnused(parsed);
         DatasetOptions dataset = options.Dataset.Get(parsed);
+        FaceSettings face = options.Face.Get(parsed);
         return dataset.Source is null
-            ? ClipInferCommand.Run(scoring, inputs, dataset, console)
-            : DatasetInferCommand.Run(scoring, inputs, dataset, console);
+            ? ClipInferCommand.Run(scoring, inputs, dataset, face, console)
+            : DatasetInferCommand.Run(scoring, inputs, dataset, face, console);
     }
 }

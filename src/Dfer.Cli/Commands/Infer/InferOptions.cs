@@ -21,6 +21,10 @@ internal sealed class InferOptions
     /// (<see cref="ExpressionInferCommand"/>).</summary>
     public ExpressionInferCommand.Parser Expression { get; } = new();
 
+    /// <summary>--face, --detector, --detector-size, --face-margin, --max-missing, --all-faces
+    /// (<see cref="FaceSettings"/>).</summary>
+    public FaceSettings.Parser Face { get; } = new();
+
     /// <summary>INPUT...: what the clip and expression modes score.</summary>
     public Argument<string[]> Inputs { get; } = CreateInputs();
 
@@ -29,6 +33,7 @@ internal sealed class InferOptions
         command.Arguments.Add(Inputs);
         Scoring.AddTo(command);
         Dataset.AddTo(command);
+        Face.AddTo(command);
         Expression.AddTo(command);
     }
 
@@ -38,7 +43,7 @@ internal sealed class InferOptions
         {
             Description = "What to score: .npy clip batches (float32 [B, 16, 3, 112, 112] for m3dfel, [B, 16, 3, 224, "
                 + "224] for ifdd, or one clip; values in [0, 1]), frame folders (JPEG/PNG frames ordered by the number "
-                + "in their names) or video files (.mp4 .avi .mkv .webm .mov, decoded with FFmpeg)",
+                + "in their names), video files (.mp4 .avi .mkv .webm .mov, decoded with FFmpeg) or images",
             Arity = ArgumentArity.ZeroOrMore,
         };
         // A string argument swallows a mistyped option ("--batchsize 4") as a file name; catch it here

@@ -1,3 +1,4 @@
+using Dfer.Media;
 using Dfer.Ops;
 using Dfer.Ops.AddAct;
 using Dfer.Ops.BoxDecode;
@@ -53,6 +54,14 @@ public static class TinyFaceDetector
             k.Add(("conv8/bias", [25]));
             return k;
         }
+    }
+
+    /// <summary>The detector's input for one frame: padded with black at the bottom/right to a square, resized to
+    /// <paramref name="size"/>² as TF.js does, normalised as <c>(pixel − mean)/255</c>.</summary>
+    public static void Input(RgbImage frame, int size, Span<float> dst)
+    {
+        TfJsImage.PadToSquareResized(frame, size, dst);
+        for (int i = 0; i < dst.Length; i++) dst[i] = (float)((dst[i] - MeanRgb[i % 3]) / 255.0);
     }
 
     public static Graph Build(StateDict w, int inputSize = DefaultInputSize,

@@ -14,6 +14,7 @@ public static class FaceApiPackage
     public const string FetchCommand = "./scripts/fetch-face-api.sh";
     public const string ExpressionModel = "face_expression_model";
     public const string DetectorModel = "tiny_face_detector_model";
+    public const string SsdDetectorModel = "ssd_mobilenetv1_model";
 
     /// <summary>The cache folder (which may not exist yet).</summary>
     public static string Directory
