@@ -75,13 +75,13 @@ public sealed class FaceDetector : IDisposable
         switch (options.Kind)
         {
             case FaceDetectorKind.Tiny:
-            {
-                int size = options.TinyInputSize;
-                var graph = TinyFaceDetector.Build(weights, size,
-                    options.ScoreThreshold ?? TinyFaceDetector.DefaultScoreThreshold);
-                return new FaceDetector(options, backend.Compile(graph), size,
-                    (frame, dst) => TinyFaceDetector.Input(frame, size, dst));
-            }
+                {
+                    int size = options.TinyInputSize;
+                    var graph = TinyFaceDetector.Build(weights, size,
+                        options.ScoreThreshold ?? TinyFaceDetector.DefaultScoreThreshold);
+                    return new FaceDetector(options, backend.Compile(graph), size,
+                        (frame, dst) => TinyFaceDetector.Input(frame, size, dst));
+                }
             default:
                 throw new ArgumentOutOfRangeException(nameof(options), options.Kind, "unknown detector");
         }

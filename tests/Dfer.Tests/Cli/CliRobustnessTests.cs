@@ -70,9 +70,21 @@ public class NumericOptionTests
                 Assert.That(run.Stderr, Does.Not.Contain("System."), run.ToString());
                 checkedOptions++;
             }
-        // threads x5, batch x5, warmup x2, repeats x2, top, window, detector-size, jitter-seed x3, decode-threads x2,
-        // seed, size.
-        Assert.That(checkedOptions, Is.EqualTo(24));
+        // threads x6, batch x5, warmup x2, repeats x2, top, window, detector-size x3, jitter-seed x3,
+        // decode-threads x2, seed, size.
+        Assert.That(checkedOptions, Is.EqualTo(27));
+        // The real-valued ones (--face-margin, --max-missing of infer, eval and preprocess) say "not a number".
+        int reals = 0;
+        foreach (Command command in root.Subcommands)
+            foreach (Option option in command.Options.Where(o => o.ValueType == typeof(double)))
+            {
+                CliRun run = CliHarness.Run(command.Name, option.Name, "abc");
+                Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
+                Assert.That(run.StderrLines, Does.Contain($"dfer: error: {option.Name} abc: not a number"),
+                    run.ToString());
+                reals++;
+            }
+        Assert.That(reals, Is.EqualTo(6));
     }
 
     [Test]

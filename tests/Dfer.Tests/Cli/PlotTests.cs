@@ -1,6 +1,6 @@
 using System.Xml.Linq;
-using Dfer.Faces;
 using Dfer.Cli.Plots;
+using Dfer.Faces;
 using Dfer.Models;
 using Dfer.Pipelines;
 using Dfer.Runtime;

@@ -120,6 +120,22 @@ internal static class Ffmpeg
         if (Missing.Value is string reason) Assert.Ignore(reason);
     }
 
+    /// <summary>Renders <paramref name="frames"/> frames of an FFmpeg source filter (e.g. <c>testsrc=size=320x240</c>)
+    /// to <paramref name="output"/> (H.264).</summary>
+    public static void Generate(string output, string source, int frames)
+    {
+        var info = new ProcessStartInfo("ffmpeg") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
+            "-frames:v", frames.ToString(System.Globalization.CultureInfo.InvariantCulture), "-c:v", "libx264",
+            "-pix_fmt", "yuv420p", output })
+            info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        Task<string> err = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.That(p.ExitCode, Is.Zero, "ffmpeg lavfi: " + err.Result);
+    }
+
     /// <summary>Encodes raw rgb24 frames with ffmpeg; <paramref name="codecArgs"/> picks the codec.</summary>
     public static void Encode(string output, IReadOnlyList<RgbImage> frames, params string[] codecArgs)
     {

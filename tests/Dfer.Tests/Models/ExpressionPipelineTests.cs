@@ -1,5 +1,5 @@
-using Dfer.Faces;
 using Dfer.Backends;
+using Dfer.Faces;
 using Dfer.Media;
 using Dfer.Models.FaceApi;
 using Dfer.Pipelines;

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Dfer.Faces;
 using Dfer.Backends;
 using Dfer.Cli.Json;
 using Dfer.Cli.Plots;
+using Dfer.Faces;
 using Dfer.Media;
 using Dfer.Models;
 using Dfer.Pipelines;
@@ -92,7 +92,10 @@ internal static class ExpressionInferCommand
 
         var options = new ExpressionOptions
         {
-            Window = s.Window, Batch = scoring.Batch, Detector = face.Stage.Detector, Tracker = face.Stage.Tracker,
+            Window = s.Window,
+            Batch = scoring.Batch,
+            Detector = face.Stage.Detector,
+            Tracker = face.Stage.Tracker,
         };
         using IBackend backend = BackendRegistry.Create(scoring.Backend, scoring.Threads, scoring.Precision);
         using var pipeline = ExpressionPipeline.FromCache(backend, options);
