@@ -22,7 +22,8 @@ public sealed unsafe class AddActCpu(AddActOp op) : ICpuKernel
         for (int j = 0; j < inputs.Length; j++) _work.X[j] = CpuChecks.Dense(inputs[j]);
         _work.Y = output;
         _work.Count = output.ElementCount;
-        _work.Vector = Vector256.IsHardwareAccelerated && !ctx.Variants.Portable && ActivationMath.HasVectorForm(op.Act);
+        _work.Vector = Vector256.IsHardwareAccelerated && !ctx.Variants.Portable
+            && ActivationMath.HasVectorForm(op.Act);
         ctx.Pool.Run(_work, (int)((_work.Count + Chunk - 1) / Chunk));
         Array.Clear(_work.X);
         _work.Y = null;
