@@ -11,7 +11,8 @@ using System.Xml.Linq;
 
 if (args.Length != 2 || !Directory.Exists(args[0]))
 {
-    Console.Error.WriteLine("usage: dotnet run .ci/check-skips.cs -- RESULTS_DIR ALLOWED (a folder of .trx files, the allowed reasons)");
+    Console.Error.WriteLine("usage: dotnet run .ci/check-skips.cs -- RESULTS_DIR ALLOWED "
+        + "(a folder of .trx files, the allowed reasons)");
     return 2;
 }
 string allowedFile = args[1];
@@ -50,7 +51,8 @@ foreach (string file in trx)
         else bad.Add((name, reason.Length == 0 ? "(no reason given)" : reason));
     }
 }
-Console.WriteLine($"check-skips: {total} results in {trx.Length} file(s); {skipped} skipped, {gpu} of them for want of a GPU");
+Console.WriteLine($"check-skips: {total} results in {trx.Length} file(s); {skipped} skipped, "
+    + $"{gpu} of them for want of a GPU");
 if (bad.Count == 0) return 0;
 Console.Error.WriteLine($"check-skips: {bad.Count} test(s) skipped for another reason (coverage lost):");
 foreach (var group in bad.GroupBy(b => b.Reason).OrderByDescending(g => g.Count()))

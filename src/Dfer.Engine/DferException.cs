@@ -23,6 +23,7 @@ public class DferException : Exception
     /// <summary>"{path}: {problem}" — the house style for errors about a file.</summary>
     public static DferException ForFile(string path, string problem) => new($"{path}: {problem}");
 
-    /// <summary><paramref name="message"/> as one printable line of at most <see cref="MaxMessageChars"/> characters (<see cref="SafeText.Line"/>).</summary>
+    /// <summary><paramref name="message"/> as one printable line of at most <see cref="MaxMessageChars"/> characters
+    /// (<see cref="SafeText.Line"/>).</summary>
     public static string Clean(string? message) => SafeText.Line(message ?? "", MaxMessageChars);
 }

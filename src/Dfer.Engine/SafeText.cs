@@ -54,10 +54,12 @@ public static class SafeText
     /// </summary>
     public static string Quote(string text, int maxChars = MaxQuotedChars) => $"'{Line(text, maxChars)}'";
 
-    /// <summary><see cref="Line"/> without quotes, for text shown inside a message (a path, a parser's error).</summary>
+    /// <summary><see cref="Line"/> without quotes, for text shown inside a message (a path, a parser's
+    /// error).</summary>
     public static string Plain(string text, int maxChars = MaxQuotedChars) => Line(text, maxChars);
 
-    /// <summary><paramref name="text"/> with every character a terminal could act on written as a visible escape.</summary>
+    /// <summary><paramref name="text"/> with every character a terminal could act on written as a visible
+    /// escape.</summary>
     public static string Escape(string text)
     {
         ArgumentNullException.ThrowIfNull(text);

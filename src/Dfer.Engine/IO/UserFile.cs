@@ -38,7 +38,8 @@ internal static class UserFile
         {
             return new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException
+            or NotSupportedException)
         {
             throw Fail(path, $"cannot create: {OneLine(ex.Message)}", ex);
         }
@@ -50,7 +51,8 @@ internal static class UserFile
 
     /// <summary>Collapses a message that may span lines (some OS errors do) onto one line.</summary>
     internal static string OneLine(string message) =>
-        string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        string.Join(' ',
+            message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     /// <summary>
     /// The whole of <paramref name="path"/>, refusing more than <paramref name="limit"/> bytes

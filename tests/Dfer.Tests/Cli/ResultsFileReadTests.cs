@@ -12,7 +12,8 @@ namespace Dfer.Tests.Cli;
 public class ResultsFileReadTests
 {
     private const string Meta = """{"dfer_results": 1, "model": "m3dfel"}""";
-    private const string Row = """{"video": "1", "input": "v/1", "target": "sad", "label": "happy", "clips": 1, "probabilities": [0.5, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05], "logits": [1, 0, 0, 0, 0, -1, -1]}""";
+    private const string Row = """{"video": "1", "input": "v/1", "target": "sad", "label": "happy", "clips": 1,"""
+        + """ "probabilities": [0.5, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05], "logits": [1, 0, 0, 0, 0, -1, -1]}""";
     private const string ErrorRow = """{"video": "2", "input": "v/2", "error": "v/2: empty folder"}""";
     private const string CsvHeader = "video,input,target,label,clips,p_happy,p_sad,p_neutral,p_angry,p_surprise,"
         + "p_disgust,p_fear,logit_happy,logit_sad,logit_neutral,logit_angry,logit_surprise,logit_disgust,logit_fear,"

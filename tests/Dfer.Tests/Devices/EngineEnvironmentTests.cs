@@ -113,11 +113,13 @@ public class EngineEnvironmentTests
             string text = File.ReadAllText(f);
             foreach (Match m in Regex.Matches(text, @"GetEnvironmentVariable\(""([A-Za-z_][A-Za-z0-9_]*)""\)"))
                 names.Add(m.Groups[1].Value);
-            foreach (Match m in Regex.Matches(text, @"EnvironmentVariable\s*=\s*""([A-Z_][A-Z0-9_]*)""")) names.Add(m.Groups[1].Value);
+            foreach (Match m in Regex.Matches(text, @"EnvironmentVariable\s*=\s*""([A-Z_][A-Z0-9_]*)"""))
+                names.Add(m.Groups[1].Value);
         }
         // The engine's names are string literals in EngineEnvironment (Switch("NAME", ...), Folder("NAME")).
         string engine = File.ReadAllText(Path.Combine(Root, "src", "Dfer.Engine", "Devices", "EngineEnvironment.cs"));
-        foreach (Match m in Regex.Matches(engine, @"(?:Switch|Folder|ParseFlag)\(""([A-Z_][A-Z0-9_]*)""")) names.Add(m.Groups[1].Value);
+        foreach (Match m in Regex.Matches(engine, @"(?:Switch|Folder|ParseFlag)\(""([A-Z_][A-Z0-9_]*)"""))
+            names.Add(m.Groups[1].Value);
         // Scripts: ${NAME:-default} is a variable the caller may set.
         var scripts = Directory.EnumerateFiles(Path.Combine(Root, "scripts"), "*.sh")
             .Concat(Directory.EnumerateFiles(Path.Combine(Root, "perf", "gpu"), "*.sh"));

@@ -507,8 +507,10 @@ internal static class SeedCorpus
             Floats(9)));
         yield return ("tfjs/valid-quantized.bin", TfJs(
             $"[{{\"paths\":[\"{shard}\"],\"weights\":["
-            + "{\"name\":\"q8\",\"shape\":[4],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":-1}},"
-            + "{\"name\":\"q16\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint16\",\"scale\":0.25,\"min\":0}},"
+            + "{\"name\":\"q8\",\"shape\":[4],\"dtype\":\"float32\","
+            + "\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":-1}},"
+            + "{\"name\":\"q16\",\"shape\":[2],\"dtype\":\"float32\","
+            + "\"quantization\":{\"dtype\":\"uint16\",\"scale\":0.25,\"min\":0}},"
             + "{\"name\":\"half\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"float16\"}},"
             + "{\"name\":\"ids\",\"shape\":[1],\"dtype\":\"int32\"}]}]",
             [1, 2, 3, 4, 0x10, 0x00, 0x20, 0x00, 0x00, 0x3c, 0x00, 0xc0, 7, 0, 0, 0]));
@@ -537,8 +539,9 @@ internal static class SeedCorpus
         ];
         // What Describe writes for an m3dfel run on a DFEW split (the fields --resume compares), on one
         // line as Describe writes it (ResultsMetadata keeps the text it was given).
-        using var spread = System.Text.Json.JsonDocument.Parse("""
-            {"dfer_results":1,"dfer_version":"seed","model":"m3dfel","weights":"w.pth","weights_sha256":"00","weights_key":null,
+        const string spreadHead = """{"dfer_results":1,"dfer_version":"seed","model":"m3dfel","weights":"w.pth",""";
+        using var spread = System.Text.Json.JsonDocument.Parse($$"""
+            {{spreadHead}}"weights_sha256":"00","weights_key":null,
              "precision":"fp32","backend":"cpu","classes":["happy","sad","neutral","angry","surprise","disgust","fear"],
              "clip_frames":16,"clip_size":112,"clip_resize":"bilinear","clip_layout":"tchw","clip_sampling":"segments",
              "jitter_seed":null,"dataset":"/data/split.csv","root":"/data","clip_folder":"Clip/clip_224x224"}

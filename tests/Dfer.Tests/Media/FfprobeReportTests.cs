@@ -14,13 +14,16 @@ public class FfprobeReportTests
 
     /// <summary>What ffprobe 5.1 reports on an MPEG-TS stream (named .mp4): the streams appear twice,
     /// once under "programs". The old CSV probe read that as "64,48,\n\n\n64,48," and said "no video stream".</summary>
-    private const string TransportStream = """
+    private const string Mpeg2Video = """{ "codec_name": "mpeg2video", "codec_type": "video", "width": 64,"""
+        + """ "height": 48, "side_data_list": [ { } ] }""";
+
+    private const string TransportStream = $$"""
         {
             "programs": [ { "streams": [
-                { "codec_name": "mpeg2video", "codec_type": "video", "width": 64, "height": 48, "side_data_list": [ { } ] },
+                {{Mpeg2Video}},
                 { "codec_name": "mp2", "codec_type": "audio" } ] } ],
             "streams": [
-                { "codec_name": "mpeg2video", "codec_type": "video", "width": 64, "height": 48, "side_data_list": [ { } ] },
+                {{Mpeg2Video}},
                 { "codec_name": "mp2", "codec_type": "audio" } ],
             "format": { "format_name": "mpegts" }
         }
@@ -36,7 +39,8 @@ public class FfprobeReportTests
     }
 
     private static string VideoStream(string fields, string format = "mov,mp4,m4a,3gp,3g2,mj2") =>
-        $$$"""{"streams": [{"codec_name": "h264", "codec_type": "video", {{{fields}}}}], "format": {"format_name": "{{{format}}}"}}""";
+        $$$"""{"streams": [{"codec_name": "h264", "codec_type": "video", {{{fields}}}}],"""
+            + $$$""" "format": {"format_name": "{{{format}}}"}}""";
 
     [Test]
     public void TransportStreamNamedMp4HasItsVideoFound() =>
@@ -63,34 +67,42 @@ public class FfprobeReportTests
 
     [Test]
     public void TheFirstVideoStreamIsTheOneDecoded() =>
-        Assert.That(Parse("""{"streams": [{"codec_type": "audio"}, {"codec_type": "video", "width": 8, "height": 6}, {"codec_type": "video", "width": 10, "height": 10}]}"""),
+        Assert.That(Parse("""{"streams": [{"codec_type": "audio"}, {"codec_type": "video", "width": 8, "height": 6},"""
+            + """ {"codec_type": "video", "width": 10, "height": 10}]}"""),
             Is.EqualTo(new VideoDecoder.VideoProbe(8, 6, null)));
 
     [Test]
     public void NoVideoStreamSaysWhatFfprobeFound()
     {
-        Rejected("""{"programs": [], "streams": [{"codec_name": "aac", "codec_type": "audio", "nb_frames": "10"}], "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2"}}""",
+        Rejected("""{"programs": [], "streams": [{"codec_name": "aac", "codec_type": "audio", "nb_frames": "10"}],"""
+            + """ "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2"}}""",
             "cannot decode video: no video stream (ffprobe found: audio aac in a mov,mp4,m4a,3gp,3g2,mj2 container)");
-        Rejected("""{"streams": [{"codec_type": "audio", "codec_name": "opus"}, {"codec_type": "subtitle", "codec_name": "ass"}, {"codec_type": "data"}]}""",
+        Rejected("""{"streams": [{"codec_type": "audio", "codec_name": "opus"}, {"codec_type": "subtitle","""
+            + """ "codec_name": "ass"}, {"codec_type": "data"}]}""",
             "no video stream (ffprobe found: audio opus, subtitle ass, data)");
-        Rejected("""{"streams": [], "format": {"format_name": "wav"}}""", "no video stream (ffprobe found: no streams in a wav container)");
+        Rejected("""{"streams": [], "format": {"format_name": "wav"}}""",
+            "no video stream (ffprobe found: no streams in a wav container)");
         Rejected("{}", "no video stream (ffprobe found: no streams)");
         Rejected("""{"streams": {"codec_type": "video"}}""", "no video stream (ffprobe found: no streams)");
-        Rejected("""{"streams": [1, "video", null, [], {"codec_type": 7}]}""", "no video stream (ffprobe found: unknown)");
+        Rejected("""{"streams": [1, "video", null, [], {"codec_type": 7}]}""",
+            "no video stream (ffprobe found: unknown)");
         Rejected("[1, 2]", "no video stream (ffprobe found: no streams)");
     }
 
     [Test]
     public void ManyStreamsAreCounted()
     {
-        string streams = string.Join(", ", Enumerable.Repeat("""{"codec_type": "audio", "codec_name": "pcm_s16le"}""", 5000));
-        Rejected($$"""{"streams": [{{streams}}]}""", "(ffprobe found: audio pcm_s16le, audio pcm_s16le, audio pcm_s16le, audio pcm_s16le and 4996 more)");
+        string streams = string.Join(", ", Enumerable.Repeat("""{"codec_type": "audio", "codec_name": "pcm_s16le"}""",
+            5000));
+        Rejected($$"""{"streams": [{{streams}}]}""",
+            "(ffprobe found: audio pcm_s16le, audio pcm_s16le, audio pcm_s16le, audio pcm_s16le and 4996 more)");
     }
 
     [Test]
     public void NamesFromTheFileAreCutAndEscaped()
     {
-        DferException ex = Rejected($$$"""{"streams": [{"codec_type": "audio", "codec_name": "\u001b[2J{{{new string('a', 10_000)}}}"}], "format": {"format_name": "x\ny"}}""",
+        DferException ex = Rejected($$$"""{"streams": [{"codec_type": "audio","""
+            + $$$""" "codec_name": "\u001b[2J{{{new string('a', 10_000)}}}"}], "format": {"format_name": "x\ny"}}""",
             "(ffprobe found: audio \\x1b[2Jaaaa");
         Assert.That(ex.Message, Does.Contain("more characters) in a x\\ny container)"));
         Assert.That(ex.Message, Does.Not.Contain('\u001b'));

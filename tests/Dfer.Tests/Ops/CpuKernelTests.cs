@@ -41,7 +41,8 @@ public class CpuKernelTests
 
     /// <summary>The ops whose CPU kernels have an intrinsics path and a separate portable one.</summary>
     private static readonly OpKind[] TwoPathKinds = [OpRegistry.Named("conv3d"), OpRegistry.Named("linear"),
-        OpRegistry.Named("gelu"), OpRegistry.Named("relposattn"), OpRegistry.Named("lifting")];
+        OpRegistry.Named("gelu"), OpRegistry.Named("relposattn"), OpRegistry.Named("lifting"),
+        OpRegistry.Named("softmax"), OpRegistry.Named("boxdecode"), OpRegistry.Named("addact")];
 
     public static IEnumerable<TestCaseData> PortableCases() =>
         TwoPathKinds.SelectMany(k => OpCases.For(k, Seed))

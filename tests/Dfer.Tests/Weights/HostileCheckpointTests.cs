@@ -564,7 +564,9 @@ public class HostileCheckpointTests
 
         string longName = _dir.PathOf("name.safetensors");
         string name = "\u001b]0;" + new string('n', 20_000);
-        File.WriteAllBytes(longName, RawSafetensors.Build($"{{\"{name.Replace("\u001b", "\\u001b", StringComparison.Ordinal)}\":{{\"dtype\":\"Q8\",\"shape\":[1],\"data_offsets\":[0,1]}}}}", new byte[1]));
+        File.WriteAllBytes(longName, RawSafetensors.Build(
+            $"{{\"{name.Replace("\u001b", "\\u001b", StringComparison.Ordinal)}\":"
+            + $"{{\"dtype\":\"Q8\",\"shape\":[1],\"data_offsets\":[0,1]}}}}", new byte[1]));
         var ex = Refused(longName, "has dtype 'Q8', which Dfer does not support",
             () => SafetensorsFile.Open(longName).Dispose());
         Assert.That(ex.Message,

@@ -216,7 +216,8 @@ public class SafetensorsTests
     {
         // 8-byte length 0x6D = 109, then the 109-byte header, then the data with a 2-byte gap
         // before the second tensor and 2 trailing bytes, both of which are legal.
-        string json = """{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"BF16","shape":[],"data_offsets":[10,12]}}""";
+        string json = """{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"BF16","shape":["""
+            + """],"data_offsets":[10,12]}}""";
         Assert.That(json.Length, Is.EqualTo(109));
         byte[] file =
         [
@@ -242,7 +243,8 @@ public class SafetensorsTests
     [Test]
     public void UnalignedTensorsReadCorrectly()
     {
-        string json = """{"odd":{"dtype":"F32","shape":[2],"data_offsets":[1,9]},"h":{"dtype":"F16","shape":[1],"data_offsets":[9,11]}}""";
+        string json = """{"odd":{"dtype":"F32","shape":[2],"data_offsets":[1,9]},"h":{"dtype":"F16","shape":["""
+            + """1],"data_offsets":[9,11]}}""";
         byte[] data = [0xFF, .. Bytes<float>(3.25f, -0.125f), .. Bytes<ushort>(0xC000)];
         string path = _dir.PathOf("unaligned.safetensors");
         File.WriteAllBytes(path, RawSafetensors.Build(json, data));

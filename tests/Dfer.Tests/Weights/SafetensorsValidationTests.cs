@@ -134,11 +134,13 @@ public class SafetensorsValidationTests
     [TestCase("[null]", "shape dimension 0 is null")]
     [TestCase("[99999999999999999999]", "shape dimension 0 is 99999999999999999999")]
     public void BadShapeDimension(string shape, string phrase) =>
-        AssertRejected(MakeHeader($$$"""{"w": {"dtype": "F32", "shape": {{{shape}}}, "data_offsets": [0, 4]}}""", 4), phrase);
+        AssertRejected(MakeHeader($$$"""{"w": {"dtype": "F32", "shape": {{{shape}}}, "data_offsets": [0, 4]}}""",
+            4), phrase);
 
     [Test]
     public void ShapeTooLargeToAddress() =>
-        AssertRejected(MakeHeader("""{"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 4]}}""", 4),
+        AssertRejected(MakeHeader("""{"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 4294967296],"""
+            + """ "data_offsets": [0, 4]}}""", 4),
             "tensor 'w' has shape [4294967296, 4294967296, 4294967296], too many elements to address");
 
     [Test]
@@ -149,7 +151,8 @@ public class SafetensorsValidationTests
     [Test]
     public void OffsetsPastTheEndOfTheDataSection()
     {
-        string path = MakeHeader("""{"fc.weight": {"dtype": "F32", "shape": [50], "data_offsets": [1000, 1200]}}""", 1100);
+        string path = MakeHeader("""{"fc.weight": {"dtype": "F32", "shape": [50], "data_offsets": [1000, 1200]}}""",
+            1100);
         DferException ex = WeightsAssert.FailsWith(path, "reaches past the end", () => SafetensorsFile.Open(path));
         Assert.That(ex.Message, Is.EqualTo(
             $"{path}: tensor 'fc.weight' data [1000, 1200) reaches past the end of the data section (1100 bytes)"));

@@ -62,7 +62,8 @@ public class TfJsFuzzFindingTests
 
     [Test]
     public void QuantizationDtypeThatIsNotUtf8() =>
-        Refused(Manifest("[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"w\",\"shape\":[4],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8",
+        Refused(Manifest("[{\"paths\":[\"s1\"],\"weights\":[{\"name\":\"w\",\"shape\":[4],\"dtype\":\"float32\","
+            + "\"quantization\":{\"dtype\":\"uint8",
             [0xC3, 0x28], "\",\"scale\":1,\"min\":0}}]}]"), "at $[0].weights[0].quantization.dtype");
 
     /// <summary>TryGetProperty unescapes the names it passes, so a bad name beside 'paths' broke the lookup of
@@ -111,7 +112,9 @@ public class TfJsFuzzFindingTests
     {
         File.WriteAllBytes(_dir.PathOf("s1"), new byte[shardBytes]);
         string path = _dir.PathOf("m-weights_manifest.json");
-        File.WriteAllText(path, $"[{{\"paths\":[\"s1\"],\"weights\":[{{\"name\":\"s\",\"shape\":[],\"dtype\":\"{dtype}\"{quantization}}}]}}]");
+        File.WriteAllText(path,
+            $"[{{\"paths\":[\"s1\"],\"weights\":[{{\"name\":\"s\",\"shape\":[],"
+            + $"\"dtype\":\"{dtype}\"{quantization}}}]}}]");
         DferException ex = Assert.Throws<DferException>(() => TfJsWeights.Load(path))!;
         Assert.That(ex.Message,
             Is.EqualTo($"{_dir.PathOf("s1")}: too short: weight 's' of shape [] needs more bytes than the {left} left "

@@ -37,10 +37,12 @@ public class TfJsWeightsTests
         // a: float32 [2] = 1.5, -2.25 ; b: uint8 [2, 2] codes 0, 1, 10, 255 with scale 0.5, min -3
         // → -3, -2.5, 2, 124.5 ; c: int32 [1] = -7. The shard boundary falls inside b.
         byte[] all = [.. F32(1.5f, -2.25f), 0, 1, 10, 255, .. BitConverter.GetBytes(-7)];
-        string m = """
+        const string gb = """{"name": "g/b", "shape": [2, 2], "dtype": "float32","""
+            + """ "quantization": {"dtype": "uint8", "scale": 0.5, "min": -3}}""";
+        string m = $$"""
             [{"paths": ["s1.bin", "s2.bin"], "weights": [
               {"name": "a", "shape": [2], "dtype": "float32"},
-              {"name": "g/b", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -3}},
+              {{gb}},
               {"name": "c", "shape": [1], "dtype": "int32"}]}]
             """;
         var dict = TfJsWeights.Load(Write(m, ("s1.bin", all[..10]), ("s2.bin", all[10..])));
@@ -56,9 +58,12 @@ public class TfJsWeightsTests
     public void Uint16AndFloat16QuantisationInTwoGroups()
     {
         // uint16 codes 2, 65535 with scale 0.25, min 1 → 1.5, 16384.75; float16 0x3C00 = 1, 0xC000 = -2.
-        string m = """
-            [{"paths": ["a.bin"], "weights": [{"name": "u", "shape": [2], "dtype": "float32", "quantization": {"dtype": "uint16", "scale": 0.25, "min": 1}}]},
-             {"paths": ["b.bin"], "weights": [{"name": "h", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}}]}]
+        const string u = """{"name": "u", "shape": [2], "dtype": "float32","""
+            + """ "quantization": {"dtype": "uint16", "scale": 0.25, "min": 1}}""";
+        const string h = """{"name": "h", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}}""";
+        string m = $$"""
+            [{"paths": ["a.bin"], "weights": [{{u}}]},
+             {"paths": ["b.bin"], "weights": [{{h}}]}]
             """;
         var dict = TfJsWeights.Load(Write(m, ("a.bin", [2, 0, 0xFF, 0xFF]), ("b.bin", [0x00, 0x3C, 0x00, 0xC0])));
         Assert.That(dict["u"].Data, Is.EqualTo(new[] { 1.5f, 16384.75f }));
@@ -69,19 +74,28 @@ public class TfJsWeightsTests
     public void DequantisationRoundsOnceFromFloat64()
     {
         // 3 · 0.1 + 0.2 in float64 is 0.5000000000000001; rounded once to float32 that is 0.5f.
-        string m = """[{"paths": ["a.bin"], "weights": [{"name": "q", "shape": [], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.1, "min": 0.2}}]}]""";
+        string m = """[{"paths": ["a.bin"], "weights": [{"name": "q", "shape": [], "dtype": "float32","""
+            + """ "quantization": {"dtype": "uint8", "scale": 0.1, "min": 0.2}}]}]""";
         var dict = TfJsWeights.Load(Write(m, ("a.bin", [3])));
         Assert.That(dict["q"].Data, Is.EqualTo(new[] { (float)(3 * 0.1 + 0.2) }));
         Assert.That(dict["q"].Shape, Is.Empty);
     }
 
-    [TestCase("""[{"paths": ["gone.bin"], "weights": [{"name": "a", "shape": [1], "dtype": "float32"}]}]""", "gone.bin", "missing")]
-    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [2], "dtype": "float32"}]}]""", "a.bin", "too short")]
-    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [0], "dtype": "float32"}]}]""", "a.bin", "too long")]
-    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [1], "dtype": "complex64"}]}]""", "m-weights_manifest.json", "unsupported dtype 'complex64'")]
-    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "int4", "scale": 1, "min": 0}}]}]""", "m-weights_manifest.json", "unsupported quantization dtype 'int4'")]
-    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8"}}]}]""", "m-weights_manifest.json", "'scale' and 'min'")]
-    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [-1], "dtype": "float32"}]}]""", "m-weights_manifest.json", "non-negative")]
+    [TestCase("""[{"paths": ["gone.bin"], "weights": [{"name": "a", "shape": [1], "dtype": "float32"}]}]""",
+        "gone.bin", "missing")]
+    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [2], "dtype": "float32"}]}]""",
+        "a.bin", "too short")]
+    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [0], "dtype": "float32"}]}]""",
+        "a.bin", "too long")]
+    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [1], "dtype": "complex64"}]}]""",
+        "m-weights_manifest.json", "unsupported dtype 'complex64'")]
+    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [4], "dtype": "float32","""
+        + """ "quantization": {"dtype": "int4", "scale": 1, "min": 0}}]}]""",
+        "m-weights_manifest.json", "unsupported quantization dtype 'int4'")]
+    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [4], "dtype": "float32","""
+        + """ "quantization": {"dtype": "uint8"}}]}]""", "m-weights_manifest.json", "'scale' and 'min'")]
+    [TestCase("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [-1], "dtype": "float32"}]}]""",
+        "m-weights_manifest.json", "non-negative")]
     [TestCase("""{"weights": []}""", "m-weights_manifest.json", "JSON array")]
     [TestCase("""[{"paths": ["a.bin"]}]""", "m-weights_manifest.json", "'weights'")]
     [TestCase("""[{"paths": ["a.bin"], "weights": [""", "m-weights_manifest.json", "not valid JSON")]
@@ -156,7 +170,8 @@ public class TfJsHostileTests
         return Manifest;
     }
 
-    private static string One(string entry, string paths = "\"a.bin\"") => $$"""[{"paths": [{{paths}}], "weights": [{{entry}}]}]""";
+    private static string One(string entry, string paths = "\"a.bin\"") => $$"""[{"paths": [{{paths}}],"""
+        + $$""" "weights": [{{entry}}]}]""";
 
     private static DferException Rejected(string path, string culprit, string phrase)
     {
@@ -179,7 +194,8 @@ public class TfJsHostileTests
     public void ShardThatIsADirectorySaysSo()
     {
         Directory.CreateDirectory(_dir.PathOf("d.bin"));
-        Rejected(Write(One("""{"name": "a", "shape": [1], "dtype": "float32"}""", "\"d.bin\"")), _dir.PathOf("d.bin"), "is a directory, not a file");
+        Rejected(Write(One("""{"name": "a", "shape": [1], "dtype": "float32"}""",
+            "\"d.bin\"")), _dir.PathOf("d.bin"), "is a directory, not a file");
     }
 
     [TestCase("\"/dev/zero\"")]
@@ -192,21 +208,39 @@ public class TfJsHostileTests
             shard == "\"\"" ? "group 0: 'paths' must hold file names"
             : "is not a file name relative to the manifest's folder");
 
-    [TestCase("""{"name": "a", "shape": [2147483647, 2147483647, 2147483647], "dtype": "float32"}""", "a.bin", "too short: weight 'a' of shape [2147483647, 2147483647, 2147483647] needs more bytes than the 4 left in the shards (which hold 4)")]
-    [TestCase("""{"name": "a", "shape": [4294967296], "dtype": "float32"}""", "m-weights_manifest.json", "shape entries must be non-negative integers up to 2147483647")]
-    [TestCase("""{"name": "a", "shape": ["1"], "dtype": "float32"}""", "m-weights_manifest.json", "shape entries must be non-negative integers")]
-    [TestCase("""{"name": "a", "shape": [1.5], "dtype": "float32"}""", "m-weights_manifest.json", "shape entries must be non-negative integers")]
-    [TestCase("""{"name": "a", "shape": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1], "dtype": "float32"}""", "m-weights_manifest.json", "shape has 17 dimensions, more than Dfer's limit of 16")]
-    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": "uint8"}""", "m-weights_manifest.json", "'quantization' must be an object")]
-    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": "NaN", "min": 0}}""", "m-weights_manifest.json", "uint8 quantization needs numeric 'scale' and 'min' (finite numbers)")]
-    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1e999, "min": 0}}""", "m-weights_manifest.json", "needs numeric 'scale' and 'min' (finite numbers)")]
-    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1}}""", "m-weights_manifest.json", "needs numeric 'scale' and 'min'")]
-    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": 8}}""", "m-weights_manifest.json", "quantization has no 'dtype'")]
-    [TestCase("""{"name": "a\u001b[2Jb", "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "weight 'a\\x1b[2Jb': a name must be 1 to 1024 characters without control characters")]
-    [TestCase("""{"name": "", "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "a name must be 1 to 1024 characters")]
-    [TestCase("""{"name": 5, "shape": [1], "dtype": "float32"}""", "m-weights_manifest.json", "a weight entry has no 'name'")]
-    [TestCase("""{"name": "a", "shape": [1], "dtype": "\u0007float"}""", "m-weights_manifest.json", "unsupported dtype '\\x07float'")]
-    [TestCase("""{"name": "a", "shape": [1], "dtype": "float32"}, {"name": "a", "shape": [0], "dtype": "float32"}""", "m-weights_manifest.json", "weight 'a' appears twice")]
+    [TestCase("""{"name": "a", "shape": [2147483647, 2147483647, 2147483647], "dtype": "float32"}""",
+        "a.bin", "too short: weight 'a' of shape [2147483647, 2147483647, 2147483647] needs more bytes "
+        + "than the 4 left in the shards (which hold 4)")]
+    [TestCase("""{"name": "a", "shape": [4294967296], "dtype": "float32"}""",
+        "m-weights_manifest.json", "shape entries must be non-negative integers up to 2147483647")]
+    [TestCase("""{"name": "a", "shape": ["1"], "dtype": "float32"}""",
+        "m-weights_manifest.json", "shape entries must be non-negative integers")]
+    [TestCase("""{"name": "a", "shape": [1.5], "dtype": "float32"}""",
+        "m-weights_manifest.json", "shape entries must be non-negative integers")]
+    [TestCase("""{"name": "a", "shape": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1], "dtype": "float32"}""",
+        "m-weights_manifest.json", "shape has 17 dimensions, more than Dfer's limit of 16")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": "uint8"}""",
+        "m-weights_manifest.json", "'quantization' must be an object")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": "NaN","""
+        + """ "min": 0}}""",
+        "m-weights_manifest.json", "uint8 quantization needs numeric 'scale' and 'min' (finite numbers)")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1e999,"""
+        + """ "min": 0}}""", "m-weights_manifest.json", "needs numeric 'scale' and 'min' (finite numbers)")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1}}""",
+        "m-weights_manifest.json", "needs numeric 'scale' and 'min'")]
+    [TestCase("""{"name": "a", "shape": [4], "dtype": "float32", "quantization": {"dtype": 8}}""",
+        "m-weights_manifest.json", "quantization has no 'dtype'")]
+    [TestCase("""{"name": "a\u001b[2Jb", "shape": [1], "dtype": "float32"}""",
+        "m-weights_manifest.json", "weight 'a\\x1b[2Jb': a name must be 1 to 1024 characters "
+        + "without control characters")]
+    [TestCase("""{"name": "", "shape": [1], "dtype": "float32"}""",
+        "m-weights_manifest.json", "a name must be 1 to 1024 characters")]
+    [TestCase("""{"name": 5, "shape": [1], "dtype": "float32"}""",
+        "m-weights_manifest.json", "a weight entry has no 'name'")]
+    [TestCase("""{"name": "a", "shape": [1], "dtype": "\u0007float"}""",
+        "m-weights_manifest.json", "unsupported dtype '\\x07float'")]
+    [TestCase("""{"name": "a", "shape": [1], "dtype": "float32"}, {"name": "a", "shape": [0], "dtype": "float32"}""",
+        "m-weights_manifest.json", "weight 'a' appears twice")]
     [TestCase("""7""", "m-weights_manifest.json", "group 0: weight entry 0 is not an object")]
     public void MalformedEntries(string entry, string culprit, string phrase) =>
         Rejected(Write(One(entry)), _dir.PathOf(culprit), phrase);
@@ -215,7 +249,8 @@ public class TfJsHostileTests
     public void LongNamesAreCut()
     {
         string name = new string('n', 5000);
-        DferException ex = Rejected(Write(One($$"""{"name": "{{name}}", "shape": [1], "dtype": "float32"}""")), Manifest, "weight 'nnnn");
+        DferException ex = Rejected(Write(One($$"""{"name": "{{name}}", "shape": [1],"""
+            + $$""" "dtype": "float32"}""")), Manifest, "weight 'nnnn");
         Assert.That(ex.Message, Does.Contain("more characters)': a name must be 1 to 1024 characters"));
     }
 
@@ -248,7 +283,8 @@ public class TfJsHostileTests
     public void TheShardLimitCountsEveryGroup()
     {
         // One 100 MiB shard listed by two groups: each group alone is under the limit, both are not.
-        Write("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [26214400], "dtype": "float32"}]}, {"paths": ["a.bin"], "weights": [{"name": "b", "shape": [26214400], "dtype": "float32"}]}]""");
+        Write("""[{"paths": ["a.bin"], "weights": [{"name": "a", "shape": [26214400], "dtype": "float32"}]},"""
+            + """ {"paths": ["a.bin"], "weights": [{"name": "b", "shape": [26214400], "dtype": "float32"}]}]""");
         using (var f = new FileStream(_dir.PathOf("a.bin"), FileMode.Open)) f.SetLength(100L << 20);
         Rejected(Manifest, _dir.PathOf("a.bin"), "together exceed Dfer's limit of 128 MiB");
     }
@@ -257,7 +293,8 @@ public class TfJsHostileTests
     [Test, CancelAfter(60_000)]
     public void RandomCorruptionsThrowOnlyDferException()
     {
-        const string good = """[{"paths": ["a.bin"], "weights": [{"name": "w", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1}}]}]""";
+        const string good = """[{"paths": ["a.bin"], "weights": [{"name": "w", "shape": [2, 2], "dtype": "float32","""
+            + """ "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1}}]}]""";
         File.WriteAllBytes(_dir.PathOf("a.bin"), [1, 2, 3, 4]);
         var rng = TestSeed.Random(7);
         const string alphabet =

@@ -106,7 +106,8 @@ internal static class CudaCheck
             [201] = ("CUDA_ERROR_INVALID_CONTEXT", "invalid device context"),
             [209] = ("CUDA_ERROR_NO_BINARY_FOR_GPU", "no kernel image is available for execution on the device"),
             [218] = ("CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"),
-            [222] = ("CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "the provided PTX was compiled with an unsupported toolchain."),
+            [222] = ("CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
+                "the provided PTX was compiled with an unsupported toolchain."),
             [400] = ("CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"),
             [500] = ("CUDA_ERROR_NOT_FOUND", "named symbol not found"),
             [600] = ("CUDA_ERROR_NOT_READY", "device not ready"),
@@ -118,7 +119,8 @@ internal static class CudaCheck
             [716] = ("CUDA_ERROR_MISALIGNED_ADDRESS", "misaligned address"),
             [719] = ("CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"),
             [900] = ("CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", "operation not permitted when stream is capturing"),
-            [901] = ("CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", "operation failed due to a previous error during capture"),
+            [901] = ("CUDA_ERROR_STREAM_CAPTURE_INVALIDATED",
+                "operation failed due to a previous error during capture"),
             [999] = ("CUDA_ERROR_UNKNOWN", "unknown error"),
         };
 }
