@@ -101,7 +101,8 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
             if (mode == FaceMode.None)
                 foreach (Option o in new Option[] { _margin, _maxMissing }.Concat(WithAllFaces ? [_allFaces] : []))
                     if (parsed.GetResult(o) is { Implicit: false })
-                        throw new DferException($"{o.Name} applies to the face stage; it does nothing with --face none");
+                        throw new DferException(
+                            $"{o.Name} applies to the face stage; it does nothing with --face none");
             var stage = new FaceStageOptions
             {
                 Detector = new FaceDetectorOptions { Kind = kind, TinyInputSize = parsed.GetValue(_detectorSize) },

@@ -84,8 +84,10 @@ internal static class NumberOptions
             if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
                 || !double.IsFinite(v))
                 result.AddError($"{name} {Shown(text)}: not a number");
-            else if (v < min) result.AddError($"{name} {Shown(text)}: at least {min.ToString(CultureInfo.InvariantCulture)}");
-            else if (v > max) result.AddError($"{name} {Shown(text)}: at most {max.ToString(CultureInfo.InvariantCulture)}");
+            else if (v < min)
+                result.AddError($"{name} {Shown(text)}: at least {min.ToString(CultureInfo.InvariantCulture)}");
+            else if (v > max)
+                result.AddError($"{name} {Shown(text)}: at most {max.ToString(CultureInfo.InvariantCulture)}");
             else return v;
             return defaultValue;
         };

@@ -68,7 +68,8 @@ internal static class PreprocessCommand
             throw DferException.ForFile(input, "no such file or folder");
         FaceMode mode = r.Face.For(input);
         if (!MediaInput.IsVideoInput(input) && !(mode == FaceMode.Detect && MediaInput.HasImageExtension(input)))
-            throw DferException.ForFile(input, "not a frame folder, video file (.mp4, .avi, .mkv, .webm, .mov) or image");
+            throw DferException.ForFile(input,
+                "not a frame folder, video file (.mp4, .avi, .mkv, .webm, .mov) or image");
         if (r.Crops is not null && mode != FaceMode.Detect)
             throw new DferException($"--crops saves face crops; {input} is read with --face none");
         float[][] clips;
@@ -96,7 +97,8 @@ internal static class PreprocessCommand
         int[] shape = new[] { clips.Length }.Concat(model.ClipShape).ToArray();
         Npy.WriteFloat32(output, data, shape);
         console.Summary(
-            $"wrote {Output.Shape(shape)} float32 ({model.Name} protocol: {how}{Describe(model.Protocol)}) to {output}");
+            $"wrote {Output.Shape(shape)} float32 ({model.Name} protocol: {how}{Describe(model.Protocol)}) "
+            + $"to {output}");
         return ExitCodes.Ok;
     }
 

@@ -11,7 +11,8 @@ namespace Dfer.Cli.Datasets;
 /// What made a results file, recorded in it (<see cref="ResultsFile"/>): one JSON object,
 /// <c>{"dfer_results": 1, "dfer_version", "model", "weights", "weights_sha256", "weights_key", "precision", "backend",
 /// "classes", "clip_frames", "clip_size", "clip_resize", "clip_layout", "clip_sampling", "jitter_seed", "dataset",
-/// "root", "clip_folder", "face"}</c>. <c>--resume</c> continues a file only when every field of <see cref="Compared"/> is the
+/// "root", "clip_folder", "face"}</c>. <c>--resume</c> continues a file only when every field of
+/// <see cref="Compared"/> is the
 /// same as the run's, so rows scored by other weights, another model, precision or protocol never mix with new ones.
 /// </summary>
 /// <remarks>

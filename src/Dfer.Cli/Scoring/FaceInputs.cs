@@ -12,7 +12,8 @@ namespace Dfer.Cli.Scoring;
 /// <param name="Track">The scored track's number (0 is the first face that appeared).</param>
 /// <param name="Sampled">The distinct frames the model's clips use.</param>
 /// <param name="SampledWithFace">How many of them had the face (detected or bridged).</param>
-/// <param name="Boxes">The face box of each sampled frame, in pixels of the analysed frames; null where missing.</param>
+/// <param name="Boxes">The face box of each sampled frame, in pixels of the analysed frames; null where
+/// missing.</param>
 internal sealed record FaceReport(string Mode, string? Detector = null, int? Track = null, int[]? Sampled = null,
     int SampledWithFace = 0, FaceBox?[]? Boxes = null)
 {
@@ -117,7 +118,8 @@ internal sealed class FaceInputs(FaceSettings settings, string backendName, int 
     }
 
     internal static FaceReport Report(FaceStage stage, FaceClips clips) => new("detect", stage.Detector.Name,
-        clips.Track.Id, clips.Sampled, clips.SampledWithFace, clips.Sampled.Select(i => clips.Track.Boxes[i]).ToArray());
+        clips.Track.Id, clips.Sampled, clips.SampledWithFace,
+        clips.Sampled.Select(i => clips.Track.Boxes[i]).ToArray());
 
     /// <summary>
     /// With --face auto on a frame folder (taken as face crops): looks at its middle frame and warns when no face fills

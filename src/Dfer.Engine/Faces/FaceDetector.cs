@@ -9,7 +9,8 @@ namespace Dfer.Faces;
 /// <summary>The face detectors Dfer runs (docs/faces.md compares them).</summary>
 public enum FaceDetectorKind
 {
-    /// <summary>face-api's tiny face detector (416×416 input by default): about ten times cheaper, misses more.</summary>
+    /// <summary>face-api's tiny face detector (416×416 input by default): much cheaper, misses
+    /// more.</summary>
     Tiny,
 }
 
@@ -121,7 +122,8 @@ public sealed class FaceDetector : IDisposable
         return detections;
     }
 
-    /// <summary>The kept boxes of one frame, scaled from the padded square to pixels and clipped to the frame.</summary>
+    /// <summary>The kept boxes of one frame, scaled from the padded square to pixels and clipped to the
+    /// frame.</summary>
     internal static List<FaceBox> Boxes(RgbImage frame, ReadOnlySpan<float> boxes, ReadOnlySpan<float> keep)
     {
         double s = Math.Max(frame.Width, frame.Height);

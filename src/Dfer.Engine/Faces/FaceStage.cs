@@ -32,7 +32,8 @@ public sealed record FaceStageOptions
     /// frames.</summary>
     public double MaxMissing { get; init; } = 0.5;
 
-    /// <summary>Score every track of at least <see cref="MinTrackShare"/> of the frames, not only the main one.</summary>
+    /// <summary>Score every track of at least <see cref="MinTrackShare"/> of the frames, not only the main
+    /// one.</summary>
     public bool AllFaces { get; init; }
 
     /// <summary>With <see cref="AllFaces"/>: the least share of the video's frames a track must cover.</summary>
@@ -46,12 +47,14 @@ public sealed record FaceStageOptions
     {
         Tracker.Validate();
         FaceCrop.Square(new FaceBox(0, 0, 1, 1, 1), Margin, 1, 1);
-        if (CropSize < 8 || CropSize > 4096) throw new DferException($"the crop size must be 8 to 4096 pixels, got {CropSize}");
+        if (CropSize < 8 || CropSize > 4096)
+            throw new DferException($"the crop size must be 8 to 4096 pixels, got {CropSize}");
         if (!(MaxMissing >= 0 && MaxMissing <= 1))
             throw new DferException($"the largest missing share must be in [0, 1], got {MaxMissing}");
         if (!(MinTrackShare >= 0 && MinTrackShare <= 1))
             throw new DferException($"the least track share must be in [0, 1], got {MinTrackShare}");
-        if (AnalysisSide < 32) throw new DferException($"the analysis side must be at least 32 pixels, got {AnalysisSide}");
+        if (AnalysisSide < 32)
+            throw new DferException($"the analysis side must be at least 32 pixels, got {AnalysisSide}");
     }
 }
 

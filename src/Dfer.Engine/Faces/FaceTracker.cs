@@ -20,10 +20,13 @@ public sealed record TrackerOptions
     /// <summary>Checks the values; one line naming the bad one.</summary>
     public void Validate()
     {
-        if (!(MinIou > 0 && MinIou <= 1)) throw new DferException($"the tracker's minimum IoU must be in (0, 1], got {MinIou}");
+        if (!(MinIou > 0 && MinIou <= 1))
+            throw new DferException($"the tracker's minimum IoU must be in (0, 1], got {MinIou}");
         if (MaxGap < 0) throw new DferException($"the tracker's maximum gap must be at least 0 frames, got {MaxGap}");
-        if (SmoothWindow < 1) throw new DferException($"the box smoothing window must be at least 1, got {SmoothWindow}");
-        if (!(AppearanceWeight >= 0)) throw new DferException($"the appearance weight must be ≥ 0, got {AppearanceWeight}");
+        if (SmoothWindow < 1)
+            throw new DferException($"the box smoothing window must be at least 1, got {SmoothWindow}");
+        if (!(AppearanceWeight >= 0))
+            throw new DferException($"the appearance weight must be ≥ 0, got {AppearanceWeight}");
     }
 }
 
@@ -120,7 +123,8 @@ public static class FaceTracker
         return all.Select(l => Finish(l, n, options.SmoothWindow)).ToArray();
     }
 
-    /// <summary>The track with the largest <see cref="FaceTrack.Prominence"/> (the earliest on a tie), or null.</summary>
+    /// <summary>The track with the largest <see cref="FaceTrack.Prominence"/> (the earliest on a tie), or
+    /// null.</summary>
     public static FaceTrack? Main(IReadOnlyList<FaceTrack> tracks)
     {
         FaceTrack? best = null;

@@ -111,7 +111,8 @@ public sealed class ExpressionPipeline : IDisposable
     {
         int n = frames.Count;
         var detections = _detector.Detect(frames, done => progress?.Invoke(done, 2 * n));
-        var tracks = FaceTracker.Track(detections, _options.Tracker, (t, box) => Faces.FaceCrop.Appearance(frames[t], box));
+        var tracks = FaceTracker.Track(detections, _options.Tracker,
+            (t, box) => Faces.FaceCrop.Appearance(frames[t], box));
         var main = FaceTracker.Main(tracks);
         var faces = main?.Boxes ?? new FaceBox?[n];
         var probs = new float[n][];

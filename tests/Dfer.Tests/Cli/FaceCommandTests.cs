@@ -45,7 +45,8 @@ public class FaceCommandTests
                     {
                         int sx = x0 + 2 * x, sy = y0 + 2 * y;
                         if (sx < 0 || sy < 0 || sx >= photo.Width || sy >= photo.Height) continue;
-                        for (int c = 0; c < 3; c++) px[(y * 480 + x) * 3 + c] = photo.Pixels[(sy * photo.Width + sx) * 3 + c];
+                        for (int c = 0; c < 3; c++)
+                            px[(y * 480 + x) * 3 + c] = photo.Pixels[(sy * photo.Width + sx) * 3 + c];
                     }
             }
             else Array.Fill(px, (byte)(120 + i % 3));

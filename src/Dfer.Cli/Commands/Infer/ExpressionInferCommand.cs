@@ -73,9 +73,11 @@ internal static class ExpressionInferCommand
     public static int Run(ScoringOptions scoring, string[] inputs, Settings s, FaceSettings face, CliConsole console)
     {
         if (face.ModeGiven && face.Mode == FaceMode.None)
-            throw new DferException($"--model {ModelName} always finds the face (it scores face crops); drop --face none");
+            throw new DferException(
+                $"--model {ModelName} always finds the face (it scores face crops); drop --face none");
         if (face.Stage.AllFaces)
-            throw new DferException($"--all-faces applies to the DFER models; --model {ModelName} scores the main face");
+            throw new DferException(
+                $"--all-faces applies to the DFER models; --model {ModelName} scores the main face");
         if (inputs.Length == 0) throw new DferException("nothing to score: give a video, frame folder or image");
         if (scoring.Weights is not null || scoring.Key is not null || scoring.GeneratedWeights)
             throw new DferException(
