@@ -269,28 +269,7 @@ public sealed class ExpressionPipeline : IDisposable
     /// <paramref name="sample"/>(sx, sy, c) over a sw×sh grid.
     /// </summary>
     internal static void ResizeBilinear(Func<int, int, int, float> sample, int sw, int sh, int dw, int dh,
-        Span<float> dst)
-    {
-        double fy = (double)sh / dh, fx = (double)sw / dw;
-        for (int y = 0; y < dh; y++)
-        {
-            double syf = y * fy;
-            int y0 = (int)Math.Floor(syf), y1 = Math.Min(y0 + 1, sh - 1);
-            double dy = syf - y0;
-            for (int x = 0; x < dw; x++)
-            {
-                double sxf = x * fx;
-                int x0 = (int)Math.Floor(sxf), x1 = Math.Min(x0 + 1, sw - 1);
-                double dx = sxf - x0;
-                for (int c = 0; c < 3; c++)
-                {
-                    double top = sample(x0, y0, c) + (sample(x1, y0, c) - sample(x0, y0, c)) * dx;
-                    double bottom = sample(x0, y1, c) + (sample(x1, y1, c) - sample(x0, y1, c)) * dx;
-                    dst[(y * dw + x) * 3 + c] = (float)(top + (bottom - top) * dy);
-                }
-            }
-        }
-    }
+        Span<float> dst) => FaceApiImage.ResizeBilinear(sample, sw, sh, dw, dh, dst);
 
     /// <summary>The detector's input for one frame: padded with black at the bottom/right to a square, resized,
     /// normalised.</summary>
