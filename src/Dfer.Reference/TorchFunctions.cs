@@ -60,11 +60,12 @@ public static class TorchFunctions
         return sampled.squeeze(-1).permute(0, 2, 1).reshape(b, k, s, c);
     }
 
-    /// <summary>face-api's activations: ReLU, leaky ReLU with its slope, or none.</summary>
+    /// <summary>face-api's activations: ReLU, leaky ReLU with its slope, ReLU6, or none.</summary>
     public static TTensor Activate(Activation act, TTensor y) => act switch
     {
         Activation.Relu => F.relu(y),
         Activation.Leaky => F.leaky_relu(y, ActivationMath.LeakySlope),
+        Activation.Relu6 => y.clamp(0.0, (double)ActivationMath.Relu6Cap),
         _ => y,
     };
 }

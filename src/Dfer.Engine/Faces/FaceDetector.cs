@@ -9,6 +9,9 @@ namespace Dfer.Faces;
 /// <summary>The face detectors Dfer runs (docs/faces.md compares them).</summary>
 public enum FaceDetectorKind
 {
+    /// <summary>face-api's SSD MobileNet v1 (512×512 input): the accurate one, the default.</summary>
+    Ssd,
+
     /// <summary>face-api's tiny face detector (416×416 input by default): much cheaper, misses
     /// more.</summary>
     Tiny,
@@ -17,7 +20,7 @@ public enum FaceDetectorKind
 /// <summary>Which detector and how it is run.</summary>
 public sealed record FaceDetectorOptions
 {
-    public FaceDetectorKind Kind { get; init; } = FaceDetectorKind.Tiny;
+    public FaceDetectorKind Kind { get; init; } = FaceDetectorKind.Ssd;
 
     /// <summary>The tiny detector's input side (a multiple of 32); the SSD's is fixed at 512.</summary>
     public int TinyInputSize { get; init; } = TinyFaceDetector.DefaultInputSize;
@@ -29,11 +32,12 @@ public sealed record FaceDetectorOptions
     public int Batch { get; init; } = 8;
 
     /// <summary>The name the CLI and reports use: "ssd" or "tiny".</summary>
-    public string Name => "tiny";
+    public string Name => Kind == FaceDetectorKind.Ssd ? "ssd" : "tiny";
 
     /// <summary>Parses "ssd" or "tiny" (any case).</summary>
     public static FaceDetectorKind Parse(string name) => name.ToLowerInvariant() switch
     {
+        "ssd" => FaceDetectorKind.Ssd,
         "tiny" => FaceDetectorKind.Tiny,
         _ => throw new DferException($"unknown face detector '{name}': use ssd or tiny"),
     };
@@ -83,6 +87,13 @@ public sealed class FaceDetector : IDisposable
                     return new FaceDetector(options, backend.Compile(graph), size,
                         (frame, dst) => TinyFaceDetector.Input(frame, size, dst));
                 }
+            case FaceDetectorKind.Ssd:
+            {
+                var graph = SsdMobileNetV1.Build(weights,
+                    options.ScoreThreshold ?? SsdMobileNetV1.DefaultScoreThreshold);
+                return new FaceDetector(options, backend.Compile(graph), SsdMobileNetV1.InputSize,
+                    SsdMobileNetV1.Input);
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(options), options.Kind, "unknown detector");
         }
@@ -90,7 +101,7 @@ public sealed class FaceDetector : IDisposable
 
     /// <summary>The face-api package's weights of <paramref name="kind"/> (see <see cref="FaceApiPackage"/>).</summary>
     public static StateDict LoadWeights(FaceDetectorKind kind) => FaceApiPackage.Load(
-        FaceApiPackage.DetectorModel);
+        kind == FaceDetectorKind.Ssd ? FaceApiPackage.SsdDetectorModel : FaceApiPackage.DetectorModel);
 
     /// <summary>Compiles the detector with the face-api package's weights.</summary>
     public static FaceDetector FromCache(IBackend backend, FaceDetectorOptions? options = null)

@@ -11,16 +11,20 @@ public enum Activation
     Relu,
     /// <summary>y = x for x ≥ 0, else 0.1·x (TF.js's leaky ReLU in the tiny face detector).</summary>
     Leaky,
+    /// <summary>y = min(max(x, 0), 6), NaN kept (TF.js's <c>clipByValue(x, 0, 6)</c> in SSD MobileNet v1).</summary>
+    Relu6,
 }
 
 public static class ActivationMath
 {
     public const float LeakySlope = 0.1f;
+    public const float Relu6Cap = 6f;
 
     public static float Apply(Activation act, float x) => act switch
     {
         Activation.Relu => x > 0f ? x : (float.IsNaN(x) ? x : 0f),
         Activation.Leaky => x >= 0f || float.IsNaN(x) ? x : LeakySlope * x,
+        Activation.Relu6 => x > 0f ? (x < Relu6Cap ? x : Relu6Cap) : (float.IsNaN(x) ? x : 0f),
         _ => x,
     };
 
@@ -28,6 +32,7 @@ public static class ActivationMath
     {
         Activation.Relu => x > 0 ? x : (double.IsNaN(x) ? x : 0),
         Activation.Leaky => x >= 0 || double.IsNaN(x) ? x : (double)LeakySlope * x,
+        Activation.Relu6 => x > 0 ? Math.Min(x, Relu6Cap) : (double.IsNaN(x) ? x : 0),
         _ => x,
     };
 
@@ -51,7 +56,13 @@ public static class ActivationMath
     };
 
     public static string Suffix(Activation act)
-        => act switch { Activation.Relu => ",relu", Activation.Leaky => ",leaky", _ => "" };
+        => act switch
+        {
+            Activation.Relu => ",relu",
+            Activation.Leaky => ",leaky",
+            Activation.Relu6 => ",relu6",
+            _ => "",
+        };
 }
 
 /// <summary>Padding of a 2D window op, possibly asymmetric as TF's <c>'same'</c> is: top, left, bottom,

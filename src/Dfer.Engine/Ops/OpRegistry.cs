@@ -39,6 +39,7 @@ public static class OpRegistry
         Nms.NmsKind.Instance,
         AttentionPool.AttentionPoolKind.Instance,
         TemporalShift.TemporalShiftKind.Instance,
+        SsdDecode.SsdDecodeKind.Instance,
     ];
 
     /// <summary>The kind called <paramref name="name"/> (case-insensitive), or null.</summary>

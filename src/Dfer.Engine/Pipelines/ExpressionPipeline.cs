@@ -189,7 +189,7 @@ public sealed class ExpressionPipeline : IDisposable
         int ox = w < h ? before : 0, oy = h < w ? before : 0;
         byte[] px = f.Pixels;
         int fw = f.Width;
-        TfJsImage.ResizeBilinear((x, y, c) =>
+        FaceApiImage.ResizeBilinear((x, y, c) =>
         {
             int cx = x - ox, cy = y - oy;
             return cx >= 0 && cx < w && cy >= 0 && cy < h ? px[((y0 + cy) * fw + x0 + cx) * 3 + c] : 0f;

@@ -27,7 +27,7 @@ public class ExpressionPipelineTests
     {
         // 2×1 source (R: 0, 100) to 4×1: source x = 0, 0.5, 1, 1.5 → 0, 50, 100, 100 (the right edge clamps).
         var dst = new float[4 * 3];
-        TfJsImage.ResizeBilinear((x, y, c) => c == 0 ? 100f * x : 0f, 2, 1, 4, 1, dst);
+        FaceApiImage.ResizeBilinear((x, y, c) => c == 0 ? 100f * x : 0f, 2, 1, 4, 1, dst);
         Assert.That(Enumerable.Range(0, 4).Select(i => dst[i * 3]), Is.EqualTo(new[] { 0f, 50f, 100f, 100f }));
     }
 

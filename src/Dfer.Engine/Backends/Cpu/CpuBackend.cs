@@ -79,7 +79,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
             var values = _plan.Values;
             values[Graph.Input].CopyFrom(input);
             var nodes = _graph.Nodes;
-            var ins = new Tensor[4];
+            var ins = new Tensor[nodes.Count == 0 ? 0 : nodes.Max(n => n.Inputs.Length)];
             long start = Timer != null ? Stopwatch.GetTimestamp() : 0;
             for (int i = 0; i < nodes.Count; i++)
             {

@@ -128,7 +128,7 @@ public sealed class IlgpuBackend : IBackend, IOpRunner
             var plan = _plan;
             plan.View(Graph.Input).CopyFromCPU(input.ToArray());
             var nodes = _graph.Nodes;
-            var views = new ArrayView<float>[4];
+            var views = new ArrayView<float>[nodes.Count == 0 ? 0 : nodes.Max(n => n.Inputs.Length)];
             long start = Stopwatch.GetTimestamp();
             for (int i = 0; i < nodes.Count; i++)
             {

@@ -60,7 +60,7 @@ public static class TinyFaceDetector
     /// <paramref name="size"/>² as TF.js does, normalised as <c>(pixel − mean)/255</c>.</summary>
     public static void Input(RgbImage frame, int size, Span<float> dst)
     {
-        TfJsImage.PadToSquareResized(frame, size, dst);
+        FaceApiImage.PaddedSquare(frame, size, dst);
         for (int i = 0; i < dst.Length; i++) dst[i] = (float)((dst[i] - MeanRgb[i % 3]) / 255.0);
     }
 

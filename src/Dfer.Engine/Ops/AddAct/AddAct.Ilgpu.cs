@@ -27,6 +27,7 @@ public sealed class AddActIlgpu(AddActOp op) : IIlgpuKernel
         if (count > 3) s += d[i];
         if (act == 1) s = s > 0f || float.IsNaN(s) ? s : 0f;
         else if (act == 2) s = s >= 0f || float.IsNaN(s) ? s : 0.1f * s;
+        else if (act == 3) s = s > 0f ? (s < 6f ? s : 6f) : (float.IsNaN(s) ? s : 0f);
         y[i] = s;
     }
 

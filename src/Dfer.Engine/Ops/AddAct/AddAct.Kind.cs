@@ -28,8 +28,12 @@ public sealed class AddActKind : OpKind<AddActOp>
             (new[] { 2, 13, 11, 37 }, 3, Activation.None),
             (new[] { 1, 56, 56, 32 }, 4, Activation.Relu),
             (new[] { 1, 414, 414, 16 }, 1, Activation.Leaky),
+            (new[] { 2, 9, 13, 5 }, 2, Activation.Relu6),
+            (new[] { 1, 32, 32, 512 }, 1, Activation.Relu6),
         }
         .Select(c => new OpCase($"addact({string.Join("x", c.s)},inputs={c.inputs}{ActivationMath.Suffix(c.act)})",
         new AddActOp(c.inputs, c.act),
-            Enumerable.Repeat(c.s, c.inputs).Select(s => (int[])s.Clone()).ToArray())).ToArray();
+            Enumerable.Repeat(c.s, c.inputs).Select(s => (int[])s.Clone()).ToArray(),
+            // ReLU6's inputs reach past both ends of its range.
+            c.act == Activation.Relu6 ? Enumerable.Repeat((-8f, 8f), c.inputs).ToArray() : null)).ToArray();
 }

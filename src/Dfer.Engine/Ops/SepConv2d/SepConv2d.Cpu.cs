@@ -102,6 +102,7 @@ public sealed unsafe class SepConv2dCpu : ICpuKernel, IDisposable
             float* pw = (float*)k._pw.Pointer;
             var zero = Vector<float>.Zero;
             var slope = new Vector<float>(ActivationMath.LeakySlope);
+            var cap = new Vector<float>(ActivationMath.Relu6Cap);
             for (int ow = 0; ow < wo; ow++)
             {
                 float* dd = d + (long)ow * cPad;
@@ -116,6 +117,9 @@ public sealed unsafe class SepConv2dCpu : ICpuKernel, IDisposable
                         acc = Vector.ConditionalSelect(Vector.LessThanOrEqual(acc, zero), zero, acc);
                     else if (act == Activation.Leaky) acc =
                         Vector.ConditionalSelect(Vector.LessThan(acc, zero), acc * slope, acc);
+                    else if (act == Activation.Relu6)
+                        acc = Vector.ConditionalSelect(Vector.GreaterThan(acc, cap), cap,
+                            Vector.ConditionalSelect(Vector.LessThanOrEqual(acc, zero), zero, acc));
                     if (o + V <= co) Vector.Store(acc, yp + o);
                     else
                     {

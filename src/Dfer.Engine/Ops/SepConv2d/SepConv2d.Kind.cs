@@ -38,6 +38,9 @@ public sealed class SepConv2dKind : OpKind<SepConv2dOp>
             // dense3 conv0
             (1, 128, 14, 14, 256, (3, 3), (2, 2), Pad2d.Same(14, 14, 3, 3, 2, 2), true, Activation.Relu),
             (1, 256, 13, 13, 512, (3, 3), (1, 1), Pad2d.Uniform(1), true, Activation.Leaky),   // detector conv5
+            // ReLU6 (inputs in [−10, 10), so both ends clip): odd-sized, then SSD MobileNet v1's conv_7 depthwise.
+            (2, 19, 9, 10, 23, (3, 3), (2, 2), Pad2d.Same(9, 10, 3, 3, 2, 2), true, Activation.Relu6),
+            (1, 512, 32, 32, 0, (3, 3), (1, 1), Pad2d.Uniform(1), true, Activation.Relu6),
         };
         return shapes.Select(c =>
         {
@@ -48,7 +51,8 @@ public sealed class SepConv2dKind : OpKind<SepConv2dOp>
             string name = $"sepconv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.H}x{c.k.W},s={c.s.H}x{c.s.W},p={c.p},"
                 + $"{(c.co == 0 ? "depthwise" : $"cout={co}")}{(c.bias ? "" : ",nobias")}"
                 + $"{ActivationMath.Suffix(c.act)})";
-            return new OpCase(name, op, new[] { new[] { c.n, c.h, c.w, c.c } });
+            return new OpCase(name, op, new[] { new[] { c.n, c.h, c.w, c.c } },
+                c.act == Activation.Relu6 ? new[] { (-10f, 10f) } : null);
         }).ToArray();
     }
 }

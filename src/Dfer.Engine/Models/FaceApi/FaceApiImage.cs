@@ -2,18 +2,15 @@ using Dfer.Media;
 
 namespace Dfer.Models.FaceApi;
 
-/// <summary>
-/// The image preparation face-api's networks share (docs/models/faceapi-expression.md): TF's legacy bilinear resize
-/// and the pad-to-square of <c>toBatchTensor</c>.
-/// </summary>
-internal static class TfJsImage
+/// <summary>The input preparation face-api's detectors share: TF.js's bilinear resize and the padded square.</summary>
+internal static class FaceApiImage
 {
     /// <summary>
     /// TF's legacy bilinear resize (<c>resizeBilinear</c> with align_corners and half-pixel centres
     /// off): output pixel (x, y) samples the source at (x·sw/dw, y·sh/dh), where the source is
     /// <paramref name="sample"/>(sx, sy, c) over a sw×sh grid.
     /// </summary>
-    internal static void ResizeBilinear(Func<int, int, int, float> sample, int sw, int sh, int dw, int dh,
+    public static void ResizeBilinear(Func<int, int, int, float> sample, int sw, int sh, int dw, int dh,
         Span<float> dst)
     {
         double fy = (double)sh / dh, fx = (double)sw / dw;
@@ -37,13 +34,15 @@ internal static class TfJsImage
         }
     }
 
-    /// <summary>The frame padded with black at the bottom or right to a square, resized bilinearly to
-    /// <paramref name="size"/>² (pixel values 0–255, [size, size, 3]).</summary>
-    internal static void PadToSquareResized(RgbImage f, int size, Span<float> dst)
+    /// <summary>
+    /// face-api's <c>toBatchTensor(size, isCenterInputs: false)</c> for one frame: padded with black at the bottom
+    /// or right to a square, resized to size×size; pixel values 0..255 (fractional), [size, size, 3] RGB.
+    /// </summary>
+    public static void PaddedSquare(RgbImage f, int size, Span<float> dst)
     {
-        int s = Math.Max(f.Width, f.Height);
+        if (dst.Length != size * size * 3) throw new ArgumentException($"expected room for [{size}, {size}, 3]");
+        int s = Math.Max(f.Width, f.Height), w = f.Width, h = f.Height;
         byte[] px = f.Pixels;
-        int w = f.Width, h = f.Height;
         ResizeBilinear((x, y, c) => x < w && y < h ? px[(y * w + x) * 3 + c] : 0f, s, s, size, size, dst);
     }
 }
