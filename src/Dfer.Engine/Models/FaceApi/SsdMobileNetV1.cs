@@ -264,7 +264,8 @@ public static class SsdMobileNetV1
                 float a = (float)Math.Sqrt((name.Contains("BoxPredictor") ? 1.0 : 6.0) / fanIn);
                 data = rng.Uniform(count, -a, a);
             }
-            else if (name.EndsWith("/gamma") || name.EndsWith("/moving_variance")) data = rng.Uniform(count, 0.5f, 1.5f);
+            else if (name.EndsWith("/gamma") || name.EndsWith("/moving_variance"))
+                data = rng.Uniform(count, 0.5f, 1.5f);
             else if (name.EndsWith("/beta") || name.EndsWith("/moving_mean") || name.EndsWith("/convolution_bn_offset")
                 || name.EndsWith("/biases"))
                 data = rng.Uniform(count, -0.5f, 0.5f);
