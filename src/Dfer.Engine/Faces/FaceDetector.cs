@@ -88,12 +88,12 @@ public sealed class FaceDetector : IDisposable
                         (frame, dst) => TinyFaceDetector.Input(frame, size, dst));
                 }
             case FaceDetectorKind.Ssd:
-            {
-                var graph = SsdMobileNetV1.Build(weights,
-                    options.ScoreThreshold ?? SsdMobileNetV1.DefaultScoreThreshold);
-                return new FaceDetector(options, backend.Compile(graph), SsdMobileNetV1.InputSize,
-                    SsdMobileNetV1.Input);
-            }
+                {
+                    var graph = SsdMobileNetV1.Build(weights,
+                        options.ScoreThreshold ?? SsdMobileNetV1.DefaultScoreThreshold);
+                    return new FaceDetector(options, backend.Compile(graph), SsdMobileNetV1.InputSize,
+                        SsdMobileNetV1.Input);
+                }
             default:
                 throw new ArgumentOutOfRangeException(nameof(options), options.Kind, "unknown detector");
         }
