@@ -86,7 +86,8 @@ public sealed class TorchSsdMobileNetV1 : IDisposable
         }
         var c = new Tensor[8];
         var y = x;
-        for (int i = 0; i < 8; i++) y = c[i] = PointwiseLayer(y, $"Prediction/Conv2d_{i}_pointwise", i % 2 == 1 ? 2 : 1);
+        for (int i = 0; i < 8; i++)
+            y = c[i] = PointwiseLayer(y, $"Prediction/Conv2d_{i}_pointwise", i % 2 == 1 ? 2 : 1);
         var heads = new[] { Head(conv11!, 0), Head(x, 1), Head(c[1], 2), Head(c[3], 3), Head(c[5], 4), Head(c[7], 5) };
         var enc = cat(heads.Select(h => h.Box).ToArray(), 1);
         var cls = cat(heads.Select(h => h.Cls).ToArray(), 1);
@@ -105,7 +106,8 @@ public sealed class TorchSsdMobileNetV1 : IDisposable
         return (boxes, scores);
     }
 
-    /// <summary>Every image's detections for inputs [N, S, S, 3] (−1..1), NMS as face-api's locateFaces runs it.</summary>
+    /// <summary>Every image's detections for inputs [N, S, S, 3] (−1..1), NMS as face-api's locateFaces runs it.
+    /// </summary>
     public Detections[] Detect(Tensor input, double minConfidence = 0.5, int maxResults = 100,
         double iouThreshold = 0.5)
     {
