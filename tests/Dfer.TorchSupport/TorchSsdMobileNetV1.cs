@@ -106,8 +106,8 @@ public sealed class TorchSsdMobileNetV1 : IDisposable
         return (boxes, scores);
     }
 
-    /// <summary>Every image's detections for inputs [N, S, S, 3] (−1..1), NMS as face-api's locateFaces runs
-    /// it.</summary>
+    /// <summary>Every image's detections for inputs [N, S, S, 3] (−1..1), NMS as face-api's locateFaces runs it.
+    /// </summary>
     public Detections[] Detect(Tensor input, double minConfidence = 0.5, int maxResults = 100,
         double iouThreshold = 0.5)
     {

@@ -1,6 +1,5 @@
 using Dfer.Media;
 using Dfer.Ops;
-using Dfer.Ops.AddAct;
 using Dfer.Ops.Conv2d;
 using Dfer.Ops.Nms;
 using Dfer.Ops.SepConv2d;
@@ -172,26 +171,23 @@ public static class SsdMobileNetV1
         return g;
     }
 
-    /// <summary>conv2d 'same' + bias (the folded batch norm's offset) + ReLU6.</summary>
-    private static int Pointwise(Graph g, StateDict w, string p, int x, int size, int stride, string name)
-    {
-        var f = w[$"{p}/weights"];
-        int conv = g.Add(name, SameConv(f, stride, size, w[$"{p}/convolution_bn_offset"].Data), x);
-        return g.Add($"{name}/relu6", new AddActOp(1, Activation.Relu6), conv);
-    }
+    /// <summary>conv2d 'same' + bias (the folded batch norm's offset) + ReLU6, fused in one op.</summary>
+    private static int Pointwise(Graph g, StateDict w, string p, int x, int size, int stride, string name) =>
+        g.Add(name, SameConv(w[$"{p}/weights"], stride, size, w[$"{p}/convolution_bn_offset"].Data), x);
 
     /// <summary>
     /// A TF 'same' convolution of a [k, k, Cin, Cout] filter as Dfer's symmetric-padding conv2d: the padding as
     /// it is when TF splits it evenly, else (one more row and column after) a (k+1)×(k+1) filter with a leading
     /// row and column of zeros and one more padding on each side.
     /// </summary>
-    private static Conv2dOp SameConv(StateTensor f, int stride, int size, float[] bias)
+    private static Conv2dOp SameConv(StateTensor f, int stride, int size, float[] bias,
+        Activation act = Activation.Relu6)
     {
         int k = (int)f.Shape[0], cin = (int)f.Shape[2], cout = (int)f.Shape[3];
         float[] filter = TfJsLayout.ConvFilter(f);
         var pad = Pad2d.Same(size, size, k, k, stride, stride);
         if (pad.Top == pad.Bottom)
-            return new Conv2dOp(cin, cout, (k, k), (stride, stride), (pad.Top, pad.Top), (1, 1), filter, bias);
+            return new Conv2dOp(cin, cout, (k, k), (stride, stride), (pad.Top, pad.Top), (1, 1), filter, bias, act);
         if (pad.Bottom != pad.Top + 1)
             throw new DferException($"unexpected TF 'same' padding {pad} for a {k}x{k} conv on {size} pixels");
         int k1 = k + 1;
@@ -200,7 +196,8 @@ public static class SsdMobileNetV1
             for (int a = 0; a < k; a++)
                 for (int b = 0; b < k; b++)
                     shifted[(oi * k1 + a + 1) * k1 + b + 1] = filter[(oi * k + a) * k + b];
-        return new Conv2dOp(cin, cout, (k1, k1), (stride, stride), (pad.Bottom, pad.Bottom), (1, 1), shifted, bias);
+        return new Conv2dOp(cin, cout, (k1, k1), (stride, stride), (pad.Bottom, pad.Bottom), (1, 1), shifted, bias,
+            act);
     }
 
     /// <summary>Depthwise 3×3 'same' conv with its batch norm folded in (scale γ/√(σ² + ε) into the filter,

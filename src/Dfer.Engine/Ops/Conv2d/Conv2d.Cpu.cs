@@ -10,12 +10,14 @@ namespace Dfer.Ops.Conv2d;
 /// A tile is <see cref="MR"/> positions × 2 vectors of output channels held in registers; per
 /// input channel it broadcasts one input value per position and loads two weight vectors.
 /// Padding taps point at a row of zeros instead of branching. Weights are packed per panel of
-/// 2 vectors as [panel][kh][kw][ci][2·V], zero beyond Cout. Work items: (panel, chunk of tiles).
+/// 2 vectors as [panel][kh][kw][ci][2·V], zero beyond Cout. The activation runs on the registers before the
+/// store. Work items: (panel, chunk of tiles).
 /// </summary>
 public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
 {
     private const int MR = 4, TilesPerChunk = 16;
     private static readonly int V = Vector<float>.Count, NR = 2 * Vector<float>.Count;
+    private static readonly Vector<float> Cap = new(ActivationMath.Relu6Cap);
 
     private readonly Conv2dOp _op;
     private readonly NativeBuffer _packed, _bias, _zeros;
@@ -102,7 +104,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                             }
                         }
                     }
-                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, cout, count, Math.Min(NR, cout - co0));
+                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, cout, count, Math.Min(NR, cout - co0),
+                        op.Act);
                 }
             }
         }
@@ -111,7 +114,7 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
     /// <summary>One tile: <paramref name="count"/> positions × <paramref name="cols"/> (≤ 2V) output
     /// channels.</summary>
     private static void Tile(float** src, int taps, int cin, float* w, float* bias, float* y, int cout, int count,
-        int cols)
+        int cols, Activation act)
     {
         var b0 = Vector.Load(bias);
         var b1 = Vector.Load(bias + V);
@@ -135,10 +138,30 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                 c30 += a * w0; c31 += a * w1;
             }
         }
+        if (act != Activation.None)
+        {
+            c00 = Activate(act, c00); c01 = Activate(act, c01); c10 = Activate(act, c10); c11 = Activate(act, c11);
+            c20 = Activate(act, c20); c21 = Activate(act, c21); c30 = Activate(act, c30); c31 = Activate(act, c31);
+        }
         Store(y, cols, c00, c01);
         if (count > 1) Store(y + cout, cols, c10, c11);
         if (count > 2) Store(y + 2L * cout, cols, c20, c21);
         if (count > 3) Store(y + 3L * cout, cols, c30, c31);
+    }
+
+    /// <summary>The activation on a vector; NaN survives it, as in the scalar definition.</summary>
+    private static Vector<float> Activate(Activation act, Vector<float> v)
+    {
+        var zero = Vector<float>.Zero;
+        return act switch
+        {
+            Activation.Relu => Vector.ConditionalSelect(Vector.LessThanOrEqual(v, zero), zero, v),
+            Activation.Leaky => Vector.ConditionalSelect(Vector.LessThan(v, zero),
+                v * new Vector<float>(ActivationMath.LeakySlope), v),
+            Activation.Relu6 => Vector.ConditionalSelect(Vector.GreaterThan(v, Cap), Cap,
+                Vector.ConditionalSelect(Vector.LessThanOrEqual(v, zero), zero, v)),
+            _ => v,
+        };
     }
 
     private static void Store(float* y, int cols, Vector<float> lo, Vector<float> hi)

@@ -7,7 +7,7 @@ namespace Dfer.Ops.Conv2d;
 /// <summary>Shapes of one conv2d launch (kernel arguments must be unmanaged values).</summary>
 internal struct Conv2dIlgpuParams
 {
-    public int N, H, W, C, Ho, Wo, Co, Kh, Kw, Sh, Sw, Ph, Pw, Dh, Dw;
+    public int N, H, W, C, Ho, Wo, Co, Kh, Kw, Sh, Sw, Ph, Pw, Dh, Dw, Act;
 }
 
 /// <summary>
@@ -58,6 +58,7 @@ public sealed class Conv2dIlgpu : IIlgpuKernel
             Pw = _op.Pad.W,
             Dh = _op.Dilation.H,
             Dw = _op.Dilation.W,
+            Act = (int)_op.Act,
         };
         var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dIlgpuParams>(Direct));
@@ -86,6 +87,9 @@ public sealed class Conv2dIlgpu : IIlgpuKernel
                 for (int i = 0; i < p.C; i++) acc += x[xb + i] * w[wb + (long)i * p.Co];
             }
         }
+        if (p.Act == 1) acc = acc > 0f || float.IsNaN(acc) ? acc : 0f;
+        else if (p.Act == 2) acc = acc >= 0f || float.IsNaN(acc) ? acc : 0.1f * acc;
+        else if (p.Act == 3) acc = acc > 0f ? (acc < 6f ? acc : 6f) : (float.IsNaN(acc) ? acc : 0f);
         y[index] = acc;
     }
 

@@ -36,7 +36,7 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
             (1, 37, 7, 7, 41, (3, 3), (1, 1), (1, 1), (1, 1), true),
             (2, 384, 14, 14, 384, (3, 3), (2, 2), (2, 2), (2, 2), false),
         };
-        return shapes.Select(c =>
+        var cases = shapes.Select(c =>
         {
             int fan = c.c * c.k.Item1 * c.k.Item2;
             var op = new Conv2dOp(c.c, c.co, c.k, c.s, c.p, c.d, Weights(rng, c.co * fan, fan),
@@ -44,6 +44,22 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
             string name = $"conv2d(n={c.n},c={c.c},h={c.h},w={c.w},k={c.k.Item1}x{c.k.Item2},s={c.s.Item1}x{c.s.Item2},"
                 + $"p={c.p.Item1}x{c.p.Item2},d={c.d.Item1}x{c.d.Item2},cout={c.co}{(c.bias ? "" : ",nobias")})";
             return new OpCase(name, op, new[] { new[] { c.n, c.h, c.w, c.c } });
-        }).ToArray();
+        }).ToList();
+        // Fused activations (inputs in [−10, 10), so ReLU6 clips at both ends): odd-sized, leaky; SSD MobileNet v1's
+        // stride-2 3×3 'same' conv as a 4×4 pad-1 conv; its 1×1 conv 13 with ReLU6.
+        foreach (var (n, c, h, w, co, k, s, p, act) in new (int, int, int, int, int, int, int, int, Activation)[]
+        {
+            (2, 5, 9, 7, 11, 3, 1, 1, Activation.Leaky),
+            (1, 3, 20, 20, 32, 4, 2, 1, Activation.Relu6),
+            (1, 1024, 16, 16, 1024, 1, 1, 0, Activation.Relu6),
+        })
+        {
+            int fan = c * k * k;
+            var op = new Conv2dOp(c, co, (k, k), (s, s), (p, p), (1, 1), Weights(rng, co * fan, fan),
+                rng.Uniform(co, -0.5f, 0.5f), act);
+            cases.Add(new OpCase($"conv2d(n={n},c={c},h={h},w={w},k={k}x{k},s={s}x{s},p={p}x{p},d=1x1,cout={co}"
+                + $"{ActivationMath.Suffix(act)})", op, new[] { new[] { n, h, w, c } }, new[] { (-10f, 10f) }));
+        }
+        return cases;
     }
 }

@@ -29,7 +29,7 @@ public static class Conv2dReference
                                     acc += x[xb + i] * op.Weight[(((long)o * c + i) * kh + a) * kw + d];
                             }
                         }
-                        y[(((long)b * ho + oh) * wo + ow) * co + o] = acc;
+                        y[(((long)b * ho + oh) * wo + ow) * co + o] = ActivationMath.Apply(op.Act, acc);
                     }
         return y;
     }

@@ -8,7 +8,7 @@ using TTensor = TorchSharp.torch.Tensor;
 namespace Dfer.Ops.Conv2d;
 
 /// <summary>
-/// conv2d (strided, padded, dilated) as <c>F.conv2d</c> on NCHW.
+/// conv2d (strided, padded, dilated) as <c>F.conv2d</c> on NCHW, then the activation.
 /// Compiled into Dfer.Reference only (the engine does not carry libtorch): the PyTorch oracle of the op.
 /// </summary>
 internal sealed class Conv2dTorch : TorchOp<Conv2dOp>
@@ -16,8 +16,9 @@ internal sealed class Conv2dTorch : TorchOp<Conv2dOp>
     protected override TTensor Run(Conv2dOp c, TTensor[] x)
     {
         var w = W(c.Weight, c.Cout, c.Cin, c.Kernel.H, c.Kernel.W);
-        return F.conv2d(x[0].permute(0, 3, 1, 2), w, c.Bias == null ? null : W(c.Bias, c.Cout),
+        var y = F.conv2d(x[0].permute(0, 3, 1, 2), w, c.Bias == null ? null : W(c.Bias, c.Cout),
             new long[] { c.Stride.H, c.Stride.W }, new long[] { c.Pad.H, c.Pad.W },
-                new long[] { c.Dilation.H, c.Dilation.W }).permute(0, 2, 3, 1);
+                new long[] { c.Dilation.H, c.Dilation.W });
+        return TorchFunctions.Activate(c.Act, y).permute(0, 2, 3, 1);
     }
 }

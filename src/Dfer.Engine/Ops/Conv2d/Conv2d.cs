@@ -4,13 +4,14 @@ namespace Dfer.Ops.Conv2d;
 /// 2D convolution with dilation over channels-last activations (PyTorch nn.Conv2d, groups 1):
 /// <c>y[n,h,w,o] = bias[o] + Σ_{i,a,b} x[n, h·sh−ph+a·dh, w·sw−pw+b·dw, i] · W[o,i,a,b]</c>, x zero
 /// outside its extent. Input [N,H,W,Cin] → [N,Ho,Wo,Cout] with <c>Ho = (H + 2ph − dh·(kH−1) − 1)/sh + 1</c>
-/// (likewise Wo). Weights keep PyTorch's [Cout, Cin, kH, kW] order; the bias is optional.
+/// (likewise Wo). Weights keep PyTorch's [Cout, Cin, kH, kW] order; the bias is optional. An optional activation
+/// (<see cref="Activation"/>) is applied to each output as it is stored: <c>y = act(bias[o] + Σ …)</c>.
 /// </summary>
 public sealed class Conv2dOp : Op
 {
     public Conv2dOp(int cin, int cout, (int H, int W) kernel, (int H, int W) stride, (int H, int W) pad,
         (int H, int W) dilation,
-        float[] weight, float[]? bias)
+        float[] weight, float[]? bias, Activation activation = Activation.None)
     {
         if (cin <= 0 || cout <= 0) throw new ArgumentException($"conv2d needs channels, got {cin} -> {cout}");
         if (kernel.H <= 0 || kernel.W <= 0 || stride.H <= 0 || stride.W <= 0 || dilation.H <= 0 || dilation.W <= 0
@@ -25,6 +26,7 @@ public sealed class Conv2dOp : Op
             throw new ArgumentException($"conv2d bias has {bias.Length} values, expected {cout}");
         Cin = cin; Cout = cout; Kernel = kernel; Stride = stride; Pad = pad; Dilation = dilation; Weight =
             weight; Bias = bias;
+        Act = activation;
     }
 
     public int Cin { get; }
@@ -37,6 +39,8 @@ public sealed class Conv2dOp : Op
     public float[] Weight { get; }
     /// <summary>[Cout], or null for none.</summary>
     public float[]? Bias { get; }
+    /// <summary>The activation fused into the store (none by default).</summary>
+    public Activation Act { get; }
 
     public override OpKind Kind => Conv2dKind.Instance;
     public override int InputCount => 1;

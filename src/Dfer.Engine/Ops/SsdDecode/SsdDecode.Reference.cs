@@ -26,8 +26,8 @@ public static class SsdDecodeReference
                         double ah = op.Anchors[box * 4 + 2] - ay0, aw = op.Anchors[box * 4 + 3] - ax0;
                         double cy = ay0 + ah / 2 + ty / op.CenterScale * ah;
                         double cx = ax0 + aw / 2 + tx / op.CenterScale * aw;
-                        double halfH = Math.Exp(th / op.SizeScale) * ah / 2,
-                            halfW = Math.Exp(tw / op.SizeScale) * aw / 2;
+                        double halfH = Math.Exp(th / op.SizeScale) * ah / 2;
+                        double halfW = Math.Exp(tw / op.SizeScale) * aw / 2;
                         long o = ((long)b * k + box) * 5;
                         y[o] = cx - halfW;
                         y[o + 1] = cy - halfH;
