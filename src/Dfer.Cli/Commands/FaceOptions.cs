@@ -17,7 +17,8 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
         if (Mode == FaceMode.None) return "none";
         var c = System.Globalization.CultureInfo.InvariantCulture;
         string size = Stage.Detector.Kind == FaceDetectorKind.Tiny ? $" {Stage.Detector.TinyInputSize}" : "";
-        return $"{Name(Mode)}; {Stage.Detector.Name}{size}; margin {Stage.Margin.ToString(c)}; "
+        return $"{Name(Mode)}; {Stage.Detector.Name}{size} every {Stage.DetectEvery}; "
+            + $"margin {Stage.Margin.ToString(c)}; "
             + $"max missing {Stage.MaxMissing.ToString(c)}";
     }
 
@@ -54,6 +55,8 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
         private readonly Option<int> _detectorSize = NumberOptions.Int("--detector-size",
             new FaceDetectorOptions().TinyInputSize, Limits.MinDetectorSize, Limits.MaxDetectorSize,
             check: size => size % 32 == 0 ? null : "not a multiple of 32");
+        private readonly Option<int> _detectEvery =
+            NumberOptions.Int("--detect-every", new FaceStageOptions().DetectEvery, 1, 1000);
         private readonly Option<double> _margin = NumberOptions.Real("--face-margin", FaceCrop.DefaultMargin, 0, 3);
         private readonly Option<double> _maxMissing =
             NumberOptions.Real("--max-missing", new FaceStageOptions().MaxMissing, 0, 1);
@@ -67,8 +70,8 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
         public bool WithAllFaces { get; init; } = true;
 
         private IEnumerable<Option> Options =>
-            WithAllFaces ? [_face, _detector, _detectorSize, _margin, _maxMissing, _allFaces]
-            : [_face, _detector, _detectorSize, _margin, _maxMissing];
+            WithAllFaces ? [_face, _detector, _detectorSize, _detectEvery, _margin, _maxMissing, _allFaces]
+            : [_face, _detector, _detectorSize, _detectEvery, _margin, _maxMissing];
 
         public void AddTo(Command command)
         {
@@ -76,6 +79,8 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
                 + $"{Limits.MinDetectorSize} to {Limits.MaxDetectorSize} (larger finds smaller faces; the ssd "
                 + "detector's is fixed at 512)";
             _detectorSize.HelpName = "PIXELS";
+            _detectEvery.Description = "Run the face detector on every N-th frame (and the last); the frames between "
+                + "take the tracked box, interpolated (1: every frame; larger is faster)";
             _margin.Description = "The face crop's square side is the face box's longer side times (1 + margin) "
                 + $"(default {FaceCrop.DefaultMargin})";
             _maxMissing.Description = "A video fails when the face is missing from more than this share of its "
@@ -108,6 +113,7 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
                 Detector = new FaceDetectorOptions { Kind = kind, TinyInputSize = parsed.GetValue(_detectorSize) },
                 Margin = parsed.GetValue(_margin),
                 MaxMissing = parsed.GetValue(_maxMissing),
+                DetectEvery = parsed.GetValue(_detectEvery),
                 AllFaces = allFaces,
             };
             return new FaceSettings(mode, stage, parsed.GetResult(_face) is { Implicit: false });

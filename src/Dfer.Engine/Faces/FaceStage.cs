@@ -39,6 +39,10 @@ public sealed record FaceStageOptions
     /// <summary>With <see cref="AllFaces"/>: the least share of the video's frames a track must cover.</summary>
     public double MinTrackShare { get; init; } = 0.25;
 
+    /// <summary>The detector runs on every this-many-th frame (and the last); the tracker bridges the frames between
+    /// by interpolating the box. 1: every frame.</summary>
+    public int DetectEvery { get; init; } = 4;
+
     /// <summary>Longest side of the frames the stage analyses (larger frames are shrunk on decoding).</summary>
     public int AnalysisSide { get; init; } = 640;
 
@@ -53,6 +57,8 @@ public sealed record FaceStageOptions
             throw new DferException($"the largest missing share must be in [0, 1], got {MaxMissing}");
         if (!(MinTrackShare >= 0 && MinTrackShare <= 1))
             throw new DferException($"the least track share must be in [0, 1], got {MinTrackShare}");
+        if (DetectEvery < 1 || DetectEvery > 1000)
+            throw new DferException($"the detection step must be 1 to 1000 frames, got {DetectEvery}");
         if (AnalysisSide < 32)
             throw new DferException($"the analysis side must be at least 32 pixels, got {AnalysisSide}");
     }
@@ -61,7 +67,10 @@ public sealed record FaceStageOptions
 /// <summary>Where the faces of one video are: its frames' size, every track and the main one.</summary>
 public sealed record FaceTimeline(int FrameCount, IReadOnlyList<FaceTrack> Tracks, FaceTrack? Main)
 {
-    /// <summary>Frames where any face was detected.</summary>
+    /// <summary>Frames the detector looked at.</summary>
+    public int DetectorRuns { get; init; }
+
+    /// <summary>Of those, the frames where it found a face.</summary>
     public int FramesWithDetection { get; init; }
 }
 
@@ -98,16 +107,49 @@ public sealed class FaceStage : IDisposable
     /// <summary>Decodes <paramref name="path"/> (video file, frame folder or image) at the analysis size.</summary>
     public IReadOnlyList<RgbImage> ReadFrames(string path) => MediaInput.ReadFrames(path, Options.AnalysisSide);
 
-    /// <summary>Detects and tracks the faces of <paramref name="frames"/>.</summary>
+    /// <summary>
+    /// Detects and tracks the faces of <paramref name="frames"/>: the detector looks at frames 0, k, 2k, … and the
+    /// last (k = <see cref="FaceStageOptions.DetectEvery"/>); the tracker links those detections with its gap and
+    /// smoothing window converted to detector runs (⌈MaxGap/k⌉ runs, window ⌈SmoothWindow/k⌉ runs, odd), and each
+    /// track's box is interpolated linearly across the frames between runs.
+    /// </summary>
+    /// <param name="frames">The video's frames.</param>
+    /// <param name="progress">Called with the number of frames looked at so far.</param>
     public FaceTimeline Find(IReadOnlyList<RgbImage> frames, Action<int>? progress = null)
     {
-        var detections = Detector.Detect(frames, progress);
-        var tracks = FaceTracker.Track(detections, Options.Tracker,
-            (t, box) => FaceCrop.Appearance(frames[t], box));
-        return new FaceTimeline(frames.Count, tracks, FaceTracker.Main(tracks))
+        int n = frames.Count, k = Options.DetectEvery;
+        int[] runs = Enumerable.Range(0, n).Where(i => i % k == 0 || i == n - 1).ToArray();
+        var looked = runs.Select(i => frames[i]).ToArray();
+        var detections = Detector.Detect(looked, done => progress?.Invoke(done == runs.Length ? n : runs[done]));
+        var tracker = Options.Tracker with
         {
+            MaxGap = (Options.Tracker.MaxGap + k - 1) / k,
+            SmoothWindow = Math.Max(1, (Options.Tracker.SmoothWindow + k - 1) / k) | 1,
+        };
+        var onRuns = FaceTracker.Track(detections, tracker, (t, box) => FaceCrop.Appearance(looked[t], box));
+        var tracks = onRuns.Select(t => Expand(t, runs, n)).ToArray();
+        return new FaceTimeline(n, tracks, FaceTracker.Main(tracks))
+        {
+            DetectorRuns = runs.Length,
             FramesWithDetection = detections.Count(d => d.Count > 0),
         };
+    }
+
+    /// <summary>A track over detector runs as a track over every frame: run j's box at frame runs[j], the frames
+    /// between two runs with boxes interpolated.</summary>
+    internal static FaceTrack Expand(FaceTrack track, int[] runs, int frames)
+    {
+        var boxes = new FaceBox?[frames];
+        var detected = new bool[frames];
+        for (int j = 0; j < runs.Length; j++)
+        {
+            boxes[runs[j]] = track.Boxes[j];
+            detected[runs[j]] = track.Detected[j];
+            if (j == 0 || track.Boxes[j] is not FaceBox b || track.Boxes[j - 1] is not FaceBox a) continue;
+            for (int t = runs[j - 1] + 1; t < runs[j]; t++)
+                boxes[t] = FaceBox.Lerp(a, b, (double)(t - runs[j - 1]) / (runs[j] - runs[j - 1]));
+        }
+        return new FaceTrack(track.Id, boxes, detected);
     }
 
     /// <summary>The tracks to score: the main one, or with <see cref="FaceStageOptions.AllFaces"/> every track covering

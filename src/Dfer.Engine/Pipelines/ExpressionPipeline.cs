@@ -28,6 +28,9 @@ public sealed record ExpressionReport(string Input, IReadOnlyList<ExpressionFram
     public int FramesDetected => Frames.Count(f => f.Detected);
     /// <summary>The detector that found the faces ("ssd" or "tiny").</summary>
     public string Detector { get; init; } = "";
+    /// <summary>Frames the detector looked at (every <see cref="FaceStageOptions.DetectEvery"/>-th and the
+    /// last).</summary>
+    public int DetectorRuns { get; init; }
     /// <summary>How many face tracks the video had (the main one is scored).</summary>
     public int Tracks { get; init; }
     /// <summary>Frames per second of the source video when known (timestamps are frame / Fps).</summary>
@@ -38,10 +41,9 @@ public sealed record ExpressionReport(string Input, IReadOnlyList<ExpressionFram
 /// <summary>Settings of the expression pipeline.</summary>
 public sealed record ExpressionOptions
 {
-    /// <summary>Which face detector, its input size and score threshold (<see cref="FaceDetectorOptions"/>).</summary>
-    public FaceDetectorOptions Detector { get; init; } = new();
-    /// <summary>How detections become the tracked face (<see cref="TrackerOptions"/>).</summary>
-    public TrackerOptions Tracker { get; init; } = new();
+    /// <summary>The face stage: detector, tracker, detection step (<see cref="FaceStageOptions"/>; its crop settings
+    /// do not apply, the expression net crops as face-api does).</summary>
+    public FaceStageOptions Face { get; init; } = new();
     /// <summary>Frames in the centred sliding window of the temporal aggregation (1: none).</summary>
     public int Window { get; init; } = 15;
     /// <summary>Frames per network batch.</summary>
@@ -71,7 +73,7 @@ public sealed record ExpressionOptions
 public sealed class ExpressionPipeline : IDisposable
 {
     private readonly ExpressionOptions _options;
-    private readonly FaceDetector _detector;
+    private readonly FaceStage _faces;
     private readonly IExecutable _expression;
 
     public ExpressionPipeline(IBackend backend, StateDict detectorWeights, StateDict expressionWeights,
@@ -81,22 +83,26 @@ public sealed class ExpressionPipeline : IDisposable
         if (_options.Window < 1)
             throw new DferException($"the aggregation window must be at least 1 frame, got {_options.Window}");
         if (_options.Batch < 1) throw new DferException($"the batch must be at least 1, got {_options.Batch}");
-        _options.Tracker.Validate();
-        _detector = FaceDetector.Create(backend, detectorWeights, _options.Detector with { Batch = _options.Batch });
-        try { _expression = backend.Compile(FaceExpressionNet.Build(expressionWeights)); }
-        catch { _detector.Dispose(); throw; }
+        var detector = FaceDetector.Create(backend, detectorWeights,
+            _options.Face.Detector with { Batch = _options.Batch });
+        try
+        {
+            _faces = new FaceStage(detector, _options.Face);
+            _expression = backend.Compile(FaceExpressionNet.Build(expressionWeights));
+        }
+        catch { detector.Dispose(); throw; }
     }
 
     /// <summary>Loads both networks from the face-api cache (see <see cref="Weights.TfJs.FaceApiPackage"/>).</summary>
     public static ExpressionPipeline FromCache(IBackend backend, ExpressionOptions? options = null)
     {
         options ??= new ExpressionOptions();
-        return new(backend, FaceDetector.LoadWeights(options.Detector.Kind),
+        return new(backend, FaceDetector.LoadWeights(options.Face.Detector.Kind),
             Weights.TfJs.FaceApiPackage.Load(Weights.TfJs.FaceApiPackage.ExpressionModel), options);
     }
 
     /// <summary>The detector in use ("ssd" or "tiny").</summary>
-    public string DetectorName => _detector.Name;
+    public string DetectorName => _faces.Detector.Name;
 
     /// <summary>Longest side, in pixels, of the frames the CLI analyses: larger inputs are shrunk on decoding (the
     /// detector looks at 416 or 512 pixels, the expression net at 112).</summary>
@@ -110,10 +116,8 @@ public sealed class ExpressionPipeline : IDisposable
     public ExpressionReport Run(string input, IReadOnlyList<RgbImage> frames, Action<int, int>? progress = null)
     {
         int n = frames.Count;
-        var detections = _detector.Detect(frames, done => progress?.Invoke(done, 2 * n));
-        var tracks = FaceTracker.Track(detections, _options.Tracker,
-            (t, box) => Faces.FaceCrop.Appearance(frames[t], box));
-        var main = FaceTracker.Main(tracks);
+        var timeline = _faces.Find(frames, done => progress?.Invoke(done, 2 * n));
+        var main = timeline.Main;
         var faces = main?.Boxes ?? new FaceBox?[n];
         var probs = new float[n][];
         var withFace = Enumerable.Range(0, n).Where(i => faces[i] is not null).ToArray();
@@ -157,7 +161,11 @@ public sealed class ExpressionPipeline : IDisposable
         float[] clip = WeightedMean(probs) ?? new float[7];
         return new ExpressionReport(input, result, clip, _options.Window, n > 0 ? frames[0].Width : 0,
             n > 0 ? frames[0].Height : 0)
-        { Detector = _detector.Name, Tracks = tracks.Count };
+        {
+            Detector = _faces.Detector.Name,
+            Tracks = timeline.Tracks.Count,
+            DetectorRuns = timeline.DetectorRuns,
+        };
     }
 
     /// <summary>Σ c·p / Σ c over the non-null vectors, c = max p; null when there are none.</summary>
@@ -198,7 +206,7 @@ public sealed class ExpressionPipeline : IDisposable
 
     public void Dispose()
     {
-        _detector.Dispose();
+        _faces.Dispose();
         _expression.Dispose();
     }
 }

@@ -111,3 +111,21 @@ public class FaceTrackerTests
         Assert.That(FaceTracker.Main([]), Is.Null);
     }
 }
+
+/// <summary>The face stage's detection step: tracks over detector runs spread back over every frame.</summary>
+[TestFixture]
+public class FaceStageExpandTests
+{
+    [Test]
+    public void Expand_PlacesRunsAtTheirFrames_AndInterpolatesBetween()
+    {
+        // Runs at frames 0, 4, 8, 9 (every 4th and the last); the track has boxes at runs 0, 1 and 2 (x0 0, 8, 8).
+        var boxes = new FaceBox?[] { new(0, 0, 10, 10, 1), new(8, 0, 18, 10, 1), new(8, 0, 18, 10, 1), null };
+        var track = new FaceTrack(3, boxes, [true, false, true, false]);
+        var all = FaceStage.Expand(track, [0, 4, 8, 9], 10);
+        Assert.That(all.Id, Is.EqualTo(3));
+        Assert.That(all.Boxes.Select(b => b?.X0), Is.EqualTo(new double?[] { 0, 2, 4, 6, 8, 8, 8, 8, 8, null }));
+        Assert.That(all.Detected, Is.EqualTo(new[] { true, false, false, false, false, false, false, false, true,
+            false }));
+    }
+}

@@ -88,7 +88,10 @@ public class ExpressionPipelineTests
         using IBackend backend = BackendRegistry.Create("cpu", 2);
         using var pipeline =
             new ExpressionPipeline(backend, FaceApiPackage.Load(FaceApiPackage.DetectorModel), expression,
-                new ExpressionOptions { Detector = new FaceDetectorOptions { Kind = FaceDetectorKind.Tiny } });
+                new ExpressionOptions
+                {
+                    Face = new FaceStageOptions { Detector = new FaceDetectorOptions { Kind = FaceDetectorKind.Tiny } },
+                });
         var ex = Assert.Throws<DferException>(() => pipeline.Run("sample3.jpg", [image]))!;
         Assert.That(ex.Message,
             Does.Match(@"^sample3\.jpg: the expression net produced non-finite probabilities \((NaN|Inf)\) for frame "

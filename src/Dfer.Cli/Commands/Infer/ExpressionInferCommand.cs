@@ -96,8 +96,7 @@ internal static class ExpressionInferCommand
         {
             Window = s.Window,
             Batch = scoring.Batch,
-            Detector = face.Stage.Detector,
-            Tracker = face.Stage.Tracker,
+            Face = face.Stage,
         };
         using IBackend backend = BackendRegistry.Create(scoring.Backend, scoring.Threads, scoring.Precision);
         using var pipeline = ExpressionPipeline.FromCache(backend, options);
@@ -190,8 +189,8 @@ internal static class ExpressionInferCommand
             }
             Output.WriteLine(stdout,
                 $"{r.Input}: {r.Label} ({Output.Fixed(r.Probabilities.Max(), 2)}), face in {r.FramesWithFace} "
-                + $"of {r.Frames.Count} frames ({r.Detector} detector found it in {r.FramesDetected}; the others are "
-                + "bridged gaps)");
+                + $"of {r.Frames.Count} frames ({r.Detector} detector run on {r.DetectorRuns}, found it in "
+                + $"{r.FramesDetected}; boxes between are interpolated)");
             stdout.WriteLine("  "
                 + string.Join("  ",
                 EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k])).OrderByDescending(e => e.p)

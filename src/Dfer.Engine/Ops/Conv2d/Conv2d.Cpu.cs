@@ -1,5 +1,6 @@
 using System.Numerics;
 using Dfer.Devices.Cpu;
+using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Conv2d;
@@ -12,6 +13,9 @@ namespace Dfer.Ops.Conv2d;
 /// Padding taps point at a row of zeros instead of branching. Weights are packed per panel of
 /// 2 vectors as [panel][kh][kw][ci][2·V], zero beyond Cout. The activation runs on the registers before the
 /// store. Work items: (panel, chunk of tiles).
+/// A pointwise conv (1×1, stride 1, no padding) is a plain GEMM over positions, so it runs on
+/// <see cref="DenseRows"/> (the packed 6×16 register tiles of <see cref="RowGemm"/>) and the activation follows in
+/// one vector pass.
 /// </summary>
 public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
 {
@@ -24,6 +28,7 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
     private readonly int _panels;
     private readonly long _panelFloats;
     private readonly Work _work;
+    private readonly DenseRows? _pointwise;
 
     public Conv2dCpu(Conv2dOp op)
     {
@@ -44,6 +49,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                             op.Weight[(((long)o * cin + i) * kh + a) * kw + b];
         if (op.Bias != null) op.Bias.CopyTo(new Span<float>(_bias.Pointer, cout));
         _work = new Work(this);
+        if (op.Kernel == (1, 1) && op.Stride == (1, 1) && op.Pad == (0, 0))
+            _pointwise = new DenseRows(cin, cout, op.Weight, op.Bias);
     }
 
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
@@ -52,6 +59,13 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         if (x.Strides[3] != 1) x = CpuChecks.Dense(x);
         CpuChecks.ExpectDense(output, "conv2d");
         long positions = (long)output.Shape[0] * output.Shape[1] * output.Shape[2];
+        if (_pointwise is not null && positions >= DenseRows.TiledRows && positions <= int.MaxValue
+            && ctx.UseSimd)
+        {
+            _pointwise.Run(ctx, CpuChecks.Dense(x), output, (int)positions);
+            if (_op.Act != Activation.None) ActivateAll(output.Data, output.ElementCount, _op.Act);
+            return;
+        }
         long tiles = (positions + MR - 1) / MR;
         _work.X = x; _work.Y = output; _work.Positions = positions; _work.Chunks =
             (int)((tiles + TilesPerChunk - 1) / TilesPerChunk);
@@ -149,6 +163,14 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         if (count > 3) Store(y + 3L * cout, cols, c30, c31);
     }
 
+    /// <summary>The activation over <paramref name="n"/> values in place (the pointwise path).</summary>
+    private static void ActivateAll(float* y, long n, Activation act)
+    {
+        long i = 0;
+        for (; i + V <= n; i += V) Activate(act, Vector.Load(y + i)).Store(y + i);
+        for (; i < n; i++) y[i] = ActivationMath.Apply(act, y[i]);
+    }
+
     /// <summary>The activation on a vector; NaN survives it, as in the scalar definition.</summary>
     private static Vector<float> Activate(Activation act, Vector<float> v)
     {
@@ -178,5 +200,5 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         for (int j = 0; j < cols; j++) y[j] = tmp[j];
     }
 
-    public void Dispose() { _packed.Dispose(); _bias.Dispose(); _zeros.Dispose(); }
+    public void Dispose() { _packed.Dispose(); _bias.Dispose(); _zeros.Dispose(); _pointwise?.Dispose(); }
 }
