@@ -160,6 +160,33 @@ public class FaceCommandTests
         Assert.That(detect.Stderr, Does.Not.Contain("do not look like face crops"));
     }
 
+    [Test]
+    public void AllFaces_ScoresEveryTrack_WithItsOwnBoxes()
+    {
+        Require();
+        // demo/sample3.jpg has three women side by side; 20 still frames of the whole photo at 640 pixels.
+        var photo = MediaInput.ReadFrames(Path.Combine(FaceApiPackage.Directory, "demo", "sample3.jpg"), 640)[0];
+        string video = _h.PathOf("three.mp4");
+        Ffmpeg.Encode(video, Enumerable.Repeat(photo, 20).ToList(), "-c:v", "libx264", "-crf", "14", "-pix_fmt",
+            "yuv420p");
+        var run = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--threads", "2", "--format",
+            "json", "--all-faces", video);
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        var results = run.Json().GetProperty("results").EnumerateArray().ToList();
+        Assert.That(results, Has.Count.EqualTo(3), run.Stdout);
+        var centres = results.Select(r => r.GetProperty("face").GetProperty("boxes")[0])
+            .Select(b => b.GetProperty("x").GetDouble() + b.GetProperty("width").GetDouble() / 2).Order().ToList();
+        Assert.That(centres[0], Is.LessThan(640 * 0.4));
+        Assert.That(centres[2], Is.GreaterThan(640 * 0.75));
+        Assert.That(results.Select(r => r.GetProperty("face").GetProperty("track").GetInt32()).Distinct().Count(),
+            Is.EqualTo(3));
+        var logits = results.Select(r => CliAssert.Floats(r.GetProperty("logits"))).ToList();
+        Assert.That(logits[0], Is.Not.EqualTo(logits[1]), "each track is scored on its own crops");
+        var main = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--threads", "2", "--format",
+            "json", video);
+        Assert.That(main.Json().GetProperty("results").GetArrayLength(), Is.EqualTo(1), "without it: the main face");
+    }
+
     [TestCase("--face", "maybe", "--face maybe: use auto, detect or none")]
     [TestCase("--detector", "yolo", "unknown face detector 'yolo'")]
     [TestCase("--face-margin", "-1", "--face-margin -1: at least 0")]
