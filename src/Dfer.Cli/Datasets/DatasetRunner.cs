@@ -128,7 +128,8 @@ internal static class DatasetRunner
                     {
                         scored++;
                         finished[job] = new ResultRow(item.Name, item.Path, target, r.Label, job.ClipCount,
-                            r.Probabilities, r.Logits, null);
+                            r.Probabilities, r.Logits, null)
+                        { Face = job.Face?.Short };
                     }
                     while (order.Count > 0 && finished.Remove(order.Peek(), out ResultRow? row))
                     {

@@ -11,6 +11,10 @@ internal sealed record ResultRow(string Video, string Input, string? Target, str
     float[]? Probabilities, float[]? Logits, string? Error)
 {
     public bool Ok => Error is null && Label is not null;
+
+    /// <summary>What the face stage did (JSON Lines rows only): "none", or "W/S" sampled frames with the face of
+    /// S.</summary>
+    public string? Face { get; init; }
 }
 
 /// <summary>

@@ -17,10 +17,13 @@ internal sealed record ResultRowJson(
         JsonConverter(typeof(FiniteFloatsConverter))] float[]? Probabilities,
     [property: JsonPropertyName("logits"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
         JsonConverter(typeof(FiniteFloatsConverter))] float[]? Logits,
-    [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error)
+    [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error,
+    [property: JsonPropertyName("face"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    string? Face = null)
 {
     public static ResultRowJson From(ResultRow row) => row.Ok
-        ? new(row.Video, row.Input, row.Target, row.Label, row.Clips, row.Probabilities ?? [], row.Logits ?? [], null)
+        ? new(row.Video, row.Input, row.Target, row.Label, row.Clips, row.Probabilities ?? [], row.Logits ?? [], null,
+            row.Face)
         // A row that is not a score is an error row, its message written even if it has none.
         : new(row.Video, row.Input, row.Target, null, null, null, null, row.Error ?? "");
 }
