@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Dfer.Cli.Bench;
 using Dfer.Cli.Json;
 using Dfer.Cli.Scoring;
+using Dfer.Faces;
 using Dfer.Tensors;
 
 namespace Dfer.Cli.Commands;
@@ -26,9 +28,13 @@ internal static class BenchCommand
         string Precision = "fp32", string? Execution = null,
         double? StreamedClipsPerSecond = null);
 
+    /// <summary>Names <c>--detector</c> takes: each face detector, or both.</summary>
+    public static readonly string[] DetectorNames = ["ssd", "tiny", "all"];
+
     public static Command Create(CliConsole console)
     {
-        var model = SharedOptions.Model();
+        var model = SharedOptions.ModelOption(new Option<string>("--model"), false,
+            "Model to time (or give --detector for the face detection benchmark): ");
         var weights = SharedOptions.Weights();
         var key = SharedOptions.Key();
         var backend = SharedOptions.Backend();
@@ -41,16 +47,63 @@ internal static class BenchCommand
         var repeats = NumberOptions.Int("--repeats", 5, 1, Limits.MaxPasses);
         repeats.Description = $"Timed passes; the median is reported (at most {Limits.MaxPasses})";
         var format = SharedOptions.Format();
-        var command = new Command("bench",
-            "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s")
+        var detector = SharedOptions.OneOf(new Option<string>("--detector")
         {
-            model, weights, key, backend, precision, batch, threads, warmup, repeats, format,
+            Description = "Instead of --model: the face detection benchmark (docs/detection-benchmark.md): recall, "
+                + "false detections, box IoU and frames/s of the face detector(s) on clips made from face-api's demo "
+                + "photos; all runs ssd and tiny side by side",
+        }, DetectorNames);
+        var detectorSize = NumberOptions.Int("--detector-size", new FaceDetectorOptions().TinyInputSize,
+            Limits.MinDetectorSize, Limits.MaxDetectorSize,
+            check: size => size % 32 == 0 ? null : "not a multiple of 32");
+        detectorSize.Description = "With --detector tiny or all: the tiny detector's input size in pixels, a multiple "
+            + $"of 32 (the ssd detector's is fixed at 512)";
+        detectorSize.HelpName = "PIXELS";
+        var frames = NumberOptions.Int("--frames", DetectionClips.DefaultFrames, 2, Limits.MaxClipFrames);
+        frames.Description = $"With --detector: frames per clip (at most {Limits.MaxClipFrames})";
+        var clips = NumberOptions.Optional("--clips", 1, int.MaxValue);
+        clips.Description = "With --detector: only the first N clips (six per photo: zoom, pan, small, rotate, dark, "
+            + "blur; default all 36)";
+        var command = new Command("bench",
+            "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s; with "
+            + "--detector, benchmark the face detectors")
+        {
+            model, weights, key, backend, precision, batch, threads, warmup, repeats, format, detector, detectorSize,
+            frames, clips,
         };
-        command.SetAction(parsed => Run(new Settings(
-            parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key), parsed.GetValue(backend)!,
-            parsed.GetValue(batch),
-            parsed.GetValue(threads), parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(format)!,
-            SharedOptions.GetPrecision(parsed, precision)), console));
+        command.SetAction(parsed =>
+        {
+            bool Given(Option o) => parsed.GetResult(o) is { Implicit: false };
+            string? detectorName = parsed.GetValue(detector);
+            if (detectorName is null)
+            {
+                if (parsed.GetValue(model) is null)
+                    throw new DferException(
+                        "give --model NAME to time a model, or --detector ssd|tiny|all for the face detection "
+                        + "benchmark");
+                foreach (Option o in new Option[] { detectorSize, frames, clips })
+                    if (Given(o)) throw new DferException($"{o.Name} applies to the face detection benchmark; add "
+                        + "--detector ssd|tiny|all instead of --model");
+                return Run(new Settings(
+                    parsed.GetValue(model)!, parsed.GetValue(weights), parsed.GetValue(key),
+                    parsed.GetValue(backend)!, parsed.GetValue(batch), parsed.GetValue(threads),
+                    parsed.GetValue(warmup), parsed.GetValue(repeats), parsed.GetValue(format)!,
+                    SharedOptions.GetPrecision(parsed, precision)), console);
+            }
+            if (Given(model))
+                throw new DferException("--detector benchmarks the face detectors and --model times a model: give one");
+            foreach (Option o in new Option[] { weights, key, precision, batch, warmup, repeats })
+                if (Given(o))
+                    throw new DferException($"{o.Name} applies to timing a --model; --detector runs the face-api "
+                        + "detectors on their own weights, in fp32, over every benchmark frame once");
+            var kinds = detectorName == "all" ? new[] { FaceDetectorKind.Ssd, FaceDetectorKind.Tiny }
+                : [FaceDetectorOptions.Parse(detectorName)];
+            if (Given(detectorSize) && detectorName == "ssd")
+                throw new DferException("--detector-size sets the tiny detector's input; the ssd detector's is 512");
+            return DetectionBench.Run(new DetectionBench.Settings(kinds, parsed.GetValue(detectorSize),
+                parsed.GetValue(frames), parsed.GetValue(clips), parsed.GetValue(backend)!, parsed.GetValue(threads),
+                parsed.GetValue(format)!), console);
+        });
         return command;
     }
 

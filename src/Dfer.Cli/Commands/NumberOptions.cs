@@ -40,6 +40,9 @@ internal static class Limits
 
     /// <summary>--detector-size of --model expression: the face detector's square input, a multiple of 32.</summary>
     public const int MinDetectorSize = 32, MaxDetectorSize = 1024;
+
+    /// <summary>--frames of bench --detector: frames per benchmark clip (each 640 pixels wide, about 0.8 MB).</summary>
+    public const int MaxClipFrames = 1000;
 }
 
 /// <summary>

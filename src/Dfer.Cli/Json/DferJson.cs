@@ -19,6 +19,7 @@ namespace Dfer.Cli.Json;
 [JsonSerializable(typeof(ChromeTraceJson))]
 [JsonSerializable(typeof(EvalJson))]
 [JsonSerializable(typeof(BenchJson))]
+[JsonSerializable(typeof(DetectionBenchJson))]
 [JsonSerializable(typeof(DevicesJson))]
 [JsonSerializable(typeof(ValidateJson))]
 [JsonSerializable(typeof(ResultRowJson))]

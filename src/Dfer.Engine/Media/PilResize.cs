@@ -16,7 +16,7 @@ namespace Dfer.Media;
 /// <para>The horizontal pass runs first, on only the rows the vertical pass reads, and its 8-bit
 /// result feeds the vertical pass. An axis whose size does not change is not filtered at all.</para>
 /// </remarks>
-internal static class PilResize
+public static class PilResize
 {
     private const int PrecisionBits = 32 - 8 - 2;
 

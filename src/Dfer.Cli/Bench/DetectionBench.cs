@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using Dfer.Backends;
+using Dfer.Cli.Json;
+using Dfer.Faces;
+using Dfer.Media;
+
+namespace Dfer.Cli.Bench;
+
+/// <summary>One clip kind's scores of one detector (kind "all": every clip).</summary>
+internal sealed record KindReport(string Kind, int Clips, DetectionScore Raw, DetectionScore Tracked);
+
+/// <summary>What one detector did: its scores and how fast it ran on the benchmark's frames.</summary>
+internal sealed record DetectorReport(string Detector, int InputSize, int Frames, double Seconds,
+    IReadOnlyList<KindReport> Kinds)
+{
+    public double FramesPerSecond => Frames / Seconds;
+
+    /// <summary>Frames per second over <see cref="DetectionBench.VideoFps"/>: above 1, faster than the video
+    /// plays.</summary>
+    public double RealTime => FramesPerSecond / DetectionBench.VideoFps;
+}
+
+internal sealed record DetectionBenchReport(string Backend, string Device, int Threads, int FramesPerClip, int Clips,
+    int Frames, IReadOnlyList<DetectorReport> Detectors);
+
+/// <summary>
+/// <c>dfer bench --detector</c> (docs/detection-benchmark.md): every detector on every clip of
+/// <see cref="DetectionClips"/>, clip by clip (each clip is rendered once and given to every detector in turn), its
+/// detections scored raw and after <see cref="FaceTracker"/>, its <see cref="FaceDetector.Detect"/> calls timed.
+/// </summary>
+internal static class DetectionBench
+{
+    /// <summary>The video frame rate the real-time factor is for.</summary>
+    public const double VideoFps = 25;
+
+    public sealed record Settings(IReadOnlyList<FaceDetectorKind> Detectors, int TinySize, int Frames, int? Clips,
+        string Backend, int Threads, string Format);
+
+    public static int Run(Settings settings, CliConsole console)
+    {
+        var photos = DetectionClips.LoadTruth();
+        var clips = DetectionClips.Clips(photos, settings.Frames);
+        if (settings.Clips is int n) clips = clips.Take(n).ToArray();
+        using IBackend backend = BackendRegistry.Create(settings.Backend, settings.Threads);
+        var detectors = new List<FaceDetector>();
+        try
+        {
+            foreach (var kind in settings.Detectors)
+                detectors.Add(FaceDetector.FromCache(backend,
+                    new FaceDetectorOptions { Kind = kind, TinyInputSize = settings.TinySize }));
+            var report = Measure(clips, detectors, console);
+            int threads = settings.Threads > 0 ? settings.Threads : Environment.ProcessorCount;
+            var full = new DetectionBenchReport(backend.Name, backend.Device, threads, settings.Frames, clips.Count,
+                clips.Sum(c => c.Frames), report);
+            if (settings.Format == Output.Json)
+                Output.WriteJson(console.Out, DetectionBenchJson.From(full), DferJson.Default.DetectionBenchJson);
+            else WriteTable(console.Out, full);
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            foreach (var d in detectors) d.Dispose();
+        }
+    }
+
+    /// <summary>Runs every detector on every clip; scores per clip kind, in <see cref="DetectionClips.Kinds"/>
+    /// order after "all".</summary>
+    internal static IReadOnlyList<DetectorReport> Measure(IReadOnlyList<ClipSpec> clips,
+        IReadOnlyList<FaceDetector> detectors, CliConsole console)
+    {
+        var raw = detectors.Select(_ => DetectionClips.Kinds.ToDictionary(k => k, _ => new DetectionScore())).ToArray();
+        var tracked = detectors.Select(_ => DetectionClips.Kinds.ToDictionary(k => k, _ => new DetectionScore()))
+            .ToArray();
+        var seconds = new double[detectors.Count];
+        var photos = new Dictionary<string, RgbImage>();
+        for (int c = 0; c < clips.Count; c++)
+        {
+            var clip = clips[c];
+            if (!photos.TryGetValue(clip.Photo.Photo, out var photo))
+            {
+                photos.Clear();
+                photos[clip.Photo.Photo] = photo = DetectionClips.ReadPhoto(clip.Photo);
+            }
+            var (frames, truth) = DetectionClips.Render(clip, photo);
+            if (c == 0)
+                foreach (var d in detectors) d.Detect(frames.Take(d.Options.Batch).ToArray()); // warm-up, untimed
+            var line = new List<string>();
+            for (int k = 0; k < detectors.Count; k++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                var found = detectors[k].Detect(frames);
+                seconds[k] += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                var tracks = FaceTracker.Track(found, new TrackerOptions(),
+                    (t, box) => FaceCrop.Appearance(frames[t], box));
+                var clipRaw = new DetectionScore();
+                for (int t = 0; t < frames.Length; t++)
+                {
+                    clipRaw.Add(truth[t], found[t]);
+                    var boxes = tracks.Where(tr => tr.Boxes[t] is not null).Select(tr => tr.Boxes[t]!.Value).ToArray();
+                    tracked[k][clip.Kind].Add(truth[t], boxes);
+                }
+                raw[k][clip.Kind].Add(clipRaw);
+                line.Add($"{detectors[k].Name} {clipRaw.FramesHit}/{clipRaw.FramesWithFace}");
+            }
+            console.Progress($"clip {c + 1}/{clips.Count} ({clip.Name}): frames with a face found: "
+                + string.Join(", ", line));
+        }
+        var kinds = DetectionClips.Kinds.Where(k => clips.Any(c => c.Kind == k)).ToArray();
+        return detectors.Select((d, k) =>
+        {
+            var rows = new List<KindReport>();
+            DetectionScore allRaw = new(), allTracked = new();
+            foreach (var kind in kinds)
+            {
+                allRaw.Add(raw[k][kind]);
+                allTracked.Add(tracked[k][kind]);
+                rows.Add(new KindReport(DetectionClips.Name(kind), clips.Count(c => c.Kind == kind), raw[k][kind],
+                    tracked[k][kind]));
+            }
+            rows.Insert(0, new KindReport("all", clips.Count, allRaw, allTracked));
+            return new DetectorReport(d.Name, d.InputSize, clips.Sum(c => c.Frames), seconds[k], rows);
+        }).ToArray();
+    }
+
+    private static string Percent(double share) => double.IsFinite(share) ? Output.Fixed(100 * share, 1) : "-";
+
+    private static string Number(double value, int decimals) =>
+        double.IsFinite(value) ? Output.Fixed(value, decimals) : "-";
+
+    internal static void WriteTable(TextWriter stdout, DetectionBenchReport r)
+    {
+        var rows = new List<string[]>
+        {
+            new[] { "detector", "clips", "frames", "frame recall %", "tracked", "face recall %", "tracked",
+                "false/frame", "tracked", "mean IoU", "tracked" },
+        };
+        foreach (var d in r.Detectors)
+            foreach (var k in d.Kinds)
+                rows.Add([d.Detector, k.Kind, k.Raw.Frames.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    Percent(k.Raw.FrameRecall), Percent(k.Tracked.FrameRecall),
+                    Percent(k.Raw.FaceRecall), Percent(k.Tracked.FaceRecall),
+                    Number(k.Raw.FalsePerFrame, 3), Number(k.Tracked.FalsePerFrame, 3),
+                    Number(k.Raw.MeanIou, 3), Number(k.Tracked.MeanIou, 3)]);
+        Output.WriteTable(stdout, rows, new HashSet<int>(Enumerable.Range(2, 9)));
+        stdout.WriteLine();
+        var speed = new List<string[]>
+        {
+            new[] { "detector", "input", "frames/s", $"real time at {VideoFps:0} fps", "backend", "threads" },
+        };
+        foreach (var d in r.Detectors)
+            speed.Add([d.Detector, $"{d.InputSize}x{d.InputSize}", Number(d.FramesPerSecond, 1),
+                Number(d.RealTime, 2) + "x", $"{r.Backend} on {r.Device}",
+                r.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Output.WriteTable(stdout, speed, new HashSet<int> { 2, 3, 5 });
+        Output.WriteLine(stdout, $"{r.Clips} clips of {r.FramesPerClip} frames, {DetectionClips.FrameWidth} pixels "
+            + $"wide; a match is IoU >= {DetectionScore.MinIou:0.0}; tracked: FaceTracker's boxes, bridged frames "
+            + "included");
+    }
+}
