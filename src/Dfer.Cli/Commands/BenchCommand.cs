@@ -64,12 +64,15 @@ internal static class BenchCommand
         var clips = NumberOptions.Optional("--clips", 1, int.MaxValue);
         clips.Description = "With --detector: only the first N clips (six per photo: zoom, pan, small, rotate, dark, "
             + "blur; default all 36)";
+        var detectEvery = NumberOptions.Int("--detect-every", new FaceStageOptions().DetectEvery, 1, 1000);
+        detectEvery.Description = "With --detector: the face stage's detection step the tracked columns use (the "
+            + "detector on every N-th frame, the tracker bridging the rest), as infer runs it";
         var command = new Command("bench",
             "Time forward passes on a generated batch and report the median latency, clips/s and GFLOP/s; with "
             + "--detector, benchmark the face detectors")
         {
             model, weights, key, backend, precision, batch, threads, warmup, repeats, format, detector, detectorSize,
-            frames, clips,
+            frames, clips, detectEvery,
         };
         command.SetAction(parsed =>
         {
@@ -81,7 +84,7 @@ internal static class BenchCommand
                     throw new DferException(
                         "give --model NAME to time a model, or --detector ssd|tiny|all for the face detection "
                         + "benchmark");
-                foreach (Option o in new Option[] { detectorSize, frames, clips })
+                foreach (Option o in new Option[] { detectorSize, frames, clips, detectEvery })
                     if (Given(o)) throw new DferException($"{o.Name} applies to the face detection benchmark; add "
                         + "--detector ssd|tiny|all instead of --model");
                 return Run(new Settings(
@@ -102,7 +105,7 @@ internal static class BenchCommand
                 throw new DferException("--detector-size sets the tiny detector's input; the ssd detector's is 512");
             return DetectionBench.Run(new DetectionBench.Settings(kinds, parsed.GetValue(detectorSize),
                 parsed.GetValue(frames), parsed.GetValue(clips), parsed.GetValue(backend)!, parsed.GetValue(threads),
-                parsed.GetValue(format)!), console);
+                parsed.GetValue(format)!, parsed.GetValue(detectEvery)), console);
         });
         return command;
     }

@@ -25,7 +25,14 @@ internal sealed record DetectionBenchJson(
         double FramesPerS,
         [property: JsonPropertyName("realtime_factor"), JsonConverter(typeof(FiniteDoubleConverter))]
         double RealtimeFactor,
-        [property: JsonPropertyName("kinds")] IReadOnlyList<Kind> Kinds);
+        [property: JsonPropertyName("kinds")] IReadOnlyList<Kind> Kinds,
+        [property: JsonPropertyName("detect_every")] int DetectEvery,
+        [property: JsonPropertyName("stage_seconds"), JsonConverter(typeof(FiniteDoubleConverter))]
+        double StageSeconds,
+        [property: JsonPropertyName("stage_frames_per_s"), JsonConverter(typeof(FiniteDoubleConverter))]
+        double StageFramesPerS,
+        [property: JsonPropertyName("stage_realtime_factor"), JsonConverter(typeof(FiniteDoubleConverter))]
+        double StageRealtimeFactor);
 
     internal sealed record Kind(
         [property: JsonPropertyName("kind")] string Name,
@@ -56,6 +63,7 @@ internal sealed record DetectionBenchJson(
     public static DetectionBenchJson From(DetectionBenchReport r) => new(r.Backend, r.Device, r.Threads,
         DetectionClips.FrameWidth, r.FramesPerClip, r.Clips, r.Frames, DetectionScore.MinIou, DetectionBench.VideoFps,
         r.Detectors.Select(d => new Detector(d.Detector, d.InputSize, d.Seconds, d.FramesPerSecond, d.RealTime,
-            d.Kinds.Select(k => new Kind(k.Kind, k.Clips, Score.From(k.Raw), Score.From(k.Tracked))).ToArray()))
+            d.Kinds.Select(k => new Kind(k.Kind, k.Clips, Score.From(k.Raw), Score.From(k.Tracked))).ToArray(),
+            d.DetectEvery, d.StageSeconds, d.StageFramesPerSecond, d.StageRealTime))
         .ToArray());
 }

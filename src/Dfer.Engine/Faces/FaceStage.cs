@@ -110,7 +110,7 @@ public sealed class FaceStage : IDisposable
     /// <summary>
     /// Detects and tracks the faces of <paramref name="frames"/>: the detector looks at frames 0, k, 2k, … and the
     /// last (k = <see cref="FaceStageOptions.DetectEvery"/>); the tracker links those detections with its gap and
-    /// smoothing window converted to detector runs (⌈MaxGap/k⌉ runs, window ⌈SmoothWindow/k⌉ runs, odd), and each
+    /// smoothing window converted to detector runs (⌈MaxGap/k⌉ runs, window ⌊SmoothWindow/k⌋ runs made odd), and each
     /// track's box is interpolated linearly across the frames between runs.
     /// </summary>
     /// <param name="frames">The video's frames.</param>
@@ -124,7 +124,7 @@ public sealed class FaceStage : IDisposable
         var tracker = Options.Tracker with
         {
             MaxGap = (Options.Tracker.MaxGap + k - 1) / k,
-            SmoothWindow = Math.Max(1, (Options.Tracker.SmoothWindow + k - 1) / k) | 1,
+            SmoothWindow = Math.Max(1, Options.Tracker.SmoothWindow / k) | 1,
         };
         var onRuns = FaceTracker.Track(detections, tracker, (t, box) => FaceCrop.Appearance(looked[t], box));
         var tracks = onRuns.Select(t => Expand(t, runs, n)).ToArray();

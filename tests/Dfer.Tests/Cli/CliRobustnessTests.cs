@@ -70,9 +70,9 @@ public class NumericOptionTests
                 Assert.That(run.Stderr, Does.Not.Contain("System."), run.ToString());
                 checkedOptions++;
             }
-        // threads x6, batch x5, warmup x2, repeats x2, top, window, detector-size x4, detect-every x3, jitter-seed x3,
+        // threads x6, batch x5, warmup x2, repeats x2, top, window, detector-size x4, detect-every x4, jitter-seed x3,
         // decode-threads x2, seed, size, and bench's frames and clips.
-        Assert.That(checkedOptions, Is.EqualTo(33));
+        Assert.That(checkedOptions, Is.EqualTo(34));
         // The real-valued ones (--face-margin, --max-missing of infer, eval and preprocess) say "not a number".
         int reals = 0;
         foreach (Command command in root.Subcommands)

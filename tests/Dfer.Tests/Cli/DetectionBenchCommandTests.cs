@@ -16,8 +16,9 @@ public class DetectionBenchCommandTests
                 + "./scripts/fetch-face-api.sh (.ci/run does)");
     }
 
+    // Every frame detected: four-frame clips zoom too fast between every 4th frame for the tracker to link.
     private static readonly string[] Short =
-        ["bench", "--detector", "tiny", "--clips", "2", "--frames", "4", "--threads", "2"];
+        ["bench", "--detector", "tiny", "--clips", "2", "--frames", "4", "--threads", "2", "--detect-every", "1"];
 
     [Test]
     public void Tiny_OnTwoShortClips_WritesItsScoresAndSpeed_AsJson()
@@ -40,6 +41,9 @@ public class DetectionBenchCommandTests
         double fps = tiny.GetProperty("frames_per_s").GetDouble();
         Assert.That(fps, Is.GreaterThan(0));
         Assert.That(tiny.GetProperty("realtime_factor").GetDouble(), Is.EqualTo(fps / 25).Within(1e-9));
+        Assert.That(tiny.GetProperty("detect_every").GetInt32(), Is.EqualTo(1));
+        Assert.That(tiny.GetProperty("stage_frames_per_s").GetDouble(),
+            Is.EqualTo(8 / tiny.GetProperty("stage_seconds").GetDouble()).Within(1e-6), "8 frames through the stage");
         var kinds = tiny.GetProperty("kinds");
         Assert.That(Enumerable.Range(0, kinds.GetArrayLength()).Select(i => kinds[i].GetProperty("kind").GetString()),
             Is.EqualTo(new[] { "all", "zoom", "pan" }), "sample1's first two clips");
@@ -69,7 +73,8 @@ public class DetectionBenchCommandTests
         Assert.That(lines[1], Does.Match(@"^tiny\s+all\s+3\s"));
         Assert.That(lines[2], Does.Match(@"^tiny\s+zoom\s+3\s"));
         Assert.That(lines[3], Does.StartWith("detector  input"));
-        Assert.That(lines[4], Does.Match(@"^tiny\s+416x416\s+\d+\.\d\s+\d+\.\d\dx\s+cpu on "));
+        Assert.That(lines[4],
+            Does.Match(@"^tiny\s+416x416\s+\d+\.\d\s+\d+\.\d\dx\s+\d+\.\d \(every 4\)\s+\d+\.\d\dx\s+cpu on "));
         Assert.That(lines[5], Does.StartWith("1 clips of 3 frames, 640 pixels wide"));
     }
 
