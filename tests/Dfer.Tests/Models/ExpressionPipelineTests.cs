@@ -31,6 +31,24 @@ public class ExpressionPipelineTests
         Assert.That(Enumerable.Range(0, 4).Select(i => dst[i * 3]), Is.EqualTo(new[] { 0f, 50f, 100f, 100f }));
     }
 
+    [TestCase(37, 23, 32)]
+    [TestCase(23, 37, 416)]
+    [TestCase(64, 64, 48)]
+    public void PaddedSquare_IsResizeBilinearOfTheBlackPaddedFrame(int w, int h, int size)
+    {
+        // The fast byte path against the general resize over a sampling function (bit for bit).
+        var rng = TestSeed.Random(31);
+        var px = new byte[w * h * 3];
+        rng.NextBytes(px);
+        var fast = new float[size * size * 3];
+        var general = new float[size * size * 3];
+        FaceApiImage.PaddedSquare(new RgbImage(w, h, px), size, fast);
+        int s = Math.Max(w, h);
+        FaceApiImage.ResizeBilinear((x, y, c) => x < w && y < h ? px[(y * w + x) * 3 + c] : 0f, s, s, size, size,
+            general);
+        Assert.That(fast, Is.EqualTo(general));
+    }
+
     [Test]
     public void FaceCrop_PadsToACentredSquare()
     {
