@@ -74,7 +74,7 @@ public class DetectionBenchCommandTests
         Assert.That(lines[2], Does.Match(@"^tiny\s+zoom\s+3\s"));
         Assert.That(lines[3], Does.StartWith("detector  input"));
         Assert.That(lines[4],
-            Does.Match(@"^tiny\s+416x416\s+\d+\.\d\s+\d+\.\d\dx\s+\d+\.\d \(every 4\)\s+\d+\.\d\dx\s+cpu on "));
+            Does.Match(@"^tiny\s+416x416\s+\d+\.\d\s+\d+\.\d\dx\s+\d+\.\d \(every 2\)\s+\d+\.\d\dx\s+cpu on "));
         Assert.That(lines[5], Does.StartWith("1 clips of 3 frames, 640 pixels wide"));
     }
 
