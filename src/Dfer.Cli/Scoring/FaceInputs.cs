@@ -36,6 +36,11 @@ internal sealed class FaceInputs(FaceSettings settings, string backendName, int 
     private IBackend? _backend;
     private FaceStage? _stage;
     private bool _checkUnavailable;
+    private int _cropsSeen;
+
+    /// <summary>After this many frame folders that look like face crops, the rest of a run is not checked (a
+    /// dataset of crops, like DFEW, pays for three detector runs, not one per video).</summary>
+    internal const int CropChecks = 3;
 
     public FaceSettings Settings => settings;
 
@@ -124,11 +129,14 @@ internal sealed class FaceInputs(FaceSettings settings, string backendName, int 
     /// <summary>
     /// With --face auto on a frame folder (taken as face crops): looks at its middle frame and warns when no face fills
     /// it (none found, or the largest one's longer side under 40 % of the frame's shorter side), suggesting --face
-    /// detect. Skipped when the face-api weights are not fetched.
+    /// detect. Skipped when the face-api weights are not fetched, and once <see cref="CropChecks"/> folders of the run
+    /// have looked like crops.
     /// </summary>
     private void WarnIfNotCrops(string path)
     {
-        if (settings.Mode != FaceMode.Auto || !Directory.Exists(path) || _checkUnavailable) return;
+        if (settings.Mode != FaceMode.Auto || !Directory.Exists(path) || _checkUnavailable
+            || Volatile.Read(ref _cropsSeen) >= CropChecks)
+            return;
         FaceStage stage;
         try
         {
@@ -142,8 +150,12 @@ internal sealed class FaceInputs(FaceSettings settings, string backendName, int 
         if (MediaInput.ReadMiddleFrame(path, stage.Options.AnalysisSide) is not RgbImage frame) return;
         var faces = stage.Detector.Detect([frame])[0];
         double longest = faces.Count == 0 ? 0 : faces.Max(f => Math.Max(f.Width, f.Height));
-        if (longest < 0.4 * Math.Min(frame.Width, frame.Height))
-            console.Warning($"{path}: the frames do not look like face crops ("
+        if (longest >= 0.4 * Math.Min(frame.Width, frame.Height))
+        {
+            Interlocked.Increment(ref _cropsSeen);
+            return;
+        }
+        console.Warning($"{path}: the frames do not look like face crops ("
                 + (faces.Count == 0 ? "no face found in the middle frame" : "the face fills little of the frame")
                 + "); the model sees whole frames: add --face detect to crop the face");
     }

@@ -161,6 +161,32 @@ public class FaceCommandTests
     }
 
     [Test]
+    public void AutoChecksOnlyUntilThreeFoldersLookLikeCrops()
+    {
+        Require();
+        var photo = MediaInput.ReadFrames(Path.Combine(FaceApiPackage.Directory, "demo", "sample3.jpg"))[0];
+        // A 400-pixel square around the middle woman's face (about 300 pixels wide): a face crop.
+        var crop = Dfer.Faces.FaceCrop.Cut(photo, new Dfer.Faces.CropSquare((int)(photo.Width * 0.55) - 200,
+            (int)(photo.Height * 0.24) - 200, 400));
+        var whole = PilResize.Resize(photo, 480, 338, ResizeFilter.Bilinear);
+        var folders = new List<string>();
+        foreach (var (name, image) in new[] { ("a", crop), ("b", crop), ("c", crop), ("d", whole) })
+        {
+            string folder = _h.PathOf(name);
+            Directory.CreateDirectory(folder);
+            for (int i = 0; i < 2; i++) ImageEncoder.WritePng(image, Path.Combine(folder, $"{i}.png"));
+            folders.Add(folder);
+        }
+        var run = CliHarness.Run(["infer", "--model", "m3dfel", "--generated-weights", "--threads", "2",
+            .. folders]);
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Stderr, Does.Not.Contain("do not look like face crops"),
+            "three crop folders first: the fourth is not checked");
+        var alone = CliHarness.Run("infer", "--model", "m3dfel", "--generated-weights", "--threads", "2", folders[3]);
+        Assert.That(alone.Stderr, Does.Contain("do not look like face crops"), "checked on its own");
+    }
+
+    [Test]
     public void AllFaces_ScoresEveryTrack_WithItsOwnBoxes()
     {
         Require();
