@@ -64,13 +64,7 @@ internal sealed class FaceInputs(FaceSettings settings, string backendName, int 
     /// plain read. Problems become failed jobs, as in <see cref="Inputs.Read"/>.</summary>
     public IReadOnlyList<ScoreJob> Read(string path, IModel model, long? jitterSeed, CliConsole console)
     {
-        if (settings.For(path) != FaceMode.Detect)
-        {
-            var job = Inputs.Read(path, model, jitterSeed, console);
-            job.Face = FaceReport.NoneUsed;
-            if (job.Error is null) WarnIfNotCrops(path);
-            return [job];
-        }
+        if (settings.For(path) != FaceMode.Detect) return [Plain(path, Inputs.Read(path, model, jitterSeed, console))];
         try
         {
             return Detect(path, model, jitterSeed, allTracks: true);
@@ -88,14 +82,16 @@ internal sealed class FaceInputs(FaceSettings settings, string backendName, int 
     /// <summary>One job per video, the main face only (dataset runs).</summary>
     public ScoreJob ReadVideo(string path, IModel model, long? jitterSeed)
     {
-        if (settings.For(path) != FaceMode.Detect)
-        {
-            var job = Inputs.ReadVideo(path, model, jitterSeed);
-            job.Face = FaceReport.NoneUsed;
-            if (job.Error is null) WarnIfNotCrops(path);
-            return job;
-        }
+        if (settings.For(path) != FaceMode.Detect) return Plain(path, Inputs.ReadVideo(path, model, jitterSeed));
         return Inputs.Guarded(path, () => Detect(path, model, jitterSeed, allTracks: false)[0]);
+    }
+
+    /// <summary>A job read without the face stage: marked so, and its folder checked for looking like crops.</summary>
+    private ScoreJob Plain(string path, ScoreJob job)
+    {
+        job.Face = FaceReport.NoneUsed;
+        if (job.Error is null) WarnIfNotCrops(path);
+        return job;
     }
 
     private IReadOnlyList<ScoreJob> Detect(string path, IModel model, long? jitterSeed, bool allTracks)

@@ -139,18 +139,21 @@ public static class FaceTracker
         var detected = new bool[n];
         int half = window / 2;
         var frames = l.Raw.Keys.ToArray();
-        foreach (int t in frames)
+        var raw = l.Raw.Values.ToArray();
+        // The window [t − half, t + half] over the sorted detection frames: two cursors, not a scan per frame.
+        int lo = 0, hi = 0;
+        for (int i = 0; i < frames.Length; i++)
         {
+            int t = frames[i];
+            while (frames[lo] < t - half) lo++;
+            while (hi < frames.Length && frames[hi] <= t + half) hi++;
             double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-            int count = 0;
-            foreach (int s in frames)
+            for (int j = lo; j < hi; j++)
             {
-                if (s < t - half || s > t + half) continue;
-                var b = l.Raw[s];
-                x0 += b.X0; y0 += b.Y0; x1 += b.X1; y1 += b.Y1;
-                count++;
+                x0 += raw[j].X0; y0 += raw[j].Y0; x1 += raw[j].X1; y1 += raw[j].Y1;
             }
-            boxes[t] = new FaceBox(x0 / count, y0 / count, x1 / count, y1 / count, l.Raw[t].Score);
+            int count = hi - lo;
+            boxes[t] = new FaceBox(x0 / count, y0 / count, x1 / count, y1 / count, raw[i].Score);
             detected[t] = true;
         }
         for (int i = 1; i < frames.Length; i++)
