@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Dfer.Ops;
@@ -38,13 +39,16 @@ public static class ActivationMath
 
     /// <summary>Whether <see cref="Apply(Activation, Vector256{float})"/> takes <paramref name="act"/>: the
     /// piecewise-linear activations, which a compare and a select give exactly.</summary>
-    public static bool HasVectorForm(Activation act) => act is Activation.None or Activation.Relu or Activation.Leaky;
+    public static bool HasVectorForm(Activation act)
+        => act is Activation.None or Activation.Relu or Activation.Leaky or Activation.Relu6;
 
     /// <summary>
     /// <see cref="Apply(Activation, float)"/> on eight lanes, as selects rather than its comparisons: ReLU replaces
     /// x ≤ 0 by +0 (so −0 gives +0, and NaN, never ≤ 0, stays), leaky ReLU replaces x &lt; 0 by 0.1·x (−0 and NaN
-    /// stay). An activation without a vector form (<see cref="HasVectorForm"/>) throws.
+    /// stay), ReLU6 also replaces x &gt; 6 by 6 (NaN, never &gt; 6, stays). An activation without a vector form
+    /// (<see cref="HasVectorForm"/>) throws.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Apply(Activation act, Vector256<float> x) => act switch
     {
         Activation.None => x,
@@ -52,6 +56,9 @@ public static class ActivationMath
             Vector256<float>.Zero, x),
         Activation.Leaky => Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero),
             x * Vector256.Create(LeakySlope), x),
+        Activation.Relu6 => Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Relu6Cap)),
+            Vector256.Create(Relu6Cap), Vector256.ConditionalSelect(Vector256.LessThanOrEqual(x, Vector256<float>.Zero),
+                Vector256<float>.Zero, x)),
         _ => throw new ArgumentOutOfRangeException(nameof(act), act, "no vector form; apply it per element"),
     };
 

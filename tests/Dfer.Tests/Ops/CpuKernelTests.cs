@@ -15,7 +15,7 @@ namespace Dfer.Tests.Ops;
 [TestFixture]
 public class CpuKernelTests
 {
-    private CpuBackend _cpu = null!, _portable = null!, _direct = null!, _winograd = null!;
+    private CpuBackend _cpu = null!, _portable = null!, _avx2 = null!, _direct = null!, _winograd = null!;
 
     [OneTimeSetUp]
     public void SetUp()
@@ -23,6 +23,7 @@ public class CpuKernelTests
         _cpu = new CpuBackend(2);
         // The pins go to the backends' contexts (CpuVariants), so each backend runs one path whatever the tables pick.
         _portable = new CpuBackend(2, new CpuVariants { Portable = true });
+        _avx2 = new CpuBackend(2, new CpuVariants { Avx512 = false });
         _direct = new CpuBackend(2, new CpuVariants { Conv3d = CpuConv3dVariant.Direct });
         _winograd = new CpuBackend(2, new CpuVariants { Conv3d = CpuConv3dVariant.Winograd });
     }
@@ -32,6 +33,7 @@ public class CpuKernelTests
     {
         _cpu.Dispose();
         _portable.Dispose();
+        _avx2.Dispose();
         _direct.Dispose();
         _winograd.Dispose();
     }
@@ -42,7 +44,8 @@ public class CpuKernelTests
     /// <summary>The ops whose CPU kernels have an intrinsics path and a separate portable one.</summary>
     private static readonly OpKind[] TwoPathKinds = [OpRegistry.Named("conv3d"), OpRegistry.Named("linear"),
         OpRegistry.Named("gelu"), OpRegistry.Named("relposattn"), OpRegistry.Named("lifting"),
-        OpRegistry.Named("softmax"), OpRegistry.Named("boxdecode"), OpRegistry.Named("addact")];
+        OpRegistry.Named("softmax"), OpRegistry.Named("boxdecode"), OpRegistry.Named("addact"),
+        OpRegistry.Named("conv2d"), OpRegistry.Named("sepconv2d")];
 
     public static IEnumerable<TestCaseData> PortableCases() =>
         TwoPathKinds.SelectMany(k => OpCases.For(k, Seed))
@@ -51,6 +54,30 @@ public class CpuKernelTests
     /// <summary>Both paths must be right: the op matrix checks the intrinsics one, this the portable one.</summary>
     [TestCaseSource(nameof(PortableCases))]
     public void PortablePathMatchesReference(OpCase c) => Check(_portable, c);
+
+    /// <summary>The ops whose kernels run the implicit GEMM, which has 512-bit tiles next to its AVX2 ones.</summary>
+    private static readonly OpKind[] WideKinds = [OpRegistry.Named("conv3d"), OpRegistry.Named("linear"),
+        OpRegistry.Named("conv2d")];
+
+    public static IEnumerable<TestCaseData> Avx2Cases() =>
+        WideKinds.SelectMany(k => OpCases.For(k, Seed)).Select(c => new TestCaseData(c).SetName("avx2 " + c.Name));
+
+    /// <summary>On an AVX-512 machine the op matrix checks the 512-bit tiles; this pins the AVX2 ones (elsewhere both
+    /// are the same path).</summary>
+    [TestCaseSource(nameof(Avx2Cases))]
+    public void Avx2PathMatchesReference(OpCase c) => Check(_avx2, c);
+
+    [Test]
+    public void Avx512Pin_ReachesTheContext()
+    {
+        using var off = new CpuContext(1, new CpuVariants { Avx512 = false });
+        using var table = new CpuContext(1);
+        Assert.That(off.UseAvx512, Is.False);
+        Assert.That(off.UseSimd, Is.EqualTo(CpuVariants.SimdSupported));
+        Assert.That(table.UseAvx512,
+            Is.EqualTo(CpuVariants.SimdSupported && System.Runtime.Intrinsics.X86.Avx512F.IsSupported));
+        Assert.That(new CpuVariants { Portable = true }.UseAvx512, Is.False);
+    }
 
     public static IEnumerable<TestCaseData> WinogradShapedCases() =>
         OpCases.For("conv3d", Seed).Where(c => Conv3dWinogradCpu.Applies((Conv3dOp)c.Op)).SelectMany(c => new[]

@@ -30,12 +30,15 @@ public sealed class CpuContext : IDisposable
 
     /// <summary>The instruction set the kernels use here, for `dfer devices` and reports.</summary>
     public static string Isa =>
-        Avx512F.IsSupported ? "AVX-512 (kernels use AVX2+FMA)" :
+        Avx512F.IsSupported ? "AVX-512 (the GEMM tiles use it, other kernels AVX2+FMA)" :
         Fma.IsSupported && Avx2.IsSupported ? "AVX2+FMA" : "portable (no AVX2/FMA)";
 
     /// <summary>Whether kernels take their SIMD path here: only with AVX2 and FMA, and not when <see cref="Variants"/>
     /// pins the portable one.</summary>
     public bool UseSimd => Variants.UseSimd;
+
+    /// <summary>Whether kernels with a 512-bit path take it here (<see cref="CpuVariants.UseAvx512"/>).</summary>
+    public bool UseAvx512 => Variants.UseAvx512;
 
     /// <summary>At least <paramref name="floats"/> floats of scratch owned by <paramref name="thread"/>; grows, never
     /// shrinks.</summary>

@@ -31,9 +31,17 @@ public sealed record CpuVariants
     /// FMA.</summary>
     public bool Portable { get; init; }
 
+    /// <summary>Kernels with a 512-bit path may take it where the CPU has AVX-512F (true by default); false pins their
+    /// AVX2 path, so both can be tested on one machine.</summary>
+    public bool Avx512 { get; init; } = true;
+
     /// <summary>Whether this CPU has what the intrinsics paths need (AVX2 and FMA).</summary>
     public static bool SimdSupported => Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Whether kernels take their AVX2+FMA path: the CPU has it and <see cref="Portable"/> is off.</summary>
     public bool UseSimd => SimdSupported && !Portable;
+
+    /// <summary>Whether kernels with a 512-bit path take it: the SIMD paths are in use, the CPU has AVX-512F and
+    /// <see cref="Avx512"/> is on.</summary>
+    public bool UseAvx512 => UseSimd && Avx512 && Avx512F.IsSupported;
 }

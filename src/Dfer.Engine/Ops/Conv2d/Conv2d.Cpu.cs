@@ -10,16 +10,20 @@ namespace Dfer.Ops.Conv2d;
 /// channels, the reduction runs over (kh, kw, ci) and reads the channels-last input in place.
 /// A tile is <see cref="MR"/> positions × 2 vectors of output channels held in registers; per
 /// input channel it broadcasts one input value per position and loads two weight vectors.
-/// Padding taps point at a row of zeros instead of branching. Weights are packed per panel of
+/// Padding taps point at a row of zeros instead of branching. Where every position of a tile has its whole
+/// window row inside the input (dilation 1), the kw taps of a window row are one contiguous run of kw·ci values
+/// in both the input and the packed weights, so the tile loops over kh runs of kw·ci instead of kh·kw taps of ci
+/// (a 3-channel stem conv then does 9 FMAs per pointer, not 3). Weights are packed per panel of
 /// 2 vectors as [panel][kh][kw][ci][2·V], zero beyond Cout. The activation runs on the registers before the
 /// store. Work items: (panel, chunk of tiles).
-/// A pointwise conv (1×1, stride 1, no padding) is a plain GEMM over positions, so it runs on
-/// <see cref="DenseRows"/> (the packed 6×16 register tiles of <see cref="RowGemm"/>) and the activation follows in
-/// one vector pass.
+/// That direct kernel runs dilated convolutions and the portable path. With AVX2 a convolution without dilation runs
+/// on <see cref="ImplicitGemm"/> instead, as a 3-D one with a single frame (its packed 6×16 tiles, 12×16 with
+/// AVX-512, reduction blocking and the activation fused into its epilogue): a 1×1 conv is then a plain GEMM over
+/// positions; a padded one reads a copy of the input with a zero border, kept between calls while the shape stays.
 /// </summary>
 public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
 {
-    private const int MR = 4, TilesPerChunk = 16;
+    private const int MR = 6, TilesPerChunk = 12;
     private static readonly int V = Vector<float>.Count, NR = 2 * Vector<float>.Count;
     private static readonly Vector<float> Cap = new(ActivationMath.Relu6Cap);
 
@@ -28,7 +32,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
     private readonly int _panels;
     private readonly long _panelFloats;
     private readonly Work _work;
-    private readonly DenseRows? _pointwise;
+    private readonly ImplicitGemm? _gemm;
+    private Tensor? _padded;
 
     public Conv2dCpu(Conv2dOp op)
     {
@@ -39,7 +44,7 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         _panelFloats = (long)kh * kw * cin * NR;
         _packed = new NativeBuffer(_panelFloats * _panels * sizeof(float));
         _bias = new NativeBuffer((long)_panels * NR * sizeof(float));
-        _zeros = new NativeBuffer((long)cin * sizeof(float));
+        _zeros = new NativeBuffer((long)kw * cin * sizeof(float));
         float* p = (float*)_packed.Pointer;
         for (int o = 0; o < cout; o++)
             for (int i = 0; i < cin; i++)
@@ -49,8 +54,10 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                             op.Weight[(((long)o * cin + i) * kh + a) * kw + b];
         if (op.Bias != null) op.Bias.CopyTo(new Span<float>(_bias.Pointer, cout));
         _work = new Work(this);
-        if (op.Kernel == (1, 1) && op.Stride == (1, 1) && op.Pad == (0, 0))
-            _pointwise = new DenseRows(cin, cout, op.Weight, op.Bias);
+        if (op.Dilation == (1, 1))
+            _gemm = new ImplicitGemm(new ConvGeometry(cin, cout, (1, kh, kw), (1, op.Stride.H, op.Stride.W),
+                (0, op.Pad.H, op.Pad.W), false)
+            { Act = op.Act }, op.Weight, op.Bias);
     }
 
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
@@ -59,11 +66,9 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         if (x.Strides[3] != 1) x = CpuChecks.Dense(x);
         CpuChecks.ExpectDense(output, "conv2d");
         long positions = (long)output.Shape[0] * output.Shape[1] * output.Shape[2];
-        if (_pointwise is not null && positions >= DenseRows.TiledRows && positions <= int.MaxValue
-            && ctx.UseSimd)
+        if (_gemm is not null && ctx.UseSimd)
         {
-            _pointwise.Run(ctx, CpuChecks.Dense(x), output, (int)positions);
-            if (_op.Act != Activation.None) ActivateAll(output.Data, output.ElementCount, _op.Act);
+            _gemm.Run(ctx, Framed(WithBorder(x)), Framed(output), null);
             return;
         }
         long tiles = (positions + MR - 1) / MR;
@@ -71,6 +76,39 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
             (int)((tiles + TilesPerChunk - 1) / TilesPerChunk);
         ctx.Pool.Run(_work, _panels * _work.Chunks);
         _work.X = _work.Y = null;
+    }
+
+    /// <summary>[N, H, W, C] as the implicit GEMM's [N, 1, H, W, C], sharing memory and halo.</summary>
+    private static Tensor Framed(Tensor t) => new(t.Storage, t.Offset, [t.Shape[0], 1, t.Shape[1], t.Shape[2],
+        t.Shape[3]], [t.Strides[0], t.Strides[0], t.Strides[1], t.Strides[2], t.Strides[3]],
+        t.Halo is null ? null : [0, 0, t.Halo[1], t.Halo[2], 0]);
+
+    /// <summary>The input with the zero border the padding needs: itself when it needs none, else a copy
+    /// into a buffer kept for the next call of the same shape (only its interior is ever written).</summary>
+    private Tensor WithBorder(Tensor x)
+    {
+        var (ph, pw) = _op.Pad;
+        // A halo the input already has belongs to another consumer: not read, its contents are not this op's.
+        if ((ph, pw) == (0, 0)) return x.Halo is null ? x : new Tensor(x.Storage, x.Offset, x.Shape, x.Strides);
+        if (_padded is null || !_padded.Shape.AsSpan().SequenceEqual(x.Shape))
+        {
+            _padded?.Storage.Dispose();
+            _padded = Tensor.ZerosWithHalo(x.Shape, [0, ph, pw, 0]);
+        }
+        Tensor p = _padded;
+        int n = x.Shape[0], h = x.Shape[1], w = x.Shape[2], c = x.Shape[3];
+        for (int i = 0; i < n; i++)
+            for (int r = 0; r < h; r++)
+            {
+                float* src = x.Data + i * x.Strides[0] + r * x.Strides[1];
+                float* dst = p.Data + i * p.Strides[0] + r * p.Strides[1];
+                if (x.Strides[2] == c && x.Strides[3] == 1)
+                    Buffer.MemoryCopy(src, dst, (long)w * c * sizeof(float), (long)w * c * sizeof(float));
+                else
+                    for (int j = 0; j < w; j++)
+                        for (int k = 0; k < c; k++) dst[(long)j * c + k] = src[j * x.Strides[2] + k * x.Strides[3]];
+            }
+        return p;
     }
 
     private sealed class Work(Conv2dCpu kernel) : IParallelWork
@@ -101,24 +139,36 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                 for (long m = m0; m < mEnd; m += MR)
                 {
                     int count = (int)Math.Min(MR, mEnd - m);
+                    bool runs = op.Dilation.W == 1 && kw > 1 && x.Strides[2] == cin;
+                    for (int r = 0; r < count && runs; r++)
+                    {
+                        int iw0 = (int)((m + r) % wo) * op.Stride.W - op.Pad.W;
+                        runs = iw0 >= 0 && iw0 + kw <= w;
+                    }
+                    int step = runs ? kw : 1;
                     for (int r = 0; r < MR; r++)
                     {
-                        if (r >= count) { for (int k = 0; k < taps; k++) src[k * MR + r] = zeros; continue; }
+                        if (r >= count)
+                        {
+                            for (int k = 0; k < taps; k += step) src[k / step * MR + r] = zeros;
+                            continue;
+                        }
                         long pos = m + r;
                         int ow = (int)(pos % wo), oh = (int)(pos / wo % ho), n = (int)(pos / ((long)wo * ho));
                         for (int a = 0; a < kh; a++)
                         {
                             int ih = oh * op.Stride.H - op.Pad.H + a * op.Dilation.H;
-                            for (int b = 0; b < kw; b++)
+                            for (int b = 0; b < kw; b += step)
                             {
                                 int iw = ow * op.Stride.W - op.Pad.W + b * op.Dilation.W;
-                                src[(a * kw + b) * MR + r] = ih < 0 || ih >= h || iw < 0 || iw >= w
+                                src[(a * kw + b) / step * MR + r] = ih < 0 || ih >= h || iw < 0 || iw >= w
                                     ? zeros
                                     : x.Data + n * x.Strides[0] + ih * x.Strides[1] + iw * x.Strides[2];
                             }
                         }
                     }
-                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, cout, count, Math.Min(NR, cout - co0),
+                    Tile(src, taps / step, cin * step, wPanel, bias, y.Data + m * cout + co0, cout, count,
+                        Math.Min(NR, cout - co0),
                         op.Act);
                 }
             }
@@ -132,10 +182,12 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
     {
         var b0 = Vector.Load(bias);
         var b1 = Vector.Load(bias + V);
-        Vector<float> c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1, c30 = b0, c31 = b1;
+        Vector<float> c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1, c30 = b0, c31 = b1, c40 = b0,
+            c41 = b1, c50 = b0, c51 = b1;
         for (int k = 0; k < taps; k++)
         {
-            float* x0 = src[k * MR], x1 = src[k * MR + 1], x2 = src[k * MR + 2], x3 = src[k * MR + 3];
+            float* x0 = src[k * MR], x1 = src[k * MR + 1], x2 = src[k * MR + 2], x3 = src[k * MR + 3],
+                x4 = src[k * MR + 4], x5 = src[k * MR + 5];
             float* wk = w + (long)k * cin * NR;
             for (int i = 0; i < cin; i++)
             {
@@ -150,25 +202,24 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                 c20 += a * w0; c21 += a * w1;
                 a = new Vector<float>(x3[i]);
                 c30 += a * w0; c31 += a * w1;
+                a = new Vector<float>(x4[i]);
+                c40 += a * w0; c41 += a * w1;
+                a = new Vector<float>(x5[i]);
+                c50 += a * w0; c51 += a * w1;
             }
         }
         if (act != Activation.None)
         {
             c00 = Activate(act, c00); c01 = Activate(act, c01); c10 = Activate(act, c10); c11 = Activate(act, c11);
             c20 = Activate(act, c20); c21 = Activate(act, c21); c30 = Activate(act, c30); c31 = Activate(act, c31);
+            c40 = Activate(act, c40); c41 = Activate(act, c41); c50 = Activate(act, c50); c51 = Activate(act, c51);
         }
         Store(y, cols, c00, c01);
         if (count > 1) Store(y + cout, cols, c10, c11);
         if (count > 2) Store(y + 2L * cout, cols, c20, c21);
         if (count > 3) Store(y + 3L * cout, cols, c30, c31);
-    }
-
-    /// <summary>The activation over <paramref name="n"/> values in place (the pointwise path).</summary>
-    private static void ActivateAll(float* y, long n, Activation act)
-    {
-        long i = 0;
-        for (; i + V <= n; i += V) Activate(act, Vector.Load(y + i)).Store(y + i);
-        for (; i < n; i++) y[i] = ActivationMath.Apply(act, y[i]);
+        if (count > 4) Store(y + 4L * cout, cols, c40, c41);
+        if (count > 5) Store(y + 5L * cout, cols, c50, c51);
     }
 
     /// <summary>The activation on a vector; NaN survives it, as in the scalar definition.</summary>
@@ -200,5 +251,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         for (int j = 0; j < cols; j++) y[j] = tmp[j];
     }
 
-    public void Dispose() { _packed.Dispose(); _bias.Dispose(); _zeros.Dispose(); _pointwise?.Dispose(); }
+    public void Dispose()
+    {
+        _packed.Dispose(); _bias.Dispose(); _zeros.Dispose(); _gemm?.Dispose(); _padded?.Storage.Dispose();
+    }
 }

@@ -35,6 +35,8 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
             (1, 11, 23, 29, 13, (2, 3), (2, 1), (0, 3), (1, 3), false),
             (1, 37, 7, 7, 41, (3, 3), (1, 1), (1, 1), (1, 1), true),
             (2, 384, 14, 14, 384, (3, 3), (2, 2), (2, 2), (2, 2), false),
+            // Dilation 1, window rows inside the input for most tiles: contiguous (kw·ci) runs, stride 2 along w.
+            (2, 6, 9, 31, 21, (3, 5), (1, 2), (1, 2), (1, 1), true),
             // Pointwise, odd sizes: 70 positions take the GEMM path (DenseRows), no bias.
             (2, 19, 5, 7, 37, (1, 1), (1, 1), (0, 0), (1, 1), false),
         };

@@ -176,7 +176,8 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             for (int xi = 0; xi < Xi; xi++)
             {
                 var product = k._products[xi];
-                product.RunSerial(product.MakeJob(views[2 * xi], views[2 * xi + 1], null, _ctx!.UseSimd), direct);
+                product.RunSerial(product.MakeJob(views[2 * xi], views[2 * xi + 1], null, _ctx!.UseSimd,
+                    _ctx.UseAvx512), direct);
             }
             for (int f = 0; f < g.T; f++) Output(sample, f, a0, rows, m + (long)f * g.Rows * g.Tw * g.Cout);
         }

@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Dfer.Devices.Cpu;
 using Dfer.Tensors;
 
@@ -9,7 +11,10 @@ namespace Dfer.Ops.SepConv2d;
 /// accumulated into a per-thread scratch row [Wo, C] with Vector&lt;float&gt; over channels
 /// (weights packed tap-major, channel fastest), then each position's pointwise product runs as
 /// vectors over output channels (weights packed [C][Cout], zero-padded to whole vectors) with the
-/// bias and activation applied before the store.
+/// bias and activation applied before the store. A depthwise-only op (no pointwise matrix) with AVX2 takes its
+/// own path (<see cref="DepthwiseRow"/>): each output position's channel vectors gather their taps in registers,
+/// starting from the bias, and get the activation before one store, with the window's in-bounds rows and columns
+/// found once per position rather than per tap.
 /// </summary>
 public sealed unsafe class SepConv2dCpu : ICpuKernel, IDisposable
 {
@@ -59,6 +64,11 @@ public sealed unsafe class SepConv2dCpu : ICpuKernel, IDisposable
         {
             var op = k._op;
             Tensor x = X!, y = Y!;
+            if (op.Pointwise == null && Ctx!.UseSimd)
+            {
+                k.DepthwiseRow(x, y, item);
+                return;
+            }
             int h = x.Shape[1], w = x.Shape[2], c = op.Channels, ho = y.Shape[1], wo = y.Shape[2], co = op.Cout;
             int oh = item % ho, n = item / ho;
             var (kh, kw) = op.Kernel;
@@ -127,6 +137,75 @@ public sealed unsafe class SepConv2dCpu : ICpuKernel, IDisposable
                         for (int j = 0; o + j < co; j++) yp[o + j] = tail[j];
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>One output row (n, oh) of a depthwise-only op: per position, the window's in-bounds taps (rows
+    /// <c>a0..a1</c>, columns <c>b0..b1</c>) accumulate into eight-channel registers from the bias; channels past the
+    /// last whole vector go one by one.</summary>
+    private void DepthwiseRow(Tensor x, Tensor y, int item)
+    {
+        var op = _op;
+        int h = x.Shape[1], w = x.Shape[2], c = op.Channels, ho = y.Shape[1], wo = y.Shape[2];
+        int oh = item % ho, n = item / ho;
+        var (kh, kw) = op.Kernel;
+        int cPad = _cPad, whole = c / 8 * 8;
+        int ih0 = oh * op.Stride.H - op.Pad.Top;
+        int a0 = Math.Max(0, -ih0), a1 = Math.Min(kh, h - ih0);
+        float* dw = (float*)_dw.Pointer, bias = (float*)_bias.Pointer;
+        float* xImage = x.Data + (long)n * h * w * c;
+        float* yrow = y.Data + ((long)n * ho + oh) * wo * c;
+        var act = op.Act;
+        for (int ow = 0; ow < wo; ow++)
+        {
+            int iw0 = ow * op.Stride.W - op.Pad.Left;
+            int b0 = Math.Max(0, -iw0), b1 = Math.Min(kw, w - iw0);
+            float* yp = yrow + (long)ow * c;
+            int ch = 0;
+            // Four channel vectors at once: four independent FMA chains hide the FMA's latency.
+            for (; ch + 32 <= whole; ch += 32)
+            {
+                Vector256<float> acc0 = Vector256.Load(bias + ch), acc1 = Vector256.Load(bias + ch + 8),
+                    acc2 = Vector256.Load(bias + ch + 16), acc3 = Vector256.Load(bias + ch + 24);
+                for (int a = a0; a < a1; a++)
+                {
+                    float* xp = xImage + ((long)(ih0 + a) * w + iw0 + b0) * c + ch;
+                    float* wt = dw + ((long)a * kw + b0) * cPad + ch;
+                    for (int b = b0; b < b1; b++, xp += c, wt += cPad)
+                    {
+                        acc0 = Fma.MultiplyAdd(Vector256.Load(xp), Vector256.Load(wt), acc0);
+                        acc1 = Fma.MultiplyAdd(Vector256.Load(xp + 8), Vector256.Load(wt + 8), acc1);
+                        acc2 = Fma.MultiplyAdd(Vector256.Load(xp + 16), Vector256.Load(wt + 16), acc2);
+                        acc3 = Fma.MultiplyAdd(Vector256.Load(xp + 24), Vector256.Load(wt + 24), acc3);
+                    }
+                }
+                ActivationMath.Apply(act, acc0).Store(yp + ch);
+                ActivationMath.Apply(act, acc1).Store(yp + ch + 8);
+                ActivationMath.Apply(act, acc2).Store(yp + ch + 16);
+                ActivationMath.Apply(act, acc3).Store(yp + ch + 24);
+            }
+            for (; ch < whole; ch += 8)
+            {
+                var acc = Vector256.Load(bias + ch);
+                for (int a = a0; a < a1; a++)
+                {
+                    float* xp = xImage + ((long)(ih0 + a) * w + iw0) * c + ch;
+                    float* wt = dw + (long)a * kw * cPad + ch;
+                    for (int b = b0; b < b1; b++)
+                        acc = Fma.MultiplyAdd(Vector256.Load(xp + (long)b * c),
+                            Vector256.Load(wt + (long)b * cPad), acc);
+                }
+                ActivationMath.Apply(act, acc).Store(yp + ch);
+            }
+            for (; ch < c; ch++)
+            {
+                float acc = bias[ch];
+                for (int a = a0; a < a1; a++)
+                    for (int b = b0; b < b1; b++)
+                        acc = MathF.FusedMultiplyAdd(xImage[((long)(ih0 + a) * w + iw0 + b) * c + ch],
+                            dw[(long)(a * kw + b) * cPad + ch], acc);
+                yp[ch] = ActivationMath.Apply(act, acc);
             }
         }
     }

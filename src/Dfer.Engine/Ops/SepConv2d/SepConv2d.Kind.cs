@@ -34,6 +34,8 @@ public sealed class SepConv2dKind : OpKind<SepConv2dOp>
             (2, 37, 8, 12, 0, (3, 3), (2, 2), Pad2d.Same(8, 12, 3, 3, 2, 2), true, Activation.Relu),
             (3, 11, 6, 6, 7, (3, 5), (2, 1), new Pad2d(1, 2, 0, 2), false, Activation.None),
             (2, 17, 13, 13, 0, (3, 3), (1, 1), Pad2d.Uniform(1), false, Activation.Leaky),
+            // Depthwise, a window wider than the input (both sides in the padding), 40 channels = 32 + 8.
+            (1, 40, 2, 3, 0, (3, 5), (1, 2), new Pad2d(1, 2, 1, 2), true, Activation.Relu),
             (1, 32, 56, 56, 32, (3, 3), (1, 1), Pad2d.Uniform(1), true, Activation.None),      // expression net dense0
             // dense3 conv0
             (1, 128, 14, 14, 256, (3, 3), (2, 2), Pad2d.Same(14, 14, 3, 3, 2, 2), true, Activation.Relu),
