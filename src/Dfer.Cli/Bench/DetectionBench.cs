@@ -16,6 +16,9 @@ internal sealed record KindReport(string Kind, int Clips, DetectionScore Raw, De
 internal sealed record DetectorReport(string Detector, int InputSize, int Frames, double Seconds,
     IReadOnlyList<KindReport> Kinds, double StageSeconds = double.NaN, int DetectEvery = 1)
 {
+    /// <summary>The least score of a detection (<see cref="FaceDetectorOptions.Score"/>).</summary>
+    public double Score { get; init; } = double.NaN;
+
     public double FramesPerSecond => Frames / Seconds;
 
     /// <summary>Frames per second through the face stage.</summary>
@@ -43,7 +46,7 @@ internal static class DetectionBench
     public const double VideoFps = 25;
 
     public sealed record Settings(IReadOnlyList<FaceDetectorKind> Detectors, int TinySize, int Frames, int? Clips,
-        string Backend, int Threads, string Format, int DetectEvery = 4);
+        string Backend, int Threads, string Format, int DetectEvery = 4, double? Score = null);
 
     public static int Run(Settings settings, CliConsole console)
     {
@@ -56,7 +59,12 @@ internal static class DetectionBench
         {
             foreach (var kind in settings.Detectors)
                 detectors.Add(FaceDetector.FromCache(backend,
-                    new FaceDetectorOptions { Kind = kind, TinyInputSize = settings.TinySize }));
+                    new FaceDetectorOptions
+                    {
+                        Kind = kind,
+                        TinyInputSize = settings.TinySize,
+                        ScoreThreshold = settings.Score,
+                    }));
             var report = Measure(clips, detectors, console, settings.DetectEvery);
             int threads = settings.Threads > 0 ? settings.Threads : Environment.ProcessorCount;
             var full = new DetectionBenchReport(backend.Name, backend.Device, threads, settings.Frames, clips.Count,
@@ -132,7 +140,8 @@ internal static class DetectionBench
             }
             rows.Insert(0, new KindReport("all", clips.Count, allRaw, allTracked));
             return new DetectorReport(d.Name, d.InputSize, clips.Sum(c => c.Frames), seconds[k], rows,
-                stageSeconds[k], detectEvery);
+                stageSeconds[k], detectEvery)
+            { Score = d.Options.Score };
         }).ToArray();
     }
 
@@ -159,15 +168,15 @@ internal static class DetectionBench
         stdout.WriteLine();
         var speed = new List<string[]>
         {
-            new[] { "detector", "input", "frames/s", $"real time at {VideoFps:0} fps", "face stage frames/s",
+            new[] { "detector", "input", "score", "frames/s", $"real time at {VideoFps:0} fps", "face stage frames/s",
                 "real time", "backend", "threads" },
         };
         foreach (var d in r.Detectors)
-            speed.Add([d.Detector, $"{d.InputSize}x{d.InputSize}", Number(d.FramesPerSecond, 1),
+            speed.Add([d.Detector, $"{d.InputSize}x{d.InputSize}", Number(d.Score, 2), Number(d.FramesPerSecond, 1),
                 Number(d.RealTime, 2) + "x", Number(d.StageFramesPerSecond, 1) + $" (every {d.DetectEvery})",
                 Number(d.StageRealTime, 2) + "x", $"{r.Backend} on {r.Device}",
                 r.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        Output.WriteTable(stdout, speed, new HashSet<int> { 2, 3, 4, 5, 7 });
+        Output.WriteTable(stdout, speed, new HashSet<int> { 2, 3, 4, 5, 6, 8 });
         Output.WriteLine(stdout, $"{r.Clips} clips of {r.FramesPerClip} frames, {DetectionClips.FrameWidth} pixels "
             + $"wide; a match is IoU >= {DetectionScore.MinIou:0.0}; raw: the detector on every frame; tracked: the "
             + "face stage's tracks (the detector on every N-th frame, boxes bridged and interpolated)");

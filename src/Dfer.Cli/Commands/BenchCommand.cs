@@ -59,6 +59,8 @@ internal static class BenchCommand
         detectorSize.Description = "With --detector tiny or all: the tiny detector's input size in pixels, a multiple "
             + $"of 32 (the ssd detector's is fixed at 512)";
         detectorSize.HelpName = "PIXELS";
+        var detectorScore = FaceSettings.Parser.ScoreOption();
+        detectorScore.Description = "With --detector: l" + detectorScore.Description![1..];
         var frames = NumberOptions.Int("--frames", DetectionClips.DefaultFrames, 2, Limits.MaxClipFrames);
         frames.Description = $"With --detector: frames per clip (at most {Limits.MaxClipFrames})";
         var clips = NumberOptions.Optional("--clips", 1, int.MaxValue);
@@ -72,7 +74,7 @@ internal static class BenchCommand
             + "--detector, benchmark the face detectors")
         {
             model, weights, key, backend, precision, batch, threads, warmup, repeats, format, detector, detectorSize,
-            frames, clips, detectEvery,
+            detectorScore, frames, clips, detectEvery,
         };
         command.SetAction(parsed =>
         {
@@ -84,7 +86,7 @@ internal static class BenchCommand
                     throw new DferException(
                         "give --model NAME to time a model, or --detector ssd|tiny|all for the face detection "
                         + "benchmark");
-                foreach (Option o in new Option[] { detectorSize, frames, clips, detectEvery })
+                foreach (Option o in new Option[] { detectorSize, detectorScore, frames, clips, detectEvery })
                     if (Given(o)) throw new DferException($"{o.Name} applies to the face detection benchmark; add "
                         + "--detector ssd|tiny|all instead of --model");
                 return Run(new Settings(
@@ -105,7 +107,8 @@ internal static class BenchCommand
                 throw new DferException("--detector-size sets the tiny detector's input; the ssd detector's is 512");
             return DetectionBench.Run(new DetectionBench.Settings(kinds, parsed.GetValue(detectorSize),
                 parsed.GetValue(frames), parsed.GetValue(clips), parsed.GetValue(backend)!, parsed.GetValue(threads),
-                parsed.GetValue(format)!, parsed.GetValue(detectEvery)), console);
+                parsed.GetValue(format)!, parsed.GetValue(detectEvery),
+                FaceSettings.Parser.Score(parsed, detectorScore)), console);
         });
         return command;
     }

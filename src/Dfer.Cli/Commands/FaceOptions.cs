@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Dfer.Faces;
 using Dfer.Media;
 
@@ -6,7 +7,8 @@ namespace Dfer.Cli.Commands;
 
 /// <summary>
 /// The face stage's options (docs/faces.md), declared once for infer (all modes), eval and preprocess:
-/// <c>--face auto|detect|none</c>, <c>--detector ssd|tiny</c>, <c>--detector-size</c>, <c>--face-margin</c>,
+/// <c>--face auto|detect|none</c>, <c>--detector ssd|tiny</c>, <c>--detector-size</c>, <c>--detector-score</c>,
+/// <c>--detect-every</c>, <c>--face-margin</c>,
 /// <c>--max-missing</c> and <c>--all-faces</c>.
 /// </summary>
 internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool ModeGiven)
@@ -17,7 +19,8 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
         if (Mode == FaceMode.None) return "none";
         var c = System.Globalization.CultureInfo.InvariantCulture;
         string size = Stage.Detector.Kind == FaceDetectorKind.Tiny ? $" {Stage.Detector.TinyInputSize}" : "";
-        return $"{Name(Mode)}; {Stage.Detector.Name}{size} every {Stage.DetectEvery}; "
+        return $"{Name(Mode)}; {Stage.Detector.Name}{size} every {Stage.DetectEvery}, "
+            + $"score {Stage.Detector.Score.ToString(c)}; "
             + $"margin {Stage.Margin.ToString(c)}; "
             + $"max missing {Stage.MaxMissing.ToString(c)}";
     }
@@ -55,6 +58,7 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
         private readonly Option<int> _detectorSize = NumberOptions.Int("--detector-size",
             new FaceDetectorOptions().TinyInputSize, Limits.MinDetectorSize, Limits.MaxDetectorSize,
             check: size => size % 32 == 0 ? null : "not a multiple of 32");
+        private readonly Option<double> _detectorScore = ScoreOption();
         private readonly Option<int> _detectEvery =
             NumberOptions.Int("--detect-every", new FaceStageOptions().DetectEvery, 1, 1000);
         private readonly Option<double> _margin = NumberOptions.Real("--face-margin", FaceCrop.DefaultMargin, 0, 3);
@@ -70,8 +74,9 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
         public bool WithAllFaces { get; init; } = true;
 
         private IEnumerable<Option> Options =>
-            WithAllFaces ? [_face, _detector, _detectorSize, _detectEvery, _margin, _maxMissing, _allFaces]
-            : [_face, _detector, _detectorSize, _detectEvery, _margin, _maxMissing];
+            WithAllFaces
+                ? [_face, _detector, _detectorSize, _detectorScore, _detectEvery, _margin, _maxMissing, _allFaces]
+                : [_face, _detector, _detectorSize, _detectorScore, _detectEvery, _margin, _maxMissing];
 
         public void AddTo(Command command)
         {
@@ -87,6 +92,22 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
                 + "sampled frames (0 to 1)";
             foreach (Option o in Options) command.Options.Add(o);
         }
+
+        /// <summary><c>--detector-score</c>: the least score of a face; the detector's default unless given.</summary>
+        public static Option<double> ScoreOption()
+        {
+            var option = NumberOptions.Real("--detector-score", FaceDetectorOptions.DefaultScore(FaceDetectorKind.Ssd),
+                0.01, 0.99);
+            option.Description = "The least score a detection needs to count as a face (default "
+                + $"{FaceDetectorOptions.DefaultScore(FaceDetectorKind.Ssd).ToString(CultureInfo.InvariantCulture)} "
+                + $"for ssd, {FaceDetectorOptions.DefaultScore(FaceDetectorKind.Tiny).ToString(CultureInfo.InvariantCulture)}"
+                + " for tiny; lower finds more faces and more things that are not)";
+            return option;
+        }
+
+        /// <summary>The score given with <paramref name="option"/>, or null for the detector's default.</summary>
+        public static double? Score(ParseResult parsed, Option<double> option) =>
+            parsed.GetResult(option) is { Implicit: false } ? parsed.GetValue(option) : null;
 
         public FaceSettings Get(ParseResult parsed)
         {
@@ -110,7 +131,12 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
                             $"{o.Name} applies to the face stage; it does nothing with --face none");
             var stage = new FaceStageOptions
             {
-                Detector = new FaceDetectorOptions { Kind = kind, TinyInputSize = parsed.GetValue(_detectorSize) },
+                Detector = new FaceDetectorOptions
+                {
+                    Kind = kind,
+                    TinyInputSize = parsed.GetValue(_detectorSize),
+                    ScoreThreshold = Score(parsed, _detectorScore),
+                },
                 Margin = parsed.GetValue(_margin),
                 MaxMissing = parsed.GetValue(_maxMissing),
                 DetectEvery = parsed.GetValue(_detectEvery),

@@ -20,6 +20,8 @@ internal sealed record DetectionBenchJson(
     internal sealed record Detector(
         [property: JsonPropertyName("detector")] string Name,
         [property: JsonPropertyName("input_size")] int InputSize,
+        [property: JsonPropertyName("score_threshold"), JsonConverter(typeof(FiniteDoubleConverter))]
+        double ScoreThreshold,
         [property: JsonPropertyName("seconds"), JsonConverter(typeof(FiniteDoubleConverter))] double Seconds,
         [property: JsonPropertyName("frames_per_s"), JsonConverter(typeof(FiniteDoubleConverter))]
         double FramesPerS,
@@ -62,7 +64,7 @@ internal sealed record DetectionBenchJson(
 
     public static DetectionBenchJson From(DetectionBenchReport r) => new(r.Backend, r.Device, r.Threads,
         DetectionClips.FrameWidth, r.FramesPerClip, r.Clips, r.Frames, DetectionScore.MinIou, DetectionBench.VideoFps,
-        r.Detectors.Select(d => new Detector(d.Detector, d.InputSize, d.Seconds, d.FramesPerSecond, d.RealTime,
+        r.Detectors.Select(d => new Detector(d.Detector, d.InputSize, d.Score, d.Seconds, d.FramesPerSecond, d.RealTime,
             d.Kinds.Select(k => new Kind(k.Kind, k.Clips, Score.From(k.Raw), Score.From(k.Tracked))).ToArray(),
             d.DetectEvery, d.StageSeconds, d.StageFramesPerSecond, d.StageRealTime))
         .ToArray());

@@ -41,7 +41,7 @@ public sealed record FaceStageOptions
 
     /// <summary>The detector runs on every this-many-th frame (and the last); the tracker bridges the frames between
     /// by interpolating the box. 1: every frame.</summary>
-    public int DetectEvery { get; init; } = 2;
+    public int DetectEvery { get; init; } = 3;
 
     /// <summary>Longest side of the frames the stage analyses (larger frames are shrunk on decoding).</summary>
     public int AnalysisSide { get; init; } = 640;

@@ -32,6 +32,9 @@ public class NumericOptionTests
         "--detector-size 33: not a multiple of 32")]
     [TestCase(new[] { "infer", "--model", "expression", "--detector-size", "2048", "a.mp4" },
         "--detector-size 2048: at most 1024")]
+    [TestCase(new[] { "infer", "--model", "m3dfel", "--detector-score", "0", "a.mp4" },
+        "--detector-score 0: at least 0.01")]
+    [TestCase(new[] { "bench", "--detector", "ssd", "--detector-score", "1" }, "--detector-score 1: at most 0.99")]
     [TestCase(new[] { "bench", "--model", "m3dfel", "--warmup", "1001" }, "--warmup 1001: at most 1000")]
     [TestCase(new[] { "bench", "--model", "m3dfel", "--repeats", "0" }, "--repeats 0: at least 1")]
     [TestCase(new[] { "profile", "--model", "m3dfel", "--top", "1001" }, "--top 1001: at most 1000")]
@@ -73,7 +76,8 @@ public class NumericOptionTests
         // threads x6, batch x5, warmup x2, repeats x2, top, window, detector-size x4, detect-every x4, jitter-seed x3,
         // decode-threads x2, seed, size, and bench's frames and clips.
         Assert.That(checkedOptions, Is.EqualTo(34));
-        // The real-valued ones (--face-margin, --max-missing of infer, eval and preprocess) say "not a number".
+        // The real-valued ones (--face-margin, --max-missing, --detector-score of infer, eval and preprocess, bench's
+        // --detector-score) say "not a number".
         int reals = 0;
         foreach (Command command in root.Subcommands)
             foreach (Option option in command.Options.Where(o => o.ValueType == typeof(double)))
@@ -84,7 +88,7 @@ public class NumericOptionTests
                     run.ToString());
                 reals++;
             }
-        Assert.That(reals, Is.EqualTo(6));
+        Assert.That(reals, Is.EqualTo(10));
     }
 
     [Test]

@@ -38,6 +38,7 @@ public class DetectionBenchCommandTests
         var tiny = detectors[0];
         Assert.That(tiny.GetProperty("detector").GetString(), Is.EqualTo("tiny"));
         Assert.That(tiny.GetProperty("input_size").GetInt32(), Is.EqualTo(416));
+        Assert.That(tiny.GetProperty("score_threshold").GetDouble(), Is.EqualTo(0.5), "the tiny detector's default");
         double fps = tiny.GetProperty("frames_per_s").GetDouble();
         Assert.That(fps, Is.GreaterThan(0));
         Assert.That(tiny.GetProperty("realtime_factor").GetDouble(), Is.EqualTo(fps / 25).Within(1e-9));
@@ -62,6 +63,28 @@ public class DetectionBenchCommandTests
         }
     }
 
+    /// <summary>The score reaches the network's NMS: a stricter one keeps a subset of the boxes (greedy NMS decides the
+    /// boxes above it the same way), so never more detections.</summary>
+    [Test]
+    public void DetectorScore_IsEchoed_AndAStricterOneKeepsNoMoreBoxes()
+    {
+        Require();
+        int Detections(string score, out double echoed)
+        {
+            var run = CliHarness.Run("bench", "--detector", "tiny", "--clips", "1", "--frames", "3", "--threads", "2",
+                "--detector-score", score, "--format", "json");
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            var d = run.Json().GetProperty("detectors")[0];
+            echoed = d.GetProperty("score_threshold").GetDouble();
+            var raw = d.GetProperty("kinds")[0].GetProperty("raw");
+            return raw.GetProperty("matched").GetInt32() + raw.GetProperty("false_detections").GetInt32();
+        }
+        int loose = Detections("0.2", out double low), strict = Detections("0.95", out double high);
+        Assert.That((low, high), Is.EqualTo((0.2, 0.95)));
+        Assert.That(loose, Is.GreaterThan(0), "the zoom clip has faces");
+        Assert.That(strict, Is.LessThanOrEqualTo(loose));
+    }
+
     [Test]
     public void Tiny_OnOneShortClip_WritesTheTables()
     {
@@ -74,7 +97,7 @@ public class DetectionBenchCommandTests
         Assert.That(lines[2], Does.Match(@"^tiny\s+zoom\s+3\s"));
         Assert.That(lines[3], Does.StartWith("detector  input"));
         Assert.That(lines[4],
-            Does.Match(@"^tiny\s+416x416\s+\d+\.\d\s+\d+\.\d\dx\s+\d+\.\d \(every 2\)\s+\d+\.\d\dx\s+cpu on "));
+            Does.Match(@"^tiny\s+416x416\s+0\.50\s+\d+\.\d\s+\d+\.\d\dx\s+\d+\.\d \(every 3\)\s+\d+\.\d\dx\s+cpu on "));
         Assert.That(lines[5], Does.StartWith("1 clips of 3 frames, 640 pixels wide"));
     }
 

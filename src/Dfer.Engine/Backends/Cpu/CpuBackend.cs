@@ -59,6 +59,8 @@ public sealed class CpuBackend : IBackend, IOpRunner
         private readonly CpuContext _ctx;
         private readonly ICpuKernel[] _kernels;
         private CpuPlan? _plan;
+        private Tensor[]? _views;
+        private int[][]? _viewShapes;
 
         public CpuExecutable(Graph graph, CpuContext ctx)
         {
@@ -71,12 +73,7 @@ public sealed class CpuBackend : IBackend, IOpRunner
 
         public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape)
         {
-            if (_plan == null || !_plan.InputShape.SequenceEqual(shape))
-            {
-                _plan?.Dispose();
-                _plan = new CpuPlan(_graph, _kernels, shape);
-            }
-            var values = _plan.Values;
+            var (values, shapes) = Prepare(shape);
             values[Graph.Input].CopyFrom(input);
             var nodes = _graph.Nodes;
             var ins = new Tensor[nodes.Count == 0 ? 0 : nodes.Max(n => n.Inputs.Length)];
@@ -89,12 +86,55 @@ public sealed class CpuBackend : IBackend, IOpRunner
                 if (Timer != null)
                 {
                     long now = Stopwatch.GetTimestamp();
-                    Timer(node, node.Inputs.Select(v => _plan.Shapes[v]).ToArray(),
+                    Timer(node, node.Inputs.Select(v => shapes[v]).ToArray(),
                         (now - start) * 1000.0 / Stopwatch.Frequency);
                     start = Stopwatch.GetTimestamp();
                 }
             }
             return _graph.Outputs.ToDictionary(kv => kv.Key, kv => values[kv.Value].ToArray());
+        }
+
+        /// <summary>
+        /// The values for an input of <paramref name="shape"/>: the plan's own, or, for a smaller batch whose every
+        /// value differs from the plan's only by a smaller first dimension, views of its first samples (a detector
+        /// that alternates batches of 8 and 5 would otherwise plan and zero all its activations twice per video);
+        /// else a new plan.
+        /// </summary>
+        private (Tensor[] Values, int[][] Shapes) Prepare(int[] shape)
+        {
+            if (_plan != null && _plan.InputShape.SequenceEqual(shape)) return (_plan.Values, _plan.Shapes);
+            if (_plan != null && _views != null && _viewShapes![Graph.Input].SequenceEqual(shape))
+                return (_views, _viewShapes);
+            if (_plan != null && shape.Length == _plan.InputShape.Length && shape.Length > 0 && shape[0] >= 1
+                && shape[0] < _plan.InputShape[0] && shape.AsSpan(1).SequenceEqual(_plan.InputShape.AsSpan(1))
+                && FitsInPlan(_graph.InferShapes(shape)) is int[][] fitted)
+            {
+                _views = new Tensor[fitted.Length];
+                for (int v = 0; v < fitted.Length; v++)
+                {
+                    Tensor full = _plan.Values[v];
+                    _views[v] = new Tensor(full.Storage, full.Offset, fitted[v], full.Strides, full.Halo);
+                }
+                _viewShapes = fitted;
+                return (_views, _viewShapes);
+            }
+            _plan?.Dispose();
+            _views = null; _viewShapes = null;
+            _plan = new CpuPlan(_graph, _kernels, shape);
+            return (_plan.Values, _plan.Shapes);
+        }
+
+        /// <summary><paramref name="shapes"/> when every value keeps the plan's shape but for a first dimension no
+        /// larger than the plan's, else null.</summary>
+        private int[][]? FitsInPlan(int[][] shapes)
+        {
+            for (int v = 0; v < shapes.Length; v++)
+            {
+                int[] a = shapes[v], b = _plan!.Shapes[v];
+                if (a.Length != b.Length || a.Length == 0 || a[0] > b[0] || !a.AsSpan(1).SequenceEqual(b.AsSpan(1)))
+                    return null;
+            }
+            return shapes;
         }
 
         public void Dispose()
