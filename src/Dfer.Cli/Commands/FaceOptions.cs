@@ -98,10 +98,10 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
         {
             var option = NumberOptions.Real("--detector-score", FaceDetectorOptions.DefaultScore(FaceDetectorKind.Ssd),
                 0.01, 0.99);
-            option.Description = "The least score a detection needs to count as a face (default "
-                + $"{FaceDetectorOptions.DefaultScore(FaceDetectorKind.Ssd).ToString(CultureInfo.InvariantCulture)} "
-                + $"for ssd, {FaceDetectorOptions.DefaultScore(FaceDetectorKind.Tiny).ToString(CultureInfo.InvariantCulture)}"
-                + " for tiny; lower finds more faces and more things that are not)";
+            string ssd = FaceDetectorOptions.DefaultScore(FaceDetectorKind.Ssd).ToString(CultureInfo.InvariantCulture),
+                tiny = FaceDetectorOptions.DefaultScore(FaceDetectorKind.Tiny).ToString(CultureInfo.InvariantCulture);
+            option.Description = $"The least score a detection needs to count as a face (default {ssd} for ssd, "
+                + $"{tiny} for tiny; lower finds more faces and more things that are not)";
             return option;
         }
 
