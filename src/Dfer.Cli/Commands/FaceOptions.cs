@@ -102,6 +102,7 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
                 tiny = FaceDetectorOptions.DefaultScore(FaceDetectorKind.Tiny).ToString(CultureInfo.InvariantCulture);
             option.Description = $"The least score a detection needs to count as a face (default {ssd} for ssd, "
                 + $"{tiny} for tiny; lower finds more faces and more things that are not)";
+            option.DefaultValueFactory = null; // the default depends on --detector: the description says both
             return option;
         }
 
