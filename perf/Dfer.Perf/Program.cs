@@ -10,7 +10,8 @@ using TorchSharp;
 
 // Model throughput: Dfer's CPU backend against libtorch (TorchSharp, the tests' reference model written
 // from the spec) with the same weights, the same input and the same thread count, interleaved in one
-// run so machine noise hits both alike.
+// run so machine noise hits both alike. On an AVX-512 machine a third session pins the implicit GEMM's AVX2 tiles
+// (CpuVariants.Avx512 = false), interleaved too, so the 512-bit tiles' gain is a ratio from the same run.
 // Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--model m3dfel|ifdd] [--batch N] [--threads N] [--repeats
 // N] [--layers] With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
 // With --ifdd-ops: IFDD's dwconv3d and dilated conv2d shapes, Dfer's CPU kernels against libtorch.
@@ -50,6 +51,10 @@ else
 using var torchModel = torchOwner;
 using var backend = new CpuBackend(threads);
 using var session = new Session(model, weights, backend);
+bool wide = new CpuVariants().UseAvx512;
+using var narrowBackend = wide ? new CpuBackend(threads, new CpuVariants { Avx512 = false }) : null;
+using var narrow = narrowBackend is null ? null : new Session(model, weights, narrowBackend);
+narrow?.Run(clips, batch);
 double gflopPerClip = session.FlopsPerClip / 1e9;
 
 Console.WriteLine($"{model.Name}, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {CpuContext.Isa}");
@@ -62,6 +67,7 @@ Console.WriteLine($"warm-up done; max |logit difference| Dfer vs libtorch fp32 =
 
 var tOurs = new List<double>();
 var tTorch = new List<double>();
+var tNarrow = new List<double>();
 for (int r = 0; r < repeats; r++)
 {
     var sw = Stopwatch.StartNew();
@@ -70,6 +76,10 @@ for (int r = 0; r < repeats; r++)
     sw.Restart();
     torchForward(clips, batch);
     tTorch.Add(sw.Elapsed.TotalSeconds);
+    if (narrow is null) continue;
+    sw.Restart();
+    narrow.Run(clips, batch);
+    tNarrow.Add(sw.Elapsed.TotalSeconds);
 }
 double mOurs = Median(tOurs), mTorch = Median(tTorch);
 double peak = CpuPeak.MeasureGflops(threads);
@@ -83,6 +93,13 @@ Console.WriteLine(
     $"{"dfer cpu",-10} {batch / mOurs,9:F3} {mOurs * 1000,9:F0} {ourGflops,8:F1} {100 * ourGflops / peak,6:F0}%");
 Console.WriteLine(
     $"{"libtorch",-10} {batch / mTorch,9:F3} {mTorch * 1000,9:F0} {torchGflops,8:F1} {100 * torchGflops / peak,6:F0}%");
+if (narrow is not null)
+{
+    double mNarrow = Median(tNarrow), narrowGflops = gflopPerClip * batch / mNarrow;
+    Console.WriteLine($"{"dfer avx2",-10} {batch / mNarrow,9:F3} {mNarrow * 1000,9:F0} {narrowGflops,8:F1} "
+        + $"{100 * narrowGflops / peak,6:F0}%   (the GEMM's AVX2 tiles pinned; the 512-bit ones gain "
+        + $"{mNarrow / mOurs:F2}x)");
+}
 Console.WriteLine(
     $"ratio dfer/libtorch = {mTorch / mOurs:F2}  (median of {repeats}; measured FMA peak {peak:F0} GFLOP/s "
     + $"on {threads} threads)");
