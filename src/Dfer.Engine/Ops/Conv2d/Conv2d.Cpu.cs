@@ -84,18 +84,22 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         t.Halo is null ? null : [0, 0, t.Halo[1], t.Halo[2], 0]);
 
     /// <summary>The input with the zero border the padding needs: itself when it needs none, else a copy
-    /// into a buffer kept for the next call of the same shape (only its interior is ever written).</summary>
+    /// into a buffer kept for the next calls of that shape or a smaller batch (only its interior is ever
+    /// written).</summary>
     private Tensor WithBorder(Tensor x)
     {
         var (ph, pw) = _op.Pad;
         // A halo the input already has belongs to another consumer: not read, its contents are not this op's.
         if ((ph, pw) == (0, 0)) return x.Halo is null ? x : new Tensor(x.Storage, x.Offset, x.Shape, x.Strides);
-        if (_padded is null || !_padded.Shape.AsSpan().SequenceEqual(x.Shape))
+        // A smaller batch uses the first samples of the buffer (a detector alternates batches of 8 and 5).
+        if (_padded is null || _padded.Shape[0] < x.Shape[0]
+            || !_padded.Shape.AsSpan(1).SequenceEqual(x.Shape.AsSpan(1)))
         {
             _padded?.Storage.Dispose();
             _padded = Tensor.ZerosWithHalo(x.Shape, [0, ph, pw, 0]);
         }
-        Tensor p = _padded;
+        Tensor p = _padded.Shape[0] == x.Shape[0] ? _padded
+            : new Tensor(_padded.Storage, _padded.Offset, x.Shape, _padded.Strides, _padded.Halo);
         int n = x.Shape[0], h = x.Shape[1], w = x.Shape[2], c = x.Shape[3];
         for (int i = 0; i < n; i++)
             for (int r = 0; r < h; r++)
