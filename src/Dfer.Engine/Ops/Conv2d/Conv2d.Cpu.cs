@@ -10,10 +10,7 @@ namespace Dfer.Ops.Conv2d;
 /// channels, the reduction runs over (kh, kw, ci) and reads the channels-last input in place.
 /// A tile is <see cref="MR"/> positions × 2 vectors of output channels held in registers; per
 /// input channel it broadcasts one input value per position and loads two weight vectors.
-/// Padding taps point at a row of zeros instead of branching. Where every position of a tile has its whole
-/// window row inside the input (dilation 1), the kw taps of a window row are one contiguous run of kw·ci values
-/// in both the input and the packed weights, so the tile loops over kh runs of kw·ci instead of kh·kw taps of ci
-/// (a 3-channel stem conv then does 9 FMAs per pointer, not 3). Weights are packed per panel of
+/// Padding taps point at a row of zeros instead of branching. Weights are packed per panel of
 /// 2 vectors as [panel][kh][kw][ci][2·V], zero beyond Cout. The activation runs on the registers before the
 /// store. Work items: (panel, chunk of tiles).
 /// That direct kernel runs dilated convolutions and the portable path. With AVX2 a convolution without dilation runs
@@ -44,7 +41,7 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         _panelFloats = (long)kh * kw * cin * NR;
         _packed = new NativeBuffer(_panelFloats * _panels * sizeof(float));
         _bias = new NativeBuffer((long)_panels * NR * sizeof(float));
-        _zeros = new NativeBuffer((long)kw * cin * sizeof(float));
+        _zeros = new NativeBuffer((long)cin * sizeof(float));
         float* p = (float*)_packed.Pointer;
         for (int o = 0; o < cout; o++)
             for (int i = 0; i < cin; i++)
@@ -98,19 +95,20 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
             _padded?.Storage.Dispose();
             _padded = Tensor.ZerosWithHalo(x.Shape, [0, ph, pw, 0]);
         }
+        int n = x.Shape[0], h = x.Shape[1], w = x.Shape[2], c = x.Shape[3];
         Tensor p = _padded.Shape[0] == x.Shape[0] ? _padded
             : new Tensor(_padded.Storage, _padded.Offset, x.Shape, _padded.Strides, _padded.Halo);
-        int n = x.Shape[0], h = x.Shape[1], w = x.Shape[2], c = x.Shape[3];
+        if (x.Strides[2] != c || x.Strides[3] != 1)
+        {
+            p.CopyFrom(x.ToArray()); // rows not dense: rare (a caller's strided view)
+            return p;
+        }
         for (int i = 0; i < n; i++)
             for (int r = 0; r < h; r++)
             {
                 float* src = x.Data + i * x.Strides[0] + r * x.Strides[1];
                 float* dst = p.Data + i * p.Strides[0] + r * p.Strides[1];
-                if (x.Strides[2] == c && x.Strides[3] == 1)
-                    Buffer.MemoryCopy(src, dst, (long)w * c * sizeof(float), (long)w * c * sizeof(float));
-                else
-                    for (int j = 0; j < w; j++)
-                        for (int k = 0; k < c; k++) dst[(long)j * c + k] = src[j * x.Strides[2] + k * x.Strides[3]];
+                Buffer.MemoryCopy(src, dst, (long)w * c * sizeof(float), (long)w * c * sizeof(float));
             }
         return p;
     }
@@ -143,36 +141,24 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                 for (long m = m0; m < mEnd; m += MR)
                 {
                     int count = (int)Math.Min(MR, mEnd - m);
-                    bool runs = op.Dilation.W == 1 && kw > 1 && x.Strides[2] == cin;
-                    for (int r = 0; r < count && runs; r++)
-                    {
-                        int iw0 = (int)((m + r) % wo) * op.Stride.W - op.Pad.W;
-                        runs = iw0 >= 0 && iw0 + kw <= w;
-                    }
-                    int step = runs ? kw : 1;
                     for (int r = 0; r < MR; r++)
                     {
-                        if (r >= count)
-                        {
-                            for (int k = 0; k < taps; k += step) src[k / step * MR + r] = zeros;
-                            continue;
-                        }
+                        if (r >= count) { for (int k = 0; k < taps; k++) src[k * MR + r] = zeros; continue; }
                         long pos = m + r;
                         int ow = (int)(pos % wo), oh = (int)(pos / wo % ho), n = (int)(pos / ((long)wo * ho));
                         for (int a = 0; a < kh; a++)
                         {
                             int ih = oh * op.Stride.H - op.Pad.H + a * op.Dilation.H;
-                            for (int b = 0; b < kw; b += step)
+                            for (int b = 0; b < kw; b++)
                             {
                                 int iw = ow * op.Stride.W - op.Pad.W + b * op.Dilation.W;
-                                src[(a * kw + b) / step * MR + r] = ih < 0 || ih >= h || iw < 0 || iw >= w
+                                src[(a * kw + b) * MR + r] = ih < 0 || ih >= h || iw < 0 || iw >= w
                                     ? zeros
                                     : x.Data + n * x.Strides[0] + ih * x.Strides[1] + iw * x.Strides[2];
                             }
                         }
                     }
-                    Tile(src, taps / step, cin * step, wPanel, bias, y.Data + m * cout + co0, cout, count,
-                        Math.Min(NR, cout - co0),
+                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, cout, count, Math.Min(NR, cout - co0),
                         op.Act);
                 }
             }

@@ -286,8 +286,7 @@ public sealed unsafe class ImplicitGemm : IDisposable
             for (int p = p0; p < p1; p++)
                 Epilogue(acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR, valid, p * NR,
                     Math.Min(NR, op.Cout - p * NR),
-                    (float*)_bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu ? Activation.Relu : op.Act,
-                    op.Relu);
+                    (float*)_bias.Pointer + p * NR, yRow, r == null ? null : rRow, op.Relu ? Activation.Relu : op.Act);
         }
     }
 
@@ -422,8 +421,9 @@ public sealed unsafe class ImplicitGemm : IDisposable
         }
     }
     private static void Epilogue(float* acc, int rows, int col0, int cols, float* bias, float** y, float** res,
-        Activation act, bool relu)
+        Activation act)
     {
+        bool relu = act == Activation.Relu;
         for (int i = 0; i < rows; i++)
         {
             float* dst = y[i] + col0;
