@@ -66,6 +66,9 @@ public static class TorchFunctions
         Activation.Relu => F.relu(y),
         Activation.Leaky => F.leaky_relu(y, ActivationMath.LeakySlope),
         Activation.Relu6 => y.clamp(0.0, (double)ActivationMath.Relu6Cap),
+        Activation.Tanh => y.tanh(),
+        Activation.Sigmoid => y.sigmoid(),
+        Activation.NegAbs => -y.abs(),
         _ => y,
     };
 }

@@ -3,7 +3,11 @@ using System.Runtime.Intrinsics;
 
 namespace Dfer.Ops;
 
-/// <summary>The pointwise activations the face-api networks use, fused into their ops' epilogues.</summary>
+/// <summary>
+/// The pointwise activations: the piecewise-linear ones (ReLU, leaky ReLU, ReLU6) the face-api networks and the
+/// convolutions fuse into their epilogues (<see cref="ActivationMath.IsEpilogue"/>), and the smooth ones RDFER's heads
+/// apply to small vectors through <c>addact</c> and <c>gate</c> (docs/models/rdfer.md, step 3).
+/// </summary>
 public enum Activation
 {
     /// <summary>y = x.</summary>
@@ -14,6 +18,12 @@ public enum Activation
     Leaky,
     /// <summary>y = min(max(x, 0), 6), NaN kept (TF.js's <c>clipByValue(x, 0, 6)</c> in SSD MobileNet v1).</summary>
     Relu6,
+    /// <summary>y = tanh(x) (RDFER's key centres).</summary>
+    Tanh,
+    /// <summary>y = 1 / (1 + e^−x) (RDFER's gates and S-to-D attention).</summary>
+    Sigmoid,
+    /// <summary>y = −|x| (RDFER's key-stride logits; NaN stays NaN).</summary>
+    NegAbs,
 }
 
 public static class ActivationMath
@@ -26,6 +36,9 @@ public static class ActivationMath
         Activation.Relu => x > 0f ? x : (float.IsNaN(x) ? x : 0f),
         Activation.Leaky => x >= 0f || float.IsNaN(x) ? x : LeakySlope * x,
         Activation.Relu6 => x > 0f ? (x < Relu6Cap ? x : Relu6Cap) : (float.IsNaN(x) ? x : 0f),
+        Activation.Tanh => MathF.Tanh(x),
+        Activation.Sigmoid => 1f / (1f + MathF.Exp(-x)),
+        Activation.NegAbs => -MathF.Abs(x),
         _ => x,
     };
 
@@ -34,13 +47,30 @@ public static class ActivationMath
         Activation.Relu => x > 0 ? x : (double.IsNaN(x) ? x : 0),
         Activation.Leaky => x >= 0 || double.IsNaN(x) ? x : (double)LeakySlope * x,
         Activation.Relu6 => x > 0 ? Math.Min(x, Relu6Cap) : (double.IsNaN(x) ? x : 0),
+        Activation.Tanh => Math.Tanh(x),
+        Activation.Sigmoid => 1 / (1 + Math.Exp(-x)),
+        Activation.NegAbs => -Math.Abs(x),
         _ => x,
     };
 
+    /// <summary>Whether convolutions may fuse <paramref name="act"/> into their epilogues: none and the
+    /// piecewise-linear ones, which every kernel applies exactly as a compare and a select. The smooth ones run in
+    /// their own op.</summary>
+    public static bool IsEpilogue(Activation act)
+        => act is Activation.None or Activation.Relu or Activation.Leaky or Activation.Relu6;
+
+    /// <summary>Throws <see cref="ArgumentException"/> when <paramref name="act"/> is not
+    /// <see cref="IsEpilogue"/>: an op that fuses activations into its store cannot take it.</summary>
+    public static void ExpectEpilogue(string op, Activation act)
+    {
+        if (!IsEpilogue(act))
+            throw new ArgumentException(
+                $"{op}: {act.ToString().ToLowerInvariant()} is not fused into this op's store; apply it with addact");
+    }
+
     /// <summary>Whether <see cref="Apply(Activation, Vector256{float})"/> takes <paramref name="act"/>: the
     /// piecewise-linear activations, which a compare and a select give exactly.</summary>
-    public static bool HasVectorForm(Activation act)
-        => act is Activation.None or Activation.Relu or Activation.Leaky or Activation.Relu6;
+    public static bool HasVectorForm(Activation act) => IsEpilogue(act) || act == Activation.NegAbs;
 
     /// <summary>
     /// <see cref="Apply(Activation, float)"/> on eight lanes, as selects rather than its comparisons: ReLU replaces
@@ -59,6 +89,7 @@ public static class ActivationMath
         Activation.Relu6 => Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Relu6Cap)),
             Vector256.Create(Relu6Cap), Vector256.ConditionalSelect(Vector256.LessThanOrEqual(x, Vector256<float>.Zero),
                 Vector256<float>.Zero, x)),
+        Activation.NegAbs => -Vector256.Abs(x),
         _ => throw new ArgumentOutOfRangeException(nameof(act), act, "no vector form; apply it per element"),
     };
 
@@ -68,6 +99,9 @@ public static class ActivationMath
             Activation.Relu => ",relu",
             Activation.Leaky => ",leaky",
             Activation.Relu6 => ",relu6",
+            Activation.Tanh => ",tanh",
+            Activation.Sigmoid => ",sigmoid",
+            Activation.NegAbs => ",negabs",
             _ => "",
         };
 }

@@ -40,6 +40,10 @@ public static class OpRegistry
         AttentionPool.AttentionPoolKind.Instance,
         TemporalShift.TemporalShiftKind.Instance,
         SsdDecode.SsdDecodeKind.Instance,
+        Gate.GateKind.Instance,
+        Conv1d.Conv1dKind.Instance,
+        KeySample.KeySampleKind.Instance,
+        FrameGather.FrameGatherKind.Instance,
     ];
 
     /// <summary>The kind called <paramref name="name"/> (case-insensitive), or null.</summary>

@@ -1,5 +1,6 @@
 using Dfer.Devices.Ilgpu;
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace Dfer.Ops.AddAct;
@@ -28,6 +29,9 @@ public sealed class AddActIlgpu(AddActOp op) : IIlgpuKernel
         if (act == 1) s = s > 0f || float.IsNaN(s) ? s : 0f;
         else if (act == 2) s = s >= 0f || float.IsNaN(s) ? s : 0.1f * s;
         else if (act == 3) s = s > 0f ? (s < 6f ? s : 6f) : (float.IsNaN(s) ? s : 0f);
+        else if (act == 4) s = XMath.Tanh(s);
+        else if (act == 5) s = 1f / (1f + XMath.Exp(-s));
+        else if (act == 6) s = -XMath.Abs(s);
         y[i] = s;
     }
 

@@ -30,10 +30,19 @@ public sealed class AddActKind : OpKind<AddActOp>
             (new[] { 1, 414, 414, 16 }, 1, Activation.Leaky),
             (new[] { 2, 9, 13, 5 }, 2, Activation.Relu6),
             (new[] { 1, 32, 32, 512 }, 1, Activation.Relu6),
+            // RDFER's heads (docs/models/rdfer.md, step 3): tanh and −|x| on [B, 4], sigmoid on [B, 1024]; odd
+            // sizes past a vector's width with two inputs.
+            (new[] { 2, 4 }, 1, Activation.Tanh),
+            (new[] { 3, 4 }, 1, Activation.NegAbs),
+            (new[] { 2, 1024 }, 1, Activation.Sigmoid),
+            (new[] { 3, 37 }, 2, Activation.Tanh),
+            (new[] { 5, 19 }, 2, Activation.Sigmoid),
+            (new[] { 2, 29 }, 3, Activation.NegAbs),
         }
         .Select(c => new OpCase($"addact({string.Join("x", c.s)},inputs={c.inputs}{ActivationMath.Suffix(c.act)})",
         new AddActOp(c.inputs, c.act),
             Enumerable.Repeat(c.s, c.inputs).Select(s => (int[])s.Clone()).ToArray(),
-            // ReLU6's inputs reach past both ends of its range.
-            c.act == Activation.Relu6 ? Enumerable.Repeat((-8f, 8f), c.inputs).ToArray() : null)).ToArray();
+            // ReLU6's inputs reach past both ends of its range, the smooth ones' into their saturation.
+            c.act is Activation.Relu6 or Activation.Tanh or Activation.Sigmoid or Activation.NegAbs
+                ? Enumerable.Repeat((-8f, 8f), c.inputs).ToArray() : null)).ToArray();
 }

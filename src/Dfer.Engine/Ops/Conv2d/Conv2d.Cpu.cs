@@ -11,8 +11,8 @@ namespace Dfer.Ops.Conv2d;
 /// A tile is <see cref="MR"/> positions × 2 vectors of output channels held in registers; per
 /// input channel it broadcasts one input value per position and loads two weight vectors.
 /// Padding taps point at a row of zeros instead of branching. Weights are packed per panel of
-/// 2 vectors as [panel][kh][kw][ci][2·V], zero beyond Cout. The activation runs on the registers before the
-/// store. Work items: (panel, chunk of tiles).
+/// 2 vectors as [panel][kh][kw][ci][2·V], zero beyond Cout. A residual row is added and the activation runs on the
+/// registers before the store. Work items: (panel, chunk of tiles).
 /// That direct kernel runs dilated convolutions and the portable path. With AVX2 a convolution without dilation runs
 /// on <see cref="ImplicitGemm"/> instead, as a 3-D one with a single frame (its packed 6×16 tiles, 12×16 with
 /// AVX-512, reduction blocking and the activation fused into its epilogue): a 1×1 conv is then a plain GEMM over
@@ -62,17 +62,18 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         var x = inputs[0];
         if (x.Strides[3] != 1) x = CpuChecks.Dense(x);
         CpuChecks.ExpectDense(output, "conv2d");
+        Tensor? residual = _op.Residual ? CpuChecks.Dense(inputs[1]) : null;
         long positions = (long)output.Shape[0] * output.Shape[1] * output.Shape[2];
         if (_gemm is not null && ctx.UseSimd)
         {
-            _gemm.Run(ctx, Framed(WithBorder(x)), Framed(output), null);
+            _gemm.Run(ctx, Framed(WithBorder(x)), Framed(output), residual is null ? null : Framed(residual));
             return;
         }
         long tiles = (positions + MR - 1) / MR;
-        _work.X = x; _work.Y = output; _work.Positions = positions; _work.Chunks =
+        _work.X = x; _work.Y = output; _work.R = residual; _work.Positions = positions; _work.Chunks =
             (int)((tiles + TilesPerChunk - 1) / TilesPerChunk);
         ctx.Pool.Run(_work, _panels * _work.Chunks);
-        _work.X = _work.Y = null;
+        _work.X = _work.Y = _work.R = null;
     }
 
     /// <summary>[N, H, W, C] as the implicit GEMM's [N, 1, H, W, C], sharing memory and halo.</summary>
@@ -115,7 +116,7 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
 
     private sealed class Work(Conv2dCpu kernel) : IParallelWork
     {
-        public Tensor? X, Y;
+        public Tensor? X, Y, R;
         public long Positions;
         public int Chunks;
 
@@ -158,8 +159,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                             }
                         }
                     }
-                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, cout, count, Math.Min(NR, cout - co0),
-                        op.Act);
+                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, R is null ? null : R.Data + m * cout + co0,
+                        cout, count, Math.Min(NR, cout - co0), op.Act);
                 }
             }
         }
@@ -167,8 +168,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
 
     /// <summary>One tile: <paramref name="count"/> positions × <paramref name="cols"/> (≤ 2V) output
     /// channels.</summary>
-    private static void Tile(float** src, int taps, int cin, float* w, float* bias, float* y, int cout, int count,
-        int cols, Activation act)
+    private static void Tile(float** src, int taps, int cin, float* w, float* bias, float* y, float* r, int cout,
+        int count, int cols, Activation act)
     {
         var b0 = Vector.Load(bias);
         var b1 = Vector.Load(bias + V);
@@ -198,6 +199,15 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                 c50 += a * w0; c51 += a * w1;
             }
         }
+        if (r != null)
+        {
+            AddRow(r, cols, ref c00, ref c01);
+            if (count > 1) AddRow(r + cout, cols, ref c10, ref c11);
+            if (count > 2) AddRow(r + 2L * cout, cols, ref c20, ref c21);
+            if (count > 3) AddRow(r + 3L * cout, cols, ref c30, ref c31);
+            if (count > 4) AddRow(r + 4L * cout, cols, ref c40, ref c41);
+            if (count > 5) AddRow(r + 5L * cout, cols, ref c50, ref c51);
+        }
         if (act != Activation.None)
         {
             c00 = Activate(act, c00); c01 = Activate(act, c01); c10 = Activate(act, c10); c11 = Activate(act, c11);
@@ -225,6 +235,22 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                 Vector.ConditionalSelect(Vector.LessThanOrEqual(v, zero), zero, v)),
             _ => v,
         };
+    }
+
+    /// <summary>Adds the first <paramref name="cols"/> values of a residual row to a row of two vectors.</summary>
+    private static void AddRow(float* r, int cols, ref Vector<float> lo, ref Vector<float> hi)
+    {
+        if (cols == NR)
+        {
+            lo += Vector.Load(r);
+            hi += Vector.Load(r + V);
+            return;
+        }
+        float* tmp = stackalloc float[NR];
+        new Span<float>(tmp, NR).Clear();
+        for (int j = 0; j < cols; j++) tmp[j] = r[j];
+        lo += Vector.Load(tmp);
+        hi += Vector.Load(tmp + V);
     }
 
     private static void Store(float* y, int cols, Vector<float> lo, Vector<float> hi)

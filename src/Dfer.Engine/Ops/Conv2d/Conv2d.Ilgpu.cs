@@ -7,13 +7,14 @@ namespace Dfer.Ops.Conv2d;
 /// <summary>Shapes of one conv2d launch (kernel arguments must be unmanaged values).</summary>
 internal struct Conv2dIlgpuParams
 {
-    public int N, H, W, C, Ho, Wo, Co, Kh, Kw, Sh, Sw, Ph, Pw, Dh, Dw, Act;
+    public int N, H, W, C, Ho, Wo, Co, Kh, Kw, Sh, Sw, Ph, Pw, Dh, Dw, Act, Residual;
 }
 
 /// <summary>
 /// conv2d (with dilation) on ILGPU, channels-last. One thread per output element, output channel
 /// fastest: a warp reads one input pixel (broadcast) and consecutive weights (coalesced: weights are
-/// stored [kH, kW, Cin, Cout]). Padding is a bounds check; activations carry no halo here.
+/// stored [kH, kW, Cin, Cout]). Padding is a bounds check; activations carry no halo here. A residual input is added
+/// before the activation.
 /// </summary>
 public sealed class Conv2dIlgpu : IIlgpuKernel
 {
@@ -59,14 +60,16 @@ public sealed class Conv2dIlgpu : IIlgpuKernel
             Dh = _op.Dilation.H,
             Dw = _op.Dilation.W,
             Act = (int)_op.Act,
+            Residual = _op.Residual ? 1 : 0,
         };
         var kernel = device.Kernel(Direct, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dIlgpuParams>(Direct));
-        kernel(IlgpuLaunch.Count(output.Length), inputs[0], _weights.View, _bias.View, output, p);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dIlgpuParams>(Direct));
+        kernel(IlgpuLaunch.Count(output.Length), inputs[0], _op.Residual ? inputs[1] : device.Unused, _weights.View,
+            _bias.View, output, p);
     }
 
-    private static void Direct(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
-        ArrayView<float> y, Conv2dIlgpuParams p)
+    private static void Direct(Index1D index, ArrayView<float> x, ArrayView<float> res, ArrayView<float> w,
+        ArrayView<float> bias, ArrayView<float> y, Conv2dIlgpuParams p)
     {
         int r = index;
         int o = r % p.Co; r /= p.Co;
@@ -87,6 +90,7 @@ public sealed class Conv2dIlgpu : IIlgpuKernel
                 for (int i = 0; i < p.C; i++) acc += x[xb + i] * w[wb + (long)i * p.Co];
             }
         }
+        if (p.Residual != 0) acc += res[index];
         if (p.Act == 1) acc = acc > 0f || float.IsNaN(acc) ? acc : 0f;
         else if (p.Act == 2) acc = acc >= 0f || float.IsNaN(acc) ? acc : 0.1f * acc;
         else if (p.Act == 3) acc = acc > 0f ? (acc < 6f ? acc : 6f) : (float.IsNaN(acc) ? acc : 0f);

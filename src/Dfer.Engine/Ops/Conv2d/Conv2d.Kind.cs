@@ -15,7 +15,7 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
     public override string Name => "conv2d";
 
     protected override double[] RunReference(Conv2dOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes) =>
-        Conv2dReference.Run(op, x[0], shapes[0]);
+        Conv2dReference.Run(op, x[0], shapes[0], op.Residual ? x[1] : null);
 
     protected override ICpuKernel CpuKernel(Conv2dOp op) => new Conv2dCpu(op);
 
@@ -65,6 +65,33 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
                 rng.Uniform(co, -0.5f, 0.5f), act);
             cases.Add(new OpCase($"conv2d(n={n},c={c},h={h},w={w},k={k}x{k},s={s}x{s},p={p}x{p},d=1x1,cout={co}"
                 + $"{ActivationMath.Suffix(act)})", op, new[] { new[] { n, h, w, c } }, new[] { (-range, range) }));
+        }
+        // RDFER's ResNet-50 (docs/models/rdfer.md, step 2) at 112×112 input: the 7×7 stride-2 stem with ReLU; a
+        // bottleneck's 1×1 reduce at 28², its stride-2 3×3 at 28² → 14², its 1×1 expand with the residual added before
+        // the ReLU at 7², the stride-2 1×1 downsample and the 3×3 at 4²; residuals on odd shapes: the direct
+        // (dilated) kernel with a partial panel, a padded 3×5 kernel, and 1 × 1 × 1.
+        foreach (var (n, c, h, w, co, k, s, p, d, act, res) in new (int, int, int, int, int, (int, int), (int, int),
+            (int, int), (int, int), Activation, bool)[]
+        {
+            (1, 3, 112, 112, 64, (7, 7), (2, 2), (3, 3), (1, 1), Activation.Relu, false),
+            (2, 256, 28, 28, 64, (1, 1), (1, 1), (0, 0), (1, 1), Activation.Relu, false),
+            (1, 128, 28, 28, 128, (3, 3), (2, 2), (1, 1), (1, 1), Activation.Relu, false),
+            (3, 512, 7, 7, 2048, (1, 1), (1, 1), (0, 0), (1, 1), Activation.Relu, true),
+            (2, 1024, 7, 7, 2048, (1, 1), (2, 2), (0, 0), (1, 1), Activation.None, false),
+            (2, 512, 4, 4, 512, (3, 3), (1, 1), (1, 1), (1, 1), Activation.Relu, false),
+            (2, 7, 9, 11, 19, (3, 3), (1, 1), (2, 2), (2, 2), Activation.Relu, true),
+            (3, 5, 6, 13, 37, (3, 5), (2, 1), (1, 2), (1, 1), Activation.Relu, true),
+            (1, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), (1, 1), Activation.None, true),
+        })
+        {
+            int fan = c * k.Item1 * k.Item2;
+            var op = new Conv2dOp(c, co, k, s, p, d, Weights(rng, co * fan, fan), rng.Uniform(co, -0.5f, 0.5f), act,
+                res);
+            int[] x = [n, h, w, c];
+            int[][] inputs = res ? [x, op.OutputFor(x)] : [x];
+            cases.Add(new OpCase($"conv2d(n={n},c={c},h={h},w={w},k={k.Item1}x{k.Item2},s={s.Item1}x{s.Item2},"
+                + $"p={p.Item1}x{p.Item2},d={d.Item1}x{d.Item2},cout={co}{ActivationMath.Suffix(act)}"
+                + $"{(res ? ",residual" : "")})", op, inputs));
         }
         return cases;
     }

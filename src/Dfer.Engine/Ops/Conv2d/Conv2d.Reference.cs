@@ -3,12 +3,12 @@ namespace Dfer.Ops.Conv2d;
 /// <summary>Plain loops with double accumulation: the oracle every conv2d kernel is checked against.</summary>
 public static class Conv2dReference
 {
-    public static double[] Run(Conv2dOp op, double[] x, int[] xs)
+    public static double[] Run(Conv2dOp op, double[] x, int[] xs, double[]? residual = null)
     {
-        var ys = op.OutputShape(new[] { xs });
-        int n = xs[0], h = xs[1], w = xs[2], c = xs[3];
-        int ho = ys[1], wo = ys[2], co = op.Cout;
+        int n = xs[0], h = xs[1], w = xs[2], c = xs[3], co = op.Cout;
         var (kh, kw) = op.Kernel;
+        int ho = Conv2dOp.OutExtent(h, kh, op.Stride.H, op.Pad.H, op.Dilation.H);
+        int wo = Conv2dOp.OutExtent(w, kw, op.Stride.W, op.Pad.W, op.Dilation.W);
         var y = new double[(long)n * ho * wo * co];
         for (int b = 0; b < n; b++)
             for (int oh = 0; oh < ho; oh++)
@@ -29,7 +29,9 @@ public static class Conv2dReference
                                     acc += x[xb + i] * op.Weight[(((long)o * c + i) * kh + a) * kw + d];
                             }
                         }
-                        y[(((long)b * ho + oh) * wo + ow) * co + o] = ActivationMath.Apply(op.Act, acc);
+                        long at = (((long)b * ho + oh) * wo + ow) * co + o;
+                        if (op.Residual) acc += residual![at];
+                        y[at] = ActivationMath.Apply(op.Act, acc);
                     }
         return y;
     }

@@ -19,6 +19,7 @@ internal sealed class Conv2dTorch : TorchOp<Conv2dOp>
         var y = F.conv2d(x[0].permute(0, 3, 1, 2), w, c.Bias == null ? null : W(c.Bias, c.Cout),
             new long[] { c.Stride.H, c.Stride.W }, new long[] { c.Pad.H, c.Pad.W },
                 new long[] { c.Dilation.H, c.Dilation.W });
+        if (c.Residual) y = y + x[1].permute(0, 3, 1, 2);
         return TorchFunctions.Activate(c.Act, y).permute(0, 2, 3, 1);
     }
 }

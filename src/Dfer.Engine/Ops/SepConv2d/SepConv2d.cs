@@ -16,6 +16,7 @@ public sealed class SepConv2dOp : Op
     {
         if (channels <= 0 || cout <= 0)
             throw new ArgumentException($"sepconv2d needs channels, got {channels} -> {cout}");
+        ActivationMath.ExpectEpilogue("sepconv2d", activation);
         if (kernel.H <= 0 || kernel.W <= 0 || stride.H <= 0 || stride.W <= 0 || !pad.IsNonNegative)
             throw new ArgumentException(
                 $"sepconv2d: kernel {kernel} and stride {stride} must be positive, padding {pad} non-negative");
