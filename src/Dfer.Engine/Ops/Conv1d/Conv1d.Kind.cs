@@ -22,8 +22,8 @@ public sealed class Conv1dKind : OpKind<Conv1dOp>
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, Conv1dOp op) => new Conv1dIlgpu(device, op);
 
     // Tiny; odd sizes with two output channels; a kernel of 5 with padding 2 on 13 values; a kernel longer than the
-    // input (padding makes it fit); RDFER's pwconv on SNet's 16 and DNet's 4 instances over 1024 features (batch 3 takes
-    // the parallel path).
+    // input (padding makes it fit); RDFER's pwconv on SNet's 16 and DNet's 4 instances over 1024 features (batch 3
+    // takes the parallel path).
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
         Conv1dCase[] shapes =

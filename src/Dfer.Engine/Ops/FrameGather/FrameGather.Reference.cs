@@ -1,6 +1,7 @@
 namespace Dfer.Ops.FrameGather;
 
-/// <summary>The gather in float64, one output value at a time: which clip, frame, row, column and channel it reads.</summary>
+/// <summary>The gather in float64, one output value at a time: which clip, frame, row, column and channel it
+/// reads.</summary>
 public static class FrameGatherReference
 {
     public static double[] Run(FrameGatherOp op, double[] x, int[] xs, double[]? indices)
