@@ -160,7 +160,8 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
                         }
                     }
                     float* res = R is null ? null : R.Data + m * cout + co0;
-                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, res, cout, count, Math.Min(NR, cout - co0), op.Act);
+                    Tile(src, taps, cin, wPanel, bias, y.Data + m * cout + co0, res, cout, count,
+                        Math.Min(NR, cout - co0), op.Act);
                 }
             }
         }
