@@ -36,7 +36,7 @@ internal static class EvalCommand
     public static int Run(Settings settings, CliConsole console)
     {
         ScoringOptions scoring = settings.Scoring;
-        IModel model = ModelRegistry.Get(scoring.Model);
+        IModel model = scoring.ResolveModel();
         SharedOptions.CheckJitter(model, scoring.JitterSeed);
         IReadOnlyList<DatasetItem> items = settings.Dataset.List(model);
         if (items.All(i => i.Target is null && i.Error is null))

@@ -13,8 +13,12 @@ namespace Dfer.Cli.Commands;
 /// </summary>
 internal sealed record ScoringOptions(string Model, string? Weights, string? Key, string Backend, int Threads,
     int Batch,
-    string Format, long? JitterSeed, Precision Precision = Precision.Fp32, bool GeneratedWeights = false)
+    string Format, long? JitterSeed, Precision Precision = Precision.Fp32, bool GeneratedWeights = false,
+    Dfer.Models.ClassOrder Classes = Dfer.Models.ClassOrder.Dfew)
 {
+    /// <summary>The model named by --model, labelling in the --classes order.</summary>
+    public Dfer.Models.IModel ResolveModel() => Dfer.Models.ModelRegistry.Get(Model, Classes);
+
     /// <summary>
     /// Refuses a DFER model with neither --weights nor --generated-weights, and both together
     /// (usage errors, exit code 2). <c>--model expression</c> has weights of its own and its own checks.
@@ -37,7 +41,8 @@ internal sealed record ScoringOptions(string Model, string? Weights, string? Key
     public LoadedModel Open(CliConsole console, string generatedNote)
     {
         CheckWeights();
-        var loaded = LoadedModel.Open(Model, Weights, Key, Backend, Threads, console, generatedNote, Precision);
+        var loaded = LoadedModel.Open(Model, Weights, Key, Backend, Threads, console, generatedNote, Precision,
+            Classes);
         try
         {
             loaded.CheckBatch(Batch);
@@ -64,11 +69,12 @@ internal sealed record ScoringOptions(string Model, string? Weights, string? Key
         private readonly Option<string> _format = SharedOptions.Format();
         private readonly Option<long?> _jitter = SharedOptions.JitterSeed();
         private readonly Option<string> _precision = SharedOptions.Precision();
+        private readonly Option<string> _classes = SharedOptions.Classes();
 
         public void AddTo(Command command)
         {
             foreach (Option option in new Option[] { _model, _weights, _generated, _key, _backend, _precision, _threads,
-                _batch, _format, _jitter })
+                _batch, _format, _jitter, _classes })
                 command.Options.Add(option);
         }
 
@@ -79,7 +85,8 @@ internal sealed record ScoringOptions(string Model, string? Weights, string? Key
             var options = new ScoringOptions(
                 parsed.GetValue(_model)!, parsed.GetValue(_weights), parsed.GetValue(_key), parsed.GetValue(_backend)!,
                 parsed.GetValue(_threads), parsed.GetValue(_batch), parsed.GetValue(_format)!, parsed.GetValue(_jitter),
-                SharedOptions.GetPrecision(parsed, _precision), parsed.GetValue(_generated));
+                SharedOptions.GetPrecision(parsed, _precision), parsed.GetValue(_generated),
+                Dfer.Models.EmotionClasses.ParseOrder(parsed.GetValue(_classes)!));
             options.CheckWeights();
             return options;
         }

@@ -195,6 +195,15 @@ internal static class SharedOptions
         return option;
     }
 
+    /// <summary><c>--classes dfew|ferv39k</c>: the order of a DFER checkpoint's outputs.</summary>
+    public static Option<string> Classes() => OneOf(new Option<string>("--classes")
+    {
+        Description = "The dataset the checkpoint was trained on, which fixes the order of its seven outputs: dfew "
+            + "(happy, sad, neutral, angry, surprise, disgust, fear) or ferv39k (angry, disgust, fear, happy, neutral, "
+            + "sad, surprise); a checkpoint does not record it",
+        DefaultValueFactory = _ => "dfew",
+    }, "dfew", "ferv39k");
+
     public static Option<string> Format() => OneOf(new Option<string>("--format")
     {
         Description = "Output format on stdout",

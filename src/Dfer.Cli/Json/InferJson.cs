@@ -11,6 +11,9 @@ internal sealed record InferJson(
     [property: JsonPropertyName("backend")] string Backend,
     [property: JsonPropertyName("precision")] string Precision,
     [property: JsonPropertyName("weights")] string Weights,
+    [property: JsonPropertyName("classes")] IReadOnlyList<string> Classes,
+    [property: JsonPropertyName("sampling"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    string? Sampling,
     [property: JsonPropertyName("results")] IReadOnlyList<InferJson.Result> Results,
     [property: JsonPropertyName("errors")] IReadOnlyList<InputErrorJson> Errors)
 {
@@ -25,10 +28,15 @@ internal sealed record InferJson(
         float[] Probabilities,
         [property: JsonPropertyName("label")] string Label,
         [property: JsonPropertyName("face"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-        FaceJson? Face = null)
+        FaceJson? Face = null,
+        [property: JsonPropertyName("key_frames"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        int[]? KeyFrames = null,
+        [property: JsonPropertyName("key_frames_source"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        int[]? KeyFramesSource = null)
     {
-        public Result(string input, int? index, int? clips, ClipResult r, FaceJson? face = null)
-            : this(input, index, clips, r.Logits, r.Probabilities, r.Label, face) { }
+        public Result(string input, int? index, int? clips, ClipResult r, FaceJson? face = null,
+            int[]? keyFramesSource = null)
+            : this(input, index, clips, r.Logits, r.Probabilities, r.Label, face, r.KeyFrames, keyFramesSource) { }
     }
 
     /// <summary>What the face stage did for a video: <c>{"mode": "none"}</c>, or with detect the detector, the
@@ -65,6 +73,13 @@ internal sealed record InferJson(
             : new FaceBoxJson(frame, null, null, null, null);
     }
 
+    /// <summary>What a model that picks frames does that the output should say (RDFER: the synopsis frames, without
+    /// the original's random offsets); null for the others.</summary>
+    public static string? SamplingNote(Dfer.Models.IModel model) => model is Dfer.Models.Rdfer
+        ? $"synopsis frames {string.Join(",", Dfer.Models.Rdfer.SynopsisFrames)} of 64 (the original's random offsets "
+            + "of 0-2 are off); key_frames index the 64 clip frames, -1 = black frame"
+        : null;
+
     public static InferJson From(LoadedModel loaded, IReadOnlyList<ScoreJob> jobs)
     {
         var results = new List<Result>();
@@ -73,12 +88,16 @@ internal sealed record InferJson(
             if (job.PerClip)
                 for (int c = 0; c < job.ClipCount; c++)
                     results.Add(new Result(job.Source, c, null, job.ClipResults[c]));
-            else results.Add(new Result(job.Source, null, job.ClipCount, job.VideoResult(loaded.Model.Classes),
-                FaceJson.From(job.Face)));
+            else
+            {
+                ClipResult video = job.VideoResult(loaded.Model.Classes);
+                results.Add(new Result(job.Source, null, job.ClipCount, video, FaceJson.From(job.Face),
+                    job.KeyFramesSource(video)));
+            }
         }
         var errors = jobs.Where(j => j.Error is not null).Select(j => new InputErrorJson(j.Source, j.Error!)).ToList();
-        return new InferJson(loaded.Model.Name, loaded.Backend.Name, loaded.Precision, loaded.Weights.Source, results,
-            errors);
+        return new InferJson(loaded.Model.Name, loaded.Backend.Name, loaded.Precision, loaded.Weights.Source,
+            loaded.Model.Classes, SamplingNote(loaded.Model), results, errors);
     }
 }
 

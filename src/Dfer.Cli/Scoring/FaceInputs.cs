@@ -108,7 +108,11 @@ internal sealed class FaceInputs(FaceSettings settings, string backendName, int 
             try
             {
                 var clips = stage.Clips(path, frames, track, model.Protocol, jitterSeed);
-                jobs.Add(new ScoreJob(path, clips.Clips, perClip: false) { Face = Report(stage, clips) });
+                jobs.Add(new ScoreJob(path, clips.Clips, perClip: false)
+                {
+                    Face = Report(stage, clips),
+                    ClipFrames = clips.ClipFrames,
+                });
             }
             catch (DferException ex) when (tracks.Count > 1)
             {

@@ -53,9 +53,10 @@ internal sealed class LoadedModel : IDisposable
     /// <param name="generatedNote">What the warning about generated weights adds, e.g. why the output is still
     /// useful.</param>
     public static LoadedModel Open(string modelName, string? weightsPath, string? key, string backendName, int threads,
-        CliConsole console, string generatedNote, Precision precision = Tensors.Precision.Fp32)
+        CliConsole console, string generatedNote, Precision precision = Tensors.Precision.Fp32,
+        ClassOrder classes = ClassOrder.Dfew)
     {
-        IModel model = ModelRegistry.Get(modelName);
+        IModel model = ModelRegistry.Get(modelName, classes);
         IBackend backend = BackendRegistry.Create(backendName, threads, precision);
         try
         {

@@ -45,6 +45,17 @@ internal sealed class ScoreJob
     /// <summary>What the face stage did for this input (null where it does not apply: .npy clips).</summary>
     public FaceReport? Face { get; set; }
 
+    /// <summary>For a video: the source frame number of every frame of every clip (null for .npy clips).</summary>
+    public int[][]? ClipFrames { get; init; }
+
+    /// <summary>
+    /// For a one-clip video scored by a model that picks frames (RDFER): the source frame numbers of the frames it
+    /// looked at (−1 for a black frame), or null.
+    /// </summary>
+    public int[]? KeyFramesSource(ClipResult video) =>
+        video.KeyFrames is { } keys && ClipFrames is [var frames]
+            ? keys.Select(k => k >= 0 && k < frames.Length ? frames[k] : -1).ToArray() : null;
+
     /// <summary>The path messages name.</summary>
     public string Source { get; }
 

@@ -76,13 +76,17 @@ public sealed record FaceTimeline(int FrameCount, IReadOnlyList<FaceTrack> Track
 
 /// <summary>One tracked face made into a model's clips.</summary>
 /// <param name="Track">The track, its boxes in the analysed frames' pixels.</param>
-/// <param name="Clips">The clips, as <see cref="MediaInput.ReadClips"/> makes them from face crops.</param>
+/// <param name="Clips">The clips, as <see cref="MediaInput.ReadClips(string, ClipProtocol, long?)"/> makes them from face crops.</param>
 /// <param name="Sampled">The distinct frames the clips use, in order.</param>
 /// <param name="SampledWithFace">How many of <see cref="Sampled"/> have the track's box (detected or bridged).</param>
 /// <param name="Crops">The crop of each sampled frame (<see cref="FaceStageOptions.CropSize"/>², before the model's
 /// protocol); a frame without the face uses the crop of the nearest frame that has it.</param>
 public sealed record FaceClips(FaceTrack Track, float[][] Clips, int[] Sampled, int SampledWithFace,
-    IReadOnlyList<RgbImage> Crops);
+    IReadOnlyList<RgbImage> Crops)
+{
+    /// <summary>The source frame number of every frame of every clip, in clip order.</summary>
+    public int[][] ClipFrames { get; init; } = [];
+}
 
 /// <summary>
 /// The face stage shared by every model (docs/faces.md): decode the frames (shrunk to
@@ -202,7 +206,7 @@ public sealed class FaceStage : IDisposable
             return p;
         }
         float[][] built = clips.Select(c => ClipBuilder.Build(c, Prepared, protocol)).ToArray();
-        return new FaceClips(track, built, sampled, withFace, sampled.Select(CropOf).ToArray());
+        return new FaceClips(track, built, sampled, withFace, sampled.Select(CropOf).ToArray()) { ClipFrames = clips };
     }
 
     /// <summary>The frame nearest to <paramref name="i"/> (the earlier on a tie) where the track has a box.</summary>

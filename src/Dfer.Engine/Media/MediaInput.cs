@@ -33,7 +33,16 @@ public static class MediaInput
     /// <exception cref="DferException">A one-line error naming the folder or file: missing, empty, not
     /// an image or video, corrupt or truncated, ffmpeg missing, or too few frames for Windows.</exception>
     /// <exception cref="ArgumentException">An invalid protocol, or a jitter seed with Windows sampling.</exception>
-    public static float[][] ReadClips(string path, ClipProtocol protocol, long? jitterSeed = null)
+    public static float[][] ReadClips(string path, ClipProtocol protocol, long? jitterSeed = null) =>
+        ReadClips(path, protocol, jitterSeed, out _);
+
+    /// <inheritdoc cref="ReadClips(string, ClipProtocol, long?)"/>
+    /// <param name="path">A frame folder or video file.</param>
+    /// <param name="protocol">The model's clip protocol.</param>
+    /// <param name="jitterSeed">As for the overload without <paramref name="frames"/>.</param>
+    /// <param name="frames">The source frame number (0-based, in decoding or file-name order) of every frame of every
+    /// clip.</param>
+    public static float[][] ReadClips(string path, ClipProtocol protocol, long? jitterSeed, out int[][] frames)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(protocol);
@@ -72,6 +81,7 @@ public static class MediaInput
         }
 
         int[][] clips = SampleClips(path, count, protocol, jitterSeed);
+        frames = clips;
         return clips.Select(indices => ClipBuilder.Build(indices, prepared, protocol)).ToArray();
     }
 

@@ -70,7 +70,10 @@ public sealed class Ifdd : IModel
     /// </summary>
     public ClipProtocol Protocol { get; } =
         new(Frames, Size, ResizeFilter.Bicubic, ClipLayout.TimeChannel, FrameSampling.Windows);
-    public IReadOnlyList<string> Classes => EmotionClasses.Seven;
+    public IReadOnlyList<string> Classes { get; }
+
+    /// <param name="classes">The order of the checkpoint's outputs (the dataset it was trained on).</param>
+    public Ifdd(ClassOrder classes = ClassOrder.Dfew) => Classes = EmotionClasses.Of(classes);
 
     public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys { get; } = Keys();
 

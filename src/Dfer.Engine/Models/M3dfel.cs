@@ -31,8 +31,11 @@ public sealed class M3dfel : IModel
     /// graph on smaller frames (adaptive pooling makes it well defined), which cross-backend checks
     /// use to keep slow backends quick. Scores are only meaningful at the native size.
     /// </summary>
-    public M3dfel(int size = NativeSize)
+    /// <param name="size">The frames' side in pixels.</param>
+    /// <param name="classes">The order of the checkpoint's outputs (the dataset it was trained on).</param>
+    public M3dfel(int size = NativeSize, ClassOrder classes = ClassOrder.Dfew)
     {
+        Classes = EmotionClasses.Of(classes);
         if (size < 16)
             throw new ArgumentOutOfRangeException(nameof(size), size,
                 "M3DFEL needs frames of at least 16x16 (four stride-2 stages)");
@@ -50,7 +53,7 @@ public sealed class M3dfel : IModel
     /// PIL bilinear resize to 112×112, /255, laid out [T, C, H, W].
     /// </summary>
     public ClipProtocol Protocol { get; }
-    public IReadOnlyList<string> Classes => EmotionClasses.Seven;
+    public IReadOnlyList<string> Classes { get; }
 
     public IReadOnlyList<(string Name, long[] Shape)> StateDictKeys { get; } = Keys();
 

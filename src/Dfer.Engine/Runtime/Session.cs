@@ -8,6 +8,12 @@ namespace Dfer.Runtime;
 public sealed record ClipResult(float[] Logits, float[] Probabilities, string Label)
 {
     /// <summary>
+    /// For a model that picks frames (RDFER): the indices, into the clip's frames, of the frames it looked at, in its
+    /// order; −1 for a black frame (a position outside the clip). Null for other models.
+    /// </summary>
+    public int[]? KeyFrames { get; init; }
+
+    /// <summary>
     /// Null when every logit and probability is finite; otherwise why these scores mean nothing, e.g. "the model
     /// produced non-finite logits (NaN) for this input; check the weights and the input range". Weights that load
     /// but overflow (a weight of 3e38), or inputs far outside the range the model was trained on, make NaN or Inf
@@ -177,7 +183,9 @@ public sealed class PendingClips
         var outputs = _run.Wait();
         var logits = outputs["logits"];
         var probs = outputs["probabilities"];
+        outputs.TryGetValue("key_frames", out float[]? keys);
         int classes = _classes.Count;
+        int perClip = keys is null ? 0 : keys.Length / _batch;
         var results = new ClipResult[_batch];
         for (int b = 0; b < _batch; b++)
         {
@@ -185,7 +193,10 @@ public sealed class PendingClips
             var p = probs.AsSpan(b * classes, classes).ToArray();
             int best = 0;
             for (int c = 1; c < classes; c++) if (p[c] > p[best]) best = c;
-            results[b] = new ClipResult(l, p, _classes[best]);
+            results[b] = new ClipResult(l, p, _classes[best])
+            {
+                KeyFrames = keys?.AsSpan(b * perClip, perClip).ToArray().Select(k => (int)k).ToArray(),
+            };
         }
         return _results = results;
     }

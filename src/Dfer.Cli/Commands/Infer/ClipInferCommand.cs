@@ -45,7 +45,11 @@ internal static class ClipInferCommand
         batcher.Flush();
 
         if (scoring.Format == Output.Json) WriteJson(console.Out, loaded, jobs);
-        else WriteTable(console.Out, loaded.Model, jobs);
+        else
+        {
+            if (InferJson.SamplingNote(loaded.Model) is string note) console.Progress($"{loaded.Model.Name}: {note}");
+            WriteTable(console.Out, loaded.Model, jobs);
+        }
 
         int failed = jobs.Count(j => j.Error is not null);
         if (failed > 0 && jobs.Count > 1)
@@ -63,22 +67,35 @@ internal static class ClipInferCommand
         var classes = model.Classes;
         // The face column appears when the face stage cropped any input: "16/16" sampled frames with the face.
         bool faces = jobs.Any(j => j.Error is null && j.Face is { Mode: "detect" });
+        // RDFER's key frames: indices into the 64 clip frames, and for a video the source frame numbers.
+        bool keys = jobs.Any(j => j.Error is null && j.ClipResults.Any(r => r?.KeyFrames is not null));
+        bool sources = keys && jobs.Any(j => j.Error is null && !j.PerClip);
         var header = new[] { "input", "index", "label", "p(label)" }.Concat(classes);
-        var rows = new List<string[]> { (faces ? header.Append("face") : header).ToArray() };
-        void Row(string input, string index, ClipResult r, FaceReport? face = null)
+        if (faces) header = header.Append("face");
+        if (keys) header = header.Append("key frames");
+        if (sources) header = header.Append("key frames (source)");
+        var rows = new List<string[]> { header.ToArray() };
+        static string List(int[]? v) => v is null ? "-" : string.Join(",", v);
+        void Row(string input, string index, ClipResult r, FaceReport? face = null, int[]? source = null)
         {
             float p = r.Probabilities[IndexOf(classes, r.Label)];
             var row = new[] { input, index, r.Label, Output.Fixed(p, 4) }
                 .Concat(r.Probabilities.Select(v => Output.Fixed(v, 4)));
             if (faces) row = row.Append(face is null ? "-" : face.Mode == "none" ? "none"
                 : $"{face.SampledWithFace}/{face.Sampled!.Length} (face {face.Track})");
+            if (keys) row = row.Append(List(r.KeyFrames));
+            if (sources) row = row.Append(List(source));
             rows.Add(row.ToArray());
         }
         foreach (ScoreJob job in jobs.Where(j => j.Error is null))
         {
             if (job.PerClip)
                 for (int c = 0; c < job.ClipCount; c++) Row(job.Source, c.ToString(), job.ClipResults[c]);
-            else Row(job.Source, "video", job.VideoResult(classes), job.Face);
+            else
+            {
+                ClipResult video = job.VideoResult(classes);
+                Row(job.Source, "video", video, job.Face, job.KeyFramesSource(video));
+            }
         }
         // A header over no rows says nothing the error lines have not.
         if (rows.Count == 1) return;

@@ -21,7 +21,7 @@ internal static class DatasetInferCommand
         if (face.Stage.AllFaces)
             throw new DferException("--all-faces scores INPUT videos one track at a time; a dataset run scores the "
                 + "main face of each video");
-        IModel model = ModelRegistry.Get(scoring.Model);
+        IModel model = scoring.ResolveModel();
         SharedOptions.CheckJitter(model, scoring.JitterSeed);
         IReadOnlyList<DatasetItem> items = dataset.List(model);
 
