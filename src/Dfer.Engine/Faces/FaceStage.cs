@@ -76,7 +76,8 @@ public sealed record FaceTimeline(int FrameCount, IReadOnlyList<FaceTrack> Track
 
 /// <summary>One tracked face made into a model's clips.</summary>
 /// <param name="Track">The track, its boxes in the analysed frames' pixels.</param>
-/// <param name="Clips">The clips, as <see cref="MediaInput.ReadClips(string, ClipProtocol, long?)"/> makes them from face crops.</param>
+/// <param name="Clips">The clips, as <see cref="MediaInput.ReadClips(string, ClipProtocol, long?)"/> makes them from
+/// face crops.</param>
 /// <param name="Sampled">The distinct frames the clips use, in order.</param>
 /// <param name="SampledWithFace">How many of <see cref="Sampled"/> have the track's box (detected or bridged).</param>
 /// <param name="Crops">The crop of each sampled frame (<see cref="FaceStageOptions.CropSize"/>², before the model's

@@ -304,10 +304,10 @@ public sealed class Rdfer : IModel
     }
 
     /// <summary>
-    /// He-uniform convolutions with BatchNorm statistics near identity (the last BN of each bottleneck scaled down, so
-    /// the 16 residual additions keep activations in range), PyTorch-default uniform LSTM and linear weights, He-uniform
-    /// pwconv, heads and classifiers: the logits, the key centres and strides depend clearly on the clip, and the key
-    /// frames spread over the clip.
+    /// He-uniform convolutions with BatchNorm statistics near identity (the last BN of each bottleneck scaled down,
+    /// so the 16 residual additions keep activations in range), PyTorch-default uniform LSTM and linear weights,
+    /// He-uniform pwconv, heads and classifiers: the logits, the key centres and strides depend clearly on the clip,
+    /// and the key frames spread over the clip.
     /// </summary>
     public StateDict GenerateWeights(ulong seed)
     {
