@@ -47,8 +47,9 @@ internal static class ValidateCommand
         var batch = SharedOptions.Batch(1);
         var size = NumberOptions.Optional("--size", Limits.MinM3dfelSize, M3dfel.NativeSize,
             "(m3dfel's own size; smaller is quicker)");
-        size.Description = $"Frame size of the --model m3dfel check, {Limits.MinM3dfelSize} to {M3dfel.NativeSize} "
-            + "(default: the model's own; smaller is quicker on slow backends such as ilgpu-cpu)";
+        size.Description = $"Frame size of the --model m3dfel check, {Limits.MinM3dfelSize} to {M3dfel.NativeSize}, "
+            + $"or of --model rdfer, {MinRdferSize} to {Rdfer.NativeSize} (default: the model's own; smaller is quicker "
+            + "on slow backends such as ilgpu-cpu)";
         size.HelpName = "PIXELS";
         var threads = SharedOptions.Threads();
         var reference = SharedOptions.OneOf(new Option<string>("--reference")
@@ -101,7 +102,7 @@ internal static class ValidateCommand
         if (settings.Model is null && (settings.Weights is not null || settings.Size is not null))
             throw new DferException("--weights and --size belong to the whole-model check: add --model NAME");
         IModel? model = settings.Model is null ? null : ModelRegistry.Get(settings.Model);
-        if (settings.Size is int s && model is not M3dfel)
+        if (settings.Size is int s && model is not (M3dfel or Rdfer))
             throw new DferException($"--size: {model!.Name} runs at its own frame size only");
 
         IReferenceOracle oracle =
@@ -151,7 +152,12 @@ internal static class ValidateCommand
             StateDict? weights = null;
             if (model is not null)
             {
-                if (settings.Size is int size) model = new M3dfel(size);
+                if (settings.Size is int size)
+                {
+                    if (model is Rdfer && size < MinRdferSize)
+                        throw new DferException($"--size {size}: rdfer needs frames of at least {MinRdferSize} pixels");
+                    model = model is Rdfer ? new Rdfer(size) : new M3dfel(size);
+                }
                 weights = settings.Weights is null ? model.GenerateWeights(settings.Seed)
                     : StateDict.Load(settings.Weights, settings.Key);
                 using IBackend baseline = BackendRegistry.Create("cpu", settings.Threads);
@@ -241,25 +247,34 @@ internal static class ValidateCommand
             stdout.WriteLine(
                 $"{model.Name}, {settings.Batch} clip(s) of {Output.Shape(model.ClipShape)}: logits against cpu "
                 + "(fp32)");
-            var modelRows = new List<string[]> { new[] { "backend", "precision", "max |Δlogit|", "bound", "same class",
-                "min", "seconds", "result" } };
+            // Models that pick frames (RDFER) must pick the same ones on every backend.
+            bool keys = checks.Any(c => c.KeyFramesMatch is not null);
+            var header = new[] { "backend", "precision", "max |Δlogit|", "bound", "same class", "min", "seconds",
+                "result" };
+            var modelRows = new List<string[]> { keys ? [.. header[..^1], "same key frames", "result"] : header };
             for (int i = 0; i < checks.Count; i++)
             {
                 ModelCheck c = checks[i];
                 ModelTolerance tol = c.Tolerance ?? ModelTolerance.Fp32;
                 bool baseline = i == 0;
-                modelRows.Add(new[]
+                var row = new List<string>
                 {
                     c.Backend, c.Precision, baseline ? "baseline" : Sci(c.MaxAbsDifference),
                     baseline ? "-" : tol.MaxAbsLogit.ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
                     baseline ? "-" : Output.Fixed(100 * c.Agreement, 0) + " %",
                     baseline ? "-" : Output.Fixed(100 * tol.MinAgreement, 0) + " %",
-                    Output.Fixed(c.Seconds, 1), c.Passed ? "pass" : "FAIL",
-                });
+                    Output.Fixed(c.Seconds, 1),
+                };
+                if (keys) row.Add(baseline ? "-" : c.KeyFramesMatch == true ? "yes" : "NO");
+                row.Add(c.Passed ? "pass" : "FAIL");
+                modelRows.Add(row.ToArray());
             }
             Output.WriteTable(stdout, modelRows, new HashSet<int> { 2, 3, 4, 5, 6 });
         }
     }
+
+    /// <summary>RDFER's smallest frames: its five stride-2 steps need 32 pixels.</summary>
+    private const int MinRdferSize = 32;
 
     private static string Describe(Tolerance t) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture,

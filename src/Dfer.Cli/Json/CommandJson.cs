@@ -144,7 +144,9 @@ internal sealed record ValidateJson(
         [property: JsonPropertyName("tolerance")] CheckTolerance Tolerance,
         [property: JsonPropertyName("passed")] bool Passed,
         [property: JsonPropertyName("seconds")] double Seconds,
-        [property: JsonPropertyName("logits"), JsonConverter(typeof(FiniteFloatsConverter))] float[] Logits);
+        [property: JsonPropertyName("logits"), JsonConverter(typeof(FiniteFloatsConverter))] float[] Logits,
+        [property: JsonPropertyName("key_frames_match"),
+            JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? KeyFramesMatch = null);
 
     internal sealed record CheckTolerance(
         [property: JsonPropertyName("max_abs_logit")] double MaxAbsLogit,
@@ -167,7 +169,7 @@ internal sealed record ValidateJson(
                 ModelTolerance tol = c.Tolerance ?? ModelTolerance.Fp32;
                 return new Check(c.Backend, c.Precision, c.MaxAbsDifference, c.Agreement,
                     new CheckTolerance(tol.MaxAbsLogit, tol.MinAgreement),
-                    c.Passed, c.Seconds, c.Logits);
+                    c.Passed, c.Seconds, c.Logits, c.KeyFramesMatch);
             }).ToList())
             : null;
         return new ValidateJson(seed.ToString(), precision, reference, backends.ToList(), cases, modelJson);

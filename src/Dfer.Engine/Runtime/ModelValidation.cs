@@ -10,7 +10,12 @@ namespace Dfer.Runtime;
 /// the fraction of clips predicting the baseline's class, and the bounds they were judged by.
 /// </summary>
 public sealed record ModelCheck(string Backend, float[] Logits, double MaxAbsDifference, bool Passed, double Seconds,
-    double Agreement = 1, ModelTolerance? Tolerance = null, string Precision = "fp32");
+    double Agreement = 1, ModelTolerance? Tolerance = null, string Precision = "fp32")
+{
+    /// <summary>For a model that picks frames (RDFER's "key_frames" output): whether every run's frame choice equals
+    /// the baseline's exactly (a different choice fails the check whatever the logits); null for others.</summary>
+    public bool? KeyFramesMatch { get; init; }
+}
 
 /// <summary>
 /// Whole-model agreement across backends: one model, one set of weights, one input, each backend's
@@ -51,28 +56,33 @@ public static class ModelValidation
         int classes = model.Classes.Count;
 
         var results = new List<ModelCheck>();
-        float[] reference = Runs(baseline, graph, input, shape, out double baseSeconds)[0];
+        var (reference, referenceKeys) = Runs(baseline, graph, input, shape, out double baseSeconds)[0];
+        bool? keysMatch = referenceKeys is null ? null : true;
         results.Add(new ModelCheck(baseline.Name, reference, 0, reference.All(float.IsFinite), baseSeconds, 1,
             ModelTolerance.Fp32,
-            BackendRegistry.PrecisionName(baseline)));
+            BackendRegistry.PrecisionName(baseline)) { KeyFramesMatch = keysMatch });
         foreach (IBackend backend in backends)
         {
-            float[][] runs = Runs(backend, graph, input, shape, out double seconds);
-            float[] logits = runs[^1];
+            var runs = Runs(backend, graph, input, shape, out double seconds);
+            float[] logits = runs[^1].Logits;
             double worst = 0;
             bool finite = true;
-            foreach (float[] run in runs)
+            bool? sameKeys = keysMatch;
+            foreach (var (run, keys) in runs)
+            {
                 for (int i = 0; i < run.Length; i++)
                 {
                     if (!float.IsFinite(run[i])) finite = false;
                     worst = Math.Max(worst, Math.Abs((double)run[i] - reference[i]));
                 }
+                if (referenceKeys is not null && !keys!.AsSpan().SequenceEqual(referenceKeys)) sameKeys = false;
+            }
             ModelTolerance tolerance = ModelTolerance.For(BackendRegistry.PrecisionOf(backend));
             double agreement = ModelTolerance.Agreement(logits, reference, classes);
             double maxAbs = finite ? worst : double.PositiveInfinity;
-            results.Add(new ModelCheck(backend.Name, logits, maxAbs, finite && tolerance.Accepts(maxAbs, agreement),
-                seconds, agreement, tolerance,
-                BackendRegistry.PrecisionName(backend)));
+            results.Add(new ModelCheck(backend.Name, logits, maxAbs,
+                finite && tolerance.Accepts(maxAbs, agreement) && sameKeys != false, seconds, agreement, tolerance,
+                BackendRegistry.PrecisionName(backend)) { KeyFramesMatch = sameKeys });
         }
         return results;
     }
@@ -82,14 +92,20 @@ public static class ModelValidation
     /// (<see cref="IExecutable.Pipelined"/>: cuda runs eagerly in each of its two slots, then replays each slot's CUDA
     /// graph) four, so the replayed graphs are checked against the baseline too; the worst of them counts.
     /// </summary>
-    private static float[][] Runs(IBackend backend, Ops.Graph graph, float[] input, int[] shape, out double seconds)
+    private static (float[] Logits, float[]? Keys)[] Runs(IBackend backend, Ops.Graph graph, float[] input,
+        int[] shape, out double seconds)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         using IExecutable exe = backend.Compile(graph);
-        var runs = new List<float[]> { exe.Run(input, shape)["logits"] };
+        (float[], float[]?) One()
+        {
+            var outputs = exe.Run(input, shape);
+            return (outputs["logits"], outputs.TryGetValue("key_frames", out float[]? keys) ? keys : null);
+        }
+        var runs = new List<(float[], float[]?)> { One() };
         seconds = watch.Elapsed.TotalSeconds;
         if (exe.Pipelined)
-            for (int i = 0; i < 3; i++) runs.Add(exe.Run(input, shape)["logits"]);
+            for (int i = 0; i < 3; i++) runs.Add(One());
         return runs.ToArray();
     }
 }
