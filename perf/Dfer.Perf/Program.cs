@@ -12,8 +12,8 @@ using TorchSharp;
 // from the spec) with the same weights, the same input and the same thread count, interleaved in one
 // run so machine noise hits both alike. On an AVX-512 machine a third session pins the implicit GEMM's AVX2 tiles
 // (CpuVariants.Avx512 = false), interleaved too, so the 512-bit tiles' gain is a ratio from the same run.
-// Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--model m3dfel|ifdd] [--batch N] [--threads N] [--repeats
-// N] [--layers] With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
+// Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--model m3dfel|ifdd|rdfer] [--batch N] [--threads N]
+// [--repeats N] [--layers] With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
 // With --ifdd-ops: IFDD's dwconv3d and dilated conv2d shapes, Dfer's CPU kernels against libtorch.
 int batch = Arg("--batch", 2), threads = Arg("--threads", Environment.ProcessorCount), repeats = Arg("--repeats", 5);
 bool layers = args.Contains("--layers");
@@ -42,6 +42,11 @@ if (model is Ifdd)
 {
     var m = new TorchIfdd(dict, torch.ScalarType.Float32);
     (torchOwner, torchForward) = (m, (c, b) => Array.ConvertAll(m.Forward(c, b), v => (double)v));
+}
+else if (model is Rdfer)
+{
+    var m = new TorchRdfer(dict, torch.ScalarType.Float32);
+    (torchOwner, torchForward) = (m, (c, b) => m.Forward(c, b).Logits);
 }
 else
 {

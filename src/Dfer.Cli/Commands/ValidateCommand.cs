@@ -48,8 +48,8 @@ internal static class ValidateCommand
         var size = NumberOptions.Optional("--size", Limits.MinM3dfelSize, M3dfel.NativeSize,
             "(m3dfel's own size; smaller is quicker)");
         size.Description = $"Frame size of the --model m3dfel check, {Limits.MinM3dfelSize} to {M3dfel.NativeSize}, "
-            + $"or of --model rdfer, {MinRdferSize} to {Rdfer.NativeSize} (default: the model's own; smaller is quicker "
-            + "on slow backends such as ilgpu-cpu)";
+            + $"or of --model rdfer, {MinRdferSize} to {Rdfer.NativeSize} (default: the model's own; smaller is "
+            + "quicker on slow backends such as ilgpu-cpu)";
         size.HelpName = "PIXELS";
         var threads = SharedOptions.Threads();
         var reference = SharedOptions.OneOf(new Option<string>("--reference")

@@ -36,8 +36,8 @@ public class CrossBackendTests
 
     /// <summary>
     /// RDFER at 32×32 (its graph, frames small enough that the ILGPU CPU accelerator takes about a minute), one clip:
-    /// logits within 1e-4 of the CPU backend and the same 16 key frames. Every op of it is also in the op matrix on each
-    /// backend, odd shapes included.
+    /// logits within 1e-4 of the CPU backend and the same 16 key frames. Every op of it is also in the op matrix on
+    /// each backend, odd shapes included.
     /// </summary>
     [TestCase("ilgpu-cpu")]
     [TestCase("ilgpu-cuda")]
