@@ -34,7 +34,8 @@ internal static class Inputs
     /// </summary>
     public static ScoreJob ReadVideo(string path, IModel model, long? jitterSeed) =>
         Guarded(path, () => new ScoreJob(path, MediaInput.ReadClips(path, model.Protocol, jitterSeed, out int[][] f),
-            perClip: false) { ClipFrames = f });
+            perClip: false)
+        { ClipFrames = f });
 
     /// <summary>Runs <paramref name="read"/>, turning whatever it throws into a failed job of
     /// <paramref name="path"/>.</summary>

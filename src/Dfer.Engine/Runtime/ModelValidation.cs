@@ -60,7 +60,8 @@ public static class ModelValidation
         bool? keysMatch = referenceKeys is null ? null : true;
         results.Add(new ModelCheck(baseline.Name, reference, 0, reference.All(float.IsFinite), baseSeconds, 1,
             ModelTolerance.Fp32,
-            BackendRegistry.PrecisionName(baseline)) { KeyFramesMatch = keysMatch });
+            BackendRegistry.PrecisionName(baseline))
+        { KeyFramesMatch = keysMatch });
         foreach (IBackend backend in backends)
         {
             var runs = Runs(backend, graph, input, shape, out double seconds);
@@ -82,7 +83,8 @@ public static class ModelValidation
             double maxAbs = finite ? worst : double.PositiveInfinity;
             results.Add(new ModelCheck(backend.Name, logits, maxAbs,
                 finite && tolerance.Accepts(maxAbs, agreement) && sameKeys != false, seconds, agreement, tolerance,
-                BackendRegistry.PrecisionName(backend)) { KeyFramesMatch = sameKeys });
+                BackendRegistry.PrecisionName(backend))
+            { KeyFramesMatch = sameKeys });
         }
         return results;
     }

@@ -179,7 +179,7 @@ public class ModelNameTests
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         Assert.That(run.Stdout,
-            Does.Contain("Model to run: m3dfel, ifdd, expression").And.Contain("--generated-weights"));
+            Does.Contain("Model to run: m3dfel, ifdd, rdfer, expression").And.Contain("--generated-weights"));
     }
 
     [Test]
