@@ -17,4 +17,30 @@ internal static class StateDictArguments
                 "State dict keys start with 'module.' (a DataParallel checkpoint); strip that prefix first.",
                 nameof(stateDict));
     }
+
+    /// <summary>
+    /// One state-dict entry as a tensor of <paramref name="dtype"/> (a copy, so the model never aliases the caller's
+    /// arrays), after checking that it exists and has <paramref name="shape"/> and that many values; records the key
+    /// in <paramref name="used"/> and the tensor in <paramref name="owned"/> (the model disposes it).
+    /// </summary>
+    /// <exception cref="ArgumentException">The key is missing, or its shape or data length does not match.</exception>
+    public static torch.Tensor Load(IReadOnlyDictionary<string, (float[] Data, long[] Shape)> stateDict, string key,
+        long[] shape, torch.ScalarType dtype, HashSet<string> used, List<torch.Tensor> owned)
+    {
+        if (!stateDict.TryGetValue(key, out var entry))
+            throw new ArgumentException($"State dict lacks '{key}'.", nameof(stateDict));
+        if (entry.Shape is null || !entry.Shape.SequenceEqual(shape))
+            throw new ArgumentException(
+                $"'{key}' has shape [{string.Join(',', entry.Shape ?? [])}], expected [{string.Join(',', shape)}].",
+                nameof(stateDict));
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        if (entry.Data is null || entry.Data.LongLength != count)
+            throw new ArgumentException(
+                $"'{key}' holds {entry.Data?.LongLength ?? 0} values, its shape needs {count}.", nameof(stateDict));
+        used.Add(key);
+        using var source = torch.tensor(entry.Data, shape, torch.ScalarType.Float32);
+        var parameter = source.to_type(dtype, copy: true).DetachFromDisposeScope();
+        owned.Add(parameter);
+        return parameter;
+    }
 }

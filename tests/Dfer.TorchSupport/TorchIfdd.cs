@@ -104,27 +104,8 @@ public sealed class TorchIfdd : IDisposable
         var used = new HashSet<string>(StringComparer.Ordinal);
         try
         {
-            Tensor Load(string key, params long[] shape)
-            {
-                if (!stateDict.TryGetValue(key, out var entry))
-                    throw new ArgumentException($"State dict lacks '{key}'.", nameof(stateDict));
-                if (entry.Shape is null || !entry.Shape.SequenceEqual(shape))
-                    throw new ArgumentException(
-                        $"'{key}' has shape [{string.Join(',', entry.Shape ?? [])}], expected "
-                        + $"[{string.Join(',', shape)}].",
-                        nameof(stateDict));
-                long count = shape.Aggregate(1L, (a, b) => a * b);
-                if (entry.Data is null || entry.Data.LongLength != count)
-                    throw new ArgumentException(
-                        $"'{key}' holds {entry.Data?.LongLength ?? 0} values, its shape needs {count}.",
-                        nameof(stateDict));
-                used.Add(key);
-                using var source = tensor(entry.Data, shape, ScalarType.Float32);
-                // copy: true so that the model never aliases the caller's arrays.
-                var parameter = source.to_type(dtype, copy: true).DetachFromDisposeScope();
-                _owned.Add(parameter);
-                return parameter;
-            }
+            Tensor Load(string key, params long[] shape) =>
+                StateDictArguments.Load(stateDict, key, shape, dtype, used, _owned);
 
             _embedWeight = Load("embed.conv_proj.weight", EmbedDim, Channels, 3, 7, 7);
             _embedBias = Load("embed.conv_proj.bias", EmbedDim);

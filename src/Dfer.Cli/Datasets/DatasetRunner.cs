@@ -129,7 +129,7 @@ internal static class DatasetRunner
                         scored++;
                         finished[job] = new ResultRow(item.Name, item.Path, target, r.Label, job.ClipCount,
                             r.Probabilities, r.Logits, null)
-                        { Face = job.Face?.Short };
+                        { Face = job.Face?.Short, KeyFrames = r.KeyFrames, KeyFramesSource = job.KeyFramesSource(r) };
                     }
                     while (order.Count > 0 && finished.Remove(order.Peek(), out ResultRow? row))
                     {

@@ -15,6 +15,12 @@ internal sealed record ResultRow(string Video, string Input, string? Target, str
     /// <summary>What the face stage did (JSON Lines rows only): "none", or "W/S" sampled frames with the face of
     /// S.</summary>
     public string? Face { get; init; }
+
+    /// <summary>RDFER's key frames (JSON Lines rows only): indices into the 64 clip frames, −1 for black.</summary>
+    public int[]? KeyFrames { get; init; }
+
+    /// <summary>The same as source frame numbers (JSON Lines rows only).</summary>
+    public int[]? KeyFramesSource { get; init; }
 }
 
 /// <summary>

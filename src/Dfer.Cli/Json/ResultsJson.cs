@@ -19,11 +19,15 @@ internal sealed record ResultRowJson(
         JsonConverter(typeof(FiniteFloatsConverter))] float[]? Logits,
     [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error,
     [property: JsonPropertyName("face"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    string? Face = null)
+    string? Face = null,
+    [property: JsonPropertyName("key_frames"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    int[]? KeyFrames = null,
+    [property: JsonPropertyName("key_frames_source"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    int[]? KeyFramesSource = null)
 {
     public static ResultRowJson From(ResultRow row) => row.Ok
         ? new(row.Video, row.Input, row.Target, row.Label, row.Clips, row.Probabilities ?? [], row.Logits ?? [], null,
-            row.Face)
+            row.Face, row.KeyFrames, row.KeyFramesSource)
         // A row that is not a score is an error row, its message written even if it has none.
         : new(row.Video, row.Input, row.Target, null, null, null, null, row.Error ?? "");
 }

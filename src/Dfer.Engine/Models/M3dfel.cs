@@ -42,7 +42,6 @@ public sealed class M3dfel : IModel
         Size = size;
         Protocol = new(Frames, Size, ResizeFilter.Bilinear, ClipLayout.TimeChannel, FrameSampling.Spread);
     }
-    private const double BnEps = 1e-5;
     private static readonly int[] Widths = { 64, 128, 256, 512 };
 
     public string Name => "m3dfel";
@@ -159,21 +158,9 @@ public sealed class M3dfel : IModel
         bool relu, bool residual)
     {
         var w = sd[$"{prefix}.0.weight"];
-        var gamma = sd[$"{prefix}.1.weight"].Data;
-        var beta = sd[$"{prefix}.1.bias"].Data;
-        var mean = sd[$"{prefix}.1.running_mean"].Data;
-        var var = sd[$"{prefix}.1.running_var"].Data;
         int cout = (int)w.Shape[0], cin = (int)w.Shape[1];
         var kernel = ((int)w.Shape[2], (int)w.Shape[3], (int)w.Shape[4]);
-        int per = w.Data.Length / cout;
-        var folded = new float[w.Data.Length];
-        var bias = new float[cout];
-        for (int o = 0; o < cout; o++)
-        {
-            double scale = gamma[o] / Math.Sqrt(var[o] + BnEps);
-            for (int i = 0; i < per; i++) folded[o * per + i] = (float)(w.Data[o * per + i] * scale);
-            bias[o] = (float)(beta[o] - mean[o] * scale);
-        }
+        var (folded, bias) = BatchNormFold.Fold(sd, $"{prefix}.0.weight", $"{prefix}.1");
         return new Conv3dOp(cin, cout, kernel, stride, pad, folded, bias, relu, residual);
     }
 

@@ -36,7 +36,7 @@ public sealed class Rdfer : IModel
     public const int StreamFrames = 16;
     private const int Keys = 4, PerKey = 4, ShiftGroup = 4, ShiftFoldDiv = 8, Hidden = 512, Heads = 8,
         Feature = 512, Classes7 = 7;
-    private const double BnEps = 1e-5, LayerNormEps = 1e-5;
+    private const double LayerNormEps = 1e-5;
     private static readonly int[] Blocks = [3, 4, 6, 3];
     private static readonly int[] Widths = [64, 128, 256, 512];
 
@@ -281,25 +281,14 @@ public sealed class Rdfer : IModel
                 sd[$"{net}.lstm.bias_ih_l{l}{d}"].Data, sd[$"{net}.lstm.bias_hh_l{l}{d}"].Data)).ToArray()).ToArray());
 
     /// <summary>
-    /// A bias-free conv followed by eval BatchNorm, folded: <c>W' = W·γ/√(σ²+ε)</c>, <c>b' = β − μ·γ/√(σ²+ε)</c>,
-    /// computed in double.
+    /// A bias-free conv followed by eval BatchNorm, folded (<see cref="BatchNormFold"/>).
     /// </summary>
     private static Conv2dOp FoldedConv(StateDict sd, string weight, string bn, int stride, int pad, Activation act,
         bool residual)
     {
         var w = sd[weight];
-        float[] gamma = sd[bn + ".weight"].Data, beta = sd[bn + ".bias"].Data;
-        float[] mean = sd[bn + ".running_mean"].Data, var = sd[bn + ".running_var"].Data;
         int cout = (int)w.Shape[0], cin = (int)w.Shape[1], k = (int)w.Shape[2];
-        int per = w.Data.Length / cout;
-        var folded = new float[w.Data.Length];
-        var bias = new float[cout];
-        for (int o = 0; o < cout; o++)
-        {
-            double scale = gamma[o] / Math.Sqrt(var[o] + BnEps);
-            for (int i = 0; i < per; i++) folded[o * per + i] = (float)(w.Data[o * per + i] * scale);
-            bias[o] = (float)(beta[o] - mean[o] * scale);
-        }
+        var (folded, bias) = BatchNormFold.Fold(sd, weight, bn);
         return new Conv2dOp(cin, cout, (k, k), (stride, stride), (pad, pad), (1, 1), folded, bias, act, residual);
     }
 

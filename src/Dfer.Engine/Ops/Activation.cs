@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using ILGPU.Algorithms;
 
 namespace Dfer.Ops;
 
@@ -91,6 +92,21 @@ public static class ActivationMath
                 Vector256<float>.Zero, x)),
         Activation.NegAbs => -Vector256.Abs(x),
         _ => throw new ArgumentOutOfRangeException(nameof(act), act, "no vector form; apply it per element"),
+    };
+
+    /// <summary>
+    /// <see cref="Apply(Activation, float)"/> for ILGPU kernels, which take the activation as an int (kernel
+    /// arguments are plain values) and use ILGPU's math functions on the device.
+    /// </summary>
+    public static float ApplyOnDevice(int act, float x) => act switch
+    {
+        (int)Activation.Relu => x > 0f || float.IsNaN(x) ? x : 0f,
+        (int)Activation.Leaky => x >= 0f || float.IsNaN(x) ? x : LeakySlope * x,
+        (int)Activation.Relu6 => x > 0f ? (x < Relu6Cap ? x : Relu6Cap) : (float.IsNaN(x) ? x : 0f),
+        (int)Activation.Tanh => XMath.Tanh(x),
+        (int)Activation.Sigmoid => 1f / (1f + XMath.Exp(-x)),
+        (int)Activation.NegAbs => -XMath.Abs(x),
+        _ => x,
     };
 
     public static string Suffix(Activation act)

@@ -189,7 +189,7 @@ public class ModelNameTests
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.StderrLines[0],
-            Is.EqualTo("dfer: error: --model resnet: unknown model; available: m3dfel, ifdd, expression"));
+            Is.EqualTo("dfer: error: --model resnet: unknown model; available: m3dfel, ifdd, rdfer, expression"));
     }
 
     [TestCase("bench")]
@@ -200,20 +200,21 @@ public class ModelNameTests
         CliRun unknown = CliHarness.Run(command, "--model", "resnet");
         Assert.That(unknown.StderrLines,
             Does.Contain(
-            "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd (expression: 'dfer infer' only)"));
+            "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd, rdfer (expression: 'dfer infer' "
+            + "only)"));
 
         CliRun expression = CliHarness.Run(command, "--model", "expression");
         Assert.That(expression.ExitCode, Is.EqualTo(ExitCodes.Usage), expression.ToString());
         Assert.That(expression.StderrLines,
             Does.Contain(
             "dfer: error: --model expression: the face-api pipeline of 'dfer infer' only; this command takes m3dfel, "
-            + "ifdd"));
+            + "ifdd, rdfer"));
     }
 
     [Test]
     public void ModelNames_AreTheRegistrysAndExpression()
     {
-        Assert.That(SharedOptions.ModelNames, Is.EqualTo(new[] { "m3dfel", "ifdd", "expression" }));
+        Assert.That(SharedOptions.ModelNames, Is.EqualTo(new[] { "m3dfel", "ifdd", "rdfer", "expression" }));
     }
 }
 

@@ -117,8 +117,8 @@ public class CommandLineTests
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.StderrLines,
-            Is.EqualTo(new[] { "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd (expression: 'dfer "
-                + "infer' only)", "Run 'dfer bench --help' for usage." }));
+            Is.EqualTo(new[] { "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd, rdfer "
+                + "(expression: 'dfer infer' only)", "Run 'dfer bench --help' for usage." }));
     }
 
     [Test]

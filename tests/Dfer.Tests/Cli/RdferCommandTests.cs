@@ -52,7 +52,8 @@ public class RdferCommandTests
         Assert.That(results, Has.Count.EqualTo(2));
         for (int b = 0; b < 2; b++)
         {
-            Assert.That(CliAssert.Floats(results[b].GetProperty("logits")), Is.EqualTo(expected[b].Logits).Within(1e-6f));
+            Assert.That(CliAssert.Floats(results[b].GetProperty("logits")),
+                Is.EqualTo(expected[b].Logits).Within(1e-6f));
             int[] keys = results[b].GetProperty("key_frames").EnumerateArray().Select(k => k.GetInt32()).ToArray();
             Assert.That(keys, Is.EqualTo(expected[b].KeyFrames));
             Assert.That(keys, Has.Length.EqualTo(16));

@@ -95,15 +95,16 @@ public sealed class GoldenOutputTests
     public void IfddMatchesTheOriginalCode() => CompareWithOriginal("ifdd");
 
     /// <summary>
-    /// RDFER once the engine has it (golden.json also holds the original's key frames, <c>key_frames</c>:
-    /// the 16 detail-frame indices per clip, −1 for a black frame, for ClipResult's key frames).
+    /// RDFER: the logits, and the key frames the original's sampler chose (golden.json's <c>key_frames</c>: the 16
+    /// detail-frame indices per clip, −1 for a black frame), which must be identical.
     /// </summary>
     [Test]
     public void RdferMatchesTheOriginalCode()
     {
-        if (!ModelRegistry.Names.Contains("rdfer"))
-            Assert.Ignore("rdfer is not in the model registry yet");
-        CompareWithOriginal("rdfer");
+        ClipResult[] ours = CompareWithOriginal("rdfer");
+        int[][] want = Golden("rdfer").GetProperty("key_frames").EnumerateArray()
+            .Select(r => r.EnumerateArray().Select(k => k.GetInt32()).ToArray()).ToArray();
+        Assert.That(ours.Select(r => r.KeyFrames), Is.EqualTo(want), "the key frames differ from the original's");
     }
 
     private ClipResult[] CompareWithOriginal(string name)

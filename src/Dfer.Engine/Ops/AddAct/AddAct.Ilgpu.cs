@@ -1,6 +1,5 @@
 using Dfer.Devices.Ilgpu;
 using ILGPU;
-using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace Dfer.Ops.AddAct;
@@ -26,13 +25,7 @@ public sealed class AddActIlgpu(AddActOp op) : IIlgpuKernel
         if (count > 1) s += b[i];
         if (count > 2) s += c[i];
         if (count > 3) s += d[i];
-        if (act == 1) s = s > 0f || float.IsNaN(s) ? s : 0f;
-        else if (act == 2) s = s >= 0f || float.IsNaN(s) ? s : 0.1f * s;
-        else if (act == 3) s = s > 0f ? (s < 6f ? s : 6f) : (float.IsNaN(s) ? s : 0f);
-        else if (act == 4) s = XMath.Tanh(s);
-        else if (act == 5) s = 1f / (1f + XMath.Exp(-s));
-        else if (act == 6) s = -XMath.Abs(s);
-        y[i] = s;
+        y[i] = ActivationMath.ApplyOnDevice(act, s);
     }
 
     public void Dispose() { }

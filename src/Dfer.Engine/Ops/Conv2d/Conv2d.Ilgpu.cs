@@ -91,10 +91,7 @@ public sealed class Conv2dIlgpu : IIlgpuKernel
             }
         }
         if (p.Residual != 0) acc += res[index];
-        if (p.Act == 1) acc = acc > 0f || float.IsNaN(acc) ? acc : 0f;
-        else if (p.Act == 2) acc = acc >= 0f || float.IsNaN(acc) ? acc : 0.1f * acc;
-        else if (p.Act == 3) acc = acc > 0f ? (acc < 6f ? acc : 6f) : (float.IsNaN(acc) ? acc : 0f);
-        y[index] = acc;
+        y[index] = ActivationMath.ApplyOnDevice(p.Act, acc);
     }
 
     public void Dispose()

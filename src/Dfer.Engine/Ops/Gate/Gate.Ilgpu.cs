@@ -1,6 +1,5 @@
 using Dfer.Devices.Ilgpu;
 using ILGPU;
-using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace Dfer.Ops.Gate;
@@ -26,14 +25,7 @@ public sealed class GateIlgpu(GateOp op) : IIlgpuKernel
     {
         long i = index;
         long j = broadcast != 0 ? i / perSample * d + i % d : i;
-        float v = z[j];
-        if (act == (int)Activation.Sigmoid) v = 1f / (1f + XMath.Exp(-v));
-        else if (act == (int)Activation.Tanh) v = XMath.Tanh(v);
-        else if (act == (int)Activation.Relu) v = v > 0f || float.IsNaN(v) ? v : 0f;
-        else if (act == (int)Activation.Leaky) v = v >= 0f || float.IsNaN(v) ? v : 0.1f * v;
-        else if (act == (int)Activation.Relu6) v = v > 0f ? (v < 6f ? v : 6f) : (float.IsNaN(v) ? v : 0f);
-        else if (act == (int)Activation.NegAbs) v = -XMath.Abs(v);
-        y[index] = x[i] * v;
+        y[index] = x[i] * ActivationMath.ApplyOnDevice(act, z[j]);
     }
 
     public void Dispose() { }

@@ -103,9 +103,7 @@ public sealed class SepConv2dIlgpu : IIlgpuKernel
         if (p.HasPointwise == 0) acc += d[pos * p.C + o];
         else
             for (int ch = 0; ch < p.C; ch++) acc += d[pos * p.C + ch] * pw[(long)ch * p.Co + o];
-        if (p.Act == 1) acc = acc > 0f || float.IsNaN(acc) ? acc : 0f;
-        else if (p.Act == 2) acc = acc >= 0f || float.IsNaN(acc) ? acc : 0.1f * acc;
-        else if (p.Act == 3) acc = acc > 0f ? (acc < 6f ? acc : 6f) : (float.IsNaN(acc) ? acc : 0f);
+        acc = ActivationMath.ApplyOnDevice(p.Act, acc);
         y[index] = acc;
     }
 
