@@ -37,16 +37,31 @@ public sealed class CpuBackend : IBackend, IOpRunner
         all.Fill(sentinel);
         var output = new Tensor(buffer, guard, outShape, Tensor.ContiguousStrides(outShape));
         var ins = inputs.Select((a, i) => Tensor.FromArray(a, shapes[i])).ToArray();
-        RunOp(op, ins, output);
+        try
+        {
+            RunOp(op, ins, output);
+        }
+        finally
+        {
+            foreach (Tensor t in ins) t.Storage.Dispose();
+        }
         return GuardedOutput.FromPadded(all, guard, sentinel);
     }
 
-    /// <summary>Runs one op on tensors directly (the op matrix and tests use this).</summary>
+    /// <summary>
+    /// Runs one op on tensors directly (the op matrix and tests use this). The kernels work on raw pointers into the
+    /// tensors' native buffers, which free themselves when finalized: the tensors are held until the kernel returns,
+    /// so a caller's temporary input (<c>RunOp(op, [Tensor.FromArray(...)], y)</c>) is not collected and freed while
+    /// the kernel still reads it.
+    /// </summary>
     public void RunOp(Op op, ReadOnlySpan<Tensor> inputs, Tensor output)
     {
+        Tensor[] held = inputs.ToArray();
         var k = Resolve(op);
-        try { k.Run(_ctx, inputs, output); }
+        try { k.Run(_ctx, held, output); }
         finally { (k as IDisposable)?.Dispose(); }
+        GC.KeepAlive(held);
+        GC.KeepAlive(output);
     }
 
     public IExecutable Compile(Graph graph) => new CpuExecutable(graph, _ctx);
