@@ -90,6 +90,7 @@ public class RdferCommandTests
         Assert.That(dfew.ExitCode, Is.EqualTo(ExitCodes.Ok), dfew.ToString());
         string[] lines = dfew.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines[0], Does.Contain("key frames"));
+        Assert.That(dfew.Stderr, Does.Contain("rdfer: synopsis frames 0,4,8,"), "the table run says how it sampled");
         Assert.That(ferv.ExitCode, Is.EqualTo(ExitCodes.Ok), ferv.ToString());
         JsonElement json = ferv.Json();
         Assert.That(json.GetProperty("classes").EnumerateArray().Select(c => c.GetString()),

@@ -47,7 +47,8 @@ internal static class ClipInferCommand
         if (scoring.Format == Output.Json) WriteJson(console.Out, loaded, jobs);
         else
         {
-            if (InferJson.SamplingNote(loaded.Model) is string note) console.Progress($"{loaded.Model.Name}: {note}");
+            // Shown whether or not progress is: it says how the scores were made.
+            if (InferJson.SamplingNote(loaded.Model) is string note) console.Summary($"{loaded.Model.Name}: {note}");
             WriteTable(console.Out, loaded.Model, jobs);
         }
 
