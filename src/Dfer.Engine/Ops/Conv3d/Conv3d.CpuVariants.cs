@@ -14,8 +14,6 @@ namespace Dfer.Ops.Conv3d;
 /// <item>the same convs on 7×7 frames (layer4) → direct: 12.5–22 ms vs 11.5–17.5 for Winograd, no
 /// consistent winner, and Winograd's transformed weights take 16/9 the memory.</item>
 /// <item>everything else (stem 3×7×7/2, strided 3×3×3, 1×1×1 downsample) → direct implicit GEMM.</item>
-/// <item>conv2d's stride-1 3×3 (RDFER's bottlenecks) asks the same table as a 1×3×3 conv3d (Conv2dCpu): Winograd
-/// on ≥ 100 pixels, 1.06× on the whole of RDFER at batch 2 (layer1–2's 3×3 convs).</item>
 /// </list>
 /// A pin in the context's <see cref="CpuVariants"/> (<see cref="CpuContext.Variants"/>) overrides the table.
 /// </summary>
