@@ -1,6 +1,5 @@
 using System.Numerics;
 using Dfer.Devices.Cpu;
-using Dfer.Ops.Conv3d;
 using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
@@ -18,13 +17,10 @@ namespace Dfer.Ops.Conv2d;
 /// on <see cref="ImplicitGemm"/> instead, as a 3-D one with a single frame (its packed 6×16 tiles, 12×16 with
 /// AVX-512, reduction blocking and the activation fused into its epilogue): a 1×1 conv is then a plain GEMM over
 /// positions; a padded one reads a copy of the input with a zero border, kept between calls while the shape stays.
-/// A 3×3 convolution with stride 1 and padding 1 (ReLU or no activation, ≥ 16 input channels) on frames the conv3d
-/// variant table sends to Winograd (≥ 100 pixels, docs/architecture.md) runs as conv3d's Winograd F(2×2, 3×3)
-/// kernel on 1×3×3 taps (2.25× fewer multiplications): RDFER's bottleneck 3×3 convs at 28² and 14².
 /// </summary>
 public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
 {
-    private const int MR = 6, TilesPerChunk = 12, MinWinogradChannels = 16;
+    private const int MR = 6, TilesPerChunk = 12;
     private static readonly int V = Vector<float>.Count, NR = 2 * Vector<float>.Count;
     private static readonly Vector<float> Cap = new(ActivationMath.Relu6Cap);
 
@@ -34,8 +30,6 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
     private readonly long _panelFloats;
     private readonly Work _work;
     private readonly ImplicitGemm? _gemm;
-    private readonly Conv3dOp? _winogradOp;
-    private Conv3dWinogradCpu? _winograd;
     private Tensor? _padded;
 
     public Conv2dCpu(Conv2dOp op)
@@ -61,12 +55,6 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
             _gemm = new ImplicitGemm(new ConvGeometry(cin, cout, (1, kh, kw), (1, op.Stride.H, op.Stride.W),
                 (0, op.Pad.H, op.Pad.W), false)
             { Act = op.Act }, op.Weight, op.Bias);
-        // Few input channels leave the transforms as much work as the products they save (the face detectors'
-        // RGB stems): those stay direct.
-        if (op.Kernel == (3, 3) && op.Stride == (1, 1) && op.Pad == (1, 1) && op.Dilation == (1, 1)
-            && op.Act is Activation.None or Activation.Relu && cin >= MinWinogradChannels)
-            _winogradOp = new Conv3dOp(cin, cout, (1, 3, 3), (1, 1, 1), (0, 1, 1), op.Weight,
-                op.Bias ?? new float[cout], op.Act == Activation.Relu, op.Residual);
     }
 
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output)
@@ -76,15 +64,6 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
         CpuChecks.ExpectDense(output, "conv2d");
         Tensor? residual = _op.Residual ? CpuChecks.Dense(inputs[1]) : null;
         long positions = (long)output.Shape[0] * output.Shape[1] * output.Shape[2];
-        if (_winogradOp is not null && ctx.UseSimd
-            && Conv3dCpuVariants.Choose(_winogradOp, Framed(x).Shape, ctx) == CpuConv3dVariant.Winograd)
-        {
-            _winograd ??= new Conv3dWinogradCpu(_winogradOp);
-            Tensor framedX = Framed(x), framedY = Framed(output);
-            if (residual is null) _winograd.Run(ctx, [framedX], framedY);
-            else _winograd.Run(ctx, [framedX, Framed(residual)], framedY);
-            return;
-        }
         if (_gemm is not null && ctx.UseSimd)
         {
             _gemm.Run(ctx, Framed(WithBorder(x)), Framed(output), residual is null ? null : Framed(residual));
@@ -292,6 +271,5 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
     public void Dispose()
     {
         _packed.Dispose(); _bias.Dispose(); _zeros.Dispose(); _gemm?.Dispose(); _padded?.Storage.Dispose();
-        _winograd?.Dispose();
     }
 }

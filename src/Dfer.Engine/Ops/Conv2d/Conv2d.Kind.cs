@@ -82,12 +82,6 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
             (2, 7, 9, 11, 19, (3, 3), (1, 1), (2, 2), (2, 2), Activation.Relu, true),
             (3, 5, 6, 13, 37, (3, 5), (2, 1), (1, 2), (1, 1), Activation.Relu, true),
             (1, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), (1, 1), Activation.None, true),
-            // Stride-1 3×3 on ≥ 100 pixels and ≥ 16 channels, which the CPU runs by Winograd: RDFER's layer1 conv2
-            // (28²), odd sizes with a residual (odd H and W: a partial last tile), exactly 100 pixels and 16 channels
-            // without activation.
-            (2, 64, 28, 28, 64, (3, 3), (1, 1), (1, 1), (1, 1), Activation.Relu, false),
-            (2, 17, 11, 13, 19, (3, 3), (1, 1), (1, 1), (1, 1), Activation.Relu, true),
-            (1, 16, 10, 10, 7, (3, 3), (1, 1), (1, 1), (1, 1), Activation.None, false),
         })
         {
             int fan = c * k.Item1 * k.Item2;

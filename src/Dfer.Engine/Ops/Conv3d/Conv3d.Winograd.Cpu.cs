@@ -6,10 +6,9 @@ using Dfer.Tensors;
 namespace Dfer.Ops.Conv3d;
 
 /// <summary>
-/// conv3d 3×3×3 (or 1×3×3: a 2D convolution per frame), stride 1, padding 1 (0 along t for 1×3×3), by Winograd
-/// F(2×2, 3×3) over (h, w) and direct summation over t: each 4×4 input patch (stride 2) is transformed (Bᵀ d B) into
-/// 16 "frequency" images; for each of them a (kt,1,1) convolution over t and channels — our direct implicit GEMM;
-/// a plain GEMM over positions for kt = 1 — multiplies
+/// conv3d 3×3×3, stride 1, padding 1, by Winograd F(2×2, 3×3) over (h, w) and direct summation
+/// over t: each 4×4 input patch (stride 2) is transformed (Bᵀ d B) into 16 "frequency" images; for
+/// each of them a (3,1,1) convolution over t and channels — our direct implicit GEMM — multiplies
 /// by the transformed weights (G g Gᵀ); the inverse transform (Aᵀ m A) yields 2×2 outputs, then
 /// bias, residual and ReLU. Multiplications per output drop from 27·Cin to 12·Cin (2.25×); the
 /// transforms use only ±1 and ½, so fp32 error stays within a few ulps of the direct method.
@@ -27,25 +26,22 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
 
     /// <summary>True for the convolutions this kernel computes exactly as conv3d defines them.</summary>
     public static bool Applies(Conv3dOp op) =>
-        op.Stride == (1, 1, 1)
-        && ((op.Kernel == (3, 3, 3) && op.Pad == (1, 1, 1)) || (op.Kernel == (1, 3, 3) && op.Pad == (0, 1, 1)));
+        op.Kernel == (3, 3, 3) && op.Stride == (1, 1, 1) && op.Pad == (1, 1, 1);
 
     public Conv3dWinogradCpu(Conv3dOp op)
     {
-        if (!Applies(op))
-            throw new ArgumentException("Winograd conv3d needs k=3x3x3 with p=1 or k=1x3x3 with p=0x1x1, s=1");
+        if (!Applies(op)) throw new ArgumentException("Winograd conv3d needs k=3x3x3, s=1, p=1");
         _op = op;
-        int taps = op.Kernel.T;
         // U_ξ[o, i, kt] = (G g Gᵀ)_ξ for g = W[o, i, kt, :, :], computed in double.
         var u = new float[Xi][];
-        for (int x = 0; x < Xi; x++) u[x] = new float[(long)op.Cout * op.Cin * taps];
+        for (int x = 0; x < Xi; x++) u[x] = new float[(long)op.Cout * op.Cin * 3];
         Span<double> g = stackalloc double[9];
         Span<double> tmp = stackalloc double[12];
         for (int o = 0; o < op.Cout; o++)
             for (int i = 0; i < op.Cin; i++)
-                for (int kt = 0; kt < taps; kt++)
+                for (int kt = 0; kt < 3; kt++)
                 {
-                    long w0 = (((long)o * op.Cin + i) * taps + kt) * 9;
+                    long w0 = (((long)o * op.Cin + i) * 3 + kt) * 9;
                     for (int k = 0; k < 9; k++) g[k] = op.Weight[w0 + k];
                     for (int c = 0; c < 3; c++)
                     {
@@ -57,7 +53,7 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                     for (int r = 0; r < 4; r++)
                     {
                         double a = tmp[r * 3], b = tmp[r * 3 + 1], c = tmp[r * 3 + 2];
-                        long dst = ((long)o * op.Cin + i) * taps + kt;
+                        long dst = ((long)o * op.Cin + i) * 3 + kt;
                         u[r * 4 + 0][dst] = (float)a;
                         u[r * 4 + 1][dst] = (float)(0.5 * (a + b + c));
                         u[r * 4 + 2][dst] = (float)(0.5 * (a - b + c));
@@ -65,8 +61,7 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                     }
                 }
         _products = u.Select(
-            w => new ImplicitGemm(
-                new ConvGeometry(op.Cin, op.Cout, (taps, 1, 1), (1, 1, 1), (taps / 2, 0, 0), false), w, null))
+            w => new ImplicitGemm(new ConvGeometry(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), false), w, null))
             .ToArray();
         _bias = new NativeBuffer(op.Cout * sizeof(float));
         op.Bias.CopyTo(new Span<float>(_bias.Pointer, op.Cout));
