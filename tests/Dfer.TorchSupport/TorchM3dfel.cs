@@ -34,7 +34,7 @@ public sealed class TorchM3dfel : IDisposable
     private readonly List<Tensor> _owned = [];
     private readonly ConvBn _stem;
     private readonly BasicBlock[] _blocks;
-    private readonly LstmDirection[][] _lstm;
+    private readonly TorchLstmDirection[][] _lstm;
     private readonly Tensor _toQkv;
     private readonly Tensor _normWeight;
     private readonly Tensor _normBias;
@@ -101,15 +101,15 @@ public sealed class TorchM3dfel : IDisposable
             }
             _blocks = [.. blocks];
 
-            _lstm = new LstmDirection[2][];
+            _lstm = new TorchLstmDirection[2][];
             for (int layer = 0; layer < 2; layer++)
             {
                 long input = layer == 0 ? Hidden : 2 * Hidden;
-                _lstm[layer] = new LstmDirection[2];
+                _lstm[layer] = new TorchLstmDirection[2];
                 for (int direction = 0; direction < 2; direction++)
                 {
                     string suffix = $"l{layer}{(direction == 1 ? "_reverse" : "")}";
-                    _lstm[layer][direction] = new LstmDirection(
+                    _lstm[layer][direction] = new TorchLstmDirection(
                         Load($"lstm.weight_ih_{suffix}", 4 * Hidden, input),
                         Load($"lstm.weight_hh_{suffix}", 4 * Hidden, Hidden),
                         Load($"lstm.bias_ih_{suffix}", 4 * Hidden),
@@ -260,33 +260,6 @@ public sealed class TorchM3dfel : IDisposable
             var main = Conv2.Apply(F.relu(Conv1.Apply(x)));
             var shortcut = Downsample?.Apply(x) ?? x;
             return F.relu(main + shortcut);
-        }
-    }
-
-    private sealed record LstmDirection(Tensor WeightIh, Tensor WeightHh, Tensor BiasIh, Tensor BiasHh, bool Reverse)
-    {
-        /// <returns>Hidden states for every step, [batch, T, 512], in input order even when reversed.</returns>
-        public Tensor Run(Tensor sequence, ScalarType dtype)
-        {
-            long batch = sequence.shape[0];
-            int steps = (int)sequence.shape[1];
-            var inputGates = F.linear(sequence, WeightIh, BiasIh);
-            var h = zeros(batch, Hidden, dtype);
-            var c = zeros(batch, Hidden, dtype);
-            var outputs = new Tensor[steps];
-            for (int step = 0; step < steps; step++)
-            {
-                int t = Reverse ? steps - 1 - step : step;
-                var gates = (inputGates.select(1, t) + F.linear(h, WeightHh, BiasHh)).chunk(4, 1);
-                var i = sigmoid(gates[0]);
-                var f = sigmoid(gates[1]);
-                var g = tanh(gates[2]);
-                var o = sigmoid(gates[3]);
-                c = f * c + i * g;
-                h = o * tanh(c);
-                outputs[t] = h;
-            }
-            return stack(outputs, 1);
         }
     }
 }

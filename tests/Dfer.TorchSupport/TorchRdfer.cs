@@ -126,15 +126,15 @@ public sealed class TorchRdfer : IDisposable
 
             MilHead LoadHead(string net, int instances)
             {
-                var lstm = new LstmDirection[2][];
+                var lstm = new TorchLstmDirection[2][];
                 for (int layer = 0; layer < 2; layer++)
                 {
                     long input = layer == 0 ? FeatureWidth : 2 * Hidden;
-                    lstm[layer] = new LstmDirection[2];
+                    lstm[layer] = new TorchLstmDirection[2];
                     for (int direction = 0; direction < 2; direction++)
                     {
                         string suffix = $"l{layer}{(direction == 1 ? "_reverse" : "")}";
-                        lstm[layer][direction] = new LstmDirection(
+                        lstm[layer][direction] = new TorchLstmDirection(
                             Load($"{net}.lstm.weight_ih_{suffix}", 4 * Hidden, input),
                             Load($"{net}.lstm.weight_hh_{suffix}", 4 * Hidden, Hidden),
                             Load($"{net}.lstm.bias_ih_{suffix}", 4 * Hidden),
@@ -446,7 +446,7 @@ public sealed class TorchRdfer : IDisposable
     }
 
     /// <summary>The multiple-instance head both networks share: BiLSTM, attention gate, pwconv, fc.</summary>
-    private sealed record MilHead(LstmDirection[][] LstmLayers, Tensor ToQkv, Tensor NormWeight, Tensor NormBias,
+    private sealed record MilHead(TorchLstmDirection[][] LstmLayers, Tensor ToQkv, Tensor NormWeight, Tensor NormBias,
         Tensor PwconvWeight, Tensor PwconvBias, Tensor FcWeight, Tensor FcBias)
     {
         /// <returns>The two-layer bidirectional LSTM's outputs, [batch, T, 1024], forward half first.</returns>
@@ -481,33 +481,6 @@ public sealed class TorchRdfer : IDisposable
             F.conv1d(gated, PwconvWeight, PwconvBias, padding: 1).reshape(gated.shape[0], 2 * Hidden);
 
         public Tensor Classify(Tensor bag) => F.linear(bag, FcWeight, FcBias);
-    }
-
-    private sealed record LstmDirection(Tensor WeightIh, Tensor WeightHh, Tensor BiasIh, Tensor BiasHh, bool Reverse)
-    {
-        /// <returns>Hidden states for every step, [batch, T, 512], in input order even when reversed.</returns>
-        public Tensor Run(Tensor sequence, ScalarType dtype)
-        {
-            long batch = sequence.shape[0];
-            int steps = (int)sequence.shape[1];
-            var h = zeros(batch, Hidden, dtype);
-            var c = zeros(batch, Hidden, dtype);
-            var outputs = new Tensor[steps];
-            for (int step = 0; step < steps; step++)
-            {
-                int t = Reverse ? steps - 1 - step : step;
-                var gates = (matmul(sequence.select(1, t), WeightIh.t()) + BiasIh
-                    + matmul(h, WeightHh.t()) + BiasHh).chunk(4, 1);
-                var input = sigmoid(gates[0]);
-                var forget = sigmoid(gates[1]);
-                var cell = tanh(gates[2]);
-                var output = sigmoid(gates[3]);
-                c = forget * c + input * cell;
-                h = output * tanh(c);
-                outputs[t] = h;
-            }
-            return stack(outputs, 1);
-        }
     }
 }
 
