@@ -342,7 +342,7 @@ def main():
     parser.add_argument("--out", default="enc.safetensors", help="enc.safetensors or enc.pth")
     args = parser.parse_args()
 
-    if not args.out.endswith((".safetensors", ".pth", ".pt")):
+    if not args.out.endswith((".safetensors", ".pth")):
         sys.exit("error: --out must end with .safetensors or .pth")
     if not 1 <= args.window <= 4096:
         sys.exit("error: --window must be 1..4096")
@@ -353,6 +353,7 @@ def main():
     torch.manual_seed(args.seed)
 
     settings, entries = read_index(args.folder)
+    print("export settings: %s" % json.dumps(settings))
     overrides = read_labels_csv(args.labels) if args.labels else {}
     videos = []   # (face-frame features [n, F], class index)
     for entry in entries:
