@@ -44,6 +44,7 @@ public static class OpRegistry
         Conv1d.Conv1dKind.Instance,
         KeySample.KeySampleKind.Instance,
         FrameGather.FrameGatherKind.Instance,
+        PosEmbed.PosEmbedKind.Instance,
     ];
 
     /// <summary>The kind called <paramref name="name"/> (case-insensitive), or null.</summary>
