@@ -69,7 +69,7 @@ public static class DferCli
         }
         catch (DferException ex)
         {
-            console.Error(ex.Message);
+            foreach (string line in ex.Lines) console.Error(line);
             if (console.Debug) stderr.WriteLine(Trace(ex));
             return ExitCodes.Usage;
         }
@@ -101,6 +101,7 @@ public static class DferCli
             InferCommand.Create(console),
             EvalCommand.Create(console),
             PreprocessCommand.Create(console),
+            FeaturesCommand.Create(console),
             ConvertCommand.Create(console),
             ValidateCommand.Create(console),
             ProfileCommand.Create(console),

@@ -17,8 +17,33 @@ public class DferException : Exception
     /// <summary>The longest message, the note "… (N more characters)" on what was cut included.</summary>
     public const int MaxMessageChars = 1000;
 
-    public DferException(string message) : base(Clean(message)) { }
-    public DferException(string message, Exception inner) : base(Clean(message), inner) { }
+    public DferException(string message) : base(Clean(message)) { Lines = [Message]; }
+    public DferException(string message, Exception inner) : base(Clean(message), inner) { Lines = [Message]; }
+
+    private DferException(IReadOnlyList<string> lines)
+        : base(Clean(string.Join("; ", lines)))
+    {
+        Lines = lines.Select(Clean).ToArray();
+    }
+
+    /// <summary>The message as the CLI prints it, one line per problem: usually the one line of
+    /// <see cref="Exception.Message"/>; several where an input has several problems found at once
+    /// (<see cref="Several"/>).</summary>
+    public IReadOnlyList<string> Lines { get; }
+
+    /// <summary>The most lines <see cref="Several"/> keeps; the rest are counted in a last line.</summary>
+    public const int MaxLines = 24;
+
+    /// <summary>One error with several problems, each a line of its own (each line names the input, in the house
+    /// style of <see cref="ForFile"/>); <see cref="Exception.Message"/> joins them with "; ".</summary>
+    public static DferException Several(IReadOnlyList<string> lines)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        if (lines.Count == 0) throw new ArgumentException("no problems to report", nameof(lines));
+        if (lines.Count == 1) return new DferException(lines[0]);
+        return new DferException(lines.Count <= MaxLines ? lines
+            : [.. lines.Take(MaxLines - 1), $"and {lines.Count - MaxLines + 1} more problems"]);
+    }
 
     /// <summary>"{path}: {problem}" — the house style for errors about a file.</summary>
     public static DferException ForFile(string path, string problem) => new($"{path}: {problem}");

@@ -12,7 +12,11 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
     int? DecodeThreads = null)
 {
     /// <summary>Lists the dataset's videos; a CSV needs --root.</summary>
-    public IReadOnlyList<DatasetItem> List(IModel model)
+    public IReadOnlyList<DatasetItem> List(IModel model) => List(model.Classes.Count);
+
+    /// <summary>Lists the dataset's videos for a model of <paramref name="classes"/> classes; a CSV needs --root.
+    /// </summary>
+    public IReadOnlyList<DatasetItem> List(int classes)
     {
         string source = Source ?? throw new InvalidOperationException("no --dataset");
         if (Directory.Exists(source))
@@ -28,7 +32,7 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
         if (Root is null)
             throw new DferException(
                 $"--dataset {source} is a CSV: give --root, the folder that holds {Dataset.DfewClipFolder}");
-        return Dataset.FromCsv(source, Root, model.Classes.Count, ClipFolder);
+        return Dataset.FromCsv(source, Root, classes, ClipFolder);
     }
 
     /// <summary>Refuses dataset-only options given without --dataset.</summary>

@@ -24,6 +24,9 @@ namespace Dfer.Cli.Json;
 [JsonSerializable(typeof(ValidateJson))]
 [JsonSerializable(typeof(ResultRowJson))]
 [JsonSerializable(typeof(ResultsMetadataJson))]
+[JsonSerializable(typeof(FeaturesSidecarJson))]
+[JsonSerializable(typeof(FeaturesRunJson))]
+[JsonSerializable(typeof(FeaturesRowJson))]
 internal sealed partial class DferJson : JsonSerializerContext
 {
     /// <summary>

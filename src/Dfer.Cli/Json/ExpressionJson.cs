@@ -26,10 +26,31 @@ internal sealed record ExpressionJson(
         [property: JsonPropertyName("label")] string Label,
         [property: JsonPropertyName("probabilities"), JsonConverter(typeof(FiniteFloatsConverter))]
         float[] Probabilities,
+        [property: JsonPropertyName("aggregation")] string Aggregation,
+        [property: JsonPropertyName("temporal"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        Temporal? Temporal,
+        [property: JsonPropertyName("mean_probabilities"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
+            JsonConverter(typeof(FiniteFloatsConverter))] float[]? MeanProbabilities,
         [property: JsonPropertyName("per_frame")] IReadOnlyList<Frame> PerFrame);
 
+    /// <summary>The Temporal Encoder that aggregated (docs/models/temporal-encoder.md).</summary>
+    internal sealed record Temporal(
+        [property: JsonPropertyName("weights")] string Weights,
+        [property: JsonPropertyName("features")] string Features,
+        [property: JsonPropertyName("layers")] int Layers,
+        [property: JsonPropertyName("d_model")] int DModel,
+        [property: JsonPropertyName("heads")] int Heads,
+        [property: JsonPropertyName("dim_feedforward")] IReadOnlyList<int> FeedForward,
+        [property: JsonPropertyName("norm_first")] bool NormFirst,
+        [property: JsonPropertyName("activation")] string Activation,
+        [property: JsonPropertyName("window")] int Window,
+        [property: JsonPropertyName("positional")] string Positional,
+        [property: JsonPropertyName("final_norm")] bool FinalNorm);
+
     /// <summary>A frame: where no face was found, <c>face</c> and <c>label</c> are null and there are no
-    /// probabilities.</summary>
+    /// probabilities. <c>probabilities</c> are the expression net's own, or the Temporal Encoder's when one aggregates
+    /// (then <c>expression_net</c> holds the net's); <c>smoothed</c> is always the fixed mean; <c>label</c> follows
+    /// the aggregation (the Temporal Encoder's probabilities, or the smoothed ones).</summary>
     internal sealed record Frame(
         [property: JsonPropertyName("frame")] int Index,
         [property: JsonPropertyName("time"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Time,
@@ -38,6 +59,8 @@ internal sealed record ExpressionJson(
             JsonConverter(typeof(FiniteFloatsConverter))] float[]? Probabilities,
         [property: JsonPropertyName("smoothed"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
             JsonConverter(typeof(FiniteFloatsConverter))] float[]? Smoothed,
+        [property: JsonPropertyName("expression_net"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
+            JsonConverter(typeof(FiniteFloatsConverter))] float[]? ExpressionNet,
         [property: JsonPropertyName("label")] string? Label);
 
     /// <summary>The face box in pixels of the analysed frame, rounded to a tenth; the detector's score to 4
@@ -56,14 +79,22 @@ internal sealed record ExpressionJson(
 
     private static Report ReportOf(ExpressionReport r) =>
         new(r.Input, r.Frames.Count, r.FramesWithFace, r.Window, r.Fps is double fps ? Math.Round(fps, 3) : null,
-            [r.FrameWidth, r.FrameHeight], r.Label, r.Probabilities, r.Frames.Select(f => FrameOf(f, r.Fps)).ToList());
+            [r.FrameWidth, r.FrameHeight], r.Label, r.Probabilities, r.Temporal is null ? "mean" : "temporal",
+            r.Temporal is TemporalEncoder t ? TemporalOf(t) : null, r.Temporal is null ? null : r.MeanProbabilities,
+            r.Frames.Select(f => FrameOf(f, r.Fps)).ToList());
+
+    internal static Temporal TemporalOf(TemporalEncoder t) =>
+        new(t.Source, t.Config.Features, t.Layers, t.DModel, t.Config.Heads, t.FeedForward, t.Config.NormFirst,
+            t.Config.Activation, t.Config.Window, t.Config.Positional.ToString().ToLowerInvariant(), t.FinalNorm);
 
     private static Frame FrameOf(ExpressionFrame f, double? fps)
     {
         double? time = fps is double rate ? Math.Round(f.Index / rate, 3) : null;
-        if (f.Face is not FaceBox b) return new Frame(f.Index, time, null, null, null, null);
+        if (f.Face is not FaceBox b) return new Frame(f.Index, time, null, null, null, null, null);
         var face = new Face(Math.Round(b.X0, 1), Math.Round(b.Y0, 1), Math.Round(b.Width, 1), Math.Round(b.Height, 1),
             Math.Round(b.Score, 4));
-        return new Frame(f.Index, time, face, f.Probabilities ?? [], f.Smoothed ?? [], f.Label);
+        return f.Temporal is null
+            ? new Frame(f.Index, time, face, f.Probabilities ?? [], f.Smoothed ?? [], null, f.Label)
+            : new Frame(f.Index, time, face, f.Temporal, f.Smoothed ?? [], f.Probabilities ?? [], f.Label);
     }
 }

@@ -6,10 +6,11 @@ using ScottPlot;
 namespace Dfer.Cli.Plots;
 
 /// <summary>
-/// Draws an <see cref="ExpressionReport"/> over time: the seven smoothed probabilities per frame
-/// (lines broken where no face was found, a lone frame as a dot) above a strip marking the frames
-/// with a face (green) and without (grey), with a legend of each class's clip probability and the
-/// clip's label in the title. SVG or PNG by the file's extension (<see cref="PlotFile"/>).
+/// Draws an <see cref="ExpressionReport"/> over time: the seven aggregated probabilities per frame (the fixed mean's
+/// smoothed ones, or the Temporal Encoder's: the title and the axis say which) with lines broken where no face was
+/// found and a lone frame as a dot, above a strip marking the frames with a face (green) and without (grey), with a
+/// legend of each class's clip probability and the clip's label in the title. SVG or PNG by the file's extension
+/// (<see cref="PlotFile"/>).
 /// </summary>
 internal static class ExpressionTimeline
 {
@@ -55,9 +56,9 @@ internal static class ExpressionTimeline
             }
             foreach (ExpressionFrame f in r.Frames)
             {
-                if (f.Smoothed is null) { Flush(); continue; }
+                if (f.Aggregated is not float[] p) { Flush(); continue; }
                 xs.Add(f.Index);
-                ys.Add(f.Smoothed[k]);
+                ys.Add(p[k]);
             }
             Flush();
             if (!labelled)
@@ -79,11 +80,11 @@ internal static class ExpressionTimeline
             i = j + 1;
         }
         plot.Title($"{Path.GetFileName(r.Input)}: {r.Label} ({Fixed(r.Probabilities.Max())}), face "
-            + $"in {r.FramesWithFace} of {n} frames, window {r.Window}", size: 14);
+            + $"in {r.FramesWithFace} of {n} frames, {Aggregation(r)}", size: 14);
         string unit = r.Fps is double fps
             ? string.Create(CultureInfo.InvariantCulture, $"frame (at {fps:0.##} frames/s)") : "frame";
         plot.XLabel($"{unit}; strip: green face found, grey no face (not scored)", size: 12);
-        plot.YLabel("probability (smoothed)", size: 12);
+        plot.YLabel(r.Temporal is null ? "probability (smoothed)" : "probability (Temporal Encoder)", size: 12);
         double[] ticks = [0, 0.25, 0.5, 0.75, 1, (StripBottom + StripTop) / 2];
         string[] labels = [.. ticks.Take(5).Select(Fixed), "face"];
         plot.Axes.Left.SetTicks(ticks, labels);
@@ -93,6 +94,12 @@ internal static class ExpressionTimeline
         plot.ShowLegend(Edge.Right);
         return plot;
     }
+
+    /// <summary>What produced the plotted probabilities, for the title.</summary>
+    internal static string Aggregation(ExpressionReport r) => r.Temporal is TemporalEncoder t
+        ? string.Create(CultureInfo.InvariantCulture,
+            $"Temporal Encoder {Path.GetFileName(t.Source)} (W = {t.Config.Window})")
+        : string.Create(CultureInfo.InvariantCulture, $"confidence-weighted mean over {r.Window} frames");
 
     private static string Fixed(double p) => p.ToString("0.00", CultureInfo.InvariantCulture);
 }

@@ -8,9 +8,23 @@ using Dfer.Weights;
 namespace Dfer.Pipelines;
 
 /// <summary>One frame's result. Probabilities are in Dfer's class order; null where no face was found.</summary>
+/// <param name="Index">The frame's number in the input.</param>
+/// <param name="Face">The main face's box in the frame; null where it has none.</param>
+/// <param name="Probabilities">The expression net's own probabilities for the frame.</param>
+/// <param name="Smoothed">The fixed aggregation: the confidence-weighted mean over the window around the frame.</param>
 public sealed record ExpressionFrame(int Index, FaceBox? Face, float[]? Probabilities, float[]? Smoothed)
 {
-    public string? Label => Smoothed is null ? null : EmotionClasses.Seven[ArgMax(Smoothed)];
+    /// <summary>The Temporal Encoder's probabilities for the frame (docs/models/temporal-encoder.md); null without one
+    /// or without a face.</summary>
+    public float[]? Temporal { get; init; }
+    /// <summary>What the frame is reported as: the Temporal Encoder's probabilities when there is one, else the
+    /// smoothed ones.</summary>
+    public float[]? Aggregated => Temporal ?? Smoothed;
+    public string? Label => Aggregated is null ? null : EmotionClasses.Seven[ArgMax(Aggregated)];
+    /// <summary>The expression net's pooled features (<see cref="TemporalFeatures.Pooled"/>, 256 values).</summary>
+    public float[]? Pooled { get; init; }
+    /// <summary>The expression net's logits in Dfer's class order (<see cref="TemporalFeatures.Logits"/>).</summary>
+    public float[]? Logits { get; init; }
     /// <summary>True where the detector found the face in this frame; false where the box bridges a gap.</summary>
     public bool Detected { get; init; }
     internal static int ArgMax(
@@ -36,6 +50,14 @@ public sealed record ExpressionReport(string Input, IReadOnlyList<ExpressionFram
     /// <summary>Frames per second of the source video when known (timestamps are frame / Fps).</summary>
     public double? Fps { get; init; }
     public string Label => EmotionClasses.Seven[ExpressionFrame.ArgMax(Probabilities)];
+    /// <summary>The Temporal Encoder that produced <see cref="Probabilities"/> and each frame's
+    /// <see cref="ExpressionFrame.Temporal"/>; null when the fixed mean did.</summary>
+    public TemporalEncoder? Temporal { get; init; }
+    /// <summary>The clip's fixed mean (the confidence-weighted mean over every face frame), whichever aggregation
+    /// produced <see cref="Probabilities"/>.</summary>
+    public float[] MeanProbabilities { get; init; } = [];
+    /// <summary>The label of <see cref="MeanProbabilities"/>.</summary>
+    public string MeanLabel => EmotionClasses.Seven[ExpressionFrame.ArgMax(MeanProbabilities)];
 }
 
 /// <summary>Settings of the expression pipeline.</summary>
@@ -75,9 +97,16 @@ public sealed class ExpressionPipeline : IDisposable
     private readonly ExpressionOptions _options;
     private readonly FaceStage _faces;
     private readonly IExecutable _expression;
+    private readonly TemporalAggregation? _temporal;
 
+    /// <param name="backend">What runs the networks.</param>
+    /// <param name="detectorWeights">The face detector's weights.</param>
+    /// <param name="expressionWeights">The expression net's weights.</param>
+    /// <param name="options">The pipeline's settings; null for the defaults.</param>
+    /// <param name="temporal">A Temporal Encoder to aggregate with instead of the fixed mean (see
+    /// <see cref="TemporalAggregation"/>); null for the mean.</param>
     public ExpressionPipeline(IBackend backend, StateDict detectorWeights, StateDict expressionWeights,
-        ExpressionOptions? options = null)
+        ExpressionOptions? options = null, TemporalEncoder? temporal = null)
     {
         _options = options ?? new ExpressionOptions();
         if (_options.Window < 1)
@@ -89,16 +118,24 @@ public sealed class ExpressionPipeline : IDisposable
         {
             _faces = new FaceStage(detector, _options.Face);
             _expression = backend.Compile(FaceExpressionNet.Build(expressionWeights));
+            if (temporal is not null) _temporal = new TemporalAggregation(backend, temporal, _options.Batch);
         }
-        catch { detector.Dispose(); throw; }
+        catch
+        {
+            if (_faces is not null) _faces.Dispose();
+            else detector.Dispose();
+            _expression?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Loads both networks from the face-api cache (see <see cref="Weights.TfJs.FaceApiPackage"/>).</summary>
-    public static ExpressionPipeline FromCache(IBackend backend, ExpressionOptions? options = null)
+    public static ExpressionPipeline FromCache(IBackend backend, ExpressionOptions? options = null,
+        TemporalEncoder? temporal = null)
     {
         options ??= new ExpressionOptions();
         return new(backend, FaceDetector.LoadWeights(options.Face.Detector.Kind),
-            Weights.TfJs.FaceApiPackage.Load(Weights.TfJs.FaceApiPackage.ExpressionModel), options);
+            Weights.TfJs.FaceApiPackage.Load(Weights.TfJs.FaceApiPackage.ExpressionModel), options, temporal);
     }
 
     /// <summary>The detector in use ("ssd" or "tiny").</summary>
@@ -120,6 +157,8 @@ public sealed class ExpressionPipeline : IDisposable
         var main = timeline.Main;
         var faces = main?.Boxes ?? new FaceBox?[n];
         var probs = new float[n][];
+        var pooled = new float[n][];
+        var logits = new float[n][];
         var withFace = Enumerable.Range(0, n).Where(i => faces[i] is not null).ToArray();
         int ep = FaceExpressionNet.PaddedSize * FaceExpressionNet.PaddedSize * 3;
         var crop = new float[FaceExpressionNet.Size * FaceExpressionNet.Size * 3];
@@ -133,12 +172,14 @@ public sealed class ExpressionPipeline : IDisposable
                 FaceCrop(frames[f], faces[f]!.Value, crop);
                 FaceExpressionNet.Prepare(crop, x.AsSpan(i * ep, ep));
             }
-            float[] p = _expression.Run(x, [b, FaceExpressionNet.PaddedSize, FaceExpressionNet.PaddedSize, 3])[
-                "probabilities"];
+            var outputs = _expression.Run(x, [b, FaceExpressionNet.PaddedSize, FaceExpressionNet.PaddedSize, 3]);
+            float[] p = outputs["probabilities"], z = outputs["logits"], pool = outputs["pooled"];
             for (int i = 0; i < b; i++)
             {
                 int f = withFace[start + i];
                 probs[f] = FaceExpressionNet.ToDferOrder.Select(j => p[i * 7 + j]).ToArray();
+                logits[f] = FaceExpressionNet.ToDferOrder.Select(j => z[i * 7 + j]).ToArray();
+                pooled[f] = pool.AsSpan(i * TemporalFeatures.PooledSize, TemporalFeatures.PooledSize).ToArray();
                 // NaN would make a confident-looking label (ArgMax skips it); the input fails instead.
                 if (!probs[f].All(float.IsFinite))
                     throw DferException.ForFile(input,
@@ -148,6 +189,13 @@ public sealed class ExpressionPipeline : IDisposable
             progress?.Invoke(n + (int)((long)(start + b) * n / Math.Max(1, withFace.Length)), 2 * n);
         }
 
+        float[][]? temporal = _temporal?.Run(input,
+            withFace.Select(f => _temporal.Encoder.Config.Features == TemporalFeatures.Logits ? logits[f] : pooled[f])
+            .ToArray());
+        var perFrame = new float[n][];
+        if (temporal is not null)
+            for (int i = 0; i < withFace.Length; i++) perFrame[withFace[i]] = temporal[i];
+
         var result = new ExpressionFrame[n];
         int half = _options.Window / 2;
         for (int i = 0; i < n; i++)
@@ -156,15 +204,24 @@ public sealed class ExpressionPipeline : IDisposable
                 : WeightedMean(
                 Enumerable.Range(Math.Max(0, i - half), Math.Min(n, i + half + 1) - Math.Max(0, i - half))
                 .Select(j => probs[j]));
-            result[i] = new ExpressionFrame(i, faces[i], probs[i], smoothed) { Detected = main?.Detected[i] ?? false };
+            result[i] = new ExpressionFrame(i, faces[i], probs[i], smoothed)
+            {
+                Detected = main?.Detected[i] ?? false,
+                Temporal = perFrame[i],
+                Pooled = pooled[i],
+                Logits = logits[i],
+            };
         }
-        float[] clip = WeightedMean(probs) ?? new float[7];
+        float[] mean = WeightedMean(probs) ?? new float[7];
+        float[] clip = temporal is null ? mean : TemporalAggregation.Mean(temporal);
         return new ExpressionReport(input, result, clip, _options.Window, n > 0 ? frames[0].Width : 0,
             n > 0 ? frames[0].Height : 0)
         {
             Detector = _faces.Detector.Name,
             Tracks = timeline.Tracks.Count,
             DetectorRuns = timeline.DetectorRuns,
+            Temporal = _temporal?.Encoder,
+            MeanProbabilities = mean,
         };
     }
 
@@ -208,5 +265,6 @@ public sealed class ExpressionPipeline : IDisposable
     {
         _faces.Dispose();
         _expression.Dispose();
+        _temporal?.Dispose();
     }
 }

@@ -23,7 +23,8 @@ internal static class ExpressionInferCommand
     public static bool Handles(string model) => string.Equals(model, ModelName, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>What the expression pipeline adds to <c>infer</c>'s command line.</summary>
-    public sealed record Settings(string? Timeline, string? Overlay, int Window, bool Frames);
+    /// <param name="Temporal">--temporal: the weights of a Temporal Encoder replacing the fixed mean.</param>
+    public sealed record Settings(string? Timeline, string? Overlay, int Window, bool Frames, string? Temporal = null);
 
     public sealed class Parser
     {
@@ -45,9 +46,15 @@ internal static class ExpressionInferCommand
         {
             Description = "With --model expression and --format table: also print one row per frame",
         };
+        private readonly Option<string?> _temporal = new("--temporal")
+        {
+            Description = "With --model expression: aggregate over time with this Temporal Encoder (.pth or "
+                + ".safetensors, its .json config next to it; docs/temporal-encoder.md) instead of the fixed mean",
+            HelpName = "WEIGHTS",
+        };
 
         /// <summary>The expression-only options, in the order help lists them.</summary>
-        private Option[] Options => [_timeline, _overlay, _window, _frames];
+        private Option[] Options => [_timeline, _overlay, _window, _frames, _temporal];
 
         public void AddTo(Command command)
         {
@@ -58,7 +65,7 @@ internal static class ExpressionInferCommand
 
         public Settings Get(ParseResult parsed)
             => new(parsed.GetValue(_timeline), parsed.GetValue(_overlay), parsed.GetValue(_window),
-            parsed.GetValue(_frames));
+            parsed.GetValue(_frames), parsed.GetValue(_temporal));
 
         /// <summary>Refuses the expression-only options when another model runs: any of them given on the command
         /// line.</summary>
@@ -98,8 +105,9 @@ internal static class ExpressionInferCommand
             Batch = scoring.Batch,
             Face = face.Stage,
         };
+        TemporalEncoder? temporal = s.Temporal is null ? null : TemporalEncoder.Load(s.Temporal);
         using IBackend backend = BackendRegistry.Create(scoring.Backend, scoring.Threads, scoring.Precision);
-        using var pipeline = ExpressionPipeline.FromCache(backend, options);
+        using var pipeline = ExpressionPipeline.FromCache(backend, options, temporal);
 
         var reports = new List<ExpressionReport>();
         var errors = new List<(string Input, string Error)>();
@@ -181,8 +189,8 @@ internal static class ExpressionInferCommand
                     string box = string.Create(CultureInfo.InvariantCulture,
                         $"{b.X0:0},{b.Y0:0},{b.Width:0},{b.Height:0}");
                     rows.Add(new[] { f.Index.ToString(CultureInfo.InvariantCulture), box, f.Label!,
-                        Output.Fixed(f.Smoothed!.Max(), 3) }
-                        .Concat(f.Smoothed!.Select(v => Output.Fixed(v, 3))).ToArray());
+                        Output.Fixed(f.Aggregated!.Max(), 3) }
+                        .Concat(f.Aggregated!.Select(v => Output.Fixed(v, 3))).ToArray());
                 }
                 Output.WriteTable(stdout, rows, new HashSet<int>(Enumerable.Range(3, 8)) { 0 });
                 stdout.WriteLine();
@@ -195,6 +203,10 @@ internal static class ExpressionInferCommand
                 + string.Join("  ",
                 EmotionClasses.Seven.Select((c, k) => (c, p: r.Probabilities[k])).OrderByDescending(e => e.p)
                 .Select(e => $"{e.c} {Output.Fixed(e.p, 2)}")));
+            if (r.Temporal is TemporalEncoder t)
+                Output.WriteLine(stdout, $"  aggregated by the Temporal Encoder {t.Source} ({t.Describe()}); the "
+                    + $"fixed mean says {r.MeanLabel} "
+                    + $"({Output.Fixed(r.MeanProbabilities.Max(), 2)})");
             var noFace = r.Frames.Where(f => f.Face is null).Select(f => f.Index).ToList();
             if (noFace.Count > 0) stdout.WriteLine($"  no face in frames {Ranges(noFace)} (not scored)");
             if (timeline is not null) Output.WriteLine(stdout, $"  timeline: {timeline}");

@@ -75,7 +75,7 @@ public static class FaceExpressionNet
     }
 
     /// <summary>The graph: input [N, 113, 113, 3] (see the class summary), outputs "logits" and "probabilities" [N, 7]
-    /// in face-api's label order.</summary>
+    /// in face-api's label order, and "pooled" [N, 256], the pooled features the fully connected layer reads.</summary>
     public static Graph Build(StateDict w)
     {
         w.Validate("face-api face_expression_model", Keys);
@@ -106,6 +106,7 @@ public static class FaceExpressionNet
         // avgPool 7×7, stride 2, 'valid' on a 7×7 map is the mean over the map.
         x = g.Add("pool/view", new ReshapeOp(-1, 1, size, size, cin), x);
         x = g.Add("pool", new AvgPool3dOp(), x);
+        g.Outputs["pooled"] = x;
         int logits = g.Add("fc", new LinearOp(cin, 7, TfJsLayout.Matrix(w["fc/weights"]), w["fc/bias"].Data), x);
         g.Outputs["logits"] = logits;
         g.Outputs["probabilities"] = g.Add("softmax", new SoftmaxOp(), logits);
