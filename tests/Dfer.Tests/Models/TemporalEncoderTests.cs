@@ -42,7 +42,8 @@ public class TemporalEncoderTests
         string features = logits ? TemporalFeatures.Logits : TemporalFeatures.Pooled;
         int f = TemporalEncoderConfig.FeatureSizes[features], d = 12, heads = 3;
         string pos = positional.ToString().ToLowerInvariant();
-        var weights = TemporalEncoderWeights.Random((int)TestSeed.Use((ulong)seed), f, d, heads, [20, 16], Window, pos, finalNorm);
+        var weights = TemporalEncoderWeights.Random((int)TestSeed.Use((ulong)seed), f, d, heads, [20, 16], Window, pos,
+            finalNorm);
         var config = new TemporalEncoderConfig(features, heads, normFirst, activation, Window, positional);
         var encoder = TemporalEncoder.Create(ToStateDict(weights), config);
 
