@@ -23,7 +23,8 @@ internal static class SharedOptions
     /// <summary>The models a command takes, as its help and errors list them.</summary>
     public static string ModelList(bool expression) => expression
         ? string.Join(", ", ModelNames)
-        : $"{string.Join(", ", ModelRegistry.Names)} ({ExpressionInferCommand.ModelName}: 'dfer infer' only)";
+        : $"{string.Join(", ", ModelRegistry.Names)} ({ExpressionInferCommand.ModelName}: 'dfer infer' and "
+            + "'dfer features' only)";
 
     /// <summary>
     /// <c>--model NAME</c>, checked when parsing against <see cref="ModelNames"/>; <paramref name="expression"/>:
@@ -47,8 +48,8 @@ internal static class SharedOptions
             {
                 if (!expression)
                     result.AddError(
-                        $"{option.Name} {name}: the face-api pipeline of 'dfer infer' only; this command "
-                        + $"takes {string.Join(", ", ModelRegistry.Names)}");
+                        $"{option.Name} {name}: the face-api pipeline of 'dfer infer' and 'dfer features' only; "
+                        + $"this command takes {string.Join(", ", ModelRegistry.Names)}");
                 return;
             }
             result.AddError($"{option.Name} {name}: unknown model; available: {ModelList(expression)}");

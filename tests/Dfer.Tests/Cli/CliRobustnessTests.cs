@@ -73,11 +73,11 @@ public class NumericOptionTests
                 Assert.That(run.Stderr, Does.Not.Contain("System."), run.ToString());
                 checkedOptions++;
             }
-        // threads x6, batch x5, warmup x2, repeats x2, top, window, detector-size x4, detect-every x4, jitter-seed x3,
+        // threads x7, batch x6, warmup x2, repeats x2, top, window, detector-size x5, detect-every x5, jitter-seed x3,
         // decode-threads x2, seed, size, and bench's frames and clips.
-        Assert.That(checkedOptions, Is.EqualTo(34));
-        // The real-valued ones (--face-margin, --max-missing, --detector-score of infer, eval and preprocess, bench's
-        // --detector-score) say "not a number".
+        Assert.That(checkedOptions, Is.EqualTo(38));
+        // The real-valued ones (--face-margin, --max-missing, --detector-score of infer, eval, preprocess and features,
+        // bench's --detector-score) say "not a number".
         int reals = 0;
         foreach (Command command in root.Subcommands)
             foreach (Option option in command.Options.Where(o => o.ValueType == typeof(double)))
@@ -88,7 +88,7 @@ public class NumericOptionTests
                     run.ToString());
                 reals++;
             }
-        Assert.That(reals, Is.EqualTo(10));
+        Assert.That(reals, Is.EqualTo(13));
     }
 
     [Test]
@@ -201,14 +201,14 @@ public class ModelNameTests
         Assert.That(unknown.StderrLines,
             Does.Contain(
             "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd, rdfer (expression: 'dfer infer' "
-            + "only)"));
+            + "and 'dfer features' only)"));
 
         CliRun expression = CliHarness.Run(command, "--model", "expression");
         Assert.That(expression.ExitCode, Is.EqualTo(ExitCodes.Usage), expression.ToString());
         Assert.That(expression.StderrLines,
             Does.Contain(
-            "dfer: error: --model expression: the face-api pipeline of 'dfer infer' only; this command takes m3dfel, "
-            + "ifdd, rdfer"));
+            "dfer: error: --model expression: the face-api pipeline of 'dfer infer' and 'dfer features' only; this "
+            + "command takes m3dfel, ifdd, rdfer"));
     }
 
     [Test]

@@ -118,7 +118,7 @@ public class CommandLineTests
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.StderrLines,
             Is.EqualTo(new[] { "dfer: error: --model resnet: unknown model; available: m3dfel, ifdd, rdfer "
-                + "(expression: 'dfer infer' only)", "Run 'dfer bench --help' for usage." }));
+                + "(expression: 'dfer infer' and 'dfer features' only)", "Run 'dfer bench --help' for usage." }));
     }
 
     [Test]

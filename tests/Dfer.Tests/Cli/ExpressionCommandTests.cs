@@ -17,7 +17,21 @@ public class ExpressionCommandTests
     [TearDown]
     public void TearDown() => _h.Dispose();
 
-    private static void RequireWeights()
+    /// <summary><paramref name="count"/> 320×320 frames of the middle face of face-api's demo/sample3.jpg (a broad
+    /// smile), slowly zooming in.</summary>
+    internal static List<RgbImage> SmileFrames(int count)
+    {
+        var image = ExpressionPipeline_Read(Path.Combine(FaceApiPackage.Directory, "demo", "sample3.jpg"));
+        var frames = new List<RgbImage>();
+        for (int i = 0; i < count; i++)
+        {
+            int side = 700 - 20 * i, cx = (int)(image.Width * 0.55), cy = (int)(image.Height * 0.24);
+            frames.Add(Crop(image, cx - side / 2, cy - side / 2, side, 320));
+        }
+        return frames;
+    }
+
+    internal static void RequireWeights()
     {
         if (FaceApiPackage.TryManifest(FaceApiPackage.ExpressionModel) is null
             || FaceApiPackage.TryManifest(FaceApiPackage.DetectorModel) is null)
@@ -31,17 +45,8 @@ public class ExpressionCommandTests
     {
         RequireWeights();
         Ffmpeg.Require();
-        // 10 frames of the middle face of demo/sample3.jpg (a broad smile), slowly zooming in.
-        string photo = Path.Combine(FaceApiPackage.Directory, "demo", "sample3.jpg");
         string video = _h.PathOf("smile.mp4");
-        var frames = new List<RgbImage>();
-        var image = ExpressionPipeline_Read(photo);
-        for (int i = 0; i < 10; i++)
-        {
-            int side = 700 - 20 * i, cx = (int)(image.Width * 0.55), cy = (int)(image.Height * 0.24);
-            frames.Add(Crop(image, cx - side / 2, cy - side / 2, side, 320));
-        }
-        Ffmpeg.Encode(video, frames, "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p");
+        Ffmpeg.Encode(video, SmileFrames(10), "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p");
         string svg = _h.PathOf("t.svg"), overlay = _h.PathOf("overlay.mp4");
         var run = CliHarness.Run("infer", "--model", "expression", video, "--timeline", svg, "--overlay", overlay,
             "--format", "json", "--threads", "2");

@@ -36,6 +36,41 @@ public class PlotTests
         { Fps = 25 };
     }
 
+    [Test]
+    public void Timeline_OfATemporalEncoder_SaysSoAndPlotsItsProbabilities()
+    {
+        var encoder = TemporalEncoder.Load(Path.Combine(TestContext.CurrentContext.TestDirectory, "fixtures",
+            "temporal", "postnorm_relu_none.pth"));
+        var plain = Report();
+        // The encoder calls every face frame "sad" at 0.9; the smoothed probabilities stay happy-rising.
+        float[] sad = [0.01f, 0.9f, 0.03f, 0.03f, 0.01f, 0.01f, 0.01f];
+        var report = plain with
+        {
+            Frames = plain.Frames.Select(f => f.Face is null ? f : f with { Temporal = sad }).ToList(),
+            Probabilities = sad,
+            Temporal = encoder,
+            MeanProbabilities = plain.Probabilities,
+        };
+        string path = Path.Combine(_dir, "t.svg");
+        ExpressionTimeline.Write(report, path);
+        var texts = Texts(XDocument.Load(path)).ToList();
+        Assert.That(texts, Has.Some.EqualTo(
+            "clip.mp4: sad (0.90), face in 10 of 12 frames, Temporal Encoder postnorm_relu_none.pth (W = 5)"));
+        Assert.That(texts, Has.Some.EqualTo("probability (Temporal Encoder)"));
+        Assert.That(texts, Has.Some.EqualTo("sad 0.90"));
+        // The sad line is flat at 0.9 (y of every point equal); the smoothed happy line would rise.
+        var sadLines = XDocument.Load(path).Descendants(Svg + "path").Where(p => string.Equals(
+            (string?)p.Attribute("stroke"), ExpressionTimeline.Colours[1], StringComparison.OrdinalIgnoreCase))
+            .ToList();
+        Assert.That(sadLines, Is.Not.Empty);
+        foreach (var line in sadLines)
+        {
+            var ys = System.Text.RegularExpressions.Regex.Matches((string)line.Attribute("d")!,
+                @"[ML]\s*[-\d.]+[ ,]+([-\d.]+)").Select(m => m.Groups[1].Value).Distinct().ToList();
+            Assert.That(ys, Has.Count.EqualTo(1), (string)line.Attribute("d")!);
+        }
+    }
+
     private static IEnumerable<string> Texts(XDocument svg)
         => svg.Descendants(Svg + "text").Select(t => t.Value.Trim());
 
@@ -47,7 +82,10 @@ public class PlotTests
         XDocument svg = XDocument.Load(path);
         Assert.That(svg.Root!.Name, Is.EqualTo(Svg + "svg"));
         var texts = Texts(svg).ToList();
-        Assert.That(texts, Has.Some.EqualTo("clip.mp4: happy (0.60), face in 10 of 12 frames, window 3"));
+        Assert.That(texts,
+            Has.Some.EqualTo(
+                "clip.mp4: happy (0.60), face in 10 of 12 frames, confidence-weighted mean over 3 frames"));
+        Assert.That(texts, Has.Some.EqualTo("probability (smoothed)"));
         foreach (var (name, p) in EmotionClasses.Seven.Zip(
             new[] { "0.60", "0.10", "0.10", "0.05", "0.05", "0.05", "0.05" }))
             Assert.That(texts, Has.Some.EqualTo($"{name} {p}"), "legend entry of " + name);
