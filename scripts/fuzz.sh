@@ -35,7 +35,7 @@ timeout_s="${DFER_FUZZ_TIMEOUT:-10}"
 heap_limit="${DFER_FUZZ_HEAP_LIMIT:-0x40000000}"
 rss_limit_mb="${DFER_FUZZ_RSS_LIMIT_MB:-1536}"
 max_len="${DFER_FUZZ_MAX_LEN:-65536}"
-targets=(pth safetensors npy tfjs results-jsonl results-csv dfew-csv ffprobe)
+targets=(pth safetensors npy tfjs results-jsonl results-csv dfew-csv ffprobe temporal)
 
 say() { echo "fuzz: $*"; }
 die() { echo "fuzz: error: $*" >&2; exit 2; }

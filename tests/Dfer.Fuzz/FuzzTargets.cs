@@ -2,6 +2,7 @@ using System.Text;
 using Dfer.Cli.Datasets;
 using Dfer.Media;
 using Dfer.Models;
+using Dfer.Ops;
 using Dfer.Runtime;
 using Dfer.Tensors;
 using Dfer.Weights;
@@ -46,7 +47,8 @@ public sealed record FuzzTarget(string Name, string Description, string[] InputN
     /// <summary>
     /// Runs the input and checks the invariant: the entry point returns or throws a
     /// <see cref="DferException"/> whose message is one line, of at most <see cref="MaxMessageChars"/>
-    /// characters, without control characters, naming the input file, having allocated at most
+    /// characters, without control characters, naming the input file (and so is each of its
+    /// <see cref="DferException.Lines"/>), having allocated at most
     /// <see cref="MaxAllocatedBytes"/>. Any other exception escapes
     /// (the fuzzer's crash); so does a <see cref="FuzzInvariantException"/> for a bad message.
     /// </summary>
@@ -62,6 +64,12 @@ public sealed record FuzzTarget(string Name, string Description, string[] InputN
         catch (DferException ex)
         {
             CheckMessage(ex.Message, "the DferException's message");
+            // Lines is what the CLI prints, one line per problem ([Message] for a single problem):
+            // every line must keep the same rules.
+            if (ex.Lines.Count == 0)
+                throw new FuzzInvariantException($"{Name}: the DferException has no Lines: {Clip(ex.Message)}");
+            for (int i = 0; i < ex.Lines.Count; i++)
+                CheckMessage(ex.Lines[i], $"line {i + 1} of {ex.Lines.Count} of the DferException");
             (summary, rejected) = (ex.Message, true);
         }
         // Without a GC heap limit (the NUnit replay) a blow-up succeeds; count what it took.
@@ -125,6 +133,9 @@ public static class FuzzTargets
             ["split.csv"], DfewCsv),
         new("ffprobe", "VideoDecoder.ParseProbe: the input is ffprobe's JSON report (stdout, UTF-8) on video.mp4",
             [VideoName], FfprobeReport),
+        new("temporal",
+            "TemporalEncoder.Load, then Build: the input is the config enc.json, a 0x00 byte, then enc.safetensors",
+            [TemporalConfigName, TemporalWeightsName], Temporal),
         new("selftest", "driver self-test: a non-Dfer exception on the 4-byte input DFER, and the "
                         + "inputs in SelfTestTarget that kill, hang or exhaust the process",
             ["selftest"], SelfTest.SelfTestTarget.Run, Hidden: true),
@@ -198,6 +209,42 @@ public static class FuzzTargets
                 $"weight '{name}' has {t.Data.LongLength} values for {t.ShapeText}");
         }
         return $"{dict.Count} weights";
+    }
+
+    // ---- models ---------------------------------------------------------------------------------
+
+    public const string TemporalConfigName = "enc.json";
+    public const string TemporalWeightsName = "enc.safetensors";
+
+    /// <summary>
+    /// A Temporal Encoder (docs/models/temporal-encoder.md) as <c>--temporal</c> loads it: the config and the
+    /// weights, both from the user. What loads must agree with itself (at least one layer, heads dividing d_model,
+    /// every feed-forward size positive, F the size of the chosen features) and build into a graph whose shapes
+    /// infer for a full chunk, ending in [1, W, 7] logits and probabilities.
+    /// </summary>
+    private static string Temporal(FuzzWorkspace ws, ReadOnlySpan<byte> input)
+    {
+        int split = input.IndexOf((byte)0);
+        ReadOnlySpan<byte> config = split < 0 ? input : input[..split];
+        ReadOnlySpan<byte> weights = split < 0 ? [] : input[(split + 1)..];
+        ws.WriteInput(Path.Combine("temporal", TemporalConfigName), config);
+        string path = ws.WriteInput(Path.Combine("temporal", TemporalWeightsName), weights);
+        TemporalEncoder encoder = TemporalEncoder.Load(path);
+        TemporalEncoderConfig c = encoder.Config;
+        Expect(encoder.Layers >= 1, "temporal", $"{encoder.Layers} layers");
+        Expect(encoder.DModel >= 1 && c.Heads >= 1 && encoder.DModel % c.Heads == 0, "temporal",
+            $"d_model {encoder.DModel} with {c.Heads} heads");
+        Expect(encoder.FeedForward.All(f => f >= 1), "temporal",
+            $"feed-forward sizes {string.Join("/", encoder.FeedForward)}");
+        Expect(TemporalEncoderConfig.FeatureSizes.TryGetValue(c.Features, out int size) && size == encoder.Features,
+            "temporal", $"{encoder.Features} features for \"{c.Features}\"");
+        Expect(c.Window is >= 1 and <= TemporalEncoderConfig.MaxWindow, "temporal", $"window {c.Window}");
+        Graph graph = encoder.Build();
+        int[][] shapes = graph.InferShapes([1, c.Window, encoder.Features]);
+        foreach (string output in new[] { "logits", "probabilities" })
+            Expect(graph.Outputs.TryGetValue(output, out int v) && shapes[v].SequenceEqual([1, c.Window, 7]),
+                "temporal", $"output '{output}' missing or not [1, {c.Window}, 7]");
+        return $"{encoder.Describe()}; {graph.Nodes.Count} nodes";
     }
 
     // ---- CLI files ------------------------------------------------------------------------------

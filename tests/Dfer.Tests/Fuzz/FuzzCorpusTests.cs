@@ -364,7 +364,85 @@ internal static class SeedCorpus
         yield return ("dfew-csv/bad-header-only.csv", Ascii("video_name,label\n"));
 
         foreach (var seed in FfprobeSeeds()) yield return seed;
+        foreach (var seed in TemporalSeeds(scratch)) yield return seed;
     }
+
+    /// <summary>
+    /// Temporal Encoders (docs/models/temporal-encoder.md) as the temporal target reads them: the config, a 0x00
+    /// byte, then the .safetensors weights (written by <see cref="SafetensorsWriter"/>). The valid ones read
+    /// "expression.logits" (F = 7) with d_model 4, 2 heads and feed-forward 4: one post-norm ReLU layer with a
+    /// learned table of W = 3, and two pre-norm GELU layers (feed-forward 4 and 2) with the sinusoidal table, a final
+    /// norm and an explicit eps. The bad ones break one rule each.
+    /// </summary>
+    private static IEnumerable<(string, byte[])> TemporalSeeds(string scratch)
+    {
+        const string learned = "{\"features\": \"expression.logits\", \"heads\": 2, \"norm_first\": false, "
+            + "\"activation\": \"relu\", \"window\": 3, \"positional\": \"learned\"}";
+        const string sinusoidal = "{\"features\": \"expression.logits\", \"heads\": 2, \"norm_first\": true, "
+            + "\"activation\": \"gelu\", \"window\": 8, \"positional\": \"sinusoidal\", \"layer_norm_eps\": 1e-6}";
+        var oneLayer = TemporalWeights(d: 4, features: 7, feedForward: [4], window: 3, finalNorm: false);
+        var twoLayers = TemporalWeights(d: 4, features: 7, feedForward: [4, 2], window: null, finalNorm: true);
+        byte[] Seed(string config, IEnumerable<(string, long[], float[])> weights) =>
+            [.. Encoding.UTF8.GetBytes(config), 0,
+                .. WithFile(scratch, "seed.safetensors", p => SafetensorsWriter.WriteFloat32(p, weights))];
+
+        yield return ("temporal/valid-learned-post-relu.bin", Seed(learned, oneLayer));
+        yield return ("temporal/valid-sinusoidal-pre-gelu.bin", Seed(sinusoidal, twoLayers));
+        byte[] good = Seed(learned, oneLayer);
+        yield return ("temporal/bad-config-not-object.bin", Seed("[\"expression.logits\", 2]", oneLayer));
+        yield return ("temporal/bad-missing-field.bin", Seed(learned.Replace("\"heads\": 2, ", ""), oneLayer));
+        yield return ("temporal/bad-wrong-shape.bin", Seed(learned,
+            oneLayer.Select(t => t.Item1 == "input_proj.weight" ? (t.Item1, new long[] { 4, 8 }, Values(32)) : t)));
+        yield return ("temporal/bad-nan-weight.bin", Seed(learned,
+            oneLayer.Select(t => t.Item1 == "head.bias"
+                ? (t.Item1, t.Item2, t.Item3[..6].Append(float.NaN).ToArray()) : t)));
+        yield return ("temporal/bad-truncated.bin", good[..(good.Length - 10)]);
+        yield return ("temporal/bad-no-weights.bin", Encoding.UTF8.GetBytes(learned));
+    }
+
+    /// <summary>The state dict of a Temporal Encoder (the keys of docs/models/temporal-encoder.md, "Files") with
+    /// small deterministic values; <paramref name="window"/> null leaves out the learned table.</summary>
+    private static List<(string, long[], float[])> TemporalWeights(int d, int features, int[] feedForward,
+        int? window, bool finalNorm)
+    {
+        var t = new List<(string, long[], float[])>
+        {
+            ("input_proj.weight", [d, features], Values(d * features)),
+            ("input_proj.bias", [d], Values(d)),
+        };
+        if (window is { } w) t.Add(("pos_embed", [1, w, d], Values(w * d)));
+        for (int i = 0; i < feedForward.Length; i++)
+        {
+            string p = $"encoder.layers.{i}.";
+            int ff = feedForward[i];
+            t.AddRange(new (string, long[], float[])[]
+            {
+                (p + "self_attn.in_proj_weight", [3 * d, d], Values(3 * d * d)),
+                (p + "self_attn.in_proj_bias", [3 * d], Values(3 * d)),
+                (p + "self_attn.out_proj.weight", [d, d], Values(d * d)),
+                (p + "self_attn.out_proj.bias", [d], Values(d)),
+                (p + "linear1.weight", [ff, d], Values(ff * d)),
+                (p + "linear1.bias", [ff], Values(ff)),
+                (p + "linear2.weight", [d, ff], Values(d * ff)),
+                (p + "linear2.bias", [d], Values(d)),
+                (p + "norm1.weight", [d], Enumerable.Repeat(1f, d).ToArray()),
+                (p + "norm1.bias", [d], Values(d)),
+                (p + "norm2.weight", [d], Enumerable.Repeat(1f, d).ToArray()),
+                (p + "norm2.bias", [d], Values(d)),
+            });
+        }
+        if (finalNorm)
+        {
+            t.Add(("encoder.norm.weight", [d], Enumerable.Repeat(1f, d).ToArray()));
+            t.Add(("encoder.norm.bias", [d], Values(d)));
+        }
+        t.Add(("head.weight", [7, d], Values(7 * d)));
+        t.Add(("head.bias", [7], Values(7)));
+        return t;
+    }
+
+    /// <summary>n small values, -0.45 … 0.45 in steps of 0.05, in a fixed scrambled order.</summary>
+    private static float[] Values(int n) => Enumerable.Range(0, n).Select(i => (i * 37 % 19 - 9) * 0.05f).ToArray();
 
     /// <summary>
     /// ffprobe's JSON reports (<see cref="Dfer.Media.VideoDecoder.ProbeArguments"/>) as ffprobe 5.1
