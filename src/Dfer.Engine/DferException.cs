@@ -31,7 +31,7 @@ public class DferException : Exception
     /// (<see cref="Several"/>).</summary>
     public IReadOnlyList<string> Lines { get; }
 
-    /// <summary>The most lines <see cref="Several"/> keeps; the rest are counted in a last line.</summary>
+    /// <summary>The most lines <see cref="Several"/> keeps; the last one kept also counts the rest.</summary>
     public const int MaxLines = 24;
 
     /// <summary>One error with several problems, each a line of its own (each line names the input, in the house
@@ -41,8 +41,11 @@ public class DferException : Exception
         ArgumentNullException.ThrowIfNull(lines);
         if (lines.Count == 0) throw new ArgumentException("no problems to report", nameof(lines));
         if (lines.Count == 1) return new DferException(lines[0]);
-        return new DferException(lines.Count <= MaxLines ? lines
-            : [.. lines.Take(MaxLines - 1), $"and {lines.Count - MaxLines + 1} more problems"]);
+        if (lines.Count <= MaxLines) return new DferException(lines);
+        // The count goes on the last line kept, not on a line of its own, so that every line still names its input.
+        int rest = lines.Count - MaxLines;
+        return new DferException(
+            [.. lines.Take(MaxLines - 1), $"{lines[MaxLines - 1]} (and {rest} more problem{(rest == 1 ? "" : "s")})"]);
     }
 
     /// <summary>"{path}: {problem}" — the house style for errors about a file.</summary>

@@ -78,6 +78,13 @@ public sealed record TemporalEncoderConfig(string Features, int Heads, bool Norm
                     + $"{doc.RootElement.ValueKind.ToString().ToLowerInvariant()}");
                 return null;
             }
+            // Strings and names are decoded only when read, and bad UTF-8 or an escaped lone surrogate then throws
+            // InvalidOperationException: find it here, as the file's problem (docs/fuzzing.md).
+            if (JsonText.InvalidText(doc.RootElement) is { } invalid)
+            {
+                problems.Add($"{path}: {invalid}");
+                return null;
+            }
             return Parse(path, doc.RootElement, problems);
         }
     }

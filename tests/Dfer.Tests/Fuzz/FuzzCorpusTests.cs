@@ -165,6 +165,24 @@ public sealed class FuzzCorpusTests
             Does.EndWith("no video stream (ffprobe found: audio a\uFFFD)"));
     }
 
+    /// <summary>More problems than <see cref="DferException.MaxLines"/>: the lines kept each name the config, and the
+    /// last one counts those left out (the regression of a last line "and 7 more problems" naming no file).</summary>
+    [Test]
+    public void TemporalManyProblemsKeepOneLineEachNamingTheConfig()
+    {
+        FuzzTarget temporal = FuzzTargets.Find("temporal")!;
+        byte[] input = File.ReadAllBytes(Path.Combine(CorpusRoot, "temporal", "regressions",
+            SeedCorpus.TemporalManyProblems));
+        var ex = Assert.Throws<DferException>(() => temporal.Body(_workspace, input))!;
+        string config = Path.Combine(_workspace.Directory, "temporal", FuzzTargets.TemporalConfigName);
+        Assert.That(ex.Lines, Has.Count.EqualTo(24));
+        Assert.That(ex.Lines, Is.All.StartWith(config + ": unknown field 'x"));
+        Assert.That(ex.Lines[0], Does.StartWith(config + ": unknown field 'x0' (the fields are features, heads,"));
+        Assert.That(ex.Lines[^1], Does.StartWith(config + ": unknown field 'x23' ("));
+        Assert.That(ex.Lines[^1], Does.EndWith(") (and 6 more problems)"));
+        Assert.That(temporal.Execute(_workspace, input).Rejected, Is.True);
+    }
+
     /// <summary>"target/relative/path  note" lines of corpus/open-findings.txt ('#' starts a comment).</summary>
     private static Dictionary<string, string> OpenFindings()
     {
@@ -398,7 +416,18 @@ internal static class SeedCorpus
                 ? (t.Item1, t.Item2, t.Item3[..6].Append(float.NaN).ToArray()) : t)));
         yield return ("temporal/bad-truncated.bin", good[..(good.Length - 10)]);
         yield return ("temporal/bad-no-weights.bin", Encoding.UTF8.GetBytes(learned));
+        // The fuzzer's finding regressions/config-name-not-utf8.bin (bytes that are not UTF-8 in a field name), as an
+        // escape in a value: System.Text.Json threw InvalidOperationException when the config's strings were read.
+        yield return ("temporal/regressions/config-escaped-lone-surrogate.bin",
+            Seed(learned.Replace("\"relu\"", "\"\\ud800\""), oneLayer));
+        // Found by the Lines check: past DferException.MaxLines problems, a last line "and N more problems" named no
+        // file.
+        yield return ($"temporal/regressions/{TemporalManyProblems}", Seed(
+            learned[..^1] + string.Concat(Enumerable.Range(0, 30).Select(i => $", \"x{i}\": {i}")) + "}", oneLayer));
     }
+
+    /// <summary>A config with 30 unknown fields (30 problems) next to good weights.</summary>
+    internal const string TemporalManyProblems = "many-problems-last-line-names-no-file.bin";
 
     /// <summary>The state dict of a Temporal Encoder (the keys of docs/models/temporal-encoder.md, "Files") with
     /// small deterministic values; <paramref name="window"/> null leaves out the learned table.</summary>
