@@ -206,6 +206,39 @@ public class FeaturesCommandTests
         Assert.That(other.Stderr, Does.Contain("was written by a run with other settings"));
     }
 
+    [Test]
+    public void DatasetCsv_RecordsEachVideosLabel_FrameFoldersHaveNoTimes()
+    {
+        ExpressionCommandTests.RequireWeights();
+        // A DFEW-style root: video 00001 is a frame folder of the smiling face (label 1 = happy), 00002 is missing.
+        string root = _h.PathOf("dfew");
+        string clip = Path.Combine(root, "Clip", "clip_224x224", "00001");
+        Directory.CreateDirectory(clip);
+        var frames = ExpressionCommandTests.SmileFrames(6);
+        for (int i = 0; i < frames.Count; i++)
+            Dfer.Media.ImageEncoder.WritePng(frames[i], Path.Combine(clip, $"{i + 1:D5}.png"));
+        string csv = _h.PathOf("split.csv");
+        File.WriteAllText(csv, "video_name,label\n1,1\n2,5\n");
+        string dir = _h.PathOf("feats");
+        var run = CliHarness.Run("features", "--model", "expression", "--dataset", csv, "--root", root, "--output",
+            dir);
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InputFailed), run.ToString());
+        string[] lines = File.ReadAllLines(Path.Combine(dir, "index.jsonl"));
+        Assert.That(lines, Has.Length.EqualTo(3), string.Join("\n", lines));
+        var first = JsonDocument.Parse(lines[1]).RootElement;
+        Assert.That(first.GetProperty("name").GetString(), Is.EqualTo("1"), "the CSV's name for the video");
+        Assert.That((first.GetProperty("target").GetInt32(), first.GetProperty("label").GetString()),
+            Is.EqualTo((0, "happy")));
+        Assert.That(first.GetProperty("file").GetString(), Is.EqualTo("1.safetensors"));
+        var second = JsonDocument.Parse(lines[2]).RootElement;
+        Assert.That((second.GetProperty("target").GetInt32(), second.GetProperty("label").GetString()),
+            Is.EqualTo((4, "surprise")), "a failed video keeps its label");
+        Assert.That(second.GetProperty("error").GetString(), Does.Contain("00002"));
+        using var file = SafetensorsFile.Open(Path.Combine(dir, "1.safetensors"));
+        Assert.That(file.TryGet("time", out _), Is.False, "a frame folder has no frame rate, so no times");
+        Assert.That(Read(file, TemporalFeatures.Pooled, [6, 256]).Take(256), Is.All.Not.NaN);
+    }
+
     [TestCase(new[] { "--model", "m3dfel", "x.mp4", "--output", "f.npy" },
         "per-frame features come from --model expression")]
     [TestCase(new[] { "--model", "expression", "--output", "f.npy" }, "nothing to extract")]
