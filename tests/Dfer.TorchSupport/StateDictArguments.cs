@@ -43,4 +43,22 @@ internal static class StateDictArguments
         owned.Add(parameter);
         return parameter;
     }
+
+    /// <summary>Refuses a state dict holding keys the model did not use (BatchNorm's
+    /// <c>num_batches_tracked</c> counters aside when <paramref name="ignoreBatchCounters"/>), naming a few.</summary>
+    /// <exception cref="ArgumentException">Some key was not used.</exception>
+    public static void RefuseUnused(IReadOnlyDictionary<string, (float[] Data, long[] Shape)> stateDict,
+        HashSet<string> used, bool ignoreBatchCounters = false)
+    {
+        var unknown = stateDict.Keys
+            .Where(k => !used.Contains(k)
+                && !(ignoreBatchCounters && k.EndsWith(".num_batches_tracked", StringComparison.Ordinal)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException(
+                $"State dict has unexpected keys: {string.Join(", ", unknown.Take(5))}" +
+                (unknown.Count > 5 ? $" (and {unknown.Count - 5} more)." : "."),
+                nameof(stateDict));
+    }
 }

@@ -198,12 +198,7 @@ public sealed class TorchIfdd : IDisposable
             _headWeight = Load("head.head.1.weight", Classes, LadmDim);
             _headBias = Load("head.head.1.bias", Classes);
 
-            var unknown = stateDict.Keys.Where(k => !used.Contains(k)).Order(StringComparer.Ordinal).ToList();
-            if (unknown.Count > 0)
-                throw new ArgumentException(
-                    $"State dict has unexpected keys: {string.Join(", ", unknown.Take(5))}" +
-                    (unknown.Count > 5 ? $" (and {unknown.Count - 5} more)." : "."),
-                    nameof(stateDict));
+            StateDictArguments.RefuseUnused(stateDict, used);
         }
         catch
         {

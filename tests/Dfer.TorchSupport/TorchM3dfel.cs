@@ -128,15 +128,7 @@ public sealed class TorchM3dfel : IDisposable
             _fcWeight = Load("fc.weight", Classes, 2 * Hidden);
             _fcBias = Load("fc.bias", Classes);
 
-            var unknown = stateDict.Keys
-                .Where(k => !used.Contains(k) && !k.EndsWith(".num_batches_tracked", StringComparison.Ordinal))
-                .Order(StringComparer.Ordinal)
-                .ToList();
-            if (unknown.Count > 0)
-                throw new ArgumentException(
-                    $"State dict has unexpected keys: {string.Join(", ", unknown.Take(5))}" +
-                    (unknown.Count > 5 ? $" (and {unknown.Count - 5} more)." : "."),
-                    nameof(stateDict));
+            StateDictArguments.RefuseUnused(stateDict, used, ignoreBatchCounters: true);
         }
         catch
         {

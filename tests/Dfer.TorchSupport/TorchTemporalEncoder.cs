@@ -127,12 +127,7 @@ public sealed class TorchTemporalEncoder : IDisposable
                 _finalNorm = LoadModule(nn.LayerNorm(DModel, layerNormEps), "encoder.norm.", stateDict, used);
             _head = LoadModule(nn.Linear(DModel, Classes), "head.", stateDict, used);
 
-            var unknown = stateDict.Keys.Where(k => !used.Contains(k)).Order(StringComparer.Ordinal).ToList();
-            if (unknown.Count > 0)
-                throw new ArgumentException(
-                    $"State dict has unexpected keys: {string.Join(", ", unknown.Take(5))}" +
-                    (unknown.Count > 5 ? $" (and {unknown.Count - 5} more)." : "."),
-                    nameof(stateDict));
+            StateDictArguments.RefuseUnused(stateDict, used);
         }
         catch
         {
