@@ -103,6 +103,7 @@ public static class DferCli
             PreprocessCommand.Create(console),
             FeaturesCommand.Create(console),
             ConvertCommand.Create(console),
+            ExportCommand.Create(console),
             ValidateCommand.Create(console),
             ProfileCommand.Create(console),
             BenchCommand.Create(console),

@@ -1,6 +1,7 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops;
@@ -56,6 +57,12 @@ public abstract class OpKind
     /// </summary>
     public virtual bool IsAlias => false;
 
+    /// <summary>
+    /// The op's form in standard ONNX nodes (<c>&lt;Op&gt;.Onnx.cs</c> in its folder), or null where the kind
+    /// has none yet: <c>dfer export --onnx</c> then names the op and writes nothing.
+    /// </summary>
+    public virtual IOnnxForm? Onnx(Op op) => null;
+
     public override string ToString() => Name;
 }
 
@@ -77,6 +84,8 @@ public abstract class OpKind<TOp> : OpKind where TOp : Op
     public sealed override IIlgpuKernel? Cuda(CudaDevice cuda, Op op, Precision precision) =>
         HasNativeCuda ? CudaKernel(cuda, Cast(op), precision) : null;
 
+    public sealed override IOnnxForm? Onnx(Op op) => OnnxForm(Cast(op));
+
     /// <inheritdoc cref="OpKind.Reference"/>
     protected abstract double[] RunReference(TOp op, IReadOnlyList<double[]> x, IReadOnlyList<int[]> shapes);
 
@@ -89,6 +98,9 @@ public abstract class OpKind<TOp> : OpKind where TOp : Op
     /// <summary>The native CUDA kernel, or null for ILGPU's; called only when
     /// <see cref="OpKind.HasNativeCuda"/>.</summary>
     protected virtual IIlgpuKernel? CudaKernel(CudaDevice cuda, TOp op, Precision precision) => null;
+
+    /// <inheritdoc cref="OpKind.Onnx"/>
+    protected virtual IOnnxForm? OnnxForm(TOp op) => null;
 
     /// <summary>Uniform random weights in ±√(3 / fan-in), the cases' default initialisation.</summary>
     protected static float[] Weights(DeterministicRandom rng, long count, long fanIn)

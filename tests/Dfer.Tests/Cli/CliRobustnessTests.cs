@@ -159,7 +159,7 @@ public class ParseErrorTests
     [Test]
     public void NoCommand_AndUnknownCommand_ListTheCommands()
     {
-        const string commands = "infer, eval, preprocess, features, convert, validate, profile, bench, devices";
+        const string commands = "infer, eval, preprocess, features, convert, export, validate, profile, bench, devices";
         Assert.That(CliHarness.Run().StderrLines[0], Is.EqualTo($"dfer: error: a command is needed: {commands}"));
         CliRun run = CliHarness.Run("convrt");
         Assert.That(run.StderrLines,

@@ -1,6 +1,7 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.AttentionPool;
@@ -20,6 +21,8 @@ public sealed class AttentionPoolKind : OpKind<AttentionPoolOp>
         AttentionPoolReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(AttentionPoolOp op) => new AttentionPoolCpu(op);
+
+    protected override IOnnxForm? OnnxForm(AttentionPoolOp op) => new AttentionPoolOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AttentionPoolOp op)
         => new AttentionPoolIlgpu(device, op);

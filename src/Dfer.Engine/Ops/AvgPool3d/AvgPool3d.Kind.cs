@@ -1,6 +1,7 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.AvgPool3d;
@@ -19,6 +20,8 @@ public sealed class AvgPool3dKind : OpKind<AvgPool3dOp>
         AvgPool3dReference.Run(x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(AvgPool3dOp op) => new AvgPool3dCpu();
+
+    protected override IOnnxForm? OnnxForm(AvgPool3dOp op) => new AvgPool3dOnnx();
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AvgPool3dOp op) => new AvgPool3dIlgpu();
 

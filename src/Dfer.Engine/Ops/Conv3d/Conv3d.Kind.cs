@@ -1,6 +1,7 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Conv3d;
@@ -19,6 +20,8 @@ public sealed class Conv3dKind : OpKind<Conv3dOp>
         Conv3dReference.Run(op, x[0], shapes[0], x.Count > 1 ? x[1] : null);
 
     protected override ICpuKernel CpuKernel(Conv3dOp op) => Conv3dCpuVariants.Create(op);
+
+    protected override IOnnxForm? OnnxForm(Conv3dOp op) => new Conv3dOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, Conv3dOp op) => new Conv3dIlgpu(device, op);
 

@@ -1,6 +1,7 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Lstm;
@@ -19,6 +20,8 @@ public sealed class LstmKind : OpKind<LstmOp>
         LstmReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(LstmOp op) => new LstmCpu(op);
+
+    protected override IOnnxForm? OnnxForm(LstmOp op) => new LstmOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, LstmOp op) => new LstmIlgpu(device, op);
 

@@ -1,6 +1,7 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Permute;
@@ -19,6 +20,8 @@ public sealed class PermuteKind : OpKind<PermuteOp>
         PermuteReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(PermuteOp op) => new PermuteCpu(op);
+
+    protected override IOnnxForm? OnnxForm(PermuteOp op) => new PermuteOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, PermuteOp op) => new PermuteIlgpu(op);
 

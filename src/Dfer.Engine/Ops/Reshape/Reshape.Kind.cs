@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Reshape;
@@ -20,6 +21,8 @@ public sealed class ReshapeKind : OpKind<ReshapeOp>
         (double[])x[0].Clone();
 
     protected override ICpuKernel CpuKernel(ReshapeOp op) => new ReshapeCpu();
+
+    protected override IOnnxForm? OnnxForm(ReshapeOp op) => new ReshapeOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, ReshapeOp op) => new ReshapeIlgpu();
 

@@ -1,6 +1,7 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Softmax;
@@ -19,6 +20,8 @@ public sealed class SoftmaxKind : OpKind<SoftmaxOp>
         SoftmaxReference.Run(x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(SoftmaxOp op) => new SoftmaxCpu();
+
+    protected override IOnnxForm? OnnxForm(SoftmaxOp op) => new SoftmaxOnnx();
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, SoftmaxOp op) => new SoftmaxIlgpu();
 
