@@ -74,8 +74,8 @@ public class NumericOptionTests
                 checkedOptions++;
             }
         // threads x7, batch x6, warmup x2, repeats x2, top, window, detector-size x5, detect-every x5, jitter-seed x3,
-        // decode-threads x2, seed, size, and bench's frames and clips.
-        Assert.That(checkedOptions, Is.EqualTo(38));
+        // decode-threads x2, seed, size, bench's frames and clips, and export's opset.
+        Assert.That(checkedOptions, Is.EqualTo(39));
         // The real-valued ones (--face-margin, --max-missing, --detector-score of infer, eval, preprocess and features,
         // bench's --detector-score) say "not a number".
         int reals = 0;
