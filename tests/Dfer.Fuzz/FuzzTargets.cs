@@ -191,14 +191,21 @@ public static class FuzzTargets
         return $"shape ({string.Join(", ", shape)})";
     }
 
+    /// <summary>A two-file input's first file: the bytes before its first 0x00 (all of them when there is none).
+    /// </summary>
+    private static ReadOnlySpan<byte> BeforeNul(ReadOnlySpan<byte> input) =>
+        input.IndexOf((byte)0) is var split and >= 0 ? input[..split] : input;
+
+    /// <summary>A two-file input's second file: the bytes after its first 0x00 (none when there is none).</summary>
+    private static ReadOnlySpan<byte> AfterNul(ReadOnlySpan<byte> input) =>
+        input.IndexOf((byte)0) is var split and >= 0 ? input[(split + 1)..] : [];
+
     public const string TfJsManifestName = "weights_manifest.json";
     public const string TfJsShardName = "shard1";
 
     private static string TfJs(FuzzWorkspace ws, ReadOnlySpan<byte> input)
     {
-        int split = input.IndexOf((byte)0);
-        ReadOnlySpan<byte> manifest = split < 0 ? input : input[..split];
-        ReadOnlySpan<byte> shard = split < 0 ? [] : input[(split + 1)..];
+        ReadOnlySpan<byte> manifest = BeforeNul(input), shard = AfterNul(input);
         ws.WriteInput(Path.Combine("tfjs", TfJsShardName), shard);
         string manifestPath = ws.WriteInput(Path.Combine("tfjs", TfJsManifestName), manifest);
         StateDict dict = TfJsWeights.Load(manifestPath);
@@ -224,9 +231,7 @@ public static class FuzzTargets
     /// </summary>
     private static string Temporal(FuzzWorkspace ws, ReadOnlySpan<byte> input)
     {
-        int split = input.IndexOf((byte)0);
-        ReadOnlySpan<byte> config = split < 0 ? input : input[..split];
-        ReadOnlySpan<byte> weights = split < 0 ? [] : input[(split + 1)..];
+        ReadOnlySpan<byte> config = BeforeNul(input), weights = AfterNul(input);
         ws.WriteInput(Path.Combine("temporal", TemporalConfigName), config);
         string path = ws.WriteInput(Path.Combine("temporal", TemporalWeightsName), weights);
         TemporalEncoder encoder = TemporalEncoder.Load(path);

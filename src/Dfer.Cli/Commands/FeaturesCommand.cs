@@ -133,10 +133,7 @@ internal static class FeaturesCommand
         var options = new ExpressionOptions { Batch = r.Batch, Face = r.Face.Stage };
         using IBackend backend = BackendRegistry.Create(r.Backend, r.Threads, Dfer.Tensors.Precision.Fp32);
         using var pipeline = ExpressionPipeline.FromCache(backend, options);
-        string weights = $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: "
-            + (pipeline.DetectorName == "ssd" ? Weights.TfJs.FaceApiPackage.SsdDetectorModel
-                : Weights.TfJs.FaceApiPackage.DetectorModel)
-            + ", face_expression_model";
+        string weights = ExpressionInferCommand.WeightsDescription(pipeline.DetectorName);
         string layer = FeatureFile.Layers[r.Layer];
 
         if (single)
@@ -204,20 +201,9 @@ internal static class FeaturesCommand
 
     /// <summary>Runs the expression pipeline on one video; a video without any face is an error.</summary>
     private static ExpressionReport Extract(ExpressionPipeline pipeline, string input, IBackend backend,
-        CliConsole console)
-    {
-        var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);
-        console.Progress($"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; extracting features "
-            + $"on {backend.Name}");
-        var report = pipeline.Run(input, frames)
-            with
-        { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
-        if (report.FramesWithFace == 0)
-            throw DferException.ForFile(input,
-                $"no face found in any of its {frames.Count} frame{(frames.Count == 1 ? "" : "s")}; no features "
-                + "written");
-        return report;
-    }
+        CliConsole console) =>
+        ExpressionInferCommand.Analyse(pipeline, input, backend, console, "extracting features",
+            "; no features written").Report;
 
     private static void WriteDone(CliConsole console, ExpressionReport report, string output, string layer)
     {

@@ -58,7 +58,8 @@ internal static class FeatureFile
         var json = new FeaturesSidecarJson(r.Input, "expression", weights, r.Detector, layer, [n, d], n,
             r.FramesWithFace, Fps(r), [r.FrameWidth, r.FrameHeight],
             r.Frames.Select(f =>
-                new FeaturesSidecarJson.FrameFacts(f.Index, Time(r, f.Index), Face(f.Face), f.Detected)).ToList());
+                new FeaturesSidecarJson.FrameFacts(f.Index, Time(r, f.Index), ExpressionJson.FaceOf(f.Face),
+                    f.Detected)).ToList());
         Atomically(sidecar, tmp => WriteText(tmp, DferJson.ToLine(json, DferJson.Default.FeaturesSidecarJson) + "\n"));
         Atomically(path, tmp => Dfer.Tensors.Npy.WriteFloat32(tmp, rows, [n, d]));
     }
@@ -135,11 +136,6 @@ internal static class FeatureFile
 
     private static double? Time(ExpressionReport r, int frame) =>
         r.Fps is double fps && fps > 0 ? Math.Round(frame / fps, 4) : null;
-
-    private static ExpressionJson.Face? Face(FaceBox? box) => box is FaceBox b
-        ? new ExpressionJson.Face(Math.Round(b.X0, 1), Math.Round(b.Y0, 1), Math.Round(b.Width, 1),
-            Math.Round(b.Height, 1), Math.Round(b.Score, 4))
-        : null;
 
     private static byte[] Bytes<T>(T[] values) where T : unmanaged =>
         MemoryMarshal.AsBytes(values.AsSpan()).ToArray();

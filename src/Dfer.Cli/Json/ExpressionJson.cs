@@ -83,6 +83,12 @@ internal sealed record ExpressionJson(
             r.Temporal is TemporalEncoder t ? TemporalOf(t) : null, r.Temporal is null ? null : r.MeanProbabilities,
             r.Frames.Select(f => FrameOf(f, r.Fps)).ToList());
 
+    /// <summary>A box as the JSON outputs write it (see <see cref="Face"/>); null for none.</summary>
+    internal static Face? FaceOf(FaceBox? box) => box is FaceBox b
+        ? new Face(Math.Round(b.X0, 1), Math.Round(b.Y0, 1), Math.Round(b.Width, 1), Math.Round(b.Height, 1),
+            Math.Round(b.Score, 4))
+        : null;
+
     internal static Temporal TemporalOf(TemporalEncoder t) =>
         new(t.Source, t.Config.Features, t.Layers, t.DModel, t.Config.Heads, t.FeedForward, t.Config.NormFirst,
             t.Config.Activation, t.Config.Window, t.Config.Positional.ToString().ToLowerInvariant(), t.FinalNorm);
@@ -90,9 +96,7 @@ internal sealed record ExpressionJson(
     private static Frame FrameOf(ExpressionFrame f, double? fps)
     {
         double? time = fps is double rate ? Math.Round(f.Index / rate, 3) : null;
-        if (f.Face is not FaceBox b) return new Frame(f.Index, time, null, null, null, null, null);
-        var face = new Face(Math.Round(b.X0, 1), Math.Round(b.Y0, 1), Math.Round(b.Width, 1), Math.Round(b.Height, 1),
-            Math.Round(b.Score, 4));
+        if (FaceOf(f.Face) is not Face face) return new Frame(f.Index, time, null, null, null, null, null);
         return f.Temporal is null
             ? new Frame(f.Index, time, face, f.Probabilities ?? [], f.Smoothed ?? [], null, f.Label)
             : new Frame(f.Index, time, face, f.Temporal, f.Smoothed ?? [], f.Probabilities ?? [], f.Label);

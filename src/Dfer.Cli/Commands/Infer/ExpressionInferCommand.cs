@@ -122,19 +122,7 @@ internal static class ExpressionInferCommand
             }
             try
             {
-                var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);
-                console.Progress(
-                    $"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and "
-                    + $"scoring expressions on {backend.Name}");
-                var report = pipeline.Run(input, frames)
-                    with
-                { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
-                if (report.FramesWithFace == 0)
-                {
-                    errors.Add((input,
-                        $"{input}: no face found in any of its {frames.Count} frame{(frames.Count == 1 ? "" : "s")}"));
-                    continue;
-                }
+                var (report, frames) = Analyse(pipeline, input, backend, console, "scoring expressions");
                 reports.Add(report);
                 if (s.Timeline is not null)
                 {
@@ -159,13 +147,37 @@ internal static class ExpressionInferCommand
         return errors.Count > 0 ? ExitCodes.InputFailed : ExitCodes.Ok;
     }
 
+    /// <summary>
+    /// Decodes one input and runs the pipeline on it (the frame rate probed for a video file); the decoded frames come
+    /// back too, for the overlay. A input in which no frame has a face is an error: <paramref name="noFaceNote"/>, if
+    /// given, is appended to its message.
+    /// </summary>
+    internal static (ExpressionReport Report, IReadOnlyList<RgbImage> Frames) Analyse(ExpressionPipeline pipeline,
+        string input, IBackend backend, CliConsole console, string activity, string? noFaceNote = null)
+    {
+        var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);
+        console.Progress($"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and "
+            + $"{activity} on {backend.Name}");
+        var report = pipeline.Run(input, frames)
+            with
+        { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
+        if (report.FramesWithFace == 0)
+            throw DferException.ForFile(input,
+                $"no face found in any of its {frames.Count} frame{(frames.Count == 1 ? "" : "s")}{noFaceNote}");
+        return (report, frames);
+    }
+
+    /// <summary>The networks a run used, as the JSON outputs and feature files record them.</summary>
+    internal static string WeightsDescription(string detector) =>
+        $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: "
+        + (detector == "ssd" ? Weights.TfJs.FaceApiPackage.SsdDetectorModel
+            : Weights.TfJs.FaceApiPackage.DetectorModel)
+        + ", face_expression_model";
+
     private static void WriteJson(TextWriter stdout, IBackend backend, string detector,
         List<ExpressionReport> reports, List<(string Input, string Error)> errors) =>
         Output.WriteJson(stdout, ExpressionJson.From(ModelName, backend.Name, BackendRegistry.PrecisionName(backend),
-            $"@vladmandic/face-api {Weights.TfJs.FaceApiPackage.Version}: "
-            + (detector == "ssd" ? Weights.TfJs.FaceApiPackage.SsdDetectorModel
-                : Weights.TfJs.FaceApiPackage.DetectorModel)
-            + ", face_expression_model", reports, errors),
+            WeightsDescription(detector), reports, errors),
             DferJson.Default.ExpressionJson);
 
     private static void WriteText(TextWriter stdout, List<ExpressionReport> reports, bool frames, string? timeline)
