@@ -30,13 +30,7 @@ internal sealed record FaceSettings(FaceMode Mode, FaceStageOptions Stage, bool 
 
     /// <summary>What <see cref="Mode"/> means for <paramref name="path"/>: auto is detect for video files and images,
     /// none for frame folders and everything else (.npy).</summary>
-    public FaceMode For(string path)
-    {
-        if (Mode != FaceMode.Auto) return Mode;
-        if (Directory.Exists(path)) return FaceMode.None;
-        return MediaInput.HasVideoExtension(path) || MediaInput.HasImageExtension(path) ? FaceMode.Detect
-            : FaceMode.None;
-    }
+    public FaceMode For(string path) => FaceModes.Resolve(Mode, path);
 
     public sealed class Parser
     {

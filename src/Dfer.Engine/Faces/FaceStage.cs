@@ -16,6 +16,22 @@ public enum FaceMode
     None,
 }
 
+/// <summary>What a <see cref="FaceMode"/> means for one input.</summary>
+public static class FaceModes
+{
+    /// <summary>
+    /// <paramref name="mode"/> for <paramref name="path"/>: Detect and None as they are; Auto is Detect for video files
+    /// and images, None for frame folders (datasets of face crops) and everything else (.npy clips).
+    /// </summary>
+    public static FaceMode Resolve(FaceMode mode, string path)
+    {
+        if (mode != FaceMode.Auto) return mode;
+        if (Directory.Exists(path)) return FaceMode.None;
+        return MediaInput.HasVideoExtension(path) || MediaInput.HasImageExtension(path) ? FaceMode.Detect
+            : FaceMode.None;
+    }
+}
+
 /// <summary>The face stage's settings (docs/faces.md).</summary>
 public sealed record FaceStageOptions
 {

@@ -114,14 +114,7 @@ public static class MediaInput
     /// <exception cref="DferException">Missing, unreadable or corrupt input (one line naming it).</exception>
     public static IReadOnlyList<RgbImage> ReadFrames(string path, int maxSide = 0)
     {
-        RgbImage Shrink(RgbImage f)
-        {
-            int side = Math.Max(f.Width, f.Height);
-            if (maxSide <= 0 || side <= maxSide) return f;
-            double s = (double)maxSide / side;
-            return PilResize.Resize(f, Math.Max(1, (int)Math.Round(f.Width * s)),
-                Math.Max(1, (int)Math.Round(f.Height * s)), ResizeFilter.Bilinear);
-        }
+        RgbImage Shrink(RgbImage f) => MediaInput.Shrink(f, maxSide);
         if (Directory.Exists(path))
         {
             var folder = FrameFolder.Open(path);
@@ -134,6 +127,20 @@ public static class MediaInput
             return Enumerable.Range(0, video.Count).Select(video.Prepared).ToArray();
         }
         return new[] { Shrink(ImageDecoder.Decode(path)) };
+    }
+
+    /// <summary>
+    /// <paramref name="frame"/> shrunk so that its longer side is at most <paramref name="maxSide"/> (Pillow's
+    /// antialiased bilinear, aspect kept), or the frame itself when it fits or <paramref name="maxSide"/> ≤ 0: what
+    /// <see cref="ReadFrames"/> does to each decoded frame, for frames that arrive already decoded.
+    /// </summary>
+    public static RgbImage Shrink(RgbImage frame, int maxSide)
+    {
+        int side = Math.Max(frame.Width, frame.Height);
+        if (maxSide <= 0 || side <= maxSide) return frame;
+        double s = (double)maxSide / side;
+        return PilResize.Resize(frame, Math.Max(1, (int)Math.Round(frame.Width * s)),
+            Math.Max(1, (int)Math.Round(frame.Height * s)), ResizeFilter.Bilinear);
     }
 
     /// <summary>The middle frame of a frame folder (shrunk like <see cref="ReadFrames"/>), or null for an empty

@@ -5,23 +5,25 @@ using Dfer.Cli;
 namespace Dfer.Tests.Repository;
 
 /// <summary>
-/// src/Dfer.Cli packs as the .NET tool <c>dfer</c> (README, "Install as a .NET tool"): the command the tool
-/// installs is the name the CLI's help and messages use, the version the built CLI carries is the one in
-/// Directory.Build.props, and CI packs, installs and runs it (scripts/pack-tool.sh, the last step of .ci/run).
-/// Running the installed tool is that script's job; these checks read the files it depends on.
+/// src/Dfer.Cli packs as the .NET tool Dfer.Tool whose command is <c>dfer</c> (README, "Three doors"): the command
+/// the tool installs is the name the CLI's help and messages use, the version the built CLI carries is the one in
+/// Directory.Build.props, and CI packs, installs and runs it (scripts/pack.sh, the last step of .ci/run). Running the
+/// installed tool is that script's job; these checks read the files it depends on.
 /// </summary>
 [TestFixture]
 public sealed class ToolPackageTests
 {
-    private static string Root => NoOutsideReferencesTests.RepositoryRoot();
+    internal static string Root => NoOutsideReferencesTests.RepositoryRoot();
 
-    private static XElement CliProperties()
+    private static XElement CliProperties() => Properties("Dfer.Cli");
+
+    internal static XElement Properties(string project)
     {
-        var project = XDocument.Load(Path.Combine(Root, "src", "Dfer.Cli", "Dfer.Cli.csproj")).Root!;
-        return new XElement("all", project.Elements("PropertyGroup").SelectMany(g => g.Elements()));
+        var root = XDocument.Load(Path.Combine(Root, "src", project, project + ".csproj")).Root!;
+        return new XElement("all", root.Elements("PropertyGroup").SelectMany(g => g.Elements()));
     }
 
-    private static string? Property(XElement properties, string name) =>
+    internal static string? Property(XElement properties, string name) =>
         properties.Elements(name).LastOrDefault()?.Value.Trim();
 
     [Test]
@@ -32,8 +34,8 @@ public sealed class ToolPackageTests
         {
             Assert.That(Property(properties, "PackAsTool"), Is.EqualTo("true"));
             Assert.That(Property(properties, "ToolCommandName"), Is.EqualTo(DferCli.ExecutableName));
-            Assert.That(Property(properties, "PackageId"), Is.EqualTo(DferCli.ExecutableName),
-                "`dotnet tool install dfer` installs the package of that id (README)");
+            Assert.That(Property(properties, "PackageId"), Is.EqualTo("Dfer.Tool"),
+                "`dotnet tool install Dfer.Tool` installs the package of that id (README)");
             Assert.That(Property(properties, "IncludeSymbols"), Is.EqualTo("true"));
             Assert.That(Property(properties, "SymbolPackageFormat"), Is.EqualTo("snupkg"));
             Assert.That(Property(properties, "PackageReadmeFile"), Is.EqualTo("README.md"));
@@ -41,12 +43,13 @@ public sealed class ToolPackageTests
     }
 
     /// <summary>A license in the package only with a LICENSE file in the repository, and the other way round.</summary>
-    [Test]
-    public void PackageNamesALicense_OnlyWhenTheRepositoryHasOne()
+    [TestCase("Dfer.Cli")]
+    [TestCase("Dfer")]
+    public void PackageNamesALicense_OnlyWhenTheRepositoryHasOne(string project)
     {
         bool licenseFile = Directory.EnumerateFiles(Root, "LICENSE*").Any()
             || Directory.EnumerateFiles(Root, "COPYING*").Any();
-        XElement properties = CliProperties();
+        XElement properties = Properties(project);
         bool licensed = Property(properties, "PackageLicenseExpression") is { Length: > 0 }
             || Property(properties, "PackageLicenseFile") is { Length: > 0 };
         Assert.That(licensed, Is.EqualTo(licenseFile),
@@ -71,10 +74,10 @@ public sealed class ToolPackageTests
     [Test]
     public void CiPacksInstallsAndRunsTheToolLast()
     {
-        Assert.That(File.Exists(Path.Combine(Root, "scripts", "pack-tool.sh")), Is.True);
+        Assert.That(File.Exists(Path.Combine(Root, "scripts", "pack.sh")), Is.True);
         string lastCommand = File.ReadLines(Path.Combine(Root, ".ci", "run"))
             .Select(l => l.Trim())
             .Last(l => l.Length > 0 && !l.StartsWith('#'));
-        Assert.That(lastCommand, Is.EqualTo("scripts/pack-tool.sh"));
+        Assert.That(lastCommand, Is.EqualTo("scripts/pack.sh"));
     }
 }
