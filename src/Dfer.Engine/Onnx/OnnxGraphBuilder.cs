@@ -198,4 +198,53 @@ public sealed class OnnxGraphBuilder
         foreach (var (k, v) in metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
         return model.ToByteArray();
     }
+
+    // Helpers of RDFER's forms (addact, gate, keysample, framegather, temporalshift).
+
+    /// <summary>
+    /// <paramref name="act"/> (<see cref="Ops.Activation"/>) of <paramref name="input"/> into
+    /// <paramref name="output"/>: Identity, Relu, LeakyRelu (α = 0.1), Clip to [0, 6], Tanh, Sigmoid, or Neg of Abs.
+    /// </summary>
+    public void Activate(Ops.Activation act, string input, string output)
+    {
+        switch (act)
+        {
+            case Ops.Activation.None: Node("Identity", new[] { input }, new[] { output }); break;
+            case Ops.Activation.Relu: Node("Relu", new[] { input }, new[] { output }); break;
+            case Ops.Activation.Leaky:
+                Node("LeakyRelu", new[] { input }, new[] { output },
+                    OnnxAttribute.Float("alpha", Ops.ActivationMath.LeakySlope));
+                break;
+            case Ops.Activation.Relu6:
+                Node("Clip", new[] { input, Scalar("zero", 0f), Scalar("cap", Ops.ActivationMath.Relu6Cap) },
+                    new[] { output });
+                break;
+            case Ops.Activation.Tanh: Node("Tanh", new[] { input }, new[] { output }); break;
+            case Ops.Activation.Sigmoid: Node("Sigmoid", new[] { input }, new[] { output }); break;
+            case Ops.Activation.NegAbs:
+                Node("Neg", new[] { Node("Abs", "abs", new[] { input }) }, new[] { output });
+                break;
+            default: throw new ArgumentOutOfRangeException(nameof(act), act, "no ONNX form for this activation");
+        }
+    }
+
+    /// <summary>Dimensions <paramref name="start"/> to <paramref name="end"/> (exclusive; null: to the last, negative:
+    /// from the end) of <paramref name="input"/>'s shape as a 1-D int64 value (Shape's start and end, opset 15 on),
+    /// for forms whose op does not know its input's shape.</summary>
+    public string ShapeOf(string input, long start = 0, long? end = null) =>
+        end is long e
+            ? Node("Shape", "shape", new[] { input }, OnnxAttribute.Int("start", start), OnnxAttribute.Int("end", e))
+            : Node("Shape", "shape", new[] { input }, OnnxAttribute.Int("start", start));
+
+    /// <summary>
+    /// ONNX's own Reshape of <paramref name="input"/> to the int64 shape value <paramref name="shape"/> (a 0 copies
+    /// the input's dimension, a −1 is inferred): for shapes made from <see cref="ShapeOf"/> or that copy the batch,
+    /// unlike <see cref="Reshape"/>'s literal ones.
+    /// </summary>
+    public string ReshapeTo(string input, string shape, string local = "reshaped") =>
+        Node("Reshape", local, new[] { input, shape });
+
+    /// <summary>Float32 zeros of <paramref name="like"/>'s shape (ConstantOfShape's default value), exact whatever
+    /// <paramref name="like"/> holds (a product by 0 would keep NaN and infinities).</summary>
+    public string ZerosLike(string like) => Node("ConstantOfShape", "zeros", new[] { ShapeOf(like) });
 }

@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.AddAct;
@@ -18,6 +19,8 @@ public sealed class AddActKind : OpKind<AddActOp>
         AddActReference.Run(op, x);
 
     protected override ICpuKernel CpuKernel(AddActOp op) => new AddActCpu(op);
+
+    protected override IOnnxForm? OnnxForm(AddActOp op) => new AddActOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AddActOp op) => new AddActIlgpu(op);
 

@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Conv1d;
@@ -18,6 +19,8 @@ public sealed class Conv1dKind : OpKind<Conv1dOp>
         Conv1dReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(Conv1dOp op) => new Conv1dCpu(op);
+
+    protected override IOnnxForm? OnnxForm(Conv1dOp op) => new Conv1dOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, Conv1dOp op) => new Conv1dIlgpu(device, op);
 

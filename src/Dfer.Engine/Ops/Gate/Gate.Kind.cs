@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Gate;
@@ -18,6 +19,8 @@ public sealed class GateKind : OpKind<GateOp>
         GateReference.Run(op, x[0], x[1], shapes[0], shapes[1]);
 
     protected override ICpuKernel CpuKernel(GateOp op) => new GateCpu(op);
+
+    protected override IOnnxForm? OnnxForm(GateOp op) => new GateOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, GateOp op) => new GateIlgpu(op);
 

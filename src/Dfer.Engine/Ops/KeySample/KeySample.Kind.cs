@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.KeySample;
@@ -18,6 +19,8 @@ public sealed class KeySampleKind : OpKind<KeySampleOp>
         KeySampleReference.Run(op, x[0], x[1]);
 
     protected override ICpuKernel CpuKernel(KeySampleOp op) => new KeySampleCpu(op);
+
+    protected override IOnnxForm? OnnxForm(KeySampleOp op) => new KeySampleOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, KeySampleOp op) => new KeySampleIlgpu(op);
 

@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.MaxPool2d;
@@ -19,6 +20,8 @@ public sealed class MaxPool2dKind : OpKind<MaxPool2dOp>
 
     protected override ICpuKernel CpuKernel(MaxPool2dOp op) => new MaxPool2dCpu(op);
 
+    protected override IOnnxForm? OnnxForm(MaxPool2dOp op) => new MaxPool2dOnnx(op);
+
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, MaxPool2dOp op) => new MaxPool2dIlgpu(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
@@ -29,6 +32,7 @@ public sealed class MaxPool2dKind : OpKind<MaxPool2dOp>
             (new[] { 2, 5, 7, 11 }, (2, 2), (2, 2), Pad2d.Same(5, 7, 2, 2, 2, 2)),
             (new[] { 1, 13, 13, 3 }, (2, 2), (1, 1), Pad2d.Same(13, 13, 2, 2, 1, 1)),
             (new[] { 2, 7, 9, 13 }, (3, 3), (2, 2), Pad2d.Uniform(1)),
+            (new[] { 2, 6, 7, 3 }, (3, 2), (1, 2), new Pad2d(2, 0, 1, 1)), // non-square, asymmetric
             (new[] { 1, 207, 207, 16 }, (2, 2), (2, 2), Pad2d.Same(207, 207, 2, 2, 2, 2)), // detector after conv0
             (new[] { 1, 13, 13, 512 }, (2, 2), (1, 1), Pad2d.Same(13, 13, 2, 2, 1, 1)),     // detector before conv8
         };

@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.TemporalShift;
@@ -19,6 +20,8 @@ public sealed class TemporalShiftKind : OpKind<TemporalShiftOp>
         TemporalShiftReference.Run(op, x[0], shapes[0]);
 
     protected override ICpuKernel CpuKernel(TemporalShiftOp op) => new TemporalShiftCpu(op);
+
+    protected override IOnnxForm? OnnxForm(TemporalShiftOp op) => new TemporalShiftOnnx(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, TemporalShiftOp op) => new TemporalShiftIlgpu(op);
 
