@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Attention;
@@ -20,6 +21,8 @@ public sealed class AttentionKind : OpKind<AttentionOp>
     protected override ICpuKernel CpuKernel(AttentionOp op) => new AttentionCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AttentionOp op) => new AttentionIlgpu(op);
+
+    protected override IOnnxForm? OnnxForm(AttentionOp op) => new AttentionOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {

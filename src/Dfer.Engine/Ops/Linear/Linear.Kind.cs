@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Linear;
@@ -20,6 +21,8 @@ public sealed class LinearKind : OpKind<LinearOp>
     protected override ICpuKernel CpuKernel(LinearOp op) => new LinearCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, LinearOp op) => new LinearIlgpu(device, op);
+
+    protected override IOnnxForm? OnnxForm(LinearOp op) => new LinearOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
