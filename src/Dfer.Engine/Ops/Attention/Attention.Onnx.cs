@@ -14,9 +14,11 @@ internal sealed class AttentionOnnx(AttentionOp op) : IOnnxForm
     public void Emit(OnnxGraphBuilder graph, IReadOnlyList<string> inputs, string output)
     {
         int d = op.Dim;
-        string Part(string name, int i) =>
-            SplitHeads(graph, name, SliceOnnx.Range(graph, name + "_rows", inputs[0], 2, (long)i * d, (long)(i + 1) * d),
-                op.Heads, op.HeadDim);
+        string Part(string name, int i)
+        {
+            string rows = SliceOnnx.Range(graph, name + "_rows", inputs[0], 2, (long)i * d, (long)(i + 1) * d);
+            return SplitHeads(graph, name, rows, op.Heads, op.HeadDim);
+        }
         string q = Part("q", 0), k = Part("k", 1), v = Part("v", 2);
         MergeHeads(graph, Attend(graph, q, k, v, op.Scale), op.Dim, output);
     }

@@ -15,7 +15,8 @@ internal sealed class ClassTokenOnnx(ClassTokenOp op) : IOnnxForm
             OnnxAttribute.Int("end", 1));
         string shape = graph.Node("Concat", "token_shape", new[] { batch, graph.Int64s("row", 1, op.Channels) },
             OnnxAttribute.Int("axis", 0));
-        string tokens = graph.Node("Expand", "tokens", new[] { graph.Floats("token", op.Token, 1, 1, op.Channels), shape });
+        string token = graph.Floats("token", op.Token, 1, 1, op.Channels);
+        string tokens = graph.Node("Expand", "tokens", new[] { token, shape });
         graph.Node("Concat", new[] { tokens, x }, new[] { output }, OnnxAttribute.Int("axis", 1));
     }
 }

@@ -11,7 +11,8 @@ internal sealed class GeluOnnx : IOnnxForm
     public void Emit(OnnxGraphBuilder graph, IReadOnlyList<string> inputs, string output)
     {
         string x = inputs[0];
-        string scaled = graph.Node("Mul", "x_over_sqrt2", new[] { x, graph.Scalar("inv_sqrt2", (float)(1 / Math.Sqrt(2))) });
+        string invSqrt2 = graph.Scalar("inv_sqrt2", (float)(1 / Math.Sqrt(2)));
+        string scaled = graph.Node("Mul", "x_over_sqrt2", new[] { x, invSqrt2 });
         string erf = graph.Node("Erf", "erf", new[] { scaled });
         string onePlus = graph.Node("Add", "one_plus_erf", new[] { erf, graph.Scalar("one", 1f) });
         string half = graph.Node("Mul", "half_x", new[] { x, graph.Scalar("half", 0.5f) });

@@ -12,8 +12,9 @@ namespace Dfer.Ops.Lifting;
 /// <list type="number">
 /// <item>Sampling (<see cref="FrameInterpolation"/>) in float64 as the CPU kernel does it: the index Cast to
 /// double, <c>p = Clip(idx · T / D − 0.5, 0, T − 1)</c>, <c>i0 = Floor(p)</c>, <c>w = p − i0</c> (Cast back to
-/// float), <c>i1 = Min(i0 + 1, T − 1)</c> (where i0 = T − 1, w is 0); GatherND with batch_dims 1 takes frames
-/// i0 and i1 of each batch item; <c>(1 − w) · Y[i0] + w · Y[i1]</c>, reshaped to [B, K·S, C].</item>
+/// float; a NaN index gives frame 0 with w = NaN), <c>i1 = Min(i0 + 1, T − 1)</c> (where i0 = T − 1, w is 0);
+/// GatherND with batch_dims 1 takes frames i0 and i1 of each batch item; <c>(1 − w) · Y[i0] + w · Y[i1]</c>,
+/// reshaped to [B, K·S, C].</item>
 /// <item>WaveNorm: LayerNormalization with xa_norm and xd_norm.</item>
 /// <item>Update <c>Xa' = Xa + project_a(CA(Xa, Xd))</c>, predict <c>Xd' = Xd − project_d(CA(Xd, Xa'))</c>, the
 /// projections as MatMul + Add; CA splits [K | V] = kv(·) by Slice, attends per head as the attention op's form
@@ -48,21 +49,23 @@ internal sealed class LiftingOnnx(LiftingOp op) : IOnnxForm
         string Frame(string name, string i) => graph.Node("GatherND", $"{local}_{name}",
             new[] { y, Op("Reshape", name + "_index", i, graph.Int64s("index_shape", 0, 0, 1)) },
             OnnxAttribute.Int("batch_dims", 1));
-        // We need T, the frames axis of y, as a constant: the op's divisor is fixed but T is the input's, so
-        // it is read from the shape in int64 and cast to double.
+        // T is the input's frames axis: read from y's shape (int64), cast to double for the position.
         string tInt = graph.Node("Shape", $"{local}_frames", new[] { y }, OnnxAttribute.Int("start", 1),
             OnnxAttribute.Int("end", 2));
         string tScalar = Op("Squeeze", "frames_scalar", tInt, graph.Int64s("axis0", 0));
         string tDouble = Cast("frames_double", tScalar, Double);
         string last = Cast("last_double", Op("Sub", "last", tScalar, graph.Int64Scalar("one_i", 1)), Double);
-        string scaled = Op("Div", "scaled", Op("Mul", "times_frames", Cast("index_double", index, Double), tDouble),
+        string indexDouble = Cast("index_double", index, Double);
+        string scaled = Op("Div", "scaled", Op("Mul", "times_frames", indexDouble, tDouble),
             graph.DoubleScalar("divisor", op.Sample.Divisor));
         string p = Op("Clip", "position", Op("Sub", "centred", scaled, graph.DoubleScalar("half", 0.5)),
             graph.DoubleScalar("zero", 0), last);
-        // A NaN index samples frame 0 with a NaN weight: NaN out, as the kernels give.
-        string floor = Op("Where", "floor", Op("IsNaN", "nan", p), graph.DoubleScalar("nan_frame", 0),
-            Op("Floor", "floor_raw", p));
-        string w = Cast("weight", Op("Sub", "fraction", p, floor), Float);
+        // A NaN index samples frame 0 with a NaN weight, so its tokens are NaN as the kernels make them (and no NaN
+        // reaches the Cast to int64).
+        string nan = Op("IsNaN", "nan", indexDouble);
+        string floor = Op("Where", "floor", nan, graph.DoubleScalar("nan_frame", 0), Op("Floor", "floor_raw", p));
+        string w = Cast("weight", Op("Where", "fraction", nan, graph.DoubleScalar("nan_weight", double.NaN),
+            Op("Sub", "fraction_raw", p, floor)), Float);
         string w4 = Op("Reshape", "weight_4d", w, graph.Int64s("weight_shape", 0, 0, 1, 1));
         string i0 = Cast("i0", floor, Int64);
         string i1 = Op("Min", "i1", Op("Add", "next", i0, graph.Int64Scalar("one", 1)),

@@ -35,7 +35,8 @@ public sealed class LinearKind : OpKind<LinearOp>
             new(3, 5, 7, true, Batch: 2),   // rank 3, as the models' token sequences [B, N, C]
         ];
         return shapes.Select(c => new OpCase(
-            $"linear({(c.Batch > 0 ? $"b={c.Batch}," : "")}m={c.Rows},in={c.In},out={c.Out}{(c.Bias ? "" : ",nobias")})",
+            $"linear({(c.Batch > 0 ? $"b={c.Batch}," : "")}m={c.Rows},in={c.In},out={c.Out}"
+            + $"{(c.Bias ? "" : ",nobias")})",
             new LinearOp(c.In, c.Out, Weights(rng, c.In * c.Out, c.In), c.Bias ? Weights(rng, c.Out, c.In) : null),
                 new[] { c.Batch > 0 ? new[] { c.Batch, c.Rows, c.In } : new[] { c.Rows, c.In } })).ToArray();
     }
