@@ -101,6 +101,14 @@ public sealed class OnnxGraphBuilder
     public string Int64s(string local, params long[] values) =>
         Initializer(local, TensorProto.Types.DataType.Int64, MemoryMarshal.AsBytes(values.AsSpan()), values.Length);
 
+    /// <summary>ONNX's DOUBLE element type (TensorProto.DataType 11; onnx_subset.proto names only FLOAT and
+    /// INT64).</summary>
+    public const int DoubleType = 11;
+
+    /// <summary>A float64 scalar initializer (shape []), for index arithmetic done in double.</summary>
+    public string DoubleScalar(string local, double value) =>
+        Initializer(local, (TensorProto.Types.DataType)DoubleType, MemoryMarshal.AsBytes(new[] { value }.AsSpan()));
+
     /// <summary>An int64 scalar initializer (shape []), e.g. a Gather index that drops its axis.</summary>
     public string Int64Scalar(string local, long value) =>
         Initializer(local, TensorProto.Types.DataType.Int64, MemoryMarshal.AsBytes(new[] { value }.AsSpan()));

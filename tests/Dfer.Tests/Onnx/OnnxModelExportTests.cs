@@ -7,7 +7,8 @@ using Dfer.Weights;
 namespace Dfer.Tests.Onnx;
 
 /// <summary>
-/// M3DFEL exported with generated weights and run by ONNX Runtime: its logits and probabilities against
+/// Each exportable model (M3DFEL, IFDD) exported with generated weights and run by ONNX Runtime: its logits and
+/// probabilities against
 /// Dfer's CPU backend on the same fresh clips, at a fixed batch and, from one dynamic-batch file, at two
 /// other batch sizes.
 /// </summary>
@@ -57,27 +58,31 @@ public class OnnxModelExportTests
         return max;
     }
 
-    [Test]
-    public void FixedBatch2_MatchesTheCpuBackend()
+    /// <summary>The models <c>dfer export --onnx</c> writes (every op of their graphs has a form).</summary>
+    public static IEnumerable<string> ExportableModels() => ["m3dfel", "ifdd"];
+
+    [TestCaseSource(nameof(ExportableModels))]
+    public void FixedBatch2_MatchesTheCpuBackend(string name)
     {
         ulong seed = TestSeed.UseFresh();
-        var model = ModelRegistry.Get("m3dfel");
+        var model = ModelRegistry.Get(name);
         var weights = model.GenerateWeights(seed);
         using var session = OnnxRuntimeSupport.Open(OnnxExport.Write(model, weights, batch: 2));
-        Assert.That(session.InputMetadata[OnnxExport.InputName].Dimensions, Is.EqualTo(new[] { 2, 16, 3, 112, 112 }));
+        Assert.That(session.InputMetadata[OnnxExport.InputName].Dimensions, Is.EqualTo((int[])[2, .. model.ClipShape]));
         Assert.That(session.OutputMetadata["logits"].Dimensions, Is.EqualTo(new[] { 2, Classes }));
         Assert.That(session.OutputMetadata["probabilities"].Dimensions, Is.EqualTo(new[] { 2, Classes }));
         Assert.That(Compare(model, session, weights, 2, seed + 1), Is.LessThanOrEqualTo(1e-4), $"seed {seed}");
     }
 
-    [Test]
-    public void DynamicBatch_MatchesTheCpuBackendAtBatch1And3()
+    [TestCaseSource(nameof(ExportableModels))]
+    public void DynamicBatch_MatchesTheCpuBackendAtBatch1And3(string name)
     {
         ulong seed = TestSeed.UseFresh();
-        var model = ModelRegistry.Get("m3dfel");
+        var model = ModelRegistry.Get(name);
         var weights = model.GenerateWeights(seed);
         using var session = OnnxRuntimeSupport.Open(OnnxExport.Write(model, weights, batch: null));
-        Assert.That(session.InputMetadata[OnnxExport.InputName].Dimensions, Is.EqualTo(new[] { -1, 16, 3, 112, 112 }));
+        Assert.That(session.InputMetadata[OnnxExport.InputName].Dimensions,
+            Is.EqualTo((int[])[-1, .. model.ClipShape]));
         Assert.That(session.InputMetadata[OnnxExport.InputName].SymbolicDimensions[0], Is.EqualTo("batch"));
         Assert.That(session.OutputMetadata["logits"].Dimensions, Is.EqualTo(new[] { -1, Classes }));
         Assert.That(Compare(model, session, weights, 1, seed + 1), Is.LessThanOrEqualTo(1e-4), $"seed {seed}");

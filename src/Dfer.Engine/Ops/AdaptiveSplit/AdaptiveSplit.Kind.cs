@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.AdaptiveSplit;
@@ -22,6 +23,8 @@ public sealed class AdaptiveSplitKind : OpKind<AdaptiveSplitOp>
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AdaptiveSplitOp op)
         => new AdaptiveSplitIlgpu(device, op);
+
+    protected override IOnnxForm? OnnxForm(AdaptiveSplitOp op) => new AdaptiveSplitOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {

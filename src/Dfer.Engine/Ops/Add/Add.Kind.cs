@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Add;
@@ -20,6 +21,8 @@ public sealed class AddKind : OpKind<AddOp>
     protected override ICpuKernel CpuKernel(AddOp op) => new AddCpu();
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AddOp op) => new AddIlgpu();
+
+    protected override IOnnxForm? OnnxForm(AddOp op) => new AddOnnx();
 
     // IFDD's residuals: block 0 (25089 tokens × 96), block 9 (393 × 768, batch 2); odd lengths around the vector
     // width.

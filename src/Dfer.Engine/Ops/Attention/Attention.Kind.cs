@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Attention;
@@ -21,14 +22,19 @@ public sealed class AttentionKind : OpKind<AttentionOp>
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, AttentionOp op) => new AttentionIlgpu(op);
 
+    protected override IOnnxForm? OnnxForm(AttentionOp op) => new AttentionOnnx(op);
+
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
-        AttentionCase[] shapes = [new(1, 1, 1, 1), new(2, 5, 3, 7), new(3, 4, 8, 128), new(1, 13, 2, 33)];
+        // The last scales the logits by a given factor instead of 1/√d.
+        AttentionCase[] shapes =
+            [new(1, 1, 1, 1), new(2, 5, 3, 7), new(3, 4, 8, 128), new(1, 13, 2, 33), new(2, 6, 2, 5, 0.3)];
         return shapes.Select(
-            c => new OpCase($"attention(b={c.Batch},l={c.Length},heads={c.Heads},d={c.HeadDim})",
-            new AttentionOp(c.Heads, c.HeadDim),
+            c => new OpCase($"attention(b={c.Batch},l={c.Length},heads={c.Heads},d={c.HeadDim}"
+            + $"{(c.Scale is double s ? $",scale={s}" : "")})",
+            new AttentionOp(c.Heads, c.HeadDim, c.Scale),
             new[] { new[] { c.Batch, c.Length, 3 * c.Heads * c.HeadDim } })).ToArray();
     }
 
-    private sealed record AttentionCase(int Batch, int Length, int Heads, int HeadDim);
+    private sealed record AttentionCase(int Batch, int Length, int Heads, int HeadDim, double? Scale = null);
 }

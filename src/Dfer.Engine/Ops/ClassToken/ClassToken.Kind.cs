@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.ClassToken;
@@ -20,6 +21,8 @@ public sealed class ClassTokenKind : OpKind<ClassTokenOp>
     protected override ICpuKernel CpuKernel(ClassTokenOp op) => new ClassTokenCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, ClassTokenOp op) => new ClassTokenIlgpu(device, op);
+
+    protected override IOnnxForm? OnnxForm(ClassTokenOp op) => new ClassTokenOnnx(op);
 
     // IFDD: the 96-wide class token before block 0 (25088 tokens).
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)

@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Conv2d;
@@ -20,6 +21,8 @@ public sealed class Conv2dKind : OpKind<Conv2dOp>
     protected override ICpuKernel CpuKernel(Conv2dOp op) => new Conv2dCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, Conv2dOp op) => new Conv2dIlgpu(device, op);
+
+    protected override IOnnxForm? OnnxForm(Conv2dOp op) => new Conv2dOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {

@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Gelu;
@@ -20,6 +21,8 @@ public sealed class GeluKind : OpKind<GeluOp>
     protected override ICpuKernel CpuKernel(GeluOp op) => new GeluCpu();
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, GeluOp op) => new GeluIlgpu();
+
+    protected override IOnnxForm? OnnxForm(GeluOp op) => new GeluOnnx();
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
         => new[] { new[] { 1 }, new[] { 3, 5, 7 }, new[] { 13, 131 }, new[] { 393, 3072 }, new[] { 392, 7 } }

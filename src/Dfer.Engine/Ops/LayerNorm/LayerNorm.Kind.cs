@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.LayerNorm;
@@ -20,6 +21,8 @@ public sealed class LayerNormKind : OpKind<LayerNormOp>
     protected override ICpuKernel CpuKernel(LayerNormOp op) => new LayerNormCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, LayerNormOp op) => new LayerNormIlgpu(device, op);
+
+    protected override IOnnxForm? OnnxForm(LayerNormOp op) => new LayerNormOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {

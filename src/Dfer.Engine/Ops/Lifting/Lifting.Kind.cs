@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Primitives;
 using Dfer.Tensors;
 
@@ -21,6 +22,8 @@ public sealed class LiftingKind : OpKind<LiftingOp>
     protected override ICpuKernel CpuKernel(LiftingOp op) => new LiftingCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, LiftingOp op) => new LiftingIlgpu(device, op);
+
+    protected override IOnnxForm? OnnxForm(LiftingOp op) => new LiftingOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {

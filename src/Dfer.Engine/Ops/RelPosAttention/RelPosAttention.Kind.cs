@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.RelPosAttention;
@@ -22,6 +23,8 @@ public sealed class RelPosAttentionKind : OpKind<RelPosAttentionOp>
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, RelPosAttentionOp op)
         => new RelPosAttentionIlgpu(device, op);
+
+    protected override IOnnxForm? OnnxForm(RelPosAttentionOp op) => new RelPosAttentionOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {

@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.Slice;
@@ -20,6 +21,8 @@ public sealed class SliceKind : OpKind<SliceOp>
     protected override ICpuKernel CpuKernel(SliceOp op) => new SliceCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, SliceOp op) => new SliceIlgpu(op);
+
+    protected override IOnnxForm? OnnxForm(SliceOp op) => new SliceOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {

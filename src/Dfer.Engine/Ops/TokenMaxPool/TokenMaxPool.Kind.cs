@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.TokenMaxPool;
@@ -21,6 +22,8 @@ public sealed class TokenMaxPoolKind : OpKind<TokenMaxPoolOp>
     protected override ICpuKernel CpuKernel(TokenMaxPoolOp op) => new TokenMaxPoolCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, TokenMaxPoolOp op) => new TokenMaxPoolIlgpu(op);
+
+    protected override IOnnxForm? OnnxForm(TokenMaxPoolOp op) => new TokenMaxPoolOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {

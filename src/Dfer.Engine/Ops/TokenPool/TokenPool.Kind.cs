@@ -1,5 +1,6 @@
 using Dfer.Devices.Cpu;
 using Dfer.Devices.Ilgpu;
+using Dfer.Onnx;
 using Dfer.Primitives;
 using Dfer.Tensors;
 
@@ -21,6 +22,8 @@ public sealed class TokenPoolKind : OpKind<TokenPoolOp>
     protected override ICpuKernel CpuKernel(TokenPoolOp op) => new TokenPoolCpu(op);
 
     protected override IIlgpuKernel IlgpuKernel(IlgpuDevice device, TokenPoolOp op) => new TokenPoolIlgpu(device, op);
+
+    protected override IOnnxForm? OnnxForm(TokenPoolOp op) => new TokenPoolOnnx(op);
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
