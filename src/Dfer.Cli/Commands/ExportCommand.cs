@@ -8,8 +8,8 @@ namespace Dfer.Cli.Commands;
 /// <summary>
 /// <c>dfer export --onnx OUT.onnx</c>: a model's graph with its weights (BatchNorm folded, as the engine
 /// runs it) as an ONNX model of standard ops, input "clips" [B, T, 3, H, W] and outputs "logits" and
-/// "probabilities" [B, classes] (README.md, "ONNX export"). M3DFEL and IFDD are exported; a model with an op that
-/// has no ONNX form yet is refused in one line.
+/// "probabilities" [B, classes] (README.md, "ONNX export"). M3DFEL, IFDD and RDFER are exported; a model with an
+/// op that has no ONNX form yet is refused in one line.
 /// </summary>
 internal static class ExportCommand
 {

@@ -7,10 +7,10 @@ using Dfer.Weights;
 namespace Dfer.Tests.Onnx;
 
 /// <summary>
-/// Each exportable model (M3DFEL, IFDD) exported with generated weights and run by ONNX Runtime: its logits and
-/// probabilities against
-/// Dfer's CPU backend on the same fresh clips, at a fixed batch and, from one dynamic-batch file, at two
-/// other batch sizes.
+/// Each exportable model (M3DFEL, IFDD, RDFER) exported with generated weights and run by ONNX Runtime: its logits
+/// and probabilities (and RDFER's key frames, compared first: a different key frame is a different input to the
+/// rest of the model) against Dfer's CPU backend on the same fresh clips, at a fixed batch and, from one
+/// dynamic-batch file, at two other batch sizes.
 /// </summary>
 [TestFixture]
 public class OnnxModelExportTests
@@ -43,6 +43,11 @@ public class OnnxModelExportTests
         var theirs = OnnxRuntimeSupport.Run(session,
             (OnnxExport.InputName, clips, [batch, .. model.ClipShape]));
         Assert.That(theirs["logits"], Has.Length.EqualTo(batch * Classes));
+        if (theirs.TryGetValue("key_frames", out float[]? keys))
+        {
+            int[] ourKeys = ours.SelectMany(r => r.KeyFrames!).ToArray();
+            Assert.That(keys.Select(k => (int)k), Is.EqualTo(ourKeys), "ONNX Runtime picks other key frames");
+        }
         double max = 0, spread = 0;
         for (int b = 0; b < batch; b++)
             for (int c = 0; c < Classes; c++)
@@ -59,7 +64,7 @@ public class OnnxModelExportTests
     }
 
     /// <summary>The models <c>dfer export --onnx</c> writes (every op of their graphs has a form).</summary>
-    public static IEnumerable<string> ExportableModels() => ["m3dfel", "ifdd"];
+    public static IEnumerable<string> ExportableModels() => ["m3dfel", "ifdd", "rdfer"];
 
     [TestCaseSource(nameof(ExportableModels))]
     public void FixedBatch2_MatchesTheCpuBackend(string name)
