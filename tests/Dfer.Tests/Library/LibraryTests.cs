@@ -164,6 +164,37 @@ public sealed class LibraryTests
             "clips: the expression model scores frames, not clips: use ScoreVideo or ScoreFrames"));
     }
 
+    [Test]
+    public void AFaceVideo_ThroughTheFaceStage_ScoresAsTheCliDoes()
+    {
+        ExpressionCommandTests.RequireWeights();
+        Ffmpeg.Require();
+        string video = Path.Combine(_dir, "face.mp4");
+        Ffmpeg.Encode(video, ExpressionCommandTests.SmileFrames(10), "-c:v", "libx264", "-crf", "12", "-pix_fmt",
+            "yuv420p");
+        var cli = CliHarness.Run("infer", "--model", "m3dfel", "--weights", _checkpoint, video, "--format", "json",
+            "--threads", "2");
+        Assert.That(cli.ExitCode, Is.Zero, cli.ToString());
+        var expected = cli.Json().GetProperty("results")[0];
+
+        using var model = DferModel.Load("m3dfel", _checkpoint, Cpu);
+        var result = model.ScoreVideo(video);
+        Assert.That(result.Face, Is.EqualTo(LibraryFaceMode.Detect), "auto is detect for a video file");
+        for (int c = 0; c < Classes; c++)
+            Assert.That(result.Logits![c], Is.EqualTo(expected.GetProperty("logits")[c].GetSingle()), $"logit {c}");
+        var boxes = expected.GetProperty("face").GetProperty("boxes");
+        Assert.That(result.Frames, Has.Count.EqualTo(boxes.GetArrayLength()));
+        for (int i = 0; i < result.Frames.Count; i++)
+        {
+            Assert.That(result.Frames[i].Frame, Is.EqualTo(boxes[i].GetProperty("frame").GetInt32()));
+            Assert.That(result.Frames[i].Face!.X, Is.EqualTo(boxes[i].GetProperty("x").GetDouble()).Within(0.005));
+            Assert.That(result.Frames[i].Face!.Width,
+                Is.EqualTo(boxes[i].GetProperty("width").GetDouble()).Within(0.005));
+        }
+        Assert.That(result.FrameWidth, Is.EqualTo(320));
+        Assert.That(result.Frames[1].Time, Is.EqualTo(result.Frames[1].Frame / 25.0).Within(1e-12));
+    }
+
     private static IEnumerable<TestCaseData> LoadErrors()
     {
         yield return new TestCaseData("m3dfle", "x.pth", new DferOptions(),
