@@ -41,6 +41,8 @@ refs="$(unzip -Z1 "artifacts/Dfer.$version.nupkg" | grep '^ref/' | sort | tr '\n
     || fail "the library's ref/ folder holds '$refs', not just Dfer.Library.dll and its XML docs"
 unzip -Z1 "artifacts/Dfer.$version.nupkg" | grep -qx 'lib/net10.0/Dfer.Engine.dll' \
     || fail "the library package lacks lib/net10.0/Dfer.Engine.dll"
+unzip -Z1 "artifacts/Dfer.$version.snupkg" | grep -qx 'lib/net10.0/Dfer.Engine.pdb' \
+    || fail "the library's symbols package lacks lib/net10.0/Dfer.Engine.pdb"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
