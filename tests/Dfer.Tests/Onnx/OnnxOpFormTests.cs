@@ -8,8 +8,9 @@ namespace Dfer.Tests.Onnx;
 
 /// <summary>
 /// Each op's ONNX form (<c>&lt;Op&gt;.Onnx.cs</c>) alone, on the op's own numerics cases with fresh random
-/// inputs: the one-op model run by ONNX Runtime against Dfer's CPU kernel, at the lowest and highest
-/// opset written (ReduceMean's axes moved from an attribute to an input in between).
+/// inputs: the one-op model run by ONNX Runtime and judged like a kernel, against the float64 Reference with fp32's
+/// bounds (the distance to Dfer's CPU kernel is printed), at the lowest and highest opset written (ReduceMean's
+/// axes moved from an attribute to an input in between).
 /// </summary>
 [TestFixture]
 public class OnnxOpFormTests
@@ -52,9 +53,17 @@ public class OnnxOpFormTests
         float[] theirs = OnnxRuntimeSupport.Run(session,
             names.Select((n, i) => (n, inputs[i], c.InputShapes[i])).ToArray())[y];
 
+        // Judged as every kernel is (the op matrix): against the float64 Reference with fp32's bounds. A flat 1e-5
+        // between two fp32 engines is stricter than that contract and fails on ill-conditioned cases (attentionpool
+        // with one channel: a variance from E[x²] − E[x]² in fp32).
+        double[] expected = ReferenceOracle.Instance.Run(c.Op,
+            inputs.Select(a => a.Select(v => (double)v).ToArray()).ToArray(), c.InputShapes);
+        var tolerance = Tolerance.Fp32;
+        Comparison cmp = Numerics.Compare(theirs, expected, tolerance.Nmse, tolerance.Atol, tolerance.Rtol);
         double error = OnnxRuntimeSupport.MaxScaledError(theirs, ours);
-        TestContext.Out.WriteLine($"seed {seed}: max |Δ|/max(1,|y|) = {error:E2}");
-        Assert.That(error, Is.LessThanOrEqualTo(1e-5), $"seed {seed}");
+        TestContext.Out.WriteLine($"seed {seed}: vs the Reference {cmp}; vs the CPU kernel max |Δ|/max(1,|y|) = "
+            + $"{error:E2}");
+        Assert.That(cmp.Passed, $"seed {seed}: {cmp}");
     }
 
     [TestCaseSource(typeof(OnnxModelExportTests), nameof(OnnxModelExportTests.ExportableModels))]

@@ -1,8 +1,4 @@
 using Dfer.Onnx;
-using Dfer.Ops.Attention;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Linear;
-using Dfer.Ops.Slice;
 using Dfer.Primitives;
 
 namespace Dfer.Ops.Lifting;
@@ -28,15 +24,15 @@ internal sealed class LiftingOnnx(LiftingOp op) : IOnnxForm
     public void Emit(OnnxGraphBuilder graph, IReadOnlyList<string> inputs, string output)
     {
         string y = inputs[0];
-        string xa = LayerNormOnnx.Normalize(graph, "xa", op.XaNorm, Sample(graph, "approx", y, inputs[1]));
-        string xd = LayerNormOnnx.Normalize(graph, "xd", op.XdNorm, Sample(graph, "detail", y, inputs[2]));
-        string update = LinearOnnx.Project(graph, "update", op.ProjectA,
-            CrossAttention(graph, "update", LinearOnnx.Project(graph, "q_a", op.QA, xa),
-                LinearOnnx.Project(graph, "kv_d", op.KvD, xd)));
+        string xa = OnnxBlocks.LayerNorm(graph, "xa", op.XaNorm, Sample(graph, "approx", y, inputs[1]));
+        string xd = OnnxBlocks.LayerNorm(graph, "xd", op.XdNorm, Sample(graph, "detail", y, inputs[2]));
+        string update = OnnxBlocks.Linear(graph, "update", op.ProjectA,
+            CrossAttention(graph, "update", OnnxBlocks.Linear(graph, "q_a", op.QA, xa),
+                OnnxBlocks.Linear(graph, "kv_d", op.KvD, xd)));
         string xa2 = graph.Node("Add", "xa_updated", new[] { xa, update });
-        string predict = LinearOnnx.Project(graph, "predict", op.ProjectD,
-            CrossAttention(graph, "predict", LinearOnnx.Project(graph, "q_d", op.QD, xd),
-                LinearOnnx.Project(graph, "kv_a", op.KvA, xa2)));
+        string predict = OnnxBlocks.Linear(graph, "predict", op.ProjectD,
+            CrossAttention(graph, "predict", OnnxBlocks.Linear(graph, "q_d", op.QD, xd),
+                OnnxBlocks.Linear(graph, "kv_a", op.KvA, xa2)));
         graph.Node("Sub", new[] { xd, predict }, new[] { output });
     }
 
@@ -81,14 +77,14 @@ internal sealed class LiftingOnnx(LiftingOp op) : IOnnxForm
     private string CrossAttention(OnnxGraphBuilder graph, string local, string q, string kv)
     {
         int c = op.Channels;
-        string k = SliceOnnx.Range(graph, local + "_k", kv, 2, 0, c);
-        string v = SliceOnnx.Range(graph, local + "_v", kv, 2, c, 2L * c);
-        string attended = AttentionOnnx.Attend(graph,
-            AttentionOnnx.SplitHeads(graph, local + "_q", q, op.Heads, op.HeadDim),
-            AttentionOnnx.SplitHeads(graph, local + "_k", k, op.Heads, op.HeadDim),
-            AttentionOnnx.SplitHeads(graph, local + "_v", v, op.Heads, op.HeadDim), op.Scale);
+        string k = OnnxBlocks.Slice(graph, local + "_k", kv, 2, 0, c);
+        string v = OnnxBlocks.Slice(graph, local + "_v", kv, 2, c, 2L * c);
+        string attended = OnnxBlocks.Attend(graph,
+            OnnxBlocks.SplitHeads(graph, local + "_q", q, op.Heads, op.HeadDim),
+            OnnxBlocks.SplitHeads(graph, local + "_k", k, op.Heads, op.HeadDim),
+            OnnxBlocks.SplitHeads(graph, local + "_v", v, op.Heads, op.HeadDim), op.Scale);
         string merged = graph.Value(local + "_merged");
-        AttentionOnnx.MergeHeads(graph, attended, c, merged);
+        OnnxBlocks.MergeHeads(graph, attended, c, merged);
         return graph.Node("Add", local + "_attended", new[] { merged, v });
     }
 }

@@ -1,5 +1,4 @@
 using Dfer.Onnx;
-using Dfer.Ops.Slice;
 
 namespace Dfer.Ops.RelPosAttention;
 
@@ -32,7 +31,7 @@ internal sealed class RelPosAttentionOnnx(RelPosAttentionOp op) : IOnnxForm
         string logits = graph.Node("Mul", "logits",
             new[] { graph.Node("MatMul", "qk", new[] { q, kT }), graph.Scalar("scale", (float)op.Scale) });
 
-        string u = SliceOnnx.Range(graph, "u", q, 2, 1, nq);
+        string u = OnnxBlocks.Slice(graph, "u", q, 2, 1, nq);
         string View(string local, params long[] shape) =>
             graph.Node("Reshape", local, new[] { u, graph.Int64s(local + "_shape", [0, 0, .. shape]) });
         string Term(string local, string view, string table, params long[] shape)

@@ -1,5 +1,4 @@
 using Dfer.Onnx;
-using Dfer.Ops.Slice;
 
 namespace Dfer.Ops.TokenMaxPool;
 
@@ -16,8 +15,8 @@ internal sealed class TokenMaxPoolOnnx(TokenMaxPoolOp op) : IOnnxForm
         string x = inputs[0];
         var (t, h, w) = op.Grid;
         var g = op.Pool;
-        string cls = SliceOnnx.Range(graph, "class_token", x, 1, 0, 1);
-        string rest = SliceOnnx.Range(graph, "tokens", x, 1, 1, op.InTokens);
+        string cls = OnnxBlocks.Slice(graph, "class_token", x, 1, 0, 1);
+        string rest = OnnxBlocks.Slice(graph, "tokens", x, 1, 1, op.InTokens);
         string vol = graph.Node("Reshape", "volume", new[] { rest, graph.Int64s("volume_shape", 0, t, h, w, -1) });
         string ncthw = graph.Node("Transpose", "ncthw", new[] { vol }, OnnxAttribute.Ints("perm", 0, 4, 1, 2, 3));
         string pooled = graph.Node("MaxPool", "pooled", new[] { ncthw },

@@ -1,7 +1,4 @@
 using Dfer.Onnx;
-using Dfer.Ops.Attention;
-using Dfer.Ops.LayerNorm;
-using Dfer.Ops.Slice;
 
 namespace Dfer.Ops.TokenPool;
 
@@ -26,10 +23,10 @@ internal sealed class TokenPoolOnnx(TokenPoolOp op) : IOnnxForm
         long width = (long)heads * d;
         var (t, h, w) = op.Grid;
         var conv = op.Conv;
-        string part = SliceOnnx.Range(graph, "part", inputs[0], 2, op.Part * width, (op.Part + 1) * width);
-        string perHead = AttentionOnnx.SplitHeads(graph, "part", part, heads, d);
-        string cls = SliceOnnx.Range(graph, "class_token", perHead, 2, 0, 1);
-        string rest = SliceOnnx.Range(graph, "tokens", perHead, 2, 1, op.InTokens);
+        string part = OnnxBlocks.Slice(graph, "part", inputs[0], 2, op.Part * width, (op.Part + 1) * width);
+        string perHead = OnnxBlocks.SplitHeads(graph, "part", part, heads, d);
+        string cls = OnnxBlocks.Slice(graph, "class_token", perHead, 2, 0, 1);
+        string rest = OnnxBlocks.Slice(graph, "tokens", perHead, 2, 1, op.InTokens);
         string vol = graph.Node("Reshape", "volume", new[] { rest, graph.Int64s("volume_shape", -1, t, h, w, d) });
         string ncthw = graph.Node("Transpose", "ncthw", new[] { vol }, OnnxAttribute.Ints("perm", 0, 4, 1, 2, 3));
         var (kt, kh, kw) = conv.Kernel;
@@ -45,6 +42,6 @@ internal sealed class TokenPoolOnnx(TokenPoolOp op) : IOnnxForm
         string tokens = graph.Node("Reshape", "pooled_tokens",
             new[] { nthwc, graph.Int64s("tokens_shape", -1, heads, op.OutTokens - 1, d) });
         string joined = graph.Node("Concat", "joined", new[] { cls, tokens }, OnnxAttribute.Int("axis", 2));
-        LayerNormOnnx.Normalize(graph, op.Norm, joined, output);
+        OnnxBlocks.LayerNorm(graph, op.Norm, joined, output);
     }
 }
