@@ -46,7 +46,8 @@ public static class BackendRegistry
     /// described with the instruction-set path it takes.</summary>
     private static BackendInfo CpuInfo(string? refusal) =>
         new("cpu", refusal,
-            $"managed SIMD kernels, {Environment.ProcessorCount} threads" + (refusal is null ? $", {CpuContext.Isa}" : ""),
+            $"managed SIMD kernels, {Environment.ProcessorCount} threads"
+            + (refusal is null ? $", {CpuContext.Isa}" : ""),
             CpuBackend.SupportsKind);
 
     /// <summary>What the cuda backend runs, from the registry: the kinds with a native kernel, ILGPU's for the

@@ -114,7 +114,8 @@ public sealed record CpuVariants
 
     /// <summary>Why the kernels take <see cref="Isa"/>: "forced by DFER_CPU_ISA", "pinned by code" or "the best this
     /// CPU has".</summary>
-    public string Reason => Forced ? "forced by DFER_CPU_ISA" : Isa == Best ? "the best this CPU has" : "pinned by code";
+    public string Reason =>
+        Forced ? "forced by DFER_CPU_ISA" : Isa == Best ? "the best this CPU has" : "pinned by code";
 
     /// <summary>
     /// The path in use and why, for `dfer devices` and reports: "avx512 (AVX-512F: 512-bit GEMM tiles; other kernels
