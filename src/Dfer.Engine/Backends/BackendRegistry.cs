@@ -44,7 +44,7 @@ public static class BackendRegistry
 
     /// <summary>The cpu backend: unavailable only when DFER_CPU_ISA is refused (<paramref name="refusal"/>), otherwise
     /// described with the instruction-set path it takes.</summary>
-    private static BackendInfo CpuInfo(string? refusal) =>
+    internal static BackendInfo CpuInfo(string? refusal) =>
         new("cpu", refusal,
             $"managed SIMD kernels, {Environment.ProcessorCount} threads"
             + (refusal is null ? $", {CpuContext.Isa}" : ""),

@@ -83,6 +83,21 @@ public class CpuIsaTests
         Assert.That(CpuContext.Isa, Is.EqualTo(CpuVariants.Default.Describe()));
     }
 
+    /// <summary>A refused DFER_CPU_ISA makes the cpu backend unavailable with that line, so `dfer devices` still lists
+    /// the rest and opening it names the variable.</summary>
+    [Test]
+    public void RefusedVariable_MakesTheCpuBackendUnavailable()
+    {
+        const string line = "DFER_CPU_ISA=sse: expected portable, avx2 or avx512 (docs/environment.md)";
+        var refused = Dfer.Backends.BackendRegistry.CpuInfo(line);
+        Assert.That(refused.Available, Is.False);
+        Assert.That(refused.UnavailableReason, Is.EqualTo(line));
+        Assert.That(refused.Description, Does.Not.Contain("DFER_CPU_ISA"), "the reason is said once");
+        var open = Dfer.Backends.BackendRegistry.CpuInfo(null);
+        Assert.That(open.Available, Is.True);
+        Assert.That(open.Description, Does.EndWith(", " + CpuContext.Isa));
+    }
+
     /// <summary>The roofline of a CPU backend is measured on the path its kernels take.</summary>
     [Test]
     public void PeakPath_FollowsTheBackendsPath()
