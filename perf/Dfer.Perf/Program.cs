@@ -106,7 +106,8 @@ using var narrow = narrowBackend is null ? null : new Session(model, weights, na
 narrow?.Run(clips, batch);
 double gflopPerClip = session.FlopsPerClip / 1e9;
 
-Console.WriteLine($"{model.Name}, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {backend.Variants.Describe()}");
+Console.WriteLine(
+    $"{model.Name}, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {backend.Variants.Describe()}");
 var ours = session.Run(clips, batch);
 if (torchForward is not null)
 {
