@@ -22,6 +22,8 @@ using TorchSharp;
 // [--repeats N] [--peer libtorch|ort|all] [--layers]
 // With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
 // With --ifdd-ops: IFDD's dwconv3d and dilated conv2d shapes, Dfer's CPU kernels against libtorch.
+// With --peak [--seconds S]: the fp32 peak of each instruction-set path's register-only loop (CpuPeak), per core and
+// on --threads threads, side by side, best of three (no model is loaded).
 int batch = Arg("--batch", 2), threads = Arg("--threads", Environment.ProcessorCount), repeats = Arg("--repeats", 5);
 bool layers = args.Contains("--layers");
 if (args.Contains("--conv"))
@@ -32,6 +34,13 @@ if (args.Contains("--conv"))
 if (args.Contains("--ifdd-ops"))
 {
     Dfer.Perf.IfddOpsBench.Run(batch, threads, repeats);
+    return 0;
+}
+
+if (args.Contains("--peak"))
+{
+    Dfer.Perf.PeakReport.Run(threads, double.Parse(ArgText("--seconds", "0.5"),
+        System.Globalization.CultureInfo.InvariantCulture));
     return 0;
 }
 
@@ -91,13 +100,14 @@ if (withTorch)
 using var torchModel = torchOwner;
 using var backend = new CpuBackend(threads);
 using var session = new Session(model, weights, backend);
-bool wide = new CpuVariants().UseAvx512;
+bool wide = backend.Variants.UseAvx512;
 using var narrowBackend = wide ? new CpuBackend(threads, new CpuVariants { Avx512 = false }) : null;
 using var narrow = narrowBackend is null ? null : new Session(model, weights, narrowBackend);
 narrow?.Run(clips, batch);
 double gflopPerClip = session.FlopsPerClip / 1e9;
 
-Console.WriteLine($"{model.Name}, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {CpuContext.Isa}");
+Console.WriteLine(
+    $"{model.Name}, batch {batch}, {threads} threads, {gflopPerClip:F1} GFLOP/clip, {backend.Variants.Describe()}");
 var ours = session.Run(clips, batch);
 if (torchForward is not null)
 {

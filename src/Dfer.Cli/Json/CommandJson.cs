@@ -77,7 +77,15 @@ internal sealed record DevicesJson(
         [property: JsonPropertyName("architecture")] string Architecture,
         [property: JsonPropertyName("dotnet")] string Dotnet,
         [property: JsonPropertyName("simd")] Simd Simd,
-        [property: JsonPropertyName("cpu_kernels")] string CpuKernels);
+        [property: JsonPropertyName("cpu_kernels")] string CpuKernels,
+        [property: JsonPropertyName("cpu_isa"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        CpuIsaJson? CpuIsa);
+
+    /// <summary>The instruction-set path of the cpu backend: portable, avx2 or avx512 (DFER_CPU_ISA's values), and
+    /// why ("the best this CPU has" or "forced by DFER_CPU_ISA"); absent when DFER_CPU_ISA is refused.</summary>
+    internal sealed record CpuIsaJson(
+        [property: JsonPropertyName("path")] string Path,
+        [property: JsonPropertyName("reason")] string Reason);
 
     internal sealed record Simd(
         [property: JsonPropertyName("avx2")] bool Avx2,
@@ -90,7 +98,10 @@ internal sealed record DevicesJson(
                 RuntimeInformation.ProcessArchitecture.ToString(),
                 RuntimeInformation.FrameworkDescription,
                 new Simd(Avx2.IsSupported, Avx512F.IsSupported, Fma.IsSupported),
-                CpuContext.Isa));
+                CpuContext.Isa,
+                CpuVariants.DefaultRefusal is null
+                    ? new CpuIsaJson(CpuVariants.Name(CpuVariants.Default.Isa), CpuVariants.Default.Reason)
+                    : null));
 }
 
 /// <summary><c>dfer validate --format json</c>: every op case on every backend, and the whole-model check when

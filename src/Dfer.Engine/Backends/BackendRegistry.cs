@@ -31,8 +31,7 @@ public static class BackendRegistry
     /// <summary>Every backend name, with whether it can run here and what it runs on.</summary>
     public static IReadOnlyList<BackendInfo> List() => new[]
     {
-        new BackendInfo("cpu", null, $"managed SIMD kernels, {Environment.ProcessorCount} threads, {CpuContext.Isa}",
-            CpuBackend.SupportsKind),
+        CpuInfo(CpuVariants.DefaultRefusal),
         new BackendInfo("ilgpu-cpu", null,
             "ILGPU kernels on ILGPU's CPU accelerator (portable, slow: a check of the GPU kernels)",
             IlgpuBackend.SupportsKind),
@@ -42,6 +41,14 @@ public static class BackendRegistry
         new BackendInfo("reference", null, "float64 plain loops: the numerical oracle, very slow", _ => true,
             IsOracle: true),
     };
+
+    /// <summary>The cpu backend: unavailable only when DFER_CPU_ISA is refused (<paramref name="refusal"/>), otherwise
+    /// described with the instruction-set path it takes.</summary>
+    internal static BackendInfo CpuInfo(string? refusal) =>
+        new("cpu", refusal,
+            $"managed SIMD kernels, {Environment.ProcessorCount} threads"
+            + (refusal is null ? $", {CpuContext.Isa}" : ""),
+            CpuBackend.SupportsKind);
 
     /// <summary>What the cuda backend runs, from the registry: the kinds with a native kernel, ILGPU's for the
     /// rest.</summary>

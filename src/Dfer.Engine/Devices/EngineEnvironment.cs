@@ -1,3 +1,4 @@
+using Dfer.Devices.Cpu;
 using Dfer.Devices.Cuda;
 using Dfer.Devices.Ilgpu;
 
@@ -17,6 +18,10 @@ public static class EngineEnvironment
 {
     // ---- switches ----
 
+    /// <summary>DFER_CPU_ISA=portable|avx2|avx512: forces the instruction-set path of the CPU backend's defaults
+    /// (<see cref="CpuVariants.Default"/>); null: the best this CPU has. A path this CPU lacks is refused.</summary>
+    public static CpuIsa? CpuIsa => CpuIsaValue.Value;
+
     /// <summary>DFER_ILGPU_CONV3D=direct|tiled: pins the ILGPU conv3d variant; null lets the table choose.</summary>
     public static IlgpuConv3dVariant? IlgpuConv3d => IlgpuConv3dValue.Value;
 
@@ -35,6 +40,8 @@ public static class EngineEnvironment
     /// the default).</summary>
     public static bool CudaGraphs => CudaGraphsValue.Value;
 
+    private static readonly Lazy<CpuIsa?> CpuIsaValue = Switch("DFER_CPU_ISA",
+        v => ParseCpuIsa(v, CpuVariants.SimdSupported, CpuVariants.Avx512Supported));
     private static readonly Lazy<IlgpuConv3dVariant?> IlgpuConv3dValue = Switch("DFER_ILGPU_CONV3D", ParseIlgpuConv3d);
     private static readonly Lazy<int?> Conv3dSplitKValue = Switch("DFER_CONV3D_SPLITK", ParseSplitK);
     private static readonly Lazy<CudaLstmMode> LstmModeValue = Switch("DFER_LSTM_MODE", ParseLstmMode);
@@ -45,6 +52,32 @@ public static class EngineEnvironment
 
     private static Lazy<T> Switch<T>(string name, Func<string?, T> parse) =>
         new(() => parse(Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v.Trim() : null));
+
+    /// <summary>DFER_CPU_ISA's value: portable, avx2 or avx512 (any case), refused when this CPU lacks that path
+    /// (<paramref name="avx2Fma"/>: it has AVX2 and FMA; <paramref name="avx512F"/>: and AVX-512F); null or empty:
+    /// null.</summary>
+    internal static CpuIsa? ParseCpuIsa(string? value, bool avx2Fma, bool avx512F)
+    {
+        CpuIsa? isa = value?.ToLowerInvariant() switch
+        {
+            null or "" => null,
+            "portable" => Cpu.CpuIsa.Portable,
+            "avx2" => Cpu.CpuIsa.Avx2,
+            "avx512" => Cpu.CpuIsa.Avx512,
+            _ => throw Refuse("DFER_CPU_ISA", value, "portable, avx2 or avx512"),
+        };
+        string? lacks = isa switch
+        {
+            Cpu.CpuIsa.Avx2 or Cpu.CpuIsa.Avx512 when !avx2Fma => "AVX2 and FMA",
+            Cpu.CpuIsa.Avx512 when !avx512F => "AVX-512F",
+            _ => null,
+        };
+        if (lacks is null) return isa;
+        string possible = avx2Fma ? "portable or avx2" : "portable";
+        throw new DferException(
+            $"DFER_CPU_ISA={SafeText.Plain(value!, 40)}: this CPU lacks {lacks}; expected {possible} here "
+            + "(docs/environment.md)");
+    }
 
     /// <summary>DFER_ILGPU_CONV3D's value: direct or tiled (any case); null or empty: null.</summary>
     internal static IlgpuConv3dVariant? ParseIlgpuConv3d(string? value) => value?.ToLowerInvariant() switch

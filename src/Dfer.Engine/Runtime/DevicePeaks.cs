@@ -1,4 +1,5 @@
 using Dfer.Backends;
+using Dfer.Backends.Cpu;
 using Dfer.Devices.Cpu;
 
 namespace Dfer.Runtime;
@@ -12,17 +13,24 @@ public sealed record DevicePeaks(double? Gflops, double? GBytesPerS, string Sour
     /// <summary>FLOPs per byte where the roofline's slope meets its flat top; null when a peak is unknown.</summary>
     public double? Ridge => Gflops is double f && GBytesPerS is double b && b > 0 ? f / b : null;
 
-    /// <summary>Peaks for the device a backend runs on: measured for CPUs (a short calibration), from a table for
-    /// GPUs.</summary>
+    /// <summary>Peaks for the device a backend runs on: measured for CPUs (a short calibration, on the
+    /// instruction-set path the backend's kernels take: <see cref="CpuPath"/>), from a table for GPUs.</summary>
     public static DevicePeaks For(IBackend backend, int threads)
     {
         if (backend.Name is "ilgpu-cuda" or "cuda") return FromTable(backend.Device);
         int t = Math.Max(1, threads);
-        double flops = CpuPeak.MeasureGflops(t), bandwidth = CpuPeak.MeasureCopyGBps(t);
+        CpuIsa isa = CpuPath(backend);
+        double flops = CpuPeak.MeasureGflops(t, isa), bandwidth = CpuPeak.MeasureCopyGBps(t);
         string note = backend.Name == "reference" ? "; the reference backend computes in float64 on one thread" : "";
         return new DevicePeaks(flops > 0 ? flops : null, bandwidth,
-            $"measured on this CPU with {t} thread(s): register-only FMA chains and a 256 MiB copy{note}");
+            $"measured on this CPU with {t} thread(s): register-only chains on the {CpuVariants.Name(isa)} path "
+            + $"({CpuPeak.Describe(isa)}) and a 256 MiB copy{note}");
     }
+
+    /// <summary>The instruction-set path whose peak a CPU backend is measured against: a <see cref="CpuBackend"/>'s
+    /// own (its pins or DFER_CPU_ISA), otherwise the one an unpinned CPU backend takes.</summary>
+    public static CpuIsa CpuPath(IBackend backend) =>
+        backend is CpuBackend cpu ? cpu.Variants.Isa : CpuVariants.Default.Isa;
 
     /// <summary>
     /// Vendor figures for fp32 without tensor cores (TF32 off) and DRAM bandwidth, matched by the

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Dfer.Cli;
 using Dfer.Cli.Commands;
+using Dfer.Devices.Cpu;
 
 namespace Dfer.Tests.Cli;
 
@@ -46,6 +47,10 @@ public class CommandLineTests
         JsonElement machine = json.GetProperty("machine");
         Assert.That(machine.GetProperty("logical_cores").GetInt32(), Is.EqualTo(Environment.ProcessorCount));
         Assert.That(machine.GetProperty("simd").TryGetProperty("avx2", out _), Is.True);
+        JsonElement isa = machine.GetProperty("cpu_isa");
+        Assert.That(isa.GetProperty("path").GetString(), Is.EqualTo(CpuVariants.Name(CpuVariants.Default.Isa)));
+        Assert.That(isa.GetProperty("reason").GetString(), Is.EqualTo(CpuVariants.Default.Reason));
+        Assert.That(machine.GetProperty("cpu_kernels").GetString(), Is.EqualTo(CpuContext.Isa));
     }
 
     [Test]

@@ -53,6 +53,12 @@ public class EngineEnvironmentTests
             (Action)(() => EngineEnvironment.ParseFlag("DFER_CUDA_SYNC", "yes", false)));
         yield return new TestCaseData("DFER_CUDA_GRAPHS", "off",
             (Action)(() => EngineEnvironment.ParseFlag("DFER_CUDA_GRAPHS", "off", true)));
+        yield return new TestCaseData("DFER_CPU_ISA", "avx1024",
+            (Action)(() => EngineEnvironment.ParseCpuIsa("avx1024", true, true)));
+        yield return new TestCaseData("DFER_CPU_ISA", "avx512",
+            (Action)(() => EngineEnvironment.ParseCpuIsa("avx512", true, false)));
+        yield return new TestCaseData("DFER_CPU_ISA", "\x1b[31mavx2",
+            (Action)(() => EngineEnvironment.ParseCpuIsa("\x1b[31mavx2", true, true)));
         yield return new TestCaseData("DFER_LSTM_MODE", "\x1b[31mstep",
             (Action)(() => EngineEnvironment.ParseLstmMode("\x1b[31mstep")));
     }
@@ -81,6 +87,7 @@ public class EngineEnvironmentTests
         Assert.That(CudaVariants.Default.Graphs, Is.True);
         Assert.That(CudaVariants.Default.SyncEachLaunch, Is.False);
         Assert.That(new CpuContext(1).Variants, Is.SameAs(CpuVariants.Default));
+        Assert.That(CpuVariants.Default, Is.EqualTo(CpuVariants.FromIsa(EngineEnvironment.CpuIsa)));
     }
 
     /// <summary>The engine reads the environment in EngineEnvironment only.</summary>
@@ -130,8 +137,8 @@ public class EngineEnvironmentTests
         string[] internalNames = ["KERNELS_BUILT", "PY"];
         Assert.That(names,
             Is.SupersetOf(
-            new[] { "DFER_ILGPU_CONV3D", "DFER_CONV3D_SPLITK", "DFER_LSTM_MODE", "DFER_CUDA_SYNC", "DFER_CUDA_GRAPHS",
-            "DFER_DEBUG" }),
+            new[] { "DFER_CPU_ISA", "DFER_ILGPU_CONV3D", "DFER_CONV3D_SPLITK", "DFER_LSTM_MODE", "DFER_CUDA_SYNC",
+            "DFER_CUDA_GRAPHS", "DFER_DEBUG" }),
             "the scan finds the variables it should");
         var missing = names.Except(internalNames).Where(n => !doc.Contains($"`{n}`", StringComparison.Ordinal))
             .ToList();

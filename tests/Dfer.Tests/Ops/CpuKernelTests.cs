@@ -9,21 +9,22 @@ using Dfer.Tensors;
 namespace Dfer.Tests.Ops;
 
 /// <summary>
-/// What the op matrix (OpMatrixTests) does not cover for the CPU backend: the portable path of the
-/// conv3d tile, each conv3d variant on every shape it could take, and halo-aware outputs.
+/// What the op matrix (OpMatrixTests) does not cover for the CPU backend: every op case on each instruction-set path
+/// this CPU has besides the one the matrix's cpu backend takes, each conv3d variant on every shape it could take, and
+/// halo-aware outputs.
 /// </summary>
 [TestFixture]
 public class CpuKernelTests
 {
-    private CpuBackend _cpu = null!, _portable = null!, _avx2 = null!, _direct = null!, _winograd = null!;
+    private CpuBackend _cpu = null!, _direct = null!, _winograd = null!;
+    private readonly Dictionary<CpuIsa, CpuBackend> _paths = new();
 
     [OneTimeSetUp]
     public void SetUp()
     {
-        _cpu = new CpuBackend(2);
+        _cpu = new CpuBackend(2, new CpuVariants());   // no pins, whatever DFER_CPU_ISA says: the CPU's best path
         // The pins go to the backends' contexts (CpuVariants), so each backend runs one path whatever the tables pick.
-        _portable = new CpuBackend(2, new CpuVariants { Portable = true });
-        _avx2 = new CpuBackend(2, new CpuVariants { Avx512 = false });
+        foreach (CpuIsa path in Enum.GetValues<CpuIsa>()) _paths[path] = new CpuBackend(2, Pin(path));
         _direct = new CpuBackend(2, new CpuVariants { Conv3d = CpuConv3dVariant.Direct });
         _winograd = new CpuBackend(2, new CpuVariants { Conv3d = CpuConv3dVariant.Winograd });
     }
@@ -32,8 +33,7 @@ public class CpuKernelTests
     public void TearDown()
     {
         _cpu.Dispose();
-        _portable.Dispose();
-        _avx2.Dispose();
+        foreach (var b in _paths.Values) b.Dispose();
         _direct.Dispose();
         _winograd.Dispose();
     }
@@ -41,37 +41,60 @@ public class CpuKernelTests
     // Fresh weights and inputs every run; the seed is printed so a failure can be replayed.
     private static readonly ulong Seed = TestSeed.Fresh();
 
+    /// <summary>The pins that make a CPU backend take <paramref name="path"/> (where this CPU has it).</summary>
+    private static CpuVariants Pin(CpuIsa path) => path switch
+    {
+        CpuIsa.Portable => new CpuVariants { Portable = true },
+        CpuIsa.Avx2 => new CpuVariants { Avx512 = false },
+        _ => new CpuVariants(),
+    };
+
     /// <summary>The ops whose CPU kernels have an intrinsics path and a separate portable one.</summary>
     private static readonly OpKind[] TwoPathKinds = [OpRegistry.Named("conv3d"), OpRegistry.Named("linear"),
         OpRegistry.Named("gelu"), OpRegistry.Named("relposattn"), OpRegistry.Named("lifting"),
         OpRegistry.Named("softmax"), OpRegistry.Named("boxdecode"), OpRegistry.Named("addact"),
         OpRegistry.Named("conv2d"), OpRegistry.Named("sepconv2d")];
 
-    public static IEnumerable<TestCaseData> PortableCases() =>
-        TwoPathKinds.SelectMany(k => OpCases.For(k, Seed))
-        .Select(c => new TestCaseData(c).SetName("portable " + c.Name));
+    /// <summary>
+    /// The paths this CPU has other than the one the op matrix's cpu backend takes (<see cref="CpuVariants.Default"/>:
+    /// the best, or DFER_CPU_ISA's), so the matrix and these cases together run every op case on every path here:
+    /// portable and avx2 on an AVX-512 machine, portable on an AVX2 one.
+    /// </summary>
+    private static IEnumerable<CpuIsa> OtherPaths()
+    {
+        CpuIsa? matrix = CpuVariants.DefaultRefusal is null ? CpuVariants.Default.Isa : null;
+        return Enum.GetValues<CpuIsa>().Where(p => CpuPeak.Runs(p) && p != matrix);
+    }
 
-    /// <summary>Both paths must be right: the op matrix checks the intrinsics one, this the portable one.</summary>
-    [TestCaseSource(nameof(PortableCases))]
-    public void PortablePathMatchesReference(OpCase c) => Check(_portable, c);
+    public static IEnumerable<TestCaseData> PathCases() =>
+        from path in OtherPaths()
+        from c in OpCases.All(Seed)
+        select new TestCaseData(path, c).SetName($"{CpuVariants.Name(path)} {c.Name}");
 
-    /// <summary>The ops whose kernels run the implicit GEMM, which has 512-bit tiles next to its AVX2 ones.</summary>
-    private static readonly OpKind[] WideKinds = [OpRegistry.Named("conv3d"), OpRegistry.Named("linear"),
-        OpRegistry.Named("conv2d")];
+    /// <summary>Every path must be right on every op case: the op matrix checks the one the cpu backend takes, this
+    /// the others (the portable twins of the intrinsics kernels, the GEMM's AVX2 tiles next to its 512-bit
+    /// ones).</summary>
+    [TestCaseSource(nameof(PathCases))]
+    public void PathMatchesReference(CpuIsa path, OpCase c)
+    {
+        Assert.That(_paths[path].Variants.Isa, Is.EqualTo(path), "the pin takes the path");
+        Check(_paths[path], c);
+    }
 
-    public static IEnumerable<TestCaseData> Avx2Cases() =>
-        WideKinds.SelectMany(k => OpCases.For(k, Seed)).Select(c => new TestCaseData(c).SetName("avx2 " + c.Name));
-
-    /// <summary>On an AVX-512 machine the op matrix checks the 512-bit tiles; this pins the AVX2 ones (elsewhere both
-    /// are the same path).</summary>
-    [TestCaseSource(nameof(Avx2Cases))]
-    public void Avx2PathMatchesReference(OpCase c) => Check(_avx2, c);
+    [Test]
+    public void OtherPaths_WithTheMatrix_CoverEveryPathThisCpuHas()
+    {
+        var covered = OtherPaths().ToHashSet();
+        if (CpuVariants.DefaultRefusal is null) covered.Add(CpuVariants.Default.Isa);
+        Assert.That(covered, Is.EquivalentTo(Enum.GetValues<CpuIsa>().Where(CpuPeak.Runs)));
+        Assert.That(covered, Does.Contain(CpuIsa.Portable), "every CPU runs the portable path");
+    }
 
     [Test]
     public void Avx512Pin_ReachesTheContext()
     {
         using var off = new CpuContext(1, new CpuVariants { Avx512 = false });
-        using var table = new CpuContext(1);
+        using var table = new CpuContext(1, new CpuVariants());
         Assert.That(off.UseAvx512, Is.False);
         Assert.That(off.UseSimd, Is.EqualTo(CpuVariants.SimdSupported));
         Assert.That(table.UseAvx512,
@@ -100,7 +123,7 @@ public class CpuKernelTests
         Assert.That(shaped, Is.Not.Empty);
         using var direct = new CpuContext(1, new CpuVariants { Conv3d = CpuConv3dVariant.Direct });
         using var winograd = new CpuContext(1, new CpuVariants { Conv3d = CpuConv3dVariant.Winograd });
-        using var table = new CpuContext(1);
+        using var table = new CpuContext(1, new CpuVariants());
         foreach (var c in shaped)
         {
             var op = (Conv3dOp)c.Op;
@@ -143,7 +166,7 @@ public class CpuKernelTests
         Assert.That(Run(_direct, conv).SequenceEqual(direct), Is.True, "direct is deterministic");
         if (!CpuVariants.SimdSupported) return;   // no AVX2+FMA: both backends run the portable paths
         var differ = TwoPathKinds.SelectMany(k => OpCases.For(k))
-            .Where(c => !Run(_portable, c).SequenceEqual(Run(_cpu, c))).Select(c => c.Name).ToList();
+            .Where(c => !Run(_paths[CpuIsa.Portable], c).SequenceEqual(Run(_cpu, c))).Select(c => c.Name).ToList();
         Assert.That(differ, Is.Not.Empty, "no op gave other bits with the portable pin: it did not reach the kernels");
         TestContext.Out.WriteLine($"portable paths with other bits: {string.Join(", ", differ)}");
     }

@@ -15,7 +15,12 @@ public sealed class CpuBackend : IBackend, IOpRunner
     public CpuBackend(int threads = 0, CpuVariants? variants = null) { _ctx = new CpuContext(threads, variants); }
 
     public string Name => "cpu";
-    public string Device => $"{Environment.ProcessorCount}-core CPU, {_ctx.Threads} threads, {CpuContext.Isa}";
+    public string Device =>
+        $"{Environment.ProcessorCount}-core CPU, {_ctx.Threads} threads, {_ctx.Variants.Describe()}";
+
+    /// <summary>The variant pins this backend's kernels run with (<see cref="CpuVariants.Default"/> when none were
+    /// given).</summary>
+    public CpuVariants Variants => _ctx.Variants;
     public int Threads => _ctx.Threads;
 
     /// <summary>The CPU kernel for an op, as its kind declares it (every kind has one).</summary>

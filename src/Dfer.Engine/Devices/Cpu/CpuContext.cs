@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics.X86;
 using Dfer.Tensors;
 
 namespace Dfer.Devices.Cpu;
@@ -28,10 +27,10 @@ public sealed class CpuContext : IDisposable
     public CpuVariants Variants { get; }
     public int Threads => Pool.Threads;
 
-    /// <summary>The instruction set the kernels use here, for `dfer devices` and reports.</summary>
-    public static string Isa =>
-        Avx512F.IsSupported ? "AVX-512 (the GEMM tiles use it, other kernels AVX2+FMA)" :
-        Fma.IsSupported && Avx2.IsSupported ? "AVX2+FMA" : "portable (no AVX2/FMA)";
+    /// <summary>The instruction-set path a CPU backend opened without pins takes, and why
+    /// (<see cref="CpuVariants.Describe"/> of <see cref="CpuVariants.Default"/>), for `dfer devices` and reports; a bad
+    /// DFER_CPU_ISA's one-line refusal instead.</summary>
+    public static string Isa => CpuVariants.DefaultRefusal ?? CpuVariants.Default.Describe();
 
     /// <summary>Whether kernels take their SIMD path here: only with AVX2 and FMA, and not when <see cref="Variants"/>
     /// pins the portable one.</summary>
