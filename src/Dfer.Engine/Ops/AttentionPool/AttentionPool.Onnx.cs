@@ -8,7 +8,8 @@ namespace Dfer.Ops.AttentionPool;
 /// <item>MatMul by Wqkvᵀ [D, 3D]; Reshape [B, N, 3, heads, dh], Transpose to [3, B, heads, N, dh] and Gather
 /// q, k, v.</item>
 /// <item>MatMul(q, kᵀ)·scale, Softmax over the last axis, MatMul by v; back to [B, N, D].</item>
-/// <item>DMIN with ReduceMean/ReduceSum over the instances (axis 1) and the channels (axis 2); the mixing
+/// <item>DMIN with ReduceMean/ReduceSum over the instances (axis 1) and the channels (axis 2), the layer variance
+/// as within- plus between-channel terms (as the CPU kernel; no fp32 cancellation); the mixing
 /// weights softmax(meanWeight), softmax(varWeight) are constants of the checkpoint, computed here in
 /// double.</item>
 /// <item>Gate: x · Sigmoid(z).</item>
@@ -56,10 +57,13 @@ internal sealed class AttentionPoolOnnx(AttentionPoolOp op) : IOnnxForm
         string dev = Op("Sub", "dev", y, meanIn);
         string varIn = Op("Div", "var_in", Reduce("ReduceSum", "dev_sq_sum", Op("Mul", "dev_sq", dev, dev), 1),
             graph.Scalar("n_minus_1", n - 1));
+        // The layer variance mean_c(var_in + mean_in²) − mean_ln², written as its within-channel plus
+        // between-channel terms, mean_c(var_in) + mean_c((mean_in − mean_ln)²), as the CPU kernel computes it: equal
+        // in exact arithmetic, without fp32's cancellation when the channels' means dwarf their spread.
         string meanLn = Reduce("ReduceMean", "mean_ln", meanIn, 2);
-        string meanInSq = Op("Mul", "mean_in_sq", meanIn, meanIn);
-        string sqLn = Reduce("ReduceMean", "sq_ln", Op("Add", "var_sq", varIn, meanInSq), 2);
-        string varLn = Op("Sub", "var_ln", sqLn, Op("Mul", "mean_ln_sq", meanLn, meanLn));
+        string between = Op("Sub", "mean_dev", meanIn, meanLn);
+        string varLn = Op("Add", "var_ln", Reduce("ReduceMean", "var_within", varIn, 2),
+            Reduce("ReduceMean", "var_between", Op("Mul", "mean_dev_sq", between, between), 2));
         string Mix(string local, string a, string b, float[] logits)
         {
             double m = Math.Max(logits[0], logits[1]), e0 = Math.Exp(logits[0] - m), e1 = Math.Exp(logits[1] - m);
