@@ -241,8 +241,7 @@ internal sealed class ClipModelRuntime(IBackend backend, DferOptions options, Se
         {
             Logits = video.Logits,
             Clips = results.Select((r, i) => Scores(r) with { Frames = clipFrames[i] }).ToArray(),
-            KeyFrames = results is [{ KeyFrames: { } keys }]
-                ? keys.Select(k => k >= 0 && k < clipFrames[0].Length ? clipFrames[0][k] : -1).ToArray() : null,
+            KeyFrames = results is [var only] ? only.KeyFramesIn(clipFrames[0]) : null,
             Frames = sampled.Select(i => new FrameScores(i, Region(track?.Boxes[i]), track?.Detected[i] ?? false)
             {
                 Time = fps is > 0 ? i / fps.Value : null,

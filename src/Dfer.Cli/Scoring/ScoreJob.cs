@@ -52,9 +52,7 @@ internal sealed class ScoreJob
     /// For a one-clip video scored by a model that picks frames (RDFER): the source frame numbers of the frames it
     /// looked at (−1 for a black frame), or null.
     /// </summary>
-    public int[]? KeyFramesSource(ClipResult video) =>
-        video.KeyFrames is { } keys && ClipFrames is [var frames]
-            ? keys.Select(k => k >= 0 && k < frames.Length ? frames[k] : -1).ToArray() : null;
+    public int[]? KeyFramesSource(ClipResult video) => ClipFrames is [var frames] ? video.KeyFramesIn(frames) : null;
 
     /// <summary>The path messages name.</summary>
     public string Source { get; }

@@ -14,6 +14,13 @@ public sealed record ClipResult(float[] Logits, float[] Probabilities, string La
     public int[]? KeyFrames { get; init; }
 
     /// <summary>
+    /// <see cref="KeyFrames"/> as source frame numbers, for a clip made of the source frames
+    /// <paramref name="clipFrames"/> (−1 stays −1 for a black frame); null for models that pick no frames.
+    /// </summary>
+    public int[]? KeyFramesIn(IReadOnlyList<int> clipFrames) =>
+        KeyFrames?.Select(k => k >= 0 && k < clipFrames.Count ? clipFrames[k] : -1).ToArray();
+
+    /// <summary>
     /// Null when every logit and probability is finite; otherwise why these scores mean nothing, e.g. "the model
     /// produced non-finite logits (NaN) for this input; check the weights and the input range". Weights that load
     /// but overflow (a weight of 3e38), or inputs far outside the range the model was trained on, make NaN or Inf

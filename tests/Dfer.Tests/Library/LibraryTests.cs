@@ -132,17 +132,25 @@ public sealed class LibraryTests
             Assert.That(calls[b].Result[0].Logits, Is.EqualTo(scores[b].Logits).Within(1e-5), $"clip {b}");
     }
 
-    [Test]
-    public void SmilingVideo_ScoresAsTheCliDoes()
+    /// <summary>A 10-frame smiling-face video <paramref name="name"/> and the CLI's JSON result for it, from
+    /// <c>dfer infer</c> with <paramref name="model"/> (the model options) on 2 threads.</summary>
+    private (string Video, System.Text.Json.JsonElement Expected) SmileVideoAndCli(string name,
+        params string[] model)
     {
         ExpressionCommandTests.RequireWeights();
         Ffmpeg.Require();
-        string video = Path.Combine(_dir, "smile.mp4");
+        string video = Path.Combine(_dir, name);
         Ffmpeg.Encode(video, ExpressionCommandTests.SmileFrames(10), "-c:v", "libx264", "-crf", "12", "-pix_fmt",
             "yuv420p");
-        var cli = CliHarness.Run("infer", "--model", "expression", video, "--format", "json", "--threads", "2");
+        var cli = CliHarness.Run(["infer", .. model, video, "--format", "json", "--threads", "2"]);
         Assert.That(cli.ExitCode, Is.Zero, cli.ToString());
-        var expected = cli.Json().GetProperty("results")[0];
+        return (video, cli.Json().GetProperty("results")[0]);
+    }
+
+    [Test]
+    public void SmilingVideo_ScoresAsTheCliDoes()
+    {
+        var (video, expected) = SmileVideoAndCli("smile.mp4", "--model", "expression");
 
         using var model = DferModel.Load("expression", null, Cpu);
         Assert.That(model.ClipShape, Is.Null);
@@ -167,15 +175,7 @@ public sealed class LibraryTests
     [Test]
     public void AFaceVideo_ThroughTheFaceStage_ScoresAsTheCliDoes()
     {
-        ExpressionCommandTests.RequireWeights();
-        Ffmpeg.Require();
-        string video = Path.Combine(_dir, "face.mp4");
-        Ffmpeg.Encode(video, ExpressionCommandTests.SmileFrames(10), "-c:v", "libx264", "-crf", "12", "-pix_fmt",
-            "yuv420p");
-        var cli = CliHarness.Run("infer", "--model", "m3dfel", "--weights", _checkpoint, video, "--format", "json",
-            "--threads", "2");
-        Assert.That(cli.ExitCode, Is.Zero, cli.ToString());
-        var expected = cli.Json().GetProperty("results")[0];
+        var (video, expected) = SmileVideoAndCli("face.mp4", "--model", "m3dfel", "--weights", _checkpoint);
 
         using var model = DferModel.Load("m3dfel", _checkpoint, Cpu);
         var result = model.ScoreVideo(video);
