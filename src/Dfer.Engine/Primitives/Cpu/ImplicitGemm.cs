@@ -246,6 +246,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
                 for (int p = p0; p < p1; p++)
                 {
                     float* panel = (float*)_packed.Pointer + p * _panelFloats;
+                    // With AVX-512 two neighbouring panels run together: 12×32 tiles, 24 accumulators.
+                    bool pair = wide && p + 1 < p1;
                     for (int t = 0; t < nt; t++)
                     {
                         // Pieces run kt-major, so the useful ones of a block are one contiguous range.
@@ -255,7 +257,22 @@ public sealed unsafe class ImplicitGemm : IDisposable
                         float* b = panel
                             + (long)(_pieceSegment[a < end ? a : first] * _run + _pieceStart[a < end ? a : first]) * NR;
                         float* c = acc + ((long)t * PanelsPerGroup + (p - p0)) * MR * NR;
-                        if (wide && t + 1 < nt && ktRange[2 * t + 2] == lo && ktRange[2 * t + 3] == hi)
+                        bool twoTiles = wide && t + 1 < nt && ktRange[2 * t + 2] == lo && ktRange[2 * t + 3] == hi;
+                        if (pair)
+                        {
+                            if (twoTiles)
+                            {
+                                Tile12x32Avx512(rows + t * MR, offsets + a, lengths + a, e - a, b, _panelFloats, c,
+                                    (long)PanelsPerGroup * MR * NR, blk == 0);
+                                t++;
+                            }
+                            else
+                            {
+                                Tile6x32Avx512(rows + t * MR, offsets + a, lengths + a, e - a, b, _panelFloats, c,
+                                    blk == 0);
+                            }
+                        }
+                        else if (twoTiles)
                         {
                             Tile12x16Avx512(rows + t * MR, offsets + a, lengths + a, e - a, b, c,
                                 c + (long)PanelsPerGroup * MR * NR, blk == 0);
@@ -264,6 +281,7 @@ public sealed unsafe class ImplicitGemm : IDisposable
                         else if (simd) Tile6x16Avx2(rows + t * MR, offsets + a, lengths + a, e - a, b, c, blk == 0);
                         else TilePortable(rows + t * MR, offsets + a, lengths + a, e - a, b, c, blk == 0);
                     }
+                    if (pair) p++;
                 }
             }
         }
@@ -403,6 +421,129 @@ public sealed unsafe class ImplicitGemm : IDisposable
         }
         r0.Store(c0); r1.Store(c0 + 16); r2.Store(c0 + 32); r3.Store(c0 + 48); r4.Store(c0 + 64); r5.Store(c0 + 80);
         r6.Store(c1); r7.Store(c1 + 16); r8.Store(c1 + 32); r9.Store(c1 + 48); r10.Store(c1 + 64); r11.Store(c1 + 80);
+    }
+
+    /// <summary>Two neighbouring tiles on two neighbouring panels with AVX-512: 12 rows × 32 output channels in 24
+    /// accumulators, two weight loads and twelve broadcasts for 24 FMAs per step (the 12×16 tile needs a load per FMA,
+    /// which keeps it below the FMA peak). Panel p's weights are at <paramref name="b"/>, panel p+1's
+    /// <paramref name="panelStride"/> floats on; a tile's sums for panel p+1 follow its sums for panel p (6×16 floats
+    /// on), the second tile's sums are <paramref name="tileStride"/> floats after the first's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile12x32Avx512(float** rows, nint* offsets, int* lengths, int pieces, float* b,
+        long panelStride, float* c, long tileStride, bool first)
+    {
+        const int Q = MR * NR;
+        float* c1 = c + tileStride;
+        Vector512<float> r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11;
+        Vector512<float> s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11;
+        if (first)
+        {
+            r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = r8 = r9 = r10 = r11 = Vector512<float>.Zero;
+            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = s11 = Vector512<float>.Zero;
+        }
+        else
+        {
+            r0 = Vector512.Load(c); r1 = Vector512.Load(c + 16); r2 = Vector512.Load(c + 32);
+            r3 = Vector512.Load(c + 48); r4 = Vector512.Load(c + 64); r5 = Vector512.Load(c + 80);
+            r6 = Vector512.Load(c1); r7 = Vector512.Load(c1 + 16); r8 = Vector512.Load(c1 + 32);
+            r9 = Vector512.Load(c1 + 48); r10 = Vector512.Load(c1 + 64); r11 = Vector512.Load(c1 + 80);
+            s0 = Vector512.Load(c + Q); s1 = Vector512.Load(c + Q + 16); s2 = Vector512.Load(c + Q + 32);
+            s3 = Vector512.Load(c + Q + 48); s4 = Vector512.Load(c + Q + 64); s5 = Vector512.Load(c + Q + 80);
+            s6 = Vector512.Load(c1 + Q); s7 = Vector512.Load(c1 + Q + 16); s8 = Vector512.Load(c1 + Q + 32);
+            s9 = Vector512.Load(c1 + Q + 48); s10 = Vector512.Load(c1 + Q + 64); s11 = Vector512.Load(c1 + Q + 80);
+        }
+        float* bp = b + panelStride;
+        for (int s = 0; s < pieces; s++)
+        {
+            nint o = offsets[s];
+            nint run = lengths[s];
+            float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o,
+                a5 = rows[5] + o, a6 = rows[6] + o, a7 = rows[7] + o, a8 = rows[8] + o, a9 = rows[9] + o,
+                a10 = rows[10] + o, a11 = rows[11] + o;
+            for (nint k = 0; k < run; k++)
+            {
+                var w0 = Vector512.Load(b);
+                var w1 = Vector512.Load(bp);
+                b += NR; bp += NR;
+                var v = Vector512.Create(a0[k]);
+                r0 = Avx512F.FusedMultiplyAdd(v, w0, r0); s0 = Avx512F.FusedMultiplyAdd(v, w1, s0);
+                v = Vector512.Create(a1[k]);
+                r1 = Avx512F.FusedMultiplyAdd(v, w0, r1); s1 = Avx512F.FusedMultiplyAdd(v, w1, s1);
+                v = Vector512.Create(a2[k]);
+                r2 = Avx512F.FusedMultiplyAdd(v, w0, r2); s2 = Avx512F.FusedMultiplyAdd(v, w1, s2);
+                v = Vector512.Create(a3[k]);
+                r3 = Avx512F.FusedMultiplyAdd(v, w0, r3); s3 = Avx512F.FusedMultiplyAdd(v, w1, s3);
+                v = Vector512.Create(a4[k]);
+                r4 = Avx512F.FusedMultiplyAdd(v, w0, r4); s4 = Avx512F.FusedMultiplyAdd(v, w1, s4);
+                v = Vector512.Create(a5[k]);
+                r5 = Avx512F.FusedMultiplyAdd(v, w0, r5); s5 = Avx512F.FusedMultiplyAdd(v, w1, s5);
+                v = Vector512.Create(a6[k]);
+                r6 = Avx512F.FusedMultiplyAdd(v, w0, r6); s6 = Avx512F.FusedMultiplyAdd(v, w1, s6);
+                v = Vector512.Create(a7[k]);
+                r7 = Avx512F.FusedMultiplyAdd(v, w0, r7); s7 = Avx512F.FusedMultiplyAdd(v, w1, s7);
+                v = Vector512.Create(a8[k]);
+                r8 = Avx512F.FusedMultiplyAdd(v, w0, r8); s8 = Avx512F.FusedMultiplyAdd(v, w1, s8);
+                v = Vector512.Create(a9[k]);
+                r9 = Avx512F.FusedMultiplyAdd(v, w0, r9); s9 = Avx512F.FusedMultiplyAdd(v, w1, s9);
+                v = Vector512.Create(a10[k]);
+                r10 = Avx512F.FusedMultiplyAdd(v, w0, r10); s10 = Avx512F.FusedMultiplyAdd(v, w1, s10);
+                v = Vector512.Create(a11[k]);
+                r11 = Avx512F.FusedMultiplyAdd(v, w0, r11); s11 = Avx512F.FusedMultiplyAdd(v, w1, s11);
+            }
+        }
+        r0.Store(c); r1.Store(c + 16); r2.Store(c + 32); r3.Store(c + 48); r4.Store(c + 64); r5.Store(c + 80);
+        r6.Store(c1); r7.Store(c1 + 16); r8.Store(c1 + 32); r9.Store(c1 + 48); r10.Store(c1 + 64); r11.Store(c1 + 80);
+        s0.Store(c + Q); s1.Store(c + Q + 16); s2.Store(c + Q + 32); s3.Store(c + Q + 48); s4.Store(c + Q + 64);
+        s5.Store(c + Q + 80);
+        s6.Store(c1 + Q); s7.Store(c1 + Q + 16); s8.Store(c1 + Q + 32); s9.Store(c1 + Q + 48); s10.Store(c1 + Q + 64);
+        s11.Store(c1 + Q + 80);
+    }
+
+    /// <summary>One tile on two neighbouring panels with AVX-512 (the odd tile of a chunk, or one whose temporal taps
+    /// differ from its neighbour's): 6 rows × 32 output channels, laid out as in <see cref="Tile12x32Avx512"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile6x32Avx512(float** rows, nint* offsets, int* lengths, int pieces, float* b,
+        long panelStride, float* c, bool first)
+    {
+        const int Q = MR * NR;
+        Vector512<float> r0, r1, r2, r3, r4, r5, s0, s1, s2, s3, s4, s5;
+        if (first) r0 = r1 = r2 = r3 = r4 = r5 = s0 = s1 = s2 = s3 = s4 = s5 = Vector512<float>.Zero;
+        else
+        {
+            r0 = Vector512.Load(c); r1 = Vector512.Load(c + 16); r2 = Vector512.Load(c + 32);
+            r3 = Vector512.Load(c + 48); r4 = Vector512.Load(c + 64); r5 = Vector512.Load(c + 80);
+            s0 = Vector512.Load(c + Q); s1 = Vector512.Load(c + Q + 16); s2 = Vector512.Load(c + Q + 32);
+            s3 = Vector512.Load(c + Q + 48); s4 = Vector512.Load(c + Q + 64); s5 = Vector512.Load(c + Q + 80);
+        }
+        float* bp = b + panelStride;
+        for (int s = 0; s < pieces; s++)
+        {
+            nint o = offsets[s];
+            nint run = lengths[s];
+            float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o,
+                a5 = rows[5] + o;
+            for (nint k = 0; k < run; k++)
+            {
+                var w0 = Vector512.Load(b);
+                var w1 = Vector512.Load(bp);
+                b += NR; bp += NR;
+                var v = Vector512.Create(a0[k]);
+                r0 = Avx512F.FusedMultiplyAdd(v, w0, r0); s0 = Avx512F.FusedMultiplyAdd(v, w1, s0);
+                v = Vector512.Create(a1[k]);
+                r1 = Avx512F.FusedMultiplyAdd(v, w0, r1); s1 = Avx512F.FusedMultiplyAdd(v, w1, s1);
+                v = Vector512.Create(a2[k]);
+                r2 = Avx512F.FusedMultiplyAdd(v, w0, r2); s2 = Avx512F.FusedMultiplyAdd(v, w1, s2);
+                v = Vector512.Create(a3[k]);
+                r3 = Avx512F.FusedMultiplyAdd(v, w0, r3); s3 = Avx512F.FusedMultiplyAdd(v, w1, s3);
+                v = Vector512.Create(a4[k]);
+                r4 = Avx512F.FusedMultiplyAdd(v, w0, r4); s4 = Avx512F.FusedMultiplyAdd(v, w1, s4);
+                v = Vector512.Create(a5[k]);
+                r5 = Avx512F.FusedMultiplyAdd(v, w0, r5); s5 = Avx512F.FusedMultiplyAdd(v, w1, s5);
+            }
+        }
+        r0.Store(c); r1.Store(c + 16); r2.Store(c + 32); r3.Store(c + 48); r4.Store(c + 64); r5.Store(c + 80);
+        s0.Store(c + Q); s1.Store(c + Q + 16); s2.Store(c + Q + 32); s3.Store(c + Q + 48); s4.Store(c + Q + 64);
+        s5.Store(c + Q + 80);
     }
 
     /// <summary>The same tile without SIMD intrinsics, for machines without AVX2/FMA.</summary>
