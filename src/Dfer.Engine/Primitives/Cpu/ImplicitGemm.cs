@@ -500,7 +500,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
     }
 
     /// <summary>One tile on two neighbouring panels with AVX-512 (the odd tile of a chunk, or one whose temporal taps
-    /// differ from its neighbour's): 6 rows × 32 output channels, laid out as in <see cref="Tile12x32Avx512"/>.</summary>
+    /// differ from its neighbour's): 6 rows × 32 output channels, laid out as in
+    /// <see cref="Tile12x32Avx512"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile6x32Avx512(float** rows, nint* offsets, int* lengths, int pieces, float* b,
         long panelStride, float* c, bool first)

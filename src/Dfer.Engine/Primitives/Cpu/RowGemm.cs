@@ -64,7 +64,8 @@ public sealed unsafe class GemmNt : IParallelWork
             s2 = Vector256.FusedMultiplyAdd(Vector256.Load(x2 + i), wv, s2);
             s3 = Vector256.FusedMultiplyAdd(Vector256.Load(x3 + i), wv, s3);
         }
-        sums[0] = Vector256.Sum(s0); sums[1] = Vector256.Sum(s1); sums[2] = Vector256.Sum(s2); sums[3] = Vector256.Sum(s3);
+        sums[0] = Vector256.Sum(s0); sums[1] = Vector256.Sum(s1);
+        sums[2] = Vector256.Sum(s2); sums[3] = Vector256.Sum(s3);
         for (; i < n; i++)
         {
             sums[0] += x0[i] * w[i]; sums[1] += x1[i] * w[i]; sums[2] += x2[i] * w[i]; sums[3] += x3[i] * w[i];
@@ -93,7 +94,8 @@ public sealed unsafe class GemmNt : IParallelWork
             s2 = Vector512.FusedMultiplyAdd(MaskedLoad(x2 + i, mask), wv, s2);
             s3 = Vector512.FusedMultiplyAdd(MaskedLoad(x3 + i, mask), wv, s3);
         }
-        sums[0] = Vector512.Sum(s0); sums[1] = Vector512.Sum(s1); sums[2] = Vector512.Sum(s2); sums[3] = Vector512.Sum(s3);
+        sums[0] = Vector512.Sum(s0); sums[1] = Vector512.Sum(s1);
+        sums[2] = Vector512.Sum(s2); sums[3] = Vector512.Sum(s3);
     }
 
     /// <summary>The lanes of <paramref name="mask"/> from <paramref name="p"/>, zero elsewhere; masked lanes are never
