@@ -30,13 +30,18 @@ public readonly record struct ConvGeometry(int Cin, int Cout, (int T, int H, int
 /// weights (KC × 16 floats) stays in L1 while a chunk of row tiles streams past it; partial sums
 /// live in a per-thread buffer until the last block, then bias, residual and ReLU are applied.
 /// Threads: work items are (group of ≤4 output-channel panels × chunk of row tiles); a tile is
-/// 6 output positions × 16 output channels held in 12 AVX2 accumulators. With AVX-512 two neighbouring tiles that
-/// share their reduction range run as one: 12 positions × 16 channels in 12 512-bit accumulators, one weight load
-/// and twelve broadcasts per step (the AVX2 tile does two weight loads and six broadcasts for half the FLOPs).
+/// 6 output positions × 16 output channels held in 12 AVX2 accumulators. The AVX-512 tiles use 24 of the 32 vector
+/// registers: a full group runs as 6 positions × 64 channels (four weight loads, six broadcasts per 24 FMAs), a partial
+/// group pairs panels and tiles into 12 × 32. Tiles read each row through its own pointer, so the row count is what
+/// the 15 general registers allow: with 12 rows the JIT spills row pointers into the loop (seen in its disassembly),
+/// with 6 it does not.
 /// </summary>
 public sealed unsafe class ImplicitGemm : IDisposable
 {
-    private const int MR = 6, NR = 16, KC = 256, TilesPerChunk = 32, PanelsPerGroup = 4;
+    /// <summary>The reduction block: 128 where AVX-512 runs four panels at once (4 × 128 × 16 floats = 32 KB of
+    /// weights, inside L1), 256 for the single-panel AVX2 tiles. Blocking never changes the order of the sums.</summary>
+    private static readonly int KC = Avx512F.IsSupported ? 128 : 256;
+    private const int MR = 6, NR = 16, TilesPerChunk = 32, PanelsPerGroup = 4;
 
     private readonly ConvGeometry _op;
     private readonly float[] _weight, _biasValues;
@@ -247,6 +252,25 @@ public sealed unsafe class ImplicitGemm : IDisposable
                 {
                     float* panel = (float*)_packed.Pointer + p * _panelFloats;
                     // With AVX-512 two neighbouring panels run together: 12×32 tiles, 24 accumulators.
+                    // With AVX-512 a full group of four panels runs as 6×64 tiles (24 accumulators, four weight
+                    // loads and six broadcasts per 24 FMAs, few enough row pointers to stay in registers); a partial
+                    // group pairs neighbouring panels into 12×32 tiles.
+                    if (wide && p == p0 && p1 - p0 == PanelsPerGroup)
+                    {
+                        for (int t = 0; t < nt; t++)
+                        {
+                            int a = first, e = end, lo = ktRange[2 * t], hi = ktRange[2 * t + 1];
+                            while (a < e && _pieceKt[a] < lo) a++;
+                            while (e > a && _pieceKt[e - 1] >= hi) e--;
+                            float* b = panel
+                                + (long)(_pieceSegment[a < end ? a : first] * _run + _pieceStart[a < end ? a : first])
+                                * NR;
+                            Tile6x64Avx512(rows + t * MR, offsets + a, lengths + a, e - a, b, (nint)_panelFloats,
+                                acc + (long)t * PanelsPerGroup * MR * NR, blk == 0);
+                        }
+                        p += PanelsPerGroup - 1;
+                        continue;
+                    }
                     bool pair = wide && p + 1 < p1;
                     for (int t = 0; t < nt; t++)
                     {
@@ -421,6 +445,77 @@ public sealed unsafe class ImplicitGemm : IDisposable
         }
         r0.Store(c0); r1.Store(c0 + 16); r2.Store(c0 + 32); r3.Store(c0 + 48); r4.Store(c0 + 64); r5.Store(c0 + 80);
         r6.Store(c1); r7.Store(c1 + 16); r8.Store(c1 + 32); r9.Store(c1 + 48); r10.Store(c1 + 64); r11.Store(c1 + 80);
+    }
+
+    /// <summary>One tile on a full group of four panels with AVX-512: 6 rows × 64 output channels in 24
+    /// accumulators. Panel j's weights are <paramref name="panelStride"/>·j floats after <paramref name="b"/>; the
+    /// tile's sums for panel j are 6×16·j floats after <paramref name="c"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile6x64Avx512(float** rows, nint* offsets, int* lengths, int pieces, float* b,
+        nint panelStride, float* c, bool first)
+    {
+        const int Q = MR * NR;
+        Vector512<float> p0, p1, p2, p3, p4, p5, q0, q1, q2, q3, q4, q5, u0, u1, u2, u3, u4, u5, v0, v1, v2, v3, v4,
+            v5;
+        if (first)
+        {
+            p0 = p1 = p2 = p3 = p4 = p5 = q0 = q1 = q2 = q3 = q4 = q5 = Vector512<float>.Zero;
+            u0 = u1 = u2 = u3 = u4 = u5 = v0 = v1 = v2 = v3 = v4 = v5 = Vector512<float>.Zero;
+        }
+        else
+        {
+            p0 = Vector512.Load(c); p1 = Vector512.Load(c + 16); p2 = Vector512.Load(c + 32);
+            p3 = Vector512.Load(c + 48); p4 = Vector512.Load(c + 64); p5 = Vector512.Load(c + 80);
+            q0 = Vector512.Load(c + Q); q1 = Vector512.Load(c + Q + 16); q2 = Vector512.Load(c + Q + 32);
+            q3 = Vector512.Load(c + Q + 48); q4 = Vector512.Load(c + Q + 64); q5 = Vector512.Load(c + Q + 80);
+            u0 = Vector512.Load(c + 2 * Q); u1 = Vector512.Load(c + 2 * Q + 16); u2 = Vector512.Load(c + 2 * Q + 32);
+            u3 = Vector512.Load(c + 2 * Q + 48); u4 = Vector512.Load(c + 2 * Q + 64);
+            u5 = Vector512.Load(c + 2 * Q + 80);
+            v0 = Vector512.Load(c + 3 * Q); v1 = Vector512.Load(c + 3 * Q + 16); v2 = Vector512.Load(c + 3 * Q + 32);
+            v3 = Vector512.Load(c + 3 * Q + 48); v4 = Vector512.Load(c + 3 * Q + 64);
+            v5 = Vector512.Load(c + 3 * Q + 80);
+        }
+        float* b3 = b + 3 * panelStride;
+        for (int s = 0; s < pieces; s++)
+        {
+            nint o = offsets[s];
+            nint run = lengths[s];
+            float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o,
+                a5 = rows[5] + o;
+            for (nint k = 0; k < run; k++)
+            {
+                var w0 = Vector512.Load(b);
+                var w1 = Vector512.Load(b + panelStride);
+                var w2 = Vector512.Load(b + 2 * panelStride);
+                var w3 = Vector512.Load(b3);
+                b += NR; b3 += NR;
+                var x = Vector512.Create(a0[k]);
+                p0 = Avx512F.FusedMultiplyAdd(x, w0, p0); q0 = Avx512F.FusedMultiplyAdd(x, w1, q0);
+                u0 = Avx512F.FusedMultiplyAdd(x, w2, u0); v0 = Avx512F.FusedMultiplyAdd(x, w3, v0);
+                x = Vector512.Create(a1[k]);
+                p1 = Avx512F.FusedMultiplyAdd(x, w0, p1); q1 = Avx512F.FusedMultiplyAdd(x, w1, q1);
+                u1 = Avx512F.FusedMultiplyAdd(x, w2, u1); v1 = Avx512F.FusedMultiplyAdd(x, w3, v1);
+                x = Vector512.Create(a2[k]);
+                p2 = Avx512F.FusedMultiplyAdd(x, w0, p2); q2 = Avx512F.FusedMultiplyAdd(x, w1, q2);
+                u2 = Avx512F.FusedMultiplyAdd(x, w2, u2); v2 = Avx512F.FusedMultiplyAdd(x, w3, v2);
+                x = Vector512.Create(a3[k]);
+                p3 = Avx512F.FusedMultiplyAdd(x, w0, p3); q3 = Avx512F.FusedMultiplyAdd(x, w1, q3);
+                u3 = Avx512F.FusedMultiplyAdd(x, w2, u3); v3 = Avx512F.FusedMultiplyAdd(x, w3, v3);
+                x = Vector512.Create(a4[k]);
+                p4 = Avx512F.FusedMultiplyAdd(x, w0, p4); q4 = Avx512F.FusedMultiplyAdd(x, w1, q4);
+                u4 = Avx512F.FusedMultiplyAdd(x, w2, u4); v4 = Avx512F.FusedMultiplyAdd(x, w3, v4);
+                x = Vector512.Create(a5[k]);
+                p5 = Avx512F.FusedMultiplyAdd(x, w0, p5); q5 = Avx512F.FusedMultiplyAdd(x, w1, q5);
+                u5 = Avx512F.FusedMultiplyAdd(x, w2, u5); v5 = Avx512F.FusedMultiplyAdd(x, w3, v5);
+            }
+        }
+        p0.Store(c); p1.Store(c + 16); p2.Store(c + 32); p3.Store(c + 48); p4.Store(c + 64); p5.Store(c + 80);
+        q0.Store(c + Q); q1.Store(c + Q + 16); q2.Store(c + Q + 32); q3.Store(c + Q + 48); q4.Store(c + Q + 64);
+        q5.Store(c + Q + 80);
+        u0.Store(c + 2 * Q); u1.Store(c + 2 * Q + 16); u2.Store(c + 2 * Q + 32); u3.Store(c + 2 * Q + 48);
+        u4.Store(c + 2 * Q + 64); u5.Store(c + 2 * Q + 80);
+        v0.Store(c + 3 * Q); v1.Store(c + 3 * Q + 16); v2.Store(c + 3 * Q + 32); v3.Store(c + 3 * Q + 48);
+        v4.Store(c + 3 * Q + 64); v5.Store(c + 3 * Q + 80);
     }
 
     /// <summary>Two neighbouring tiles on two neighbouring panels with AVX-512: 12 rows × 32 output channels in 24
