@@ -35,7 +35,8 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
         _nkPad = (op.Nk + KC - 1) / KC * KC;
         _bias = op.KGrid.T + op.KGrid.H + op.KGrid.W;
         // Grid coordinates of key m ≥ 1 (key 0, the class token, gets no bias).
-        _keyT = new int[op.Nk]; _keyY = new int[op.Nk]; _keyX = new int[op.Nk];
+        // Padded to whole chunks (zeros: valid indices) so the AVX-512 path gathers 16 keys at a time.
+        _keyT = new int[_nkPad]; _keyY = new int[_nkPad]; _keyX = new int[_nkPad];
         for (int m = 1; m < op.Nk; m++)
         {
             int i = m - 1;
@@ -125,26 +126,121 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
                     pr[kt + kh + a] = Dot(qr[r], t._relW + (long)RelPosAttentionOp.RelIndex(x, a, qw, kw) * d, d);
             }
 
+            if (Ctx.UseAvx512)
+            {
+                fixed (int* keyT = t._keyT, keyY = t._keyY, keyX = t._keyX)
+                    Chunks512(qr, kp, vp, s, acc, proj, max, sum, rows, n0, scale, keyT, keyY, keyX);
+            }
+            else
+                for (int m0 = 0; m0 < nk; m0 += KC)
+                {
+                    int len = Math.Min(KC, nk - m0);
+                    for (int p = 0; p < KC / NR; p++)
+                        QkTile(qr, kp + (long)(m0 / NR + p) * d * NR, d, s + p * NR);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float* sr = s + r * KC;
+                        bool biased = n0 + r > 0;
+                        float* pt = proj + r * nb, ph = pt + kt, pw = ph + kh;
+                        float cmax = float.NegativeInfinity;
+                        for (int c = 0; c < len; c++)
+                        {
+                            int m = m0 + c;
+                            float l = sr[c] * scale;
+                            if (biased && m > 0) l += pt[t._keyT[m]] + ph[t._keyY[m]] + pw[t._keyX[m]];
+                            sr[c] = l;
+                            if (l > cmax) cmax = l;
+                        }
+                        for (int c = len; c < KC; c++) sr[c] = float.NegativeInfinity;
+                        if (cmax > max[r])
+                        {
+                            float rescale = MathF.Exp(max[r] - cmax);   // exp(−∞) = 0 on the first chunk
+                            sum[r] *= rescale;
+                            var rv = Vector256.Create(rescale);
+                            float* ar = acc + r * dPanels * NR;
+                            for (int j = 0; j < dPanels * NR; j += 8) (Vector256.Load(ar + j) * rv).Store(ar + j);
+                            max[r] = cmax;
+                        }
+                        var mv = Vector256.Create(max[r]);
+                        var sv = Vector256<float>.Zero;
+                        for (int c = 0; c < KC; c += 8)
+                        {
+                            var e = Vector256.Exp(Vector256.Load(sr + c) - mv);
+                            e.Store(sr + c);
+                            sv += e;
+                        }
+                        sum[r] += Vector256.Sum(sv);
+                    }
+                    for (int r = rows; r < MR; r++) new Span<float>(s + r * KC, KC).Clear();
+                    for (int dp = 0; dp < dPanels; dp++)
+                        PvTile(s, vp + ((long)dp * nkPad + m0) * NR, acc + dp * NR, dPanels * NR);
+                }
+
+            Finish(qb, bh, rows, n0, acc, sum, qr);
+        }
+
+        /// <summary>y = acc / sum for the item's rows (plus the query where residual pooling applies).</summary>
+        private void Finish(float* qb, int bh, int rows, int n0, float* acc, float* sum, float** qr)
+        {
+            var op = t._op;
+            int d = t._d, nq = op.Nq, dPanels = t._dPanels;
+            for (int r = 0; r < rows; r++)
+            {
+                int n = n0 + r;
+                float inv = 1f / sum[r];
+                float* yr = Y + ((long)bh * nq + n) * d, ar = acc + r * dPanels * NR, q = qr[r];
+                if (op.ResidualPooling && n > 0)
+                    for (int j = 0; j < d; j++) yr[j] = ar[j] * inv + q[j];
+                else
+                    for (int j = 0; j < d; j++) yr[j] = ar[j] * inv;
+            }
+        }
+
+        /// <summary>
+        /// The key chunks with AVX-512: the 6×64 logits in one tile over d (four key panels, 24 accumulators), the
+        /// bias lookups as three 16-lane gathers per 16 keys, the online softmax on 16 lanes, and P·V in 6×48 tiles
+        /// (three value panels) with a 6×16 tile for a remainder panel. Each sum runs in the same order as on the
+        /// AVX2 path.
+        /// </summary>
+        private void Chunks512(float** qr, float* kp, float* vp, float* s, float* acc, float* proj, float* max,
+            float* sum, int rows, int n0, float scale, int* keyT, int* keyY, int* keyX)
+        {
+            var op = t._op;
+            int d = t._d, nk = op.Nk, dPanels = t._dPanels, nkPad = t._nkPad, nb = t._bias;
+            var (kt, kh, _) = op.KGrid;
+            var scaleV = Vector512.Create(scale);
+            var ninf = Vector512.Create(float.NegativeInfinity);
             for (int m0 = 0; m0 < nk; m0 += KC)
             {
                 int len = Math.Min(KC, nk - m0);
-                for (int p = 0; p < KC / NR; p++)
-                    QkTile(qr, kp + (long)(m0 / NR + p) * d * NR, d, s + p * NR);
+                QkTile64(qr, kp + (long)(m0 / NR) * d * NR, d, s);
                 for (int r = 0; r < rows; r++)
                 {
                     float* sr = s + r * KC;
                     bool biased = n0 + r > 0;
                     float* pt = proj + r * nb, ph = pt + kt, pw = ph + kh;
-                    float cmax = float.NegativeInfinity;
-                    for (int c = 0; c < len; c++)
+                    var cmaxV = ninf;
+                    for (int c = 0; c < KC; c += NR)
                     {
-                        int m = m0 + c;
-                        float l = sr[c] * scale;
-                        if (biased && m > 0) l += pt[t._keyT[m]] + ph[t._keyY[m]] + pw[t._keyX[m]];
-                        sr[c] = l;
-                        if (l > cmax) cmax = l;
+                        var l = Vector512.Load(sr + c) * scaleV;
+                        if (biased)
+                        {
+                            int m = m0 + c;
+                            var bias = Gather16(pt, keyT + m) + Gather16(ph, keyY + m) + Gather16(pw, keyX + m);
+                            // Key 0, the class token, takes no bias.
+                            if (m == 0) bias = bias.WithElement(0, 0f);
+                            l += bias;
+                        }
+                        // Keys past the end of the sequence weigh nothing.
+                        if (c + NR > len)
+                        {
+                            var live = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(len - c));
+                            l = Vector512.ConditionalSelect(live.AsSingle(), l, ninf);
+                        }
+                        l.Store(sr + c);
+                        cmaxV = Vector512.Max(cmaxV, l);
                     }
-                    for (int c = len; c < KC; c++) sr[c] = float.NegativeInfinity;
+                    float cmax = HorizontalMax(cmaxV);
                     if (cmax > max[r])
                     {
                         float rescale = MathF.Exp(max[r] - cmax);   // exp(−∞) = 0 on the first chunk
@@ -165,21 +261,117 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
                     sum[r] += Vector256.Sum(sv);
                 }
                 for (int r = rows; r < MR; r++) new Span<float>(s + r * KC, KC).Clear();
-                for (int dp = 0; dp < dPanels; dp++)
+                int dp = 0;
+                for (; dp + 3 <= dPanels; dp += 3)
+                    PvTile48(s, vp + ((long)dp * nkPad + m0) * NR, (nint)nkPad * NR, acc + dp * NR, dPanels * NR);
+                for (; dp < dPanels; dp++)
                     PvTile(s, vp + ((long)dp * nkPad + m0) * NR, acc + dp * NR, dPanels * NR);
             }
-
-            for (int r = 0; r < rows; r++)
-            {
-                int n = n0 + r;
-                float inv = 1f / sum[r];
-                float* yr = Y + ((long)bh * nq + n) * d, ar = acc + r * dPanels * NR, q = qr[r];
-                if (op.ResidualPooling && n > 0)
-                    for (int j = 0; j < d; j++) yr[j] = ar[j] * inv + q[j];
-                else
-                    for (int j = 0; j < d; j++) yr[j] = ar[j] * inv;
-            }
         }
+    }
+
+    /// <summary>table[index[i]] for 16 lanes (two AVX2 gathers: .NET has no 512-bit gather).</summary>
+    private static Vector512<float> Gather16(float* table, int* index) =>
+        Vector512.Create(Avx2.GatherVector256(table, Vector256.Load(index), 4),
+            Avx2.GatherVector256(table, Vector256.Load(index + 8), 4));
+
+    private static float HorizontalMax(Vector512<float> v)
+    {
+        var h = Vector256.Max(v.GetLower(), v.GetUpper());
+        var q = Vector128.Max(h.GetLower(), h.GetUpper());
+        q = Vector128.Max(q, Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1)));
+        q = Vector128.Max(q, Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2)));
+        return q.ToScalar();
+    }
+
+    /// <summary>c[r][0..64) = Σ_j q_r[j]·k[j] for the 6 rows over four consecutive key panels (d × 16 each), with
+    /// AVX-512.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void QkTile64(float** q, float* b, int d, float* c)
+    {
+        float* a0 = q[0], a1 = q[1], a2 = q[2], a3 = q[3], a4 = q[4], a5 = q[5];
+        nint ps = (nint)d * NR;
+        float* b3 = b + 3 * ps;
+        Vector512<float> p0 = default, p1 = default, p2 = default, p3 = default, p4 = default, p5 = default;
+        Vector512<float> q0 = default, q1 = default, q2 = default, q3 = default, q4 = default, q5 = default;
+        Vector512<float> u0 = default, u1 = default, u2 = default, u3 = default, u4 = default, u5 = default;
+        Vector512<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default;
+        for (int j = 0; j < d; j++, b += NR, b3 += NR)
+        {
+            var w0 = Vector512.Load(b);
+            var w1 = Vector512.Load(b + ps);
+            var w2 = Vector512.Load(b + 2 * ps);
+            var w3 = Vector512.Load(b3);
+            var x = Vector512.Create(a0[j]);
+            p0 = Avx512F.FusedMultiplyAdd(x, w0, p0); q0 = Avx512F.FusedMultiplyAdd(x, w1, q0);
+            u0 = Avx512F.FusedMultiplyAdd(x, w2, u0); v0 = Avx512F.FusedMultiplyAdd(x, w3, v0);
+            x = Vector512.Create(a1[j]);
+            p1 = Avx512F.FusedMultiplyAdd(x, w0, p1); q1 = Avx512F.FusedMultiplyAdd(x, w1, q1);
+            u1 = Avx512F.FusedMultiplyAdd(x, w2, u1); v1 = Avx512F.FusedMultiplyAdd(x, w3, v1);
+            x = Vector512.Create(a2[j]);
+            p2 = Avx512F.FusedMultiplyAdd(x, w0, p2); q2 = Avx512F.FusedMultiplyAdd(x, w1, q2);
+            u2 = Avx512F.FusedMultiplyAdd(x, w2, u2); v2 = Avx512F.FusedMultiplyAdd(x, w3, v2);
+            x = Vector512.Create(a3[j]);
+            p3 = Avx512F.FusedMultiplyAdd(x, w0, p3); q3 = Avx512F.FusedMultiplyAdd(x, w1, q3);
+            u3 = Avx512F.FusedMultiplyAdd(x, w2, u3); v3 = Avx512F.FusedMultiplyAdd(x, w3, v3);
+            x = Vector512.Create(a4[j]);
+            p4 = Avx512F.FusedMultiplyAdd(x, w0, p4); q4 = Avx512F.FusedMultiplyAdd(x, w1, q4);
+            u4 = Avx512F.FusedMultiplyAdd(x, w2, u4); v4 = Avx512F.FusedMultiplyAdd(x, w3, v4);
+            x = Vector512.Create(a5[j]);
+            p5 = Avx512F.FusedMultiplyAdd(x, w0, p5); q5 = Avx512F.FusedMultiplyAdd(x, w1, q5);
+            u5 = Avx512F.FusedMultiplyAdd(x, w2, u5); v5 = Avx512F.FusedMultiplyAdd(x, w3, v5);
+        }
+        p0.Store(c); q0.Store(c + 16); u0.Store(c + 32); v0.Store(c + 48);
+        p1.Store(c + KC); q1.Store(c + KC + 16); u1.Store(c + KC + 32); v1.Store(c + KC + 48);
+        p2.Store(c + 2 * KC); q2.Store(c + 2 * KC + 16); u2.Store(c + 2 * KC + 32); v2.Store(c + 2 * KC + 48);
+        p3.Store(c + 3 * KC); q3.Store(c + 3 * KC + 16); u3.Store(c + 3 * KC + 32); v3.Store(c + 3 * KC + 48);
+        p4.Store(c + 4 * KC); q4.Store(c + 4 * KC + 16); u4.Store(c + 4 * KC + 32); v4.Store(c + 4 * KC + 48);
+        p5.Store(c + 5 * KC); q5.Store(c + 5 * KC + 16); u5.Store(c + 5 * KC + 32); v5.Store(c + 5 * KC + 48);
+    }
+
+    /// <summary>o[r][0..48) += Σ_c p[r][c]·v[c] over the chunk's 64 keys for three value panels
+    /// (<paramref name="ps"/> floats apart), with AVX-512.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PvTile48(float* p, float* v, nint ps, float* o, int oStride)
+    {
+        float* o1 = o + oStride, o2 = o + 2 * oStride, o3 = o + 3 * oStride, o4 = o + 4 * oStride,
+            o5 = o + 5 * oStride;
+        var x0 = Vector512.Load(o); var y0 = Vector512.Load(o + 16); var z0 = Vector512.Load(o + 32);
+        var x1 = Vector512.Load(o1); var y1 = Vector512.Load(o1 + 16); var z1 = Vector512.Load(o1 + 32);
+        var x2 = Vector512.Load(o2); var y2 = Vector512.Load(o2 + 16); var z2 = Vector512.Load(o2 + 32);
+        var x3 = Vector512.Load(o3); var y3 = Vector512.Load(o3 + 16); var z3 = Vector512.Load(o3 + 32);
+        var x4 = Vector512.Load(o4); var y4 = Vector512.Load(o4 + 16); var z4 = Vector512.Load(o4 + 32);
+        var x5 = Vector512.Load(o5); var y5 = Vector512.Load(o5 + 16); var z5 = Vector512.Load(o5 + 32);
+        for (int c = 0; c < KC; c++, v += NR)
+        {
+            var w0 = Vector512.Load(v);
+            var w1 = Vector512.Load(v + ps);
+            var w2 = Vector512.Load(v + 2 * ps);
+            var a = Vector512.Create(p[c]);
+            x0 = Avx512F.FusedMultiplyAdd(a, w0, x0); y0 = Avx512F.FusedMultiplyAdd(a, w1, y0);
+            z0 = Avx512F.FusedMultiplyAdd(a, w2, z0);
+            a = Vector512.Create(p[KC + c]);
+            x1 = Avx512F.FusedMultiplyAdd(a, w0, x1); y1 = Avx512F.FusedMultiplyAdd(a, w1, y1);
+            z1 = Avx512F.FusedMultiplyAdd(a, w2, z1);
+            a = Vector512.Create(p[2 * KC + c]);
+            x2 = Avx512F.FusedMultiplyAdd(a, w0, x2); y2 = Avx512F.FusedMultiplyAdd(a, w1, y2);
+            z2 = Avx512F.FusedMultiplyAdd(a, w2, z2);
+            a = Vector512.Create(p[3 * KC + c]);
+            x3 = Avx512F.FusedMultiplyAdd(a, w0, x3); y3 = Avx512F.FusedMultiplyAdd(a, w1, y3);
+            z3 = Avx512F.FusedMultiplyAdd(a, w2, z3);
+            a = Vector512.Create(p[4 * KC + c]);
+            x4 = Avx512F.FusedMultiplyAdd(a, w0, x4); y4 = Avx512F.FusedMultiplyAdd(a, w1, y4);
+            z4 = Avx512F.FusedMultiplyAdd(a, w2, z4);
+            a = Vector512.Create(p[5 * KC + c]);
+            x5 = Avx512F.FusedMultiplyAdd(a, w0, x5); y5 = Avx512F.FusedMultiplyAdd(a, w1, y5);
+            z5 = Avx512F.FusedMultiplyAdd(a, w2, z5);
+        }
+        x0.Store(o); y0.Store(o + 16); z0.Store(o + 32);
+        x1.Store(o1); y1.Store(o1 + 16); z1.Store(o1 + 32);
+        x2.Store(o2); y2.Store(o2 + 16); z2.Store(o2 + 32);
+        x3.Store(o3); y3.Store(o3 + 16); z3.Store(o3 + 32);
+        x4.Store(o4); y4.Store(o4 + 16); z4.Store(o4 + 32);
+        x5.Store(o5); y5.Store(o5 + 16); z5.Store(o5 + 32);
     }
 
     /// <summary>c[r][0..16) = Σ_j q_r[j]·b[j][0..16) for the 6 rows (b = one packed key panel, d × 16).</summary>
