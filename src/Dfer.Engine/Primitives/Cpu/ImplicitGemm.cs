@@ -32,9 +32,9 @@ public readonly record struct ConvGeometry(int Cin, int Cout, (int T, int H, int
 /// Threads: work items are (group of ≤4 output-channel panels × chunk of row tiles); a tile is
 /// 6 output positions × 16 output channels held in 12 AVX2 accumulators. The AVX-512 tiles use 24 of the 32 vector
 /// registers: a full group runs as 6 positions × 64 channels (four weight loads, six broadcasts per 24 FMAs), a
-/// partial group pairs panels and tiles into 12 × 32. Tiles read each row through its own pointer, so the row count is what
-/// the 15 general registers allow: with 12 rows the JIT spills row pointers into the loop (seen in its disassembly),
-/// with 6 it does not.
+/// partial group pairs panels and tiles into 12 × 32. Tiles read each row through its own pointer, so the row
+/// count is what the 15 general registers allow: with 12 rows the JIT spills row pointers into the loop (seen in its
+/// disassembly), with 6 it does not.
 /// </summary>
 public sealed unsafe class ImplicitGemm : IDisposable
 {
