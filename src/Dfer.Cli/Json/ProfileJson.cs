@@ -3,7 +3,10 @@ using Dfer.Runtime;
 
 namespace Dfer.Cli.Json;
 
-/// <summary><c>dfer profile --format json</c> of one backend.</summary>
+/// <summary><c>dfer profile --format json</c> of one backend. <c>flops</c> count each op's definition (PyTorch's
+/// counting) and <c>gflops_per_s</c> is that count per second (the effective rate); <c>executed_gflop</c> is what the
+/// backend's kernels execute (<see cref="LayerProfile.ExecutedFlops"/>), and <c>executed_gflops_per_s</c>,
+/// <c>percent_of_roof</c> and <c>bound</c> count it.</summary>
 internal sealed record ProfileJson(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("backend")] string Backend,
@@ -16,6 +19,7 @@ internal sealed record ProfileJson(
     [property: JsonPropertyName("uncovered_ms")] double UncoveredMs,
     [property: JsonPropertyName("uncovered")] string Uncovered,
     [property: JsonPropertyName("flops")] long Flops,
+    [property: JsonPropertyName("executed_gflop")] double ExecutedGflop,
     [property: JsonPropertyName("bytes")] long Bytes,
     [property: JsonPropertyName("peaks")] ProfileJson.PeaksJson Peaks,
     [property: JsonPropertyName("layers")] IReadOnlyList<ProfileJson.Layer> Layers)
@@ -30,8 +34,10 @@ internal sealed record ProfileJson(
         [property: JsonPropertyName("op")] string Op,
         [property: JsonPropertyName("ms")] double Ms,
         [property: JsonPropertyName("flops")] long Flops,
+        [property: JsonPropertyName("executed_gflop")] double ExecutedGflop,
         [property: JsonPropertyName("bytes")] long Bytes,
         [property: JsonPropertyName("gflops_per_s")] double GflopsPerS,
+        [property: JsonPropertyName("executed_gflops_per_s")] double ExecutedGflopsPerS,
         [property: JsonPropertyName("gbytes_per_s")] double GBytesPerS,
         [property: JsonPropertyName("bound")] string Bound,
         [property: JsonPropertyName("percent_of_roof"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -40,11 +46,11 @@ internal sealed record ProfileJson(
     public static ProfileJson From(ProfileResult p) =>
         new(p.Model, p.Backend, p.Batch, p.Precision, p.Device, p.Repeats, p.TotalMs, p.LayersMs, p.UncoveredMs,
             "input checks and upload, output download and the per-layer timing itself", p.Flops,
-            p.Layers.Sum(l => l.Bytes),
+            p.ExecutedFlops / 1e9, p.Layers.Sum(l => l.Bytes),
             new PeaksJson(p.Peaks.Gflops, p.Peaks.GBytesPerS, p.Peaks.Source),
             p.Layers.Select(
-                l => new Layer(l.Name, l.Op, l.Ms, l.Flops, l.Bytes, l.GflopsPerS, l.GBytesPerS, l.Bound(p.Peaks),
-                l.PercentOfRoof(p.Peaks))).ToList());
+                l => new Layer(l.Name, l.Op, l.Ms, l.Flops, l.ExecutedFlops / 1e9, l.Bytes, l.GflopsPerS,
+                l.ExecutedGflopsPerS, l.GBytesPerS, l.Bound(p.Peaks), l.PercentOfRoof(p.Peaks))).ToList());
 }
 
 /// <summary><c>dfer profile --compare B1,B2 --format json</c>: one profile per backend.</summary>

@@ -7,9 +7,10 @@ namespace Dfer.Cli.Plots;
 /// <summary>
 /// Draws a profile's roofline: log-log axes of arithmetic intensity (FLOP/byte) against GFLOP/s,
 /// the device's bandwidth slope and compute roof with their values, and one point per layer (area
-/// by time, colour by op), the six slowest labelled. SVG or PNG by the file's extension
-/// (<see cref="PlotFile"/>). ScottPlot's axes are linear, so the plot holds log10 of each value
-/// and the ticks name the decades.
+/// by time, colour by op), the six slowest labelled. Layers sit by the FLOPs their kernels execute
+/// (<see cref="LayerProfile.ExecutedFlops"/>), so a point shows how close the kernel is to the machine. SVG or PNG
+/// by the file's extension (<see cref="PlotFile"/>). ScottPlot's axes are linear, so the plot holds log10 of each
+/// value and the ticks name the decades.
 /// </summary>
 internal static class RooflinePlot
 {
@@ -25,7 +26,7 @@ internal static class RooflinePlot
 
     /// <summary>The layers drawn: those that do work and take time.</summary>
     public static List<LayerProfile> Points(ProfileResult profile) =>
-        profile.Layers.Where(l => l.Flops > 0 && l.Bytes > 0 && l.Ms > 0).ToList();
+        profile.Layers.Where(l => l.ExecutedFlops > 0 && l.Bytes > 0 && l.Ms > 0).ToList();
 
     public static Plot Draw(ProfileResult profile)
     {
@@ -35,9 +36,10 @@ internal static class RooflinePlot
         double xMin = Decade(layers.Select(l => l.Intensity).DefaultIfEmpty(1).Min(), down: true);
         double xMax = Decade(Math.Max(layers.Select(l => l.Intensity).DefaultIfEmpty(10).Max(), peaks.Ridge ?? 1) * 2,
             down: false);
-        double yTop = peaks.Gflops ?? layers.Select(l => l.GflopsPerS).DefaultIfEmpty(1).Max();
+        double yTop = peaks.Gflops ?? layers.Select(l => l.ExecutedGflopsPerS).DefaultIfEmpty(1).Max();
         double yMin = Decade(
-            Math.Min(layers.Select(l => l.GflopsPerS).DefaultIfEmpty(1).Min(), (peaks.GBytesPerS ?? yTop) * xMin),
+            Math.Min(layers.Select(l => l.ExecutedGflopsPerS).DefaultIfEmpty(1).Min(),
+                (peaks.GBytesPerS ?? yTop) * xMin),
             down: true);
         double yMax = Decade(yTop * 1.5, down: false);
 
@@ -45,8 +47,8 @@ internal static class RooflinePlot
         plot.Font.Set(Fonts.Sans);
         plot.Title($"Roofline: {profile.Model} on {profile.Backend}, batch {profile.Batch}, {profile.Precision} "
             + $"— {profile.Device}\npeaks {peaks.Source}", size: 14);
-        plot.XLabel("arithmetic intensity (FLOP per byte moved)", size: 12);
-        plot.YLabel("GFLOP/s", size: 12);
+        plot.XLabel("arithmetic intensity (executed FLOP per byte moved)", size: 12);
+        plot.YLabel("executed GFLOP/s", size: 12);
         plot.Axes.Bottom.SetTicks(Decades(xMin, xMax), Decades(xMin, xMax).Select(Num).ToArray());
         plot.Axes.Left.SetTicks(Decades(yMin, yMax), Decades(yMin, yMax).Select(Num).ToArray());
         plot.Axes.SetLimits(Math.Log10(xMin), Math.Log10(xMax), Math.Log10(yMin), Math.Log10(yMax));
@@ -72,12 +74,13 @@ internal static class RooflinePlot
         {
             float size = (float)(2 * (3 + 12 * Math.Sqrt(l.Ms / maxMs)));
             Color colour = Color.FromHex(OpColour(l.Op));
-            var point = plot.Add.Marker(Math.Log10(l.Intensity), Math.Log10(l.GflopsPerS), MarkerShape.FilledCircle,
-                size, colour.WithAlpha(0.55));
+            double y = Math.Log10(l.ExecutedGflopsPerS);
+            var point = plot.Add.Marker(Math.Log10(l.Intensity), y, MarkerShape.FilledCircle, size,
+                colour.WithAlpha(0.55));
             point.MarkerLineColor = colour;
             point.MarkerLineWidth = 1;
             if (labelled.Contains(l))
-                Label(plot, l.Name, Math.Log10(l.Intensity), Math.Log10(l.GflopsPerS), "#000000", Alignment.MiddleLeft,
+                Label(plot, l.Name, Math.Log10(l.Intensity), y, "#000000", Alignment.MiddleLeft,
                     10, offsetX: size / 2 + 2);
         }
         return plot;

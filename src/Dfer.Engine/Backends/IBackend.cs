@@ -28,6 +28,12 @@ public interface IExecutable : IDisposable
     /// <summary>When set, the executable times each node and reports it (synchronously, so costs a little).</summary>
     NodeTimer? Timer { get; set; }
 
+    /// <summary>The FLOPs this executable's kernel for <paramref name="node"/> executes on inputs of
+    /// <paramref name="inputShapes"/>; by default the op's nominal count (<see cref="Op.Flops"/>), which a backend
+    /// whose kernels do other arithmetic (the CPU's Winograd and skipped padding taps) replaces with its
+    /// own.</summary>
+    long ExecutedFlops(Node node, int[][] inputShapes) => node.Op.Flops(inputShapes);
+
     /// <summary>
     /// Starts a run and returns its outputs as a <see cref="PendingRun"/>, so a caller with a stream of batches can
     /// submit the next before waiting for this one: a backend that overlaps work (cuda) then uploads the next input

@@ -1,5 +1,6 @@
 using Dfer.Backends;
 using Dfer.Models;
+using Dfer.Ops;
 using Dfer.Weights;
 
 namespace Dfer.Runtime;
@@ -79,6 +80,11 @@ public sealed class Session : IDisposable
 
     /// <summary>Per-node timing hook (profiling); null for full speed.</summary>
     public NodeTimer? Timer { get => _exe.Timer; set => _exe.Timer = value; }
+
+    /// <summary>The FLOPs the backend's kernel for <paramref name="node"/> (a node of this session's graph, as
+    /// <see cref="Timer"/> reports it) executes on inputs of <paramref name="inputShapes"/>
+    /// (<see cref="IExecutable.ExecutedFlops"/>).</summary>
+    public long ExecutedFlops(Node node, int[][] inputShapes) => _exe.ExecutedFlops(node, inputShapes);
 
     /// <summary>How the last forward pass executed, where the backend says
     /// (<see cref="IExecutable.Execution"/>).</summary>

@@ -123,11 +123,11 @@ public class PlotTests
     {
         LayerProfile[] layers =
         [
-            new("conv1", "conv3d", 8, 8_000_000_000, 40_000_000),
-            new("conv2", "conv3d", 4, 2_000_000_000, 100_000_000),
-            new("lstm", "lstm", 1, 10_000_000, 20_000_000),
-            new("head", "linear", 0.2, 1_000_000, 2_000_000),
-            new("reshape", "reshape", 0.01, 0, 0),
+            new("conv1", "conv3d", 8, 8_000_000_000, 40_000_000, 3_600_000_000),
+            new("conv2", "conv3d", 4, 2_000_000_000, 100_000_000, 2_000_000_000),
+            new("lstm", "lstm", 1, 10_000_000, 20_000_000, 10_000_000),
+            new("head", "linear", 0.2, 1_000_000, 2_000_000, 2_000_000),
+            new("reshape", "reshape", 0.01, 0, 0, 0),
         ];
         return new ProfileResult("m3dfel", "cpu", "test CPU", 1, "fp32", 14, layers.Sum(l => l.Flops), layers,
             new DevicePeaks(1000, 20, "measured (test)"), [], 1);

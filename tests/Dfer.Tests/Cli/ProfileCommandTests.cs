@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Xml.Linq;
 using Dfer.Cli;
@@ -46,6 +47,20 @@ public class ProfileCommandTests
             .Select(l => l.GetProperty("bound").GetString()), Has.All.AnyOf("compute", "memory"));
         Assert.That(json.GetProperty("peaks").GetProperty("source").GetString(), Does.StartWith("measured"));
 
+        // Executed FLOPs: the kernels' own count next to the definition's. features.1.0.conv1 (3x3x3 over 56x56
+        // frames) runs Winograd on the cpu backend: fewer multiplications than its definition. Layers whose kernels do
+        // not count their own (all but conv3d, conv2d, linear) execute the definition.
+        double Gflop(JsonElement l) => l.GetProperty("executed_gflop").GetDouble();
+        JsonElement winograd = layers.Single(l => l.GetProperty("name").GetString() == "features.1.0.conv1");
+        Assert.That(Gflop(winograd) * 1e9, Is.GreaterThan(0).And.LessThan(winograd.GetProperty("flops").GetInt64()));
+        foreach (JsonElement l in layers.Where(l => l.GetProperty("op").GetString() != "conv3d"))
+            Assert.That(Gflop(l) * 1e9, Is.EqualTo(l.GetProperty("flops").GetInt64()).Within(1),
+                l.GetProperty("name").GetString());
+        Assert.That(json.GetProperty("executed_gflop").GetDouble(), Is.EqualTo(layers.Sum(Gflop)).Within(1e-9));
+        foreach (JsonElement l in layers.Where(l => l.GetProperty("ms").GetDouble() > 0))
+            Assert.That(l.GetProperty("executed_gflops_per_s").GetDouble(),
+                Is.EqualTo(Gflop(l) / (l.GetProperty("ms").GetDouble() / 1000)).Within(1e-6).Percent);
+
         using var doc = JsonDocument.Parse(File.ReadAllText(trace));
         var events = doc.RootElement.GetProperty("traceEvents").EnumerateArray()
             .Where(e => e.GetProperty("ph").GetString() == "X").ToList();
@@ -73,6 +88,16 @@ public class ProfileCommandTests
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.ToString());
         Assert.That(run.Stdout,
             Does.Contain("features.1.0.conv1").And.Contain("slowest 3 layers").And.Contain("between layers"));
+        string header = run.Stdout.Split('\n').First(line => line.StartsWith("layer "));
+        Assert.That(header.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            Is.EqualTo(new[] { "layer", "op", "ms", "%", "GFLOP", "exec", "GFLOP", "MB", "GFLOP/s", "GB/s", "%roof",
+                "bound" }), "nominal and executed GFLOP, then the rates");
+        string[] winograd = run.Stdout.Split('\n').First(line => line.StartsWith("features.1.0.conv1 "))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        double nominal = double.Parse(winograd[4], CultureInfo.InvariantCulture),
+            executed = double.Parse(winograd[5], CultureInfo.InvariantCulture);
+        Assert.That(executed, Is.GreaterThan(0).And.LessThan(nominal), "Winograd multiplies less than conv3d defines");
+        Assert.That(run.Stdout, Does.Contain("executed").And.Contain(Dfer.Cli.Commands.ProfileCommand.Footnote));
     }
 
     /// <summary>The other backends take minutes per M3DFEL clip here (reference: float64 loops; ilgpu-cpu: an emulated

@@ -26,6 +26,12 @@ public sealed class CpuBackend : IBackend, IOpRunner
     /// <summary>The CPU kernel for an op, as its kind declares it (every kind has one).</summary>
     public static ICpuKernel Resolve(Op op) => op.Kind.Cpu(op);
 
+    /// <summary>What <paramref name="kernel"/>, bound to <paramref name="op"/>, executes for
+    /// <paramref name="inputShapes"/> on <paramref name="ctx"/>: its own count (<see cref="IExecutedFlops"/>), else
+    /// the op's nominal one.</summary>
+    public static long ExecutedFlops(ICpuKernel kernel, Op op, CpuContext ctx, IReadOnlyList<int[]> inputShapes) =>
+        kernel is IExecutedFlops counted ? counted.ExecutedFlops(ctx, inputShapes) : op.Flops(inputShapes);
+
     public bool Supports(OpKind kind) => SupportsKind(kind);
 
     /// <summary>Whether the CPU backend has a kernel for <paramref name="kind"/>: every registered kind declares
@@ -90,6 +96,14 @@ public sealed class CpuBackend : IBackend, IOpRunner
         }
 
         public NodeTimer? Timer { get; set; }
+
+        public long ExecutedFlops(Node node, int[][] inputShapes)
+        {
+            for (int i = 0; i < _kernels.Length; i++)
+                if (ReferenceEquals(_graph.Nodes[i], node))
+                    return CpuBackend.ExecutedFlops(_kernels[i], node.Op, _ctx, inputShapes);
+            throw new ArgumentException($"node {node.Name} is not in this graph");
+        }
 
         public IReadOnlyDictionary<string, float[]> Run(ReadOnlySpan<float> input, int[] shape)
         {

@@ -18,7 +18,7 @@ namespace Dfer.Ops.Conv2d;
 /// AVX-512, reduction blocking and the activation fused into its epilogue): a 1×1 conv is then a plain GEMM over
 /// positions; a padded one reads a copy of the input with a zero border, kept between calls while the shape stays.
 /// </summary>
-public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
+public sealed unsafe class Conv2dCpu : ICpuKernel, IExecutedFlops, IDisposable
 {
     private const int MR = 6, TilesPerChunk = 12;
     private static readonly int V = Vector<float>.Count, NR = 2 * Vector<float>.Count;
@@ -74,6 +74,24 @@ public sealed unsafe class Conv2dCpu : ICpuKernel, IDisposable
             (int)((tiles + TilesPerChunk - 1) / TilesPerChunk);
         ctx.Pool.Run(_work, _panels * _work.Chunks);
         _work.X = _work.Y = _work.R = null;
+    }
+
+    /// <summary>
+    /// What <see cref="Run"/> executes for input [N, H, W, Cin] on <paramref name="ctx"/>: the implicit GEMM's count
+    /// (<see cref="ImplicitGemm.ExecutedFlops"/>, one frame: positions padded to tiles of 6, channels to panels of 16)
+    /// plus its epilogue's residual add per output element, where it runs; otherwise every tile of the direct kernel,
+    /// <see cref="MR"/> positions (the last tile's missing ones read the zero row) × every tap (padding taps multiply
+    /// the zero row) × Cin × whole panels of 2 vectors, and a residual added to whole panels of each position.
+    /// </summary>
+    public long ExecutedFlops(CpuContext ctx, IReadOnlyList<int[]> inputShapes)
+    {
+        int[] x = inputShapes[0], y = _op.OutputShape(inputShapes);
+        long positions = (long)y[0] * y[1] * y[2];
+        if (_gemm is not null && ctx.UseSimd)
+            return ImplicitGemm.ExecutedFlops(_gemm.Geometry, [x[0], 1, x[1], x[2], x[3]])
+                + (_op.Residual ? positions * _op.Cout : 0);
+        long rows = (positions + MR - 1) / MR * MR, columns = (long)_panels * NR;
+        return 2L * rows * _op.Kernel.H * _op.Kernel.W * _op.Cin * columns + (_op.Residual ? positions * columns : 0);
     }
 
     /// <summary>[N, H, W, C] as the implicit GEMM's [N, 1, H, W, C], sharing memory and halo.</summary>

@@ -9,7 +9,7 @@ namespace Dfer.Ops.Conv3d;
 /// register tiles over packed weight panels, reading the channels-last input in place through its
 /// zero halo), with the op's bias, residual and ReLU applied in its epilogue.
 /// </summary>
-public sealed class Conv3dCpu : ICpuKernel, IDisposable
+public sealed class Conv3dCpu : ICpuKernel, IExecutedFlops, IDisposable
 {
     private readonly Conv3dOp _op;
     private readonly ImplicitGemm _gemm;
@@ -26,6 +26,13 @@ public sealed class Conv3dCpu : ICpuKernel, IDisposable
 
     public void Run(CpuContext ctx, ReadOnlySpan<Tensor> inputs, Tensor output) =>
         _gemm.Run(ctx, inputs[0], output, _op.Residual ? inputs[1] : null);
+
+    /// <summary>The implicit GEMM's tiles: temporal taps that meet only padding skipped, rows and channels padded to
+    /// whole tiles (<see cref="ImplicitGemm.ExecutedFlops"/>).</summary>
+    public long ExecutedFlops(CpuContext ctx, IReadOnlyList<int[]> inputShapes) => Executed(_op, inputShapes[0]);
+
+    internal static long Executed(Conv3dOp op, int[] inputShape) =>
+        ImplicitGemm.ExecutedFlops(Geometry(op), inputShape);
 
     public void Dispose() => _gemm.Dispose();
 }

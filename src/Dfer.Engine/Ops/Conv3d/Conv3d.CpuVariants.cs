@@ -34,7 +34,7 @@ public static class Conv3dCpuVariants
     public static ICpuKernel Create(Conv3dOp op) => Conv3dWinogradCpu.Applies(op) ? new ByShape(op) : new Conv3dCpu(op);
 
     /// <summary>Holds both kernels (each built on first use) and picks per input shape.</summary>
-    private sealed class ByShape(Conv3dOp op) : ICpuKernel, IDisposable
+    private sealed class ByShape(Conv3dOp op) : ICpuKernel, IExecutedFlops, IDisposable
     {
         private Conv3dCpu? _direct;
         private Conv3dWinogradCpu? _winograd;
@@ -47,6 +47,13 @@ public static class Conv3dCpuVariants
                 (_winograd ??= new Conv3dWinogradCpu(op)).Run(ctx, inputs, output);
             else (_direct ??= new Conv3dCpu(op)).Run(ctx, inputs, output);
         }
+
+        /// <summary>The count of the variant <see cref="Run"/> picks for these shapes on
+        /// <paramref name="ctx"/>.</summary>
+        public long ExecutedFlops(CpuContext ctx, IReadOnlyList<int[]> inputShapes) =>
+            Choose(op, inputShapes[0], ctx) == CpuConv3dVariant.Winograd
+                ? Conv3dWinogradCpu.Executed(op, inputShapes[0])
+                : Conv3dCpu.Executed(op, inputShapes[0]);
 
         public void Dispose()
         {

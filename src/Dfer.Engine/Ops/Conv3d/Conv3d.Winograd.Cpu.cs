@@ -14,7 +14,7 @@ namespace Dfer.Ops.Conv3d;
 /// transforms use only ±1 and ½, so fp32 error stays within a few ulps of the direct method.
 /// Threads: one work item per (sample, block of tile rows) does all three steps in its own cache.
 /// </summary>
-public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
+public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IExecutedFlops, IDisposable
 {
     private const int Xi = 16;
 
@@ -81,6 +81,29 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         _work.Set(ctx, x, output, r, g);
         ctx.Pool.Run(_work, x.Shape[0] * g.Blocks);
         _work.Set(null, null, null, null, default);
+    }
+
+    public long ExecutedFlops(CpuContext ctx, IReadOnlyList<int[]> inputShapes) => Executed(_op, inputShapes[0]);
+
+    /// <summary>
+    /// The FLOPs a run on <paramref name="inputShape"/> [N, T, H, W, Cin] executes, step by step as
+    /// <see cref="WinogradWork"/> does them: the input transform, 32 adds per 4×4 patch and channel (16 for Bᵀ d, 16
+    /// for (Bᵀ d) B); the 16 products, (3,1,1) implicit GEMMs over each work item's transformed images with the zero
+    /// frames before and after as temporal padding (<see cref="ImplicitGemm.ExecutedFlops"/>: taps meeting only those
+    /// frames skipped, rows and channels padded to whole tiles); the output transform, per patch and output channel 16
+    /// adds for the rows of Aᵀ m, then per output 2 adds, the bias and the residual. ReLU is not counted.
+    /// </summary>
+    internal static long Executed(Conv3dOp op, int[] inputShape)
+    {
+        var g = new Geometry(inputShape, op.Cin, op.Cout);
+        long n = inputShape[0], patches = n * g.T * g.Th * g.Tw;
+        long input = 32 * patches * g.Cin;
+        var product = new ConvGeometry(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), false);
+        long products = 0;
+        for (int a0 = 0; a0 < g.Th; a0 += g.Rows)
+            products += ImplicitGemm.ExecutedFlops(product, g.VShape(Math.Min(g.Rows, g.Th - a0)));
+        long output = (16 * patches + n * g.T * g.H * g.W * (op.Residual ? 4 : 3)) * g.Cout;
+        return input + Xi * n * products + output;
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ namespace Dfer.Ops.Linear;
 /// nn.Linear on the CPU: <see cref="DenseRows"/>, which runs <see cref="RowGemm"/>'s register tiles
 /// for more than a handful of rows and <see cref="GemmNt"/>'s dot products for the few rows of a model head.
 /// </summary>
-public sealed class LinearCpu : ICpuKernel, IDisposable
+public sealed class LinearCpu : ICpuKernel, IExecutedFlops, IDisposable
 {
     private readonly LinearOp _op;
     private readonly DenseRows _rows;
@@ -25,6 +25,11 @@ public sealed class LinearCpu : ICpuKernel, IDisposable
         CpuChecks.ExpectDense(output, "linear");
         _rows.Run(ctx, x, output, (int)(x.ElementCount / _op.In));
     }
+
+    /// <summary>By the path <see cref="DenseRows"/> takes for these rows
+    /// (<see cref="DenseRows.ExecutedFlops"/>).</summary>
+    public long ExecutedFlops(CpuContext ctx, IReadOnlyList<int[]> inputShapes) =>
+        _rows.ExecutedFlops(ctx, (int)(Tensor.ElementCountOf(inputShapes[0]) / _op.In));
 
     public void Dispose() => _rows.Dispose();
 }

@@ -53,5 +53,11 @@ public sealed unsafe class DenseRows : IDisposable
             false);
     }
 
+    /// <summary>The FLOPs <see cref="Run"/> executes for <paramref name="rows"/> rows on <paramref name="ctx"/>, by
+    /// the path it takes there.</summary>
+    public long ExecutedFlops(CpuContext ctx, int rows) => rows >= TiledRows && ctx.UseSimd
+        ? RowGemm.ExecutedFlops(In, Out, rows)
+        : GemmNt.ExecutedFlops(ctx, rows, In, Out);
+
     public void Dispose() { _w.Dispose(); _b?.Dispose(); _tiled?.Dispose(); }
 }

@@ -129,6 +129,16 @@ public sealed unsafe class GemmNt : IParallelWork
         for (; i < n; i++) s += a[i] * b[i];
         return s;
     }
+
+    /// <summary>The FLOPs <see cref="Run"/> executes for <paramref name="m"/> rows of <paramref name="k"/> against
+    /// <paramref name="n"/> weight rows on <paramref name="ctx"/>: rows in blocks of 4 (a short last block repeats its
+    /// first row, computed and not stored), each dot product over k, or over k rounded up to 16 lanes on the 512-bit
+    /// path, whose tail runs masked. The bias (and accumulation) adds are not counted.</summary>
+    public static long ExecutedFlops(CpuContext ctx, int m, int k, int n)
+    {
+        long rows = (m + 3L) / 4 * 4, lanes = ctx.UseAvx512 ? (k + 15L) / 16 * 16 : k;
+        return 2 * rows * lanes * n;
+    }
 }
 
 /// <summary>
@@ -162,4 +172,9 @@ public sealed unsafe class RowGemm : IDisposable
     }
 
     public void Dispose() => _conv.Dispose();
+
+    /// <summary>The FLOPs <see cref="Run"/> executes for <paramref name="rows"/> rows (without accumulating): the
+    /// implicit GEMM's 1×1×1 count, rows padded to tiles of 6 and columns to panels of 16.</summary>
+    public static long ExecutedFlops(int inFeatures, int outFeatures, int rows) => ImplicitGemm.ExecutedFlops(
+        new ConvGeometry(inFeatures, outFeatures, (1, 1, 1), (1, 1, 1), (0, 0, 0), false), [rows, 1, 1, 1, inFeatures]);
 }
