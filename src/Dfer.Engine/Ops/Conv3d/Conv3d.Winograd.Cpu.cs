@@ -60,9 +60,7 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
                         u[r * 4 + 3][dst] = (float)c;
                     }
                 }
-        _products = u.Select(
-            w => new ImplicitGemm(new ConvGeometry(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), false), w, null))
-            .ToArray();
+        _products = u.Select(w => new ImplicitGemm(ProductGeometry(op), w, null)).ToArray();
         _bias = new NativeBuffer(op.Cout * sizeof(float));
         op.Bias.CopyTo(new Span<float>(_bias.Pointer, op.Cout));
         _zeros = new NativeBuffer(op.Cin * sizeof(float));
@@ -75,11 +73,11 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         var r = _op.Residual ? inputs[1] : null;
         if (x.Strides[4] != 1 || output.Strides[4] != 1 || (r != null && r.Strides[4] != 1))
             throw new ArgumentException("conv3d tensors must be channels-last with unit channel stride");
-        var g = new Geometry(x.Shape, _op.Cin, _op.Cout);
+        var g = new Geometry(x.Shape, _op.Cin, _op.Cout, ctx.Threads);
         // All items lay their transformed images out alike, so the products' input offsets are shared.
         foreach (var p in _products) p.PrepareInputStrides(g.VStrides[1], g.VStrides[2]);
         _work.Set(ctx, x, output, r, g);
-        ctx.Pool.Run(_work, x.Shape[0] * g.Blocks);
+        ctx.Pool.Run(_work, g.Items);
         _work.Set(null, null, null, null, default);
     }
 
@@ -90,9 +88,9 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
     /// </summary>
     private readonly record struct Geometry
     {
-        public Geometry(int[] x, int cin, int cout)
+        public Geometry(int[] x, int cin, int cout, int threads)
         {
-            (T, H, W, Cin, Cout) = (x[1], x[2], x[3], cin, cout);
+            (N, T, H, W, Cin, Cout) = (x[0], x[1], x[2], x[3], cin, cout);
             (Th, Tw) = ((H + 1) / 2, (W + 1) / 2);
             // Each product streams its transformed weights once per item, so an item needs enough
             // output positions to amortise them; beyond that, smaller items stay in L2. 48 rows
@@ -104,6 +102,7 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         }
 
         private const int MinProductRows = 48;
+        public int N { get; }
         public int T { get; }
         public int H { get; }
         public int W { get; }
@@ -121,6 +120,14 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         public long[] MStrides { get; }
         public int[] VShape(int rows) => new[] { 1, T, rows, Tw, Cin };
         public int[] MShape(int rows) => new[] { 1, T, rows, Tw, Cout };
+        public int Items => N * Blocks;
+
+        /// <summary>Work item <paramref name="index"/>'s sample and tile rows [Row0, Row0 + Rows).</summary>
+        public (int Sample, int Row0, int Rows) Item(int index)
+        {
+            int a0 = index % Blocks * Rows;
+            return (index / Blocks, a0, Math.Min(Rows, Th - a0));
+        }
     }
 
     /// <summary>One (sample, tile-row block): input transform, 16 products, output transform, on one thread.</summary>
@@ -162,7 +169,7 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
         public void Execute(int index, int thread)
         {
             var g = _g;
-            int sample = index / g.Blocks, a0 = index % g.Blocks * g.Rows, rows = Math.Min(g.Rows, g.Th - a0);
+            var (sample, a0, rows) = g.Item(index);
             var scratch = _ctx!.ScratchBuffer(thread, g.VFloats + g.MFloats + ImplicitGemm.ScratchFloats);
             float* v = (float*)scratch.Pointer, m = v + g.VFloats, direct = m + g.MFloats;
             long frame = (long)g.Rows * g.Tw * g.Cin;
@@ -349,6 +356,38 @@ public sealed unsafe class Conv3dWinogradCpu : ICpuKernel, IDisposable
             if (residual != null) v += *residual;
             *y = relu ? MathF.Max(v, 0f) : v;
         }
+    }
+
+    /// <summary>The (3,1,1) convolution each of the 16 products is: over t and channels, t-padding from the zero
+    /// frames around its transformed images.</summary>
+    private static ConvGeometry ProductGeometry(Conv3dOp op) =>
+        new(op.Cin, op.Cout, (3, 1, 1), (1, 1, 1), (1, 0, 0), false);
+
+    /// <summary>A work item as <see cref="WorkItems"/> lists it: a sample's tile rows [Row0, Row0 + Rows) (2 output
+    /// rows each), the multiply-adds of its 16 products and the channel transforms it does (one channel of one 4×4
+    /// tile in one frame, in or out: 16 values in, 16 or 4 out).</summary>
+    public readonly record struct WorkItem(int Sample, int Row0, int Rows, long Macs, long Transforms);
+
+    /// <summary>
+    /// The work items <see cref="Run"/> hands the pool for input shape <paramref name="x"/> ([N, T, H, W, Cin]) on
+    /// <paramref name="threads"/> threads, in index order (docs/performance.md, "Thread scaling"). An item's cost is
+    /// what its 16 products execute, each one <see cref="ImplicitGemm"/> job run whole on the item's thread, as
+    /// <see cref="ImplicitGemm.WorkItems"/> counts it, and its input and output transforms.
+    /// </summary>
+    public static WorkItem[] WorkItems(Conv3dOp op, int[] x, int threads)
+    {
+        if (!Applies(op)) throw new ArgumentException("Winograd conv3d needs k=3x3x3, s=1, p=1");
+        var g = new Geometry(x, op.Cin, op.Cout, threads);
+        var product = ProductGeometry(op);
+        var items = new WorkItem[g.Items];
+        for (int i = 0; i < items.Length; i++)
+        {
+            var (sample, a0, rows) = g.Item(i);
+            long macs = ImplicitGemm.WorkItems(product, g.VShape(rows), g.MShape(rows), 1).Sum(w => w.Macs);
+            long tiles = (long)g.T * rows * g.Tw;
+            items[i] = new WorkItem(sample, a0, rows, Xi * macs, tiles * (op.Cin + op.Cout));
+        }
+        return items;
     }
 
     public void Dispose()
