@@ -28,9 +28,10 @@ internal static class ScalingReport
         double total = plans[1].Sum(n => n.Total);
         Console.WriteLine($"\nM3DFEL, batch {batch} ({batch * 4} instances): {total / 1e9:F2} G units of work on 1 "
             + "thread (a unit is a multiply-add)");
-        Console.WriteLine("items as cut for each thread count; eff = time on 1 thread / (threads x time)");
+        Console.WriteLine("items as cut for each thread count; Mu: 10^6 units; wts: weights the items stream on 32 "
+            + "threads over 1; eff: time on 1 thread / (threads x time)");
         Console.WriteLine($"{"node",-24} {"kernel",-13} {"work",6} {"items at 4/8/16/32",-19} {"Mu/item at 32",-14}"
-            + string.Concat(Threads.Select(t => $" {"eff" + t,6}")));
+            + $" {"wts",5}" + string.Concat(Threads.Select(t => $" {"eff" + t,6}")));
         for (int i = 0; i < nodes.Count; i++)
         {
             var n = nodes[i];
@@ -48,13 +49,15 @@ internal static class ScalingReport
                 1 => $"{pools[0].Costs.Min() / 1e6:G3}-{pools[0].Costs.Max() / 1e6:G3}",
                 _ => $"<= {pools.Max(p => p.Costs.Max()) / 1e6:G3}",
             };
+            long weights = plans[1][i].Phases.Sum(p => p.WeightFloats);
+            string streamed = weights == 0 ? "" : $"{(double)n.Phases.Sum(p => p.WeightFloats) / weights:F1}x";
             Console.WriteLine($"{n.Node,-24} {n.Kernel,-13} {100 * plans[1][i].Total / total,5:F1}% {items,-19} "
-                + $"{range,-14}" + string.Concat(Threads.Select(t =>
+                + $"{range,-14} {streamed,5}" + string.Concat(Threads.Select(t =>
                     $" {100.0 * plans[1][i].Total / ((double)t * plans[t][i].Makespan(t)),5:F0}%")));
         }
-        Console.WriteLine($"{"whole model (Amdahl)",-24} {"",-13} {100,5:F0}% {"",-19} {"",-14}"
+        Console.WriteLine($"{"whole model (Amdahl)",-24} {"",-13} {100,5:F0}% {"",-19} {"",-14} {"",5}"
             + string.Concat(Threads.Select(t => $" {100 * Speedup(plans, t) / t,5:F0}%")));
-        Console.WriteLine($"{"  speed-up over 1 thread",-78}"
+        Console.WriteLine($"{"  speed-up over 1 thread",-84}"
             + string.Concat(Threads.Select(t => $" {Speedup(plans, t),6:F1}")));
 
         Console.WriteLine("serial on the calling thread, whatever the thread count:");

@@ -15,8 +15,9 @@ namespace Dfer.Runtime;
 
 /// <summary>A stretch of one op's CPU kernel: a dispatch to the pool (<see cref="CpuThreadPool.Run"/>) of items with
 /// these costs, in index order, or work the calling thread does alone outside the pool (<paramref name="Serial"/>, one
-/// cost). Costs are in <see cref="ThreadScaling"/>'s units.</summary>
-public sealed record WorkPhase(string What, long[] Costs, bool Serial)
+/// cost). Costs are in <see cref="ThreadScaling"/>'s units; <paramref name="WeightFloats"/> counts the weights its
+/// items stream all together (each item reads its own; 0 where not counted).</summary>
+public sealed record WorkPhase(string What, long[] Costs, bool Serial, long WeightFloats = 0)
 {
     public long Total => Costs.Sum();
 
@@ -39,15 +40,16 @@ public sealed record NodeWork(string Node, string Kernel, IReadOnlyList<WorkPhas
 /// <summary>
 /// A model of how the CPU backend's work spreads over threads, for thread counts this machine does not have
 /// (docs/performance.md, "Thread scaling"). Each op's kernel is described by its phases: the items it hands
-/// <see cref="CpuThreadPool"/>, taken from the kernels' own partitioning code (<see cref="ImplicitGemm.WorkItems"/>,
-/// <see cref="Conv3dWinogradCpu.WorkItems"/>) where they have it, and the work it does on the calling thread alone.
+/// <see cref="CpuThreadPool"/>, taken from the kernels' own partitioning code
+/// (<see cref="ImplicitGemm.WorkItems(ConvGeometry, int[], int[], int)"/>, <see cref="Conv3dWinogradCpu.WorkItems"/>,
+/// <see cref="PermuteCpu.Split"/>) where they have it, and the work it does on the calling thread alone.
 /// <see cref="Makespan"/> replays the pool's dynamic claiming with times in proportion to cost.
 /// <para>
 /// Cost unit: one multiply-add of a vector FMA lane, what the GEMM kernels execute. Work that is not multiply-adds is
 /// converted at estimated rates of an AVX2 core, which retires two 8-lane FMAs per cycle (<see cref="Cycle"/> = 16
 /// units): a scalar operation one cycle, a scalar exponential or tanh 20 cycles, a float moved by a vector copy an
-/// eighth of a cycle, a Winograd transform of one channel of one tile 4 cycles. Those rates are estimates; they weigh
-/// the small ops and the transforms against the multiply-adds.
+/// eighth of a cycle; Winograd's transforms as <see cref="Conv3dWinogradCpu.WorkItem.Cost"/> weighs them. Those rates
+/// are estimates; they weigh the small ops and the transforms against the multiply-adds.
 /// </para>
 /// Not modelled: memory bandwidth (the LSTM's and the head's products read their weights once per row block, bound by
 /// bandwidth, not FMAs), the pool's wake-up per dispatch, and caches. It assumes the SIMD paths (AVX2 or AVX-512), the
@@ -63,9 +65,6 @@ public static class ThreadScaling
     public const long Transcendental = 20 * Cycle;
     /// <summary>One float of a vectorised copy.</summary>
     public const long CopiedFloat = Cycle / 8;
-    /// <summary>A Winograd transform of one channel of one 4×4 tile: 32 to 50 vector additions, loads and stores per 8
-    /// channels, about 4 cycles a channel.</summary>
-    public const long Transform = 4 * Cycle;
 
     /// <summary>
     /// The time the pool takes for items of these costs on <paramref name="threads"/> threads: each thread, the caller
@@ -111,8 +110,11 @@ public static class ThreadScaling
         switch (op)
         {
             case Conv3dOp c when Conv3dCpuVariants.Choose(c, x) == CpuConv3dVariant.Winograd:
-                return new(name, "winograd", [Pool("(sample, tile rows)",
-                    Conv3dWinogradCpu.WorkItems(c, x, threads).Select(i => i.Macs + i.Transforms * Transform))]);
+                {
+                    var items = Conv3dWinogradCpu.WorkItems(c, x, threads);
+                    return new(name, "winograd", [new("(sample, tile rows, channels)",
+                        items.Select(i => i.Cost).ToArray(), false, items.Sum(i => i.WeightFloats))]);
+                }
             case Conv3dOp c:
                 return new(name, "direct", [Gemm("(panel group, tile chunk)", Conv3dCpu.Geometry(c), x,
                     c.ConvOutputShape(x), threads)]);
@@ -121,10 +123,11 @@ public static class ThreadScaling
                     threads)]);
             case PermuteOp p:
                 {
-                    // PermuteCpu: one item per index of the outermost permuted axis, a scalar strided copy.
-                    int items = p.ResolvedView(x)[p.Axes[0]];
+                    // PermuteCpu: an item per index of the leading permuted axes, a scalar strided copy.
+                    var view = p.ResolvedView(x);
+                    int items = PermuteCpu.Split(p.Axes.Select(a => view[a]).ToArray(), threads).Items;
                     long each = Tensor.ElementCountOf(x) / items * ScalarOp;
-                    return new(name, "permute", [Pool("outer index", Enumerable.Repeat(each, items))]);
+                    return new(name, "permute", [Pool("outer indices", Enumerable.Repeat(each, items))]);
                 }
             case AvgPool3dOp:
                 // AvgPool3dCpu: one item per sample, scalar double sums.
@@ -150,8 +153,11 @@ public static class ThreadScaling
 
     private static WorkPhase Serial(string what, long cost) => new(what, [cost], true);
 
-    private static WorkPhase Gemm(string what, ConvGeometry g, int[] x, int[] y, int threads) =>
-        Pool(what, ImplicitGemm.WorkItems(g, x, y, threads).Select(i => i.Macs));
+    private static WorkPhase Gemm(string what, ConvGeometry g, int[] x, int[] y, int threads)
+    {
+        var items = ImplicitGemm.WorkItems(g, x, y, threads);
+        return new(what, items.Select(i => i.Macs).ToArray(), false, items.Sum(i => i.WeightFloats));
+    }
 
     /// <summary><see cref="Primitives.Cpu.DenseRows"/>: <see cref="RowGemm"/> (the implicit GEMM as a 1×1×1
     /// convolution over [rows, 1, 1, 1, In]) from <see cref="Primitives.Cpu.DenseRows.TiledRows"/> rows on, else

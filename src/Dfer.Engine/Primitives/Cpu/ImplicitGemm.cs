@@ -164,8 +164,7 @@ public sealed unsafe class ImplicitGemm : IDisposable
             throw new ArgumentException(
                 "implicit GEMM output and residual must be channels-last with unit channel stride");
         long m = (long)y.Shape[0] * y.Shape[1] * y.Shape[2] * y.Shape[3];
-        return new Job(x, y, r, m, Partition.For((m + MR - 1) / MR, _panels, threads), simd,
-            simd && wide && Avx512F.IsSupported);
+        return new Job(x, y, r, m, Cut(_op, y.Shape, threads), simd, simd && wide && Avx512F.IsSupported);
     }
 
     /// <summary>All work items of <paramref name="job"/> on the calling thread (callers that parallelise at a coarser
@@ -627,14 +626,48 @@ public sealed unsafe class ImplicitGemm : IDisposable
             return (p0, Math.Min(Panels, p0 + GroupPanels), t0, Math.Min(Tiles, t0 + Chunk));
         }
 
-        /// <summary>The cut of <paramref name="tiles"/> row tiles and <paramref name="panels"/> panels for
-        /// <paramref name="threads"/> threads.</summary>
-        public static Partition For(long tiles, int panels, int threads) =>
-            new(tiles, panels, PanelsPerGroup, TilesPerChunk);
+        /// <summary>
+        /// The cut of <paramref name="tiles"/> row tiles and <paramref name="panels"/> panels for
+        /// <paramref name="threads"/> threads: 4 panels × 32 tiles (what <see cref="ScratchFloats"/> holds) while that
+        /// gives at least 4 items per thread, enough for the pool's claiming to even out uneven items and noisy cores.
+        /// With fewer, items shrink until there are 4 per thread or they are 2 panels × 2 tiles (one 12×32 AVX-512
+        /// block). An item brings its tiles' inputs (6 rows a tile) and its panels' weights (16 columns a panel) into
+        /// cache once, so what it reads per multiply-add goes as 6 / panels + 16 / tiles: groups of 4 panels while an
+        /// item holds at least 64/3 tile-panels, of 2 below; the chunks are then evened out.
+        /// </summary>
+        public static Partition For(long tiles, int panels, int threads)
+        {
+            var cut = new Partition(tiles, panels, PanelsPerGroup, TilesPerChunk);
+            long want = 4L * threads;
+            if (threads <= 1 || cut.Items >= want) return cut;
+            double size = (double)tiles * panels / want;
+            int group = Math.Min(panels, 3 * size >= 64 ? PanelsPerGroup : 2);
+            int groups = (panels + group - 1) / group;
+            long chunk = Math.Clamp(tiles / ((want + groups - 1) / groups), 2, TilesPerChunk);
+            long chunks = (tiles + chunk - 1) / chunk;
+            return new(tiles, panels, group, (int)((tiles + chunks - 1) / chunks));
+        }
     }
 
-    /// <summary>A work item as <see cref="WorkItems"/> lists it: panels [P0, P1) over row tiles [T0, T1), the
-    /// multiply-adds its register tiles execute and the packed weight floats it reads.</summary>
+    /// <summary>Output channels per panel.</summary>
+    public const int PanelWidth = NR;
+
+    /// <summary>The cut <see cref="Run"/> makes of output shape <paramref name="y"/> ([N, T, H, W, Cout]) on
+    /// <paramref name="threads"/> threads (<see cref="Partition.For"/>).</summary>
+    public static Partition Cut(in ConvGeometry op, int[] y, int threads) =>
+        Partition.For(((long)y[0] * y[1] * y[2] * y[3] + MR - 1) / MR, (op.Cout + NR - 1) / NR, threads);
+
+    /// <summary>The items of panel groups [<paramref name="firstGroup"/>, <paramref name="endGroup"/>) of
+    /// <paramref name="job"/>, chunk after chunk, on the calling thread.</summary>
+    public void RunSerial(in Job job, float* scratch, int firstGroup, int endGroup)
+    {
+        for (long c = 0; c < job.Cut.Chunks; c++)
+            for (int g = firstGroup; g < endGroup; g++) ExecuteItem(job, (int)(c * job.PanelGroups + g), scratch);
+    }
+
+    /// <summary>A work item as <see cref="WorkItems(ConvGeometry, int[], int[], int)"/> lists it: panels [P0, P1) over
+    /// row tiles [T0, T1), the multiply-adds its register tiles execute and the packed weight floats it
+    /// reads.</summary>
     public readonly record struct WorkItem(int P0, int P1, long T0, long T1, long Macs, long WeightFloats);
 
     /// <summary>
@@ -645,10 +678,14 @@ public sealed unsafe class ImplicitGemm : IDisposable
     /// included), over the temporal taps <see cref="ExecuteItem"/> keeps for each tile. The weight floats are the
     /// item's panels over the taps any of its tiles keeps, streamed once per item.
     /// </summary>
-    public static WorkItem[] WorkItems(ConvGeometry op, int[] x, int[] y, int threads)
+    public static WorkItem[] WorkItems(ConvGeometry op, int[] x, int[] y, int threads) =>
+        WorkItems(op, x, y, Cut(op, y, threads));
+
+    /// <summary>The work items of <paramref name="cut"/> (<see cref="WorkItems(ConvGeometry, int[], int[], int)"/>),
+    /// for callers that run a job cut otherwise.</summary>
+    public static WorkItem[] WorkItems(ConvGeometry op, int[] x, int[] y, Partition cut)
     {
         long m = (long)y[0] * y[1] * y[2] * y[3];
-        var cut = Partition.For((m + MR - 1) / MR, (op.Cout + NR - 1) / NR, threads);
         long perTap = (long)op.Kernel.H * op.Kernel.W * op.Cin;
         // Each tile's taps, its rows walked as ExecuteItem walks them (rows past M repeat the last position).
         var lo = new int[cut.Tiles];
