@@ -73,6 +73,8 @@ public class ThreadScalingTests
         // Claimed in order on 2 threads: 3072 | 1536, 1536 (to 3072) | the last 768 from 3072: 3840.
         Assert.That(ThreadScaling.Makespan(two.Select(i => i.Macs).ToArray(), 2), Is.EqualTo(3840));
 
+        // No rows: no items, on any number of threads.
+        Assert.That(ImplicitGemm.Partition.For(0, 3, 8).Items, Is.Zero);
         // Valid rows and channels only: M = 12 and Cout = 32 fill their tiles, so the count is the definition's.
         Assert.That(ImplicitGemm.WorkItems(new ConvGeometry(5, 32, (1, 1, 1), (1, 1, 1), (0, 0, 0), false),
             [12, 1, 1, 1, 5], [12, 1, 1, 1, 32], 1).Sum(i => i.Macs), Is.EqualTo(12L * 32 * 5));

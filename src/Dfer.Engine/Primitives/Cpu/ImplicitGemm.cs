@@ -639,7 +639,7 @@ public sealed unsafe class ImplicitGemm : IDisposable
         {
             var cut = new Partition(tiles, panels, PanelsPerGroup, TilesPerChunk);
             long want = 4L * threads;
-            if (threads <= 1 || cut.Items >= want) return cut;
+            if (threads <= 1 || tiles == 0 || cut.Items >= want) return cut;
             double size = (double)tiles * panels / want;
             int group = Math.Min(panels, 3 * size >= 64 ? PanelsPerGroup : 2);
             int groups = (panels + group - 1) / group;
