@@ -21,6 +21,8 @@ using TorchSharp;
 // Usage: dotnet run --project perf/Dfer.Perf -c Release -- [--model m3dfel|ifdd|rdfer] [--batch N] [--threads N]
 // [--repeats N] [--peer libtorch|ort|all] [--layers]
 // With --conv: the conv3d workbench instead (every M3DFEL conv shape, each CPU variant).
+// With --scaling [--batch N]: the thread-scaling model of M3DFEL's CPU work at 2 to 32 threads, batches 1 and 8 (or N);
+// nothing is timed (docs/performance.md, "Thread scaling").
 // With --ifdd-ops: IFDD's dwconv3d and dilated conv2d shapes, Dfer's CPU kernels against libtorch.
 // With --peak [--seconds S]: the fp32 peak of each instruction-set path's register-only loop (CpuPeak), per core and
 // on --threads threads, side by side, best of three (no model is loaded).
@@ -29,6 +31,11 @@ bool layers = args.Contains("--layers");
 if (args.Contains("--conv"))
 {
     Dfer.Perf.ConvBench.Run(batch, threads, repeats);
+    return 0;
+}
+if (args.Contains("--scaling"))
+{
+    Dfer.Perf.ScalingReport.Run(args.Contains("--batch") ? [batch] : [1, 8]);
     return 0;
 }
 if (args.Contains("--ifdd-ops"))

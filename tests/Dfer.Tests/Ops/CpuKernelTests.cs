@@ -3,6 +3,7 @@ using Dfer.Backends.Reference;
 using Dfer.Devices.Cpu;
 using Dfer.Ops;
 using Dfer.Ops.Conv3d;
+using Dfer.Primitives.Cpu;
 using Dfer.Runtime;
 using Dfer.Tensors;
 
@@ -18,6 +19,7 @@ public class CpuKernelTests
 {
     private CpuBackend _cpu = null!, _direct = null!, _winograd = null!;
     private readonly Dictionary<CpuIsa, CpuBackend> _paths = new();
+    private readonly Dictionary<(int, CpuConv3dVariant?), CpuBackend> _many = new();
 
     [OneTimeSetUp]
     public void SetUp()
@@ -27,6 +29,9 @@ public class CpuKernelTests
         foreach (CpuIsa path in Enum.GetValues<CpuIsa>()) _paths[path] = new CpuBackend(2, Pin(path));
         _direct = new CpuBackend(2, new CpuVariants { Conv3d = CpuConv3dVariant.Direct });
         _winograd = new CpuBackend(2, new CpuVariants { Conv3d = CpuConv3dVariant.Winograd });
+        foreach (int threads in ManyThreads)
+            foreach (CpuConv3dVariant? pin in new CpuConv3dVariant?[] { null, CpuConv3dVariant.Winograd })
+                _many[(threads, pin)] = new CpuBackend(threads, new CpuVariants { Conv3d = pin });
     }
 
     [OneTimeTearDown]
@@ -36,6 +41,7 @@ public class CpuKernelTests
         foreach (var b in _paths.Values) b.Dispose();
         _direct.Dispose();
         _winograd.Dispose();
+        foreach (var b in _many.Values) b.Dispose();
     }
 
     // Fresh weights and inputs every run; the seed is printed so a failure can be replayed.
@@ -177,6 +183,47 @@ public class CpuKernelTests
     {
         CaseResult r = OpValidation.Check(backend, "cpu", c, TestSeed.Print(Seed));
         Assert.That(r.Status, Is.EqualTo(CaseStatus.Pass), $"{r.Detail} (seed {Seed})");
+    }
+
+    /// <summary>More threads than this machine has cores: 7 (no power of two) and 32, where the kernels cut smaller
+    /// items (ImplicitGemm.Partition.For, Conv3dWinogradCpu's channel parts, PermuteCpu.Split).</summary>
+    private static readonly int[] ManyThreads = [7, 32];
+
+    public static IEnumerable<TestCaseData> ManyThreadCases() =>
+        from threads in ManyThreads
+        from kind in new[] { "conv3d", "conv2d", "linear", "permute" }
+        from c in OpCases.For(kind, Seed)
+        from pin in kind == "conv3d" && Conv3dWinogradCpu.Applies((Conv3dOp)c.Op)
+            ? new CpuConv3dVariant?[] { null, CpuConv3dVariant.Winograd } : new CpuConv3dVariant?[] { null }
+        select new TestCaseData(threads, pin, c).SetName($"{threads} threads {pin?.ToString() ?? ""} {c.Name}");
+
+    /// <summary>The kernels whose work items depend on the thread count, on 7 and 32 threads, against the float64
+    /// Reference (the op matrix's check).</summary>
+    [TestCaseSource(nameof(ManyThreadCases))]
+    public void ManyThreads_MatchReference(int threads, CpuConv3dVariant? pin, OpCase c) =>
+        Check(_many[(threads, pin)], c);
+
+    /// <summary>The cases above do reach the smaller cuts: on 32 threads some conv3d cases are cut into more items than
+    /// on 2, the Winograd ones among them.</summary>
+    [Test]
+    public void ManyThreads_CutSmallerItems()
+    {
+        var convs = OpCases.For("conv3d").Select(c => (op: (Conv3dOp)c.Op, x: c.InputShapes[0])).ToList();
+        int Direct((Conv3dOp op, int[] x) c, int threads) =>
+            ImplicitGemm.WorkItems(Conv3dCpu.Geometry(c.op), c.x, c.op.ConvOutputShape(c.x), threads).Length;
+        Assert.That(convs.Count(c => Direct(c, 32) > Direct(c, 2)), Is.GreaterThan(2));
+        var winograd = convs.Where(c => Conv3dWinogradCpu.Applies(c.op)).ToList();
+        Assert.That(winograd.Count(c =>
+            Conv3dWinogradCpu.WorkItems(c.op, c.x, 32).Length > Conv3dWinogradCpu.WorkItems(c.op, c.x, 2).Length),
+            Is.GreaterThan(1));
+        // Both ways Winograd cuts: parts of the output channels, and fewer tile rows than on one thread.
+        foreach (int threads in ManyThreads)
+        {
+            Assert.That(winograd.Any(c => Conv3dWinogradCpu.WorkItems(c.op, c.x, threads)
+                .Any(i => i.Channel1 - i.Channel0 < c.op.Cout)), $"{threads} threads: channel parts");
+            Assert.That(winograd.Any(c => Conv3dWinogradCpu.WorkItems(c.op, c.x, threads).Max(i => i.Rows)
+                < Conv3dWinogradCpu.WorkItems(c.op, c.x, 1).Max(i => i.Rows)), $"{threads} threads: fewer rows");
+        }
     }
 
     [Test]

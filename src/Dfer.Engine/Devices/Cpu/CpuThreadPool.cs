@@ -67,10 +67,15 @@ public sealed class CpuThreadPool : IDisposable
 
     public int Threads { get; }
 
+    /// <summary>Told the item count of every <see cref="Run"/> before it starts (tests compare the thread-scaling
+    /// model's dispatches with a real pass's).</summary>
+    internal Action<int>? Dispatched { get; set; }
+
     /// <summary>Runs <paramref name="work"/> for indices 0..count-1 and returns when all are done.</summary>
     public void Run(IParallelWork work, int count)
     {
         if (count <= 0) return;
+        Dispatched?.Invoke(count);
         if (Threads == 1 || count == 1)
         {
             for (int i = 0; i < count; i++) work.Execute(i, 0);

@@ -52,7 +52,7 @@ public static class Conv3dCpuVariants
         /// <paramref name="ctx"/>.</summary>
         public long ExecutedFlops(CpuContext ctx, IReadOnlyList<int[]> inputShapes) =>
             Choose(op, inputShapes[0], ctx) == CpuConv3dVariant.Winograd
-                ? Conv3dWinogradCpu.Executed(op, inputShapes[0])
+                ? Conv3dWinogradCpu.Executed(op, inputShapes[0], ctx.Threads)
                 : Conv3dCpu.Executed(op, inputShapes[0]);
 
         public void Dispose()

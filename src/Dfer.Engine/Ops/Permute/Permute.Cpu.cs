@@ -3,8 +3,8 @@ using Dfer.Tensors;
 
 namespace Dfer.Ops.Permute;
 
-/// <summary>Strided copy into the output view (which may sit inside a halo); one work item per outermost output
-/// index.</summary>
+/// <summary>Strided copy into the output view (which may sit inside a halo); one work item per index of the outermost
+/// permuted axes (<see cref="Split"/>).</summary>
 public sealed unsafe class PermuteCpu : ICpuKernel
 {
     private readonly PermuteOp _op;
@@ -23,8 +23,20 @@ public sealed unsafe class PermuteCpu : ICpuKernel
         var permShape = _op.Axes.Select(a => view[a]).ToArray();
         var srcStrides = _op.Axes.Select(a => viewStrides[a]).ToArray();
         var dstStrides = PermutedOutputStrides(permShape, output);
-        _work.Set(x.Data, output.Data, permShape, srcStrides, dstStrides);
-        ctx.Pool.Run(_work, permShape[0]);
+        var (outer, items) = Split(permShape, ctx.Threads);
+        _work.Set(x.Data, output.Data, permShape, srcStrides, dstStrides, outer);
+        ctx.Pool.Run(_work, items);
+    }
+
+    /// <summary>How many leading axes of the permuted shape the work items index, and the items: the first axis, and
+    /// the next ones while there are fewer than 4 items per thread (a batch of one clip is one item otherwise); the
+    /// innermost axis always stays within an item.</summary>
+    public static (int Axes, int Items) Split(int[] permShape, int threads)
+    {
+        int axes = 1;
+        long items = permShape[0];
+        while (items < 4L * threads && axes < permShape.Length - 1) items *= permShape[axes++];
+        return (axes, (int)items);
     }
 
     /// <summary>Strides, in the output view, of each axis of the permuted shape (the output is that shape with axes
@@ -56,29 +68,37 @@ public sealed unsafe class PermuteCpu : ICpuKernel
         private float* _x, _y;
         private int[] _shape = Array.Empty<int>();
         private long[] _src = Array.Empty<long>(), _dst = Array.Empty<long>();
+        private int _axes;
 
-        public void Set(float* x, float* y, int[] shape, long[] src,
-            long[] dst)
-        { _x = x; _y = y; _shape = shape; _src = src; _dst = dst; }
+        public void Set(float* x, float* y, int[] shape, long[] src, long[] dst, int axes)
+        { _x = x; _y = y; _shape = shape; _src = src; _dst = dst; _axes = axes; }
 
-        public void Execute(int i0, int thread)
+        public void Execute(int item, int thread)
         {
-            int rank = _shape.Length;
+            int rank = _shape.Length, first = _axes;
+            // The item's index on each of the leading axes it stands for.
+            float* xs = _x, ys = _y;
+            for (int d = first - 1, rest = item; d >= 0; d--)
+            {
+                int i = rest % _shape[d];
+                rest /= _shape[d];
+                xs += i * _src[d];
+                ys += i * _dst[d];
+            }
             Span<int> idx = stackalloc int[rank];
             idx.Clear();
             // The innermost axis runs as a tight strided loop; the index walk covers the rest.
             int inner = rank > 1 ? _shape[rank - 1] : 1;
             long sInner = rank > 1 ? _src[rank - 1] : 0, dInner = rank > 1 ? _dst[rank - 1] : 0;
             long outer = 1;
-            for (int d = 1; d < rank - 1; d++) outer *= _shape[d];
-            float* xs = _x + i0 * _src[0], ys = _y + i0 * _dst[0];
+            for (int d = first; d < rank - 1; d++) outer *= _shape[d];
             for (long e = 0; e < outer; e++)
             {
                 long so = 0, dof = 0;
-                for (int d = 1; d < rank - 1; d++) { so += idx[d] * _src[d]; dof += idx[d] * _dst[d]; }
+                for (int d = first; d < rank - 1; d++) { so += idx[d] * _src[d]; dof += idx[d] * _dst[d]; }
                 float* xp = xs + so, yp = ys + dof;
                 for (int k = 0; k < inner; k++) yp[k * dInner] = xp[k * sInner];
-                for (int d = rank - 2; d >= 1; d--)
+                for (int d = rank - 2; d >= first; d--)
                 {
                     if (++idx[d] < _shape[d]) break;
                     idx[d] = 0;

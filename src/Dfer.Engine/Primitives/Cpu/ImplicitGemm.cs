@@ -129,17 +129,18 @@ public sealed unsafe class ImplicitGemm : IDisposable
         PrepareInputStrides(x);
         var w = _work;
         w.Ctx = ctx;
-        w.Job = MakeJob(x, y, residual, ctx.UseSimd, ctx.UseAvx512);
+        w.Job = MakeJob(x, y, residual, ctx.UseSimd, ctx.UseAvx512, ctx.Threads);
         ctx.Pool.Run(w, w.Job.Items);
         w.Ctx = null; w.Job = default;
     }
 
     /// <summary>Per-call state of one convolution; kernels share nothing else that changes, so several calls with the
     /// same input strides may run at once.</summary>
-    public readonly record struct Job(Tensor X, Tensor Y, Tensor? R, long M, long Tiles, int PanelGroups, bool Simd,
-        bool Wide)
+    public readonly record struct Job(Tensor X, Tensor Y, Tensor? R, long M, Partition Cut, bool Simd, bool Wide)
     {
-        public int Items => (int)(PanelGroups * ((Tiles + TilesPerChunk - 1) / TilesPerChunk));
+        public long Tiles => Cut.Tiles;
+        public int PanelGroups => Cut.PanelGroups;
+        public int Items => Cut.Items;
     }
 
     /// <summary>Floats of per-thread scratch <see cref="ExecuteItem"/> needs.</summary>
@@ -161,15 +162,15 @@ public sealed unsafe class ImplicitGemm : IDisposable
 
     /// <summary>The job of one call: input <paramref name="x"/>, output <paramref name="y"/>, residual
     /// <paramref name="r"/> (or null); <paramref name="simd"/> takes the AVX2 tiles, <paramref name="wide"/> also the
-    /// 512-bit ones where the CPU has them (<see cref="CpuContext.UseAvx512"/>).</summary>
-    public Job MakeJob(Tensor x, Tensor y, Tensor? r, bool simd, bool wide)
+    /// 512-bit ones where the CPU has them (<see cref="CpuContext.UseAvx512"/>); its items are cut for
+    /// <paramref name="threads"/> threads (<see cref="Partition.For"/>; 1 for a job run whole on one thread).</summary>
+    public Job MakeJob(Tensor x, Tensor y, Tensor? r, bool simd, bool wide, int threads = 1)
     {
         if (y.Strides[4] != 1 || (r != null && r.Strides[4] != 1))
             throw new ArgumentException(
                 "implicit GEMM output and residual must be channels-last with unit channel stride");
         long m = (long)y.Shape[0] * y.Shape[1] * y.Shape[2] * y.Shape[3];
-        return new Job(x, y, r, m, (m + MR - 1) / MR, (_panels + PanelsPerGroup - 1) / PanelsPerGroup, simd,
-            simd && wide && Avx512F.IsSupported);
+        return new Job(x, y, r, m, Cut(_op, y.Shape, threads), simd, simd && wide && Avx512F.IsSupported);
     }
 
     /// <summary>All work items of <paramref name="job"/> on the calling thread (callers that parallelise at a coarser
@@ -204,11 +205,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
     {
         var op = _op;
         var x = job.X; var y = job.Y; var r = job.R;
-        long M = job.M, Tiles = job.Tiles;
-        int group = index % job.PanelGroups;
-        long chunk = index / job.PanelGroups;
-        int p0 = group * PanelsPerGroup, p1 = Math.Min(_panels, p0 + PanelsPerGroup);
-        long t0 = chunk * TilesPerChunk, t1 = Math.Min(Tiles, t0 + TilesPerChunk);
+        long M = job.M;
+        var (p0, p1, t0, t1) = job.Cut.Item(index);
         int nt = (int)(t1 - t0);
         int to = y.Shape[1], ho = y.Shape[2], wo = y.Shape[3];
 
@@ -228,9 +226,7 @@ public sealed unsafe class ImplicitGemm : IDisposable
             int lo = op.Kernel.T, hi = 0;
             for (int i = 0; i < MR; i++)
             {
-                int tBase = pos.T * op.Stride.T - op.Pad.T;
-                lo = Math.Min(lo, Math.Max(0, -tBase));
-                hi = Math.Max(hi, Math.Min(op.Kernel.T, tIn - tBase));
+                WidenTaps(op, pos.T, tIn, ref lo, ref hi);
                 rows[t * MR + i] = x.Data + pos.N * x.Strides[0] + (pos.T * op.Stride.T - op.Pad.T) * x.Strides[1]
                                    + (pos.H * op.Stride.H - op.Pad.H) * x.Strides[2] + (pos.W * op.Stride.W - op.Pad.W)
                                    * x.Strides[3];
@@ -731,5 +727,127 @@ public sealed unsafe class ImplicitGemm : IDisposable
         }
         long columns = (long)(op.Cout + NR - 1) / NR * NR;
         return 2L * MR * taps * op.Kernel.H * op.Kernel.W * op.Cin * columns;
+    }
+
+    /// <summary>Widens a tile's temporal taps [lo, hi) by those of an output row at frame <paramref name="tOut"/> over
+    /// <paramref name="tIn"/> input frames. Taps outside the tile's range read only the zero halo for each of its rows,
+    /// and <see cref="ExecuteItem"/> skips them.</summary>
+    private static void WidenTaps(in ConvGeometry op, int tOut, int tIn, ref int lo, ref int hi)
+    {
+        int tBase = tOut * op.Stride.T - op.Pad.T;
+        lo = Math.Min(lo, Math.Max(0, -tBase));
+        hi = Math.Max(hi, Math.Min(op.Kernel.T, tIn - tBase));
+    }
+
+    /// <summary>
+    /// How one call's output is cut into work items: groups of <see cref="GroupPanels"/> output-channel panels (16
+    /// channels each) × chunks of <see cref="Chunk"/> row tiles (6 output positions each). Item i is panel group
+    /// i mod <see cref="PanelGroups"/> of chunk i div <see cref="PanelGroups"/>, so items the pool hands out one after
+    /// another share their input rows.
+    /// </summary>
+    public readonly record struct Partition(long Tiles, int Panels, int GroupPanels, int Chunk)
+    {
+        public int PanelGroups => (Panels + GroupPanels - 1) / GroupPanels;
+        public long Chunks => (Tiles + Chunk - 1) / Chunk;
+        public int Items => (int)(PanelGroups * Chunks);
+
+        /// <summary>Item <paramref name="index"/>'s panels [P0, P1) and row tiles [T0, T1).</summary>
+        public (int P0, int P1, long T0, long T1) Item(int index)
+        {
+            int p0 = index % PanelGroups * GroupPanels;
+            long t0 = index / PanelGroups * (long)Chunk;
+            return (p0, Math.Min(Panels, p0 + GroupPanels), t0, Math.Min(Tiles, t0 + Chunk));
+        }
+
+        /// <summary>
+        /// The cut of <paramref name="tiles"/> row tiles and <paramref name="panels"/> panels for
+        /// <paramref name="threads"/> threads: 4 panels × 32 tiles (what <see cref="ScratchFloats"/> holds) while that
+        /// gives at least 4 items per thread, enough for the pool's claiming to even out uneven items and noisy cores.
+        /// With fewer, items shrink until there are 4 per thread or they are 2 panels × 2 tiles (one 12×32 AVX-512
+        /// block). An item brings its tiles' inputs (6 rows a tile) and its panels' weights (16 columns a panel) into
+        /// cache once, so what it reads per multiply-add goes as 6 / panels + 16 / tiles: groups of 4 panels while an
+        /// item holds at least 64/3 tile-panels, of 2 below; the chunks are then evened out.
+        /// </summary>
+        public static Partition For(long tiles, int panels, int threads)
+        {
+            var cut = new Partition(tiles, panels, PanelsPerGroup, TilesPerChunk);
+            long want = 4L * threads;
+            if (threads <= 1 || tiles == 0 || cut.Items >= want) return cut;
+            double size = (double)tiles * panels / want;
+            int group = Math.Min(panels, 3 * size >= 64 ? PanelsPerGroup : 2);
+            int groups = (panels + group - 1) / group;
+            long chunk = Math.Clamp(tiles / ((want + groups - 1) / groups), 2, TilesPerChunk);
+            long chunks = (tiles + chunk - 1) / chunk;
+            return new(tiles, panels, group, (int)((tiles + chunks - 1) / chunks));
+        }
+    }
+
+    /// <summary>Output channels per panel.</summary>
+    public const int PanelWidth = NR;
+
+    /// <summary>The cut <see cref="Run"/> makes of output shape <paramref name="y"/> ([N, T, H, W, Cout]) on
+    /// <paramref name="threads"/> threads (<see cref="Partition.For"/>).</summary>
+    public static Partition Cut(in ConvGeometry op, int[] y, int threads) =>
+        Partition.For(((long)y[0] * y[1] * y[2] * y[3] + MR - 1) / MR, (op.Cout + NR - 1) / NR, threads);
+
+    /// <summary>The items of panel groups [<paramref name="firstGroup"/>, <paramref name="endGroup"/>) of
+    /// <paramref name="job"/>, chunk after chunk, on the calling thread.</summary>
+    public void RunSerial(in Job job, float* scratch, int firstGroup, int endGroup)
+    {
+        for (long c = 0; c < job.Cut.Chunks; c++)
+            for (int g = firstGroup; g < endGroup; g++) ExecuteItem(job, (int)(c * job.PanelGroups + g), scratch);
+    }
+
+    /// <summary>A work item as <see cref="WorkItems(ConvGeometry, int[], int[], int)"/> lists it: panels [P0, P1) over
+    /// row tiles [T0, T1), the multiply-adds its register tiles execute and the packed weight floats it
+    /// reads.</summary>
+    public readonly record struct WorkItem(int P0, int P1, long T0, long T1, long Macs, long WeightFloats);
+
+    /// <summary>
+    /// The work items <see cref="Run"/> hands the pool for input shape <paramref name="x"/> and output shape
+    /// <paramref name="y"/> (both [N, T, H, W, C]) on <paramref name="threads"/> threads, in index order: the
+    /// thread-scaling model's view of this kernel (docs/performance.md, "Thread scaling"). The multiply-adds are what
+    /// the tiles execute, 6 rows × 16 channels per tile, panel and reduction step (rows past M and channels past Cout
+    /// included), over the temporal taps <see cref="ExecuteItem"/> keeps for each tile. The weight floats are the
+    /// item's panels over the taps any of its tiles keeps, streamed once per item.
+    /// </summary>
+    public static WorkItem[] WorkItems(ConvGeometry op, int[] x, int[] y, int threads) =>
+        WorkItems(op, x, y, Cut(op, y, threads));
+
+    /// <summary>The work items of <paramref name="cut"/> (<see cref="WorkItems(ConvGeometry, int[], int[], int)"/>),
+    /// for callers that run a job cut otherwise.</summary>
+    public static WorkItem[] WorkItems(ConvGeometry op, int[] x, int[] y, Partition cut)
+    {
+        long m = (long)y[0] * y[1] * y[2] * y[3];
+        long perTap = (long)op.Kernel.H * op.Kernel.W * op.Cin;
+        // Each tile's taps, its rows walked as ExecuteItem walks them (rows past M repeat the last position).
+        var lo = new int[cut.Tiles];
+        var hi = new int[cut.Tiles];
+        var pos = new Position(0, y[1], y[2], y[3]);
+        for (long t = 0; t < cut.Tiles; t++)
+        {
+            int l = op.Kernel.T, h = 0;
+            for (int i = 0; i < MR; i++)
+            {
+                WidenTaps(op, pos.T, x[1], ref l, ref h);
+                if (t * MR + i < m - 1) pos.Next();
+            }
+            (lo[t], hi[t]) = (l, h);
+        }
+        var items = new WorkItem[cut.Items];
+        for (int i = 0; i < items.Length; i++)
+        {
+            var (p0, p1, t0, t1) = cut.Item(i);
+            long steps = 0;
+            int first = op.Kernel.T, end = 0;
+            for (long t = t0; t < t1; t++)
+            {
+                steps += Math.Max(0, hi[t] - lo[t]) * perTap;
+                (first, end) = (Math.Min(first, lo[t]), Math.Max(end, hi[t]));
+            }
+            items[i] = new WorkItem(p0, p1, t0, t1, (p1 - p0) * (long)MR * NR * steps,
+                (p1 - p0) * (long)NR * Math.Max(0, end - first) * perTap);
+        }
+        return items;
     }
 }

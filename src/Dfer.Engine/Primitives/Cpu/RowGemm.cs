@@ -12,7 +12,8 @@ namespace Dfer.Primitives.Cpu;
 /// </summary>
 public sealed unsafe class GemmNt : IParallelWork
 {
-    private const int ColumnsPerItem = 32;
+    /// <summary>Output columns per work item (the thread-scaling model reads it).</summary>
+    public const int ColumnsPerItem = 32;
     private float* _x, _w, _bias, _y;
     private int _m, _k, _n;
     private bool _accumulate, _simd, _wide;
