@@ -145,7 +145,7 @@ public sealed unsafe class ImplicitGemm : IDisposable
 
     /// <summary>Floats of per-thread scratch <see cref="ExecuteItem"/> needs.</summary>
     public const long ScratchFloats =
-        (long)TilesPerChunk * PanelsPerGroup * MR * NR + 2L * TilesPerChunk * MR + 2L * TilesPerChunk;
+        (long)TilesPerChunk * PanelsPerGroup * MR * NR + 6L * TilesPerChunk * MR + 2L * TilesPerChunk;
 
     /// <summary>Input offsets of the reduction pieces for an input with these strides (every input of later calls must
     /// share them).</summary>
@@ -210,10 +210,17 @@ public sealed unsafe class ImplicitGemm : IDisposable
         int nt = (int)(t1 - t0);
         int to = y.Shape[1], ho = y.Shape[2], wo = y.Shape[3];
 
-        // Scratch: partial sums [tile][panel][6×16], row pointers [tile][6], kt range [tile][2].
+        // Scratch: partial sums [tile][panel][6×16], row pointers [tile][6], kt range [tile][2], output and residual
+        // row pointers [tile][6].
         float* acc = scratch;
         float** rows = (float**)(acc + (long)TilesPerChunk * PanelsPerGroup * MR * NR);
         int* ktRange = (int*)(rows + TilesPerChunk * MR);
+        float** yRows = (float**)(ktRange + 2 * TilesPerChunk), rRows = yRows + TilesPerChunk * MR;
+        // A full group on the AVX-512 path stores whole tiles straight from the registers in the last reduction block
+        // (bias, residual and ReLU applied there): no round trip through the partial sums, no second pass.
+        var act = op.Relu ? Activation.Relu : op.Act;
+        bool fused = job.Wide && p1 - p0 == PanelsPerGroup && (p0 + PanelsPerGroup) * NR <= op.Cout
+            && (act == Activation.None || act == Activation.Relu);
         int tIn = x.Shape[1];
         // Walk output positions in order instead of dividing per row: divisions cost as much as
         // the arithmetic of a whole tile when the reduction is short (Winograd's products).
@@ -230,6 +237,14 @@ public sealed unsafe class ImplicitGemm : IDisposable
                 rows[t * MR + i] = x.Data + pos.N * x.Strides[0] + (pos.T * op.Stride.T - op.Pad.T) * x.Strides[1]
                                    + (pos.H * op.Stride.H - op.Pad.H) * x.Strides[2] + (pos.W * op.Stride.W - op.Pad.W)
                                    * x.Strides[3];
+                if (fused)
+                {
+                    yRows[t * MR + i] = y.Data + pos.N * y.Strides[0] + pos.T * y.Strides[1] + pos.H * y.Strides[2]
+                        + pos.W * y.Strides[3] + p0 * NR;
+                    rRows[t * MR + i] = r == null ? null
+                        : r.Data + pos.N * r.Strides[0] + pos.T * r.Strides[1] + pos.H * r.Strides[2]
+                          + pos.W * r.Strides[3] + p0 * NR;
+                }
                 // Rows past the end repeat the last position; their results are never stored.
                 if ((t0 + t) * MR + i < last) pos.Next();
             }
@@ -248,7 +263,6 @@ public sealed unsafe class ImplicitGemm : IDisposable
                 for (int p = p0; p < p1; p++)
                 {
                     float* panel = (float*)_packed.Pointer + p * _panelFloats;
-                    // With AVX-512 two neighbouring panels run together: 12×32 tiles, 24 accumulators.
                     // With AVX-512 a full group of four panels runs as 6×64 tiles (24 accumulators, four weight
                     // loads and six broadcasts per 24 FMAs, few enough row pointers to stay in registers); a partial
                     // group pairs neighbouring panels into 12×32 tiles.
@@ -262,8 +276,11 @@ public sealed unsafe class ImplicitGemm : IDisposable
                             float* b = panel
                                 + (long)(_pieceSegment[a < end ? a : first] * _run + _pieceStart[a < end ? a : first])
                                 * NR;
+                            bool store = fused && blk + 2 == blocks.Length && (t0 + t + 1) * MR <= M;
                             Tile6x64Avx512(rows + t * MR, offsets + a, lengths + a, e - a, b, (nint)_panelFloats,
-                                acc + (long)t * PanelsPerGroup * MR * NR, blk == 0);
+                                acc + (long)t * PanelsPerGroup * MR * NR, blk == 0,
+                                store ? new Store(yRows + t * MR, r == null ? null : rRows + t * MR,
+                                    (float*)_bias.Pointer + p0 * NR, act == Activation.Relu) : default);
                         }
                         p += PanelsPerGroup - 1;
                         continue;
@@ -314,6 +331,12 @@ public sealed unsafe class ImplicitGemm : IDisposable
         {
             long m0 = (t0 + t) * MR;
             int valid = (int)Math.Min(MR, M - m0);
+            if (fused && valid == MR)
+            {
+                // Stored by its last tile call.
+                for (int i = 0; i < MR; i++) pos.Next();
+                continue;
+            }
             for (int i = 0; i < valid; i++, pos.Next())
             {
                 yRow[i] = y.Data + pos.N * y.Strides[0] + pos.T * y.Strides[1] + pos.H * y.Strides[2] + pos.W
@@ -444,12 +467,40 @@ public sealed unsafe class ImplicitGemm : IDisposable
         r6.Store(c1); r7.Store(c1 + 16); r8.Store(c1 + 32); r9.Store(c1 + 48); r10.Store(c1 + 64); r11.Store(c1 + 80);
     }
 
+    /// <summary>Where a fused tile goes: 6 output rows (and residual rows, or none) at the group's first channel,
+    /// the group's 64 biases, ReLU or no activation. The default (no rows) keeps the partial sums instead.</summary>
+    private readonly struct Store(float** y, float** r, float* bias, bool relu)
+    {
+        public float** Y => y;
+        public float* Bias => bias;
+
+        /// <summary>Row i's 64 values (bias added) plus its residual, through the activation, to the output; the
+        /// same order of operations as <see cref="Epilogue"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Row(int i, Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3)
+        {
+            float* dst = y[i];
+            if (r != null)
+            {
+                float* res = r[i];
+                v0 += Vector512.Load(res); v1 += Vector512.Load(res + 16);
+                v2 += Vector512.Load(res + 32); v3 += Vector512.Load(res + 48);
+            }
+            if (relu)
+            {
+                v0 = Vector512.Max(v0, Vector512<float>.Zero); v1 = Vector512.Max(v1, Vector512<float>.Zero);
+                v2 = Vector512.Max(v2, Vector512<float>.Zero); v3 = Vector512.Max(v3, Vector512<float>.Zero);
+            }
+            v0.Store(dst); v1.Store(dst + 16); v2.Store(dst + 32); v3.Store(dst + 48);
+        }
+    }
+
     /// <summary>One tile on a full group of four panels with AVX-512: 6 rows × 64 output channels in 24
     /// accumulators. Panel j's weights are <paramref name="panelStride"/>·j floats after <paramref name="b"/>; the
     /// tile's sums for panel j are 6×16·j floats after <paramref name="c"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile6x64Avx512(float** rows, nint* offsets, int* lengths, int pieces, float* b,
-        nint panelStride, float* c, bool first)
+        nint panelStride, float* c, bool first, Store store)
     {
         const int Q = MR * NR;
         Vector512<float> p0, p1, p2, p3, p4, p5, q0, q1, q2, q3, q4, q5, u0, u1, u2, u3, u4, u5, v0, v1, v2, v3, v4,
@@ -505,6 +556,15 @@ public sealed unsafe class ImplicitGemm : IDisposable
                 p5 = Avx512F.FusedMultiplyAdd(x, w0, p5); q5 = Avx512F.FusedMultiplyAdd(x, w1, q5);
                 u5 = Avx512F.FusedMultiplyAdd(x, w2, u5); v5 = Avx512F.FusedMultiplyAdd(x, w3, v5);
             }
+        }
+        if (store.Y != null)
+        {
+            var bb0 = Vector512.Load(store.Bias); var bb1 = Vector512.Load(store.Bias + 16);
+            var bb2 = Vector512.Load(store.Bias + 32); var bb3 = Vector512.Load(store.Bias + 48);
+            store.Row(0, p0 + bb0, q0 + bb1, u0 + bb2, v0 + bb3); store.Row(1, p1 + bb0, q1 + bb1, u1 + bb2, v1 + bb3);
+            store.Row(2, p2 + bb0, q2 + bb1, u2 + bb2, v2 + bb3); store.Row(3, p3 + bb0, q3 + bb1, u3 + bb2, v3 + bb3);
+            store.Row(4, p4 + bb0, q4 + bb1, u4 + bb2, v4 + bb3); store.Row(5, p5 + bb0, q5 + bb1, u5 + bb2, v5 + bb3);
+            return;
         }
         p0.Store(c); p1.Store(c + 16); p2.Store(c + 32); p3.Store(c + 48); p4.Store(c + 64); p5.Store(c + 80);
         q0.Store(c + Q); q1.Store(c + Q + 16); q2.Store(c + Q + 32); q3.Store(c + Q + 48); q4.Store(c + Q + 64);
