@@ -67,7 +67,7 @@ public class CpuIsaTests
         string best = new CpuVariants().Describe();
         Assert.That(best, Is.EqualTo(CpuVariants.Best switch
         {
-            CpuIsa.Avx512 => "avx512 (AVX-512F: 512-bit GEMM tiles; other kernels AVX2+FMA)",
+            CpuIsa.Avx512 => "avx512 (AVX-512F: 512-bit GEMM, attention and dot-product tiles; other kernels AVX2+FMA)",
             CpuIsa.Avx2 => "avx2 (AVX2+FMA; this CPU lacks AVX-512F)",
             _ => "portable (no intrinsics; this CPU lacks AVX2+FMA)",
         }));

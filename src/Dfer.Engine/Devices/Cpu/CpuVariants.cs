@@ -118,15 +118,15 @@ public sealed record CpuVariants
         Forced ? "forced by DFER_CPU_ISA" : Isa == Best ? "the best this CPU has" : "pinned by code";
 
     /// <summary>
-    /// The path in use and why, for `dfer devices` and reports: "avx512 (AVX-512F: 512-bit GEMM tiles; other kernels
-    /// AVX2+FMA)" where it is the CPU's best, otherwise with the reason first, e.g. "avx2 (forced by DFER_CPU_ISA;
-    /// 512-bit paths off)" or "portable (pinned by code; no intrinsics)".
+    /// The path in use and why, for `dfer devices` and reports: "avx512 (AVX-512F: 512-bit GEMM, attention and
+    /// dot-product tiles; other kernels AVX2+FMA)" where it is the CPU's best, otherwise with the reason first, e.g.
+    /// "avx2 (forced by DFER_CPU_ISA; 512-bit paths off)" or "portable (pinned by code; no intrinsics)".
     /// </summary>
     public string Describe()
     {
         string detail = Isa switch
         {
-            CpuIsa.Avx512 => "AVX-512F: 512-bit GEMM tiles; other kernels AVX2+FMA",
+            CpuIsa.Avx512 => "AVX-512F: 512-bit GEMM, attention and dot-product tiles; other kernels AVX2+FMA",
             CpuIsa.Avx2 => Avx512Supported ? "AVX2+FMA; 512-bit paths off" : "AVX2+FMA; this CPU lacks AVX-512F",
             _ => SimdSupported ? "no intrinsics" : "no intrinsics; this CPU lacks AVX2+FMA",
         };

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Dfer.Devices.Cpu;
+using Dfer.Primitives.Cpu;
 using Dfer.Tensors;
 
 namespace Dfer.Ops.RelPosAttention;
@@ -152,24 +153,7 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
                             if (l > cmax) cmax = l;
                         }
                         for (int c = len; c < KC; c++) sr[c] = float.NegativeInfinity;
-                        if (cmax > max[r])
-                        {
-                            float rescale = MathF.Exp(max[r] - cmax);   // exp(−∞) = 0 on the first chunk
-                            sum[r] *= rescale;
-                            var rv = Vector256.Create(rescale);
-                            float* ar = acc + r * dPanels * NR;
-                            for (int j = 0; j < dPanels * NR; j += 8) (Vector256.Load(ar + j) * rv).Store(ar + j);
-                            max[r] = cmax;
-                        }
-                        var mv = Vector256.Create(max[r]);
-                        var sv = Vector256<float>.Zero;
-                        for (int c = 0; c < KC; c += 8)
-                        {
-                            var e = Vector256.Exp(Vector256.Load(sr + c) - mv);
-                            e.Store(sr + c);
-                            sv += e;
-                        }
-                        sum[r] += Vector256.Sum(sv);
+                        Fold(sr, cmax, max + r, sum + r, acc + r * dPanels * NR, dPanels * NR);
                     }
                     for (int r = rows; r < MR; r++) new Span<float>(s + r * KC, KC).Clear();
                     for (int dp = 0; dp < dPanels; dp++)
@@ -240,25 +224,7 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
                         l.Store(sr + c);
                         cmaxV = Vector512.Max(cmaxV, l);
                     }
-                    float cmax = HorizontalMax(cmaxV);
-                    if (cmax > max[r])
-                    {
-                        float rescale = MathF.Exp(max[r] - cmax);   // exp(−∞) = 0 on the first chunk
-                        sum[r] *= rescale;
-                        var rv = Vector256.Create(rescale);
-                        float* ar = acc + r * dPanels * NR;
-                        for (int j = 0; j < dPanels * NR; j += 8) (Vector256.Load(ar + j) * rv).Store(ar + j);
-                        max[r] = cmax;
-                    }
-                    var mv = Vector256.Create(max[r]);
-                    var sv = Vector256<float>.Zero;
-                    for (int c = 0; c < KC; c += 8)
-                    {
-                        var e = Vector256.Exp(Vector256.Load(sr + c) - mv);
-                        e.Store(sr + c);
-                        sv += e;
-                    }
-                    sum[r] += Vector256.Sum(sv);
+                    Fold(sr, HorizontalMax(cmaxV), max + r, sum + r, acc + r * dPanels * NR, dPanels * NR);
                 }
                 for (int r = rows; r < MR; r++) new Span<float>(s + r * KC, KC).Clear();
                 int dp = 0;
@@ -268,6 +234,30 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
                     PvTile(s, vp + ((long)dp * nkPad + m0) * NR, acc + dp * NR, dPanels * NR);
             }
         }
+    }
+
+    /// <summary>Folds a row's chunk of logits <paramref name="sr"/> (max <paramref name="cmax"/>) into its running max
+    /// and sum (online softmax): when the max grows, the sum and the row's <paramref name="width"/> accumulators are
+    /// rescaled; the logits become their exponentials, ready for P·V.</summary>
+    private static void Fold(float* sr, float cmax, float* max, float* sum, float* acc, int width)
+    {
+        if (cmax > *max)
+        {
+            float rescale = MathF.Exp(*max - cmax);   // exp(−∞) = 0 on the first chunk
+            *sum *= rescale;
+            var rv = Vector256.Create(rescale);
+            for (int j = 0; j < width; j += 8) (Vector256.Load(acc + j) * rv).Store(acc + j);
+            *max = cmax;
+        }
+        var mv = Vector256.Create(*max);
+        var sv = Vector256<float>.Zero;
+        for (int c = 0; c < KC; c += 8)
+        {
+            var e = Vector256.Exp(Vector256.Load(sr + c) - mv);
+            e.Store(sr + c);
+            sv += e;
+        }
+        *sum += Vector256.Sum(sv);
     }
 
     /// <summary>table[index[i]] for 16 lanes (two AVX2 gathers: .NET has no 512-bit gather).</summary>
@@ -285,48 +275,11 @@ internal sealed unsafe class RelPosAttentionTiled : IDisposable
     }
 
     /// <summary>c[r][0..64) = Σ_j q_r[j]·k[j] for the 6 rows over four consecutive key panels (d × 16 each), with
-    /// AVX-512.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// AVX-512: the implicit GEMM's 6×64 tile, one piece of d steps, rows KC floats apart.</summary>
     private static void QkTile64(float** q, float* b, int d, float* c)
     {
-        float* a0 = q[0], a1 = q[1], a2 = q[2], a3 = q[3], a4 = q[4], a5 = q[5];
-        nint ps = (nint)d * NR;
-        float* b3 = b + 3 * ps;
-        Vector512<float> p0 = default, p1 = default, p2 = default, p3 = default, p4 = default, p5 = default;
-        Vector512<float> q0 = default, q1 = default, q2 = default, q3 = default, q4 = default, q5 = default;
-        Vector512<float> u0 = default, u1 = default, u2 = default, u3 = default, u4 = default, u5 = default;
-        Vector512<float> v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default;
-        for (int j = 0; j < d; j++, b += NR, b3 += NR)
-        {
-            var w0 = Vector512.Load(b);
-            var w1 = Vector512.Load(b + ps);
-            var w2 = Vector512.Load(b + 2 * ps);
-            var w3 = Vector512.Load(b3);
-            var x = Vector512.Create(a0[j]);
-            p0 = Avx512F.FusedMultiplyAdd(x, w0, p0); q0 = Avx512F.FusedMultiplyAdd(x, w1, q0);
-            u0 = Avx512F.FusedMultiplyAdd(x, w2, u0); v0 = Avx512F.FusedMultiplyAdd(x, w3, v0);
-            x = Vector512.Create(a1[j]);
-            p1 = Avx512F.FusedMultiplyAdd(x, w0, p1); q1 = Avx512F.FusedMultiplyAdd(x, w1, q1);
-            u1 = Avx512F.FusedMultiplyAdd(x, w2, u1); v1 = Avx512F.FusedMultiplyAdd(x, w3, v1);
-            x = Vector512.Create(a2[j]);
-            p2 = Avx512F.FusedMultiplyAdd(x, w0, p2); q2 = Avx512F.FusedMultiplyAdd(x, w1, q2);
-            u2 = Avx512F.FusedMultiplyAdd(x, w2, u2); v2 = Avx512F.FusedMultiplyAdd(x, w3, v2);
-            x = Vector512.Create(a3[j]);
-            p3 = Avx512F.FusedMultiplyAdd(x, w0, p3); q3 = Avx512F.FusedMultiplyAdd(x, w1, q3);
-            u3 = Avx512F.FusedMultiplyAdd(x, w2, u3); v3 = Avx512F.FusedMultiplyAdd(x, w3, v3);
-            x = Vector512.Create(a4[j]);
-            p4 = Avx512F.FusedMultiplyAdd(x, w0, p4); q4 = Avx512F.FusedMultiplyAdd(x, w1, q4);
-            u4 = Avx512F.FusedMultiplyAdd(x, w2, u4); v4 = Avx512F.FusedMultiplyAdd(x, w3, v4);
-            x = Vector512.Create(a5[j]);
-            p5 = Avx512F.FusedMultiplyAdd(x, w0, p5); q5 = Avx512F.FusedMultiplyAdd(x, w1, q5);
-            u5 = Avx512F.FusedMultiplyAdd(x, w2, u5); v5 = Avx512F.FusedMultiplyAdd(x, w3, v5);
-        }
-        p0.Store(c); q0.Store(c + 16); u0.Store(c + 32); v0.Store(c + 48);
-        p1.Store(c + KC); q1.Store(c + KC + 16); u1.Store(c + KC + 32); v1.Store(c + KC + 48);
-        p2.Store(c + 2 * KC); q2.Store(c + 2 * KC + 16); u2.Store(c + 2 * KC + 32); v2.Store(c + 2 * KC + 48);
-        p3.Store(c + 3 * KC); q3.Store(c + 3 * KC + 16); u3.Store(c + 3 * KC + 32); v3.Store(c + 3 * KC + 48);
-        p4.Store(c + 4 * KC); q4.Store(c + 4 * KC + 16); u4.Store(c + 4 * KC + 32); v4.Store(c + 4 * KC + 48);
-        p5.Store(c + 5 * KC); q5.Store(c + 5 * KC + 16); u5.Store(c + 5 * KC + 32); v5.Store(c + 5 * KC + 48);
+        nint offset = 0;
+        ImplicitGemm.Tile6x64Avx512(q, &offset, &d, 1, b, (nint)d * NR, c, KC, NR, true, default);
     }
 
     /// <summary>o[r][0..48) += Σ_c p[r][c]·v[c] over the chunk's 64 keys for three value panels

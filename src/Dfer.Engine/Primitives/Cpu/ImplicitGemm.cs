@@ -278,7 +278,7 @@ public sealed unsafe class ImplicitGemm : IDisposable
                                 * NR;
                             bool store = fused && blk + 2 == blocks.Length && (t0 + t + 1) * MR <= M;
                             Tile6x64Avx512(rows + t * MR, offsets + a, lengths + a, e - a, b, (nint)_panelFloats,
-                                acc + (long)t * PanelsPerGroup * MR * NR, blk == 0,
+                                acc + (long)t * PanelsPerGroup * MR * NR, NR, MR * NR, blk == 0,
                                 store ? new Store(yRows + t * MR, r == null ? null : rRows + t * MR,
                                     (float*)_bias.Pointer + p0 * NR, act == Activation.Relu) : default);
                         }
@@ -469,7 +469,7 @@ public sealed unsafe class ImplicitGemm : IDisposable
 
     /// <summary>Where a fused tile goes: 6 output rows (and residual rows, or none) at the group's first channel,
     /// the group's 64 biases, ReLU or no activation. The default (no rows) keeps the partial sums instead.</summary>
-    private readonly struct Store(float** y, float** r, float* bias, bool relu)
+    internal readonly struct Store(float** y, float** r, float* bias, bool relu)
     {
         public float** Y => y;
         public float* Bias => bias;
@@ -495,16 +495,21 @@ public sealed unsafe class ImplicitGemm : IDisposable
         }
     }
 
-    /// <summary>One tile on a full group of four panels with AVX-512: 6 rows × 64 output channels in 24
-    /// accumulators. Panel j's weights are <paramref name="panelStride"/>·j floats after <paramref name="b"/>; the
-    /// tile's sums for panel j are 6×16·j floats after <paramref name="c"/>.</summary>
+    /// <summary>
+    /// One tile on four panels with AVX-512: 6 rows × 64 columns in 24 accumulators, four weight loads and six
+    /// broadcasts per 24 FMAs. Row i reads <c>rows[i] + offsets[s]</c> for <paramref name="lengths"/>[s] steps of each
+    /// piece s; panel j's weights are <paramref name="panelStride"/>·j floats after <paramref name="b"/>, 16 per step.
+    /// The sums for row i, panel j live at <c>c + i·cRow + j·cPanel</c> (loaded first unless <paramref name="first"/>)
+    /// unless <paramref name="store"/> names output rows, which then get them with bias, residual and ReLU. The
+    /// implicit GEMM's full groups run on it, and so do the QKᵀ tiles of relposattn's flash attention.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6x64Avx512(float** rows, nint* offsets, int* lengths, int pieces, float* b,
-        nint panelStride, float* c, bool first, Store store)
+    internal static void Tile6x64Avx512(float** rows, nint* offsets, int* lengths, int pieces, float* b,
+        nint panelStride, float* c, nint cRow, nint cPanel, bool first, Store store)
     {
-        const int Q = MR * NR;
         Vector512<float> p0, p1, p2, p3, p4, p5, q0, q1, q2, q3, q4, q5, u0, u1, u2, u3, u4, u5, v0, v1, v2, v3, v4,
             v5;
+        float* c0 = c, c1 = c + cPanel, c2 = c + 2 * cPanel, c3 = c + 3 * cPanel;
         if (first)
         {
             p0 = p1 = p2 = p3 = p4 = p5 = q0 = q1 = q2 = q3 = q4 = q5 = Vector512<float>.Zero;
@@ -512,16 +517,18 @@ public sealed unsafe class ImplicitGemm : IDisposable
         }
         else
         {
-            p0 = Vector512.Load(c); p1 = Vector512.Load(c + 16); p2 = Vector512.Load(c + 32);
-            p3 = Vector512.Load(c + 48); p4 = Vector512.Load(c + 64); p5 = Vector512.Load(c + 80);
-            q0 = Vector512.Load(c + Q); q1 = Vector512.Load(c + Q + 16); q2 = Vector512.Load(c + Q + 32);
-            q3 = Vector512.Load(c + Q + 48); q4 = Vector512.Load(c + Q + 64); q5 = Vector512.Load(c + Q + 80);
-            u0 = Vector512.Load(c + 2 * Q); u1 = Vector512.Load(c + 2 * Q + 16); u2 = Vector512.Load(c + 2 * Q + 32);
-            u3 = Vector512.Load(c + 2 * Q + 48); u4 = Vector512.Load(c + 2 * Q + 64);
-            u5 = Vector512.Load(c + 2 * Q + 80);
-            v0 = Vector512.Load(c + 3 * Q); v1 = Vector512.Load(c + 3 * Q + 16); v2 = Vector512.Load(c + 3 * Q + 32);
-            v3 = Vector512.Load(c + 3 * Q + 48); v4 = Vector512.Load(c + 3 * Q + 64);
-            v5 = Vector512.Load(c + 3 * Q + 80);
+            p0 = Vector512.Load(c0 + 0 * cRow); p1 = Vector512.Load(c0 + 1 * cRow);
+            p2 = Vector512.Load(c0 + 2 * cRow); p3 = Vector512.Load(c0 + 3 * cRow);
+            p4 = Vector512.Load(c0 + 4 * cRow); p5 = Vector512.Load(c0 + 5 * cRow);
+            q0 = Vector512.Load(c1 + 0 * cRow); q1 = Vector512.Load(c1 + 1 * cRow);
+            q2 = Vector512.Load(c1 + 2 * cRow); q3 = Vector512.Load(c1 + 3 * cRow);
+            q4 = Vector512.Load(c1 + 4 * cRow); q5 = Vector512.Load(c1 + 5 * cRow);
+            u0 = Vector512.Load(c2 + 0 * cRow); u1 = Vector512.Load(c2 + 1 * cRow);
+            u2 = Vector512.Load(c2 + 2 * cRow); u3 = Vector512.Load(c2 + 3 * cRow);
+            u4 = Vector512.Load(c2 + 4 * cRow); u5 = Vector512.Load(c2 + 5 * cRow);
+            v0 = Vector512.Load(c3 + 0 * cRow); v1 = Vector512.Load(c3 + 1 * cRow);
+            v2 = Vector512.Load(c3 + 2 * cRow); v3 = Vector512.Load(c3 + 3 * cRow);
+            v4 = Vector512.Load(c3 + 4 * cRow); v5 = Vector512.Load(c3 + 5 * cRow);
         }
         float* b3 = b + 3 * panelStride;
         for (int s = 0; s < pieces; s++)
@@ -566,13 +573,12 @@ public sealed unsafe class ImplicitGemm : IDisposable
             store.Row(4, p4 + bb0, q4 + bb1, u4 + bb2, v4 + bb3); store.Row(5, p5 + bb0, q5 + bb1, u5 + bb2, v5 + bb3);
             return;
         }
-        p0.Store(c); p1.Store(c + 16); p2.Store(c + 32); p3.Store(c + 48); p4.Store(c + 64); p5.Store(c + 80);
-        q0.Store(c + Q); q1.Store(c + Q + 16); q2.Store(c + Q + 32); q3.Store(c + Q + 48); q4.Store(c + Q + 64);
-        q5.Store(c + Q + 80);
-        u0.Store(c + 2 * Q); u1.Store(c + 2 * Q + 16); u2.Store(c + 2 * Q + 32); u3.Store(c + 2 * Q + 48);
-        u4.Store(c + 2 * Q + 64); u5.Store(c + 2 * Q + 80);
-        v0.Store(c + 3 * Q); v1.Store(c + 3 * Q + 16); v2.Store(c + 3 * Q + 32); v3.Store(c + 3 * Q + 48);
-        v4.Store(c + 3 * Q + 64); v5.Store(c + 3 * Q + 80);
+        p0.Store(c0 + 0 * cRow); p1.Store(c0 + 1 * cRow); p2.Store(c0 + 2 * cRow); p3.Store(c0 + 3 * cRow);
+        p4.Store(c0 + 4 * cRow); p5.Store(c0 + 5 * cRow); q0.Store(c1 + 0 * cRow); q1.Store(c1 + 1 * cRow);
+        q2.Store(c1 + 2 * cRow); q3.Store(c1 + 3 * cRow); q4.Store(c1 + 4 * cRow); q5.Store(c1 + 5 * cRow);
+        u0.Store(c2 + 0 * cRow); u1.Store(c2 + 1 * cRow); u2.Store(c2 + 2 * cRow); u3.Store(c2 + 3 * cRow);
+        u4.Store(c2 + 4 * cRow); u5.Store(c2 + 5 * cRow); v0.Store(c3 + 0 * cRow); v1.Store(c3 + 1 * cRow);
+        v2.Store(c3 + 2 * cRow); v3.Store(c3 + 3 * cRow); v4.Store(c3 + 4 * cRow); v5.Store(c3 + 5 * cRow);
     }
 
     /// <summary>Two neighbouring tiles on two neighbouring panels with AVX-512: 12 rows × 32 output channels in 24
