@@ -306,8 +306,10 @@ public sealed unsafe class ImplicitGemm : IDisposable
                             }
                             else
                             {
-                                Tile6x32Avx512(rows + t * MR, offsets + a, lengths + a, e - a, b, _panelFloats, c,
-                                    blk == 0);
+                                // A tile without a partner: each panel on its own.
+                                Tile6x16Avx2(rows + t * MR, offsets + a, lengths + a, e - a, b, c, blk == 0);
+                                Tile6x16Avx2(rows + t * MR, offsets + a, lengths + a, e - a, b + _panelFloats,
+                                    c + MR * NR, blk == 0);
                             }
                         }
                         else if (twoTiles)
@@ -655,54 +657,6 @@ public sealed unsafe class ImplicitGemm : IDisposable
         s5.Store(c + Q + 80);
         s6.Store(c1 + Q); s7.Store(c1 + Q + 16); s8.Store(c1 + Q + 32); s9.Store(c1 + Q + 48); s10.Store(c1 + Q + 64);
         s11.Store(c1 + Q + 80);
-    }
-
-    /// <summary>One tile on two neighbouring panels with AVX-512 (the odd tile of a chunk, or one whose temporal taps
-    /// differ from its neighbour's): 6 rows × 32 output channels, laid out as in
-    /// <see cref="Tile12x32Avx512"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6x32Avx512(float** rows, nint* offsets, int* lengths, int pieces, float* b,
-        long panelStride, float* c, bool first)
-    {
-        const int Q = MR * NR;
-        Vector512<float> r0, r1, r2, r3, r4, r5, s0, s1, s2, s3, s4, s5;
-        if (first) r0 = r1 = r2 = r3 = r4 = r5 = s0 = s1 = s2 = s3 = s4 = s5 = Vector512<float>.Zero;
-        else
-        {
-            r0 = Vector512.Load(c); r1 = Vector512.Load(c + 16); r2 = Vector512.Load(c + 32);
-            r3 = Vector512.Load(c + 48); r4 = Vector512.Load(c + 64); r5 = Vector512.Load(c + 80);
-            s0 = Vector512.Load(c + Q); s1 = Vector512.Load(c + Q + 16); s2 = Vector512.Load(c + Q + 32);
-            s3 = Vector512.Load(c + Q + 48); s4 = Vector512.Load(c + Q + 64); s5 = Vector512.Load(c + Q + 80);
-        }
-        float* bp = b + panelStride;
-        for (int s = 0; s < pieces; s++)
-        {
-            nint o = offsets[s];
-            nint run = lengths[s];
-            float* a0 = rows[0] + o, a1 = rows[1] + o, a2 = rows[2] + o, a3 = rows[3] + o, a4 = rows[4] + o,
-                a5 = rows[5] + o;
-            for (nint k = 0; k < run; k++)
-            {
-                var w0 = Vector512.Load(b);
-                var w1 = Vector512.Load(bp);
-                b += NR; bp += NR;
-                var v = Vector512.Create(a0[k]);
-                r0 = Avx512F.FusedMultiplyAdd(v, w0, r0); s0 = Avx512F.FusedMultiplyAdd(v, w1, s0);
-                v = Vector512.Create(a1[k]);
-                r1 = Avx512F.FusedMultiplyAdd(v, w0, r1); s1 = Avx512F.FusedMultiplyAdd(v, w1, s1);
-                v = Vector512.Create(a2[k]);
-                r2 = Avx512F.FusedMultiplyAdd(v, w0, r2); s2 = Avx512F.FusedMultiplyAdd(v, w1, s2);
-                v = Vector512.Create(a3[k]);
-                r3 = Avx512F.FusedMultiplyAdd(v, w0, r3); s3 = Avx512F.FusedMultiplyAdd(v, w1, s3);
-                v = Vector512.Create(a4[k]);
-                r4 = Avx512F.FusedMultiplyAdd(v, w0, r4); s4 = Avx512F.FusedMultiplyAdd(v, w1, s4);
-                v = Vector512.Create(a5[k]);
-                r5 = Avx512F.FusedMultiplyAdd(v, w0, r5); s5 = Avx512F.FusedMultiplyAdd(v, w1, s5);
-            }
-        }
-        r0.Store(c); r1.Store(c + 16); r2.Store(c + 32); r3.Store(c + 48); r4.Store(c + 64); r5.Store(c + 80);
-        s0.Store(c + Q); s1.Store(c + Q + 16); s2.Store(c + Q + 32); s3.Store(c + Q + 48); s4.Store(c + Q + 64);
-        s5.Store(c + Q + 80);
     }
 
     /// <summary>The same tile without SIMD intrinsics, for machines without AVX2/FMA.</summary>
