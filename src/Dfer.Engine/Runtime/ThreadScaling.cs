@@ -180,26 +180,25 @@ public static class ThreadScaling
         return Pool(what, Enumerable.Range(0, items).Select(i => Math.Min(cols, n - i * cols) * rows * k));
     }
 
-    /// <summary><see cref="LstmCpu"/>: per layer and direction, the input projection of all steps, then per step
-    /// h·W_hhᵀ in the pool and, on the calling thread, the gate rows' copy and the gates (3 sigmoids, 2
-    /// tanh).</summary>
+    /// <summary><see cref="LstmCpu"/>: per layer, each direction's input projection of all steps, then per step one
+    /// dispatch for every direction: items of <see cref="LstmCpu.Units"/> hidden units, each its four gate rows
+    /// h·W_hhᵀ (blocks of 4 batch rows) and their gates (3 sigmoids, 2 tanh per unit and batch row).</summary>
     private static List<WorkPhase> Lstm(LstmOp l, int[] x)
     {
         int b = x[0], len = x[1], hid = l.Hidden, inSize = x[2];
+        long rows = (b + 3) / 4 * 4L;
         var phases = new List<WorkPhase>();
         for (int layer = 0; layer < l.Layers.Length; layer++)
         {
             for (int d = 0; d < l.Directions; d++)
-            {
-                string dir = $"layer {layer} {(d == 0 ? "forward" : "backward")}";
-                phases.Add(GemmNt($"{dir}: input projection", b * len, inSize, 4 * hid));
-                for (int step = 0; step < len; step++)
-                {
-                    phases.Add(GemmNt($"{dir} step {step}: h·W_hh", b, hid, 4 * hid));
-                    phases.Add(Serial($"{dir} step {step}: gates",
-                        (long)b * 4 * hid * CopiedFloat + (long)b * hid * (5 * Transcendental + 12 * ScalarOp)));
-                }
-            }
+                phases.Add(GemmNt($"layer {layer} {(d == 0 ? "forward" : "backward")}: input projection", b * len,
+                    inSize, 4 * hid));
+            var items = Enumerable.Range(0, l.Directions * ((hid + LstmCpu.Units - 1) / LstmCpu.Units))
+                .Select(i => Math.Min(LstmCpu.Units, hid - i % ((hid + LstmCpu.Units - 1) / LstmCpu.Units)
+                    * LstmCpu.Units))
+                .Select(units => units * (4 * rows * hid + b * (5 * Transcendental + 12 * ScalarOp))).ToArray();
+            for (int step = 0; step < len; step++)
+                phases.Add(Pool($"layer {layer} step {step}: gates of every direction", items));
             inSize = hid * l.Directions;
         }
         return phases;

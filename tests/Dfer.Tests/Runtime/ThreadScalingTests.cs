@@ -179,7 +179,8 @@ public class ThreadScalingTests
         var modelled = ThreadScaling.Plan(graph, shape, threads)
             .SelectMany(n => n.Phases.Where(p => !p.Serial).Select(p => p.Costs.Length)).ToList();
         Assert.That(seen, Is.EqualTo(modelled));
-        Assert.That(seen, Has.Count.GreaterThan(40));
+        // 37 a pass: 24 conv/permute/head dispatches, the LSTM's 4 input projections and 8 steps (both directions).
+        Assert.That(seen, Has.Count.GreaterThan(30));
     }
 
     /// <summary>M3DFEL at batch 2 on 2 threads (the development machine's runs): every convolution already has 8 items

@@ -38,10 +38,7 @@ public sealed unsafe class GemmNt : IParallelWork
             for (int j = n0; j < n1; j++)
             {
                 float* wr = _w + (long)j * _k;
-                if (_wide) Dot4Wide(x0, x1, x2, x3, wr, _k, sums);
-                else if (_simd) Dot4(x0, x1, x2, x3, wr, _k, sums);
-                else
-                    for (int r = 0; r < 4; r++) sums[r] = DotPortable(x0 + (long)Math.Min(r, rows - 1) * _k, wr, _k);
+                DotRows(x0, x1, x2, x3, wr, _k, sums, _simd, _wide);
                 float b = _bias != null ? _bias[j] : 0f;
                 for (int r = 0; r < rows; r++)
                 {
@@ -50,6 +47,20 @@ public sealed unsafe class GemmNt : IParallelWork
                 }
             }
         }
+    }
+
+    /// <summary>The dot products of rows <paramref name="x0"/>..<paramref name="x3"/> (a caller with fewer rows
+    /// repeats one) with one weight row of
+    /// <paramref name="n"/> floats into <paramref name="sums"/>[0..4): 512-bit where <paramref name="wide"/>, 256-bit
+    /// where <paramref name="simd"/>, scalar FMA otherwise.</summary>
+    public static void DotRows(float* x0, float* x1, float* x2, float* x3, float* w, int n, float* sums, bool simd,
+        bool wide)
+    {
+        if (wide) Dot4Wide(x0, x1, x2, x3, w, n, sums);
+        else if (simd) Dot4(x0, x1, x2, x3, w, n, sums);
+        else
+            for (int r = 0; r < 4; r++)
+                sums[r] = DotPortable(r == 0 ? x0 : r == 1 ? x1 : r == 2 ? x2 : x3, w, n);
     }
 
     /// <summary>Four dot products with one weight row, 256-bit.</summary>
