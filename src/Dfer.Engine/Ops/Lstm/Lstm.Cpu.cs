@@ -64,7 +64,7 @@ public sealed unsafe class LstmCpu : ICpuKernel, IDisposable
         float* input = x.Data;
         int inSize = x.Shape[2];
         var w = _step;
-        (w.Ctx, w.B, w.Len, w.Width, w.Dirs) = (ctx, b, len, width, dirs);
+        (w.Ctx, w.B, w.Len, w.Width) = (ctx, b, len, width);
         for (int l = 0; l < _cells.Length; l++)
         {
             float* dst = l == _cells.Length - 1 ? output.Data : (l % 2 == 0 ? bufA : bufB);
@@ -113,7 +113,7 @@ public sealed unsafe class LstmCpu : ICpuKernel, IDisposable
     private sealed class StepWork(LstmCpu k) : IParallelWork
     {
         public CpuContext? Ctx;
-        public int B, Len, Width, Dirs, Step;
+        public int B, Len, Width, Step;
         public float* Dst;
         public readonly Direction[] Dir = new Direction[2];
 

@@ -714,7 +714,8 @@ public sealed unsafe class ImplicitGemm : IDisposable
 
     /// <summary>
     /// The FLOPs (2 per multiply-add) <see cref="Run"/> executes for a convolution <paramref name="op"/> over an input
-    /// of <paramref name="inputShape"/> [N, T, H, W, Cin], counted by walking the same tiles, not by the hot loop:
+    /// of <paramref name="inputShape"/> [N, T, H, W, Cin]: twice the multiply-adds of its work items
+    /// (<see cref="WorkItems(ConvGeometry, int[], int[], int)"/>), which walk the same tiles, not the hot loop:
     /// output positions in row-major (n, t, h, w) order cut into tiles of 6, the last tile padded by repeating the
     /// last position (its extra rows are computed, never stored); per tile only the temporal taps that read a frame
     /// for some row of the tile (<see cref="ExecuteItem"/>'s lo/hi); every panel of 16 output channels in full, zero
@@ -727,26 +728,16 @@ public sealed unsafe class ImplicitGemm : IDisposable
             throw new ArgumentException(
                 $"implicit GEMM count: input {Tensor.FormatShape(inputShape)} is not [N, T, H, W, {op.Cin}]");
         static int Extent(int size, int k, int s, int p) => (size + 2 * p - k) / s + 1;
-        int tIn = inputShape[1];
-        int to = Extent(tIn, op.Kernel.T, op.Stride.T, op.Pad.T),
-            ho = Extent(inputShape[2], op.Kernel.H, op.Stride.H, op.Pad.H),
-            wo = Extent(inputShape[3], op.Kernel.W, op.Stride.W, op.Pad.W);
-        long m = (long)inputShape[0] * to * ho * wo, frame = (long)ho * wo;
-        long taps = 0;
-        for (long m0 = 0; m0 < m; m0 += MR)
-        {
-            int lo = op.Kernel.T, hi = 0;
-            for (int i = 0; i < MR; i++)
-            {
-                long row = Math.Min(m0 + i, m - 1);
-                int tBase = (int)(row / frame % to) * op.Stride.T - op.Pad.T;
-                lo = Math.Min(lo, Math.Max(0, -tBase));
-                hi = Math.Max(hi, Math.Min(op.Kernel.T, tIn - tBase));
-            }
-            taps += Math.Max(0, hi - lo);
-        }
-        long columns = (long)(op.Cout + NR - 1) / NR * NR;
-        return 2L * MR * taps * op.Kernel.H * op.Kernel.W * op.Cin * columns;
+        int[] y =
+        [
+            inputShape[0], Extent(inputShape[1], op.Kernel.T, op.Stride.T, op.Pad.T),
+            Extent(inputShape[2], op.Kernel.H, op.Stride.H, op.Pad.H),
+            Extent(inputShape[3], op.Kernel.W, op.Stride.W, op.Pad.W), op.Cout,
+        ];
+        // The items' multiply-adds do not depend on the cut: one thread's is as good as any.
+        long macs = 0;
+        foreach (var item in WorkItems(op, inputShape, y, 1)) macs += item.Macs;
+        return 2 * macs;
     }
 
     /// <summary>Widens a tile's temporal taps [lo, hi) by those of an output row at frame <paramref name="tOut"/> over
