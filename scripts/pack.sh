@@ -35,13 +35,16 @@ for id in Dfer Dfer.Tool; do
     [[ -s "artifacts/$id.$version.snupkg" ]] || fail "artifacts/$id.$version.snupkg (symbols) was not made"
     echo "pack: artifacts/$id.$version.nupkg ($(du -m "artifacts/$id.$version.nupkg" | cut -f1) MB) and its .snupkg"
 done
+# The listings are read whole before they are searched: `unzip | grep -q` under pipefail fails at random when grep
+# exits at its first match and unzip, still writing, dies of SIGPIPE.
+listing="$(unzip -Z1 "artifacts/Dfer.$version.nupkg")" || fail "artifacts/Dfer.$version.nupkg is not a readable zip"
+symbols="$(unzip -Z1 "artifacts/Dfer.$version.snupkg")" || fail "artifacts/Dfer.$version.snupkg is not a readable zip"
 # What code that references the library compiles against: its API and nothing of the engine.
-refs="$(unzip -Z1 "artifacts/Dfer.$version.nupkg" | grep '^ref/' | sort | tr '\n' ' ')"
+refs="$(grep '^ref/' <<<"$listing" | sort | tr '\n' ' ')"
 [[ "$refs" == "ref/net10.0/Dfer.Library.dll ref/net10.0/Dfer.Library.xml " ]] \
     || fail "the library's ref/ folder holds '$refs', not just Dfer.Library.dll and its XML docs"
-unzip -Z1 "artifacts/Dfer.$version.nupkg" | grep -qx 'lib/net10.0/Dfer.Engine.dll' \
-    || fail "the library package lacks lib/net10.0/Dfer.Engine.dll"
-unzip -Z1 "artifacts/Dfer.$version.snupkg" | grep -qx 'lib/net10.0/Dfer.Engine.pdb' \
+grep -qx 'lib/net10.0/Dfer.Engine.dll' <<<"$listing" || fail "the library package lacks lib/net10.0/Dfer.Engine.dll"
+grep -qx 'lib/net10.0/Dfer.Engine.pdb' <<<"$symbols" \
     || fail "the library's symbols package lacks lib/net10.0/Dfer.Engine.pdb"
 
 tmp="$(mktemp -d)"

@@ -159,7 +159,7 @@ build_kernels() {
 # (site-packages/nvidia/.../lib), appended to LD_LIBRARY_PATH. Needs PY (find_python).
 nvrtc_fallback() {
   local d
-  if ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so\.'; then echo "NVRTC: on the loader path"; return 0; fi
+  if ldconfig -p 2>/dev/null | grep 'libnvrtc\.so\.' >/dev/null; then echo "NVRTC: on the loader path"; return 0; fi
   for d in "${CUDA_PATH:-/nonexistent}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
     if ls "$d"/libnvrtc.so.* >/dev/null 2>&1; then echo "NVRTC: $d"; return 0; fi
   done
