@@ -159,15 +159,11 @@ public static class ThreadScaling
         return new(what, items.Select(i => i.Macs).ToArray(), false, items.Sum(i => i.WeightFloats));
     }
 
-    /// <summary><see cref="Primitives.Cpu.DenseRows"/>: <see cref="RowGemm"/> (the implicit GEMM as a 1×1×1
-    /// convolution over [rows, 1, 1, 1, In]) from <see cref="Primitives.Cpu.DenseRows.TiledRows"/> rows on, else
-    /// <see cref="GemmNt"/>.</summary>
+    /// <summary><see cref="Primitives.Cpu.DenseRows"/> on a SIMD path: <see cref="RowGemm"/>, the implicit GEMM as a
+    /// 1×1×1 convolution over [rows, 1, 1, 1, In], whatever the row count.</summary>
     private static WorkPhase DenseRows(string what, int rows, int inFeatures, int outFeatures, int threads) =>
-        rows >= Primitives.Cpu.DenseRows.TiledRows
-            ? Gemm(what + " (tiled GEMM)",
-                new ConvGeometry(inFeatures, outFeatures, (1, 1, 1), (1, 1, 1), (0, 0, 0), false),
-                [rows, 1, 1, 1, inFeatures], [rows, 1, 1, 1, outFeatures], threads)
-            : GemmNt(what + " (dot products)", rows, inFeatures, outFeatures);
+        Gemm(what + " (tiled GEMM)", new ConvGeometry(inFeatures, outFeatures, (1, 1, 1), (1, 1, 1), (0, 0, 0), false),
+            [rows, 1, 1, 1, inFeatures], [rows, 1, 1, 1, outFeatures], threads);
 
     /// <summary><see cref="Primitives.Cpu.GemmNt"/>: an item per <see cref="Primitives.Cpu.GemmNt.ColumnsPerItem"/>
     /// output columns, each column a dot product of length k for every block of 4 rows (a short block computes

@@ -5,8 +5,8 @@ using Dfer.Tensors;
 namespace Dfer.Ops.Linear;
 
 /// <summary>
-/// nn.Linear on the CPU: <see cref="DenseRows"/>, which runs <see cref="RowGemm"/>'s register tiles
-/// for more than a handful of rows and <see cref="GemmNt"/>'s dot products for the few rows of a model head.
+/// nn.Linear on the CPU: <see cref="DenseRows"/>, which runs <see cref="RowGemm"/>'s register tiles on the SIMD
+/// paths and <see cref="GemmNt"/>'s dot products on the portable one (the same path for any row count).
 /// </summary>
 public sealed class LinearCpu : ICpuKernel, IExecutedFlops, IDisposable
 {

@@ -26,7 +26,7 @@ public sealed class LinearKind : OpKind<LinearOp>
 
     public override IReadOnlyList<OpCase> Cases(DeterministicRandom rng)
     {
-        // From 24 rows on the CPU runs the tiled GEMM: IFDD-like widths, odd row and column counts.
+        // IFDD-like widths, odd row and column counts, a model head's one or two rows.
         LinearCase[] shapes =
         [
             new(1, 1, 1, true), new(5, 13, 37, true), new(8, 1024, 3072, false), new(2, 1024, 7, true),

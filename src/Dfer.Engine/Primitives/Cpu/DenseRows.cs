@@ -5,13 +5,17 @@ namespace Dfer.Primitives.Cpu;
 
 /// <summary>
 /// <c>y[m,n] = bias[n] + Σ_k x[m,k]·W[n,k]</c> over dense rows, W row-major [N, K] as PyTorch
-/// stores it (nn.Linear): <see cref="RowGemm"/>'s register tiles for more than a handful of rows,
-/// <see cref="GemmNt"/>'s dot products for the few rows of a model head.
+/// stores it (nn.Linear): <see cref="RowGemm"/>'s register tiles on the SIMD paths, <see cref="GemmNt"/>'s dot
+/// products on the portable one.
 /// </summary>
+/// <remarks>
+/// The path depends on the machine, never on the row count: a row's result is then the same bits whatever rows run
+/// beside it, so a clip scores the same alone and in any batch (docs/serving.md, "Dynamic batching"). The two paths
+/// sum in different orders; choosing by row count (as before) made RDFER's attention gate, B × 8 rows, change its
+/// last bits between batch 2 and 3.
+/// </remarks>
 public sealed unsafe class DenseRows : IDisposable
 {
-    /// <summary>From this many rows on, the tiled GEMM wins.</summary>
-    public const int TiledRows = 24;
     private readonly float[] _weight;
     private readonly float[]? _bias;
     private readonly NativeBuffer _w;
@@ -43,7 +47,7 @@ public sealed unsafe class DenseRows : IDisposable
     /// floats.</summary>
     public void Run(CpuContext ctx, Tensor x, Tensor y, int rows)
     {
-        if (rows >= TiledRows && ctx.UseSimd)
+        if (ctx.UseSimd)
         {
             _tiled ??= new RowGemm(In, Out, _weight, _bias);
             _tiled.Run(ctx, x.Storage, x.Offset, y.Storage, y.Offset, rows, false);
@@ -55,7 +59,7 @@ public sealed unsafe class DenseRows : IDisposable
 
     /// <summary>The FLOPs <see cref="Run"/> executes for <paramref name="rows"/> rows on <paramref name="ctx"/>, by
     /// the path it takes there.</summary>
-    public long ExecutedFlops(CpuContext ctx, int rows) => rows >= TiledRows && ctx.UseSimd
+    public long ExecutedFlops(CpuContext ctx, int rows) => ctx.UseSimd
         ? RowGemm.ExecutedFlops(In, Out, rows)
         : GemmNt.ExecutedFlops(ctx, rows, In, Out);
 
