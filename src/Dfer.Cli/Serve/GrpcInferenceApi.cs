@@ -22,7 +22,10 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GRPCInferenceServic
         Task.FromResult(new ServerReadyResponse { Ready = core.Ready });
 
     public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context) =>
-        Guard(() => new ModelReadyResponse { Ready = core.Find(request.Name, request.Version).Ready && !core.Stopping });
+        Guard(() => new ModelReadyResponse
+        {
+            Ready = core.Find(request.Name, request.Version).Ready && !core.Stopping,
+        });
 
     public override Task<ServerMetadataResponse> ServerMetadata(ServerMetadataRequest request,
         ServerCallContext context)
@@ -65,7 +68,10 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GRPCInferenceServic
             var response = new ModelInferResponse { ModelName = model.Name, ModelVersion = "1", Id = request.Id };
             foreach (TensorSpec spec in outputs)
             {
-                var tensor = new ModelInferResponse.Types.InferOutputTensor { Name = spec.Name, Datatype = spec.Datatype };
+                var tensor = new ModelInferResponse.Types.InferOutputTensor
+                {
+                    Name = spec.Name, Datatype = spec.Datatype,
+                };
                 tensor.Shape.Add(results.Length);
                 tensor.Shape.Add(spec.Shape[1]);
                 if (raw) response.RawOutputContents.Add(ByteString.CopyFrom(RestApi.Encode(spec, results)));
@@ -109,7 +115,8 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GRPCInferenceServic
         var input = request.Inputs[0];
         bool raw = request.RawInputContents.Count > 0;
         if (raw && request.RawInputContents.Count != 1)
-            throw OipException.BadRequest($"raw_input_contents has {request.RawInputContents.Count} entries for 1 input");
+            throw OipException.BadRequest(
+                $"raw_input_contents has {request.RawInputContents.Count} entries for 1 input");
         if (raw && input.Contents is not null)
             throw OipException.BadRequest($"input '{input.Name}' has both contents and raw_input_contents");
         // Nothing is allocated before the values present are counted against the shape, so the bound is the body's.

@@ -131,7 +131,8 @@ internal sealed class InferenceCore
         string expected = "[n, " + string.Join(", ", spec.Shape.Skip(1)) + "]";
         if (shape.Count != spec.Shape.Length)
             throw OipException.BadRequest(
-                $"input '{name}': shape [{string.Join(", ", shape)}] has {shape.Count} dimensions, expected {expected}");
+                $"input '{name}': shape [{string.Join(", ", shape)}] has {shape.Count} dimensions, expected "
+                + expected);
         for (int d = 1; d < shape.Count; d++)
             if (shape[d] != spec.Shape[d])
                 throw OipException.BadRequest(

@@ -122,7 +122,8 @@ internal static class RestApi
     {
         long? declared = http.Request.ContentLength;
         if (declared > max)
-            throw OipException.TooLarge($"the request body is {declared} bytes, more than --max-body-mb allows ({max})");
+            throw OipException.TooLarge(
+                $"the request body is {declared} bytes, more than --max-body-mb allows ({max})");
         var feature = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = max;
         using var buffer = new MemoryStream(declared is > 0 ? (int)declared.Value : 1 << 16);
@@ -214,7 +215,8 @@ internal static class RestApi
             else
             {
                 if (jsonLength != body.Length)
-                    throw OipException.BadRequest($"input '{name}' has no binary_data_size, but {body.Length - jsonLength} "
+                    throw OipException.BadRequest($"input '{name}' has no binary_data_size, but "
+                        + $"{body.Length - jsonLength} "
                         + "bytes follow the JSON header");
                 if (!input.TryGetProperty("data", out JsonElement data))
                     throw OipException.BadRequest($"input '{name}' has no \"data\"");
@@ -287,7 +289,8 @@ internal static class RestApi
     private static bool Flag(JsonElement o, string key, string what)
     {
         if (!o.TryGetProperty("parameters", out JsonElement p)) return false;
-        if (p.ValueKind != JsonValueKind.Object) throw OipException.BadRequest($"{what}: \"parameters\" is not an object");
+        if (p.ValueKind != JsonValueKind.Object)
+            throw OipException.BadRequest($"{what}: \"parameters\" is not an object");
         if (!p.TryGetProperty(key, out JsonElement v)) return false;
         return v.ValueKind switch
         {
@@ -395,9 +398,17 @@ internal static class RestApi
         foreach (ClipResult r in results)
         {
             if (spec.Name == OipTensors.KeyFrames)
-                foreach (int k in r.KeyFrames!) { BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), k); at += 4; }
+                foreach (int k in r.KeyFrames!)
+                {
+                    BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), k);
+                    at += 4;
+                }
             else
-                foreach (float v in Values(spec, r)) { BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(at), v); at += 4; }
+                foreach (float v in Values(spec, r))
+                {
+                    BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(at), v);
+                    at += 4;
+                }
         }
         return bytes;
     }

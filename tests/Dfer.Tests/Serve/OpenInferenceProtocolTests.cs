@@ -98,7 +98,8 @@ public class OpenInferenceProtocolTests
         Assert.That(body.GetProperty("id").GetString(), Is.EqualTo("req-7"));
         Assert.That(body.GetProperty("model_name").GetString(), Is.EqualTo("m3dfel"));
         float[][] alone = Alone(clips, 2);
-        Assert.That(TestServer.Bits(TestServer.Data(body, "logits")), Is.EqualTo(TestServer.Bits(alone.SelectMany(l => l))));
+        Assert.That(TestServer.Bits(TestServer.Data(body, "logits")),
+            Is.EqualTo(TestServer.Bits(alone.SelectMany(l => l))));
         float[] p = TestServer.Data(body, "probabilities");
         Assert.That(p.Take(7).Sum(), Is.EqualTo(1).Within(1e-5));
         Assert.That(p.Skip(7).Sum(), Is.EqualTo(1).Within(1e-5));
@@ -175,7 +176,8 @@ public class OpenInferenceProtocolTests
     private static byte[] Bytes(float[] values)
     {
         var bytes = new byte[values.Length * 4];
-        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), values[i]);
+        for (int i = 0; i < values.Length; i++)
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), values[i]);
         return bytes;
     }
 
@@ -239,7 +241,8 @@ public class OpenInferenceProtocolTests
         // JSON has no NaN or Infinity; binary tensors do.
         float[] clips = TestServer.Clips(2, 9);
         clips[602112 + 602111] = float.PositiveInfinity;
-        using (var inf = await _server.Http.PostAsync("/v2/models/m3dfel/infer", TestServer.BinaryRequest(clips, 2, false)))
+        using (var inf = await _server.Http.PostAsync("/v2/models/m3dfel/infer",
+            TestServer.BinaryRequest(clips, 2, false)))
         {
             Assert.That((int)inf.StatusCode, Is.EqualTo(400));
             Assert.That((await TestServer.Body(inf)).GetProperty("error").GetString(),
@@ -297,7 +300,8 @@ public class OpenInferenceProtocolTests
     {
         string text = await _server.Http.GetStringAsync("/metrics");
         string? line = text.Split('\n').FirstOrDefault(l => l.StartsWith(series + " ", StringComparison.Ordinal));
-        return line is null ? 0 : double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        return line is null ? 0
+            : double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Test]
