@@ -71,7 +71,8 @@ internal sealed class InferenceCore
         lock (_models) _models[model.Name] = model;
     }
 
-    /// <summary>Set once shutdown starts: the server reports not ready and takes no new inference.</summary>
+    /// <summary>Set once shutdown starts: the server reports not ready (its requests in flight are still answered).
+    /// </summary>
     public bool Stopping
     {
         get => _stopping;
@@ -107,8 +108,9 @@ internal sealed class InferenceCore
     public ServedModel ForInference(string name, string? version)
     {
         ServedModel model = Find(name, version);
-        if (_stopping) throw OipException.Unavailable("the server is shutting down");
-        if (!model.Ready) throw OipException.Unavailable($"model '{name}' is not ready yet");
+        // A request that reached the server while it shuts down is still served: Kestrel takes no new connections and
+        // closes the idle ones, and the batcher stays open until the requests in flight are answered.
+        if (!model.Ready && !_stopping) throw OipException.Unavailable($"model '{name}' is not ready yet");
         if (model.Batcher is null)
             throw OipException.BadRequest($"model '{name}' scores whole videos: POST the video to "
                 + $"/v2/models/{name}/video (docs/serving.md)");

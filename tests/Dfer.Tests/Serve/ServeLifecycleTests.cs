@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Dfer.Cli.Serve;
+using Dfer.Tests.Cli;
+
+namespace Dfer.Tests.Serve;
+
+/// <summary>
+/// `dfer serve` under pressure and at its edges (docs/serving.md): a full queue refuses at once, a cancelled request
+/// leaves its batch, a deadline answers 504, shutdown finishes what is in flight, SIGTERM exits 0, and a bad command
+/// line or checkpoint is one line and exit code 2.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public class ServeLifecycleTests
+{
+    private static ServeSettings OneAtATime(int queue, int timeoutMs = 60_000) =>
+        TestServer.Settings("m3dfel") with { MaxBatch = 1, MaxDelayMs = 0, MaxQueue = queue, TimeoutMs = timeoutMs };
+
+    [Test]
+    public async Task AFullQueueRefusesAtOnceAndTheRestAreServed()
+    {
+        await using var server = await TestServer.StartAsync(OneAtATime(queue: 1));
+        float[] clip = TestServer.Clips(1, 11);
+        string body = TestServer.JsonRequest(clip, 1);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8)
+            .Select(_ => server.PostJsonAsync("/v2/models/m3dfel/infer", body)));
+        int refused = answers.Count(a => a.Status == 429), served = answers.Count(a => a.Status == 200);
+        Assert.That(refused + served, Is.EqualTo(8), string.Join("; ", answers.Select(a => a.Body.ToString())));
+        Assert.That(refused, Is.GreaterThan(0), "eight at once against a queue of one");
+        Assert.That(served, Is.GreaterThan(0));
+        Assert.That(answers.First(a => a.Status == 429).Body.GetProperty("error").GetString(),
+            Does.Contain("queue is full"));
+        int[] first = TestServer.Bits(TestServer.Data(answers.First(a => a.Status == 200).Body, "logits"));
+        foreach (var a in answers.Where(a => a.Status == 200))
+            Assert.That(TestServer.Bits(TestServer.Data(a.Body, "logits")), Is.EqualTo(first));
+        var (after, _) = await server.PostJsonAsync("/v2/models/m3dfel/infer", body);
+        Assert.That(after, Is.EqualTo(200));
+        string metrics = await server.Http.GetStringAsync("/metrics");
+        Assert.That(metrics, Does.Contain("dfer_request_errors_total{model=\"m3dfel\",protocol=\"rest\",status=\"429\"} "
+            + refused));
+    }
+
+    [Test]
+    public async Task ACancelledRequestLeavesItsBatch()
+    {
+        await using var server = await TestServer.StartAsync(OneAtATime(queue: 16));
+        string body = TestServer.JsonRequest(TestServer.Clips(1, 12), 1);
+        var running = server.PostJsonAsync("/v2/models/m3dfel/infer", body);
+        using var cancel = new CancellationTokenSource();
+        var abandoned = Enumerable.Range(0, 3).Select(_ => server.Http.PostAsync("/v2/models/m3dfel/infer",
+            new StringContent(body, System.Text.Encoding.UTF8, "application/json"), cancel.Token)).ToArray();
+        await Task.Delay(30);
+        cancel.Cancel();
+        foreach (var t in abandoned)
+            Assert.CatchAsync<OperationCanceledException>(async () => await t);
+        Assert.That((await running).Status, Is.EqualTo(200));
+        var (after, _) = await server.PostJsonAsync("/v2/models/m3dfel/infer", body);
+        Assert.That(after, Is.EqualTo(200));
+        // The warm-up runs outside the batcher: the two answered requests, and not all three abandoned ones.
+        string metrics = await server.Http.GetStringAsync("/metrics");
+        var count = Regex.Match(metrics, "dfer_batch_size_count\\{model=\"m3dfel\"\\} (\\d+)");
+        Assert.That(int.Parse(count.Groups[1].Value), Is.LessThan(5), metrics);
+    }
+
+    /// <summary>Twelve requests one clip at a time against a 200 ms deadline: an M3DFEL pass is 86 GFLOP, so no
+    /// machine finishes all twelve in time; the late ones are 504, the others served.</summary>
+    [Test]
+    public async Task ADeadlinePassedIs504()
+    {
+        await using var server = await TestServer.StartAsync(OneAtATime(queue: 16, timeoutMs: 200));
+        string body = TestServer.JsonRequest(TestServer.Clips(1, 13), 1);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 12)
+            .Select(_ => server.PostJsonAsync("/v2/models/m3dfel/infer", body)));
+        Assert.That(answers.Select(a => a.Status), Is.All.AnyOf(200, 504));
+        var late = answers.Where(a => a.Status == 504).ToArray();
+        Assert.That(late, Is.Not.Empty);
+        Assert.That(late[0].Body.GetProperty("error").GetString(), Does.Contain("no result within 200 ms"));
+        var (live, _) = await server.GetAsync("/v2/health/live");
+        Assert.That(live, Is.EqualTo(200));
+    }
+
+    [Test]
+    public async Task ShutdownFinishesTheRequestsInFlight()
+    {
+        var server = await TestServer.StartAsync(OneAtATime(queue: 16));
+        string body = TestServer.JsonRequest(TestServer.Clips(2, 14), 2);
+        var inFlight = Enumerable.Range(0, 3).Select(_ => server.PostJsonAsync("/v2/models/m3dfel/infer", body))
+            .ToArray();
+        await Task.Delay(50);
+        var stopping = server.Server.DisposeAsync().AsTask();
+        Assert.That(server.Server.Core.Ready, Is.False, "not ready once shutdown begins");
+        var answers = await Task.WhenAll(inFlight);
+        await stopping;
+        Assert.That(answers.Select(a => a.Status), Is.All.EqualTo(200),
+            string.Join("; ", answers.Select(a => a.Body.ToString())));
+        Assert.CatchAsync<HttpRequestException>(async () => await server.Http.GetAsync("/v2/health/live"));
+        server.Http.Dispose();
+    }
+
+    [Test]
+    public void SigtermStopsTheProcessWithExitCodeZero()
+    {
+        string dfer = typeof(ServeCommand).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { dfer, "serve", "--model", "m3dfel", "--generated-weights", "--http-port", "0",
+                "--grpc-port", "0", "--threads", "1" },
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using var process = Process.Start(start)!;
+        var stderr = new System.Text.StringBuilder();
+        var ready = new TaskCompletionSource<string>();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr) stderr.AppendLine(e.Data);
+            var m = Regex.Match(e.Data, "REST and the web page on (http://\\S+?)/?,");
+            if (m.Success) ready.TrySetResult(m.Groups[1].Value);
+            if (e.Data == "dfer: ready") ready.TrySetResult("ready");
+        };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        try
+        {
+            Assert.That(ready.Task.Wait(TimeSpan.FromSeconds(60)), Is.True, () => stderr.ToString());
+            string address = ready.Task.Result;
+            using var http = new HttpClient { BaseAddress = new Uri(address) };
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline
+                && http.GetAsync("/v2/health/ready").Result.StatusCode != System.Net.HttpStatusCode.OK)
+                Thread.Sleep(100);
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()])) kill.WaitForExit();
+            Assert.That(process.WaitForExit(TimeSpan.FromSeconds(30)), Is.True, () => stderr.ToString());
+            Assert.That(process.ExitCode, Is.EqualTo(0), () => stderr.ToString());
+            Assert.That(stderr.ToString(), Does.Contain("shutting down"));
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+    }
+
+    [TestCase(new[] { "serve" }, "--model")]
+    [TestCase(new[] { "serve", "--model", "m3dfel" }, "--generated-weights")]
+    [TestCase(new[] { "serve", "--model", "nope=x.pth" }, "no model 'nope'")]
+    [TestCase(new[] { "serve", "--model", "expression=x.pth" }, "without a checkpoint")]
+    [TestCase(new[] { "serve", "--model", "m3dfel", "--model", "m3dfel", "--generated-weights" }, "already served")]
+    [TestCase(new[] { "serve", "--model", "m3dfel", "--generated-weights", "--host", "nowhere" }, "not an IP address")]
+    [TestCase(new[] { "serve", "--model", "m3dfel", "--generated-weights", "--max-batch", "0" }, "--max-batch")]
+    public void BadCommandLinesAreOneLineAndExitTwo(string[] args, string message)
+    {
+        CliRun run = CliHarness.Run(args);
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        // One error line (a usage error adds the house hint "Run 'dfer serve --help' for usage.").
+        var errors = run.StderrLines.Where(l => l.StartsWith("dfer: error:", StringComparison.Ordinal)).ToArray();
+        Assert.That(errors, Has.Length.EqualTo(1), run.ToString());
+        Assert.That(errors[0], Does.Contain(message));
+        Assert.That(run.Stderr, Does.Not.Contain("   at "));
+    }
+
+    [Test]
+    public void ABadCheckpointStopsTheServerWithOneLine()
+    {
+        using var harness = new CliHarness();
+        string bad = harness.PathOf("broken.safetensors");
+        File.WriteAllBytes(bad, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        CliRun run = CliHarness.Run("serve", "--model", $"m3dfel={bad}", "--http-port", "0", "--grpc-port", "0");
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        var errors = run.StderrLines.Where(l => l.StartsWith("dfer: error:", StringComparison.Ordinal)).ToArray();
+        Assert.That(errors, Has.Length.EqualTo(1), run.ToString());
+        Assert.That(errors[0], Does.Contain("broken.safetensors"));
+        Assert.That(run.Stderr, Does.Not.Contain("   at "));
+    }
+}
