@@ -37,8 +37,8 @@ public class ServeLifecycleTests
         var (after, _) = await server.PostJsonAsync("/v2/models/m3dfel/infer", body);
         Assert.That(after, Is.EqualTo(200));
         string metrics = await server.Http.GetStringAsync("/metrics");
-        Assert.That(metrics, Does.Contain("dfer_request_errors_total{model=\"m3dfel\",protocol=\"rest\",status=\"429\"} "
-            + refused));
+        Assert.That(metrics,
+            Does.Contain("dfer_request_errors_total{model=\"m3dfel\",protocol=\"rest\",status=\"429\"} " + refused));
     }
 
     [Test]
