@@ -90,6 +90,12 @@ internal sealed class DynamicBatcher : IAsyncDisposable
         PendingBatch? inFlight = null;
         while (true)
         {
+            // Nothing waiting: collect the batch in flight now rather than hold its answers until a request comes.
+            if (inFlight is not null && _carried is null && !_queue.Reader.TryPeek(out _))
+            {
+                Collect(inFlight);
+                inFlight = null;
+            }
             List<Request>? batch = await Assemble().ConfigureAwait(false);
             if (batch is null) break;
             PendingBatch? next = Submit(batch);
