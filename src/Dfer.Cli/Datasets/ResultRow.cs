@@ -465,7 +465,9 @@ internal sealed class ResultsFile : IDisposable
         return row.Ok
             ? row with
             {
-                Face = Str("face"), KeyFrames = Ints("key_frames"), KeyFramesSource = Ints("key_frames_source"),
+                Face = Str("face"),
+                KeyFrames = Ints("key_frames"),
+                KeyFramesSource = Ints("key_frames_source"),
             }
             : row;
     }
