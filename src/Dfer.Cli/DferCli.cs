@@ -99,6 +99,7 @@ public static class DferCli
             + "scores out).")
         {
             InferCommand.Create(console),
+            MergeCommand.Create(console),
             EvalCommand.Create(console),
             PreprocessCommand.Create(console),
             FeaturesCommand.Create(console),

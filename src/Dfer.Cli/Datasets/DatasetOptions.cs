@@ -7,10 +7,15 @@ namespace Dfer.Cli.Datasets;
 
 /// <summary>The options that describe a dataset run, as <c>infer</c> and <c>eval</c> share them.</summary>
 /// <param name="DecodeThreads">--decode-threads; null: <see cref="DatasetRunner.DefaultDecodeThreads"/>.</param>
+/// <param name="Shard">--shard I/N (infer only); null: the whole dataset.</param>
 internal sealed record DatasetOptions(string? Source, string? Root, string ClipFolder, string? Output,
     DatasetRunner.Existing Existing,
-    int? DecodeThreads = null)
+    int? DecodeThreads = null, DatasetShard? Shard = null)
 {
+    /// <summary>The items this run scores: with --shard, its shard of <paramref name="all"/>
+    /// (<see cref="DatasetShard.Select{T}"/>); else all of them.</summary>
+    public IReadOnlyList<DatasetItem> Select(IReadOnlyList<DatasetItem> all) => Shard?.Select(all) ?? all;
+
     /// <summary>Lists the dataset's videos; a CSV needs --root.</summary>
     public IReadOnlyList<DatasetItem> List(IModel model) => List(model.Classes.Count);
 
@@ -39,13 +44,15 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
     public void CheckUnused()
     {
         if (Root is not null || Output is not null || Existing != DatasetRunner.Existing.Refuse
-            || DecodeThreads is not null)
+            || DecodeThreads is not null || Shard is not null)
             throw new DferException(
-                "--root, --output, --resume, --overwrite and --decode-threads belong to a --dataset run");
+                "--root, --output, --resume, --overwrite, --decode-threads and --shard belong to a --dataset run");
     }
 
     /// <summary>Declares the options on a command and reads them back.</summary>
-    public sealed class Parser(bool required, string outputDescription)
+    /// <param name="shardable">Declare --shard too (infer: every video is scored on its own; eval's metrics need all
+    /// of them in one run).</param>
+    public sealed class Parser(bool required, string outputDescription, bool shardable = false)
     {
         private readonly Option<string?> _dataset = SharedOptions.Dataset(required);
         private readonly Option<string?> _root = SharedOptions.Root();
@@ -54,12 +61,14 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
         private readonly Option<bool> _resume = SharedOptions.Resume();
         private readonly Option<bool> _overwrite = SharedOptions.Overwrite();
         private readonly Option<int?> _decodeThreads = SharedOptions.DecodeThreads();
+        private readonly Option<DatasetShard?>? _shard = shardable ? DatasetShard.CreateOption() : null;
 
         public void AddTo(Command command)
         {
             foreach (Option option in new Option[] { _dataset, _root, _clipFolder, _output, _resume, _overwrite,
                 _decodeThreads })
                 command.Options.Add(option);
+            if (_shard is not null) command.Options.Add(_shard);
         }
 
         public DatasetOptions Get(ParseResult parsed)
@@ -74,7 +83,7 @@ internal sealed record DatasetOptions(string? Source, string? Root, string ClipF
                 : DatasetRunner.Existing.Refuse;
             return new DatasetOptions(parsed.GetValue(_dataset), parsed.GetValue(_root), parsed.GetValue(_clipFolder)!,
                 output, existing,
-                parsed.GetValue(_decodeThreads));
+                parsed.GetValue(_decodeThreads), _shard is null ? null : parsed.GetValue(_shard));
         }
     }
 }

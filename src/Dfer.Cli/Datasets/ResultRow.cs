@@ -199,6 +199,37 @@ internal sealed class ResultsFile : IDisposable
     public static ResultsMetadata? ReadMetadata(string path, IReadOnlyList<string> classes)
         => ReadCore(path, classes, headOnly: true).Metadata;
 
+    /// <summary>
+    /// The metadata of a results file read before its classes are known (<c>dfer merge</c> learns them from it): a
+    /// JSON Lines file's first line, a CSV's sidecar; null when the file has none (a JSON Lines file whose first line
+    /// is not a <c>dfer_results</c> object, a CSV without a sidecar). The rows are not read.
+    /// </summary>
+    public static ResultsMetadata? ReadMetadataAlone(string path)
+    {
+        bool csv = IsCsv(path);
+        if (Directory.Exists(path)) throw DferException.ForFile(path, "is a folder, not a results file");
+        if (!File.Exists(path)) throw DferException.ForFile(path, "no such file");
+        if (csv) return ReadSidecar(SidecarOf(path));
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var text = new StreamReader(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
+            var records = new RecordReader(text, path, csv: false);
+            while (records.Next() is { } record)
+            {
+                if (record.Text.Trim().Length == 0) continue;
+                using JsonDocument? head = ParseJsonObject(record.Text);
+                if (head is null || !head.RootElement.TryGetProperty(ResultsMetadata.FormatKey, out _)) return null;
+                return ResultsMetadata.Parse(head.RootElement, $"{path}: line {records.Line}");
+            }
+            throw NotResults(path, "it is empty");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw DferException.ForFile(path, $"cannot read: {CliConsole.OneLine(ex.Message)}");
+        }
+    }
+
     private static (ResultsMetadata? Metadata, List<ResultRow> Rows) ReadCore(string path,
         IReadOnlyList<string> classes, bool headOnly)
     {
@@ -409,15 +440,36 @@ internal sealed class ResultsFile : IDisposable
             }
             return values;
         }
+        int[]? Ints(string name)
+        {
+            if (!e.TryGetProperty(name, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
+            if (v.ValueKind != JsonValueKind.Array) throw new FormatException($"'{name}' is not an array");
+            var values = new int[v.GetArrayLength()];
+            int i = 0;
+            foreach (JsonElement x in v.EnumerateArray())
+                if (x.ValueKind != JsonValueKind.Number || !x.TryGetInt32(out values[i++]))
+                    throw new FormatException($"'{name}' value {i - 1} is not a whole number");
+            return values;
+        }
         int clips = 0;
         if (e.TryGetProperty("clips", out JsonElement c) && c.ValueKind != JsonValueKind.Null)
         {
             if (c.ValueKind != JsonValueKind.Number || !c.TryGetInt32(out clips))
                 throw new FormatException("'clips' is not a whole number");
         }
-        return Checked(Str("video") ?? throw new FormatException("no 'video'"), Str("input") ?? "", Str("target"),
-            Str("label"), clips,
+        ResultRow row = Checked(Str("video") ?? throw new FormatException("no 'video'"), Str("input") ?? "",
+            Str("target"), Str("label"), clips,
             Floats("probabilities"), Floats("logits"), Str("error"), classes);
+        // What the face stage did and RDFER's key frames: written with a score only, kept when read back (--resume
+        // and dfer merge write the rows they read).
+        return row.Ok
+            ? row with
+            {
+                Face = Str("face"),
+                KeyFrames = Ints("key_frames"),
+                KeyFramesSource = Ints("key_frames_source"),
+            }
+            : row;
     }
 
     /// <summary>A CSV record's fields (as many as the header's), checked like a JSON row.</summary>

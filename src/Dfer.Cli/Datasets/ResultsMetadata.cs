@@ -11,7 +11,8 @@ namespace Dfer.Cli.Datasets;
 /// What made a results file, recorded in it (<see cref="ResultsFile"/>): one JSON object,
 /// <c>{"dfer_results": 1, "dfer_version", "model", "weights", "weights_sha256", "weights_key", "precision", "backend",
 /// "classes", "clip_frames", "clip_size", "clip_resize", "clip_layout", "clip_sampling", "jitter_seed", "dataset",
-/// "root", "clip_folder", "face"}</c>. <c>--resume</c> continues a file only when every field of
+/// "root", "clip_folder", "face"}</c>, and in a <c>--shard I/N</c> run's file <c>"shard": {"index", "count",
+/// "dataset_items"}</c> (<see cref="ShardJson"/>). <c>--resume</c> continues a file only when every field of
 /// <see cref="Compared"/> is the
 /// same as the run's, so rows scored by other weights, another model, precision or protocol never mix with new ones.
 /// </summary>
@@ -28,12 +29,15 @@ internal sealed class ResultsMetadata
     /// <summary>The results format this dfer writes and reads.</summary>
     public const int FormatVersion = 1;
 
+    /// <summary>The field of a shard's file that says which shard it is (absent in a whole run's file).</summary>
+    public const string ShardKey = "shard";
+
     /// <summary>The fields that must be equal for <c>--resume</c> to continue a file.</summary>
     public static readonly IReadOnlyList<string> Compared =
     [
         "model", "weights_sha256", "weights_key", "precision", "classes",
         "clip_frames", "clip_size", "clip_resize", "clip_layout", "clip_sampling", "jitter_seed",
-        "dataset", "root", "clip_folder", "face",
+        "dataset", "root", "clip_folder", "face", ShardKey,
     ];
 
     /// <summary>The longest value shown in a message about a differing field.</summary>
@@ -59,12 +63,17 @@ internal sealed class ResultsMetadata
     /// <summary>
     /// Describes the run about to be made: <paramref name="weightsPath"/> null means generated weights, recorded as
     /// <c>"weights": "generated"</c> and <c>"weights_sha256": "generated (seed N)"</c>; a file is hashed (SHA-256 of
-    /// its bytes).
+    /// its bytes). A <c>--shard</c> run (<see cref="DatasetOptions.Shard"/>) records its shard and
+    /// <paramref name="datasetItems"/>, the items of the whole dataset.
     /// </summary>
     public static ResultsMetadata Describe(IModel model, string precision, string backend, string? weightsPath,
         string? weightsKey,
-        long? jitterSeed, DatasetOptions dataset, string face)
+        long? jitterSeed, DatasetOptions dataset, string face, int? datasetItems = null)
     {
+        ShardJson? shard = dataset.Shard is { } s
+            ? new ShardJson(s.Index, s.Count,
+                datasetItems ?? throw new ArgumentNullException(nameof(datasetItems), "a shard needs the item count"))
+            : null;
         string version = typeof(
             ResultsMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
             ?? "unknown";
@@ -77,7 +86,7 @@ internal sealed class ResultsMetadata
             model.Protocol.Sampling.ToString().ToLowerInvariant(), jitterSeed,
             dataset.Source is null ? null : SharedOptions.FullPath(dataset.Source),
             dataset.Root is null ? null : SharedOptions.FullPath(dataset.Root),
-            csv ? dataset.ClipFolder : null, face);
+            csv ? dataset.ClipFolder : null, face, shard);
         using var doc = JsonDocument.Parse(DferJson.ToLine(fields, DferJson.Default.ResultsMetadataJson));
         return new ResultsMetadata(doc.RootElement);
     }
@@ -102,6 +111,77 @@ internal sealed class ResultsMetadata
 
     /// <summary>The object on one line.</summary>
     public string ToJson() => _json;
+
+    /// <summary>The model's classes, in its output order, as recorded; null when the field is missing or not a list of
+    /// names.</summary>
+    public IReadOnlyList<string>? Classes
+    {
+        get
+        {
+            if (Get("classes") is not { ValueKind: JsonValueKind.Array } array) return null;
+            var names = new List<string>();
+            foreach (JsonElement name in array.EnumerateArray())
+            {
+                if (name.ValueKind != JsonValueKind.String || name.GetString() is not { Length: > 0 } text) return null;
+                names.Add(text);
+            }
+            return names.Count > 0 && names.Distinct(StringComparer.Ordinal).Count() == names.Count ? names : null;
+        }
+    }
+
+    /// <summary>
+    /// The shard this file holds and the item count of the whole dataset; null for the file of a whole run. A
+    /// <c>shard</c> field that is not <c>{"index": I, "count": N, "dataset_items": M}</c> with 0 &lt;= I &lt; N and
+    /// M &gt;= 0 is a <see cref="DferException"/> naming <paramref name="where"/>.
+    /// </summary>
+    public (DatasetShard Shard, int DatasetItems)? ShardOf(string where)
+    {
+        if (Get(ShardKey) is not { } field) return null;
+        int? Whole(string name) =>
+            field.ValueKind == JsonValueKind.Object && field.TryGetProperty(name, out JsonElement v)
+            && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n >= 0 ? n : null;
+        if (Whole("index") is not { } index || Whole("count") is not { } count || Whole("dataset_items") is not { } m
+            || count < 1 || count > DatasetShard.MaxCount || index >= count)
+            throw new DferException($"{where}: its '{ShardKey}' is not {{\"index\": I, \"count\": N, "
+                + $"\"dataset_items\": M}} with 0 <= I < N: not a shard dfer wrote ({Shown(this[ShardKey])})");
+        return (new DatasetShard(index, count), m);
+    }
+
+    /// <summary>This metadata without its <c>shard</c> field: what the whole run would have recorded, the other fields
+    /// kept as written (byte for byte).</summary>
+    public ResultsMetadata WithoutShard()
+    {
+        using var doc = JsonDocument.Parse(_json);
+        var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer,
+            new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            foreach (JsonProperty field in doc.RootElement.EnumerateObject())
+            {
+                if (field.NameEquals(ShardKey)) continue;
+                writer.WritePropertyName(field.Name);
+                writer.WriteRawValue(field.Value.GetRawText(), skipInputValidation: true);
+            }
+            writer.WriteEndObject();
+        }
+        using var result = JsonDocument.Parse(buffer.ToArray());
+        return new ResultsMetadata(result.RootElement);
+    }
+
+    /// <summary>
+    /// Every field but <c>shard</c> whose value differs from <paramref name="other"/>'s (all of them, not only
+    /// <see cref="Compared"/>: the shards of one run were made by one dfer, on one backend, from one weights file), as
+    /// <see cref="Differences"/> words them.
+    /// </summary>
+    public IReadOnlyList<string> DifferencesBesidesShard(ResultsMetadata other)
+    {
+        var differences = new List<string>();
+        foreach (string field in _fields.Keys.Concat(other._fields.Keys).Distinct(StringComparer.Ordinal))
+            if (field != ShardKey && !Same(Get(field), other.Get(field)))
+                differences.Add($"{field} {Shown(this[field])} here, {Shown(other[field])} there");
+        return differences;
+    }
 
     /// <summary>
     /// The fields of <see cref="Compared"/> whose values differ from <paramref name="now"/>'s, each as

@@ -33,7 +33,7 @@ internal sealed record ResultRowJson(
 }
 
 /// <summary>The metadata object of a results file (<see cref="ResultsMetadata"/>), every field written, null
-/// included.</summary>
+/// included, except <c>shard</c>, which only a <c>--shard</c> run's file has.</summary>
 internal sealed record ResultsMetadataJson(
     [property: JsonPropertyName(ResultsMetadata.FormatKey)] int Format,
     [property: JsonPropertyName("dfer_version")] string DferVersion,
@@ -53,4 +53,14 @@ internal sealed record ResultsMetadataJson(
     [property: JsonPropertyName("dataset")] string? Dataset,
     [property: JsonPropertyName("root")] string? Root,
     [property: JsonPropertyName("clip_folder")] string? ClipFolder,
-    [property: JsonPropertyName("face")] string Face);
+    [property: JsonPropertyName("face")] string Face,
+    [property: JsonPropertyName(ResultsMetadata.ShardKey), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    ShardJson? Shard = null);
+
+/// <summary>Which shard of a dataset run a results file holds (<see cref="DatasetShard"/>): <c>{"index": I,
+/// "count": N, "dataset_items": M}</c>, M the items of the whole dataset, so that <c>dfer merge</c> knows how many
+/// rows each shard must have.</summary>
+internal sealed record ShardJson(
+    [property: JsonPropertyName("index")] int Index,
+    [property: JsonPropertyName("count")] int Count,
+    [property: JsonPropertyName("dataset_items")] int DatasetItems);

@@ -23,14 +23,15 @@ internal static class DatasetInferCommand
                 + "main face of each video");
         IModel model = scoring.ResolveModel();
         SharedOptions.CheckJitter(model, scoring.JitterSeed);
-        IReadOnlyList<DatasetItem> items = dataset.List(model);
+        IReadOnlyList<DatasetItem> all = dataset.List(model);
+        IReadOnlyList<DatasetItem> items = dataset.Select(all);
 
         using LoadedModel loaded = scoring.Open(console, InferCommand.GeneratedWeightsNote);
         using var faces = new FaceInputs(face, scoring.Backend, scoring.Threads, console);
         DatasetOutcome outcome = DatasetRunner.Run(loaded.Session, items, scoring.Batch, scoring.JitterSeed,
             dataset.Output, dataset.Existing, dataset.DecodeThreads,
             ResultsMetadata.Describe(loaded.Model, loaded.Precision, loaded.Backend.Name, scoring.Weights, scoring.Key,
-            scoring.JitterSeed, dataset, face.Describe()),
+            scoring.JitterSeed, dataset, face.Describe(), all.Count),
             console, item => faces.ReadVideo(item.Path, loaded.Model, scoring.JitterSeed));
         return outcome.ExitCode;
     }

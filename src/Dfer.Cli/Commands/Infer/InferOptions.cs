@@ -15,7 +15,8 @@ internal sealed class InferOptions
 
     /// <summary>--dataset and the options of a dataset run (<see cref="DatasetInferCommand"/>).</summary>
     public DatasetOptions.Parser Dataset { get; } = new(required: false,
-        "Results file of a --dataset run, one row per video: .jsonl or .csv (default: JSON Lines on stdout)");
+        "Results file of a --dataset run, one row per video: .jsonl or .csv (default: JSON Lines on stdout)",
+        shardable: true);
 
     /// <summary>--timeline, --overlay, --window, --frames, --detector-size
     /// (<see cref="ExpressionInferCommand"/>).</summary>
