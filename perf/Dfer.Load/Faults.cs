@@ -315,7 +315,7 @@ internal sealed class FaultRunner(Server server, FaultSettings settings, TextWri
             cancel).ConfigureAwait(false);
         string got = answer.Status == 0 ? answer.Note
             : $"HTTP {answer.Status} {Payloads.Excerpt(answer.Body)}";
-        return ($"HTTP 413 {{\"error\": ...}}", $"{got} (after {sent} of {total} bytes)",
+        return ($"HTTP 413 {{\"error\": ...}}", $"{got} (after {sent} bytes sent)",
             answer.Status == 413 && IsErrorBody(answer.Body));
     }
 

@@ -57,7 +57,7 @@ internal sealed class MemoryRun(Server server, FaultRunner faults, TextWriter pr
 
         await Task.Delay(TimeSpan.FromSeconds(warmup), cancel).ConfigureAwait(false);
         double first = await RssAsync().ConfigureAwait(false);
-        progress.WriteLine($"memory run: RSS after {warmup:0} s of warm-up {first / (1 << 20):0.0} MiB");
+        progress.WriteLine($"memory run: RSS after {warmup:0.#} s of warm-up {first / (1 << 20):0.0} MiB");
         using var sampling = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         Task sampler = Task.Run(async () =>
         {

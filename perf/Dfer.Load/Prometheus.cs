@@ -188,8 +188,10 @@ internal sealed record HistogramDiff((double Lower, double Upper, long Count)[] 
         return $"({F(lower)}, {F(upper)}]";
     }
 
-    /// <summary>The non-empty buckets as <c>label:count</c>, e.g. <c>1:12 2:30 3-4:5</c>.</summary>
-    public string Describe() =>
+    /// <summary>The non-empty buckets as <c>label:count</c>, e.g. <c>1:12 2:30 3-4:5</c>; no observation is below
+    /// <paramref name="floor"/> (0 for batch sizes, so the first bucket (-∞, 1] reads <c>1</c>).</summary>
+    public string Describe(double floor = double.NegativeInfinity) =>
         Count == 0 ? "none"
-            : string.Join(' ', Buckets.Where(b => b.Count > 0).Select(b => $"{Label(b.Lower, b.Upper)}:{b.Count}"));
+            : string.Join(' ', Buckets.Where(b => b.Count > 0)
+                .Select(b => $"{Label(Math.Max(b.Lower, Math.Min(floor, b.Upper)), b.Upper)}:{b.Count}"));
 }

@@ -15,7 +15,7 @@ internal static class Report
             .Select(e => $"{e.Key}: {e.Value}"));
 
     private static string Batches(HistogramDiff? batches) =>
-        batches is null ? "-" : $"mean {F(batches.Mean, "0.00")} ({batches.Describe()})";
+        batches is null ? "-" : $"mean {F(batches.Mean, "0.00")} ({batches.Describe(floor: 0)})";
 
     /// <summary>One window, as printed when it ends.</summary>
     public static string WindowLine(WindowResult w) =>

@@ -147,6 +147,8 @@ public sealed class LoadToolTests
         Assert.That(d.Sum, Is.EqualTo(28));
         Assert.That(d.Mean, Is.EqualTo(2.8).Within(1e-12));
         Assert.That(d.Describe(), Is.EqualTo("<=1:1 2:4 3-4:4 5-8:1"));
+        // Batch sizes are at least 1: with the floor 0 the first bucket reads as the size it holds.
+        Assert.That(d.Describe(floor: 0), Is.EqualTo("1:1 2:4 3-4:4 5-8:1"));
         Assert.That(HistogramDiff.Label(8, double.PositiveInfinity), Is.EqualTo(">8"));
         Assert.That(HistogramDiff.Label(0.5, 2.5), Is.EqualTo("(0.5, 2.5]"));
 
