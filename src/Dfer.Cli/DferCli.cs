@@ -108,6 +108,7 @@ public static class DferCli
             ProfileCommand.Create(console),
             BenchCommand.Create(console),
             DevicesCommand.Create(console),
+            Serve.ServeCommand.Create(console),
         };
         return root;
     }

@@ -1,0 +1,161 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using Dfer.Cli.Serve.Protocol;
+using Dfer.Runtime;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Dfer.Cli.Serve;
+
+/// <summary>
+/// The Open Inference Protocol over gRPC (docs/serving.md, "gRPC"): the service of grpc_predict_v2.proto on
+/// <see cref="InferenceCore"/>. Inputs come as <c>fp32_contents</c> or as <c>raw_input_contents</c> (little-endian
+/// bytes); outputs go back as <c>raw_output_contents</c> when the request sent raw inputs, else as typed contents.
+/// Errors are gRPC statuses (<see cref="OipException.GrpcStatus"/>).
+/// </summary>
+internal sealed class GrpcInferenceApi(InferenceCore core) : GRPCInferenceService.GRPCInferenceServiceBase
+{
+    public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
+        Task.FromResult(new ServerLiveResponse { Live = true });
+
+    public override Task<ServerReadyResponse> ServerReady(ServerReadyRequest request, ServerCallContext context) =>
+        Task.FromResult(new ServerReadyResponse { Ready = core.Ready });
+
+    public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context) =>
+        Guard(() => new ModelReadyResponse
+        {
+            Ready = core.Find(request.Name, request.Version).Ready && !core.Stopping,
+        });
+
+    public override Task<ServerMetadataResponse> ServerMetadata(ServerMetadataRequest request,
+        ServerCallContext context)
+    {
+        var response = new ServerMetadataResponse { Name = InferenceCore.ServerName, Version = InferenceCore.Version };
+        response.Extensions.AddRange(InferenceCore.Extensions);
+        return Task.FromResult(response);
+    }
+
+    public override Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request,
+        ServerCallContext context) => Guard(() =>
+        {
+            ServedModel model = core.Find(request.Name, request.Version);
+            var response = new ModelMetadataResponse { Name = model.Name, Platform = InferenceCore.ServerName };
+            response.Versions.Add("1");
+            response.Inputs.AddRange(model.Inputs.Select(Tensor));
+            response.Outputs.AddRange(model.Outputs.Select(Tensor));
+            response.Properties.Add(new Dictionary<string, string>(model.Properties));
+            return response;
+        });
+
+    private static ModelMetadataResponse.Types.TensorMetadata Tensor(TensorSpec spec)
+    {
+        var t = new ModelMetadataResponse.Types.TensorMetadata { Name = spec.Name, Datatype = spec.Datatype };
+        t.Shape.AddRange(spec.Shape);
+        return t;
+    }
+
+    public override async Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context)
+    {
+        long started = Stopwatch.GetTimestamp();
+        string counted = core.Settings.Models.Any(m => m.Name == request.ModelName) ? request.ModelName : "unknown";
+        try
+        {
+            ServedModel model = core.ForInference(request.ModelName, request.ModelVersion);
+            var (clips, count, raw) = Decode(model, request, core.Settings.MaxBodyBytes);
+            var outputs = InferenceCore.Requested(model, request.Outputs.Select(o => o.Name).ToList());
+            ClipResult[] results = await core.InferAsync(model, clips, count, context.CancellationToken)
+                .ConfigureAwait(false);
+            var response = new ModelInferResponse { ModelName = model.Name, ModelVersion = "1", Id = request.Id };
+            foreach (TensorSpec spec in outputs)
+            {
+                var tensor = new ModelInferResponse.Types.InferOutputTensor
+                {
+                    Name = spec.Name, Datatype = spec.Datatype,
+                };
+                tensor.Shape.Add(results.Length);
+                tensor.Shape.Add(spec.Shape[1]);
+                if (raw) response.RawOutputContents.Add(ByteString.CopyFrom(RestApi.Encode(spec, results)));
+                else
+                {
+                    tensor.Contents = new InferTensorContents();
+                    foreach (ClipResult r in results)
+                    {
+                        if (spec.Name == OipTensors.KeyFrames) tensor.Contents.IntContents.AddRange(r.KeyFrames!);
+                        else tensor.Contents.Fp32Contents.AddRange(
+                            spec.Name == OipTensors.Logits ? r.Logits : r.Probabilities);
+                    }
+                }
+                response.Outputs.Add(tensor);
+            }
+            core.Count(counted, "grpc", started, null);
+            return response;
+        }
+        catch (OipException ex)
+        {
+            core.Count(counted, "grpc", started, ex.GrpcStatus.ToString());
+            throw new RpcException(new Status(ex.GrpcStatus, ex.Message));
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            bool deadline = context.Deadline <= DateTime.UtcNow;
+            core.Count(counted, "grpc", started, deadline ? "DeadlineExceeded" : "Cancelled");
+            throw new RpcException(deadline
+                ? new Status(StatusCode.DeadlineExceeded, $"model '{request.ModelName}': no result before the deadline")
+                : new Status(StatusCode.Cancelled, "the call was cancelled"));
+        }
+    }
+
+    /// <summary>The clips of a request, checked like REST's; whether they came as raw bytes.</summary>
+    private static (float[] Clips, int Count, bool Raw) Decode(ServedModel model, ModelInferRequest request,
+        long maxBody)
+    {
+        if (request.Inputs.Count != 1)
+            throw OipException.BadRequest($"the request has {request.Inputs.Count} inputs; model '{model.Name}' takes "
+                + $"one, '{model.Inputs[0].Name}'");
+        var input = request.Inputs[0];
+        bool raw = request.RawInputContents.Count > 0;
+        if (raw && request.RawInputContents.Count != 1)
+            throw OipException.BadRequest(
+                $"raw_input_contents has {request.RawInputContents.Count} entries for 1 input");
+        if (raw && input.Contents is not null)
+            throw OipException.BadRequest($"input '{input.Name}' has both contents and raw_input_contents");
+        // Nothing is allocated before the values present are counted against the shape, so the bound is the body's.
+        int count = InferenceCore.CheckClips(model, input.Name, input.Datatype, input.Shape, maxBody / sizeof(float));
+        long values = count * input.Shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+        float[] clips;
+        if (raw)
+        {
+            ByteString bytes = request.RawInputContents[0];
+            if (bytes.Length != values * sizeof(float))
+                throw OipException.BadRequest($"input '{input.Name}': raw_input_contents holds {bytes.Length} bytes, "
+                    + $"shape [{string.Join(", ", input.Shape)}] of FP32 is {values * sizeof(float)}");
+            clips = new float[values];
+            var span = bytes.Span;
+            for (int i = 0; i < clips.Length; i++)
+                clips[i] = BinaryPrimitives.ReadSingleLittleEndian(span.Slice(i * sizeof(float)));
+        }
+        else
+        {
+            var contents = input.Contents;
+            if (contents is null || contents.Fp32Contents.Count != values)
+                throw OipException.BadRequest($"input '{input.Name}': fp32_contents holds "
+                    + $"{contents?.Fp32Contents.Count ?? 0} values, shape [{string.Join(", ", input.Shape)}] needs "
+                    + $"{values}");
+            clips = contents.Fp32Contents.ToArray();
+        }
+        InferenceCore.CheckFinite(input.Name, clips, (int)(values / count));
+        return (clips, count, raw);
+    }
+
+    private static Task<T> Guard<T>(Func<T> handler)
+    {
+        try
+        {
+            return Task.FromResult(handler());
+        }
+        catch (OipException ex)
+        {
+            throw new RpcException(new Status(ex.GrpcStatus, ex.Message));
+        }
+    }
+}

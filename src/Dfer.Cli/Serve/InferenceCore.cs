@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using Dfer.Cli.Commands;
+using Dfer.Runtime;
+using Grpc.Core;
+
+namespace Dfer.Cli.Serve;
+
+/// <summary>
+/// A request the protocol refuses: the message (one line, naming the input and the problem), the HTTP status the REST
+/// API answers with and the gRPC status code of the same error (docs/serving.md, "Errors").
+/// </summary>
+internal sealed class OipException(int httpStatus, StatusCode grpcStatus, string message) : Exception(message)
+{
+    public int HttpStatus { get; } = httpStatus;
+    public StatusCode GrpcStatus { get; } = grpcStatus;
+
+    public static OipException BadRequest(string message) => new(400, StatusCode.InvalidArgument, message);
+    public static OipException NotFound(string message) => new(404, StatusCode.NotFound, message);
+    public static OipException TooLarge(string message) => new(413, StatusCode.ResourceExhausted, message);
+    public static OipException QueueFull(string message) => new(429, StatusCode.ResourceExhausted, message);
+    public static OipException Unavailable(string message) => new(503, StatusCode.Unavailable, message);
+    public static OipException Deadline(string message) => new(504, StatusCode.DeadlineExceeded, message);
+    public static OipException Internal(string message) => new(500, StatusCode.Internal, message);
+}
+
+/// <summary>The protocol's names of Dfer's output tensors.</summary>
+internal static class OipTensors
+{
+    public const string Logits = "logits";
+    public const string Probabilities = "probabilities";
+    public const string KeyFrames = "key_frames";
+}
+
+/// <summary>
+/// What both transports serve (docs/serving.md): health, metadata and inference over the loaded models, the same
+/// checks and the same errors whether a request came over REST or gRPC. The transports only decode and encode.
+/// </summary>
+internal sealed class InferenceCore
+{
+    public const string ServerName = "dfer";
+
+    /// <summary>The protocol extensions this server speaks: binary tensors over HTTP, and Dfer's video endpoint.
+    /// </summary>
+    public static readonly string[] Extensions = ["binary_tensor_data", "dfer_video"];
+
+    private readonly Dictionary<string, ServedModel> _models = new(StringComparer.Ordinal);
+    private volatile bool _stopping;
+
+    public InferenceCore(ServeSettings settings, ServerMetrics metrics)
+    {
+        Settings = settings;
+        Metrics = metrics;
+    }
+
+    public ServeSettings Settings { get; }
+    public ServerMetrics Metrics { get; }
+
+    public static string Version => typeof(InferenceCore).Assembly
+        .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+        .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion
+        .Split('+')[0] ?? "0";
+
+    /// <summary>The models in the order --model named them (those loaded so far).</summary>
+    public IReadOnlyList<ServedModel> Models
+    {
+        get { lock (_models) return _models.Values.ToList(); }
+    }
+
+    public void Add(ServedModel model)
+    {
+        lock (_models) _models[model.Name] = model;
+    }
+
+    /// <summary>Set once shutdown starts: the server reports not ready and takes no new inference.</summary>
+    public bool Stopping
+    {
+        get => _stopping;
+        set
+        {
+            _stopping = value;
+            if (value) foreach (var m in Models) m.Ready = false;
+        }
+    }
+
+    /// <summary>Every model named on the command line is loaded and warm, and shutdown has not begun.</summary>
+    public bool Ready => !_stopping && Models.Count == Settings.Models.Count && Models.All(m => m.Ready);
+
+    /// <summary>The model <paramref name="name"/>; <paramref name="version"/> must be empty or "1" (one version per
+    /// model).</summary>
+    public ServedModel Find(string name, string? version)
+    {
+        ServedModel? model;
+        lock (_models) _models.TryGetValue(name, out model);
+        if (model is null)
+        {
+            if (Settings.Models.Any(m => m.Name == name))
+                throw OipException.Unavailable($"model '{name}' is still loading");
+            throw OipException.NotFound($"unknown model '{name}'; this server serves "
+                + string.Join(", ", Settings.Models.Select(m => m.Name)));
+        }
+        if (!string.IsNullOrEmpty(version) && version != "1")
+            throw OipException.NotFound($"model '{name}' has no version '{version}' (its only version is 1)");
+        return model;
+    }
+
+    /// <summary>The model for an inference request: it exists, is ready and takes tensors.</summary>
+    public ServedModel ForInference(string name, string? version)
+    {
+        ServedModel model = Find(name, version);
+        if (_stopping) throw OipException.Unavailable("the server is shutting down");
+        if (!model.Ready) throw OipException.Unavailable($"model '{name}' is not ready yet");
+        if (model.Batcher is null)
+            throw OipException.BadRequest($"model '{name}' scores whole videos: POST the video to "
+                + $"/v2/models/{name}/video (docs/serving.md)");
+        return model;
+    }
+
+    /// <summary>
+    /// Checks an input tensor's name, data type and shape against the model before any value is read, and returns the
+    /// number of clips: [n, clip shape...] with n ≥ 1 and n·clip values within what a body of
+    /// <paramref name="maxValues"/> values can hold.
+    /// </summary>
+    public static int CheckClips(ServedModel model, string name, string datatype, IReadOnlyList<long> shape,
+        long maxValues)
+    {
+        TensorSpec spec = model.Inputs[0];
+        if (name != spec.Name)
+            throw OipException.BadRequest($"input '{name}': model '{model.Name}' has one input, '{spec.Name}'");
+        if (datatype != spec.Datatype)
+            throw OipException.BadRequest($"input '{name}': datatype {Describe(datatype)}, expected {spec.Datatype}");
+        string expected = "[n, " + string.Join(", ", spec.Shape.Skip(1)) + "]";
+        if (shape.Count != spec.Shape.Length)
+            throw OipException.BadRequest(
+                $"input '{name}': shape [{string.Join(", ", shape)}] has {shape.Count} dimensions, expected "
+                + expected);
+        for (int d = 1; d < shape.Count; d++)
+            if (shape[d] != spec.Shape[d])
+                throw OipException.BadRequest(
+                    $"input '{name}': shape [{string.Join(", ", shape)}], expected {expected}");
+        long clip = spec.Shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+        if (shape[0] < 1)
+            throw OipException.BadRequest($"input '{name}': shape [{string.Join(", ", shape)}] holds no clip");
+        if (shape[0] > maxValues / clip || shape[0] > Limits.MaxBatch)
+            throw OipException.TooLarge($"input '{name}': shape [{string.Join(", ", shape)}] claims {shape[0]} clips, "
+                + $"more than the request can hold");
+        return (int)shape[0];
+    }
+
+    /// <summary>Refuses NaN and ±Inf in the clips, naming the clip and value.</summary>
+    public static void CheckFinite(string name, ReadOnlySpan<float> clips, int clipLength)
+    {
+        if (Session.FirstNonFinite(clips) is long at)
+            throw OipException.BadRequest($"input '{name}': clip {at / clipLength} holds "
+                + $"{(float.IsNaN(clips[(int)at]) ? "NaN" : "Inf")} (value {at % clipLength} of the clip)");
+    }
+
+    /// <summary>The requested outputs (all, in the model's order, when none is named); an unknown name is refused.
+    /// </summary>
+    public static IReadOnlyList<TensorSpec> Requested(ServedModel model, IReadOnlyList<string> names)
+    {
+        if (names.Count == 0) return model.Outputs;
+        var list = new List<TensorSpec>();
+        foreach (string n in names)
+        {
+            TensorSpec? spec = model.Outputs.FirstOrDefault(o => o.Name == n);
+            if (spec is null)
+                throw OipException.BadRequest($"output '{n}': model '{model.Name}' has outputs "
+                    + string.Join(", ", model.Outputs.Select(o => o.Name)));
+            if (list.Any(o => o.Name == n)) throw OipException.BadRequest($"output '{n}' is requested twice");
+            list.Add(spec);
+        }
+        return list;
+    }
+
+    /// <summary>Runs <paramref name="count"/> checked clips through the model's batcher within the request's deadline
+    /// (the server's --timeout-ms, or the caller's shorter one in <paramref name="cancel"/>).</summary>
+    public async Task<ClipResult[]> InferAsync(ServedModel model, float[] clips, int count,
+        CancellationToken cancel)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        deadline.CancelAfter(Settings.TimeoutMs);
+        try
+        {
+            ClipResult[] results = await model.Batcher!.ScoreAsync(clips, count, deadline.Token).ConfigureAwait(false);
+            foreach (var (r, i) in results.Select((r, i) => (r, i)))
+                if (r.NonFiniteProblem($"clip {i}") is string problem) throw OipException.Internal(problem);
+            return results;
+        }
+        catch (QueueFullException ex)
+        {
+            throw OipException.QueueFull(ex.Message);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancel.IsCancellationRequested)
+        {
+            throw OipException.Deadline($"model '{model.Name}': no result within {Settings.TimeoutMs} ms");
+        }
+        catch (ObjectDisposedException)
+        {
+            throw OipException.Unavailable("the server is shutting down");
+        }
+        catch (DferException ex)
+        {
+            throw OipException.BadRequest(ex.Message);
+        }
+    }
+
+    /// <summary>Counts a request and its outcome in the metrics: <paramref name="status"/> is "ok" or the error's
+    /// HTTP status / gRPC code.</summary>
+    public void Count(string model, string protocol, long started, string? error)
+    {
+        Metrics.Request(model, protocol);
+        if (error is null) Metrics.Latency(model, protocol, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        else Metrics.Error(model, protocol, error);
+    }
+
+    /// <summary>A data type name as a message shows it: quoted, control characters escaped, at most 40 characters.
+    /// </summary>
+    public static string Describe(string datatype) =>
+        "'" + SafeText.Escape(datatype.Length > 40 ? datatype[..40] + "…" : datatype) + "'";
+}
