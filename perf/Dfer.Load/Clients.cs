@@ -94,12 +94,12 @@ internal sealed class Server : IDisposable
                 HttpCompletionOption.ResponseHeadersRead, cancel).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.OK)
                 throw new LoadException($"GET {Rest}metrics: HTTP {(int)response.StatusCode}");
-            if (response.Content.Headers.ContentLength > Prometheus.MaxBytes)
-                throw new LoadException($"GET {Rest}metrics: over {Prometheus.MaxBytes} bytes");
+            if (response.Content.Headers.ContentLength > PrometheusText.MaxBytes)
+                throw new LoadException($"GET {Rest}metrics: over {PrometheusText.MaxBytes} bytes");
             string text = await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false);
-            if (text.Length > Prometheus.MaxBytes)
-                throw new LoadException($"GET {Rest}metrics: over {Prometheus.MaxBytes} bytes");
-            return Prometheus.Parse(text);
+            if (text.Length > PrometheusText.MaxBytes)
+                throw new LoadException($"GET {Rest}metrics: over {PrometheusText.MaxBytes} bytes");
+            return PrometheusText.Parse(text);
         }
         catch (FormatException ex)
         {

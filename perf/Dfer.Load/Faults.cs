@@ -13,8 +13,8 @@ namespace Dfer.Load;
 
 /// <summary>The knobs of fault mode (perf/Dfer.Load/README.md, "Faults").</summary>
 internal sealed record FaultSettings(
-    string Model, long OversizeBytes, int IdleConnections, double IdleSeconds, int Vanishing, int Flood,
-    ulong Seed);
+    string Model, long OversizeBytes, int GrpcOversizeBytes, int IdleConnections, double IdleSeconds,
+    int Vanishing, int Flood, ulong Seed);
 
 /// <summary>One fault's line: what the protocol expects, what the server did, and whether it was still well
 /// after.</summary>
@@ -116,8 +116,11 @@ internal sealed class FaultRunner(Server server, FaultSettings settings, TextWri
         }
         if (server.Grpc is not null)
         {
-            list.Add(new Fault("malformed protobuf (wire type 7)", c => GrpcRawExpect(c, [0x0F, 0xFF, 0xFF, 0xFF])));
-            list.Add(new Fault("malformed protobuf (truncated field)",
+            list.Add(new Fault("malformed protobuf (gRPC, wire type 7)",
+                c => GrpcRawExpect(c, [0x0F, 0xFF, 0xFF, 0xFF])));
+            list.Add(new Fault($"oversized gRPC message, {settings.GrpcOversizeBytes} bytes",
+                c => GrpcRawExpect(c, new byte[settings.GrpcOversizeBytes], StatusCode.ResourceExhausted)));
+            list.Add(new Fault("malformed protobuf (gRPC, truncated field)",
                 c => GrpcRawExpect(c, [0x0A, 0xFF, 0x7F, 0x01])));
             long[] wrong = (long[])_shape.Clone();
             wrong[^1] -= 1;
@@ -255,12 +258,13 @@ internal sealed class FaultRunner(Server server, FaultSettings settings, TextWri
         }
     }
 
-    /// <summary>Bytes that are no ModelInferRequest, sent as one through identity marshallers.</summary>
-    private async Task<(string, string, bool)> GrpcRawExpect(CancellationToken cancel, byte[] garbage)
+    /// <summary>Bytes that are no ModelInferRequest (or too many of them), sent as one through identity
+    /// marshallers.</summary>
+    private async Task<(string, string, bool)> GrpcRawExpect(CancellationToken cancel, byte[] garbage,
+        StatusCode expected = StatusCode.InvalidArgument)
     {
         var method = new Method<byte[], byte[]>(MethodType.Unary, "inference.GRPCInferenceService", "ModelInfer",
             Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
-        const StatusCode expected = StatusCode.InvalidArgument;
         try
         {
             await server.Channel!.CreateCallInvoker().AsyncUnaryCall(method, null,

@@ -134,10 +134,10 @@ internal sealed class LoadRunner(Server server, LoadSettings settings, TextWrite
             return (null, ex.Message, null);
         }
         if (samples is null) return (null, null, null);
-        Histogram? h = Prometheus.Histogram(samples, "dfer_batch_size",
+        Histogram? h = PrometheusText.Histogram(samples, "dfer_batch_size",
             new Dictionary<string, string> { ["model"] = model });
         return (h, h is null ? $"/metrics has no dfer_batch_size{{model=\"{model}\"}}" : null,
-            Prometheus.Gauge(samples, "process_resident_memory_bytes"));
+            PrometheusText.Gauge(samples, "process_resident_memory_bytes"));
     }
 
     private async Task ClosedLoopAsync(InferCall call, CancellationToken cancel)

@@ -49,7 +49,7 @@ internal sealed class MemoryRun(Server server, FaultRunner faults, TextWriter pr
         async Task<double> RssAsync()
         {
             var metrics = await server.MetricsAsync(cancel).ConfigureAwait(false);
-            double rss = Prometheus.Gauge(metrics!, "process_resident_memory_bytes")
+            double rss = PrometheusText.Gauge(metrics!, "process_resident_memory_bytes")
                 ?? throw new LoadException("/metrics has no process_resident_memory_bytes");
             lock (samples) samples.Add((clock.Elapsed.TotalSeconds, rss));
             return rss;

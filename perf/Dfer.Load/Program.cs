@@ -67,15 +67,22 @@ internal static class Program
             Description = "Body of the oversized-body fault: more than the server's limit (default 256 MiB + 1)"
         };
         oversize.CustomParser = r => (long)(ParseReal(r, "--oversize", 1, 1L << 40) ?? (256L << 20) + 1);
+        var grpcOversize = Int("--grpc-oversize", (64 << 20) + 1, 1, int.MaxValue - 64,
+            "Message of the oversized gRPC fault, bytes: more than the server's gRPC limit (default 64 MiB + 1)");
         var idle = Int("--idle-connections", 1000, 1, 10_000, "Idle TCP connections of that fault");
         var idleSeconds = Real("--idle-seconds", 3, 0, 600, "How long they are held");
         var vanishing = Int("--vanishing", 20, 1, 1000, "Clients of each vanishing-client fault");
         var flood = Int("--flood", 256, 1, 4096, "Requests sent at once by the flood faults");
+        var only = new Option<string?>("--only")
+        {
+            HelpName = "TEXT",
+            Description = "With --faults: only the faults whose name contains TEXT (e.g. oversized, gRPC, flood)"
+        };
 
         var root = new RootCommand("dfer-load: load generator and fault injector for dfer serve (loopback only)")
         {
             url, grpc, model, protocol, concurrency, batch, window, maxWindows, duration, warmup, rate, seed, timeout,
-            json, faults, memory, maxRatio, oversize, idle, idleSeconds, vanishing, flood,
+            json, faults, memory, maxRatio, oversize, grpcOversize, idle, idleSeconds, vanishing, flood, only,
         };
         root.SetAction(async (parsed, cancel) =>
         {
@@ -97,6 +104,7 @@ internal static class Program
             if (faultMode && minutes is not null) throw new UsageException("--faults and --memory-run: give one");
             if ((faultMode || minutes is not null) && parsed.GetValue(rate) is not null)
                 throw new UsageException("--rate is for load runs, not --faults or --memory-run");
+            if (parsed.GetValue(only) is not null && !faultMode) throw new UsageException("--only needs --faults");
             if (parsed.GetValue(maxRatio) is not null && minutes is null)
                 throw new UsageException("--max-rss-ratio needs --memory-run");
             var s = new LoadSettings(p, parsed.GetValue(model)!, parsed.GetValue(concurrency), parsed.GetValue(batch),
@@ -105,7 +113,8 @@ internal static class Program
             if (!faultMode && minutes is null && s.DurationSeconds < s.WarmupSeconds + s.WindowSeconds)
                 throw new UsageException($"--duration {s.DurationSeconds}: shorter than --warmup + --window "
                     + $"({s.WarmupSeconds + s.WindowSeconds} s); no window would be measured");
-            var f = new FaultSettings(s.Model, parsed.GetValue(oversize), parsed.GetValue(idle),
+            var f = new FaultSettings(s.Model, parsed.GetValue(oversize), parsed.GetValue(grpcOversize),
+                parsed.GetValue(idle),
                 parsed.GetValue(idleSeconds), parsed.GetValue(vanishing), parsed.GetValue(flood), s.Seed);
             FileInfo? jsonFile = parsed.GetValue(json);
             TimeSpan requestTimeout = TimeSpan.FromSeconds(parsed.GetValue(timeout));
@@ -125,7 +134,11 @@ internal static class Program
                     WriteJson(jsonFile, w => MemoryRun.WriteJson(w, r, results));
                     return r.Pass && results.All(x => x.Pass) ? 0 : 1;
                 }
-                foreach (Fault fault in runner.Faults())
+                string? filter = parsed.GetValue(only);
+                List<Fault> chosen = runner.Faults()
+                    .Where(x => filter is null || x.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)).ToList();
+                if (chosen.Count == 0) throw new UsageException($"--only {filter}: no fault's name contains it");
+                foreach (Fault fault in chosen)
                     results.Add(await runner.RunAsync(fault, cancel).ConfigureAwait(false));
                 int failed = results.Count(x => !x.Pass);
                 Console.Out.WriteLine($"{results.Count} checks, {failed} failed");

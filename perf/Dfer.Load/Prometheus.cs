@@ -11,7 +11,7 @@ internal sealed record Sample(string Name, IReadOnlyDictionary<string, string> L
 /// <c># HELP</c>/<c># TYPE</c> comments, then lines <c>name{label="value",...} value [timestamp]</c>; label values
 /// escape <c>\\</c>, <c>\"</c> and <c>\n</c>; values may be <c>+Inf</c>, <c>-Inf</c> or <c>NaN</c>.
 /// </summary>
-internal static class Prometheus
+internal static class PrometheusText
 {
     /// <summary>The most of <c>/metrics</c> read (a server's exposition is kilobytes).</summary>
     public const int MaxBytes = 16 << 20;

@@ -96,24 +96,57 @@ internal static class RawHttp
                 return new RawAnswer(0, [],
                     $"not an HTTP status line: {Payloads.Excerpt(Encoding.ASCII.GetBytes(lines[0]))}");
             long length = 0;
+            bool chunked = false;
             foreach (string line in lines.Skip(1))
             {
                 int colon = line.IndexOf(':');
-                if (colon > 0 && line[..colon].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
-                    long.TryParse(line[(colon + 1)..].Trim(), CultureInfo.InvariantCulture, out length);
+                if (colon <= 0) continue;
+                string name = line[..colon].Trim(), value = line[(colon + 1)..].Trim();
+                if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                    long.TryParse(value, CultureInfo.InvariantCulture, out length);
+                else if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+                    chunked = value.Contains("chunked", StringComparison.OrdinalIgnoreCase);
             }
             var body = received.Skip(headEnd + 4).ToList();
-            while (body.Count < Math.Min(length, 65536))
+            byte[]? data = null;
+            while (chunked ? !TryDechunk(body.ToArray(), out data) : body.Count < Math.Min(length, 65536))
             {
+                if (body.Count > 65536) break;
                 int n = await stream.ReadAsync(buffer, cancel).ConfigureAwait(false);
                 if (n == 0) break;
                 body.AddRange(buffer.AsSpan(0, n));
             }
-            return new RawAnswer(status, body.Take(65536).ToArray(), "");
+            return new RawAnswer(status, data ?? body.Take(65536).ToArray(), "");
         }
         catch (IOException)
         {
             return new RawAnswer(0, [], "the server reset the connection without an answer");
+        }
+    }
+
+    /// <summary>
+    /// The data of a chunked body (<c>SIZE-IN-HEX\r\nDATA\r\n</c> ... <c>0\r\n\r\n</c>): true with the data
+    /// once <paramref name="wire"/> holds the last chunk; false while it is incomplete or not chunks at all.
+    /// </summary>
+    public static bool TryDechunk(byte[] wire, out byte[]? data)
+    {
+        data = null;
+        var collected = new List<byte>();
+        int at = 0;
+        while (true)
+        {
+            int eol = Array.IndexOf(wire, (byte)'\n', at);
+            if (eol < 0) return false;
+            string sizeText = Encoding.ASCII.GetString(wire, at, eol - at).Trim().Split(';')[0];
+            if (!int.TryParse(sizeText, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int size)
+                || size < 0 || eol + 1 + size + 2 > wire.Length) return false;
+            if (size == 0)
+            {
+                data = collected.ToArray();
+                return true;
+            }
+            collected.AddRange(wire.AsSpan(eol + 1, size));
+            at = eol + 1 + size + 2;
         }
     }
 

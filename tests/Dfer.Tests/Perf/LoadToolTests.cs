@@ -8,7 +8,8 @@ using Loopback = load::Dfer.Load.Loopback;
 using LoopbackRefusedException = load::Dfer.Load.LoopbackRefusedException;
 using OutputTensor = load::Dfer.Load.OutputTensor;
 using Payloads = load::Dfer.Load.Payloads;
-using Prometheus = load::Dfer.Load.Prometheus;
+using PrometheusText = load::Dfer.Load.PrometheusText;
+using RawHttp = load::Dfer.Load.RawHttp;
 using Stats = load::Dfer.Load.Stats;
 
 namespace Dfer.Tests.Perf;
@@ -117,17 +118,17 @@ public sealed class LoadToolTests
     [Test]
     public void PrometheusTextIsParsedSampleBySample()
     {
-        var samples = Prometheus.Parse(Before);
+        var samples = PrometheusText.Parse(Before);
         Assert.That(samples, Has.Count.EqualTo(16));
-        Assert.That(Prometheus.Gauge(samples, "process_resident_memory_bytes"), Is.EqualTo(150_000_000));
-        Assert.That(Prometheus.Gauge(samples, "no_such_metric"), Is.Null);
+        Assert.That(PrometheusText.Gauge(samples, "process_resident_memory_bytes"), Is.EqualTo(150_000_000));
+        Assert.That(PrometheusText.Gauge(samples, "no_such_metric"), Is.Null);
         var http = samples.Single(s => s.Name == "http_requests_total");
         Assert.That(http.Labels["path"], Is.EqualTo("a\"b\\c\nd"));
         Assert.That(http.Labels["code"], Is.EqualTo("200"));
         Assert.That(http.Value, Is.EqualTo(7));
-        Assert.That(Prometheus.Histogram(samples, "no_such_histogram", M3dfel), Is.Null);
+        Assert.That(PrometheusText.Histogram(samples, "no_such_histogram", M3dfel), Is.Null);
 
-        Histogram h = Prometheus.Histogram(samples, "dfer_batch_size", M3dfel)!;
+        Histogram h = PrometheusText.Histogram(samples, "dfer_batch_size", M3dfel)!;
         Assert.That(h.Buckets.Select(b => b.UpperBound),
             Is.EqualTo(new[] { 1, 2, 4, 8, double.PositiveInfinity }));
         Assert.That(h.Buckets.Select(b => b.Cumulative), Is.EqualTo(new double[] { 3, 5, 6, 6, 6 }));
@@ -138,8 +139,8 @@ public sealed class LoadToolTests
     [Test]
     public void HistogramDiffGivesEachBucketsObservationsInTheWindow()
     {
-        Histogram before = Prometheus.Histogram(Prometheus.Parse(Before), "dfer_batch_size", M3dfel)!;
-        Histogram after = Prometheus.Histogram(Prometheus.Parse(After), "dfer_batch_size", M3dfel)!;
+        Histogram before = PrometheusText.Histogram(PrometheusText.Parse(Before), "dfer_batch_size", M3dfel)!;
+        Histogram after = PrometheusText.Histogram(PrometheusText.Parse(After), "dfer_batch_size", M3dfel)!;
         HistogramDiff d = after.Minus(before);
         // Cumulative differences 1, 5, 9, 10, 10: per bucket 1, 4, 4, 1, 0.
         Assert.That(d.Buckets.Select(b => b.Count), Is.EqualTo(new long[] { 1, 4, 4, 1, 0 }));
@@ -161,13 +162,13 @@ public sealed class LoadToolTests
     [Test]
     public void MalformedMetricsLinesAreNamedByNumber()
     {
-        var ex = Assert.Throws<FormatException>(() => Prometheus.Parse("# TYPE x gauge\nx 1\nx{le=\"1} 2\n"));
+        var ex = Assert.Throws<FormatException>(() => PrometheusText.Parse("# TYPE x gauge\nx 1\nx{le=\"1} 2\n"));
         Assert.That(ex!.Message, Does.StartWith("metrics line 3: not a sample"));
-        Assert.Throws<FormatException>(() => Prometheus.Parse("x one"));
-        Assert.Throws<FormatException>(() => Prometheus.Parse("x{a=\"1\",a=\"2\"} 1"));
-        Assert.Throws<FormatException>(() => Prometheus.Parse("9x 1"));
-        Assert.Throws<FormatException>(() => Prometheus.Parse("x{a=\"\\q\"} 1"));
-        Assert.That(Prometheus.Parse("x +Inf\ny NaN\n")[0].Value, Is.EqualTo(double.PositiveInfinity));
+        Assert.Throws<FormatException>(() => PrometheusText.Parse("x one"));
+        Assert.Throws<FormatException>(() => PrometheusText.Parse("x{a=\"1\",a=\"2\"} 1"));
+        Assert.Throws<FormatException>(() => PrometheusText.Parse("9x 1"));
+        Assert.Throws<FormatException>(() => PrometheusText.Parse("x{a=\"\\q\"} 1"));
+        Assert.That(PrometheusText.Parse("x +Inf\ny NaN\n")[0].Value, Is.EqualTo(double.PositiveInfinity));
     }
 
     [TestCase("127.0.0.1", true)]
@@ -227,6 +228,19 @@ public sealed class LoadToolTests
         using Socket socket = await Loopback.ConnectAsync("127.0.0.1", port, CancellationToken.None);
         using Socket accepted = await listener.AcceptSocketAsync();
         Assert.That(((IPEndPoint)socket.RemoteEndPoint!).Port, Is.EqualTo(port));
+    }
+
+    [Test]
+    public void ChunkedAnswersAreReadOnceTheLastChunkIsIn()
+    {
+        // "{\"error\":\"big\"}" in two chunks of 5 (0x5) and 10 (0xa) bytes, then the last chunk.
+        byte[] wire = Encoding.ASCII.GetBytes("5\r\n{\"err\r\na;ext=1\r\nor\":\"big\"}\r\n0\r\n\r\n");
+        Assert.That(RawHttp.TryDechunk(wire, out byte[]? data), Is.True);
+        Assert.That(Encoding.ASCII.GetString(data!), Is.EqualTo("{\"error\":\"big\"}"));
+        // Without the last chunk, or cut inside a chunk, it is not complete yet.
+        Assert.That(RawHttp.TryDechunk(wire[..^5], out _), Is.False);
+        Assert.That(RawHttp.TryDechunk(wire[..8], out _), Is.False);
+        Assert.That(RawHttp.TryDechunk(Encoding.ASCII.GetBytes("zz\r\n"), out _), Is.False);
     }
 
     [Test]
