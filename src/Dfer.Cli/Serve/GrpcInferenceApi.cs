@@ -8,12 +8,67 @@ using Grpc.Core;
 namespace Dfer.Cli.Serve;
 
 /// <summary>
+/// The service's methods, bound with request marshallers that answer a message that is not valid protobuf with
+/// INVALID_ARGUMENT: the generated base class's marshallers let the parser's exception escape before any handler runs,
+/// which gRPC reports as UNKNOWN. gRPC for .NET finds <see cref="BindService"/> through the attribute and binds each
+/// method to the override of the abstract method declared here, by name.
+/// </summary>
+[BindServiceMethod(typeof(GrpcInferenceServiceBase), nameof(BindService))]
+internal abstract class GrpcInferenceServiceBase
+{
+    private const string ServiceName = "inference.GRPCInferenceService";
+
+    public abstract Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context);
+    public abstract Task<ServerReadyResponse> ServerReady(ServerReadyRequest request, ServerCallContext context);
+    public abstract Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context);
+    public abstract Task<ServerMetadataResponse> ServerMetadata(ServerMetadataRequest request,
+        ServerCallContext context);
+    public abstract Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context);
+    public abstract Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context);
+
+    public static void BindService(ServiceBinderBase binder, GrpcInferenceServiceBase? service)
+    {
+        binder.AddMethod(Unary<ServerLiveRequest, ServerLiveResponse>("ServerLive", ServerLiveRequest.Parser),
+            (UnaryServerMethod<ServerLiveRequest, ServerLiveResponse>?)null);
+        binder.AddMethod(Unary<ServerReadyRequest, ServerReadyResponse>("ServerReady", ServerReadyRequest.Parser),
+            (UnaryServerMethod<ServerReadyRequest, ServerReadyResponse>?)null);
+        binder.AddMethod(Unary<ModelReadyRequest, ModelReadyResponse>("ModelReady", ModelReadyRequest.Parser),
+            (UnaryServerMethod<ModelReadyRequest, ModelReadyResponse>?)null);
+        binder.AddMethod(Unary<ServerMetadataRequest, ServerMetadataResponse>("ServerMetadata",
+            ServerMetadataRequest.Parser), (UnaryServerMethod<ServerMetadataRequest, ServerMetadataResponse>?)null);
+        binder.AddMethod(Unary<ModelMetadataRequest, ModelMetadataResponse>("ModelMetadata",
+            ModelMetadataRequest.Parser), (UnaryServerMethod<ModelMetadataRequest, ModelMetadataResponse>?)null);
+        binder.AddMethod(Unary<ModelInferRequest, ModelInferResponse>("ModelInfer", ModelInferRequest.Parser),
+            (UnaryServerMethod<ModelInferRequest, ModelInferResponse>?)null);
+    }
+
+    private static Method<TRequest, TResponse> Unary<TRequest, TResponse>(string name, MessageParser<TRequest> parser)
+        where TRequest : IMessage<TRequest>
+        where TResponse : IMessage<TResponse> =>
+        new(MethodType.Unary, ServiceName, name,
+            Marshallers.Create<TRequest>(m => m.ToByteArray(), bytes =>
+            {
+                try
+                {
+                    return parser.ParseFrom(bytes);
+                }
+                catch (InvalidProtocolBufferException ex)
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument,
+                        $"the {name} request is not a valid protobuf message: {ex.Message}"));
+                }
+            }),
+            Marshallers.Create<TResponse>(m => m.ToByteArray(),
+                _ => throw new NotSupportedException("the server does not read responses")));
+}
+
+/// <summary>
 /// The Open Inference Protocol over gRPC (docs/serving.md, "gRPC"): the service of grpc_predict_v2.proto on
 /// <see cref="InferenceCore"/>. Inputs come as <c>fp32_contents</c> or as <c>raw_input_contents</c> (little-endian
 /// bytes); outputs go back as <c>raw_output_contents</c> when the request sent raw inputs, else as typed contents.
 /// Errors are gRPC statuses (<see cref="OipException.GrpcStatus"/>).
 /// </summary>
-internal sealed class GrpcInferenceApi(InferenceCore core) : GRPCInferenceService.GRPCInferenceServiceBase
+internal sealed class GrpcInferenceApi(InferenceCore core) : GrpcInferenceServiceBase
 {
     public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
         Task.FromResult(new ServerLiveResponse { Live = true });
@@ -61,6 +116,7 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GRPCInferenceServic
         try
         {
             ServedModel model = core.ForInference(request.ModelName, request.ModelVersion);
+            using IDisposable slot = core.Admit(model);
             var (clips, count, raw) = Decode(model, request, core.Settings.MaxBodyBytes);
             var outputs = InferenceCore.Requested(model, request.Outputs.Select(o => o.Name).ToList());
             ClipResult[] results = await core.InferAsync(model, clips, count, context.CancellationToken)

@@ -118,6 +118,31 @@ internal sealed class InferenceCore
     }
 
     /// <summary>
+    /// Admits one inference request to <paramref name="model"/> before its body is read, or refuses it at once (429 /
+    /// RESOURCE_EXHAUSTED): at most --max-queue requests waiting plus --max-batch running may hold their clips, so a
+    /// flood costs the server what that many bodies take, not one body per request sent. Dispose the slot when the
+    /// answer is written.
+    /// </summary>
+    public IDisposable Admit(ServedModel model)
+    {
+        int limit = Settings.MaxQueue + Settings.MaxBatch;
+        if (!model.TryAdmit(limit))
+            throw OipException.QueueFull($"{model.Name}: the queue is full ({Settings.MaxQueue} requests waiting); "
+                + "retry later");
+        return new Slot(model);
+    }
+
+    private sealed class Slot(ServedModel model) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) model.Release();
+        }
+    }
+
+    /// <summary>
     /// Checks an input tensor's name, data type and shape against the model before any value is read, and returns the
     /// number of clips: [n, clip shape...] with n ≥ 1 and n·clip values within what a body of
     /// <paramref name="maxValues"/> values can hold.

@@ -96,6 +96,7 @@ internal static class RestApi
         try
         {
             ServedModel model = core.ForInference(name, version);
+            using IDisposable slot = core.Admit(model);
             byte[] body = await ReadBodyAsync(http, core.Settings.MaxBodyBytes).ConfigureAwait(false);
             var request = DecodeRequest(model, body, http.Request.Headers[HeaderLength].ToString(),
                 core.Settings.MaxBodyBytes);
@@ -109,9 +110,11 @@ internal static class RestApi
             core.Count(counted, "rest", started, ex.HttpStatus.ToString(CultureInfo.InvariantCulture));
             await WriteErrorAsync(http, ex.HttpStatus, ex.Message).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (http.RequestAborted.IsCancellationRequested
+            && ex is OperationCanceledException or IOException)
         {
-            // The client went away; its request left its batch. Nobody is left to answer.
+            // The client went away (mid-body: the read fails; while waiting: its request left its batch). Nobody is
+            // left to answer.
             core.Count(counted, "rest", started, "cancelled");
         }
     }
@@ -126,25 +129,42 @@ internal static class RestApi
                 $"the request body is {declared} bytes, more than --max-body-mb allows ({max})");
         var feature = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = max;
-        using var buffer = new MemoryStream(declared is > 0 ? (int)declared.Value : 1 << 16);
-        var chunk = new byte[1 << 16];
-        while (true)
+        try
         {
-            int n;
-            try
+            if (declared is long length)
             {
-                n = await http.Request.Body.ReadAsync(chunk, http.RequestAborted).ConfigureAwait(false);
+                // Known length: read straight into an array of that size (Kestrel stops a body at its length).
+                var body = new byte[length];
+                int at = 0;
+                while (at < body.Length)
+                {
+                    int n = await http.Request.Body.ReadAsync(body.AsMemory(at), http.RequestAborted)
+                        .ConfigureAwait(false);
+                    if (n == 0) throw OipException.BadRequest($"the body ended after {at} of its {length} bytes");
+                    at += n;
+                }
+                return body;
             }
-            catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
+            using var buffer = new MemoryStream();
+            var chunk = new byte[1 << 16];
+            while (true)
             {
-                throw OipException.TooLarge($"the request body is more than --max-body-mb allows ({max} bytes)");
+                int n = await http.Request.Body.ReadAsync(chunk, http.RequestAborted).ConfigureAwait(false);
+                if (n == 0) return buffer.ToArray();
+                if (buffer.Length + n > max)
+                    throw OipException.TooLarge($"the request body is more than --max-body-mb allows ({max} bytes)");
+                buffer.Write(chunk, 0, n);
             }
-            if (n == 0) break;
-            if (buffer.Length + n > max)
-                throw OipException.TooLarge($"the request body is more than --max-body-mb allows ({max} bytes)");
-            buffer.Write(chunk, 0, n);
         }
-        return buffer.ToArray();
+        catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
+        {
+            throw OipException.TooLarge($"the request body is more than --max-body-mb allows ({max} bytes)");
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Kestrel's word for a body that ended early or came too slowly.
+            throw OipException.BadRequest($"the request body could not be read: {ex.Message}");
+        }
     }
 
     /// <summary>A decoded inference request: the clips, the id to echo, the outputs wanted and whether each comes back

@@ -58,6 +58,19 @@ internal sealed class ServedModel : IAsyncDisposable
     public TensorSpec[] Inputs { get; }
     public TensorSpec[] Outputs { get; }
 
+    private int _admitted;
+
+    /// <summary>Takes one of <paramref name="limit"/> places for a request holding its clips
+    /// (<see cref="InferenceCore.Admit"/>).</summary>
+    public bool TryAdmit(int limit)
+    {
+        if (Interlocked.Increment(ref _admitted) <= limit) return true;
+        Interlocked.Decrement(ref _admitted);
+        return false;
+    }
+
+    public void Release() => Interlocked.Decrement(ref _admitted);
+
     /// <summary>Loaded, compiled and warmed up; false again once the server shuts down.</summary>
     public bool Ready { get => _ready; set => _ready = value; }
 

@@ -208,6 +208,20 @@ public class OpenInferenceProtocolTests
         Assert.That(ex.Status.Detail, Does.Contain("NaN").And.Contain("clips"));
     }
 
+    [Test]
+    public async Task MalformedProtobufIsInvalidArgument()
+    {
+        // The method's bytes sent as they are: not a ModelInferRequest.
+        var raw = new Method<byte[], byte[]>(MethodType.Unary, "inference.GRPCInferenceService", "ModelInfer",
+            Marshallers.Create<byte[]>(b => b, b => b), Marshallers.Create<byte[]>(b => b, b => b));
+        var invoker = _channel.CreateCallInvoker();
+        var ex = Assert.ThrowsAsync<RpcException>(async () =>
+            await invoker.AsyncUnaryCall(raw, null, new CallOptions(), [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2]));
+        Assert.That(ex!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), ex.Status.Detail);
+        Assert.That(ex.Status.Detail, Does.Contain("not a valid protobuf message"));
+        await StillServes();
+    }
+
     [TestCase("{not json", 400, "not valid JSON")]
     [TestCase("[1,2]", 400, "not a JSON object")]
     [TestCase("{\"inputs\":[]}", 400, "0 inputs")]
