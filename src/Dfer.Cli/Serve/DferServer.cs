@@ -88,6 +88,9 @@ internal sealed class DferServer : IAsyncDisposable
         {
             k.Limits.MaxRequestBodySize = settings.MaxBodyBytes;
             k.Limits.MaxConcurrentConnections = 4096;
+            // gRPC for .NET reads a whole message before the handler can refuse it; fewer streams per connection keep
+            // what one client's burst of calls holds near what the queue admits (more calls wait in the client).
+            k.Limits.Http2.MaxStreamsPerConnection = Math.Max(16, settings.MaxQueue + settings.MaxBatch);
             k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(120);
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(30);
             // HTTP/2 without TLS needs prior knowledge, which browsers and REST clients do not use: HTTP/1.1 here.

@@ -110,11 +110,11 @@ internal static class RestApi
             core.Count(counted, "rest", started, ex.HttpStatus.ToString(CultureInfo.InvariantCulture));
             await WriteErrorAsync(http, ex.HttpStatus, ex.Message).ConfigureAwait(false);
         }
-        catch (Exception ex) when (http.RequestAborted.IsCancellationRequested
-            && ex is OperationCanceledException or IOException)
+        catch (Exception ex) when (ex is IOException
+            || (ex is OperationCanceledException && http.RequestAborted.IsCancellationRequested))
         {
-            // The client went away (mid-body: the read fails; while waiting: its request left its batch). Nobody is
-            // left to answer.
+            // The client went away: mid-body the read fails with the connection's IOException (reset by peer, before
+            // the request counts as aborted); while waiting its request left its batch. Nobody is left to answer.
             core.Count(counted, "rest", started, "cancelled");
         }
     }
