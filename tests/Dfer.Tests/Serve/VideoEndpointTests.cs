@@ -268,6 +268,38 @@ public class VideoEndpointTests
     }
 
     [Test]
+    public async Task MoreThanFourVideosPerWorkerWaiting_Are429()
+    {
+        // One worker (the default): four uploads held after 64 KiB (which HttpClient flushes) wait; the fifth video is
+        // refused at once.
+        int waiting = VideoEndpoint.WaitingPerWorker * _server.Server.Core.Settings.VideoWorkers;
+        var noise = new byte[100_000];
+        TestSeed.Random(11).NextBytes(noise);
+        var gate = new TaskCompletionSource();
+        var held = Enumerable.Range(0, waiting).Select(_ =>
+        {
+            var content = new StreamContent(new GatedStream(noise, 1 << 16, gate.Task));
+            content.Headers.ContentType = new MediaTypeHeaderValue("video/mp4");
+            return PostAsync("expression", content);
+        }).ToList();
+        var deadline = Stopwatch.StartNew();
+        while (TempFiles().Except(_tempBefore).Count() < waiting && deadline.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(20);
+        int uploading = TempFiles().Except(_tempBefore).Count();
+        var (status, body) = await PostAsync("m3dfel", Raw(noise));
+        gate.SetResult();
+        var answers = await Task.WhenAll(held);
+        Assert.That(uploading, Is.EqualTo(waiting), "the held uploads were in");
+        Assert.That(status, Is.EqualTo(429), body);
+        Assert.That(body, Does.Contain($"{waiting} videos are waiting for the 1 video worker(s); retry later"));
+        // The held ones were taken, and each fails on its own bytes.
+        Assert.That(answers.Select(a => a.Status), Is.All.EqualTo(400), string.Join("\n", answers.Select(a => a.Body)));
+        // The queue is free again.
+        var (after, afterBody) = await PostAsync("m3dfel", Raw(noise));
+        Assert.That(after, Is.EqualTo(400), afterBody);
+    }
+
+    [Test]
     public async Task Server_AnnouncesTheExtension()
     {
         var (_, server) = await _server.GetAsync("/v2");

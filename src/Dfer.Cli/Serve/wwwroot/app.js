@@ -313,12 +313,13 @@ document.addEventListener("DOMContentLoaded", () => {
   $("file").addEventListener("change", e => choose(e.target.files[0]));
   $("model").addEventListener("change", analyse);
   $("run").addEventListener("click", analyse);
-  drop.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", e => {
+  // A video dropped anywhere on the page is taken (and never opened by the browser in place of the page).
+  window.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
+  window.addEventListener("dragleave", e => { if (!e.relatedTarget) drop.classList.remove("over"); });
+  window.addEventListener("drop", e => {
     e.preventDefault();
     drop.classList.remove("over");
-    choose(e.dataTransfer.files[0]);
+    if (e.dataTransfer.files.length) choose(e.dataTransfer.files[0]);
   });
   followVideo();
   loadModels();
