@@ -106,6 +106,8 @@ internal sealed class DferServer : IAsyncDisposable
         builder.Services.AddSingleton(core);
         var app = builder.Build();
         RestApi.Map(app, core);
+        VideoEndpoint.Map(app, core);
+        WebPage.Map(app);
         app.MapGrpcService<GrpcInferenceApi>();
         app.MapMetrics("/metrics", metrics.Registry);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("dfer.serve");

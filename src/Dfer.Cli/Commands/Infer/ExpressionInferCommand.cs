@@ -158,13 +158,24 @@ internal static class ExpressionInferCommand
         var frames = ExpressionPipeline.ReadFrames(input, ExpressionPipeline.AnalysisSide);
         console.Progress($"{input}: {frames.Count} frame{(frames.Count == 1 ? "" : "s")} decoded; detecting faces and "
             + $"{activity} on {backend.Name}");
+        return (Score(pipeline, input, frames, noFaceNote), frames);
+    }
+
+    /// <summary>
+    /// Runs the pipeline on the decoded <paramref name="frames"/> of <paramref name="input"/> (the frame rate probed
+    /// for a video file): the second half of <see cref="Analyse"/>, which the server's video endpoint calls under the
+    /// pipeline's lock after decoding outside it. No face in any frame is an error.
+    /// </summary>
+    internal static ExpressionReport Score(ExpressionPipeline pipeline, string input, IReadOnlyList<RgbImage> frames,
+        string? noFaceNote = null)
+    {
         var report = pipeline.Run(input, frames)
             with
         { Fps = MediaInput.HasVideoExtension(input) ? FrameRate.Probe(input) : null };
         if (report.FramesWithFace == 0)
             throw DferException.ForFile(input,
                 $"no face found in any of its {frames.Count} frame{(frames.Count == 1 ? "" : "s")}{noFaceNote}");
-        return (report, frames);
+        return report;
     }
 
     /// <summary>The networks a run used, as the JSON outputs and feature files record them.</summary>
