@@ -126,7 +126,8 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GrpcInferenceServic
             {
                 var tensor = new ModelInferResponse.Types.InferOutputTensor
                 {
-                    Name = spec.Name, Datatype = spec.Datatype,
+                    Name = spec.Name,
+                    Datatype = spec.Datatype,
                 };
                 tensor.Shape.Add(results.Length);
                 tensor.Shape.Add(spec.Shape[1]);

@@ -35,7 +35,10 @@ public class OpenInferenceProtocolTests
     {
         _server = await TestServer.StartAsync(TestServer.Settings("m3dfel") with
         {
-            MaxBatch = 4, MaxDelayMs = 200, MaxQueue = 32, MaxBodyMb = 48,
+            MaxBatch = 4,
+            MaxDelayMs = 200,
+            MaxQueue = 32,
+            MaxBodyMb = 48,
         });
         _channel = GrpcChannel.ForAddress(_server.Server.GrpcAddress,
             new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
