@@ -98,6 +98,34 @@ public class ServeLifecycleTests
         server.Http.Dispose();
     }
 
+    /// <summary>Live at once, not ready (503, also for inference) until the model is compiled and warm.</summary>
+    [Test]
+    public async Task NotReadyUntilTheModelsAreWarm()
+    {
+        var log = new StringWriter();
+        var server = await DferServer.StartAsync(TestServer.Settings("rdfer") with { HttpPort = 0, GrpcPort = 0 },
+            new Dfer.Cli.CliConsole(log, log, showProgress: false));
+        try
+        {
+            using var http = new HttpClient { BaseAddress = server.HttpAddress };
+            // RDFER's ResNet-50 takes seconds to build and warm: these requests arrive before that.
+            using var live = await http.GetAsync("/v2/health/live");
+            using var ready = await http.GetAsync("/v2/health/ready");
+            using var infer = await http.PostAsync("/v2/models/rdfer/infer", new StringContent("{}"));
+            Assert.That(server.Loaded.IsCompleted, Is.False, "RDFER was warm before the three requests were answered");
+            Assert.That((int)live.StatusCode, Is.EqualTo(200));
+            Assert.That((int)ready.StatusCode, Is.EqualTo(503));
+            Assert.That((int)infer.StatusCode, Is.EqualTo(503));
+            await server.Loaded;
+            using var after = await http.GetAsync("/v2/health/ready");
+            Assert.That((int)after.StatusCode, Is.EqualTo(200));
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+
     [Test]
     public void SigtermStopsTheProcessWithExitCodeZero()
     {
@@ -105,7 +133,7 @@ public class ServeLifecycleTests
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList = { dfer, "serve", "--model", "m3dfel", "--generated-weights", "--http-port", "0",
-                "--grpc-port", "0", "--threads", "1" },
+                "--grpc-port", "0", "--threads", "1", "--log-json" },
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };
@@ -135,6 +163,15 @@ public class ServeLifecycleTests
             Assert.That(process.WaitForExit(TimeSpan.FromSeconds(30)), Is.True, () => stderr.ToString());
             Assert.That(process.ExitCode, Is.EqualTo(0), () => stderr.ToString());
             Assert.That(stderr.ToString(), Does.Contain("shutting down"));
+            // --log-json: the server's log events are JSON objects, one per line.
+            var events = stderr.ToString().Split('\n').Where(l => l.StartsWith('{')).ToArray();
+            Assert.That(events, Is.Not.Empty, () => stderr.ToString());
+            foreach (string e in events)
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(e);
+                Assert.That(doc.RootElement.TryGetProperty("LogLevel", out _), e);
+            }
+            Assert.That(events.Any(e => e.Contains("model m3dfel ready", StringComparison.Ordinal)), stderr.ToString);
         }
         finally
         {
