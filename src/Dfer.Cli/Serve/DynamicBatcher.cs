@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Dfer.Runtime;
@@ -24,9 +25,19 @@ internal sealed class QueueFullException(string model, int capacity)
 /// </remarks>
 internal sealed class DynamicBatcher : IAsyncDisposable
 {
-    private sealed class Request(float[] clips, int count, CancellationToken cancel)
+    private sealed class Request(float[] clips, int count, ArrayPool<float>? pool, CancellationToken cancel)
     {
         public readonly float[] Clips = clips;
+        public readonly ArrayPool<float>? Pool = pool;
+        private int _released;
+
+        /// <summary>Gives a pooled clip array back, once: after its clips were copied into a batch, or when the
+        /// request is dropped.</summary>
+        public void Release()
+        {
+            if (Pool is not null && Interlocked.Exchange(ref _released, 1) == 0) Pool.Return(Clips);
+        }
+
         public readonly int Count = count;
         public readonly CancellationToken Cancel = cancel;
         public readonly TaskCompletionSource<ClipResult[]> Done =
@@ -64,22 +75,29 @@ internal sealed class DynamicBatcher : IAsyncDisposable
 
     /// <summary>Scores <paramref name="count"/> clips (already checked: right length, finite) in the next batch with
     /// room for them.</summary>
+    /// <param name="pool">The pool the clips were rented from, if they were: the batcher owns the array
+    /// from this call on and returns it once its clips are copied into a batch (or the request is dropped or
+    /// refused), so a stream of requests reuses arrays instead of filling the large-object heap. The caller must not
+    /// touch it again.</param>
     /// <exception cref="QueueFullException">The queue is full.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled while the request waited.</exception>
-    public Task<ClipResult[]> ScoreAsync(float[] clips, int count, CancellationToken cancel)
+    public Task<ClipResult[]> ScoreAsync(float[] clips, int count, CancellationToken cancel,
+        ArrayPool<float>? pool = null)
     {
+        var request = new Request(clips, count, pool, cancel);
         if (Interlocked.Increment(ref _waiting) > _maxQueue)
         {
             Interlocked.Decrement(ref _waiting);
+            request.Release();
             throw new QueueFullException(_model, _maxQueue);
         }
         _metrics.QueueDepth(_model, Waiting);
-        var request = new Request(clips, count, cancel);
         if (cancel.CanBeCanceled)
             request.Cancel.Register(static r => ((Request)r!).Done.TrySetCanceled(((Request)r!).Cancel), request);
         if (!_queue.Writer.TryWrite(request))
         {
             Interlocked.Decrement(ref _waiting);
+            request.Release();
             throw new ObjectDisposedException(nameof(DynamicBatcher), $"{_model}: the server is shutting down");
         }
         return request.Done.Task;
@@ -162,9 +180,14 @@ internal sealed class DynamicBatcher : IAsyncDisposable
         _metrics.QueueDepth(_model, Waiting);
     }
 
-    /// <summary>Whether <paramref name="r"/> was cancelled while it waited (its task is then already cancelled).
-    /// </summary>
-    private static bool Dropped(Request r) => r.Done.Task.IsCompleted;
+    /// <summary>Whether <paramref name="r"/> was cancelled while it waited (its task is then already cancelled); a
+    /// dropped request's clips go back to the pool.</summary>
+    private static bool Dropped(Request r)
+    {
+        if (!r.Done.Task.IsCompleted) return false;
+        r.Release();
+        return true;
+    }
 
     private sealed record PendingBatch(List<Request> Requests, PendingClips Run, long Started);
 
@@ -176,6 +199,7 @@ internal sealed class DynamicBatcher : IAsyncDisposable
         foreach (Request r in batch)
         {
             r.Clips.AsSpan(0, r.Count * length).CopyTo(_buffer.AsSpan(at));
+            r.Release();
             at += r.Count * length;
         }
         _metrics.Batch(_model, clips);

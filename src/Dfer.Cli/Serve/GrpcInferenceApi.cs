@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using Dfer.Cli.Serve.Protocol;
@@ -117,10 +118,10 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GrpcInferenceServic
         {
             ServedModel model = core.ForInference(request.ModelName, request.ModelVersion);
             using IDisposable slot = core.Admit(model);
-            var (clips, count, raw) = Decode(model, request, core.Settings.MaxBodyBytes);
             var outputs = InferenceCore.Requested(model, request.Outputs.Select(o => o.Name).ToList());
-            ClipResult[] results = await core.InferAsync(model, clips, count, context.CancellationToken)
-                .ConfigureAwait(false);
+            var (clips, count, raw) = Decode(model, request, core.Settings.MaxBodyBytes, core.ClipPool);
+            ClipResult[] results = await core.InferAsync(model, clips, count, context.CancellationToken, pooled: true,
+                arrived: started).ConfigureAwait(false);
             var response = new ModelInferResponse { ModelName = model.Name, ModelVersion = "1", Id = request.Id };
             foreach (TensorSpec spec in outputs)
             {
@@ -164,7 +165,7 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GrpcInferenceServic
 
     /// <summary>The clips of a request, checked like REST's; whether they came as raw bytes.</summary>
     private static (float[] Clips, int Count, bool Raw) Decode(ServedModel model, ModelInferRequest request,
-        long maxBody)
+        long maxBody, ArrayPool<float> pool)
     {
         if (request.Inputs.Count != 1)
             throw OipException.BadRequest($"the request has {request.Inputs.Count} inputs; model '{model.Name}' takes "
@@ -179,28 +180,32 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GrpcInferenceServic
         // Nothing is allocated before the values present are counted against the shape, so the bound is the body's.
         int count = InferenceCore.CheckClips(model, input.Name, input.Datatype, input.Shape, maxBody / sizeof(float));
         long values = count * input.Shape.Skip(1).Aggregate(1L, (a, b) => a * b);
-        float[] clips;
-        if (raw)
+        if (raw && request.RawInputContents[0].Length != values * sizeof(float))
+            throw OipException.BadRequest($"input '{input.Name}': raw_input_contents holds "
+                + $"{request.RawInputContents[0].Length} bytes, shape [{string.Join(", ", input.Shape)}] of FP32 is "
+                + $"{values * sizeof(float)}");
+        if (!raw && (input.Contents is null || input.Contents.Fp32Contents.Count != values))
+            throw OipException.BadRequest($"input '{input.Name}': fp32_contents holds "
+                + $"{input.Contents?.Fp32Contents.Count ?? 0} values, shape [{string.Join(", ", input.Shape)}] needs "
+                + $"{values}");
+        // Rented: the batcher returns the array once it has copied the clips (InferAsync's pooled).
+        float[] clips = pool.Rent((int)values);
+        try
         {
-            ByteString bytes = request.RawInputContents[0];
-            if (bytes.Length != values * sizeof(float))
-                throw OipException.BadRequest($"input '{input.Name}': raw_input_contents holds {bytes.Length} bytes, "
-                    + $"shape [{string.Join(", ", input.Shape)}] of FP32 is {values * sizeof(float)}");
-            clips = new float[values];
-            var span = bytes.Span;
-            for (int i = 0; i < clips.Length; i++)
-                clips[i] = BinaryPrimitives.ReadSingleLittleEndian(span.Slice(i * sizeof(float)));
+            if (raw)
+            {
+                var span = request.RawInputContents[0].Span;
+                for (int i = 0; i < values; i++)
+                    clips[i] = BinaryPrimitives.ReadSingleLittleEndian(span.Slice(i * sizeof(float)));
+            }
+            else input.Contents!.Fp32Contents.CopyTo(clips, 0);
+            InferenceCore.CheckFinite(input.Name, clips.AsSpan(0, (int)values), (int)(values / count));
         }
-        else
+        catch
         {
-            var contents = input.Contents;
-            if (contents is null || contents.Fp32Contents.Count != values)
-                throw OipException.BadRequest($"input '{input.Name}': fp32_contents holds "
-                    + $"{contents?.Fp32Contents.Count ?? 0} values, shape [{string.Join(", ", input.Shape)}] needs "
-                    + $"{values}");
-            clips = contents.Fp32Contents.ToArray();
+            pool.Return(clips);
+            throw;
         }
-        InferenceCore.CheckFinite(input.Name, clips, (int)(values / count));
         return (clips, count, raw);
     }
 

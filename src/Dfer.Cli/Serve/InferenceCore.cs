@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using Dfer.Cli.Commands;
 using Dfer.Runtime;
@@ -50,7 +51,20 @@ internal sealed class InferenceCore
     {
         Settings = settings;
         Metrics = metrics;
+        // At most --max-queue + --max-batch requests per model hold their buffers (Admit), so that many arrays per
+        // size are all the pools ever keep: a burst's buffers are reused, never accumulated.
+        int perSize = Math.Max(1, settings.MaxQueue + settings.MaxBatch) * Math.Max(1, settings.Models.Count);
+        ClipPool = ArrayPool<float>.Create((int)Math.Min(settings.MaxBodyBytes / sizeof(float), Array.MaxLength),
+            perSize);
+        BodyPool = ArrayPool<byte>.Create((int)Math.Min(settings.MaxBodyBytes, Array.MaxLength), perSize);
     }
+
+    /// <summary>The clips of tensor requests: rented while a request is decoded, returned by the batcher once it has
+    /// copied them into a batch.</summary>
+    public ArrayPool<float> ClipPool { get; }
+
+    /// <summary>Request bodies of known length, returned once decoded.</summary>
+    public ArrayPool<byte> BodyPool { get; }
 
     public ServeSettings Settings { get; }
     public ServerMetrics Metrics { get; }
@@ -201,14 +215,21 @@ internal sealed class InferenceCore
 
     /// <summary>Runs <paramref name="count"/> checked clips through the model's batcher within the request's deadline
     /// (the server's --timeout-ms, or the caller's shorter one in <paramref name="cancel"/>).</summary>
+    /// <param name="pooled">The clips were rented from <see cref="ClipPool"/>; the batcher returns them (see
+    /// <see cref="DynamicBatcher.ScoreAsync"/>).</param>
+    /// <param name="arrived">When the request arrived (<see cref="Stopwatch.GetTimestamp"/>): the deadline counts
+    /// from there, so time spent reading and decoding the body counts too.</param>
     public async Task<ClipResult[]> InferAsync(ServedModel model, float[] clips, int count,
-        CancellationToken cancel)
+        CancellationToken cancel, bool pooled = false, long? arrived = null)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        deadline.CancelAfter(Settings.TimeoutMs);
+        TimeSpan spent = arrived is long t ? Stopwatch.GetElapsedTime(t) : TimeSpan.Zero;
+        deadline.CancelAfter(TimeSpan.FromMilliseconds(Math.Max(0, Settings.TimeoutMs - spent.TotalMilliseconds)));
         try
         {
-            ClipResult[] results = await model.Batcher!.ScoreAsync(clips, count, deadline.Token).ConfigureAwait(false);
+            ClipResult[] results = await model.Batcher!.ScoreAsync(clips, count, deadline.Token,
+                pooled ? ClipPool : null)
+                .ConfigureAwait(false);
             foreach (var (r, i) in results.Select((r, i) => (r, i)))
                 if (r.NonFiniteProblem($"clip {i}") is string problem) throw OipException.Internal(problem);
             return results;

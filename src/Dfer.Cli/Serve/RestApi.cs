@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
@@ -97,11 +98,23 @@ internal static class RestApi
         {
             ServedModel model = core.ForInference(name, version);
             using IDisposable slot = core.Admit(model);
-            byte[] body = await ReadBodyAsync(http, core.Settings.MaxBodyBytes).ConfigureAwait(false);
-            var request = DecodeRequest(model, body, http.Request.Headers[HeaderLength].ToString(),
-                core.Settings.MaxBodyBytes);
-            ClipResult[] results = await core.InferAsync(model, request.Clips, request.Count, http.RequestAborted)
+            // Body and clips are rented from the server's bounded pools (a stream of 2-20 MiB requests would otherwise
+            // churn the large-object heap): the body goes back once decoded, the clips once the batcher has copied
+            // them.
+            var (body, length, pooled) = await ReadBodyAsync(http, core.Settings.MaxBodyBytes, core.BodyPool)
                 .ConfigureAwait(false);
+            Decoded request;
+            try
+            {
+                request = DecodeRequest(model, body.AsMemory(0, length), http.Request.Headers[HeaderLength].ToString(),
+                    core.Settings.MaxBodyBytes, core.ClipPool);
+            }
+            finally
+            {
+                if (pooled) core.BodyPool.Return(body);
+            }
+            ClipResult[] results = await core.InferAsync(model, request.Clips, request.Count, http.RequestAborted,
+                pooled: true, arrived: started).ConfigureAwait(false);
             await WriteResponseAsync(http, model, request, results).ConfigureAwait(false);
             core.Count(counted, "rest", started, null);
         }
@@ -121,7 +134,8 @@ internal static class RestApi
 
     /// <summary>The whole body, refused with 413 past <paramref name="max"/> bytes whatever Content-Length claims.
     /// </summary>
-    private static async Task<byte[]> ReadBodyAsync(HttpContext http, long max)
+    private static async Task<(byte[] Body, int Length, bool Pooled)> ReadBodyAsync(HttpContext http, long max,
+        ArrayPool<byte> pool)
     {
         long? declared = http.Request.ContentLength;
         if (declared > max)
@@ -133,24 +147,32 @@ internal static class RestApi
         {
             if (declared is long length)
             {
-                // Known length: read straight into an array of that size (Kestrel stops a body at its length).
-                var body = new byte[length];
-                int at = 0;
-                while (at < body.Length)
+                // Known length: read straight into a pooled array (Kestrel stops a body at its length).
+                byte[] body = pool.Rent((int)length);
+                try
                 {
-                    int n = await http.Request.Body.ReadAsync(body.AsMemory(at), http.RequestAborted)
-                        .ConfigureAwait(false);
-                    if (n == 0) throw OipException.BadRequest($"the body ended after {at} of its {length} bytes");
-                    at += n;
+                    int at = 0;
+                    while (at < length)
+                    {
+                        int n = await http.Request.Body.ReadAsync(body.AsMemory(at, (int)length - at),
+                            http.RequestAborted).ConfigureAwait(false);
+                        if (n == 0) throw OipException.BadRequest($"the body ended after {at} of its {length} bytes");
+                        at += n;
+                    }
+                    return (body, (int)length, true);
                 }
-                return body;
+                catch
+                {
+                    pool.Return(body);
+                    throw;
+                }
             }
             using var buffer = new MemoryStream();
             var chunk = new byte[1 << 16];
             while (true)
             {
                 int n = await http.Request.Body.ReadAsync(chunk, http.RequestAborted).ConfigureAwait(false);
-                if (n == 0) return buffer.ToArray();
+                if (n == 0) return (buffer.GetBuffer(), (int)buffer.Length, false);
                 if (buffer.Length + n > max)
                     throw OipException.TooLarge($"the request body is more than --max-body-mb allows ({max} bytes)");
                 buffer.Write(chunk, 0, n);
@@ -174,7 +196,8 @@ internal static class RestApi
 
     /// <summary>Decodes a JSON or binary-extension request (<paramref name="headerLength"/> is the header's value or
     /// empty) and checks it against the model: every problem an <see cref="OipException"/> naming it.</summary>
-    internal static Decoded DecodeRequest(ServedModel model, byte[] body, string headerLength, long maxBody)
+    internal static Decoded DecodeRequest(ServedModel model, ReadOnlyMemory<byte> body, string headerLength,
+        long maxBody, ArrayPool<float> pool)
     {
         int jsonLength = body.Length;
         if (headerLength.Length > 0)
@@ -187,7 +210,7 @@ internal static class RestApi
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(body.AsMemory(0, jsonLength), new JsonDocumentOptions { MaxDepth = 16 });
+            doc = JsonDocument.Parse(body[..jsonLength], new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException ex)
         {
@@ -216,7 +239,6 @@ internal static class RestApi
             long maxValues = binarySize is null ? maxBody / 2 : maxBody / sizeof(float);
             int count = InferenceCore.CheckClips(model, name, datatype, shape, maxValues);
             long values = count * shape.Skip(1).Aggregate(1L, (a, b) => a * b);
-            float[] clips;
             if (binarySize is long size)
             {
                 if (input.TryGetProperty("data", out _))
@@ -227,49 +249,69 @@ internal static class RestApi
                 if (body.Length - (long)jsonLength != size)
                     throw OipException.BadRequest($"input '{name}': the body holds {body.Length - (long)jsonLength} "
                         + $"bytes after the JSON header, binary_data_size says {size}");
-                clips = new float[values];
-                var raw = body.AsSpan(jsonLength);
-                for (int i = 0; i < clips.Length; i++)
-                    clips[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.Slice(i * sizeof(float)));
             }
             else
             {
                 if (jsonLength != body.Length)
                     throw OipException.BadRequest($"input '{name}' has no binary_data_size, but "
-                        + $"{body.Length - jsonLength} "
-                        + "bytes follow the JSON header");
-                if (!input.TryGetProperty("data", out JsonElement data))
+                        + $"{body.Length - jsonLength} bytes follow the JSON header");
+                if (!input.TryGetProperty("data", out _))
                     throw OipException.BadRequest($"input '{name}' has no \"data\"");
-                clips = new float[values];
-                int at = 0;
-                ReadData(data, clips, ref at, name, 0);
-                if (at != clips.Length)
-                    throw OipException.BadRequest($"input '{name}': \"data\" holds {at} values, shape "
-                        + $"[{string.Join(", ", shape)}] needs {values}");
             }
-            InferenceCore.CheckFinite(name, clips, (int)(values / count));
-
-            var wanted = new List<string>();
-            var binary = new List<bool>();
-            bool binaryAll = Flag(root, "binary_data_output", "the request");
-            if (root.TryGetProperty("outputs", out JsonElement outputs))
+            // Rented from the server's clip pool: the batcher returns the array once it has copied the clips.
+            float[] clips = pool.Rent((int)values);
+            try
             {
-                if (outputs.ValueKind != JsonValueKind.Array)
-                    throw OipException.BadRequest("\"outputs\" is not an array");
-                foreach (JsonElement o in outputs.EnumerateArray())
+                if (binarySize is not null)
                 {
-                    if (o.ValueKind != JsonValueKind.Object)
-                        throw OipException.BadRequest("a requested output is not a JSON object");
-                    string oname = OptionalString(o, "name")
-                        ?? throw OipException.BadRequest("a requested output has no \"name\"");
-                    wanted.Add(oname);
-                    binary.Add(binaryAll || Flag(o, "binary_data", $"output '{oname}'"));
+                    var raw = body.Span[jsonLength..];
+                    for (int i = 0; i < values; i++)
+                        clips[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.Slice(i * sizeof(float)));
                 }
+                else
+                {
+                    int at = 0;
+                    ReadData(input.GetProperty("data"), clips, (int)values, ref at, name, 0);
+                    if (at != values)
+                        throw OipException.BadRequest($"input '{name}': \"data\" holds {at} values, shape "
+                            + $"[{string.Join(", ", shape)}] needs {values}");
+                }
+                InferenceCore.CheckFinite(name, clips.AsSpan(0, (int)values), (int)(values / count));
+                var (specs, flags) = RequestedOutputs(model, root);
+                return new Decoded(clips, count, id, specs, flags);
             }
-            var specs = InferenceCore.Requested(model, wanted);
-            bool[] flags = wanted.Count == 0 ? specs.Select(_ => binaryAll).ToArray() : binary.ToArray();
-            return new Decoded(clips, count, id, specs, flags);
+            catch
+            {
+                pool.Return(clips);
+                throw;
+            }
         }
+    }
+
+    /// <summary>The outputs a request names (all when none) and whether each comes back in binary.</summary>
+    private static (IReadOnlyList<TensorSpec> Specs, bool[] Binary) RequestedOutputs(ServedModel model,
+        JsonElement root)
+    {
+        var wanted = new List<string>();
+        var binary = new List<bool>();
+        bool binaryAll = Flag(root, "binary_data_output", "the request");
+        if (root.TryGetProperty("outputs", out JsonElement outputs))
+        {
+            if (outputs.ValueKind != JsonValueKind.Array)
+                throw OipException.BadRequest("\"outputs\" is not an array");
+            foreach (JsonElement o in outputs.EnumerateArray())
+            {
+                if (o.ValueKind != JsonValueKind.Object)
+                    throw OipException.BadRequest("a requested output is not a JSON object");
+                string oname = OptionalString(o, "name")
+                    ?? throw OipException.BadRequest("a requested output has no \"name\"");
+                wanted.Add(oname);
+                binary.Add(binaryAll || Flag(o, "binary_data", $"output '{oname}'"));
+            }
+        }
+        var specs = InferenceCore.Requested(model, wanted);
+        bool[] flags = wanted.Count == 0 ? specs.Select(_ => binaryAll).ToArray() : binary.ToArray();
+        return (specs, flags);
     }
 
     private static string OneLine(string s) => SafeText.Escape(s.ReplaceLineEndings(" "));
@@ -322,18 +364,18 @@ internal static class RestApi
 
     /// <summary>Reads "data" in row-major order, flat or nested, into <paramref name="into"/>; more values than it
     /// holds, or anything but numbers, is refused as soon as it is met.</summary>
-    private static void ReadData(JsonElement e, float[] into, ref int at, string name, int depth)
+    private static void ReadData(JsonElement e, float[] into, int limit, ref int at, string name, int depth)
     {
         if (e.ValueKind == JsonValueKind.Array)
         {
             if (depth > 8) throw OipException.BadRequest($"input '{name}': \"data\" is nested too deep");
-            foreach (JsonElement c in e.EnumerateArray()) ReadData(c, into, ref at, name, depth + 1);
+            foreach (JsonElement c in e.EnumerateArray()) ReadData(c, into, limit, ref at, name, depth + 1);
             return;
         }
         if (e.ValueKind != JsonValueKind.Number || !e.TryGetSingle(out float v))
             throw OipException.BadRequest($"input '{name}': \"data\" holds {Short(e)}, not an FP32 number");
-        if (at == into.Length)
-            throw OipException.BadRequest($"input '{name}': \"data\" holds more than the {into.Length} values its "
+        if (at == limit)
+            throw OipException.BadRequest($"input '{name}': \"data\" holds more than the {limit} values its "
                 + "shape has");
         into[at++] = v;
     }

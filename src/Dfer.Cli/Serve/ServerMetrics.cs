@@ -21,7 +21,20 @@ internal sealed class ServerMetrics
         DotNetStats.Register(Registry);
         var factory = Metrics.WithCustomRegistry(Registry);
         var rss = factory.CreateGauge("process_resident_memory_bytes", "Resident memory size in bytes.");
-        Registry.AddBeforeCollectCallback(() => rss.Set(Environment.WorkingSet));
+        var committed = factory.CreateGauge("dfer_gc_committed_bytes", "Memory the .NET GC has committed for the "
+            + "managed heap (as of its last collection).");
+        var heap = factory.CreateGauge("dfer_gc_heap_size_bytes", "The managed heap's size after its last collection, "
+            + "free space inside it included.");
+        var fragmented = factory.CreateGauge("dfer_gc_fragmented_bytes", "Free space inside the managed heap after its "
+            + "last collection.");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            rss.Set(Environment.WorkingSet);
+            GCMemoryInfo gc = GC.GetGCMemoryInfo();
+            committed.Set(gc.TotalCommittedBytes);
+            heap.Set(gc.HeapSizeBytes);
+            fragmented.Set(gc.FragmentedBytes);
+        });
         string[] byRequest = ["model", "protocol"];
         _requests = factory.CreateCounter("dfer_requests_total", "Inference requests received, by model and protocol "
             + "(rest, grpc, video).", new CounterConfiguration { LabelNames = byRequest });
