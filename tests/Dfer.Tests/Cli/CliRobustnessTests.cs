@@ -74,8 +74,9 @@ public class NumericOptionTests
                 checkedOptions++;
             }
         // threads x7, batch x6, warmup x2, repeats x2, top, window, detector-size x5, detect-every x5, jitter-seed x3,
-        // decode-threads x2, seed, size, bench's frames and clips, and export's opset.
-        Assert.That(checkedOptions, Is.EqualTo(39));
+        // decode-threads x2, seed, size, bench's frames and clips, export's opset, and serve's threads, http-port,
+        // grpc-port, max-batch, max-delay-ms, max-queue, max-body-mb, timeout-ms and video-workers.
+        Assert.That(checkedOptions, Is.EqualTo(48));
         // The real-valued ones (--face-margin, --max-missing, --detector-score of infer, eval, preprocess and features,
         // bench's --detector-score) say "not a number".
         int reals = 0;
@@ -159,7 +160,8 @@ public class ParseErrorTests
     [Test]
     public void NoCommand_AndUnknownCommand_ListTheCommands()
     {
-        const string commands = "infer, eval, preprocess, features, convert, export, validate, profile, bench, devices";
+        const string commands =
+            "infer, merge, eval, preprocess, features, convert, export, validate, profile, bench, devices, serve";
         Assert.That(CliHarness.Run().StderrLines[0], Is.EqualTo($"dfer: error: a command is needed: {commands}"));
         CliRun run = CliHarness.Run("convrt");
         Assert.That(run.StderrLines,
