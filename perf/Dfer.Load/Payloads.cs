@@ -115,14 +115,7 @@ internal static class Payloads
         using var stream = new MemoryStream(data.Length * 12 + 256);
         using (var writer = new Utf8JsonWriter(stream))
         {
-            writer.WriteStartObject();
-            writer.WriteStartArray("inputs");
-            writer.WriteStartObject();
-            writer.WriteString("name", inputName);
-            writer.WriteString("datatype", datatype);
-            writer.WriteStartArray("shape");
-            foreach (long d in shape) writer.WriteNumberValue(d);
-            writer.WriteEndArray();
+            StartInput(writer, inputName, datatype, shape);
             writer.WriteStartArray("data");
             // Shortest round-trip text: the server parses back the same float bits.
             foreach (float v in data) writer.WriteNumberValue(v);
@@ -132,6 +125,20 @@ internal static class Payloads
             writer.WriteEndObject();
         }
         return stream.ToArray();
+    }
+
+    /// <summary>Opens the request object and its one input, writing the input's name, datatype and shape; the
+    /// caller adds the data or parameters and closes both.</summary>
+    private static void StartInput(Utf8JsonWriter writer, string inputName, string datatype, long[] shape)
+    {
+        writer.WriteStartObject();
+        writer.WriteStartArray("inputs");
+        writer.WriteStartObject();
+        writer.WriteString("name", inputName);
+        writer.WriteString("datatype", datatype);
+        writer.WriteStartArray("shape");
+        foreach (long d in shape) writer.WriteNumberValue(d);
+        writer.WriteEndArray();
     }
 
     /// <summary>
@@ -145,14 +152,7 @@ internal static class Payloads
         using var header = new MemoryStream();
         using (var writer = new Utf8JsonWriter(header))
         {
-            writer.WriteStartObject();
-            writer.WriteStartArray("inputs");
-            writer.WriteStartObject();
-            writer.WriteString("name", inputName);
-            writer.WriteString("datatype", datatype);
-            writer.WriteStartArray("shape");
-            foreach (long d in shape) writer.WriteNumberValue(d);
-            writer.WriteEndArray();
+            StartInput(writer, inputName, datatype, shape);
             writer.WriteStartObject("parameters");
             writer.WriteNumber("binary_data_size", declaredSize ?? raw.Length);
             writer.WriteEndObject();

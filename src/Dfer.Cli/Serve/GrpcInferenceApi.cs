@@ -139,8 +139,7 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GrpcInferenceServic
                     foreach (ClipResult r in results)
                     {
                         if (spec.Name == OipTensors.KeyFrames) tensor.Contents.IntContents.AddRange(r.KeyFrames!);
-                        else tensor.Contents.Fp32Contents.AddRange(
-                            spec.Name == OipTensors.Logits ? r.Logits : r.Probabilities);
+                        else tensor.Contents.Fp32Contents.AddRange(OipTensors.Floats(spec, r));
                     }
                 }
                 response.Outputs.Add(tensor);

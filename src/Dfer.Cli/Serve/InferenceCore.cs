@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Reflection;
 using Dfer.Cli.Commands;
 using Dfer.Runtime;
 using Grpc.Core;
@@ -30,6 +31,9 @@ internal static class OipTensors
     public const string Logits = "logits";
     public const string Probabilities = "probabilities";
     public const string KeyFrames = "key_frames";
+
+    /// <summary>The FP32 values of output <paramref name="spec"/> (logits or probabilities) for one clip.</summary>
+    public static float[] Floats(TensorSpec spec, ClipResult r) => spec.Name == Logits ? r.Logits : r.Probabilities;
 }
 
 /// <summary>
@@ -69,10 +73,9 @@ internal sealed class InferenceCore
     public ServeSettings Settings { get; }
     public ServerMetrics Metrics { get; }
 
-    public static string Version => typeof(InferenceCore).Assembly
-        .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
-        .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion
-        .Split('+')[0] ?? "0";
+    /// <summary>Dfer's version without the source revision, read once.</summary>
+    public static string Version { get; } = typeof(InferenceCore).Assembly
+        .GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
 
     /// <summary>The models in the order --model named them (those loaded so far).</summary>
     public IReadOnlyList<ServedModel> Models

@@ -425,7 +425,7 @@ internal static class RestApi
                         if (spec.Name == OipTensors.KeyFrames)
                             foreach (int k in r.KeyFrames!) w.WriteNumberValue(k);
                         else
-                            foreach (float v in Values(spec, r)) w.WriteNumberValue(v);
+                            foreach (float v in OipTensors.Floats(spec, r)) w.WriteNumberValue(v);
                     }
                     w.WriteEndArray();
                 }
@@ -448,9 +448,6 @@ internal static class RestApi
         foreach (byte[] b in blobs) await http.Response.Body.WriteAsync(b, http.RequestAborted).ConfigureAwait(false);
     }
 
-    private static float[] Values(TensorSpec spec, ClipResult r) =>
-        spec.Name == OipTensors.Logits ? r.Logits : r.Probabilities;
-
     /// <summary>An output's values as little-endian bytes, row-major [clips, width].</summary>
     internal static byte[] Encode(TensorSpec spec, ClipResult[] results)
     {
@@ -466,7 +463,7 @@ internal static class RestApi
                     at += 4;
                 }
             else
-                foreach (float v in Values(spec, r))
+                foreach (float v in OipTensors.Floats(spec, r))
                 {
                     BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(at), v);
                     at += 4;
