@@ -6,11 +6,18 @@ namespace Dfer.Load;
 
 /// <summary>The outcome of --memory-run: RSS samples, the ratio end / after warm-up, and the faults' tally.</summary>
 internal sealed record MemoryResult(
-    double Minutes, double WarmupSeconds, double RssAfterWarmup, double RssAtEnd, double RssMax,
-    IReadOnlyList<(double Seconds, double Rss)> Samples, long ValidOk, IReadOnlyDictionary<string, long> ValidErrors,
-    IReadOnlyList<(string Fault, int Pass, int Fail)> Faults, double? MaxRatio)
+    double Minutes, double WarmupSeconds, double RssAfterWarmup, double RssAtEnd, double SettleSeconds,
+    double RssSettled, double RssMax, IReadOnlyList<(double Seconds, double Rss)> Samples, long ValidOk,
+    IReadOnlyDictionary<string, long> ValidErrors, IReadOnlyList<(string Fault, int Pass, int Fail)> Faults,
+    double? MaxRatio)
 {
-    public double Ratio => RssAtEnd / RssAfterWarmup;
+    /// <summary>Memory after the run (once the server has been idle <see cref="SettleSeconds"/>) over memory after
+    /// the warm-up.</summary>
+    public double Ratio => RssSettled / RssAfterWarmup;
+
+    /// <summary>Memory the moment the load stops over memory after the warm-up: it lands wherever the last burst's
+    /// garbage stands.</summary>
+    public double EndRatio => RssAtEnd / RssAfterWarmup;
 
     public bool Pass => Faults.All(f => f.Fail == 0) && (MaxRatio is not { } max || Ratio <= max);
 }
@@ -18,13 +25,14 @@ internal sealed record MemoryResult(
 /// <summary>
 /// --memory-run: valid requests from --concurrency closed-loop clients for the whole run, the faults cycling beside
 /// them after the warm-up (a fifth of the run, at most 30 s), the server's RSS
-/// (<c>process_resident_memory_bytes</c> of /metrics) sampled every 5 s; the ratio is RSS at the end over RSS
-/// after the warm-up.
+/// (<c>process_resident_memory_bytes</c> of /metrics) sampled every 5 s. The ratio is RSS after the run over RSS after
+/// the warm-up, "after the run" being once the server has been idle <c>settle</c> seconds: the moment the load stops
+/// lands anywhere between a burst and the collection that follows it, which a server makes on its own schedule.
 /// </summary>
 internal sealed class MemoryRun(Server server, FaultRunner faults, TextWriter progress)
 {
     public async Task<MemoryResult> RunAsync(ModelInfo model, Protocol protocol, int concurrency, ulong seed,
-        double minutes, double? maxRatio, CancellationToken cancel)
+        double minutes, double settle, double? maxRatio, CancellationToken cancel)
     {
         if (server.Http is null)
             throw new LoadException("--memory-run reads the server's RSS from /metrics: give --url");
@@ -94,9 +102,18 @@ internal sealed class MemoryRun(Server server, FaultRunner faults, TextWriter pr
         {
         }
         double last = await RssAsync().ConfigureAwait(false);
+        progress.WriteLine($"memory run: load over, RSS {last / (1 << 20):0.0} MiB; idle for {settle:0.#} s");
+        var idle = Stopwatch.StartNew();
+        double settled = last;
+        while (idle.Elapsed.TotalSeconds < settle)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(5, settle - idle.Elapsed.TotalSeconds)), cancel)
+                .ConfigureAwait(false);
+            settled = await RssAsync().ConfigureAwait(false);
+        }
         var (ok, _, errors) = recorder.Snapshot();
-        return new MemoryResult(minutes, warmup, first, last, samples.Max(s => s.Item2), samples, ok, errors,
-            tally.Select(t => (t.Key, t.Value.Pass, t.Value.Fail)).ToList(), maxRatio);
+        return new MemoryResult(minutes, warmup, first, last, settle, settled, samples.Max(s => s.Item2), samples, ok,
+            errors, tally.Select(t => (t.Key, t.Value.Pass, t.Value.Fail)).ToList(), maxRatio);
     }
 
     public static void Write(TextWriter stdout, MemoryResult r)
@@ -107,8 +124,10 @@ internal sealed class MemoryRun(Server server, FaultRunner faults, TextWriter pr
         string errors = r.ValidErrors.Count == 0 ? "none"
             : string.Join(", ", r.ValidErrors.Select(e => $"{e.Key}: {e.Value}"));
         stdout.WriteLine($"valid requests: {r.ValidOk} answered, errors {errors}");
-        stdout.WriteLine($"server RSS: {MiB(r.RssAfterWarmup)} after warm-up, {MiB(r.RssAtEnd)} at the end "
-            + $"(max {MiB(r.RssMax)}); ratio {r.Ratio.ToString("0.000", CultureInfo.InvariantCulture)}"
+        static string Ratio(double x) => x.ToString("0.000", CultureInfo.InvariantCulture);
+        stdout.WriteLine($"server RSS: {MiB(r.RssAfterWarmup)} after warm-up, {MiB(r.RssAtEnd)} when the load "
+            + $"stopped (ratio {Ratio(r.EndRatio)}), {MiB(r.RssSettled)} after {r.SettleSeconds:0.#} s idle, max "
+            + $"{MiB(r.RssMax)}; ratio {Ratio(r.Ratio)}"
             + (r.MaxRatio is { } max ? $" (limit {max.ToString(CultureInfo.InvariantCulture)})" : ""));
     }
 
@@ -120,7 +139,10 @@ internal sealed class MemoryRun(Server server, FaultRunner faults, TextWriter pr
         w.WriteNumber("warmup_s", r.WarmupSeconds);
         w.WriteNumber("rss_after_warmup_bytes", r.RssAfterWarmup);
         w.WriteNumber("rss_at_end_bytes", r.RssAtEnd);
+        w.WriteNumber("settle_s", r.SettleSeconds);
+        w.WriteNumber("rss_settled_bytes", r.RssSettled);
         w.WriteNumber("rss_max_bytes", r.RssMax);
+        w.WriteNumber("rss_end_ratio", r.EndRatio);
         w.WriteNumber("rss_ratio", r.Ratio);
         if (r.MaxRatio is { } max) w.WriteNumber("max_rss_ratio", max);
         w.WriteBoolean("pass", r.Pass && before.All(b => b.Pass));

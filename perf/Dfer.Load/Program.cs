@@ -54,6 +54,8 @@ internal static class Program
             Description = "Valid load and faults for MINUTES; report the server's RSS end/warm-up ratio"
         };
         memory.CustomParser = r => ParseReal(r, "--memory-run", 0.05, 1440);
+        var settle = Real("--settle", 60, 0, 600,
+            "With --memory-run: seconds idle before the memory after the run is read");
         var maxRatio = new Option<double?>("--max-rss-ratio")
         {
             HelpName = "X",
@@ -82,7 +84,7 @@ internal static class Program
         var root = new RootCommand("dfer-load: load generator and fault injector for dfer serve (loopback only)")
         {
             url, grpc, model, protocol, concurrency, batch, window, maxWindows, duration, warmup, rate, seed, timeout,
-            json, faults, memory, maxRatio, oversize, grpcOversize, idle, idleSeconds, vanishing, flood, only,
+            json, faults, memory, settle, maxRatio, oversize, grpcOversize, idle, idleSeconds, vanishing, flood, only,
         };
         root.SetAction(async (parsed, cancel) =>
         {
@@ -107,6 +109,8 @@ internal static class Program
             if (parsed.GetValue(only) is not null && !faultMode) throw new UsageException("--only needs --faults");
             if (parsed.GetValue(maxRatio) is not null && minutes is null)
                 throw new UsageException("--max-rss-ratio needs --memory-run");
+            if (parsed.GetResult(settle) is { Implicit: false } && minutes is null)
+                throw new UsageException("--settle needs --memory-run");
             var s = new LoadSettings(p, parsed.GetValue(model)!, parsed.GetValue(concurrency), parsed.GetValue(batch),
                 parsed.GetValue(window), parsed.GetValue(maxWindows), parsed.GetValue(duration),
                 parsed.GetValue(warmup), parsed.GetValue(rate), (ulong)parsed.GetValue(seed));
@@ -129,7 +133,7 @@ internal static class Program
                 if (minutes is { } m)
                 {
                     MemoryResult r = await new MemoryRun(server, runner, Console.Error).RunAsync(info, p, s.Concurrency,
-                        s.Seed, m, parsed.GetValue(maxRatio), cancel).ConfigureAwait(false);
+                        s.Seed, m, parsed.GetValue(settle), parsed.GetValue(maxRatio), cancel).ConfigureAwait(false);
                     MemoryRun.Write(Console.Out, r);
                     WriteJson(jsonFile, w => MemoryRun.WriteJson(w, r, results));
                     return r.Pass && results.All(x => x.Pass) ? 0 : 1;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -33,6 +34,9 @@ internal sealed class DferServer : IAsyncDisposable
 
     /// <summary>The REST base address, e.g. http://127.0.0.1:8080 (the real port when --http-port was 0).</summary>
     public Uri HttpAddress { get; private set; } = null!;
+
+    /// <summary>What makes Kestrel's buffer pools.</summary>
+    internal BoundedBlockPool.Factory TransportPools { get; private set; } = null!;
 
     /// <summary>The gRPC address.</summary>
     public Uri GrpcAddress { get; private set; } = null!;
@@ -88,8 +92,9 @@ internal sealed class DferServer : IAsyncDisposable
         {
             k.Limits.MaxRequestBodySize = settings.MaxBodyBytes;
             k.Limits.MaxConcurrentConnections = 4096;
-            // gRPC for .NET reads a whole message before the handler can refuse it; fewer streams per connection keep
-            // what one client's burst of calls holds near what the queue admits (more calls wait in the client).
+            // A gRPC call beyond admission is refused unread (GrpcAdmission), but each open stream may have a flow-
+            // control window of its message buffered: fewer streams per connection keep that near what admission
+            // holds (more calls wait in the client).
             k.Limits.Http2.MaxStreamsPerConnection = Math.Max(16, settings.MaxQueue + settings.MaxBatch);
             k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(120);
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(30);
@@ -104,10 +109,13 @@ internal sealed class DferServer : IAsyncDisposable
             o.EnableDetailedErrors = false;
         });
         builder.Services.AddSingleton(core);
+        var pools = new BoundedBlockPool.Factory(TransportPoolBytes);
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>(pools);
         var app = builder.Build();
         RestApi.Map(app, core);
         VideoEndpoint.Map(app, core);
         WebPage.Map(app);
+        GrpcAdmission.Use(app, core);
         app.MapGrpcService<GrpcInferenceApi>();
         app.MapMetrics("/metrics", metrics.Registry);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("dfer.serve");
@@ -131,6 +139,7 @@ internal sealed class DferServer : IAsyncDisposable
             .Select(a => new Uri(a)).ToList();
         var server = new DferServer(app, core, Task.Run(() => LoadModels(core, settings, console, logger, lifetime)));
         server._trimming = Task.Run(() => TrimAsync(lifetime.ApplicationStopping, logger));
+        server.TransportPools = pools;
         server.HttpAddress = Address(addresses[0]);
         server.GrpcAddress = Address(addresses[1]);
         return server;
@@ -138,31 +147,47 @@ internal sealed class DferServer : IAsyncDisposable
 
     private Task _trimming = Task.CompletedTask;
 
+    /// <summary>The slab of each of Kestrel's buffer pools, all such a pool keeps (<see cref="BoundedBlockPool"/>).
+    /// </summary>
+    internal const long TransportPoolBytes = 16L << 20;
+
     /// <summary>How much the managed heap may grow past what was live after the last full collection before
     /// <see cref="TrimAsync"/> collects.</summary>
     internal const long TrimThresholdBytes = 256L << 20;
 
+    /// <summary>How long after a collection caused by growth <see cref="TrimAsync"/> collects again.</summary>
+    internal static readonly TimeSpan SettleInterval = TimeSpan.FromSeconds(30);
+
     /// <summary>
-    /// Bounds the process's memory under bursts of large requests. Every request brings megabytes (a clip is 2.3 MiB;
-    /// a gRPC message is read whole), most of it dead once the request is answered, and the GC collects the large-
-    /// object heap only in rare full collections, keeping the space committed meanwhile: a flood's garbage would stay
-    /// in the resident memory for minutes. Every 5 s, when the managed heap holds more than
-    /// <see cref="TrimThresholdBytes"/> beyond what was live after the last such collection, one aggressive full
-    /// collection compacts it and returns the free memory to the system. A quiet server never pays for it; under
-    /// steady load it costs one collection of a few hundred megabytes every few seconds.
+    /// Bounds the process's memory under bursts of large requests. Every request brings megabytes (a clip is 2.3 MiB),
+    /// most of it dead once the request is answered, and the GC collects the large-object heap only in rare full
+    /// collections, keeping the space committed meanwhile: a flood's garbage would stay in the resident memory for
+    /// minutes. Every 5 s, when the managed heap holds more than <see cref="TrimThresholdBytes"/> beyond what was live
+    /// after the last such collection, one aggressive full collection compacts it and returns the free memory to the
+    /// system. What a burst leaves in pools is still live then: Kestrel's buffer pool gives idle blocks up over the
+    /// following seconds, but they only leave the process at the next full collection, which an idle server never
+    /// makes. So after a collection caused by growth, one more follows every <see cref="SettleInterval"/> for as long
+    /// as each frees something (at least 16 MiB). A quiet server never pays for it; under steady load it costs one
+    /// collection of a few hundred megabytes every few seconds.
     /// </summary>
     private static async Task TrimAsync(CancellationToken stopping, ILogger logger)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
         long live = GC.GetTotalMemory(forceFullCollection: false);
+        long collected = Stopwatch.GetTimestamp();
+        bool settling = false;
         try
         {
             while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
             {
                 long now = GC.GetTotalMemory(forceFullCollection: false);
-                if (now - live < TrimThresholdBytes) continue;
+                bool grown = now - live >= TrimThresholdBytes;
+                if (!grown && !(settling && Stopwatch.GetElapsedTime(collected) >= SettleInterval)) continue;
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                long before = live;
                 live = GC.GetTotalMemory(forceFullCollection: false);
+                collected = Stopwatch.GetTimestamp();
+                settling = grown || before - live >= 16L << 20;
                 logger.LogDebug("memory: managed heap {Before} MiB -> {After} MiB", now >> 20, live >> 20);
             }
         }

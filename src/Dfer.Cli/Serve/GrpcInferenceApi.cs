@@ -1,10 +1,13 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Globalization;
 using Dfer.Cli.Serve.Protocol;
 using Dfer.Runtime;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 
 namespace Dfer.Cli.Serve;
 
@@ -47,11 +50,12 @@ internal abstract class GrpcInferenceServiceBase
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
         new(MethodType.Unary, ServiceName, name,
-            Marshallers.Create<TRequest>(m => m.ToByteArray(), bytes =>
+            Marshallers.Create<TRequest>((m, context) => context.Complete(m.ToByteArray()), context =>
             {
                 try
                 {
-                    return parser.ParseFrom(bytes);
+                    // Parsed from the transport's buffers where they lie: no copy of the whole message first.
+                    return parser.ParseFrom(context.PayloadAsReadOnlySequence());
                 }
                 catch (InvalidProtocolBufferException ex)
                 {
@@ -218,5 +222,63 @@ internal sealed class GrpcInferenceApi(InferenceCore core) : GrpcInferenceServic
         {
             throw new RpcException(new Status(ex.GrpcStatus, ex.Message));
         }
+    }
+}
+
+/// <summary>
+/// Admission of gRPC inference calls before their message is read (docs/serving.md, "What bounds memory"). gRPC for
+/// .NET buffers a request message whole before the service method runs, so the per-model admission inside
+/// <see cref="GrpcInferenceApi.ModelInfer"/> would come after a flood's messages were all in memory. This middleware
+/// runs first: beyond <see cref="InferenceCore.MessageLimit"/> calls at once it answers RESOURCE_EXHAUSTED as a
+/// trailers-only response (the gRPC status in the response headers, no body) without reading the message, and HTTP/2
+/// tells the client to stop sending it.
+/// </summary>
+/// <remarks>Admitted messages are read at once, not in turns: streams that waited unread would hold their HTTP/2
+/// connection's flow-control window, and the admitted streams sharing the connection could then receive nothing.
+/// </remarks>
+internal static class GrpcAdmission
+{
+    public const string InferPath = "/inference.GRPCInferenceService/ModelInfer";
+
+    /// <summary>The model label of the calls refused here, in the metrics: their message, which names the model, is
+    /// never read.</summary>
+    public const string UnreadModel = "-";
+
+    public static void Use(IApplicationBuilder app, InferenceCore core) => app.Use(async (http, next) =>
+    {
+        if (!IsInferCall(http.Request))
+        {
+            await next(http).ConfigureAwait(false);
+            return;
+        }
+        if (!core.TryAdmitMessage())
+        {
+            Refuse(http.Response, StatusCode.ResourceExhausted, $"the server holds {core.MessageLimit} inference "
+                + "calls, as many as its queues admit; retry later");
+            core.Count(UnreadModel, "grpc", Stopwatch.GetTimestamp(), nameof(StatusCode.ResourceExhausted));
+            return;
+        }
+        try
+        {
+            await next(http).ConfigureAwait(false);
+        }
+        finally
+        {
+            core.ReleaseMessage();
+        }
+    });
+
+    private static bool IsInferCall(HttpRequest request) =>
+        HttpMethods.IsPost(request.Method) && request.Path.Equals(InferPath, StringComparison.Ordinal)
+        && request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
+
+    /// <summary>A trailers-only gRPC response: HTTP 200, the status in the headers, no message.</summary>
+    private static void Refuse(HttpResponse response, StatusCode status, string message)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/grpc";
+        response.Headers["grpc-status"] = ((int)status).ToString(CultureInfo.InvariantCulture);
+        // The protocol percent-encodes grpc-message; this one is printable ASCII without '%', which stands as is.
+        response.Headers["grpc-message"] = message;
     }
 }

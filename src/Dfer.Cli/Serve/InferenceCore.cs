@@ -55,20 +55,48 @@ internal sealed class InferenceCore
     {
         Settings = settings;
         Metrics = metrics;
-        // At most --max-queue + --max-batch requests per model hold their buffers (Admit), so that many arrays per
-        // size are all the pools ever keep: a burst's buffers are reused, never accumulated.
-        int perSize = Math.Max(1, settings.MaxQueue + settings.MaxBatch) * Math.Max(1, settings.Models.Count);
-        ClipPool = ArrayPool<float>.Create((int)Math.Min(settings.MaxBodyBytes / sizeof(float), Array.MaxLength),
-            perSize);
-        BodyPool = ArrayPool<byte>.Create((int)Math.Min(settings.MaxBodyBytes, Array.MaxLength), perSize);
+        int models = Math.Max(1, settings.Models.Count);
+        MessageLimit = Math.Max(1, settings.MaxQueue + settings.MaxBatch) * models;
+        // Steady load keeps about two batches' buffers busy per model (one batch assembling, one being copied): the
+        // pools keep that many arrays, of PooledBytesPerArray each on average. A burst beyond it allocates, and its
+        // arrays are garbage afterwards (collected by DferServer's trimming), so a flood does not leave the pools
+        // holding a queue's worth of bodies.
+        int kept = 2 * Math.Max(1, settings.MaxBatch) * models;
+        ClipPool = new BoundedArrayPool<float>(kept, kept * PooledBytesPerArray);
+        BodyPool = new BoundedArrayPool<byte>(kept, kept * PooledBytesPerArray);
     }
+
+    /// <summary>What the pools keep per array on average: room for a few 16-frame 112×112 clips (2.3 MiB each).
+    /// </summary>
+    public const long PooledBytesPerArray = 8L << 20;
+
+    private int _messages;
+
+    /// <summary>How many gRPC inference messages the server reads at once: every model's --max-queue + --max-batch.
+    /// </summary>
+    public int MessageLimit { get; }
+
+    /// <summary>
+    /// Admits one gRPC inference call before its message is read (<see cref="GrpcAdmission"/>), or refuses it: gRPC
+    /// reads a message whole before the service sees which model it names, so this server-wide bound on messages held
+    /// at once stands in front of the per-model <see cref="Admit"/>. Call <see cref="ReleaseMessage"/> when the call
+    /// is answered.
+    /// </summary>
+    public bool TryAdmitMessage()
+    {
+        if (Interlocked.Increment(ref _messages) <= MessageLimit) return true;
+        Interlocked.Decrement(ref _messages);
+        return false;
+    }
+
+    public void ReleaseMessage() => Interlocked.Decrement(ref _messages);
 
     /// <summary>The clips of tensor requests: rented while a request is decoded, returned by the batcher once it has
     /// copied them into a batch.</summary>
-    public ArrayPool<float> ClipPool { get; }
+    public BoundedArrayPool<float> ClipPool { get; }
 
     /// <summary>Request bodies of known length, returned once decoded.</summary>
-    public ArrayPool<byte> BodyPool { get; }
+    public BoundedArrayPool<byte> BodyPool { get; }
 
     public ServeSettings Settings { get; }
     public ServerMetrics Metrics { get; }

@@ -95,9 +95,12 @@ internal sealed class ServedModel : IAsyncDisposable
         try
         {
             loaded.CheckBatch(settings.MaxBatch);
-            // The warm-up pass: kernels JIT-compiled, buffers allocated, the cuda graph recorded, before ready.
+            // The warm-up pass, a full batch: kernels JIT-compiled, the buffers of the largest batch allocated (a
+            // smaller batch runs in views of them), the cuda graph recorded, before ready. The memory a ready server
+            // holds is then what it holds under load.
             console.Progress($"warming up {spec.Name}");
-            ClipResult warm = loaded.Session.Run(new float[loaded.Session.ClipLength], 1, $"{spec.Name} warm-up")[0];
+            ClipResult warm = loaded.Session.Run(new float[loaded.Session.ClipLength * settings.MaxBatch],
+                settings.MaxBatch, $"{spec.Name} warm-up")[0];
             long[] clipShape = [-1, .. loaded.Model.ClipShape.Select(d => (long)d)];
             long classes = loaded.Model.Classes.Count;
             var outputs = new List<TensorSpec>

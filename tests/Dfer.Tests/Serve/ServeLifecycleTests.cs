@@ -1,7 +1,11 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Dfer.Cli.Serve;
+using Dfer.Cli.Serve.Protocol;
 using Dfer.Tests.Cli;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Dfer.Tests.Serve;
 
@@ -39,6 +43,61 @@ public class ServeLifecycleTests
         string metrics = await server.Http.GetStringAsync("/metrics");
         Assert.That(metrics,
             Does.Contain("dfer_request_errors_total{model=\"m3dfel\",protocol=\"rest\",status=\"429\"} " + refused));
+    }
+
+    /// <summary>
+    /// gRPC reads a message whole before the service runs, so the server admits calls before their message is read:
+    /// with --max-queue 1 and --max-batch 1 it holds two calls at once, and of eight sent together at least six are
+    /// refused RESOURCE_EXHAUSTED from their headers alone (GrpcAdmission); the answered ones have the same bits.
+    /// </summary>
+    [Test]
+    public async Task GrpcCallsBeyondTheQueueAreRefusedBeforeTheirMessageIsRead()
+    {
+        await using var server = await TestServer.StartAsync(OneAtATime(queue: 1));
+        Assert.That(server.Server.Core.MessageLimit, Is.EqualTo(2));
+        using var channel = GrpcChannel.ForAddress(server.Server.GrpcAddress,
+            new GrpcChannelOptions { MaxSendMessageSize = 64 << 20 });
+        var client = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
+        var request = new ModelInferRequest { ModelName = "m3dfel" };
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = "clips", Datatype = "FP32" };
+        input.Shape.AddRange([1, 16, 3, 112, 112]);
+        request.Inputs.Add(input);
+        float[] clip = TestServer.Clips(1, 14);
+        byte[] raw = new byte[clip.Length * 4];
+        Buffer.BlockCopy(clip, 0, raw, 0, raw.Length);
+        request.RawInputContents.Add(ByteString.CopyFrom(raw));
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            try
+            {
+                var reply = await client.ModelInferAsync(request);
+                return (Status: StatusCode.OK, Detail: "", Logits: reply.RawOutputContents[0].ToByteArray());
+            }
+            catch (RpcException ex)
+            {
+                return (Status: ex.StatusCode, Detail: ex.Status.Detail, Logits: Array.Empty<byte>());
+            }
+        }));
+        var refused = answers.Where(a => a.Status == StatusCode.ResourceExhausted).ToList();
+        var served = answers.Where(a => a.Status == StatusCode.OK).ToList();
+        Assert.That(refused.Count + served.Count, Is.EqualTo(8),
+            string.Join("; ", answers.Select(a => $"{a.Status} {a.Detail}")));
+        Assert.That(served, Is.Not.Empty);
+        // At most two get past the headers; of those, the batcher may still find its queue of one taken.
+        const string unreadRefusal = "the server holds 2 inference calls, as many as its queues admit; retry later";
+        Assert.That(refused.Count(a => a.Detail == unreadRefusal), Is.GreaterThanOrEqualTo(6));
+        Assert.That(refused.Select(a => a.Detail), Is.All.StartsWith("the server holds 2 inference calls")
+            .Or.Contains("queue is full"));
+        foreach (var a in served) Assert.That(a.Logits, Is.EqualTo(served[0].Logits));
+        int unread = refused.Count(a => a.Detail.StartsWith("the server holds", StringComparison.Ordinal));
+        string metrics = await server.Http.GetStringAsync("/metrics");
+        Assert.That(metrics, Does.Contain(
+            "dfer_request_errors_total{model=\"-\",protocol=\"grpc\",status=\"ResourceExhausted\"} " + unread));
+        // The next call is served: the refused ones left nothing behind.
+        var after = await client.ModelInferAsync(request);
+        Assert.That(after.RawOutputContents[0].ToByteArray(), Is.EqualTo(served[0].Logits));
+        Assert.That(server.Server.TransportPools.Created, Is.GreaterThan(0), "Kestrel takes its pools from Dfer's");
     }
 
     [Test]
