@@ -23,7 +23,8 @@ internal sealed record ServeSettings(
     int TimeoutMs = 60_000,
     int VideoWorkers = 1,
     bool GeneratedWeights = false,
-    bool JsonLogs = false)
+    bool JsonLogs = false,
+    Dfer.Models.ClassOrder Classes = Dfer.Models.ClassOrder.Dfew)
 {
     /// <summary>The largest request body, in bytes.</summary>
     public long MaxBodyBytes => (long)MaxBodyMb << 20;
@@ -76,6 +77,7 @@ internal static class ServeCommand
         var videoWorkers = NumberOptions.Int("--video-workers", 1, 1, 64);
         videoWorkers.Description = "Videos decoded and searched for faces at once (the video endpoint's worker pool, "
             + "apart from the model's batcher)";
+        var classes = SharedOptions.Classes();
         var jsonLogs = new Option<bool>("--log-json")
         {
             Description = "Write the server's log as JSON lines (one object per event) instead of text",
@@ -85,7 +87,7 @@ internal static class ServeCommand
             + "web page and Prometheus metrics (docs/serving.md)")
         {
             model, generated, backend, precision, threads, host, httpPort, grpcPort, maxBatch, maxDelay, maxQueue,
-            maxBody, timeout, videoWorkers, jsonLogs,
+            maxBody, timeout, videoWorkers, classes, jsonLogs,
         };
         command.SetAction((parsed, cancel) =>
         {
@@ -94,7 +96,7 @@ internal static class ServeCommand
                 parsed.GetValue(host)!, parsed.GetValue(httpPort), parsed.GetValue(grpcPort), parsed.GetValue(maxBatch),
                 parsed.GetValue(maxDelay), parsed.GetValue(maxQueue), parsed.GetValue(maxBody),
                 parsed.GetValue(timeout), parsed.GetValue(videoWorkers), parsed.GetValue(generated),
-                parsed.GetValue(jsonLogs));
+                parsed.GetValue(jsonLogs), Dfer.Models.EmotionClasses.ParseOrder(parsed.GetValue(classes)!));
             return DferServer.RunAsync(settings, console, cancel);
         });
         return command;

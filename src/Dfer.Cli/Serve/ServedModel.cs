@@ -91,7 +91,7 @@ internal sealed class ServedModel : IAsyncDisposable
     {
         if (spec.Name == ExpressionName) return LoadExpression(settings, console);
         var loaded = LoadedModel.Open(spec.Name, spec.Checkpoint, null, settings.Backend, settings.Threads, console,
-            "the server's scores mean nothing", settings.Precision);
+            "the server's scores mean nothing", settings.Precision, settings.Classes);
         try
         {
             loaded.CheckBatch(settings.MaxBatch);

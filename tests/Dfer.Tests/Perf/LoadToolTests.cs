@@ -6,6 +6,8 @@ using Histogram = load::Dfer.Load.Histogram;
 using HistogramDiff = load::Dfer.Load.HistogramDiff;
 using Loopback = load::Dfer.Load.Loopback;
 using LoopbackRefusedException = load::Dfer.Load.LoopbackRefusedException;
+using MemoryResult = load::Dfer.Load.MemoryResult;
+using MemoryRun = load::Dfer.Load.MemoryRun;
 using OutputTensor = load::Dfer.Load.OutputTensor;
 using Payloads = load::Dfer.Load.Payloads;
 using PrometheusText = load::Dfer.Load.PrometheusText;
@@ -266,5 +268,30 @@ public sealed class LoadToolTests
         Assert.That(Payloads.Check(outputs, 1, ["probabilities"]), Is.EqualTo("no output probabilities"));
         Assert.Throws<FormatException>(() => Payloads.ReadBinary([.. answerHeader, .. raw[..4]], answerHeader.Length));
         Assert.Throws<FormatException>(() => Payloads.ReadBinary([.. answerHeader, .. raw], answerHeader.Length + 9));
+    }
+
+    /// <summary>--memory-run judges memory after the run (once idle) against memory after the warm-up; the moment
+    /// the load stopped is reported beside it, not judged.</summary>
+    [Test]
+    public void TheMemoryRatioIsAfterTheSettleOverAfterTheWarmup()
+    {
+        const double MiB = 1 << 20;
+        MemoryResult Result(double settled, double? limit, int fails = 0) => new(10, 30, 1600 * MiB, 1920 * MiB, 60,
+            settled * MiB, 2250 * MiB, [(30, 1600 * MiB), (600, 1920 * MiB), (660, settled * MiB)], 3450,
+            new Dictionary<string, long>(), [("flood of 256 gRPC requests", 5, fails)], limit);
+
+        MemoryResult ok = Result(1680, 1.10);
+        Assert.That(ok.Ratio, Is.EqualTo(1.05).Within(1e-12));
+        Assert.That(ok.EndRatio, Is.EqualTo(1.2).Within(1e-12));
+        Assert.That(ok.Pass, Is.True, "1.05 is within 1.10; the 1.2 when the load stopped is not judged");
+        Assert.That(Result(1792, 1.10).Pass, Is.False, "1.12 is over 1.10");
+        Assert.That(Result(1792, null).Pass, Is.True, "no limit given");
+        Assert.That(Result(1680, 1.10, fails: 1).Pass, Is.False, "a failed fault check fails the run");
+
+        var text = new StringWriter();
+        MemoryRun.Write(text, ok);
+        Assert.That(text.ToString(), Does.Contain("PASS  flood of 256 gRPC requests: 5 passed, 0 failed"));
+        Assert.That(text.ToString(), Does.Contain("server RSS: 1600.0 MiB after warm-up, 1920.0 MiB when the load "
+            + "stopped (ratio 1.200), 1680.0 MiB after 60 s idle, max 2250.0 MiB; ratio 1.050 (limit 1.1)"));
     }
 }

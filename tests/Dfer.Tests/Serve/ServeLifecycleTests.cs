@@ -100,6 +100,20 @@ public class ServeLifecycleTests
         Assert.That(server.Server.TransportPools.Created, Is.GreaterThan(0), "Kestrel takes its pools from Dfer's");
     }
 
+    /// <summary>--classes ferv39k labels the outputs in FERV39k's order, as `infer --classes` does.</summary>
+    [Test]
+    public async Task ClassesFerv39kIsTheMetadatasOrder()
+    {
+        await using var server = await TestServer.StartAsync(OneAtATime(queue: 1) with
+        {
+            Classes = Dfer.Models.ClassOrder.Ferv39k,
+        });
+        var (status, meta) = await server.GetAsync("/v2/models/m3dfel");
+        Assert.That(status, Is.EqualTo(200));
+        Assert.That(meta.GetProperty("properties").GetProperty("classes").GetString(),
+            Is.EqualTo("angry,disgust,fear,happy,neutral,sad,surprise"));
+    }
+
     [Test]
     public async Task ACancelledRequestLeavesItsBatch()
     {
