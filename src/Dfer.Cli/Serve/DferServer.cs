@@ -164,11 +164,11 @@ internal sealed class DferServer : IAsyncDisposable
     /// collections, keeping the space committed meanwhile: a flood's garbage would stay in the resident memory for
     /// minutes. Every 5 s, when the managed heap holds more than <see cref="TrimThresholdBytes"/> beyond what was live
     /// after the last such collection, one aggressive full collection compacts it and returns the free memory to the
-    /// system. What a burst leaves in pools is still live then: Kestrel's buffer pool gives idle blocks up over the
-    /// following seconds, but they only leave the process at the next full collection, which an idle server never
-    /// makes. So after a collection caused by growth, one more follows every <see cref="SettleInterval"/> for as long
-    /// as each frees something (at least 16 MiB). A quiet server never pays for it; under steady load it costs one
-    /// collection of a few hundred megabytes every few seconds.
+    /// system. A collection in the middle of a burst finds much of it still live (requests in flight, Kestrel's blocks
+    /// past its slabs, arrays the pools will not keep), and that only leaves the process at the next full collection,
+    /// which an idle server never makes. So after a collection caused by growth, one more follows every
+    /// <see cref="SettleInterval"/> for as long as each frees something (at least 16 MiB). A quiet server never pays
+    /// for it; under steady load it costs one collection of a few hundred megabytes every few seconds.
     /// </summary>
     private static async Task TrimAsync(CancellationToken stopping, ILogger logger)
     {
