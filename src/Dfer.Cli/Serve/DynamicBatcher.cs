@@ -47,13 +47,13 @@ internal sealed class DynamicBatcher : IAsyncDisposable
 
     private readonly Session _session;
     private readonly string _model;
-    private readonly int _maxBatch, _maxQueue;
+    private readonly int _maxBatch;
     private readonly TimeSpan _maxDelay;
     private readonly ServerMetrics _metrics;
     private readonly Channel<Request> _queue = Channel.CreateUnbounded<Request>(
         new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _worker;
-    private int _waiting;
+    private readonly Places _waiting;
     private Request? _carried;
     private float[] _buffer = [];
 
@@ -64,14 +64,14 @@ internal sealed class DynamicBatcher : IAsyncDisposable
         _model = model;
         _maxBatch = maxBatch;
         _maxDelay = maxDelay;
-        _maxQueue = maxQueue;
+        _waiting = new Places(maxQueue);
         _metrics = metrics;
         _worker = Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning,
             TaskScheduler.Default).Unwrap();
     }
 
     /// <summary>Requests waiting now.</summary>
-    public int Waiting => Volatile.Read(ref _waiting);
+    public int Waiting => _waiting.Taken;
 
     /// <summary>Scores <paramref name="count"/> clips (already checked: right length, finite) in the next batch with
     /// room for them.</summary>
@@ -85,18 +85,17 @@ internal sealed class DynamicBatcher : IAsyncDisposable
         ArrayPool<float>? pool = null)
     {
         var request = new Request(clips, count, pool, cancel);
-        if (Interlocked.Increment(ref _waiting) > _maxQueue)
+        if (!_waiting.TryTake())
         {
-            Interlocked.Decrement(ref _waiting);
             request.Release();
-            throw new QueueFullException(_model, _maxQueue);
+            throw new QueueFullException(_model, _waiting.Limit);
         }
         _metrics.QueueDepth(_model, Waiting);
         if (cancel.CanBeCanceled)
             request.Cancel.Register(static r => ((Request)r!).Done.TrySetCanceled(((Request)r!).Cancel), request);
         if (!_queue.Writer.TryWrite(request))
         {
-            Interlocked.Decrement(ref _waiting);
+            _waiting.Give();
             request.Release();
             throw new ObjectDisposedException(nameof(DynamicBatcher), $"{_model}: the server is shutting down");
         }
@@ -176,7 +175,7 @@ internal sealed class DynamicBatcher : IAsyncDisposable
 
     private void Dequeued()
     {
-        Interlocked.Decrement(ref _waiting);
+        _waiting.Give();
         _metrics.QueueDepth(_model, Waiting);
     }
 

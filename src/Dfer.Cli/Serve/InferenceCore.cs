@@ -56,7 +56,7 @@ internal sealed class InferenceCore
         Settings = settings;
         Metrics = metrics;
         int models = Math.Max(1, settings.Models.Count);
-        MessageLimit = Math.Max(1, settings.MaxQueue + settings.MaxBatch) * models;
+        _messages = new Places(Math.Max(1, settings.MaxQueue + settings.MaxBatch) * models);
         // Steady load keeps about two batches' buffers busy per model (one batch assembling, one being copied): the
         // pools keep that many arrays, of PooledBytesPerArray each on average. A burst beyond it allocates, and its
         // arrays are garbage afterwards (collected by DferServer's trimming), so a flood does not leave the pools
@@ -70,11 +70,11 @@ internal sealed class InferenceCore
     /// </summary>
     public const long PooledBytesPerArray = 8L << 20;
 
-    private int _messages;
+    private readonly Places _messages;
 
     /// <summary>How many gRPC inference messages the server reads at once: every model's --max-queue + --max-batch.
     /// </summary>
-    public int MessageLimit { get; }
+    public int MessageLimit => _messages.Limit;
 
     /// <summary>
     /// Admits one gRPC inference call before its message is read (<see cref="GrpcAdmission"/>), or refuses it: gRPC
@@ -82,14 +82,9 @@ internal sealed class InferenceCore
     /// at once stands in front of the per-model <see cref="Admit"/>. Call <see cref="ReleaseMessage"/> when the call
     /// is answered.
     /// </summary>
-    public bool TryAdmitMessage()
-    {
-        if (Interlocked.Increment(ref _messages) <= MessageLimit) return true;
-        Interlocked.Decrement(ref _messages);
-        return false;
-    }
+    public bool TryAdmitMessage() => _messages.TryTake();
 
-    public void ReleaseMessage() => Interlocked.Decrement(ref _messages);
+    public void ReleaseMessage() => _messages.Give();
 
     /// <summary>The clips of tensor requests: rented while a request is decoded, returned by the batcher once it has
     /// copied them into a batch.</summary>
@@ -170,8 +165,7 @@ internal sealed class InferenceCore
     /// </summary>
     public IDisposable Admit(ServedModel model)
     {
-        int limit = Settings.MaxQueue + Settings.MaxBatch;
-        if (!model.TryAdmit(limit))
+        if (!model.Admitted.TryTake())
             throw OipException.QueueFull($"{model.Name}: the queue is full ({Settings.MaxQueue} requests waiting); "
                 + "retry later");
         return new Slot(model);
@@ -183,7 +177,7 @@ internal sealed class InferenceCore
 
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _released, 1) == 0) model.Release();
+            if (Interlocked.Exchange(ref _released, 1) == 0) model.Admitted.Give();
         }
     }
 

@@ -58,18 +58,9 @@ internal sealed class ServedModel : IAsyncDisposable
     public TensorSpec[] Inputs { get; }
     public TensorSpec[] Outputs { get; }
 
-    private int _admitted;
-
-    /// <summary>Takes one of <paramref name="limit"/> places for a request holding its clips
+    /// <summary>The places of requests holding their clips: --max-queue waiting plus --max-batch running
     /// (<see cref="InferenceCore.Admit"/>).</summary>
-    public bool TryAdmit(int limit)
-    {
-        if (Interlocked.Increment(ref _admitted) <= limit) return true;
-        Interlocked.Decrement(ref _admitted);
-        return false;
-    }
-
-    public void Release() => Interlocked.Decrement(ref _admitted);
+    public required Places Admitted { get; init; }
 
     /// <summary>Loaded, compiled and warmed up; false again once the server shuts down.</summary>
     public bool Ready { get => _ready; set => _ready = value; }
@@ -113,7 +104,10 @@ internal sealed class ServedModel : IAsyncDisposable
             var batcher = new DynamicBatcher(loaded.Session, spec.Name, settings.MaxBatch,
                 TimeSpan.FromMilliseconds(settings.MaxDelayMs), settings.MaxQueue, metrics);
             return new ServedModel(spec.Name, loaded.Model.Classes, loaded, null, null, batcher,
-                [new TensorSpec(ClipsInput, "FP32", clipShape)], outputs.ToArray());
+                [new TensorSpec(ClipsInput, "FP32", clipShape)], outputs.ToArray())
+            {
+                Admitted = new Places(settings.MaxQueue + settings.MaxBatch),
+            };
         }
         catch
         {
@@ -129,7 +123,11 @@ internal sealed class ServedModel : IAsyncDisposable
         {
             console.Progress($"loading {ExpressionName} (face-api's pretrained weights) on {backend.Name}");
             var pipeline = ExpressionPipeline.FromCache(backend, new ExpressionOptions { Batch = settings.MaxBatch });
-            return new ServedModel(ExpressionName, EmotionClasses.Seven, null, backend, pipeline, null, [], []);
+            // Takes no tensors, so no request is ever admitted to it (the video endpoint has its own bound).
+            return new ServedModel(ExpressionName, EmotionClasses.Seven, null, backend, pipeline, null, [], [])
+            {
+                Admitted = new Places(0),
+            };
         }
         catch
         {

@@ -61,16 +61,15 @@ internal sealed class VideoEndpoint : IDisposable
     private readonly ILogger _log;
     private readonly SemaphoreSlim _workers;
     private readonly SemaphoreSlim _expression = new(1, 1);
-    private readonly int _maxWaiting;
+    private readonly Places _waiting;
     private readonly FaceInputs _faces;
-    private int _waiting;
 
     private VideoEndpoint(InferenceCore core, ILogger log)
     {
         _core = core;
         _log = log;
         _workers = new SemaphoreSlim(core.Settings.VideoWorkers, core.Settings.VideoWorkers);
-        _maxWaiting = core.Settings.VideoWorkers * WaitingPerWorker;
+        _waiting = new Places(core.Settings.VideoWorkers * WaitingPerWorker);
         // The CLI's default face stage (--face auto: detect on a video file); the detector loads on first use.
         var face = new FaceSettings(FaceMode.Auto, new FaceStageOptions(), ModeGiven: false);
         _faces = new FaceInputs(face, core.Settings.Backend, core.Settings.Threads, Silent);
@@ -143,18 +142,15 @@ internal sealed class VideoEndpoint : IDisposable
     private async Task<string> AnswerAsync(HttpContext http, string name, string? version, TempFile temp)
     {
         ServedModel model = ReadyModel(name, version);
-        if (Interlocked.Increment(ref _waiting) > _maxWaiting)
-        {
-            Interlocked.Decrement(ref _waiting);
-            throw OipException.QueueFull($"{_maxWaiting} videos are waiting for the {_core.Settings.VideoWorkers} "
+        if (!_waiting.TryTake())
+            throw OipException.QueueFull($"{_waiting.Limit} videos are waiting for the {_core.Settings.VideoWorkers} "
                 + "video worker(s); retry later");
-        }
         bool waiting = true;
         try
         {
             Upload upload = await ReceiveAsync(http, temp).ConfigureAwait(false);
             await WaitForWorkerAsync(http.RequestAborted).ConfigureAwait(false);
-            Interlocked.Decrement(ref _waiting);
+            _waiting.Give();
             waiting = false;
             return model.Expression is not null
                 ? await ExpressionAsync(model, upload, http.RequestAborted).ConfigureAwait(false)
@@ -162,7 +158,7 @@ internal sealed class VideoEndpoint : IDisposable
         }
         finally
         {
-            if (waiting) Interlocked.Decrement(ref _waiting);
+            if (waiting) _waiting.Give();
         }
     }
 
